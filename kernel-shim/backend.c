@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+#include "backend.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct shim_backend *const backends[] = {
+	&shim_backend_sim,
+};
+
+static const char *const cache_names[] = {
+	[SHIM_CACHE_UNCACHED] = "uncached",
+	[SHIM_CACHE_WRITE_COMBINING] = "write-combining",
+	[SHIM_CACHE_WRITE_THROUGH] = "write-through",
+	[SHIM_CACHE_WRITE_BACK] = "write-back",
+};
+
+void shim_errorf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+const char *shim_cache_name(enum shim_cache cache)
+{
+	if ((unsigned)cache >= sizeof(cache_names) / sizeof(cache_names[0]))
+		return "?";
+	return cache_names[cache];
+}
+
+int shim_cache_parse(const char *name, enum shim_cache *out)
+{
+	for (unsigned i = 0; i < sizeof(cache_names) / sizeof(cache_names[0]); i++) {
+		if (strcmp(name, cache_names[i]) == 0) {
+			*out = (enum shim_cache)i;
+			return MMIO_OK;
+		}
+	}
+	return MMIO_EINVAL;
+}
+
+const struct shim_backend *shim_backend_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+		if (strcmp(backends[i]->name, name) == 0)
+			return backends[i];
+	}
+	return NULL;
+}
+
+/* "write-back" or "uncached, write-combining": what @mask allows, for messages. */
+static void cache_mask_describe(unsigned mask, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < sizeof(cache_names) / sizeof(cache_names[0]); i++) {
+		if (!(mask & SHIM_CACHE_BIT(i)))
+			continue;
+		int n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", cache_names[i]);
+		if (n < 0 || (size_t)n >= len - used)
+			return;
+		used += (size_t)n;
+	}
+}
+
+int shim_device_open(const struct shim_source *src, struct shim_device *dev, char *err,
+		     size_t errlen)
+{
+	const struct shim_backend *be;
+	const char *name = src->name ? src->name : "(unnamed)";
+	char allowed[96];
+	int status;
+
+	memset(dev, 0, sizeof(*dev));
+	dev->fd = -1;
+	be = src->backend ? shim_backend_find(src->backend) : NULL;
+	if (!be) {
+		shim_errorf(err, errlen, "region %s: no backend called \"%s\" in this build", name,
+			    src->backend ? src->backend : "(none)");
+		return MMIO_ENOENT;
+	}
+	if (!(be->cache_mask & SHIM_CACHE_BIT(src->cache))) {
+		cache_mask_describe(be->cache_mask, allowed, sizeof(allowed));
+		shim_errorf(err, errlen,
+			    "region %s: the %s backend cannot map with cache policy %s (it can: %s)",
+			    name, be->name, shim_cache_name(src->cache), allowed);
+		return MMIO_EINVAL;
+	}
+	status = be->open(src, dev, err, errlen);
+	if (status != MMIO_OK) {
+		memset(dev, 0, sizeof(*dev));
+		dev->fd = -1;
+		return status;
+	}
+	dev->backend = be;
+	dev->cache = src->cache;
+	return MMIO_OK;
+}
+
+void shim_device_close(struct shim_device *dev)
+{
+	if (!dev || !dev->backend)
+		return;
+	dev->backend->close(dev);
+	memset(dev, 0, sizeof(*dev));
+	dev->fd = -1;
+}

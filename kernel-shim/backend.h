@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to kernel-shim: the backends compiled into this build. */
+#ifndef MMIO_SHIM_BACKEND_H
+#define MMIO_SHIM_BACKEND_H
+
+#include <mmio/shim.h>
+
+extern const struct shim_backend shim_backend_sim;
+
+/* snprintf into an error buffer that may be NULL/0; always terminated. */
+void shim_errorf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sim: simulated device memory, a memfd mapped shared. Ordinary RAM, so the
+ * only cache policy it honours is write-back. Shrinking the memfd under the
+ * mapping makes accesses past the new end raise a real SIGBUS (fault
+ * injection for tests and demos), and the memfd is a descriptor that can be
+ * handed to a client for a direct grant.
+ */
+#include "backend.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static int sim_errno_status(int err)
+{
+	return err == ENOMEM || err == EMFILE || err == ENFILE ? MMIO_ENOMEM : MMIO_EINTERNAL;
+}
+
+static int sim_open(const struct shim_source *src, struct shim_device *dev, char *err,
+		    size_t errlen)
+{
+	const char *name = src->name ? src->name : "sim";
+	int fd, saved;
+	void *base;
+
+	if (src->size == 0) {
+		shim_errorf(err, errlen, "region %s: a sim device needs a size greater than 0",
+			    name);
+		return MMIO_EINVAL;
+	}
+	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0) {
+		saved = errno;
+		shim_errorf(err, errlen, "region %s: memfd_create: %s", name, strerror(saved));
+		return sim_errno_status(saved);
+	}
+	if (ftruncate(fd, (off_t)src->size) != 0) {
+		saved = errno;
+		shim_errorf(err, errlen, "region %s: cannot size sim memory to %zu bytes: %s", name,
+			    src->size, strerror(saved));
+		goto fail_fd;
+	}
+	base = mmap(NULL, src->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		saved = errno;
+		shim_errorf(err, errlen, "region %s: mmap of %zu bytes: %s", name, src->size,
+			    strerror(saved));
+		goto fail_fd;
+	}
+	dev->base = base;
+	dev->size = src->size;
+	dev->fd = fd;
+	dev->fd_offset = 0;
+	return MMIO_OK;
+
+fail_fd:
+	close(fd);
+	return sim_errno_status(saved);
+}
+
+static void sim_close(struct shim_device *dev)
+{
+	if (dev->base)
+		munmap(dev->base, dev->size);
+	if (dev->fd >= 0)
+		close(dev->fd);
+}
+
+const struct shim_backend shim_backend_sim = {
+	.name = "sim",
+	.cache_mask = SHIM_CACHE_BIT(SHIM_CACHE_WRITE_BACK),
+	.open = sim_open,
+	.close = sim_close,
+};
+
+int shim_sim_resize(struct shim_device *dev, size_t new_size)
+{
+	if (!dev || dev->backend != &shim_backend_sim || new_size > dev->size)
+		return MMIO_EINVAL;
+	if (ftruncate(dev->fd, (off_t)new_size) != 0)
+		return MMIO_EINTERNAL;
+	return MMIO_OK;
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fault recovery for the access primitives.
+ *
+ * A device that goes away (hot unplug, a BAR disabled, a memfd shrunk)
+ * turns a load or store into SIGBUS/SIGSEGV. The primitives list each access
+ * that may fault in the mmio_extable section; this handler moves the
+ * interrupted context to the access's fixup, which returns the progress made.
+ * The same idea as Linux's exception tables (arch/x86/lib/getuser.S).
+ */
+#include <mmio/shim.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <ucontext.h>
+
+struct extable_entry {
+	int32_t insn;  /* faulting instruction, relative to this field */
+	int32_t fixup; /* where to resume, relative to this field */
+};
+
+/*
+ * Provided by the linker for the section of that name. Hidden, so that a
+ * process holding two copies of kernel-shim (an executable and libmmio.so)
+ * has each handler consult its own module's table; the handlers chain.
+ */
+extern const struct extable_entry __start_mmio_extable[] __attribute__((visibility("hidden")));
+extern const struct extable_entry __stop_mmio_extable[] __attribute__((visibility("hidden")));
+
+static struct sigaction previous_segv;
+static struct sigaction previous_bus;
+static pthread_once_t install_once = PTHREAD_ONCE_INIT;
+static int install_status = MMIO_EINTERNAL;
+
+static uintptr_t extable_fixup(uintptr_t pc)
+{
+	/* A few dozen entries: a linear scan is short and async-signal-safe. */
+	for (const struct extable_entry *e = __start_mmio_extable; e < __stop_mmio_extable; e++) {
+		if ((uintptr_t)&e->insn + (intptr_t)e->insn == pc)
+			return (uintptr_t)&e->fixup + (intptr_t)e->fixup;
+	}
+	return 0;
+}
+
+static void fault_pass_on(int sig, siginfo_t *info, void *context)
+{
+	const struct sigaction *prev = sig == SIGBUS ? &previous_bus : &previous_segv;
+
+	if (prev->sa_flags & SA_SIGINFO) {
+		prev->sa_sigaction(sig, info, context);
+		return;
+	}
+	if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+		prev->sa_handler(sig);
+		return;
+	}
+	/*
+	 * Default action (the kernel also forces the default for an ignored
+	 * hardware fault). A fault re-executes the instruction and faults
+	 * again; a signal sent with kill() must be raised again. It stays
+	 * blocked until this handler returns, then takes the default action.
+	 */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	sigaction(sig, &dfl, NULL);
+	if (info->si_code <= 0)
+		raise(sig);
+}
+
+static void fault_handler(int sig, siginfo_t *info, void *context)
+{
+	ucontext_t *uc = context;
+
+	/* si_code > 0: raised by the kernel for this thread's access, not sent. */
+	if (info->si_code > 0) {
+		uintptr_t fixup = extable_fixup((uintptr_t)uc->uc_mcontext.gregs[REG_RIP]);
+		if (fixup) {
+			uc->uc_mcontext.gregs[REG_RIP] = (greg_t)fixup;
+			return;
+		}
+	}
+	fault_pass_on(sig, info, context);
+}
+
+static void fault_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = fault_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &previous_segv) != 0)
+		return;
+	if (sigaction(SIGBUS, &sa, &previous_bus) != 0) {
+		sigaction(SIGSEGV, &previous_segv, NULL);
+		return;
+	}
+	install_status = MMIO_OK;
+}
+
+int shim_fault_recovery_install(void)
+{
+	if (pthread_once(&install_once, fault_install) != 0)
+		return MMIO_EINTERNAL;
+	return install_status;
+}

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernel-shim: the only code of mmio that touches device memory.
+ *
+ * Three layers, lowest first:
+ *
+ *  1. Raw access primitives (NASM, x86-64): one width-exact MOV per once-op;
+ *     copies and fills made of aligned device accesses no wider than 8 bytes,
+ *     never string instructions. No range checks. Every access that can
+ *     fault is listed in an exception table.
+ *  2. Fault recovery: a SIGBUS/SIGSEGV handler that resumes a faulting
+ *     primitive at its fixup, so the call reports exactly how far it got.
+ *  3. Windows: a (base, limit, width) view of mapped device memory with the
+ *     checked operations of DESIGN.md §2 (range, alignment, width, partial
+ *     progress). The server and the direct-mode client both use these.
+ *
+ * Plus the mapping backends that produce device memory to put a window on.
+ *
+ * Unless said otherwise, functions are thread-safe and do not block.
+ */
+#ifndef MMIO_SHIM_H
+#define MMIO_SHIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mmio/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * 1. Raw primitives. The caller guarantees that the address range is mapped
+ *    (or that a fault there is to be reported), that once-op addresses are
+ *    aligned to their width and, for a pinned width, that the address and
+ *    length are multiples of it. Prefer the window functions below.
+ * ------------------------------------------------------------------------ */
+
+/* One load of exactly N bits from @dev into *@out. Returns MMIO_OK, or
+ * MMIO_EFAULT if the load faulted (then *@out is untouched). */
+int shim_raw_read8(const void *dev, uint8_t *out);
+int shim_raw_read16(const void *dev, uint16_t *out);
+int shim_raw_read32(const void *dev, uint32_t *out);
+int shim_raw_read64(const void *dev, uint64_t *out);
+
+/* One store of exactly N bits of @value to @dev. Returns MMIO_OK, or
+ * MMIO_EFAULT if the store faulted (then nothing was written). */
+int shim_raw_write8(void *dev, uint8_t value);
+int shim_raw_write16(void *dev, uint16_t value);
+int shim_raw_write32(void *dev, uint32_t value);
+int shim_raw_write64(void *dev, uint64_t value);
+
+/*
+ * Copy @len bytes from device memory @dev to @dst (copy_from) or from @src to
+ * device memory @dev (copy_to). @width 0 uses the widest naturally aligned
+ * device access up to 8 bytes; 1, 2, 4 or 8 makes every device access exactly
+ * that wide. Any other @width copies nothing. Either side may fault: the
+ * return value is the exact number of bytes transferred, less than @len only
+ * after a fault.
+ */
+size_t shim_raw_copy_from(void *dst, const void *dev, size_t len, unsigned width);
+size_t shim_raw_copy_to(void *dev, const void *src, size_t len, unsigned width);
+
+/* Store @byte to @len bytes of device memory at @dev, accesses as for the
+ * copies. Returns the exact number of bytes written. */
+size_t shim_raw_fill(void *dev, unsigned byte, size_t len, unsigned width);
+
+/* ------------------------------------------------------------------------
+ * 2. Fault recovery.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Install the SIGBUS and SIGSEGV handlers that make faults inside the raw
+ * primitives recoverable. Idempotent and thread-safe (the first call
+ * installs; later calls return its result). Every window function calls it,
+ * so an explicit call is only needed before using the raw primitives.
+ *
+ * A fault that is not at a listed primitive access, or a SIGBUS/SIGSEGV sent
+ * by kill(2), goes to the handler that was installed before (or takes the
+ * default action), exactly as if this handler did not exist. A program that
+ * installs its own SIGBUS/SIGSEGV handler after this one must chain to the
+ * previous handler to keep recovery working.
+ *
+ * Returns MMIO_OK, or MMIO_EINTERNAL if sigaction(2) failed.
+ */
+int shim_fault_recovery_install(void);
+
+/* ------------------------------------------------------------------------
+ * 3. Windows: checked access to [base, base + limit).
+ * ------------------------------------------------------------------------ */
+
+struct shim_window {
+	void *base;     /* first byte of the window in this address space */
+	size_t limit;   /* size of the window in bytes */
+	unsigned width; /* 0: any width; 1/2/4/8: every device access exactly this wide */
+};
+
+/* True if @width is 1, 2, 4 or 8. */
+bool shim_width_valid(unsigned width);
+
+/*
+ * Describe the window [@base, @base + @limit) with pinned access @width
+ * (0 for none). Returns MMIO_OK, or MMIO_EINVAL if @width is not 0/1/2/4/8,
+ * @base is NULL with a non-zero @limit, the range wraps the address space,
+ * or a pinned @base is not aligned to @width.
+ */
+int shim_window_init(struct shim_window *w, void *base, size_t limit, unsigned width);
+
+/*
+ * The sub-window [@offset, @offset + @len) of @w, same pinned width.
+ * Returns MMIO_OK, or MMIO_EINVAL if the range is empty, overflows or ends
+ * past the limit, or breaks the pinned width's alignment.
+ */
+int shim_window_slice(const struct shim_window *w, size_t offset, size_t len,
+		      struct shim_window *out);
+
+/*
+ * The range check of every operation: MMIO_OK if @offset + @len neither
+ * overflows nor ends past the limit (a zero-length range at the limit is
+ * fine), else MMIO_EINVAL.
+ */
+int shim_window_check(const struct shim_window *w, size_t offset, size_t len);
+
+/*
+ * One load or store of exactly @width bytes (1, 2, 4 or 8) at @offset.
+ * The value is passed in the low @width bytes of a uint64_t.
+ *
+ * Returns MMIO_OK; MMIO_EINVAL (nothing accessed) if @width is not 1/2/4/8,
+ * differs from the window's pinned width, the range fails
+ * shim_window_check(), the address is not aligned to @width, or (write) the
+ * value does not fit in @width bytes; MMIO_EFAULT if the access faulted.
+ */
+int shim_read_once(const struct shim_window *w, size_t offset, unsigned width, uint64_t *value);
+int shim_write_once(const struct shim_window *w, size_t offset, unsigned width, uint64_t value);
+
+/*
+ * Bulk copy between the window at @offset and the buffer @buf. On a pinned
+ * window, the address and @len must be multiples of the width.
+ *
+ * Returns MMIO_OK with *@done = @len; MMIO_EINVAL with *@done = 0 (nothing
+ * accessed) for a bad range or pinned-width violation; MMIO_EFAULT with
+ * *@done = the exact number of bytes moved when a fault (device or buffer
+ * side) stopped the copy. @done may be NULL.
+ */
+int shim_copy_from_device(const struct shim_window *w, size_t offset, void *buf, size_t len,
+			  size_t *done);
+int shim_copy_to_device(const struct shim_window *w, size_t offset, const void *buf, size_t len,
+			size_t *done);
+
+/*
+ * Fill with @byte (DESIGN.md §2): @len 0 is MMIO_OK; @offset >= limit is
+ * MMIO_EINVAL with 0 written; otherwise min(@len, limit - @offset) bytes are
+ * written and, if that is short of @len, the result is MMIO_EINVAL with that
+ * count. On a pinned window the address and @len must be multiples of the
+ * width (else MMIO_EINVAL, 0 written). A fault gives MMIO_EFAULT with the
+ * exact count written. @done may be NULL.
+ */
+int shim_fill(const struct shim_window *w, size_t offset, size_t len, uint8_t byte, size_t *done);
+
+/* ------------------------------------------------------------------------
+ * Mapping backends.
+ * ------------------------------------------------------------------------ */
+
+enum shim_cache {
+	SHIM_CACHE_UNCACHED = 0,
+	SHIM_CACHE_WRITE_COMBINING = 1,
+	SHIM_CACHE_WRITE_THROUGH = 2,
+	SHIM_CACHE_WRITE_BACK = 3,
+};
+#define SHIM_CACHE_BIT(c) (1u << (c))
+
+/* "uncached", "write-combining", "write-through", "write-back"; "?" for others. */
+const char *shim_cache_name(enum shim_cache cache);
+/* Parse one of the names above. Returns MMIO_OK or MMIO_EINVAL. */
+int shim_cache_parse(const char *name, enum shim_cache *out);
+
+/* What to map. Each backend reads the fields it documents. */
+struct shim_source {
+	const char *backend;   /* "sim" (later "pci", "devmem") */
+	const char *name;      /* region name, for messages and the memfd name */
+	size_t size;           /* bytes to map; sim: required, > 0 */
+	enum shim_cache cache; /* must be one the backend can honour */
+};
+
+/* A mapped device. Owned by the caller; release with shim_device_close(). */
+struct shim_device {
+	const struct shim_backend *backend;
+	void *base;            /* mapping of [0, size) */
+	size_t size;
+	enum shim_cache cache;
+	int fd;                /* descriptor behind the mapping (-1 if none), for direct grants */
+	uint64_t fd_offset;    /* offset of byte 0 of the device in @fd */
+};
+
+/* One backend: a const table of operations, one file each (backend_*.c). */
+struct shim_backend {
+	const char *name;
+	unsigned cache_mask; /* SHIM_CACHE_BIT()s of the cache policies it can honour */
+	/* Map @src into @dev. On failure return a status and write a sentence
+	 * naming the problem into @err (at most @errlen bytes, terminated). */
+	int (*open)(const struct shim_source *src, struct shim_device *dev, char *err,
+		    size_t errlen);
+	void (*close)(struct shim_device *dev);
+};
+
+/* The backend called @name, or NULL if this build has none by that name. */
+const struct shim_backend *shim_backend_find(const char *name);
+
+/*
+ * Map @src with its backend into *@dev (zeroed first; dev->fd = -1 on
+ * failure). A cache policy the backend cannot honour is an error, never a
+ * silent downgrade.
+ *
+ * Returns MMIO_OK; MMIO_ENOENT for an unknown backend; MMIO_EINVAL for a
+ * bad source (zero size, unsupported cache policy); MMIO_ENOMEM or
+ * MMIO_EINTERNAL when the system refuses. On error a sentence naming the
+ * region and the problem is written to @err (may be NULL if @errlen is 0).
+ */
+int shim_device_open(const struct shim_source *src, struct shim_device *dev, char *err,
+		     size_t errlen);
+
+/* Unmap and release @dev. NULL, or a device that failed to open, is fine. */
+void shim_device_close(struct shim_device *dev);
+
+/*
+ * Fault injection for the sim backend: change the size of the memory behind
+ * @dev to @new_size bytes without touching the mapping. Accesses to whole
+ * pages past the new end then raise a real SIGBUS, which the primitives
+ * report as MMIO_EFAULT; growing back makes them work again (reading zeros).
+ * Returns MMIO_OK, MMIO_EINVAL if @dev is not a sim device or @new_size is
+ * larger than the mapping, MMIO_EINTERNAL if ftruncate(2) failed.
+ */
+int shim_sim_resize(struct shim_device *dev, size_t new_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MMIO_SHIM_H */

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# The test command (README): install what is missing, then build and run
+# every test twice —
+#   build/gcc   gcc, -Werror, the normal build
+#   build/asan  clang, AddressSanitizer + UndefinedBehaviorSanitizer, and the
+#               libFuzzer targets with their bounded runs
+# Exits non-zero if any build or test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+
+run_build() {
+	local name=$1; shift
+	echo "=== build/$name: configure + build"
+	cmake -S . -B "build/$name" -DMMIO_WERROR=ON "$@" >"build-$name.log" 2>&1 ||
+		{ cat "build-$name.log"; return 1; }
+	cmake --build "build/$name" -j "$jobs" >>"build-$name.log" 2>&1 ||
+		{ tail -60 "build-$name.log"; return 1; }
+	rm -f "build-$name.log"
+	echo "=== build/$name: tests"
+	local rc=0
+	(cd "build/$name" && ctest --output-on-failure -j "$jobs") || rc=$?
+	# The Check summary of each suite, and the fuzzers' execution counts.
+	grep -hE '^(Test: |[0-9]+%: Checks:|stat::number_of_executed_units)' \
+		"build/$name/Testing/Temporary/LastTest.log" | grep -vE '^Test: .*Time' || true
+	return $rc
+}
+
+mkdir -p build
+run_build gcc -DCMAKE_C_COMPILER=gcc || status=1
+run_build asan -DCMAKE_C_COMPILER=clang -DMMIO_SANITIZE=ON || status=1
+
+if [ $status -eq 0 ]; then
+	echo "=== all builds and tests passed"
+else
+	echo "=== FAILED (see above)"
+fi
+exit $status
