@@ -88,9 +88,10 @@ int shim_device_open(const struct shim_source *src, struct shim_device *dev, cha
 	}
 	if (!(be->cache_mask & SHIM_CACHE_BIT(src->cache))) {
 		cache_mask_describe(be->cache_mask, allowed, sizeof(allowed));
-		shim_errorf(err, errlen,
-			    "region %s: the %s backend cannot map with cache policy %s (it can: %s)",
-			    name, be->name, shim_cache_name(src->cache), allowed);
+		shim_errorf(
+			err, errlen,
+			"region %s: the %s backend cannot map with cache policy %s (it can: %s)",
+			name, be->name, shim_cache_name(src->cache), allowed);
 		return MMIO_EINVAL;
 	}
 	status = be->open(src, dev, err, errlen);

@@ -95,10 +95,11 @@ static int once_check(const struct shim_window *w, size_t offset, unsigned width
 int shim_read_once(const struct shim_window *w, size_t offset, unsigned width, uint64_t *value)
 {
 	int status = once_check(w, offset, width);
-	const void *dev = (const uint8_t *)w->base + offset;
+	const void *dev;
 
 	if (status != MMIO_OK)
 		return status;
+	dev = (const uint8_t *)w->base + offset;
 	switch (width) {
 	case 1: {
 		uint8_t v;
@@ -129,10 +130,11 @@ int shim_read_once(const struct shim_window *w, size_t offset, unsigned width, u
 int shim_write_once(const struct shim_window *w, size_t offset, unsigned width, uint64_t value)
 {
 	int status = once_check(w, offset, width);
-	void *dev = (uint8_t *)w->base + offset;
+	void *dev;
 
 	if (status != MMIO_OK)
 		return status;
+	dev = (uint8_t *)w->base + offset;
 	if (width < 8 && value >> (width * 8) != 0)
 		return MMIO_EINVAL;
 	switch (width) {

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #define DEVICE_SIZE (64u * 1024u)
-#define PAGE 4096u
+#define PAGE	    4096u
 
 static int step(const char *what, int status)
 {
@@ -23,7 +23,9 @@ static int step(const char *what, int status)
 
 int main(void)
 {
-	struct shim_source src = { .backend = "sim", .name = "demo", .size = DEVICE_SIZE,
+	struct shim_source src = { .backend = "sim",
+				   .name = "demo",
+				   .size = DEVICE_SIZE,
 				   .cache = SHIM_CACHE_WRITE_BACK };
 	struct shim_device dev;
 	struct shim_window win;
@@ -47,7 +49,8 @@ int main(void)
 	printf("  read32  0x10 -> 0x%08" PRIX64 "\n", v);
 	shim_read_once(&win, 0x10, 1, &v);
 	printf("  read8   0x10 -> 0x%02" PRIX64 " (little-endian low byte)\n", v);
-	step("write64 0x18 <- 0x1122334455667788", shim_write_once(&win, 0x18, 8, 0x1122334455667788));
+	step("write64 0x18 <- 0x1122334455667788",
+	     shim_write_once(&win, 0x18, 8, 0x1122334455667788));
 	shim_read_once(&win, 0x1C, 4, &v);
 	printf("  read32  0x1C -> 0x%08" PRIX64 " (upper half)\n", v);
 	step("read32 at 0x11 (misaligned)", shim_read_once(&win, 0x11, 4, &v));

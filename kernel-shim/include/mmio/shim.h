@@ -92,8 +92,8 @@ int shim_fault_recovery_install(void);
  * ------------------------------------------------------------------------ */
 
 struct shim_window {
-	void *base;     /* first byte of the window in this address space */
-	size_t limit;   /* size of the window in bytes */
+	void *base;	/* first byte of the window in this address space */
+	size_t limit;	/* size of the window in bytes */
 	unsigned width; /* 0: any width; 1/2/4/8: every device access exactly this wide */
 };
 
@@ -180,18 +180,18 @@ int shim_cache_parse(const char *name, enum shim_cache *out);
 struct shim_source {
 	const char *backend;   /* "sim" (later "pci", "devmem") */
 	const char *name;      /* region name, for messages and the memfd name */
-	size_t size;           /* bytes to map; sim: required, > 0 */
+	size_t size;	       /* bytes to map; sim: required, > 0 */
 	enum shim_cache cache; /* must be one the backend can honour */
 };
 
 /* A mapped device. Owned by the caller; release with shim_device_close(). */
 struct shim_device {
 	const struct shim_backend *backend;
-	void *base;            /* mapping of [0, size) */
+	void *base; /* mapping of [0, size) */
 	size_t size;
 	enum shim_cache cache;
-	int fd;                /* descriptor behind the mapping (-1 if none), for direct grants */
-	uint64_t fd_offset;    /* offset of byte 0 of the device in @fd */
+	int fd;		    /* descriptor behind the mapping (-1 if none), for direct grants */
+	uint64_t fd_offset; /* offset of byte 0 of the device in @fd */
 };
 
 /* One backend: a const table of operations, one file each (backend_*.c). */
