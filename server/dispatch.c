@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Request dispatch: a pool of nng rep0 contexts, each a small state machine
+ * (receive → check → handle → send), and the table that maps each opcode to
+ * its handler and to the rights it needs. Contexts run on nng's worker
+ * threads, so one slow request (a POLL waiting on a register) never stalls
+ * the others: a waiting context sleeps on an nng timer, not on a thread.
+ */
+#include "dispatch.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* What an operation on one handle needs, read from the decoded request. */
+struct srv_target {
+	uint32_t handle;
+	unsigned ops_bit;    /* CFG_OPS_* */
+	unsigned access_bit; /* CFG_ACCESS_* */
+	unsigned width;	     /* once-ops and polls; 0 for bulk */
+	uint64_t offset, len;
+};
+
+typedef void (*srv_target_fn)(const struct proto_request *rq, struct srv_target *t);
+
+static void target_read_once(const struct proto_request *rq, struct srv_target *t)
+{
+	*t = (struct srv_target){ rq->read_once.handle, CFG_OPS_ONCE,	      CFG_ACCESS_READ,
+				  rq->read_once.width,	rq->read_once.offset, rq->read_once.width };
+}
+
+static void target_write_once(const struct proto_request *rq, struct srv_target *t)
+{
+	*t =
+		(struct srv_target){ rq->write_once.handle, CFG_OPS_ONCE,
+				     CFG_ACCESS_WRITE,	    rq->write_once.width,
+				     rq->write_once.offset, rq->write_once.width };
+}
+
+static void target_read(const struct proto_request *rq, struct srv_target *t)
+{
+	*t = (struct srv_target){ rq->read.handle, CFG_OPS_BULK, CFG_ACCESS_READ, 0,
+				  rq->read.offset, rq->read.len };
+}
+
+static void target_write(const struct proto_request *rq, struct srv_target *t)
+{
+	*t = (struct srv_target){ rq->write.handle, CFG_OPS_BULK, CFG_ACCESS_WRITE, 0,
+				  rq->write.offset, rq->write.len };
+}
+
+static void target_fill(const struct proto_request *rq, struct srv_target *t)
+{
+	*t = (struct srv_target){ rq->fill.handle, CFG_OPS_FILL, CFG_ACCESS_WRITE, 0,
+				  rq->fill.offset, rq->fill.len };
+}
+
+static void target_poll(const struct proto_request *rq, struct srv_target *t)
+{
+	*t = (struct srv_target){ rq->poll.handle, CFG_OPS_POLL,    CFG_ACCESS_READ,
+				  rq->poll.width,  rq->poll.offset, rq->poll.width };
+}
+
+static void target_map(const struct proto_request *rq, struct srv_target *t)
+{
+	*t = (struct srv_target){ rq->map.handle, CFG_OPS_MAP, CFG_ACCESS_READ, 0, 0, 0 };
+}
+
+/* The dispatch table (MINIX-style: the rights check runs before the handler). */
+static const struct srv_op {
+	srv_op_fn run;
+	srv_target_fn target; /* NULL: not an operation on one handle */
+} ops[PROTO_OP_MAX + 1] = {
+	[PROTO_OP_HELLO] = { srv_op_hello, NULL },
+	[PROTO_OP_LIST] = { srv_op_list, NULL },
+	[PROTO_OP_OPEN] = { srv_op_open, NULL },
+	[PROTO_OP_CLOSE] = { srv_op_close, NULL },
+	[PROTO_OP_READ_ONCE] = { srv_op_read_once, target_read_once },
+	[PROTO_OP_WRITE_ONCE] = { srv_op_write_once, target_write_once },
+	[PROTO_OP_READ] = { srv_op_read, target_read },
+	[PROTO_OP_WRITE] = { srv_op_write, target_write },
+	[PROTO_OP_FILL] = { srv_op_fill, target_fill },
+	[PROTO_OP_BATCH] = { srv_op_batch, NULL },
+	[PROTO_OP_POLL] = { srv_op_poll, target_poll },
+	[PROTO_OP_MAP] = { srv_op_map, target_map },
+	[PROTO_OP_UNMAP] = { srv_op_unmap, NULL },
+	[PROTO_OP_STATS] = { srv_op_stats, NULL },
+};
+
+enum ctx_state { CTX_RECV, CTX_SEND, CTX_WAIT };
+
+struct srv_ctx {
+	nng_ctx ctx;
+	nng_aio *aio;
+	enum ctx_state state;
+	struct srv_request r;
+};
+
+static struct srv_ctx *contexts;
+static unsigned ncontexts;
+
+static void ctx_recv(struct srv_ctx *c)
+{
+	c->state = CTX_RECV;
+	nng_ctx_recv(c->ctx, c->aio);
+}
+
+static void ctx_send(struct srv_ctx *c, nng_msg *reply)
+{
+	c->state = CTX_SEND;
+	nng_aio_set_msg(c->aio, reply);
+	nng_ctx_send(c->ctx, c->aio);
+}
+
+/* Drop everything the request holds. */
+static void request_finish(struct srv_request *r)
+{
+	srv_request_release(r);
+	if (r->reply_msg)
+		nng_msg_free(r->reply_msg);
+	nng_msg_free(r->msg);
+	srv_session_put(r->session);
+	srv_generation_unref(r->gen);
+	memset(r, 0, sizeof(*r));
+}
+
+static void request_refuse(struct srv_ctx *c, int status);
+
+/* Encode r->rep (into r->reply_msg if a handler prepared it) and send it. */
+static void request_reply(struct srv_ctx *c)
+{
+	struct srv_request *r = &c->r;
+	nng_msg *reply = r->reply_msg;
+	size_t need = 0;
+	int status;
+
+	atomic_fetch_add(&srv.stats.requests, 1);
+	if (r->rep.status == MMIO_EPROTO || r->rep.status == MMIO_EVERSION)
+		atomic_fetch_add(&srv.stats.proto_errors, 1);
+	if (!reply) {
+		proto_reply_encode(&r->rep, NULL, 0, &need);
+		if (nng_msg_alloc(&reply, need) != 0) {
+			srv_error("out of memory for a %zu-byte reply; dropping it", need);
+			request_finish(r);
+			ctx_recv(c);
+			return;
+		}
+	}
+	status = proto_reply_encode(&r->rep, nng_msg_body(reply), nng_msg_len(reply), &need);
+	if (status != MMIO_OK) {
+		/* A handler built an impossible reply: a bug, but never the client's crash. */
+		srv_error("cannot encode the %s reply (%s); answering MMIO_EINTERNAL",
+			  proto_opcode_name(r->rep.opcode), mmio_status_name(status));
+		nng_msg_free(reply);
+		r->reply_msg = NULL;
+		request_refuse(c, MMIO_EINTERNAL);
+		return;
+	}
+	nng_msg_chop(reply, nng_msg_len(reply) - need);
+	r->reply_msg = NULL;
+	request_finish(r);
+	ctx_send(c, reply);
+}
+
+/* Answer a request that cannot be decoded (or is refused whole) with @status. */
+static void request_refuse(struct srv_ctx *c, int status)
+{
+	struct srv_request *r = &c->r;
+	uint8_t buf[PROTO_REPLY_HEADER_SIZE + 16];
+	size_t len = 0;
+	nng_msg *reply;
+
+	atomic_fetch_add(&srv.stats.requests, 1);
+	if (status == MMIO_EPROTO || status == MMIO_EVERSION)
+		atomic_fetch_add(&srv.stats.proto_errors, 1);
+	if (proto_error_reply_encode(nng_msg_body(r->msg), nng_msg_len(r->msg), status, buf,
+				     sizeof(buf), &len) != MMIO_OK ||
+	    nng_msg_alloc(&reply, len) != 0) {
+		request_finish(r);
+		ctx_recv(c);
+		return;
+	}
+	memcpy(nng_msg_body(reply), buf, len);
+	request_finish(r);
+	ctx_send(c, reply);
+}
+
+/* Run (or resume) the handler, with the rights check first for handle ops. */
+static void request_run(struct srv_ctx *c)
+{
+	struct srv_request *r = &c->r;
+	const struct srv_op *op = &ops[r->rq.opcode];
+	struct srv_session *s = r->session;
+	struct srv_target t;
+	enum srv_outcome outcome;
+
+	if (!op->target) {
+		outcome = op->run(r);
+	} else {
+		op->target(&r->rq, &t);
+		pthread_mutex_lock(&s->lock);
+		r->rep.status =
+			srv_handle_check(s, t.handle, t.ops_bit, t.access_bit, t.width, &r->handle);
+		if (r->rep.status != MMIO_OK) {
+			pthread_mutex_unlock(&s->lock);
+			if (r->rep.status == MMIO_EACCES || r->rep.status == MMIO_EREVOKED)
+				atomic_fetch_add(&srv.stats.denials, 1);
+			srv_audit(s, "(handle)", proto_opcode_name(r->rq.opcode), t.offset, t.len,
+				  r->rep.status);
+			request_reply(c);
+			return;
+		}
+		outcome = op->run(r);
+		if (r->handle->sensitive && outcome == SRV_REPLY)
+			srv_audit(s, r->handle->region, proto_opcode_name(r->rq.opcode), t.offset,
+				  t.len, r->rep.status);
+		r->handle = NULL;
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (outcome == SRV_WAIT) {
+		c->state = CTX_WAIT;
+		nng_sleep_aio((nng_duration)c->r.wait_ms, c->aio);
+		return;
+	}
+	if (r->rep.status == MMIO_EACCES || r->rep.status == MMIO_ENOENT) {
+		atomic_fetch_add(&srv.stats.denials, 1);
+		if (!op->target)
+			srv_audit(s, r->rq.opcode == PROTO_OP_OPEN ? r->rq.open.name : "-",
+				  proto_opcode_name(r->rq.opcode),
+				  r->rq.opcode == PROTO_OP_OPEN ? r->rq.open.offset : 0,
+				  r->rq.opcode == PROTO_OP_OPEN ? r->rq.open.length : 0,
+				  r->rep.status);
+	}
+	request_reply(c);
+}
+
+static void request_start(struct srv_ctx *c, nng_msg *msg)
+{
+	struct srv_request *r = &c->r;
+	int status;
+
+	memset(r, 0, sizeof(*r));
+	r->msg = msg;
+	r->session = srv_session_get((uint32_t)nng_pipe_id(nng_msg_get_pipe(msg)));
+	if (!r->session) {
+		/* The client is already gone (or was refused): nobody to answer. */
+		nng_msg_free(msg);
+		r->msg = NULL;
+		ctx_recv(c);
+		return;
+	}
+	r->gen = srv_current();
+	status = proto_request_decode(nng_msg_body(msg), nng_msg_len(msg), &r->rq);
+	if (status != MMIO_OK) {
+		srv_debug("uid %u pid %d: refused a malformed %s request (%zu bytes): %s",
+			  (unsigned)r->session->peer.uid, (int)r->session->pid,
+			  proto_opcode_name(r->rq.opcode), nng_msg_len(msg),
+			  status == PROTO_EUNKNOWN_OP ? "unknown operation"
+						      : mmio_status_name(status));
+		request_refuse(c, status == PROTO_EUNKNOWN_OP ? MMIO_EPROTO : status);
+		return;
+	}
+	r->rep.opcode = r->rq.opcode;
+	request_run(c);
+}
+
+static void ctx_callback(void *arg)
+{
+	struct srv_ctx *c = arg;
+	int rv = nng_aio_result(c->aio);
+
+	switch (c->state) {
+	case CTX_RECV:
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+			return;
+		if (rv != 0) {
+			ctx_recv(c);
+			return;
+		}
+		request_start(c, nng_aio_get_msg(c->aio));
+		return;
+	case CTX_SEND:
+		if (rv != 0)
+			nng_msg_free(nng_aio_get_msg(c->aio));
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+			return;
+		ctx_recv(c);
+		return;
+	case CTX_WAIT:
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+			request_finish(&c->r);
+			return;
+		}
+		pthread_mutex_lock(&c->r.session->lock);
+		bool gone = c->r.session->closed;
+		pthread_mutex_unlock(&c->r.session->lock);
+		if (gone) {
+			/* The client left mid-POLL: nothing to answer, nothing held. */
+			request_finish(&c->r);
+			ctx_recv(c);
+			return;
+		}
+		request_run(c);
+		return;
+	}
+}
+
+int srv_dispatch_start(nng_socket sock, unsigned count)
+{
+	contexts = calloc(count, sizeof(*contexts));
+	if (!contexts)
+		return -1;
+	for (unsigned i = 0; i < count; i++) {
+		struct srv_ctx *c = &contexts[i];
+		if (nng_aio_alloc(&c->aio, ctx_callback, c) != 0 ||
+		    nng_ctx_open(&c->ctx, sock) != 0)
+			return -1;
+		ncontexts = i + 1;
+	}
+	for (unsigned i = 0; i < count; i++)
+		ctx_recv(&contexts[i]);
+	return 0;
+}
+
+/* Call after nng_close() of the socket: no callback runs any more after this. */
+void srv_dispatch_stop(void)
+{
+	for (unsigned i = 0; i < ncontexts; i++) {
+		nng_aio_stop(contexts[i].aio);
+		if (contexts[i].state == CTX_WAIT && contexts[i].r.msg)
+			request_finish(&contexts[i].r);
+		nng_aio_free(contexts[i].aio);
+	}
+	free(contexts);
+	contexts = NULL;
+	ncontexts = 0;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to dispatch.c and ops.c: one request in flight and the operation table. */
+#ifndef MMIO_SERVER_DISPATCH_H
+#define MMIO_SERVER_DISPATCH_H
+
+#include "server.h"
+
+/* What a handler tells the dispatcher. */
+enum srv_outcome {
+	SRV_REPLY, /* r->rep (and r->reply_msg, if the handler built it) is ready to send */
+	SRV_WAIT,  /* come back in r->wait_ms (a POLL, alone or in a BATCH, is waiting) */
+};
+
+struct srv_request {
+	struct srv_session *session; /* reference held */
+	struct srv_handle *handle;   /* the checked target handle (session locked), or NULL */
+	struct srv_generation *gen;  /* reference held; the policy this request runs under */
+	nng_msg *msg;		     /* the request; decoded payloads point into it */
+	struct proto_request rq;
+	struct proto_reply rep;
+	nng_msg *reply_msg; /* set by handlers that encode in place (READ) */
+	/* Waiting state of POLL and of a BATCH blocked on one of its polls. */
+	uint64_t deadline_ns;
+	unsigned wait_ms;
+	uint64_t last_value;
+	size_t batch_next;
+	uint64_t *batch_values;
+	void *scratch; /* handler-owned memory freed with the request (LIST entries) */
+};
+
+typedef enum srv_outcome (*srv_op_fn)(struct srv_request *r);
+
+/* ops.c: one handler per opcode. */
+enum srv_outcome srv_op_hello(struct srv_request *r);
+enum srv_outcome srv_op_list(struct srv_request *r);
+enum srv_outcome srv_op_open(struct srv_request *r);
+enum srv_outcome srv_op_close(struct srv_request *r);
+enum srv_outcome srv_op_read_once(struct srv_request *r);
+enum srv_outcome srv_op_write_once(struct srv_request *r);
+enum srv_outcome srv_op_read(struct srv_request *r);
+enum srv_outcome srv_op_write(struct srv_request *r);
+enum srv_outcome srv_op_fill(struct srv_request *r);
+enum srv_outcome srv_op_batch(struct srv_request *r);
+enum srv_outcome srv_op_poll(struct srv_request *r);
+enum srv_outcome srv_op_map(struct srv_request *r);
+enum srv_outcome srv_op_unmap(struct srv_request *r);
+enum srv_outcome srv_op_stats(struct srv_request *r);
+
+/* Free the handler-owned memory of a finished request (not msg or references). */
+void srv_request_release(struct srv_request *r);
+
+uint64_t srv_now_ns(void);
+
+#endif

@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The IPC listener, and the repair of nng 1.5.2's broken accept.
+ *
+ * nng 1.5.2 (Debian 12) has a bug (upstream issue 1518, fixed in 1.6): a
+ * peer that connects and disconnects during the SP handshake makes the
+ * listener stop handing new pipes to the socket. The transport still
+ * completes handshakes, so later clients believe they are connected but are
+ * never served. One raw connect()+close() is enough; any local user who can
+ * reach the socket could do it.
+ *
+ * What we do, without patching nng:
+ *  - every listener binds a private path ("<sock>.<n>~") that is then
+ *    rename(2)d over the public path, so a replacement can take the public
+ *    name atomically, and closing an old listener (nng unlinks the path it
+ *    bound) never removes the public name;
+ *  - a watchdog thread dials the public path every PROBE_INTERVAL_MS and
+ *    waits for the probe pipe to reach the socket (seen in the pipe
+ *    callback, recognised by our own pid). If it does not, the listener is
+ *    broken: a new one replaces it;
+ *  - a broken listener is closed as soon as no session pipe of its own is
+ *    alive. Closing it drops the connections stuck in its handshake queue;
+ *    their nng dialers reconnect to the public path, now the new listener,
+ *    and req0 resends their pending request.
+ */
+#include "log.h"
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROBE_INTERVAL_MS 300
+#define PROBE_WAIT_MS	  700
+#define MAX_RETIRED	  64
+
+struct retired {
+	nng_listener l;
+	unsigned pipes; /* live session pipes accepted by it */
+};
+
+struct srv_listener {
+	nng_socket sock;
+	char path[PATH_MAX];
+	mode_t mode;
+	gid_t group; /* (gid_t)-1: leave the group alone */
+	unsigned generation;
+
+	pthread_mutex_t lock; /* guards everything below */
+	pthread_cond_t wake;
+	nng_listener current;
+	unsigned current_pipes;
+	struct retired retired[MAX_RETIRED];
+	size_t nretired;
+	bool stopping;
+	unsigned long repairs;
+
+	atomic_uint probe_seen;
+	pid_t self;
+	pthread_t watchdog;
+	bool started;
+	bool watchdog_started;
+};
+
+static int ipc_path_from_url(const char *url, char *path, size_t len)
+{
+	static const char scheme[] = "ipc://";
+
+	if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
+		return -1;
+	url += sizeof(scheme) - 1;
+	if (url[0] != '/' || strlen(url) >= len)
+		return -1;
+	/* sockaddr_un holds at most 107 path bytes. */
+	if (strlen(url) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -1;
+	snprintf(path, len, "%s", url);
+	return 0;
+}
+
+/* True if something accepts connections on @path right now. */
+static bool path_has_listener(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	live = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+	close(fd);
+	return live;
+}
+
+/* Bind a new listener on a private name and move it onto the public path. */
+static int listener_bind(struct srv_listener *ls, nng_listener *out, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX + 32], url[PATH_MAX + 48];
+	nng_listener l;
+	int rv;
+
+	snprintf(tmp, sizeof(tmp), "%s.%u~", ls->path, ls->generation++);
+	if (strlen(tmp) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		snprintf(err, errlen, "socket path %s is too long (at most %zu bytes)", ls->path,
+			 sizeof(((struct sockaddr_un *)0)->sun_path) - 8);
+		return -1;
+	}
+	unlink(tmp);
+	snprintf(url, sizeof(url), "ipc://%s", tmp);
+	if ((rv = nng_listener_create(&l, ls->sock, url)) != 0 ||
+	    (rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, (int)ls->mode)) != 0 ||
+	    (rv = nng_listener_start(l, 0)) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", tmp, nng_strerror(rv));
+		return -1;
+	}
+	/* nng applies the mode; group and mode are ours to make exact. */
+	if (ls->group != (gid_t)-1 && chown(tmp, (uid_t)-1, ls->group) != 0) {
+		snprintf(err, errlen, "cannot give %s to group %u: %s", tmp, (unsigned)ls->group,
+			 strerror(errno));
+		goto fail;
+	}
+	if (chmod(tmp, ls->mode) != 0 || rename(tmp, ls->path) != 0) {
+		snprintf(err, errlen, "cannot install socket %s: %s", ls->path, strerror(errno));
+		goto fail;
+	}
+	*out = l;
+	return 0;
+fail:
+	nng_listener_close(l);
+	return -1;
+}
+
+/* Dial the public path and wait for the pipe to reach the socket. */
+static bool listener_probe(struct srv_listener *ls)
+{
+	char url[PATH_MAX + 8];
+	nng_socket probe;
+	bool ok = false;
+
+	if (nng_req0_open(&probe) != 0)
+		return true; /* cannot tell; do not churn listeners */
+	snprintf(url, sizeof(url), "ipc://%s", ls->path);
+	atomic_store(&ls->probe_seen, 0);
+	if (nng_dial(probe, url, NULL, 0) == 0) {
+		for (int waited = 0; waited < PROBE_WAIT_MS; waited += 5) {
+			if (atomic_load(&ls->probe_seen)) {
+				ok = true;
+				break;
+			}
+			nng_msleep(5);
+		}
+	} else {
+		ok = !path_has_listener(ls->path) ? false : true;
+	}
+	nng_close(probe);
+	return ok;
+}
+
+static void listener_repair(struct srv_listener *ls)
+{
+	char err[256];
+	nng_listener fresh;
+
+	pthread_mutex_lock(&ls->lock);
+	if (ls->nretired == MAX_RETIRED) {
+		/* Too many broken listeners still carrying sessions: close the oldest. */
+		srv_warn("listener: %d broken listeners still hold sessions; closing the oldest",
+			 MAX_RETIRED);
+		nng_listener_close(ls->retired[0].l);
+		memmove(&ls->retired[0], &ls->retired[1],
+			sizeof(ls->retired[0]) * (MAX_RETIRED - 1));
+		ls->nretired--;
+	}
+	if (listener_bind(ls, &fresh, err, sizeof(err)) != 0) {
+		pthread_mutex_unlock(&ls->lock);
+		srv_error("listener: repair failed: %s", err);
+		return;
+	}
+	ls->retired[ls->nretired].l = ls->current;
+	ls->retired[ls->nretired].pipes = ls->current_pipes;
+	ls->nretired++;
+	ls->current = fresh;
+	ls->current_pipes = 0;
+	ls->repairs++;
+	pthread_mutex_unlock(&ls->lock);
+	srv_warn("listener: accept stalled (a peer left during the handshake, nng issue 1518); "
+		 "now listening on a fresh socket at %s",
+		 ls->path);
+}
+
+/* Close retired listeners whose sessions are all gone. */
+static void listener_reap(struct srv_listener *ls)
+{
+	pthread_mutex_lock(&ls->lock);
+	for (size_t i = 0; i < ls->nretired;) {
+		if (ls->retired[i].pipes == 0) {
+			nng_listener_close(ls->retired[i].l);
+			ls->retired[i] = ls->retired[--ls->nretired];
+		} else {
+			i++;
+		}
+	}
+	pthread_mutex_unlock(&ls->lock);
+}
+
+static void *listener_watchdog(void *arg)
+{
+	struct srv_listener *ls = arg;
+
+	pthread_mutex_lock(&ls->lock);
+	while (!ls->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += PROBE_INTERVAL_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&ls->wake, &ls->lock, &until);
+		if (ls->stopping)
+			break;
+		pthread_mutex_unlock(&ls->lock);
+		if (!listener_probe(ls))
+			listener_repair(ls);
+		listener_reap(ls);
+		pthread_mutex_lock(&ls->lock);
+	}
+	pthread_mutex_unlock(&ls->lock);
+	return NULL;
+}
+
+int srv_listener_new(nng_socket sock, const char *url, unsigned mode, long group,
+		     struct srv_listener **out, char *err, size_t errlen)
+{
+	struct srv_listener *ls = calloc(1, sizeof(*ls));
+
+	if (!ls) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (ipc_path_from_url(url, ls->path, sizeof(ls->path)) != 0) {
+		snprintf(err, errlen,
+			 "listen URL \"%s\" must be ipc:///absolute/path (at most 100 bytes): "
+			 "clients are identified by the kernel's peer credentials, which only "
+			 "local sockets carry",
+			 url);
+		free(ls);
+		return -1;
+	}
+	ls->sock = sock;
+	ls->mode = (mode_t)mode;
+	ls->group = group < 0 ? (gid_t)-1 : (gid_t)group;
+	ls->self = getpid();
+	pthread_mutex_init(&ls->lock, NULL);
+	pthread_cond_init(&ls->wake, NULL);
+	*out = ls;
+	return 0;
+}
+
+int srv_listener_start(struct srv_listener *ls, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+
+	/* The socket's directory (e.g. /run/mmio) may not exist yet. */
+	snprintf(dir, sizeof(dir), "%s", ls->path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create socket directory %s: %s", dir,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	if (path_has_listener(ls->path)) {
+		snprintf(err, errlen,
+			 "another server is already listening on %s (stop it, or choose "
+			 "another server.listen)",
+			 ls->path);
+		return -1;
+	}
+	pthread_mutex_lock(&ls->lock);
+	int rc = listener_bind(ls, &ls->current, err, errlen);
+	pthread_mutex_unlock(&ls->lock);
+	if (rc != 0)
+		return -1;
+	ls->started = true;
+	if (pthread_create(&ls->watchdog, NULL, listener_watchdog, ls) != 0) {
+		snprintf(err, errlen, "cannot start the listener watchdog thread");
+		return -1;
+	}
+	ls->watchdog_started = true;
+	return 0;
+}
+
+const char *srv_listener_path(const struct srv_listener *ls)
+{
+	return ls->path;
+}
+
+unsigned long srv_listener_repairs(struct srv_listener *ls)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&ls->lock);
+	n = ls->repairs;
+	pthread_mutex_unlock(&ls->lock);
+	return n;
+}
+
+/*
+ * Pipe callbacks run under nng's socket lock: only our own state and pipe
+ * (not socket) calls here (DESIGN.md §7).
+ */
+bool srv_listener_pipe_event(struct srv_listener *ls, nng_pipe p, nng_pipe_ev ev)
+{
+	nng_listener owner = nng_pipe_listener(p);
+	int delta = ev == NNG_PIPE_EV_ADD_POST ? 1 : ev == NNG_PIPE_EV_REM_POST ? -1 : 0;
+	uint64_t pid = 0;
+
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		/* The watchdog's probe: note it and refuse it (closing in ADD_PRE is allowed). */
+		if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) == 0 &&
+		    pid == (uint64_t)ls->self) {
+			atomic_store(&ls->probe_seen, 1);
+			nng_pipe_close(p);
+			return true;
+		}
+		return false;
+	}
+	pthread_mutex_lock(&ls->lock);
+	if (nng_listener_id(owner) == nng_listener_id(ls->current)) {
+		ls->current_pipes += (unsigned)delta;
+	} else {
+		for (size_t i = 0; i < ls->nretired; i++) {
+			if (nng_listener_id(ls->retired[i].l) == nng_listener_id(owner))
+				ls->retired[i].pipes += (unsigned)delta;
+		}
+	}
+	pthread_mutex_unlock(&ls->lock);
+	return false;
+}
+
+void srv_listener_close(struct srv_listener *ls)
+{
+	if (!ls)
+		return;
+	pthread_mutex_lock(&ls->lock);
+	ls->stopping = true;
+	pthread_cond_signal(&ls->wake);
+	pthread_mutex_unlock(&ls->lock);
+	if (ls->watchdog_started)
+		pthread_join(ls->watchdog, NULL);
+	for (size_t i = 0; i < ls->nretired; i++)
+		nng_listener_close(ls->retired[i].l);
+	if (ls->started) {
+		nng_listener_close(ls->current);
+		unlink(ls->path);
+	}
+	pthread_cond_destroy(&ls->wake);
+	pthread_mutex_destroy(&ls->lock);
+	free(ls);
+}

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmio-server: owns the device ranges of the policy and serves clients over
+ * nng. main() sets everything up, then waits for signals and policy file
+ * changes; requests are served on nng's threads (dispatch.c).
+ */
+#include "log.h"
+#include "server.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define DEFAULT_POLICY "/etc/mmio/policy.yaml"
+#define CONTEXTS       64
+
+struct srv srv = {
+	.gen_lock = PTHREAD_MUTEX_INITIALIZER,
+	.handles_lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static const char *policy_path = DEFAULT_POLICY;
+static struct srv_listener *listener;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: mmio-server [-c FILE] [--check-config] [--log-level LEVEL] [--foreground]\n"
+		"\n"
+		"Serve memory-mapped I/O to unprivileged driver processes as the policy says.\n"
+		"\n"
+		"  -c, --config FILE     policy file (default " DEFAULT_POLICY ")\n"
+		"      --check-config    check the policy file and exit (0 valid, 1 invalid)\n"
+		"      --log-level LEVEL error, warn, info (default) or debug\n"
+		"      --foreground      accepted for compatibility; the server never forks\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"Signals: SIGHUP reloads the policy (so does a change of the file);\n"
+		"SIGTERM and SIGINT stop the server.\n");
+}
+
+/* Print each policy problem as an error line "FILE:LINE:COL: message". */
+static void report_to_log(void *ctx, const struct cfg_diag *d)
+{
+	(void)ctx;
+	if (d->line)
+		srv_error("%s:%u:%u: %s", d->file, d->line, d->column, d->message);
+	else
+		srv_error("%s: %s", d->file, d->message);
+}
+
+static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	uint32_t id = (uint32_t)nng_pipe_id(p);
+
+	(void)arg;
+	/* Runs under nng's socket lock: no socket calls here (DESIGN.md §7). */
+	switch (ev) {
+	case NNG_PIPE_EV_ADD_PRE:
+		if (srv_listener_pipe_event(listener, p, ev))
+			return;
+		if (!srv_session_create(p))
+			nng_pipe_close(p);
+		break;
+	case NNG_PIPE_EV_ADD_POST:
+		if (srv_session_mark_added(id))
+			srv_listener_pipe_event(listener, p, ev);
+		break;
+	case NNG_PIPE_EV_REM_POST:
+		if (srv_session_remove(id))
+			srv_listener_pipe_event(listener, p, ev);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Limits from the policy's server section. */
+static void apply_limits(const struct cfg_server *cs)
+{
+	srv.max_sessions = cs->max_sessions;
+	srv.max_handles = cs->max_handles;
+	srv.max_message = cs->max_message;
+	srv.max_poll_us = cs->max_poll_us;
+}
+
+static int policy_load(cfg_policy **out)
+{
+	return cfg_policy_load_file(policy_path, report_to_log, NULL, out);
+}
+
+static void policy_reload(void)
+{
+	struct srv_generation *old, *fresh;
+	cfg_policy *p = NULL;
+	char err[512];
+	unsigned long revoked;
+
+	srv_notify("RELOADING=1");
+	if (policy_load(&p) != MMIO_OK) {
+		atomic_fetch_add(&srv.stats.reload_failures, 1);
+		srv_error("reload: %s is invalid; the previous policy stays in force", policy_path);
+		srv_notify("READY=1");
+		return;
+	}
+	old = srv_current();
+	if (srv_generation_build(p, old, &fresh, err, sizeof(err)) != MMIO_OK) {
+		atomic_fetch_add(&srv.stats.reload_failures, 1);
+		srv_error("reload: %s; the previous policy stays in force", err);
+		cfg_policy_free(p);
+		srv_generation_unref(old);
+		srv_notify("READY=1");
+		return;
+	}
+	if (strcmp(cfg_policy_server(p)->listen, cfg_policy_server(old->policy)->listen) != 0)
+		srv_warn("reload: server.listen changed to %s; restart the server to apply it",
+			 cfg_policy_server(p)->listen);
+	pthread_mutex_lock(&srv.gen_lock);
+	srv.gen = fresh;
+	apply_limits(cfg_policy_server(p));
+	pthread_mutex_unlock(&srv.gen_lock);
+	revoked = srv_handles_revalidate(fresh);
+	atomic_fetch_add(&srv.stats.revoked, revoked);
+	atomic_fetch_add(&srv.stats.reloads, 1);
+	srv_info("reload: %s in force (%zu regions, %zu clients; %lu handles revoked)", policy_path,
+		 cfg_policy_region_count(p), cfg_policy_client_count(p), revoked);
+	srv_generation_unref(old); /* the reference srv.gen held */
+	srv_generation_unref(old); /* ours from srv_current() */
+	srv_notify("READY=1");
+}
+
+/* Watch the policy file's directory: editors replace files by rename. */
+static int policy_watch(void)
+{
+	char dir[PATH_MAX];
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s", policy_path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (inotify_add_watch(fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* True if the inotify events waiting on @fd name the policy file. */
+static bool policy_changed(int fd)
+{
+	const char *base = strrchr(policy_path, '/') ? strrchr(policy_path, '/') + 1 : policy_path;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool changed = false;
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			if (ev->len && strcmp(ev->name, base) == 0 && !(ev->mask & IN_CREATE))
+				changed = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	return changed;
+}
+
+static int serve(int sigfd)
+{
+	int watch = policy_watch();
+	struct pollfd fds[2] = { { .fd = sigfd, .events = POLLIN },
+				 { .fd = watch, .events = POLLIN } };
+
+	if (watch < 0)
+		srv_warn("cannot watch %s for changes (%s); reload with SIGHUP", policy_path,
+			 strerror(errno));
+	for (;;) {
+		if (poll(fds, watch >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			srv_error("poll: %s", strerror(errno));
+			break;
+		}
+		if (watch >= 0 && (fds[1].revents & POLLIN) && policy_changed(watch)) {
+			srv_info("%s changed; reloading", policy_path);
+			policy_reload();
+		}
+		if (fds[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGHUP) {
+				srv_info("SIGHUP: reloading %s", policy_path);
+				policy_reload();
+			} else {
+				srv_info("%s: stopping", strsignal((int)si.ssi_signo));
+				break;
+			}
+		}
+	}
+	if (watch >= 0)
+		close(watch);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'k' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool check_only = false;
+	const struct cfg_server *cs;
+	cfg_policy *policy = NULL;
+	nng_socket sock;
+	sigset_t sigs;
+	char err[512];
+	int opt, rv, sigfd;
+
+	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+		enum srv_log_level level;
+		switch (opt) {
+		case 'c':
+			policy_path = optarg;
+			break;
+		case 'k':
+			check_only = true;
+			break;
+		case 'l':
+			if (srv_log_level_parse(optarg, &level) != 0) {
+				fprintf(stderr,
+					"mmio-server: unknown log level \"%s\" (error, warn, info, "
+					"debug)\n",
+					optarg);
+				return 2;
+			}
+			srv_log_set_level(level);
+			break;
+		case 'f':
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "mmio-server: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	if (policy_load(&policy) != MMIO_OK) {
+		srv_error("%s: invalid policy, not starting", policy_path);
+		return 1;
+	}
+	cs = cfg_policy_server(policy);
+	if (check_only) {
+		printf("%s: ok (%zu regions, %zu clients)\n", policy_path,
+		       cfg_policy_region_count(policy), cfg_policy_client_count(policy));
+		cfg_policy_free(policy);
+		return 0;
+	}
+	apply_limits(cs);
+	clock_gettime(CLOCK_MONOTONIC, &srv.started);
+
+	/* Signals are taken synchronously by the main loop; threads never see them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (sigfd < 0) {
+		srv_error("signalfd: %s", strerror(errno));
+		return 1;
+	}
+	if (shim_fault_recovery_install() != MMIO_OK) {
+		srv_error("cannot install the fault handlers");
+		return 1;
+	}
+	if (srv_generation_build(policy, NULL, &srv.gen, err, sizeof(err)) != MMIO_OK) {
+		srv_error("%s", err);
+		cfg_policy_free(policy);
+		return 1;
+	}
+
+	if ((rv = nng_rep0_open(&sock)) != 0) {
+		srv_error("cannot open the nng socket: %s", nng_strerror(rv));
+		return 1;
+	}
+	/* nng accepts messages of any size unless told otherwise (DESIGN.md §7). */
+	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, (size_t)srv.max_message);
+	if (srv_listener_new(sock, cs->listen, cs->socket_mode,
+			     cs->has_socket_group ? (long)cs->socket_gid : -1, &listener, err,
+			     sizeof(err)) != 0) {
+		srv_error("%s", err);
+		return 1;
+	}
+	nng_pipe_notify(sock, NNG_PIPE_EV_ADD_PRE, pipe_event, NULL);
+	nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, pipe_event, NULL);
+	nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, pipe_event, NULL);
+	if (srv_dispatch_start(sock, CONTEXTS) != 0) {
+		srv_error("cannot start %d request contexts", CONTEXTS);
+		return 1;
+	}
+	if (srv_listener_start(listener, err, sizeof(err)) != 0) {
+		srv_error("%s", err);
+		nng_close(sock);
+		srv_dispatch_stop();
+		srv_listener_close(listener);
+		return 1;
+	}
+	srv_info("listening on %s (policy %s: %zu regions, %zu clients)",
+		 srv_listener_path(listener), policy_path, cfg_policy_region_count(policy),
+		 cfg_policy_client_count(policy));
+	srv_notify("READY=1");
+
+	serve(sigfd);
+
+	srv_notify("STOPPING=1");
+	srv_listener_close(listener);
+	nng_close(sock);
+	srv_dispatch_stop();
+	srv_generation_unref(srv.gen);
+	close(sigfd);
+	srv_info("stopped");
+	return 0;
+}

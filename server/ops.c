@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The operation handlers. The dispatcher (dispatch.c) has decoded the request
+ * and, for operations on a handle, checked it against the grant and locked
+ * the session; a handler performs the access with kernel-shim and fills
+ * r->rep.
+ */
+#include "dispatch.h"
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A POLL that is not satisfied at once spins this long before sleeping. */
+#define POLL_SPIN_NS 50000u
+
+uint64_t srv_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static enum srv_outcome reply_status(struct srv_request *r, int status)
+{
+	r->rep.status = status;
+	return SRV_REPLY;
+}
+
+static void count_fault(int status)
+{
+	if (status == MMIO_EFAULT)
+		atomic_fetch_add(&srv.stats.faults, 1);
+}
+
+enum srv_outcome srv_op_hello(struct srv_request *r)
+{
+	unsigned version;
+	int status =
+		proto_version_choose(r->rq.hello.min_version, r->rq.hello.max_version, &version);
+
+	if (status != MMIO_OK)
+		return reply_status(r, status);
+	r->rep.hello.version = version;
+	r->rep.hello.flags = 0;
+	r->rep.hello.max_message = (uint32_t)srv.max_message;
+	r->rep.hello.max_batch = PROTO_BATCH_MAX;
+	r->rep.hello.max_handles = srv.max_handles;
+	return reply_status(r, MMIO_OK);
+}
+
+enum srv_outcome srv_op_list(struct srv_request *r)
+{
+	const cfg_policy *p = r->gen->policy;
+	const struct cfg_peer *peer = &r->session->peer;
+	struct proto_list_entry *entries = NULL;
+	size_t n = 0, cap = 0;
+
+	for (const struct cfg_grant *g = cfg_policy_next_grant(p, peer, CFG_ANY_REGION, NULL);
+	     g && n < PROTO_LIST_MAX; g = cfg_policy_next_grant(p, peer, CFG_ANY_REGION, g)) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			struct proto_list_entry *grown = realloc(entries, cap * sizeof(*grown));
+			if (!grown) {
+				free(entries);
+				return reply_status(r, MMIO_ENOMEM);
+			}
+			entries = grown;
+		}
+		struct proto_list_entry *e = &entries[n++];
+		memset(e, 0, sizeof(*e));
+		snprintf(e->name, sizeof(e->name), "%s", g->region->name);
+		e->size = g->size ? g->size : g->region->size - g->offset;
+		e->access = g->access;
+		e->ops = g->ops;
+		e->widths = g->widths;
+		e->cache = (unsigned)g->region->cache;
+		e->flags = (g->region->sensitive ? PROTO_REGION_SENSITIVE : 0) |
+			   (g->exclusive ? PROTO_REGION_EXCLUSIVE : 0);
+	}
+	r->rep.list.count = (uint32_t)n;
+	r->rep.list.entries = entries;
+	r->scratch = entries;
+	return reply_status(r, MMIO_OK);
+}
+
+enum srv_outcome srv_op_open(struct srv_request *r)
+{
+	return reply_status(r, srv_handle_open(r->session, r->gen, &r->rq.open, &r->rep.open));
+}
+
+enum srv_outcome srv_op_close(struct srv_request *r)
+{
+	return reply_status(r, srv_handle_close(r->session, r->rq.close.handle));
+}
+
+enum srv_outcome srv_op_read_once(struct srv_request *r)
+{
+	int status = shim_read_once(&r->handle->win, (size_t)r->rq.read_once.offset,
+				    r->rq.read_once.width, &r->rep.read_once.value);
+
+	count_fault(status);
+	return reply_status(r, status);
+}
+
+enum srv_outcome srv_op_write_once(struct srv_request *r)
+{
+	int status = shim_write_once(&r->handle->win, (size_t)r->rq.write_once.offset,
+				     r->rq.write_once.width, r->rq.write_once.value);
+
+	count_fault(status);
+	return reply_status(r, status);
+}
+
+enum srv_outcome srv_op_read(struct srv_request *r)
+{
+	uint64_t len = r->rq.read.len;
+	size_t done = 0;
+	void *data;
+	int status;
+
+	/* The reply must fit in one message: larger reads are the client's to split. */
+	if (len > srv.max_message - PROTO_REPLY_HEADER_SIZE)
+		return reply_status(r, MMIO_EINVAL);
+	if (nng_msg_alloc(&r->reply_msg, PROTO_REPLY_HEADER_SIZE + (size_t)len) != 0)
+		return reply_status(r, MMIO_ENOMEM);
+	/* Device bytes go straight into the reply; the encoder then copies nothing. */
+	data = (uint8_t *)nng_msg_body(r->reply_msg) + PROTO_READ_DATA_OFFSET;
+	status = shim_copy_from_device(&r->handle->win, (size_t)r->rq.read.offset, data,
+				       (size_t)len, &done);
+	count_fault(status);
+	atomic_fetch_add(&srv.stats.bytes_read, done);
+	r->rep.done = done;
+	r->rep.read.data = data;
+	return reply_status(r, status);
+}
+
+enum srv_outcome srv_op_write(struct srv_request *r)
+{
+	size_t done = 0;
+	int status = shim_copy_to_device(&r->handle->win, (size_t)r->rq.write.offset,
+					 r->rq.write.data, r->rq.write.len, &done);
+
+	count_fault(status);
+	atomic_fetch_add(&srv.stats.bytes_written, done);
+	r->rep.done = done;
+	return reply_status(r, status);
+}
+
+enum srv_outcome srv_op_fill(struct srv_request *r)
+{
+	size_t done = 0;
+	int status = shim_fill(&r->handle->win, (size_t)r->rq.fill.offset, (size_t)r->rq.fill.len,
+			       r->rq.fill.byte, &done);
+
+	count_fault(status);
+	atomic_fetch_add(&srv.stats.bytes_written, done);
+	r->rep.done = done;
+	return reply_status(r, status);
+}
+
+/*
+ * One step of a poll: read, compare, decide. Returns MMIO_OK when the value
+ * matched, MMIO_ETIMEDOUT at the deadline, 1 to keep waiting, or the
+ * access's error. Spins briefly before asking to sleep, so registers that
+ * settle within microseconds answer without a millisecond timer.
+ */
+static int poll_step(struct srv_request *r, const struct shim_window *w, uint64_t offset,
+		     unsigned width, uint64_t mask, uint64_t want, uint32_t timeout_us)
+{
+	uint64_t now = srv_now_ns();
+	uint64_t spin_until = now + POLL_SPIN_NS;
+
+	if (r->deadline_ns == 0) {
+		uint64_t limit = timeout_us < srv.max_poll_us ? timeout_us : srv.max_poll_us;
+		r->deadline_ns = now + limit * 1000u;
+	}
+	for (;;) {
+		int status = shim_read_once(w, (size_t)offset, width, &r->last_value);
+		if (status != MMIO_OK)
+			return status;
+		if ((r->last_value & mask) == want)
+			return MMIO_OK;
+		now = srv_now_ns();
+		if (now >= r->deadline_ns)
+			return MMIO_ETIMEDOUT;
+		if (now >= spin_until)
+			break;
+	}
+	/* Sleep at most 1 ms, never past the deadline (nng timers are in ms). */
+	r->wait_ms = r->deadline_ns - now >= 1000000u ? 1 : 0;
+	return 1;
+}
+
+enum srv_outcome srv_op_poll(struct srv_request *r)
+{
+	const struct proto_poll_req *q = &r->rq.poll;
+	int status =
+		poll_step(r, &r->handle->win, q->offset, q->width, q->mask, q->want, q->timeout_us);
+
+	if (status == 1)
+		return SRV_WAIT;
+	count_fault(status);
+	if (status == MMIO_ETIMEDOUT)
+		atomic_fetch_add(&srv.stats.timeouts, 1);
+	r->rep.poll.value = r->last_value;
+	return reply_status(r, status);
+}
+
+/* Run one batch op; 1 means a poll is waiting. */
+static int batch_op_run(struct srv_request *r, const struct proto_batch_op *op, uint64_t *value)
+{
+	struct srv_session *s = r->session;
+	struct srv_handle *h;
+	unsigned ops_bit = op->opcode == PROTO_OP_POLL ? CFG_OPS_POLL : CFG_OPS_ONCE;
+	unsigned access = op->opcode == PROTO_OP_WRITE_ONCE ? CFG_ACCESS_WRITE : CFG_ACCESS_READ;
+	int status;
+
+	pthread_mutex_lock(&s->lock);
+	status = srv_handle_check(s, op->handle, ops_bit, access, op->width, &h);
+	if (status != MMIO_OK) {
+		pthread_mutex_unlock(&s->lock);
+		srv_audit(s, "(batch)", proto_opcode_name(op->opcode), op->offset, op->width,
+			  status);
+		return status;
+	}
+	switch (op->opcode) {
+	case PROTO_OP_READ_ONCE:
+		status = shim_read_once(&h->win, (size_t)op->offset, op->width, value);
+		break;
+	case PROTO_OP_WRITE_ONCE:
+		status = shim_write_once(&h->win, (size_t)op->offset, op->width, op->value);
+		*value = 0;
+		break;
+	default:
+		status = poll_step(r, &h->win, op->offset, op->width, op->value, op->want,
+				   op->timeout_us);
+		*value = r->last_value;
+		if (status == MMIO_ETIMEDOUT)
+			atomic_fetch_add(&srv.stats.timeouts, 1);
+		break;
+	}
+	count_fault(status);
+	if (h->sensitive && status != 1)
+		srv_audit(s, h->region, proto_opcode_name(op->opcode), op->offset, op->width,
+			  status);
+	pthread_mutex_unlock(&s->lock);
+	return status;
+}
+
+enum srv_outcome srv_op_batch(struct srv_request *r)
+{
+	const struct proto_batch_req *b = &r->rq.batch;
+
+	if (!r->batch_values) {
+		r->batch_values = calloc(b->count ? b->count : 1, sizeof(uint64_t));
+		if (!r->batch_values) {
+			r->rep.batch.failed = PROTO_BATCH_NONE;
+			return reply_status(r, MMIO_ENOMEM);
+		}
+	}
+	while (r->batch_next < b->count) {
+		struct proto_batch_op op;
+		uint64_t value = 0;
+		int status;
+
+		proto_batch_op_get(b, r->batch_next, &op);
+		status = batch_op_run(r, &op, &value);
+		if (status == 1)
+			return SRV_WAIT;
+		if (status != MMIO_OK) {
+			r->rep.done = r->batch_next;
+			r->rep.batch.failed = (uint32_t)r->batch_next;
+			r->rep.batch.values = r->batch_values;
+			return reply_status(r, status);
+		}
+		r->batch_values[r->batch_next++] = value;
+		r->deadline_ns = 0; /* the next poll has a deadline of its own */
+	}
+	r->rep.done = b->count;
+	r->rep.batch.failed = PROTO_BATCH_NONE;
+	r->rep.batch.values = r->batch_values;
+	return reply_status(r, MMIO_OK);
+}
+
+enum srv_outcome srv_op_map(struct srv_request *r)
+{
+	/* Direct grants are not served by this server yet: clients fall back to proxied. */
+	return reply_status(r, MMIO_EACCES);
+}
+
+enum srv_outcome srv_op_unmap(struct srv_request *r)
+{
+	return reply_status(r, MMIO_EINVAL);
+}
+
+enum srv_outcome srv_op_stats(struct srv_request *r)
+{
+	static _Thread_local uint64_t counters[PROTO_STAT_COUNT];
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	counters[PROTO_STAT_UPTIME_S] = (uint64_t)(now.tv_sec - srv.started.tv_sec);
+	counters[PROTO_STAT_CLIENTS] = srv_session_count();
+	counters[PROTO_STAT_HANDLES] = srv_handle_count();
+	counters[PROTO_STAT_MAPPINGS] = 0;
+	counters[PROTO_STAT_REQUESTS] = atomic_load(&srv.stats.requests);
+	counters[PROTO_STAT_PROTO_ERRORS] = atomic_load(&srv.stats.proto_errors);
+	counters[PROTO_STAT_DENIALS] = atomic_load(&srv.stats.denials);
+	counters[PROTO_STAT_FAULTS] = atomic_load(&srv.stats.faults);
+	counters[PROTO_STAT_TIMEOUTS] = atomic_load(&srv.stats.timeouts);
+	counters[PROTO_STAT_BYTES_READ] = atomic_load(&srv.stats.bytes_read);
+	counters[PROTO_STAT_BYTES_WRITTEN] = atomic_load(&srv.stats.bytes_written);
+	counters[PROTO_STAT_RELOADS] = atomic_load(&srv.stats.reloads);
+	counters[PROTO_STAT_RELOAD_FAILURES] = atomic_load(&srv.stats.reload_failures);
+	counters[PROTO_STAT_REVOKED] = atomic_load(&srv.stats.revoked);
+	r->rep.stats.count = PROTO_STAT_COUNT;
+	r->rep.stats.counters = counters;
+	return reply_status(r, MMIO_OK);
+}
+
+void srv_request_release(struct srv_request *r)
+{
+	free(r->batch_values);
+	r->batch_values = NULL;
+	free(r->scratch);
+	r->scratch = NULL;
+}
+
+void srv_audit(const struct srv_session *s, const char *region, const char *op, uint64_t offset,
+	       uint64_t len, int status)
+{
+	srv_log(SRV_LOG_NOTICE,
+		"audit: uid=%u gid=%u pid=%d region=%s op=%s offset=0x%" PRIx64 " len=%" PRIu64
+		" status=%s",
+		(unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->pid, region, op, offset, len,
+		mmio_status_name(status));
+}

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/* Private to mmio-server: the pieces main.c wires together. */
+#ifndef MMIO_SERVER_H
+#define MMIO_SERVER_H
+
+#include <mmio/config.h>
+#include <mmio/proto.h>
+#include <mmio/shim.h>
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- notify.c: sd_notify(3) protocol ---- */
+
+/* Send @state ("READY=1", "RELOADING=1", "STOPPING=1") to $NOTIFY_SOCKET.
+ * Returns 1 if sent, 0 if there is no $NOTIFY_SOCKET, -1 on error. */
+int srv_notify(const char *state);
+
+/* ---- listener.c: the IPC listener and its nng 1.5.2 repair ---- */
+
+struct srv_listener;
+
+/*
+ * Prepare a listener for @url (ipc:///path only) on @sock with file mode
+ * @mode and group @group (-1: unchanged). Returns 0, or -1 with a sentence
+ * in @err. Register the socket's pipe callbacks after this, then start.
+ */
+int srv_listener_new(nng_socket sock, const char *url, unsigned mode, long group,
+		     struct srv_listener **out, char *err, size_t errlen);
+
+/*
+ * Start listening, creating the socket's directory if needed, and start the
+ * watchdog that repairs nng issue 1518. Refuses to take over a path where
+ * another server accepts connections. Returns 0, or -1 with @err.
+ */
+int srv_listener_start(struct srv_listener *ls, char *err, size_t errlen);
+
+/*
+ * Feed every pipe event of the socket here, from its pipe callbacks:
+ * ADD_PRE for every pipe; ADD_POST and REM_POST only for pipes that carry a
+ * session (one REM_POST per ADD_POST). Returns true for the watchdog's own
+ * probe pipe, which the caller must otherwise ignore (it is being closed).
+ */
+bool srv_listener_pipe_event(struct srv_listener *ls, nng_pipe p, nng_pipe_ev ev);
+
+const char *srv_listener_path(const struct srv_listener *ls);
+/* How many times the watchdog replaced a stalled listener. */
+unsigned long srv_listener_repairs(struct srv_listener *ls);
+
+/* Stop the watchdog, close every listener, remove the socket path. NULL is fine. */
+void srv_listener_close(struct srv_listener *ls);
+
+/* ---- state.c: devices and policy generations ---- */
+
+/* A mapped device: one per policy region, shared by every generation whose
+ * region has the same source, so a reload keeps device state and handles. */
+struct srv_device {
+	atomic_int refs;
+	char name[CFG_NAME_MAX + 1];
+	char source[160]; /* identity of what is mapped, e.g. "sim size=65536" */
+	struct shim_device dev;
+	struct shim_window win;	 /* the whole region */
+	struct srv_handle *open; /* open handles on it (exclusivity); srv.handles_lock */
+};
+
+/* A policy and the devices of its regions (devices[i] maps region i). */
+struct srv_generation {
+	atomic_int refs;
+	unsigned long id;
+	cfg_policy *policy;
+	size_t ndevices;
+	struct srv_device **devices;
+};
+
+/*
+ * Build a generation from @policy (taken over on success), reusing the
+ * devices of @prev (may be NULL) whose region has the same source and
+ * opening the others. Returns MMIO_OK, or an error with the sentence in @err.
+ */
+int srv_generation_build(cfg_policy *policy, const struct srv_generation *prev,
+			 struct srv_generation **out, char *err, size_t errlen);
+void srv_generation_ref(struct srv_generation *g);
+void srv_generation_unref(struct srv_generation *g);
+void srv_device_unref(struct srv_device *d);
+
+/* ---- session.c: clients, their handles, exclusivity ---- */
+
+#define SRV_MAX_GROUPS 64
+
+struct srv_handle {
+	uint32_t id;
+	struct srv_session *session;
+	struct srv_device *dev; /* reference held */
+	char region[CFG_NAME_MAX + 1];
+	uint64_t offset; /* region-relative start of the handle */
+	uint64_t size;
+	struct shim_window win; /* [offset, offset + size) of the device, pinned width */
+	/* The rights of the grant the handle was opened under, refreshed by
+	 * every reload (srv_handles_revalidate()). */
+	unsigned access; /* CFG_ACCESS_* */
+	unsigned ops;	 /* CFG_OPS_* */
+	unsigned widths; /* width bits */
+	bool exclusive;
+	bool sensitive;
+	bool revoked;		      /* grant withdrawn by a reload: every request EREVOKED */
+	struct srv_handle *next_open; /* on dev->open, under srv.handles_lock */
+};
+
+struct srv_session {
+	atomic_int refs;
+	uint32_t pipe_id;
+	pid_t pid;
+	struct cfg_peer peer;
+	gid_t groups[SRV_MAX_GROUPS];
+
+	bool added; /* reached ADD_POST (counted by the listener) */
+
+	pthread_mutex_t lock; /* guards everything below */
+	bool closed;	      /* the pipe is gone */
+	struct srv_handle **handles;
+	size_t nhandles, cap;
+	uint32_t next_id;
+};
+
+/* Called from the ADD_PRE pipe callback: a new session for @p, or NULL (the
+ * caller then closes the pipe) when max_sessions are connected. */
+struct srv_session *srv_session_create(nng_pipe p);
+/* ADD_POST: note that the pipe of the session reached the socket. Returns
+ * false if @pipe_id has no session. */
+bool srv_session_mark_added(uint32_t pipe_id);
+/* REM_POST: close every handle of the session of @pipe_id and forget it.
+ * Returns whether srv_session_mark_added() had been called for it. */
+bool srv_session_remove(uint32_t pipe_id);
+/* The session of @pipe_id with a reference, or NULL. */
+struct srv_session *srv_session_get(uint32_t pipe_id);
+void srv_session_put(struct srv_session *s);
+size_t srv_session_count(void);
+size_t srv_handle_count(void);
+
+/*
+ * Open [offset, offset + len) of region @name for session @s under
+ * generation @g (PROTO_LEN_TO_END / offset 0 conventions of OPEN).
+ * Fills @rep. Returns a status.
+ */
+int srv_handle_open(struct srv_session *s, struct srv_generation *g,
+		    const struct proto_open_req *req, struct proto_open_rep *rep);
+/* Close handle @id of @s. MMIO_OK or MMIO_EINVAL (no such handle). */
+int srv_handle_close(struct srv_session *s, uint32_t id);
+/* Handle @id of @s; call with s->lock held. NULL if none. */
+struct srv_handle *srv_handle_find(struct srv_session *s, uint32_t id);
+/* After a reload to @g: revoke every handle @g no longer grants. Returns how many. */
+unsigned long srv_handles_revalidate(struct srv_generation *g);
+
+/*
+ * The check made before every handle operation: the handle exists (else
+ * MMIO_EINVAL), is not revoked (MMIO_EREVOKED), its grant allows the
+ * operation class @ops_bit and access @access_bit (else MMIO_EACCES) and,
+ * for once-ops and polls (@width != 0), the width (else MMIO_EINVAL). Range
+ * and alignment are checked by kernel-shim when the access is made.
+ * s->lock held.
+ */
+int srv_handle_check(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
+		     unsigned width, struct srv_handle **out);
+
+/* ---- server-wide state (main.c) ---- */
+
+struct srv_stats {
+	atomic_ulong requests, proto_errors, denials, faults, timeouts;
+	atomic_ulong bytes_read, bytes_written, reloads, reload_failures, revoked;
+};
+
+struct srv {
+	pthread_mutex_t gen_lock;
+	struct srv_generation *gen; /* current; swapped by reloads */
+	pthread_mutex_t handles_lock;
+	struct srv_stats stats;
+	struct timespec started;
+	unsigned max_sessions, max_handles;
+	uint64_t max_message, max_poll_us;
+};
+
+extern struct srv srv;
+
+/* The current generation, with a reference the caller drops. */
+struct srv_generation *srv_current(void);
+
+/* ---- dispatch.c: nng contexts and the operation table ---- */
+
+int srv_dispatch_start(nng_socket sock, unsigned contexts);
+void srv_dispatch_stop(void);
+
+/* ---- audit (ops.c) ---- */
+void srv_audit(const struct srv_session *s, const char *region, const char *op, uint64_t offset,
+	       uint64_t len, int status);
+
+#endif

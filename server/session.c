@@ -1,0 +1,467 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sessions (one per nng pipe, i.e. per connected client), their handles, and
+ * exclusivity. A session's identity comes from the kernel (SO_PEERCRED
+ * through nng), never from the client.
+ */
+#include "log.h"
+#include "server.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct srv_session **sessions;
+static size_t nsessions, sessions_cap;
+static atomic_size_t open_handles;
+
+/*
+ * Supplementary groups are not in SO_PEERCRED; read them from
+ * /proc/PID/status, and only if that process still has the uid the kernel
+ * reported for the socket (the pid could otherwise have been reused).
+ */
+static size_t peer_groups(pid_t pid, uid_t uid, gid_t *groups, size_t max)
+{
+	char path[64], line[4096];
+	size_t n = 0;
+	bool uid_ok = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long real, effective;
+		if (sscanf(line, "Uid: %lu %lu", &real, &effective) == 2)
+			uid_ok = effective == uid;
+		if (strncmp(line, "Groups:", 7) == 0) {
+			char *p = line + 7, *end;
+			while (n < max) {
+				unsigned long g = strtoul(p, &end, 10);
+				if (end == p)
+					break;
+				groups[n++] = (gid_t)g;
+				p = end;
+			}
+		}
+	}
+	fclose(f);
+	return uid_ok ? n : 0;
+}
+
+struct srv_session *srv_session_create(nng_pipe p)
+{
+	uint64_t uid, gid, pid;
+	struct srv_session *s;
+
+	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) != 0 ||
+	    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_GID, &gid) != 0 ||
+	    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) != 0) {
+		srv_warn("refusing a connection without peer credentials");
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	atomic_init(&s->refs, 1);
+	s->pipe_id = (uint32_t)nng_pipe_id(p);
+	s->pid = (pid_t)pid;
+	s->peer.uid = (uid_t)uid;
+	s->peer.gid = (gid_t)gid;
+	s->peer.group_count = peer_groups(s->pid, s->peer.uid, s->groups, SRV_MAX_GROUPS);
+	s->peer.groups = s->groups;
+	s->next_id = 1;
+	pthread_mutex_init(&s->lock, NULL);
+
+	pthread_mutex_lock(&sessions_lock);
+	if (nsessions >= srv.max_sessions) {
+		pthread_mutex_unlock(&sessions_lock);
+		srv_warn(
+			"refusing client uid %u pid %d: %u clients connected (limits.max_sessions)",
+			(unsigned)s->peer.uid, (int)s->pid, srv.max_sessions);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return NULL;
+	}
+	if (nsessions == sessions_cap) {
+		size_t cap = sessions_cap ? 2 * sessions_cap : 16;
+		struct srv_session **grown = realloc(sessions, cap * sizeof(*grown));
+		if (!grown) {
+			pthread_mutex_unlock(&sessions_lock);
+			pthread_mutex_destroy(&s->lock);
+			free(s);
+			return NULL;
+		}
+		sessions = grown;
+		sessions_cap = cap;
+	}
+	sessions[nsessions++] = s;
+	pthread_mutex_unlock(&sessions_lock);
+	srv_debug("client connected: uid %u gid %u pid %d (%zu supplementary groups)",
+		  (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->pid, s->peer.group_count);
+	return s;
+}
+
+struct srv_session *srv_session_get(uint32_t pipe_id)
+{
+	struct srv_session *found = NULL;
+
+	pthread_mutex_lock(&sessions_lock);
+	for (size_t i = 0; i < nsessions; i++) {
+		if (sessions[i]->pipe_id == pipe_id) {
+			found = sessions[i];
+			atomic_fetch_add(&found->refs, 1);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sessions_lock);
+	return found;
+}
+
+void srv_session_put(struct srv_session *s)
+{
+	if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
+		pthread_mutex_destroy(&s->lock);
+		free(s->handles);
+		free(s);
+	}
+}
+
+size_t srv_session_count(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&sessions_lock);
+	n = nsessions;
+	pthread_mutex_unlock(&sessions_lock);
+	return n;
+}
+
+size_t srv_handle_count(void)
+{
+	return atomic_load(&open_handles);
+}
+
+/* Take @h off its device's open list: its range is free for others. srv.handles_lock held. */
+static void handle_unlist(struct srv_handle *h)
+{
+	for (struct srv_handle **pp = &h->dev->open; *pp; pp = &(*pp)->next_open) {
+		if (*pp == h) {
+			*pp = h->next_open;
+			break;
+		}
+	}
+	h->next_open = NULL;
+}
+
+/* Free @h; s->lock held, @h already out of s->handles. */
+static void handle_destroy(struct srv_handle *h)
+{
+	pthread_mutex_lock(&srv.handles_lock);
+	handle_unlist(h);
+	pthread_mutex_unlock(&srv.handles_lock);
+	srv_device_unref(h->dev);
+	atomic_fetch_sub(&open_handles, 1);
+	free(h);
+}
+
+bool srv_session_mark_added(uint32_t pipe_id)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&sessions_lock);
+	for (size_t i = 0; i < nsessions; i++) {
+		if (sessions[i]->pipe_id == pipe_id) {
+			sessions[i]->added = true;
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sessions_lock);
+	return found;
+}
+
+bool srv_session_remove(uint32_t pipe_id)
+{
+	struct srv_session *s = NULL;
+	bool added;
+
+	pthread_mutex_lock(&sessions_lock);
+	for (size_t i = 0; i < nsessions; i++) {
+		if (sessions[i]->pipe_id == pipe_id) {
+			s = sessions[i];
+			sessions[i] = sessions[--nsessions];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&sessions_lock);
+	if (!s)
+		return false;
+	added = s->added;
+	pthread_mutex_lock(&s->lock);
+	s->closed = true;
+	for (size_t i = 0; i < s->nhandles; i++)
+		handle_destroy(s->handles[i]);
+	s->nhandles = 0;
+	pthread_mutex_unlock(&s->lock);
+	srv_debug("client gone: uid %u pid %d", (unsigned)s->peer.uid, (int)s->pid);
+	srv_session_put(s);
+	return added;
+}
+
+struct srv_handle *srv_handle_find(struct srv_session *s, uint32_t id)
+{
+	for (size_t i = 0; i < s->nhandles; i++) {
+		if (s->handles[i]->id == id)
+			return s->handles[i];
+	}
+	return NULL;
+}
+
+/* The smallest width the grant allows, if it does not allow them all. */
+static unsigned grant_pinned_width(const struct cfg_grant *g)
+{
+	if ((g->widths & CFG_WIDTHS_ALL) == CFG_WIDTHS_ALL)
+		return 0;
+	for (unsigned w = 1; w <= 8; w <<= 1) {
+		if (g->widths & w)
+			return w;
+	}
+	return 0;
+}
+
+static uint64_t grant_end(const struct cfg_grant *g, const struct srv_device *d)
+{
+	if (g->size == 0 && g->size_from_region)
+		return d->dev.size;
+	return g->offset + g->size;
+}
+
+/* Resolve OPEN's conventions to an explicit region-relative range. */
+static int open_range(const struct srv_session *s, const struct srv_generation *gen, size_t region,
+		      const struct proto_open_req *req, uint64_t *off, uint64_t *len)
+{
+	const struct srv_device *d = gen->devices[region];
+	const struct cfg_grant *g = cfg_policy_next_grant(gen->policy, &s->peer, region, NULL);
+
+	if (!g)
+		return MMIO_ENOENT;
+	if (req->length != PROTO_LEN_TO_END) {
+		*off = req->offset;
+		*len = req->length;
+		return MMIO_OK;
+	}
+	if (req->offset == 0) {
+		/* mmio_open(): the first grant, whole. */
+		*off = g->offset;
+		*len = grant_end(g, d) - g->offset;
+		return MMIO_OK;
+	}
+	for (; g; g = cfg_policy_next_grant(gen->policy, &s->peer, region, g)) {
+		if (req->offset >= g->offset && req->offset < grant_end(g, d)) {
+			*off = req->offset;
+			*len = grant_end(g, d) - req->offset;
+			return MMIO_OK;
+		}
+	}
+	return MMIO_EACCES;
+}
+
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
+		    const struct proto_open_req *req, struct proto_open_rep *rep)
+{
+	const struct cfg_grant *grant = NULL;
+	const struct cfg_region *r;
+	struct srv_device *dev;
+	struct srv_handle *h;
+	uint64_t off = 0, len = 0;
+	size_t region;
+	int status;
+
+	if (cfg_policy_region_find(gen->policy, req->name, &region) != MMIO_OK)
+		return MMIO_ENOENT;
+	status = open_range(s, gen, region, req, &off, &len);
+	if (status != MMIO_OK)
+		return status;
+	status = cfg_policy_authorize(gen->policy, &s->peer, region, CFG_OP_OPEN, (size_t)off,
+				      (size_t)len, 0, &grant);
+	if (status != MMIO_OK)
+		return status;
+	if (req->flags & PROTO_OPEN_REQUIRE_DIRECT)
+		return MMIO_EACCES; /* direct grants are not served yet */
+	r = cfg_policy_region(gen->policy, region);
+	dev = gen->devices[region];
+	if (off + len > dev->dev.size)
+		return MMIO_EACCES;
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return MMIO_ENOMEM;
+	if (shim_window_init(&h->win, (uint8_t *)dev->dev.base + off, (size_t)len,
+			     grant_pinned_width(grant)) != MMIO_OK) {
+		free(h);
+		return MMIO_EINVAL;
+	}
+	h->session = s;
+	h->dev = dev;
+	h->offset = off;
+	h->size = len;
+	h->access = grant->access;
+	h->ops = grant->ops;
+	h->widths = grant->widths;
+	h->exclusive = grant->exclusive;
+	h->sensitive = r->sensitive;
+	snprintf(h->region, sizeof(h->region), "%s", r->name);
+
+	pthread_mutex_lock(&s->lock);
+	if (s->closed) {
+		status = MMIO_ECONN;
+		goto fail_unlock;
+	}
+	if (s->nhandles >= srv.max_handles) {
+		status = MMIO_ENOMEM;
+		goto fail_unlock;
+	}
+	if (s->nhandles == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 8;
+		struct srv_handle **grown = realloc(s->handles, cap * sizeof(*grown));
+		if (!grown) {
+			status = MMIO_ENOMEM;
+			goto fail_unlock;
+		}
+		s->handles = grown;
+		s->cap = cap;
+	}
+	pthread_mutex_lock(&srv.handles_lock);
+	for (struct srv_handle *o = dev->open; o; o = o->next_open) {
+		if ((o->exclusive || h->exclusive) &&
+		    ranges_overlap(o->offset, o->size, off, len)) {
+			pthread_mutex_unlock(&srv.handles_lock);
+			status = MMIO_EBUSY;
+			goto fail_unlock;
+		}
+	}
+	h->next_open = dev->open;
+	dev->open = h;
+	pthread_mutex_unlock(&srv.handles_lock);
+
+	/* Ids are never 0 and not reused soon: a stale id finds nothing. */
+	do {
+		h->id = s->next_id++;
+	} while (h->id == 0 || srv_handle_find(s, h->id));
+	s->handles[s->nhandles++] = h;
+	atomic_fetch_add(&dev->refs, 1);
+	atomic_fetch_add(&open_handles, 1);
+	pthread_mutex_unlock(&s->lock);
+
+	memset(rep, 0, sizeof(*rep));
+	rep->handle = h->id;
+	rep->size = len;
+	rep->access = grant->access;
+	rep->ops = grant->ops;
+	rep->widths = grant->widths;
+	rep->cache = (unsigned)r->cache;
+	rep->width = h->win.width;
+	rep->flags = (r->sensitive ? PROTO_REGION_SENSITIVE : 0) |
+		     (grant->exclusive ? PROTO_REGION_EXCLUSIVE : 0);
+	return MMIO_OK;
+
+fail_unlock:
+	pthread_mutex_unlock(&s->lock);
+	free(h);
+	return status;
+}
+
+int srv_handle_close(struct srv_session *s, uint32_t id)
+{
+	int status = MMIO_EINVAL;
+
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->nhandles; i++) {
+		if (s->handles[i]->id == id) {
+			struct srv_handle *h = s->handles[i];
+			s->handles[i] = s->handles[--s->nhandles];
+			handle_destroy(h);
+			status = MMIO_OK;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return status;
+}
+
+int srv_handle_check(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
+		     unsigned width, struct srv_handle **out)
+{
+	struct srv_handle *h = srv_handle_find(s, id);
+
+	if (!h)
+		return MMIO_EINVAL;
+	if (h->revoked)
+		return MMIO_EREVOKED;
+	if (!(h->ops & ops_bit) || (h->access & access_bit) != access_bit)
+		return MMIO_EACCES;
+	if (width != 0 && (!shim_width_valid(width) || !(h->widths & width)))
+		return MMIO_EINVAL;
+	*out = h;
+	return MMIO_OK;
+}
+
+/*
+ * Is @h still granted, on the same device, by generation @g? If so, take the
+ * rights of the grant that now covers it.
+ */
+static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
+			   const struct srv_generation *g)
+{
+	const struct cfg_grant *grant = NULL;
+	size_t region;
+
+	if (cfg_policy_region_find(g->policy, h->region, &region) != MMIO_OK)
+		return false;
+	if (g->devices[region] != h->dev)
+		return false;
+	if (cfg_policy_authorize(g->policy, &s->peer, region, CFG_OP_OPEN, (size_t)h->offset,
+				 (size_t)h->size, 0, &grant) != MMIO_OK)
+		return false;
+	h->access = grant->access;
+	h->ops = grant->ops;
+	h->widths = grant->widths;
+	return true;
+}
+
+unsigned long srv_handles_revalidate(struct srv_generation *g)
+{
+	unsigned long revoked = 0;
+
+	pthread_mutex_lock(&sessions_lock);
+	for (size_t i = 0; i < nsessions; i++) {
+		struct srv_session *s = sessions[i];
+		pthread_mutex_lock(&s->lock);
+		for (size_t j = 0; j < s->nhandles; j++) {
+			struct srv_handle *h = s->handles[j];
+			if (h->revoked || handle_regrant(s, h, g))
+				continue;
+			h->revoked = true;
+			pthread_mutex_lock(&srv.handles_lock);
+			handle_unlist(h);
+			pthread_mutex_unlock(&srv.handles_lock);
+			revoked++;
+			srv_warn("reload: revoked handle %" PRIu32 " on %s [0x%" PRIx64
+				 ", +0x%" PRIx64 ") of uid %u pid %d",
+				 h->id, h->region, h->offset, h->size, (unsigned)s->peer.uid,
+				 (int)s->pid);
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&sessions_lock);
+	return revoked;
+}

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Policy generations: an immutable policy plus the mapped devices of its
+ * regions. Requests hold a reference to the generation they started under,
+ * so a reload never pulls a policy or a mapping out from under one.
+ */
+#include "log.h"
+#include "server.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_ulong generation_ids;
+
+/* What a region maps; two regions with the same name and source share a device. */
+static void region_source(const struct cfg_region *r, char *buf, size_t len)
+{
+	switch (r->source) {
+	case CFG_SOURCE_SIM:
+		snprintf(buf, len, "sim size=%" PRIu64 " cache=%s", r->size,
+			 cfg_cache_name(r->cache));
+		break;
+	case CFG_SOURCE_PCI:
+		snprintf(buf, len,
+			 "pci %04x:%02x:%02x.%u bar=%u offset=%" PRIu64 " size=%" PRIu64
+			 " cache=%s",
+			 r->pci.domain, r->pci.bus, r->pci.device, r->pci.function, r->bar,
+			 r->offset, r->size, cfg_cache_name(r->cache));
+		break;
+	case CFG_SOURCE_PCI_ID:
+		snprintf(buf, len,
+			 "pci_id %04x:%04x index=%u bar=%u offset=%" PRIu64 " size=%" PRIu64
+			 " cache=%s",
+			 r->vendor_id, r->device_id, r->pci_index, r->bar, r->offset, r->size,
+			 cfg_cache_name(r->cache));
+		break;
+	case CFG_SOURCE_PHYS:
+		snprintf(buf, len, "phys 0x%" PRIx64 " size=%" PRIu64 " cache=%s", r->phys, r->size,
+			 cfg_cache_name(r->cache));
+		break;
+	default:
+		snprintf(buf, len, "?");
+		break;
+	}
+}
+
+static int device_open(const struct cfg_region *r, const char *source, struct srv_device **out,
+		       char *err, size_t errlen)
+{
+	struct srv_device *d = calloc(1, sizeof(*d));
+	struct shim_source src = {
+		.backend = cfg_source_backend(r->source),
+		.name = r->name,
+		.size = (size_t)r->size,
+		.cache = (enum shim_cache)r->cache,
+	};
+	int status;
+
+	if (!d) {
+		snprintf(err, errlen, "region %s: out of memory", r->name);
+		return MMIO_ENOMEM;
+	}
+	status = shim_device_open(&src, &d->dev, err, errlen);
+	if (status != MMIO_OK) {
+		free(d);
+		return status;
+	}
+	atomic_init(&d->refs, 1);
+	snprintf(d->name, sizeof(d->name), "%s", r->name);
+	snprintf(d->source, sizeof(d->source), "%s", source);
+	shim_window_init(&d->win, d->dev.base, d->dev.size, 0);
+	*out = d;
+	return MMIO_OK;
+}
+
+void srv_device_unref(struct srv_device *d)
+{
+	if (d && atomic_fetch_sub(&d->refs, 1) == 1) {
+		shim_device_close(&d->dev);
+		free(d);
+	}
+}
+
+static struct srv_device *device_reuse(const struct srv_generation *prev, const char *name,
+				       const char *source)
+{
+	for (size_t i = 0; prev && i < prev->ndevices; i++) {
+		struct srv_device *d = prev->devices[i];
+		if (strcmp(d->name, name) == 0 && strcmp(d->source, source) == 0) {
+			atomic_fetch_add(&d->refs, 1);
+			return d;
+		}
+	}
+	return NULL;
+}
+
+int srv_generation_build(cfg_policy *policy, const struct srv_generation *prev,
+			 struct srv_generation **out, char *err, size_t errlen)
+{
+	size_t n = cfg_policy_region_count(policy);
+	struct srv_generation *g = calloc(1, sizeof(*g));
+	int status = MMIO_ENOMEM;
+
+	if (!g || !(g->devices = calloc(n ? n : 1, sizeof(g->devices[0])))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct cfg_region *r = cfg_policy_region(policy, i);
+		char source[160];
+
+		region_source(r, source, sizeof(source));
+		g->devices[i] = device_reuse(prev, r->name, source);
+		if (!g->devices[i]) {
+			status = device_open(r, source, &g->devices[i], err, errlen);
+			if (status != MMIO_OK)
+				goto fail;
+			srv_info("region %s: mapped %s (%zu bytes)", r->name, source,
+				 g->devices[i]->dev.size);
+		}
+		g->ndevices = i + 1;
+	}
+	atomic_init(&g->refs, 1);
+	g->id = atomic_fetch_add(&generation_ids, 1) + 1;
+	g->policy = policy;
+	*out = g;
+	return MMIO_OK;
+
+fail:
+	if (g) {
+		for (size_t i = 0; i < g->ndevices; i++)
+			srv_device_unref(g->devices[i]);
+		free(g->devices);
+		free(g);
+	}
+	return status;
+}
+
+void srv_generation_ref(struct srv_generation *g)
+{
+	atomic_fetch_add(&g->refs, 1);
+}
+
+void srv_generation_unref(struct srv_generation *g)
+{
+	if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < g->ndevices; i++)
+		srv_device_unref(g->devices[i]);
+	free(g->devices);
+	cfg_policy_free(g->policy);
+	free(g);
+}
+
+struct srv_generation *srv_current(void)
+{
+	struct srv_generation *g;
+
+	pthread_mutex_lock(&srv.gen_lock);
+	g = srv.gen;
+	srv_generation_ref(g);
+	pthread_mutex_unlock(&srv.gen_lock);
+	return g;
+}
