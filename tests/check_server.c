@@ -1,0 +1,838 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmio-server, end to end at the protocol level: a real server process on a
+ * sim policy, real client processes speaking the wire protocol (no libmmio),
+ * other uids by fork + setuid, real faults by shrinking the server's memfd
+ * from outside, and hostile peers.
+ */
+#include "server_harness.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096u
+
+static const char policy_main[] = "version: 1\n"
+				  "server:\n"
+				  "  listen: \"%SOCK%\"\n"
+				  "  socket_mode: \"0666\"\n"
+				  "  max_message: 64KiB\n"
+				  "  limits:\n"
+				  "    max_poll_us: 3000000\n"
+				  "regions:\n"
+				  "  - name: scratch\n"
+				  "    sim: true\n"
+				  "    size: 64KiB\n"
+				  "  - name: regs\n"
+				  "    sim: true\n"
+				  "    size: 0x1000\n"
+				  "  - name: excl\n"
+				  "    sim: true\n"
+				  "    size: 0x1000\n"
+				  "  - name: keys\n"
+				  "    sim: true\n"
+				  "    size: 0x100\n"
+				  "    sensitive: true\n"
+				  "  - name: other\n"
+				  "    sim: true\n"
+				  "    size: 0x1000\n"
+				  "clients:\n"
+				  "  - name: root\n"
+				  "    uid: 0\n"
+				  "    grants:\n"
+				  "      - region: scratch\n"
+				  "        access: rw\n"
+				  "        ops: [once, bulk, fill, poll]\n"
+				  "      - region: regs\n"
+				  "        offset: 0x100\n"
+				  "        size: 0x100\n"
+				  "        access: r\n"
+				  "        ops: [once, poll]\n"
+				  "        widths: [4]\n"
+				  "      - region: excl\n"
+				  "        access: rw\n"
+				  "        ops: [once]\n"
+				  "        exclusive: true\n"
+				  "      - region: keys\n"
+				  "        access: r\n"
+				  "        ops: [once]\n"
+				  "  - name: driver\n"
+				  "    uid: 1000\n"
+				  "    grants:\n"
+				  "      - region: other\n"
+				  "        access: rw\n"
+				  "        ops: [once]\n";
+
+static struct rawc C;
+static uint32_t scratch;
+
+static void setup(void)
+{
+	harness_init();
+	harness_policy(policy_main);
+	harness_server_start();
+	rawc_open(&C);
+	ck_assert_int_eq(rawc_open_region(&C, "scratch", 0, PROTO_LEN_TO_END, &scratch, NULL),
+			 MMIO_OK);
+}
+
+static void teardown(void)
+{
+	rawc_close(&C);
+	harness_cleanup();
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Wait up to @ms for the server's open-handle count to reach @want. */
+static bool handles_reach(struct rawc *c, uint64_t want, unsigned ms)
+{
+	for (uint64_t end = now_ms() + ms; now_ms() < end; usleep(20000)) {
+		if (rawc_stat(c, PROTO_STAT_HANDLES) == want)
+			return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------------------------------- */
+
+START_TEST(ready_hello_list)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_HELLO };
+	struct proto_reply rep;
+	struct proto_list_iter it;
+	struct proto_list_entry e;
+	const char *want[] = { "scratch", "regs", "excl", "keys" };
+	unsigned n = 0;
+
+	rq.hello.min_version = 1;
+	rq.hello.max_version = 7;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_uint_eq(rep.hello.version, 1);
+	ck_assert_uint_eq(rep.hello.max_message, 64 * 1024);
+
+	rq.hello.min_version = 2;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EVERSION);
+
+	rq = (struct proto_request){ .opcode = PROTO_OP_LIST };
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_uint_eq(rep.list.count, 4);
+	proto_list_iter_init(&it, &rep.list);
+	while (proto_list_iter_next(&it, &e)) {
+		ck_assert_str_eq(e.name, want[n]);
+		if (n == 1) {
+			ck_assert_uint_eq(e.size, 0x100);
+			ck_assert_uint_eq(e.access, PROTO_ACCESS_READ);
+			ck_assert_uint_eq(e.widths, 4);
+		}
+		if (n == 3)
+			ck_assert_uint_eq(e.flags & PROTO_REGION_SENSITIVE, PROTO_REGION_SENSITIVE);
+		n++;
+	}
+	ck_assert_uint_eq(n, 4);
+}
+END_TEST
+
+START_TEST(once_ops_every_width)
+{
+	static const unsigned widths[] = { 1, 2, 4, 8 };
+	uint64_t v;
+
+	for (unsigned i = 0; i < 4; i++) {
+		unsigned w = widths[i];
+		uint64_t value = 0x8877665544332211ull & (w == 8 ? ~0ull : ((1ull << (8 * w)) - 1));
+
+		ck_assert_int_eq(rawc_write_once(&C, scratch, 0x40 + 8 * i, w, value), MMIO_OK);
+		ck_assert_int_eq(rawc_read_once(&C, scratch, 0x40 + 8 * i, w, &v), MMIO_OK);
+		ck_assert_uint_eq(v, value);
+		if (w > 1) {
+			ck_assert_int_eq(rawc_read_once(&C, scratch, 0x41, w, &v), MMIO_EINVAL);
+			ck_assert_int_eq(rawc_write_once(&C, scratch, 0x41, w, 0), MMIO_EINVAL);
+		}
+		ck_assert_int_eq(rawc_read_once(&C, scratch, 64 * 1024 - w, w, &v), MMIO_OK);
+		ck_assert_int_eq(rawc_read_once(&C, scratch, 64 * 1024, w, &v), MMIO_EINVAL);
+		ck_assert_int_eq(
+			rawc_read_once(&C, scratch, UINT64_MAX & ~(uint64_t)(w - 1), w, &v),
+			MMIO_EINVAL);
+	}
+	/* Little-endian lanes, seen through a narrower read. */
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 0x58 + 2, 2, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x4433);
+	/* A stale handle id. */
+	ck_assert_int_eq(rawc_read_once(&C, scratch + 1000, 0, 4, &v), MMIO_EINVAL);
+}
+END_TEST
+
+START_TEST(bulk_copy_and_fill)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_WRITE };
+	struct proto_reply rep;
+	uint8_t data[1000];
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 7);
+	rq.write.handle = scratch;
+	rq.write.offset = 0x1003;
+	rq.write.data = data;
+	rq.write.len = sizeof(data);
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_uint_eq(rep.done, sizeof(data));
+
+	rq = (struct proto_request){ .opcode = PROTO_OP_READ };
+	rq.read.handle = scratch;
+	rq.read.offset = 0x1003;
+	rq.read.len = sizeof(data);
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_uint_eq(rep.done, sizeof(data));
+	ck_assert_mem_eq(rep.read.data, data, sizeof(data));
+
+	/* Past the end: nothing moves. Larger than a reply can carry: refused. */
+	rq.read.offset = 64 * 1024 - 10;
+	rq.read.len = 11;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EINVAL);
+	ck_assert_uint_eq(rep.done, 0);
+	rq.read.offset = 0;
+	rq.read.len = 64 * 1024;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EINVAL);
+
+	/* Fill: short at the limit, with the count written. */
+	rq = (struct proto_request){ .opcode = PROTO_OP_FILL };
+	rq.fill.handle = scratch;
+	rq.fill.offset = 64 * 1024 - 16;
+	rq.fill.len = 100;
+	rq.fill.byte = 0xA5;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EINVAL);
+	ck_assert_uint_eq(rep.done, 16);
+	rq.fill.offset = 64 * 1024;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EINVAL);
+	ck_assert_uint_eq(rep.done, 0);
+	rq.fill.len = 0;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+
+	rq = (struct proto_request){ .opcode = PROTO_OP_READ };
+	rq.read.handle = scratch;
+	rq.read.offset = 64 * 1024 - 17;
+	rq.read.len = 17;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_uint_eq(((const uint8_t *)rep.read.data)[0], 0);
+	for (int i = 1; i < 17; i++)
+		ck_assert_uint_eq(((const uint8_t *)rep.read.data)[i], 0xA5);
+}
+END_TEST
+
+START_TEST(poll_match_timeout_width)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_POLL };
+	struct proto_reply rep;
+	uint32_t regs;
+	uint64_t t0;
+
+	ck_assert_int_eq(rawc_write_once(&C, scratch, 0x20, 4, 0x80000001), MMIO_OK);
+	rq.poll.handle = scratch;
+	rq.poll.offset = 0x20;
+	rq.poll.width = 4;
+	rq.poll.mask = 0x80000000;
+	rq.poll.want = 0x80000000;
+	rq.poll.timeout_us = 1000000;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_uint_eq(rep.poll.value, 0x80000001);
+
+	rq.poll.want = 0;
+	rq.poll.timeout_us = 30000;
+	t0 = now_ms();
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_ETIMEDOUT);
+	ck_assert_uint_eq(rep.poll.value, 0x80000001);
+	ck_assert_uint_ge(now_ms() - t0, 30);
+
+	/* regs allows 4-byte accesses only. */
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0x100, 0x100, &regs, NULL), MMIO_OK);
+	rq.poll.handle = regs;
+	rq.poll.offset = 0;
+	rq.poll.width = 2;
+	rq.poll.mask = 0;
+	rq.poll.want = 0;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EINVAL);
+	rq.poll.width = 4;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+}
+END_TEST
+
+struct poller {
+	atomic_int done;
+	int status;
+};
+
+static void *poll_long(void *arg)
+{
+	struct poller *p = arg;
+	struct proto_request rq = { .opcode = PROTO_OP_POLL };
+	struct proto_reply rep;
+	struct rawc c;
+	uint32_t h;
+
+	rawc_open(&c);
+	rawc_open_region(&c, "scratch", 0, PROTO_LEN_TO_END, &h, NULL);
+	rq.poll.handle = h;
+	rq.poll.offset = 0x30;
+	rq.poll.width = 4;
+	rq.poll.mask = 0xFF;
+	rq.poll.want = 0x42;
+	rq.poll.timeout_us = 2000000;
+	rawc_call(&c, &rq, &rep);
+	p->status = rep.status;
+	atomic_store(&p->done, 1);
+	rawc_close(&c);
+	return NULL;
+}
+
+/* A client waiting in POLL does not hold up another client's requests. */
+START_TEST(poll_does_not_block_others)
+{
+	struct poller p = { 0 };
+	pthread_t t;
+	uint64_t v;
+
+	ck_assert_int_eq(rawc_write_once(&C, scratch, 0x30, 4, 0), MMIO_OK);
+	ck_assert_int_eq(pthread_create(&t, NULL, poll_long, &p), 0);
+	usleep(50000);
+	for (int i = 0; i < 200; i++)
+		ck_assert_int_eq(rawc_read_once(&C, scratch, 0x30, 4, &v), MMIO_OK);
+	ck_assert_int_eq(atomic_load(&p.done), 0);
+	/* The poller sees the value we write now. */
+	ck_assert_int_eq(rawc_write_once(&C, scratch, 0x30, 4, 0x1142), MMIO_OK);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(p.status, MMIO_OK);
+}
+END_TEST
+
+START_TEST(batch_in_order_stops_at_failure)
+{
+	struct proto_batch_op ops[4] = {
+		{ .opcode = PROTO_OP_WRITE_ONCE, .width = 4, .offset = 0x200, .value = 0xCAFE },
+		{ .opcode = PROTO_OP_READ_ONCE, .width = 4, .offset = 0x200 },
+		{ .opcode = PROTO_OP_POLL,
+		  .width = 2,
+		  .offset = 0x200,
+		  .value = 0xFFFF,
+		  .want = 0xCAFE,
+		  .timeout_us = 1000 },
+		{ .opcode = PROTO_OP_READ_ONCE, .width = 4, .offset = 0x201 },
+	};
+	struct proto_request rq = { .opcode = PROTO_OP_BATCH };
+	struct proto_reply rep;
+	uint64_t v;
+
+	for (int i = 0; i < 4; i++)
+		ops[i].handle = scratch;
+	rq.batch.count = 3;
+	rq.batch.ops = ops;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_uint_eq(rep.done, 3);
+	ck_assert_uint_eq(rep.batch.failed, PROTO_BATCH_NONE);
+	ck_assert_int_eq(proto_batch_value_get(&rep, 1, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0xCAFE);
+
+	/* The misaligned fourth op fails: three done, the failure named. */
+	ops[0].value = 0xBEEF;
+	ops[2].want = 0xBEEF;
+	rq.batch.count = 4;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EINVAL);
+	ck_assert_uint_eq(rep.done, 3);
+	ck_assert_uint_eq(rep.batch.failed, 3);
+	ck_assert_int_eq(proto_batch_value_get(&rep, 2, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0xBEEF);
+
+	/* A poll that times out fails the batch at its index. */
+	ops[2].want = 0x1234;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_ETIMEDOUT);
+	ck_assert_uint_eq(rep.batch.failed, 2);
+	ck_assert_uint_eq(rep.done, 2);
+}
+END_TEST
+
+START_TEST(denials_follow_policy_and_are_audited)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_READ };
+	struct proto_reply rep;
+	uint32_t regs;
+
+	ck_assert_int_eq(rawc_open_region(&C, "nonesuch", 0, PROTO_LEN_TO_END, NULL, NULL),
+			 MMIO_ENOENT);
+	/* Granted to uid 1000 only: invisible to us. */
+	ck_assert_int_eq(rawc_open_region(&C, "other", 0, PROTO_LEN_TO_END, NULL, NULL),
+			 MMIO_ENOENT);
+	/* Outside the grant [0x100, 0x200), empty, reversed by overflow. */
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0, 0x100, NULL, NULL), MMIO_EACCES);
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0x100, 0x101, NULL, NULL), MMIO_EACCES);
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0x100, 0, NULL, NULL), MMIO_EACCES);
+	ck_assert_int_eq(rawc_open_region(&C, "regs", UINT64_MAX - 1, 4, NULL, NULL), MMIO_EACCES);
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0x1FC, 4, &regs, NULL), MMIO_OK);
+	/* Read-only, once/poll only, 4-byte only. */
+	ck_assert_int_eq(rawc_write_once(&C, regs, 0, 4, 1), MMIO_EACCES);
+	ck_assert_int_eq(rawc_read_once(&C, regs, 0, 8, NULL), MMIO_EINVAL);
+	rq.read.handle = regs;
+	rq.read.len = 4;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EACCES);
+	ck_assert(harness_log_contains("audit: uid=0"));
+	ck_assert(harness_log_contains("op=WRITE_ONCE"));
+	ck_assert(harness_log_contains("region=other op=OPEN"));
+	ck_assert_uint_ge(rawc_stat(&C, PROTO_STAT_DENIALS), 5);
+}
+END_TEST
+
+START_TEST(sensitive_access_is_audited)
+{
+	uint32_t keys;
+	uint64_t v;
+
+	ck_assert_int_eq(rawc_open_region(&C, "keys", 0, PROTO_LEN_TO_END, &keys, NULL), MMIO_OK);
+	ck_assert_int_eq(rawc_read_once(&C, keys, 0x10, 4, &v), MMIO_OK);
+	ck_assert(
+		harness_log_contains("region=keys op=READ_ONCE offset=0x10 len=4 status=MMIO_OK"));
+}
+END_TEST
+
+START_TEST(exclusive_busy_until_holder_dies)
+{
+	int report;
+	pid_t child = harness_spawn("hold-excl", &report);
+	char c = 0;
+
+	ck_assert_int_eq(read(report, &c, 1), 1);
+	ck_assert_int_eq(c, 'y');
+	close(report);
+	ck_assert_int_eq(rawc_open_region(&C, "excl", 0, PROTO_LEN_TO_END, NULL, NULL), MMIO_EBUSY);
+	ck_assert_int_eq(rawc_open_region(&C, "excl", 0x800, 0x10, NULL, NULL), MMIO_EBUSY);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	int status = MMIO_EBUSY;
+	for (uint64_t end = now_ms() + 3000; status == MMIO_EBUSY && now_ms() < end; usleep(10000))
+		status = rawc_open_region(&C, "excl", 0, PROTO_LEN_TO_END, NULL, NULL);
+	ck_assert_int_eq(status, MMIO_OK);
+	/* Our own second open of the same exclusive range is busy too. */
+	ck_assert_int_eq(rawc_open_region(&C, "excl", 0, 4, NULL, NULL), MMIO_EBUSY);
+}
+END_TEST
+
+START_TEST(device_fault_gives_exact_count)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_READ };
+	struct proto_reply rep;
+	int fd = harness_sim_fd("scratch");
+
+	ck_assert_msg(fd >= 0, "cannot find the server's memfd for scratch");
+	ck_assert_int_eq(rawc_write_once(&C, scratch, 3 * PAGE - 8, 8, 0x0102030405060708ull),
+			 MMIO_OK);
+	ck_assert_int_eq(ftruncate(fd, 3 * PAGE), 0);
+	rq.read.handle = scratch;
+	rq.read.offset = 3 * PAGE - 100;
+	rq.read.len = 5000;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EFAULT);
+	ck_assert_uint_eq(rep.done, 100);
+	ck_assert_uint_eq(((const uint8_t *)rep.read.data)[92], 0x08);
+
+	rq = (struct proto_request){ .opcode = PROTO_OP_FILL };
+	rq.fill.handle = scratch;
+	rq.fill.offset = 3 * PAGE - 5;
+	rq.fill.len = 64;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EFAULT);
+	ck_assert_uint_eq(rep.done, 5);
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 3 * PAGE, 4, NULL), MMIO_EFAULT);
+	ck_assert_uint_ge(rawc_stat(&C, PROTO_STAT_FAULTS), 3);
+
+	/* The device comes back; so does service. */
+	ck_assert_int_eq(ftruncate(fd, 64 * 1024), 0);
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 3 * PAGE, 4, NULL), MMIO_OK);
+	close(fd);
+}
+END_TEST
+
+/*
+ * nng 1.5.2 issue 1518: raw connect()+close() stalls nng's accept. The server
+ * repairs its listener; a client that connected into the stalled one retries
+ * its HELLO on a new connection, as libmmio's mmio_connect() does.
+ */
+START_TEST(raw_connect_close_does_not_stop_listener)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct proto_request rq = { .opcode = PROTO_OP_HELLO };
+	struct proto_reply rep;
+	struct rawc fresh;
+	int attempts = 0, status = MMIO_ECONN;
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", H.sock);
+	for (int i = 0; i < 100; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+		close(fd);
+	}
+	rq.hello.min_version = 1;
+	rq.hello.max_version = 1;
+	while (status != MMIO_OK && attempts++ < 10) {
+		rawc_open(&fresh);
+		nng_socket_set_ms(fresh.s, NNG_OPT_RECVTIMEO, 1000);
+		status = rawc_call(&fresh, &rq, &rep);
+		if (status != MMIO_OK)
+			rawc_close(&fresh);
+	}
+	ck_assert_msg(status == MMIO_OK, "no HELLO answered in %d attempts", attempts);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_int_eq(rawc_open_region(&fresh, "regs", 0x100, 4, NULL, NULL), MMIO_OK);
+	rawc_close(&fresh);
+	ck_assert(harness_log_contains("accept stalled"));
+	/* The client connected before the storm is still served. */
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 0, 4, NULL), MMIO_OK);
+}
+END_TEST
+
+START_TEST(hostile_messages_get_errors_and_server_serves_on)
+{
+	struct proto_reply rep;
+	uint8_t buf[256];
+	unsigned seed = 12345;
+	unsigned errors = 0;
+
+	for (int i = 0; i < 2000; i++) {
+		size_t len = (size_t)(rand_r(&seed) % sizeof(buf));
+		for (size_t j = 0; j < len; j++)
+			buf[j] = (uint8_t)rand_r(&seed);
+		/* Half of them with a valid header, so the body parsers are reached. */
+		if (i % 2 && len >= 8) {
+			buf[0] = 'M', buf[1] = 'I', buf[2] = 'O', buf[3] = '?';
+			buf[4] = 1, buf[5] = 0, buf[6] = (uint8_t)(1 + i % 16), buf[7] = 0;
+		}
+		/* A reply always comes; it may echo an opcode the codec does not know. */
+		int decoded = rawc_call_bytes(&C, buf, len, &rep);
+		ck_assert_msg(decoded == MMIO_OK || decoded == PROTO_EUNKNOWN_OP, "message %d: %d",
+			      i, decoded);
+		ck_assert_uint_eq(rep.opcode, proto_peek_opcode(buf, len));
+		if (decoded == PROTO_EUNKNOWN_OP)
+			ck_assert_int_eq(rep.status, MMIO_EPROTO);
+		if (rep.status != MMIO_OK)
+			errors++;
+	}
+	ck_assert_uint_gt(errors, 1900);
+	ck_assert_uint_ge(rawc_stat(&C, PROTO_STAT_PROTO_ERRORS), 1000);
+
+	/* Bigger than max_message: nng drops that pipe; the server serves on. */
+	nng_socket big;
+	size_t huge = 128 * 1024;
+	void *payload = calloc(1, huge);
+	ck_assert_int_eq(nng_req0_open(&big), 0);
+	nng_socket_set_ms(big, NNG_OPT_RECVTIMEO, 500);
+	ck_assert_int_eq(nng_dial(big, H.url, NULL, 0), 0);
+	ck_assert_int_eq(nng_send(big, payload, huge, 0), 0);
+	char *answer;
+	size_t answer_len;
+	ck_assert_int_ne(nng_recv(big, &answer, &answer_len, NNG_FLAG_ALLOC), 0);
+	nng_close(big);
+	free(payload);
+
+	struct rawc fresh;
+	rawc_open(&fresh);
+	ck_assert_int_eq(rawc_read_once(&fresh, 0, 0, 4, NULL), MMIO_EINVAL);
+	rawc_close(&fresh);
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 0, 4, NULL), MMIO_OK);
+}
+END_TEST
+
+/* A client killed in the middle of a POLL or a BATCH leaves nothing behind. */
+START_TEST(client_killed_mid_poll_or_batch)
+{
+	for (int round = 0; round < 2; round++) {
+		pid_t child = harness_spawn(round ? "batch-forever" : "poll-forever", NULL);
+
+		ck_assert(handles_reach(&C, 3, 2000)); /* ours + the child's two */
+		usleep(100000);
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		ck_assert_msg(handles_reach(&C, 1, 3000), "handles of the killed client remain");
+		/* Its exclusive range is free again. */
+		uint32_t h;
+		ck_assert_int_eq(rawc_open_region(&C, "excl", 0, PROTO_LEN_TO_END, &h, NULL),
+				 MMIO_OK);
+		struct proto_request close_rq = { .opcode = PROTO_OP_CLOSE };
+		struct proto_reply rep;
+		close_rq.close.handle = h;
+		ck_assert_int_eq(rawc_call(&C, &close_rq, &rep), MMIO_OK);
+		ck_assert_int_eq(rep.status, MMIO_OK);
+	}
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_CLIENTS), 1);
+}
+END_TEST
+
+static const char policy_without_scratch[] = "version: 1\n"
+					     "server:\n"
+					     "  listen: \"%SOCK%\"\n"
+					     "  socket_mode: \"0666\"\n"
+					     "  max_message: 64KiB\n"
+					     "regions:\n"
+					     "  - name: scratch\n"
+					     "    sim: true\n"
+					     "    size: 64KiB\n"
+					     "  - name: regs\n"
+					     "    sim: true\n"
+					     "    size: 0x1000\n"
+					     "clients:\n"
+					     "  - name: root\n"
+					     "    uid: 0\n"
+					     "    grants:\n"
+					     "      - region: regs\n"
+					     "        access: rw\n"
+					     "        ops: [once]\n";
+
+START_TEST(reload_revokes_and_broken_policy_keeps_old)
+{
+	uint32_t regs;
+	uint64_t v;
+
+	ck_assert_int_eq(rawc_write_once(&C, scratch, 0, 4, 0x5A5A), MMIO_OK);
+	harness_policy(policy_without_scratch);
+	harness_server_signal(SIGHUP);
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 0, 4, &v), MMIO_EREVOKED);
+	ck_assert_int_eq(rawc_open_region(&C, "scratch", 0, PROTO_LEN_TO_END, NULL, NULL),
+			 MMIO_ENOENT);
+	/* regs is now read-write for us. */
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0, PROTO_LEN_TO_END, &regs, NULL), MMIO_OK);
+	ck_assert_int_eq(rawc_write_once(&C, regs, 0, 4, 7), MMIO_OK);
+	ck_assert_uint_ge(rawc_stat(&C, PROTO_STAT_REVOKED), 1);
+
+	/* A broken file: reported with its position, the current policy stays. */
+	harness_policy("version: 1\nregions:\n  - name: x\n    sim: true\n    size: 12junk\n");
+	harness_server_signal(SIGHUP);
+	ck_assert(harness_log_contains("policy.yaml:5:"));
+	ck_assert_int_eq(rawc_write_once(&C, regs, 0, 4, 8), MMIO_OK);
+	ck_assert_uint_ge(rawc_stat(&C, PROTO_STAT_RELOAD_FAILURES), 1);
+
+	/* Back to the first policy: the sim memory kept its contents. */
+	harness_policy(policy_main);
+	harness_server_signal(SIGHUP);
+	ck_assert_int_eq(rawc_open_region(&C, "scratch", 0, PROTO_LEN_TO_END, &scratch, NULL),
+			 MMIO_OK);
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 0, 4, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x5A5A);
+}
+END_TEST
+
+START_TEST(policy_file_change_reloads_without_signal)
+{
+	uint64_t reloads = rawc_stat(&C, PROTO_STAT_RELOADS);
+
+	harness_policy(policy_without_scratch);
+	for (uint64_t end = now_ms() + 5000;
+	     rawc_stat(&C, PROTO_STAT_RELOADS) == reloads && now_ms() < end; usleep(20000))
+		;
+	ck_assert_uint_gt(rawc_stat(&C, PROTO_STAT_RELOADS), reloads);
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 0, 4, NULL), MMIO_EREVOKED);
+}
+END_TEST
+
+START_TEST(other_uid_sees_only_its_grants)
+{
+	pid_t child;
+	int status;
+
+	ck_assert_msg(geteuid() == 0, "this test forks clients with other uids: run it as root");
+	child = harness_spawn("uid-1000", NULL);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+	ck_assert(harness_log_contains("uid=1000"));
+}
+END_TEST
+
+START_TEST(sigterm_stops_cleanly)
+{
+	struct stat st;
+	int status;
+
+	rawc_close(&C);
+	rawc_open(&C); /* teardown closes it again */
+	status = harness_server_stop();
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_ne(stat(H.sock, &st), 0);
+	ck_assert(harness_log_contains("stopped"));
+}
+END_TEST
+
+static int run_check_config(const char *policy)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "'%s' --check-config -c '%s' >>'%s' 2>&1", MMIO_SERVER_BIN,
+		 policy, H.log);
+	return system(cmd);
+}
+
+START_TEST(check_config_exit_codes)
+{
+	int status = run_check_config(H.policy);
+
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	harness_policy("version: 1\nregions:\n  - name: x\n    simm: true\n");
+	status = run_check_config(H.policy);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	ck_assert(harness_log_contains("policy.yaml:4:5:"));
+}
+END_TEST
+
+static Suite *server_suite(void)
+{
+	Suite *s = suite_create("server");
+	TCase *tc = tcase_create("e2e");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, ready_hello_list);
+	tcase_add_test(tc, once_ops_every_width);
+	tcase_add_test(tc, bulk_copy_and_fill);
+	tcase_add_test(tc, poll_match_timeout_width);
+	tcase_add_test(tc, poll_does_not_block_others);
+	tcase_add_test(tc, batch_in_order_stops_at_failure);
+	tcase_add_test(tc, denials_follow_policy_and_are_audited);
+	tcase_add_test(tc, sensitive_access_is_audited);
+	tcase_add_test(tc, exclusive_busy_until_holder_dies);
+	tcase_add_test(tc, device_fault_gives_exact_count);
+	tcase_add_test(tc, raw_connect_close_does_not_stop_listener);
+	tcase_add_test(tc, hostile_messages_get_errors_and_server_serves_on);
+	tcase_add_test(tc, client_killed_mid_poll_or_batch);
+	tcase_add_test(tc, reload_revokes_and_broken_policy_keeps_old);
+	tcase_add_test(tc, policy_file_change_reloads_without_signal);
+	tcase_add_test(tc, other_uid_sees_only_its_grants);
+	tcase_add_test(tc, sigterm_stops_cleanly);
+	tcase_add_test(tc, check_config_exit_codes);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/*
+ * Client roles run in a fresh process (nng may not be used across fork()):
+ * harness_spawn() re-executes this program with --child ROLE.
+ */
+static int child_hold_excl(int report)
+{
+	struct rawc mine;
+	int st;
+
+	rawc_open(&mine);
+	st = rawc_open_region(&mine, "excl", 0, PROTO_LEN_TO_END, NULL, NULL);
+	if (write(report, st == MMIO_OK ? "y" : "n", 1) != 1)
+		return 1;
+	pause();
+	return 0;
+}
+
+static int child_wait_forever(bool batch)
+{
+	struct proto_request rq = { .opcode = batch ? PROTO_OP_BATCH : PROTO_OP_POLL };
+	struct proto_batch_op op = { .opcode = PROTO_OP_POLL,
+				     .width = 4,
+				     .offset = 0x500,
+				     .value = 1,
+				     .want = 1,
+				     .timeout_us = 2000000 };
+	struct proto_reply rep;
+	struct rawc mine;
+	uint32_t h = 0;
+
+	rawc_open(&mine);
+	rawc_open_region(&mine, "scratch", 0, PROTO_LEN_TO_END, &h, NULL);
+	rawc_open_region(&mine, "excl", 0, PROTO_LEN_TO_END, NULL, NULL);
+	op.handle = h;
+	if (batch) {
+		rq.batch.count = 1;
+		rq.batch.ops = &op;
+	} else {
+		rq.poll = (struct proto_poll_req){ h, 4, 0x500, 1, 1, 2000000 };
+	}
+	rawc_call(&mine, &rq, &rep); /* killed while waiting */
+	return 0;
+}
+
+static int child_uid_1000(void)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_LIST };
+	struct proto_reply rep;
+	struct rawc mine;
+	uint32_t h;
+
+	if (setgid(1000) != 0 || setuid(1000) != 0)
+		return 10;
+	rawc_open(&mine);
+	if (rawc_open_region(&mine, "other", 0, PROTO_LEN_TO_END, &h, NULL) != MMIO_OK)
+		return 11;
+	if (rawc_write_once(&mine, h, 0, 4, 1) != MMIO_OK)
+		return 12;
+	if (rawc_open_region(&mine, "scratch", 0, PROTO_LEN_TO_END, NULL, NULL) != MMIO_ENOENT)
+		return 13;
+	if (rawc_call(&mine, &rq, &rep) != MMIO_OK || rep.list.count != 1)
+		return 14;
+	return 0;
+}
+
+int harness_child_main(const char *role)
+{
+	if (strcmp(role, "hold-excl") == 0)
+		return child_hold_excl(3);
+	if (strcmp(role, "poll-forever") == 0)
+		return child_wait_forever(false);
+	if (strcmp(role, "batch-forever") == 0)
+		return child_wait_forever(true);
+	if (strcmp(role, "uid-1000") == 0)
+		return child_uid_1000();
+	return 99;
+}
+
+int main(int argc, char **argv)
+{
+	SRunner *sr;
+	int failed;
+
+	if (argc == 3 && strcmp(argv[1], "--child") == 0)
+		return harness_child_run(argv[2]);
+	sr = srunner_create(server_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
