@@ -148,8 +148,6 @@ void harness_server_signal(int sig)
 {
 	ck_assert_int_gt(H.server, 0);
 	ck_assert_int_eq(kill(H.server, sig), 0);
-	if (sig == SIGHUP)
-		wait_ready();
 }
 
 bool harness_log_contains(const char *needle)

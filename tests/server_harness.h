@@ -44,7 +44,7 @@ void harness_server_start(void);
 /* SIGTERM the server and return its wait status. */
 int harness_server_stop(void);
 
-/* Send @sig to the server. Waits for "READY=1" again after SIGHUP. */
+/* Send @sig to the server (no wait: a test waits for the effect it expects). */
 void harness_server_signal(int sig);
 
 /* True if the server's log contains @needle. */
