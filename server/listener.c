@@ -355,16 +355,24 @@ bool srv_listener_pipe_event(struct srv_listener *ls, nng_pipe p, nng_pipe_ev ev
 	return false;
 }
 
-void srv_listener_close(struct srv_listener *ls)
+void srv_listener_stop(struct srv_listener *ls)
 {
-	if (!ls)
+	if (!ls || !ls->watchdog_started)
 		return;
 	pthread_mutex_lock(&ls->lock);
 	ls->stopping = true;
 	pthread_cond_signal(&ls->wake);
 	pthread_mutex_unlock(&ls->lock);
-	if (ls->watchdog_started)
-		pthread_join(ls->watchdog, NULL);
+	pthread_join(ls->watchdog, NULL);
+	ls->watchdog_started = false;
+}
+
+void srv_listener_close(struct srv_listener *ls)
+{
+	if (!ls)
+		return;
+	srv_listener_stop(ls);
+	/* After nng_close() of the socket these are closed already; harmless. */
 	for (size_t i = 0; i < ls->nretired; i++)
 		nng_listener_close(ls->retired[i].l);
 	if (ls->started) {

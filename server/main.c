@@ -178,15 +178,11 @@ static bool policy_changed(int fd)
 	return changed;
 }
 
-static int serve(int sigfd)
+static int serve(int sigfd, int watch)
 {
-	int watch = policy_watch();
 	struct pollfd fds[2] = { { .fd = sigfd, .events = POLLIN },
 				 { .fd = watch, .events = POLLIN } };
 
-	if (watch < 0)
-		srv_warn("cannot watch %s for changes (%s); reload with SIGHUP", policy_path,
-			 strerror(errno));
 	for (;;) {
 		if (poll(fds, watch >= 0 ? 2 : 1, -1) < 0) {
 			if (errno == EINTR)
@@ -309,8 +305,9 @@ int main(int argc, char **argv)
 		srv_error("cannot open the nng socket: %s", nng_strerror(rv));
 		return 1;
 	}
-	/* nng accepts messages of any size unless told otherwise (DESIGN.md §7). */
-	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, (size_t)srv.max_message);
+	/* nng accepts messages of any size unless told otherwise (DESIGN.md §7).
+	 * The slack covers req/rep's own routing header inside the message. */
+	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, (size_t)srv.max_message + 64);
 	if (srv_listener_new(sock, cs->listen, cs->socket_mode,
 			     cs->has_socket_group ? (long)cs->socket_gid : -1, &listener, err,
 			     sizeof(err)) != 0) {
@@ -326,6 +323,7 @@ int main(int argc, char **argv)
 	}
 	if (srv_listener_start(listener, err, sizeof(err)) != 0) {
 		srv_error("%s", err);
+		srv_listener_stop(listener);
 		nng_close(sock);
 		srv_dispatch_stop();
 		srv_listener_close(listener);
@@ -334,14 +332,22 @@ int main(int argc, char **argv)
 	srv_info("listening on %s (policy %s: %zu regions, %zu clients)",
 		 srv_listener_path(listener), policy_path, cfg_policy_region_count(policy),
 		 cfg_policy_client_count(policy));
+	/* Watch before READY=1: a change right after start must not be missed. */
+	int watch = policy_watch();
+	if (watch < 0)
+		srv_warn("cannot watch %s for changes (%s); reload with SIGHUP", policy_path,
+			 strerror(errno));
 	srv_notify("READY=1");
 
-	serve(sigfd);
+	serve(sigfd, watch);
 
 	srv_notify("STOPPING=1");
-	srv_listener_close(listener);
+	/* Watchdog first (no repair while closing), then the socket, so that no
+	 * pipe callback can run once the listener state is freed. */
+	srv_listener_stop(listener);
 	nng_close(sock);
 	srv_dispatch_stop();
+	srv_listener_close(listener);
 	srv_generation_unref(srv.gen);
 	close(sigfd);
 	srv_info("stopped");

@@ -51,7 +51,14 @@ const char *srv_listener_path(const struct srv_listener *ls);
 /* How many times the watchdog replaced a stalled listener. */
 unsigned long srv_listener_repairs(struct srv_listener *ls);
 
-/* Stop the watchdog, close every listener, remove the socket path. NULL is fine. */
+/* Stop the watchdog thread (before closing the socket). NULL is fine. */
+void srv_listener_stop(struct srv_listener *ls);
+
+/*
+ * Stop the watchdog, close every listener, remove the socket path and free
+ * @ls. Call after nng_close() of the socket, so that no pipe callback can
+ * still reach @ls. NULL is fine.
+ */
 void srv_listener_close(struct srv_listener *ls);
 
 /* ---- state.c: devices and policy generations ---- */
