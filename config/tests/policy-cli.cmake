@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: MIT
+# The command-line contract of mmio-policy (API.md "Programs"): exit codes
+# and exact messages. Run by CTest as `cmake -DPROG=... -DSRC=... -DWORK=...
+# -P policy-cli.cmake`.
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+set(failures 0)
+
+# expect(NAME EXIT STDOUT_REGEX STDERR_REGEX ARGS...)
+function(expect name want_rc out_re err_re)
+	execute_process(COMMAND ${PROG} ${ARGN}
+		RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+	set(bad "")
+	if(NOT rc EQUAL want_rc)
+		string(APPEND bad " exit ${rc} (want ${want_rc})")
+	endif()
+	if(NOT out MATCHES "${out_re}")
+		string(APPEND bad " stdout does not match '${out_re}'")
+	endif()
+	if(NOT err MATCHES "${err_re}")
+		string(APPEND bad " stderr does not match '${err_re}'")
+	endif()
+	if(bad)
+		message(SEND_ERROR "${name}:${bad}\n--- stdout:\n${out}--- stderr:\n${err}")
+	else()
+		message(STATUS "${name}: ok")
+	endif()
+endfunction()
+
+file(WRITE ${WORK}/good.yaml "version: 1\nregions:\n  - name: scratch\n    sim: true\n    size: 64KiB\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - region: scratch\n        access: rw\n        ops: [once, bulk]\n")
+file(WRITE ${WORK}/bad.yaml "version: 1\nregions:\n  - name: scratch\n    sim: true\n    size: 0644\n    cache: uncached\n")
+
+expect(no-args 2 "^$" "^mmio-policy: missing command; try 'mmio-policy --help'\n$")
+expect(unknown-command 2 "^$" "^mmio-policy: unknown command 'lint'; try 'mmio-policy --help'\n$" lint)
+expect(help 0 "Usage: mmio-policy check FILE" "^$" --help)
+expect(check-help 0 "Usage: mmio-policy check FILE" "^$" check --help)
+expect(check-no-file 2 "^$" "^mmio-policy check: missing FILE; try 'mmio-policy --help'\n$" check)
+expect(check-bad-option 2 "^$" "^mmio-policy check: unknown option '-x'; try 'mmio-policy --help'\n$" check -x)
+expect(check-good 0 "^${WORK}/good.yaml: ok \\(1 region, 1 client\\)\n$" "^$" check ${WORK}/good.yaml)
+expect(check-bad 1 "^$"
+	"^${WORK}/bad.yaml:5:11: size '0644': leading zero: octal is not allowed [^\n]*\n${WORK}/bad.yaml:6:12: cache uncached is not possible for sim region 'scratch' [^\n]*\n$"
+	check ${WORK}/bad.yaml)
+expect(check-mixed 1 "^${WORK}/good.yaml: ok [^\n]*\n$" "^${WORK}/bad.yaml:5:11: " check ${WORK}/bad.yaml ${WORK}/good.yaml)
+expect(check-missing 1 "^$" "^${WORK}/nope.yaml: cannot open: No such file or directory\n$" check ${WORK}/nope.yaml)
+expect(explain-no-uid 2 "^$" "^mmio-policy explain: missing --uid N; try 'mmio-policy --help'\n$" explain ${WORK}/good.yaml)
+expect(explain-no-file 2 "^$" "^mmio-policy explain: missing FILE; try 'mmio-policy --help'\n$" explain --uid 1000)
+expect(explain-two-files 2 "^$" "^mmio-policy explain: more than one FILE \\('b'\\); try 'mmio-policy --help'\n$" explain a b --uid 1)
+expect(explain-bad-uid 2 "^$" "^mmio-policy explain: --uid 'x1': not a number [^\n]*; try 'mmio-policy --help'\n$" explain ${WORK}/good.yaml --uid x1)
+expect(explain-uid-range 2 "^$" "^mmio-policy explain: --uid 4294967295 is out of range \\(0 to 4294967294\\); try 'mmio-policy --help'\n$" explain ${WORK}/good.yaml --uid 4294967295)
+expect(explain-uid-twice 2 "^$" "^mmio-policy explain: --uid given twice; try 'mmio-policy --help'\n$" explain ${WORK}/good.yaml --uid 1 --uid 2)
+expect(explain-uid-no-value 2 "^$" "^mmio-policy explain: --uid needs a number; try 'mmio-policy --help'\n$" explain ${WORK}/good.yaml --uid)
+expect(explain-unknown-option 2 "^$" "^mmio-policy explain: unknown option '--pid'; try 'mmio-policy --help'\n$" explain ${WORK}/good.yaml --pid 1)
+expect(explain-invalid 1 "^$" "^${WORK}/bad.yaml:5:11: " explain ${WORK}/bad.yaml --uid 1000)
+expect(explain-match 0
+	"matching clients: me \\(line 7\\)\n\nREGION +RANGE +ACCESS +OPS +WIDTHS +EXCLUSIVE +CACHE +SENSITIVE +CLIENT\nscratch +\\[0x0, 0x10000\\) +rw +once,bulk +1,2,4,8 +no +write-back +no +me\n$"
+	"^$" explain ${WORK}/good.yaml --uid 1000 --gid 1000)
+expect(explain-no-match 0 "matching clients: none: this peer can see no region\n$" "^$"
+	explain ${WORK}/good.yaml --uid 1001 --gid 5)
+expect(explain-examples 0 "REGION" "^$" explain ${SRC}/examples/qemu-guest.yaml --uid 1000 --gid 1000)

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmio-policy: lint policy files (`check`) and show what one client may do
+ * (`explain`). API.md "Programs". Exit 0 valid, 1 invalid, 2 usage.
+ */
+#include <mmio/config.h>
+
+#include <grp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_INVALID 1
+#define EXIT_USAGE   2
+#define MAX_GROUPS   256
+
+static const char usage_text[] =
+	"Usage: mmio-policy check FILE...\n"
+	"       mmio-policy explain FILE --uid N [--gid N]\n"
+	"       mmio-policy --help\n"
+	"\n"
+	"Check mmio policy files, or show what one client may do.\n"
+	"\n"
+	"  check    load each FILE with every check mmio-server makes; print\n"
+	"           \"FILE: ok (N regions, M clients)\" for a valid one, and each\n"
+	"           problem as \"FILE:LINE:COL: message\" on stderr\n"
+	"  explain  print the grants that a peer with uid N (and gid N) gets from\n"
+	"           FILE; without --gid, the gid and supplementary groups of the\n"
+	"           uid's passwd entry are used\n"
+	"\n"
+	"Exit status: 0 all valid, 1 a policy is invalid, 2 usage error.\n";
+
+static int usage_error(const char *who, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *who, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", who);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "; try 'mmio-policy --help'\n");
+	return EXIT_USAGE;
+}
+
+static int run_check(int argc, char **argv)
+{
+	const char *who = "mmio-policy check";
+	bool options_done = false;
+	int nfiles = 0;
+	int status = EXIT_SUCCESS;
+
+	for (int i = 0; i < argc; i++) {
+		if (options_done || argv[i][0] != '-' || strcmp(argv[i], "-") == 0)
+			nfiles++;
+		else if (strcmp(argv[i], "--") == 0)
+			options_done = true;
+		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return fputs(usage_text, stdout) == EOF ? EXIT_FAILURE : EXIT_SUCCESS;
+		else
+			return usage_error(who, "unknown option '%s'", argv[i]);
+	}
+	if (nfiles == 0)
+		return usage_error(who, "missing FILE");
+
+	options_done = false;
+	for (int i = 0; i < argc; i++) {
+		cfg_policy *p;
+
+		if (!options_done && strcmp(argv[i], "--") == 0) {
+			options_done = true;
+			continue;
+		}
+		if (cfg_policy_load_file(argv[i], cfg_report_to_stream, stderr, &p) != MMIO_OK) {
+			status = EXIT_INVALID;
+			continue;
+		}
+		printf("%s: ok (%zu region%s, %zu client%s)\n", argv[i], cfg_policy_region_count(p),
+		       cfg_policy_region_count(p) == 1 ? "" : "s", cfg_policy_client_count(p),
+		       cfg_policy_client_count(p) == 1 ? "" : "s");
+		cfg_policy_free(p);
+	}
+	return status;
+}
+
+/* An id as the policy writes it (decimal or 0x hex), 0 .. 2^32 - 2. */
+static int parse_id(const char *opt, const char *text, unsigned long *out)
+{
+	enum cfg_num_error e;
+	uint64_t v;
+
+	e = cfg_number_parse(text, 0, &v);
+	if (e != CFG_NUM_OK) {
+		fprintf(stderr, "mmio-policy explain: %s '%s': %s; try 'mmio-policy --help'\n", opt,
+			text, cfg_number_error_text(e));
+		return -1;
+	}
+	if (v > UINT32_MAX - 1) {
+		fprintf(stderr,
+			"mmio-policy explain: %s %s is out of range (0 to 4294967294); try "
+			"'mmio-policy --help'\n",
+			opt, text);
+		return -1;
+	}
+	*out = (unsigned long)v;
+	return 0;
+}
+
+struct explain_args {
+	const char *file;
+	bool has_uid, has_gid;
+	unsigned long uid, gid;
+};
+
+static int parse_explain_args(int argc, char **argv, struct explain_args *a)
+{
+	const char *who = "mmio-policy explain";
+	bool options_done = false;
+
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
+		bool is_uid = strcmp(arg, "--uid") == 0;
+
+		if (!options_done && (is_uid || strcmp(arg, "--gid") == 0)) {
+			bool *has = is_uid ? &a->has_uid : &a->has_gid;
+
+			if (*has)
+				return usage_error(who, "%s given twice", arg);
+			if (i + 1 == argc)
+				return usage_error(who, "%s needs a number", arg);
+			if (parse_id(arg, argv[++i], is_uid ? &a->uid : &a->gid) != 0)
+				return EXIT_USAGE;
+			*has = true;
+		} else if (!options_done && strcmp(arg, "--") == 0) {
+			options_done = true;
+		} else if (!options_done &&
+			   (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)) {
+			return -1;
+		} else if (!options_done && arg[0] == '-' && arg[1] != '\0') {
+			return usage_error(who, "unknown option '%s'", arg);
+		} else if (a->file != NULL) {
+			return usage_error(who, "more than one FILE ('%s')", arg);
+		} else {
+			a->file = arg;
+		}
+	}
+	if (a->file == NULL)
+		return usage_error(who, "missing FILE");
+	if (!a->has_uid)
+		return usage_error(who, "missing --uid N");
+	return 0;
+}
+
+static void format_list(char *buf, size_t len, unsigned bits, const char *const *names,
+			const unsigned *values, size_t count)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < count && o < len; i++) {
+		int n;
+
+		if (!(bits & values[i]))
+			continue;
+		n = snprintf(buf + o, len - o, "%s%s", o ? "," : "", names[i]);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
+
+struct row {
+	char cell[9][96];
+};
+
+static const char *const headers[9] = { "REGION",    "RANGE", "ACCESS",	   "OPS",   "WIDTHS",
+					"EXCLUSIVE", "CACHE", "SENSITIVE", "CLIENT" };
+
+static void fill_row(struct row *row, const struct cfg_grant *g)
+{
+	static const char *const op_names[] = { "once", "bulk", "fill", "poll", "map" };
+	static const unsigned op_bits[] = { CFG_OPS_ONCE, CFG_OPS_BULK, CFG_OPS_FILL, CFG_OPS_POLL,
+					    CFG_OPS_MAP };
+	static const char *const width_names[] = { "1", "2", "4", "8" };
+	static const unsigned width_bits[] = { 1, 2, 4, 8 };
+	const struct cfg_region *r = g->region;
+
+	snprintf(row->cell[0], sizeof(row->cell[0]), "%s", r->name);
+	if (g->size == 0)
+		snprintf(row->cell[1], sizeof(row->cell[1]), "[0x%llx, end of BAR)",
+			 (unsigned long long)g->offset);
+	else
+		snprintf(row->cell[1], sizeof(row->cell[1]), "[0x%llx, 0x%llx)",
+			 (unsigned long long)g->offset, (unsigned long long)(g->offset + g->size));
+	snprintf(row->cell[2], sizeof(row->cell[2]), "%s%s", g->access & CFG_ACCESS_READ ? "r" : "",
+		 g->access & CFG_ACCESS_WRITE ? "w" : "");
+	format_list(row->cell[3], sizeof(row->cell[3]), g->ops, op_names, op_bits, 5);
+	format_list(row->cell[4], sizeof(row->cell[4]), g->widths, width_names, width_bits, 4);
+	snprintf(row->cell[5], sizeof(row->cell[5]), "%s", g->exclusive ? "yes" : "no");
+	snprintf(row->cell[6], sizeof(row->cell[6]), "%s", cfg_cache_name(r->cache));
+	snprintf(row->cell[7], sizeof(row->cell[7]), "%s", r->sensitive ? "yes" : "no");
+	snprintf(row->cell[8], sizeof(row->cell[8]), "%s", g->client->name);
+}
+
+static void print_row(const char *const cells[9], const size_t widths[9])
+{
+	for (size_t c = 0; c < 9; c++)
+		printf("%-*s%s", c == 8 ? 0 : (int)widths[c], cells[c], c == 8 ? "\n" : "  ");
+}
+
+/* The peer's gid and groups from its passwd entry, as a login would set them. */
+static void peer_from_passwd(uid_t uid, struct cfg_peer *peer, gid_t *groups, const char **who)
+{
+	static char buf[16384];
+	static char name[256];
+	struct passwd pw, *found = NULL;
+	int n = MAX_GROUPS;
+
+	peer->gid = (gid_t)-1;
+	*who = NULL;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || found == NULL)
+		return;
+	snprintf(name, sizeof(name), "%s", found->pw_name);
+	*who = name;
+	peer->gid = found->pw_gid;
+	if (getgrouplist(found->pw_name, found->pw_gid, groups, &n) >= 0) {
+		peer->groups = groups;
+		peer->group_count = (size_t)n;
+	}
+}
+
+static int run_explain(int argc, char **argv)
+{
+	struct explain_args a = { NULL, false, false, 0, 0 };
+	static gid_t groups[MAX_GROUPS];
+	struct cfg_peer peer = { 0 };
+	const char *passwd_name = NULL;
+	size_t widths[9], matched = 0, nrows = 0;
+	struct row *rows;
+	cfg_policy *p;
+	int rc = parse_explain_args(argc, argv, &a);
+
+	if (rc < 0)
+		return fputs(usage_text, stdout) == EOF ? EXIT_FAILURE : EXIT_SUCCESS;
+	if (rc != 0)
+		return rc;
+	if (cfg_policy_load_file(a.file, cfg_report_to_stream, stderr, &p) != MMIO_OK)
+		return EXIT_INVALID;
+
+	peer.uid = (uid_t)a.uid;
+	if (a.has_gid)
+		peer.gid = (gid_t)a.gid;
+	else
+		peer_from_passwd(peer.uid, &peer, groups, &passwd_name);
+
+	printf("policy %s, peer uid %lu", a.file, (unsigned long)peer.uid);
+	if (peer.gid == (gid_t)-1)
+		printf(", no gid (uid %lu has no passwd entry; give --gid)",
+		       (unsigned long)peer.uid);
+	else
+		printf(", gid %lu", (unsigned long)peer.gid);
+	if (peer.group_count > 0) {
+		printf(", groups");
+		for (size_t i = 0; i < peer.group_count; i++)
+			printf("%s%lu", i ? "," : " ", (unsigned long)peer.groups[i]);
+	}
+	if (passwd_name != NULL)
+		printf(" (from the passwd entry of '%s')", passwd_name);
+	printf("\n");
+
+	printf("matching clients:");
+	for (size_t i = 0; i < cfg_policy_client_count(p); i++) {
+		const struct cfg_client *c = cfg_policy_client(p, i);
+
+		if (!cfg_client_matches(c, &peer))
+			continue;
+		printf("%s %s (line %u)", matched ? "," : "", c->name, c->line);
+		matched++;
+	}
+	printf("%s\n", matched ? "" : " none: this peer can see no region");
+
+	for (const struct cfg_grant *g = cfg_policy_next_grant(p, &peer, CFG_ANY_REGION, NULL);
+	     g != NULL; g = cfg_policy_next_grant(p, &peer, CFG_ANY_REGION, g))
+		nrows++;
+	rows = calloc(nrows + 1, sizeof(*rows));
+	if (rows == NULL) {
+		cfg_policy_free(p);
+		fprintf(stderr, "mmio-policy explain: out of memory\n");
+		return EXIT_FAILURE;
+	}
+	for (size_t c = 0; c < 9; c++)
+		widths[c] = strlen(headers[c]);
+	/* Grouped by region, in region order, then grants in file order. */
+	nrows = 0;
+	for (size_t r = 0; r < cfg_policy_region_count(p); r++) {
+		for (const struct cfg_grant *g = cfg_policy_next_grant(p, &peer, r, NULL);
+		     g != NULL; g = cfg_policy_next_grant(p, &peer, r, g)) {
+			fill_row(&rows[nrows], g);
+			for (size_t c = 0; c < 9; c++)
+				if (strlen(rows[nrows].cell[c]) > widths[c])
+					widths[c] = strlen(rows[nrows].cell[c]);
+			nrows++;
+		}
+	}
+	if (nrows > 0) {
+		printf("\n");
+		print_row(headers, widths);
+		for (size_t i = 0; i < nrows; i++) {
+			const char *cells[9];
+
+			for (size_t c = 0; c < 9; c++)
+				cells[c] = rows[i].cell[c];
+			print_row(cells, widths);
+		}
+	}
+	free(rows);
+	cfg_policy_free(p);
+	return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage_error("mmio-policy", "missing command");
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+		return fputs(usage_text, stdout) == EOF ? EXIT_FAILURE : EXIT_SUCCESS;
+	if (strcmp(argv[1], "check") == 0)
+		return run_check(argc - 2, argv + 2);
+	if (strcmp(argv[1], "explain") == 0)
+		return run_explain(argc - 2, argv + 2);
+	return usage_error("mmio-policy", "unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,1587 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Check suite of config/: the policy loader (every rule, with the exact
+ * position and wording of its error), the number syntax, the loaded
+ * structures, and the authorization lookup at its boundaries.
+ */
+#include <mmio/config.h>
+
+#include <check.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------
+ * Helpers.
+ * ------------------------------------------------------------------------ */
+
+#define MAX_DIAGS 128
+
+struct diags {
+	unsigned count;
+	struct {
+		char file[64];
+		unsigned line, column;
+		char message[512];
+	} d[MAX_DIAGS];
+};
+
+static void collect(void *ctx, const struct cfg_diag *diag)
+{
+	struct diags *ds = ctx;
+
+	if (ds->count < MAX_DIAGS) {
+		snprintf(ds->d[ds->count].file, sizeof(ds->d[0].file), "%s", diag->file);
+		ds->d[ds->count].line = diag->line;
+		ds->d[ds->count].column = diag->column;
+		snprintf(ds->d[ds->count].message, sizeof(ds->d[0].message), "%s", diag->message);
+	}
+	ds->count++;
+}
+
+/* All diagnostics as one string, for failure messages. */
+static const char *dump(const struct diags *ds)
+{
+	static char buf[8192];
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < ds->count && i < MAX_DIAGS && o < sizeof(buf); i++) {
+		int n = snprintf(buf + o, sizeof(buf) - o, "\n  %u:%u: %s", ds->d[i].line,
+				 ds->d[i].column, ds->d[i].message);
+
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+	return buf;
+}
+
+static int load(const char *yaml, struct diags *ds, cfg_policy **p)
+{
+	memset(ds, 0, sizeof(*ds));
+	return cfg_policy_load_buffer(yaml, strlen(yaml), "t.yaml", collect, ds, p);
+}
+
+/* Load @yaml, which must be valid. */
+static cfg_policy *load_ok(const char *yaml)
+{
+	struct diags ds;
+	cfg_policy *p = NULL;
+	int rc = load(yaml, &ds, &p);
+
+	ck_assert_msg(rc == MMIO_OK, "load failed (%d):%s", rc, dump(&ds));
+	ck_assert_uint_eq(ds.count, 0);
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+static size_t region_index(const cfg_policy *p, const char *name)
+{
+	size_t i = SIZE_MAX;
+
+	ck_assert_int_eq(cfg_policy_region_find(p, name, &i), MMIO_OK);
+	return i;
+}
+
+/* ------------------------------------------------------------------------
+ * Bad policies: each breaks one rule; the test asserts the exact position,
+ * a key phrase of the message, and how many problems were reported.
+ * ------------------------------------------------------------------------ */
+
+struct bad_case {
+	const char *name;
+	const char *yaml;
+	unsigned count; /* problems reported in all */
+	unsigned line, column;
+	const char *phrase;
+};
+
+#define V "version: 1\n"
+/* Lines 2-5: one sim region 'a' of 0x2000 bytes. */
+#define SIM_A "regions:\n  - name: a\n    sim: true\n    size: 0x2000\n"
+/* Lines 6-10: client 'c' (uid 1000) with a grant on 'a' opened at 10:9;
+ * the grant's further keys start on line 11 at column 9. */
+#define CLIENT_C "clients:\n  - name: c\n    uid: 1000\n    grants:\n      - region: a\n"
+/* A complete grant's body, for cases about the client rather than the grant. */
+/* 100 bytes of a long name. */
+#define X10	   "xxxxxxxxxx"
+#define X100	   X10 X10 X10 X10 X10 X10 X10 X10 X10 X10
+#define GRANT_BODY "        access: r\n        ops: [once]\n"
+
+static const struct bad_case bad_cases[] = {
+	/* YAML and structure (phase 1). */
+	{ "syntax", V "regions: [\n", 1, 3, 1, "YAML syntax error" },
+	{ "tab-indent", V "regions:\n\t- name: x\n", 1, 3, 1, "cannot start any token" },
+	{ "empty", "", 1, 1, 1, "the policy is empty" },
+	{ "comment-only", "# nothing\n", 1, 1, 1, "the policy is empty" },
+	{ "root-list", "- version: 1\n", 1, 1, 1, "the policy must be a mapping, not a list" },
+	{ "root-scalar", "version\n", 1, 1, 1, "the policy must be a mapping, not a single value" },
+	{ "two-documents", V "---\n" V, 1, 2, 1, "a second YAML document" },
+	{ "anchor", V "regions:\n  - &r {name: a, sim: true, size: 16}\n", 1, 3, 5,
+	  "YAML anchors are not allowed (&r)" },
+	{ "alias", V "server: &s {}\nx: *s\n", 3, 3, 4, "YAML aliases are not allowed (*s)" },
+	{ "tag", "version: !!int 1\n", 1, 1, 10, "YAML tags are not allowed" },
+	{ "nul-in-value", V "regions:\n  - name: \"a\\0b\"\n    sim: true\n    size: 16\n", 1, 3,
+	  11, "NUL character inside a value" },
+	{ "unknown-top-key", V "region: []\n", 1, 2, 1,
+	  "unknown key 'region' in the policy (allowed: version, server, regions, clients)" },
+	{ "unknown-region-key", V SIM_A "    colour: red\n", 1, 6, 5,
+	  "unknown key 'colour' in region" },
+	{ "unknown-grant-key", V SIM_A CLIENT_C GRANT_BODY "        mode: fast\n", 1, 13, 9,
+	  "unknown key 'mode' in grant" },
+	{ "duplicate-top-key", V V, 1, 2, 1,
+	  "duplicate key 'version' in the policy (first at line 1, column 1)" },
+	{ "duplicate-region-key", V SIM_A "    size: 0x1000\n", 1, 6, 5,
+	  "duplicate key 'size' in region (first at line 5, column 5)" },
+	{ "missing-version", "regions: []\n", 1, 1, 1,
+	  "the policy is missing the required key 'version'" },
+	{ "missing-region-name", V "regions:\n  - sim: true\n    size: 16\n", 1, 3, 5,
+	  "region is missing the required key 'name'" },
+	{ "missing-grant-access", V SIM_A CLIENT_C "        ops: [once]\n", 1, 10, 9,
+	  "grant is missing the required key 'access'" },
+	{ "missing-grant-ops", V SIM_A CLIENT_C "        access: r\n", 1, 10, 9,
+	  "grant is missing the required key 'ops'" },
+	{ "regions-not-list", V "regions: {}\n", 1, 2, 10,
+	  "regions must be a list, not a mapping" },
+	{ "server-not-mapping", V "server: yes\n", 1, 2, 9,
+	  "server must be a mapping, not a single value" },
+	{ "ops-not-list", V SIM_A CLIENT_C "        access: r\n        ops: once\n", 1, 12, 14,
+	  "ops must be a list, not a single value" },
+	{ "size-not-scalar", V "regions:\n  - name: a\n    sim: true\n    size: [1]\n", 1, 5, 11,
+	  "size must be a single value, not a list" },
+	{ "complex-key", V "? [a]\n: b\n", 1, 2, 3, "a key in the policy must be a plain name" },
+	{ "unsupported-version", "version: 2\nbogus: 1\n", 1, 1, 10,
+	  "unsupported policy version '2' (this build reads version 1)" },
+	{ "octal-version", "version: 01\n", 1, 1, 10, "unsupported policy version '01'" },
+	{ "deep-nesting",
+	  V "x: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
+	  1, 2, 35, "nesting deeper than 32 levels" },
+	{ "ops-too-long",
+	  V SIM_A CLIENT_C
+	  "        access: r\n        ops: [once, once, once, once, once, once, once, once, "
+	  "once]\n",
+	  1, 12, 14, "ops has 9 entries; at most 8 are allowed" },
+
+	/* Numbers. */
+	{ "number-leading-zero", V "regions:\n  - name: a\n    sim: true\n    size: 0644\n", 1, 5,
+	  11, "size '0644': leading zero: octal is not allowed" },
+	{ "number-junk", V "regions:\n  - name: a\n    sim: true\n    size: 0x1000junk\n", 1, 5, 11,
+	  "size '0x1000junk': trailing junk after the number" },
+	{ "number-negative", V "regions:\n  - name: a\n    sim: true\n    size: -1\n", 1, 5, 11,
+	  "size '-1': negative numbers are not allowed" },
+	{ "number-overflow",
+	  V "regions:\n  - name: a\n    sim: true\n    size: 18446744073709551616\n", 1, 5, 11,
+	  "size '18446744073709551616': too large" },
+	{ "number-suffix-overflow",
+	  V "regions:\n  - name: a\n    sim: true\n    size: 17179869184GiB\n", 1, 5, 11,
+	  "too large (does not fit in 64 bits)" },
+	{ "number-suffix-not-allowed",
+	  V "regions:\n  - name: a\n    pci: \"00:03.0\"\n    bar: 1KiB\n", 1, 5, 10,
+	  "bar '1KiB': a size suffix (KiB/MiB/GiB) is not allowed here" },
+	{ "number-bare-0x", V "regions:\n  - name: a\n    sim: true\n    size: 0x\n", 1, 5, 11,
+	  "size '0x': not a number" },
+	{ "number-wrong-suffix", V "regions:\n  - name: a\n    sim: true\n    size: 4KB\n", 1, 5,
+	  11, "size '4KB': trailing junk" },
+	{ "number-empty", V "regions:\n  - name: a\n    sim: true\n    size:\n", 1, 5, 10,
+	  "size '': empty value" },
+
+	/* Regions. */
+	{ "size-zero", V "regions:\n  - name: a\n    sim: true\n    size: 0\n", 1, 5, 11,
+	  "size must be greater than 0" },
+	{ "phys-size-overflow",
+	  V "regions:\n  - name: a\n    phys: 0xfffffffffffff000\n    size: 0x1000\n", 1, 5, 11,
+	  "phys + size overflows 64 bits" },
+	{ "pci-offset-size-overflow",
+	  V "regions:\n  - name: a\n    pci: \"00:03.0\"\n    bar: 0\n    offset: "
+	    "0xffffffffffffff00\n    size: 0x100\n",
+	  1, 7, 11, "offset + size overflows 64 bits" },
+	{ "duplicate-region-name", V SIM_A "  - name: a\n    sim: true\n    size: 16\n", 1, 6, 11,
+	  "duplicate region name 'a' (first at line 3, column 5)" },
+	{ "region-name-charset", V "regions:\n  - name: \"a b\"\n    sim: true\n    size: 16\n", 1,
+	  3, 11, "region name 'a b' has a character outside A-Z a-z 0-9 _ . -" },
+	{ "region-name-too-long",
+	  V "regions:\n  - name: "
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n    sim: true\n    "
+	    "size: 16\n",
+	  1, 3, 11, "is longer than 63 bytes" },
+	{ "region-name-empty", V "regions:\n  - name: \"\"\n    sim: true\n    size: 16\n", 1, 3,
+	  11, "region name is empty" },
+	{ "no-source", V "regions:\n  - name: a\n    size: 16\n", 1, 3, 5,
+	  "region 'a' has no source: give one of pci, pci_id, phys or sim" },
+	{ "two-sources", V "regions:\n  - name: a\n    sim: true\n    phys: 0x1000\n    size: 16\n",
+	  1, 5, 5, "region 'a' has more than one source (sim and phys): give exactly one" },
+	{ "sim-false", V "regions:\n  - name: a\n    sim: false\n    size: 16\n", 1, 4, 10,
+	  "sim: false is no source" },
+	{ "sim-yes", V "regions:\n  - name: a\n    sim: yes\n    size: 16\n", 1, 4, 10,
+	  "sim 'yes': write true or false" },
+	{ "sim-no-size", V "regions:\n  - name: a\n    sim: true\n", 1, 3, 5,
+	  "sim region 'a' needs a size" },
+	{ "phys-no-size", V "regions:\n  - name: a\n    phys: 0xfed00000\n", 1, 3, 5,
+	  "phys region 'a' needs a size" },
+	{ "pci-no-bar", V "regions:\n  - name: a\n    pci: \"0000:00:03.0\"\n", 1, 3, 5,
+	  "pci region 'a' needs a bar (0 to 5)" },
+	{ "bar-6", V "regions:\n  - name: a\n    pci_id: \"1234:11e8\"\n    bar: 6\n", 1, 5, 10,
+	  "bar 6 does not exist (a PCI function has BARs 0 to 5)" },
+	{ "bar-on-sim", V SIM_A "    bar: 0\n", 1, 6, 5, "bar is only for pci and pci_id regions" },
+	{ "offset-on-phys",
+	  V "regions:\n  - name: a\n    phys: 0xfed00000\n    offset: 0x10\n    size: 0x10\n", 1, 5,
+	  5, "offset is only for pci and pci_id regions (for phys, add it to the address)" },
+	{ "offset-on-sim", V SIM_A "    offset: 0\n", 1, 6, 5,
+	  "offset is only for pci and pci_id regions (a sim region is a device of its own)" },
+	{ "pci-index-on-pci",
+	  V "regions:\n  - name: a\n    pci: \"00:03.0\"\n    pci_index: 1\n    bar: 0\n", 1, 5, 5,
+	  "pci_index is only for pci_id regions" },
+	{ "pci-address-bad-device",
+	  V "regions:\n  - name: a\n    pci: \"0000:00:20.0\"\n    bar: 0\n", 1, 4, 10,
+	  "pci '0000:00:20.0' is not a PCI address" },
+	{ "pci-id-bad", V "regions:\n  - name: a\n    pci_id: \"1234-11e8\"\n    bar: 0\n", 1, 4,
+	  13, "pci_id '1234-11e8' is not vendor:device" },
+	{ "cache-unknown", V SIM_A "    cache: cached\n", 1, 6, 12,
+	  "cache 'cached' is not a cache policy" },
+	{ "cache-wb-on-pci",
+	  V "regions:\n  - name: a\n    pci_id: \"1af4:1110\"\n    bar: 2\n    cache: write-back\n",
+	  1, 6, 12,
+	  "cache write-back is not possible for pci_id region 'a' (the pci backend can do uncached "
+	  "or write-combining)" },
+	{ "cache-uc-on-sim", V SIM_A "    cache: uncached\n", 1, 6, 12,
+	  "cache uncached is not possible for sim region 'a' (the sim backend can do write-back "
+	  "only)" },
+	{ "cache-wc-on-phys",
+	  V "regions:\n  - name: a\n    phys: 0xfed00000\n    size: 0x1000\n    cache: "
+	    "write-combining\n",
+	  1, 6, 12, "the devmem backend can do uncached only" },
+	{ "cache-wt-on-pci",
+	  V "regions:\n  - name: a\n    pci: \"00:02.0\"\n    bar: 0\n    cache: write-through\n",
+	  1, 6, 12, "cache write-through is not possible for pci region 'a'" },
+	{ "sensitive-yes", V SIM_A "    sensitive: yes\n", 1, 6, 16,
+	  "sensitive 'yes': write true or false" },
+	{ "overlap-phys",
+	  V "regions:\n  - name: a\n    phys: 0xfed00000\n    size: 0x2000\n  - name: b\n    phys: "
+	    "0xfed01fff\n    size: 0x10\n",
+	  1, 6, 5,
+	  "region 'b' overlaps region 'a' (line 3): both cover physical addresses from "
+	  "0xfed01fff" },
+	{ "overlap-pci-whole-bar",
+	  V "regions:\n  - name: a\n    pci: \"00:03.0\"\n    bar: 0\n    offset: 0x100\n    size: "
+	    "0x100\n  - name: b\n    pci: \"00:03.0\"\n    bar: 0\n",
+	  1, 8, 5, "region 'b' overlaps region 'a' (line 3): both cover BAR 0 from offset 0x100" },
+	{ "overlap-pci-id",
+	  V "regions:\n  - name: a\n    pci_id: \"1af4:1110\"\n    bar: 2\n    size: 0x1000\n  - "
+	    "name: b\n    pci_id: \"1af4:1110\"\n    bar: 2\n    offset: 0xfff\n",
+	  1, 7, 5, "region 'b' overlaps region 'a'" },
+
+	/* Grants. */
+	{ "grant-unknown-region",
+	  V SIM_A "clients:\n  - name: c\n    uid: 1\n    grants:\n      - region: b\n" GRANT_BODY,
+	  1, 10, 17, "grant refers to unknown region 'b'" },
+	{ "grant-outside-region",
+	  V SIM_A CLIENT_C "        offset: 0x1000\n        size: 0x1001\n" GRANT_BODY, 1, 12, 15,
+	  "grant [0x1000, 0x2001) is outside region 'a' (size 0x2000)" },
+	{ "grant-offset-past-end", V SIM_A CLIENT_C "        offset: 0x2000\n" GRANT_BODY, 1, 11,
+	  17, "grant offset 0x2000 is past the end of region 'a' (size 0x2000)" },
+	{ "grant-size-zero", V SIM_A CLIENT_C "        size: 0\n" GRANT_BODY, 1, 11, 15,
+	  "size must be greater than 0" },
+	{ "grant-offset-size-overflow",
+	  V SIM_A CLIENT_C "        offset: 0xffffffffffffffff\n        size: 1\n" GRANT_BODY, 1,
+	  12, 15, "offset + size overflows 64 bits" },
+	{ "map-unaligned-size",
+	  V SIM_A CLIENT_C "        size: 0x100\n        access: r\n        ops: [map]\n", 1, 13,
+	  15, "map needs a page-aligned range" },
+	{ "map-unaligned-start",
+	  V SIM_A CLIENT_C
+	  "        offset: 0x800\n        size: 0x1000\n        access: r\n        "
+	  "ops: [once, map]\n",
+	  1, 14, 21, "starts at device offset 0x800" },
+	{ "map-unaligned-pci-base",
+	  V "regions:\n  - name: a\n    pci: \"00:03.0\"\n    bar: 0\n    offset: 0x10\n" CLIENT_C
+	    "        access: r\n        ops: [map]\n",
+	  1, 13, 15, "starts at device offset 0x10" },
+	{ "map-on-sensitive",
+	  V SIM_A "    sensitive: true\n"
+		  "clients:\n  - name: c\n    uid: 1000\n    grants:\n      - "
+		  "region: a\n        access: r\n        ops: [once, map]\n",
+	  1, 13, 21, "map is not allowed on sensitive region 'a' (only once and poll)" },
+	{ "bulk-on-sensitive",
+	  V SIM_A "    sensitive: true\n"
+		  "clients:\n  - name: c\n    uid: 1000\n    grants:\n      - "
+		  "region: a\n        access: r\n        ops: [bulk]\n",
+	  1, 13, 15, "bulk is not allowed on sensitive region 'a'" },
+	{ "fill-on-sensitive",
+	  V SIM_A "    sensitive: true\n"
+		  "clients:\n  - name: c\n    uid: 1000\n    grants:\n      - "
+		  "region: a\n        access: w\n        ops: [once, fill]\n",
+	  1, 13, 21, "fill is not allowed on sensitive region 'a'" },
+	{ "fill-needs-write", V SIM_A CLIENT_C "        access: r\n        ops: [fill]\n", 1, 12,
+	  15, "fill needs write access (access is 'r')" },
+	{ "poll-needs-read", V SIM_A CLIENT_C "        access: w\n        ops: [once, poll]\n", 1,
+	  12, 21, "poll needs read access (access is 'w')" },
+	{ "map-needs-read", V SIM_A CLIENT_C "        access: w\n        ops: [map]\n", 1, 12, 15,
+	  "map needs read access: a mapping cannot be write-only" },
+	{ "width-3", V SIM_A CLIENT_C GRANT_BODY "        widths: [4, 3]\n", 1, 13, 21,
+	  "width 3 is not an access width (1, 2, 4 or 8 bytes)" },
+	{ "width-16", V SIM_A CLIENT_C GRANT_BODY "        widths: [16]\n", 1, 13, 18,
+	  "width 16 is not an access width" },
+	{ "width-twice", V SIM_A CLIENT_C GRANT_BODY "        widths: [4, 4]\n", 1, 13, 21,
+	  "width 4 is listed twice" },
+	{ "widths-empty", V SIM_A CLIENT_C GRANT_BODY "        widths: []\n", 1, 13, 17,
+	  "widths is empty" },
+	{ "width-octal", V SIM_A CLIENT_C GRANT_BODY "        widths: [04]\n", 1, 13, 18,
+	  "width '04': leading zero" },
+	{ "op-unknown", V SIM_A CLIENT_C "        access: r\n        ops: [once, peek]\n", 1, 12,
+	  21, "unknown op 'peek' (ops are once, bulk, fill, poll, map)" },
+	{ "op-twice", V SIM_A CLIENT_C "        access: r\n        ops: [once, once]\n", 1, 12, 21,
+	  "op 'once' is listed twice" },
+	{ "ops-empty", V SIM_A CLIENT_C "        access: r\n        ops: []\n", 1, 12, 14,
+	  "ops is empty" },
+	{ "access-rx", V SIM_A CLIENT_C "        access: rx\n        ops: [once]\n", 1, 11, 17,
+	  "access 'rx': write r, w or rw" },
+	{ "exclusive-yes", V SIM_A CLIENT_C GRANT_BODY "        exclusive: yes\n", 1, 13, 20,
+	  "exclusive 'yes': write true or false" },
+	{ "exclusive-overlap",
+	  V SIM_A CLIENT_C
+	  "        size: 0x100\n" GRANT_BODY "        exclusive: true\n"
+	  "  - name: d\n    uid: 1001\n    grants:\n      - region: a\n        offset: 0xff\n"
+	  "        access: r\n        ops: [once]\n        exclusive: true\n",
+	  1, 18, 9,
+	  "exclusive grant of client 'd' on region 'a' overlaps the exclusive grant of client 'c' "
+	  "(line 10)" },
+
+	/* Clients. */
+	{ "client-no-identity",
+	  V SIM_A "clients:\n  - name: c\n    grants:\n      - region: a\n" GRANT_BODY, 1, 7, 5,
+	  "client 'c' has no identity: give uid, gid, user or group" },
+	{ "duplicate-client-name",
+	  V SIM_A "clients:\n  - name: c\n    uid: 1\n  - name: c\n    uid: 2\n", 1, 9, 11,
+	  "duplicate client name 'c' (first at line 7, column 5)" },
+	{ "client-name-charset", V "clients:\n  - name: c/d\n    uid: 1\n", 1, 3, 11,
+	  "client name 'c/d' has a character outside" },
+	{ "uid-out-of-range", V "clients:\n  - name: c\n    uid: 4294967295\n", 1, 4, 10,
+	  "uid 4294967295 is out of range (0 to 4294967294)" },
+	{ "uid-octal", V "clients:\n  - name: c\n    uid: 0644\n", 1, 4, 10,
+	  "uid '0644': leading zero" },
+	{ "uid-suffix", V "clients:\n  - name: c\n    uid: 1KiB\n", 1, 4, 10,
+	  "uid '1KiB': a size suffix" },
+	{ "gid-negative", V "clients:\n  - name: c\n    gid: -1\n", 1, 4, 10,
+	  "gid '-1': negative numbers are not allowed" },
+	{ "unknown-user", V "clients:\n  - name: c\n    user: no-such-user-mmio\n", 1, 4, 11,
+	  "unknown user 'no-such-user-mmio' (not in the passwd database)" },
+	{ "unknown-group", V "clients:\n  - name: c\n    group: no-such-group-mmio\n", 1, 4, 12,
+	  "unknown group 'no-such-group-mmio' (not in the group database)" },
+	{ "user-uid-conflict", V "clients:\n  - name: c\n    uid: 4242\n    user: root\n", 1, 5, 11,
+	  "user 'root' is uid 0 but uid is 4242: no peer can match both" },
+
+	/* server: */
+	{ "listen-tcp", V "server:\n  listen: tcp://127.0.0.1:5555\n", 1, 3, 11,
+	  "listen 'tcp://127.0.0.1:5555' must be an ipc:// URL" },
+	{ "listen-no-path", V "server:\n  listen: ipc://\n", 1, 3, 11,
+	  "has no socket path after ipc://" },
+	{ "listen-path-too-long", V "server:\n  listen: ipc:///" X100 "xxxxxxx\n", 1, 3, 11,
+	  "listen socket path is 108 bytes; a Unix socket path holds at most 107" },
+	{ "listen-path-longest", V "server:\n  listen: ipc:///" X100 "xxxxxx\n  socket_mode: 8\n",
+	  1, 4, 16, "socket_mode '8'" },
+	{ "socket-mode-not-octal", V "server:\n  socket_mode: \"0888\"\n", 1, 3, 16,
+	  "socket_mode '0888': not an octal permission (digits 0-7 only)" },
+	{ "socket-mode-too-big", V "server:\n  socket_mode: \"01777\"\n", 1, 3, 16,
+	  "socket_mode '01777': not a permission of at most 0777" },
+	{ "socket-mode-hex", V "server:\n  socket_mode: 0x1b0\n", 1, 3, 16,
+	  "socket_mode '0x1b0': not an octal permission" },
+	{ "socket-group-unknown", V "server:\n  socket_group: no-such-group-mmio\n", 1, 3, 17,
+	  "unknown group 'no-such-group-mmio'" },
+	{ "max-message-small", V "server:\n  max_message: 1KiB\n", 1, 3, 16,
+	  "max_message 1KiB is out of range (4KiB to 256MiB)" },
+	{ "max-message-big", V "server:\n  max_message: 1GiB\n", 1, 3, 16,
+	  "max_message 1GiB is out of range" },
+	{ "limits-zero-sessions", V "server:\n  limits:\n    max_sessions: 0\n", 1, 4, 19,
+	  "max_sessions 0 is out of range (1 to 65536)" },
+	{ "limits-unknown-key", V "server:\n  limits:\n    max_clients: 5\n", 1, 4, 5,
+	  "unknown key 'max_clients' in limits (allowed: max_sessions, max_handles, max_poll_us)" },
+};
+
+#define BAD_CASE_COUNT (sizeof(bad_cases) / sizeof(bad_cases[0]))
+
+START_TEST(test_bad_policy)
+{
+	const struct bad_case *c = &bad_cases[_i];
+	struct diags ds;
+	cfg_policy *p = (cfg_policy *)&ds;
+	bool found = false;
+	int rc = load(c->yaml, &ds, &p);
+
+	ck_assert_msg(rc == MMIO_EINVAL, "%s: load returned %d:%s", c->name, rc, dump(&ds));
+	ck_assert_msg(p == NULL, "%s: a policy despite the error", c->name);
+	for (unsigned i = 0; i < ds.count && i < MAX_DIAGS; i++) {
+		ck_assert_str_eq(ds.d[i].file, "t.yaml");
+		if (ds.d[i].line == c->line && ds.d[i].column == c->column &&
+		    strstr(ds.d[i].message, c->phrase) != NULL)
+			found = true;
+	}
+	ck_assert_msg(found, "%s: no error at %u:%u containing \"%s\"; got:%s", c->name, c->line,
+		      c->column, c->phrase, dump(&ds));
+	ck_assert_msg(ds.count == c->count, "%s: %u errors, want %u:%s", c->name, ds.count,
+		      c->count, dump(&ds));
+}
+END_TEST
+
+/* Every problem of a file is reported, in file order, not just the first. */
+START_TEST(test_all_errors_collected_in_order)
+{
+	static const char yaml[] =
+		V "clients:\n"
+		  "  - name: c\n"
+		  "    user: no-such-user-mmio\n" /* 4:11, reported second by the code */
+		  "    uid: 0644\n"		  /* 5:10 */
+		  "regions:\n"
+		  "  - name: a\n"
+		  "    sim: true\n"
+		  "    size: 0\n"	   /* 9:11 */
+		  "    cache: uncached\n"; /* 10:12 */
+	struct diags ds;
+	cfg_policy *p;
+
+	ck_assert_int_eq(load(yaml, &ds, &p), MMIO_EINVAL);
+	ck_assert_msg(ds.count == 4, "%s", dump(&ds));
+	ck_assert_uint_eq(ds.d[0].line, 4);
+	ck_assert_uint_eq(ds.d[0].column, 11);
+	ck_assert_uint_eq(ds.d[1].line, 5);
+	ck_assert_uint_eq(ds.d[1].column, 10);
+	ck_assert_uint_eq(ds.d[2].line, 9);
+	ck_assert_uint_eq(ds.d[2].column, 11);
+	ck_assert_uint_eq(ds.d[3].line, 10);
+	ck_assert_uint_eq(ds.d[3].column, 12);
+	ck_assert_ptr_nonnull(strstr(ds.d[3].message, "cache uncached is not possible"));
+}
+END_TEST
+
+/* Structure problems everywhere in the file are all reported too. */
+START_TEST(test_all_structure_errors_collected)
+{
+	static const char yaml[] = V "server:\n"
+				     "  bogus: 1\n" /* 3:3 */
+				     "regions:\n"
+				     "  - name: a\n"
+				     "    sim: true\n"
+				     "    size: 16\n"
+				     "    size: 32\n"	  /* 8:5 */
+				     "  - &x {name: b}\n" /* 9:5 anchor */
+				     "clients: 5\n";	  /* 10:10 */
+	struct diags ds;
+	cfg_policy *p;
+
+	ck_assert_int_eq(load(yaml, &ds, &p), MMIO_EINVAL);
+	ck_assert_msg(ds.count == 4, "%s", dump(&ds));
+	ck_assert_uint_eq(ds.d[0].line, 3);
+	ck_assert_uint_eq(ds.d[1].line, 8);
+	ck_assert_uint_eq(ds.d[2].line, 9);
+	ck_assert_uint_eq(ds.d[3].line, 10);
+	ck_assert_uint_eq(ds.d[3].column, 10);
+}
+END_TEST
+
+/* The error count is bounded: 100 problems, then one "too many". */
+START_TEST(test_too_many_errors)
+{
+	size_t cap = 200 * 64 + 64, o = 0;
+	char *yaml = malloc(cap);
+	struct diags ds;
+	cfg_policy *p;
+
+	ck_assert_ptr_nonnull(yaml);
+	o += (size_t)snprintf(yaml + o, cap - o, "version: 1\nregions:\n");
+	for (int i = 0; i < 150; i++)
+		o += (size_t)snprintf(yaml + o, cap - o,
+				      "  - name: r%d\n    sim: true\n    size: 0%d\n", i, i + 1);
+	ck_assert_int_eq(load(yaml, &ds, &p), MMIO_EINVAL);
+	ck_assert_uint_eq(ds.count, CFG_MAX_ERRORS + 1);
+	ck_assert_uint_eq(ds.d[0].line, 5);
+	ck_assert_ptr_nonnull(strstr(ds.d[CFG_MAX_ERRORS].message, "too many errors"));
+	free(yaml);
+}
+END_TEST
+
+/* A list longer than its limit is a structure error at the list. */
+START_TEST(test_too_many_regions)
+{
+	size_t cap = (CFG_MAX_REGIONS + 1) * 64 + 64, o = 0;
+	char *yaml = malloc(cap);
+	struct diags ds;
+	cfg_policy *p;
+
+	ck_assert_ptr_nonnull(yaml);
+	o += (size_t)snprintf(yaml + o, cap - o, "version: 1\nregions:\n");
+	for (int i = 0; i <= CFG_MAX_REGIONS; i++)
+		o += (size_t)snprintf(yaml + o, cap - o, "  - {name: r%d, sim: true, size: 16}\n",
+				      i);
+	ck_assert_int_eq(load(yaml, &ds, &p), MMIO_EINVAL);
+	ck_assert_msg(ds.count == 1, "%s", dump(&ds));
+	ck_assert_uint_eq(ds.d[0].line, 3);
+	ck_assert_uint_eq(ds.d[0].column, 3);
+	ck_assert_str_eq(ds.d[0].message, "regions has 1025 entries; at most 1024 are allowed");
+	free(yaml);
+}
+END_TEST
+
+/* Grants of all clients together are bounded too (the exclusivity check is
+ * pairwise). */
+START_TEST(test_too_many_grants)
+{
+	size_t cap = 5 * (64 + 1000 * 64), o = 0;
+	char *yaml = malloc(cap);
+	struct diags ds;
+	cfg_policy *p;
+
+	ck_assert_ptr_nonnull(yaml);
+	o += (size_t)snprintf(yaml + o, cap - o,
+			      "version: 1\nregions: [{name: a, sim: true, size: 16}]\nclients:\n");
+	for (int c = 0; c < 5; c++) {
+		o += (size_t)snprintf(yaml + o, cap - o,
+				      "  - name: c%d\n    uid: %d\n    grants:\n", c, c);
+		for (int g = 0; g < 1000; g++)
+			o += (size_t)snprintf(yaml + o, cap - o,
+					      "      - {region: a, access: r, ops: [once]}\n");
+	}
+	ck_assert_int_eq(load(yaml, &ds, &p), MMIO_EINVAL);
+	ck_assert_msg(ds.count == 1, "%s", dump(&ds));
+	ck_assert_uint_eq(ds.d[0].line, 4);
+	ck_assert_uint_eq(ds.d[0].column, 3);
+	ck_assert_str_eq(ds.d[0].message,
+			 "the clients have 5000 grants in all; at most 4096 are allowed");
+	free(yaml);
+}
+END_TEST
+
+START_TEST(test_scalar_too_long)
+{
+	size_t cap = 5000, o = 0;
+	char *yaml = malloc(cap);
+	struct diags ds;
+	cfg_policy *p;
+
+	ck_assert_ptr_nonnull(yaml);
+	o += (size_t)snprintf(yaml + o, cap - o, "version: 1\nserver:\n  listen: ");
+	memset(yaml + o, 'x', 4097);
+	o += 4097;
+	yaml[o] = '\0';
+	ck_assert_int_eq(load(yaml, &ds, &p), MMIO_EINVAL);
+	ck_assert_msg(ds.count == 1, "%s", dump(&ds));
+	ck_assert_uint_eq(ds.d[0].line, 3);
+	ck_assert_uint_eq(ds.d[0].column, 11);
+	ck_assert_str_eq(ds.d[0].message, "listen is longer than 4096 bytes");
+	free(yaml);
+}
+END_TEST
+
+START_TEST(test_load_file_errors)
+{
+	struct diags ds = { 0 };
+	cfg_policy *p = (cfg_policy *)&ds;
+
+	ck_assert_int_eq(cfg_policy_load_file("/nonexistent/mmio/policy.yaml", collect, &ds, &p),
+			 MMIO_ENOENT);
+	ck_assert_ptr_null(p);
+	ck_assert_uint_eq(ds.count, 1);
+	ck_assert_uint_eq(ds.d[0].line, 0);
+	ck_assert_str_eq(ds.d[0].file, "/nonexistent/mmio/policy.yaml");
+	ck_assert_str_eq(ds.d[0].message, "cannot open: No such file or directory");
+
+	memset(&ds, 0, sizeof(ds));
+	ck_assert_int_eq(cfg_policy_load_file("/", collect, &ds, &p), MMIO_ENOENT);
+	ck_assert_uint_eq(ds.count, 1);
+	ck_assert_str_eq(ds.d[0].message, "cannot read: Is a directory");
+}
+END_TEST
+
+START_TEST(test_load_file_too_large)
+{
+	char path[] = "/tmp/check_config_XXXXXX";
+	int fd = mkstemp(path);
+	struct diags ds = { 0 };
+	cfg_policy *p;
+	char *big = calloc(1, CFG_MAX_FILE + 1);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_ptr_nonnull(big);
+	memset(big, '#', CFG_MAX_FILE + 1);
+	ck_assert_int_eq(write(fd, big, CFG_MAX_FILE + 1), CFG_MAX_FILE + 1);
+	close(fd);
+	ck_assert_int_eq(cfg_policy_load_file(path, collect, &ds, &p), MMIO_EINVAL);
+	ck_assert_uint_eq(ds.count, 1);
+	ck_assert_ptr_nonnull(strstr(ds.d[0].message, "larger than"));
+	unlink(path);
+	free(big);
+}
+END_TEST
+
+/* Loading from a buffer never reads past its length (no NUL needed). */
+START_TEST(test_load_buffer_exact_length)
+{
+	static const char text[] = "version: 1\nregions: []\nXXXX";
+	struct diags ds = { 0 };
+	cfg_policy *p;
+
+	ck_assert_int_eq(cfg_policy_load_buffer(text, sizeof(text) - 5, "b", collect, &ds, &p),
+			 MMIO_OK);
+	cfg_policy_free(p);
+	cfg_policy_free(NULL);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Good policies: the loaded structures, field by field.
+ * ------------------------------------------------------------------------ */
+
+static const char full_policy[] = "version: 1\n"
+				  "server:\n"
+				  "  listen: \"ipc:///tmp/mmio-test.sock\"\n"
+				  "  socket_mode: \"0640\"\n"
+				  "  socket_group: root\n"
+				  "  max_message: 64KiB\n"
+				  "  limits:\n"
+				  "    max_sessions: 8\n"
+				  "    max_handles: 0x10\n"
+				  "    max_poll_us: 250000\n"
+				  "regions:\n"
+				  "  - name: edu\n" /* line 12 */
+				  "    pci: \"0000:00:03.0\"\n"
+				  "    bar: 0\n"
+				  "    size: 0x100\n"
+				  "    cache: uncached\n"
+				  "  - name: shm\n" /* line 17 */
+				  "    pci_id: \"1af4:1110\"\n"
+				  "    pci_index: 1\n"
+				  "    bar: 2\n"
+				  "    offset: 1MiB\n"
+				  "    cache: write-combining\n"
+				  "  - name: scratch\n" /* line 23 */
+				  "    sim: true\n"
+				  "    size: 64KiB\n"
+				  "  - name: timer.0\n" /* line 26 */
+				  "    phys: 0xfed00000\n"
+				  "    size: 0x400\n"
+				  "    sensitive: true\n"
+				  "clients:\n"
+				  "  - name: edu-driver\n" /* line 31 */
+				  "    uid: 1000\n"
+				  "    grants:\n"
+				  "      - region: edu\n" /* line 34 */
+				  "        offset: 0x10\n"
+				  "        size: 0x20\n"
+				  "        access: rw\n"
+				  "        ops: [once, poll]\n"
+				  "        widths: [4, 8]\n"
+				  "        exclusive: true\n"
+				  "      - region: scratch\n" /* line 41 */
+				  "        access: r\n"
+				  "        ops: [bulk, map, once]\n"
+				  "  - name: admins\n" /* line 44 */
+				  "    user: root\n"
+				  "    group: root\n"
+				  "    gid: 0\n"
+				  "    grants:\n"
+				  "      - region: timer.0\n"
+				  "        access: r\n"
+				  "        ops: [once, poll]\n"
+				  "      - region: shm\n"
+				  "        offset: 0x2000\n"
+				  "        access: w\n"
+				  "        ops: [fill, bulk]\n"
+				  "        exclusive: false\n";
+
+START_TEST(test_good_full_policy)
+{
+	cfg_policy *p = load_ok(full_policy);
+	const struct cfg_server *s = cfg_policy_server(p);
+	const struct cfg_region *r;
+	const struct cfg_client *c;
+	const struct cfg_grant *g;
+	struct group *root_group = getgrnam("root");
+	struct passwd *root_user = getpwnam("root");
+
+	ck_assert_ptr_nonnull(root_group);
+	ck_assert_ptr_nonnull(root_user);
+	ck_assert_str_eq(cfg_policy_file(p), "t.yaml");
+
+	ck_assert_str_eq(s->listen, "ipc:///tmp/mmio-test.sock");
+	ck_assert_uint_eq(s->socket_mode, 0640);
+	ck_assert(s->has_socket_group);
+	ck_assert_str_eq(s->socket_group, "root");
+	ck_assert_uint_eq(s->socket_gid, root_group->gr_gid);
+	ck_assert_uint_eq(s->max_message, 65536);
+	ck_assert_uint_eq(s->max_sessions, 8);
+	ck_assert_uint_eq(s->max_handles, 16);
+	ck_assert_uint_eq(s->max_poll_us, 250000);
+
+	ck_assert_uint_eq(cfg_policy_region_count(p), 4);
+	ck_assert_ptr_null(cfg_policy_region(p, 4));
+	r = cfg_policy_region(p, 0);
+	ck_assert_str_eq(r->name, "edu");
+	ck_assert_int_eq(r->source, CFG_SOURCE_PCI);
+	ck_assert_uint_eq(r->pci.domain, 0);
+	ck_assert_uint_eq(r->pci.bus, 0);
+	ck_assert_uint_eq(r->pci.device, 3);
+	ck_assert_uint_eq(r->pci.function, 0);
+	ck_assert_uint_eq(r->bar, 0);
+	ck_assert_uint_eq(r->offset, 0);
+	ck_assert_uint_eq(r->size, 0x100);
+	ck_assert_int_eq(r->cache, CFG_CACHE_UNCACHED);
+	ck_assert(!r->sensitive);
+	ck_assert_uint_eq(r->line, 12);
+	ck_assert_uint_eq(r->column, 5);
+
+	r = cfg_policy_region(p, 1);
+	ck_assert_str_eq(r->name, "shm");
+	ck_assert_int_eq(r->source, CFG_SOURCE_PCI_ID);
+	ck_assert_uint_eq(r->vendor_id, 0x1af4);
+	ck_assert_uint_eq(r->device_id, 0x1110);
+	ck_assert_uint_eq(r->pci_index, 1);
+	ck_assert_uint_eq(r->bar, 2);
+	ck_assert_uint_eq(r->offset, 1u << 20);
+	ck_assert_uint_eq(r->size, 0); /* whole BAR, unresolved */
+	ck_assert_int_eq(r->cache, CFG_CACHE_WRITE_COMBINING);
+
+	r = cfg_policy_region(p, 2);
+	ck_assert_str_eq(r->name, "scratch");
+	ck_assert_int_eq(r->source, CFG_SOURCE_SIM);
+	ck_assert_uint_eq(r->size, 65536);
+	ck_assert_int_eq(r->cache, CFG_CACHE_WRITE_BACK); /* the sim default */
+	ck_assert_str_eq(cfg_source_backend(r->source), "sim");
+
+	r = cfg_policy_region(p, 3);
+	ck_assert_str_eq(r->name, "timer.0");
+	ck_assert_int_eq(r->source, CFG_SOURCE_PHYS);
+	ck_assert_uint_eq(r->phys, 0xfed00000);
+	ck_assert_uint_eq(r->size, 0x400);
+	ck_assert_int_eq(r->cache, CFG_CACHE_UNCACHED);
+	ck_assert(r->sensitive);
+	ck_assert_str_eq(cfg_source_backend(r->source), "devmem");
+
+	ck_assert_uint_eq(cfg_policy_client_count(p), 2);
+	ck_assert_ptr_null(cfg_policy_client(p, 2));
+	c = cfg_policy_client(p, 0);
+	ck_assert_str_eq(c->name, "edu-driver");
+	ck_assert_uint_eq(c->match, CFG_MATCH_UID);
+	ck_assert_uint_eq(c->uid, 1000);
+	ck_assert_ptr_null(c->user_name);
+	ck_assert_uint_eq(c->grant_count, 2);
+	ck_assert_uint_eq(c->line, 31);
+	g = &c->grants[0];
+	ck_assert_ptr_eq(g->region, cfg_policy_region(p, 0));
+	ck_assert_ptr_eq(g->client, c);
+	ck_assert_uint_eq(g->offset, 0x10);
+	ck_assert_uint_eq(g->size, 0x20);
+	ck_assert(!g->size_from_region);
+	ck_assert_uint_eq(g->access, CFG_ACCESS_READ | CFG_ACCESS_WRITE);
+	ck_assert_uint_eq(g->ops, CFG_OPS_ONCE | CFG_OPS_POLL);
+	ck_assert_uint_eq(g->widths, 4 | 8);
+	ck_assert(g->exclusive);
+	ck_assert_uint_eq(g->line, 34);
+	ck_assert_uint_eq(g->column, 9);
+	g = &c->grants[1];
+	ck_assert_ptr_eq(g->region, cfg_policy_region(p, 2));
+	ck_assert_uint_eq(g->offset, 0);
+	ck_assert_uint_eq(g->size, 65536);
+	ck_assert(g->size_from_region);
+	ck_assert_uint_eq(g->access, CFG_ACCESS_READ);
+	ck_assert_uint_eq(g->ops, CFG_OPS_BULK | CFG_OPS_MAP | CFG_OPS_ONCE);
+	ck_assert_uint_eq(g->widths, CFG_WIDTHS_ALL);
+	ck_assert(!g->exclusive);
+
+	c = cfg_policy_client(p, 1);
+	ck_assert_str_eq(c->name, "admins");
+	ck_assert_uint_eq(c->match, CFG_MATCH_UID | CFG_MATCH_GID | CFG_MATCH_GROUP);
+	ck_assert_uint_eq(c->uid, root_user->pw_uid);
+	ck_assert_str_eq(c->user_name, "root");
+	ck_assert_uint_eq(c->group, root_group->gr_gid);
+	ck_assert_str_eq(c->group_name, "root");
+	ck_assert_uint_eq(c->gid, 0);
+	ck_assert_uint_eq(c->grant_count, 2);
+	g = &c->grants[1];
+	ck_assert_ptr_eq(g->region, cfg_policy_region(p, 1));
+	ck_assert_uint_eq(g->offset, 0x2000);
+	ck_assert_uint_eq(g->size, 0); /* to the end of an unresolved BAR */
+	ck_assert(g->size_from_region);
+	ck_assert_uint_eq(g->access, CFG_ACCESS_WRITE);
+	ck_assert_uint_eq(g->ops, CFG_OPS_FILL | CFG_OPS_BULK);
+	cfg_policy_free(p);
+}
+END_TEST
+
+/* Defaults of an almost empty policy. */
+START_TEST(test_good_defaults)
+{
+	cfg_policy *p = load_ok("version: 1\n");
+	const struct cfg_server *s = cfg_policy_server(p);
+
+	ck_assert_str_eq(s->listen, "ipc:///run/mmio/mmio.sock");
+	ck_assert_uint_eq(s->socket_mode, 0660);
+	ck_assert(!s->has_socket_group);
+	ck_assert_ptr_null(s->socket_group);
+	ck_assert_uint_eq(s->max_message, 1u << 20);
+	ck_assert_uint_eq(s->max_sessions, 64);
+	ck_assert_uint_eq(s->max_handles, 256);
+	ck_assert_uint_eq(s->max_poll_us, 1000000);
+	ck_assert_uint_eq(cfg_policy_region_count(p), 0);
+	ck_assert_uint_eq(cfg_policy_client_count(p), 0);
+	cfg_policy_free(p);
+}
+END_TEST
+
+/* YAML spellings that must all mean the same policy. */
+START_TEST(test_good_yaml_styles)
+{
+	static const char *const styles[] = {
+		"version: 1\nregions: [{name: a, sim: true, size: 4096}]\n",
+		"version: \"1\"\nregions:\n- name: 'a'\n  sim: \"true\"\n  size: \"0x1000\"\n",
+		("%YAML 1.1\n---\nversion: 1\nregions:\n  - name: a # comment\n    sim: true\n"
+		 "    size: 4KiB\n...\n"),
+		"{version: 1, regions: [{size: 0X1000, sim: true, name: a}]}",
+	};
+
+	for (size_t i = 0; i < sizeof(styles) / sizeof(styles[0]); i++) {
+		cfg_policy *p = load_ok(styles[i]);
+		const struct cfg_region *r = cfg_policy_region(p, 0);
+
+		ck_assert_uint_eq(cfg_policy_region_count(p), 1);
+		ck_assert_str_eq(r->name, "a");
+		ck_assert_int_eq(r->source, CFG_SOURCE_SIM);
+		ck_assert_uint_eq(r->size, 4096);
+		cfg_policy_free(p);
+	}
+}
+END_TEST
+
+static cfg_policy *load_example(const char *name)
+{
+	char path[4096];
+	struct diags ds = { 0 };
+	cfg_policy *p = NULL;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/config/examples/%s", MMIO_SOURCE_DIR, name);
+	rc = cfg_policy_load_file(path, collect, &ds, &p);
+	ck_assert_msg(rc == MMIO_OK, "%s: %d%s", path, rc, dump(&ds));
+	return p;
+}
+
+START_TEST(test_example_qemu_guest)
+{
+	cfg_policy *p = load_example("qemu-guest.yaml");
+	const struct cfg_region *edu = cfg_policy_region(p, region_index(p, "edu"));
+	const struct cfg_region *shm = cfg_policy_region(p, region_index(p, "shm"));
+	const struct cfg_client *c;
+
+	ck_assert_int_eq(edu->source, CFG_SOURCE_PCI_ID);
+	ck_assert_uint_eq(edu->vendor_id, 0x1234);
+	ck_assert_uint_eq(edu->device_id, 0x11e8);
+	ck_assert_uint_eq(edu->bar, 0);
+	ck_assert_uint_eq(edu->size, 0x1000);
+	ck_assert_int_eq(edu->cache, CFG_CACHE_UNCACHED);
+	ck_assert_int_eq(shm->source, CFG_SOURCE_PCI_ID);
+	ck_assert_uint_eq(shm->vendor_id, 0x1af4);
+	ck_assert_uint_eq(shm->device_id, 0x1110);
+	ck_assert_uint_eq(shm->bar, 2);
+	ck_assert_uint_eq(shm->size, 0);
+	ck_assert_int_eq(shm->cache, CFG_CACHE_WRITE_COMBINING);
+	ck_assert_uint_eq(cfg_policy_server(p)->socket_mode, 0666);
+
+	c = cfg_policy_client(p, 0);
+	ck_assert_str_eq(c->name, "edu-driver");
+	ck_assert_uint_eq(c->uid, 1000);
+	ck_assert_uint_eq(c->grant_count, 1);
+	ck_assert_ptr_eq(c->grants[0].region, edu);
+	ck_assert_uint_eq(c->grants[0].widths, 4 | 8);
+	ck_assert_uint_eq(c->grants[0].ops, CFG_OPS_ONCE | CFG_OPS_POLL | CFG_OPS_MAP);
+	ck_assert_uint_eq(c->grants[0].access, CFG_ACCESS_READ | CFG_ACCESS_WRITE);
+
+	/* The server learns shm's BAR size when it opens the device. */
+	ck_assert_int_eq(cfg_policy_resolve_size(p, region_index(p, "shm"), 64u << 20, NULL, NULL),
+			 MMIO_OK);
+	ck_assert_uint_eq(shm->size, 64u << 20);
+	ck_assert_uint_eq(cfg_policy_client(p, 1)->grants[0].size, 64u << 20);
+	cfg_policy_free(p);
+}
+END_TEST
+
+START_TEST(test_example_host_demo)
+{
+	cfg_policy *p = load_example("host-demo.yaml");
+	struct group *users = getgrnam("users");
+
+	ck_assert_ptr_nonnull(users);
+	ck_assert_uint_eq(cfg_policy_region_count(p), 4);
+	ck_assert_uint_eq(cfg_policy_client_count(p), 2);
+	for (size_t i = 0; i < cfg_policy_region_count(p); i++) {
+		ck_assert_int_eq(cfg_policy_region(p, i)->source, CFG_SOURCE_SIM);
+		ck_assert_int_eq(cfg_policy_region(p, i)->cache, CFG_CACHE_WRITE_BACK);
+	}
+	ck_assert(cfg_policy_region(p, region_index(p, "keys"))->sensitive);
+	ck_assert_uint_eq(cfg_policy_client(p, 1)->match, CFG_MATCH_GROUP);
+	ck_assert_uint_eq(cfg_policy_client(p, 1)->group, users->gr_gid);
+	cfg_policy_free(p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Numbers.
+ * ------------------------------------------------------------------------ */
+
+struct number_case {
+	const char *text;
+	unsigned flags;
+	enum cfg_num_error want;
+	uint64_t value;
+};
+
+static const struct number_case number_cases[] = {
+	/* Accepted. */
+	{ "0", 0, CFG_NUM_OK, 0 },
+	{ "1", 0, CFG_NUM_OK, 1 },
+	{ "4096", 0, CFG_NUM_OK, 4096 },
+	{ "18446744073709551615", 0, CFG_NUM_OK, UINT64_MAX },
+	{ "0x0", 0, CFG_NUM_OK, 0 },
+	{ "0x00ff", 0, CFG_NUM_OK, 0xff },
+	{ "0X10", 0, CFG_NUM_OK, 16 },
+	{ "0xdeadBEEF", 0, CFG_NUM_OK, 0xdeadbeef },
+	{ "0xffffffffffffffff", 0, CFG_NUM_OK, UINT64_MAX },
+	{ "64KiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_OK, 65536 },
+	{ "1MiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_OK, 1u << 20 },
+	{ "2GiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_OK, 2ull << 30 },
+	{ "0KiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_OK, 0 },
+	{ "0x10KiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_OK, 16384 },
+	{ "17179869183GiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_OK, UINT64_MAX - ((1ull << 30) - 1) },
+	{ "4096", CFG_NUM_SIZE_SUFFIX, CFG_NUM_OK, 4096 },
+	/* Empty. */
+	{ "", 0, CFG_NUM_EMPTY, 0 },
+	/* Signs. */
+	{ "-1", 0, CFG_NUM_NEGATIVE, 0 },
+	{ "-0", 0, CFG_NUM_NEGATIVE, 0 },
+	{ "-0x10", CFG_NUM_SIZE_SUFFIX, CFG_NUM_NEGATIVE, 0 },
+	{ "+1", 0, CFG_NUM_SIGN, 0 },
+	/* Not a number at all. */
+	{ "x10", 0, CFG_NUM_NOT_A_NUMBER, 0 },
+	{ " 1", 0, CFG_NUM_NOT_A_NUMBER, 0 },
+	{ "KiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_NOT_A_NUMBER, 0 },
+	{ "0x", 0, CFG_NUM_NOT_A_NUMBER, 0 },
+	{ "0xg", 0, CFG_NUM_NOT_A_NUMBER, 0 },
+	{ "0xKiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_NOT_A_NUMBER, 0 },
+	{ "true", 0, CFG_NUM_NOT_A_NUMBER, 0 },
+	{ ".5", 0, CFG_NUM_NOT_A_NUMBER, 0 },
+	/* Octal surprises. */
+	{ "0644", 0, CFG_NUM_LEADING_ZERO, 0 },
+	{ "00", 0, CFG_NUM_LEADING_ZERO, 0 },
+	{ "08", 0, CFG_NUM_LEADING_ZERO, 0 },
+	{ "010KiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_LEADING_ZERO, 0 },
+	/* Trailing junk. */
+	{ "0x1000junk", 0, CFG_NUM_JUNK, 0 },
+	{ "12abc", 0, CFG_NUM_JUNK, 0 },
+	{ "1 ", 0, CFG_NUM_JUNK, 0 },
+	{ "1.5", 0, CFG_NUM_JUNK, 0 },
+	{ "1e3", 0, CFG_NUM_JUNK, 0 },
+	{ "1_000", 0, CFG_NUM_JUNK, 0 },
+	{ "0x1g", 0, CFG_NUM_JUNK, 0 },
+	{ "0b101", 0, CFG_NUM_JUNK, 0 },
+	{ "4KB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_JUNK, 0 },
+	{ "4kib", CFG_NUM_SIZE_SUFFIX, CFG_NUM_JUNK, 0 },
+	{ "4 KiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_JUNK, 0 },
+	{ "4KiBs", CFG_NUM_SIZE_SUFFIX, CFG_NUM_JUNK, 0 },
+	{ "4TiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_JUNK, 0 },
+	{ "4KiBKiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_JUNK, 0 },
+	/* A suffix where none is allowed. */
+	{ "4KiB", 0, CFG_NUM_SUFFIX, 0 },
+	/* Overflow. */
+	{ "18446744073709551616", 0, CFG_NUM_OVERFLOW, 0 },
+	{ "99999999999999999999999", 0, CFG_NUM_OVERFLOW, 0 },
+	{ "0x10000000000000000", 0, CFG_NUM_OVERFLOW, 0 },
+	{ "17179869184GiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_OVERFLOW, 0 },
+	{ "0x40000000000000KiB", CFG_NUM_SIZE_SUFFIX, CFG_NUM_OVERFLOW, 0 },
+};
+
+START_TEST(test_number_parse)
+{
+	const struct number_case *c = &number_cases[_i];
+	uint64_t v = 0xabababababababab;
+	enum cfg_num_error e = cfg_number_parse(c->text, c->flags, &v);
+
+	ck_assert_msg(e == c->want, "'%s': got %d (%s), want %d", c->text, e,
+		      cfg_number_error_text(e), c->want);
+	if (c->want == CFG_NUM_OK)
+		ck_assert_msg(v == c->value, "'%s': got %llu", c->text, (unsigned long long)v);
+	else
+		ck_assert_msg(v == 0xabababababababab, "'%s': value written on error", c->text);
+	ck_assert_ptr_nonnull(cfg_number_error_text(e));
+	ck_assert(c->want == CFG_NUM_OK || cfg_number_error_text(e)[0] != '\0');
+}
+END_TEST
+
+struct mode_case {
+	const char *text;
+	enum cfg_num_error want;
+	unsigned value;
+};
+
+static const struct mode_case mode_cases[] = {
+	{ "0660", CFG_NUM_OK, 0660 },
+	{ "660", CFG_NUM_OK, 0660 },
+	{ "0", CFG_NUM_OK, 0 },
+	{ "0777", CFG_NUM_OK, 0777 },
+	{ "777", CFG_NUM_OK, 0777 },
+	{ "0000", CFG_NUM_OK, 0 },
+	{ "", CFG_NUM_EMPTY, 0 },
+	{ "-660", CFG_NUM_NEGATIVE, 0 },
+	{ "+660", CFG_NUM_SIGN, 0 },
+	{ "0888", CFG_NUM_NOT_OCTAL, 0 },
+	{ "0x1b0", CFG_NUM_NOT_OCTAL, 0 },
+	{ "u+rw", CFG_NUM_NOT_OCTAL, 0 },
+	{ "0660 ", CFG_NUM_NOT_OCTAL, 0 },
+	{ "01777", CFG_NUM_MODE_RANGE, 0 },
+	{ "1000", CFG_NUM_MODE_RANGE, 0 },
+	{ "00660", CFG_NUM_MODE_RANGE, 0 },
+	{ "77777777777777", CFG_NUM_MODE_RANGE, 0 },
+};
+
+START_TEST(test_mode_parse)
+{
+	const struct mode_case *c = &mode_cases[_i];
+	unsigned v = 12345;
+	enum cfg_num_error e = cfg_mode_parse(c->text, &v);
+
+	ck_assert_msg(e == c->want, "'%s': got %d, want %d", c->text, e, c->want);
+	ck_assert_uint_eq(v, c->want == CFG_NUM_OK ? c->value : 12345);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Authorization.
+ * ------------------------------------------------------------------------ */
+
+static const char auth_policy[] =
+	"version: 1\n"
+	"regions:\n"
+	"  - {name: dev, sim: true, size: 0x3000}\n"
+	"  - {name: sens, sim: true, size: 0x100, sensitive: true}\n"
+	"  - {name: huge, sim: true, size: 0xffffffffffffffff}\n"
+	"  - {name: bar, pci_id: \"1af4:1110\", bar: 2}\n"
+	"  - {name: other, sim: true, size: 0x1000}\n"
+	"  - {name: full, sim: true, size: 0x3000}\n"
+	"  - {name: hidden, sim: true, size: 0x1000}\n"
+	"clients:\n"
+	"  - name: drv\n"
+	"    uid: 1000\n"
+	"    grants:\n"
+	"      - {region: dev, offset: 0x1000, size: 0x1000, access: rw,\n"
+	"         ops: [once, bulk, fill, poll, map], widths: [4]}\n"
+	"      - {region: dev, size: 0x100, access: r, ops: [once, bulk]}\n"
+	"      - {region: sens, offset: 0x10, size: 0x10, access: r, ops: [once, poll],\n"
+	"         widths: [4, 8]}\n"
+	"      - {region: huge, offset: 0xfffffffffffff000, access: rw, ops: [once, bulk, fill]}\n"
+	"      - {region: bar, offset: 0x2000, access: rw, ops: [bulk, map]}\n"
+	"      - {region: full, offset: 0x1000, size: 0x1000, access: rw,\n"
+	"         ops: [once, bulk, fill, poll, map]}\n"
+	"  - name: grp\n"
+	"    gid: 2000\n"
+	"    grants:\n"
+	"      - {region: other, access: r, ops: [once]}\n"
+	"  - name: both\n"
+	"    uid: 1001\n"
+	"    group: root\n"
+	"    grants:\n"
+	"      - {region: other, access: w, ops: [once]}\n"
+	"  - name: by-name\n"
+	"    user: root\n"
+	"    grants:\n"
+	"      - {region: full, access: r, ops: [once], widths: [1]}\n"
+	"  - name: wo\n"
+	"    uid: 1002\n"
+	"    grants:\n"
+	"      - {region: full, offset: 0x1000, size: 0x1000, access: w, ops: [once, bulk]}\n";
+
+static cfg_policy *auth;
+
+static void auth_setup(void)
+{
+	struct diags ds;
+
+	ck_assert_int_eq(load(auth_policy, &ds, &auth), MMIO_OK);
+}
+
+static void auth_teardown(void)
+{
+	cfg_policy_free(auth);
+	auth = NULL;
+}
+
+static const struct cfg_peer peer_drv = { .uid = 1000, .gid = 1000 };
+
+static int authz(const struct cfg_peer *peer, const char *region, enum cfg_op op, size_t offset,
+		 size_t len, unsigned width)
+{
+	return cfg_policy_authorize(auth, peer, region_index(auth, region), op, offset, len, width,
+				    NULL);
+}
+
+/* The "full" grant, [0x1000, 0x2000) rw with every op and width: every
+ * operation and width at its boundaries. */
+static const enum cfg_op width_ops[] = { CFG_OP_READ_ONCE, CFG_OP_WRITE_ONCE, CFG_OP_POLL };
+static const unsigned widths[] = { 1, 2, 4, 8 };
+
+START_TEST(test_auth_once_boundaries)
+{
+	enum cfg_op op = width_ops[_i / 4];
+	unsigned w = widths[_i % 4];
+
+	/* First and last in-range accesses, and one byte further either way. */
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x1000, 0, w), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x2000 - w, 0, w), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x2000 - w + 1, 0, w), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0xfff, 0, w), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x2000, 0, w), MMIO_EINVAL);
+	/* len is ignored for once-ops and polls: the width is the length. */
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x1000, 0x10000, w), MMIO_OK);
+	/* Offsets near SIZE_MAX never wrap into the grant. */
+	ck_assert_int_eq(authz(&peer_drv, "full", op, SIZE_MAX, 0, w), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, SIZE_MAX - w + 1, 0, w), MMIO_EINVAL);
+	/* Widths that are no width. */
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x1000, 0, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x1000, 0, w + 1 == 2 ? 3 : w + 1),
+			 MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x1000, 0, 16), MMIO_EINVAL);
+	/* The same rules through the single-grant check. */
+	ck_assert_int_eq(
+		cfg_grant_check(&cfg_policy_client(auth, 0)->grants[5], op, 0x2000 - w, 0, w),
+		MMIO_OK);
+	ck_assert_int_eq(
+		cfg_grant_check(&cfg_policy_client(auth, 0)->grants[5], op, 0x2000 - w + 1, 0, w),
+		MMIO_EINVAL);
+}
+END_TEST
+
+static const enum cfg_op bulk_ops[] = { CFG_OP_READ, CFG_OP_WRITE, CFG_OP_FILL };
+static const unsigned bulk_widths[] = { 0, 1, 2, 4, 8 };
+
+START_TEST(test_auth_bulk_boundaries)
+{
+	enum cfg_op op = bulk_ops[_i / 5];
+	unsigned w = bulk_widths[_i % 5];
+
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x1000, 0x1000, w), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x1000, 0x1001, w), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x1fff, 1, w), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x1fff, 2, w), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0xfff, 1, w), MMIO_EINVAL);
+	/* Zero length: fine anywhere in [start, end], not beyond. */
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x1000, 0, w), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x2000, 0, w), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x2001, 0, w), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0xfff, 0, w), MMIO_EINVAL);
+	/* offset + len overflows. */
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x1000, SIZE_MAX, w), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, SIZE_MAX, 2, w), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x1800, SIZE_MAX - 0x7ff, w), MMIO_EINVAL);
+	/* A width that is no width. */
+	ck_assert_int_eq(authz(&peer_drv, "full", op, 0x1000, 8, 3), MMIO_EINVAL);
+}
+END_TEST
+
+START_TEST(test_auth_map_boundaries)
+{
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_MAP, 0x1000, 0x1000, 0), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_MAP, 0x1000, 0x2000, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_MAP, 0, 0x1000, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_MAP, 0x1000, 0x800, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_MAP, 0x1800, 0x800, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_MAP, 0x1000, 0, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_MAP, SIZE_MAX - 0xfff, 0x1000, 0),
+			 MMIO_EINVAL);
+	/* Map needs read access. */
+	ck_assert_int_eq(authz(&(struct cfg_peer){ .uid = 1002, .gid = 5 }, "full", CFG_OP_MAP,
+			       0x1000, 0x1000, 0),
+			 MMIO_EACCES);
+	/* Sensitive regions never map (the load refuses such grants; sens has none). */
+	ck_assert_int_eq(authz(&peer_drv, "sens", CFG_OP_MAP, 0, 0x1000, 0), MMIO_EACCES);
+}
+END_TEST
+
+START_TEST(test_auth_open_boundaries)
+{
+	const struct cfg_grant *g = NULL;
+	size_t full = region_index(auth, "full");
+
+	ck_assert_int_eq(
+		cfg_policy_authorize(auth, &peer_drv, full, CFG_OP_OPEN, 0x1000, 0x1000, 0, &g),
+		MMIO_OK);
+	ck_assert_ptr_eq(g, &cfg_policy_client(auth, 0)->grants[5]);
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_OPEN, 0x1fff, 1, 0), MMIO_OK);
+	/* Out of grant, empty, reversed (wrapping): ACCESS_DENIED, DESIGN.md §2. */
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_OPEN, 0x1fff, 2, 0), MMIO_EACCES);
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_OPEN, 0xfff, 1, 0), MMIO_EACCES);
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_OPEN, 0x1000, 0, 0), MMIO_EACCES);
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_OPEN, 0x2000, 0, 0), MMIO_EACCES);
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_OPEN, 0x1800, SIZE_MAX, 0), MMIO_EACCES);
+	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_OPEN, SIZE_MAX, 1, 0), MMIO_EACCES);
+	ck_assert_int_eq(cfg_grant_check(g, CFG_OP_OPEN, 0x1000, 0, 0), MMIO_EACCES);
+	/* Not visible at all: NOT_FOUND. */
+	ck_assert_int_eq(authz(&peer_drv, "hidden", CFG_OP_OPEN, 0, 1, 0), MMIO_ENOENT);
+}
+END_TEST
+
+/* Op classes, access and widths a grant lacks are ACCESS_DENIED. */
+START_TEST(test_auth_denials)
+{
+	/* sens: [0x10, 0x20) r, once/poll, widths 4 and 8. */
+	ck_assert_int_eq(authz(&peer_drv, "sens", CFG_OP_READ_ONCE, 0x10, 0, 4), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "sens", CFG_OP_READ_ONCE, 0x18, 0, 8), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "sens", CFG_OP_READ_ONCE, 0x19, 0, 8), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "sens", CFG_OP_READ_ONCE, 0x10, 0, 1), MMIO_EACCES);
+	ck_assert_int_eq(authz(&peer_drv, "sens", CFG_OP_READ_ONCE, 0x10, 0, 2), MMIO_EACCES);
+	ck_assert_int_eq(authz(&peer_drv, "sens", CFG_OP_POLL, 0x1c, 0, 4), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "sens", CFG_OP_POLL, 0x1d, 0, 4), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "sens", CFG_OP_WRITE_ONCE, 0x10, 0, 4), MMIO_EACCES);
+	ck_assert_int_eq(authz(&peer_drv, "sens", CFG_OP_READ, 0x10, 4, 4), MMIO_EACCES);
+	ck_assert_int_eq(authz(&peer_drv, "sens", CFG_OP_WRITE, 0x10, 4, 4), MMIO_EACCES);
+	ck_assert_int_eq(authz(&peer_drv, "sens", CFG_OP_FILL, 0x10, 4, 4), MMIO_EACCES);
+	/* dev: grant 0 [0x1000, 0x2000) rw widths [4]; grant 1 [0, 0x100) r, all widths. */
+	ck_assert_int_eq(authz(&peer_drv, "dev", CFG_OP_READ_ONCE, 0x1000, 0, 4), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "dev", CFG_OP_READ_ONCE, 0x10, 0, 1), MMIO_OK);
+	/* Width 2 is allowed by grant 1 only, which does not cover 0x1000. */
+	ck_assert_int_eq(authz(&peer_drv, "dev", CFG_OP_READ_ONCE, 0x1000, 0, 2), MMIO_EINVAL);
+	/* Write width 2: no grant on dev allows it anywhere. */
+	ck_assert_int_eq(authz(&peer_drv, "dev", CFG_OP_WRITE_ONCE, 0x1000, 0, 2), MMIO_EACCES);
+	/* Bulk with mixed widths (0) needs a grant that allows all widths. */
+	ck_assert_int_eq(authz(&peer_drv, "dev", CFG_OP_READ, 0x1000, 0x10, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "dev", CFG_OP_READ, 0x1000, 0x10, 4), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "dev", CFG_OP_READ, 0x0, 0x100, 0), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "dev", CFG_OP_WRITE, 0x1000, 0x10, 0), MMIO_EACCES);
+	ck_assert_int_eq(authz(&peer_drv, "dev", CFG_OP_FILL, 0x1000, 0x10, 8), MMIO_EACCES);
+	/* A write-only grant: reads and polls denied. */
+	ck_assert_int_eq(
+		authz(&(struct cfg_peer){ .uid = 1002 }, "full", CFG_OP_READ_ONCE, 0x1000, 0, 4),
+		MMIO_EACCES);
+	ck_assert_int_eq(
+		authz(&(struct cfg_peer){ .uid = 1002 }, "full", CFG_OP_WRITE_ONCE, 0x1000, 0, 4),
+		MMIO_OK);
+	ck_assert_int_eq(
+		authz(&(struct cfg_peer){ .uid = 1002 }, "full", CFG_OP_POLL, 0x1000, 0, 4),
+		MMIO_EACCES);
+	ck_assert_int_eq(
+		authz(&(struct cfg_peer){ .uid = 1002 }, "full", CFG_OP_FILL, 0x1000, 4, 0),
+		MMIO_EACCES);
+	/* A malformed op. */
+	ck_assert_int_eq(authz(&peer_drv, "full", (enum cfg_op)99, 0x1000, 4, 4), MMIO_EINVAL);
+}
+END_TEST
+
+/* Offsets and lengths near SIZE_MAX on a grant that ends at 2^64 - 1. */
+START_TEST(test_auth_near_size_max)
+{
+	const size_t start = 0xfffffffffffff000u, end = SIZE_MAX;
+
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_READ_ONCE, end - 8, 0, 8), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_READ_ONCE, end - 7, 0, 8), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_WRITE_ONCE, end - 1, 0, 1), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_WRITE_ONCE, end, 0, 1), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_READ, start, end - start, 0), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_READ, start, end - start + 1, 0),
+			 MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_READ, end - 1, 1, 0), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_READ, end - 1, 2, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_FILL, end, 0, 0), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_FILL, end, 1, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_WRITE, start - 1, 1, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_WRITE, end - 1, SIZE_MAX, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_OPEN, start, end - start, 0), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "huge", CFG_OP_OPEN, start, end - start + 1, 0),
+			 MMIO_EACCES);
+}
+END_TEST
+
+/* A grant on a whole BAR is unbounded until the size is known, then exact. */
+START_TEST(test_auth_unresolved_bar)
+{
+	size_t bar = region_index(auth, "bar");
+	struct diags ds = { 0 };
+
+	ck_assert_int_eq(authz(&peer_drv, "bar", CFG_OP_READ, SIZE_MAX - 10, 10, 0), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "bar", CFG_OP_READ, 0x1fff, 1, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "bar", CFG_OP_MAP, 0x2000, 0x1000, 0), MMIO_OK);
+
+	/* Too small for the region's grant: refused with the grant's position. */
+	ck_assert_int_eq(cfg_policy_resolve_size(auth, bar, 0x2000, collect, &ds), MMIO_EINVAL);
+	ck_assert_msg(ds.count == 1, "%s", dump(&ds));
+	ck_assert_uint_eq(ds.d[0].line, 20);
+	ck_assert_uint_eq(ds.d[0].column, 9);
+	ck_assert_ptr_nonnull(strstr(ds.d[0].message, "grant offset 0x2000 is past the end of "
+						      "region 'bar' (size 0x2000)"));
+	auth_teardown();
+	auth_setup();
+
+	ck_assert_int_eq(cfg_policy_resolve_size(auth, bar, 0x4000, NULL, NULL), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "bar", CFG_OP_READ, 0x3fff, 1, 0), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "bar", CFG_OP_READ, 0x3fff, 2, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "bar", CFG_OP_READ, SIZE_MAX - 10, 10, 0), MMIO_EINVAL);
+	ck_assert_int_eq(authz(&peer_drv, "bar", CFG_OP_MAP, 0x2000, 0x2000, 0), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "bar", CFG_OP_MAP, 0x2000, 0x3000, 0), MMIO_EINVAL);
+
+	/* Only PCI regions have a size to resolve. */
+	memset(&ds, 0, sizeof(ds));
+	ck_assert_int_eq(
+		cfg_policy_resolve_size(auth, region_index(auth, "dev"), 0x4000, collect, &ds),
+		MMIO_EINVAL);
+	ck_assert_uint_eq(ds.count, 1);
+	ck_assert_int_eq(cfg_policy_resolve_size(auth, 1000, 0x4000, NULL, NULL), MMIO_ENOENT);
+}
+END_TEST
+
+/* A resolved BAR size can also break map alignment of a to-the-end grant. */
+START_TEST(test_resolve_size_map_alignment)
+{
+	cfg_policy *p =
+		load_ok("version: 1\n"
+			"regions:\n"
+			"  - {name: b, pci: \"00:04.0\", bar: 1}\n"
+			"clients:\n"
+			"  - {name: c, uid: 1, grants: [{region: b, access: r, ops: [map]}]}\n");
+	struct diags ds = { 0 };
+
+	ck_assert_int_eq(cfg_policy_resolve_size(p, 0, 0x1800, collect, &ds), MMIO_EINVAL);
+	ck_assert_uint_eq(ds.count, 1);
+	ck_assert_uint_eq(ds.d[0].line, 5);
+	ck_assert_uint_eq(ds.d[0].column, 32); /* the grant: op positions are not kept */
+	ck_assert_ptr_nonnull(strstr(ds.d[0].message, "map needs a page-aligned range"));
+	cfg_policy_free(p);
+}
+END_TEST
+
+START_TEST(test_auth_visibility)
+{
+	size_t n = 0;
+
+	/* LIST: visible where a matching client has a grant. */
+	ck_assert_int_eq(authz(&peer_drv, "dev", CFG_OP_LIST, 0, 0, 0), MMIO_OK);
+	ck_assert_int_eq(authz(&peer_drv, "other", CFG_OP_LIST, 0, 0, 0), MMIO_ENOENT);
+	ck_assert_int_eq(authz(&peer_drv, "hidden", CFG_OP_LIST, 0, 0, 0), MMIO_ENOENT);
+	ck_assert_int_eq(authz(&peer_drv, "hidden", CFG_OP_READ_ONCE, 0, 0, 4), MMIO_ENOENT);
+	ck_assert_int_eq(cfg_policy_authorize(auth, &peer_drv, 1000, CFG_OP_LIST, 0, 0, 0, NULL),
+			 MMIO_ENOENT);
+	ck_assert_int_eq(
+		cfg_policy_authorize(auth, &peer_drv, SIZE_MAX, CFG_OP_LIST, 0, 0, 0, NULL),
+		MMIO_ENOENT);
+	/* The iterator: drv has 6 grants, 2 of them on dev. */
+	for (const struct cfg_grant *g =
+		     cfg_policy_next_grant(auth, &peer_drv, CFG_ANY_REGION, NULL);
+	     g != NULL; g = cfg_policy_next_grant(auth, &peer_drv, CFG_ANY_REGION, g))
+		n++;
+	ck_assert_uint_eq(n, 6);
+	n = 0;
+	for (const struct cfg_grant *g =
+		     cfg_policy_next_grant(auth, &peer_drv, region_index(auth, "dev"), NULL);
+	     g != NULL; g = cfg_policy_next_grant(auth, &peer_drv, region_index(auth, "dev"), g))
+		n++;
+	ck_assert_uint_eq(n, 2);
+	ck_assert_ptr_null(cfg_policy_next_grant(auth, &peer_drv, 1000, NULL));
+	ck_assert_int_eq(cfg_policy_region_find(auth, "nope", &n), MMIO_ENOENT);
+}
+END_TEST
+
+/* Identity: uid, gid (primary or supplementary), user and group names; all
+ * given keys must match; several matching clients add up. */
+START_TEST(test_auth_identity)
+{
+	const gid_t sup_2000[] = { 7, 2000 };
+	const gid_t sup_0[] = { 0 };
+	struct passwd *root = getpwnam("root");
+
+	ck_assert_ptr_nonnull(root);
+	/* gid 2000 as primary or supplementary group. */
+	ck_assert_int_eq(authz(&(struct cfg_peer){ .uid = 5, .gid = 2000 }, "other",
+			       CFG_OP_READ_ONCE, 0, 0, 4),
+			 MMIO_OK);
+	ck_assert_int_eq(authz(
+				 &(struct cfg_peer){
+					 .uid = 5, .gid = 7, .groups = sup_2000, .group_count = 2 },
+				 "other", CFG_OP_READ_ONCE, 0, 0, 4),
+			 MMIO_OK);
+	ck_assert_int_eq(authz(
+				 &(struct cfg_peer){
+					 .uid = 5, .gid = 7, .groups = sup_2000, .group_count = 1 },
+				 "other", CFG_OP_READ_ONCE, 0, 0, 4),
+			 MMIO_ENOENT);
+	ck_assert_int_eq(
+		authz(&(struct cfg_peer){ .uid = 5, .gid = 7 }, "other", CFG_OP_READ_ONCE, 0, 0, 4),
+		MMIO_ENOENT);
+	/* uid 1001 AND group root: both must match. */
+	ck_assert_int_eq(authz(&(struct cfg_peer){ .uid = 1001, .gid = 0 }, "other",
+			       CFG_OP_WRITE_ONCE, 0, 0, 4),
+			 MMIO_OK);
+	ck_assert_int_eq(authz(
+				 &(struct cfg_peer){
+					 .uid = 1001, .gid = 9, .groups = sup_0, .group_count = 1 },
+				 "other", CFG_OP_WRITE_ONCE, 0, 0, 4),
+			 MMIO_OK);
+	ck_assert_int_eq(authz(&(struct cfg_peer){ .uid = 1001, .gid = 9 }, "other",
+			       CFG_OP_WRITE_ONCE, 0, 0, 4),
+			 MMIO_ENOENT);
+	ck_assert_int_eq(authz(&(struct cfg_peer){ .uid = 1000, .gid = 0 }, "other",
+			       CFG_OP_WRITE_ONCE, 0, 0, 4),
+			 MMIO_ENOENT);
+	/* Two clients match (grp by gid, both by uid+group): their grants add up,
+	 * read from one, write from the other. */
+	ck_assert_int_eq(authz(&(struct cfg_peer){ .uid = 1001,
+						   .gid = 2000,
+						   .groups = sup_0,
+						   .group_count = 1 },
+			       "other", CFG_OP_READ_ONCE, 0, 0, 4),
+			 MMIO_OK);
+	ck_assert_int_eq(authz(&(struct cfg_peer){ .uid = 1001,
+						   .gid = 2000,
+						   .groups = sup_0,
+						   .group_count = 1 },
+			       "other", CFG_OP_WRITE_ONCE, 0, 0, 4),
+			 MMIO_OK);
+	/* Only what was granted: the grp client alone cannot write. */
+	ck_assert_int_eq(authz(&(struct cfg_peer){ .uid = 5, .gid = 2000 }, "other",
+			       CFG_OP_WRITE_ONCE, 0, 0, 4),
+			 MMIO_EACCES);
+	/* user: root, resolved at load; root gets nothing beyond its grant. */
+	ck_assert_int_eq(authz(&(struct cfg_peer){ .uid = root->pw_uid, .gid = 12345 }, "full",
+			       CFG_OP_READ_ONCE, 0, 0, 1),
+			 MMIO_OK);
+	ck_assert_int_eq(authz(&(struct cfg_peer){ .uid = root->pw_uid, .gid = 12345 }, "full",
+			       CFG_OP_READ_ONCE, 0, 0, 4),
+			 MMIO_EACCES);
+	ck_assert_int_eq(authz(&(struct cfg_peer){ .uid = root->pw_uid, .gid = 12345 }, "dev",
+			       CFG_OP_READ_ONCE, 0, 0, 1),
+			 MMIO_ENOENT);
+	ck_assert(!cfg_client_matches(cfg_policy_client(auth, 0),
+				      &(struct cfg_peer){ .uid = 1001, .gid = 1000 }));
+	ck_assert(cfg_client_matches(cfg_policy_client(auth, 0),
+				     &(struct cfg_peer){ .uid = 1000, .gid = 1 }));
+}
+END_TEST
+
+/* With several grants covering a request, the first in file order wins. */
+START_TEST(test_auth_first_grant_wins)
+{
+	cfg_policy *p = load_ok("version: 1\n"
+				"regions:\n"
+				"  - {name: r, sim: true, size: 0x2000}\n"
+				"clients:\n"
+				"  - name: a\n"
+				"    uid: 7\n"
+				"    grants:\n"
+				"      - {region: r, size: 0x100, access: r, ops: [once]}\n"
+				"      - {region: r, access: rw, ops: [once], exclusive: true}\n"
+				"  - name: b\n"
+				"    gid: 7\n"
+				"    grants:\n"
+				"      - {region: r, access: r, ops: [once, bulk]}\n");
+	const struct cfg_client *a = cfg_policy_client(p, 0), *b = cfg_policy_client(p, 1);
+	const struct cfg_peer peer = { .uid = 7, .gid = 7 };
+	const struct cfg_grant *g = NULL;
+
+	ck_assert_int_eq(cfg_policy_authorize(p, &peer, 0, CFG_OP_READ_ONCE, 0, 0, 4, &g), MMIO_OK);
+	ck_assert_ptr_eq(g, &a->grants[0]);
+	ck_assert_int_eq(cfg_policy_authorize(p, &peer, 0, CFG_OP_WRITE_ONCE, 0, 0, 4, &g),
+			 MMIO_OK);
+	ck_assert_ptr_eq(g, &a->grants[1]);
+	ck_assert_int_eq(cfg_policy_authorize(p, &peer, 0, CFG_OP_READ_ONCE, 0x100, 0, 4, &g),
+			 MMIO_OK);
+	ck_assert_ptr_eq(g, &a->grants[1]);
+	ck_assert_int_eq(cfg_policy_authorize(p, &peer, 0, CFG_OP_READ, 0x100, 4, 0, &g), MMIO_OK);
+	ck_assert_ptr_eq(g, &b->grants[0]);
+	ck_assert_int_eq(cfg_policy_authorize(p, &peer, 0, CFG_OP_OPEN, 0x80, 0x100, 0, &g),
+			 MMIO_OK);
+	ck_assert_ptr_eq(g, &a->grants[1]);
+	/* A range spanning two grants is not stitched together. */
+	ck_assert_int_eq(cfg_policy_authorize(p, &(struct cfg_peer){ .uid = 7, .gid = 1 }, 0,
+					      CFG_OP_READ, 0xf0, 0x20, 0, NULL),
+			 MMIO_EACCES);
+	/* Exclusive grants of one client may overlap each other's ranges. */
+	ck_assert(a->grants[1].exclusive);
+	cfg_policy_free(p);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+	ck_assert_str_eq(cfg_cache_name(CFG_CACHE_UNCACHED), "uncached");
+	ck_assert_str_eq(cfg_cache_name(CFG_CACHE_WRITE_COMBINING), "write-combining");
+	ck_assert_str_eq(cfg_cache_name(CFG_CACHE_WRITE_THROUGH), "write-through");
+	ck_assert_str_eq(cfg_cache_name(CFG_CACHE_WRITE_BACK), "write-back");
+	ck_assert_str_eq(cfg_cache_name((enum cfg_cache)9), "?");
+	ck_assert_str_eq(cfg_source_name(CFG_SOURCE_PCI_ID), "pci_id");
+	ck_assert_str_eq(cfg_source_backend(CFG_SOURCE_PCI_ID), "pci");
+	ck_assert_str_eq(cfg_source_name((enum cfg_source)9), "?");
+	ck_assert_str_eq(cfg_op_name(CFG_OP_WRITE_ONCE), "write_once");
+	ck_assert_str_eq(cfg_op_name(CFG_OP_MAP), "map");
+	ck_assert_str_eq(cfg_op_name((enum cfg_op)99), "?");
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc;
+
+	tc = tcase_create("bad");
+	tcase_add_loop_test(tc, test_bad_policy, 0, (int)BAD_CASE_COUNT);
+	tcase_add_test(tc, test_all_errors_collected_in_order);
+	tcase_add_test(tc, test_all_structure_errors_collected);
+	tcase_add_test(tc, test_too_many_errors);
+	tcase_add_test(tc, test_too_many_regions);
+	tcase_add_test(tc, test_too_many_grants);
+	tcase_add_test(tc, test_scalar_too_long);
+	tcase_add_test(tc, test_load_file_errors);
+	tcase_add_test(tc, test_load_file_too_large);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("good");
+	tcase_add_test(tc, test_load_buffer_exact_length);
+	tcase_add_test(tc, test_good_full_policy);
+	tcase_add_test(tc, test_good_defaults);
+	tcase_add_test(tc, test_good_yaml_styles);
+	tcase_add_test(tc, test_example_qemu_guest);
+	tcase_add_test(tc, test_example_host_demo);
+	tcase_add_test(tc, test_names);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("numbers");
+	tcase_add_loop_test(tc, test_number_parse, 0,
+			    (int)(sizeof(number_cases) / sizeof(number_cases[0])));
+	tcase_add_loop_test(tc, test_mode_parse, 0,
+			    (int)(sizeof(mode_cases) / sizeof(mode_cases[0])));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("authorize");
+	tcase_add_checked_fixture(tc, auth_setup, auth_teardown);
+	tcase_add_loop_test(tc, test_auth_once_boundaries, 0, 3 * 4);
+	tcase_add_loop_test(tc, test_auth_bulk_boundaries, 0, 3 * 5);
+	tcase_add_test(tc, test_auth_map_boundaries);
+	tcase_add_test(tc, test_auth_open_boundaries);
+	tcase_add_test(tc, test_auth_denials);
+	tcase_add_test(tc, test_auth_near_size_max);
+	tcase_add_test(tc, test_auth_unresolved_bar);
+	tcase_add_test(tc, test_auth_visibility);
+	tcase_add_test(tc, test_auth_identity);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("authorize-own");
+	tcase_add_test(tc, test_auth_first_grant_wins);
+	tcase_add_test(tc, test_resolve_size_map_alignment);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(config_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
