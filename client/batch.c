@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/* mmio_batch_*: ordered once-ops and polls, run by the server in one BATCH request. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct mmio_batch {
+	mmio_client *c;
+	struct proto_batch_op *ops;
+	uint64_t *values; /* one per op; the first `done` are valid */
+	size_t count, cap;
+	size_t done; /* ops completed by the last run */
+};
+
+int mmio_batch_new(mmio_client *c, mmio_batch **out)
+{
+	mmio_batch *b;
+
+	if (out)
+		*out = NULL;
+	if (!c || !out)
+		return MMIO_EINVAL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return MMIO_ENOMEM;
+	b->c = c;
+	*out = b;
+	return MMIO_OK;
+}
+
+void mmio_batch_free(mmio_batch *b)
+{
+	if (!b)
+		return;
+	free(b->ops);
+	free(b->values);
+	free(b);
+}
+
+void mmio_batch_clear(mmio_batch *b)
+{
+	if (!b)
+		return;
+	b->count = 0;
+	b->done = 0;
+}
+
+size_t mmio_batch_count(const mmio_batch *b)
+{
+	return b ? b->count : 0;
+}
+
+static int batch_grow(mmio_batch *b)
+{
+	size_t cap = b->cap ? b->cap * 2 : 16;
+	struct proto_batch_op *ops;
+	uint64_t *values;
+
+	if (cap > PROTO_BATCH_MAX)
+		cap = PROTO_BATCH_MAX;
+	ops = realloc(b->ops, cap * sizeof(*ops));
+	if (!ops)
+		return MMIO_ENOMEM;
+	b->ops = ops;
+	values = realloc(b->values, cap * sizeof(*values));
+	if (!values)
+		return MMIO_ENOMEM;
+	b->values = values;
+	b->cap = cap;
+	return MMIO_OK;
+}
+
+/* Append @op (opcode, width, value, want, timeout set) for @off of @r. */
+static int batch_add(mmio_batch *b, mmio_region *r, size_t off, struct proto_batch_op *op)
+{
+	int status;
+
+	if (!b || !r || r->h->client != b->c || !proto_width_valid(op->width))
+		return MMIO_EINVAL;
+	if (!proto_value_fits(op->width, op->value) || !proto_value_fits(op->width, op->want))
+		return MMIO_EINVAL;
+	/* The server knows the handle, not the slice: a slice's bounds are ours. */
+	if (r->slice && (off > r->len || op->width > r->len - off))
+		return MMIO_EINVAL;
+	if (b->count >= PROTO_BATCH_MAX)
+		return MMIO_EINVAL;
+	if (b->count == b->cap) {
+		status = batch_grow(b);
+		if (status != MMIO_OK)
+			return status;
+	}
+	op->handle = r->h->id;
+	op->offset = (uint64_t)r->base + off;
+	b->ops[b->count] = *op;
+	return (int)b->count++;
+}
+
+int mmio_batch_read(mmio_batch *b, mmio_region *r, size_t off, unsigned width)
+{
+	struct proto_batch_op op = { .opcode = PROTO_OP_READ_ONCE, .width = width };
+
+	return batch_add(b, r, off, &op);
+}
+
+int mmio_batch_write(mmio_batch *b, mmio_region *r, size_t off, unsigned width, uint64_t value)
+{
+	struct proto_batch_op op = { .opcode = PROTO_OP_WRITE_ONCE,
+				     .width = width,
+				     .value = value };
+
+	return batch_add(b, r, off, &op);
+}
+
+int mmio_batch_poll(mmio_batch *b, mmio_region *r, size_t off, unsigned width, uint64_t mask,
+		    uint64_t want, uint32_t timeout_us)
+{
+	struct proto_batch_op op = {
+		.opcode = PROTO_OP_POLL,
+		.width = width,
+		.value = mask,
+		.want = want,
+		.timeout_us = timeout_us,
+	};
+
+	return batch_add(b, r, off, &op);
+}
+
+int mmio_batch_run(mmio_batch *b, size_t *failed)
+{
+	struct proto_request req = { .opcode = PROTO_OP_BATCH };
+	struct proto_reply rep;
+	uint64_t wait_us = 0;
+	nng_msg *m;
+	int status;
+
+	if (failed)
+		*failed = MMIO_BATCH_NONE;
+	if (!b)
+		return MMIO_EINVAL;
+	b->done = 0;
+	if (b->count == 0)
+		return MMIO_OK;
+	if (b->count > b->c->hello.max_batch)
+		return MMIO_EINVAL;
+	for (size_t i = 0; i < b->count; i++)
+		wait_us += b->ops[i].timeout_us;
+
+	req.batch.count = (uint32_t)b->count;
+	req.batch.ops = b->ops;
+	status = cli_call(b->c, &req, cli_timeout_ms(b->c, wait_us), &m, &rep);
+	if (status != MMIO_OK)
+		return status;
+	status = rep.status;
+	/* The decoder has checked failed against done and the status; what it
+	 * cannot know is how many ops we sent. */
+	if (rep.done > b->count || (status == MMIO_OK && rep.done != b->count) ||
+	    (rep.batch.failed != PROTO_BATCH_NONE && rep.batch.failed >= b->count)) {
+		nng_msg_free(m);
+		return MMIO_EPROTO;
+	}
+	for (size_t i = 0; i < rep.done; i++) {
+		if (proto_batch_value_get(&rep, i, &b->values[i]) != MMIO_OK ||
+		    !proto_value_fits(b->ops[i].width, b->values[i])) {
+			nng_msg_free(m);
+			return MMIO_EPROTO;
+		}
+	}
+	b->done = (size_t)rep.done;
+	if (failed && rep.batch.failed != PROTO_BATCH_NONE)
+		*failed = rep.batch.failed;
+	nng_msg_free(m);
+	return status;
+}
+
+int mmio_batch_value(const mmio_batch *b, size_t index, uint64_t *value)
+{
+	if (!b || !value || index >= b->done)
+		return MMIO_EINVAL;
+	*value = b->values[index];
+	return MMIO_OK;
+}

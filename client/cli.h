@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to libmmio: the pieces the public calls are built from. Not
+ * installed, not for use outside client/ (tests/check_client.c excepted).
+ *
+ *  - transport.c: the nng req0 socket, its session pipe, the pool of
+ *    contexts, one request/reply round trip (cli_call);
+ *  - client.c:    mmio_connect/disconnect, LIST, STATS, environment;
+ *  - region.c:    open, slice, close, and the public access calls, which
+ *                 check their arguments and go through the handle's ops;
+ *  - proxied.c:   the ops of a proxied handle (one request per access);
+ *  - direct.c:    the seam for direct mode (a later issue);
+ *  - batch.c:     mmio_batch_*.
+ */
+#ifndef MMIO_CLI_H
+#define MMIO_CLI_H
+
+#include <mmio/client.h>
+#include <mmio/proto.h>
+
+#include <nng/nng.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The largest message this stub sends or accepts, whatever the server says. */
+#define CLI_MESSAGE_MAX (16u << 20)
+/*
+ * Room for nng's own header (the request id, 4 bytes; more through devices)
+ * on top of a message body. nng checks NNG_OPT_RECVMAXSZ against header plus
+ * body, so the stub keeps its requests this much below the server's
+ * max_message, and accepts replies this much above its own limit.
+ */
+#define CLI_RECV_SLACK 64u
+/* A server that cannot carry this much in one message is not usable. */
+#define CLI_MESSAGE_MIN 256u
+
+/* Contexts (concurrent calls) per client; more callers wait for one. */
+#define CLI_SLOTS_MAX 32u
+
+/* Connection attempts (see mmio_connect()). */
+#define CLI_ATTEMPT_MS	   1000
+#define CLI_CONNECT_MS_DEF 5000
+#define CLI_REPLY_MS_DEF   30000
+/* Reconnect pacing of the dialer while connecting, and once connected. */
+#define CLI_RECONN_MIN_MS  20
+#define CLI_RECONN_MAX_MS  100
+#define CLI_RECONN_IDLE_MS 60000
+
+/* Intrusive doubly linked list. */
+struct cli_list {
+	struct cli_list *prev, *next;
+};
+
+/* One nng context and its aio: one call in flight. */
+struct cli_slot {
+	struct cli_slot *next; /* in the client's free list */
+	mmio_client *client;
+	nng_ctx ctx;
+	nng_aio *aio;
+	bool done;	/* the round trip ended; under client->mtx */
+	bool sending;	/* the aio carries the send; its callback then starts the receive */
+	int timeout_ms; /* for the receive the callback starts */
+};
+
+struct cli_handle;
+
+/*
+ * How a handle's accesses are carried out: proxied (every access a request)
+ * now, direct (loads and stores on a mapping) later. Offsets are in the
+ * view's terms; the public calls have checked the pointers and set *done
+ * to 0 before calling.
+ */
+struct cli_region_ops {
+	int (*read_once)(mmio_region *r, size_t off, unsigned width, uint64_t *v);
+	int (*write_once)(mmio_region *r, size_t off, unsigned width, uint64_t v);
+	int (*read)(mmio_region *r, size_t off, void *buf, size_t len, size_t *done);
+	int (*write)(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done);
+	int (*fill)(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done);
+	int (*poll)(mmio_region *r, size_t off, unsigned width, uint64_t mask, uint64_t want,
+		    uint32_t timeout_us, uint64_t *last);
+	/* Drop mode-specific state before the handle is closed. */
+	void (*release)(struct cli_handle *h);
+	bool direct;
+};
+
+extern const struct cli_region_ops cli_proxied_ops;
+
+/* One server handle, shared by the region that opened it and its slices. */
+struct cli_handle {
+	mmio_client *client;
+	const struct cli_region_ops *ops;
+	uint32_t id;
+	unsigned views; /* open regions and slices on it; under client->mtx */
+	char name[PROTO_NAME_MAX + 1];
+	struct proto_open_rep info; /* the server's answer to OPEN */
+	void *direct;		    /* direct-mode state (direct.c) */
+};
+
+/* A view: the whole handle (slice false) or a slice of it. */
+struct mmio_region {
+	struct cli_list node; /* in client->regions, under client->mtx */
+	struct cli_handle *h;
+	size_t base; /* offset of the view in the handle */
+	size_t len;
+	bool slice; /* bounds are the stub's to check (the server knows only the handle) */
+};
+
+struct mmio_client {
+	pthread_mutex_t mtx;
+	pthread_cond_t cv; /* any slot done, a slot freed, the connection broke */
+	nng_socket sock;
+	nng_dialer dialer;
+	bool sock_open;
+
+	/* Under mtx (written by pipe callbacks too). */
+	bool connecting;       /* before the HELLO reply is accepted */
+	bool attempt_broken;   /* connecting: a pipe went away */
+	uint32_t session_pipe; /* the pipe that carried HELLO; 0 before */
+	bool lost;	       /* the session is gone: every call is MMIO_ECONN */
+	bool dialer_closed;
+	struct cli_slot *free_slots;
+	unsigned nslots; /* slots created on this socket */
+	struct cli_list regions;
+
+	/* Set while connecting, read-only afterwards. */
+	struct proto_hello_rep hello;
+	size_t max_message; /* min(server's, CLI_MESSAGE_MAX) */
+	int reply_ms;	    /* MMIO_REPLY_TIMEOUT_MS */
+};
+
+/* ---- transport.c ---- */
+
+/*
+ * Open the socket and greet the server at @url, retrying as mmio_connect()
+ * says within @budget_ms, each attempt given @attempt_ms. Fills c->hello and
+ * c->max_message. @c is zeroed apart from mtx/cv/regions/reply_ms. Returns
+ * MMIO_OK or mmio_connect()'s errors; on error the socket is closed.
+ */
+int cli_transport_connect(mmio_client *c, const char *url, int budget_ms, int attempt_ms);
+
+/* Close the socket and free the contexts. No call may be in flight. */
+void cli_transport_close(mmio_client *c);
+
+/*
+ * One round trip: encode @req, send it on a context of @c, wait up to
+ * @timeout_ms for the reply, check that it came on the session pipe and
+ * decode it into *@rep, whose payloads point into *@msg (the caller frees
+ * *@msg with nng_msg_free() when the status is MMIO_OK; otherwise *@msg is
+ * NULL).
+ *
+ * Returns MMIO_OK when a well-formed reply to @req's opcode arrived (its
+ * status is rep->status); MMIO_EINVAL if @req cannot be encoded or exceeds
+ * the server's max_message (less CLI_RECV_SLACK); MMIO_ENOMEM; MMIO_ECONN (and the client is lost)
+ * if the connection broke, was already lost, or the reply came too late or
+ * on another pipe; MMIO_EPROTO for a malformed reply or one to another
+ * opcode; MMIO_EVERSION for a reply in a version this code does not speak.
+ */
+int cli_call(mmio_client *c, const struct proto_request *req, int timeout_ms, nng_msg **msg,
+	     struct proto_reply *rep);
+
+/* c->reply_ms plus @extra_us (rounded up), saturating. */
+int cli_timeout_ms(const mmio_client *c, uint64_t extra_us);
+
+/* True once the session is gone. */
+bool cli_lost(mmio_client *c);
+
+/* ---- client.c ---- */
+
+/* The URL mmio_connect(@url) uses: @url, else $MMIO_SERVER, else the default. */
+const char *cli_url_resolve(const char *url);
+
+/*
+ * The environment variable @name as a number of milliseconds (decimal
+ * digits only, 1 to 86400000), or @def if it is unset or malformed.
+ */
+int cli_env_ms(const char *name, int def);
+
+/* ---- region.c ---- */
+
+/* Link @r into its client's list (under the client's lock). */
+void cli_region_link(mmio_region *r);
+
+/* ---- proxied.c ---- */
+
+/* The most bytes of data one READ reply / WRITE request can carry when the
+ * server's max_message is @max_message (a request stays CLI_RECV_SLACK below
+ * it), rounded down to a multiple of 8 so that every part of a split
+ * transfer stays aligned for any pinned width. */
+size_t cli_read_chunk_max(size_t max_message);
+size_t cli_write_chunk_max(size_t max_message);
+
+/* Send CLOSE for handle @id (errors ignored: the handle dies with the connection anyway). */
+void cli_handle_close_remote(mmio_client *c, uint32_t id);
+
+/* ---- direct.c ---- */
+
+/*
+ * Switch @h to direct mode (map it). Returns MMIO_OK, or the reason it
+ * cannot be mapped (@h stays proxied). This release has no direct mode:
+ * always MMIO_EACCES.
+ */
+int cli_direct_attach(struct cli_handle *h);
+
+#endif /* MMIO_CLI_H */

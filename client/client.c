@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/* mmio_connect/mmio_disconnect, LIST, STATS, and the environment knobs. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(sizeof(((struct mmio_region_info *)0)->name) == PROTO_NAME_MAX + 1,
+	       "mmio_region_info.name must hold any region name");
+_Static_assert(MMIO_ACCESS_READ == PROTO_ACCESS_READ && MMIO_ACCESS_WRITE == PROTO_ACCESS_WRITE,
+	       "access bits are the wire's");
+_Static_assert(MMIO_OPS_ONCE == PROTO_OPS_ONCE && MMIO_OPS_BULK == PROTO_OPS_BULK &&
+		       MMIO_OPS_FILL == PROTO_OPS_FILL && MMIO_OPS_POLL == PROTO_OPS_POLL &&
+		       MMIO_OPS_MAP == PROTO_OPS_MAP,
+	       "ops bits are the wire's");
+_Static_assert(MMIO_CACHE_UNCACHED == PROTO_CACHE_UNCACHED &&
+		       MMIO_CACHE_WRITE_COMBINING == PROTO_CACHE_WRITE_COMBINING &&
+		       MMIO_CACHE_WRITE_THROUGH == PROTO_CACHE_WRITE_THROUGH &&
+		       MMIO_CACHE_WRITE_BACK == PROTO_CACHE_WRITE_BACK,
+	       "cache values are the wire's");
+_Static_assert(MMIO_REGION_SENSITIVE == PROTO_REGION_SENSITIVE &&
+		       MMIO_REGION_EXCLUSIVE == PROTO_REGION_EXCLUSIVE &&
+		       MMIO_REGION_MAPPABLE == PROTO_REGION_MAPPABLE,
+	       "region flags are the wire's");
+
+const char *cli_url_resolve(const char *url)
+{
+	const char *env;
+
+	if (url)
+		return url;
+	env = getenv("MMIO_SERVER");
+	if (env && env[0] != '\0')
+		return env;
+	return MMIO_DEFAULT_URL;
+}
+
+int cli_env_ms(const char *name, int def)
+{
+	const char *s = getenv(name);
+	long v = 0;
+
+	if (!s || s[0] == '\0')
+		return def;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return def;
+		v = v * 10 + (*s - '0');
+		if (v > 86400000L)
+			return def;
+	}
+	return v >= 1 ? (int)v : def;
+}
+
+int mmio_connect(const char *url, mmio_client **out)
+{
+	mmio_client *c;
+	int status;
+
+	if (!out)
+		return MMIO_EINVAL;
+	*out = NULL;
+	url = cli_url_resolve(url);
+	if (url[0] == '\0')
+		return MMIO_EINVAL;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return MMIO_ENOMEM;
+	if (pthread_mutex_init(&c->mtx, NULL) != 0) {
+		status = MMIO_ENOMEM;
+		goto fail_mutex;
+	}
+	if (pthread_cond_init(&c->cv, NULL) != 0) {
+		status = MMIO_ENOMEM;
+		goto fail_cond;
+	}
+	c->regions.prev = c->regions.next = &c->regions;
+	c->reply_ms = cli_env_ms("MMIO_REPLY_TIMEOUT_MS", CLI_REPLY_MS_DEF);
+
+	status = cli_transport_connect(
+		c, url, cli_env_ms("MMIO_CONNECT_TIMEOUT_MS", CLI_CONNECT_MS_DEF), CLI_ATTEMPT_MS);
+	if (status != MMIO_OK)
+		goto fail_connect;
+	*out = c;
+	return MMIO_OK;
+
+fail_connect:
+	pthread_cond_destroy(&c->cv);
+fail_cond:
+	pthread_mutex_destroy(&c->mtx);
+fail_mutex:
+	free(c);
+	return status;
+}
+
+void mmio_disconnect(mmio_client *c)
+{
+	struct cli_list *n;
+
+	if (!c)
+		return;
+	/* Closing the socket drops the pipe; the server then releases every
+	 * handle of this connection, so no CLOSE is sent per region. */
+	cli_transport_close(c);
+	while ((n = c->regions.next) != &c->regions) {
+		mmio_region *r = (mmio_region *)((char *)n - offsetof(mmio_region, node));
+		struct cli_handle *h = r->h;
+
+		n->prev->next = n->next;
+		n->next->prev = n->prev;
+		free(r);
+		if (--h->views == 0) {
+			h->ops->release(h);
+			free(h);
+		}
+	}
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mtx);
+	free(c);
+}
+
+int mmio_list(mmio_client *c, struct mmio_region_info **out, size_t *count)
+{
+	struct proto_request req = { .opcode = PROTO_OP_LIST };
+	struct proto_reply rep;
+	struct proto_list_iter it;
+	struct proto_list_entry e;
+	struct mmio_region_info *list = NULL;
+	nng_msg *m;
+	size_t n = 0;
+	int status;
+
+	if (out)
+		*out = NULL;
+	if (count)
+		*count = 0;
+	if (!c || !out || !count)
+		return MMIO_EINVAL;
+	status = cli_call(c, &req, cli_timeout_ms(c, 0), &m, &rep);
+	if (status != MMIO_OK)
+		return status;
+	status = rep.status;
+	if (status == MMIO_OK && rep.list.count > 0) {
+		list = calloc(rep.list.count, sizeof(*list));
+		if (!list)
+			status = MMIO_ENOMEM;
+	}
+	if (status == MMIO_OK) {
+		proto_list_iter_init(&it, &rep.list);
+		while (n < rep.list.count && proto_list_iter_next(&it, &e)) {
+			struct mmio_region_info *i = &list[n++];
+
+			memcpy(i->name, e.name, sizeof(i->name));
+			i->size = e.size;
+			i->access = e.access;
+			i->ops = e.ops;
+			i->widths = e.widths;
+			i->cache = e.cache;
+			i->flags = e.flags;
+			i->width = 0;
+		}
+		if (n != rep.list.count)
+			status = MMIO_EPROTO;
+	}
+	nng_msg_free(m);
+	if (status != MMIO_OK) {
+		free(list);
+		return status;
+	}
+	*out = list;
+	*count = n;
+	return MMIO_OK;
+}
+
+void mmio_list_free(struct mmio_region_info *list)
+{
+	free(list);
+}
+
+int mmio_stats(mmio_client *c, struct mmio_stat *out, size_t cap, size_t *count)
+{
+	struct proto_request req = { .opcode = PROTO_OP_STATS };
+	struct proto_reply rep;
+	nng_msg *m;
+	int status;
+
+	if (count)
+		*count = 0;
+	if (!c || !count || (!out && cap != 0))
+		return MMIO_EINVAL;
+	status = cli_call(c, &req, cli_timeout_ms(c, 0), &m, &rep);
+	if (status != MMIO_OK)
+		return status;
+	status = rep.status;
+	if (status == MMIO_OK) {
+		for (size_t i = 0; i < cap && i < rep.stats.count; i++) {
+			out[i].name = proto_stat_name((unsigned)i);
+			out[i].value = proto_stats_counter(&rep.stats, (unsigned)i);
+		}
+		*count = rep.stats.count;
+	}
+	nng_msg_free(m);
+	return status;
+}

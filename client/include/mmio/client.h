@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libmmio: the client stub drivers link to reach device registers through
+ * mmio-server (DESIGN.md §1, the contract in API.md).
+ *
+ * A driver connects once (mmio_connect), opens the regions the policy grants
+ * it (mmio_open, mmio_open_range) and accesses them with once-ops
+ * (mmio_read32, mmio_write32, ...), bulk copies (mmio_read, mmio_write),
+ * fills and polls, or with an ordered batch of once-ops and polls in one
+ * request (mmio_batch_*). Every status is an enum mmio_status value: 0 is
+ * MMIO_OK, errors are negative; mmio_strerror() and mmio_status_name() turn
+ * one into text.
+ *
+ * Access modes. In proxied mode every access is one request to the server,
+ * which checks it against the policy and performs it. In direct mode (a later
+ * release) accesses are loads and stores on a mapping the server grants. The
+ * same call gives the same result either way (values, statuses, done
+ * counts); only the speed differs. This release is proxied only:
+ * MMIO_OPEN_DIRECT opens proxied and MMIO_OPEN_REQUIRE_DIRECT fails with
+ * MMIO_EACCES.
+ *
+ * Offsets. Every offset is relative to the start of the opened range (or
+ * slice); mmio_size() is its length.
+ *
+ * The server decides. Statuses and done counts are the server's, passed on
+ * unchanged. The stub refuses on its own only what it cannot even encode (a
+ * width other than 1, 2, 4 or 8, a value wider than its width, an invalid
+ * region name, unknown flag bits, NULL where a pointer is required: all
+ * MMIO_EINVAL) and what it alone knows (the bounds of a slice, the batch
+ * limit, and the range of a transfer it splits: see mmio_read()).
+ *
+ * Connection loss. A client's handles live on one connection. If it breaks
+ * (server stopped or restarted, a reply that does not come in time, a reply
+ * on another connection) the client is lost: the call in progress and every
+ * later call return MMIO_ECONN. Nothing is reconnected behind the caller's
+ * back, because the server forgets a lost connection's handles; connect
+ * again and reopen.
+ *
+ * Thread-safety. An mmio_client may be used from several threads at once:
+ * every call runs on its own nng context, so calls proceed concurrently and
+ * one slow call (a long poll) does not hold up the others (up to 32 calls
+ * in flight per client; more wait for one to finish). Calls on one
+ * region from several threads are allowed too. Not allowed: closing a region
+ * (or disconnecting its client) while another thread may still use it or
+ * one of its slices. An mmio_batch belongs to one thread at a time.
+ *
+ * Blocking. Every call that talks to the server blocks until the reply
+ * arrives. A reply that does not come within MMIO_REPLY_TIMEOUT_MS
+ * (default 30000; a poll or a batch with polls adds its poll timeouts) loses
+ * the client (MMIO_ECONN), as does the connection breaking during the wait.
+ *
+ * Environment: MMIO_SERVER (default URL), MMIO_CONNECT_TIMEOUT_MS (budget
+ * of mmio_connect, default 5000), MMIO_REPLY_TIMEOUT_MS (see Blocking). The
+ * timeouts are decimal numbers of milliseconds, 1 to 86400000; a malformed
+ * value is ignored (the default applies).
+ */
+#ifndef MMIO_CLIENT_H
+#define MMIO_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mmio/status.h> /* enum mmio_status, mmio_strerror(), mmio_status_name() */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Marks the library's exported functions; everything else in it is hidden. */
+#if defined(__GNUC__) || defined(__clang__)
+#define MMIO_API __attribute__((visibility("default")))
+#else
+#define MMIO_API
+#endif
+
+typedef struct mmio_client mmio_client; /* one connection to mmio-server */
+typedef struct mmio_region mmio_region; /* one opened range, or a slice of one */
+
+/* The server mmio_connect(NULL, ...) reaches when $MMIO_SERVER is not set. */
+#define MMIO_DEFAULT_URL "ipc:///run/mmio/mmio.sock"
+
+/* ------------------------------------------------------------------------
+ * Connection.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Connect to the server at @url (nng syntax, e.g. "ipc:///run/mmio/mmio.sock")
+ * and agree on a protocol version. @url NULL means $MMIO_SERVER if it is set
+ * and not empty, else MMIO_DEFAULT_URL. The server identifies the caller by
+ * the kernel's peer credentials; nothing is sent for it.
+ *
+ * Blocks until the server answers. A connection attempt that gets no answer
+ * within about a second, or whose connection drops before the answer, is
+ * abandoned and retried on a fresh socket, within a total budget of
+ * $MMIO_CONNECT_TIMEOUT_MS (default 5000 ms). This rides out a server that
+ * is starting, or repairing its listener (nng issue 1518).
+ *
+ * On success *@out is a new client, owned by the caller: release it with
+ * mmio_disconnect(). Thread-safe (each call makes its own client).
+ *
+ * Returns MMIO_OK; MMIO_EINVAL if @out is NULL or @url is empty or not an
+ * address nng accepts; MMIO_ECONN if no server answered within the budget;
+ * MMIO_EVERSION if the server speaks none of this library's protocol
+ * versions; MMIO_EPROTO if its answer is malformed or announces impossible
+ * limits; MMIO_ENOMEM; MMIO_EINTERNAL if nng fails unexpectedly; or any
+ * other status the server answers the greeting with. On error *@out is
+ * NULL.
+ */
+MMIO_API int mmio_connect(const char *url, mmio_client **out);
+
+/*
+ * Close the connection and every region and slice opened through it (the
+ * server releases their handles and exclusive ranges when the connection
+ * closes). Pointers to those regions are invalid afterwards. Unfinished
+ * mmio_batch objects of this client must still be freed with
+ * mmio_batch_free(), and must not be run. NULL is fine.
+ *
+ * Blocks until the connection is closed. Must not run concurrently with any
+ * other call on @c or its regions.
+ */
+MMIO_API void mmio_disconnect(mmio_client *c);
+
+/* ------------------------------------------------------------------------
+ * Regions.
+ * ------------------------------------------------------------------------ */
+
+#define MMIO_OPEN_PROXIED	 0u /* every access is a message */
+#define MMIO_OPEN_DIRECT	 1u /* map if the grant allows, else proxied */
+#define MMIO_OPEN_REQUIRE_DIRECT 2u /* map, or fail with MMIO_EACCES */
+
+/*
+ * Open the whole of the caller's first grant on region @region (offset 0 of
+ * the grant is offset 0 of the handle; mmio_size() is the grant's size).
+ * @flags is a combination of MMIO_OPEN_*. An exclusive grant is held until
+ * the region and all its slices are closed, or the client disconnects.
+ *
+ * On success *@out is a new region owned by the caller; release it with
+ * mmio_close(). Blocks for one round trip (two if the open has to be undone).
+ * Thread-safe.
+ *
+ * Returns MMIO_OK; MMIO_EINVAL if @c, @region or @out is NULL, @region is not
+ * a valid name (1 to 63 of A-Z a-z 0-9 _ . -) or @flags has unknown bits;
+ * MMIO_ENOENT if the client may not see such a region; MMIO_EACCES if the
+ * policy forbids the open, or MMIO_OPEN_REQUIRE_DIRECT was asked and a
+ * direct mapping cannot be had (always, in this release); MMIO_EBUSY if an
+ * exclusive grant is held by another handle; MMIO_ENOMEM (out of memory, or
+ * the server's per-client handle limit); MMIO_ECONN; MMIO_EPROTO; or any
+ * other status the server answers. On error *@out is NULL (when @out is not
+ * NULL).
+ */
+MMIO_API int mmio_open(mmio_client *c, const char *region, unsigned flags, mmio_region **out);
+
+/*
+ * Open the range [@offset, @offset + @len) of region @region, offsets counted
+ * from the start of the region (not of a grant). The range must lie inside
+ * one grant of the caller; offset 0 of the new handle is @offset of the
+ * region. @len SIZE_MAX means "up to the end of the grant that contains
+ * @offset". Otherwise as mmio_open(), plus: MMIO_EACCES if the range is
+ * empty, reversed (wraps) or not inside one grant.
+ */
+MMIO_API int mmio_open_range(mmio_client *c, const char *region, size_t offset, size_t len,
+			     unsigned flags, mmio_region **out);
+
+/*
+ * A sub-view [@offset, @offset + @len) of @r, in @r's offsets: offset 0 of
+ * the slice is @offset of @r. The slice shares @r's server handle (no round
+ * trip) and keeps it open: the handle is closed when the last of @r and its
+ * slices is closed. Accesses through a slice are bounds-checked against the
+ * slice by the stub (an access past its end is MMIO_EINVAL, with the fill
+ * rules of mmio_fill()) before they reach the server.
+ *
+ * On success *@out is a new region owned by the caller; release it with
+ * mmio_close(). Does not block. Thread-safe.
+ *
+ * Returns MMIO_OK; MMIO_EINVAL if @r or @out is NULL, @len is 0, the range
+ * wraps or ends past mmio_size(@r), or the region has a pinned access width
+ * (mmio_describe()) and @offset or @len is not a multiple of it;
+ * MMIO_ENOMEM; MMIO_ECONN if @r's client is lost.
+ */
+MMIO_API int mmio_slice(const mmio_region *r, size_t offset, size_t len, mmio_region **out);
+
+/*
+ * Close @r. If it was the last view of its server handle (see mmio_slice()),
+ * the handle is closed on the server (one round trip; a failure there is
+ * not reported: the handle goes with the connection anyway). NULL is fine.
+ * No other thread may be using @r.
+ */
+MMIO_API void mmio_close(mmio_region *r);
+
+/* The length of @r in bytes (accesses span offsets 0 to this); 0 for NULL. */
+MMIO_API size_t mmio_size(const mmio_region *r);
+
+/* 1 if accesses to @r are direct loads and stores, 0 if proxied (or NULL). */
+MMIO_API int mmio_is_direct(const mmio_region *r);
+
+/* ------------------------------------------------------------------------
+ * Once-ops: exactly one load or store of the stated width (DESIGN.md §2).
+ *
+ * Each is one round trip (proxied). Thread-safe. Returns MMIO_OK; MMIO_EINVAL
+ * if @r (or, for reads, @v) is NULL, or — the server's answer — the access
+ * is out of range, misaligned or of a width the grant does not allow (on a
+ * slice, out of range is found by the stub); MMIO_EACCES if the policy
+ * forbids it (no `once` op, no read/write access); MMIO_EFAULT if the access
+ * faulted; MMIO_EREVOKED if the grant was withdrawn; MMIO_ECONN; MMIO_EPROTO;
+ * MMIO_EINTERNAL. On error *@v is unchanged.
+ * ------------------------------------------------------------------------ */
+
+MMIO_API int mmio_read8(mmio_region *r, size_t off, uint8_t *v);
+MMIO_API int mmio_read16(mmio_region *r, size_t off, uint16_t *v);
+MMIO_API int mmio_read32(mmio_region *r, size_t off, uint32_t *v);
+MMIO_API int mmio_read64(mmio_region *r, size_t off, uint64_t *v);
+MMIO_API int mmio_write8(mmio_region *r, size_t off, uint8_t v);
+MMIO_API int mmio_write16(mmio_region *r, size_t off, uint16_t v);
+MMIO_API int mmio_write32(mmio_region *r, size_t off, uint32_t v);
+MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
+
+/* ------------------------------------------------------------------------
+ * Bulk operations.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Copy @len bytes from offset @off of @r into @buf (mmio_read) or from @buf
+ * to offset @off of @r (mmio_write). The device side uses aligned accesses
+ * no wider than 8 bytes, all of the grant's pinned width if it has one.
+ * *@done (if @done is not NULL) is set to the number of bytes moved, always.
+ *
+ * A transfer larger than one message (the server's max_message less the
+ * header) is split into consecutive requests. The stub then checks the whole
+ * range against mmio_size(@r) (and, for a pinned width, that @off and @len
+ * are whole accesses) before sending anything, so that a bad range moves
+ * nothing, exactly as a single request would. The parts run in order and
+ * stop at the first error, which is returned with *@done = the bytes moved
+ * by all parts together. Parts are separate requests: another thread's
+ * accesses may fall between them.
+ *
+ * Blocks for one round trip per part. Thread-safe; @buf must not be touched
+ * by the caller meanwhile (it is the caller's, never retained).
+ *
+ * Returns MMIO_OK (*@done = @len); MMIO_EINVAL if @r is NULL, @buf is NULL
+ * with a non-zero @len, or (server or stub) the range overflows or ends past
+ * the region, or breaks its pinned width (nothing moved); MMIO_EACCES if the
+ * policy forbids it (no `bulk` op, no read/write access, a sensitive
+ * region); MMIO_EFAULT when a fault stopped it (*@done = the exact bytes
+ * moved); MMIO_EREVOKED; MMIO_ENOMEM; MMIO_ECONN; MMIO_EPROTO (a reply that
+ * claims more bytes than asked, or a short transfer without an error);
+ * MMIO_EINTERNAL.
+ */
+MMIO_API int mmio_read(mmio_region *r, size_t off, void *buf, size_t len, size_t *done);
+MMIO_API int mmio_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done);
+
+/*
+ * Store @byte to @len bytes from offset @off (DESIGN.md §2): @len 0 is
+ * MMIO_OK; @off at or past the end is MMIO_EINVAL with 0 written; otherwise
+ * min(@len, size - @off) bytes are written and, if that is short of @len, the
+ * result is MMIO_EINVAL with that count. One request whatever the length.
+ * *@done (if not NULL) is always set.
+ *
+ * Blocks for one round trip. Thread-safe. Returns as above, or MMIO_EINVAL
+ * if @r is NULL or the pinned width is broken; MMIO_EACCES; MMIO_EFAULT with
+ * the exact count; MMIO_EREVOKED; MMIO_ECONN; MMIO_EPROTO; MMIO_EINTERNAL.
+ */
+MMIO_API int mmio_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done);
+
+/*
+ * Read the 32-bit register at @off until (value & @mask) == @want, or until
+ * @timeout_us microseconds have passed (the readl_poll_timeout of Linux
+ * drivers). The waiting happens in the server, which may cap the timeout at
+ * its own maximum. *@last (if @last is not NULL) gets the last value read,
+ * both on success and on timeout.
+ *
+ * Blocks up to about @timeout_us plus one round trip. Thread-safe.
+ *
+ * Returns MMIO_OK; MMIO_ETIMEDOUT if the value did not appear in time;
+ * MMIO_EINVAL if @r is NULL, or as for mmio_read32(); MMIO_EACCES (no `poll`
+ * op or no read access); MMIO_EFAULT; MMIO_EREVOKED; MMIO_ECONN; MMIO_EPROTO;
+ * MMIO_EINTERNAL. *@last is unchanged on other errors.
+ */
+MMIO_API int mmio_poll32(mmio_region *r, size_t off, uint32_t mask, uint32_t want,
+			 uint32_t timeout_us, uint32_t *last);
+
+/* ------------------------------------------------------------------------
+ * Describing regions.
+ * ------------------------------------------------------------------------ */
+
+#define MMIO_ACCESS_READ  0x1u
+#define MMIO_ACCESS_WRITE 0x2u
+
+#define MMIO_OPS_ONCE 0x01u /* read8..write64 and batches */
+#define MMIO_OPS_BULK 0x02u /* mmio_read, mmio_write */
+#define MMIO_OPS_FILL 0x04u /* mmio_fill */
+#define MMIO_OPS_POLL 0x08u /* mmio_poll32, batch polls */
+#define MMIO_OPS_MAP  0x10u /* direct mode */
+
+/* widths: the bit for an access of w bytes (1, 2, 4, 8) is w itself. */
+#define MMIO_WIDTH_BIT(w) ((unsigned)(w))
+
+#define MMIO_CACHE_UNCACHED	   0u
+#define MMIO_CACHE_WRITE_COMBINING 1u
+#define MMIO_CACHE_WRITE_THROUGH   2u
+#define MMIO_CACHE_WRITE_BACK	   3u
+
+#define MMIO_REGION_SENSITIVE 0x1u /* once-ops only, audited, never mapped */
+#define MMIO_REGION_EXCLUSIVE 0x2u /* one open handle at a time */
+#define MMIO_REGION_MAPPABLE  0x4u /* a direct mapping may be granted */
+
+/* What a region (mmio_list) or an opened handle (mmio_describe) allows. */
+struct mmio_region_info {
+	char name[64]; /* region name, NUL-terminated */
+	/* mmio_list: bytes of the client's first grant; mmio_describe: mmio_size(). */
+	uint64_t size;
+	unsigned access; /* MMIO_ACCESS_* */
+	unsigned ops;	 /* MMIO_OPS_* */
+	unsigned widths; /* MMIO_WIDTH_BIT()s of the allowed access widths */
+	unsigned cache;	 /* MMIO_CACHE_* */
+	unsigned flags;	 /* MMIO_REGION_* */
+	unsigned width;	 /* pinned access width (1/2/4/8) or 0; always 0 in mmio_list */
+};
+
+/*
+ * The regions client @c may see, as the policy grants them (the LIST
+ * request). On success *@out is an array of *@count entries allocated by
+ * the library (NULL when *@count is 0), owned by the caller: release it with
+ * mmio_list_free().
+ *
+ * Blocks for one round trip. Thread-safe.
+ *
+ * Returns MMIO_OK; MMIO_EINVAL if an argument is NULL; MMIO_ENOMEM;
+ * MMIO_ECONN; MMIO_EPROTO; or any status the server answers. On error
+ * *@out is NULL and *@count 0 (when not NULL).
+ */
+MMIO_API int mmio_list(mmio_client *c, struct mmio_region_info **out, size_t *count);
+
+/* Free an array returned by mmio_list(). NULL is fine. */
+MMIO_API void mmio_list_free(struct mmio_region_info *list);
+
+/*
+ * What @r allows, from the server's answer to its open, into *@out; name is
+ * the region's and size is mmio_size(@r). Does not block. Thread-safe.
+ * Returns MMIO_OK, or MMIO_EINVAL if an argument is NULL.
+ */
+MMIO_API int mmio_describe(const mmio_region *r, struct mmio_region_info *out);
+
+/* ------------------------------------------------------------------------
+ * Server statistics.
+ * ------------------------------------------------------------------------ */
+
+/* One server counter. */
+struct mmio_stat {
+	const char
+		*name; /* "requests", "bytes_read", ...; "?" for one this library does not know */
+	uint64_t value;
+};
+
+/*
+ * The server's counters (the STATS request), in the server's order, into
+ * @out[0 .. min(@cap, n)), where n, the number the server sent, goes to
+ * *@count (so call with @cap 0 to learn n; a server sends at most 256).
+ * Names are static strings.
+ *
+ * Blocks for one round trip. Thread-safe.
+ *
+ * Returns MMIO_OK; MMIO_EINVAL if @c or @count is NULL, or @out is NULL
+ * with a non-zero @cap; MMIO_ENOMEM; MMIO_ECONN; MMIO_EPROTO; or any status
+ * the server answers (e.g. MMIO_EACCES if the policy hides the counters).
+ */
+MMIO_API int mmio_stats(mmio_client *c, struct mmio_stat *out, size_t cap, size_t *count);
+
+/* ------------------------------------------------------------------------
+ * Batches: an ordered list of once-ops and polls, on any regions of one
+ * client, run by the server in one request. The server stops at the first
+ * op that fails and says which; nothing after it runs.
+ *
+ * Typical use:
+ *
+ *	mmio_batch *b;
+ *	mmio_batch_new(c, &b);
+ *	mmio_batch_write(b, regs, CTRL, 4, CTRL_RESET);
+ *	mmio_batch_poll(b, regs, STATUS, 4, STATUS_READY, STATUS_READY, 1000);
+ *	int id = mmio_batch_read(b, regs, VERSION, 4);
+ *	size_t failed;
+ *	if (mmio_batch_run(b, &failed) == MMIO_OK)
+ *		mmio_batch_value(b, id, &version);
+ *	mmio_batch_free(b);
+ *
+ * Widths are in bytes (1, 2, 4, 8). A batch may be run several times (it
+ * keeps its ops; mmio_batch_clear() empties it). The regions named in it
+ * must stay open until the last run. An mmio_batch is not thread-safe: one
+ * thread at a time (different batches on one client may run concurrently).
+ * ------------------------------------------------------------------------ */
+
+typedef struct mmio_batch mmio_batch;
+
+/* mmio_batch_run()'s *failed when no single op failed. */
+#define MMIO_BATCH_NONE SIZE_MAX
+
+/*
+ * A new empty batch for client @c into *@out, owned by the caller (free it
+ * with mmio_batch_free(), before or after mmio_disconnect(@c)). Does not
+ * block. Returns MMIO_OK; MMIO_EINVAL if an argument is NULL; MMIO_ENOMEM.
+ */
+MMIO_API int mmio_batch_new(mmio_client *c, mmio_batch **out);
+
+/* Free @b. NULL is fine. */
+MMIO_API void mmio_batch_free(mmio_batch *b);
+
+/* Remove every op from @b (keeping its memory for reuse). NULL is fine. */
+MMIO_API void mmio_batch_clear(mmio_batch *b);
+
+/* The number of ops in @b (0 for NULL). */
+MMIO_API size_t mmio_batch_count(const mmio_batch *b);
+
+/*
+ * Append one op to @b: a read of @width bytes at @off of @r (its value is
+ * fetched with mmio_batch_value()); a write of @value; or a poll that reads
+ * @width bytes until (value & @mask) == @want or @timeout_us pass (its
+ * value is the last one read). Does not block; nothing is sent.
+ *
+ * Returns the new op's index (0, 1, ...), or an error with @b unchanged:
+ * MMIO_EINVAL if @b or @r is NULL, @r belongs to another client, @width is
+ * not 1/2/4/8, @value/@mask/@want do not fit in @width bytes, @off +
+ * @width is past the end of a slice (mmio_slice()), or the batch already
+ * holds the most ops a batch can carry (4096); MMIO_ENOMEM. What the server
+ * would refuse (misalignment, policy, a full-region range) is found when the
+ * batch runs.
+ */
+MMIO_API int mmio_batch_read(mmio_batch *b, mmio_region *r, size_t off, unsigned width);
+MMIO_API int mmio_batch_write(mmio_batch *b, mmio_region *r, size_t off, unsigned width,
+			      uint64_t value);
+MMIO_API int mmio_batch_poll(mmio_batch *b, mmio_region *r, size_t off, unsigned width,
+			     uint64_t mask, uint64_t want, uint32_t timeout_us);
+
+/*
+ * Run every op of @b, in order, in one request. An empty batch succeeds at
+ * once without a round trip.
+ *
+ * Returns MMIO_OK (every op done; *@failed = MMIO_BATCH_NONE), or the
+ * status of the first op that failed with *@failed = its index: the ops
+ * before it completed (their values are available), it had no effect beyond
+ * what its status says, and the ops after it did not run (neither has a
+ * value, not even a timed-out poll). A batch refused as a whole
+ * gives *@failed = MMIO_BATCH_NONE with: MMIO_EINVAL if @b is NULL or holds
+ * more ops than the server's max_batch (nothing sent; split the batch), or
+ * its request would exceed the server's message size; MMIO_ECONN;
+ * MMIO_ENOMEM; MMIO_EPROTO; or any status the server refuses it with.
+ * @failed may be NULL.
+ *
+ * Blocks for one round trip (plus the time its polls wait). Not
+ * thread-safe for @b; other calls on the client may run concurrently.
+ */
+MMIO_API int mmio_batch_run(mmio_batch *b, size_t *failed);
+
+/*
+ * The value of op @index from the last mmio_batch_run() of @b, into *@value:
+ * a read's value, a poll's last value, 0 for a write. Only ops that
+ * completed have one.
+ *
+ * Returns MMIO_OK; MMIO_EINVAL if an argument is NULL or op @index did not
+ * complete in the last run (or there was none).
+ */
+MMIO_API int mmio_batch_value(const mmio_batch *b, size_t index, uint64_t *value);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MMIO_CLIENT_H */

@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mmioctl: poke device registers through mmio-server from a shell, like
+ * busybox devmem, but within what the policy grants (API.md, "Programs").
+ *
+ * Exit status: 0 success; 1 the server or the library refused (the status
+ * name and its sentence are printed); 2 a usage error.
+ */
+#include <mmio/client.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_STATUS 1
+#define EXIT_USAGE  2
+
+/* Bytes a dump reads per request; a multiple of the 16-byte line. */
+#define DUMP_CHUNK (64u * 1024u)
+
+static const char usage_text[] =
+	"Usage: mmioctl [-s URL] COMMAND [ARG...]\n"
+	"\n"
+	"Commands:\n"
+	"  list                              regions this client may see\n"
+	"  read REGION OFFSET [WIDTH]        read one register and print it\n"
+	"  write REGION OFFSET WIDTH VALUE   write one register\n"
+	"  dump REGION OFFSET LEN            print LEN bytes like hexdump -C\n"
+	"  fill REGION OFFSET LEN [BYTE]     store BYTE (default 0) to LEN bytes\n"
+	"  stats                             the server's counters\n"
+	"\n"
+	"Options:\n"
+	"  -s, --server URL   the server (default: $MMIO_SERVER, else " MMIO_DEFAULT_URL ")\n"
+	"  -h, --help         print this help and exit\n"
+	"\n"
+	"OFFSET and LEN count bytes from the start of REGION; the range must lie\n"
+	"inside one grant. WIDTH is in bits: 8, 16, 32 or 64 (default 32). Numbers\n"
+	"are C constants: 42, 0x2a, 052. A read prints 0x and WIDTH/4 hex digits.\n"
+	"\n"
+	"Exit status: 0 success, 1 the operation failed (its status is printed),\n"
+	"2 usage error.\n";
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("mmioctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'mmioctl --help'.\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int fail(int status, const char *what)
+{
+	fprintf(stderr, "mmioctl: %s: %s: %s\n", what, mmio_status_name(status),
+		mmio_strerror(status));
+	return EXIT_STATUS;
+}
+
+/* A C integer constant (decimal, 0x hex, 0 octal) and nothing else. */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || s[0] < '0' || s[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_size(const char *s, size_t *out)
+{
+	uint64_t v;
+
+	if (!parse_u64(s, &v) || v > SIZE_MAX)
+		return false;
+	*out = (size_t)v;
+	return true;
+}
+
+/* WIDTH in bits into bytes. */
+static bool parse_width(const char *s, unsigned *bytes)
+{
+	uint64_t v;
+
+	if (!parse_u64(s, &v) || (v != 8 && v != 16 && v != 32 && v != 64))
+		return false;
+	*bytes = (unsigned)(v / 8);
+	return true;
+}
+
+/* ---- list ---- */
+
+static const char *cache_name(unsigned cache)
+{
+	switch (cache) {
+	case MMIO_CACHE_UNCACHED:
+		return "uncached";
+	case MMIO_CACHE_WRITE_COMBINING:
+		return "write-combining";
+	case MMIO_CACHE_WRITE_THROUGH:
+		return "write-through";
+	case MMIO_CACHE_WRITE_BACK:
+		return "write-back";
+	default:
+		return "?";
+	}
+}
+
+/* Names of the set bits of @bits, comma-separated, "-" if none. */
+static const char *bit_names(char *buf, size_t len, unsigned bits, const char *const names[],
+			     const unsigned values[], size_t n)
+{
+	size_t pos = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (bits & values[i]) {
+			int w = snprintf(buf + pos, len - pos, "%s%s", pos ? "," : "", names[i]);
+
+			if (w < 0 || (size_t)w >= len - pos)
+				break;
+			pos += (size_t)w;
+		}
+	}
+	return pos ? buf : "-";
+}
+
+static const char *ops_text(char *buf, size_t len, unsigned ops)
+{
+	static const char *const names[] = { "once", "bulk", "fill", "poll", "map" };
+	static const unsigned values[] = { MMIO_OPS_ONCE, MMIO_OPS_BULK, MMIO_OPS_FILL,
+					   MMIO_OPS_POLL, MMIO_OPS_MAP };
+
+	return bit_names(buf, len, ops, names, values, 5);
+}
+
+static const char *widths_text(char *buf, size_t len, unsigned widths)
+{
+	static const char *const names[] = { "1", "2", "4", "8" };
+	static const unsigned values[] = { MMIO_WIDTH_BIT(1), MMIO_WIDTH_BIT(2), MMIO_WIDTH_BIT(4),
+					   MMIO_WIDTH_BIT(8) };
+
+	return bit_names(buf, len, widths, names, values, 4);
+}
+
+static const char *flags_text(char *buf, size_t len, unsigned flags)
+{
+	static const char *const names[] = { "sensitive", "exclusive", "mappable" };
+	static const unsigned values[] = { MMIO_REGION_SENSITIVE, MMIO_REGION_EXCLUSIVE,
+					   MMIO_REGION_MAPPABLE };
+
+	return bit_names(buf, len, flags, names, values, 3);
+}
+
+static const char *access_text(unsigned access)
+{
+	static const char *const text[] = { "-", "r", "w", "rw" };
+
+	return text[access & 3u];
+}
+
+static int cmd_list(mmio_client *c)
+{
+	struct mmio_region_info *list;
+	size_t n;
+	int namew = 4;
+	int status = mmio_list(c, &list, &n);
+
+	if (status != MMIO_OK)
+		return fail(status, "list");
+	for (size_t i = 0; i < n; i++) {
+		int l = (int)strlen(list[i].name);
+
+		if (l > namew)
+			namew = l;
+	}
+	printf("%-*s  %-18s  %-6s  %-24s  %-7s  %-15s  %s\n", namew, "NAME", "SIZE", "ACCESS",
+	       "OPS", "WIDTHS", "CACHE", "FLAGS");
+	for (size_t i = 0; i < n; i++) {
+		const struct mmio_region_info *e = &list[i];
+		char size[24], ops[64], widths[16], flags[48];
+
+		snprintf(size, sizeof(size), "0x%" PRIx64, e->size);
+		printf("%-*s  %-18s  %-6s  %-24s  %-7s  %-15s  %s\n", namew, e->name, size,
+		       access_text(e->access), ops_text(ops, sizeof(ops), e->ops),
+		       widths_text(widths, sizeof(widths), e->widths), cache_name(e->cache),
+		       flags_text(flags, sizeof(flags), e->flags));
+	}
+	mmio_list_free(list);
+	return 0;
+}
+
+/* ---- stats ---- */
+
+static int cmd_stats(mmio_client *c)
+{
+	struct mmio_stat *stats;
+	size_t n, cap;
+	int namew = 0;
+	int status = mmio_stats(c, NULL, 0, &n);
+
+	if (status != MMIO_OK)
+		return fail(status, "stats");
+	cap = n ? n : 1;
+	stats = calloc(cap, sizeof(*stats));
+	if (!stats)
+		return fail(MMIO_ENOMEM, "stats");
+	status = mmio_stats(c, stats, cap, &n);
+	if (status != MMIO_OK) {
+		free(stats);
+		return fail(status, "stats");
+	}
+	if (n > cap)
+		n = cap;
+	for (size_t i = 0; i < n; i++) {
+		int l = (int)strlen(stats[i].name);
+
+		if (l > namew)
+			namew = l;
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("%-*s  %" PRIu64 "\n", namew, stats[i].name, stats[i].value);
+	free(stats);
+	return 0;
+}
+
+/* ---- read, write, fill ---- */
+
+static int open_range(mmio_client *c, const char *region, size_t off, size_t len, mmio_region **r,
+		      const char *what)
+{
+	int status = mmio_open_range(c, region, off, len, MMIO_OPEN_PROXIED, r);
+
+	return status == MMIO_OK ? 0 : fail(status, what);
+}
+
+static int cmd_read(mmio_client *c, const char *region, size_t off, unsigned width)
+{
+	char what[128];
+	mmio_region *r;
+	uint64_t v = 0;
+	int status, rc;
+
+	snprintf(what, sizeof(what), "read %s 0x%zx", region, off);
+	rc = open_range(c, region, off, width, &r, what);
+	if (rc)
+		return rc;
+	switch (width) {
+	case 1: {
+		uint8_t x;
+		status = mmio_read8(r, 0, &x);
+		v = x;
+		break;
+	}
+	case 2: {
+		uint16_t x;
+		status = mmio_read16(r, 0, &x);
+		v = x;
+		break;
+	}
+	case 4: {
+		uint32_t x;
+		status = mmio_read32(r, 0, &x);
+		v = x;
+		break;
+	}
+	default:
+		status = mmio_read64(r, 0, &v);
+		break;
+	}
+	mmio_close(r);
+	if (status != MMIO_OK)
+		return fail(status, what);
+	printf("0x%0*" PRIX64 "\n", (int)width * 2, v);
+	return 0;
+}
+
+static int cmd_write(mmio_client *c, const char *region, size_t off, unsigned width, uint64_t v)
+{
+	char what[128];
+	mmio_region *r;
+	int status, rc;
+
+	snprintf(what, sizeof(what), "write %s 0x%zx", region, off);
+	rc = open_range(c, region, off, width, &r, what);
+	if (rc)
+		return rc;
+	switch (width) {
+	case 1:
+		status = mmio_write8(r, 0, (uint8_t)v);
+		break;
+	case 2:
+		status = mmio_write16(r, 0, (uint16_t)v);
+		break;
+	case 4:
+		status = mmio_write32(r, 0, (uint32_t)v);
+		break;
+	default:
+		status = mmio_write64(r, 0, v);
+		break;
+	}
+	mmio_close(r);
+	return status == MMIO_OK ? 0 : fail(status, what);
+}
+
+static int cmd_fill(mmio_client *c, const char *region, size_t off, size_t len, uint8_t byte)
+{
+	char what[128];
+	mmio_region *r;
+	size_t done;
+	int status, rc;
+
+	snprintf(what, sizeof(what), "fill %s 0x%zx", region, off);
+	rc = open_range(c, region, off, len, &r, what);
+	if (rc)
+		return rc;
+	status = mmio_fill(r, 0, len, byte, &done);
+	mmio_close(r);
+	if (status != MMIO_OK) {
+		fprintf(stderr, "mmioctl: %s: %zu of %zu bytes written\n", what, done, len);
+		return fail(status, what);
+	}
+	return 0;
+}
+
+/* ---- dump: the layout of hexdump -C (util-linux / BSD) ---- */
+
+struct hexdump {
+	uint8_t prev[16];
+	bool have_prev; /* prev holds the last full line */
+	bool squeezing; /* a "*" line was printed for repeats of prev */
+};
+
+static void hexdump_line(struct hexdump *h, uint64_t addr, const uint8_t *p, size_t n)
+{
+	if (n == 16 && h->have_prev && memcmp(p, h->prev, 16) == 0) {
+		if (!h->squeezing)
+			puts("*");
+		h->squeezing = true;
+		return;
+	}
+	h->squeezing = false;
+	if (n == 16) {
+		memcpy(h->prev, p, 16);
+		h->have_prev = true;
+	}
+	printf("%08" PRIx64 " ", addr);
+	for (size_t i = 0; i < 16; i++) {
+		if (i % 8 == 0)
+			putchar(' ');
+		if (i < n)
+			printf("%02x ", p[i]);
+		else
+			fputs("   ", stdout);
+	}
+	fputs(" |", stdout);
+	for (size_t i = 0; i < n; i++)
+		putchar(p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '.');
+	fputs("|\n", stdout);
+}
+
+static int cmd_dump(mmio_client *c, const char *region, size_t off, size_t len)
+{
+	struct hexdump h = { .have_prev = false };
+	char what[128];
+	mmio_region *r;
+	uint8_t *buf;
+	size_t pos = 0;
+	int status = MMIO_OK, rc;
+
+	snprintf(what, sizeof(what), "dump %s 0x%zx", region, off);
+	rc = open_range(c, region, off, len, &r, what);
+	if (rc)
+		return rc;
+	buf = malloc(len < DUMP_CHUNK ? len : DUMP_CHUNK);
+	if (!buf) {
+		mmio_close(r);
+		return fail(MMIO_ENOMEM, what);
+	}
+	while (pos < len && status == MMIO_OK) {
+		size_t n = len - pos < DUMP_CHUNK ? len - pos : DUMP_CHUNK;
+		size_t done = 0;
+
+		status = mmio_read(r, pos, buf, n, &done);
+		for (size_t i = 0; i < done; i += 16)
+			hexdump_line(&h, (uint64_t)off + pos + i, buf + i,
+				     done - i < 16 ? done - i : 16);
+		pos += done;
+	}
+	free(buf);
+	mmio_close(r);
+	printf("%08" PRIx64 "\n", (uint64_t)off + pos);
+	if (status != MMIO_OK) {
+		fflush(stdout);
+		fprintf(stderr, "mmioctl: %s: %zu of %zu bytes read\n", what, pos, len);
+		return fail(status, what);
+	}
+	return 0;
+}
+
+/* ---- main ---- */
+
+/* A command line, checked completely before anything is sent. */
+struct command {
+	enum { CMD_LIST, CMD_STATS, CMD_READ, CMD_WRITE, CMD_DUMP, CMD_FILL } kind;
+	const char *region;
+	size_t off, len;
+	unsigned width; /* bytes */
+	uint64_t value; /* write: the value; fill: the byte */
+};
+
+static int parse_command(int argc, char **argv, struct command *cmd)
+{
+	const char *name = argv[0];
+
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->width = 4;
+	if (strcmp(name, "list") == 0 || strcmp(name, "stats") == 0) {
+		if (argc != 1)
+			return usage_error("%s takes no arguments", name);
+		cmd->kind = name[0] == 'l' ? CMD_LIST : CMD_STATS;
+		return 0;
+	}
+	if (strcmp(name, "read") == 0) {
+		if (argc < 3 || argc > 4)
+			return usage_error("%s", "usage: read REGION OFFSET [WIDTH]");
+		if (argc == 4 && !parse_width(argv[3], &cmd->width))
+			return usage_error("bad WIDTH '%s' (8, 16, 32 or 64)", argv[3]);
+		cmd->kind = CMD_READ;
+	} else if (strcmp(name, "write") == 0) {
+		if (argc != 5)
+			return usage_error("%s", "usage: write REGION OFFSET WIDTH VALUE");
+		if (!parse_width(argv[3], &cmd->width))
+			return usage_error("bad WIDTH '%s' (8, 16, 32 or 64)", argv[3]);
+		if (!parse_u64(argv[4], &cmd->value) ||
+		    (cmd->width < 8 && cmd->value >> (cmd->width * 8) != 0))
+			return usage_error("bad VALUE '%s' (a C integer constant that fits WIDTH)",
+					   argv[4]);
+		cmd->kind = CMD_WRITE;
+	} else if (strcmp(name, "dump") == 0 || strcmp(name, "fill") == 0) {
+		bool fill = name[0] == 'f';
+
+		if (argc < 4 || argc > (fill ? 5 : 4))
+			return usage_error("%s", fill ? "usage: fill REGION OFFSET LEN [BYTE]"
+						      : "usage: dump REGION OFFSET LEN");
+		if (!parse_size(argv[3], &cmd->len) || cmd->len == 0)
+			return usage_error("bad LEN '%s' (a C integer constant, at least 1)",
+					   argv[3]);
+		if (argc == 5 && (!parse_u64(argv[4], &cmd->value) || cmd->value > 0xff))
+			return usage_error("bad BYTE '%s' (0 to 0xff)", argv[4]);
+		cmd->kind = fill ? CMD_FILL : CMD_DUMP;
+	} else {
+		return usage_error("unknown command '%s'", name);
+	}
+	cmd->region = argv[1];
+	if (!parse_size(argv[2], &cmd->off))
+		return usage_error("bad OFFSET '%s' (a C integer constant)", argv[2]);
+	return 0;
+}
+
+static int run_command(mmio_client *c, const struct command *cmd)
+{
+	switch (cmd->kind) {
+	case CMD_LIST:
+		return cmd_list(c);
+	case CMD_STATS:
+		return cmd_stats(c);
+	case CMD_READ:
+		return cmd_read(c, cmd->region, cmd->off, cmd->width);
+	case CMD_WRITE:
+		return cmd_write(c, cmd->region, cmd->off, cmd->width, cmd->value);
+	case CMD_DUMP:
+		return cmd_dump(c, cmd->region, cmd->off, cmd->len);
+	default:
+		return cmd_fill(c, cmd->region, cmd->off, cmd->len, (uint8_t)cmd->value);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *url = NULL;
+	struct command cmd;
+	mmio_client *c;
+	int opt, status, rc;
+
+	while ((opt = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			url = optarg;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			fputs("Try 'mmioctl --help'.\n", stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return usage_error("%s", "no command given");
+	rc = parse_command(argc - optind, argv + optind, &cmd);
+	if (rc)
+		return rc;
+
+	status = mmio_connect(url, &c);
+	if (status != MMIO_OK) {
+		const char *env = getenv("MMIO_SERVER");
+		char what[600];
+
+		snprintf(what, sizeof(what), "connect to %s",
+			 url		 ? url
+			 : env && env[0] ? env
+					 : MMIO_DEFAULT_URL);
+		return fail(status, what);
+	}
+	rc = run_command(c, &cmd);
+	mmio_disconnect(c);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "mmioctl: writing the output: %s\n", strerror(errno));
+		return EXIT_STATUS;
+	}
+	return rc;
+}

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Proxied access: every access is a request to the server, which checks it
+ * against the policy and the handle and performs it. Statuses and counts are
+ * the server's. The stub adds only what the server cannot know: the bounds
+ * of a slice, and the splitting of transfers larger than one message.
+ */
+#include "cli.h"
+
+#include <string.h>
+
+size_t cli_read_chunk_max(size_t max_message)
+{
+	size_t n = max_message > PROTO_READ_DATA_OFFSET ? max_message - PROTO_READ_DATA_OFFSET : 0;
+
+	return n & ~(size_t)7;
+}
+
+size_t cli_write_chunk_max(size_t max_message)
+{
+	size_t head = PROTO_WRITE_DATA_OFFSET + CLI_RECV_SLACK;
+	size_t n = max_message > head ? max_message - head : 0;
+
+	return n & ~(size_t)7;
+}
+
+void cli_handle_close_remote(mmio_client *c, uint32_t id)
+{
+	struct proto_request req = { .opcode = PROTO_OP_CLOSE, .close = { .handle = id } };
+	struct proto_reply rep;
+	nng_msg *m;
+
+	if (cli_call(c, &req, cli_timeout_ms(c, 0), &m, &rep) == MMIO_OK)
+		nng_msg_free(m);
+}
+
+/*
+ * The handle offset of [@off, @off + @len) of view @r. A slice's bounds are
+ * checked here (MMIO_EINVAL); a whole-handle view's are the server's.
+ */
+static int view_offset(const mmio_region *r, size_t off, size_t len, uint64_t *hoff)
+{
+	if (r->slice && (off > r->len || len > r->len - off))
+		return MMIO_EINVAL;
+	*hoff = (uint64_t)r->base + off;
+	return MMIO_OK;
+}
+
+/* A call whose reply carries no payload the caller needs: just its status and done. */
+static int call_simple(mmio_client *c, const struct proto_request *req, int timeout_ms,
+		       uint64_t *done)
+{
+	struct proto_reply rep;
+	nng_msg *m;
+	int status = cli_call(c, req, timeout_ms, &m, &rep);
+
+	if (status != MMIO_OK)
+		return status;
+	if (done)
+		*done = rep.done;
+	nng_msg_free(m);
+	return rep.status;
+}
+
+static int proxied_read_once(mmio_region *r, size_t off, unsigned width, uint64_t *v)
+{
+	struct proto_request req = { .opcode = PROTO_OP_READ_ONCE };
+	struct proto_reply rep;
+	mmio_client *c = r->h->client;
+	nng_msg *m;
+	int status;
+
+	if (!proto_width_valid(width))
+		return MMIO_EINVAL;
+	status = view_offset(r, off, width, &req.read_once.offset);
+	if (status != MMIO_OK)
+		return status;
+	req.read_once.handle = r->h->id;
+	req.read_once.width = width;
+	status = cli_call(c, &req, cli_timeout_ms(c, 0), &m, &rep);
+	if (status != MMIO_OK)
+		return status;
+	status = rep.status;
+	if (status == MMIO_OK) {
+		if (proto_value_fits(width, rep.read_once.value))
+			*v = rep.read_once.value;
+		else
+			status = MMIO_EPROTO;
+	}
+	nng_msg_free(m);
+	return status;
+}
+
+static int proxied_write_once(mmio_region *r, size_t off, unsigned width, uint64_t v)
+{
+	struct proto_request req = { .opcode = PROTO_OP_WRITE_ONCE };
+	int status;
+
+	if (!proto_value_fits(width, v))
+		return MMIO_EINVAL;
+	status = view_offset(r, off, width, &req.write_once.offset);
+	if (status != MMIO_OK)
+		return status;
+	req.write_once.handle = r->h->id;
+	req.write_once.width = width;
+	req.write_once.value = v;
+	return call_simple(r->h->client, &req, cli_timeout_ms(r->h->client, 0), NULL);
+}
+
+/*
+ * Before a transfer is split: the whole range must be valid, or a later
+ * part would fail after earlier ones moved data (a single request moves
+ * nothing on a bad range).
+ */
+static int split_check(const mmio_region *r, size_t off, size_t len)
+{
+	unsigned width = r->h->info.width;
+
+	if (off > r->len || len > r->len - off)
+		return MMIO_EINVAL;
+	if (width != 0 && ((r->base + off) % width != 0 || len % width != 0))
+		return MMIO_EINVAL;
+	return MMIO_OK;
+}
+
+static int proxied_read(mmio_region *r, size_t off, void *buf, size_t len, size_t *done)
+{
+	mmio_client *c = r->h->client;
+	size_t chunk = cli_read_chunk_max(c->max_message);
+	uint64_t hoff;
+	int status;
+
+	status = len > chunk ? split_check(r, off, len) : view_offset(r, off, len, &hoff);
+	if (status != MMIO_OK)
+		return status;
+	hoff = (uint64_t)r->base + off;
+	do {
+		struct proto_request req = { .opcode = PROTO_OP_READ };
+		struct proto_reply rep;
+		size_t n = len - *done < chunk ? len - *done : chunk;
+		nng_msg *m;
+
+		req.read.handle = r->h->id;
+		req.read.offset = hoff + *done;
+		req.read.len = n;
+		status = cli_call(c, &req, cli_timeout_ms(c, 0), &m, &rep);
+		if (status != MMIO_OK)
+			return status;
+		status = rep.status;
+		if (rep.done > n) {
+			status = MMIO_EPROTO;
+		} else {
+			if (rep.done > 0)
+				memcpy((char *)buf + *done, rep.read.data, (size_t)rep.done);
+			*done += (size_t)rep.done;
+			if (status == MMIO_OK && rep.done < n)
+				status = MMIO_EPROTO;
+		}
+		nng_msg_free(m);
+	} while (status == MMIO_OK && *done < len);
+	return status;
+}
+
+static int proxied_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done)
+{
+	mmio_client *c = r->h->client;
+	size_t chunk = cli_write_chunk_max(c->max_message);
+	uint64_t hoff;
+	int status;
+
+	status = len > chunk ? split_check(r, off, len) : view_offset(r, off, len, &hoff);
+	if (status != MMIO_OK)
+		return status;
+	hoff = (uint64_t)r->base + off;
+	do {
+		struct proto_request req = { .opcode = PROTO_OP_WRITE };
+		size_t n = len - *done < chunk ? len - *done : chunk;
+		uint64_t d = 0;
+
+		req.write.handle = r->h->id;
+		req.write.offset = hoff + *done;
+		req.write.data = n ? (const char *)buf + *done : NULL;
+		req.write.len = n;
+		status = call_simple(c, &req, cli_timeout_ms(c, 0), &d);
+		if (d > n)
+			return MMIO_EPROTO;
+		*done += (size_t)d;
+		if (status == MMIO_OK && d < n)
+			status = MMIO_EPROTO;
+	} while (status == MMIO_OK && *done < len);
+	return status;
+}
+
+static int proxied_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done)
+{
+	struct proto_request req = { .opcode = PROTO_OP_FILL };
+	mmio_client *c = r->h->client;
+	unsigned width = r->h->info.width;
+	size_t want = len;
+	uint64_t d = 0;
+	int status;
+
+	req.fill.handle = r->h->id;
+	req.fill.byte = byte;
+	if (!r->slice) {
+		req.fill.offset = off;
+	} else if (len == 0) {
+		/* Nothing to clamp; the server still says whether a fill is allowed. */
+		req.fill.offset = (uint64_t)r->base + (off < r->len ? off : r->len);
+	} else {
+		/* The fill rules of DESIGN.md §2 against the slice's end, as
+		 * shim_fill() applies them against a window's. */
+		if (off >= r->len || (width != 0 && len % width != 0))
+			return MMIO_EINVAL;
+		if (want > r->len - off)
+			want = r->len - off;
+		if (width != 0)
+			want -= want % width;
+		if (want == 0)
+			return MMIO_EINVAL;
+		req.fill.offset = (uint64_t)r->base + off;
+	}
+	req.fill.len = want;
+	status = call_simple(c, &req, cli_timeout_ms(c, 0), &d);
+	if (d > want)
+		return MMIO_EPROTO;
+	*done = (size_t)d;
+	if (status == MMIO_OK && d < want)
+		return MMIO_EPROTO;
+	if (status == MMIO_OK && want < len)
+		return MMIO_EINVAL;
+	return status;
+}
+
+static int proxied_poll(mmio_region *r, size_t off, unsigned width, uint64_t mask, uint64_t want,
+			uint32_t timeout_us, uint64_t *last)
+{
+	struct proto_request req = { .opcode = PROTO_OP_POLL };
+	struct proto_reply rep;
+	mmio_client *c = r->h->client;
+	nng_msg *m;
+	int status;
+
+	if (!proto_value_fits(width, mask) || !proto_value_fits(width, want))
+		return MMIO_EINVAL;
+	status = view_offset(r, off, width, &req.poll.offset);
+	if (status != MMIO_OK)
+		return status;
+	req.poll.handle = r->h->id;
+	req.poll.width = width;
+	req.poll.mask = mask;
+	req.poll.want = want;
+	req.poll.timeout_us = timeout_us;
+	status = cli_call(c, &req, cli_timeout_ms(c, timeout_us), &m, &rep);
+	if (status != MMIO_OK)
+		return status;
+	status = rep.status;
+	if (status == MMIO_OK || status == MMIO_ETIMEDOUT) {
+		if (proto_value_fits(width, rep.poll.value))
+			*last = rep.poll.value;
+		else
+			status = MMIO_EPROTO;
+	}
+	nng_msg_free(m);
+	return status;
+}
+
+static void proxied_release(struct cli_handle *h)
+{
+	(void)h;
+}
+
+const struct cli_region_ops cli_proxied_ops = {
+	.read_once = proxied_read_once,
+	.write_once = proxied_write_once,
+	.read = proxied_read,
+	.write = proxied_write,
+	.fill = proxied_fill,
+	.poll = proxied_poll,
+	.release = proxied_release,
+	.direct = false,
+};

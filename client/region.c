@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Opening, slicing and closing regions, and the public access calls: they
+ * check what only the caller can get wrong (NULL pointers, widths that
+ * cannot be encoded) and hand the rest to the handle's ops.
+ */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(MMIO_OPEN_DIRECT == PROTO_OPEN_DIRECT &&
+		       MMIO_OPEN_REQUIRE_DIRECT == PROTO_OPEN_REQUIRE_DIRECT,
+	       "open flags are the wire's");
+
+static void done_set(size_t *done, size_t n)
+{
+	if (done)
+		*done = n;
+}
+
+void cli_region_link(mmio_region *r)
+{
+	mmio_client *c = r->h->client;
+
+	pthread_mutex_lock(&c->mtx);
+	r->node.next = &c->regions;
+	r->node.prev = c->regions.prev;
+	c->regions.prev->next = &r->node;
+	c->regions.prev = &r->node;
+	r->h->views++;
+	pthread_mutex_unlock(&c->mtx);
+}
+
+static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64_t len,
+		       unsigned flags, mmio_region **out)
+{
+	struct proto_request req = { .opcode = PROTO_OP_OPEN };
+	struct proto_reply rep;
+	struct cli_handle *h;
+	mmio_region *r;
+	nng_msg *m;
+	size_t name_len;
+	int status;
+
+	if (out)
+		*out = NULL;
+	if (!c || !name || !out || (flags & ~(unsigned)PROTO_OPEN_FLAGS) != 0)
+		return MMIO_EINVAL;
+	name_len = strnlen(name, PROTO_NAME_MAX + 1);
+	if (!proto_name_valid(name, name_len))
+		return MMIO_EINVAL;
+
+	memcpy(req.open.name, name, name_len + 1);
+	req.open.offset = offset;
+	req.open.length = len;
+	req.open.flags = flags;
+	status = cli_call(c, &req, cli_timeout_ms(c, 0), &m, &rep);
+	if (status != MMIO_OK)
+		return status;
+	status = rep.status;
+	if (status == MMIO_OK && rep.open.size > SIZE_MAX)
+		status = MMIO_EPROTO;
+	if (status != MMIO_OK) {
+		nng_msg_free(m);
+		return status;
+	}
+
+	h = calloc(1, sizeof(*h));
+	r = calloc(1, sizeof(*r));
+	if (!h || !r) {
+		status = MMIO_ENOMEM;
+		goto fail_alloc;
+	}
+	h->client = c;
+	h->ops = &cli_proxied_ops;
+	h->id = rep.open.handle;
+	h->info = rep.open;
+	memcpy(h->name, name, name_len + 1);
+	nng_msg_free(m);
+	m = NULL;
+
+	if (flags & (MMIO_OPEN_DIRECT | MMIO_OPEN_REQUIRE_DIRECT)) {
+		status = cli_direct_attach(h);
+		/* MMIO_OPEN_DIRECT falls back to proxied; REQUIRE does not. */
+		if (status != MMIO_OK && (flags & MMIO_OPEN_REQUIRE_DIRECT))
+			goto fail_direct;
+	}
+	r->h = h;
+	r->base = 0;
+	r->len = (size_t)h->info.size;
+	r->slice = false;
+	cli_region_link(r);
+	*out = r;
+	return MMIO_OK;
+
+fail_direct:
+fail_alloc:
+	if (m)
+		nng_msg_free(m);
+	cli_handle_close_remote(c, rep.open.handle);
+	free(r);
+	free(h);
+	return status;
+}
+
+int mmio_open(mmio_client *c, const char *region, unsigned flags, mmio_region **out)
+{
+	return region_open(c, region, 0, PROTO_LEN_TO_END, flags, out);
+}
+
+int mmio_open_range(mmio_client *c, const char *region, size_t offset, size_t len, unsigned flags,
+		    mmio_region **out)
+{
+	return region_open(c, region, offset, len == SIZE_MAX ? PROTO_LEN_TO_END : len, flags, out);
+}
+
+int mmio_slice(const mmio_region *r, size_t offset, size_t len, mmio_region **out)
+{
+	unsigned width;
+	mmio_region *s;
+
+	if (out)
+		*out = NULL;
+	if (!r || !out)
+		return MMIO_EINVAL;
+	/* As shim_window_slice(): non-empty, inside, whole pinned accesses. */
+	if (len == 0 || offset > r->len || len > r->len - offset)
+		return MMIO_EINVAL;
+	width = r->h->info.width;
+	if (width != 0 && ((r->base + offset) % width != 0 || len % width != 0))
+		return MMIO_EINVAL;
+	if (cli_lost(r->h->client))
+		return MMIO_ECONN;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return MMIO_ENOMEM;
+	s->h = r->h;
+	s->base = r->base + offset;
+	s->len = len;
+	s->slice = true;
+	cli_region_link(s);
+	*out = s;
+	return MMIO_OK;
+}
+
+void mmio_close(mmio_region *r)
+{
+	struct cli_handle *h;
+	mmio_client *c;
+	bool last, lost;
+
+	if (!r)
+		return;
+	h = r->h;
+	c = h->client;
+	pthread_mutex_lock(&c->mtx);
+	r->node.prev->next = r->node.next;
+	r->node.next->prev = r->node.prev;
+	last = --h->views == 0;
+	lost = c->lost;
+	pthread_mutex_unlock(&c->mtx);
+	free(r);
+	if (!last)
+		return;
+	h->ops->release(h);
+	if (!lost)
+		cli_handle_close_remote(c, h->id);
+	free(h);
+}
+
+size_t mmio_size(const mmio_region *r)
+{
+	return r ? r->len : 0;
+}
+
+int mmio_is_direct(const mmio_region *r)
+{
+	return r && r->h->ops->direct ? 1 : 0;
+}
+
+int mmio_describe(const mmio_region *r, struct mmio_region_info *out)
+{
+	const struct proto_open_rep *i;
+
+	if (!r || !out)
+		return MMIO_EINVAL;
+	i = &r->h->info;
+	memset(out, 0, sizeof(*out));
+	memcpy(out->name, r->h->name, sizeof(out->name));
+	out->size = r->len;
+	out->access = i->access;
+	out->ops = i->ops;
+	out->widths = i->widths;
+	out->cache = i->cache;
+	out->flags = i->flags;
+	out->width = i->width;
+	return MMIO_OK;
+}
+
+/* ---- once-ops ---- */
+
+static int read_once(mmio_region *r, size_t off, unsigned width, uint64_t *v)
+{
+	if (!r)
+		return MMIO_EINVAL;
+	return r->h->ops->read_once(r, off, width, v);
+}
+
+static int write_once(mmio_region *r, size_t off, unsigned width, uint64_t v)
+{
+	if (!r)
+		return MMIO_EINVAL;
+	return r->h->ops->write_once(r, off, width, v);
+}
+
+#define MMIO_READ_N(bits)                                                                          \
+	int mmio_read##bits(mmio_region *r, size_t off, uint##bits##_t *v)                         \
+	{                                                                                          \
+		uint64_t x;                                                                        \
+		int status;                                                                        \
+                                                                                                   \
+		if (!v)                                                                            \
+			return MMIO_EINVAL;                                                        \
+		status = read_once(r, off, (bits) / 8, &x);                                        \
+		if (status == MMIO_OK)                                                             \
+			*v = (uint##bits##_t)x;                                                    \
+		return status;                                                                     \
+	}                                                                                          \
+	int mmio_write##bits(mmio_region *r, size_t off, uint##bits##_t v)                         \
+	{                                                                                          \
+		return write_once(r, off, (bits) / 8, v);                                          \
+	}
+
+MMIO_READ_N(8)
+MMIO_READ_N(16)
+MMIO_READ_N(32)
+MMIO_READ_N(64)
+
+/* ---- bulk ---- */
+
+int mmio_read(mmio_region *r, size_t off, void *buf, size_t len, size_t *done)
+{
+	size_t n = 0;
+	int status;
+
+	done_set(done, 0);
+	if (!r || (!buf && len != 0))
+		return MMIO_EINVAL;
+	status = r->h->ops->read(r, off, buf, len, &n);
+	done_set(done, n);
+	return status;
+}
+
+int mmio_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done)
+{
+	size_t n = 0;
+	int status;
+
+	done_set(done, 0);
+	if (!r || (!buf && len != 0))
+		return MMIO_EINVAL;
+	status = r->h->ops->write(r, off, buf, len, &n);
+	done_set(done, n);
+	return status;
+}
+
+int mmio_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done)
+{
+	size_t n = 0;
+	int status;
+
+	done_set(done, 0);
+	if (!r)
+		return MMIO_EINVAL;
+	status = r->h->ops->fill(r, off, len, byte, &n);
+	done_set(done, n);
+	return status;
+}
+
+int mmio_poll32(mmio_region *r, size_t off, uint32_t mask, uint32_t want, uint32_t timeout_us,
+		uint32_t *last)
+{
+	uint64_t v = 0;
+	int status;
+
+	if (!r)
+		return MMIO_EINVAL;
+	status = r->h->ops->poll(r, off, 4, mask, want, timeout_us, &v);
+	if (last && (status == MMIO_OK || status == MMIO_ETIMEDOUT))
+		*last = (uint32_t)v;
+	return status;
+}

@@ -1,0 +1,422 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libmmio against a real mmio-server: the API a driver author uses, end to
+ * end, and a concurrency campaign of client processes whose every result is
+ * checked against a model of the device memory.
+ */
+#include "server_harness.h"
+
+#include <mmio/client.h>
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define WORKERS	       8
+#define OPS_PER_WORKER 10000
+#define SLICE	       8192u /* each worker's private range */
+
+static const char policy[] = "version: 1\n"
+			     "server:\n"
+			     "  listen: \"%SOCK%\"\n"
+			     "  socket_mode: \"0666\"\n"
+			     "  max_message: 64KiB\n"
+			     "regions:\n"
+			     "  - name: private\n"
+			     "    sim: true\n"
+			     "    size: 64KiB\n"
+			     "  - name: shared\n"
+			     "    sim: true\n"
+			     "    size: 4KiB\n"
+			     "  - name: big\n"
+			     "    sim: true\n"
+			     "    size: 1MiB\n"
+			     "  - name: ro\n"
+			     "    sim: true\n"
+			     "    size: 4KiB\n"
+			     "clients:\n"
+			     "  - name: root\n"
+			     "    uid: 0\n"
+			     "    grants:\n"
+			     "      - region: private\n"
+			     "        access: rw\n"
+			     "        ops: [once, bulk, fill, poll]\n"
+			     "      - region: shared\n"
+			     "        access: rw\n"
+			     "        ops: [once, bulk, fill, poll]\n"
+			     "      - region: big\n"
+			     "        access: rw\n"
+			     "        ops: [once, bulk, fill]\n"
+			     "      - region: ro\n"
+			     "        access: r\n"
+			     "        ops: [once]\n";
+
+static mmio_client *client;
+
+static void setup(void)
+{
+	harness_init();
+	harness_policy(policy);
+	harness_server_start();
+	ck_assert_int_eq(mmio_connect(H.url, &client), MMIO_OK);
+}
+
+static void teardown(void)
+{
+	mmio_disconnect(client);
+	harness_cleanup();
+}
+
+/* ------------------------------------------------------------------------- */
+
+START_TEST(api_basics_match_the_contract)
+{
+	mmio_region *r, *s;
+	uint64_t v64;
+	uint32_t v32;
+	uint8_t v8;
+	size_t done = 99;
+
+	ck_assert_int_eq(mmio_open(client, "private", MMIO_OPEN_PROXIED, &r), MMIO_OK);
+	ck_assert_uint_eq(mmio_size(r), 64 * 1024);
+	ck_assert_int_eq(mmio_is_direct(r), 0);
+	ck_assert_int_eq(mmio_write64(r, 8, 0x1122334455667788ull), MMIO_OK);
+	ck_assert_int_eq(mmio_read64(r, 8, &v64), MMIO_OK);
+	ck_assert_uint_eq(v64, 0x1122334455667788ull);
+	ck_assert_int_eq(mmio_read8(r, 15, &v8), MMIO_OK);
+	ck_assert_uint_eq(v8, 0x11);
+	ck_assert_int_eq(mmio_read32(r, 9, &v32), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_read32(r, SIZE_MAX - 3, &v32), MMIO_EINVAL);
+
+	/* A slice: offsets relative to it, bounded by it. */
+	ck_assert_int_eq(mmio_slice(r, 8, 8, &s), MMIO_OK);
+	ck_assert_int_eq(mmio_read32(s, 4, &v32), MMIO_OK);
+	ck_assert_uint_eq(v32, 0x11223344);
+	ck_assert_int_eq(mmio_read32(s, 8, &v32), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_slice(r, 64 * 1024 - 4, 8, &s), MMIO_EINVAL);
+	mmio_close(s);
+
+	/* Fill semantics through the library. */
+	ck_assert_int_eq(mmio_fill(r, 64 * 1024 - 3, 10, 0xEE, &done), MMIO_EINVAL);
+	ck_assert_uint_eq(done, 3);
+	ck_assert_int_eq(mmio_fill(r, 64 * 1024, 0, 0xEE, &done), MMIO_OK);
+
+	/* Poll: a value already there, and one that never comes. */
+	ck_assert_int_eq(mmio_poll32(r, 8, 0xFF, 0x88, 1000, &v32), MMIO_OK);
+	ck_assert_int_eq(mmio_poll32(r, 8, 0xFF, 0x00, 20000, &v32), MMIO_ETIMEDOUT);
+	ck_assert_uint_eq(v32, 0x55667788);
+	mmio_close(r);
+
+	/* Statuses of the policy. */
+	ck_assert_int_eq(mmio_open(client, "nonesuch", 0, &r), MMIO_ENOENT);
+	ck_assert_int_eq(mmio_open(client, "ro", MMIO_OPEN_PROXIED, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_write32(r, 0, 1), MMIO_EACCES);
+	ck_assert_int_eq(mmio_read(r, 0, &v64, 8, &done), MMIO_EACCES);
+	mmio_close(r);
+	ck_assert_int_eq(mmio_open_range(client, "ro", 4096, 4, 0, &r), MMIO_EACCES);
+	/* No `map` in any grant: direct falls back, require-direct is refused. */
+	ck_assert_int_eq(mmio_open(client, "private", MMIO_OPEN_DIRECT, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_is_direct(r), 0);
+	mmio_close(r);
+	ck_assert_int_eq(mmio_open(client, "private", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_EACCES);
+}
+END_TEST
+
+/* Copies larger than one message are split by the library, transparently. */
+START_TEST(bulk_larger_than_a_message)
+{
+	size_t len = 700 * 1024 + 5, done = 0;
+	uint8_t *out = malloc(len), *in = malloc(len);
+	mmio_region *r;
+
+	ck_assert_ptr_nonnull(out);
+	ck_assert_ptr_nonnull(in);
+	for (size_t i = 0; i < len; i++)
+		out[i] = (uint8_t)(i * 31 + (i >> 9));
+	ck_assert_int_eq(mmio_open(client, "big", 0, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_write(r, 3, out, len, &done), MMIO_OK);
+	ck_assert_uint_eq(done, len);
+	memset(in, 0, len);
+	ck_assert_int_eq(mmio_read(r, 3, in, len, &done), MMIO_OK);
+	ck_assert_uint_eq(done, len);
+	ck_assert_mem_eq(in, out, len);
+	/* Past the end: refused whole, nothing moved. */
+	ck_assert_int_eq(mmio_read(r, (1u << 20) - 100, in, 101, &done), MMIO_EINVAL);
+	ck_assert_uint_eq(done, 0);
+	ck_assert_int_eq(mmio_fill(r, 0, 1u << 20, 0, &done), MMIO_OK);
+	ck_assert_uint_eq(done, 1u << 20);
+	mmio_close(r);
+	free(out);
+	free(in);
+}
+END_TEST
+
+/* A device fault in the middle of a split copy: the exact total. */
+START_TEST(fault_across_chunks_reports_exact_total)
+{
+	size_t len = 300 * 1024, done = 0;
+	uint8_t *in = malloc(len);
+	int fd = harness_sim_fd("big");
+	mmio_region *r;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(mmio_open(client, "big", 0, &r), MMIO_OK);
+	ck_assert_int_eq(ftruncate(fd, 200 * 1024), 0);
+	ck_assert_int_eq(mmio_read(r, 16, in, len, &done), MMIO_EFAULT);
+	ck_assert_uint_eq(done, 200 * 1024 - 16);
+	ck_assert_int_eq(mmio_fill(r, 100 * 1024, len, 1, &done), MMIO_EFAULT);
+	ck_assert_uint_eq(done, 100 * 1024);
+	ck_assert_int_eq(ftruncate(fd, 1u << 20), 0);
+	mmio_close(r);
+	close(fd);
+	free(in);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------
+ * Concurrency: WORKERS processes x OPS_PER_WORKER mixed operations, each
+ * checked against the worker's own model of its bytes. Private ranges are
+ * disjoint slices of one region; on the shared region each worker owns the
+ * 8-byte words whose index is its number modulo WORKERS, interleaved with
+ * everyone else's.
+ * ------------------------------------------------------------------------ */
+
+static unsigned rnd(unsigned *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return (*seed >> 8) & 0xFFFFFF;
+}
+
+static int worker(unsigned id)
+{
+	static uint8_t model[SLICE], buf[SLICE];
+	uint64_t shared_model[4096 / 8 / WORKERS] = { 0 };
+	unsigned seed = 0x9E3779B9u ^ id, mismatches = 0;
+	mmio_client *c;
+	mmio_region *mine, *shared;
+
+	if (mmio_connect(H.url, &c) != MMIO_OK)
+		return 100;
+	if (mmio_open_range(c, "private", id * SLICE, SLICE, 0, &mine) != MMIO_OK ||
+	    mmio_open(c, "shared", 0, &shared) != MMIO_OK)
+		return 101;
+	if (mmio_fill(mine, 0, SLICE, 0, NULL) != MMIO_OK)
+		return 102;
+	memset(model, 0, sizeof(model));
+
+#define MISMATCH(...)                                                                              \
+	do {                                                                                       \
+		if (mismatches++ < 5) {                                                            \
+			fprintf(stderr, "worker %u op %u: ", id, op);                              \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
+	} while (0)
+
+	unsigned op;
+	for (op = 0; op < OPS_PER_WORKER; op++) {
+		unsigned kind = rnd(&seed) % 10;
+		unsigned width = 1u << (rnd(&seed) % 4);
+		size_t off = (rnd(&seed) % (SLICE / width)) * width;
+		size_t len = 1 + rnd(&seed) % 300, done = 0;
+		uint64_t value =
+			((uint64_t)rnd(&seed) << 40) ^ ((uint64_t)rnd(&seed) << 16) ^ rnd(&seed);
+		int st = MMIO_OK;
+
+		if (width < 8)
+			value &= (1ull << (8 * width)) - 1;
+		switch (kind) {
+		case 0:
+		case 1: { /* width-exact write, then the model */
+			switch (width) {
+			case 1:
+				st = mmio_write8(mine, off, (uint8_t)value);
+				break;
+			case 2:
+				st = mmio_write16(mine, off, (uint16_t)value);
+				break;
+			case 4:
+				st = mmio_write32(mine, off, (uint32_t)value);
+				break;
+			default:
+				st = mmio_write64(mine, off, value);
+				break;
+			}
+			for (unsigned b = 0; b < width; b++)
+				model[off + b] = (uint8_t)(value >> (8 * b));
+			break;
+		}
+		case 2:
+		case 3: { /* width-exact read against the model */
+			uint64_t got = 0, want = 0;
+			uint8_t g8;
+			uint16_t g16;
+			uint32_t g32;
+			switch (width) {
+			case 1:
+				st = mmio_read8(mine, off, &g8);
+				got = g8;
+				break;
+			case 2:
+				st = mmio_read16(mine, off, &g16);
+				got = g16;
+				break;
+			case 4:
+				st = mmio_read32(mine, off, &g32);
+				got = g32;
+				break;
+			default:
+				st = mmio_read64(mine, off, &got);
+				break;
+			}
+			for (unsigned b = 0; b < width; b++)
+				want |= (uint64_t)model[off + b] << (8 * b);
+			if (st == MMIO_OK && got != want)
+				MISMATCH("read%u at %zu: 0x%llx, model 0x%llx", width * 8, off,
+					 (unsigned long long)got, (unsigned long long)want);
+			break;
+		}
+		case 4: { /* bulk write at any offset; the tail may cross the end */
+			off = rnd(&seed) % SLICE;
+			for (size_t i = 0; i < len; i++)
+				buf[i] = (uint8_t)rnd(&seed);
+			st = mmio_write(mine, off, buf, len, &done);
+			if (off + len > SLICE) {
+				if (st != MMIO_EINVAL || done != 0)
+					MISMATCH("write past the end: %d, done %zu", st, done);
+				st = MMIO_OK;
+			} else {
+				memcpy(model + off, buf, len);
+			}
+			break;
+		}
+		case 5: { /* bulk read against the model */
+			off = rnd(&seed) % (SLICE - len);
+			st = mmio_read(mine, off, buf, len, &done);
+			if (st == MMIO_OK && (done != len || memcmp(buf, model + off, len) != 0))
+				MISMATCH("read %zu bytes at %zu differ from the model", len, off);
+			break;
+		}
+		case 6: { /* fill, possibly short at the end */
+			off = rnd(&seed) % SLICE;
+			uint8_t byte = (uint8_t)value;
+			st = mmio_fill(mine, off, len, byte, &done);
+			size_t want = off + len > SLICE ? SLICE - off : len;
+			if (done != want || st != (want == len ? MMIO_OK : MMIO_EINVAL))
+				MISMATCH("fill at %zu len %zu: %d done %zu", off, len, st, done);
+			memset(model + off, byte, want);
+			st = MMIO_OK;
+			break;
+		}
+		case 7: { /* poll for what the model says is there */
+			uint32_t last = 0, want = 0;
+			off &= ~(size_t)3;
+			for (unsigned b = 0; b < 4; b++)
+				want |= (uint32_t)model[off + b] << (8 * b);
+			st = mmio_poll32(mine, off, 0xFFFFFFFF, want, 100000, &last);
+			if (st != MMIO_OK || last != want)
+				MISMATCH("poll at %zu: %d last 0x%x want 0x%x", off, st, last,
+					 want);
+			break;
+		}
+		default: { /* the shared region: my own words among everyone's */
+			size_t word = (rnd(&seed) % (4096 / 8 / WORKERS)) * WORKERS + id;
+			uint64_t got;
+			if (kind == 8) {
+				st = mmio_write64(shared, word * 8, value);
+				shared_model[word / WORKERS] = value;
+			} else {
+				st = mmio_read64(shared, word * 8, &got);
+				if (st == MMIO_OK && got != shared_model[word / WORKERS])
+					MISMATCH("shared word %zu: 0x%llx, model 0x%llx", word,
+						 (unsigned long long)got,
+						 (unsigned long long)shared_model[word / WORKERS]);
+			}
+			break;
+		}
+		}
+		if (st != MMIO_OK)
+			MISMATCH("kind %u width %u off %zu: %s", kind, width, off,
+				 mmio_status_name(st));
+	}
+	/* The whole slice, once more, against the model. */
+	size_t done = 0;
+	if (mmio_read(mine, 0, buf, SLICE, &done) != MMIO_OK || memcmp(buf, model, SLICE) != 0)
+		MISMATCH("final read-back differs from the model");
+	mmio_disconnect(c);
+	return mismatches > 99 ? 99 : (int)mismatches;
+}
+
+START_TEST(concurrent_clients_match_the_model)
+{
+	pid_t pids[WORKERS];
+	mmio_region *r;
+	uint32_t clients;
+
+	for (unsigned i = 0; i < WORKERS; i++) {
+		char role[32];
+		snprintf(role, sizeof(role), "worker-%u", i);
+		pids[i] = harness_spawn(role, NULL);
+	}
+	for (unsigned i = 0; i < WORKERS; i++) {
+		int status;
+		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			      "worker %u: status 0x%x (exit code = mismatches, 100+ = setup)", i,
+			      status);
+	}
+	/* Everything they opened is released. */
+	ck_assert_int_eq(mmio_open(client, "private", 0, &r), MMIO_OK);
+	mmio_close(r);
+	struct rawc c;
+	rawc_open(&c);
+	for (int i = 0; i < 100 && rawc_stat(&c, PROTO_STAT_HANDLES) != 0; i++)
+		usleep(20000);
+	ck_assert_uint_eq(rawc_stat(&c, PROTO_STAT_HANDLES), 0);
+	clients = (uint32_t)rawc_stat(&c, PROTO_STAT_CLIENTS);
+	ck_assert_uint_le(clients, 2);
+	rawc_close(&c);
+}
+END_TEST
+
+int harness_child_main(const char *role)
+{
+	unsigned id;
+
+	if (sscanf(role, "worker-%u", &id) == 1 && id < WORKERS)
+		return worker(id);
+	return 99;
+}
+
+static Suite *e2e_suite(void)
+{
+	Suite *s = suite_create("e2e");
+	TCase *tc = tcase_create("libmmio");
+
+	tcase_set_timeout(tc, 240);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, api_basics_match_the_contract);
+	tcase_add_test(tc, bulk_larger_than_a_message);
+	tcase_add_test(tc, fault_across_chunks_reports_exact_total);
+	tcase_add_test(tc, concurrent_clients_match_the_model);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	SRunner *sr;
+	int failed;
+
+	if (argc == 3 && strcmp(argv[1], "--child") == 0)
+		return harness_child_run(argv[2]);
+	sr = srunner_create(e2e_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
