@@ -14,10 +14,9 @@
  *    rename(2)d over the public path, so a replacement can take the public
  *    name atomically, and closing an old listener (nng unlinks the path it
  *    bound) never removes the public name;
- *  - a watchdog thread dials the public path every PROBE_INTERVAL_MS and
- *    waits for the probe pipe to reach the socket (seen in the pipe
- *    callback, recognised by our own pid). If it does not, the listener is
- *    broken: a new one replaces it;
+ *  - a watchdog thread connects to the public path every PROBE_INTERVAL_MS
+ *    and says HELLO, as a client would. If two probes in a row get no
+ *    answer, the listener is stalled: a new one replaces it;
  *  - a broken listener is closed as soon as no session pipe of its own is
  *    alive. Closing it drops the connections stuck in its handshake queue;
  *    their nng dialers reconnect to the public path, now the new listener,
@@ -30,16 +29,15 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <mmio/proto.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -47,7 +45,6 @@
 
 #define PROBE_INTERVAL_MS 300
 #define PROBE_WAIT_MS	  700
-#define MAX_RETIRED	  64
 
 struct retired {
 	nng_listener l;
@@ -65,13 +62,13 @@ struct srv_listener {
 	pthread_cond_t wake;
 	nng_listener current;
 	unsigned current_pipes;
-	struct retired retired[MAX_RETIRED];
-	size_t nretired;
+	/* Stalled listeners that still carry sessions; each holds at least one
+	 * live session, so there are never more than the sessions allowed. */
+	struct retired *retired;
+	size_t nretired, retired_cap;
 	bool stopping;
 	unsigned long repairs;
 
-	atomic_uint probe_seen;
-	pid_t self;
 	pthread_t watchdog;
 	bool started;
 	bool watchdog_started;
@@ -93,18 +90,22 @@ static int ipc_path_from_url(const char *url, char *path, size_t len)
 	return 0;
 }
 
-/* True if something accepts connections on @path right now. */
+/*
+ * True if an SP peer accepts connections on @path right now. Asked with a
+ * full nng handshake: a raw connect()+close() would itself stall an nng
+ * 1.5.2 listener there (issue 1518).
+ */
 static bool path_has_listener(const char *path)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char url[PATH_MAX + 8];
+	nng_socket probe;
 	bool live;
 
-	if (fd < 0)
+	if (nng_req0_open(&probe) != 0)
 		return false;
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
-	live = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
-	close(fd);
+	snprintf(url, sizeof(url), "ipc://%s", path);
+	live = nng_dial(probe, url, NULL, 0) == 0;
+	nng_close(probe);
 	return live;
 }
 
@@ -146,27 +147,42 @@ fail:
 	return -1;
 }
 
-/* Dial the public path and wait for the pipe to reach the socket. */
+/*
+ * Ask the server through its public path, as a client would: dial, HELLO,
+ * reply, close. The probe ends its connection itself, after the reply: a
+ * probe refused by the server would make its dialer reconnect, and closing
+ * the probe during that reconnection's handshake is the very stall we look
+ * for.
+ */
 static bool listener_probe(struct srv_listener *ls)
 {
+	struct proto_request hello = { .opcode = PROTO_OP_HELLO };
+	uint8_t req[32];
 	char url[PATH_MAX + 8];
+	size_t len = 0;
 	nng_socket probe;
-	bool ok = false;
+	nng_msg *reply;
+	bool ok;
+	int rv;
 
-	if (nng_req0_open(&probe) != 0)
+	hello.hello.min_version = PROTO_VERSION_MIN;
+	hello.hello.max_version = PROTO_VERSION_MAX;
+	if (proto_request_encode(&hello, req, sizeof(req), &len) != MMIO_OK ||
+	    nng_req0_open(&probe) != 0)
 		return true; /* cannot tell; do not churn listeners */
+	nng_socket_set_ms(probe, NNG_OPT_RECVTIMEO, PROBE_WAIT_MS);
+	nng_socket_set_ms(probe, NNG_OPT_SENDTIMEO, PROBE_WAIT_MS);
 	snprintf(url, sizeof(url), "ipc://%s", ls->path);
-	atomic_store(&ls->probe_seen, 0);
-	if (nng_dial(probe, url, NULL, 0) == 0) {
-		for (int waited = 0; waited < PROBE_WAIT_MS; waited += 5) {
-			if (atomic_load(&ls->probe_seen)) {
-				ok = true;
-				break;
-			}
-			nng_msleep(5);
-		}
+	rv = nng_dial(probe, url, NULL, 0);
+	if (rv == 0) {
+		rv = nng_send(probe, req, len, 0);
+		if (rv == 0 && (rv = nng_recvmsg(probe, &reply, 0)) == 0)
+			nng_msg_free(reply);
+		ok = rv == 0;
 	} else {
-		ok = !path_has_listener(ls->path) ? false : true;
+		/* Nobody listens at the public path (it was removed or replaced):
+		 * repair. Any other failure says nothing about our listener. */
+		ok = rv != NNG_ECONNREFUSED && rv != NNG_ENOENT;
 	}
 	nng_close(probe);
 	return ok;
@@ -178,14 +194,16 @@ static void listener_repair(struct srv_listener *ls)
 	nng_listener fresh;
 
 	pthread_mutex_lock(&ls->lock);
-	if (ls->nretired == MAX_RETIRED) {
-		/* Too many broken listeners still carrying sessions: close the oldest. */
-		srv_warn("listener: %d broken listeners still hold sessions; closing the oldest",
-			 MAX_RETIRED);
-		nng_listener_close(ls->retired[0].l);
-		memmove(&ls->retired[0], &ls->retired[1],
-			sizeof(ls->retired[0]) * (MAX_RETIRED - 1));
-		ls->nretired--;
+	if (ls->nretired == ls->retired_cap) {
+		size_t cap = ls->retired_cap ? 2 * ls->retired_cap : 4;
+		struct retired *grown = realloc(ls->retired, cap * sizeof(*grown));
+		if (!grown) {
+			pthread_mutex_unlock(&ls->lock);
+			srv_error("listener: out of memory; cannot repair the stalled listener");
+			return;
+		}
+		ls->retired = grown;
+		ls->retired_cap = cap;
 	}
 	if (listener_bind(ls, &fresh, err, sizeof(err)) != 0) {
 		pthread_mutex_unlock(&ls->lock);
@@ -234,7 +252,8 @@ static void *listener_watchdog(void *arg)
 		if (ls->stopping)
 			break;
 		pthread_mutex_unlock(&ls->lock);
-		if (!listener_probe(ls))
+		/* A stall persists; a slow moment does not: ask twice. */
+		if (!listener_probe(ls) && !listener_probe(ls))
 			listener_repair(ls);
 		listener_reap(ls);
 		pthread_mutex_lock(&ls->lock);
@@ -264,7 +283,6 @@ int srv_listener_new(nng_socket sock, const char *url, unsigned mode, long group
 	ls->sock = sock;
 	ls->mode = (mode_t)mode;
 	ls->group = group < 0 ? (gid_t)-1 : (gid_t)group;
-	ls->self = getpid();
 	pthread_mutex_init(&ls->lock, NULL);
 	pthread_cond_init(&ls->wake, NULL);
 	*out = ls;
@@ -326,22 +344,13 @@ unsigned long srv_listener_repairs(struct srv_listener *ls)
  * Pipe callbacks run under nng's socket lock: only our own state and pipe
  * (not socket) calls here (DESIGN.md §7).
  */
-bool srv_listener_pipe_event(struct srv_listener *ls, nng_pipe p, nng_pipe_ev ev)
+void srv_listener_pipe_event(struct srv_listener *ls, nng_pipe p, nng_pipe_ev ev)
 {
 	nng_listener owner = nng_pipe_listener(p);
 	int delta = ev == NNG_PIPE_EV_ADD_POST ? 1 : ev == NNG_PIPE_EV_REM_POST ? -1 : 0;
-	uint64_t pid = 0;
 
-	if (ev == NNG_PIPE_EV_ADD_PRE) {
-		/* The watchdog's probe: note it and refuse it (closing in ADD_PRE is allowed). */
-		if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) == 0 &&
-		    pid == (uint64_t)ls->self) {
-			atomic_store(&ls->probe_seen, 1);
-			nng_pipe_close(p);
-			return true;
-		}
-		return false;
-	}
+	if (delta == 0)
+		return;
 	pthread_mutex_lock(&ls->lock);
 	if (nng_listener_id(owner) == nng_listener_id(ls->current)) {
 		ls->current_pipes += (unsigned)delta;
@@ -352,7 +361,6 @@ bool srv_listener_pipe_event(struct srv_listener *ls, nng_pipe p, nng_pipe_ev ev
 		}
 	}
 	pthread_mutex_unlock(&ls->lock);
-	return false;
 }
 
 void srv_listener_stop(struct srv_listener *ls)
@@ -381,5 +389,6 @@ void srv_listener_close(struct srv_listener *ls)
 	}
 	pthread_cond_destroy(&ls->wake);
 	pthread_mutex_destroy(&ls->lock);
+	free(ls->retired);
 	free(ls);
 }

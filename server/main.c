@@ -66,8 +66,6 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 	/* Runs under nng's socket lock: no socket calls here (DESIGN.md §7). */
 	switch (ev) {
 	case NNG_PIPE_EV_ADD_PRE:
-		if (srv_listener_pipe_event(listener, p, ev))
-			return;
 		if (!srv_session_create(p))
 			nng_pipe_close(p);
 		break;

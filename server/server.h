@@ -40,12 +40,11 @@ int srv_listener_new(nng_socket sock, const char *url, unsigned mode, long group
 int srv_listener_start(struct srv_listener *ls, char *err, size_t errlen);
 
 /*
- * Feed every pipe event of the socket here, from its pipe callbacks:
- * ADD_PRE for every pipe; ADD_POST and REM_POST only for pipes that carry a
- * session (one REM_POST per ADD_POST). Returns true for the watchdog's own
- * probe pipe, which the caller must otherwise ignore (it is being closed).
+ * Feed ADD_POST and REM_POST pipe events here, from the socket's pipe
+ * callbacks, for pipes that carry a session (one REM_POST per ADD_POST):
+ * a stalled listener is closed once none of its sessions is left.
  */
-bool srv_listener_pipe_event(struct srv_listener *ls, nng_pipe p, nng_pipe_ev ev);
+void srv_listener_pipe_event(struct srv_listener *ls, nng_pipe p, nng_pipe_ev ev);
 
 const char *srv_listener_path(const struct srv_listener *ls);
 /* How many times the watchdog replaced a stalled listener. */

@@ -33,6 +33,7 @@ static const char policy_main[] = "version: 1\n"
 				  "  max_message: 64KiB\n"
 				  "  limits:\n"
 				  "    max_poll_us: 3000000\n"
+				  "    max_handles: 6\n"
 				  "regions:\n"
 				  "  - name: scratch\n"
 				  "    sim: true\n"
@@ -687,6 +688,29 @@ START_TEST(other_uid_sees_only_its_grants)
 }
 END_TEST
 
+/* A client over its handle limit gets MMIO_ENOMEM, and nothing grows. */
+START_TEST(handle_limit_gives_enomem)
+{
+	uint32_t h[8];
+	int opened = 1; /* the fixture's */
+
+	for (; opened < 6; opened++)
+		ck_assert_int_eq(rawc_open_region(&C, "scratch", 0x100 * (uint64_t)opened, 0x10,
+						  &h[opened], NULL),
+				 MMIO_OK);
+	ck_assert_int_eq(rawc_open_region(&C, "scratch", 0, 0x10, NULL, NULL), MMIO_ENOMEM);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_HANDLES), 6);
+	struct proto_request rq = { .opcode = PROTO_OP_CLOSE };
+	struct proto_reply rep;
+	rq.close.handle = h[1];
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EINVAL); /* closed twice */
+	ck_assert_int_eq(rawc_open_region(&C, "scratch", 0, 0x10, NULL, NULL), MMIO_OK);
+}
+END_TEST
+
 START_TEST(sigterm_stops_cleanly)
 {
 	struct stat st;
@@ -746,6 +770,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, reload_revokes_and_broken_policy_keeps_old);
 	tcase_add_test(tc, policy_file_change_reloads_without_signal);
 	tcase_add_test(tc, other_uid_sees_only_its_grants);
+	tcase_add_test(tc, handle_limit_gives_enomem);
 	tcase_add_test(tc, sigterm_stops_cleanly);
 	tcase_add_test(tc, check_config_exit_codes);
 	suite_add_tcase(s, tc);
