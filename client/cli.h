@@ -61,6 +61,7 @@ struct cli_slot {
 	nng_aio *aio;
 	bool done;	/* the round trip ended; under client->mtx */
 	bool sending;	/* the aio carries the send; its callback then starts the receive */
+	bool cancelled; /* the waiter gave up: do not start the receive */
 	int timeout_ms; /* for the receive the callback starts */
 };
 

@@ -90,8 +90,15 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	uint32_t id = (uint32_t)nng_pipe_id(p);
 
 	(void)ev;
+	/*
+	 * While connecting, a lost pipe is not the end of the attempt: the
+	 * dialer reconnects and req0 resends the (idempotent) HELLO on the new
+	 * pipe. Closing the socket here instead could cut that reconnection
+	 * in the middle of its handshake, which stalls an nng 1.5.2 listener
+	 * (issue 1518). The attempt's own timeout bounds the wait.
+	 */
 	pthread_mutex_lock(&c->mtx);
-	if (c->connecting || id == c->session_pipe)
+	if (!c->connecting && id == c->session_pipe)
 		session_lose_locked(c);
 	pthread_mutex_unlock(&c->mtx);
 }
@@ -108,13 +115,15 @@ static void slot_aio_done(void *arg)
 	 * thread: the caller sleeps once per round trip, not twice. Only this
 	 * callback touches s->sending while the aio is busy.
 	 */
-	if (s->sending && nng_aio_result(s->aio) == 0) {
+	pthread_mutex_lock(&c->mtx);
+	/* Not after the waiter gave up: its cancel would find nothing to stop. */
+	if (s->sending && nng_aio_result(s->aio) == 0 && !s->cancelled) {
 		s->sending = false;
+		pthread_mutex_unlock(&c->mtx);
 		nng_aio_set_timeout(s->aio, s->timeout_ms);
 		nng_ctx_recv(s->ctx, s->aio);
 		return;
 	}
-	pthread_mutex_lock(&c->mtx);
 	s->done = true;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mtx);
@@ -215,9 +224,10 @@ static int slot_round_trip(mmio_client *c, struct cli_slot *s, int timeout_ms, b
 
 	pthread_mutex_lock(&c->mtx);
 	s->done = false;
+	s->cancelled = false;
+	s->sending = true;
 	pthread_mutex_unlock(&c->mtx);
 
-	s->sending = true;
 	s->timeout_ms = timeout_ms;
 	nng_aio_set_timeout(s->aio, timeout_ms);
 	nng_ctx_send(s->ctx, s->aio);
@@ -226,6 +236,7 @@ static int slot_round_trip(mmio_client *c, struct cli_slot *s, int timeout_ms, b
 	while (!s->done && !broken_locked(c))
 		pthread_cond_wait(&c->cv, &c->mtx);
 	done = s->done;
+	s->cancelled = !done;
 	pthread_mutex_unlock(&c->mtx);
 
 	/* The pipe callback cannot cancel our aio (it runs under the socket
@@ -234,7 +245,9 @@ static int slot_round_trip(mmio_client *c, struct cli_slot *s, int timeout_ms, b
 		nng_aio_cancel(s->aio);
 	/* Also waits for slot_aio_done() to return before the aio is reused. */
 	nng_aio_wait(s->aio);
+	pthread_mutex_lock(&c->mtx);
 	*sent = !s->sending;
+	pthread_mutex_unlock(&c->mtx);
 	return nng_aio_result(s->aio);
 }
 

@@ -94,14 +94,36 @@ struct srv_ctx {
 	nng_aio *aio;
 	enum ctx_state state;
 	struct srv_request r;
+	/* The session this context works for, from its request until its reply
+	 * is sent: counted in the session's in-flight requests. */
+	struct srv_session *owner;
 };
+
+/*
+ * A reply that cannot be sent within this time is dropped: a client that
+ * stops reading must not keep a context (nng sends have no timeout of their
+ * own, and a full pipe blocks every reply queued behind it).
+ */
+#define SEND_TIMEOUT_MS 2000
 
 static struct srv_ctx *contexts;
 static unsigned ncontexts;
 
+/* The context is free again: its session has one request fewer in flight. */
+static void ctx_release_owner(struct srv_ctx *c)
+{
+	if (c->owner) {
+		atomic_fetch_sub(&c->owner->inflight, 1);
+		srv_session_put(c->owner);
+		c->owner = NULL;
+	}
+}
+
 static void ctx_recv(struct srv_ctx *c)
 {
+	ctx_release_owner(c);
 	c->state = CTX_RECV;
+	nng_aio_set_timeout(c->aio, NNG_DURATION_INFINITE);
 	nng_ctx_recv(c->ctx, c->aio);
 }
 
@@ -109,6 +131,7 @@ static void ctx_send(struct srv_ctx *c, nng_msg *reply)
 {
 	c->state = CTX_SEND;
 	nng_aio_set_msg(c->aio, reply);
+	nng_aio_set_timeout(c->aio, SEND_TIMEOUT_MS);
 	nng_ctx_send(c->ctx, c->aio);
 }
 
@@ -203,10 +226,11 @@ static void request_run(struct srv_ctx *c)
 			srv_handle_check(s, t.handle, t.ops_bit, t.access_bit, t.width, &r->handle);
 		if (r->rep.status != MMIO_OK) {
 			pthread_mutex_unlock(&s->lock);
-			if (r->rep.status == MMIO_EACCES || r->rep.status == MMIO_EREVOKED)
+			if (r->rep.status == MMIO_EACCES || r->rep.status == MMIO_EREVOKED) {
 				atomic_fetch_add(&srv.stats.denials, 1);
-			srv_audit(s, "(handle)", proto_opcode_name(r->rq.opcode), t.offset, t.len,
-				  r->rep.status);
+				srv_audit(s, "(handle)", proto_opcode_name(r->rq.opcode), t.offset,
+					  t.len, r->rep.status);
+			}
 			request_reply(c);
 			return;
 		}
@@ -249,6 +273,27 @@ static void request_start(struct srv_ctx *c, nng_msg *msg)
 		ctx_recv(c);
 		return;
 	}
+	/*
+	 * A client may have SRV_INFLIGHT_MAX requests in the server at once
+	 * (libmmio never has more); more would let one client hold every
+	 * context. The excess is dropped unanswered: answering would queue yet
+	 * more replies on a pipe that may not be read.
+	 */
+	if (atomic_fetch_add(&r->session->inflight, 1) >= SRV_INFLIGHT_MAX) {
+		atomic_fetch_sub(&r->session->inflight, 1);
+		if (atomic_fetch_add(&r->session->dropped, 1) == 0)
+			srv_warn("uid %u pid %d: more than %d requests in flight; dropping the "
+				 "excess",
+				 (unsigned)r->session->peer.uid, (int)r->session->pid,
+				 SRV_INFLIGHT_MAX);
+		srv_session_put(r->session);
+		nng_msg_free(msg);
+		memset(r, 0, sizeof(*r));
+		ctx_recv(c);
+		return;
+	}
+	c->owner = r->session;
+	atomic_fetch_add(&c->owner->refs, 1);
 	r->gen = srv_current();
 	status = proto_request_decode(nng_msg_body(msg), nng_msg_len(msg), &r->rq);
 	if (status != MMIO_OK) {
@@ -329,6 +374,7 @@ void srv_dispatch_stop(void)
 		nng_aio_stop(contexts[i].aio);
 		if (contexts[i].state == CTX_WAIT && contexts[i].r.msg)
 			request_finish(&contexts[i].r);
+		ctx_release_owner(&contexts[i]);
 		nng_aio_free(contexts[i].aio);
 	}
 	free(contexts);

@@ -188,27 +188,38 @@ static bool listener_probe(struct srv_listener *ls)
 	return ok;
 }
 
+/*
+ * Replace the stalled current listener. nng calls are made without ls->lock
+ * held: the pipe callbacks take it, and a listener's close or start can wait
+ * for those callbacks.
+ */
 static void listener_repair(struct srv_listener *ls)
 {
 	char err[256];
 	nng_listener fresh;
+	struct retired *grown;
 
+	/* Only the watchdog thread binds after start: generation needs no lock. */
+	if (listener_bind(ls, &fresh, err, sizeof(err)) != 0) {
+		srv_error("listener: repair failed: %s", err);
+		return;
+	}
 	pthread_mutex_lock(&ls->lock);
 	if (ls->nretired == ls->retired_cap) {
 		size_t cap = ls->retired_cap ? 2 * ls->retired_cap : 4;
-		struct retired *grown = realloc(ls->retired, cap * sizeof(*grown));
+		grown = realloc(ls->retired, cap * sizeof(*grown));
 		if (!grown) {
+			/* Keep the new listener serving; the old one must go now. */
+			nng_listener stalled = ls->current;
+			ls->current = fresh;
+			ls->current_pipes = 0;
 			pthread_mutex_unlock(&ls->lock);
-			srv_error("listener: out of memory; cannot repair the stalled listener");
+			srv_error("listener: out of memory; closing the stalled listener");
+			nng_listener_close(stalled);
 			return;
 		}
 		ls->retired = grown;
 		ls->retired_cap = cap;
-	}
-	if (listener_bind(ls, &fresh, err, sizeof(err)) != 0) {
-		pthread_mutex_unlock(&ls->lock);
-		srv_error("listener: repair failed: %s", err);
-		return;
 	}
 	ls->retired[ls->nretired].l = ls->current;
 	ls->retired[ls->nretired].pipes = ls->current_pipes;
@@ -222,19 +233,24 @@ static void listener_repair(struct srv_listener *ls)
 		 ls->path);
 }
 
-/* Close retired listeners whose sessions are all gone. */
+/* Close stalled listeners whose sessions are all gone. */
 static void listener_reap(struct srv_listener *ls)
 {
+	nng_listener idle[16];
+	size_t nidle = 0;
+
 	pthread_mutex_lock(&ls->lock);
-	for (size_t i = 0; i < ls->nretired;) {
+	for (size_t i = 0; i < ls->nretired && nidle < 16;) {
 		if (ls->retired[i].pipes == 0) {
-			nng_listener_close(ls->retired[i].l);
+			idle[nidle++] = ls->retired[i].l;
 			ls->retired[i] = ls->retired[--ls->nretired];
 		} else {
 			i++;
 		}
 	}
 	pthread_mutex_unlock(&ls->lock);
+	for (size_t i = 0; i < nidle; i++)
+		nng_listener_close(idle[i]);
 }
 
 static void *listener_watchdog(void *arg)
@@ -311,10 +327,7 @@ int srv_listener_start(struct srv_listener *ls, char *err, size_t errlen)
 			 ls->path);
 		return -1;
 	}
-	pthread_mutex_lock(&ls->lock);
-	int rc = listener_bind(ls, &ls->current, err, errlen);
-	pthread_mutex_unlock(&ls->lock);
-	if (rc != 0)
+	if (listener_bind(ls, &ls->current, err, errlen) != 0)
 		return -1;
 	ls->started = true;
 	if (pthread_create(&ls->watchdog, NULL, listener_watchdog, ls) != 0) {

@@ -21,7 +21,8 @@
 #include <unistd.h>
 
 #define DEFAULT_POLICY "/etc/mmio/policy.yaml"
-#define CONTEXTS       64
+/* Several clients' worth of SRV_INFLIGHT_MAX: one client can never hold them all. */
+#define CONTEXTS 128
 
 struct srv srv = {
 	.gen_lock = PTHREAD_MUTEX_INITIALIZER,
@@ -82,12 +83,11 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 }
 
-/* Limits from the policy's server section. */
+/* Limits from the policy's server section (max_message only at start). */
 static void apply_limits(const struct cfg_server *cs)
 {
 	srv.max_sessions = cs->max_sessions;
 	srv.max_handles = cs->max_handles;
-	srv.max_message = cs->max_message;
 	srv.max_poll_us = cs->max_poll_us;
 }
 
@@ -122,6 +122,8 @@ static void policy_reload(void)
 	if (strcmp(cfg_policy_server(p)->listen, cfg_policy_server(old->policy)->listen) != 0)
 		srv_warn("reload: server.listen changed to %s; restart the server to apply it",
 			 cfg_policy_server(p)->listen);
+	if (cfg_policy_server(p)->max_message != srv.max_message)
+		srv_warn("reload: server.max_message changed; restart the server to apply it");
 	pthread_mutex_lock(&srv.gen_lock);
 	srv.gen = fresh;
 	apply_limits(cfg_policy_server(p));
@@ -275,6 +277,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	apply_limits(cs);
+	srv.max_message = cs->max_message;
 	clock_gettime(CLOCK_MONOTONIC, &srv.started);
 
 	/* Signals are taken synchronously by the main loop; threads never see them. */

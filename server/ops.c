@@ -89,7 +89,15 @@ enum srv_outcome srv_op_list(struct srv_request *r)
 
 enum srv_outcome srv_op_open(struct srv_request *r)
 {
-	return reply_status(r, srv_handle_open(r->session, r->gen, &r->rq.open, &r->rep.open));
+	int status = srv_handle_open(r->session, r->gen, &r->rq.open, &r->rep.open);
+
+	/* A reload raced us: open again under the policy now in force. */
+	for (int tries = 0; status == SRV_STALE && tries < 3; tries++) {
+		srv_generation_unref(r->gen);
+		r->gen = srv_current();
+		status = srv_handle_open(r->session, r->gen, &r->rq.open, &r->rep.open);
+	}
+	return reply_status(r, status == SRV_STALE ? MMIO_EBUSY : status);
 }
 
 enum srv_outcome srv_op_close(struct srv_request *r)
@@ -223,8 +231,9 @@ static int batch_op_run(struct srv_request *r, const struct proto_batch_op *op, 
 	status = srv_handle_check(s, op->handle, ops_bit, access, op->width, &h);
 	if (status != MMIO_OK) {
 		pthread_mutex_unlock(&s->lock);
-		srv_audit(s, "(batch)", proto_opcode_name(op->opcode), op->offset, op->width,
-			  status);
+		if (status == MMIO_EACCES || status == MMIO_EREVOKED)
+			srv_audit(s, "(batch)", proto_opcode_name(op->opcode), op->offset,
+				  op->width, status);
 		return status;
 	}
 	switch (op->opcode) {
@@ -330,9 +339,26 @@ void srv_request_release(struct srv_request *r)
 	r->scratch = NULL;
 }
 
-void srv_audit(const struct srv_session *s, const char *region, const char *op, uint64_t offset,
+/*
+ * Audit lines are rate-limited per client: a client cannot grow the log
+ * faster than AUDIT_PER_SECOND lines; the rest are counted and reported.
+ */
+#define AUDIT_PER_SECOND 50u
+
+void srv_audit(struct srv_session *s, const char *region, const char *op, uint64_t offset,
 	       uint64_t len, int status)
 {
+	long long second = (long long)(srv_now_ns() / 1000000000u);
+	long long seen = atomic_load(&s->audit_second);
+
+	if (seen != second && atomic_compare_exchange_strong(&s->audit_second, &seen, second)) {
+		unsigned n = atomic_exchange(&s->audits, 0);
+		if (n > AUDIT_PER_SECOND)
+			srv_log(SRV_LOG_NOTICE, "audit: uid=%u pid=%d: %u more lines suppressed",
+				(unsigned)s->peer.uid, (int)s->pid, n - AUDIT_PER_SECOND);
+	}
+	if (atomic_fetch_add(&s->audits, 1) >= AUDIT_PER_SECOND)
+		return;
 	srv_log(SRV_LOG_NOTICE,
 		"audit: uid=%u gid=%u pid=%d region=%s op=%s offset=0x%" PRIx64 " len=%" PRIu64
 		" status=%s",

@@ -96,6 +96,8 @@ void srv_device_unref(struct srv_device *d);
 /* ---- session.c: clients, their handles, exclusivity ---- */
 
 #define SRV_MAX_GROUPS 64
+/* Requests one client may have in the server at once (libmmio: up to 32). */
+#define SRV_INFLIGHT_MAX 32
 
 struct srv_handle {
 	uint32_t id;
@@ -123,7 +125,11 @@ struct srv_session {
 	struct cfg_peer peer;
 	gid_t groups[SRV_MAX_GROUPS];
 
-	bool added; /* reached ADD_POST (counted by the listener) */
+	bool added;	     /* reached ADD_POST (counted by the listener) */
+	atomic_int inflight; /* requests in the server (dispatch.c) */
+	atomic_uint dropped; /* requests dropped over SRV_INFLIGHT_MAX */
+	atomic_uint audits;  /* audit lines in the current second (srv_audit) */
+	atomic_llong audit_second;
 
 	pthread_mutex_t lock; /* guards everything below */
 	bool closed;	      /* the pipe is gone */
@@ -150,10 +156,14 @@ size_t srv_handle_count(void);
 /*
  * Open [offset, offset + len) of region @name for session @s under
  * generation @g (PROTO_LEN_TO_END / offset 0 conventions of OPEN).
- * Fills @rep. Returns a status.
+ * Fills @rep. Returns a status, or SRV_STALE if @g is no longer the policy
+ * in force (a reload raced the open; nothing was opened).
  */
 int srv_handle_open(struct srv_session *s, struct srv_generation *g,
 		    const struct proto_open_req *req, struct proto_open_rep *rep);
+/* srv_handle_open(): the policy changed while opening; open again under the new one. */
+#define SRV_STALE 1
+
 /* Close handle @id of @s. MMIO_OK or MMIO_EINVAL (no such handle). */
 int srv_handle_close(struct srv_session *s, uint32_t id);
 /* Handle @id of @s; call with s->lock held. NULL if none. */
@@ -185,8 +195,10 @@ struct srv {
 	pthread_mutex_t handles_lock;
 	struct srv_stats stats;
 	struct timespec started;
-	unsigned max_sessions, max_handles;
-	uint64_t max_message, max_poll_us;
+	/* Limits of the policy in force; a reload changes them while requests run. */
+	_Atomic unsigned max_sessions, max_handles;
+	_Atomic uint64_t max_poll_us;
+	uint64_t max_message; /* fixed at start: nng's receive limit is set once */
 };
 
 extern struct srv srv;
@@ -200,7 +212,9 @@ int srv_dispatch_start(nng_socket sock, unsigned contexts);
 void srv_dispatch_stop(void);
 
 /* ---- audit (ops.c) ---- */
-void srv_audit(const struct srv_session *s, const char *region, const char *op, uint64_t offset,
+/* One audit line (NOTICE): who, what, where, and the outcome. Rate-limited
+ * per session. */
+void srv_audit(struct srv_session *s, const char *region, const char *op, uint64_t offset,
 	       uint64_t len, int status);
 
 #endif

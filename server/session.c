@@ -340,6 +340,18 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 		s->handles = grown;
 		s->cap = cap;
 	}
+	/*
+	 * Granted under @gen, inserted only while @gen is in force: a reload
+	 * that swaps the policy after this point revalidates the session under
+	 * s->lock and so sees this handle (srv_handles_revalidate()).
+	 */
+	pthread_mutex_lock(&srv.gen_lock);
+	bool stale = srv.gen != gen;
+	pthread_mutex_unlock(&srv.gen_lock);
+	if (stale) {
+		status = SRV_STALE;
+		goto fail_unlock;
+	}
 	pthread_mutex_lock(&srv.handles_lock);
 	for (struct srv_handle *o = dev->open; o; o = o->next_open) {
 		if ((o->exclusive || h->exclusive) &&
@@ -431,6 +443,10 @@ static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
 		return false;
 	if (cfg_policy_authorize(g->policy, &s->peer, region, CFG_OP_OPEN, (size_t)h->offset,
 				 (size_t)h->size, 0, &grant) != MMIO_OK)
+		return false;
+	/* What the open fixed (access width, exclusivity, auditing) must not change. */
+	if (grant_pinned_width(grant) != h->win.width || grant->exclusive != h->exclusive ||
+	    cfg_policy_region(g->policy, region)->sensitive != h->sensitive)
 		return false;
 	h->access = grant->access;
 	h->ops = grant->ops;

@@ -576,6 +576,54 @@ START_TEST(hostile_messages_get_errors_and_server_serves_on)
 }
 END_TEST
 
+/*
+ * A peer that speaks SP itself, sends a flood of requests and never reads a
+ * reply: its pipe fills up, and replies to it can no longer be sent. Other
+ * clients must still be served while it stays connected.
+ */
+START_TEST(client_that_never_reads_does_not_starve_others)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	uint8_t header[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 }; /* req0 = protocol 48 */
+	uint8_t theirs[8], frame[64];
+	struct proto_request rq = { .opcode = PROTO_OP_STATS };
+	size_t body = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", H.sock);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	ck_assert_int_eq(write(fd, header, 8), 8);
+	ck_assert_int_eq(read(fd, theirs, 8), 8); /* a complete handshake: no 1518 */
+	/* Frame: type 1, u64 big-endian length, req0 request id, our request. */
+	ck_assert_int_eq(proto_request_encode(&rq, frame + 13, sizeof(frame) - 13, &body), MMIO_OK);
+	frame[0] = 1;
+	for (int i = 0; i < 8; i++)
+		frame[1 + i] = (uint8_t)((4 + body) >> (8 * (7 - i)));
+	int flags = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	unsigned sent = 0;
+	for (uint32_t id = 0x80000001u; sent < 20000; id++, sent++) {
+		frame[9] = (uint8_t)(id >> 24), frame[10] = (uint8_t)(id >> 16);
+		frame[11] = (uint8_t)(id >> 8), frame[12] = (uint8_t)id;
+		if (write(fd, frame, 13 + body) != (ssize_t)(13 + body))
+			break; /* the server stopped reading us: it is saturated by us */
+	}
+	ck_assert_uint_gt(sent, 100);
+	usleep(500000); /* let the server take in what it will, and jam */
+
+	/* Someone else is served, promptly, while the flooder stays connected. */
+	struct rawc other;
+	rawc_open(&other);
+	nng_socket_set_ms(other.s, NNG_OPT_RECVTIMEO, 5000);
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_eq(rawc_read_once(&C, scratch, 0, 4, NULL), MMIO_OK);
+	ck_assert_uint_ge(rawc_stat(&other, PROTO_STAT_CLIENTS), 2);
+	rawc_close(&other);
+	ck_assert(harness_log_contains("requests in flight"));
+	close(fd);
+}
+END_TEST
+
 /* A client killed in the middle of a POLL or a BATCH leaves nothing behind. */
 START_TEST(client_killed_mid_poll_or_batch)
 {
@@ -767,6 +815,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, raw_connect_close_does_not_stop_listener);
 	tcase_add_test(tc, hostile_messages_get_errors_and_server_serves_on);
 	tcase_add_test(tc, client_killed_mid_poll_or_batch);
+	tcase_add_test(tc, client_that_never_reads_does_not_starve_others);
 	tcase_add_test(tc, reload_revokes_and_broken_policy_keeps_old);
 	tcase_add_test(tc, policy_file_change_reloads_without_signal);
 	tcase_add_test(tc, other_uid_sees_only_its_grants);
