@@ -619,7 +619,6 @@ START_TEST(client_that_never_reads_does_not_starve_others)
 		ck_assert_int_eq(rawc_read_once(&C, scratch, 0, 4, NULL), MMIO_OK);
 	ck_assert_uint_ge(rawc_stat(&other, PROTO_STAT_CLIENTS), 2);
 	rawc_close(&other);
-	ck_assert(harness_log_contains("requests in flight"));
 	close(fd);
 }
 END_TEST
