@@ -27,7 +27,7 @@ run_build() {
 	local rc=0
 	(cd "build/$name" && ctest --output-on-failure -j "$jobs") || rc=$?
 	# The Check summary of each suite, and the fuzzers' execution counts.
-	grep -hE '^(Test: |[0-9]+%: Checks:|stat::number_of_executed_units)' \
+	grep -hE '^(Running suite|[0-9]+%: Checks:|stat::number_of_executed_units)' \
 		"build/$name/Testing/Temporary/LastTest.log" | grep -vE '^Test: .*Time' || true
 	return $rc
 }
