@@ -6,6 +6,8 @@
 #   build/gcc   gcc, -Werror, the normal build
 #   build/asan  clang, AddressSanitizer + UndefinedBehaviorSanitizer, and the
 #               libFuzzer targets with their bounded runs
+#   build/tsan  clang, ThreadSanitizer: the suites where threads and
+#               processes meet (server, client, e2e); any report fails them
 # Exits non-zero if any build or test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +27,7 @@ run_build() {
 	rm -f "build-$name.log"
 	echo "=== build/$name: tests"
 	local rc=0
-	(cd "build/$name" && ctest --output-on-failure -j "$jobs") || rc=$?
+	(cd "build/$name" && ctest --output-on-failure -j "$jobs" ${CTEST_FILTER:+-R "$CTEST_FILTER"}) || rc=$?
 	# The Check summary of each suite, and the fuzzers' execution counts.
 	grep -hE '^(Running suite|[0-9]+%: Checks:|stat::number_of_executed_units)' \
 		"build/$name/Testing/Temporary/LastTest.log" | grep -vE '^Test: .*Time' || true
@@ -35,6 +37,8 @@ run_build() {
 mkdir -p build
 run_build gcc -DCMAKE_C_COMPILER=gcc || status=1
 run_build asan -DCMAKE_C_COMPILER=clang -DMMIO_SANITIZE=ON || status=1
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CTEST_FILTER='^(server|client|e2e)$' \
+	run_build tsan -DCMAKE_C_COMPILER=clang -DMMIO_TSAN=ON -DMMIO_FUZZ=OFF || status=1
 
 if [ $status -eq 0 ]; then
 	echo "=== all builds and tests passed"
