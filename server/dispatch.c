@@ -66,6 +66,11 @@ static void target_map(const struct proto_request *rq, struct srv_target *t)
 	*t = (struct srv_target){ rq->map.handle, CFG_OPS_MAP, CFG_ACCESS_READ, 0, 0, 0 };
 }
 
+static void target_unmap(const struct proto_request *rq, struct srv_target *t)
+{
+	*t = (struct srv_target){ rq->unmap.handle, CFG_OPS_MAP, CFG_ACCESS_READ, 0, 0, 0 };
+}
+
 /* The dispatch table (MINIX-style: the rights check runs before the handler). */
 static const struct srv_op {
 	srv_op_fn run;
@@ -83,7 +88,7 @@ static const struct srv_op {
 	[PROTO_OP_BATCH] = { srv_op_batch, NULL },
 	[PROTO_OP_POLL] = { srv_op_poll, target_poll },
 	[PROTO_OP_MAP] = { srv_op_map, target_map },
-	[PROTO_OP_UNMAP] = { srv_op_unmap, NULL },
+	[PROTO_OP_UNMAP] = { srv_op_unmap, target_unmap },
 	[PROTO_OP_STATS] = { srv_op_stats, NULL },
 };
 

@@ -330,6 +330,10 @@ int main(int argc, char **argv)
 		srv_listener_close(listener);
 		return 1;
 	}
+	if (srv_grants_start(srv_listener_path(listener), cs->socket_mode,
+			     cs->has_socket_group ? (long)cs->socket_gid : -1, err,
+			     sizeof(err)) != 0)
+		srv_warn("%s; direct grants are off, every access is proxied", err);
 	srv_info("listening on %s (policy %s: %zu regions, %zu clients)",
 		 srv_listener_path(listener), policy_path, cfg_policy_region_count(policy),
 		 cfg_policy_client_count(policy));
@@ -348,6 +352,7 @@ int main(int argc, char **argv)
 	srv_listener_stop(listener);
 	nng_close(sock);
 	srv_dispatch_stop();
+	srv_grants_stop();
 	srv_listener_close(listener);
 	srv_generation_unref(srv.gen);
 	close(sigfd);

@@ -45,7 +45,7 @@ enum srv_outcome srv_op_hello(struct srv_request *r)
 	if (status != MMIO_OK)
 		return reply_status(r, status);
 	r->rep.hello.version = version;
-	r->rep.hello.flags = 0;
+	r->rep.hello.flags = srv_grants_available() ? PROTO_HELLO_DIRECT : 0;
 	r->rep.hello.max_message = (uint32_t)srv.max_message;
 	r->rep.hello.max_batch = PROTO_BATCH_MAX;
 	r->rep.hello.max_handles = srv.max_handles;
@@ -297,13 +297,16 @@ enum srv_outcome srv_op_batch(struct srv_request *r)
 
 enum srv_outcome srv_op_map(struct srv_request *r)
 {
-	/* Direct grants are not served by this server yet: clients fall back to proxied. */
-	return reply_status(r, MMIO_EACCES);
+	if (!r->handle->mappable)
+		return reply_status(r, MMIO_EACCES);
+	return reply_status(r, srv_grant_issue(r->session, r->handle, &r->rep.map));
 }
 
 enum srv_outcome srv_op_unmap(struct srv_request *r)
 {
-	return reply_status(r, MMIO_EINVAL);
+	/* The client has unmapped: the handle stays open, proxied. */
+	r->handle->mapped_pid = 0;
+	return reply_status(r, MMIO_OK);
 }
 
 enum srv_outcome srv_op_stats(struct srv_request *r)

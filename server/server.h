@@ -114,6 +114,8 @@ struct srv_handle {
 	unsigned widths; /* width bits */
 	bool exclusive;
 	bool sensitive;
+	bool mappable;		      /* MAP may be granted: ops map, whole device, whole pages */
+	pid_t mapped_pid;	      /* who asked for a direct mapping (0: nobody) */
 	bool revoked;		      /* grant withdrawn by a reload: every request EREVOKED */
 	struct srv_handle *next_open; /* on dev->open, under srv.handles_lock */
 };
@@ -181,6 +183,33 @@ unsigned long srv_handles_revalidate(struct srv_generation *g);
  */
 int srv_handle_check(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
 		     unsigned width, struct srv_handle **out);
+
+/* CLOCK_MONOTONIC in nanoseconds (ops.c). */
+uint64_t srv_now_ns(void);
+
+/* ---- grants.c: direct grants (MAP tokens, the descriptor channel) ---- */
+
+#define SRV_TOKEN_LIFETIME_MS  2000 /* a MAP token must be picked up this soon */
+#define SRV_TOKENS_MAX	       256  /* tokens outstanding, all clients */
+#define SRV_TOKENS_PER_SESSION 8    /* tokens outstanding for one client */
+
+/*
+ * Open the descriptor channel at "@socket_path.fd" (mode, group as the nng
+ * socket) and start its thread. Returns 0, or -1 with @err.
+ */
+int srv_grants_start(const char *socket_path, unsigned mode, long group, char *err, size_t errlen);
+void srv_grants_stop(void);
+/* True once the channel is running (HELLO announces PROTO_HELLO_DIRECT). */
+bool srv_grants_available(void);
+/*
+ * MAP: a one-time token for handle @h of @s (s->lock held; the caller has
+ * checked that @h is mappable). Fills @rep. Returns MMIO_OK, MMIO_EACCES
+ * (no channel or no descriptor), MMIO_ENOMEM (too many tokens outstanding)
+ * or MMIO_EINTERNAL.
+ */
+int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_map_rep *rep);
+/* Drop the unclaimed tokens of the session of @pipe_id. */
+void srv_grants_forget(uint32_t pipe_id);
 
 /* ---- server-wide state (main.c) ---- */
 

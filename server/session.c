@@ -203,6 +203,7 @@ bool srv_session_remove(uint32_t pipe_id)
 	added = s->added;
 	pthread_mutex_lock(&s->lock);
 	s->closed = true;
+	srv_grants_forget(s->pipe_id);
 	for (size_t i = 0; i < s->nhandles; i++)
 		handle_destroy(s->handles[i]);
 	s->nhandles = 0;
@@ -295,8 +296,6 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 				      (size_t)len, 0, &grant);
 	if (status != MMIO_OK)
 		return status;
-	if (req->flags & PROTO_OPEN_REQUIRE_DIRECT)
-		return MMIO_EACCES; /* direct grants are not served yet */
 	r = cfg_policy_region(gen->policy, region);
 	dev = gen->devices[region];
 	if (off + len > dev->dev.size)
@@ -319,6 +318,13 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 	h->widths = grant->widths;
 	h->exclusive = grant->exclusive;
 	h->sensitive = r->sensitive;
+	/*
+	 * The descriptor of a direct grant gives the whole backing object: until
+	 * the kernel-shim module gives per-window descriptors, only a handle
+	 * that covers the whole device, in whole pages, may be mapped.
+	 */
+	h->mappable = (grant->ops & CFG_OPS_MAP) && !r->sensitive && dev->dev.fd >= 0 && off == 0 &&
+		      len == dev->dev.size && len % CFG_PAGE_SIZE == 0;
 	snprintf(h->region, sizeof(h->region), "%s", r->name);
 
 	pthread_mutex_lock(&s->lock);
@@ -383,7 +389,8 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 	rep->cache = (unsigned)r->cache;
 	rep->width = h->win.width;
 	rep->flags = (r->sensitive ? PROTO_REGION_SENSITIVE : 0) |
-		     (grant->exclusive ? PROTO_REGION_EXCLUSIVE : 0);
+		     (grant->exclusive ? PROTO_REGION_EXCLUSIVE : 0) |
+		     (h->mappable && srv_grants_available() ? PROTO_REGION_MAPPABLE : 0);
 	return MMIO_OK;
 
 fail_unlock:
@@ -475,6 +482,11 @@ unsigned long srv_handles_revalidate(struct srv_generation *g)
 				 ", +0x%" PRIx64 ") of uid %u pid %d",
 				 h->id, h->region, h->offset, h->size, (unsigned)s->peer.uid,
 				 (int)s->pid);
+			if (h->mapped_pid)
+				srv_warn("reload: pid %d still has %s mapped directly: a mapping "
+					 "cannot be withdrawn from userspace; it lasts until that "
+					 "process unmaps it or exits",
+					 (int)h->mapped_pid, h->region);
 		}
 		pthread_mutex_unlock(&s->lock);
 	}

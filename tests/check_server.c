@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -51,6 +52,12 @@ static const char policy_main[] = "version: 1\n"
 				  "  - name: other\n"
 				  "    sim: true\n"
 				  "    size: 0x1000\n"
+				  "  - name: mapme\n"
+				  "    sim: true\n"
+				  "    size: 8KiB\n"
+				  "  - name: mapro\n"
+				  "    sim: true\n"
+				  "    size: 4KiB\n"
 				  "clients:\n"
 				  "  - name: root\n"
 				  "    uid: 0\n"
@@ -71,6 +78,12 @@ static const char policy_main[] = "version: 1\n"
 				  "      - region: keys\n"
 				  "        access: r\n"
 				  "        ops: [once]\n"
+				  "      - region: mapme\n"
+				  "        access: rw\n"
+				  "        ops: [once, map]\n"
+				  "      - region: mapro\n"
+				  "        access: r\n"
+				  "        ops: [once, map]\n"
 				  "  - name: driver\n"
 				  "    uid: 1000\n"
 				  "    grants:\n"
@@ -122,7 +135,7 @@ START_TEST(ready_hello_list)
 	struct proto_reply rep;
 	struct proto_list_iter it;
 	struct proto_list_entry e;
-	const char *want[] = { "scratch", "regs", "excl", "keys" };
+	const char *want[] = { "scratch", "regs", "excl", "keys", "mapme", "mapro" };
 	unsigned n = 0;
 
 	rq.hello.min_version = 1;
@@ -139,7 +152,7 @@ START_TEST(ready_hello_list)
 	rq = (struct proto_request){ .opcode = PROTO_OP_LIST };
 	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
 	ck_assert_int_eq(rep.status, MMIO_OK);
-	ck_assert_uint_eq(rep.list.count, 4);
+	ck_assert_uint_eq(rep.list.count, 6);
 	proto_list_iter_init(&it, &rep.list);
 	while (proto_list_iter_next(&it, &e)) {
 		ck_assert_str_eq(e.name, want[n]);
@@ -152,7 +165,7 @@ START_TEST(ready_hello_list)
 			ck_assert_uint_eq(e.flags & PROTO_REGION_SENSITIVE, PROTO_REGION_SENSITIVE);
 		n++;
 	}
-	ck_assert_uint_eq(n, 4);
+	ck_assert_uint_eq(n, 6);
 }
 END_TEST
 
@@ -735,6 +748,158 @@ START_TEST(other_uid_sees_only_its_grants)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * Direct grants: MAP tokens and the descriptor channel.
+ * ------------------------------------------------------------------------ */
+
+/* Present @token on the descriptor channel; *fd gets the descriptor (or -1). */
+static int fd_pickup(uint64_t token, int *fd, uint64_t *mmap_offset)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	uint8_t buf[16];
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control.space,
+			      .msg_controllen = sizeof(control.space) };
+	int s = socket(AF_UNIX, SOCK_SEQPACKET, 0), status;
+
+	*fd = -1;
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s.fd", H.sock);
+	if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof(addr)) != 0)
+		return MMIO_ECONN;
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t)(token >> (8 * i));
+	if (send(s, buf, 8, 0) != 8 || recvmsg(s, &msg, 0) != 16) {
+		close(s);
+		return MMIO_ECONN;
+	}
+	close(s);
+	status = (int)((uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 |
+		       (uint32_t)buf[3] << 24);
+	*mmap_offset = 0;
+	for (int i = 0; i < 8; i++)
+		*mmap_offset |= (uint64_t)buf[8 + i] << (8 * i);
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	if (c && c->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(c), sizeof(int));
+	return status;
+}
+
+static int map_handle(struct rawc *c, uint32_t h, struct proto_map_rep *out)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_MAP };
+	struct proto_reply rep;
+
+	rq.map.handle = h;
+	ck_assert_int_eq(rawc_call(c, &rq, &rep), MMIO_OK);
+	if (rep.status == MMIO_OK)
+		*out = rep.map;
+	return rep.status;
+}
+
+START_TEST(map_hands_over_the_device_once)
+{
+	struct proto_map_rep m;
+	uint32_t h;
+	uint64_t off, v;
+	int fd;
+
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	ck_assert_uint_eq(m.length, 8192);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_OK);
+	ck_assert_int_ge(fd, 0);
+	uint32_t *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	/* A store through the mapping is what the proxied path reads, and back. */
+	p[3] = 0xD1EC7u;
+	ck_assert_int_eq(rawc_read_once(&C, h, 12, 4, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0xD1EC7u);
+	ck_assert_int_eq(rawc_write_once(&C, h, 16, 4, 0xBEEF), MMIO_OK);
+	ck_assert_uint_eq(p[4], 0xBEEF);
+	munmap(p, 8192);
+	close(fd);
+	/* Single use. */
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_EACCES);
+	ck_assert_int_eq(fd, -1);
+	/* Forged. */
+	ck_assert_int_eq(fd_pickup(m.token ^ 0x5A5A5A5A5A5A5A5Aull, &fd, &off), MMIO_EACCES);
+	ck_assert_int_eq(fd, -1);
+	/* Expired: not picked up within its lifetime. */
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	usleep(2300000);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_EACCES);
+	ck_assert_int_eq(fd, -1);
+}
+END_TEST
+
+START_TEST(map_read_only_grant_gives_read_only_descriptor)
+{
+	struct proto_map_rep m;
+	uint32_t h;
+	uint64_t off;
+	int fd;
+
+	ck_assert_int_eq(rawc_open_region(&C, "mapro", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_OK);
+	ck_assert_int_ge(fd, 0);
+	errno = 0;
+	ck_assert_ptr_eq(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off),
+			 MAP_FAILED);
+	ck_assert_int_eq(errno, EACCES);
+	void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, (off_t)off);
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	errno = 0;
+	ck_assert_int_eq(mprotect(p, 4096, PROT_READ | PROT_WRITE), -1);
+	ck_assert_int_eq(errno, EACCES);
+	munmap(p, 4096);
+	close(fd);
+}
+END_TEST
+
+START_TEST(map_refused_where_the_grant_does_not_allow_it)
+{
+	struct proto_map_rep m;
+	uint32_t h;
+
+	/* No `map` in the grant. */
+	ck_assert_int_eq(map_handle(&C, scratch, &m), MMIO_EACCES);
+	/* Part of a device: the descriptor would give all of it. */
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, 4096, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_EACCES);
+	/* A stale handle. */
+	ck_assert_int_eq(map_handle(&C, h + 100, &m), MMIO_EINVAL);
+}
+END_TEST
+
+/* A token presented by another uid gets nothing, and is burned. */
+START_TEST(map_token_of_another_uid_is_refused)
+{
+	struct proto_map_rep m;
+	uint32_t h;
+	uint64_t off;
+	int fd, status;
+	char token[32];
+
+	ck_assert_msg(geteuid() == 0, "this test presents a token as uid 1000: run it as root");
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	snprintf(token, sizeof(token), "%llu", (unsigned long long)m.token);
+	setenv("MMIO_TEST_TOKEN", token, 1);
+	pid_t child = harness_spawn("present-token-as-1000", NULL);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_EACCES);
+	ck_assert(harness_log_contains("presented a token issued to uid 0"));
+}
+END_TEST
+
 /* A client over its handle limit gets MMIO_ENOMEM, and nothing grows. */
 START_TEST(handle_limit_gives_enomem)
 {
@@ -819,6 +984,10 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, policy_file_change_reloads_without_signal);
 	tcase_add_test(tc, other_uid_sees_only_its_grants);
 	tcase_add_test(tc, handle_limit_gives_enomem);
+	tcase_add_test(tc, map_hands_over_the_device_once);
+	tcase_add_test(tc, map_read_only_grant_gives_read_only_descriptor);
+	tcase_add_test(tc, map_refused_where_the_grant_does_not_allow_it);
+	tcase_add_test(tc, map_token_of_another_uid_is_refused);
 	tcase_add_test(tc, sigterm_stops_cleanly);
 	tcase_add_test(tc, check_config_exit_codes);
 	suite_add_tcase(s, tc);
@@ -890,8 +1059,24 @@ static int child_uid_1000(void)
 	return 0;
 }
 
+/* As uid 1000, present a token that uid 0 was given: expect refusal, no descriptor. */
+static int child_present_token(void)
+{
+	const char *t = getenv("MMIO_TEST_TOKEN");
+	uint64_t off;
+	int fd;
+
+	if (!t || setgid(1000) != 0 || setuid(1000) != 0)
+		return 10;
+	if (fd_pickup(strtoull(t, NULL, 10), &fd, &off) != MMIO_EACCES)
+		return 11;
+	return fd == -1 ? 0 : 12;
+}
+
 int harness_child_main(const char *role)
 {
+	if (strcmp(role, "present-token-as-1000") == 0)
+		return child_present_token();
 	if (strcmp(role, "hold-excl") == 0)
 		return child_hold_excl(3);
 	if (strcmp(role, "poll-forever") == 0)

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Direct grants: MAP hands out a one-time token; the client presents it on
+ * the descriptor channel, a SOCK_SEQPACKET socket next to the nng socket
+ * ("<socket path>.fd"), and receives the device's descriptor by SCM_RIGHTS
+ * (nng cannot carry descriptors, DESIGN.md §7). The kernel's SO_PEERCRED on
+ * that socket must name the uid that asked over nng.
+ *
+ * A read-only grant gets a read-only descriptor, reopened from
+ * /proc/self/fd: mmap(PROT_WRITE, MAP_SHARED) on it fails in the kernel.
+ */
+#include "log.h"
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct token {
+	uint64_t value;
+	uid_t uid;	      /* who asked over nng */
+	uint32_t pipe_id;     /* its session */
+	int fd;		      /* the descriptor to hand over (ours until sent) */
+	uint64_t mmap_offset; /* where the handle starts in @fd */
+	uint64_t expires_ns;
+};
+
+static pthread_mutex_t tokens_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct token tokens[SRV_TOKENS_MAX];
+static size_t ntokens;
+
+static int chan_fd = -1;
+static int stop_pipe[2] = { -1, -1 };
+static pthread_t chan_thread;
+static bool chan_running;
+static char chan_path[PATH_MAX];
+
+/* Drop token @i (tokens_lock held). */
+static void token_drop(size_t i)
+{
+	close(tokens[i].fd);
+	tokens[i] = tokens[--ntokens];
+}
+
+static void tokens_expire(uint64_t now)
+{
+	for (size_t i = 0; i < ntokens;) {
+		if (tokens[i].expires_ns <= now)
+			token_drop(i);
+		else
+			i++;
+	}
+}
+
+bool srv_grants_available(void)
+{
+	return chan_running;
+}
+
+int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_map_rep *rep)
+{
+	char path[64];
+	struct token t = { 0 };
+	size_t mine = 0;
+
+	if (!chan_running || h->dev->dev.fd < 0)
+		return MMIO_EACCES;
+	if (getrandom(&t.value, sizeof(t.value), 0) != sizeof(t.value) || t.value == 0)
+		return MMIO_EINTERNAL;
+	/* Read-only grants get a read-only open of the same object. */
+	if (h->access & CFG_ACCESS_WRITE) {
+		t.fd = fcntl(h->dev->dev.fd, F_DUPFD_CLOEXEC, 0);
+	} else {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", h->dev->dev.fd);
+		t.fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (t.fd < 0)
+		return errno == EMFILE || errno == ENFILE ? MMIO_ENOMEM : MMIO_EINTERNAL;
+	t.uid = s->peer.uid;
+	t.pipe_id = s->pipe_id;
+	t.mmap_offset = h->dev->dev.fd_offset + h->offset;
+	t.expires_ns = srv_now_ns() + (uint64_t)SRV_TOKEN_LIFETIME_MS * 1000000u;
+
+	pthread_mutex_lock(&tokens_lock);
+	tokens_expire(srv_now_ns());
+	for (size_t i = 0; i < ntokens; i++)
+		mine += tokens[i].pipe_id == s->pipe_id;
+	if (ntokens == SRV_TOKENS_MAX || mine >= SRV_TOKENS_PER_SESSION) {
+		pthread_mutex_unlock(&tokens_lock);
+		close(t.fd);
+		return MMIO_ENOMEM;
+	}
+	tokens[ntokens++] = t;
+	pthread_mutex_unlock(&tokens_lock);
+
+	rep->token = t.value;
+	rep->length = h->size;
+	rep->offset = 0;
+	h->mapped_pid = s->pid;
+	return MMIO_OK;
+}
+
+void srv_grants_forget(uint32_t pipe_id)
+{
+	pthread_mutex_lock(&tokens_lock);
+	for (size_t i = 0; i < ntokens;) {
+		if (tokens[i].pipe_id == pipe_id)
+			token_drop(i);
+		else
+			i++;
+	}
+	pthread_mutex_unlock(&tokens_lock);
+}
+
+/* The reply on the channel: status (i32 LE), 4 zero bytes, mmap offset (u64 LE). */
+static void chan_reply(int conn, int status, uint64_t mmap_offset, int fd)
+{
+	uint8_t buf[16] = { 0 };
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	for (int i = 0; i < 4; i++)
+		buf[i] = (uint8_t)((uint32_t)status >> (8 * i));
+	for (int i = 0; i < 8; i++)
+		buf[8 + i] = (uint8_t)(mmap_offset >> (8 * i));
+	if (fd >= 0) {
+		memset(&control, 0, sizeof(control));
+		msg.msg_control = control.space;
+		msg.msg_controllen = sizeof(control.space);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	if (sendmsg(conn, &msg, MSG_NOSIGNAL) < 0)
+		srv_debug("descriptor channel: reply not delivered: %s", strerror(errno));
+}
+
+static void chan_serve_one(int conn)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct timeval tv = { .tv_sec = 1 };
+	uint8_t buf[16];
+	uint64_t value = 0;
+	ssize_t n;
+	struct token t = { .fd = -1 };
+	int status = MMIO_EACCES;
+
+	setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return;
+	n = recv(conn, buf, sizeof(buf), 0);
+	if (n != 8) {
+		chan_reply(conn, MMIO_EPROTO, 0, -1);
+		return;
+	}
+	for (int i = 0; i < 8; i++)
+		value |= (uint64_t)buf[i] << (8 * i);
+
+	/* Single use: whoever presents it, a token is gone afterwards. */
+	pthread_mutex_lock(&tokens_lock);
+	tokens_expire(srv_now_ns());
+	for (size_t i = 0; i < ntokens; i++) {
+		if (tokens[i].value == value) {
+			t = tokens[i];
+			tokens[i] = tokens[--ntokens];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&tokens_lock);
+
+	if (t.fd >= 0 && t.uid == cred.uid) {
+		status = MMIO_OK;
+	} else if (t.fd >= 0) {
+		srv_warn("descriptor channel: uid %u pid %d presented a token issued to uid %u; "
+			 "refused, token revoked",
+			 (unsigned)cred.uid, (int)cred.pid, (unsigned)t.uid);
+	} else {
+		srv_log(SRV_LOG_NOTICE,
+			"audit: uid=%u pid=%d op=MAP-PICKUP status=MMIO_EACCES (unknown, used or "
+			"expired token)",
+			(unsigned)cred.uid, (int)cred.pid);
+	}
+	chan_reply(conn, status, status == MMIO_OK ? t.mmap_offset : 0,
+		   status == MMIO_OK ? t.fd : -1);
+	if (t.fd >= 0)
+		close(t.fd);
+}
+
+static void *chan_loop(void *arg)
+{
+	struct pollfd fds[2] = { { .fd = chan_fd, .events = POLLIN },
+				 { .fd = stop_pipe[0], .events = POLLIN } };
+
+	(void)arg;
+	for (;;) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[1].revents)
+			break;
+		if (fds[0].revents & POLLIN) {
+			int conn = accept4(chan_fd, NULL, NULL, SOCK_CLOEXEC);
+			if (conn >= 0) {
+				chan_serve_one(conn);
+				close(conn);
+			}
+		}
+	}
+	return NULL;
+}
+
+int srv_grants_start(const char *socket_path, unsigned mode, long group, char *err, size_t errlen)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	if (snprintf(chan_path, sizeof(chan_path), "%s.fd", socket_path) >=
+	    (int)sizeof(addr.sun_path)) {
+		snprintf(err, errlen, "descriptor channel path %s.fd is too long", socket_path);
+		return -1;
+	}
+	memcpy(addr.sun_path, chan_path, strlen(chan_path) + 1);
+	chan_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (chan_fd < 0 || pipe2(stop_pipe, O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "descriptor channel: %s", strerror(errno));
+		return -1;
+	}
+	/* The nng listener already refused to start over a live server. */
+	unlink(chan_path);
+	if (bind(chan_fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+	    chmod(chan_path, (mode_t)mode) != 0 ||
+	    (group >= 0 && chown(chan_path, (uid_t)-1, (gid_t)group) != 0) ||
+	    listen(chan_fd, 16) != 0) {
+		snprintf(err, errlen, "descriptor channel %s: %s", chan_path, strerror(errno));
+		close(chan_fd);
+		chan_fd = -1;
+		return -1;
+	}
+	if (pthread_create(&chan_thread, NULL, chan_loop, NULL) != 0) {
+		snprintf(err, errlen, "descriptor channel: cannot start its thread");
+		close(chan_fd);
+		chan_fd = -1;
+		return -1;
+	}
+	chan_running = true;
+	return 0;
+}
+
+void srv_grants_stop(void)
+{
+	if (chan_running) {
+		ssize_t ignored = write(stop_pipe[1], "x", 1);
+		(void)ignored;
+		pthread_join(chan_thread, NULL);
+		chan_running = false;
+	}
+	if (chan_fd >= 0) {
+		close(chan_fd);
+		unlink(chan_path);
+		chan_fd = -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (stop_pipe[i] >= 0)
+			close(stop_pipe[i]);
+		stop_pipe[i] = -1;
+	}
+	pthread_mutex_lock(&tokens_lock);
+	while (ntokens)
+		token_drop(0);
+	pthread_mutex_unlock(&tokens_lock);
+}
