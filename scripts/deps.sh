@@ -10,6 +10,8 @@ packages=(
 	build-essential cmake pkg-config nasm binutils   # toolchain, objdump
 	clang                                            # sanitizer + libFuzzer build
 	libnng-dev libcyaml-dev check                    # nng, libcyaml, Check
+	man-db groff-base                                # man --warnings (man page tests)
+	systemd file                                     # systemd-analyze verify; file for cpack -G DEB
 )
 
 missing=()

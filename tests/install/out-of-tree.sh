@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# out-of-tree.sh BUILD_DIR SOURCE_DIR WORK_DIR LIBDIR
+#
+# `cmake --install` into a scratch prefix installs everything (issue 9), and
+# a driver outside the tree (examples/out-of-tree/driver.c, which is the
+# README's "Writing a driver" program) builds against that install three
+# ways — pkg-config (shared), pkg-config --static (libmmio.a), CMake
+# find_package(mmio) — and each binary reads, through a real installed
+# mmio-server on a sim policy, the value the installed mmioctl wrote.
+set -euo pipefail
+build=$1 src=$2 work=$3 libdir=$4
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+rm -rf "$work"; mkdir -p "$work"
+prefix=$work/prefix
+cmake --install "$build" --prefix "$prefix" >"$work/install.log" ||
+	{ cat "$work/install.log"; fail "cmake --install"; }
+
+# --- What the install holds.
+for f in sbin/mmio-server bin/mmioctl bin/mmio-policy bin/mmio-bench; do
+	[ -x "$prefix/$f" ] || fail "$prefix/$f is not installed (or not executable)"
+done
+for f in "$libdir/libmmio.so" "$libdir/libmmio.so.0" "$libdir/libmmio.a" \
+	include/mmio/client.h include/mmio/status.h "$libdir/pkgconfig/libmmio.pc" \
+	"$libdir/cmake/mmio/mmio-config.cmake" "$libdir/cmake/mmio/mmio-config-version.cmake" \
+	"$libdir/cmake/mmio/mmio-client-targets.cmake" etc/mmio/policy.yaml \
+	lib/systemd/system/mmio-server.service share/man/man8/mmio-server.8 \
+	share/man/man5/mmio-policy.5 share/man/man1/mmioctl.1 share/man/man3/libmmio.3; do
+	[ -f "$prefix/$f" ] || fail "$prefix/$f is not installed"
+done
+cmp -s "$src/config/examples/host-demo.yaml" "$prefix/etc/mmio/policy.yaml" ||
+	fail "etc/mmio/policy.yaml is not config/examples/host-demo.yaml"
+# libmmio.so exports the API and nothing of its bundled parts.
+nm -D --defined-only "$prefix/$libdir/libmmio.so" | grep -qw mmio_read32 ||
+	fail "libmmio.so does not export mmio_read32"
+if nm -D --defined-only "$prefix/$libdir/libmmio.so" | grep -qw 'proto_[a-z_]*'; then
+	fail "libmmio.so exports proto_* symbols"
+fi
+
+# An admin's policy survives a second install.
+echo "# edited by the admin" >>"$prefix/etc/mmio/policy.yaml"
+cmake --install "$build" --prefix "$prefix" >"$work/install2.log" ||
+	{ cat "$work/install2.log"; fail "second cmake --install"; }
+grep -q '^# edited by the admin$' "$prefix/etc/mmio/policy.yaml" ||
+	fail "a second install overwrote etc/mmio/policy.yaml"
+
+# --- pkg-config sees this prefix, and Libs.private names nng.
+export PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig
+[ "$(pkg-config --variable=prefix libmmio)" = "$prefix" ] ||
+	fail "libmmio.pc has prefix=$(pkg-config --variable=prefix libmmio), not $prefix"
+pkg-config --static --libs libmmio | grep -qw -- -lnng ||
+	fail "pkg-config --static --libs libmmio lacks -lnng"
+
+# --- The README's example is the driver built here.
+readme_code=$(awk '/^## Writing a driver/{s=1} s&&/^```c$/{c=1;next} c&&/^```$/{exit} c' "$src/README.md")
+[ -n "$readme_code" ] || fail "no C example under README's 'Writing a driver'"
+[ "$readme_code" = "$(tail -n +2 "$src/examples/out-of-tree/driver.c")" ] ||
+	fail "README's 'Writing a driver' example differs from examples/out-of-tree/driver.c (minus its SPDX line)"
+
+# --- Three builds against the install.
+cp -r "$src/examples/out-of-tree" "$work/pc"
+cp -r "$src/examples/out-of-tree" "$work/pc-static"
+make -s -C "$work/pc" CFLAGS="-O2 -Wall -Wextra -Werror" >"$work/pc.log" 2>&1 ||
+	{ cat "$work/pc.log"; fail "make (pkg-config) failed"; }
+make -s -C "$work/pc-static" STATIC=1 CFLAGS="-O2 -Wall -Wextra -Werror" >"$work/pc-static.log" 2>&1 ||
+	{ cat "$work/pc-static.log"; fail "make STATIC=1 (pkg-config --static) failed"; }
+unset PKG_CONFIG_PATH
+cmake -S "$src/examples/out-of-tree" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" \
+	-DCMAKE_C_FLAGS="-Wall -Wextra -Werror" >"$work/cmake.log" 2>&1 &&
+	cmake --build "$work/cmake" >>"$work/cmake.log" 2>&1 ||
+	{ cat "$work/cmake.log"; fail "the find_package(mmio) build failed"; }
+grep -qx "mmio_DIR:PATH=$prefix/$libdir/cmake/mmio" "$work/cmake/CMakeCache.txt" ||
+	fail "find_package(mmio) did not find the scratch install: $(grep mmio_DIR "$work/cmake/CMakeCache.txt")"
+
+# Each dynamic binary loads the installed libmmio.so.0; the static one none.
+LD_LIBRARY_PATH=$prefix/$libdir ldd "$work/pc/driver" | grep -qF "libmmio.so.0 => $prefix/$libdir/libmmio.so.0" ||
+	fail "the pkg-config driver does not load $prefix/$libdir/libmmio.so.0"
+ldd "$work/cmake/driver" | grep -qF "libmmio.so.0 => $prefix/$libdir/libmmio.so.0" ||
+	fail "the CMake driver does not load $prefix/$libdir/libmmio.so.0 (RPATH)"
+if ldd "$work/pc-static/driver" | grep -q libmmio; then fail "the static driver loads libmmio.so"; fi
+
+# --- A real installed server on a sim policy, private to this test.
+sock=$work/mmio.sock
+cat >"$work/policy.yaml" <<POLICY
+version: 1
+server:
+  listen: "ipc://$sock"
+  socket_mode: "0600"
+regions:
+  - name: scratch
+    sim: true
+    size: 4KiB
+clients:
+  - name: driver
+    uid: $(id -u)
+    grants:
+      - region: scratch
+        access: rw
+        ops: [once]
+POLICY
+export LD_LIBRARY_PATH=$prefix/$libdir
+"$prefix/bin/mmio-policy" check "$work/policy.yaml" >/dev/null || fail "mmio-policy check rejects the test policy"
+"$prefix/sbin/mmio-server" -c "$work/policy.yaml" --log-level warn 2>"$work/server.log" &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
+for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
+[ -S "$sock" ] || { cat "$work/server.log" >&2; fail "the installed mmio-server did not start"; }
+export MMIO_SERVER=ipc://$sock
+
+for variant in pc pc-static cmake; do
+	value=$(( (RANDOM << 16 | RANDOM) ^ 0x5a000000 ))
+	"$prefix/bin/mmioctl" write scratch 0 32 "$value" || fail "mmioctl write"
+	want=$(printf 'device id 0x%08x' "$value")
+	got=$("$work/$variant/driver") || fail "the $variant driver exited non-zero (output: $got)"
+	[ "$got" = "$want" ] || fail "the $variant driver printed '$got', expected '$want'"
+	echo "ok: $variant driver: $got"
+done
+
+kill -TERM "$pid"
+rc=0; wait "$pid" || rc=$?
+trap - EXIT
+[ $rc -eq 0 ] || { cat "$work/server.log" >&2; fail "mmio-server exited $rc on SIGTERM"; }
+[ ! -e "$sock" ] || fail "mmio-server left its socket behind"
+echo "ok: installed to $prefix; pkg-config, static and find_package(mmio) drivers work"

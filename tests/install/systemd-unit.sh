@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# systemd-unit.sh BUILD_DIR WORK_DIR LIBDIR: install into a scratch prefix; the
+# installed mmio-server.service names that install's server and policy, has
+# the settings the server's contract needs (notify, /run/mmio, reload by
+# SIGHUP, the hardening), and `systemd-analyze verify` accepts it without a
+# single message (a deliberately broken copy must draw one, so the check is
+# known to bite here); and the installed server works with no capabilities,
+# as the unit runs it for the sim backend.
+set -euo pipefail
+build=$1 work=$2 libdir=$3
+fail() { echo "FAIL: $*" >&2; exit 1; }
+command -v systemd-analyze >/dev/null ||
+	fail "systemd-analyze is missing (scripts/deps.sh installs the systemd package)"
+
+rm -rf "$work"; mkdir -p "$work"
+prefix=$work/prefix
+cmake --install "$build" --prefix "$prefix" >"$work/install.log" ||
+	{ cat "$work/install.log"; fail "cmake --install"; }
+unit=$prefix/lib/systemd/system/mmio-server.service
+[ -f "$unit" ] || fail "$unit not installed"
+
+want=(
+	"Type=notify"
+	"ExecStart=$prefix/sbin/mmio-server -c $prefix/etc/mmio/policy.yaml"
+	'ExecReload=/bin/kill -HUP $MAINPID'
+	"RuntimeDirectory=mmio"
+	"NoNewPrivileges=yes"
+	"ProtectSystem=strict"
+	"RestrictAddressFamilies=AF_UNIX"
+	"CapabilityBoundingSet="
+	"DeviceAllow=/dev/mem rw"
+)
+for line in "${want[@]}"; do
+	grep -qxF -- "$line" "$unit" || fail "$unit lacks the line '$line'"
+done
+if grep -qE '^PrivateDevices=' "$unit"; then fail "$unit sets PrivateDevices= (hides /dev/mem)"; fi
+
+# The unit's own command line, as a check: the installed server reads the
+# installed policy.
+"$prefix/sbin/mmio-server" --check-config -c "$prefix/etc/mmio/policy.yaml" ||
+	fail "the installed server rejects the installed policy"
+
+# verify looks up Documentation= with man(1): point it at this install.
+verify() { MANPATH=$prefix/share/man: systemd-analyze verify "$1" 2>&1; }
+out=$(verify "$unit") || fail "systemd-analyze verify exited non-zero: $out"
+[ -z "$out" ] || fail "systemd-analyze verify has messages for $unit:
+$out"
+
+sed 's/^Type=notify$/Type=notifyy/' "$unit" >"$work/broken.service"
+out=$(verify "$work/broken.service") || true
+[ -n "$out" ] || fail "systemd-analyze verify said nothing about a broken unit: the check cannot fail"
+
+# The unit grants no capabilities (CapabilityBoundingSet=, NoNewPrivileges=):
+# the installed server serves a sim region under exactly that.
+sock=$work/mmio.sock
+cat >"$work/policy.yaml" <<POLICY
+version: 1
+server:
+  listen: "ipc://$sock"
+regions:
+  - name: scratch
+    sim: true
+    size: 4KiB
+clients:
+  - name: me
+    uid: $(id -u)
+    grants:
+      - region: scratch
+        access: rw
+        ops: [once]
+POLICY
+export LD_LIBRARY_PATH=$prefix/$libdir
+setpriv --no-new-privs --bounding-set=-all --inh-caps=-all \
+	"$prefix/sbin/mmio-server" -c "$work/policy.yaml" --log-level warn 2>"$work/server.log" &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
+for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
+[ -S "$sock" ] || { cat "$work/server.log" >&2; fail "mmio-server did not start without capabilities"; }
+caps=$(awk '/^Cap(Eff|Prm|Bnd):/{printf "%s%s", sep, $2; sep=" "}' "/proc/$pid/status")
+[ "$caps" = "0000000000000000 0000000000000000 0000000000000000" ] ||
+	fail "the server still has capabilities (CapPrm CapEff CapBnd: $caps)"
+"$prefix/bin/mmioctl" -s "ipc://$sock" write scratch 8 32 0xc0ffee11 || fail "mmioctl write without server capabilities"
+got=$("$prefix/bin/mmioctl" -s "ipc://$sock" read scratch 8 32) || fail "mmioctl read without server capabilities"
+[ "$got" = 0xC0FFEE11 ] || fail "read back '$got', expected 0xC0FFEE11"
+kill -TERM "$pid"; rc=0; wait "$pid" || rc=$?; trap - EXIT
+[ $rc -eq 0 ] || { cat "$work/server.log" >&2; fail "mmio-server exited $rc on SIGTERM"; }
+
+echo "ok: $unit verifies; ExecStart=$prefix/sbin/mmio-server; sim served with no capabilities"
