@@ -73,7 +73,9 @@ enum srv_outcome srv_op_list(struct srv_request *r)
 		struct proto_list_entry *e = &entries[n++];
 		memset(e, 0, sizeof(*e));
 		snprintf(e->name, sizeof(e->name), "%s", g->region->name);
-		e->size = g->size ? g->size : g->region->size - g->offset;
+		size_t region = 0;
+		cfg_policy_region_find(p, g->region->name, &region);
+		e->size = srv_grant_end(g, r->gen->devices[region]) - g->offset;
 		e->access = g->access;
 		e->ops = g->ops;
 		e->widths = g->widths;

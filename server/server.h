@@ -166,6 +166,13 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *g,
 /* srv_handle_open(): the policy changed while opening; open again under the new one. */
 #define SRV_STALE 1
 
+/*
+ * Region-relative end of grant @g on device @d: a grant without `size` runs
+ * to the end of the device as mapped (a PCI region without `size` is the
+ * whole BAR, known only to the backend).
+ */
+uint64_t srv_grant_end(const struct cfg_grant *g, const struct srv_device *d);
+
 /* Close handle @id of @s. MMIO_OK or MMIO_EINVAL (no such handle). */
 int srv_handle_close(struct srv_session *s, uint32_t id);
 /* Handle @id of @s; call with s->lock held. NULL if none. */

@@ -234,7 +234,7 @@ static unsigned grant_pinned_width(const struct cfg_grant *g)
 	return 0;
 }
 
-static uint64_t grant_end(const struct cfg_grant *g, const struct srv_device *d)
+uint64_t srv_grant_end(const struct cfg_grant *g, const struct srv_device *d)
 {
 	if (g->size == 0 && g->size_from_region)
 		return d->dev.size;
@@ -258,13 +258,13 @@ static int open_range(const struct srv_session *s, const struct srv_generation *
 	if (req->offset == 0) {
 		/* mmio_open(): the first grant, whole. */
 		*off = g->offset;
-		*len = grant_end(g, d) - g->offset;
+		*len = srv_grant_end(g, d) - g->offset;
 		return MMIO_OK;
 	}
 	for (; g; g = cfg_policy_next_grant(gen->policy, &s->peer, region, g)) {
-		if (req->offset >= g->offset && req->offset < grant_end(g, d)) {
+		if (req->offset >= g->offset && req->offset < srv_grant_end(g, d)) {
 			*off = req->offset;
-			*len = grant_end(g, d) - req->offset;
+			*len = srv_grant_end(g, d) - req->offset;
 			return MMIO_OK;
 		}
 	}

@@ -475,14 +475,5 @@ static Suite *e2e_suite(void)
 
 int main(int argc, char **argv)
 {
-	SRunner *sr;
-	int failed;
-
-	if (argc == 3 && strcmp(argv[1], "--child") == 0)
-		return harness_child_run(argv[2]);
-	sr = srunner_create(e2e_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return harness_main(argc, argv, e2e_suite);
 }

@@ -203,6 +203,20 @@ int harness_child_run(const char *role)
 	_exit(harness_child_main(role));
 }
 
+int harness_main(int argc, char **argv, Suite *(*make)(void))
+{
+	SRunner *sr;
+	int failed;
+
+	if (argc == 3 && strcmp(argv[1], "--child") == 0)
+		return harness_child_run(argv[2]);
+	sr = srunner_create(make());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 void rawc_open(struct rawc *c)
 {
 	int rv;

@@ -10,6 +10,8 @@
 
 #include <mmio/proto.h>
 
+#include <check.h>
+
 #include <nng/nng.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -63,6 +65,13 @@ int harness_child_run(const char *role);
 
 /* Provided by each suite that spawns children: run @role, return the exit code. */
 int harness_child_main(const char *role);
+
+/*
+ * The main() of a suite that spawns children: runs "--child ROLE" through
+ * harness_child_run(), otherwise the Check suite @make builds. Returns the
+ * exit status.
+ */
+int harness_main(int argc, char **argv, Suite *(*make)(void));
 
 /* A raw protocol client. */
 struct rawc {
