@@ -1,14 +1,21 @@
 /* SPDX-License-Identifier: MIT */
-/* mmio_batch_*: ordered once-ops and polls, run by the server in one BATCH request. */
+/*
+ * mmio_batch_*: ordered once-ops and polls. Ops on proxied regions go to the
+ * server in one BATCH request; ops on direct regions run here, through the
+ * same checks (direct.c). A batch that mixes both runs in order, each run of
+ * consecutive proxied ops as one request, and stops at the first failure.
+ */
 #include "cli.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct mmio_batch {
 	mmio_client *c;
 	struct proto_batch_op *ops;
-	uint64_t *values; /* one per op; the first `done` are valid */
+	uint64_t *values;	    /* one per op; the first `done` are valid */
+	struct cli_handle **direct; /* per op: its handle if direct (filled by run) */
 	size_t count, cap;
 	size_t done; /* ops completed by the last run */
 };
@@ -35,6 +42,7 @@ void mmio_batch_free(mmio_batch *b)
 		return;
 	free(b->ops);
 	free(b->values);
+	free(b->direct);
 	free(b);
 }
 
@@ -55,6 +63,7 @@ static int batch_grow(mmio_batch *b)
 {
 	size_t cap = b->cap ? b->cap * 2 : 16;
 	struct proto_batch_op *ops;
+	struct cli_handle **direct;
 	uint64_t *values;
 
 	if (cap > PROTO_BATCH_MAX)
@@ -67,6 +76,10 @@ static int batch_grow(mmio_batch *b)
 	if (!values)
 		return MMIO_ENOMEM;
 	b->values = values;
+	direct = realloc(b->direct, cap * sizeof(*direct));
+	if (!direct)
+		return MMIO_ENOMEM;
+	b->direct = direct;
 	b->cap = cap;
 	return MMIO_OK;
 }
@@ -126,13 +139,78 @@ int mmio_batch_poll(mmio_batch *b, mmio_region *r, size_t off, unsigned width, u
 	return batch_add(b, r, off, &op);
 }
 
-int mmio_batch_run(mmio_batch *b, size_t *failed)
+/*
+ * Send ops [@first, @first + @count) in one BATCH request; their values go
+ * to b->values[@first...]. *@done: ops completed; *@failed: index (in the
+ * request) of the op that failed, or PROTO_BATCH_NONE.
+ */
+static int batch_send(mmio_batch *b, size_t first, size_t count, size_t *done, uint32_t *failed)
 {
 	struct proto_request req = { .opcode = PROTO_OP_BATCH };
 	struct proto_reply rep;
 	uint64_t wait_us = 0;
 	nng_msg *m;
 	int status;
+
+	*done = 0;
+	*failed = PROTO_BATCH_NONE;
+	for (size_t i = first; i < first + count; i++)
+		wait_us += b->ops[i].timeout_us;
+	req.batch.count = (uint32_t)count;
+	req.batch.ops = b->ops + first;
+	status = cli_call(b->c, &req, cli_timeout_ms(b->c, wait_us), &m, &rep);
+	if (status != MMIO_OK)
+		return status;
+	status = rep.status;
+	/* The decoder has checked failed against done and the status; what it
+	 * cannot know is how many ops we sent. */
+	if (rep.done > count || (status == MMIO_OK && rep.done != count) ||
+	    (rep.batch.failed != PROTO_BATCH_NONE && rep.batch.failed >= count)) {
+		nng_msg_free(m);
+		return MMIO_EPROTO;
+	}
+	for (size_t i = 0; i < rep.done; i++) {
+		uint64_t *v = &b->values[first + i];
+
+		if (proto_batch_value_get(&rep, i, v) != MMIO_OK ||
+		    !proto_value_fits(b->ops[first + i].width, *v)) {
+			nng_msg_free(m);
+			return MMIO_EPROTO;
+		}
+	}
+	*done = (size_t)rep.done;
+	*failed = rep.batch.failed;
+	nng_msg_free(m);
+	return status;
+}
+
+/* Note which ops are on direct handles (a closed handle's ops count as proxied:
+ * the server then answers for an unknown handle). */
+static void batch_resolve(mmio_batch *b)
+{
+	mmio_client *c = b->c;
+
+	pthread_mutex_lock(&c->mtx);
+	for (size_t i = 0; i < b->count; i++) {
+		b->direct[i] = NULL;
+		for (struct cli_list *n = c->regions.next; n != &c->regions; n = n->next) {
+			struct cli_handle *h =
+				((mmio_region *)((char *)n - offsetof(mmio_region, node)))->h;
+
+			if (h->id == b->ops[i].handle) {
+				if (h->ops->direct)
+					b->direct[i] = h;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&c->mtx);
+}
+
+int mmio_batch_run(mmio_batch *b, size_t *failed)
+{
+	size_t i = 0;
+	int status = MMIO_OK;
 
 	if (failed)
 		*failed = MMIO_BATCH_NONE;
@@ -143,33 +221,33 @@ int mmio_batch_run(mmio_batch *b, size_t *failed)
 		return MMIO_OK;
 	if (b->count > b->c->hello.max_batch)
 		return MMIO_EINVAL;
-	for (size_t i = 0; i < b->count; i++)
-		wait_us += b->ops[i].timeout_us;
+	if (cli_lost(b->c))
+		return MMIO_ECONN;
+	batch_resolve(b);
 
-	req.batch.count = (uint32_t)b->count;
-	req.batch.ops = b->ops;
-	status = cli_call(b->c, &req, cli_timeout_ms(b->c, wait_us), &m, &rep);
-	if (status != MMIO_OK)
-		return status;
-	status = rep.status;
-	/* The decoder has checked failed against done and the status; what it
-	 * cannot know is how many ops we sent. */
-	if (rep.done > b->count || (status == MMIO_OK && rep.done != b->count) ||
-	    (rep.batch.failed != PROTO_BATCH_NONE && rep.batch.failed >= b->count)) {
-		nng_msg_free(m);
-		return MMIO_EPROTO;
-	}
-	for (size_t i = 0; i < rep.done; i++) {
-		if (proto_batch_value_get(&rep, i, &b->values[i]) != MMIO_OK ||
-		    !proto_value_fits(b->ops[i].width, b->values[i])) {
-			nng_msg_free(m);
-			return MMIO_EPROTO;
+	while (i < b->count && status == MMIO_OK) {
+		size_t end = i, done;
+		uint32_t where;
+
+		if (b->direct[i]) {
+			status = cli_direct_batch_op(b->direct[i], &b->ops[i], &b->values[i]);
+			if (status != MMIO_OK) {
+				if (failed)
+					*failed = i;
+				break;
+			}
+			b->done = ++i;
+			continue;
 		}
+		while (end < b->count && !b->direct[end])
+			end++;
+		status = batch_send(b, i, end - i, &done, &where);
+		b->done = i + done;
+		/* A later part refused as a whole stopped the batch at its first op. */
+		if (failed && status != MMIO_OK && (where != PROTO_BATCH_NONE || i > 0))
+			*failed = i + (where != PROTO_BATCH_NONE ? where : 0);
+		i = end;
 	}
-	b->done = (size_t)rep.done;
-	if (failed && rep.batch.failed != PROTO_BATCH_NONE)
-		*failed = rep.batch.failed;
-	nng_msg_free(m);
 	return status;
 }
 

@@ -9,7 +9,8 @@
  *  - region.c:    open, slice, close, and the public access calls, which
  *                 check their arguments and go through the handle's ops;
  *  - proxied.c:   the ops of a proxied handle (one request per access);
- *  - direct.c:    the seam for direct mode (a later issue);
+ *  - direct.c:    direct mode: MAP, the descriptor channel, and the ops of a
+ *                 mapped handle (loads and stores through kernel-shim);
  *  - batch.c:     mmio_batch_*.
  */
 #ifndef MMIO_CLI_H
@@ -20,6 +21,7 @@
 
 #include <nng/nng.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,9 +71,10 @@ struct cli_handle;
 
 /*
  * How a handle's accesses are carried out: proxied (every access a request)
- * now, direct (loads and stores on a mapping) later. Offsets are in the
- * view's terms; the public calls have checked the pointers and set *done
- * to 0 before calling.
+ * or direct (loads and stores on a mapping). Offsets are in the view's
+ * terms; the public calls have checked the pointers and set *done to 0
+ * before calling. Both check what the stub checks in the same order, so
+ * that the same call gives the same status either way.
  */
 struct cli_region_ops {
 	int (*read_once)(mmio_region *r, size_t off, unsigned width, uint64_t *v);
@@ -87,6 +90,7 @@ struct cli_region_ops {
 };
 
 extern const struct cli_region_ops cli_proxied_ops;
+extern const struct cli_region_ops cli_direct_ops;
 
 /* One server handle, shared by the region that opened it and its slices. */
 struct cli_handle {
@@ -119,7 +123,8 @@ struct mmio_client {
 	bool connecting;       /* before the HELLO reply is accepted */
 	bool attempt_broken;   /* connecting: a pipe went away */
 	uint32_t session_pipe; /* the pipe that carried HELLO; 0 before */
-	bool lost;	       /* the session is gone: every call is MMIO_ECONN */
+	atomic_bool lost;      /* the session is gone: every call is MMIO_ECONN (read
+				* without mtx by direct-mode accesses) */
 	bool dialer_closed;
 	struct cli_slot *free_slots;
 	unsigned nslots; /* slots created on this socket */
@@ -128,6 +133,7 @@ struct mmio_client {
 	/* Set while connecting, read-only afterwards. */
 	struct proto_hello_rep hello;
 	size_t max_message; /* min(server's, CLI_MESSAGE_MAX) */
+	char fd_path[108];  /* the server's descriptor channel ("" if the URL is not ipc://) */
 	int reply_ms;	    /* MMIO_REPLY_TIMEOUT_MS */
 };
 
@@ -183,6 +189,32 @@ int cli_env_ms(const char *name, int def);
 /* Link @r into its client's list (under the client's lock). */
 void cli_region_link(mmio_region *r);
 
+/*
+ * The checks the stub makes itself before an access (both modes make them,
+ * in this order, before the rights of the grant): they cover what only the
+ * stub knows, the bounds of a slice and the range of a transfer it splits.
+ */
+
+/* The handle offset of [@off, @off + @len) of view @r. A slice's bounds are
+ * checked here (MMIO_EINVAL); a whole-handle view's are the server's. */
+int cli_view_offset(const mmio_region *r, size_t off, size_t len, uint64_t *hoff);
+
+/*
+ * As cli_view_offset(), but a transfer longer than @chunk (the most one
+ * message carries) is checked whole first, range and pinned-width
+ * alignment: a part failing after earlier parts moved data must not happen.
+ */
+int cli_bulk_offset(const mmio_region *r, size_t off, size_t len, size_t chunk, uint64_t *hoff);
+
+/*
+ * A fill of [@off, +@len) of view @r as the handle sees it: *@hoff and
+ * *@want, the bytes to fill there. On a slice the fill rules of DESIGN.md §2
+ * are applied against the slice's end, as shim_fill() applies them against
+ * a window's (MMIO_EINVAL for what fills nothing); after a fill of *@want <
+ * @len bytes succeeds, the result is MMIO_EINVAL with that count.
+ */
+int cli_fill_plan(const mmio_region *r, size_t off, size_t len, uint64_t *hoff, size_t *want);
+
 /* ---- proxied.c ---- */
 
 /* The most bytes of data one READ reply / WRITE request can carry when the
@@ -198,10 +230,20 @@ void cli_handle_close_remote(mmio_client *c, uint32_t id);
 /* ---- direct.c ---- */
 
 /*
- * Switch @h to direct mode (map it). Returns MMIO_OK, or the reason it
- * cannot be mapped (@h stays proxied). This release has no direct mode:
- * always MMIO_EACCES.
+ * Switch @h to direct mode: MAP it, collect the descriptor on the server's
+ * descriptor channel, mmap it. Returns MMIO_OK, or why it cannot be mapped
+ * (@h stays proxied and the server knows it is not mapped): MMIO_EACCES if
+ * the grant, the region or the server does not allow a mapping, or the
+ * descriptor channel refuses; MMIO_ECONN, MMIO_ENOMEM, MMIO_EPROTO,
+ * MMIO_EINTERNAL otherwise.
  */
 int cli_direct_attach(struct cli_handle *h);
+
+/*
+ * Run one batch op (READ_ONCE, WRITE_ONCE, POLL; offset in handle terms) on
+ * direct handle @h, with the checks and the result the server's BATCH would
+ * give. *@value as in a BATCH reply.
+ */
+int cli_direct_batch_op(struct cli_handle *h, const struct proto_batch_op *op, uint64_t *value);
 
 #endif /* MMIO_CLI_H */

@@ -52,6 +52,27 @@ int cli_env_ms(const char *name, int def)
 	return v >= 1 ? (int)v : def;
 }
 
+/*
+ * Direct grants come over the server's descriptor channel, an AF_UNIX socket
+ * next to its nng socket: "<path>.fd" for "ipc://<path>". Other transports
+ * have no channel, so their regions stay proxied.
+ */
+static void fd_path_set(mmio_client *c, const char *url)
+{
+	static const char scheme[] = "ipc://";
+	size_t n;
+
+	c->fd_path[0] = '\0';
+	if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
+		return;
+	url += sizeof(scheme) - 1;
+	n = strlen(url);
+	if (n == 0 || n + sizeof(".fd") > sizeof(c->fd_path))
+		return;
+	memcpy(c->fd_path, url, n);
+	memcpy(c->fd_path + n, ".fd", sizeof(".fd"));
+}
+
 int mmio_connect(const char *url, mmio_client **out)
 {
 	mmio_client *c;
@@ -76,6 +97,7 @@ int mmio_connect(const char *url, mmio_client **out)
 		goto fail_cond;
 	}
 	c->regions.prev = c->regions.next = &c->regions;
+	fd_path_set(c, url);
 	c->reply_ms = cli_env_ms("MMIO_REPLY_TIMEOUT_MS", CLI_REPLY_MS_DEF);
 
 	status = cli_transport_connect(
@@ -100,8 +122,14 @@ void mmio_disconnect(mmio_client *c)
 
 	if (!c)
 		return;
-	/* Closing the socket drops the pipe; the server then releases every
-	 * handle of this connection, so no CLOSE is sent per region. */
+	/* Mappings go first, before the server releases the handles. Then
+	 * closing the socket drops the pipe; the server releases every handle
+	 * of this connection, so no CLOSE is sent per region. */
+	for (n = c->regions.next; n != &c->regions; n = n->next) {
+		mmio_region *r = (mmio_region *)((char *)n - offsetof(mmio_region, node));
+
+		r->h->ops->release(r->h);
+	}
 	cli_transport_close(c);
 	while ((n = c->regions.next) != &c->regions) {
 		mmio_region *r = (mmio_region *)((char *)n - offsetof(mmio_region, node));

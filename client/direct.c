@@ -1,15 +1,453 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The seam for direct mode. A later issue fills it in: MAP the handle, fetch
- * the descriptor over the side channel (SCM_RIGHTS), mmap it, put a
- * shim_window on it and point the handle at an ops table of shim_* calls.
- * Until then no handle is ever mapped, and no MAP is sent: a granted MAP
- * that nobody collects would only leave a token behind on the server.
+ * Direct mode: the server grants the handle's device memory as a descriptor
+ * and the stub maps it, so accesses are loads and stores in this process.
+ *
+ * Getting the mapping (cli_direct_attach):
+ *   1. MAP over nng: the server checks the grant (`map`, not sensitive, the
+ *      whole device in whole pages) and answers a one-time token;
+ *   2. the token goes to the descriptor channel ("<socket path>.fd", a
+ *      SOCK_SEQPACKET socket), which checks our uid (SO_PEERCRED) against
+ *      the one that asked and sends the descriptor back by SCM_RIGHTS;
+ *   3. mmap it: read-only for a read-only grant (the descriptor itself is
+ *      read-only then, so PROT_WRITE would fail in the kernel anyway).
+ *
+ * Accesses run the same kernel-shim window operations the server runs, on
+ * a window over the mapping that matches the server's window over the
+ * device (same limit, same pinned width), after the same checks in the same
+ * order: what the stub checks (region.c), then the connection, then the
+ * rights of the grant as the server's srv_handle_check() does, then the
+ * window's range/alignment checks. So values, statuses and done counts are
+ * those of proxied mode; the differential test holds both to that.
+ *
+ * What direct mode cannot do from userspace: the rights are those of the
+ * OPEN reply, and a reload that revokes the grant cannot take the mapping
+ * back (the server logs the pid that holds it). Polls are not capped by
+ * the server's max_poll_us: they spend the caller's own time.
  */
 #include "cli.h"
 
+#include <mmio/shim.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A poll that is not satisfied at once spins this long, then sleeps with
+ * a back-off from POLL_SLEEP_MIN_NS to POLL_SLEEP_MAX_NS (never past its
+ * deadline). */
+#define POLL_SPIN_NS	  50000u
+#define POLL_SLEEP_MIN_NS 2000u
+#define POLL_SLEEP_MAX_NS 1000000u
+
+/* Bytes of a descriptor channel reply: i32 status, 4 zero bytes, u64 offset. */
+#define CHANNEL_REPLY_SIZE 16
+
+struct cli_direct {
+	struct shim_window win;	     /* the handle: [0, info.size) of the mapping, pinned width */
+	struct shim_window once_win; /* the same for once-ops and polls, any allowed width */
+	void *map;		     /* the whole mapping */
+	size_t map_len;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The window of copies and fills (pinned width), as the server's. */
+static const struct shim_window *direct_window(const struct cli_handle *h)
+{
+	return &((const struct cli_direct *)h->direct)->win;
+}
+
+/* The window of once-ops and polls: the grant's widths decide, as in the server. */
+static const struct shim_window *direct_once_window(const struct cli_handle *h)
+{
+	return &((const struct cli_direct *)h->direct)->once_win;
+}
+
+/*
+ * What the server checks on every access after finding the handle
+ * (srv_handle_check): the connection first (a lost client has no
+ * handles), then ops and access, then the width (0: none given).
+ */
+static int direct_check(const struct cli_handle *h, unsigned ops_bit, unsigned access_bit,
+			unsigned width)
+{
+	if (atomic_load_explicit(&h->client->lost, memory_order_relaxed))
+		return MMIO_ECONN;
+	if (!(h->info.ops & ops_bit) || (h->info.access & access_bit) != access_bit)
+		return MMIO_EACCES;
+	if (width != 0 && (!proto_width_valid(width) || !(h->info.widths & width)))
+		return MMIO_EINVAL;
+	return MMIO_OK;
+}
+
+/* ---- the ops of a direct handle (region.c has checked the pointers) ---- */
+
+static int direct_read_once(mmio_region *r, size_t off, unsigned width, uint64_t *v)
+{
+	uint64_t hoff;
+	int status;
+
+	if (!proto_width_valid(width))
+		return MMIO_EINVAL;
+	status = cli_view_offset(r, off, width, &hoff);
+	if (status == MMIO_OK)
+		status = direct_check(r->h, PROTO_OPS_ONCE, PROTO_ACCESS_READ, width);
+	if (status != MMIO_OK)
+		return status;
+	return shim_read_once(direct_once_window(r->h), (size_t)hoff, width, v);
+}
+
+static int direct_write_once(mmio_region *r, size_t off, unsigned width, uint64_t v)
+{
+	uint64_t hoff;
+	int status;
+
+	if (!proto_value_fits(width, v))
+		return MMIO_EINVAL;
+	status = cli_view_offset(r, off, width, &hoff);
+	if (status == MMIO_OK)
+		status = direct_check(r->h, PROTO_OPS_ONCE, PROTO_ACCESS_WRITE, width);
+	if (status != MMIO_OK)
+		return status;
+	return shim_write_once(direct_once_window(r->h), (size_t)hoff, width, v);
+}
+
+static int direct_read(mmio_region *r, size_t off, void *buf, size_t len, size_t *done)
+{
+	uint64_t hoff;
+	int status;
+
+	status = cli_bulk_offset(r, off, len, cli_read_chunk_max(r->h->client->max_message), &hoff);
+	if (status == MMIO_OK)
+		status = direct_check(r->h, PROTO_OPS_BULK, PROTO_ACCESS_READ, 0);
+	if (status != MMIO_OK)
+		return status;
+	return shim_copy_from_device(direct_window(r->h), (size_t)hoff, buf, len, done);
+}
+
+static int direct_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done)
+{
+	uint64_t hoff;
+	int status;
+
+	status =
+		cli_bulk_offset(r, off, len, cli_write_chunk_max(r->h->client->max_message), &hoff);
+	if (status == MMIO_OK)
+		status = direct_check(r->h, PROTO_OPS_BULK, PROTO_ACCESS_WRITE, 0);
+	if (status != MMIO_OK)
+		return status;
+	return shim_copy_to_device(direct_window(r->h), (size_t)hoff, buf, len, done);
+}
+
+static int direct_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done)
+{
+	uint64_t hoff;
+	size_t want;
+	int status;
+
+	status = cli_fill_plan(r, off, len, &hoff, &want);
+	if (status == MMIO_OK)
+		status = direct_check(r->h, PROTO_OPS_FILL, PROTO_ACCESS_WRITE, 0);
+	if (status != MMIO_OK)
+		return status;
+	status = shim_fill(direct_window(r->h), (size_t)hoff, want, byte, done);
+	if (status == MMIO_OK && want < len)
+		return MMIO_EINVAL;
+	return status;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
+			       .tv_nsec = (long)(ns % 1000000000u) };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Read at @hoff until (value & @mask) == @want or @timeout_us has passed,
+ * as the server's POLL does: at least one read, MMIO_OK or MMIO_ETIMEDOUT
+ * with the last value read in *@last, or the first access error.
+ */
+static int direct_poll_at(const struct cli_handle *h, uint64_t hoff, unsigned width, uint64_t mask,
+			  uint64_t want, uint32_t timeout_us, uint64_t *last)
+{
+	const struct shim_window *w = direct_once_window(h);
+	uint64_t start = now_ns();
+	uint64_t deadline = start + (uint64_t)timeout_us * 1000u;
+	uint64_t nap = POLL_SLEEP_MIN_NS;
+
+	for (;;) {
+		uint64_t v, now;
+		int status = shim_read_once(w, (size_t)hoff, width, &v);
+
+		if (status != MMIO_OK)
+			return status;
+		*last = v;
+		if ((v & mask) == want)
+			return MMIO_OK;
+		now = now_ns();
+		if (now >= deadline)
+			return MMIO_ETIMEDOUT;
+		if (now - start < POLL_SPIN_NS)
+			continue;
+		sleep_ns(nap < deadline - now ? nap : deadline - now);
+		if (nap < POLL_SLEEP_MAX_NS)
+			nap *= 2;
+	}
+}
+
+static int direct_poll(mmio_region *r, size_t off, unsigned width, uint64_t mask, uint64_t want,
+		       uint32_t timeout_us, uint64_t *last)
+{
+	uint64_t hoff;
+	int status;
+
+	if (!proto_value_fits(width, mask) || !proto_value_fits(width, want))
+		return MMIO_EINVAL;
+	status = cli_view_offset(r, off, width, &hoff);
+	if (status == MMIO_OK)
+		status = direct_check(r->h, PROTO_OPS_POLL, PROTO_ACCESS_READ, width);
+	if (status != MMIO_OK)
+		return status;
+	return direct_poll_at(r->h, hoff, width, mask, want, timeout_us, last);
+}
+
+int cli_direct_batch_op(struct cli_handle *h, const struct proto_batch_op *op, uint64_t *value)
+{
+	const struct shim_window *w = direct_once_window(h);
+	bool poll = op->opcode == PROTO_OP_POLL;
+	bool write = op->opcode == PROTO_OP_WRITE_ONCE;
+	int status;
+
+	status = direct_check(h, poll ? PROTO_OPS_POLL : PROTO_OPS_ONCE,
+			      write ? PROTO_ACCESS_WRITE : PROTO_ACCESS_READ, op->width);
+	if (status != MMIO_OK)
+		return status;
+	if (op->offset > SIZE_MAX)
+		return MMIO_EINVAL;
+	*value = 0;
+	if (write)
+		return shim_write_once(w, (size_t)op->offset, op->width, op->value);
+	if (!poll)
+		return shim_read_once(w, (size_t)op->offset, op->width, value);
+	return direct_poll_at(h, op->offset, op->width, op->value, op->want, op->timeout_us, value);
+}
+
+static void direct_release(struct cli_handle *h)
+{
+	struct cli_direct *d = h->direct;
+
+	if (!d)
+		return;
+	munmap(d->map, d->map_len);
+	free(d);
+	h->direct = NULL;
+}
+
+const struct cli_region_ops cli_direct_ops = {
+	.read_once = direct_read_once,
+	.write_once = direct_write_once,
+	.read = direct_read,
+	.write = direct_write,
+	.fill = direct_fill,
+	.poll = direct_poll,
+	.release = direct_release,
+	.direct = true,
+};
+
+/* ---- getting the mapping ---- */
+
+static int map_request(struct cli_handle *h, struct proto_map_rep *out)
+{
+	struct proto_request req = { .opcode = PROTO_OP_MAP, .map = { .handle = h->id } };
+	struct proto_reply rep;
+	mmio_client *c = h->client;
+	nng_msg *m;
+	int status;
+
+	status = cli_call(c, &req, cli_timeout_ms(c, 0), &m, &rep);
+	if (status != MMIO_OK)
+		return status;
+	status = rep.status;
+	if (status == MMIO_OK)
+		*out = rep.map;
+	nng_msg_free(m);
+	return status;
+}
+
+static void unmap_request(struct cli_handle *h)
+{
+	struct proto_request req = { .opcode = PROTO_OP_UNMAP, .unmap = { .handle = h->id } };
+	struct proto_reply rep;
+	nng_msg *m;
+
+	if (cli_call(h->client, &req, cli_timeout_ms(h->client, 0), &m, &rep) == MMIO_OK)
+		nng_msg_free(m);
+}
+
+/*
+ * Present @token on the descriptor channel at @path; on MMIO_OK, *@fd is the
+ * device's descriptor and *@mmap_offset where the handle starts in it.
+ */
+static int channel_pickup(const char *path, uint64_t token, int timeout_ms, int *fd,
+			  uint64_t *mmap_offset)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	uint8_t buf[CHANNEL_REPLY_SIZE + 1];
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control.space,
+			      .msg_controllen = sizeof(control.space) };
+	struct cmsghdr *cm;
+	uint32_t status = 0;
+	ssize_t n;
+	int s, received = -1;
+
+	*fd = -1;
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return errno == EMFILE || errno == ENFILE ? MMIO_ENOMEM : MMIO_EINTERNAL;
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		/* No channel there (or not ours to use): the grant cannot be had. */
+		close(s);
+		return MMIO_EACCES;
+	}
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t)(token >> (8 * i));
+	if (send(s, buf, 8, MSG_NOSIGNAL) != 8) {
+		close(s);
+		return MMIO_ECONN;
+	}
+	memset(&control, 0, sizeof(control));
+	do
+		n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	close(s);
+	if (n < 0)
+		return MMIO_ECONN;
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(int)) && received < 0)
+			memcpy(&received, CMSG_DATA(cm), sizeof(int));
+	}
+	if (n != CHANNEL_REPLY_SIZE || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		goto malformed;
+	for (int i = 0; i < 4; i++)
+		status |= (uint32_t)buf[i] << (8 * i);
+	*mmap_offset = 0;
+	for (int i = 0; i < 8; i++)
+		*mmap_offset |= (uint64_t)buf[8 + i] << (8 * i);
+	if ((int32_t)status == MMIO_OK) {
+		if (received < 0)
+			goto malformed;
+		*fd = received;
+		return MMIO_OK;
+	}
+	if (received >= 0)
+		close(received);
+	/* The channel's refusals: an unknown, used, expired or foreign token. */
+	return (int32_t)status == MMIO_ENOMEM ? MMIO_ENOMEM : MMIO_EACCES;
+
+malformed:
+	if (received >= 0)
+		close(received);
+	return MMIO_EPROTO;
+}
+
 int cli_direct_attach(struct cli_handle *h)
 {
-	(void)h;
-	return MMIO_EACCES;
+	mmio_client *c = h->client;
+	long page = sysconf(_SC_PAGESIZE);
+	struct proto_map_rep map;
+	struct cli_direct *d;
+	uint64_t mmap_offset = 0;
+	int prot = PROT_READ;
+	int fd = -1, status;
+	void *p;
+
+	if (!(c->hello.flags & PROTO_HELLO_DIRECT) || !(h->info.flags & PROTO_REGION_MAPPABLE) ||
+	    c->fd_path[0] == '\0')
+		return MMIO_EACCES;
+	/* Faults under the mapping become MMIO_EFAULT, as in the server. */
+	if (shim_fault_recovery_install() != MMIO_OK)
+		return MMIO_EINTERNAL;
+
+	status = map_request(h, &map);
+	if (status != MMIO_OK)
+		return status;
+	/* The mapping must hold the whole handle, in whole pages. */
+	if (page <= 0 || map.length == 0 || map.length > SIZE_MAX ||
+	    map.length % (uint64_t)page != 0 || map.offset > map.length ||
+	    h->info.size > map.length - map.offset) {
+		status = MMIO_EPROTO;
+		goto fail;
+	}
+	status = channel_pickup(c->fd_path, map.token, c->reply_ms, &fd, &mmap_offset);
+	if (status != MMIO_OK)
+		goto fail;
+	if (mmap_offset % (uint64_t)page != 0 || mmap_offset > (uint64_t)INT64_MAX) {
+		status = MMIO_EPROTO;
+		goto fail;
+	}
+	if (h->info.access & PROTO_ACCESS_WRITE)
+		prot |= PROT_WRITE;
+	p = mmap(NULL, (size_t)map.length, prot, MAP_SHARED, fd, (off_t)mmap_offset);
+	if (p == MAP_FAILED) {
+		status = errno == ENOMEM   ? MMIO_ENOMEM
+			 : errno == EACCES ? MMIO_EACCES
+					   : MMIO_EINTERNAL;
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		munmap(p, (size_t)map.length);
+		status = MMIO_ENOMEM;
+		goto fail;
+	}
+	d->map = p;
+	d->map_len = (size_t)map.length;
+	if (shim_window_init(&d->win, (uint8_t *)p + map.offset, (size_t)h->info.size,
+			     h->info.width) != MMIO_OK ||
+	    shim_window_init(&d->once_win, (uint8_t *)p + map.offset, (size_t)h->info.size, 0) !=
+		    MMIO_OK) {
+		munmap(p, (size_t)map.length);
+		free(d);
+		status = MMIO_EPROTO;
+		goto fail;
+	}
+	h->direct = d;
+	h->ops = &cli_direct_ops;
+	return MMIO_OK;
+
+fail:
+	if (fd >= 0)
+		close(fd);
+	/* The server counts the handle as mapped since MAP: it is not. */
+	unmap_request(h);
+	return status;
 }

@@ -34,18 +34,6 @@ void cli_handle_close_remote(mmio_client *c, uint32_t id)
 		nng_msg_free(m);
 }
 
-/*
- * The handle offset of [@off, @off + @len) of view @r. A slice's bounds are
- * checked here (MMIO_EINVAL); a whole-handle view's are the server's.
- */
-static int view_offset(const mmio_region *r, size_t off, size_t len, uint64_t *hoff)
-{
-	if (r->slice && (off > r->len || len > r->len - off))
-		return MMIO_EINVAL;
-	*hoff = (uint64_t)r->base + off;
-	return MMIO_OK;
-}
-
 /* A call whose reply carries no payload the caller needs: just its status and done. */
 static int call_simple(mmio_client *c, const struct proto_request *req, int timeout_ms,
 		       uint64_t *done)
@@ -72,7 +60,7 @@ static int proxied_read_once(mmio_region *r, size_t off, unsigned width, uint64_
 
 	if (!proto_width_valid(width))
 		return MMIO_EINVAL;
-	status = view_offset(r, off, width, &req.read_once.offset);
+	status = cli_view_offset(r, off, width, &req.read_once.offset);
 	if (status != MMIO_OK)
 		return status;
 	req.read_once.handle = r->h->id;
@@ -98,29 +86,13 @@ static int proxied_write_once(mmio_region *r, size_t off, unsigned width, uint64
 
 	if (!proto_value_fits(width, v))
 		return MMIO_EINVAL;
-	status = view_offset(r, off, width, &req.write_once.offset);
+	status = cli_view_offset(r, off, width, &req.write_once.offset);
 	if (status != MMIO_OK)
 		return status;
 	req.write_once.handle = r->h->id;
 	req.write_once.width = width;
 	req.write_once.value = v;
 	return call_simple(r->h->client, &req, cli_timeout_ms(r->h->client, 0), NULL);
-}
-
-/*
- * Before a transfer is split: the whole range must be valid, or a later
- * part would fail after earlier ones moved data (a single request moves
- * nothing on a bad range).
- */
-static int split_check(const mmio_region *r, size_t off, size_t len)
-{
-	unsigned width = r->h->info.width;
-
-	if (off > r->len || len > r->len - off)
-		return MMIO_EINVAL;
-	if (width != 0 && ((r->base + off) % width != 0 || len % width != 0))
-		return MMIO_EINVAL;
-	return MMIO_OK;
 }
 
 static int proxied_read(mmio_region *r, size_t off, void *buf, size_t len, size_t *done)
@@ -130,10 +102,9 @@ static int proxied_read(mmio_region *r, size_t off, void *buf, size_t len, size_
 	uint64_t hoff;
 	int status;
 
-	status = len > chunk ? split_check(r, off, len) : view_offset(r, off, len, &hoff);
+	status = cli_bulk_offset(r, off, len, chunk, &hoff);
 	if (status != MMIO_OK)
 		return status;
-	hoff = (uint64_t)r->base + off;
 	do {
 		struct proto_request req = { .opcode = PROTO_OP_READ };
 		struct proto_reply rep;
@@ -168,10 +139,9 @@ static int proxied_write(mmio_region *r, size_t off, const void *buf, size_t len
 	uint64_t hoff;
 	int status;
 
-	status = len > chunk ? split_check(r, off, len) : view_offset(r, off, len, &hoff);
+	status = cli_bulk_offset(r, off, len, chunk, &hoff);
 	if (status != MMIO_OK)
 		return status;
-	hoff = (uint64_t)r->base + off;
 	do {
 		struct proto_request req = { .opcode = PROTO_OP_WRITE };
 		size_t n = len - *done < chunk ? len - *done : chunk;
@@ -195,31 +165,15 @@ static int proxied_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, si
 {
 	struct proto_request req = { .opcode = PROTO_OP_FILL };
 	mmio_client *c = r->h->client;
-	unsigned width = r->h->info.width;
-	size_t want = len;
+	size_t want;
 	uint64_t d = 0;
 	int status;
 
+	status = cli_fill_plan(r, off, len, &req.fill.offset, &want);
+	if (status != MMIO_OK)
+		return status;
 	req.fill.handle = r->h->id;
 	req.fill.byte = byte;
-	if (!r->slice) {
-		req.fill.offset = off;
-	} else if (len == 0) {
-		/* Nothing to clamp; the server still says whether a fill is allowed. */
-		req.fill.offset = (uint64_t)r->base + (off < r->len ? off : r->len);
-	} else {
-		/* The fill rules of DESIGN.md §2 against the slice's end, as
-		 * shim_fill() applies them against a window's. */
-		if (off >= r->len || (width != 0 && len % width != 0))
-			return MMIO_EINVAL;
-		if (want > r->len - off)
-			want = r->len - off;
-		if (width != 0)
-			want -= want % width;
-		if (want == 0)
-			return MMIO_EINVAL;
-		req.fill.offset = (uint64_t)r->base + off;
-	}
 	req.fill.len = want;
 	status = call_simple(c, &req, cli_timeout_ms(c, 0), &d);
 	if (d > want)
@@ -243,7 +197,7 @@ static int proxied_poll(mmio_region *r, size_t off, unsigned width, uint64_t mas
 
 	if (!proto_value_fits(width, mask) || !proto_value_fits(width, want))
 		return MMIO_EINVAL;
-	status = view_offset(r, off, width, &req.poll.offset);
+	status = cli_view_offset(r, off, width, &req.poll.offset);
 	if (status != MMIO_OK)
 		return status;
 	req.poll.handle = r->h->id;

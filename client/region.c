@@ -32,6 +32,53 @@ void cli_region_link(mmio_region *r)
 	pthread_mutex_unlock(&c->mtx);
 }
 
+int cli_view_offset(const mmio_region *r, size_t off, size_t len, uint64_t *hoff)
+{
+	if (r->slice && (off > r->len || len > r->len - off))
+		return MMIO_EINVAL;
+	*hoff = (uint64_t)r->base + off;
+	return MMIO_OK;
+}
+
+int cli_bulk_offset(const mmio_region *r, size_t off, size_t len, size_t chunk, uint64_t *hoff)
+{
+	unsigned width = r->h->info.width;
+
+	if (len > chunk) {
+		if (off > r->len || len > r->len - off)
+			return MMIO_EINVAL;
+		if (width != 0 && ((r->base + off) % width != 0 || len % width != 0))
+			return MMIO_EINVAL;
+	}
+	return cli_view_offset(r, off, len, hoff);
+}
+
+int cli_fill_plan(const mmio_region *r, size_t off, size_t len, uint64_t *hoff, size_t *want)
+{
+	unsigned width = r->h->info.width;
+
+	*want = len;
+	if (!r->slice) {
+		*hoff = off;
+		return MMIO_OK;
+	}
+	if (len == 0) {
+		/* Nothing to clamp; the grant still says whether a fill is allowed. */
+		*hoff = (uint64_t)r->base + (off < r->len ? off : r->len);
+		return MMIO_OK;
+	}
+	if (off >= r->len || (width != 0 && len % width != 0))
+		return MMIO_EINVAL;
+	if (*want > r->len - off)
+		*want = r->len - off;
+	if (width != 0)
+		*want -= *want % width;
+	if (*want == 0)
+		return MMIO_EINVAL;
+	*hoff = (uint64_t)r->base + off;
+	return MMIO_OK;
+}
+
 static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64_t len,
 		       unsigned flags, mmio_region **out)
 {
@@ -82,8 +129,10 @@ static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64
 
 	if (flags & (MMIO_OPEN_DIRECT | MMIO_OPEN_REQUIRE_DIRECT)) {
 		status = cli_direct_attach(h);
-		/* MMIO_OPEN_DIRECT falls back to proxied; REQUIRE does not. */
-		if (status != MMIO_OK && (flags & MMIO_OPEN_REQUIRE_DIRECT))
+		/* MMIO_OPEN_DIRECT falls back to proxied, unless the connection
+		 * is gone; REQUIRE does not fall back. */
+		if (status != MMIO_OK &&
+		    ((flags & MMIO_OPEN_REQUIRE_DIRECT) || status == MMIO_ECONN))
 			goto fail_direct;
 	}
 	r->h = h;

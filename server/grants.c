@@ -106,7 +106,7 @@ int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_ma
 	rep->token = t.value;
 	rep->length = h->size;
 	rep->offset = 0;
-	h->mapped_pid = s->pid;
+	srv_handle_set_mapped(h, s->pid);
 	return MMIO_OK;
 }
 

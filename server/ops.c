@@ -109,7 +109,7 @@ enum srv_outcome srv_op_close(struct srv_request *r)
 
 enum srv_outcome srv_op_read_once(struct srv_request *r)
 {
-	int status = shim_read_once(&r->handle->win, (size_t)r->rq.read_once.offset,
+	int status = shim_read_once(&r->handle->once_win, (size_t)r->rq.read_once.offset,
 				    r->rq.read_once.width, &r->rep.read_once.value);
 
 	count_fault(status);
@@ -118,7 +118,7 @@ enum srv_outcome srv_op_read_once(struct srv_request *r)
 
 enum srv_outcome srv_op_write_once(struct srv_request *r)
 {
-	int status = shim_write_once(&r->handle->win, (size_t)r->rq.write_once.offset,
+	int status = shim_write_once(&r->handle->once_win, (size_t)r->rq.write_once.offset,
 				     r->rq.write_once.width, r->rq.write_once.value);
 
 	count_fault(status);
@@ -208,8 +208,8 @@ static int poll_step(struct srv_request *r, const struct shim_window *w, uint64_
 enum srv_outcome srv_op_poll(struct srv_request *r)
 {
 	const struct proto_poll_req *q = &r->rq.poll;
-	int status =
-		poll_step(r, &r->handle->win, q->offset, q->width, q->mask, q->want, q->timeout_us);
+	int status = poll_step(r, &r->handle->once_win, q->offset, q->width, q->mask, q->want,
+			       q->timeout_us);
 
 	if (status == 1)
 		return SRV_WAIT;
@@ -240,14 +240,14 @@ static int batch_op_run(struct srv_request *r, const struct proto_batch_op *op, 
 	}
 	switch (op->opcode) {
 	case PROTO_OP_READ_ONCE:
-		status = shim_read_once(&h->win, (size_t)op->offset, op->width, value);
+		status = shim_read_once(&h->once_win, (size_t)op->offset, op->width, value);
 		break;
 	case PROTO_OP_WRITE_ONCE:
-		status = shim_write_once(&h->win, (size_t)op->offset, op->width, op->value);
+		status = shim_write_once(&h->once_win, (size_t)op->offset, op->width, op->value);
 		*value = 0;
 		break;
 	default:
-		status = poll_step(r, &h->win, op->offset, op->width, op->value, op->want,
+		status = poll_step(r, &h->once_win, op->offset, op->width, op->value, op->want,
 				   op->timeout_us);
 		*value = r->last_value;
 		if (status == MMIO_ETIMEDOUT)
@@ -307,7 +307,7 @@ enum srv_outcome srv_op_map(struct srv_request *r)
 enum srv_outcome srv_op_unmap(struct srv_request *r)
 {
 	/* The client has unmapped: the handle stays open, proxied. */
-	r->handle->mapped_pid = 0;
+	srv_handle_set_mapped(r->handle, 0);
 	return reply_status(r, MMIO_OK);
 }
 
@@ -320,7 +320,7 @@ enum srv_outcome srv_op_stats(struct srv_request *r)
 	counters[PROTO_STAT_UPTIME_S] = (uint64_t)(now.tv_sec - srv.started.tv_sec);
 	counters[PROTO_STAT_CLIENTS] = srv_session_count();
 	counters[PROTO_STAT_HANDLES] = srv_handle_count();
-	counters[PROTO_STAT_MAPPINGS] = 0;
+	counters[PROTO_STAT_MAPPINGS] = srv_mapping_count();
 	counters[PROTO_STAT_REQUESTS] = atomic_load(&srv.stats.requests);
 	counters[PROTO_STAT_PROTO_ERRORS] = atomic_load(&srv.stats.proto_errors);
 	counters[PROTO_STAT_DENIALS] = atomic_load(&srv.stats.denials);

@@ -107,6 +107,10 @@ struct srv_handle {
 	uint64_t offset; /* region-relative start of the handle */
 	uint64_t size;
 	struct shim_window win; /* [offset, offset + size) of the device, pinned width */
+	/* The same range for once-ops and polls: their width is any the grant
+	 * allows (checked by srv_handle_check), while copies and fills use only
+	 * the pinned one, the smallest allowed. */
+	struct shim_window once_win;
 	/* The rights of the grant the handle was opened under, refreshed by
 	 * every reload (srv_handles_revalidate()). */
 	unsigned access; /* CFG_ACCESS_* */
@@ -154,6 +158,10 @@ struct srv_session *srv_session_get(uint32_t pipe_id);
 void srv_session_put(struct srv_session *s);
 size_t srv_session_count(void);
 size_t srv_handle_count(void);
+/* Handles that have a direct mapping granted (STATS "mappings"). */
+size_t srv_mapping_count(void);
+/* Record that @pid holds a direct mapping of @h (0: nobody); s->lock held. */
+void srv_handle_set_mapped(struct srv_handle *h, pid_t pid);
 
 /*
  * Open [offset, offset + len) of region @name for session @s under

@@ -16,6 +16,7 @@ static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct srv_session **sessions;
 static size_t nsessions, sessions_cap;
 static atomic_size_t open_handles;
+static atomic_size_t open_mappings; /* handles with mapped_pid set */
 
 /*
  * Supplementary groups are not in SO_PEERCRED; read them from
@@ -145,6 +146,20 @@ size_t srv_handle_count(void)
 	return atomic_load(&open_handles);
 }
 
+size_t srv_mapping_count(void)
+{
+	return atomic_load(&open_mappings);
+}
+
+void srv_handle_set_mapped(struct srv_handle *h, pid_t pid)
+{
+	if (!h->mapped_pid && pid)
+		atomic_fetch_add(&open_mappings, 1);
+	else if (h->mapped_pid && !pid)
+		atomic_fetch_sub(&open_mappings, 1);
+	h->mapped_pid = pid;
+}
+
 /* Take @h off its device's open list: its range is free for others. srv.handles_lock held. */
 static void handle_unlist(struct srv_handle *h)
 {
@@ -163,6 +178,7 @@ static void handle_destroy(struct srv_handle *h)
 	pthread_mutex_lock(&srv.handles_lock);
 	handle_unlist(h);
 	pthread_mutex_unlock(&srv.handles_lock);
+	srv_handle_set_mapped(h, 0);
 	srv_device_unref(h->dev);
 	atomic_fetch_sub(&open_handles, 1);
 	free(h);
@@ -305,7 +321,9 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 	if (!h)
 		return MMIO_ENOMEM;
 	if (shim_window_init(&h->win, (uint8_t *)dev->dev.base + off, (size_t)len,
-			     grant_pinned_width(grant)) != MMIO_OK) {
+			     grant_pinned_width(grant)) != MMIO_OK ||
+	    shim_window_init(&h->once_win, (uint8_t *)dev->dev.base + off, (size_t)len, 0) !=
+		    MMIO_OK) {
 		free(h);
 		return MMIO_EINVAL;
 	}

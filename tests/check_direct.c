@@ -1,0 +1,820 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Direct mode of libmmio against a real mmio-server: the mapping is granted
+ * where the policy says and nowhere else, every call gives what the proxied
+ * call gives (a differential run on twin sim regions), faults under the
+ * mapping report the same counts, and closing, disconnecting and reloading
+ * do what the README says.
+ */
+#include "server_harness.h"
+
+#include <mmio/client.h>
+
+#include <check.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TWIN_SIZE   (64u * 1024)
+#define PINNED_SIZE (16u * 1024)
+#define RO_SIZE	    (8u * 1024)
+#define DIFF_OPS    4000
+#define BUF_SIZE    (80u * 1024) /* above one message (max_message 64 KiB) */
+
+/*
+ * Twins: each pair of sim regions has the same size and the same grant;
+ * one is used proxied, the other direct. "*-noma" grants everything but map.
+ */
+static const char policy_head[] = "version: 1\n"
+				  "server:\n"
+				  "  listen: \"%SOCK%\"\n"
+				  "  socket_mode: \"0666\"\n"
+				  "  max_message: 64KiB\n"
+				  "regions:\n";
+static const char *const regions[] = {
+	"tw-p", "64KiB", "tw-d", "64KiB", "pin-p", "16KiB", "pin-d", "16KiB", "ro-p", "8KiB",
+	"ro-d", "8KiB",	 "excl", "8KiB",  "noma",  "8KiB",  "sens",  "4KiB",  NULL,
+};
+static const char policy_grants[] =
+	"clients:\n"
+	"  - name: root\n"
+	"    uid: 0\n"
+	"    grants:\n"
+	"      - { region: tw-p, access: rw, ops: [once, bulk, fill, poll, map] }\n"
+	"      - { region: tw-d, access: rw, ops: [once, bulk, fill, poll, map] }\n"
+	"      - { region: pin-p, access: rw, ops: [once, bulk, fill, poll, map],"
+	" widths: [4] }\n"
+	"      - { region: pin-d, access: rw, ops: [once, bulk, fill, poll, map],"
+	" widths: [4] }\n"
+	"      - { region: ro-p, access: r, ops: [once, poll, map],"
+	" widths: [2, 4, 8] }\n"
+	"      - { region: ro-d, access: r, ops: [once, poll, map],"
+	" widths: [2, 4, 8] }\n"
+	"      - { region: excl, access: rw, ops: [once, bulk, map],"
+	" exclusive: true }\n"
+	"      - { region: noma, access: rw, ops: [once, bulk, fill, poll] }\n"
+	"      - { region: sens, access: rw, ops: [once] }\n";
+
+static mmio_client *client;
+
+/* The policy; @full false leaves out the grant on tw-d (for the reload test). */
+static void write_policy(bool full)
+{
+	char yaml[4096];
+	size_t n = 0;
+
+	n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "%s", policy_head);
+	for (size_t i = 0; regions[i]; i += 2)
+		n += (size_t)snprintf(
+			yaml + n, sizeof(yaml) - n, "  - name: %s\n    sim: true\n    size: %s\n%s",
+			regions[i], regions[i + 1],
+			strcmp(regions[i], "sens") == 0 ? "    sensitive: true\n" : "");
+	if (full) {
+		n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "%s", policy_grants);
+	} else {
+		char grants[sizeof(policy_grants)];
+		char *line;
+
+		memcpy(grants, policy_grants, sizeof(grants));
+		line = strstr(grants, "      - { region: tw-d");
+		memmove(line, strchr(line, '\n') + 1, strlen(strchr(line, '\n') + 1) + 1);
+		n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "%s", grants);
+	}
+	ck_assert_uint_lt(n, sizeof(yaml));
+	harness_policy(yaml);
+}
+
+static void setup(void)
+{
+	harness_init();
+	write_policy(true);
+	harness_server_start();
+	ck_assert_int_eq(mmio_connect(H.url, &client), MMIO_OK);
+}
+
+static void teardown(void)
+{
+	mmio_disconnect(client);
+	harness_cleanup();
+}
+
+static uint64_t stat_of(mmio_client *c, const char *name)
+{
+	struct mmio_stat st[64];
+	size_t n = 0;
+
+	ck_assert_int_eq(mmio_stats(c, st, 64, &n), MMIO_OK);
+	for (size_t i = 0; i < n && i < 64; i++) {
+		if (strcmp(st[i].name, name) == 0)
+			return st[i].value;
+	}
+	ck_abort_msg("no counter %s", name);
+	return 0;
+}
+
+/* The permissions of this process's mapping of memfd @name ("" if none). */
+static void mapping_perms(const char *name, char perms[5])
+{
+	char line[512], want[96];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	ck_assert_ptr_nonnull(f);
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)", name);
+	perms[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		char *nl = strchr(line, '\n');
+
+		if (nl)
+			*nl = '\0';
+		if (strlen(line) >= strlen(want) &&
+		    strcmp(line + strlen(line) - strlen(want), want) == 0) {
+			char *sp = strchr(line, ' ');
+
+			ck_assert_ptr_nonnull(sp);
+			memcpy(perms, sp + 1, 4);
+			perms[4] = '\0';
+		}
+	}
+	fclose(f);
+}
+
+/* ------------------------------------------------------------------------- */
+
+START_TEST(direct_where_granted_proxied_otherwise)
+{
+	mmio_region *r, *p;
+	char perms[5];
+	uint32_t v;
+
+	/* Granted: mapped, and the memory is the server's. */
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_DIRECT, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_is_direct(r), 1);
+	ck_assert_uint_eq(mmio_size(r), TWIN_SIZE);
+	ck_assert_uint_eq(stat_of(client, "mappings"), 1);
+	mapping_perms("tw-d", perms);
+	ck_assert_str_eq(perms, "rw-s");
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_PROXIED, &p), MMIO_OK);
+	ck_assert_int_eq(mmio_write32(r, 0x100, 0xC0FFEE01), MMIO_OK);
+	ck_assert_int_eq(mmio_read32(p, 0x100, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0xC0FFEE01);
+	ck_assert_int_eq(mmio_write32(p, 0x104, 0xC0FFEE02), MMIO_OK);
+	ck_assert_int_eq(mmio_read32(r, 0x104, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0xC0FFEE02);
+	mmio_close(p);
+	/* Closing unmaps, here and in the server's count. */
+	mmio_close(r);
+	mapping_perms("tw-d", perms);
+	ck_assert_str_eq(perms, "");
+	ck_assert_uint_eq(stat_of(client, "mappings"), 0);
+
+	/* No `map` in the grant: DIRECT falls back, REQUIRE_DIRECT refuses. */
+	ck_assert_int_eq(mmio_open(client, "noma", MMIO_OPEN_DIRECT, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_is_direct(r), 0);
+	ck_assert_int_eq(mmio_write32(r, 0, 7), MMIO_OK);
+	mmio_close(r);
+	ck_assert_int_eq(mmio_open(client, "noma", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_EACCES);
+	ck_assert_ptr_null(r);
+	/* Part of a device: the descriptor would give all of it. */
+	ck_assert_int_eq(mmio_open_range(client, "tw-d", 4096, 4096, MMIO_OPEN_DIRECT, &r),
+			 MMIO_OK);
+	ck_assert_int_eq(mmio_is_direct(r), 0);
+	mmio_close(r);
+	ck_assert_int_eq(mmio_open_range(client, "tw-d", 4096, 4096, MMIO_OPEN_REQUIRE_DIRECT, &r),
+			 MMIO_EACCES);
+	/* Sensitive: never mapped. */
+	ck_assert_int_eq(mmio_open(client, "sens", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_EACCES);
+	ck_assert_uint_eq(stat_of(client, "mappings"), 0);
+	ck_assert_uint_eq(stat_of(client, "handles"), 0);
+}
+END_TEST
+
+START_TEST(read_only_grant_maps_read_only)
+{
+	mmio_region *r;
+	char perms[5];
+	uint32_t v = 1;
+	size_t done = 9;
+	uint8_t buf[8] = { 0 };
+
+	ck_assert_int_eq(mmio_open(client, "ro-d", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_is_direct(r), 1);
+	mapping_perms("ro-d", perms);
+	ck_assert_str_eq(perms, "r--s");
+	ck_assert_int_eq(mmio_read32(r, 0, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0);
+	/* The grant's rights, as the server would answer them. */
+	ck_assert_int_eq(mmio_write32(r, 0, 1), MMIO_EACCES);
+	ck_assert_int_eq(mmio_write(r, 0, buf, sizeof(buf), &done), MMIO_EACCES);
+	ck_assert_uint_eq(done, 0);
+	ck_assert_int_eq(mmio_read(r, 0, buf, sizeof(buf), &done), MMIO_EACCES);
+	ck_assert_int_eq(mmio_fill(r, 0, 8, 0xFF, &done), MMIO_EACCES);
+	/* A width the grant does not allow. */
+	uint8_t v8;
+	ck_assert_int_eq(mmio_read8(r, 0, &v8), MMIO_EINVAL);
+	mmio_close(r);
+}
+END_TEST
+
+/* ---- the differential run ---- */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static uint64_t below(uint64_t n)
+{
+	return n ? rnd() % n : 0;
+}
+
+enum op_kind { OP_READ_ONCE, OP_WRITE_ONCE, OP_READ, OP_WRITE, OP_FILL, OP_POLL, OP_BATCH };
+
+struct op {
+	enum op_kind kind;
+	unsigned view; /* 0: the whole region, 1 and 2: slices */
+	size_t off, len;
+	unsigned width;
+	uint64_t value, mask, want;
+	uint32_t timeout_us;
+	uint8_t byte;
+	unsigned nbatch;
+	struct batch_item {
+		int kind; /* 0 read, 1 write, 2 poll */
+		unsigned view;
+		size_t off;
+		unsigned width;
+		uint64_t value, want;
+		uint32_t timeout_us;
+	} batch[6];
+};
+
+struct result {
+	int status;
+	uint64_t value;
+	size_t done;
+	int add[6];
+	size_t failed;
+	uint64_t values[6];
+};
+
+static unsigned pick_width(void)
+{
+	static const unsigned widths[] = { 1, 2, 4, 8, 1, 2, 4, 8, 3, 0, 16 };
+
+	return widths[below(sizeof(widths) / sizeof(widths[0]))];
+}
+
+/* Offsets that hit the interesting places: anywhere, the end, odd, huge. */
+static size_t pick_off(size_t size)
+{
+	switch (below(10)) {
+	case 0:
+		return size - below(16);
+	case 1:
+		return SIZE_MAX - below(16);
+	case 2:
+		return size + below(64);
+	case 3:
+		return below(64);
+	default:
+		return below(size);
+	}
+}
+
+static size_t pick_len(void)
+{
+	switch (below(12)) {
+	case 0:
+		return 0;
+	case 1:
+		return SIZE_MAX - below(8);
+	case 2:
+		return 60000 + below(BUF_SIZE - 60000); /* split into messages */
+	case 3:
+		return below(8192);
+	default:
+		return below(80);
+	}
+}
+
+static uint64_t pick_value(unsigned width)
+{
+	uint64_t v = rnd();
+
+	/* Now and then a value too wide for its width. */
+	if (width < 8 && width > 0 && below(16) != 0)
+		v &= (1ull << (8 * width)) - 1;
+	return v;
+}
+
+static void gen_op(struct op *op, size_t size)
+{
+	memset(op, 0, sizeof(*op));
+	op->kind = (enum op_kind)below(7);
+	op->view = (unsigned)below(3);
+	op->off = pick_off(size);
+	op->width = pick_width();
+	op->value = pick_value(op->width);
+	op->len = pick_len();
+	op->byte = (uint8_t)rnd();
+	switch (below(3)) {
+	case 0:
+		op->mask = 0; /* matches at once */
+		op->want = 0;
+		break;
+	case 1:
+		op->mask = 0xFFFFFFFFu; /* matches only what is there */
+		op->want = rnd() & 0xFF;
+		break;
+	default:
+		op->mask = 0x0F; /* never: want has bits outside mask */
+		op->want = 0x1F0;
+		break;
+	}
+	op->timeout_us = (uint32_t)(below(2) ? 0 : below(300));
+	op->nbatch = 1 + (unsigned)below(6);
+	for (unsigned i = 0; i < op->nbatch; i++) {
+		op->batch[i].kind = (int)below(3);
+		op->batch[i].view = (unsigned)below(3);
+		op->batch[i].off = below(8) == 0 ? pick_off(size) : below(64) & ~(size_t)3;
+		op->batch[i].width = pick_width();
+		op->batch[i].value = below(2) ? 0 : pick_value(op->batch[i].width);
+		op->batch[i].want = op->batch[i].kind == 2 ? op->batch[i].value : 0;
+		op->batch[i].timeout_us = (uint32_t)below(100);
+	}
+}
+
+/* Run @op on the views @v of one twin, recording everything it returns. */
+static void run_op(mmio_client *c, mmio_region *const v[3], const struct op *op, struct result *res,
+		   uint8_t *buf)
+{
+	mmio_region *r = v[op->view];
+	mmio_batch *b;
+
+	memset(res, 0, sizeof(*res));
+	/* The buffer starts the same for both twins: bytes past `done` must
+	 * stay untouched in both. */
+	for (size_t i = 0; i < BUF_SIZE; i++)
+		buf[i] = (uint8_t)(i * 7 + op->byte);
+	switch (op->kind) {
+	case OP_READ_ONCE:
+		switch (op->width) {
+		case 1: {
+			uint8_t x = 0xA5;
+			res->status = mmio_read8(r, op->off, &x);
+			res->value = x;
+			break;
+		}
+		case 2: {
+			uint16_t x = 0xA5A5;
+			res->status = mmio_read16(r, op->off, &x);
+			res->value = x;
+			break;
+		}
+		case 8: {
+			uint64_t x = 0xA5A5A5A5A5A5A5A5ull;
+			res->status = mmio_read64(r, op->off, &x);
+			res->value = x;
+			break;
+		}
+		default: {
+			uint32_t x = 0xA5A5A5A5u;
+			res->status = mmio_read32(r, op->off, &x);
+			res->value = x;
+			break;
+		}
+		}
+		break;
+	case OP_WRITE_ONCE:
+		switch (op->width) {
+		case 1:
+			res->status = mmio_write8(r, op->off, (uint8_t)op->value);
+			break;
+		case 2:
+			res->status = mmio_write16(r, op->off, (uint16_t)op->value);
+			break;
+		case 8:
+			res->status = mmio_write64(r, op->off, op->value);
+			break;
+		default:
+			res->status = mmio_write32(r, op->off, (uint32_t)op->value);
+			break;
+		}
+		break;
+	case OP_READ:
+		/* A length past BUF_SIZE is always past the region: refused unread. */
+		res->status = mmio_read(r, op->off, buf, op->len, &res->done);
+		break;
+	case OP_WRITE:
+		res->status = mmio_write(r, op->off, buf, op->len, &res->done);
+		break;
+	case OP_FILL:
+		res->status = mmio_fill(r, op->off, op->len, op->byte, &res->done);
+		break;
+	case OP_POLL: {
+		uint32_t last = 0x5A5A5A5Au;
+		res->status = mmio_poll32(r, op->off, (uint32_t)op->mask, (uint32_t)op->want,
+					  op->timeout_us, &last);
+		res->value = last;
+		break;
+	}
+	case OP_BATCH:
+		ck_assert_int_eq(mmio_batch_new(c, &b), MMIO_OK);
+		for (unsigned i = 0; i < op->nbatch; i++) {
+			const struct batch_item *o = &op->batch[i];
+			mmio_region *br = v[o->view];
+
+			if (o->kind == 0)
+				res->add[i] = mmio_batch_read(b, br, o->off, o->width);
+			else if (o->kind == 1)
+				res->add[i] = mmio_batch_write(b, br, o->off, o->width, o->value);
+			else
+				res->add[i] = mmio_batch_poll(b, br, o->off, o->width, o->value,
+							      o->want, o->timeout_us);
+		}
+		res->status = mmio_batch_run(b, &res->failed);
+		for (unsigned i = 0; i < op->nbatch; i++) {
+			if (mmio_batch_value(b, i, &res->values[i]) != MMIO_OK)
+				res->values[i] = 0xDEAD;
+		}
+		mmio_batch_free(b);
+		break;
+	}
+}
+
+/* All of @r into @buf: a bulk read, or once-ops where the grant has no bulk. */
+static void region_bytes(mmio_region *r, uint8_t *buf, size_t size)
+{
+	size_t done = 0;
+	int status = mmio_read(r, 0, buf, size, &done);
+
+	if (status == MMIO_EACCES) {
+		for (done = 0; done < size; done += 4)
+			ck_assert_int_eq(mmio_read32(r, done, (uint32_t *)(void *)(buf + done)),
+					 MMIO_OK);
+	} else {
+		ck_assert_int_eq(status, MMIO_OK);
+	}
+	ck_assert_uint_eq(done, size);
+}
+
+static const char *const kind_names[] = { "read_once", "write_once", "read", "write",
+					  "fill",      "poll",	     "batch" };
+
+/* One twin: a sequence of @n random ops on @pname proxied and @dname direct. */
+static void differential(const char *pname, const char *dname, size_t size, size_t slice_align,
+			 int n)
+{
+	mmio_region *pv[3], *dv[3];
+	uint8_t *pbuf = malloc(BUF_SIZE), *dbuf = malloc(BUF_SIZE);
+	size_t s1_off = 4 * slice_align + slice_align, s1_len = size / 4;
+	size_t s2_off = size - 24 * slice_align, s2_len = 24 * slice_align;
+	unsigned counts[7][2] = { { 0 } }; /* per kind: ops run, ops that succeeded */
+
+	ck_assert_ptr_nonnull(pbuf);
+	ck_assert_ptr_nonnull(dbuf);
+	ck_assert_int_eq(mmio_open(client, pname, MMIO_OPEN_PROXIED, &pv[0]), MMIO_OK);
+	ck_assert_int_eq(mmio_open(client, dname, MMIO_OPEN_REQUIRE_DIRECT, &dv[0]), MMIO_OK);
+	ck_assert_int_eq(mmio_is_direct(pv[0]), 0);
+	ck_assert_int_eq(mmio_is_direct(dv[0]), 1);
+	ck_assert_int_eq(mmio_slice(pv[0], s1_off, s1_len, &pv[1]), MMIO_OK);
+	ck_assert_int_eq(mmio_slice(dv[0], s1_off, s1_len, &dv[1]), MMIO_OK);
+	ck_assert_int_eq(mmio_slice(pv[0], s2_off, s2_len, &pv[2]), MMIO_OK);
+	ck_assert_int_eq(mmio_slice(dv[0], s2_off, s2_len, &dv[2]), MMIO_OK);
+
+	for (int i = 0; i < n; i++) {
+		struct op op;
+		struct result pr, dr;
+
+		gen_op(&op, size);
+		if (op.view != 0)
+			op.off = pick_off(op.view == 1 ? s1_len : s2_len);
+		run_op(client, pv, &op, &pr, pbuf);
+		run_op(client, dv, &op, &dr, dbuf);
+		ck_assert_msg(
+			memcmp(&pr, &dr, sizeof(pr)) == 0 && memcmp(pbuf, dbuf, BUF_SIZE) == 0,
+			"%s/%s op %d (%s view %u off %zu len %zu width %u): proxied status "
+			"%d value 0x%" PRIx64 " done %zu failed %zu, direct status %d "
+			"value 0x%" PRIx64 " done %zu failed %zu, buffers %s",
+			pname, dname, i, kind_names[op.kind], op.view, op.off, op.len, op.width,
+			pr.status, pr.value, pr.done, pr.failed, dr.status, dr.value, dr.done,
+			dr.failed, memcmp(pbuf, dbuf, BUF_SIZE) == 0 ? "equal" : "differ");
+		counts[op.kind][0]++;
+		counts[op.kind][1] += pr.status == MMIO_OK;
+	}
+	/* The same bytes ended up in both twins. */
+	uint8_t *pall = malloc(size), *dall = malloc(size);
+	region_bytes(pv[0], pall, size);
+	region_bytes(dv[0], dall, size);
+	ck_assert(memcmp(pall, dall, size) == 0);
+	/* The run did work of every kind, not only refusals. */
+	for (int k = 0; k < 7; k++) {
+		ck_assert_msg(counts[k][0] > 0, "%s: no %s ran", pname, kind_names[k]);
+		if (strncmp(pname, "ro", 2) != 0 || k == OP_READ_ONCE || k == OP_POLL)
+			ck_assert_msg(counts[k][1] > 0, "%s: no %s succeeded", pname,
+				      kind_names[k]);
+	}
+	for (int j = 2; j >= 0; j--) {
+		mmio_close(pv[j]);
+		mmio_close(dv[j]);
+	}
+	free(pall);
+	free(dall);
+	free(pbuf);
+	free(dbuf);
+}
+
+static uint64_t seed_get(void)
+{
+	const char *env = getenv("MMIO_TEST_SEED");
+	uint64_t seed = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) * 2654435761u;
+
+	if (seed == 0)
+		seed = 1;
+	fprintf(stderr,
+		"check_direct: differential seed 0x%" PRIx64 " (set MMIO_TEST_SEED to repeat)\n",
+		seed);
+	return seed;
+}
+
+START_TEST(differential_proxied_equals_direct)
+{
+	rng_state = seed_get();
+	differential("tw-p", "tw-d", TWIN_SIZE, 8, DIFF_OPS);
+}
+END_TEST
+
+START_TEST(differential_pinned_width)
+{
+	rng_state = seed_get() ^ 0x9E3779B97F4A7C15ull;
+	differential("pin-p", "pin-d", PINNED_SIZE, 4, DIFF_OPS / 2);
+}
+END_TEST
+
+START_TEST(differential_read_only)
+{
+	rng_state = seed_get() ^ 0xC2B2AE3D27D4EB4Full;
+	differential("ro-p", "ro-d", RO_SIZE, 8, DIFF_OPS / 4);
+}
+END_TEST
+
+/* ---- polls wait for a value that comes later ---- */
+
+struct later_write {
+	mmio_region *r;
+	unsigned delay_ms;
+	uint32_t value;
+	int status; /* of the write, checked by the test's thread */
+};
+
+static void *write_later(void *arg)
+{
+	struct later_write *w = arg;
+
+	usleep(w->delay_ms * 1000u);
+	w->status = mmio_write32(w->r, 0x40, w->value);
+	return NULL;
+}
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+START_TEST(direct_poll_waits_and_times_out_like_proxied)
+{
+	mmio_region *d, *p;
+	struct later_write w;
+	pthread_t t;
+	uint32_t last = 0;
+	uint64_t start, took;
+
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &d), MMIO_OK);
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_PROXIED, &p), MMIO_OK);
+	/* Another thread writes, proxied, 30 ms from now: spin, then sleep. */
+	for (unsigned delay = 0; delay <= 30; delay += 30) {
+		w = (struct later_write){ p, delay, 0x80000000u | delay, -100 };
+		ck_assert_int_eq(pthread_create(&t, NULL, write_later, &w), 0);
+		ck_assert_int_eq(mmio_poll32(d, 0x40, 0x80000000u, 0x80000000u, 2000000, &last),
+				 MMIO_OK);
+		ck_assert_uint_eq(last, 0x80000000u | delay);
+		pthread_join(t, NULL);
+		ck_assert_int_eq(w.status, MMIO_OK);
+		ck_assert_int_eq(mmio_write32(d, 0x40, 0), MMIO_OK);
+	}
+	/* A value that never comes: the whole timeout passes, in both modes. */
+	ck_assert_int_eq(mmio_write32(d, 0x44, 0x1234), MMIO_OK);
+	for (int mode = 0; mode < 2; mode++) {
+		start = mono_us();
+		ck_assert_int_eq(mmio_poll32(mode ? d : p, 0x44, 0xFFFF, 0x4321, 40000, &last),
+				 MMIO_ETIMEDOUT);
+		took = mono_us() - start;
+		ck_assert_uint_eq(last, 0x1234);
+		ck_assert_msg(took >= 40000, "%s poll timed out after %" PRIu64 " us",
+			      mode ? "direct" : "proxied", took);
+	}
+	mmio_close(p);
+	mmio_close(d);
+}
+END_TEST
+
+/* ---- faults ---- */
+
+/* Shrink (or restore) the memory behind sim region @name to @size bytes. */
+static void sim_resize(const char *name, size_t size)
+{
+	int fd = harness_sim_fd(name);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	close(fd);
+}
+
+START_TEST(fault_under_mapping_reports_what_proxied_reports)
+{
+	mmio_region *p, *d;
+	uint8_t *pb = calloc(1, TWIN_SIZE), *db = calloc(1, TWIN_SIZE);
+	size_t pdone, ddone;
+	uint64_t pv, dv;
+	uint32_t p32 = 0, d32 = 0;
+
+	ck_assert_int_eq(mmio_open(client, "tw-p", MMIO_OPEN_PROXIED, &p), MMIO_OK);
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &d), MMIO_OK);
+	ck_assert_int_eq(mmio_fill(p, 0, TWIN_SIZE, 0x3C, &pdone), MMIO_OK);
+	ck_assert_int_eq(mmio_fill(d, 0, TWIN_SIZE, 0x3C, &ddone), MMIO_OK);
+	/* The device loses everything past 20 KiB + 0 (whole pages). */
+	sim_resize("tw-p", 20 * 1024);
+	sim_resize("tw-d", 20 * 1024);
+
+	const struct {
+		size_t off, len;
+	} spans[] = { { 20 * 1024 - 3, 100 }, { 6001, 30000 }, { 20 * 1024, 8 }, { 5, 63 * 1024 } };
+	for (size_t i = 0; i < sizeof(spans) / sizeof(spans[0]); i++) {
+		size_t want = 20 * 1024 > spans[i].off ? 20 * 1024 - spans[i].off : 0;
+
+		ck_assert_int_eq(mmio_read(p, spans[i].off, pb, spans[i].len, &pdone), MMIO_EFAULT);
+		ck_assert_int_eq(mmio_read(d, spans[i].off, db, spans[i].len, &ddone), MMIO_EFAULT);
+		ck_assert_uint_eq(pdone, want);
+		ck_assert_uint_eq(ddone, want);
+		ck_assert(memcmp(pb, db, want) == 0);
+		ck_assert_int_eq(mmio_write(p, spans[i].off, pb, spans[i].len, &pdone),
+				 MMIO_EFAULT);
+		ck_assert_int_eq(mmio_write(d, spans[i].off, db, spans[i].len, &ddone),
+				 MMIO_EFAULT);
+		ck_assert_uint_eq(pdone, want);
+		ck_assert_uint_eq(ddone, want);
+		ck_assert_int_eq(mmio_fill(p, spans[i].off, spans[i].len, 0xAB, &pdone),
+				 MMIO_EFAULT);
+		ck_assert_int_eq(mmio_fill(d, spans[i].off, spans[i].len, 0xAB, &ddone),
+				 MMIO_EFAULT);
+		ck_assert_uint_eq(pdone, want);
+		ck_assert_uint_eq(ddone, want);
+	}
+	ck_assert_int_eq(mmio_read64(p, 24 * 1024, &pv), MMIO_EFAULT);
+	ck_assert_int_eq(mmio_read64(d, 24 * 1024, &dv), MMIO_EFAULT);
+	ck_assert_int_eq(mmio_write8(p, 30 * 1024 + 1, 1), MMIO_EFAULT);
+	ck_assert_int_eq(mmio_write8(d, 30 * 1024 + 1, 1), MMIO_EFAULT);
+	ck_assert_int_eq(mmio_poll32(p, 40 * 1024, 0, 0, 100, &p32), MMIO_EFAULT);
+	ck_assert_int_eq(mmio_poll32(d, 40 * 1024, 0, 0, 100, &d32), MMIO_EFAULT);
+	/* Below the cut, all is well, and the same in both. */
+	ck_assert_int_eq(mmio_read64(p, 16, &pv), MMIO_OK);
+	ck_assert_int_eq(mmio_read64(d, 16, &dv), MMIO_OK);
+	ck_assert_uint_eq(pv, dv);
+	/* The device comes back (reading zeros past the old cut). */
+	sim_resize("tw-p", TWIN_SIZE);
+	sim_resize("tw-d", TWIN_SIZE);
+	ck_assert_int_eq(mmio_read64(d, 24 * 1024, &dv), MMIO_OK);
+	ck_assert_uint_eq(dv, 0);
+	mmio_close(p);
+	mmio_close(d);
+	free(pb);
+	free(db);
+}
+END_TEST
+
+/* ---- lifetime: exclusivity, disconnect, loss, reload ---- */
+
+START_TEST(close_and_disconnect_release_exclusive_mapping)
+{
+	mmio_client *other;
+	mmio_region *a, *b;
+	char perms[5];
+
+	ck_assert_int_eq(mmio_connect(H.url, &other), MMIO_OK);
+	ck_assert_int_eq(mmio_open(client, "excl", MMIO_OPEN_REQUIRE_DIRECT, &a), MMIO_OK);
+	ck_assert_int_eq(mmio_open(other, "excl", MMIO_OPEN_DIRECT, &b), MMIO_EBUSY);
+	mmio_close(a);
+	ck_assert_int_eq(mmio_open(other, "excl", MMIO_OPEN_REQUIRE_DIRECT, &b), MMIO_OK);
+	ck_assert_int_eq(mmio_write64(b, 8, 0x0123456789ABCDEFull), MMIO_OK);
+	ck_assert_int_eq(mmio_open(client, "excl", MMIO_OPEN_DIRECT, &a), MMIO_EBUSY);
+	ck_assert_uint_eq(stat_of(client, "mappings"), 1);
+	/* Disconnecting (with the region still open) unmaps and releases. */
+	mmio_disconnect(other);
+	mapping_perms("excl", perms);
+	ck_assert_str_eq(perms, "");
+	ck_assert_int_eq(mmio_open(client, "excl", MMIO_OPEN_REQUIRE_DIRECT, &a), MMIO_OK);
+	uint64_t v = 0;
+	ck_assert_int_eq(mmio_read64(a, 8, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x0123456789ABCDEFull);
+	ck_assert_uint_eq(stat_of(client, "mappings"), 1);
+	ck_assert_uint_eq(stat_of(client, "handles"), 1);
+	mmio_close(a);
+}
+END_TEST
+
+START_TEST(lost_server_makes_direct_calls_econn)
+{
+	mmio_region *d;
+	uint32_t v;
+	int status = MMIO_OK;
+
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &d), MMIO_OK);
+	ck_assert_int_eq(mmio_read32(d, 0, &v), MMIO_OK);
+	harness_server_stop();
+	/* The pipe's removal reaches the stub asynchronously. */
+	for (int i = 0; i < 200 && status == MMIO_OK; i++) {
+		status = mmio_read32(d, 0, &v);
+		if (status == MMIO_OK)
+			usleep(10000);
+	}
+	ck_assert_int_eq(status, MMIO_ECONN);
+	ck_assert_int_eq(mmio_write32(d, 0, 1), MMIO_ECONN);
+	mmio_close(d);
+}
+END_TEST
+
+START_TEST(reload_revoking_a_mapped_grant_logs_the_holder)
+{
+	mmio_region *d, *p;
+	char pid_line[128];
+	uint32_t v;
+
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &d), MMIO_OK);
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_PROXIED, &p), MMIO_OK);
+	ck_assert_int_eq(mmio_write32(d, 0, 0x600D), MMIO_OK);
+	/* The reload takes the grant on tw-d away. */
+	write_policy(false);
+	harness_server_signal(SIGHUP);
+	snprintf(pid_line, sizeof(pid_line), "pid %d still has tw-d mapped directly",
+		 (int)getpid());
+	for (int i = 0; i < 500 && !harness_log_contains(pid_line); i++)
+		usleep(10000);
+	ck_assert_msg(harness_log_contains(pid_line), "no log line \"%s\"", pid_line);
+	ck_assert_uint_eq(stat_of(client, "revoked"), 2);
+	/* Proxied requests on the grant are refused from now on. */
+	ck_assert_int_eq(mmio_read32(p, 0, &v), MMIO_EREVOKED);
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_DIRECT, &p), MMIO_ENOENT);
+	/* What userspace cannot do (README, "Revocation"): the mapping itself
+	 * stays usable until its holder unmaps it. */
+	ck_assert_int_eq(mmio_read32(d, 0, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x600D);
+	mmio_close(d);
+	ck_assert_uint_eq(stat_of(client, "mappings"), 0);
+}
+END_TEST
+
+int harness_child_main(const char *role)
+{
+	(void)role;
+	return 99;
+}
+
+static Suite *direct_suite(void)
+{
+	Suite *s = suite_create("direct");
+	TCase *tc = tcase_create("libmmio-direct");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, direct_where_granted_proxied_otherwise);
+	tcase_add_test(tc, read_only_grant_maps_read_only);
+	tcase_add_test(tc, differential_proxied_equals_direct);
+	tcase_add_test(tc, differential_pinned_width);
+	tcase_add_test(tc, differential_read_only);
+	tcase_add_test(tc, direct_poll_waits_and_times_out_like_proxied);
+	tcase_add_test(tc, fault_under_mapping_reports_what_proxied_reports);
+	tcase_add_test(tc, close_and_disconnect_release_exclusive_mapping);
+	tcase_add_test(tc, lost_server_makes_direct_calls_econn);
+	tcase_add_test(tc, reload_revoking_a_mapped_grant_logs_the_holder);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	return harness_main(argc, argv, direct_suite);
+}
