@@ -15,6 +15,8 @@
 #include <mmio/client.h>
 #include <mmio/proto.h>
 
+#include "channel.h" /* libmmio's descriptor channel code, for the raw baseline */
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -209,6 +212,142 @@ static double round_trips_ns(nng_socket s, const void *req, size_t len)
 }
 
 /* ------------------------------------------------------------------------
+ * The raw-mapping baseline of direct mode: the same device memory, granted
+ * by the same server through the protocol (HELLO, OPEN, MAP, the descriptor
+ * channel), mapped by the bench itself and accessed with plain volatile
+ * loads and stores, with no library, no checks and no fault recovery.
+ * ------------------------------------------------------------------------ */
+
+struct raw_map {
+	nng_socket s; /* the session that holds the handle */
+	void *map;
+	size_t map_len;
+	volatile uint8_t *base; /* byte 0 of the region */
+	size_t size;
+};
+
+static int raw_call(nng_socket s, const struct proto_request *rq, nng_msg **m,
+		    struct proto_reply *rep)
+{
+	uint8_t buf[256];
+	size_t len;
+	int rv, st = proto_request_encode(rq, buf, sizeof(buf), &len);
+
+	if (st != MMIO_OK)
+		return st;
+	if ((rv = nng_send(s, buf, len, 0)) != 0 || (rv = nng_recvmsg(s, m, 0)) != 0)
+		return MMIO_ECONN;
+	st = proto_reply_decode(nng_msg_body(*m), nng_msg_len(*m), rep);
+	if (st == MMIO_OK)
+		st = rep->status;
+	if (st != MMIO_OK)
+		nng_msg_free(*m);
+	return st;
+}
+
+/* The URL mmio_connect(@url) reaches. */
+static const char *url_resolve(const char *url)
+{
+	const char *env = getenv("MMIO_SERVER");
+
+	if (url && url[0])
+		return url;
+	return env && env[0] ? env : MMIO_DEFAULT_URL;
+}
+
+/* Map region @name of the server at @url as a driver without libmmio would. */
+static int raw_map_open(const char *url, const char *name, struct raw_map *out)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_HELLO };
+	struct proto_reply rep;
+	char path[108];
+	uint64_t token, offset, mmap_offset;
+	nng_msg *m;
+	int fd, st;
+
+	memset(out, 0, sizeof(*out));
+	if (!cli_channel_path(url, path, sizeof(path)))
+		return MMIO_EACCES;
+	out->s = dial_retrying(url);
+	rq.hello.min_version = PROTO_VERSION_MIN;
+	rq.hello.max_version = PROTO_VERSION_MAX;
+	if ((st = raw_call(out->s, &rq, &m, &rep)) != MMIO_OK)
+		goto fail;
+	nng_msg_free(m);
+	rq = (struct proto_request){ .opcode = PROTO_OP_OPEN };
+	snprintf(rq.open.name, sizeof(rq.open.name), "%s", name);
+	rq.open.length = PROTO_LEN_TO_END;
+	if ((st = raw_call(out->s, &rq, &m, &rep)) != MMIO_OK)
+		goto fail;
+	out->size = (size_t)rep.open.size;
+	rq = (struct proto_request){ .opcode = PROTO_OP_MAP, .map = { .handle = rep.open.handle } };
+	nng_msg_free(m);
+	if ((st = raw_call(out->s, &rq, &m, &rep)) != MMIO_OK)
+		goto fail;
+	token = rep.map.token;
+	out->map_len = (size_t)rep.map.length;
+	offset = rep.map.offset;
+	nng_msg_free(m);
+	if ((st = cli_channel_pickup(path, token, 10000, &fd, &mmap_offset)) != MMIO_OK)
+		goto fail;
+	out->map = mmap(NULL, out->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			(off_t)mmap_offset);
+	close(fd);
+	if (out->map == MAP_FAILED) {
+		st = MMIO_ENOMEM;
+		goto fail;
+	}
+	out->base = (volatile uint8_t *)out->map + offset;
+	return MMIO_OK;
+
+fail:
+	nng_close(out->s);
+	return st;
+}
+
+static void raw_map_close(struct raw_map *rm)
+{
+	munmap(rm->map, rm->map_len);
+	nng_close(rm->s);
+}
+
+/* As once_round_ns(), with a plain volatile 32-bit load. */
+static double raw_once_round_ns(const struct raw_map *rm)
+{
+	double t0 = now_ns();
+	uint32_t sum = 0;
+
+	for (unsigned i = 0; i < iterations; i++)
+		sum += *(volatile const uint32_t *)(rm->base + (i % 64) * 4);
+	__asm__ volatile("" : : "r"(sum));
+	return (now_ns() - t0) / iterations;
+}
+
+/* One bulk copy as a raw driver writes it: 8-byte volatile accesses (the
+ * device side), then the tail bytes. */
+static void raw_copy(const struct raw_map *rm, bool write, void *buf, size_t size)
+{
+	size_t words = size / 8, i;
+
+	if (write) {
+		for (i = 0; i < words; i++) {
+			uint64_t v;
+			memcpy(&v, (const uint8_t *)buf + 8 * i, 8);
+			((volatile uint64_t *)rm->base)[i] = v;
+		}
+		for (i *= 8; i < size; i++)
+			rm->base[i] = ((const uint8_t *)buf)[i];
+	} else {
+		for (i = 0; i < words; i++) {
+			uint64_t v = ((volatile const uint64_t *)rm->base)[i];
+			memcpy((uint8_t *)buf + 8 * i, &v, 8);
+		}
+		for (i *= 8; i < size; i++)
+			((uint8_t *)buf)[i] = rm->base[i];
+	}
+}
+
+/* ------------------------------------------------------------------------
  * Measurements through libmmio.
  * ------------------------------------------------------------------------ */
 
@@ -233,40 +372,45 @@ static unsigned bulk_iterations(size_t size)
 	return (unsigned)(n < 3 ? 3 : n > most ? most : n);
 }
 
-static double bulk_ns(mmio_region *r, bool write, void *buf, size_t size)
+/* One round of @n bulk copies of @size bytes through libmmio: ns each. */
+static double bulk_round_ns(mmio_region *r, bool write, void *buf, size_t size, unsigned n)
 {
-	double rounds[ROUNDS];
-	unsigned n = bulk_iterations(size);
+	double t0 = now_ns();
 	size_t done;
 
-	for (int k = 0; k < ROUNDS; k++) {
-		double t0 = now_ns();
-		for (unsigned i = 0; i < n; i++) {
-			int st = write ? mmio_write(r, 0, buf, size, &done)
-				       : mmio_read(r, 0, buf, size, &done);
-			if (st != MMIO_OK)
-				die(write ? "write" : "read", st);
-		}
-		rounds[k] = (now_ns() - t0) / n;
+	for (unsigned i = 0; i < n; i++) {
+		int st = write ? mmio_write(r, 0, buf, size, &done)
+			       : mmio_read(r, 0, buf, size, &done);
+		if (st != MMIO_OK)
+			die(write ? "write" : "read", st);
 	}
-	return median(rounds, ROUNDS);
+	return (now_ns() - t0) / n;
 }
 
-static double memcpy_ns(void *dst, const void *src, size_t size)
+/* The same with raw_copy() on the raw mapping. */
+static double raw_bulk_round_ns(const struct raw_map *rm, bool write, void *buf, size_t size,
+				unsigned n)
 {
-	double rounds[ROUNDS];
-	unsigned n = bulk_iterations(size);
+	double t0 = now_ns();
 
-	for (int k = 0; k < ROUNDS; k++) {
-		double t0 = now_ns();
-		for (unsigned i = 0; i < n; i++) {
-			memcpy(dst, src, size);
-			/* Keep the copy from being optimised away or merged. */
-			__asm__ volatile("" : : "r"(dst) : "memory");
-		}
-		rounds[k] = (now_ns() - t0) / n;
+	for (unsigned i = 0; i < n; i++) {
+		raw_copy(rm, write, buf, size);
+		__asm__ volatile("" : : "r"(buf) : "memory");
 	}
-	return median(rounds, ROUNDS);
+	return (now_ns() - t0) / n;
+}
+
+/* The same with memcpy() between two RAM buffers. */
+static double memcpy_round_ns(void *dst, const void *src, size_t size, unsigned n)
+{
+	double t0 = now_ns();
+
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(dst, src, size);
+		/* Keep the copy from being optimised away or merged. */
+		__asm__ volatile("" : : "r"(dst) : "memory");
+	}
+	return (now_ns() - t0) / n;
 }
 
 static double mib_s(size_t size, double ns)
@@ -313,8 +457,9 @@ static void print_table(void)
 		printf("%-24s %-8s %9s %12.0f %11s  %-22s %12s %8.3f\n", r->what, r->mode, sz,
 		       r->ns_op, mb, r->base, bv, r->ratio);
 	}
-	printf("\nratio: once-ops = time / baseline time (1.00 = no overhead over a bare nng "
-	       "round trip);\n       bulk = throughput / baseline throughput.\n");
+	printf("\nratio: once-ops = time / baseline time (1.00 = no overhead over the bare\n"
+	       "       nng round trip, proxied, or over a raw load, direct);\n"
+	       "       bulk = throughput / baseline throughput.\n");
 }
 
 static int write_json(const char *path)
@@ -474,6 +619,9 @@ int main(int argc, char **argv)
 	} modes[] = { { "proxied", MMIO_OPEN_PROXIED }, { "direct", MMIO_OPEN_REQUIRE_DIRECT } };
 	void *buf = NULL, *ram = NULL;
 	for (size_t m = 0; m < 2; m++) {
+		bool direct = m == 1;
+		struct raw_map rm;
+
 		if (strcmp(mode, "all") != 0 && strcmp(mode, modes[m].name) != 0)
 			continue;
 		st = mmio_open(c, region, modes[m].flags, &r);
@@ -482,24 +630,40 @@ int main(int argc, char **argv)
 			       mmio_status_name(st));
 			continue;
 		}
+		if (direct) {
+			st = raw_map_open(url_resolve(url), region, &rm);
+			if (st != MMIO_OK) {
+				printf("direct: the raw-mapping baseline is not available (%s): "
+				       "direct mode not measured\n",
+				       mmio_status_name(st));
+				mmio_close(r);
+				continue;
+			}
+		}
+
+		/* Once-ops: the measurement's rounds interleaved with its baselines'. */
 		double t[3][ROUNDS];
 		for (int k = 0; k < ROUNDS; k++) {
 			t[0][k] = once_round_ns(r);
-			t[1][k] = round_trips_ns(sync_sock, req, req_len);
-			t[2][k] = round_trips_ns(ctx_sock, req, req_len);
+			if (direct) {
+				t[1][k] = raw_once_round_ns(&rm);
+			} else {
+				t[1][k] = round_trips_ns(sync_sock, req, req_len);
+				t[2][k] = round_trips_ns(ctx_sock, req, req_len);
+			}
 		}
-		double ns = median(t[0], ROUNDS), base_sync = median(t[1], ROUNDS),
-		       base_ctx = median(t[2], ROUNDS);
-		struct result *res = result_add("read32", modes[m].name, 0);
-		res->ns_op = ns;
-		snprintf(res->base, sizeof(res->base), "nng rep0 sync");
-		res->base_val = base_sync;
-		res->ratio = ns / base_sync;
-		res = result_add("read32", modes[m].name, 0);
-		res->ns_op = ns;
-		snprintf(res->base, sizeof(res->base), "nng rep0 contexts");
-		res->base_val = base_ctx;
-		res->ratio = ns / base_ctx;
+		double ns = median(t[0], ROUNDS);
+		struct result *res;
+		for (int b = 1; b <= (direct ? 1 : 2); b++) {
+			res = result_add("read32", modes[m].name, 0);
+			res->ns_op = ns;
+			snprintf(res->base, sizeof(res->base), "%s",
+				 direct	  ? "raw mmap load"
+				 : b == 1 ? "nng rep0 sync"
+					  : "nng rep0 contexts");
+			res->base_val = median(t[b], ROUNDS);
+			res->ratio = ns / res->base_val;
+		}
 
 		for (size_t i = 0; i < nsizes; i++) {
 			size_t size = sizes[i];
@@ -516,18 +680,27 @@ int main(int argc, char **argv)
 				die("malloc", MMIO_ENOMEM);
 			memset(buf, 0x5A, size);
 			memset(ram, 0xA5, size);
-			double base = mib_s(size, memcpy_ns(ram, buf, size));
+			unsigned n = bulk_iterations(size);
 			for (int w = 0; w < 2; w++) {
-				double bns = bulk_ns(r, w, buf, size);
+				double tm[ROUNDS], tb[ROUNDS];
+				for (int k = 0; k < ROUNDS; k++) {
+					tm[k] = bulk_round_ns(r, w, buf, size, n);
+					tb[k] = direct ? raw_bulk_round_ns(&rm, w, buf, size, n)
+						       : memcpy_round_ns(ram, buf, size, n);
+				}
+				double bns = median(tm, ROUNDS);
 				res = result_add(w ? "write (to device)" : "read (from device)",
 						 modes[m].name, size);
 				res->ns_op = bns;
 				res->mib_s = mib_s(size, bns);
-				snprintf(res->base, sizeof(res->base), "RAM memcpy");
-				res->base_val = base;
-				res->ratio = res->mib_s / base;
+				snprintf(res->base, sizeof(res->base), "%s",
+					 direct ? "raw mmap 8-byte loop" : "RAM memcpy");
+				res->base_val = mib_s(size, median(tb, ROUNDS));
+				res->ratio = res->mib_s / res->base_val;
 			}
 		}
+		if (direct)
+			raw_map_close(&rm);
 		mmio_close(r);
 	}
 	free(buf);

@@ -196,8 +196,15 @@ void cli_region_link(mmio_region *r);
  */
 
 /* The handle offset of [@off, @off + @len) of view @r. A slice's bounds are
- * checked here (MMIO_EINVAL); a whole-handle view's are the server's. */
-int cli_view_offset(const mmio_region *r, size_t off, size_t len, uint64_t *hoff);
+ * checked here (MMIO_EINVAL); a whole-handle view's are the server's.
+ * Inline: direct once-ops take a few nanoseconds, and this is one step. */
+static inline int cli_view_offset(const mmio_region *r, size_t off, size_t len, uint64_t *hoff)
+{
+	if (r->slice && (off > r->len || len > r->len - off))
+		return MMIO_EINVAL;
+	*hoff = (uint64_t)r->base + off;
+	return MMIO_OK;
+}
 
 /*
  * As cli_view_offset(), but a transfer longer than @chunk (the most one

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* mmio_connect/mmio_disconnect, LIST, STATS, and the environment knobs. */
+#include "channel.h"
 #include "cli.h"
 
 #include <stdlib.h>
@@ -52,27 +53,6 @@ int cli_env_ms(const char *name, int def)
 	return v >= 1 ? (int)v : def;
 }
 
-/*
- * Direct grants come over the server's descriptor channel, an AF_UNIX socket
- * next to its nng socket: "<path>.fd" for "ipc://<path>". Other transports
- * have no channel, so their regions stay proxied.
- */
-static void fd_path_set(mmio_client *c, const char *url)
-{
-	static const char scheme[] = "ipc://";
-	size_t n;
-
-	c->fd_path[0] = '\0';
-	if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
-		return;
-	url += sizeof(scheme) - 1;
-	n = strlen(url);
-	if (n == 0 || n + sizeof(".fd") > sizeof(c->fd_path))
-		return;
-	memcpy(c->fd_path, url, n);
-	memcpy(c->fd_path + n, ".fd", sizeof(".fd"));
-}
-
 int mmio_connect(const char *url, mmio_client **out)
 {
 	mmio_client *c;
@@ -97,7 +77,9 @@ int mmio_connect(const char *url, mmio_client **out)
 		goto fail_cond;
 	}
 	c->regions.prev = c->regions.next = &c->regions;
-	fd_path_set(c, url);
+	/* Direct grants come over the server's descriptor channel, next to its
+	 * socket; other transports have none, and their regions stay proxied. */
+	cli_channel_path(url, c->fd_path, sizeof(c->fd_path));
 	c->reply_ms = cli_env_ms("MMIO_REPLY_TIMEOUT_MS", CLI_REPLY_MS_DEF);
 
 	status = cli_transport_connect(

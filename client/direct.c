@@ -25,6 +25,7 @@
  * back (the server logs the pid that holds it). Polls are not capped by
  * the server's max_poll_us: they spend the caller's own time.
  */
+#include "channel.h"
 #include "cli.h"
 
 #include <mmio/shim.h>
@@ -33,8 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,9 +43,6 @@
 #define POLL_SPIN_NS	  50000u
 #define POLL_SLEEP_MIN_NS 2000u
 #define POLL_SLEEP_MAX_NS 1000000u
-
-/* Bytes of a descriptor channel reply: i32 status, 4 zero bytes, u64 offset. */
-#define CHANNEL_REPLY_SIZE 16
 
 struct cli_direct {
 	struct shim_window win;	     /* the handle: [0, info.size) of the mapping, pinned width */
@@ -80,14 +76,19 @@ static const struct shim_window *direct_once_window(const struct cli_handle *h)
  * (srv_handle_check): the connection first (a lost client has no
  * handles), then ops and access, then the width (0: none given).
  */
-static int direct_check(const struct cli_handle *h, unsigned ops_bit, unsigned access_bit,
-			unsigned width)
+static inline bool width_valid(unsigned width)
+{
+	return width - 1 < 8 && (width & (width - 1)) == 0;
+}
+
+static inline int direct_check(const struct cli_handle *h, unsigned ops_bit, unsigned access_bit,
+			       unsigned width)
 {
 	if (atomic_load_explicit(&h->client->lost, memory_order_relaxed))
 		return MMIO_ECONN;
 	if (!(h->info.ops & ops_bit) || (h->info.access & access_bit) != access_bit)
 		return MMIO_EACCES;
-	if (width != 0 && (!proto_width_valid(width) || !(h->info.widths & width)))
+	if (width != 0 && (!width_valid(width) || !(h->info.widths & width)))
 		return MMIO_EINVAL;
 	return MMIO_OK;
 }
@@ -99,7 +100,7 @@ static int direct_read_once(mmio_region *r, size_t off, unsigned width, uint64_t
 	uint64_t hoff;
 	int status;
 
-	if (!proto_width_valid(width))
+	if (!width_valid(width))
 		return MMIO_EINVAL;
 	status = cli_view_offset(r, off, width, &hoff);
 	if (status == MMIO_OK)
@@ -298,84 +299,6 @@ static void unmap_request(struct cli_handle *h)
 		nng_msg_free(m);
 }
 
-/*
- * Present @token on the descriptor channel at @path; on MMIO_OK, *@fd is the
- * device's descriptor and *@mmap_offset where the handle starts in it.
- */
-static int channel_pickup(const char *path, uint64_t token, int timeout_ms, int *fd,
-			  uint64_t *mmap_offset)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
-	uint8_t buf[CHANNEL_REPLY_SIZE + 1];
-	union {
-		struct cmsghdr h;
-		char space[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-	struct msghdr msg = { .msg_iov = &iov,
-			      .msg_iovlen = 1,
-			      .msg_control = control.space,
-			      .msg_controllen = sizeof(control.space) };
-	struct cmsghdr *cm;
-	uint32_t status = 0;
-	ssize_t n;
-	int s, received = -1;
-
-	*fd = -1;
-	memcpy(addr.sun_path, path, strlen(path) + 1);
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return errno == EMFILE || errno == ENFILE ? MMIO_ENOMEM : MMIO_EINTERNAL;
-	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-		/* No channel there (or not ours to use): the grant cannot be had. */
-		close(s);
-		return MMIO_EACCES;
-	}
-	for (int i = 0; i < 8; i++)
-		buf[i] = (uint8_t)(token >> (8 * i));
-	if (send(s, buf, 8, MSG_NOSIGNAL) != 8) {
-		close(s);
-		return MMIO_ECONN;
-	}
-	memset(&control, 0, sizeof(control));
-	do
-		n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	close(s);
-	if (n < 0)
-		return MMIO_ECONN;
-	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(sizeof(int)) && received < 0)
-			memcpy(&received, CMSG_DATA(cm), sizeof(int));
-	}
-	if (n != CHANNEL_REPLY_SIZE || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
-		goto malformed;
-	for (int i = 0; i < 4; i++)
-		status |= (uint32_t)buf[i] << (8 * i);
-	*mmap_offset = 0;
-	for (int i = 0; i < 8; i++)
-		*mmap_offset |= (uint64_t)buf[8 + i] << (8 * i);
-	if ((int32_t)status == MMIO_OK) {
-		if (received < 0)
-			goto malformed;
-		*fd = received;
-		return MMIO_OK;
-	}
-	if (received >= 0)
-		close(received);
-	/* The channel's refusals: an unknown, used, expired or foreign token. */
-	return (int32_t)status == MMIO_ENOMEM ? MMIO_ENOMEM : MMIO_EACCES;
-
-malformed:
-	if (received >= 0)
-		close(received);
-	return MMIO_EPROTO;
-}
-
 int cli_direct_attach(struct cli_handle *h)
 {
 	mmio_client *c = h->client;
@@ -404,7 +327,7 @@ int cli_direct_attach(struct cli_handle *h)
 		status = MMIO_EPROTO;
 		goto fail;
 	}
-	status = channel_pickup(c->fd_path, map.token, c->reply_ms, &fd, &mmap_offset);
+	status = cli_channel_pickup(c->fd_path, map.token, c->reply_ms, &fd, &mmap_offset);
 	if (status != MMIO_OK)
 		goto fail;
 	if (mmap_offset % (uint64_t)page != 0 || mmap_offset > (uint64_t)INT64_MAX) {

@@ -32,14 +32,6 @@ void cli_region_link(mmio_region *r)
 	pthread_mutex_unlock(&c->mtx);
 }
 
-int cli_view_offset(const mmio_region *r, size_t off, size_t len, uint64_t *hoff)
-{
-	if (r->slice && (off > r->len || len > r->len - off))
-		return MMIO_EINVAL;
-	*hoff = (uint64_t)r->base + off;
-	return MMIO_OK;
-}
-
 int cli_bulk_offset(const mmio_region *r, size_t off, size_t len, size_t chunk, uint64_t *hoff)
 {
 	unsigned width = r->h->info.width;

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <ucontext.h>
@@ -33,6 +34,9 @@ static struct sigaction previous_segv;
 static struct sigaction previous_bus;
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 static int install_status = MMIO_EINTERNAL;
+/* Set (release) once install_status is final: every access checks it, and a
+ * plain atomic load is cheaper than pthread_once's call. */
+static atomic_bool install_done;
 
 static uintptr_t extable_fixup(uintptr_t pc)
 {
@@ -105,7 +109,10 @@ static void fault_install(void)
 
 int shim_fault_recovery_install(void)
 {
+	if (atomic_load_explicit(&install_done, memory_order_acquire))
+		return install_status;
 	if (pthread_once(&install_once, fault_install) != 0)
 		return MMIO_EINTERNAL;
+	atomic_store_explicit(&install_done, true, memory_order_release);
 	return install_status;
 }

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The descriptor channel, client side: private to libmmio, and used by
+ * mmio-bench for its raw-mapping baseline. No nng here: the channel is a
+ * plain AF_UNIX SOCK_SEQPACKET socket, because nng cannot carry descriptors.
+ */
+#ifndef MMIO_CLIENT_CHANNEL_H
+#define MMIO_CLIENT_CHANNEL_H
+
+#include <mmio/status.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The channel of the server at @url: "<path>.fd" for "ipc://<path>", into
+ * @out (@outlen bytes). False (and "") for another transport, which has no
+ * channel, or a path too long for a socket address.
+ */
+bool cli_channel_path(const char *url, char *out, size_t outlen);
+
+/*
+ * Present MAP token @token on the channel at @path, waiting up to
+ * @timeout_ms. On MMIO_OK, *@fd is the device's descriptor (close-on-exec)
+ * and *@mmap_offset where the handle starts in it. Otherwise *@fd is -1 and
+ * the status says why: MMIO_EACCES (no channel there, or the token is
+ * unknown, used, expired or not ours), MMIO_ENOMEM, MMIO_ECONN (the channel
+ * broke), MMIO_EPROTO (a malformed reply), MMIO_EINTERNAL.
+ */
+int cli_channel_pickup(const char *path, uint64_t token, int timeout_ms, int *fd,
+		       uint64_t *mmap_offset);
+
+#endif /* MMIO_CLIENT_CHANNEL_H */
