@@ -12,13 +12,30 @@
  * one into text.
  *
  * Access modes. In proxied mode every access is one request to the server,
- * which checks it against the policy and performs it. In direct mode (a later
- * release) accesses are loads and stores on a mapping the server grants. The
- * same call gives the same result either way (values, statuses, done
- * counts); only the speed differs. This release is proxied only:
- * MMIO_OPEN_DIRECT opens proxied and MMIO_OPEN_REQUIRE_DIRECT fails with
- * MMIO_EACCES.
+ * which checks it against the policy and performs it. In direct mode the
+ * server hands the stub a descriptor of the device memory (when the grant
+ * has `map`, the region is not sensitive and the handle covers a whole
+ * device in whole pages) and accesses are loads and stores on that mapping,
+ * made by the same width-exact primitives and checked in the same order
+ * against the rights the OPEN reply stated. The same call gives the same
+ * result either way (values, statuses, done counts); only the speed
+ * differs. Open with MMIO_OPEN_DIRECT to map where the policy allows,
+ * MMIO_OPEN_REQUIRE_DIRECT to insist.
  *
+ * Direct mode installs SIGBUS and SIGSEGV handlers (once per process, on the
+ * first mapping) that turn a fault inside the stub's access primitives into
+ * MMIO_EFAULT with an exact count; any other fault goes on to the handler
+ * installed before, or the default action. A program that installs its own
+ * handler for these signals afterwards must chain to the previous one.
+ *
+ * What a direct mapping cannot do from userspace: a policy reload that
+ * withdraws the grant revokes the handle on the server (proxied requests on
+ * it get MMIO_EREVOKED, and the server logs the pid that still holds the
+ * mapping), but the mapping itself stays usable until the region is closed
+ * or the process exits; and rights changed by a reload are not seen by a
+ * direct region until it is reopened. Direct polls are not capped by the
+ * server's max_poll_us (they spend the caller's own time).
+
  * Offsets. Every offset is relative to the start of the opened range (or
  * slice); mmio_size() is its length.
  *
@@ -135,14 +152,18 @@ MMIO_API void mmio_disconnect(mmio_client *c);
  * the region and all its slices are closed, or the client disconnects.
  *
  * On success *@out is a new region owned by the caller; release it with
- * mmio_close(). Blocks for one round trip (two if the open has to be undone).
- * Thread-safe.
+ * mmio_close(). Blocks for one round trip (two if the open has to be undone;
+ * a direct open adds MAP and the descriptor channel). MMIO_OPEN_DIRECT falls
+ * back to proxied whatever keeps the mapping from being had, except a lost
+ * connection. Thread-safe.
  *
  * Returns MMIO_OK; MMIO_EINVAL if @c, @region or @out is NULL, @region is not
  * a valid name (1 to 63 of A-Z a-z 0-9 _ . -) or @flags has unknown bits;
  * MMIO_ENOENT if the client may not see such a region; MMIO_EACCES if the
  * policy forbids the open, or MMIO_OPEN_REQUIRE_DIRECT was asked and a
- * direct mapping cannot be had (always, in this release); MMIO_EBUSY if an
+ * direct mapping cannot be had (no `map` in the grant, a sensitive region,
+ * a handle that is not a whole device in whole pages, a transport with no
+ * descriptor channel: only ipc:// has one); MMIO_EBUSY if an
  * exclusive grant is held by another handle; MMIO_ENOMEM (out of memory, or
  * the server's per-client handle limit); MMIO_ECONN; MMIO_EPROTO; or any
  * other status the server answers. On error *@out is NULL (when @out is not
@@ -181,8 +202,9 @@ MMIO_API int mmio_slice(const mmio_region *r, size_t offset, size_t len, mmio_re
 
 /*
  * Close @r. If it was the last view of its server handle (see mmio_slice()),
- * the handle is closed on the server (one round trip; a failure there is
- * not reported: the handle goes with the connection anyway). NULL is fine.
+ * a direct mapping is unmapped and the handle is closed on the server (one
+ * round trip; a failure there is not reported: the handle goes with the
+ * connection anyway). NULL is fine.
  * No other thread may be using @r.
  */
 MMIO_API void mmio_close(mmio_region *r);
@@ -196,7 +218,8 @@ MMIO_API int mmio_is_direct(const mmio_region *r);
 /* ------------------------------------------------------------------------
  * Once-ops: exactly one load or store of the stated width (DESIGN.md §2).
  *
- * Each is one round trip (proxied). Thread-safe. Returns MMIO_OK; MMIO_EINVAL
+ * Each is one round trip (proxied) or one load or store (direct). Thread-safe.
+ * Returns MMIO_OK; MMIO_EINVAL
  * if @r (or, for reads, @v) is NULL, or — the server's answer — the access
  * is out of range, misaligned or of a width the grant does not allow (on a
  * slice, out of range is found by the stub); MMIO_EACCES if the policy
@@ -233,8 +256,10 @@ MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
  * by all parts together. Parts are separate requests: another thread's
  * accesses may fall between them.
  *
- * Blocks for one round trip per part. Thread-safe; @buf must not be touched
- * by the caller meanwhile (it is the caller's, never retained).
+ * Blocks for one round trip per part (proxied); direct, one copy on the
+ * mapping, with the same checks (the range of a transfer larger than one
+ * message is checked whole first, as above). Thread-safe; @buf must not be
+ * touched by the caller meanwhile (it is the caller's, never retained).
  *
  * Returns MMIO_OK (*@done = @len); MMIO_EINVAL if @r is NULL, @buf is NULL
  * with a non-zero @len, or (server or stub) the range overflows or ends past
@@ -255,8 +280,9 @@ MMIO_API int mmio_write(mmio_region *r, size_t off, const void *buf, size_t len,
  * result is MMIO_EINVAL with that count. One request whatever the length.
  * *@done (if not NULL) is always set.
  *
- * Blocks for one round trip. Thread-safe. Returns as above, or MMIO_EINVAL
- * if @r is NULL or the pinned width is broken; MMIO_EACCES; MMIO_EFAULT with
+ * Blocks for one round trip (proxied). Thread-safe. Returns as above, or
+ * MMIO_EINVAL if @r is NULL or the pinned width is broken; MMIO_EACCES;
+ * MMIO_EFAULT with
  * the exact count; MMIO_EREVOKED; MMIO_ECONN; MMIO_EPROTO; MMIO_EINTERNAL.
  */
 MMIO_API int mmio_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done);
@@ -264,9 +290,10 @@ MMIO_API int mmio_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, siz
 /*
  * Read the 32-bit register at @off until (value & @mask) == @want, or until
  * @timeout_us microseconds have passed (the readl_poll_timeout of Linux
- * drivers). The waiting happens in the server, which may cap the timeout at
- * its own maximum. *@last (if @last is not NULL) gets the last value read,
- * both on success and on timeout.
+ * drivers). Proxied, the waiting happens in the server, which may cap the
+ * timeout at its own maximum; direct, in the caller (spinning for 50 us,
+ * then sleeping with a back-off up to 1 ms). *@last (if @last is not NULL)
+ * gets the last value read, both on success and on timeout.
  *
  * Blocks up to about @timeout_us plus one round trip. Thread-safe.
  *
@@ -430,8 +457,10 @@ MMIO_API int mmio_batch_poll(mmio_batch *b, mmio_region *r, size_t off, unsigned
 			     uint64_t mask, uint64_t want, uint32_t timeout_us);
 
 /*
- * Run every op of @b, in order, in one request. An empty batch succeeds at
- * once without a round trip.
+ * Run every op of @b, in order: the ops on proxied regions in one request
+ * (each run of consecutive proxied ops in one request, when the batch mixes
+ * them with ops on direct regions, which run in the caller). An empty batch
+ * succeeds at once without a round trip.
  *
  * Returns MMIO_OK (every op done; *@failed = MMIO_BATCH_NONE), or the
  * status of the first op that failed with *@failed = its index: the ops
@@ -441,7 +470,9 @@ MMIO_API int mmio_batch_poll(mmio_batch *b, mmio_region *r, size_t off, unsigned
  * gives *@failed = MMIO_BATCH_NONE with: MMIO_EINVAL if @b is NULL or holds
  * more ops than the server's max_batch (nothing sent; split the batch), or
  * its request would exceed the server's message size; MMIO_ECONN;
- * MMIO_ENOMEM; MMIO_EPROTO; or any status the server refuses it with.
+ * MMIO_ENOMEM; MMIO_EPROTO; or any status the server refuses it with. (In
+ * a mixed batch, a later request refused as a whole gives *@failed = the
+ * index of its first op: the ops before it completed.)
  * @failed may be NULL.
  *
  * Blocks for one round trip (plus the time its polls wait). Not
