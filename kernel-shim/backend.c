@@ -7,6 +7,8 @@
 
 static const struct shim_backend *const backends[] = {
 	&shim_backend_sim,
+	&shim_backend_pci,
+	&shim_backend_devmem,
 };
 
 static const char *const cache_names[] = {
@@ -75,6 +77,7 @@ int shim_device_open(const struct shim_source *src, struct shim_device *dev, cha
 {
 	const struct shim_backend *be;
 	const char *name = src->name ? src->name : "(unnamed)";
+	struct shim_source named;
 	char allowed[96];
 	int status;
 
@@ -94,7 +97,10 @@ int shim_device_open(const struct shim_source *src, struct shim_device *dev, cha
 			name, be->name, shim_cache_name(src->cache), allowed);
 		return MMIO_EINVAL;
 	}
-	status = be->open(src, dev, err, errlen);
+	/* Backends may rely on a name for their messages. */
+	named = *src;
+	named.name = name;
+	status = be->open(&named, dev, err, errlen);
 	if (status != MMIO_OK) {
 		memset(dev, 0, sizeof(*dev));
 		dev->fd = -1;

@@ -6,6 +6,12 @@
 #include <mmio/shim.h>
 
 extern const struct shim_backend shim_backend_sim;
+extern const struct shim_backend shim_backend_pci;
+extern const struct shim_backend shim_backend_devmem;
+
+/* The kernel lockdown mode in force ("integrity", "confidentiality") from
+ * @root/kernel/security/lockdown (@root NULL: /sys), or "" if none. */
+void shim_lockdown_describe(const char *root, char *buf, size_t len);
 
 /* snprintf into an error buffer that may be NULL/0; always terminated. */
 void shim_errorf(char *err, size_t errlen, const char *fmt, ...)

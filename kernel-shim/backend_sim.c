@@ -21,7 +21,7 @@ static int sim_errno_status(int err)
 static int sim_open(const struct shim_source *src, struct shim_device *dev, char *err,
 		    size_t errlen)
 {
-	const char *name = src->name ? src->name : "sim";
+	const char *name = src->name;
 	int fd, saved;
 	void *base;
 
@@ -51,6 +51,9 @@ static int sim_open(const struct shim_source *src, struct shim_device *dev, char
 	}
 	dev->base = base;
 	dev->size = src->size;
+	dev->source_size = src->size;
+	dev->map = base;
+	dev->map_len = src->size;
 	dev->fd = fd;
 	dev->fd_offset = 0;
 	return MMIO_OK;

@@ -55,6 +55,14 @@ static int device_open(const struct cfg_region *r, const char *source, struct sr
 		.name = r->name,
 		.size = (size_t)r->size,
 		.cache = (enum shim_cache)r->cache,
+		.by_id = r->source == CFG_SOURCE_PCI_ID,
+		.pci = { r->pci.domain, r->pci.bus, r->pci.device, r->pci.function },
+		.vendor_id = r->vendor_id,
+		.device_id = r->device_id,
+		.pci_index = r->pci_index,
+		.bar = r->bar,
+		.offset = r->offset,
+		.phys = r->phys,
 	};
 	int status;
 
@@ -73,6 +81,46 @@ static int device_open(const struct cfg_region *r, const char *source, struct sr
 	shim_window_init(&d->win, d->dev.base, d->dev.size, 0);
 	*out = d;
 	return MMIO_OK;
+}
+
+/* Collects the first message of cfg_policy_resolve_size() into a buffer. */
+struct resolve_report {
+	char *err;
+	size_t errlen;
+	bool seen;
+};
+
+static void resolve_report(void *ctx, const struct cfg_diag *diag)
+{
+	struct resolve_report *rr = ctx;
+
+	if (rr->seen)
+		return;
+	rr->seen = true;
+	if (diag->line)
+		snprintf(rr->err, rr->errlen, "%s:%u:%u: %s", diag->file, diag->line, diag->column,
+			 diag->message);
+	else
+		snprintf(rr->err, rr->errlen, "%s: %s", diag->file, diag->message);
+}
+
+/*
+ * A PCI region written without `size` reaches to the end of its BAR: now
+ * that the backend has found the BAR, tell the policy, which checks its
+ * grants against the real size.
+ */
+static int size_resolve(cfg_policy *policy, size_t i, const struct cfg_region *r,
+			const struct srv_device *d, char *err, size_t errlen)
+{
+	struct resolve_report rr = { err, errlen, false };
+
+	if ((r->source != CFG_SOURCE_PCI && r->source != CFG_SOURCE_PCI_ID) || r->size != 0)
+		return MMIO_OK;
+	if (cfg_policy_resolve_size(policy, i, d->dev.source_size, resolve_report, &rr) == MMIO_OK)
+		return MMIO_OK;
+	if (!rr.seen)
+		snprintf(err, errlen, "region %s: its grants do not fit its BAR", r->name);
+	return MMIO_EINVAL;
 }
 
 void srv_device_unref(struct srv_device *d)
@@ -117,10 +165,14 @@ int srv_generation_build(cfg_policy *policy, const struct srv_generation *prev,
 			status = device_open(r, source, &g->devices[i], err, errlen);
 			if (status != MMIO_OK)
 				goto fail;
-			srv_info("region %s: mapped %s (%zu bytes)", r->name, source,
-				 g->devices[i]->dev.size);
+			srv_info("region %s: mapped %s%s%s (%zu bytes)", r->name, source,
+				 g->devices[i]->dev.where[0] ? " at " : "",
+				 g->devices[i]->dev.where, g->devices[i]->dev.size);
 		}
 		g->ndevices = i + 1;
+		status = size_resolve(policy, i, r, g->devices[i], err, errlen);
+		if (status != MMIO_OK)
+			goto fail;
 	}
 	atomic_init(&g->refs, 1);
 	g->id = atomic_fetch_add(&generation_ids, 1) + 1;

@@ -176,12 +176,36 @@ const char *shim_cache_name(enum shim_cache cache);
 /* Parse one of the names above. Returns MMIO_OK or MMIO_EINVAL. */
 int shim_cache_parse(const char *name, enum shim_cache *out);
 
+/* A PCI function's address: domain:bus:device.function. */
+struct shim_pci_address {
+	uint16_t domain;
+	uint8_t bus;
+	uint8_t device;	  /* 0..31 */
+	uint8_t function; /* 0..7 */
+};
+
 /* What to map. Each backend reads the fields it documents. */
 struct shim_source {
-	const char *backend;   /* "sim" (later "pci", "devmem") */
-	const char *name;      /* region name, for messages and the memfd name */
-	size_t size;	       /* bytes to map; sim: required, > 0 */
+	const char *backend; /* "sim", "pci" or "devmem" */
+	const char *name;    /* region name, for messages and the memfd name */
+	size_t size; /* bytes to map; sim, devmem: required, > 0; pci: 0 = to the BAR's end */
 	enum shim_cache cache; /* must be one the backend can honour */
+
+	/* pci: the function, by address (by_id false) or as the pci_index-th
+	 * function (in address order) with vendor_id:device_id (by_id true). */
+	bool by_id;
+	struct shim_pci_address pci;
+	uint16_t vendor_id, device_id;
+	unsigned pci_index;
+	unsigned bar;	 /* 0..5 */
+	uint64_t offset; /* of byte 0 in the BAR */
+
+	/* devmem: physical address of byte 0. */
+	uint64_t phys;
+
+	/* pci: where sysfs is mounted (NULL: "/sys"). Tests point it at a
+	 * tree of their own. */
+	const char *sysfs_root;
 };
 
 /* A mapped device. Owned by the caller; release with shim_device_close(). */
@@ -190,8 +214,19 @@ struct shim_device {
 	void *base; /* mapping of [0, size) */
 	size_t size;
 	enum shim_cache cache;
-	int fd;		    /* descriptor behind the mapping (-1 if none), for direct grants */
-	uint64_t fd_offset; /* offset of byte 0 of the device in @fd */
+	/*
+	 * A descriptor that gives exactly this device and nothing more, for
+	 * direct grants: mmap(fd, fd_offset) is byte 0. -1 if the backend has
+	 * none that narrow (a part of a BAR, /dev/mem): such a device is never
+	 * mapped into a client.
+	 */
+	int fd;
+	uint64_t fd_offset;
+	uint64_t source_size; /* pci: size of the whole BAR; else size */
+	char where[64];	      /* pci: "0000:00:04.0 BAR0"; devmem: "phys 0x..."; sim: "" */
+	/* Private to the backend. */
+	void *map;	/* the whole mapping (base may lie inside it) */
+	size_t map_len; /* its length */
 };
 
 /* One backend: a const table of operations, one file each (backend_*.c). */

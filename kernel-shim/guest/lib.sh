@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: MIT
+#
+# Shell library of the guest's scenarios (busybox sh), installed as
+# /usr/share/mmio-guest/lib.sh. Source it, call check/as_driver, end with
+# `finish`. /init prefixes every output line with "mmio-guest: ".
+
+failures=0
+
+# as_driver CMD [ARG...]: run CMD as uid/gid 1000 (user driver), its
+# arguments passed as they are (never re-split or re-quoted). This busybox's
+# setpriv cannot change uids and it has no chpst, so it is su: as root,
+# busybox su asks no password. su also sets HOME/USER/LOGNAME and the
+# supplementary groups from /etc/group; the rest of the environment (PATH,
+# MMIO_SERVER) is kept.
+as_driver() {
+	# '--': busybox su would otherwise take CMD's options (id -u) as its own.
+	su -s /bin/sh -c 'exec "$0" "$@"' -- driver "$@"
+}
+
+# check DESCRIPTION CMD [ARG...]: run CMD, print its output and "ok:" or
+# "FAIL:" with the description; count failures.
+check() {
+	_desc=$1
+	shift
+	if "$@"; then
+		echo "ok: $_desc"
+	else
+		echo "FAIL: $_desc (status $?)"
+		failures=$((failures + 1))
+	fi
+}
+
+# fail MESSAGE: record a failure found by the scenario's own logic.
+fail() {
+	echo "FAIL: $*"
+	failures=$((failures + 1))
+}
+
+# expect_eq DESCRIPTION GOT WANT: compare two strings (case-insensitive, for
+# hex numbers printed by different tools).
+expect_eq() {
+	_g=$(echo "$2" | tr 'A-F' 'a-f')
+	_w=$(echo "$3" | tr 'A-F' 'a-f')
+	if [ "$_g" = "$_w" ]; then
+		echo "ok: $1 = $2"
+	else
+		fail "$1 = '$2', want '$3'"
+	fi
+}
+
+# pci_bar_phys BDF BAR: the physical start address of a BAR (sysfs
+# "resource" has one "start end flags" line per BAR, BAR N on line N+1).
+pci_bar_phys() {
+	sed -n "$(($2 + 1))p" "/sys/bus/pci/devices/$1/resource" | cut -d' ' -f1
+}
+
+# server_stopping: call before stopping mmio-server on purpose, so /init
+# does not report it as a crash.
+server_stopping() {
+	: >/run/mmio/server-stopped
+}
+
+# finish: exit with the number of failures (0 = pass), capped for exit.
+finish() {
+	if [ "$failures" -eq 0 ]; then
+		echo "all checks passed"
+		exit 0
+	fi
+	echo "$failures check(s) failed"
+	[ "$failures" -lt 100 ] || failures=99
+	exit "$failures"
+}
