@@ -7,7 +7,6 @@
  */
 #include "cli.h"
 
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +14,7 @@ struct mmio_batch {
 	mmio_client *c;
 	struct proto_batch_op *ops;
 	uint64_t *values;	    /* one per op; the first `done` are valid */
-	struct cli_handle **direct; /* per op: its handle if direct (filled by run) */
+	struct cli_handle **direct; /* per op: its handle if direct, else NULL */
 	size_t count, cap;
 	size_t done; /* ops completed by the last run */
 };
@@ -106,6 +105,7 @@ static int batch_add(mmio_batch *b, mmio_region *r, size_t off, struct proto_bat
 	op->handle = r->h->id;
 	op->offset = (uint64_t)r->base + off;
 	b->ops[b->count] = *op;
+	b->direct[b->count] = r->h->ops->direct ? r->h : NULL;
 	return (int)b->count++;
 }
 
@@ -184,29 +184,6 @@ static int batch_send(mmio_batch *b, size_t first, size_t count, size_t *done, u
 	return status;
 }
 
-/* Note which ops are on direct handles (a closed handle's ops count as proxied:
- * the server then answers for an unknown handle). */
-static void batch_resolve(mmio_batch *b)
-{
-	mmio_client *c = b->c;
-
-	pthread_mutex_lock(&c->mtx);
-	for (size_t i = 0; i < b->count; i++) {
-		b->direct[i] = NULL;
-		for (struct cli_list *n = c->regions.next; n != &c->regions; n = n->next) {
-			struct cli_handle *h =
-				((mmio_region *)((char *)n - offsetof(mmio_region, node)))->h;
-
-			if (h->id == b->ops[i].handle) {
-				if (h->ops->direct)
-					b->direct[i] = h;
-				break;
-			}
-		}
-	}
-	pthread_mutex_unlock(&c->mtx);
-}
-
 int mmio_batch_run(mmio_batch *b, size_t *failed)
 {
 	size_t i = 0;
@@ -223,7 +200,6 @@ int mmio_batch_run(mmio_batch *b, size_t *failed)
 		return MMIO_EINVAL;
 	if (cli_lost(b->c))
 		return MMIO_ECONN;
-	batch_resolve(b);
 
 	while (i < b->count && status == MMIO_OK) {
 		size_t end = i, done;

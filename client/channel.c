@@ -69,9 +69,12 @@ int cli_channel_pickup(const char *path, uint64_t token, int timeout_ms, int *fd
 	}
 	for (int i = 0; i < 8; i++)
 		buf[i] = (uint8_t)(token >> (8 * i));
+	/* A channel that breaks or stays silent has not handed the mapping
+	 * over: that is a refusal (MMIO_EACCES), not the loss of the client's
+	 * nng connection (MMIO_ECONN, which means every later call fails). */
 	if (send(s, buf, 8, MSG_NOSIGNAL) != 8) {
 		close(s);
-		return MMIO_ECONN;
+		return MMIO_EACCES;
 	}
 	memset(&control, 0, sizeof(control));
 	do
@@ -79,11 +82,22 @@ int cli_channel_pickup(const char *path, uint64_t token, int timeout_ms, int *fd
 	while (n < 0 && errno == EINTR);
 	close(s);
 	if (n < 0)
-		return MMIO_ECONN;
+		return MMIO_EACCES;
+	/* Keep the first descriptor; any others (from a confused peer) are
+	 * closed, never leaked. */
 	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(sizeof(int)) && received < 0)
-			memcpy(&received, CMSG_DATA(cm), sizeof(int));
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+		    cm->cmsg_len < CMSG_LEN(0))
+			continue;
+		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int one;
+
+			memcpy(&one, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (received < 0)
+				received = one;
+			else
+				close(one);
+		}
 	}
 	if (n != CHANNEL_REPLY_SIZE || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
 		goto malformed;

@@ -24,9 +24,9 @@ bool cli_channel_path(const char *url, char *out, size_t outlen);
  * Present MAP token @token on the channel at @path, waiting up to
  * @timeout_ms. On MMIO_OK, *@fd is the device's descriptor (close-on-exec)
  * and *@mmap_offset where the handle starts in it. Otherwise *@fd is -1 and
- * the status says why: MMIO_EACCES (no channel there, or the token is
- * unknown, used, expired or not ours), MMIO_ENOMEM, MMIO_ECONN (the channel
- * broke), MMIO_EPROTO (a malformed reply), MMIO_EINTERNAL.
+ * the status says why: MMIO_EACCES (no channel there, the channel broke or
+ * did not answer in time, or the token is unknown, used, expired or not
+ * ours), MMIO_ENOMEM, MMIO_EPROTO (a malformed reply), MMIO_EINTERNAL.
  */
 int cli_channel_pickup(const char *path, uint64_t token, int timeout_ms, int *fd,
 		       uint64_t *mmap_offset);

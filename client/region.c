@@ -121,8 +121,10 @@ static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64
 
 	if (flags & (MMIO_OPEN_DIRECT | MMIO_OPEN_REQUIRE_DIRECT)) {
 		status = cli_direct_attach(h);
-		/* MMIO_OPEN_DIRECT falls back to proxied, unless the connection
-		 * is gone; REQUIRE does not fall back. */
+		/* MMIO_OPEN_DIRECT falls back to proxied, unless the client is
+		 * lost; REQUIRE does not fall back. */
+		if (status != MMIO_OK && cli_lost(c))
+			status = MMIO_ECONN;
 		if (status != MMIO_OK &&
 		    ((flags & MMIO_OPEN_REQUIRE_DIRECT) || status == MMIO_ECONN))
 			goto fail_direct;

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int sim_errno_status(int err)
@@ -30,11 +31,23 @@ static int sim_open(const struct shim_source *src, struct shim_device *dev, char
 			    name);
 		return MMIO_EINVAL;
 	}
-	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	/*
+	 * The descriptor may be handed to clients (direct grants): no sealing,
+	 * so that none can seal the memory against the others, and mode 0600,
+	 * so that a read-only descriptor cannot be reopened read-write through
+	 * /proc by anyone but the server's own uid (a memfd starts at 0777).
+	 */
+	fd = memfd_create(name, MFD_CLOEXEC);
 	if (fd < 0) {
 		saved = errno;
 		shim_errorf(err, errlen, "region %s: memfd_create: %s", name, strerror(saved));
 		return sim_errno_status(saved);
+	}
+	if (fchmod(fd, 0600) != 0) {
+		saved = errno;
+		shim_errorf(err, errlen, "region %s: fchmod of its memfd: %s", name,
+			    strerror(saved));
+		goto fail_fd;
 	}
 	if (ftruncate(fd, (off_t)src->size) != 0) {
 		saved = errno;

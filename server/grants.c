@@ -35,6 +35,10 @@ struct token {
 	uint64_t expires_ns;
 };
 
+/* Connections waiting for their token, and how long each may wait. */
+#define CHAN_PENDING_MAX 32
+#define CHAN_DEADLINE_MS 1000
+
 static pthread_mutex_t tokens_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct token tokens[SRV_TOKENS_MAX];
 static size_t ntokens;
@@ -151,21 +155,20 @@ static void chan_reply(int conn, int status, uint64_t mmap_offset, int fd)
 		srv_debug("descriptor channel: reply not delivered: %s", strerror(errno));
 }
 
+/* Serve the token waiting on @conn (poll said it is readable). */
 static void chan_serve_one(int conn)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	struct timeval tv = { .tv_sec = 1 };
 	uint8_t buf[16];
 	uint64_t value = 0;
 	ssize_t n;
 	struct token t = { .fd = -1 };
 	int status = MMIO_EACCES;
 
-	setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
 		return;
-	n = recv(conn, buf, sizeof(buf), 0);
+	n = recv(conn, buf, sizeof(buf), MSG_DONTWAIT);
 	if (n != 8) {
 		chan_reply(conn, MMIO_EPROTO, 0, -1);
 		return;
@@ -203,28 +206,80 @@ static void chan_serve_one(int conn)
 		close(t.fd);
 }
 
+/*
+ * One thread serves every connection, none of which may hold it up: each
+ * waits in a small set (CHAN_PENDING_MAX, the oldest dropped when full)
+ * until its token arrives or CHAN_DEADLINE_MS pass. A client that connects
+ * and says nothing costs a slot for a second, not the channel.
+ */
+struct chan_pending {
+	int fd;
+	uint64_t deadline_ns;
+};
+
+static void pending_drop(struct chan_pending *p, size_t *n, size_t i)
+{
+	close(p[i].fd);
+	p[i] = p[--*n];
+}
+
 static void *chan_loop(void *arg)
 {
-	struct pollfd fds[2] = { { .fd = chan_fd, .events = POLLIN },
-				 { .fd = stop_pipe[0], .events = POLLIN } };
+	struct chan_pending pend[CHAN_PENDING_MAX];
+	struct pollfd fds[2 + CHAN_PENDING_MAX];
+	size_t npend = 0;
 
 	(void)arg;
 	for (;;) {
-		if (poll(fds, 2, -1) < 0) {
+		uint64_t now = srv_now_ns();
+		int timeout = -1;
+
+		fds[0] = (struct pollfd){ .fd = chan_fd, .events = POLLIN };
+		fds[1] = (struct pollfd){ .fd = stop_pipe[0], .events = POLLIN };
+		for (size_t i = 0; i < npend; i++) {
+			uint64_t left = pend[i].deadline_ns > now ? pend[i].deadline_ns - now : 0;
+			int ms = (int)(left / 1000000u) + 1;
+
+			fds[2 + i] = (struct pollfd){ .fd = pend[i].fd, .events = POLLIN };
+			if (timeout < 0 || ms < timeout)
+				timeout = ms;
+		}
+		if (poll(fds, 2 + npend, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (fds[1].revents)
 			break;
-		if (fds[0].revents & POLLIN) {
-			int conn = accept4(chan_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (conn >= 0) {
-				chan_serve_one(conn);
-				close(conn);
+		/* Backwards: dropping i moves the last (already seen) one into i. */
+		now = srv_now_ns();
+		for (size_t i = npend; i-- > 0;) {
+			if (fds[2 + i].revents) {
+				chan_serve_one(pend[i].fd);
+				pending_drop(pend, &npend, i);
+			} else if (pend[i].deadline_ns <= now) {
+				pending_drop(pend, &npend, i);
 			}
 		}
+		if (fds[0].revents & POLLIN) {
+			int conn = accept4(chan_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+			if (conn < 0)
+				continue;
+			if (npend == CHAN_PENDING_MAX) {
+				size_t oldest = 0;
+				for (size_t i = 1; i < npend; i++)
+					if (pend[i].deadline_ns < pend[oldest].deadline_ns)
+						oldest = i;
+				pending_drop(pend, &npend, oldest);
+			}
+			pend[npend++] =
+				(struct chan_pending){ conn, now + (uint64_t)CHAN_DEADLINE_MS *
+									     1000000u };
+		}
 	}
+	while (npend)
+		pending_drop(pend, &npend, 0);
 	return NULL;
 }
 

@@ -35,7 +35,10 @@ int srv_notify(const char *state)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	rc = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr, addrlen) < 0
+	/* Never block the server on a service manager that does not read: a
+	 * full queue loses this notification, not the server's main loop. */
+	rc = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&addr,
+		    addrlen) < 0
 		     ? -1
 		     : 1;
 	close(fd);

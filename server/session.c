@@ -473,6 +473,12 @@ static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
 	if (grant_pinned_width(grant) != h->win.width || grant->exclusive != h->exclusive ||
 	    cfg_policy_region(g->policy, region)->sensitive != h->sensitive)
 		return false;
+	/* A mapped handle acts on the rights it was opened with (the client
+	 * checks them itself): any change revokes it, so that the log names
+	 * the pid that still holds the mapping. */
+	if (h->mapped_pid &&
+	    (grant->access != h->access || grant->ops != h->ops || grant->widths != h->widths))
+		return false;
 	h->access = grant->access;
 	h->ops = grant->ops;
 	h->widths = grant->widths;

@@ -63,10 +63,19 @@ static const char policy_grants[] =
 
 static mmio_client *client;
 
-/* The policy; @full false leaves out the grant on tw-d (for the reload test). */
-static void write_policy(bool full)
+enum policy_variant {
+	POLICY_FULL,
+	POLICY_NO_TWD,	   /* the grant on tw-d removed */
+	POLICY_TWD_READ,   /* the grant on tw-d narrowed to read-only */
+	POLICY_TWD_NO_MAP, /* the grant on tw-d without map */
+};
+
+static void write_policy(enum policy_variant variant)
 {
-	char yaml[4096];
+	static const char twd_line[] =
+		"      - { region: tw-d, access: rw, ops: [once, bulk, fill, poll, map] }\n";
+	char yaml[4096], grants[sizeof(policy_grants) + 64];
+	char *line;
 	size_t n = 0;
 
 	n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "%s", policy_head);
@@ -75,17 +84,18 @@ static void write_policy(bool full)
 			yaml + n, sizeof(yaml) - n, "  - name: %s\n    sim: true\n    size: %s\n%s",
 			regions[i], regions[i + 1],
 			strcmp(regions[i], "sens") == 0 ? "    sensitive: true\n" : "");
-	if (full) {
-		n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "%s", policy_grants);
-	} else {
-		char grants[sizeof(policy_grants)];
-		char *line;
-
-		memcpy(grants, policy_grants, sizeof(grants));
-		line = strstr(grants, "      - { region: tw-d");
-		memmove(line, strchr(line, '\n') + 1, strlen(strchr(line, '\n') + 1) + 1);
-		n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "%s", grants);
-	}
+	/* Everything but the tw-d line, then that line as the variant has it. */
+	line = strstr(policy_grants, twd_line);
+	ck_assert_ptr_nonnull(line);
+	snprintf(grants, sizeof(grants), "%.*s%s%s", (int)(line - policy_grants), policy_grants,
+		 variant == POLICY_FULL		? twd_line
+		 : variant == POLICY_TWD_READ	? "      - { region: tw-d, access: r, ops: [once, "
+						  "bulk, poll, map] }\n"
+		 : variant == POLICY_TWD_NO_MAP ? "      - { region: tw-d, access: rw, ops: [once, "
+						  "bulk, fill, poll] }\n"
+						: "",
+		 line + strlen(twd_line));
+	n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "%s", grants);
 	ck_assert_uint_lt(n, sizeof(yaml));
 	harness_policy(yaml);
 }
@@ -93,7 +103,7 @@ static void write_policy(bool full)
 static void setup(void)
 {
 	harness_init();
-	write_policy(true);
+	write_policy(POLICY_FULL);
 	harness_server_start();
 	ck_assert_int_eq(mmio_connect(H.url, &client), MMIO_OK);
 }
@@ -767,7 +777,7 @@ START_TEST(reload_revoking_a_mapped_grant_logs_the_holder)
 	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_PROXIED, &p), MMIO_OK);
 	ck_assert_int_eq(mmio_write32(d, 0, 0x600D), MMIO_OK);
 	/* The reload takes the grant on tw-d away. */
-	write_policy(false);
+	write_policy(POLICY_NO_TWD);
 	harness_server_signal(SIGHUP);
 	snprintf(pid_line, sizeof(pid_line), "pid %d still has tw-d mapped directly",
 		 (int)getpid());
@@ -784,6 +794,125 @@ START_TEST(reload_revoking_a_mapped_grant_logs_the_holder)
 	ck_assert_uint_eq(v, 0x600D);
 	mmio_close(d);
 	ck_assert_uint_eq(stat_of(client, "mappings"), 0);
+}
+END_TEST
+
+/* Write policy @variant and wait until the server has loaded it. */
+static void reload(enum policy_variant variant)
+{
+	uint64_t before = stat_of(client, "reloads");
+
+	write_policy(variant);
+	harness_server_signal(SIGHUP);
+	for (int i = 0; i < 500 && stat_of(client, "reloads") == before; i++)
+		usleep(10000);
+	ck_assert_uint_gt(stat_of(client, "reloads"), before);
+}
+
+/* A reload that narrows a mapped grant (or takes `map` away) cannot narrow
+ * the mapping: it revokes the handle and names the holder. A handle that is
+ * not mapped just takes the new rights. */
+START_TEST(reload_narrowing_a_mapped_grant_revokes_it)
+{
+	static const enum policy_variant variants[] = { POLICY_TWD_READ, POLICY_TWD_NO_MAP };
+	char line[128];
+
+	for (size_t k = 0; k < 2; k++) {
+		mmio_region *d, *p;
+		uint32_t v;
+		uint64_t revoked = stat_of(client, "revoked");
+
+		reload(POLICY_FULL);
+		ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &d), MMIO_OK);
+		ck_assert_ptr_nonnull(d);
+		ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_PROXIED, &p), MMIO_OK);
+		ck_assert_int_eq(mmio_write32(p, 8, 0x5EED), MMIO_OK);
+		reload(variants[k]);
+		/* Only the mapped handle went. */
+		ck_assert_uint_eq(stat_of(client, "revoked"), revoked + 1);
+		snprintf(line, sizeof(line), "pid %d still has tw-d mapped directly",
+			 (int)getpid());
+		ck_assert_msg(harness_log_contains(line), "no log line \"%s\"", line);
+		ck_assert_int_eq(mmio_read32(p, 8, &v), MMIO_OK);
+		ck_assert_uint_eq(v, 0x5EED);
+		ck_assert_int_eq(mmio_write32(p, 8, 1),
+				 variants[k] == POLICY_TWD_READ ? MMIO_EACCES : MMIO_OK);
+		mmio_close(d);
+		mmio_close(p);
+	}
+}
+END_TEST
+
+/* Batches mixing direct and proxied regions: run in order, in parts, with
+ * the results of an all-proxied batch (statuses, failed index, values). */
+START_TEST(mixed_batches_equal_all_proxied)
+{
+	mmio_region *ref[2], *mix[2];
+	uint8_t *a = malloc(TWIN_SIZE), *b = malloc(TWIN_SIZE);
+	unsigned mixed = 0, failed_mid = 0;
+
+	rng_state = seed_get() ^ 0x2545F4914F6CDD1Dull;
+	ck_assert_int_eq(mmio_open(client, "tw-p", MMIO_OPEN_PROXIED, &ref[0]), MMIO_OK);
+	ck_assert_int_eq(mmio_open(client, "tw-p", MMIO_OPEN_PROXIED, &ref[1]), MMIO_OK);
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &mix[0]), MMIO_OK);
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_PROXIED, &mix[1]), MMIO_OK);
+	for (int round = 0; round < 400; round++) {
+		mmio_batch *rb, *mb;
+		unsigned n = 1 + (unsigned)below(10), sides = 0;
+		size_t rfailed, mfailed;
+		int rst, mst;
+
+		ck_assert_int_eq(mmio_batch_new(client, &rb), MMIO_OK);
+		ck_assert_int_eq(mmio_batch_new(client, &mb), MMIO_OK);
+		for (unsigned i = 0; i < n; i++) {
+			unsigned side = (unsigned)below(2), width = 1u << below(4);
+			size_t off = below(20) == 0 ? TWIN_SIZE - below(8) : below(256);
+			uint64_t value = pick_value(width);
+			int kind = (int)below(3), ra, ma;
+
+			sides |= 1u << side;
+			if (kind == 0) {
+				ra = mmio_batch_read(rb, ref[side], off, width);
+				ma = mmio_batch_read(mb, mix[side], off, width);
+			} else if (kind == 1) {
+				ra = mmio_batch_write(rb, ref[side], off, width, value);
+				ma = mmio_batch_write(mb, mix[side], off, width, value);
+			} else {
+				ra = mmio_batch_poll(rb, ref[side], off, width, value, value, 50);
+				ma = mmio_batch_poll(mb, mix[side], off, width, value, value, 50);
+			}
+			ck_assert_int_eq(ra, ma);
+		}
+		mixed += sides == 3;
+		rst = mmio_batch_run(rb, &rfailed);
+		mst = mmio_batch_run(mb, &mfailed);
+		ck_assert_msg(rst == mst && rfailed == mfailed,
+			      "round %d: all proxied %d failed %zu, mixed %d failed %zu", round,
+			      rst, rfailed, mst, mfailed);
+		failed_mid += rst != MMIO_OK && rfailed != MMIO_BATCH_NONE && rfailed > 0;
+		for (size_t i = 0; i < mmio_batch_count(rb); i++) {
+			uint64_t rv = 0xDEAD, mv = 0xDEAD;
+			int rs = mmio_batch_value(rb, i, &rv), ms = mmio_batch_value(mb, i, &mv);
+
+			ck_assert_int_eq(rs, ms);
+			ck_assert_msg(rv == mv, "round %d op %zu: 0x%" PRIx64 " vs 0x%" PRIx64,
+				      round, i, rv, mv);
+		}
+		mmio_batch_free(rb);
+		mmio_batch_free(mb);
+	}
+	/* The campaign did what it is for. */
+	ck_assert_uint_gt(mixed, 100);
+	ck_assert_uint_gt(failed_mid, 10);
+	region_bytes(ref[0], a, TWIN_SIZE);
+	region_bytes(mix[1], b, TWIN_SIZE);
+	ck_assert(memcmp(a, b, TWIN_SIZE) == 0);
+	for (int i = 0; i < 2; i++) {
+		mmio_close(ref[i]);
+		mmio_close(mix[i]);
+	}
+	free(a);
+	free(b);
 }
 END_TEST
 
@@ -810,6 +939,8 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, close_and_disconnect_release_exclusive_mapping);
 	tcase_add_test(tc, lost_server_makes_direct_calls_econn);
 	tcase_add_test(tc, reload_revoking_a_mapped_grant_logs_the_holder);
+	tcase_add_test(tc, reload_narrowing_a_mapped_grant_revokes_it);
+	tcase_add_test(tc, mixed_batches_equal_all_proxied);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -89,7 +89,10 @@ static const char policy_main[] = "version: 1\n"
 				  "    grants:\n"
 				  "      - region: other\n"
 				  "        access: rw\n"
-				  "        ops: [once]\n";
+				  "        ops: [once]\n"
+				  "      - region: mapro\n"
+				  "        access: r\n"
+				  "        ops: [once, map]\n";
 
 static struct rawc C;
 static uint32_t scratch;
@@ -878,6 +881,42 @@ START_TEST(map_refused_where_the_grant_does_not_allow_it)
 }
 END_TEST
 
+/* The read-only descriptor cannot be turned into write access by its
+ * holder (another uid than the server's), and no holder can seal it. */
+START_TEST(map_descriptor_cannot_be_upgraded_or_sealed)
+{
+	struct proto_map_rep m;
+	uint32_t h;
+	uint64_t off;
+	int fd, status;
+
+	ck_assert_msg(geteuid() == 0, "this test maps as uid 1000: run it as root");
+	pid_t child = harness_spawn("ro-map-as-1000", NULL);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+	/* A read-write holder cannot seal the memory against the others. */
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_OK);
+	errno = 0;
+	ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK), -1);
+	ck_assert_int_eq(errno, EPERM);
+	close(fd);
+}
+END_TEST
+
+/* The server's notifications never block it, even when nobody reads them
+ * (the harness reads its notify socket only at start). */
+START_TEST(reloads_do_not_wait_for_the_service_manager)
+{
+	for (uint64_t i = 1; i <= 30; i++) {
+		harness_server_signal(SIGHUP);
+		WAIT_FOR(rawc_stat(&C, PROTO_STAT_RELOADS) >= i);
+	}
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_RELOADS), 30);
+}
+END_TEST
+
 /* A token presented by another uid gets nothing, and is burned. */
 START_TEST(map_token_of_another_uid_is_refused)
 {
@@ -986,6 +1025,8 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, handle_limit_gives_enomem);
 	tcase_add_test(tc, map_hands_over_the_device_once);
 	tcase_add_test(tc, map_read_only_grant_gives_read_only_descriptor);
+	tcase_add_test(tc, map_descriptor_cannot_be_upgraded_or_sealed);
+	tcase_add_test(tc, reloads_do_not_wait_for_the_service_manager);
 	tcase_add_test(tc, map_refused_where_the_grant_does_not_allow_it);
 	tcase_add_test(tc, map_token_of_another_uid_is_refused);
 	tcase_add_test(tc, sigterm_stops_cleanly);
@@ -1054,7 +1095,7 @@ static int child_uid_1000(void)
 		return 12;
 	if (rawc_open_region(&mine, "scratch", 0, PROTO_LEN_TO_END, NULL, NULL) != MMIO_ENOENT)
 		return 13;
-	if (rawc_call(&mine, &rq, &rep) != MMIO_OK || rep.list.count != 1)
+	if (rawc_call(&mine, &rq, &rep) != MMIO_OK || rep.list.count != 2)
 		return 14;
 	return 0;
 }
@@ -1073,8 +1114,52 @@ static int child_present_token(void)
 	return fd == -1 ? 0 : 12;
 }
 
+/*
+ * As uid 1000, get the read-only descriptor of mapro and try every way to
+ * write with it: a writable shared mapping, a read-write reopen through
+ * /proc, truncation, seals. Each must fail; exit 0 if all did.
+ */
+static int child_ro_map_as_1000(void)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_MAP };
+	struct proto_reply rep;
+	struct rawc mine;
+	char path[64];
+	uint64_t off;
+	uint32_t h;
+	int fd, rw;
+
+	if (setgid(1000) != 0 || setuid(1000) != 0)
+		return 10;
+	rawc_open(&mine);
+	if (rawc_open_region(&mine, "mapro", 0, PROTO_LEN_TO_END, &h, NULL) != MMIO_OK)
+		return 11;
+	rq.map.handle = h;
+	if (rawc_call(&mine, &rq, &rep) != MMIO_OK || rep.status != MMIO_OK)
+		return 12;
+	if (fd_pickup(rep.map.token, &fd, &off) != MMIO_OK || fd < 0)
+		return 13;
+	if (mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off) != MAP_FAILED ||
+	    errno != EACCES)
+		return 14;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	rw = open(path, O_RDWR);
+	if (rw >= 0 || errno != EACCES)
+		return 15;
+	if (ftruncate(fd, 0) == 0)
+		return 16;
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE) == 0)
+		return 17;
+	/* Reading is what it was given. */
+	if (mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, (off_t)off) == MAP_FAILED)
+		return 18;
+	return 0;
+}
+
 int harness_child_main(const char *role)
 {
+	if (strcmp(role, "ro-map-as-1000") == 0)
+		return child_ro_map_as_1000();
 	if (strcmp(role, "present-token-as-1000") == 0)
 		return child_present_token();
 	if (strcmp(role, "hold-excl") == 0)

@@ -34,7 +34,9 @@
  * mapping), but the mapping itself stays usable until the region is closed
  * or the process exits; and rights changed by a reload are not seen by a
  * direct region until it is reopened. Direct polls are not capped by the
- * server's max_poll_us (they spend the caller's own time).
+ * server's max_poll_us (they spend the caller's own time), and direct
+ * accesses appear in neither the server's STATS counters nor its audit
+ * log.
 
  * Offsets. Every offset is relative to the start of the opened range (or
  * slice); mmio_size() is its length.
@@ -394,8 +396,9 @@ MMIO_API int mmio_stats(mmio_client *c, struct mmio_stat *out, size_t cap, size_
 
 /* ------------------------------------------------------------------------
  * Batches: an ordered list of once-ops and polls, on any regions of one
- * client, run by the server in one request. The server stops at the first
- * op that fails and says which; nothing after it runs.
+ * client, run by the server in one request (ops on direct regions run in
+ * the caller, in the same order). The run stops at the first op that fails
+ * and says which; nothing after it runs.
  *
  * Typical use:
  *
