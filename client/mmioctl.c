@@ -24,7 +24,7 @@
 #define DUMP_CHUNK (64u * 1024u)
 
 static const char usage_text[] =
-	"Usage: mmioctl [-s URL] COMMAND [ARG...]\n"
+	"Usage: mmioctl [-s URL] [-d] COMMAND [ARG...]\n"
 	"\n"
 	"Commands:\n"
 	"  list                              regions this client may see\n"
@@ -32,10 +32,14 @@ static const char usage_text[] =
 	"  write REGION OFFSET WIDTH VALUE   write one register\n"
 	"  dump REGION OFFSET LEN            print LEN bytes like hexdump -C\n"
 	"  fill REGION OFFSET LEN [BYTE]     store BYTE (default 0) to LEN bytes\n"
+	"  save REGION OFFSET LEN FILE       copy LEN bytes into FILE ('-': stdout)\n"
+	"  load REGION OFFSET FILE           copy FILE ('-': stdin) into the region\n"
 	"  stats                             the server's counters\n"
 	"\n"
 	"Options:\n"
 	"  -s, --server URL   the server (default: $MMIO_SERVER, else " MMIO_DEFAULT_URL ")\n"
+	"  -d, --direct       access through a direct mapping (the grant must allow\n"
+	"                     it: `map`, the whole device); default: messages\n"
 	"  -h, --help         print this help and exit\n"
 	"\n"
 	"OFFSET and LEN count bytes from the start of REGION; the range must lie\n"
@@ -239,11 +243,28 @@ static int cmd_stats(mmio_client *c)
 
 /* ---- read, write, fill ---- */
 
+static bool direct_mode;
+
+/*
+ * [@off, +@len) of @region: proxied, a handle on just that range; direct
+ * (-d), a mapping of the whole region and a slice of it (a mapping is of a
+ * whole device, whose offsets are the region's).
+ */
 static int open_range(mmio_client *c, const char *region, size_t off, size_t len, mmio_region **r,
 		      const char *what)
 {
-	int status = mmio_open_range(c, region, off, len, MMIO_OPEN_PROXIED, r);
+	mmio_region *whole;
+	int status;
 
+	if (!direct_mode) {
+		status = mmio_open_range(c, region, off, len, MMIO_OPEN_PROXIED, r);
+		return status == MMIO_OK ? 0 : fail(status, what);
+	}
+	status = mmio_open(c, region, MMIO_OPEN_REQUIRE_DIRECT, &whole);
+	if (status != MMIO_OK)
+		return fail(status, what);
+	status = mmio_slice(whole, off, len, r);
+	mmio_close(whole); /* the slice keeps the mapping */
 	return status == MMIO_OK ? 0 : fail(status, what);
 }
 
@@ -411,12 +432,139 @@ static int cmd_dump(mmio_client *c, const char *region, size_t off, size_t len)
 	return 0;
 }
 
+/* ---- save, load: bulk copies between a region and a file ---- */
+
+static int cmd_save(mmio_client *c, const char *region, size_t off, size_t len, const char *file)
+{
+	char what[128];
+	mmio_region *r;
+	uint8_t *buf;
+	size_t pos = 0;
+	int status = MMIO_OK, rc;
+	FILE *f;
+
+	snprintf(what, sizeof(what), "save %s 0x%zx", region, off);
+	f = strcmp(file, "-") == 0 ? stdout : fopen(file, "wb");
+	if (!f) {
+		fprintf(stderr, "mmioctl: %s: %s\n", file, strerror(errno));
+		return EXIT_STATUS;
+	}
+	rc = open_range(c, region, off, len, &r, what);
+	if (rc)
+		goto out;
+	buf = malloc(len < DUMP_CHUNK ? len : DUMP_CHUNK);
+	if (!buf) {
+		mmio_close(r);
+		rc = fail(MMIO_ENOMEM, what);
+		goto out;
+	}
+	while (pos < len && status == MMIO_OK) {
+		size_t n = len - pos < DUMP_CHUNK ? len - pos : DUMP_CHUNK, done = 0;
+
+		status = mmio_read(r, pos, buf, n, &done);
+		if (fwrite(buf, 1, done, f) != done) {
+			fprintf(stderr, "mmioctl: %s: %s\n", file, strerror(errno));
+			rc = EXIT_STATUS;
+			break;
+		}
+		pos += done;
+	}
+	free(buf);
+	mmio_close(r);
+	if (!rc && status != MMIO_OK) {
+		fprintf(stderr, "mmioctl: %s: %zu of %zu bytes read\n", what, pos, len);
+		rc = fail(status, what);
+	}
+out:
+	if (f != stdout && fclose(f) != 0 && !rc) {
+		fprintf(stderr, "mmioctl: %s: %s\n", file, strerror(errno));
+		rc = EXIT_STATUS;
+	}
+	return rc;
+}
+
+/* All of @f in memory (a region is mapped memory: it fits). */
+static uint8_t *slurp(FILE *f, size_t *len)
+{
+	size_t cap = 1u << 16, n = 0;
+	uint8_t *buf = malloc(cap);
+
+	while (buf) {
+		size_t got = fread(buf + n, 1, cap - n, f);
+
+		n += got;
+		if (got == 0)
+			break;
+		if (n == cap) {
+			uint8_t *grown = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+
+			if (!grown) {
+				free(buf);
+				return NULL;
+			}
+			buf = grown;
+			cap *= 2;
+		}
+	}
+	if (buf && ferror(f)) {
+		free(buf);
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
+
+static int cmd_load(mmio_client *c, const char *region, size_t off, const char *file)
+{
+	char what[128];
+	mmio_region *r;
+	uint8_t *buf;
+	size_t len = 0, done = 0;
+	int status, rc;
+	FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "rb");
+
+	snprintf(what, sizeof(what), "load %s 0x%zx", region, off);
+	if (!f || !(buf = slurp(f, &len))) {
+		fprintf(stderr, "mmioctl: %s: %s\n", file, strerror(errno ? errno : ENOMEM));
+		if (f && f != stdin)
+			fclose(f);
+		return EXIT_STATUS;
+	}
+	if (f != stdin)
+		fclose(f);
+	if (len == 0) {
+		free(buf);
+		return 0;
+	}
+	rc = open_range(c, region, off, len, &r, what);
+	if (!rc) {
+		status = mmio_write(r, 0, buf, len, &done);
+		mmio_close(r);
+		if (status != MMIO_OK) {
+			fprintf(stderr, "mmioctl: %s: %zu of %zu bytes written\n", what, done, len);
+			rc = fail(status, what);
+		}
+	}
+	free(buf);
+	return rc;
+}
+
 /* ---- main ---- */
 
 /* A command line, checked completely before anything is sent. */
 struct command {
-	enum { CMD_LIST, CMD_STATS, CMD_READ, CMD_WRITE, CMD_DUMP, CMD_FILL } kind;
+	enum {
+		CMD_LIST,
+		CMD_STATS,
+		CMD_READ,
+		CMD_WRITE,
+		CMD_DUMP,
+		CMD_FILL,
+		CMD_SAVE,
+		CMD_LOAD
+	} kind;
 	const char *region;
+	const char *file; /* save, load */
 	size_t off, len;
 	unsigned width; /* bytes */
 	uint64_t value; /* write: the value; fill: the byte */
@@ -462,6 +610,19 @@ static int parse_command(int argc, char **argv, struct command *cmd)
 		if (argc == 5 && (!parse_u64(argv[4], &cmd->value) || cmd->value > 0xff))
 			return usage_error("bad BYTE '%s' (0 to 0xff)", argv[4]);
 		cmd->kind = fill ? CMD_FILL : CMD_DUMP;
+	} else if (strcmp(name, "save") == 0) {
+		if (argc != 5)
+			return usage_error("%s", "usage: save REGION OFFSET LEN FILE");
+		if (!parse_size(argv[3], &cmd->len) || cmd->len == 0)
+			return usage_error("bad LEN '%s' (a C integer constant, at least 1)",
+					   argv[3]);
+		cmd->file = argv[4];
+		cmd->kind = CMD_SAVE;
+	} else if (strcmp(name, "load") == 0) {
+		if (argc != 4)
+			return usage_error("%s", "usage: load REGION OFFSET FILE");
+		cmd->file = argv[3];
+		cmd->kind = CMD_LOAD;
 	} else {
 		return usage_error("unknown command '%s'", name);
 	}
@@ -484,6 +645,10 @@ static int run_command(mmio_client *c, const struct command *cmd)
 		return cmd_write(c, cmd->region, cmd->off, cmd->width, cmd->value);
 	case CMD_DUMP:
 		return cmd_dump(c, cmd->region, cmd->off, cmd->len);
+	case CMD_SAVE:
+		return cmd_save(c, cmd->region, cmd->off, cmd->len, cmd->file);
+	case CMD_LOAD:
+		return cmd_load(c, cmd->region, cmd->off, cmd->file);
 	default:
 		return cmd_fill(c, cmd->region, cmd->off, cmd->len, (uint8_t)cmd->value);
 	}
@@ -493,6 +658,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "server", required_argument, NULL, 's' },
+		{ "direct", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -501,10 +667,13 @@ int main(int argc, char **argv)
 	mmio_client *c;
 	int opt, status, rc;
 
-	while ((opt = getopt_long(argc, argv, "+s:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+s:dh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			url = optarg;
+			break;
+		case 'd':
+			direct_mode = true;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
