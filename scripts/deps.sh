@@ -12,6 +12,7 @@ packages=(
 	libnng-dev libcyaml-dev check                    # nng, libcyaml, Check
 	man-db groff-base                                # man --warnings (man page tests)
 	systemd file                                     # systemd-analyze verify; file for cpack -G DEB
+	qemu-system-x86 busybox-static linux-image-amd64 cpio # the QEMU guest (kernel-shim/guest/)
 )
 
 missing=()

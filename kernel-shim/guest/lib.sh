@@ -13,8 +13,17 @@ failures=0
 # supplementary groups from /etc/group; the rest of the environment (PATH,
 # MMIO_SERVER) is kept.
 as_driver() {
+	as_user driver "$@"
+}
+
+# as_user USER CMD [ARG...]: the same for any user of /etc/passwd
+# (driver 1000, stranger 1001: a uid the policy grants nothing).
+as_user() {
+	_user=$1
+	shift
 	# '--': busybox su would otherwise take CMD's options (id -u) as its own.
-	su -s /bin/sh -c 'exec "$0" "$@"' -- driver "$@"
+	# shellcheck disable=SC2016 # expanded by the user's shell
+	su -s /bin/sh -c 'exec "$0" "$@"' -- "$_user" "$@"
 }
 
 # check DESCRIPTION CMD [ARG...]: run CMD, print its output and "ok:" or

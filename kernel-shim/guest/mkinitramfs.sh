@@ -78,6 +78,7 @@ elf_libs() {
 		die "$f: missing libraries:"$'\n'"$(grep 'not found' <<<"$out")"
 	fi
 	# "name => /path (addr)" and "/path (addr)" (the loader); skip the vDSO.
+	# shellcheck disable=SC2013 # one path per line, no spaces
 	for lib in $(sed -n -e 's/.*=> \(\/[^ ]*\) (.*/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p' <<<"$out"); do
 		[ -e "$root$lib" ] && continue
 		mkdir -p "$root$(dirname "$lib")"
@@ -115,20 +116,26 @@ add_bin mmioctl client/mmioctl usr/bin optional
 add_bin mmio-bench bench/mmio-bench usr/bin optional
 add_bin mmio-policy config/mmio-policy usr/bin optional
 add_bin mmio-sim-driver client/mmio-sim-driver usr/bin optional
+add_bin mmio-edu-driver client/mmio-edu-driver usr/bin optional
 add_bin mmio-shim-demo kernel-shim/mmio-shim-demo usr/bin optional
 
-# Users: su (busybox) as root asks no password; driver's is locked.
+# Users: su (busybox) as root asks no password; the others' are locked.
+# driver (1000) is the one the guest policy grants devices to; stranger
+# (1001) has no grant, for the tests that must be refused.
 cat >"$root/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 driver:x:1000:1000:driver:/home/driver:/bin/sh
+stranger:x:1001:1001:stranger:/tmp:/bin/sh
 EOF
 cat >"$root/etc/group" <<'EOF'
 root:x:0:
 driver:x:1000:
+stranger:x:1001:
 EOF
 cat >"$root/etc/shadow" <<'EOF'
 root:*:0:0:99999:7:::
 driver:!:0:0:99999:7:::
+stranger:!:0:0:99999:7:::
 EOF
 chmod 0600 "$root/etc/shadow"
 echo /bin/sh >"$root/etc/shells"

@@ -62,6 +62,7 @@ fi
 
 qemu=${MMIO_GUEST_QEMU:-qemu-system-x86_64}
 command -v "$qemu" >/dev/null || die "no $qemu (apt-get install qemu-system-x86)"
+# shellcheck disable=SC2012 # /boot/vmlinuz-VERSION names have no odd characters
 kernel=${MMIO_GUEST_KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)}
 [ -n "$kernel" ] || die "no /boot/vmlinuz-* (apt-get install linux-image-amd64) and no \$MMIO_GUEST_KERNEL"
 [ -r "$kernel" ] || die "cannot read $kernel (Debian installs it mode 0600: run as root)"
@@ -76,6 +77,7 @@ MMIO_GUEST_KEEP=$keep "$here/mkinitramfs.sh" --policy "$policy" "$build" "$initr
 
 cmdline="console=ttyS0 quiet panic=-1 mmio.scenario=$scenario${append:+ $append}"
 # -net none: no NIC (nothing needs one, and it saves its option ROM).
+# shellcheck disable=SC2054 # the commas are QEMU option syntax
 qemu_cmd=(
 	"$qemu" -machine pc -cpu max -m 512M -smp 1 -nographic -no-reboot -net none
 	-kernel "$kernel" -initrd "$initrd" -append "$cmdline"

@@ -5,6 +5,7 @@
 # emulated PCI devices are where run-guest.sh put them (edu at 00:04.0,
 # ivshmem at 00:05.0). Runs with kernel-shim/guest/smoke-policy.yaml (one
 # sim region, "scratch") until the pci backend exists.
+# shellcheck source=SCRIPTDIR/../lib.sh
 . /usr/share/mmio-guest/lib.sh
 
 echo "# as root: $(id)"
