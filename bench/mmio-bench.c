@@ -1,16 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mmio-bench: once-op latency and bulk copy throughput through libmmio,
- * each against a baseline measured in the same run:
+ * proxied and direct, each against baselines measured in the same run, with
+ * the rounds of a measurement and of its baselines interleaved:
  *
- *  - once-ops (proxied) against a raw nng req/rep ping-pong of exactly the
- *    same message sizes, to a process that answers without doing anything
- *    (two of them: a plain synchronous rep0 loop, and the asynchronous
- *    context pattern mmio-server uses). The ratio is the server's overhead.
- *  - bulk copies against memcpy between two RAM buffers of the same size.
+ *  - once-ops (read32 on --once-region): proxied against a bare nng req/rep
+ *    round trip of exactly the same message sizes to a process that does
+ *    nothing else (a synchronous rep0 loop, and the context pattern
+ *    mmio-server uses); direct against a plain volatile load on a raw
+ *    mapping of the same device;
+ *  - bulk copies (--region, 64 B to 16 MiB): against memcpy between two RAM
+ *    buffers, and against what the mode could be at best: a bare nng round
+ *    trip carrying the same bytes (proxied), an 8-byte volatile copy loop on
+ *    a raw mapping of the same device (direct).
+ *
+ * The raw mapping is obtained as a driver without libmmio would get it
+ * (HELLO, OPEN, MAP, the descriptor channel) and accessed with no checks.
+ *
+ * Buffers start at an odd page number and mappings at 2 MiB boundaries (the
+ * memcpy baseline's second buffer at an even one), so the two pages a copy
+ * touches at once never share an entry of a direct-mapped software TLB:
+ * under QEMU's TCG such a collision makes every access of a copy miss, about
+ * ten times slower.
  *
  * Absolute numbers depend on the machine; the ratios are the figures to
- * compare. Every figure is the median of several rounds.
+ * compare. Every figure is the median of ROUNDS rounds.
  */
 #include <mmio/client.h>
 #include <mmio/proto.h>
@@ -20,6 +34,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -34,24 +49,33 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ROUNDS	   5
-#define MAX_SIZES  32
-#define MAX_RESULT 64
+#define ROUNDS	    5
+#define MAX_SIZES   32
+#define MAX_RESULT  160
+#define MAX_BASES   2
+#define PAGE	    4096u
+#define MAP_ALIGN   (2u << 20)
+#define ECHO_HEADER 8 /* bulk echo requests start with the reply length (u64 LE) */
+
+struct baseline {
+	char name[24];
+	double value; /* ns per op (once-ops) or MiB/s (bulk) */
+	double ratio; /* time over baseline time (once); throughput over baseline (bulk) */
+};
 
 struct result {
-	char what[48];
-	char mode[12];
-	size_t size;	 /* bytes per operation (0 for once-ops) */
-	double ns_op;	 /* median nanoseconds per operation */
-	double mib_s;	 /* throughput, bulk only */
-	char base[32];	 /* baseline name */
-	double base_val; /* baseline ns/op (once) or MiB/s (bulk) */
-	double ratio;	 /* ns/op over baseline ns/op (once); MiB/s over baseline (bulk) */
+	char what[24]; /* "read32", "read", "write" */
+	char mode[8];  /* "proxied", "direct" */
+	size_t size;   /* bytes per operation (0 for once-ops) */
+	double ns_op;  /* median nanoseconds per operation */
+	double mib_s;  /* throughput, bulk only */
+	struct baseline base[MAX_BASES];
+	unsigned nbase;
 };
 
 static struct result results[MAX_RESULT];
 static size_t nresults;
-static unsigned iterations = 10000;
+static double round_ms = 100; /* target length of one round */
 
 static double now_ns(void)
 {
@@ -79,9 +103,40 @@ static void die(const char *what, int status)
 	exit(1);
 }
 
+/*
+ * A buffer that starts at an odd page number (@odd) or an even one: the
+ * copy buffer is odd, against even device mappings (2 MiB aligned); the
+ * RAM-to-RAM baseline's second buffer is even, against the odd one.
+ */
+struct buffer {
+	uint8_t *p;
+	void *map;
+	size_t map_len;
+};
+
+static void buffer_get(struct buffer *b, size_t size, int fill, bool odd)
+{
+	b->map_len = size + 2 * PAGE;
+	b->map = mmap(NULL, b->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b->map == MAP_FAILED)
+		die("buffer", MMIO_ENOMEM);
+	b->p = b->map;
+	if (((uintptr_t)b->p / PAGE) % 2 != (odd ? 1u : 0u))
+		b->p += PAGE;
+	memset(b->p, fill, size);
+}
+
+static void buffer_put(struct buffer *b)
+{
+	if (b->map)
+		munmap(b->map, b->map_len);
+	memset(b, 0, sizeof(*b));
+}
+
 /* ------------------------------------------------------------------------
  * The raw nng baselines: an echo process that answers every request with a
- * reply of a fixed size, doing nothing else.
+ * reply of a fixed size (styles "sync" and "ctx"), or of the size the
+ * request's first 8 bytes say ("bulk"), doing nothing else.
  * ------------------------------------------------------------------------ */
 
 struct echo_ctx {
@@ -121,7 +176,8 @@ static int echo_serve(const char *url, const char *style, size_t reply_len)
 {
 	nng_socket s;
 
-	if (nng_rep0_open(&s) != 0 || nng_listen(s, url, NULL, 0) != 0)
+	if (nng_rep0_open(&s) != 0 || nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0) != 0 ||
+	    nng_listen(s, url, NULL, 0) != 0)
 		return 1;
 	if (strcmp(style, "ctx") == 0) {
 		static struct echo_ctx ctxs[8];
@@ -138,6 +194,12 @@ static int echo_serve(const char *url, const char *style, size_t reply_len)
 		nng_msg *m;
 		if (nng_recvmsg(s, &m, 0) != 0)
 			return 0;
+		if (strcmp(style, "bulk") == 0) {
+			uint64_t want = 0;
+			for (int i = 0; i < ECHO_HEADER && i < (int)nng_msg_len(m); i++)
+				want |= (uint64_t)((uint8_t *)nng_msg_body(m))[i] << (8 * i);
+			reply_len = (size_t)want;
+		}
 		nng_msg_realloc(m, reply_len);
 		if (nng_sendmsg(s, m, 0) != 0)
 			nng_msg_free(m);
@@ -184,31 +246,10 @@ static nng_socket dial_retrying(const char *url)
 		exit(1);
 	}
 	/* A baseline that stops answering fails the run instead of hanging it. */
+	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, 0);
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000);
 	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 10000);
 	return s;
-}
-
-/* One round of @iterations round trips of @req (@len bytes) on @s: ns each. */
-static double round_trips_ns(nng_socket s, const void *req, size_t len)
-{
-	double t0 = now_ns();
-
-	for (unsigned i = 0; i < iterations; i++) {
-		nng_msg *m;
-		nng_msg_alloc(&m, len);
-		memcpy(nng_msg_body(m), req, len);
-		int rv = nng_sendmsg(s, m, 0);
-		if (rv == 0)
-			rv = nng_recvmsg(s, &m, 0);
-		if (rv != 0) {
-			fprintf(stderr, "mmio-bench: a bare round trip failed after %u: %s\n", i,
-				nng_strerror(rv));
-			exit(1);
-		}
-		nng_msg_free(m);
-	}
-	return (now_ns() - t0) / iterations;
 }
 
 /* ------------------------------------------------------------------------
@@ -231,11 +272,11 @@ static int raw_call(nng_socket s, const struct proto_request *rq, nng_msg **m,
 {
 	uint8_t buf[256];
 	size_t len;
-	int rv, st = proto_request_encode(rq, buf, sizeof(buf), &len);
+	int st = proto_request_encode(rq, buf, sizeof(buf), &len);
 
 	if (st != MMIO_OK)
 		return st;
-	if ((rv = nng_send(s, buf, len, 0)) != 0 || (rv = nng_recvmsg(s, m, 0)) != 0)
+	if (nng_send(s, buf, len, 0) != 0 || nng_recvmsg(s, m, 0) != 0)
 		return MMIO_ECONN;
 	st = proto_reply_decode(nng_msg_body(*m), nng_msg_len(*m), rep);
 	if (st == MMIO_OK)
@@ -253,6 +294,28 @@ static const char *url_resolve(const char *url)
 	if (url && url[0])
 		return url;
 	return env && env[0] ? env : MMIO_DEFAULT_URL;
+}
+
+/* mmap @fd at a MAP_ALIGN boundary (see the top of the file). */
+static void *mmap_aligned(size_t len, int fd, off_t offset)
+{
+	size_t span = len + MAP_ALIGN;
+	uint8_t *p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *at;
+	void *m;
+
+	if (p == MAP_FAILED)
+		return MAP_FAILED;
+	at = (uint8_t *)(((uintptr_t)p + MAP_ALIGN - 1) & ~(uintptr_t)(MAP_ALIGN - 1));
+	m = mmap(at, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, offset);
+	if (m == MAP_FAILED) {
+		munmap(p, span);
+		return MAP_FAILED;
+	}
+	if (at > p)
+		munmap(p, (size_t)(at - p));
+	if (at + len < p + span)
+		munmap(at + len, (size_t)(p + span - (at + len)));
+	return m;
 }
 
 /* Map region @name of the server at @url as a driver without libmmio would. */
@@ -290,8 +353,7 @@ static int raw_map_open(const char *url, const char *name, struct raw_map *out)
 	nng_msg_free(m);
 	if ((st = cli_channel_pickup(path, token, 10000, &fd, &mmap_offset)) != MMIO_OK)
 		goto fail;
-	out->map = mmap(NULL, out->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-			(off_t)mmap_offset);
+	out->map = mmap_aligned(out->map_len, fd, (off_t)mmap_offset);
 	close(fd);
 	if (out->map == MAP_FAILED) {
 		st = MMIO_ENOMEM;
@@ -311,106 +373,176 @@ static void raw_map_close(struct raw_map *rm)
 	nng_close(rm->s);
 }
 
-/* As once_round_ns(), with a plain volatile 32-bit load. */
-static double raw_once_round_ns(const struct raw_map *rm)
-{
-	double t0 = now_ns();
-	uint32_t sum = 0;
-
-	for (unsigned i = 0; i < iterations; i++)
-		sum += *(volatile const uint32_t *)(rm->base + (i % 64) * 4);
-	__asm__ volatile("" : : "r"(sum));
-	return (now_ns() - t0) / iterations;
-}
-
-/* One bulk copy as a raw driver writes it: 8-byte volatile accesses (the
- * device side), then the tail bytes. */
-static void raw_copy(const struct raw_map *rm, bool write, void *buf, size_t size)
+/* One bulk copy as a raw driver writes it: 8-byte volatile accesses on the
+ * device side, then the tail bytes. */
+static void raw_copy(const struct raw_map *rm, bool write, uint8_t *buf, size_t size)
 {
 	size_t words = size / 8, i;
 
 	if (write) {
 		for (i = 0; i < words; i++) {
 			uint64_t v;
-			memcpy(&v, (const uint8_t *)buf + 8 * i, 8);
+			memcpy(&v, buf + 8 * i, 8);
 			((volatile uint64_t *)rm->base)[i] = v;
 		}
 		for (i *= 8; i < size; i++)
-			rm->base[i] = ((const uint8_t *)buf)[i];
+			rm->base[i] = buf[i];
 	} else {
 		for (i = 0; i < words; i++) {
 			uint64_t v = ((volatile const uint64_t *)rm->base)[i];
-			memcpy((uint8_t *)buf + 8 * i, &v, 8);
+			memcpy(buf + 8 * i, &v, 8);
 		}
 		for (i *= 8; i < size; i++)
-			((uint8_t *)buf)[i] = rm->base[i];
+			buf[i] = rm->base[i];
 	}
 }
 
 /* ------------------------------------------------------------------------
- * Measurements through libmmio.
+ * Measurements. Each is an operation run @n times per round; rounds of a
+ * measurement and its baselines alternate, and each reports its median.
  * ------------------------------------------------------------------------ */
 
-/* One round of @iterations mmio_read32() calls: ns each. */
-static double once_round_ns(mmio_region *r)
+struct op {
+	const char *what; /* for error messages */
+	/* Run once. */
+	void (*run)(struct op *op);
+	/* Once-ops. */
+	mmio_region *r;
+	const struct raw_map *rm;
+	nng_socket s;
+	const void *req;
+	size_t req_len;
+	unsigned i;
+	/* Bulk. */
+	bool write;
+	uint8_t *buf, *ram;
+	size_t size;
+};
+
+static void run_read32(struct op *op)
 {
-	double t0 = now_ns();
 	uint32_t v;
+	int st = mmio_read32(op->r, (op->i++ % 64) * 4, &v);
 
-	for (unsigned i = 0; i < iterations; i++) {
-		int st = mmio_read32(r, (i % 64) * 4, &v);
-		if (st != MMIO_OK)
-			die("read32", st);
+	if (st != MMIO_OK)
+		die("read32", st);
+}
+
+static void run_raw_load(struct op *op)
+{
+	uint32_t v = *(volatile const uint32_t *)(op->rm->base + (op->i++ % 64) * 4);
+
+	__asm__ volatile("" : : "r"(v));
+}
+
+static void run_round_trip(struct op *op)
+{
+	nng_msg *m;
+	int rv = nng_msg_alloc(&m, op->req_len);
+
+	if (rv == 0) {
+		memcpy(nng_msg_body(m), op->req, op->req_len);
+		rv = nng_sendmsg(op->s, m, 0);
 	}
-	return (now_ns() - t0) / iterations;
+	if (rv == 0)
+		rv = nng_recvmsg(op->s, &m, 0);
+	if (rv != 0) {
+		fprintf(stderr, "mmio-bench: %s: a bare round trip failed: %s\n", op->what,
+			nng_strerror(rv));
+		exit(1);
+	}
+	nng_msg_free(m);
 }
 
-/* Iterations for a bulk size: about 64 MiB moved per round, at least 3. */
-static unsigned bulk_iterations(size_t size)
+static void run_bulk(struct op *op)
 {
-	size_t n = ((size_t)64 << 20) / size, most = iterations / 4 ? iterations / 4 : 1;
-	return (unsigned)(n < 3 ? 3 : n > most ? most : n);
-}
-
-/* One round of @n bulk copies of @size bytes through libmmio: ns each. */
-static double bulk_round_ns(mmio_region *r, bool write, void *buf, size_t size, unsigned n)
-{
-	double t0 = now_ns();
 	size_t done;
+	int st = op->write ? mmio_write(op->r, 0, op->buf, op->size, &done)
+			   : mmio_read(op->r, 0, op->buf, op->size, &done);
 
-	for (unsigned i = 0; i < n; i++) {
-		int st = write ? mmio_write(r, 0, buf, size, &done)
-			       : mmio_read(r, 0, buf, size, &done);
-		if (st != MMIO_OK)
-			die(write ? "write" : "read", st);
-	}
-	return (now_ns() - t0) / n;
+	if (st != MMIO_OK)
+		die(op->what, st);
 }
 
-/* The same with raw_copy() on the raw mapping. */
-static double raw_bulk_round_ns(const struct raw_map *rm, bool write, void *buf, size_t size,
-				unsigned n)
+static void run_raw_copy(struct op *op)
 {
-	double t0 = now_ns();
-
-	for (unsigned i = 0; i < n; i++) {
-		raw_copy(rm, write, buf, size);
-		__asm__ volatile("" : : "r"(buf) : "memory");
-	}
-	return (now_ns() - t0) / n;
+	raw_copy(op->rm, op->write, op->buf, op->size);
+	__asm__ volatile("" : : "r"(op->buf) : "memory");
 }
 
-/* The same with memcpy() between two RAM buffers. */
-static double memcpy_round_ns(void *dst, const void *src, size_t size, unsigned n)
+static void run_memcpy(struct op *op)
 {
-	double t0 = now_ns();
+	memcpy(op->write ? op->ram : op->buf, op->write ? op->buf : op->ram, op->size);
+	/* Keep the copy from being optimised away or merged. */
+	__asm__ volatile("" : : "r"(op->ram), "r"(op->buf) : "memory");
+}
 
-	for (unsigned i = 0; i < n; i++) {
-		memcpy(dst, src, size);
-		/* Keep the copy from being optimised away or merged. */
-		__asm__ volatile("" : : "r"(dst) : "memory");
+/* The bytes of a copy carried by nng: a read asks for size bytes and gets
+ * them (copied out, as the library does); a write sends them. */
+static void run_nng_bulk(struct op *op)
+{
+	size_t len = op->write ? ECHO_HEADER + op->size : ECHO_HEADER;
+	uint64_t want = op->write ? ECHO_HEADER : op->size;
+	nng_msg *m;
+	int rv = nng_msg_alloc(&m, len);
+
+	if (rv == 0) {
+		uint8_t *body = nng_msg_body(m);
+		for (int i = 0; i < ECHO_HEADER; i++)
+			body[i] = (uint8_t)(want >> (8 * i));
+		if (op->write)
+			memcpy(body + ECHO_HEADER, op->buf, op->size);
+		rv = nng_sendmsg(op->s, m, 0);
 	}
-	return (now_ns() - t0) / n;
+	if (rv == 0)
+		rv = nng_recvmsg(op->s, &m, 0);
+	if (rv != 0) {
+		fprintf(stderr, "mmio-bench: %s: a bare round trip failed: %s\n", op->what,
+			nng_strerror(rv));
+		exit(1);
+	}
+	if (!op->write)
+		memcpy(op->buf, nng_msg_body(m),
+		       op->size < nng_msg_len(m) ? op->size : nng_msg_len(m));
+	nng_msg_free(m);
+}
+
+/* Runs of @op per round: enough for about round_ms, at least 3. */
+static unsigned calibrate(struct op *op)
+{
+	double t0 = now_ns(), spent;
+	unsigned n = 0;
+
+	do {
+		op->run(op);
+		n++;
+		spent = now_ns() - t0;
+	} while (spent < round_ms * 1e6 / 20 && n < 1000000);
+	double per = spent / n, want = round_ms * 1e6 / per;
+	return want < 3 ? 3 : want > 1e8 ? 100000000u : (unsigned)want;
+}
+
+/*
+ * ROUNDS rounds of @ops[0] and of each baseline @ops[1..nops), interleaved;
+ * the median ns per op of each into @ns.
+ */
+static void measure(struct op **ops, unsigned nops, double *ns)
+{
+	double t[1 + MAX_BASES][ROUNDS];
+	unsigned n[1 + MAX_BASES];
+
+	for (unsigned j = 0; j < nops; j++)
+		n[j] = calibrate(ops[j]);
+	for (int k = 0; k < ROUNDS; k++) {
+		for (unsigned j = 0; j < nops; j++) {
+			double t0 = now_ns();
+			for (unsigned i = 0; i < n[j]; i++)
+				ops[j]->run(ops[j]);
+			t[j][k] = (now_ns() - t0) / n[j];
+		}
+	}
+	for (unsigned j = 0; j < nops; j++)
+		ns[j] = median(t[j], ROUNDS);
 }
 
 static double mib_s(size_t size, double ns)
@@ -429,6 +561,19 @@ static struct result *result_add(const char *what, const char *mode, size_t size
 	return res;
 }
 
+static void base_add(struct result *res, const char *name, double value, double ratio)
+{
+	struct baseline *b = &res->base[res->nbase++];
+
+	snprintf(b->name, sizeof(b->name), "%s", name);
+	b->value = value;
+	b->ratio = ratio;
+}
+
+/* ------------------------------------------------------------------------
+ * Output: a table, JSON, an SVG plot.
+ * ------------------------------------------------------------------------ */
+
 static void size_name(size_t size, char *buf, size_t len)
 {
 	if (size >= (1u << 20) && size % (1u << 20) == 0)
@@ -441,25 +586,33 @@ static void size_name(size_t size, char *buf, size_t len)
 
 static void print_table(void)
 {
-	printf("\n%-24s %-8s %9s %12s %11s  %-22s %12s %8s\n", "measurement", "mode", "size",
-	       "ns/op", "MiB/s", "baseline (same run)", "baseline", "ratio");
+	printf("\n%-7s %-8s %8s %11s %10s  %-20s %14s %7s  %-20s %14s %7s\n", "op", "mode", "size",
+	       "ns/op", "MiB/s", "baseline 1", "", "ratio", "baseline 2", "", "ratio");
 	for (size_t i = 0; i < nresults; i++) {
 		const struct result *r = &results[i];
-		char sz[32] = "-", mb[32] = "-", bv[48];
+		char sz[32] = "-", mb[32] = "-";
+
 		if (r->size)
 			size_name(r->size, sz, sizeof(sz));
 		if (r->mib_s > 0)
 			snprintf(mb, sizeof(mb), "%.1f", r->mib_s);
-		if (r->size)
-			snprintf(bv, sizeof(bv), "%.1f MiB/s", r->base_val);
-		else
-			snprintf(bv, sizeof(bv), "%.0f ns", r->base_val);
-		printf("%-24s %-8s %9s %12.0f %11s  %-22s %12s %8.3f\n", r->what, r->mode, sz,
-		       r->ns_op, mb, r->base, bv, r->ratio);
+		printf("%-7s %-8s %8s %11.0f %10s", r->what, r->mode, sz, r->ns_op, mb);
+		for (unsigned b = 0; b < r->nbase; b++) {
+			char v[32];
+			if (r->size)
+				snprintf(v, sizeof(v), "%.1f MiB/s", r->base[b].value);
+			else
+				snprintf(v, sizeof(v), "%.0f ns", r->base[b].value);
+			printf("  %-20s %14s %7.3f", r->base[b].name, v, r->base[b].ratio);
+		}
+		putchar('\n');
 	}
-	printf("\nratio: once-ops = time / baseline time (1.00 = no overhead over the bare\n"
-	       "       nng round trip, proxied, or over a raw load, direct);\n"
-	       "       bulk = throughput / baseline throughput.\n");
+	printf("\nratio: once-ops = time / baseline time (1.00 = no overhead over the baseline);\n"
+	       "       bulk = throughput / baseline throughput (1.00 = as fast as the baseline).\n"
+	       "Placement: copy buffers start at odd page numbers, device mappings (libmmio's\n"
+	       "and the raw one) at 2 MiB boundaries, the memcpy baseline's other buffer at an\n"
+	       "even page: the two pages a copy touches never share a slot of a direct-mapped\n"
+	       "TLB, such as QEMU's software TLB under TCG (a collision there costs ~10x).\n");
 }
 
 static int write_json(const char *path)
@@ -470,18 +623,135 @@ static int write_json(const char *path)
 		fprintf(stderr, "mmio-bench: cannot write %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	fprintf(f, "{\n  \"iterations\": %u,\n  \"rounds\": %d,\n  \"results\": [\n", iterations,
-		ROUNDS);
+	fprintf(f, "{\n  \"rounds\": %d,\n  \"round_ms\": %.0f,\n  \"results\": [\n", ROUNDS,
+		round_ms);
 	for (size_t i = 0; i < nresults; i++) {
 		const struct result *r = &results[i];
 		fprintf(f,
-			"    {\"measurement\": \"%s\", \"mode\": \"%s\", \"size\": %zu, "
-			"\"ns_per_op\": %.1f, \"mib_per_s\": %.2f, \"baseline\": \"%s\", "
-			"\"baseline_value\": %.2f, \"ratio\": %.4f}%s\n",
-			r->what, r->mode, r->size, r->ns_op, r->mib_s, r->base, r->base_val,
-			r->ratio, i + 1 < nresults ? "," : "");
+			"    {\"op\": \"%s\", \"mode\": \"%s\", \"size\": %zu, \"ns_per_op\": "
+			"%.1f, "
+			"\"mib_per_s\": %.2f, \"baselines\": [",
+			r->what, r->mode, r->size, r->ns_op, r->mib_s);
+		for (unsigned b = 0; b < r->nbase; b++)
+			fprintf(f, "%s{\"name\": \"%s\", \"value\": %.2f, \"ratio\": %.4f}",
+				b ? ", " : "", r->base[b].name, r->base[b].value, r->base[b].ratio);
+		fprintf(f, "]}%s\n", i + 1 < nresults ? "," : "");
 	}
 	fprintf(f, "  ]\n}\n");
+	return fclose(f) == 0 ? 0 : 1;
+}
+
+/* One line of the plot: throughput against size for (op, mode), or for a
+ * baseline of theirs (@base >= 0). */
+struct series {
+	const char *op, *mode;
+	int base;
+	const char *label, *color, *dash;
+};
+
+static bool series_point(const struct series *s, size_t i, double *x, double *y)
+{
+	const struct result *r = &results[i];
+
+	if (!r->size || strcmp(r->what, s->op) != 0 || strcmp(r->mode, s->mode) != 0)
+		return false;
+	if (s->base >= (int)r->nbase)
+		return false;
+	*x = log2((double)r->size);
+	*y = s->base < 0 ? r->mib_s : r->base[s->base].value;
+	return *y > 0;
+}
+
+static int write_svg(const char *path, const char *title)
+{
+	static const struct series series[] = {
+		{ "read", "proxied", -1, "read, proxied", "#1f77b4", "" },
+		{ "write", "proxied", -1, "write, proxied", "#ff7f0e", "" },
+		{ "read", "direct", -1, "read, direct", "#2ca02c", "" },
+		{ "write", "direct", -1, "write, direct", "#d62728", "" },
+		{ "read", "proxied", 1, "read, bare nng round trip", "#1f77b4", "6,4" },
+		{ "read", "direct", 1, "read, raw mapping", "#2ca02c", "6,4" },
+		{ "write", "direct", 1, "write, raw mapping", "#d62728", "6,4" },
+		{ "read", "direct", 0, "RAM memcpy", "#7f7f7f", "2,3" },
+	};
+	const double W = 860, H = 520, L = 80, R = 250, T = 50, B = 60;
+	double xmin = 1e9, xmax = -1e9, ymin = 1e9, ymax = -1e9, x, y;
+	FILE *f = fopen(path, "w");
+
+	if (!f) {
+		fprintf(stderr, "mmio-bench: cannot write %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	for (size_t s = 0; s < sizeof(series) / sizeof(series[0]); s++)
+		for (size_t i = 0; i < nresults; i++)
+			if (series_point(&series[s], i, &x, &y)) {
+				xmin = fmin(xmin, x), xmax = fmax(xmax, x);
+				ymin = fmin(ymin, log10(y)), ymax = fmax(ymax, log10(y));
+			}
+	if (xmin > xmax) {
+		xmin = 6, xmax = 24, ymin = 0, ymax = 4;
+	}
+	ymin = floor(ymin), ymax = ceil(ymax);
+	if (xmax - xmin < 1)
+		xmax = xmin + 1;
+	if (ymax - ymin < 1)
+		ymax = ymin + 1;
+#define PX(v) (L + ((v)-xmin) / (xmax - xmin) * (W - L - R))
+#define PY(v) (H - B - ((v)-ymin) / (ymax - ymin) * (H - T - B))
+	fprintf(f,
+		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+		"font-family=\"sans-serif\" font-size=\"12\">\n"
+		"<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+		"<text x=\"%.0f\" y=\"24\" font-size=\"15\">%s</text>\n",
+		W, H, L, title);
+	for (double v = ymin; v <= ymax + 1e-9; v += 1) {
+		fprintf(f,
+			"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
+			"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
+			L, PY(v), W - R, PY(v), L - 6, PY(v) + 4, pow(10, v));
+	}
+	for (double v = ceil(xmin); v <= xmax + 1e-9; v += 2) {
+		char sz[32];
+		size_name((size_t)1 << (int)v, sz, sizeof(sz));
+		fprintf(f,
+			"<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n"
+			"<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%s</text>\n",
+			PX(v), T, PX(v), H - B, PX(v), H - B + 18, sz);
+	}
+	fprintf(f,
+		"<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">bytes per copy</text>\n"
+		"<text transform=\"translate(20 %.0f) rotate(-90)\" text-anchor=\"middle\">"
+		"MiB/s (log)</text>\n",
+		(L + W - R) / 2, H - 16, (T + H - B) / 2);
+	for (size_t s = 0; s < sizeof(series) / sizeof(series[0]); s++) {
+		const struct series *se = &series[s];
+		bool any = false;
+
+		for (size_t i = 0; i < nresults; i++) {
+			if (!series_point(se, i, &x, &y))
+				continue;
+			if (!any)
+				fprintf(f,
+					"<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" "
+					"stroke-dasharray=\"%s\" points=\"",
+					se->color, se->dash);
+			fprintf(f, "%.1f,%.1f ", PX(x), PY(log10(y)));
+			any = true;
+		}
+		if (!any)
+			continue;
+		fprintf(f, "\"/>\n");
+		double ly = T + 16 + 20 * (double)s;
+		fprintf(f,
+			"<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"%s\" "
+			"stroke-width=\"2\" stroke-dasharray=\"%s\"/>\n"
+			"<text x=\"%.0f\" y=\"%.0f\">%s</text>\n",
+			W - R + 16, ly, W - R + 46, ly, se->color, se->dash, W - R + 52, ly + 4,
+			se->label);
+	}
+#undef PX
+#undef PY
+	fprintf(f, "</svg>\n");
 	return fclose(f) == 0 ? 0 : 1;
 }
 
@@ -511,20 +781,154 @@ static size_t parse_sizes(const char *list, size_t *out)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: mmio-bench [-s URL] [--region NAME] [--mode direct|proxied|all]\n"
-		"                  [--sizes LIST] [--iterations N] [--json FILE]\n"
+		"Usage: mmio-bench [-s URL] [--region NAME] [--once-region NAME]\n"
+		"                  [--mode direct|proxied|all] [--sizes LIST] [--round-ms MS]\n"
+		"                  [--json FILE] [--svg FILE] [--title TEXT]\n"
 		"\n"
-		"Measure once-op latency and bulk copy throughput through libmmio, with\n"
-		"baselines measured in the same run (bare nng round trip, RAM memcpy).\n"
+		"Measure once-op latency and bulk copy throughput through libmmio, proxied\n"
+		"and direct, against baselines measured in the same run: a bare nng round\n"
+		"trip and RAM memcpy (proxied); a raw mapping of the same device (direct).\n"
 		"\n"
-		"  -s, --server URL    server address (default $MMIO_SERVER, else %s)\n"
-		"      --region NAME   region to use (default \"bench\"); needs once and bulk ops\n"
-		"      --mode MODE     proxied, direct or all (default all)\n"
-		"      --sizes LIST    bulk sizes, e.g. 64,4K,1M (default 64,4K,64K,1M,16M;\n"
-		"                      sizes above the region are skipped)\n"
-		"      --iterations N  once-ops per round (default 10000)\n"
-		"      --json FILE     also write the results as JSON\n",
+		"  -s, --server URL       server address (default $MMIO_SERVER, else %s)\n"
+		"      --region NAME      region for bulk copies (default \"bench\"): ops bulk\n"
+		"                         (and map for direct mode)\n"
+		"      --once-region NAME region for read32 (default: --region): ops once\n"
+		"      --mode MODE        proxied, direct or all (default all)\n"
+		"      --sizes LIST       bulk sizes, e.g. 64,4K,1M (default 64 B to 16 MiB\n"
+		"                         by 4; sizes above the region are skipped)\n"
+		"      --round-ms MS      length of one measuring round (default 100)\n"
+		"      --json FILE        also write the results as JSON\n"
+		"      --svg FILE         also plot throughput against size as SVG\n"
+		"      --title TEXT       the plot's title\n",
 		MMIO_DEFAULT_URL);
+}
+
+/* Once-ops of @mode on region @name. */
+static void bench_once(mmio_client *c, const char *url, const char *name, bool direct,
+		       nng_socket sync_sock, nng_socket ctx_sock)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_READ_ONCE };
+	const char *mode = direct ? "direct" : "proxied";
+	struct op meas = { .what = "read32", .run = run_read32 }, b1, b2;
+	struct op *ops[3] = { &meas, &b1, &b2 };
+	struct raw_map rm;
+	struct result *res;
+	uint8_t req[64];
+	size_t req_len = 0;
+	double ns[3];
+	int st;
+
+	st = mmio_open(c, name, direct ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED, &meas.r);
+	if (st != MMIO_OK) {
+		printf("%s read32: not available on region \"%s\" (%s)\n", mode, name,
+		       mmio_status_name(st));
+		return;
+	}
+	if (direct) {
+		st = raw_map_open(url, name, &rm);
+		if (st != MMIO_OK) {
+			printf("direct read32: no raw mapping of \"%s\" for the baseline (%s): not "
+			       "measured\n",
+			       name, mmio_status_name(st));
+			mmio_close(meas.r);
+			return;
+		}
+		b1 = (struct op){ .what = "raw load", .run = run_raw_load, .rm = &rm };
+		measure(ops, 2, ns);
+		raw_map_close(&rm);
+	} else {
+		/* The same message sizes as a READ_ONCE round trip. */
+		rq.read_once.width = 4;
+		proto_request_encode(&rq, req, sizeof(req), &req_len);
+		b1 = (struct op){ .what = "nng sync",
+				  .run = run_round_trip,
+				  .s = sync_sock,
+				  .req = req,
+				  .req_len = req_len };
+		b2 = b1;
+		b2.what = "nng contexts";
+		b2.s = ctx_sock;
+		measure(ops, 3, ns);
+	}
+	mmio_close(meas.r);
+	res = result_add("read32", mode, 0);
+	res->ns_op = ns[0];
+	if (direct) {
+		base_add(res, "raw mmap load", ns[1], ns[0] / ns[1]);
+	} else {
+		base_add(res, "nng rep0 sync", ns[1], ns[0] / ns[1]);
+		base_add(res, "nng rep0 contexts", ns[2], ns[0] / ns[2]);
+	}
+}
+
+/* Bulk copies of @mode on region @name, at each size. */
+static void bench_bulk(mmio_client *c, const char *url, const char *name, bool direct,
+		       const size_t *sizes, size_t nsizes, nng_socket bulk_sock)
+{
+	const char *mode = direct ? "direct" : "proxied";
+	struct raw_map rm;
+	mmio_region *r;
+	int st;
+
+	st = mmio_open(c, name, direct ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED, &r);
+	if (st != MMIO_OK) {
+		printf("%s bulk: not available on region \"%s\" (%s)\n", mode, name,
+		       mmio_status_name(st));
+		return;
+	}
+	if (direct && (st = raw_map_open(url, name, &rm)) != MMIO_OK) {
+		printf("direct bulk: no raw mapping of \"%s\" for the baseline (%s): not "
+		       "measured\n",
+		       name, mmio_status_name(st));
+		mmio_close(r);
+		return;
+	}
+	for (size_t i = 0; i < nsizes; i++) {
+		size_t size = sizes[i];
+		struct buffer buf, ram;
+
+		if (size > mmio_size(r)) {
+			printf("%s: %zu bytes skipped (region is %zu bytes)\n", mode, size,
+			       mmio_size(r));
+			continue;
+		}
+		buffer_get(&buf, size, 0x5A, true);
+		buffer_get(&ram, size, 0xA5, false);
+		for (int w = 0; w < 2; w++) {
+			struct op meas = { .what = w ? "write" : "read",
+					   .run = run_bulk,
+					   .r = r,
+					   .write = w,
+					   .buf = buf.p,
+					   .ram = ram.p,
+					   .size = size };
+			struct op mem = meas, best = meas;
+			struct op *ops[3] = { &meas, &mem, &best };
+			struct result *res;
+			double ns[3];
+
+			mem.run = run_memcpy;
+			if (direct) {
+				best.run = run_raw_copy;
+				best.rm = &rm;
+			} else {
+				best.run = run_nng_bulk;
+				best.s = bulk_sock;
+			}
+			measure(ops, 3, ns);
+			res = result_add(meas.what, mode, size);
+			res->ns_op = ns[0];
+			res->mib_s = mib_s(size, ns[0]);
+			base_add(res, "RAM memcpy", mib_s(size, ns[1]), ns[1] / ns[0]);
+			base_add(res, direct ? "raw mapping 8-byte" : "bare nng, same bytes",
+				 mib_s(size, ns[2]), ns[2] / ns[0]);
+		}
+		buffer_put(&buf);
+		buffer_put(&ram);
+	}
+	if (direct)
+		raw_map_close(&rm);
+	mmio_close(r);
 }
 
 int main(int argc, char **argv)
@@ -532,17 +936,23 @@ int main(int argc, char **argv)
 	static const struct option options[] = {
 		{ "server", required_argument, NULL, 's' },
 		{ "region", required_argument, NULL, 'r' },
+		{ "once-region", required_argument, NULL, 'o' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "sizes", required_argument, NULL, 'z' },
-		{ "iterations", required_argument, NULL, 'i' },
+		{ "round-ms", required_argument, NULL, 'R' },
 		{ "json", required_argument, NULL, 'j' },
+		{ "svg", required_argument, NULL, 'g' },
+		{ "title", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *url = NULL, *region = "bench", *mode = "all", *json = NULL;
-	size_t sizes[MAX_SIZES] = { 64, 4096, 65536, 1u << 20, 16u << 20 };
-	size_t nsizes = 5;
-	int opt;
+	const char *url = NULL, *region = "bench", *once_region = NULL, *mode = "all";
+	const char *json = NULL, *svg = NULL, *title = "mmio-bench: bulk copy throughput";
+	size_t sizes[MAX_SIZES] = { 64,	       256,	   1u << 10, 4u << 10, 16u << 10,
+				    64u << 10, 256u << 10, 1u << 20, 4u << 20, 16u << 20 };
+	size_t nsizes = 10;
+	char *end;
+	int opt, rc = 0;
 
 	if (argc == 5 && strcmp(argv[1], "--echo-server") == 0)
 		return echo_serve(argv[2], argv[3], strtoul(argv[4], NULL, 10));
@@ -553,6 +963,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			region = optarg;
+			break;
+		case 'o':
+			once_region = optarg;
 			break;
 		case 'm':
 			mode = optarg;
@@ -565,16 +978,21 @@ int main(int argc, char **argv)
 		case 'z':
 			nsizes = parse_sizes(optarg, sizes);
 			break;
-		case 'i':
-			iterations = (unsigned)strtoul(optarg, NULL, 10);
-			if (iterations == 0) {
-				fprintf(stderr,
-					"mmio-bench: --iterations must be a positive number\n");
+		case 'R':
+			round_ms = strtod(optarg, &end);
+			if (*end || !(round_ms >= 1 && round_ms <= 60000)) {
+				fprintf(stderr, "mmio-bench: --round-ms is 1 to 60000\n");
 				return 2;
 			}
 			break;
 		case 'j':
 			json = optarg;
+			break;
+		case 'g':
+			svg = optarg;
+			break;
+		case 't':
+			title = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -584,136 +1002,55 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (!once_region)
+		once_region = region;
 
-	/* Message sizes of a READ_ONCE round trip, for the bare baselines. */
-	struct proto_request rq = { .opcode = PROTO_OP_READ_ONCE };
+	/* Message sizes of a READ_ONCE reply, for the bare once-op baselines. */
 	struct proto_reply rp = { .opcode = PROTO_OP_READ_ONCE };
-	uint8_t req[64];
-	size_t req_len = 0, rep_len = 0;
-	rq.read_once.width = 4;
-	proto_request_encode(&rq, req, sizeof(req), &req_len);
+	size_t rep_len = 0;
 	proto_reply_encode(&rp, NULL, 0, &rep_len);
 
 	/* Baselines in their own processes, started before our nng use. */
-	char sync_url[128], ctx_url[128];
+	char sync_url[128], ctx_url[128], bulk_url[128];
 	pid_t sync_pid = echo_start("sync", rep_len, sync_url, sizeof(sync_url));
 	pid_t ctx_pid = echo_start("ctx", rep_len, ctx_url, sizeof(ctx_url));
+	pid_t bulk_pid = echo_start("bulk", 0, bulk_url, sizeof(bulk_url));
 	nng_socket sync_sock = dial_retrying(sync_url);
 	nng_socket ctx_sock = dial_retrying(ctx_url);
+	nng_socket bulk_sock = dial_retrying(bulk_url);
 
 	mmio_client *c;
-	mmio_region *r;
 	int st = mmio_connect(url, &c);
 	if (st != MMIO_OK)
 		die("connect", st);
 
-	printf("mmio-bench: region \"%s\", %u once-ops x %d rounds, medians; once-op rounds\n"
-	       "and their baseline rounds are interleaved\n",
-	       region, iterations, ROUNDS);
-	printf("bare nng round trip: %zu-byte request, %zu-byte reply (a READ_ONCE's sizes)\n",
-	       req_len, rep_len);
-
-	static const struct {
-		const char *name;
-		unsigned flags;
-	} modes[] = { { "proxied", MMIO_OPEN_PROXIED }, { "direct", MMIO_OPEN_REQUIRE_DIRECT } };
-	void *buf = NULL, *ram = NULL;
-	for (size_t m = 0; m < 2; m++) {
+	printf("mmio-bench: once-ops on \"%s\", bulk on \"%s\"; %d rounds of about %.0f ms, "
+	       "medians;\nthe rounds of each measurement and of its baselines are interleaved\n",
+	       once_region, region, ROUNDS, round_ms);
+	for (int m = 0; m < 2; m++) {
 		bool direct = m == 1;
-		struct raw_map rm;
-
-		if (strcmp(mode, "all") != 0 && strcmp(mode, modes[m].name) != 0)
+		if (strcmp(mode, "all") != 0 && strcmp(mode, direct ? "direct" : "proxied") != 0)
 			continue;
-		st = mmio_open(c, region, modes[m].flags, &r);
-		if (st != MMIO_OK) {
-			printf("%s: not available for region \"%s\" (%s)\n", modes[m].name, region,
-			       mmio_status_name(st));
-			continue;
-		}
-		if (direct) {
-			st = raw_map_open(url_resolve(url), region, &rm);
-			if (st != MMIO_OK) {
-				printf("direct: the raw-mapping baseline is not available (%s): "
-				       "direct mode not measured\n",
-				       mmio_status_name(st));
-				mmio_close(r);
-				continue;
-			}
-		}
-
-		/* Once-ops: the measurement's rounds interleaved with its baselines'. */
-		double t[3][ROUNDS];
-		for (int k = 0; k < ROUNDS; k++) {
-			t[0][k] = once_round_ns(r);
-			if (direct) {
-				t[1][k] = raw_once_round_ns(&rm);
-			} else {
-				t[1][k] = round_trips_ns(sync_sock, req, req_len);
-				t[2][k] = round_trips_ns(ctx_sock, req, req_len);
-			}
-		}
-		double ns = median(t[0], ROUNDS);
-		struct result *res;
-		for (int b = 1; b <= (direct ? 1 : 2); b++) {
-			res = result_add("read32", modes[m].name, 0);
-			res->ns_op = ns;
-			snprintf(res->base, sizeof(res->base), "%s",
-				 direct	  ? "raw mmap load"
-				 : b == 1 ? "nng rep0 sync"
-					  : "nng rep0 contexts");
-			res->base_val = median(t[b], ROUNDS);
-			res->ratio = ns / res->base_val;
-		}
-
-		for (size_t i = 0; i < nsizes; i++) {
-			size_t size = sizes[i];
-			if (size > mmio_size(r)) {
-				printf("%s: %zu bytes skipped (region is %zu bytes)\n",
-				       modes[m].name, size, mmio_size(r));
-				continue;
-			}
-			free(buf);
-			free(ram);
-			buf = malloc(size);
-			ram = malloc(size);
-			if (!buf || !ram)
-				die("malloc", MMIO_ENOMEM);
-			memset(buf, 0x5A, size);
-			memset(ram, 0xA5, size);
-			unsigned n = bulk_iterations(size);
-			for (int w = 0; w < 2; w++) {
-				double tm[ROUNDS], tb[ROUNDS];
-				for (int k = 0; k < ROUNDS; k++) {
-					tm[k] = bulk_round_ns(r, w, buf, size, n);
-					tb[k] = direct ? raw_bulk_round_ns(&rm, w, buf, size, n)
-						       : memcpy_round_ns(ram, buf, size, n);
-				}
-				double bns = median(tm, ROUNDS);
-				res = result_add(w ? "write (to device)" : "read (from device)",
-						 modes[m].name, size);
-				res->ns_op = bns;
-				res->mib_s = mib_s(size, bns);
-				snprintf(res->base, sizeof(res->base), "%s",
-					 direct ? "raw mmap 8-byte loop" : "RAM memcpy");
-				res->base_val = mib_s(size, median(tb, ROUNDS));
-				res->ratio = res->mib_s / res->base_val;
-			}
-		}
-		if (direct)
-			raw_map_close(&rm);
-		mmio_close(r);
+		bench_once(c, url_resolve(url), once_region, direct, sync_sock, ctx_sock);
+		bench_bulk(c, url_resolve(url), region, direct, sizes, nsizes, bulk_sock);
 	}
-	free(buf);
-	free(ram);
 	mmio_disconnect(c);
 	nng_close(sync_sock);
 	nng_close(ctx_sock);
+	nng_close(bulk_sock);
 	kill(sync_pid, SIGTERM);
 	kill(ctx_pid, SIGTERM);
+	kill(bulk_pid, SIGTERM);
 	waitpid(sync_pid, NULL, 0);
 	waitpid(ctx_pid, NULL, 0);
+	waitpid(bulk_pid, NULL, 0);
 	unlink(sync_url + 6);
 	unlink(ctx_url + 6);
+	unlink(bulk_url + 6);
 	print_table();
-	return json ? write_json(json) : 0;
+	if (json)
+		rc |= write_json(json);
+	if (svg)
+		rc |= write_svg(svg, title);
+	return rc;
 }

@@ -110,6 +110,16 @@ struct mmio_region {
 	size_t base; /* offset of the view in the handle */
 	size_t len;
 	bool slice; /* bounds are the stub's to check (the server knows only the handle) */
+	/*
+	 * The fast path of direct once-ops (region.c), set by cli_direct_view():
+	 * the view's byte 0 in the mapping, and the widths a read / a write may
+	 * use (0 if the grant allows none, or the view is proxied). Any access
+	 * the fast path does not take goes through the ops, whose checks give
+	 * the statuses.
+	 */
+	uint8_t *fast;
+	unsigned fast_read, fast_write;
+	const atomic_bool *lost;
 };
 
 struct mmio_client {
@@ -245,6 +255,9 @@ void cli_handle_close_remote(mmio_client *c, uint32_t id);
  * MMIO_EINTERNAL otherwise.
  */
 int cli_direct_attach(struct cli_handle *h);
+
+/* Set up the fast path of view @r (a no-op for a proxied handle). */
+void cli_direct_view(mmio_region *r);
 
 /*
  * Run one batch op (READ_ONCE, WRITE_ONCE, POLL; offset in handle terms) on

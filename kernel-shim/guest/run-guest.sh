@@ -10,7 +10,8 @@
 # (default build/gcc), boots the newest /boot/vmlinuz-* (or $MMIO_GUEST_KERNEL)
 # with edu at 0000:00:04.0 and ivshmem-plain (64 MiB) at 0000:00:05.0, saves
 # the console to DIR/guest/SCENARIO.log, echoes the "mmio-guest:" lines and
-# exits with the scenario's status. Timeout (default 120 s) or no
+# exits with the scenario's status. Lines "@NAME TEXT" a scenario prints are
+# collected into DIR/guest/artifacts/SCENARIO/NAME instead. Timeout (default 120 s) or no
 # "mmio-guest: exit N" line is a failure (status 124 / 1).
 #
 # Policy: --policy FILE, else $MMIO_GUEST_POLICY, else
@@ -72,6 +73,10 @@ build=$(cd "$build" && pwd)
 mkdir -p "$build/guest"
 initrd=$build/guest/$scenario.cpio.gz
 log=$build/guest/$scenario.log
+# Files a scenario sends back ("mmio-guest: @NAME line" on the console).
+artifacts=$build/guest/artifacts/$scenario
+rm -rf "$artifacts"
+mkdir -p "$artifacts"
 
 MMIO_GUEST_KEEP=$keep "$here/mkinitramfs.sh" --policy "$policy" "$build" "$initrd" "${extras[@]}"
 
@@ -104,6 +109,11 @@ timeout -k 5 "$timeout" "${qemu_cmd[@]}" </dev/null 2>&1 |
 		*'mmio-guest: '*)
 			[ -n "$first" ] || first=$(usecs)
 			msg=mmio-guest:\ ${line#*mmio-guest: }
+			# "@NAME TEXT": a line of artifact NAME, for the host.
+			if [[ $msg =~ ^mmio-guest:\ @([A-Za-z0-9._-]+)\ (.*)$ ]]; then
+				printf '%s\n' "${BASH_REMATCH[2]}" >>"$artifacts/${BASH_REMATCH[1]}"
+				continue
+			fi
 			echo "$msg"
 			if [[ $msg =~ ^mmio-guest:\ exit\ ([0-9]+)$ ]]; then
 				status=${BASH_REMATCH[1]}

@@ -1,0 +1,30 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# mmio-bench on real emulated devices, as uid 1000 (driver): once-ops on
+# edu's registers, bulk copies on ivshmem's 64 MiB BAR, proxied and direct,
+# with baselines measured in the same run. The table goes to the console;
+# the JSON and the SVG plot come back to the host as artifacts
+# (run-guest.sh writes them to BUILD/guest/artifacts/).
+# $MMIO_BENCH_ARGS (kernel command line mmio.bench_args=..., commas for
+# spaces) adds options, e.g. --sizes=64,1M or --round-ms=50.
+# shellcheck source=SCRIPTDIR/../lib.sh
+. /usr/share/mmio-guest/lib.sh
+
+extra=
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	mmio.bench_args=*) extra=$(echo "${arg#mmio.bench_args=}" | tr ',' ' ') ;;
+	esac
+done
+
+cd /tmp || exit 1
+# shellcheck disable=SC2086 # extra is a list of options
+check "mmio-bench as uid 1000" as_driver mmio-bench --region shm --once-region edu \
+	--json /tmp/bench.json --svg /tmp/bench.svg \
+	--title "mmio-bench under QEMU (TCG): ivshmem-plain BAR2, 1 vCPU" $extra
+for f in bench.json bench.svg; do
+	[ -s "/tmp/$f" ] || { fail "no /tmp/$f"; continue; }
+	sed "s/^/@$f /" "/tmp/$f"
+done
+finish
