@@ -57,7 +57,7 @@ stage=$(mktemp -d "$out_dir/.initramfs.XXXXXX")
 cleanup() { rm -rf "$stage" "$out.tmp"; }
 trap cleanup EXIT
 root=$stage/root
-mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc/mmio,proc,sys,dev,run,tmp,root,home/driver,scenarios,opt/extra,usr/share/mmio-guest}
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/lib,etc/mmio,proc,sys,dev,run,tmp,root,home/driver,scenarios,opt/extra,usr/share/mmio-guest}
 chmod 1777 "$root/tmp"
 
 # busybox and every applet as a symlink: links cost ~100 bytes each and
@@ -84,6 +84,14 @@ elf_libs() {
 		mkdir -p "$root$(dirname "$lib")"
 		cp -L "$lib" "$root$lib"
 		chmod 0755 "$root$lib"
+		# A library outside the system directories (libmmio in the build
+		# tree) also goes where the loader looks by default: the guest
+		# mounts tmpfs on /tmp and /run, which would hide a build tree
+		# there from the binaries' RUNPATH.
+		case $lib in
+		/lib/* | /lib64/* | /usr/lib/*) ;;
+		*) cp -L "$lib" "$root/usr/lib/$(basename "$lib")" ;;
+		esac
 	done
 }
 is_elf() { [ "$(head -c 4 "$1" 2>/dev/null | od -An -c | tr -d ' \n')" = '177ELF' ]; }

@@ -33,7 +33,7 @@ depends=$(dpkg-deb -f "$deb" Depends)
 for dep in libnng1 libcyaml1 libc6; do
 	grep -qE "(^|, )$dep( |,|$)" <<<"$depends" || fail "Depends lacks $dep: $depends"
 done
-dpkg-deb -I "$deb" conffiles | grep -qx /etc/mmio/policy.yaml || fail "/etc/mmio/policy.yaml is not a conffile"
+grep -qx /etc/mmio/policy.yaml <<<"$(dpkg-deb -I "$deb" conffiles)" || fail "/etc/mmio/policy.yaml is not a conffile"
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$work/contents"
 for f in /usr/sbin/mmio-server /usr/bin/mmioctl /usr/bin/mmio-policy /usr/bin/mmio-bench \
 	/usr/include/mmio/client.h /usr/include/mmio/status.h /etc/mmio/policy.yaml \
@@ -53,7 +53,7 @@ DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >"$work/dpkg-i.log" 2>&1 ||
 [ "$(dpkg-query -W -f='${Status}' mmio)" = "install ok installed" ] || fail "mmio is not installed after dpkg -i"
 [ "$(command -v mmio-server)" = /usr/sbin/mmio-server ] || fail "mmio-server is '$(command -v mmio-server)'"
 mmio-server --check-config -c /etc/mmio/policy.yaml || fail "mmio-server --check-config -c /etc/mmio/policy.yaml"
-mmioctl --help | grep -q '^Usage: mmioctl' || fail "mmioctl --help"
+grep -q '^Usage: mmioctl' <<<"$(mmioctl --help)" || fail "mmioctl --help"
 mmio-policy check /etc/mmio/policy.yaml >/dev/null || fail "mmio-policy check /etc/mmio/policy.yaml"
 [ "$(pkg-config --variable=prefix libmmio)" = /usr ] || fail "the installed libmmio.pc has prefix=$(pkg-config --variable=prefix libmmio)"
 grep -qxF 'ExecStart=/usr/sbin/mmio-server -c /etc/mmio/policy.yaml' /usr/lib/systemd/system/mmio-server.service ||

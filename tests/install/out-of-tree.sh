@@ -32,9 +32,12 @@ done
 cmp -s "$src/config/examples/host-demo.yaml" "$prefix/etc/mmio/policy.yaml" ||
 	fail "etc/mmio/policy.yaml is not config/examples/host-demo.yaml"
 # libmmio.so exports the API and nothing of its bundled parts.
-nm -D --defined-only "$prefix/$libdir/libmmio.so" | grep -qw mmio_read32 ||
+# (Output captured first, never piped into grep -q: with pipefail, the
+# writer's SIGPIPE after grep's early exit would fail the check at random.)
+exports=$(nm -D --defined-only "$prefix/$libdir/libmmio.so")
+grep -qw mmio_read32 <<<"$exports" ||
 	fail "libmmio.so does not export mmio_read32"
-if nm -D --defined-only "$prefix/$libdir/libmmio.so" | grep -qw 'proto_[a-z_]*'; then
+if grep -qw 'proto_[a-z_]*' <<<"$exports"; then
 	fail "libmmio.so exports proto_* symbols"
 fi
 
@@ -49,7 +52,7 @@ grep -q '^# edited by the admin$' "$prefix/etc/mmio/policy.yaml" ||
 export PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig
 [ "$(pkg-config --variable=prefix libmmio)" = "$prefix" ] ||
 	fail "libmmio.pc has prefix=$(pkg-config --variable=prefix libmmio), not $prefix"
-pkg-config --static --libs libmmio | grep -qw -- -lnng ||
+grep -qw -- -lnng <<<"$(pkg-config --static --libs libmmio)" ||
 	fail "pkg-config --static --libs libmmio lacks -lnng"
 
 # --- The README's example is the driver built here.
@@ -74,11 +77,14 @@ grep -qx "mmio_DIR:PATH=$prefix/$libdir/cmake/mmio" "$work/cmake/CMakeCache.txt"
 	fail "find_package(mmio) did not find the scratch install: $(grep mmio_DIR "$work/cmake/CMakeCache.txt")"
 
 # Each dynamic binary loads the installed libmmio.so.0; the static one none.
-LD_LIBRARY_PATH=$prefix/$libdir ldd "$work/pc/driver" | grep -qF "libmmio.so.0 => $prefix/$libdir/libmmio.so.0" ||
+deps=$(LD_LIBRARY_PATH=$prefix/$libdir ldd "$work/pc/driver")
+grep -qF "libmmio.so.0 => $prefix/$libdir/libmmio.so.0" <<<"$deps" ||
 	fail "the pkg-config driver does not load $prefix/$libdir/libmmio.so.0"
-ldd "$work/cmake/driver" | grep -qF "libmmio.so.0 => $prefix/$libdir/libmmio.so.0" ||
+deps=$(ldd "$work/cmake/driver")
+grep -qF "libmmio.so.0 => $prefix/$libdir/libmmio.so.0" <<<"$deps" ||
 	fail "the CMake driver does not load $prefix/$libdir/libmmio.so.0 (RPATH)"
-if ldd "$work/pc-static/driver" | grep -q libmmio; then fail "the static driver loads libmmio.so"; fi
+deps=$(ldd "$work/pc-static/driver" 2>&1 || true)
+if grep -q libmmio <<<"$deps"; then fail "the static driver loads libmmio.so"; fi
 
 # --- A real installed server on a sim policy, private to this test.
 sock=$work/mmio.sock
