@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct srv_session **sessions;
@@ -133,10 +134,13 @@ void srv_session_put(struct srv_session *s)
 
 size_t srv_session_count(void)
 {
-	size_t n;
+	pid_t self = getpid();
+	size_t n = 0;
 
+	/* Clients only: the listener's watchdog probes are the server itself. */
 	pthread_mutex_lock(&sessions_lock);
-	n = nsessions;
+	for (size_t i = 0; i < nsessions; i++)
+		n += sessions[i]->pid != self;
 	pthread_mutex_unlock(&sessions_lock);
 	return n;
 }
