@@ -18,6 +18,10 @@ static const char *const opcode_names[] = {
 	[PROTO_OP_MAP] = "MAP",
 	[PROTO_OP_UNMAP] = "UNMAP",
 	[PROTO_OP_STATS] = "STATS",
+	[PROTO_OP_BUF_ATTACH] = "BUF_ATTACH",
+	[PROTO_OP_BUF_DETACH] = "BUF_DETACH",
+	[PROTO_OP_READ_SPAN] = "READ_SPAN",
+	[PROTO_OP_WRITE_SPAN] = "WRITE_SPAN",
 };
 _Static_assert(sizeof(opcode_names) / sizeof(opcode_names[0]) == PROTO_OP_MAX + 1,
 	       "opcode_names must name every opcode");
@@ -37,6 +41,7 @@ static const char *const stat_names[] = {
 	[PROTO_STAT_RELOADS] = "reloads",
 	[PROTO_STAT_RELOAD_FAILURES] = "reload_failures",
 	[PROTO_STAT_REVOKED] = "revoked",
+	[PROTO_STAT_BUFFERS] = "buffers",
 };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == PROTO_STAT_COUNT,
 	       "stat_names must name every counter");

@@ -22,6 +22,7 @@ static enum body_kind body_kind(unsigned opcode)
 	case PROTO_OP_READ_ONCE:
 	case PROTO_OP_MAP:
 	case PROTO_OP_STATS:
+	case PROTO_OP_BUF_ATTACH:
 		return BODY_IF_OK;
 	case PROTO_OP_POLL:
 		return BODY_POLL;
@@ -53,7 +54,8 @@ static bool body_present(unsigned opcode, int status)
 static bool done_counts(unsigned opcode)
 {
 	return opcode == PROTO_OP_READ || opcode == PROTO_OP_WRITE || opcode == PROTO_OP_FILL ||
-	       opcode == PROTO_OP_BATCH;
+	       opcode == PROTO_OP_BATCH || opcode == PROTO_OP_READ_SPAN ||
+	       opcode == PROTO_OP_WRITE_SPAN;
 }
 
 /* ---- validation shared by the encoder (EINVAL) and decoder (EPROTO) ---- */
@@ -190,6 +192,9 @@ static void body_write(struct proto_writer *w, const struct proto_reply *rep)
 		proto_write_u64(w, rep->map.token);
 		proto_write_u64(w, rep->map.length);
 		proto_write_u64(w, rep->map.offset);
+		break;
+	case PROTO_OP_BUF_ATTACH:
+		proto_write_u64(w, rep->buf_attach.token);
 		break;
 	case PROTO_OP_STATS:
 		proto_write_u32(w, rep->stats.count);
@@ -387,6 +392,11 @@ static int body_read(struct proto_reader *r, struct proto_reply *out)
 		return map_read(r, &out->map);
 	case PROTO_OP_STATS:
 		return stats_read(r, &out->stats);
+	case PROTO_OP_BUF_ATTACH:
+		if (r->left != PROTO_BUF_ATTACH_REP_SIZE)
+			return MMIO_EPROTO;
+		out->buf_attach.token = proto_read_u64(r);
+		return MMIO_OK;
 	default:
 		return MMIO_OK;
 	}

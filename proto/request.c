@@ -46,6 +46,10 @@ static bool request_encodable(const struct proto_request *req)
 	case PROTO_OP_UNMAP:
 	case PROTO_OP_READ:
 	case PROTO_OP_FILL:
+	case PROTO_OP_BUF_ATTACH:
+	case PROTO_OP_BUF_DETACH:
+	case PROTO_OP_READ_SPAN:
+	case PROTO_OP_WRITE_SPAN:
 		return true;
 	case PROTO_OP_OPEN:
 		return proto_name_cstr_valid(req->open.name) &&
@@ -132,6 +136,20 @@ static void request_body_write(struct proto_writer *w, const struct proto_reques
 		proto_write_u64(w, req->poll.mask);
 		proto_write_u64(w, req->poll.want);
 		proto_write_u32(w, req->poll.timeout_us);
+		break;
+	case PROTO_OP_BUF_ATTACH:
+		proto_write_u64(w, req->buf_attach.length);
+		break;
+	case PROTO_OP_BUF_DETACH:
+		proto_write_u32(w, req->buf_detach.buffer);
+		break;
+	case PROTO_OP_READ_SPAN:
+	case PROTO_OP_WRITE_SPAN:
+		proto_write_u32(w, req->span.handle);
+		proto_write_u64(w, req->span.offset);
+		proto_write_u64(w, req->span.len);
+		proto_write_u32(w, req->span.buffer);
+		proto_write_u64(w, req->span.buf_offset);
 		break;
 	default: /* LIST, STATS: no body */
 		break;
@@ -290,6 +308,34 @@ static int poll_read(struct proto_reader *r, struct proto_poll_req *o)
 	return poll_valid(o) ? MMIO_OK : MMIO_EPROTO;
 }
 
+static int buf_attach_read(struct proto_reader *r, struct proto_buf_attach_req *o)
+{
+	if (body_fixed(r, PROTO_BUF_ATTACH_REQ_SIZE) != MMIO_OK)
+		return MMIO_EPROTO;
+	o->length = proto_read_u64(r);
+	return MMIO_OK;
+}
+
+static int buf_read(struct proto_reader *r, struct proto_buf_req *o)
+{
+	if (body_fixed(r, PROTO_BUF_REQ_SIZE) != MMIO_OK)
+		return MMIO_EPROTO;
+	o->buffer = proto_read_u32(r);
+	return MMIO_OK;
+}
+
+static int span_read(struct proto_reader *r, struct proto_span_req *o)
+{
+	if (body_fixed(r, PROTO_SPAN_REQ_SIZE) != MMIO_OK)
+		return MMIO_EPROTO;
+	o->handle = proto_read_u32(r);
+	o->offset = proto_read_u64(r);
+	o->len = proto_read_u64(r);
+	o->buffer = proto_read_u32(r);
+	o->buf_offset = proto_read_u64(r);
+	return MMIO_OK;
+}
+
 static int request_body_read(struct proto_reader *r, struct proto_request *out)
 {
 	switch (out->opcode) {
@@ -320,6 +366,13 @@ static int request_body_read(struct proto_reader *r, struct proto_request *out)
 		return handle_read(r, &out->map);
 	case PROTO_OP_UNMAP:
 		return handle_read(r, &out->unmap);
+	case PROTO_OP_BUF_ATTACH:
+		return buf_attach_read(r, &out->buf_attach);
+	case PROTO_OP_BUF_DETACH:
+		return buf_read(r, &out->buf_detach);
+	case PROTO_OP_READ_SPAN:
+	case PROTO_OP_WRITE_SPAN:
+		return span_read(r, &out->span);
 	default:
 		return PROTO_EUNKNOWN_OP;
 	}

@@ -49,6 +49,18 @@ static void target_write(const struct proto_request *rq, struct srv_target *t)
 				  rq->write.offset, rq->write.len };
 }
 
+static void target_read_span(const struct proto_request *rq, struct srv_target *t)
+{
+	*t = (struct srv_target){ rq->span.handle, CFG_OPS_BULK, CFG_ACCESS_READ, 0,
+				  rq->span.offset, rq->span.len };
+}
+
+static void target_write_span(const struct proto_request *rq, struct srv_target *t)
+{
+	*t = (struct srv_target){ rq->span.handle, CFG_OPS_BULK, CFG_ACCESS_WRITE, 0,
+				  rq->span.offset, rq->span.len };
+}
+
 static void target_fill(const struct proto_request *rq, struct srv_target *t)
 {
 	*t = (struct srv_target){ rq->fill.handle, CFG_OPS_FILL, CFG_ACCESS_WRITE, 0,
@@ -90,7 +102,12 @@ static const struct srv_op {
 	[PROTO_OP_MAP] = { srv_op_map, target_map },
 	[PROTO_OP_UNMAP] = { srv_op_unmap, target_unmap },
 	[PROTO_OP_STATS] = { srv_op_stats, NULL },
+	[PROTO_OP_BUF_ATTACH] = { srv_op_buf_attach, NULL },
+	[PROTO_OP_BUF_DETACH] = { srv_op_buf_detach, NULL },
+	[PROTO_OP_READ_SPAN] = { srv_op_read_span, target_read_span },
+	[PROTO_OP_WRITE_SPAN] = { srv_op_write_span, target_write_span },
 };
+_Static_assert(PROTO_OP_MAX == PROTO_OP_WRITE_SPAN, "every opcode has its dispatch entry");
 
 enum ctx_state { CTX_RECV, CTX_SEND, CTX_WAIT };
 

@@ -45,6 +45,10 @@ enum srv_outcome srv_op_poll(struct srv_request *r);
 enum srv_outcome srv_op_map(struct srv_request *r);
 enum srv_outcome srv_op_unmap(struct srv_request *r);
 enum srv_outcome srv_op_stats(struct srv_request *r);
+enum srv_outcome srv_op_buf_attach(struct srv_request *r);
+enum srv_outcome srv_op_buf_detach(struct srv_request *r);
+enum srv_outcome srv_op_read_span(struct srv_request *r);
+enum srv_outcome srv_op_write_span(struct srv_request *r);
 
 /* Free the handler-owned memory of a finished request (not msg or references). */
 void srv_request_release(struct srv_request *r);

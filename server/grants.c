@@ -26,12 +26,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/*
+ * A token of MAP (the server hands a descriptor over) or of BUF_ATTACH (the
+ * client hands one in, with the token).
+ */
 struct token {
 	uint64_t value;
+	bool buffer;	      /* BUF_ATTACH: expects a memfd of @length bytes */
 	uid_t uid;	      /* who asked over nng */
 	uint32_t pipe_id;     /* its session */
-	int fd;		      /* the descriptor to hand over (ours until sent) */
-	uint64_t mmap_offset; /* where the handle starts in @fd */
+	int fd;		      /* MAP: the descriptor to hand over (ours until sent); else -1 */
+	uint64_t mmap_offset; /* MAP: where the handle starts in @fd */
+	uint64_t length;      /* BUF_ATTACH: the buffer's size */
 	uint64_t expires_ns;
 };
 
@@ -52,8 +58,40 @@ static char chan_path[PATH_MAX];
 /* Drop token @i (tokens_lock held). */
 static void token_drop(size_t i)
 {
-	close(tokens[i].fd);
+	if (tokens[i].fd >= 0)
+		close(tokens[i].fd);
 	tokens[i] = tokens[--ntokens];
+}
+
+static void tokens_expire(uint64_t now);
+
+/* Add @t (tokens_lock not held). MMIO_OK or MMIO_ENOMEM (then @t's fd is
+ * closed). */
+static int token_add(struct token *t)
+{
+	size_t mine = 0;
+
+	pthread_mutex_lock(&tokens_lock);
+	tokens_expire(srv_now_ns());
+	for (size_t i = 0; i < ntokens; i++)
+		mine += tokens[i].pipe_id == t->pipe_id;
+	if (ntokens == SRV_TOKENS_MAX || mine >= SRV_TOKENS_PER_SESSION) {
+		pthread_mutex_unlock(&tokens_lock);
+		if (t->fd >= 0)
+			close(t->fd);
+		return MMIO_ENOMEM;
+	}
+	tokens[ntokens++] = *t;
+	pthread_mutex_unlock(&tokens_lock);
+	return MMIO_OK;
+}
+
+/* A fresh random token value (never 0). */
+static int token_value(uint64_t *v)
+{
+	if (getrandom(v, sizeof(*v), 0) != sizeof(*v) || *v == 0)
+		return MMIO_EINTERNAL;
+	return MMIO_OK;
 }
 
 static void tokens_expire(uint64_t now)
@@ -74,12 +112,12 @@ bool srv_grants_available(void)
 int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_map_rep *rep)
 {
 	char path[64];
-	struct token t = { 0 };
-	size_t mine = 0;
+	struct token t = { .fd = -1 };
+	int status;
 
 	if (!chan_running || h->dev->dev.fd < 0)
 		return MMIO_EACCES;
-	if (getrandom(&t.value, sizeof(t.value), 0) != sizeof(t.value) || t.value == 0)
+	if (token_value(&t.value) != MMIO_OK)
 		return MMIO_EINTERNAL;
 	/* Read-only grants get a read-only open of the same object. */
 	if (h->access & CFG_ACCESS_WRITE) {
@@ -94,24 +132,33 @@ int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_ma
 	t.pipe_id = s->pipe_id;
 	t.mmap_offset = h->dev->dev.fd_offset + h->offset;
 	t.expires_ns = srv_now_ns() + (uint64_t)SRV_TOKEN_LIFETIME_MS * 1000000u;
-
-	pthread_mutex_lock(&tokens_lock);
-	tokens_expire(srv_now_ns());
-	for (size_t i = 0; i < ntokens; i++)
-		mine += tokens[i].pipe_id == s->pipe_id;
-	if (ntokens == SRV_TOKENS_MAX || mine >= SRV_TOKENS_PER_SESSION) {
-		pthread_mutex_unlock(&tokens_lock);
-		close(t.fd);
-		return MMIO_ENOMEM;
-	}
-	tokens[ntokens++] = t;
-	pthread_mutex_unlock(&tokens_lock);
-
+	status = token_add(&t);
+	if (status != MMIO_OK)
+		return status;
 	rep->token = t.value;
 	rep->length = h->size;
 	rep->offset = 0;
 	srv_handle_set_mapped(h, s->pid);
 	return MMIO_OK;
+}
+
+int srv_grant_buffer_token(struct srv_session *s, uint64_t length, uint64_t *token)
+{
+	struct token t = { .fd = -1, .buffer = true };
+	int status;
+
+	if (!chan_running)
+		return MMIO_EACCES;
+	if (token_value(&t.value) != MMIO_OK)
+		return MMIO_EINTERNAL;
+	t.uid = s->peer.uid;
+	t.pipe_id = s->pipe_id;
+	t.length = length;
+	t.expires_ns = srv_now_ns() + (uint64_t)SRV_TOKEN_LIFETIME_MS * 1000000u;
+	status = token_add(&t);
+	if (status == MMIO_OK)
+		*token = t.value;
+	return status;
 }
 
 void srv_grants_forget(uint32_t pipe_id)
@@ -126,7 +173,8 @@ void srv_grants_forget(uint32_t pipe_id)
 	pthread_mutex_unlock(&tokens_lock);
 }
 
-/* The reply on the channel: status (i32 LE), 4 zero bytes, mmap offset (u64 LE). */
+/* The reply on the channel: status (i32 LE), 4 zero bytes, then a u64 LE:
+ * the mmap offset (MAP), or the buffer id (BUF_ATTACH). */
 static void chan_reply(int conn, int status, uint64_t mmap_offset, int fd)
 {
 	uint8_t buf[16] = { 0 };
@@ -155,26 +203,74 @@ static void chan_reply(int conn, int status, uint64_t mmap_offset, int fd)
 		srv_debug("descriptor channel: reply not delivered: %s", strerror(errno));
 }
 
-/* Serve the token waiting on @conn (poll said it is readable). */
+/*
+ * The message waiting on @conn (poll said it is readable): a token (8 bytes,
+ * u64 LE) and, for a buffer token, one descriptor. Every other descriptor a
+ * peer sends is closed. Returns the byte count, or -1.
+ */
+static ssize_t chan_receive(int conn, uint64_t *value, int *fd)
+{
+	uint8_t buf[16];
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(4 * sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control.space,
+			      .msg_controllen = sizeof(control.space) };
+	ssize_t n;
+
+	*fd = -1;
+	*value = 0;
+	memset(&control, 0, sizeof(control));
+	n = recvmsg(conn, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int one;
+			memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*fd < 0)
+				*fd = one;
+			else
+				close(one);
+		}
+	}
+	if (msg.msg_flags & MSG_CTRUNC) {
+		/* Descriptors that did not fit were closed by the kernel; refuse. */
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	for (int i = 0; i < 8 && i < n; i++)
+		*value |= (uint64_t)buf[i] << (8 * i);
+	return n;
+}
+
 static void chan_serve_one(int conn)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	uint8_t buf[16];
-	uint64_t value = 0;
-	ssize_t n;
+	uint64_t value = 0, answer = 0;
 	struct token t = { .fd = -1 };
-	int status = MMIO_EACCES;
+	int status = MMIO_EACCES, fd;
+	ssize_t n;
 
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
 		return;
-	n = recv(conn, buf, sizeof(buf), MSG_DONTWAIT);
+	n = chan_receive(conn, &value, &fd);
 	if (n != 8) {
+		if (fd >= 0)
+			close(fd);
 		chan_reply(conn, MMIO_EPROTO, 0, -1);
 		return;
 	}
-	for (int i = 0; i < 8; i++)
-		value |= (uint64_t)buf[i] << (8 * i);
 
 	/* Single use: whoever presents it, a token is gone afterwards. */
 	pthread_mutex_lock(&tokens_lock);
@@ -182,26 +278,38 @@ static void chan_serve_one(int conn)
 	for (size_t i = 0; i < ntokens; i++) {
 		if (tokens[i].value == value) {
 			t = tokens[i];
+			t.value = value;
 			tokens[i] = tokens[--ntokens];
 			break;
 		}
 	}
 	pthread_mutex_unlock(&tokens_lock);
 
-	if (t.fd >= 0 && t.uid == cred.uid) {
-		status = MMIO_OK;
-	} else if (t.fd >= 0) {
+	if (t.value != 0 && t.uid != cred.uid) {
 		srv_warn("descriptor channel: uid %u pid %d presented a token issued to uid %u; "
 			 "refused, token revoked",
 			 (unsigned)cred.uid, (int)cred.pid, (unsigned)t.uid);
-	} else {
+	} else if (t.value == 0) {
 		srv_log(SRV_LOG_NOTICE,
-			"audit: uid=%u pid=%d op=MAP-PICKUP status=MMIO_EACCES (unknown, used or "
+			"audit: uid=%u pid=%d op=CHANNEL status=MMIO_EACCES (unknown, used or "
 			"expired token)",
 			(unsigned)cred.uid, (int)cred.pid);
+	} else if (!t.buffer) {
+		status = MMIO_OK;
+		answer = t.mmap_offset;
+	} else if (fd < 0) {
+		status = MMIO_EINVAL; /* a buffer token came without its buffer */
+	} else {
+		uint32_t id = 0;
+
+		status = srv_buffer_adopt(t.pipe_id, t.length, fd, &id);
+		fd = -1; /* taken */
+		answer = id;
 	}
-	chan_reply(conn, status, status == MMIO_OK ? t.mmap_offset : 0,
-		   status == MMIO_OK ? t.fd : -1);
+	if (fd >= 0)
+		close(fd);
+	chan_reply(conn, status, status == MMIO_OK ? answer : 0,
+		   status == MMIO_OK && !t.buffer ? t.fd : -1);
 	if (t.fd >= 0)
 		close(t.fd);
 }

@@ -311,6 +311,76 @@ enum srv_outcome srv_op_unmap(struct srv_request *r)
 	return reply_status(r, MMIO_OK);
 }
 
+enum srv_outcome srv_op_buf_attach(struct srv_request *r)
+{
+	struct srv_session *s = r->session;
+	int status;
+
+	pthread_mutex_lock(&s->lock);
+	status = srv_buffer_room(s, r->rq.buf_attach.length);
+	pthread_mutex_unlock(&s->lock);
+	if (status == MMIO_OK)
+		status = srv_grant_buffer_token(s, r->rq.buf_attach.length,
+						&r->rep.buf_attach.token);
+	return reply_status(r, status);
+}
+
+enum srv_outcome srv_op_buf_detach(struct srv_request *r)
+{
+	struct srv_session *s = r->session;
+	int status;
+
+	pthread_mutex_lock(&s->lock);
+	status = srv_buffer_detach(s, r->rq.buf_detach.buffer);
+	pthread_mutex_unlock(&s->lock);
+	return reply_status(r, status);
+}
+
+/* The span [buf_offset, +len) of the request's buffer (s->lock held), or NULL. */
+static uint8_t *span_of(struct srv_request *r)
+{
+	const struct proto_span_req *q = &r->rq.span;
+	struct srv_buffer *b = srv_buffer_find(r->session, q->buffer);
+
+	if (!b || q->buf_offset > b->size || q->len > b->size - q->buf_offset)
+		return NULL;
+	return b->map + q->buf_offset;
+}
+
+enum srv_outcome srv_op_read_span(struct srv_request *r)
+{
+	const struct proto_span_req *q = &r->rq.span;
+	size_t done = 0;
+	uint8_t *span = span_of(r);
+	int status;
+
+	if (!span)
+		return reply_status(r, MMIO_EINVAL);
+	status = shim_copy_from_device(&r->handle->win, (size_t)q->offset, span, (size_t)q->len,
+				       &done);
+	count_fault(status);
+	atomic_fetch_add(&srv.stats.bytes_read, done);
+	r->rep.done = done;
+	return reply_status(r, status);
+}
+
+enum srv_outcome srv_op_write_span(struct srv_request *r)
+{
+	const struct proto_span_req *q = &r->rq.span;
+	size_t done = 0;
+	uint8_t *span = span_of(r);
+	int status;
+
+	if (!span)
+		return reply_status(r, MMIO_EINVAL);
+	status = shim_copy_to_device(&r->handle->win, (size_t)q->offset, span, (size_t)q->len,
+				     &done);
+	count_fault(status);
+	atomic_fetch_add(&srv.stats.bytes_written, done);
+	r->rep.done = done;
+	return reply_status(r, status);
+}
+
 enum srv_outcome srv_op_stats(struct srv_request *r)
 {
 	static _Thread_local uint64_t counters[PROTO_STAT_COUNT];
@@ -321,6 +391,7 @@ enum srv_outcome srv_op_stats(struct srv_request *r)
 	counters[PROTO_STAT_CLIENTS] = srv_session_count();
 	counters[PROTO_STAT_HANDLES] = srv_handle_count();
 	counters[PROTO_STAT_MAPPINGS] = srv_mapping_count();
+	counters[PROTO_STAT_BUFFERS] = srv_buffer_count();
 	counters[PROTO_STAT_REQUESTS] = atomic_load(&srv.stats.requests);
 	counters[PROTO_STAT_PROTO_ERRORS] = atomic_load(&srv.stats.proto_errors);
 	counters[PROTO_STAT_DENIALS] = atomic_load(&srv.stats.denials);

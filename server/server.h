@@ -99,6 +99,17 @@ void srv_device_unref(struct srv_device *d);
 /* Requests one client may have in the server at once (libmmio: up to 32). */
 #define SRV_INFLIGHT_MAX 32
 
+/* Shared buffers a client may attach, and their total size (per client). */
+#define SRV_BUFFERS_PER_SESSION 8
+#define SRV_BUFFER_BYTES_MAX	((uint64_t)1 << 30)
+
+/* A client's sealed memfd, mapped into the server (buffers.c). */
+struct srv_buffer {
+	uint32_t id;
+	uint8_t *map;
+	size_t size;
+};
+
 struct srv_handle {
 	uint32_t id;
 	struct srv_session *session;
@@ -142,6 +153,11 @@ struct srv_session {
 	struct srv_handle **handles;
 	size_t nhandles, cap;
 	uint32_t next_id;
+	/* Shared buffers (buffers.c): the data plane of READ_SPAN/WRITE_SPAN. */
+	struct srv_buffer *buffers[SRV_BUFFERS_PER_SESSION];
+	unsigned nbuffers;
+	uint64_t buffer_bytes; /* their total size */
+	uint32_t next_buffer_id;
 };
 
 /* Called from the ADD_PRE pipe callback: a new session for @p, or NULL (the
@@ -225,6 +241,36 @@ bool srv_grants_available(void);
 int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_map_rep *rep);
 /* Drop the unclaimed tokens of the session of @pipe_id. */
 void srv_grants_forget(uint32_t pipe_id);
+/*
+ * BUF_ATTACH: a one-time token for a buffer of @length bytes that session
+ * @s will hand over on the descriptor channel. Returns MMIO_OK, MMIO_ENOMEM
+ * (too many tokens) or MMIO_EINTERNAL.
+ */
+int srv_grant_buffer_token(struct srv_session *s, uint64_t length, uint64_t *token);
+
+/* ---- buffers.c: shared buffers (the data plane) ---- */
+
+/*
+ * BUF_ATTACH's checks before a token: room for one more buffer of @length
+ * bytes in @s (s->lock held). MMIO_OK, MMIO_EINVAL (0 or absurd length) or
+ * MMIO_ENOMEM (the per-client limits).
+ */
+int srv_buffer_room(const struct srv_session *s, uint64_t length);
+/*
+ * The descriptor channel received @fd for a buffer token of session
+ * @pipe_id: check it (a memfd sealed against shrinking and growing, exactly
+ * @length bytes, mappable read-write), map it and attach it. Takes @fd (it
+ * is closed in every case). Returns MMIO_OK with *@id, or why not.
+ */
+int srv_buffer_adopt(uint32_t pipe_id, uint64_t length, int fd, uint32_t *id);
+/* Buffer @id of @s, or NULL (s->lock held). */
+struct srv_buffer *srv_buffer_find(struct srv_session *s, uint32_t id);
+/* Detach buffer @id of @s (s->lock held): MMIO_OK or MMIO_EINVAL. */
+int srv_buffer_detach(struct srv_session *s, uint32_t id);
+/* Unmap every buffer of @s (s->lock held; the session is ending). */
+void srv_buffers_release(struct srv_session *s);
+/* Buffers attached now, all clients (STATS "buffers"). */
+size_t srv_buffer_count(void);
 
 /* ---- server-wide state (main.c) ---- */
 

@@ -126,6 +126,7 @@ struct srv_session *srv_session_get(uint32_t pipe_id)
 void srv_session_put(struct srv_session *s)
 {
 	if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
+		srv_buffers_release(s);
 		pthread_mutex_destroy(&s->lock);
 		free(s->handles);
 		free(s);
@@ -227,6 +228,7 @@ bool srv_session_remove(uint32_t pipe_id)
 	for (size_t i = 0; i < s->nhandles; i++)
 		handle_destroy(s->handles[i]);
 	s->nhandles = 0;
+	srv_buffers_release(s);
 	pthread_mutex_unlock(&s->lock);
 	srv_debug("client gone: uid %u pid %d", (unsigned)s->peer.uid, (int)s->pid);
 	srv_session_put(s);

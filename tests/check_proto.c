@@ -266,6 +266,28 @@ static const struct req_vector req_vectors[] = {
 	{ "MAP", RQ("0c") "05000000", { .opcode = PROTO_OP_MAP, .map = { .handle = 5 } } },
 	{ "UNMAP", RQ("0d") "05000000", { .opcode = PROTO_OP_UNMAP, .unmap = { .handle = 5 } } },
 	{ "STATS", RQ("0e"), { .opcode = PROTO_OP_STATS } },
+	{ "BUF_ATTACH",
+	  RQ("0f") "0000400000000000",
+	  { .opcode = PROTO_OP_BUF_ATTACH, .buf_attach = { .length = 0x400000 } } },
+	{ "BUF_DETACH",
+	  RQ("10") "07000000",
+	  { .opcode = PROTO_OP_BUF_DETACH, .buf_detach = { .buffer = 7 } } },
+	{ "READ_SPAN",
+	  RQ("11") "02000000 0010000000000000 0000010000000000 07000000 0800000000000000",
+	  { .opcode = PROTO_OP_READ_SPAN,
+	    .span = { .handle = 2,
+		      .offset = 0x1000,
+		      .len = 0x10000,
+		      .buffer = 7,
+		      .buf_offset = 8 } } },
+	{ "WRITE_SPAN",
+	  RQ("12") "02000000 ffffffffffffffff 0100000000000000 ffffffff ffffffffffffffff",
+	  { .opcode = PROTO_OP_WRITE_SPAN,
+	    .span = { .handle = 2,
+		      .offset = UINT64_MAX,
+		      .len = 1,
+		      .buffer = UINT32_MAX,
+		      .buf_offset = UINT64_MAX } } },
 };
 
 static const struct proto_list_entry golden_entries[] = {
@@ -387,6 +409,19 @@ static const struct rep_vector rep_vectors[] = {
 	{ "STATS EACCES",
 	  RP("0e", ST_EACCES, DONE0),
 	  { .opcode = PROTO_OP_STATS, .status = MMIO_EACCES } },
+	{ "BUF_ATTACH",
+	  RP("0f", ST_OK, DONE0) "efcdab8967452301",
+	  { .opcode = PROTO_OP_BUF_ATTACH, .buf_attach = { .token = 0x0123456789abcdefull } } },
+	{ "BUF_ATTACH ENOMEM",
+	  RP("0f", "f6ffffff", DONE0),
+	  { .opcode = PROTO_OP_BUF_ATTACH, .status = MMIO_ENOMEM } },
+	{ "BUF_DETACH", RP("10", ST_OK, DONE0), { .opcode = PROTO_OP_BUF_DETACH } },
+	{ "READ_SPAN",
+	  RP("11", ST_OK, "0000010000000000"),
+	  { .opcode = PROTO_OP_READ_SPAN, .done = 0x10000 } },
+	{ "WRITE_SPAN EFAULT",
+	  RP("12", ST_EFAULT, "0300000000000000"),
+	  { .opcode = PROTO_OP_WRITE_SPAN, .status = MMIO_EFAULT, .done = 3 } },
 };
 
 #define N_REQ ((int)ARRAY_SIZE(req_vectors))
@@ -471,6 +506,20 @@ static void request_assert_eq(const struct proto_request *want, const struct pro
 		ck_assert_uint_eq(got->poll.mask, want->poll.mask);
 		ck_assert_uint_eq(got->poll.want, want->poll.want);
 		ck_assert_uint_eq(got->poll.timeout_us, want->poll.timeout_us);
+		break;
+	case PROTO_OP_BUF_ATTACH:
+		ck_assert_uint_eq(got->buf_attach.length, want->buf_attach.length);
+		break;
+	case PROTO_OP_BUF_DETACH:
+		ck_assert_uint_eq(got->buf_detach.buffer, want->buf_detach.buffer);
+		break;
+	case PROTO_OP_READ_SPAN:
+	case PROTO_OP_WRITE_SPAN:
+		ck_assert_uint_eq(got->span.handle, want->span.handle);
+		ck_assert_uint_eq(got->span.offset, want->span.offset);
+		ck_assert_uint_eq(got->span.len, want->span.len);
+		ck_assert_uint_eq(got->span.buffer, want->span.buffer);
+		ck_assert_uint_eq(got->span.buf_offset, want->span.buf_offset);
 		break;
 	default:
 		ck_abort_msg("no comparison for opcode %u", want->opcode);
@@ -558,11 +607,17 @@ static void reply_assert_eq(const struct proto_reply *want, const struct proto_r
 			ck_assert_uint_eq(proto_stats_counter(&got->stats, i),
 					  proto_stats_counter(&want->stats, i));
 		break;
+	case PROTO_OP_BUF_ATTACH:
+		ck_assert_uint_eq(got->buf_attach.token, want->buf_attach.token);
+		break;
 	case PROTO_OP_CLOSE:
 	case PROTO_OP_WRITE_ONCE:
 	case PROTO_OP_WRITE:
 	case PROTO_OP_FILL:
 	case PROTO_OP_UNMAP:
+	case PROTO_OP_BUF_DETACH:
+	case PROTO_OP_READ_SPAN:
+	case PROTO_OP_WRITE_SPAN:
 		break;
 	default:
 		ck_abort_msg("no comparison for opcode %u", want->opcode);
@@ -866,8 +921,8 @@ START_TEST(test_request_unknown_opcode)
 
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 0000", &req), PROTO_EUNKNOWN_OP);
 	ck_assert_uint_eq(req.opcode, 0);
-	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 0f00", &req), PROTO_EUNKNOWN_OP);
-	ck_assert_uint_eq(req.opcode, 15);
+	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 1300", &req), PROTO_EUNKNOWN_OP);
+	ck_assert_uint_eq(req.opcode, 19);
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 7777 0102030405", &req), PROTO_EUNKNOWN_OP);
 	ck_assert_uint_eq(req.opcode, 0x7777);
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 ffff", &req), PROTO_EUNKNOWN_OP);
@@ -1795,9 +1850,11 @@ END_TEST
 
 START_TEST(test_opcode_names)
 {
-	static const char *const names[] = { "NONE",	  "HELLO",	"LIST", "OPEN",	 "CLOSE",
-					     "READ_ONCE", "WRITE_ONCE", "READ", "WRITE", "FILL",
-					     "BATCH",	  "POLL",	"MAP",	"UNMAP", "STATS" };
+	static const char *const names[] = { "NONE",	   "HELLO",	"LIST",	      "OPEN",
+					     "CLOSE",	   "READ_ONCE", "WRITE_ONCE", "READ",
+					     "WRITE",	   "FILL",	"BATCH",      "POLL",
+					     "MAP",	   "UNMAP",	"STATS",      "BUF_ATTACH",
+					     "BUF_DETACH", "READ_SPAN", "WRITE_SPAN" };
 
 	ck_assert_uint_eq(ARRAY_SIZE(names), PROTO_OP_MAX + 1);
 	for (unsigned op = 0; op <= PROTO_OP_MAX; op++) {

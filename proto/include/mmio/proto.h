@@ -114,8 +114,12 @@ enum proto_opcode {
 	PROTO_OP_MAP = 12,
 	PROTO_OP_UNMAP = 13,
 	PROTO_OP_STATS = 14,
+	PROTO_OP_BUF_ATTACH = 15, /* share a sealed memfd with the server (the data plane) */
+	PROTO_OP_BUF_DETACH = 16,
+	PROTO_OP_READ_SPAN = 17,  /* READ into a span of a shared buffer */
+	PROTO_OP_WRITE_SPAN = 18, /* WRITE from a span of a shared buffer */
 };
-#define PROTO_OP_MAX PROTO_OP_STATS
+#define PROTO_OP_MAX PROTO_OP_WRITE_SPAN
 
 /* OPEN request flags (the values of MMIO_OPEN_DIRECT / _REQUIRE_DIRECT). */
 #define PROTO_OPEN_DIRECT	  0x1u /* the client would like to map directly */
@@ -174,7 +178,8 @@ enum proto_stat {
 	PROTO_STAT_RELOADS = 11,	 /* policy reloads that took effect */
 	PROTO_STAT_RELOAD_FAILURES = 12, /* policy reloads rejected */
 	PROTO_STAT_REVOKED = 13,	 /* handles revoked by reloads */
-	PROTO_STAT_COUNT = 14,		 /* counters this version defines */
+	PROTO_STAT_BUFFERS = 14,	 /* shared buffers attached now, all clients */
+	PROTO_STAT_COUNT = 15,		 /* counters this version defines */
 };
 
 /* ------------------------------------------------------------------------
@@ -201,6 +206,30 @@ struct proto_open_req {
 /* CLOSE, MAP, UNMAP: a handle returned by OPEN. */
 struct proto_handle_req {
 	uint32_t handle;
+};
+
+/* BUF_ATTACH: the client will share a buffer of length bytes; the reply's
+ * token goes with the buffer's memfd on the descriptor channel. */
+struct proto_buf_attach_req {
+	uint64_t length;
+};
+
+/* BUF_DETACH: a buffer the descriptor channel answered. */
+struct proto_buf_req {
+	uint32_t buffer;
+};
+
+/*
+ * READ_SPAN / WRITE_SPAN: as READ / WRITE, but the data is in bytes
+ * [buf_offset, buf_offset + len) of shared buffer @buffer instead of in the
+ * messages; the reply carries only status and done.
+ */
+struct proto_span_req {
+	uint32_t handle;
+	uint64_t offset;
+	uint64_t len;
+	uint32_t buffer;
+	uint64_t buf_offset;
 };
 
 /* READ_ONCE: one load of width (1, 2, 4 or 8) bytes at offset. */
@@ -297,6 +326,9 @@ struct proto_request {
 		struct proto_poll_req poll;
 		struct proto_handle_req map;
 		struct proto_handle_req unmap;
+		struct proto_buf_attach_req buf_attach;
+		struct proto_buf_req buf_detach;
+		struct proto_span_req span; /* READ_SPAN and WRITE_SPAN */
 	};
 };
 
@@ -366,6 +398,11 @@ struct proto_batch_rep {
 	const uint8_t *wire; /* done * 8 bytes; used by the encoder if values is NULL */
 };
 
+/* BUF_ATTACH reply: the one-time token to present with the memfd. */
+struct proto_buf_attach_rep {
+	uint64_t token;
+};
+
 /* MAP reply: how to obtain and use the direct mapping. */
 struct proto_map_rep {
 	uint64_t token;	 /* one-time token to present on the descriptor channel */
@@ -415,6 +452,7 @@ struct proto_reply {
 		struct proto_value_rep poll;
 		struct proto_map_rep map;
 		struct proto_stats_rep stats;
+		struct proto_buf_attach_rep buf_attach;
 	};
 };
 
