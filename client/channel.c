@@ -122,3 +122,67 @@ malformed:
 		close(received);
 	return MMIO_EPROTO;
 }
+
+int cli_channel_attach(const char *path, uint64_t token, int fd, int timeout_ms, uint32_t *id)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	uint8_t buf[CHANNEL_REPLY_SIZE + 1];
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = 8 };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control.space,
+			      .msg_controllen = sizeof(control.space) };
+	struct cmsghdr *cm;
+	uint32_t status = 0;
+	uint64_t answer = 0;
+	ssize_t n;
+	int s;
+
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return errno == EMFILE || errno == ENFILE ? MMIO_ENOMEM : MMIO_EINTERNAL;
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		close(s);
+		return MMIO_EACCES;
+	}
+	for (int i = 0; i < 8; i++)
+		buf[i] = (uint8_t)(token >> (8 * i));
+	memset(&control, 0, sizeof(control));
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(s, &msg, MSG_NOSIGNAL) != 8) {
+		close(s);
+		return MMIO_EACCES;
+	}
+	do
+		n = recv(s, buf, sizeof(buf), 0);
+	while (n < 0 && errno == EINTR);
+	close(s);
+	if (n < 0)
+		return MMIO_EACCES;
+	if (n != CHANNEL_REPLY_SIZE)
+		return MMIO_EPROTO;
+	for (int i = 0; i < 4; i++)
+		status |= (uint32_t)buf[i] << (8 * i);
+	for (int i = 0; i < 8; i++)
+		answer |= (uint64_t)buf[8 + i] << (8 * i);
+	if ((int32_t)status != MMIO_OK)
+		return (int32_t)status < MMIO_STATUS_MIN || (int32_t)status > 0
+			       ? MMIO_EPROTO
+			       : (int)(int32_t)status;
+	if (answer == 0 || answer > UINT32_MAX)
+		return MMIO_EPROTO;
+	*id = (uint32_t)answer;
+	return MMIO_OK;
+}

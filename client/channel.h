@@ -31,4 +31,12 @@ bool cli_channel_path(const char *url, char *out, size_t outlen);
 int cli_channel_pickup(const char *path, uint64_t token, int timeout_ms, int *fd,
 		       uint64_t *mmap_offset);
 
+/*
+ * Hand shared buffer @fd over on the channel at @path with BUF_ATTACH token
+ * @token. On MMIO_OK *@id is the buffer's id for READ_SPAN/WRITE_SPAN.
+ * Errors as cli_channel_pickup(), plus the server's refusal of the buffer
+ * (MMIO_EINVAL, MMIO_ENOMEM).
+ */
+int cli_channel_attach(const char *path, uint64_t token, int fd, int timeout_ms, uint32_t *id);
+
 #endif /* MMIO_CLIENT_CHANNEL_H */

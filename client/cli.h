@@ -139,10 +139,17 @@ struct mmio_client {
 	struct cli_slot *free_slots;
 	unsigned nslots; /* slots created on this socket */
 	struct cli_list regions;
+	struct cli_shbuf *user_bufs; /* mmio_buffer_alloc()'s */
+	atomic_bool plane_off;	     /* the server refused the data plane: inline only */
+
+	/* The staging buffer of the data plane (shared.c): one copy at a time. */
+	pthread_mutex_t plane_mtx;
+	struct cli_shbuf *staging;
 
 	/* Set while connecting, read-only afterwards. */
 	struct proto_hello_rep hello;
 	size_t max_message; /* min(server's, CLI_MESSAGE_MAX) */
+	size_t shared_min;  /* bulk copies this long use the data plane (MMIO_SHARED_MIN) */
 	char fd_path[108];  /* the server's descriptor channel ("" if the URL is not ipc://) */
 	int reply_ms;	    /* MMIO_REPLY_TIMEOUT_MS */
 };
@@ -243,6 +250,33 @@ size_t cli_write_chunk_max(size_t max_message);
 
 /* Send CLOSE for handle @id (errors ignored: the handle dies with the connection anyway). */
 void cli_handle_close_remote(mmio_client *c, uint32_t id);
+
+/* ---- shared.c: the data plane of proxied bulk copies ---- */
+
+/* Bulk copies of at least this many bytes go through shared memory by
+ * default (MMIO_SHARED_MIN overrides); the staging buffer's size. */
+#define CLI_SHARED_MIN_DEF (32u << 10)
+#define CLI_STAGING_SIZE   (4u << 20)
+
+/* Memory shared with the server: a sealed memfd, mapped here and there. */
+struct cli_shbuf {
+	struct cli_shbuf *next; /* in client->user_bufs */
+	uint32_t id;		/* the server's name for it */
+	uint8_t *map;
+	size_t size;
+};
+
+/*
+ * A bulk copy of [@hoff, +@len) of @r's handle to or from @buf through the
+ * data plane, if it applies (proxied, long enough, a server with a
+ * descriptor channel): *@used tells. Returns the copy's status and adds the
+ * bytes moved to *@done, exactly as the inline path would.
+ */
+int cli_shared_transfer(mmio_region *r, uint64_t hoff, void *buf, size_t len, bool write,
+			size_t *done, bool *used);
+
+/* Release every shared buffer of @c (disconnecting: the server forgets them anyway). */
+void cli_shared_release(mmio_client *c);
 
 /* ---- direct.c ---- */
 

@@ -53,6 +53,23 @@ int cli_env_ms(const char *name, int def)
 	return v >= 1 ? (int)v : def;
 }
 
+/* The environment variable @name as a byte count (decimal digits only), or
+ * @def if it is unset or malformed. */
+static size_t env_size(const char *name, size_t def)
+{
+	const char *s = getenv(name);
+	size_t v = 0;
+
+	if (!s || !*s)
+		return def;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (SIZE_MAX - 9) / 10)
+			return def;
+		v = v * 10 + (size_t)(*s - '0');
+	}
+	return v;
+}
+
 int mmio_connect(const char *url, mmio_client **out)
 {
 	mmio_client *c;
@@ -76,6 +93,11 @@ int mmio_connect(const char *url, mmio_client **out)
 		status = MMIO_ENOMEM;
 		goto fail_cond;
 	}
+	if (pthread_mutex_init(&c->plane_mtx, NULL) != 0) {
+		status = MMIO_ENOMEM;
+		goto fail_plane;
+	}
+	c->shared_min = env_size("MMIO_SHARED_MIN", CLI_SHARED_MIN_DEF);
 	c->regions.prev = c->regions.next = &c->regions;
 	/* Direct grants come over the server's descriptor channel, next to its
 	 * socket; other transports have none, and their regions stay proxied. */
@@ -90,6 +112,8 @@ int mmio_connect(const char *url, mmio_client **out)
 	return MMIO_OK;
 
 fail_connect:
+	pthread_mutex_destroy(&c->plane_mtx);
+fail_plane:
 	pthread_cond_destroy(&c->cv);
 fail_cond:
 	pthread_mutex_destroy(&c->mtx);
@@ -113,6 +137,7 @@ void mmio_disconnect(mmio_client *c)
 		r->h->ops->release(r->h);
 	}
 	cli_transport_close(c);
+	cli_shared_release(c);
 	while ((n = c->regions.next) != &c->regions) {
 		mmio_region *r = (mmio_region *)((char *)n - offsetof(mmio_region, node));
 		struct cli_handle *h = r->h;
@@ -125,6 +150,7 @@ void mmio_disconnect(mmio_client *c)
 			free(h);
 		}
 	}
+	pthread_mutex_destroy(&c->plane_mtx);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mtx);
 	free(c);

@@ -102,8 +102,13 @@ static int proxied_read(mmio_region *r, size_t off, void *buf, size_t len, size_
 	uint64_t hoff;
 	int status;
 
+	bool shared;
+
 	status = cli_bulk_offset(r, off, len, chunk, &hoff);
 	if (status != MMIO_OK)
+		return status;
+	status = cli_shared_transfer(r, hoff, buf, len, false, done, &shared);
+	if (shared || status != MMIO_OK)
 		return status;
 	do {
 		struct proto_request req = { .opcode = PROTO_OP_READ };
@@ -139,8 +144,13 @@ static int proxied_write(mmio_region *r, size_t off, const void *buf, size_t len
 	uint64_t hoff;
 	int status;
 
+	bool shared;
+
 	status = cli_bulk_offset(r, off, len, chunk, &hoff);
 	if (status != MMIO_OK)
+		return status;
+	status = cli_shared_transfer(r, hoff, (void *)buf, len, true, done, &shared);
+	if (shared || status != MMIO_OK)
 		return status;
 	do {
 		struct proto_request req = { .opcode = PROTO_OP_WRITE };

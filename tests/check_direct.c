@@ -38,8 +38,9 @@ static const char policy_head[] = "version: 1\n"
 				  "  max_message: 64KiB\n"
 				  "regions:\n";
 static const char *const regions[] = {
-	"tw-p", "64KiB", "tw-d", "64KiB", "pin-p", "16KiB", "pin-d", "16KiB", "ro-p", "8KiB",
-	"ro-d", "8KiB",	 "excl", "8KiB",  "noma",  "8KiB",  "sens",  "4KiB",  NULL,
+	"tw-p",	 "64KiB", "tw-d",  "64KiB", "tw-s", "64KiB", "pin-p", "16KiB",
+	"pin-d", "16KiB", "pin-s", "16KiB", "ro-p", "8KiB",  "ro-d",  "8KiB",
+	"excl",	 "8KiB",  "noma",  "8KiB",  "sens", "4KiB",  NULL,
 };
 static const char policy_grants[] =
 	"clients:\n"
@@ -50,6 +51,9 @@ static const char policy_grants[] =
 	"      - { region: tw-d, access: rw, ops: [once, bulk, fill, poll, map] }\n"
 	"      - { region: pin-p, access: rw, ops: [once, bulk, fill, poll, map],"
 	" widths: [4] }\n"
+	"      - { region: pin-s, access: rw, ops: [once, bulk, fill, poll],"
+	" widths: [4] }\n"
+	"      - { region: tw-s, access: rw, ops: [once, bulk, fill, poll] }\n"
 	"      - { region: pin-d, access: rw, ops: [once, bulk, fill, poll, map],"
 	" widths: [4] }\n"
 	"      - { region: ro-p, access: r, ops: [once, poll, map],"
@@ -62,6 +66,9 @@ static const char policy_grants[] =
 	"      - { region: sens, access: rw, ops: [once] }\n";
 
 static mmio_client *client;
+/* The same server, as two more clients: one whose proxied copies always go
+ * through messages, one whose copies always go through shared memory. */
+static mmio_client *inline_client, *shared_client;
 
 enum policy_variant {
 	POLICY_FULL,
@@ -106,10 +113,17 @@ static void setup(void)
 	write_policy(POLICY_FULL);
 	harness_server_start();
 	ck_assert_int_eq(mmio_connect(H.url, &client), MMIO_OK);
+	setenv("MMIO_SHARED_MIN", "18446744073709551615", 1);
+	ck_assert_int_eq(mmio_connect(H.url, &inline_client), MMIO_OK);
+	setenv("MMIO_SHARED_MIN", "0", 1);
+	ck_assert_int_eq(mmio_connect(H.url, &shared_client), MMIO_OK);
+	unsetenv("MMIO_SHARED_MIN");
 }
 
 static void teardown(void)
 {
+	mmio_disconnect(shared_client);
+	mmio_disconnect(inline_client);
 	mmio_disconnect(client);
 	harness_cleanup();
 }
@@ -483,34 +497,58 @@ static const char *const kind_names[] = { "read_once", "write_once", "read", "wr
 					  "fill",      "poll",	     "batch" };
 
 /* One twin: a sequence of @n random ops on @pname proxied and @dname direct. */
-static void differential(const char *pname, const char *dname, size_t size, size_t slice_align,
-			 int n)
+/* Open @name on @c (@flags) and the two slices every path uses. */
+static void views_open(mmio_client *c, const char *name, unsigned flags, mmio_region *v[3],
+		       size_t s1_off, size_t s1_len, size_t s2_off, size_t s2_len)
 {
-	mmio_region *pv[3], *dv[3];
-	uint8_t *pbuf = malloc(BUF_SIZE), *dbuf = malloc(BUF_SIZE);
+	ck_assert_int_eq(mmio_open(c, name, flags, &v[0]), MMIO_OK);
+	ck_assert_int_eq(mmio_is_direct(v[0]), flags == MMIO_OPEN_REQUIRE_DIRECT);
+	ck_assert_int_eq(mmio_slice(v[0], s1_off, s1_len, &v[1]), MMIO_OK);
+	ck_assert_int_eq(mmio_slice(v[0], s2_off, s2_len, &v[2]), MMIO_OK);
+}
+
+static void views_close(mmio_region *v[3])
+{
+	for (int j = 2; j >= 0; j--)
+		mmio_close(v[j]);
+}
+
+/*
+ * One twin set: a sequence of @n random ops on @pname proxied through
+ * messages, on @sname (if not NULL) proxied through shared memory (every
+ * other op from a buffer of mmio_buffer_alloc(), the rest staged), and on
+ * @dname direct. Every result must be the same on every path.
+ */
+static void differential(const char *pname, const char *sname, const char *dname, size_t size,
+			 size_t slice_align, int n)
+{
+	mmio_region *pv[3], *sv[3], *dv[3];
+	uint8_t *pbuf = malloc(BUF_SIZE), *dbuf = malloc(BUF_SIZE), *sbuf = malloc(BUF_SIZE);
+	void *zbuf = NULL;
 	size_t s1_off = 4 * slice_align + slice_align, s1_len = size / 4;
 	size_t s2_off = size - 24 * slice_align, s2_len = 24 * slice_align;
 	unsigned counts[7][2] = { { 0 } }; /* per kind: ops run, ops that succeeded */
 
 	ck_assert_ptr_nonnull(pbuf);
 	ck_assert_ptr_nonnull(dbuf);
-	ck_assert_int_eq(mmio_open(client, pname, MMIO_OPEN_PROXIED, &pv[0]), MMIO_OK);
-	ck_assert_int_eq(mmio_open(client, dname, MMIO_OPEN_REQUIRE_DIRECT, &dv[0]), MMIO_OK);
-	ck_assert_int_eq(mmio_is_direct(pv[0]), 0);
-	ck_assert_int_eq(mmio_is_direct(dv[0]), 1);
-	ck_assert_int_eq(mmio_slice(pv[0], s1_off, s1_len, &pv[1]), MMIO_OK);
-	ck_assert_int_eq(mmio_slice(dv[0], s1_off, s1_len, &dv[1]), MMIO_OK);
-	ck_assert_int_eq(mmio_slice(pv[0], s2_off, s2_len, &pv[2]), MMIO_OK);
-	ck_assert_int_eq(mmio_slice(dv[0], s2_off, s2_len, &dv[2]), MMIO_OK);
+	ck_assert_ptr_nonnull(sbuf);
+	views_open(inline_client, pname, MMIO_OPEN_PROXIED, pv, s1_off, s1_len, s2_off, s2_len);
+	views_open(client, dname, MMIO_OPEN_REQUIRE_DIRECT, dv, s1_off, s1_len, s2_off, s2_len);
+	if (sname) {
+		views_open(shared_client, sname, MMIO_OPEN_PROXIED, sv, s1_off, s1_len, s2_off,
+			   s2_len);
+		ck_assert_int_eq(mmio_buffer_alloc(shared_client, BUF_SIZE, &zbuf), MMIO_OK);
+	}
 
 	for (int i = 0; i < n; i++) {
 		struct op op;
-		struct result pr, dr;
+		struct result pr, dr, sr;
+		uint8_t *sb = i % 2 ? sbuf : zbuf;
 
 		gen_op(&op, size);
 		if (op.view != 0)
 			op.off = pick_off(op.view == 1 ? s1_len : s2_len);
-		run_op(client, pv, &op, &pr, pbuf);
+		run_op(inline_client, pv, &op, &pr, pbuf);
 		run_op(client, dv, &op, &dr, dbuf);
 		ck_assert_msg(
 			memcmp(&pr, &dr, sizeof(pr)) == 0 && memcmp(pbuf, dbuf, BUF_SIZE) == 0,
@@ -520,14 +558,29 @@ static void differential(const char *pname, const char *dname, size_t size, size
 			pname, dname, i, kind_names[op.kind], op.view, op.off, op.len, op.width,
 			pr.status, pr.value, pr.done, pr.failed, dr.status, dr.value, dr.done,
 			dr.failed, memcmp(pbuf, dbuf, BUF_SIZE) == 0 ? "equal" : "differ");
+		if (sname) {
+			run_op(shared_client, sv, &op, &sr, sb);
+			ck_assert_msg(
+				memcmp(&pr, &sr, sizeof(pr)) == 0 &&
+					memcmp(pbuf, sb, BUF_SIZE) == 0,
+				"%s/%s op %d (%s view %u off %zu len %zu, %s buffer): messages "
+				"status %d done %zu, shared memory status %d done %zu, buffers %s",
+				pname, sname, i, kind_names[op.kind], op.view, op.off, op.len,
+				i % 2 ? "staged" : "zero-copy", pr.status, pr.done, sr.status,
+				sr.done, memcmp(pbuf, sb, BUF_SIZE) == 0 ? "equal" : "differ");
+		}
 		counts[op.kind][0]++;
 		counts[op.kind][1] += pr.status == MMIO_OK;
 	}
-	/* The same bytes ended up in both twins. */
+	/* The same bytes ended up in every twin. */
 	uint8_t *pall = malloc(size), *dall = malloc(size);
 	region_bytes(pv[0], pall, size);
 	region_bytes(dv[0], dall, size);
 	ck_assert(memcmp(pall, dall, size) == 0);
+	if (sname) {
+		region_bytes(sv[0], dall, size);
+		ck_assert(memcmp(pall, dall, size) == 0);
+	}
 	/* The run did work of every kind, not only refusals. */
 	for (int k = 0; k < 7; k++) {
 		ck_assert_msg(counts[k][0] > 0, "%s: no %s ran", pname, kind_names[k]);
@@ -535,14 +588,17 @@ static void differential(const char *pname, const char *dname, size_t size, size
 			ck_assert_msg(counts[k][1] > 0, "%s: no %s succeeded", pname,
 				      kind_names[k]);
 	}
-	for (int j = 2; j >= 0; j--) {
-		mmio_close(pv[j]);
-		mmio_close(dv[j]);
+	views_close(pv);
+	views_close(dv);
+	if (sname) {
+		views_close(sv);
+		mmio_buffer_free(shared_client, zbuf);
 	}
 	free(pall);
 	free(dall);
 	free(pbuf);
 	free(dbuf);
+	free(sbuf);
 }
 
 static uint64_t seed_get(void)
@@ -561,21 +617,21 @@ static uint64_t seed_get(void)
 START_TEST(differential_proxied_equals_direct)
 {
 	rng_state = seed_get();
-	differential("tw-p", "tw-d", TWIN_SIZE, 8, DIFF_OPS);
+	differential("tw-p", "tw-s", "tw-d", TWIN_SIZE, 8, DIFF_OPS);
 }
 END_TEST
 
 START_TEST(differential_pinned_width)
 {
 	rng_state = seed_get() ^ 0x9E3779B97F4A7C15ull;
-	differential("pin-p", "pin-d", PINNED_SIZE, 4, DIFF_OPS / 2);
+	differential("pin-p", "pin-s", "pin-d", PINNED_SIZE, 4, DIFF_OPS / 2);
 }
 END_TEST
 
 START_TEST(differential_read_only)
 {
 	rng_state = seed_get() ^ 0xC2B2AE3D27D4EB4Full;
-	differential("ro-p", "ro-d", RO_SIZE, 8, DIFF_OPS / 4);
+	differential("ro-p", NULL, "ro-d", RO_SIZE, 8, DIFF_OPS / 4);
 }
 END_TEST
 
@@ -654,20 +710,37 @@ static void sim_resize(const char *name, size_t size)
 	close(fd);
 }
 
+/*
+ * The device shrinks under every path: messages (tw-p), shared memory
+ * staged and zero-copy (tw-s), direct (tw-d). Every copy, fill and once-op
+ * past the cut gives MMIO_EFAULT with the same exact count, and the bytes of
+ * the caller's buffer past that count are untouched.
+ */
 START_TEST(fault_under_mapping_reports_what_proxied_reports)
 {
-	mmio_region *p, *d;
-	uint8_t *pb = calloc(1, TWIN_SIZE), *db = calloc(1, TWIN_SIZE);
-	size_t pdone, ddone;
-	uint64_t pv, dv;
-	uint32_t p32 = 0, d32 = 0;
+	static const char *const names[] = { "tw-p", "tw-s", "tw-s", "tw-d" };
+	static const char *const paths[] = { "messages", "shared, staged", "shared, zero-copy",
+					     "direct" };
+	mmio_client *clients[] = { inline_client, shared_client, shared_client, client };
+	mmio_region *r[4];
+	uint8_t *buf[4];
+	void *zbuf;
+	size_t done;
+	uint64_t v[4];
+	uint32_t last;
 
-	ck_assert_int_eq(mmio_open(client, "tw-p", MMIO_OPEN_PROXIED, &p), MMIO_OK);
-	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &d), MMIO_OK);
-	ck_assert_int_eq(mmio_fill(p, 0, TWIN_SIZE, 0x3C, &pdone), MMIO_OK);
-	ck_assert_int_eq(mmio_fill(d, 0, TWIN_SIZE, 0x3C, &ddone), MMIO_OK);
-	/* The device loses everything past 20 KiB + 0 (whole pages). */
+	ck_assert_int_eq(mmio_buffer_alloc(shared_client, TWIN_SIZE, &zbuf), MMIO_OK);
+	for (int k = 0; k < 4; k++) {
+		ck_assert_int_eq(mmio_open(clients[k], names[k],
+					   k == 3 ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED,
+					   &r[k]),
+				 MMIO_OK);
+		buf[k] = k == 2 ? zbuf : malloc(TWIN_SIZE);
+		ck_assert_int_eq(mmio_fill(r[k], 0, TWIN_SIZE, 0x3C, &done), MMIO_OK);
+	}
+	/* The device loses everything past 20 KiB (whole pages). */
 	sim_resize("tw-p", 20 * 1024);
+	sim_resize("tw-s", 20 * 1024);
 	sim_resize("tw-d", 20 * 1024);
 
 	const struct {
@@ -676,43 +749,58 @@ START_TEST(fault_under_mapping_reports_what_proxied_reports)
 	for (size_t i = 0; i < sizeof(spans) / sizeof(spans[0]); i++) {
 		size_t want = 20 * 1024 > spans[i].off ? 20 * 1024 - spans[i].off : 0;
 
-		ck_assert_int_eq(mmio_read(p, spans[i].off, pb, spans[i].len, &pdone), MMIO_EFAULT);
-		ck_assert_int_eq(mmio_read(d, spans[i].off, db, spans[i].len, &ddone), MMIO_EFAULT);
-		ck_assert_uint_eq(pdone, want);
-		ck_assert_uint_eq(ddone, want);
-		ck_assert(memcmp(pb, db, want) == 0);
-		ck_assert_int_eq(mmio_write(p, spans[i].off, pb, spans[i].len, &pdone),
-				 MMIO_EFAULT);
-		ck_assert_int_eq(mmio_write(d, spans[i].off, db, spans[i].len, &ddone),
-				 MMIO_EFAULT);
-		ck_assert_uint_eq(pdone, want);
-		ck_assert_uint_eq(ddone, want);
-		ck_assert_int_eq(mmio_fill(p, spans[i].off, spans[i].len, 0xAB, &pdone),
-				 MMIO_EFAULT);
-		ck_assert_int_eq(mmio_fill(d, spans[i].off, spans[i].len, 0xAB, &ddone),
-				 MMIO_EFAULT);
-		ck_assert_uint_eq(pdone, want);
-		ck_assert_uint_eq(ddone, want);
+		/* Reads first, on every path: two paths share tw-s. */
+		for (int k = 0; k < 4; k++) {
+			size_t at = 0;
+
+			memset(buf[k], 0x77, TWIN_SIZE);
+			ck_assert_int_eq(mmio_read(r[k], spans[i].off, buf[k], spans[i].len, &done),
+					 MMIO_EFAULT);
+			ck_assert_msg(done == want, "%s: read of %zu at %zu: done %zu, want %zu",
+				      paths[k], spans[i].len, spans[i].off, done, want);
+			while (at < TWIN_SIZE && buf[k][at] == buf[0][at])
+				at++;
+			ck_assert_msg(
+				at == TWIN_SIZE,
+				"%s: read of %zu at %zu: the buffer differs from the messages "
+				"path's at byte %zu (0x%02x, not 0x%02x)",
+				paths[k], spans[i].len, spans[i].off, at,
+				at < TWIN_SIZE ? buf[k][at] : 0, at < TWIN_SIZE ? buf[0][at] : 0);
+			ck_assert_uint_eq(buf[k][want], 0x77); /* past the count: untouched */
+		}
+		for (int k = 0; k < 4; k++) {
+			ck_assert_int_eq(
+				mmio_write(r[k], spans[i].off, buf[k], spans[i].len, &done),
+				MMIO_EFAULT);
+			ck_assert_msg(done == want, "%s: write: done %zu, want %zu", paths[k], done,
+				      want);
+		}
+		for (int k = 0; k < 4; k++) {
+			ck_assert_int_eq(mmio_fill(r[k], spans[i].off, spans[i].len, 0xAB, &done),
+					 MMIO_EFAULT);
+			ck_assert_uint_eq(done, want);
+		}
 	}
-	ck_assert_int_eq(mmio_read64(p, 24 * 1024, &pv), MMIO_EFAULT);
-	ck_assert_int_eq(mmio_read64(d, 24 * 1024, &dv), MMIO_EFAULT);
-	ck_assert_int_eq(mmio_write8(p, 30 * 1024 + 1, 1), MMIO_EFAULT);
-	ck_assert_int_eq(mmio_write8(d, 30 * 1024 + 1, 1), MMIO_EFAULT);
-	ck_assert_int_eq(mmio_poll32(p, 40 * 1024, 0, 0, 100, &p32), MMIO_EFAULT);
-	ck_assert_int_eq(mmio_poll32(d, 40 * 1024, 0, 0, 100, &d32), MMIO_EFAULT);
-	/* Below the cut, all is well, and the same in both. */
-	ck_assert_int_eq(mmio_read64(p, 16, &pv), MMIO_OK);
-	ck_assert_int_eq(mmio_read64(d, 16, &dv), MMIO_OK);
-	ck_assert_uint_eq(pv, dv);
+	for (int k = 0; k < 4; k++) {
+		ck_assert_int_eq(mmio_read64(r[k], 24 * 1024, &v[k]), MMIO_EFAULT);
+		ck_assert_int_eq(mmio_write8(r[k], 30 * 1024 + 1, 1), MMIO_EFAULT);
+		ck_assert_int_eq(mmio_poll32(r[k], 40 * 1024, 0, 0, 100, &last), MMIO_EFAULT);
+		/* Below the cut, all is well, and the same everywhere. */
+		ck_assert_int_eq(mmio_read64(r[k], 16, &v[k]), MMIO_OK);
+		ck_assert_uint_eq(v[k], v[0]);
+	}
 	/* The device comes back (reading zeros past the old cut). */
 	sim_resize("tw-p", TWIN_SIZE);
+	sim_resize("tw-s", TWIN_SIZE);
 	sim_resize("tw-d", TWIN_SIZE);
-	ck_assert_int_eq(mmio_read64(d, 24 * 1024, &dv), MMIO_OK);
-	ck_assert_uint_eq(dv, 0);
-	mmio_close(p);
-	mmio_close(d);
-	free(pb);
-	free(db);
+	ck_assert_int_eq(mmio_read64(r[3], 24 * 1024, &v[3]), MMIO_OK);
+	ck_assert_uint_eq(v[3], 0);
+	for (int k = 0; k < 4; k++) {
+		mmio_close(r[k]);
+		if (k != 2)
+			free(buf[k]);
+	}
+	mmio_buffer_free(shared_client, zbuf);
 }
 END_TEST
 

@@ -71,7 +71,10 @@
  * Environment: MMIO_SERVER (default URL), MMIO_CONNECT_TIMEOUT_MS (budget
  * of mmio_connect, default 5000), MMIO_REPLY_TIMEOUT_MS (see Blocking). The
  * timeouts are decimal numbers of milliseconds, 1 to 86400000; a malformed
- * value is ignored (the default applies).
+ * value is ignored (the default applies). MMIO_SHARED_MIN: proxied bulk
+ * copies of at least this many bytes (default 32768; decimal) move their
+ * bytes through memory shared with the server instead of messages (see
+ * mmio_buffer_alloc()); 0 means every copy, a huge value none.
  */
 #ifndef MMIO_CLIENT_H
 #define MMIO_CLIENT_H
@@ -368,6 +371,38 @@ MMIO_API void mmio_list_free(struct mmio_region_info *list);
  * Returns MMIO_OK, or MMIO_EINVAL if an argument is NULL.
  */
 MMIO_API int mmio_describe(const mmio_region *r, struct mmio_region_info *out);
+
+/* ------------------------------------------------------------------------
+ * Shared buffers: the data plane of proxied bulk copies.
+ *
+ * A message carries a copy's bytes through the socket; a proxied copy of at
+ * least MMIO_SHARED_MIN bytes (default 32 KiB) instead goes through memory
+ * shared with the server (a sealed memfd handed over on the descriptor
+ * channel, so ipc:// only): the server copies between the device and that
+ * memory with the same checks and the same exact counts. For an ordinary
+ * @buf the library stages the bytes in a shared buffer of its own (4 MiB,
+ * one copy at a time per client); for memory from mmio_buffer_alloc() it
+ * names the memory itself and copies nothing. Results are the same on
+ * every path. If the server has no descriptor channel or refuses the
+ * memory, copies stay inline.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Allocate @size bytes (rounded up to whole pages) shared with the server of
+ * @c, for mmio_read()/mmio_write() buffers that are never copied through the
+ * library (zero-copy). The memory is readable and writable by the caller;
+ * it lives until mmio_buffer_free() or mmio_disconnect(@c). A client may
+ * hold at most 8 shared buffers and 1 GiB (server limits).
+ *
+ * Blocks for two round trips. Thread-safe. Returns MMIO_OK with *@out;
+ * MMIO_EINVAL (NULL argument, @size 0 or over 1 TiB); MMIO_EACCES (the
+ * server has no descriptor channel, or the URL is not ipc://); MMIO_ENOMEM
+ * (here, or a server limit); MMIO_ECONN; MMIO_EPROTO; MMIO_EINTERNAL.
+ */
+MMIO_API int mmio_buffer_alloc(mmio_client *c, size_t size, void **out);
+
+/* Free memory from mmio_buffer_alloc() (@p as it returned it; NULL is fine). */
+MMIO_API void mmio_buffer_free(mmio_client *c, void *p);
 
 /* ------------------------------------------------------------------------
  * Server statistics.
