@@ -7,6 +7,8 @@
  */
 #include "server_harness.h"
 
+#include "channel.h" /* cli_channel_attach(): hand a buffer over */
+
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -917,6 +919,244 @@ START_TEST(reloads_do_not_wait_for_the_service_manager)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------
+ * The data plane: shared buffers, READ_SPAN and WRITE_SPAN.
+ * ------------------------------------------------------------------------ */
+
+/* A memfd of @size bytes with @seals added (0: none). */
+static int memfd_sized(size_t size, int seals)
+{
+	int fd = memfd_create("test-buffer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	if (seals)
+		ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, seals), 0);
+	return fd;
+}
+
+/* BUF_ATTACH @length, then hand @fd over; the channel's status. */
+static int buffer_attach(struct rawc *c, uint64_t length, int fd, uint32_t *id)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_BUF_ATTACH };
+	struct proto_reply rep;
+	char path[128];
+
+	rq.buf_attach.length = length;
+	/* No ck_assert here: children use it too. */
+	if (rawc_call(c, &rq, &rep) != MMIO_OK)
+		return MMIO_ECONN;
+	if (rep.status != MMIO_OK)
+		return rep.status;
+	snprintf(path, sizeof(path), "%s.fd", H.sock);
+	return cli_channel_attach(path, rep.buf_attach.token, fd, 5000, id);
+}
+
+static int span(struct rawc *c, bool write, uint32_t h, uint64_t off, uint64_t len, uint32_t buf,
+		uint64_t boff, uint64_t *done)
+{
+	struct proto_request rq = { .opcode = write ? PROTO_OP_WRITE_SPAN : PROTO_OP_READ_SPAN };
+	struct proto_reply rep;
+
+	rq.span = (struct proto_span_req){ h, off, len, buf, boff };
+	ck_assert_int_eq(rawc_call(c, &rq, &rep), MMIO_OK);
+	if (done)
+		*done = rep.done;
+	return rep.status;
+}
+
+#define SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
+
+START_TEST(buffers_refuse_what_is_not_a_sealed_memfd)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_BUF_ATTACH };
+	struct proto_reply rep;
+	uint32_t id;
+	int fd, pipefd[2];
+
+	/* No seals; one seal of two; the wrong size. */
+	fd = memfd_sized(8192, 0);
+	ck_assert_int_eq(buffer_attach(&C, 8192, fd, &id), MMIO_EINVAL);
+	close(fd);
+	fd = memfd_sized(8192, F_SEAL_SHRINK);
+	ck_assert_int_eq(buffer_attach(&C, 8192, fd, &id), MMIO_EINVAL);
+	close(fd);
+	fd = memfd_sized(8192, SEALS);
+	ck_assert_int_eq(buffer_attach(&C, 4096, fd, &id), MMIO_EINVAL);
+	ck_assert_int_eq(buffer_attach(&C, 16384, fd, &id), MMIO_EINVAL);
+	close(fd);
+	/* Not a memfd at all: a pipe, a regular file's descriptor. */
+	ck_assert_int_eq(pipe(pipefd), 0);
+	ck_assert_int_eq(buffer_attach(&C, 8192, pipefd[0], &id), MMIO_EINVAL);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	fd = open(H.policy, O_RDONLY);
+	ck_assert_int_eq(buffer_attach(&C, 8192, fd, &id), MMIO_EINVAL);
+	close(fd);
+	/* Sealed against writes: the server could not copy into it. */
+	fd = memfd_sized(8192, SEALS | F_SEAL_WRITE);
+	ck_assert_int_eq(buffer_attach(&C, 8192, fd, &id), MMIO_EINVAL);
+	close(fd);
+	/* Absurd lengths are refused before any token. */
+	rq.buf_attach.length = 0;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EINVAL);
+	rq.buf_attach.length = UINT64_MAX;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_ENOMEM);
+	/* None of them was attached. */
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_BUFFERS), 0);
+	/* And a good one is. */
+	fd = memfd_sized(8192, SEALS);
+	ck_assert_int_eq(buffer_attach(&C, 8192, fd, &id), MMIO_OK);
+	close(fd);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_BUFFERS), 1);
+}
+END_TEST
+
+START_TEST(spans_move_exact_bytes_and_are_checked)
+{
+	uint32_t id, regs;
+	uint64_t done, v;
+	int fd = memfd_sized(16384, SEALS);
+	uint8_t *mine = mmap(NULL, 16384, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	ck_assert_ptr_ne(mine, MAP_FAILED);
+	ck_assert_int_eq(buffer_attach(&C, 16384, fd, &id), MMIO_OK);
+	close(fd);
+	for (int i = 0; i < 16384; i++)
+		mine[i] = (uint8_t)(i * 13);
+	/* Write 10000 bytes from span offset 3 to device offset 5, read them back
+	 * into span offset 8192. */
+	ck_assert_int_eq(span(&C, true, scratch, 5, 10000, id, 3, &done), MMIO_OK);
+	ck_assert_uint_eq(done, 10000);
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 8, 1, &v), MMIO_OK);
+	ck_assert_uint_eq(v, (uint8_t)(6 * 13));
+	memset(mine + 8192, 0xEE, 8192);
+	ck_assert_int_eq(span(&C, false, scratch, 5, 4000, id, 8192, &done), MMIO_OK);
+	ck_assert_uint_eq(done, 4000);
+	ck_assert(memcmp(mine + 8192, mine + 3, 4000) == 0);
+	ck_assert_uint_eq(mine[8192 + 4000], 0xEE);
+
+	/* Spans outside the buffer, or of a buffer that does not exist. */
+	ck_assert_int_eq(span(&C, false, scratch, 0, 1, id, 16384, &done), MMIO_EINVAL);
+	ck_assert_int_eq(span(&C, false, scratch, 0, 16385, id, 0, &done), MMIO_EINVAL);
+	ck_assert_int_eq(span(&C, false, scratch, 0, 2, id, UINT64_MAX, &done), MMIO_EINVAL);
+	ck_assert_int_eq(span(&C, true, scratch, 0, UINT64_MAX, id, 1, &done), MMIO_EINVAL);
+	ck_assert_int_eq(span(&C, false, scratch, 0, 16, id + 1, 0, &done), MMIO_EINVAL);
+	ck_assert_int_eq(span(&C, false, scratch, 0, 16, 0, 0, &done), MMIO_EINVAL);
+	ck_assert_uint_eq(done, 0);
+	/* The grant's checks come first: regs is read-only, once-ops only. */
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0x100, 0x100, &regs, NULL), MMIO_OK);
+	ck_assert_int_eq(span(&C, false, regs, 0, 4, id, 0, &done), MMIO_EACCES);
+	ck_assert_int_eq(span(&C, true, regs, 0, 4, id, 0, &done), MMIO_EACCES);
+	/* Past the device: the device's range check. */
+	ck_assert_int_eq(span(&C, false, scratch, 64 * 1024 - 8, 16, id, 0, &done), MMIO_EINVAL);
+
+	/* The device shrinks: exact count, the rest of the span untouched. */
+	int dev = harness_sim_fd("scratch");
+	ck_assert_int_ge(dev, 0);
+	ck_assert_int_eq(ftruncate(dev, 8192), 0);
+	memset(mine, 0x55, 16384);
+	ck_assert_int_eq(span(&C, false, scratch, 8192 - 100, 1000, id, 0, &done), MMIO_EFAULT);
+	ck_assert_uint_eq(done, 100);
+	ck_assert_uint_eq(mine[99], (uint8_t)((8191 - 5 + 3) * 13)); /* what was written */
+	ck_assert_uint_eq(mine[100], (uint8_t)0x55);		     /* untouched */
+	ck_assert_int_eq(span(&C, true, scratch, 8192 - 7, 1000, id, 0, &done), MMIO_EFAULT);
+	ck_assert_uint_eq(done, 7);
+	ck_assert_int_eq(ftruncate(dev, 64 * 1024), 0);
+	close(dev);
+
+	/* The client cannot take the memory away: the seals hold. */
+	ck_assert_int_eq(munmap(mine, 16384), 0); /* its own view: the server's stays */
+	ck_assert_int_eq(span(&C, true, scratch, 0, 16384, id, 0, &done), MMIO_OK);
+	ck_assert_uint_eq(done, 16384);
+}
+END_TEST
+
+START_TEST(buffers_are_limited_and_released)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_BUF_DETACH };
+	struct proto_reply rep;
+	uint32_t ids[8], id;
+	int fd, status;
+
+	fd = memfd_sized(4096, SEALS);
+	ck_assert_int_eq(ftruncate(fd, 0), -1); /* sealed: cannot shrink */
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(buffer_attach(&C, 4096, fd, &ids[i]), MMIO_OK);
+	/* The ninth is over the per-client limit, whichever way it comes. */
+	ck_assert_int_eq(buffer_attach(&C, 4096, fd, &id), MMIO_ENOMEM);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_BUFFERS), 8);
+	rq.buf_detach.buffer = ids[3];
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EINVAL); /* already gone */
+	ck_assert_int_eq(buffer_attach(&C, 4096, fd, &id), MMIO_OK);
+	close(fd);
+	/* A client killed with buffers attached leaves none behind. */
+	pid_t child = harness_spawn("buffers-then-die", NULL);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status 0x%x",
+		      status);
+	for (int i = 0; i < 300 && rawc_stat(&C, PROTO_STAT_BUFFERS) != 8; i++)
+		usleep(10000);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_BUFFERS), 8);
+	rawc_close(&C);
+	rawc_open(&C);
+	for (int i = 0; i < 300 && rawc_stat(&C, PROTO_STAT_BUFFERS) != 0; i++)
+		usleep(10000);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_BUFFERS), 0);
+	ck_assert_int_eq(rawc_open_region(&C, "scratch", 0, PROTO_LEN_TO_END, &scratch, NULL),
+			 MMIO_OK);
+}
+END_TEST
+
+/* Idle connections to the descriptor channel do not hold it up. */
+START_TEST(idle_channel_connections_do_not_stall_it)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int idle[40];
+	uint32_t id;
+	int fd;
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s.fd", H.sock);
+	for (int i = 0; i < 40; i++) {
+		idle[i] = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		ck_assert_int_eq(connect(idle[i], (struct sockaddr *)&addr, sizeof(addr)), 0);
+	}
+	uint64_t t0 = now_ms();
+	fd = memfd_sized(4096, SEALS);
+	ck_assert_int_eq(buffer_attach(&C, 4096, fd, &id), MMIO_OK);
+	close(fd);
+	ck_assert_uint_lt(now_ms() - t0, 900);
+	for (int i = 0; i < 40; i++)
+		close(idle[i]);
+}
+END_TEST
+
+/* Child: attach two buffers, then die without a word. */
+static int child_buffers_then_die(void)
+{
+	struct rawc mine;
+	uint32_t id;
+	int fd = memfd_create("child", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0 || ftruncate(fd, 4096) != 0 || fcntl(fd, F_ADD_SEALS, SEALS) != 0)
+		return 10;
+	rawc_open(&mine);
+	int st = buffer_attach(&mine, 4096, fd, &id);
+	if (st == MMIO_OK)
+		st = buffer_attach(&mine, 4096, fd, &id);
+	if (st != MMIO_OK) {
+		fprintf(stderr, "buffers-then-die: %s\n", mmio_status_name(st));
+		return 11;
+	}
+	raise(SIGKILL);
+	return 12;
+}
+
 /* A token presented by another uid gets nothing, and is burned. */
 START_TEST(map_token_of_another_uid_is_refused)
 {
@@ -1027,6 +1267,10 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, map_read_only_grant_gives_read_only_descriptor);
 	tcase_add_test(tc, map_descriptor_cannot_be_upgraded_or_sealed);
 	tcase_add_test(tc, reloads_do_not_wait_for_the_service_manager);
+	tcase_add_test(tc, buffers_refuse_what_is_not_a_sealed_memfd);
+	tcase_add_test(tc, spans_move_exact_bytes_and_are_checked);
+	tcase_add_test(tc, buffers_are_limited_and_released);
+	tcase_add_test(tc, idle_channel_connections_do_not_stall_it);
 	tcase_add_test(tc, map_refused_where_the_grant_does_not_allow_it);
 	tcase_add_test(tc, map_token_of_another_uid_is_refused);
 	tcase_add_test(tc, sigterm_stops_cleanly);
@@ -1158,6 +1402,8 @@ static int child_ro_map_as_1000(void)
 
 int harness_child_main(const char *role)
 {
+	if (strcmp(role, "buffers-then-die") == 0)
+		return child_buffers_then_die();
 	if (strcmp(role, "ro-map-as-1000") == 0)
 		return child_ro_map_as_1000();
 	if (strcmp(role, "present-token-as-1000") == 0)
