@@ -11,8 +11,10 @@
  *    mapping of the same device;
  *  - bulk copies (--region, 64 B to 16 MiB): against memcpy between two RAM
  *    buffers, and against what the mode could be at best: a bare nng round
- *    trip carrying the same bytes (proxied), an 8-byte volatile copy loop on
- *    a raw mapping of the same device (direct).
+ *    trip carrying the same bytes (proxied through messages), direct mode
+ *    (proxied through shared memory, staged or zero-copy: the data plane's
+ *    ceiling), an 8-byte volatile copy loop on a raw mapping of the same
+ *    device (direct).
  *
  * The raw mapping is obtained as a driver without libmmio would get it
  * (HELLO, OPEN, MAP, the descriptor channel) and accessed with no checks.
@@ -672,9 +674,12 @@ static int write_svg(const char *path, const char *title)
 		{ "read", "proxied", 1, "read, bare nng round trip", "#1f77b4", "6,4" },
 		{ "read", "direct", 1, "read, raw mapping", "#2ca02c", "6,4" },
 		{ "write", "direct", 1, "write, raw mapping", "#d62728", "6,4" },
+		{ "read", "staged", -1, "read, shared memory (staged)", "#9467bd", "" },
+		{ "read", "zerocopy", -1, "read, shared memory (zero-copy)", "#8c564b", "" },
+		{ "write", "zerocopy", -1, "write, shared memory (zero-copy)", "#e377c2", "" },
 		{ "read", "direct", 0, "RAM memcpy", "#7f7f7f", "2,3" },
 	};
-	const double W = 860, H = 520, L = 80, R = 250, T = 50, B = 60;
+	const double W = 900, H = 540, L = 80, R = 290, T = 50, B = 60;
 	double xmin = 1e9, xmax = -1e9, ymin = 1e9, ymax = -1e9, x, y;
 	FILE *f = fopen(path, "w");
 
@@ -782,7 +787,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: mmio-bench [-s URL] [--region NAME] [--once-region NAME]\n"
-		"                  [--mode direct|proxied|all] [--sizes LIST] [--round-ms MS]\n"
+		"                  [--mode proxied|shared|direct|all] [--sizes LIST]\n"
+		"                  [--round-ms MS]\n"
 		"                  [--json FILE] [--svg FILE] [--title TEXT]\n"
 		"\n"
 		"Measure once-op latency and bulk copy throughput through libmmio, proxied\n"
@@ -793,7 +799,8 @@ static void usage(FILE *f)
 		"      --region NAME      region for bulk copies (default \"bench\"): ops bulk\n"
 		"                         (and map for direct mode)\n"
 		"      --once-region NAME region for read32 (default: --region): ops once\n"
-		"      --mode MODE        proxied, direct or all (default all)\n"
+		"      --mode MODE        proxied (messages), shared (shared memory, staged\n"
+		"                         and zero-copy), direct, or all (default)\n"
 		"      --sizes LIST       bulk sizes, e.g. 64,4K,1M (default 64 B to 16 MiB\n"
 		"                         by 4; sizes above the region are skipped)\n"
 		"      --round-ms MS      length of one measuring round (default 100)\n"
@@ -861,39 +868,74 @@ static void bench_once(mmio_client *c, const char *url, const char *name, bool d
 	}
 }
 
-/* Bulk copies of @mode on region @name, at each size. */
-static void bench_bulk(mmio_client *c, const char *url, const char *name, bool direct,
+/* Bulk modes: messages, shared memory (staged and zero-copy), direct. */
+enum bulk_mode { BULK_PROXIED, BULK_SHARED, BULK_DIRECT };
+
+/* Measure @meas against RAM memcpy and @best (named @best_name) and record it. */
+static void bulk_row(struct op *meas, const char *mode, struct op *best, const char *best_name)
+{
+	struct op mem = *meas;
+	struct op *ops[3] = { meas, &mem, best };
+	struct result *res;
+	double ns[3];
+
+	mem.run = run_memcpy;
+	measure(ops, best ? 3 : 2, ns);
+	res = result_add(meas->what, mode, meas->size);
+	res->ns_op = ns[0];
+	res->mib_s = mib_s(meas->size, ns[0]);
+	base_add(res, "RAM memcpy", mib_s(meas->size, ns[1]), ns[1] / ns[0]);
+	if (best)
+		base_add(res, best_name, mib_s(meas->size, ns[2]), ns[2] / ns[0]);
+}
+
+/*
+ * Bulk copies on region @name, at each size, in @mode: through messages
+ * (against a bare nng round trip carrying the same bytes), through shared
+ * memory, staged and zero-copy (against direct mode, the ceiling), or
+ * direct (against a raw mapping). @c is a client whose copies take the path
+ * @mode names (main() makes one per path).
+ */
+static void bench_bulk(mmio_client *c, const char *url, const char *name, enum bulk_mode mode,
 		       const size_t *sizes, size_t nsizes, nng_socket bulk_sock)
 {
-	const char *mode = direct ? "direct" : "proxied";
+	static const char *const names[] = { "proxied", "shared", "direct" };
 	struct raw_map rm;
-	mmio_region *r;
+	mmio_region *r, *d = NULL;
 	int st;
 
-	st = mmio_open(c, name, direct ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED, &r);
+	st = mmio_open(c, name, mode == BULK_DIRECT ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED,
+		       &r);
 	if (st != MMIO_OK) {
-		printf("%s bulk: not available on region \"%s\" (%s)\n", mode, name,
+		printf("%s bulk: not available on region \"%s\" (%s)\n", names[mode], name,
 		       mmio_status_name(st));
 		return;
 	}
-	if (direct && (st = raw_map_open(url, name, &rm)) != MMIO_OK) {
+	if (mode == BULK_DIRECT && (st = raw_map_open(url, name, &rm)) != MMIO_OK) {
 		printf("direct bulk: no raw mapping of \"%s\" for the baseline (%s): not "
 		       "measured\n",
 		       name, mmio_status_name(st));
 		mmio_close(r);
 		return;
 	}
+	if (mode == BULK_SHARED && mmio_open(c, name, MMIO_OPEN_REQUIRE_DIRECT, &d) != MMIO_OK)
+		printf("shared bulk: no direct mapping of \"%s\" to compare with\n", name);
 	for (size_t i = 0; i < nsizes; i++) {
 		size_t size = sizes[i];
 		struct buffer buf, ram;
+		void *zbuf = NULL;
 
 		if (size > mmio_size(r)) {
-			printf("%s: %zu bytes skipped (region is %zu bytes)\n", mode, size,
+			printf("%s: %zu bytes skipped (region is %zu bytes)\n", names[mode], size,
 			       mmio_size(r));
 			continue;
 		}
 		buffer_get(&buf, size, 0x5A, true);
 		buffer_get(&ram, size, 0xA5, false);
+		if (mode == BULK_SHARED && (st = mmio_buffer_alloc(c, size, &zbuf)) != MMIO_OK)
+			printf("shared: no shared buffer of %zu bytes (%s): zero-copy not "
+			       "measured\n",
+			       size, mmio_status_name(st));
 		for (int w = 0; w < 2; w++) {
 			struct op meas = { .what = w ? "write" : "read",
 					   .run = run_bulk,
@@ -902,33 +944,55 @@ static void bench_bulk(mmio_client *c, const char *url, const char *name, bool d
 					   .buf = buf.p,
 					   .ram = ram.p,
 					   .size = size };
-			struct op mem = meas, best = meas;
-			struct op *ops[3] = { &meas, &mem, &best };
-			struct result *res;
-			double ns[3];
+			struct op best = meas;
 
-			mem.run = run_memcpy;
-			if (direct) {
-				best.run = run_raw_copy;
-				best.rm = &rm;
-			} else {
+			switch (mode) {
+			case BULK_PROXIED:
 				best.run = run_nng_bulk;
 				best.s = bulk_sock;
+				bulk_row(&meas, "proxied", &best, "bare nng, same bytes");
+				break;
+			case BULK_DIRECT:
+				best.run = run_raw_copy;
+				best.rm = &rm;
+				bulk_row(&meas, "direct", &best, "raw mapping 8-byte");
+				break;
+			case BULK_SHARED:
+				best.r = d;
+				bulk_row(&meas, "staged", d ? &best : NULL, "direct (libmmio)");
+				if (zbuf) {
+					meas.buf = zbuf;
+					bulk_row(&meas, "zerocopy", d ? &best : NULL,
+						 "direct (libmmio)");
+				}
+				break;
 			}
-			measure(ops, 3, ns);
-			res = result_add(meas.what, mode, size);
-			res->ns_op = ns[0];
-			res->mib_s = mib_s(size, ns[0]);
-			base_add(res, "RAM memcpy", mib_s(size, ns[1]), ns[1] / ns[0]);
-			base_add(res, direct ? "raw mapping 8-byte" : "bare nng, same bytes",
-				 mib_s(size, ns[2]), ns[2] / ns[0]);
 		}
+		if (zbuf)
+			mmio_buffer_free(c, zbuf);
 		buffer_put(&buf);
 		buffer_put(&ram);
 	}
-	if (direct)
+	if (mode == BULK_DIRECT)
 		raw_map_close(&rm);
+	mmio_close(d);
 	mmio_close(r);
+}
+
+/* A client of @url whose proxied copies of @shared_min bytes and more go
+ * through shared memory ("" for the library's default). */
+static mmio_client *client_with(const char *url, const char *shared_min)
+{
+	mmio_client *c;
+	int st;
+
+	if (shared_min[0])
+		setenv("MMIO_SHARED_MIN", shared_min, 1);
+	st = mmio_connect(url, &c);
+	unsetenv("MMIO_SHARED_MIN");
+	if (st != MMIO_OK)
+		die("connect", st);
+	return c;
 }
 
 int main(int argc, char **argv)
@@ -970,8 +1034,9 @@ int main(int argc, char **argv)
 		case 'm':
 			mode = optarg;
 			if (strcmp(mode, "all") && strcmp(mode, "proxied") &&
-			    strcmp(mode, "direct")) {
-				fprintf(stderr, "mmio-bench: --mode is proxied, direct or all\n");
+			    strcmp(mode, "shared") && strcmp(mode, "direct")) {
+				fprintf(stderr,
+					"mmio-bench: --mode is proxied, shared, direct or all\n");
 				return 2;
 			}
 			break;
@@ -1019,21 +1084,32 @@ int main(int argc, char **argv)
 	nng_socket ctx_sock = dial_retrying(ctx_url);
 	nng_socket bulk_sock = dial_retrying(bulk_url);
 
-	mmio_client *c;
-	int st = mmio_connect(url, &c);
-	if (st != MMIO_OK)
-		die("connect", st);
+	/* One client per path: messages only, shared memory always, default. */
+	const char *env_min = getenv("MMIO_SHARED_MIN");
+	char saved_min[32] = "";
+	if (env_min)
+		snprintf(saved_min, sizeof(saved_min), "%s", env_min);
+	mmio_client *c_msg = client_with(url, "18446744073709551615");
+	mmio_client *c_shm = client_with(url, "0");
+	mmio_client *c = client_with(url, saved_min);
 
 	printf("mmio-bench: once-ops on \"%s\", bulk on \"%s\"; %d rounds of about %.0f ms, "
 	       "medians;\nthe rounds of each measurement and of its baselines are interleaved\n",
 	       once_region, region, ROUNDS, round_ms);
-	for (int m = 0; m < 2; m++) {
-		bool direct = m == 1;
-		if (strcmp(mode, "all") != 0 && strcmp(mode, direct ? "direct" : "proxied") != 0)
+	for (int m = 0; m < 3; m++) {
+		static const char *const mode_names[] = { "proxied", "shared", "direct" };
+		if (strcmp(mode, "all") != 0 && strcmp(mode, mode_names[m]) != 0)
 			continue;
-		bench_once(c, url_resolve(url), once_region, direct, sync_sock, ctx_sock);
-		bench_bulk(c, url_resolve(url), region, direct, sizes, nsizes, bulk_sock);
+		if (m != BULK_SHARED)
+			bench_once(c, url_resolve(url), once_region, m == BULK_DIRECT, sync_sock,
+				   ctx_sock);
+		bench_bulk(m == BULK_PROXIED  ? c_msg
+			   : m == BULK_SHARED ? c_shm
+					      : c,
+			   url_resolve(url), region, (enum bulk_mode)m, sizes, nsizes, bulk_sock);
 	}
+	mmio_disconnect(c_msg);
+	mmio_disconnect(c_shm);
 	mmio_disconnect(c);
 	nng_close(sync_sock);
 	nng_close(ctx_sock);
