@@ -44,9 +44,6 @@
 #define POLL_SLEEP_MIN_NS 2000u
 #define POLL_SLEEP_MAX_NS 1000000u
 
-/* Mappings start at this boundary (map_aligned()). */
-#define MAP_ALIGN (2u << 20)
-
 struct cli_direct {
 	struct shim_window win;	     /* the handle: [0, info.size) of the mapping, pinned width */
 	struct shim_window once_win; /* the same for once-ops and polls, any allowed width */
@@ -318,36 +315,6 @@ static void unmap_request(struct cli_handle *h)
 		nng_msg_free(m);
 }
 
-/*
- * mmap @fd at a MAP_ALIGN boundary: device pages then never share a slot of a
- * direct-mapped TLB with a buffer that starts at an odd page number (QEMU's
- * TCG softmmu TLB is one; a collision there costs ~10x per access), and
- * large mappings can use large pages where the kernel offers them.
- */
-static void *map_aligned(size_t len, int prot, int fd, off_t offset)
-{
-	size_t span = len + MAP_ALIGN;
-	uint8_t *res = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *at;
-	void *p;
-
-	if (res == MAP_FAILED)
-		return MAP_FAILED;
-	at = (uint8_t *)(((uintptr_t)res + MAP_ALIGN - 1) & ~(uintptr_t)(MAP_ALIGN - 1));
-	p = mmap(at, len, prot, MAP_SHARED | MAP_FIXED, fd, offset);
-	if (p == MAP_FAILED) {
-		int saved = errno;
-
-		munmap(res, span);
-		errno = saved;
-		return MAP_FAILED;
-	}
-	if (at > res)
-		munmap(res, (size_t)(at - res));
-	if (at + len < res + span)
-		munmap(at + len, (size_t)(res + span - (at + len)));
-	return p;
-}
-
 int cli_direct_attach(struct cli_handle *h)
 {
 	mmio_client *c = h->client;
@@ -385,7 +352,8 @@ int cli_direct_attach(struct cli_handle *h)
 	}
 	if (h->info.access & PROTO_ACCESS_WRITE)
 		prot |= PROT_WRITE;
-	p = map_aligned((size_t)map.length, prot, fd, (off_t)mmap_offset);
+	/* At a 2 MiB boundary: see shim_mmap_placed(). */
+	p = shim_mmap_placed((size_t)map.length, prot, fd, mmap_offset, 0);
 	if (p == MAP_FAILED) {
 		status = errno == ENOMEM   ? MMIO_ENOMEM
 			 : errno == EACCES ? MMIO_EACCES

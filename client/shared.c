@@ -23,6 +23,8 @@
 #include "channel.h"
 #include "cli.h"
 
+#include <mmio/shim.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -70,7 +72,7 @@ static int shbuf_create(mmio_client *c, size_t size, struct cli_shbuf **out)
 		status = errno == ENOMEM || errno == ENOSPC ? MMIO_ENOMEM : MMIO_EINTERNAL;
 		goto fail_fd;
 	}
-	b->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	b->map = shim_mmap_placed(size, PROT_READ | PROT_WRITE, fd, 0, 4096);
 	if (b->map == MAP_FAILED) {
 		status = MMIO_ENOMEM;
 		goto fail_fd;

@@ -125,7 +125,7 @@ static int devmem_open(const struct shim_source *src, struct shim_device *dev, c
 	aligned = src->phys & ~(uint64_t)(page - 1);
 	delta = src->phys - aligned;
 	map_len = (size_t)((delta + src->size + (uint64_t)page - 1) & ~(uint64_t)(page - 1));
-	map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)aligned);
+	map = shim_mmap_placed(map_len, PROT_READ | PROT_WRITE, fd, aligned, 0);
 	saved = errno;
 	close(fd);
 	if (map == MAP_FAILED) {

@@ -317,7 +317,7 @@ static int pci_open(const struct shim_source *src, struct shim_device *dev, char
 	aligned = src->offset & ~(uint64_t)(page - 1);
 	delta = src->offset - aligned;
 	map_len = (size_t)((delta + size + (uint64_t)page - 1) & ~(uint64_t)(page - 1));
-	map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)aligned);
+	map = shim_mmap_placed(map_len, PROT_READ | PROT_WRITE, fd, aligned, 0);
 	if (map == MAP_FAILED) {
 		saved = errno;
 		access_refused(src, path, saved, err, errlen);

@@ -55,7 +55,7 @@ static int sim_open(const struct shim_source *src, struct shim_device *dev, char
 			    src->size, strerror(saved));
 		goto fail_fd;
 	}
-	base = mmap(NULL, src->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	base = shim_mmap_placed(src->size, PROT_READ | PROT_WRITE, fd, 0, 0);
 	if (base == MAP_FAILED) {
 		saved = errno;
 		shim_errorf(err, errlen, "region %s: mmap of %zu bytes: %s", name, src->size,

@@ -76,7 +76,9 @@ int srv_buffer_adopt(uint32_t pipe_id, uint64_t length, int fd, uint32_t *id)
 	}
 	status = buffer_check(fd, length);
 	if (status == MMIO_OK) {
-		map = mmap(NULL, (size_t)length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		/* One page past a 2 MiB boundary, devices at one: they never share
+		 * a slot of a direct-mapped TLB (shim_mmap_placed()). */
+		map = shim_mmap_placed((size_t)length, PROT_READ | PROT_WRITE, fd, 0, 4096);
 		if (map == MAP_FAILED)
 			status = errno == ENOMEM ? MMIO_ENOMEM : MMIO_EINVAL;
 	}

@@ -160,6 +160,27 @@ int shim_copy_to_device(const struct shim_window *w, size_t offset, const void *
 int shim_fill(const struct shim_window *w, size_t offset, size_t len, uint8_t byte, size_t *done);
 
 /* ------------------------------------------------------------------------
+ * Placing mappings.
+ * ------------------------------------------------------------------------ */
+
+/* Device mappings start at this boundary; buffers one page past one. */
+#define SHIM_MAP_ALIGN (2u << 20)
+
+/*
+ * mmap(@fd, @offset) for @len bytes, MAP_SHARED with @prot, at an address
+ * @skew bytes past a multiple of SHIM_MAP_ALIGN (@skew < SHIM_MAP_ALIGN,
+ * page-aligned). Device mappings use skew 0 and the buffers copies meet
+ * them with (shared buffers) skew one page: then a device page and a buffer
+ * page a copy touches together never share a slot of a direct-mapped TLB,
+ * such as QEMU's software TLB under TCG, where a collision makes every
+ * access of a copy miss (about ten times slower). Large device mappings
+ * also become eligible for large pages.
+ *
+ * Returns the mapping, or MAP_FAILED with errno set (as mmap(2)).
+ */
+void *shim_mmap_placed(size_t len, int prot, int fd, uint64_t offset, size_t skew);
+
+/* ------------------------------------------------------------------------
  * Mapping backends.
  * ------------------------------------------------------------------------ */
 
