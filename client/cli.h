@@ -201,6 +201,13 @@ const char *cli_url_resolve(const char *url);
  */
 int cli_env_ms(const char *name, int def);
 
+/*
+ * The environment variable @name as a byte count (decimal digits only;
+ * larger than SIZE_MAX reads as SIZE_MAX, "never"), or @def if it is unset
+ * or malformed.
+ */
+size_t cli_env_size(const char *name, size_t def);
+
 /* ---- region.c ---- */
 
 /* Link @r into its client's list (under the client's lock). */

@@ -53,9 +53,7 @@ int cli_env_ms(const char *name, int def)
 	return v >= 1 ? (int)v : def;
 }
 
-/* The environment variable @name as a byte count (decimal digits only), or
- * @def if it is unset or malformed. */
-static size_t env_size(const char *name, size_t def)
+size_t cli_env_size(const char *name, size_t def)
 {
 	const char *s = getenv(name);
 	size_t v = 0;
@@ -63,9 +61,12 @@ static size_t env_size(const char *name, size_t def)
 	if (!s || !*s)
 		return def;
 	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (SIZE_MAX - 9) / 10)
+		size_t d = (size_t)(*s - '0');
+
+		if (*s < '0' || *s > '9')
 			return def;
-		v = v * 10 + (size_t)(*s - '0');
+		/* Past SIZE_MAX means "never": saturate. */
+		v = v > (SIZE_MAX - d) / 10 ? SIZE_MAX : v * 10 + d;
 	}
 	return v;
 }
@@ -97,7 +98,7 @@ int mmio_connect(const char *url, mmio_client **out)
 		status = MMIO_ENOMEM;
 		goto fail_plane;
 	}
-	c->shared_min = env_size("MMIO_SHARED_MIN", CLI_SHARED_MIN_DEF);
+	c->shared_min = cli_env_size("MMIO_SHARED_MIN", CLI_SHARED_MIN_DEF);
 	c->regions.prev = c->regions.next = &c->regions;
 	/* Direct grants come over the server's descriptor channel, next to its
 	 * socket; other transports have none, and their regions stay proxied. */

@@ -664,6 +664,33 @@ START_TEST(env_milliseconds)
 }
 END_TEST
 
+START_TEST(env_byte_counts)
+{
+	static const struct {
+		const char *text;
+		size_t want;
+	} cases[] = {
+		{ "0", 0 },
+		{ "32768", 32768 },
+		{ "18446744073709551615", SIZE_MAX },
+		{ "18446744073709551616", SIZE_MAX },
+		{ "99999999999999999999999999", SIZE_MAX },
+		{ "12k", 77 },
+		{ "-1", 77 },
+		{ " 1", 77 },
+		{ "", 77 },
+	};
+
+	unsetenv("MMIO_TEST_BYTES");
+	ck_assert_uint_eq(cli_env_size("MMIO_TEST_BYTES", 77), 77);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		setenv("MMIO_TEST_BYTES", cases[i].text, 1);
+		ck_assert_msg(cli_env_size("MMIO_TEST_BYTES", 77) == cases[i].want, "'%s' gave %zu",
+			      cases[i].text, cli_env_size("MMIO_TEST_BYTES", 77));
+	}
+}
+END_TEST
+
 START_TEST(chunk_sizes)
 {
 	/* READ replies carry the 20-byte reply header; WRITE requests the
@@ -1648,6 +1675,7 @@ static Suite *client_suite(void)
 	tcase_add_test(t, null_arguments);
 	tcase_add_test(t, url_defaults);
 	tcase_add_test(t, env_milliseconds);
+	tcase_add_test(t, env_byte_counts);
 	tcase_add_test(t, chunk_sizes);
 	tcase_add_test(t, connect_unreachable);
 	tcase_add_test(t, connect_bad_url);
