@@ -332,6 +332,9 @@ static void build_server(struct builder *b, const struct cfg_raw_policy *raw)
 	s->max_sessions = 64;
 	s->max_handles = 256;
 	s->max_poll_us = 1000000;
+	s->max_requests = 32;
+	s->max_buffers = 8;
+	s->max_buffer_bytes = (uint64_t)1 << 30;
 
 	if (rs != NULL && rs->listen != NULL)
 		build_listen(b, cfg_tree_get(sn, "listen"), rs->listen);
@@ -383,6 +386,28 @@ static void build_server(struct builder *b, const struct cfg_raw_policy *raw)
 		    parse_ranged(b, cfg_tree_get(ln, "max_poll_us"), "max_poll_us", rl->max_poll_us,
 				 1, 60000000, &v))
 			s->max_poll_us = v;
+		if (rl->max_requests != NULL &&
+		    parse_ranged(b, cfg_tree_get(ln, "max_requests"), "max_requests",
+				 rl->max_requests, 32, 64, &v))
+			s->max_requests = (unsigned)v;
+		if (rl->max_buffers != NULL &&
+		    parse_ranged(b, cfg_tree_get(ln, "max_buffers"), "max_buffers", rl->max_buffers,
+				 0, CFG_MAX_BUFFERS, &v))
+			s->max_buffers = (unsigned)v;
+		if (rl->max_buffer_bytes != NULL) {
+			const struct cfg_node *n = cfg_tree_get(ln, "max_buffer_bytes");
+
+			if (parse_number(b, n, "max_buffer_bytes", rl->max_buffer_bytes,
+					 CFG_NUM_SIZE_SUFFIX, &v)) {
+				if (v < 4096 || v > ((uint64_t)64 << 30))
+					ERR_AT(b, n,
+					       "max_buffer_bytes %s is out of range (4KiB to "
+					       "64GiB)",
+					       cfg_quote(&q, rl->max_buffer_bytes));
+				else
+					s->max_buffer_bytes = v;
+			}
+		}
 	}
 }
 

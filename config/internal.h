@@ -148,6 +148,9 @@ struct cfg_raw_limits {
 	char *max_sessions;
 	char *max_handles;
 	char *max_poll_us;
+	char *max_requests;
+	char *max_buffers;
+	char *max_buffer_bytes;
 };
 
 struct cfg_raw_server {

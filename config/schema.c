@@ -81,6 +81,9 @@ static const cyaml_schema_field_t limits_fields[] = {
 	STR("max_sessions", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, max_sessions),
 	STR("max_handles", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, max_handles),
 	STR("max_poll_us", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, max_poll_us),
+	STR("max_requests", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, max_requests),
+	STR("max_buffers", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, max_buffers),
+	STR("max_buffer_bytes", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, max_buffer_bytes),
 	CYAML_FIELD_END,
 };
 

@@ -10,8 +10,9 @@
  * shrinking and growing (so the client cannot take pages away under a copy;
  * a fault there would still be recovered, as on any buffer), of exactly the
  * announced size; spans are checked against that size; a client holds at
- * most SRV_BUFFERS_PER_SESSION buffers and SRV_BUFFER_BYTES_MAX bytes, and
- * loses them all when it disconnects.
+ * most limits.max_buffers buffers and limits.max_buffer_bytes bytes (the
+ * policy's; a reload applies to later attaches), and loses them all when it
+ * disconnects.
  */
 #include "log.h"
 #include "server.h"
@@ -33,10 +34,12 @@ size_t srv_buffer_count(void)
 
 int srv_buffer_room(const struct srv_session *s, uint64_t length)
 {
-	if (length == 0 || length > SRV_BUFFER_BYTES_MAX)
-		return length == 0 ? MMIO_EINVAL : MMIO_ENOMEM;
-	if (s->nbuffers >= SRV_BUFFERS_PER_SESSION ||
-	    s->buffer_bytes + length > SRV_BUFFER_BYTES_MAX)
+	uint64_t max_bytes = srv.max_buffer_bytes;
+
+	if (length == 0)
+		return MMIO_EINVAL;
+	if (length > max_bytes || s->nbuffers >= srv.max_buffers ||
+	    s->nbuffers >= SRV_BUFFERS_PER_SESSION || s->buffer_bytes + length > max_bytes)
 		return MMIO_ENOMEM;
 	return MMIO_OK;
 }

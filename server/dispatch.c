@@ -296,18 +296,18 @@ static void request_start(struct srv_ctx *c, nng_msg *msg)
 		return;
 	}
 	/*
-	 * A client may have SRV_INFLIGHT_MAX requests in the server at once
+	 * A client may have srv.max_requests requests in the server at once
 	 * (libmmio never has more); more would let one client hold every
 	 * context. The excess is dropped unanswered: answering would queue yet
 	 * more replies on a pipe that may not be read.
 	 */
-	if (atomic_fetch_add(&r->session->inflight, 1) >= SRV_INFLIGHT_MAX) {
+	if (atomic_fetch_add(&r->session->inflight, 1) >= (int)srv.max_requests) {
 		atomic_fetch_sub(&r->session->inflight, 1);
 		if (atomic_fetch_add(&r->session->dropped, 1) == 0)
 			srv_warn("uid %u pid %d: more than %d requests in flight; dropping the "
 				 "excess",
 				 (unsigned)r->session->peer.uid, (int)r->session->pid,
-				 SRV_INFLIGHT_MAX);
+				 (int)srv.max_requests);
 		srv_session_put(r->session);
 		nng_msg_free(msg);
 		memset(r, 0, sizeof(*r));

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #define DEFAULT_POLICY "/etc/mmio/policy.yaml"
-/* Several clients' worth of SRV_INFLIGHT_MAX: one client can never hold them all. */
+/* Twice the most limits.max_requests allows: one client can never hold them all. */
 #define CONTEXTS 128
 
 struct srv srv = {
@@ -89,6 +89,9 @@ static void apply_limits(const struct cfg_server *cs)
 	srv.max_sessions = cs->max_sessions;
 	srv.max_handles = cs->max_handles;
 	srv.max_poll_us = cs->max_poll_us;
+	srv.max_requests = cs->max_requests;
+	srv.max_buffers = cs->max_buffers;
+	srv.max_buffer_bytes = cs->max_buffer_bytes;
 }
 
 static int policy_load(cfg_policy **out)

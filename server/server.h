@@ -97,11 +97,12 @@ void srv_device_unref(struct srv_device *d);
 
 #define SRV_MAX_GROUPS 64
 /* Requests one client may have in the server at once (libmmio: up to 32). */
+/* The default of limits.max_requests (the limit in force is srv.max_requests). */
 #define SRV_INFLIGHT_MAX 32
 
-/* Shared buffers a client may attach, and their total size (per client). */
-#define SRV_BUFFERS_PER_SESSION 8
-#define SRV_BUFFER_BYTES_MAX	((uint64_t)1 << 30)
+/* Room for the most shared buffers a policy may allow one client
+ * (limits.max_buffers; the limit in force is srv.max_buffers). */
+#define SRV_BUFFERS_PER_SESSION CFG_MAX_BUFFERS
 
 /* A client's sealed memfd, mapped into the server (buffers.c). */
 struct srv_buffer {
@@ -144,7 +145,7 @@ struct srv_session {
 
 	bool added;	     /* reached ADD_POST (counted by the listener) */
 	atomic_int inflight; /* requests in the server (dispatch.c) */
-	atomic_uint dropped; /* requests dropped over SRV_INFLIGHT_MAX */
+	atomic_uint dropped; /* requests dropped over srv.max_requests */
 	atomic_uint audits;  /* audit lines in the current second (srv_audit) */
 	atomic_llong audit_second;
 
@@ -288,6 +289,9 @@ struct srv {
 	/* Limits of the policy in force; a reload changes them while requests run. */
 	_Atomic unsigned max_sessions, max_handles;
 	_Atomic uint64_t max_poll_us;
+	/* Per client (limits.max_requests, max_buffers, max_buffer_bytes). */
+	_Atomic unsigned max_requests, max_buffers;
+	_Atomic uint64_t max_buffer_bytes;
 	uint64_t max_message; /* fixed at start: nng's receive limit is set once */
 };
 

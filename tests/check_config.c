@@ -399,7 +399,22 @@ static const struct bad_case bad_cases[] = {
 	{ "limits-zero-sessions", V "server:\n  limits:\n    max_sessions: 0\n", 1, 4, 19,
 	  "max_sessions 0 is out of range (1 to 65536)" },
 	{ "limits-unknown-key", V "server:\n  limits:\n    max_clients: 5\n", 1, 4, 5,
-	  "unknown key 'max_clients' in limits (allowed: max_sessions, max_handles, max_poll_us)" },
+	  "unknown key 'max_clients' in limits (allowed: max_sessions, max_handles, max_poll_us, "
+	  "max_requests, max_buffers, max_buffer_bytes)" },
+	{ "limits-requests-low", V "server:\n  limits:\n    max_requests: 31\n", 1, 4, 19,
+	  "max_requests 31 is out of range (32 to 64)" },
+	{ "limits-requests-high", V "server:\n  limits:\n    max_requests: 65\n", 1, 4, 19,
+	  "max_requests 65 is out of range (32 to 64)" },
+	{ "limits-buffers-high", V "server:\n  limits:\n    max_buffers: 65\n", 1, 4, 18,
+	  "max_buffers 65 is out of range (0 to 64)" },
+	{ "limits-buffers-negative", V "server:\n  limits:\n    max_buffers: -1\n", 1, 4, 18,
+	  "max_buffers" },
+	{ "limits-buffer-bytes-small", V "server:\n  limits:\n    max_buffer_bytes: 1KiB\n", 1, 4,
+	  23, "max_buffer_bytes 1KiB is out of range (4KiB to 64GiB)" },
+	{ "limits-buffer-bytes-big", V "server:\n  limits:\n    max_buffer_bytes: 65GiB\n", 1, 4,
+	  23, "max_buffer_bytes 65GiB is out of range" },
+	{ "limits-buffer-bytes-junk", V "server:\n  limits:\n    max_buffer_bytes: 1 GiB\n", 1, 4,
+	  23, "max_buffer_bytes" },
 };
 
 #define BAD_CASE_COUNT (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -810,6 +825,27 @@ START_TEST(test_good_full_policy)
 }
 END_TEST
 
+/* The per-client limits, at the ends of their ranges. */
+START_TEST(test_good_client_limits)
+{
+	cfg_policy *p = load_ok("version: 1\nserver:\n  limits:\n    max_requests: 64\n"
+				"    max_buffers: 0\n    max_buffer_bytes: 64GiB\n");
+	const struct cfg_server *s = cfg_policy_server(p);
+
+	ck_assert_uint_eq(s->max_requests, 64);
+	ck_assert_uint_eq(s->max_buffers, 0);
+	ck_assert_uint_eq(s->max_buffer_bytes, (uint64_t)64 << 30);
+	cfg_policy_free(p);
+	p = load_ok("version: 1\nserver:\n  limits:\n    max_requests: 32\n"
+		    "    max_buffers: 64\n    max_buffer_bytes: 0x1000\n");
+	s = cfg_policy_server(p);
+	ck_assert_uint_eq(s->max_requests, 32);
+	ck_assert_uint_eq(s->max_buffers, 64);
+	ck_assert_uint_eq(s->max_buffer_bytes, 4096);
+	cfg_policy_free(p);
+}
+END_TEST
+
 /* Defaults of an almost empty policy. */
 START_TEST(test_good_defaults)
 {
@@ -824,6 +860,9 @@ START_TEST(test_good_defaults)
 	ck_assert_uint_eq(s->max_sessions, 64);
 	ck_assert_uint_eq(s->max_handles, 256);
 	ck_assert_uint_eq(s->max_poll_us, 1000000);
+	ck_assert_uint_eq(s->max_requests, 32);
+	ck_assert_uint_eq(s->max_buffers, 8);
+	ck_assert_uint_eq(s->max_buffer_bytes, 1u << 30);
 	ck_assert_uint_eq(cfg_policy_region_count(p), 0);
 	ck_assert_uint_eq(cfg_policy_client_count(p), 0);
 	cfg_policy_free(p);
@@ -1545,6 +1584,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_load_buffer_exact_length);
 	tcase_add_test(tc, test_good_full_policy);
 	tcase_add_test(tc, test_good_defaults);
+	tcase_add_test(tc, test_good_client_limits);
 	tcase_add_test(tc, test_good_yaml_styles);
 	tcase_add_test(tc, test_example_qemu_guest);
 	tcase_add_test(tc, test_example_host_demo);

@@ -37,6 +37,8 @@ static const char policy_main[] = "version: 1\n"
 				  "  limits:\n"
 				  "    max_poll_us: 3000000\n"
 				  "    max_handles: 6\n"
+				  "    max_buffers: 3\n"
+				  "    max_buffer_bytes: 32KiB\n"
 				  "regions:\n"
 				  "  - name: scratch\n"
 				  "    sim: true\n"
@@ -1078,31 +1080,38 @@ START_TEST(buffers_are_limited_and_released)
 {
 	struct proto_request rq = { .opcode = PROTO_OP_BUF_DETACH };
 	struct proto_reply rep;
-	uint32_t ids[8], id;
+	uint32_t ids[3], id;
 	int fd, status;
 
+	/* The policy allows 3 buffers and 32 KiB per client. */
 	fd = memfd_sized(4096, SEALS);
 	ck_assert_int_eq(ftruncate(fd, 0), -1); /* sealed: cannot shrink */
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(buffer_attach(&C, 4096, fd, &ids[i]), MMIO_OK);
-	/* The ninth is over the per-client limit, whichever way it comes. */
 	ck_assert_int_eq(buffer_attach(&C, 4096, fd, &id), MMIO_ENOMEM);
-	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_BUFFERS), 8);
-	rq.buf_detach.buffer = ids[3];
+	close(fd);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_BUFFERS), 3);
+	rq.buf_detach.buffer = ids[1];
 	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
 	ck_assert_int_eq(rep.status, MMIO_OK);
 	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
 	ck_assert_int_eq(rep.status, MMIO_EINVAL); /* already gone */
-	ck_assert_int_eq(buffer_attach(&C, 4096, fd, &id), MMIO_OK);
+	/* The byte limit: 8 KiB held, 28 KiB more is too much, 24 KiB fits. */
+	fd = memfd_sized(28 * 1024, SEALS);
+	ck_assert_int_eq(buffer_attach(&C, 28 * 1024, fd, &id), MMIO_ENOMEM);
 	close(fd);
+	fd = memfd_sized(24 * 1024, SEALS);
+	ck_assert_int_eq(buffer_attach(&C, 24 * 1024, fd, &id), MMIO_OK);
+	close(fd);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_BUFFERS), 3);
 	/* A client killed with buffers attached leaves none behind. */
 	pid_t child = harness_spawn("buffers-then-die", NULL);
 	ck_assert_int_eq(waitpid(child, &status, 0), child);
 	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status 0x%x",
 		      status);
-	for (int i = 0; i < 300 && rawc_stat(&C, PROTO_STAT_BUFFERS) != 8; i++)
+	for (int i = 0; i < 300 && rawc_stat(&C, PROTO_STAT_BUFFERS) != 3; i++)
 		usleep(10000);
-	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_BUFFERS), 8);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_BUFFERS), 3);
 	rawc_close(&C);
 	rawc_open(&C);
 	for (int i = 0; i < 300 && rawc_stat(&C, PROTO_STAT_BUFFERS) != 0; i++)

@@ -392,7 +392,8 @@ MMIO_API int mmio_describe(const mmio_region *r, struct mmio_region_info *out);
  * @c, for mmio_read()/mmio_write() buffers that are never copied through the
  * library (zero-copy). The memory is readable and writable by the caller;
  * it lives until mmio_buffer_free() or mmio_disconnect(@c). A client may
- * hold at most 8 shared buffers and 1 GiB (server limits).
+ * hold 8 shared buffers and 1 GiB unless the policy says otherwise
+ * (limits.max_buffers, limits.max_buffer_bytes).
  *
  * Blocks for two round trips. Thread-safe. Returns MMIO_OK with *@out;
  * MMIO_EINVAL (NULL argument, @size 0 or over 1 TiB); MMIO_EACCES (the

@@ -38,6 +38,7 @@ extern "C" {
 #define CFG_MAX_REGIONS	     1024 /* longest `regions:` list */
 #define CFG_MAX_CLIENTS	     1024 /* longest `clients:` list */
 #define CFG_MAX_GRANTS	     1024 /* longest `grants:` list of one client */
+#define CFG_MAX_BUFFERS	     64	  /* highest limits.max_buffers */
 #define CFG_MAX_TOTAL_GRANTS 4096 /* grants of all clients together */
 #define CFG_MAX_FILE	     (4u << 20) /* largest policy file, bytes */
 
@@ -195,6 +196,13 @@ struct cfg_server {
 	unsigned max_sessions; /* limits.max_sessions, 1..65536; default 64 */
 	unsigned max_handles;  /* limits.max_handles (per session), 1..65536; default 256 */
 	uint64_t max_poll_us;  /* limits.max_poll_us, 1..60000000; default 1000000 */
+	/* Per client: requests in the server at once (more are dropped unanswered),
+	 * shared buffers, and their total size (0 buffers: no data plane). */
+	/* limits.max_requests, 32..64: libmmio keeps up to 32 in flight, and
+	 * one client must never hold the server's 128 contexts. Default 32. */
+	unsigned max_requests;
+	unsigned max_buffers;	   /* limits.max_buffers, 0..CFG_MAX_BUFFERS; default 8 */
+	uint64_t max_buffer_bytes; /* limits.max_buffer_bytes, 4KiB..64GiB; default 1GiB */
 };
 
 typedef struct cfg_policy cfg_policy;
