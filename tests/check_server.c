@@ -1244,6 +1244,10 @@ START_TEST(check_config_exit_codes)
 	status = run_check_config(H.policy);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
 	ck_assert(harness_log_contains("policy.yaml:4:5:"));
+	/* A file that is not there. */
+	status = run_check_config("/nonexistent/policy.yaml");
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+	ck_assert(harness_log_contains("/nonexistent/policy.yaml"));
 }
 END_TEST
 
