@@ -169,12 +169,29 @@ static void request_finish(struct srv_request *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static void request_refuse(struct srv_ctx *c, int status);
+/* ---- the core: a request to its reply, whatever carries them ---- */
 
-/* Encode r->rep (into r->reply_msg if a handler prepared it) and send it. */
-static void request_reply(struct srv_ctx *c)
+/* The reply to a request that cannot be decoded (or is refused whole). */
+static nng_msg *refusal_build(struct srv_request *r, int status)
 {
-	struct srv_request *r = &c->r;
+	uint8_t buf[PROTO_REPLY_HEADER_SIZE + 16];
+	size_t len = 0;
+	nng_msg *reply;
+
+	atomic_fetch_add(&srv.stats.requests, 1);
+	if (status == MMIO_EPROTO || status == MMIO_EVERSION)
+		atomic_fetch_add(&srv.stats.proto_errors, 1);
+	if (proto_error_reply_encode(nng_msg_body(r->msg), nng_msg_len(r->msg), status, buf,
+				     sizeof(buf), &len) != MMIO_OK ||
+	    nng_msg_alloc(&reply, len) != 0)
+		return NULL;
+	memcpy(nng_msg_body(reply), buf, len);
+	return reply;
+}
+
+/* r->rep encoded (into r->reply_msg if a handler prepared it); NULL to drop. */
+static nng_msg *reply_build(struct srv_request *r)
+{
 	nng_msg *reply = r->reply_msg;
 	size_t need = 0;
 	int status;
@@ -186,54 +203,25 @@ static void request_reply(struct srv_ctx *c)
 		proto_reply_encode(&r->rep, NULL, 0, &need);
 		if (nng_msg_alloc(&reply, need) != 0) {
 			srv_error("out of memory for a %zu-byte reply; dropping it", need);
-			request_finish(r);
-			ctx_recv(c);
-			return;
+			return NULL;
 		}
 	}
+	r->reply_msg = NULL;
 	status = proto_reply_encode(&r->rep, nng_msg_body(reply), nng_msg_len(reply), &need);
 	if (status != MMIO_OK) {
 		/* A handler built an impossible reply: a bug, but never the client's crash. */
 		srv_error("cannot encode the %s reply (%s); answering MMIO_EINTERNAL",
 			  proto_opcode_name(r->rep.opcode), mmio_status_name(status));
 		nng_msg_free(reply);
-		r->reply_msg = NULL;
-		request_refuse(c, MMIO_EINTERNAL);
-		return;
+		return refusal_build(r, MMIO_EINTERNAL);
 	}
 	nng_msg_chop(reply, nng_msg_len(reply) - need);
-	r->reply_msg = NULL;
-	request_finish(r);
-	ctx_send(c, reply);
-}
-
-/* Answer a request that cannot be decoded (or is refused whole) with @status. */
-static void request_refuse(struct srv_ctx *c, int status)
-{
-	struct srv_request *r = &c->r;
-	uint8_t buf[PROTO_REPLY_HEADER_SIZE + 16];
-	size_t len = 0;
-	nng_msg *reply;
-
-	atomic_fetch_add(&srv.stats.requests, 1);
-	if (status == MMIO_EPROTO || status == MMIO_EVERSION)
-		atomic_fetch_add(&srv.stats.proto_errors, 1);
-	if (proto_error_reply_encode(nng_msg_body(r->msg), nng_msg_len(r->msg), status, buf,
-				     sizeof(buf), &len) != MMIO_OK ||
-	    nng_msg_alloc(&reply, len) != 0) {
-		request_finish(r);
-		ctx_recv(c);
-		return;
-	}
-	memcpy(nng_msg_body(reply), buf, len);
-	request_finish(r);
-	ctx_send(c, reply);
+	return reply;
 }
 
 /* Run (or resume) the handler, with the rights check first for handle ops. */
-static void request_run(struct srv_ctx *c)
+static enum srv_outcome request_run(struct srv_request *r)
 {
-	struct srv_request *r = &c->r;
 	const struct srv_op *op = &ops[r->rq.opcode];
 	struct srv_session *s = r->session;
 	struct srv_target t;
@@ -253,8 +241,7 @@ static void request_run(struct srv_ctx *c)
 				srv_audit(s, "(handle)", proto_opcode_name(r->rq.opcode), t.offset,
 					  t.len, r->rep.status);
 			}
-			request_reply(c);
-			return;
+			return SRV_REPLY;
 		}
 		outcome = op->run(r);
 		if (r->handle->sensitive && outcome == SRV_REPLY)
@@ -263,12 +250,8 @@ static void request_run(struct srv_ctx *c)
 		r->handle = NULL;
 		pthread_mutex_unlock(&s->lock);
 	}
-	if (outcome == SRV_WAIT) {
-		c->state = CTX_WAIT;
-		nng_sleep_aio((nng_duration)c->r.wait_ms, c->aio);
-		return;
-	}
-	if (r->rep.status == MMIO_EACCES || r->rep.status == MMIO_ENOENT) {
+	if (outcome == SRV_REPLY &&
+	    (r->rep.status == MMIO_EACCES || r->rep.status == MMIO_ENOENT)) {
 		atomic_fetch_add(&srv.stats.denials, 1);
 		if (!op->target)
 			srv_audit(s, r->rq.opcode == PROTO_OP_OPEN ? r->rq.open.name : "-",
@@ -277,13 +260,57 @@ static void request_run(struct srv_ctx *c)
 				  r->rq.opcode == PROTO_OP_OPEN ? r->rq.open.length : 0,
 				  r->rep.status);
 	}
-	request_reply(c);
+	return outcome;
+}
+
+enum srv_outcome srv_request_step(struct srv_request *r, nng_msg **reply)
+{
+	*reply = NULL;
+	if (!r->decoded) {
+		int status =
+			proto_request_decode(nng_msg_body(r->msg), nng_msg_len(r->msg), &r->rq);
+
+		if (status != MMIO_OK) {
+			srv_debug("uid %u pid %d: refused a malformed %s request (%zu bytes): %s",
+				  (unsigned)r->session->peer.uid, (int)r->session->pid,
+				  proto_opcode_name(r->rq.opcode), nng_msg_len(r->msg),
+				  status == PROTO_EUNKNOWN_OP ? "unknown operation"
+							      : mmio_status_name(status));
+			*reply = refusal_build(r,
+					       status == PROTO_EUNKNOWN_OP ? MMIO_EPROTO : status);
+			return SRV_REPLY;
+		}
+		r->decoded = true;
+		r->rep.opcode = r->rq.opcode;
+	}
+	if (request_run(r) == SRV_WAIT)
+		return SRV_WAIT;
+	*reply = reply_build(r);
+	return SRV_REPLY;
+}
+
+/* ---- contexts: the core on nng ---- */
+
+/* Step the context's request: wait, or send its reply (or drop it). */
+static void ctx_step(struct srv_ctx *c)
+{
+	nng_msg *reply;
+
+	if (srv_request_step(&c->r, &reply) == SRV_WAIT) {
+		c->state = CTX_WAIT;
+		nng_sleep_aio((nng_duration)c->r.wait_ms, c->aio);
+		return;
+	}
+	request_finish(&c->r);
+	if (reply)
+		ctx_send(c, reply);
+	else
+		ctx_recv(c);
 }
 
 static void request_start(struct srv_ctx *c, nng_msg *msg)
 {
 	struct srv_request *r = &c->r;
-	int status;
 
 	memset(r, 0, sizeof(*r));
 	r->msg = msg;
@@ -317,18 +344,7 @@ static void request_start(struct srv_ctx *c, nng_msg *msg)
 	c->owner = r->session;
 	atomic_fetch_add(&c->owner->refs, 1);
 	r->gen = srv_current();
-	status = proto_request_decode(nng_msg_body(msg), nng_msg_len(msg), &r->rq);
-	if (status != MMIO_OK) {
-		srv_debug("uid %u pid %d: refused a malformed %s request (%zu bytes): %s",
-			  (unsigned)r->session->peer.uid, (int)r->session->pid,
-			  proto_opcode_name(r->rq.opcode), nng_msg_len(msg),
-			  status == PROTO_EUNKNOWN_OP ? "unknown operation"
-						      : mmio_status_name(status));
-		request_refuse(c, status == PROTO_EUNKNOWN_OP ? MMIO_EPROTO : status);
-		return;
-	}
-	r->rep.opcode = r->rq.opcode;
-	request_run(c);
+	ctx_step(c);
 }
 
 static void ctx_callback(void *arg)
@@ -367,7 +383,7 @@ static void ctx_callback(void *arg)
 			ctx_recv(c);
 			return;
 		}
-		request_run(c);
+		ctx_step(c);
 		return;
 	}
 }

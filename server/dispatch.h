@@ -26,7 +26,18 @@ struct srv_request {
 	size_t batch_next;
 	uint64_t *batch_values;
 	void *scratch; /* handler-owned memory freed with the request (LIST entries) */
+	bool decoded;  /* rq holds the decoded request */
 };
+
+/*
+ * Take request @r (msg, session and gen set, the rest zero) one step: decode
+ * it the first time, check it and run its handler. SRV_WAIT: a poll is
+ * waiting; call again after r->wait_ms. SRV_REPLY: *@reply is the reply to
+ * send (NULL: none can be built; drop it). Free @r's resources afterwards
+ * as the caller's transport does. Independent of nng sockets: the contexts
+ * (dispatch.c) and the in-process fuzz target both drive it.
+ */
+enum srv_outcome srv_request_step(struct srv_request *r, nng_msg **reply);
 
 typedef enum srv_outcome (*srv_op_fn)(struct srv_request *r);
 

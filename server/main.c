@@ -24,10 +24,6 @@
 /* Twice the most limits.max_requests allows: one client can never hold them all. */
 #define CONTEXTS 128
 
-struct srv srv = {
-	.gen_lock = PTHREAD_MUTEX_INITIALIZER,
-	.handles_lock = PTHREAD_MUTEX_INITIALIZER,
-};
 
 static const char *policy_path = DEFAULT_POLICY;
 static struct srv_listener *listener;

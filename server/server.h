@@ -164,6 +164,8 @@ struct srv_session {
 /* Called from the ADD_PRE pipe callback: a new session for @p, or NULL (the
  * caller then closes the pipe) when max_sessions are connected. */
 struct srv_session *srv_session_create(nng_pipe p);
+/* The same for an identity known otherwise (the in-process fuzz target). */
+struct srv_session *srv_session_create_for(uint32_t pipe_id, uid_t uid, gid_t gid, pid_t pid);
 /* ADD_POST: note that the pipe of the session reached the socket. Returns
  * false if @pipe_id has no session. */
 bool srv_session_mark_added(uint32_t pipe_id);

@@ -57,7 +57,6 @@ static size_t peer_groups(pid_t pid, uid_t uid, gid_t *groups, size_t max)
 struct srv_session *srv_session_create(nng_pipe p)
 {
 	uint64_t uid, gid, pid;
-	struct srv_session *s;
 
 	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) != 0 ||
 	    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_GID, &gid) != 0 ||
@@ -65,14 +64,20 @@ struct srv_session *srv_session_create(nng_pipe p)
 		srv_warn("refusing a connection without peer credentials");
 		return NULL;
 	}
-	s = calloc(1, sizeof(*s));
+	return srv_session_create_for((uint32_t)nng_pipe_id(p), (uid_t)uid, (gid_t)gid, (pid_t)pid);
+}
+
+struct srv_session *srv_session_create_for(uint32_t pipe_id, uid_t uid, gid_t gid, pid_t pid)
+{
+	struct srv_session *s = calloc(1, sizeof(*s));
+
 	if (!s)
 		return NULL;
 	atomic_init(&s->refs, 1);
-	s->pipe_id = (uint32_t)nng_pipe_id(p);
-	s->pid = (pid_t)pid;
-	s->peer.uid = (uid_t)uid;
-	s->peer.gid = (gid_t)gid;
+	s->pipe_id = pipe_id;
+	s->pid = pid;
+	s->peer.uid = uid;
+	s->peer.gid = gid;
 	s->peer.group_count = peer_groups(s->pid, s->peer.uid, s->groups, SRV_MAX_GROUPS);
 	s->peer.groups = s->groups;
 	s->next_id = 1;

@@ -12,6 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The server-wide state (server.h). */
+struct srv srv = {
+	.gen_lock = PTHREAD_MUTEX_INITIALIZER,
+	.handles_lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
 static atomic_ulong generation_ids;
 
 /* What a region maps; two regions with the same name and source share a device. */
