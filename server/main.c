@@ -24,7 +24,6 @@
 /* Twice the most limits.max_requests allows: one client can never hold them all. */
 #define CONTEXTS 128
 
-
 static const char *policy_path = DEFAULT_POLICY;
 static struct srv_listener *listener;
 
