@@ -178,210 +178,9 @@ START_TEST(fault_across_chunks_reports_exact_total)
 END_TEST
 
 /* ------------------------------------------------------------------------
- * Concurrency: WORKERS processes x OPS_PER_WORKER mixed operations, each
- * checked against the worker's own model of its bytes. Private ranges are
- * disjoint slices of one region; on the shared region each worker owns the
- * 8-byte words whose index is its number modulo WORKERS, interleaved with
- * everyone else's.
+ * The programs: mmio-load (concurrency against a model), mmioctl, the
+ * example driver.
  * ------------------------------------------------------------------------ */
-
-static unsigned rnd(unsigned *seed)
-{
-	*seed = *seed * 1103515245u + 12345u;
-	return (*seed >> 8) & 0xFFFFFF;
-}
-
-static int worker(unsigned id)
-{
-	static uint8_t model[SLICE], buf[SLICE];
-	uint64_t shared_model[4096 / 8 / WORKERS] = { 0 };
-	unsigned seed = 0x9E3779B9u ^ id, mismatches = 0;
-	mmio_client *c;
-	mmio_region *mine, *shared;
-
-	if (mmio_connect(H.url, &c) != MMIO_OK)
-		return 100;
-	if (mmio_open_range(c, "private", id * SLICE, SLICE, 0, &mine) != MMIO_OK ||
-	    mmio_open(c, "shared", 0, &shared) != MMIO_OK)
-		return 101;
-	if (mmio_fill(mine, 0, SLICE, 0, NULL) != MMIO_OK)
-		return 102;
-	memset(model, 0, sizeof(model));
-
-#define MISMATCH(...)                                                                              \
-	do {                                                                                       \
-		if (mismatches++ < 5) {                                                            \
-			fprintf(stderr, "worker %u op %u: ", id, op);                              \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
-
-	unsigned op;
-	for (op = 0; op < OPS_PER_WORKER; op++) {
-		unsigned kind = rnd(&seed) % 10;
-		unsigned width = 1u << (rnd(&seed) % 4);
-		size_t off = (rnd(&seed) % (SLICE / width)) * width;
-		size_t len = 1 + rnd(&seed) % 300, done = 0;
-		uint64_t value =
-			((uint64_t)rnd(&seed) << 40) ^ ((uint64_t)rnd(&seed) << 16) ^ rnd(&seed);
-		int st = MMIO_OK;
-
-		if (width < 8)
-			value &= (1ull << (8 * width)) - 1;
-		switch (kind) {
-		case 0:
-		case 1: { /* width-exact write, then the model */
-			switch (width) {
-			case 1:
-				st = mmio_write8(mine, off, (uint8_t)value);
-				break;
-			case 2:
-				st = mmio_write16(mine, off, (uint16_t)value);
-				break;
-			case 4:
-				st = mmio_write32(mine, off, (uint32_t)value);
-				break;
-			default:
-				st = mmio_write64(mine, off, value);
-				break;
-			}
-			for (unsigned b = 0; b < width; b++)
-				model[off + b] = (uint8_t)(value >> (8 * b));
-			break;
-		}
-		case 2:
-		case 3: { /* width-exact read against the model */
-			uint64_t got = 0, want = 0;
-			uint8_t g8;
-			uint16_t g16;
-			uint32_t g32;
-			switch (width) {
-			case 1:
-				st = mmio_read8(mine, off, &g8);
-				got = g8;
-				break;
-			case 2:
-				st = mmio_read16(mine, off, &g16);
-				got = g16;
-				break;
-			case 4:
-				st = mmio_read32(mine, off, &g32);
-				got = g32;
-				break;
-			default:
-				st = mmio_read64(mine, off, &got);
-				break;
-			}
-			for (unsigned b = 0; b < width; b++)
-				want |= (uint64_t)model[off + b] << (8 * b);
-			if (st == MMIO_OK && got != want)
-				MISMATCH("read%u at %zu: 0x%llx, model 0x%llx", width * 8, off,
-					 (unsigned long long)got, (unsigned long long)want);
-			break;
-		}
-		case 4: { /* bulk write at any offset; the tail may cross the end */
-			off = rnd(&seed) % SLICE;
-			for (size_t i = 0; i < len; i++)
-				buf[i] = (uint8_t)rnd(&seed);
-			st = mmio_write(mine, off, buf, len, &done);
-			if (off + len > SLICE) {
-				if (st != MMIO_EINVAL || done != 0)
-					MISMATCH("write past the end: %d, done %zu", st, done);
-				st = MMIO_OK;
-			} else {
-				memcpy(model + off, buf, len);
-			}
-			break;
-		}
-		case 5: { /* bulk read against the model */
-			off = rnd(&seed) % (SLICE - len);
-			st = mmio_read(mine, off, buf, len, &done);
-			if (st == MMIO_OK && (done != len || memcmp(buf, model + off, len) != 0))
-				MISMATCH("read %zu bytes at %zu differ from the model", len, off);
-			break;
-		}
-		case 6: { /* fill, possibly short at the end */
-			off = rnd(&seed) % SLICE;
-			uint8_t byte = (uint8_t)value;
-			st = mmio_fill(mine, off, len, byte, &done);
-			size_t want = off + len > SLICE ? SLICE - off : len;
-			if (done != want || st != (want == len ? MMIO_OK : MMIO_EINVAL))
-				MISMATCH("fill at %zu len %zu: %d done %zu", off, len, st, done);
-			memset(model + off, byte, want);
-			st = MMIO_OK;
-			break;
-		}
-		case 7: { /* poll for what the model says is there */
-			uint32_t last = 0, want = 0;
-			off &= ~(size_t)3;
-			for (unsigned b = 0; b < 4; b++)
-				want |= (uint32_t)model[off + b] << (8 * b);
-			st = mmio_poll32(mine, off, 0xFFFFFFFF, want, 100000, &last);
-			if (st != MMIO_OK || last != want)
-				MISMATCH("poll at %zu: %d last 0x%x want 0x%x", off, st, last,
-					 want);
-			break;
-		}
-		default: { /* the shared region: my own words among everyone's */
-			size_t word = (rnd(&seed) % (4096 / 8 / WORKERS)) * WORKERS + id;
-			uint64_t got;
-			if (kind == 8) {
-				st = mmio_write64(shared, word * 8, value);
-				shared_model[word / WORKERS] = value;
-			} else {
-				st = mmio_read64(shared, word * 8, &got);
-				if (st == MMIO_OK && got != shared_model[word / WORKERS])
-					MISMATCH("shared word %zu: 0x%llx, model 0x%llx", word,
-						 (unsigned long long)got,
-						 (unsigned long long)shared_model[word / WORKERS]);
-			}
-			break;
-		}
-		}
-		if (st != MMIO_OK)
-			MISMATCH("kind %u width %u off %zu: %s", kind, width, off,
-				 mmio_status_name(st));
-	}
-	/* The whole slice, once more, against the model. */
-	size_t done = 0;
-	if (mmio_read(mine, 0, buf, SLICE, &done) != MMIO_OK || memcmp(buf, model, SLICE) != 0)
-		MISMATCH("final read-back differs from the model");
-	mmio_disconnect(c);
-	return mismatches > 99 ? 99 : (int)mismatches;
-}
-
-START_TEST(concurrent_clients_match_the_model)
-{
-	pid_t pids[WORKERS];
-	mmio_region *r;
-	uint32_t clients;
-
-	for (unsigned i = 0; i < WORKERS; i++) {
-		char role[32];
-		snprintf(role, sizeof(role), "worker-%u", i);
-		pids[i] = harness_spawn(role, NULL);
-	}
-	for (unsigned i = 0; i < WORKERS; i++) {
-		int status;
-		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
-		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-			      "worker %u: status 0x%x (exit code = mismatches, 100+ = setup)", i,
-			      status);
-	}
-	/* Everything they opened is released. */
-	ck_assert_int_eq(mmio_open(client, "private", 0, &r), MMIO_OK);
-	mmio_close(r);
-	struct rawc c;
-	rawc_open(&c);
-	for (int i = 0; i < 100 && rawc_stat(&c, PROTO_STAT_HANDLES) != 0; i++)
-		usleep(20000);
-	ck_assert_uint_eq(rawc_stat(&c, PROTO_STAT_HANDLES), 0);
-	clients = (uint32_t)rawc_stat(&c, PROTO_STAT_CLIENTS);
-	ck_assert_uint_le(clients, 2);
-	rawc_close(&c);
-}
-END_TEST
 
 /* Run "@tool -s URL @args" (or "@tool URL @args" without -s); capture stdout+stderr. */
 static int run_tool(char *out, size_t outlen, const char *tool, bool dash_s, const char *args)
@@ -405,6 +204,36 @@ static int run_tool(char *out, size_t outlen, const char *tool, bool dash_s, con
 	int status = pclose(p);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+/*
+ * WORKERS client processes x OPS_PER_WORKER mixed operations at once, every
+ * result against a model (bench/mmio-load.c, run small): exit 0 means no
+ * mismatch and no unexpected status. Then nothing they opened remains.
+ */
+START_TEST(concurrent_clients_match_the_model)
+{
+	char out[4096], args[256];
+	mmio_region *r;
+	uint32_t clients;
+
+	snprintf(args, sizeof(args), "--workers %d --ops %d --slice %u --server-pid %d", WORKERS,
+		 OPS_PER_WORKER, SLICE, (int)H.server);
+	ck_assert_msg(run_tool(out, sizeof(out), MMIO_LOAD_BIN, true, args) == 0, "%s", out);
+	ck_assert_msg(strstr(out, "mismatches 0, unexpected statuses 0"), "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "80000 operations"));
+	/* Everything they opened is released. */
+	ck_assert_int_eq(mmio_open(client, "private", 0, &r), MMIO_OK);
+	mmio_close(r);
+	struct rawc c;
+	rawc_open(&c);
+	for (int i = 0; i < 100 && rawc_stat(&c, PROTO_STAT_HANDLES) != 0; i++)
+		usleep(20000);
+	ck_assert_uint_eq(rawc_stat(&c, PROTO_STAT_HANDLES), 0);
+	clients = (uint32_t)rawc_stat(&c, PROTO_STAT_CLIENTS);
+	ck_assert_uint_le(clients, 2);
+	rawc_close(&c);
+}
+END_TEST
 
 /* mmioctl as an admin uses it: devmem-style output, status names on errors. */
 START_TEST(mmioctl_reads_writes_and_names_errors)
@@ -499,10 +328,7 @@ END_TEST
 
 int harness_child_main(const char *role)
 {
-	unsigned id;
-
-	if (sscanf(role, "worker-%u", &id) == 1 && id < WORKERS)
-		return worker(id);
+	(void)role;
 	return 99;
 }
 
