@@ -301,6 +301,9 @@ static struct report worker_run(const struct options *o, unsigned id)
 			"open %s)\n",
 			id, o->priv, id * w.slice, w.slice, o->shared);
 		w.rep.errors = 1;
+		mmio_disconnect(w.c); /* NULL is fine */
+		free(w.model);
+		free(w.buf);
 		return w.rep;
 	}
 	w.words = mmio_size(w.shared) / 8 / o->workers;
