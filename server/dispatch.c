@@ -117,9 +117,15 @@ struct srv_ctx {
 	enum ctx_state state;
 	struct srv_request r;
 	/* The session this context works for, from its request until its reply
-	 * is sent: counted in the session's in-flight requests. */
+	 * is sent: counted in the session's in-flight requests, or (busy) in its
+	 * unsent MMIO_EBUSY answers. */
 	struct srv_session *owner;
+	bool busy;
 };
+
+/* MMIO_EBUSY answers to requests over limits.max_requests that one client
+ * may have unsent at once; past that the excess is dropped unanswered. */
+#define BUSY_REPLIES_MAX 4
 
 /*
  * A reply that cannot be sent within this time is dropped: a client that
@@ -135,9 +141,10 @@ static unsigned ncontexts;
 static void ctx_release_owner(struct srv_ctx *c)
 {
 	if (c->owner) {
-		atomic_fetch_sub(&c->owner->inflight, 1);
+		atomic_fetch_sub(c->busy ? &c->owner->busy_replies : &c->owner->inflight, 1);
 		srv_session_put(c->owner);
 		c->owner = NULL;
+		c->busy = false;
 	}
 }
 
@@ -325,20 +332,35 @@ static void request_start(struct srv_ctx *c, nng_msg *msg)
 	/*
 	 * A client may have srv.max_requests requests in the server at once
 	 * (libmmio never has more); more would let one client hold every
-	 * context. The excess is dropped unanswered: answering would queue yet
-	 * more replies on a pipe that may not be read.
+	 * context. The excess is answered MMIO_EBUSY, a few at a time: a client
+	 * that floods and never reads would otherwise hold contexts with
+	 * replies that cannot be sent. Past that it is dropped unanswered.
 	 */
 	if (atomic_fetch_add(&r->session->inflight, 1) >= (int)srv.max_requests) {
-		atomic_fetch_sub(&r->session->inflight, 1);
-		if (atomic_fetch_add(&r->session->dropped, 1) == 0)
-			srv_warn("uid %u pid %d: more than %d requests in flight; dropping the "
-				 "excess",
-				 (unsigned)r->session->peer.uid, (int)r->session->pid,
-				 (int)srv.max_requests);
-		srv_session_put(r->session);
+		struct srv_session *s = r->session;
+		nng_msg *reply = NULL;
+
+		atomic_fetch_sub(&s->inflight, 1);
+		if (atomic_fetch_add(&s->dropped, 1) == 0)
+			srv_warn("uid %u pid %d: more than %d requests in flight; answering the "
+				 "excess MMIO_EBUSY",
+				 (unsigned)s->peer.uid, (int)s->pid, (int)srv.max_requests);
+		if (atomic_fetch_add(&s->busy_replies, 1) < BUSY_REPLIES_MAX)
+			reply = refusal_build(r, MMIO_EBUSY);
+		if (!reply) {
+			atomic_fetch_sub(&s->busy_replies, 1);
+			srv_session_put(s);
+			nng_msg_free(msg);
+			memset(r, 0, sizeof(*r));
+			ctx_recv(c);
+			return;
+		}
+		/* Held as a busy answer until it is sent (ctx_release_owner()). */
+		c->owner = s;
+		c->busy = true;
 		nng_msg_free(msg);
 		memset(r, 0, sizeof(*r));
-		ctx_recv(c);
+		ctx_send(c, reply);
 		return;
 	}
 	c->owner = r->session;

@@ -143,10 +143,11 @@ struct srv_session {
 	struct cfg_peer peer;
 	gid_t groups[SRV_MAX_GROUPS];
 
-	bool added;	     /* reached ADD_POST (counted by the listener) */
-	atomic_int inflight; /* requests in the server (dispatch.c) */
-	atomic_uint dropped; /* requests dropped over srv.max_requests */
-	atomic_uint audits;  /* audit lines in the current second (srv_audit) */
+	bool added;		 /* reached ADD_POST (counted by the listener) */
+	atomic_int inflight;	 /* requests in the server (dispatch.c) */
+	atomic_uint dropped;	 /* requests over srv.max_requests */
+	atomic_int busy_replies; /* their MMIO_EBUSY answers not yet sent (dispatch.c) */
+	atomic_uint audits;	 /* audit lines in the current second (srv_audit) */
 	atomic_llong audit_second;
 
 	pthread_mutex_t lock; /* guards everything below */

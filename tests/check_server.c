@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -639,6 +640,95 @@ START_TEST(client_that_never_reads_does_not_starve_others)
 		ck_assert_int_eq(rawc_read_once(&C, scratch, 0, 4, NULL), MMIO_OK);
 	ck_assert_uint_ge(rawc_stat(&other, PROTO_STAT_CLIENTS), 2);
 	rawc_close(&other);
+	close(fd);
+}
+END_TEST
+
+/* Read one reply frame of a raw SP connection (type, u64 BE length, the
+ * request id, the reply) within @ms; its reply decoded into *@rep. */
+static bool raw_reply(int fd, int ms, uint32_t *id, struct proto_reply *rep, uint8_t *buf,
+		      size_t cap)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t got = 0, need = 9;
+	uint64_t len = 0;
+
+	while (got < need) {
+		if (poll(&p, 1, ms) != 1)
+			return false;
+		ssize_t n = read(fd, buf + got, need - got);
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+		if (got == 9 && need == 9) {
+			for (int i = 0; i < 8; i++)
+				len = len << 8 | buf[1 + i];
+			if (len < 4 || len > cap - 9)
+				return false;
+			need = 9 + (size_t)len;
+		}
+	}
+	*id = (uint32_t)buf[9] << 24 | (uint32_t)buf[10] << 16 | (uint32_t)buf[11] << 8 | buf[12];
+	return proto_reply_decode(buf + 13, need - 13, rep) == MMIO_OK;
+}
+
+/* Send @rq as request @id on a raw SP connection. */
+static void raw_request(int fd, uint32_t id, const struct proto_request *rq)
+{
+	uint8_t frame[128];
+	size_t body = 0;
+
+	ck_assert_int_eq(proto_request_encode(rq, frame + 13, sizeof(frame) - 13, &body), MMIO_OK);
+	frame[0] = 1;
+	for (int i = 0; i < 8; i++)
+		frame[1 + i] = (uint8_t)((4 + body) >> (8 * (7 - i)));
+	frame[9] = (uint8_t)(id >> 24 | 0x80), frame[10] = (uint8_t)(id >> 16);
+	frame[11] = (uint8_t)(id >> 8), frame[12] = (uint8_t)id;
+	ck_assert_int_eq(write(fd, frame, 13 + body), (ssize_t)(13 + body));
+}
+
+/* Requests over limits.max_requests (32) get MMIO_EBUSY at once; the
+ * requests in flight go on. */
+START_TEST(requests_over_the_limit_are_answered_busy)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	uint8_t header[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 }, theirs[8], buf[512];
+	struct proto_request rq = { .opcode = PROTO_OP_OPEN };
+	struct proto_reply rep;
+	uint32_t id, h;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0), busy = 0, timeouts = 0;
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", H.sock);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	ck_assert_int_eq(write(fd, header, 8), 8);
+	ck_assert_int_eq(read(fd, theirs, 8), 8);
+	snprintf(rq.open.name, sizeof(rq.open.name), "scratch");
+	rq.open.length = PROTO_LEN_TO_END;
+	raw_request(fd, 1, &rq);
+	ck_assert(raw_reply(fd, 5000, &id, &rep, buf, sizeof(buf)));
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	h = rep.open.handle;
+	/* 40 polls for what never comes, 1 s each: 32 wait, 8 are too many. */
+	rq = (struct proto_request){ .opcode = PROTO_OP_POLL };
+	rq.poll = (struct proto_poll_req){ h, 4, 0, 0x0F, 0x10, 1000000 };
+	for (uint32_t i = 0; i < 40; i++)
+		raw_request(fd, 100 + i, &rq);
+	/* The answers to the excess come at once, MMIO_EBUSY (all 8: this
+	 * client reads them, so none waits unsent; a client that does not read
+	 * gets at most 4, and the rest is dropped). */
+	while (raw_reply(fd, 500, &id, &rep, buf, sizeof(buf))) {
+		ck_assert_int_eq(rep.status, MMIO_EBUSY);
+		ck_assert_uint_eq(rep.opcode, PROTO_OP_POLL);
+		busy++;
+	}
+	ck_assert_int_eq(busy, 8);
+	/* The 32 in flight time out as they should. */
+	while (raw_reply(fd, 3000, &id, &rep, buf, sizeof(buf)) && timeouts < 32) {
+		ck_assert_int_eq(rep.status, MMIO_ETIMEDOUT);
+		timeouts++;
+	}
+	ck_assert_int_eq(timeouts, 32);
+	ck_assert(harness_log_contains("answering the excess MMIO_EBUSY"));
 	close(fd);
 }
 END_TEST
@@ -1272,6 +1362,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, hostile_messages_get_errors_and_server_serves_on);
 	tcase_add_test(tc, client_killed_mid_poll_or_batch);
 	tcase_add_test(tc, client_that_never_reads_does_not_starve_others);
+	tcase_add_test(tc, requests_over_the_limit_are_answered_busy);
 	tcase_add_test(tc, reload_revokes_and_broken_policy_keeps_old);
 	tcase_add_test(tc, policy_file_change_reloads_without_signal);
 	tcase_add_test(tc, other_uid_sees_only_its_grants);
