@@ -713,15 +713,16 @@ START_TEST(requests_over_the_limit_are_answered_busy)
 	rq.poll = (struct proto_poll_req){ h, 4, 0, 0x0F, 0x10, 1000000 };
 	for (uint32_t i = 0; i < 40; i++)
 		raw_request(fd, 100 + i, &rq);
-	/* The answers to the excess come at once, MMIO_EBUSY (all 8: this
-	 * client reads them, so none waits unsent; a client that does not read
-	 * gets at most 4, and the rest is dropped). */
+	/* The answers to the excess come at once, MMIO_EBUSY: all 8 when each is
+	 * sent before the next excess request arrives, at least 4 when they
+	 * queue (then the rest is dropped: at most 4 may wait unsent). */
 	while (raw_reply(fd, 500, &id, &rep, buf, sizeof(buf))) {
 		ck_assert_int_eq(rep.status, MMIO_EBUSY);
 		ck_assert_uint_eq(rep.opcode, PROTO_OP_POLL);
 		busy++;
 	}
-	ck_assert_int_eq(busy, 8);
+	ck_assert_int_ge(busy, 4);
+	ck_assert_int_le(busy, 8);
 	/* The 32 in flight time out as they should. */
 	while (raw_reply(fd, 3000, &id, &rep, buf, sizeof(buf)) && timeouts < 32) {
 		ck_assert_int_eq(rep.status, MMIO_ETIMEDOUT);
