@@ -35,95 +35,17 @@ bool cli_channel_path(const char *url, char *out, size_t outlen)
 	return true;
 }
 
-int cli_channel_pickup(const char *path, uint64_t token, int timeout_ms, int *fd,
-		       uint64_t *mmap_offset)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
-	uint8_t buf[CHANNEL_REPLY_SIZE + 1];
-	union {
-		struct cmsghdr h;
-		char space[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-	struct msghdr msg = { .msg_iov = &iov,
-			      .msg_iovlen = 1,
-			      .msg_control = control.space,
-			      .msg_controllen = sizeof(control.space) };
-	struct cmsghdr *cm;
-	uint32_t status = 0;
-	ssize_t n;
-	int s, received = -1;
-
-	*fd = -1;
-	memcpy(addr.sun_path, path, strlen(path) + 1);
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return errno == EMFILE || errno == ENFILE ? MMIO_ENOMEM : MMIO_EINTERNAL;
-	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-		/* No channel there (or not ours to use): the grant cannot be had. */
-		close(s);
-		return MMIO_EACCES;
-	}
-	for (int i = 0; i < 8; i++)
-		buf[i] = (uint8_t)(token >> (8 * i));
-	/* A channel that breaks or stays silent has not handed the mapping
-	 * over: that is a refusal (MMIO_EACCES), not the loss of the client's
-	 * nng connection (MMIO_ECONN, which means every later call fails). */
-	if (send(s, buf, 8, MSG_NOSIGNAL) != 8) {
-		close(s);
-		return MMIO_EACCES;
-	}
-	memset(&control, 0, sizeof(control));
-	do
-		n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	close(s);
-	if (n < 0)
-		return MMIO_EACCES;
-	/* Keep the first descriptor; any others (from a confused peer) are
-	 * closed, never leaked. */
-	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
-		    cm->cmsg_len < CMSG_LEN(0))
-			continue;
-		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-			int one;
-
-			memcpy(&one, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (received < 0)
-				received = one;
-			else
-				close(one);
-		}
-	}
-	if (n != CHANNEL_REPLY_SIZE || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
-		goto malformed;
-	for (int i = 0; i < 4; i++)
-		status |= (uint32_t)buf[i] << (8 * i);
-	*mmap_offset = 0;
-	for (int i = 0; i < 8; i++)
-		*mmap_offset |= (uint64_t)buf[8 + i] << (8 * i);
-	if ((int32_t)status == MMIO_OK) {
-		if (received < 0)
-			goto malformed;
-		*fd = received;
-		return MMIO_OK;
-	}
-	if (received >= 0)
-		close(received);
-	/* The channel's refusals: an unknown, used, expired or foreign token. */
-	return (int32_t)status == MMIO_ENOMEM ? MMIO_ENOMEM : MMIO_EACCES;
-
-malformed:
-	if (received >= 0)
-		close(received);
-	return MMIO_EPROTO;
-}
-
-int cli_channel_attach(const char *path, uint64_t token, int fd, int timeout_ms, uint32_t *id)
+/*
+ * One exchange on the channel at @path: @token (8 bytes), with descriptor
+ * @send_fd unless it is -1, then the 16-byte reply: *@status and *@answer
+ * are its fields, *@received the descriptor it carried (-1 if none; any
+ * others are closed, never leaked). Returns MMIO_OK when a well-formed reply
+ * came, else why not: MMIO_EACCES (no channel there, or it broke or stayed
+ * silent: a refusal, not the loss of the client's nng connection, which
+ * MMIO_ECONN would mean), MMIO_ENOMEM, MMIO_EINTERNAL, MMIO_EPROTO.
+ */
+static int channel_exchange(const char *path, uint64_t token, int send_fd, int timeout_ms,
+			    int32_t *status, uint64_t *answer, int *received)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
@@ -133,16 +55,13 @@ int cli_channel_attach(const char *path, uint64_t token, int fd, int timeout_ms,
 		char space[CMSG_SPACE(sizeof(int))];
 	} control;
 	struct iovec iov = { .iov_base = buf, .iov_len = 8 };
-	struct msghdr msg = { .msg_iov = &iov,
-			      .msg_iovlen = 1,
-			      .msg_control = control.space,
-			      .msg_controllen = sizeof(control.space) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct cmsghdr *cm;
-	uint32_t status = 0;
-	uint64_t answer = 0;
+	uint32_t st = 0;
 	ssize_t n;
 	int s;
 
+	*received = -1;
 	memcpy(addr.sun_path, path, strlen(path) + 1);
 	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -156,31 +75,96 @@ int cli_channel_attach(const char *path, uint64_t token, int fd, int timeout_ms,
 	for (int i = 0; i < 8; i++)
 		buf[i] = (uint8_t)(token >> (8 * i));
 	memset(&control, 0, sizeof(control));
-	cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (send_fd >= 0) {
+		msg.msg_control = control.space;
+		msg.msg_controllen = sizeof(control.space);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &send_fd, sizeof(int));
+	}
 	if (sendmsg(s, &msg, MSG_NOSIGNAL) != 8) {
 		close(s);
 		return MMIO_EACCES;
 	}
+
+	iov.iov_len = sizeof(buf);
+	memset(&control, 0, sizeof(control));
+	msg = (struct msghdr){ .msg_iov = &iov,
+			       .msg_iovlen = 1,
+			       .msg_control = control.space,
+			       .msg_controllen = sizeof(control.space) };
 	do
-		n = recv(s, buf, sizeof(buf), 0);
+		n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	close(s);
 	if (n < 0)
 		return MMIO_EACCES;
-	if (n != CHANNEL_REPLY_SIZE)
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+		    cm->cmsg_len < CMSG_LEN(0))
+			continue;
+		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int one;
+
+			memcpy(&one, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (*received < 0)
+				*received = one;
+			else
+				close(one);
+		}
+	}
+	if (n != CHANNEL_REPLY_SIZE || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		if (*received >= 0)
+			close(*received);
+		*received = -1;
 		return MMIO_EPROTO;
+	}
 	for (int i = 0; i < 4; i++)
-		status |= (uint32_t)buf[i] << (8 * i);
+		st |= (uint32_t)buf[i] << (8 * i);
+	*status = (int32_t)st;
+	*answer = 0;
 	for (int i = 0; i < 8; i++)
-		answer |= (uint64_t)buf[8 + i] << (8 * i);
-	if ((int32_t)status != MMIO_OK)
-		return (int32_t)status < MMIO_STATUS_MIN || (int32_t)status > 0
-			       ? MMIO_EPROTO
-			       : (int)(int32_t)status;
+		*answer |= (uint64_t)buf[8 + i] << (8 * i);
+	return MMIO_OK;
+}
+
+int cli_channel_pickup(const char *path, uint64_t token, int timeout_ms, int *fd,
+		       uint64_t *mmap_offset)
+{
+	int32_t status;
+	int received, rc;
+
+	*fd = -1;
+	rc = channel_exchange(path, token, -1, timeout_ms, &status, mmap_offset, &received);
+	if (rc != MMIO_OK)
+		return rc;
+	if (status == MMIO_OK) {
+		if (received < 0)
+			return MMIO_EPROTO;
+		*fd = received;
+		return MMIO_OK;
+	}
+	if (received >= 0)
+		close(received);
+	/* The channel's refusals: an unknown, used, expired or foreign token. */
+	return status == MMIO_ENOMEM ? MMIO_ENOMEM : MMIO_EACCES;
+}
+
+int cli_channel_attach(const char *path, uint64_t token, int fd, int timeout_ms, uint32_t *id)
+{
+	uint64_t answer;
+	int32_t status;
+	int received, rc;
+
+	rc = channel_exchange(path, token, fd, timeout_ms, &status, &answer, &received);
+	if (rc != MMIO_OK)
+		return rc;
+	if (received >= 0)
+		close(received); /* nothing is handed back for a buffer */
+	if (status != MMIO_OK)
+		return status < MMIO_STATUS_MIN || status > 0 ? MMIO_EPROTO : status;
 	if (answer == 0 || answer > UINT32_MAX)
 		return MMIO_EPROTO;
 	*id = (uint32_t)answer;

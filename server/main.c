@@ -79,16 +79,6 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 }
 
 /* Limits from the policy's server section (max_message only at start). */
-static void apply_limits(const struct cfg_server *cs)
-{
-	srv.max_sessions = cs->max_sessions;
-	srv.max_handles = cs->max_handles;
-	srv.max_poll_us = cs->max_poll_us;
-	srv.max_requests = cs->max_requests;
-	srv.max_buffers = cs->max_buffers;
-	srv.max_buffer_bytes = cs->max_buffer_bytes;
-}
-
 static int policy_load(cfg_policy **out)
 {
 	return cfg_policy_load_file(policy_path, report_to_log, NULL, out);
@@ -124,7 +114,7 @@ static void policy_reload(void)
 		srv_warn("reload: server.max_message changed; restart the server to apply it");
 	pthread_mutex_lock(&srv.gen_lock);
 	srv.gen = fresh;
-	apply_limits(cfg_policy_server(p));
+	srv_limits_apply(cfg_policy_server(p));
 	pthread_mutex_unlock(&srv.gen_lock);
 	revoked = srv_handles_revalidate(fresh);
 	atomic_fetch_add(&srv.stats.revoked, revoked);
@@ -274,7 +264,7 @@ int main(int argc, char **argv)
 		cfg_policy_free(policy);
 		return 0;
 	}
-	apply_limits(cs);
+	srv_limits_apply(cs);
 	srv.max_message = cs->max_message;
 	clock_gettime(CLOCK_MONOTONIC, &srv.started);
 

@@ -36,6 +36,16 @@ static void count_fault(int status)
 		atomic_fetch_add(&srv.stats.faults, 1);
 }
 
+/* The end of every copy and fill: its fault, its bytes, its exact count. */
+static enum srv_outcome copy_reply(struct srv_request *r, int status, size_t done,
+				   atomic_ulong *bytes)
+{
+	count_fault(status);
+	atomic_fetch_add(bytes, done);
+	r->rep.done = done;
+	return reply_status(r, status);
+}
+
 enum srv_outcome srv_op_hello(struct srv_request *r)
 {
 	unsigned version;
@@ -141,11 +151,8 @@ enum srv_outcome srv_op_read(struct srv_request *r)
 	data = (uint8_t *)nng_msg_body(r->reply_msg) + PROTO_READ_DATA_OFFSET;
 	status = shim_copy_from_device(&r->handle->win, (size_t)r->rq.read.offset, data,
 				       (size_t)len, &done);
-	count_fault(status);
-	atomic_fetch_add(&srv.stats.bytes_read, done);
-	r->rep.done = done;
 	r->rep.read.data = data;
-	return reply_status(r, status);
+	return copy_reply(r, status, done, &srv.stats.bytes_read);
 }
 
 enum srv_outcome srv_op_write(struct srv_request *r)
@@ -154,10 +161,7 @@ enum srv_outcome srv_op_write(struct srv_request *r)
 	int status = shim_copy_to_device(&r->handle->win, (size_t)r->rq.write.offset,
 					 r->rq.write.data, r->rq.write.len, &done);
 
-	count_fault(status);
-	atomic_fetch_add(&srv.stats.bytes_written, done);
-	r->rep.done = done;
-	return reply_status(r, status);
+	return copy_reply(r, status, done, &srv.stats.bytes_written);
 }
 
 enum srv_outcome srv_op_fill(struct srv_request *r)
@@ -166,10 +170,7 @@ enum srv_outcome srv_op_fill(struct srv_request *r)
 	int status = shim_fill(&r->handle->win, (size_t)r->rq.fill.offset, (size_t)r->rq.fill.len,
 			       r->rq.fill.byte, &done);
 
-	count_fault(status);
-	atomic_fetch_add(&srv.stats.bytes_written, done);
-	r->rep.done = done;
-	return reply_status(r, status);
+	return copy_reply(r, status, done, &srv.stats.bytes_written);
 }
 
 /*
@@ -347,7 +348,8 @@ static uint8_t *span_of(struct srv_request *r)
 	return b->map + q->buf_offset;
 }
 
-enum srv_outcome srv_op_read_span(struct srv_request *r)
+/* READ_SPAN (@to_device false) and WRITE_SPAN: READ and WRITE on a span. */
+static enum srv_outcome span_copy(struct srv_request *r, bool to_device)
 {
 	const struct proto_span_req *q = &r->rq.span;
 	size_t done = 0;
@@ -356,29 +358,24 @@ enum srv_outcome srv_op_read_span(struct srv_request *r)
 
 	if (!span)
 		return reply_status(r, MMIO_EINVAL);
-	status = shim_copy_from_device(&r->handle->win, (size_t)q->offset, span, (size_t)q->len,
-				       &done);
-	count_fault(status);
-	atomic_fetch_add(&srv.stats.bytes_read, done);
-	r->rep.done = done;
-	return reply_status(r, status);
+	if (to_device)
+		status = shim_copy_to_device(&r->handle->win, (size_t)q->offset, span,
+					     (size_t)q->len, &done);
+	else
+		status = shim_copy_from_device(&r->handle->win, (size_t)q->offset, span,
+					       (size_t)q->len, &done);
+	return copy_reply(r, status, done,
+			  to_device ? &srv.stats.bytes_written : &srv.stats.bytes_read);
+}
+
+enum srv_outcome srv_op_read_span(struct srv_request *r)
+{
+	return span_copy(r, false);
 }
 
 enum srv_outcome srv_op_write_span(struct srv_request *r)
 {
-	const struct proto_span_req *q = &r->rq.span;
-	size_t done = 0;
-	uint8_t *span = span_of(r);
-	int status;
-
-	if (!span)
-		return reply_status(r, MMIO_EINVAL);
-	status = shim_copy_to_device(&r->handle->win, (size_t)q->offset, span, (size_t)q->len,
-				     &done);
-	count_fault(status);
-	atomic_fetch_add(&srv.stats.bytes_written, done);
-	r->rep.done = done;
-	return reply_status(r, status);
+	return span_copy(r, true);
 }
 
 enum srv_outcome srv_op_stats(struct srv_request *r)

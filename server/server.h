@@ -177,6 +177,10 @@ bool srv_session_remove(uint32_t pipe_id);
 struct srv_session *srv_session_get(uint32_t pipe_id);
 void srv_session_put(struct srv_session *s);
 size_t srv_session_count(void);
+
+/* Take the limits of the policy's server section (start and every reload;
+ * max_message only at start: nng's receive limit is set once). */
+void srv_limits_apply(const struct cfg_server *cs);
 size_t srv_handle_count(void);
 /* Handles that have a direct mapping granted (STATS "mappings"). */
 size_t srv_mapping_count(void);

@@ -18,6 +18,16 @@ struct srv srv = {
 	.handles_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
+void srv_limits_apply(const struct cfg_server *cs)
+{
+	srv.max_sessions = cs->max_sessions;
+	srv.max_handles = cs->max_handles;
+	srv.max_poll_us = cs->max_poll_us;
+	srv.max_requests = cs->max_requests;
+	srv.max_buffers = cs->max_buffers;
+	srv.max_buffer_bytes = cs->max_buffer_bytes;
+}
+
 static atomic_ulong generation_ids;
 
 /* What a region maps; two regions with the same name and source share a device. */

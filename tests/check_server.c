@@ -853,39 +853,10 @@ END_TEST
 /* Present @token on the descriptor channel; *fd gets the descriptor (or -1). */
 static int fd_pickup(uint64_t token, int *fd, uint64_t *mmap_offset)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	uint8_t buf[16];
-	union {
-		struct cmsghdr h;
-		char space[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-	struct msghdr msg = { .msg_iov = &iov,
-			      .msg_iovlen = 1,
-			      .msg_control = control.space,
-			      .msg_controllen = sizeof(control.space) };
-	int s = socket(AF_UNIX, SOCK_SEQPACKET, 0), status;
+	char path[128];
 
-	*fd = -1;
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s.fd", H.sock);
-	if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof(addr)) != 0)
-		return MMIO_ECONN;
-	for (int i = 0; i < 8; i++)
-		buf[i] = (uint8_t)(token >> (8 * i));
-	if (send(s, buf, 8, 0) != 8 || recvmsg(s, &msg, 0) != 16) {
-		close(s);
-		return MMIO_ECONN;
-	}
-	close(s);
-	status = (int)((uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 |
-		       (uint32_t)buf[3] << 24);
-	*mmap_offset = 0;
-	for (int i = 0; i < 8; i++)
-		*mmap_offset |= (uint64_t)buf[8 + i] << (8 * i);
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	if (c && c->cmsg_type == SCM_RIGHTS)
-		memcpy(fd, CMSG_DATA(c), sizeof(int));
-	return status;
+	snprintf(path, sizeof(path), "%s.fd", H.sock);
+	return cli_channel_pickup(path, token, 5000, fd, mmap_offset);
 }
 
 static int map_handle(struct rawc *c, uint32_t h, struct proto_map_rep *out)

@@ -82,14 +82,8 @@ static void setup(void)
 		fprintf(stderr, "fuzz_dispatch: %s\n", err);
 		abort();
 	}
-	const struct cfg_server *cs = cfg_policy_server(policy);
-	srv.max_message = cs->max_message;
-	srv.max_sessions = cs->max_sessions;
-	srv.max_handles = cs->max_handles;
-	srv.max_poll_us = cs->max_poll_us;
-	srv.max_requests = cs->max_requests;
-	srv.max_buffers = cs->max_buffers;
-	srv.max_buffer_bytes = cs->max_buffer_bytes;
+	srv.max_message = cfg_policy_server(policy)->max_message;
+	srv_limits_apply(cfg_policy_server(policy));
 	clock_gettime(CLOCK_MONOTONIC, &srv.started);
 	if (shim_fault_recovery_install() != MMIO_OK)
 		abort();
