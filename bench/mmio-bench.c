@@ -31,7 +31,8 @@
 #include <mmio/client.h>
 #include <mmio/proto.h>
 
-#include "channel.h" /* libmmio's descriptor channel code, for the raw baseline */
+#include "channel.h"   /* libmmio's descriptor channel code, for the raw baseline */
+#include <mmio/shim.h> /* shim_mmap_placed(), as libmmio maps */
 
 #include <errno.h>
 #include <getopt.h>
@@ -56,7 +57,6 @@
 #define MAX_RESULT  160
 #define MAX_BASES   2
 #define PAGE	    4096u
-#define MAP_ALIGN   (2u << 20)
 #define ECHO_HEADER 8 /* bulk echo requests start with the reply length (u64 LE) */
 
 struct baseline {
@@ -298,28 +298,6 @@ static const char *url_resolve(const char *url)
 	return env && env[0] ? env : MMIO_DEFAULT_URL;
 }
 
-/* mmap @fd at a MAP_ALIGN boundary (see the top of the file). */
-static void *mmap_aligned(size_t len, int fd, off_t offset)
-{
-	size_t span = len + MAP_ALIGN;
-	uint8_t *p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *at;
-	void *m;
-
-	if (p == MAP_FAILED)
-		return MAP_FAILED;
-	at = (uint8_t *)(((uintptr_t)p + MAP_ALIGN - 1) & ~(uintptr_t)(MAP_ALIGN - 1));
-	m = mmap(at, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, offset);
-	if (m == MAP_FAILED) {
-		munmap(p, span);
-		return MAP_FAILED;
-	}
-	if (at > p)
-		munmap(p, (size_t)(at - p));
-	if (at + len < p + span)
-		munmap(at + len, (size_t)(p + span - (at + len)));
-	return m;
-}
-
 /* Map region @name of the server at @url as a driver without libmmio would. */
 static int raw_map_open(const char *url, const char *name, struct raw_map *out)
 {
@@ -355,7 +333,8 @@ static int raw_map_open(const char *url, const char *name, struct raw_map *out)
 	nng_msg_free(m);
 	if ((st = cli_channel_pickup(path, token, 10000, &fd, &mmap_offset)) != MMIO_OK)
 		goto fail;
-	out->map = mmap_aligned(out->map_len, fd, (off_t)mmap_offset);
+	/* Placed as libmmio places its mappings (shim_mmap_placed()). */
+	out->map = shim_mmap_placed(out->map_len, PROT_READ | PROT_WRITE, fd, mmap_offset, 0);
 	close(fd);
 	if (out->map == MAP_FAILED) {
 		st = MMIO_ENOMEM;

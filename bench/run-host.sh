@@ -6,23 +6,14 @@
 # Usage: bench/run-host.sh [BUILD_DIR] [mmio-bench options...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/private-server.sh
 
 build=${1:-build/gcc}
 [ $# -gt 0 ] && shift
-server=$build/server/mmio-server
 bench=$build/bench/mmio-bench
-for f in "$server" "$bench"; do
-	[ -x "$f" ] || { echo "run-host: $f is missing (build first: cmake --build $build)" >&2; exit 1; }
-done
+[ -x "$bench" ] || { echo "run-host: $bench is missing (build first: cmake --build $build)" >&2; exit 1; }
 
-dir=$(mktemp -d /tmp/mmio-bench.XXXXXX)
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
-cat >"$dir/policy.yaml" <<POLICY
-version: 1
-server:
-  listen: "ipc://$dir/mmio.sock"
-  socket_mode: "0600"
-  max_message: 1MiB
+private_server "$build" <<POLICY
 regions:
   - name: bench
     sim: true
@@ -35,10 +26,4 @@ clients:
         access: rw
         ops: [once, bulk, fill, poll, map]
 POLICY
-
-"$server" -c "$dir/policy.yaml" --log-level warn 2>"$dir/server.log" &
-pid=$!
-for _ in $(seq 100); do [ -S "$dir/mmio.sock" ] && break; sleep 0.05; done
-[ -S "$dir/mmio.sock" ] || { echo "run-host: the server did not start:" >&2; cat "$dir/server.log" >&2; exit 1; }
-
-"$bench" -s "ipc://$dir/mmio.sock" "$@"
+"$bench" -s "$url" "$@"

@@ -8,22 +8,14 @@
 # Usage: bench/run-load.sh [BUILD_DIR] [mmio-load options...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/private-server.sh
 
 build=${1:-build/gcc}
 [ $# -gt 0 ] && shift
-server=$build/server/mmio-server
 load=$build/bench/mmio-load
-for f in "$server" "$load"; do
-	[ -x "$f" ] || { echo "run-load: $f is missing (build first: cmake --build $build)" >&2; exit 1; }
-done
+[ -x "$load" ] || { echo "run-load: $load is missing (build first: cmake --build $build)" >&2; exit 1; }
 
-dir=$(mktemp -d /tmp/mmio-load.XXXXXX)
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
-cat >"$dir/policy.yaml" <<POLICY
-version: 1
-server:
-  listen: "ipc://$dir/mmio.sock"
-  socket_mode: "0600"
+private_server "$build" <<POLICY
 regions:
   - { name: private, sim: true, size: 512KiB }
   - { name: shared, sim: true, size: 4KiB }
@@ -34,10 +26,4 @@ clients:
       - { region: private, access: rw, ops: [once, bulk, fill, poll] }
       - { region: shared, access: rw, ops: [once] }
 POLICY
-
-"$server" -c "$dir/policy.yaml" --log-level warn 2>"$dir/server.log" &
-pid=$!
-for _ in $(seq 100); do [ -S "$dir/mmio.sock" ] && break; sleep 0.05; done
-[ -S "$dir/mmio.sock" ] || { echo "run-load: the server did not start:" >&2; cat "$dir/server.log" >&2; exit 1; }
-
-"$load" -s "ipc://$dir/mmio.sock" --server-pid "$pid" "$@"
+"$load" -s "$url" --server-pid "$server_pid" "$@"
