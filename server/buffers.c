@@ -39,8 +39,14 @@ int srv_buffer_room(const struct srv_session *s, uint64_t length)
 	if (length == 0)
 		return MMIO_EINVAL;
 	if (length > max_bytes || s->nbuffers >= srv.max_buffers ||
-	    s->nbuffers >= SRV_BUFFERS_PER_SESSION || s->buffer_bytes + length > max_bytes)
+	    s->nbuffers >= SRV_BUFFERS_PER_SESSION || s->buffer_bytes + length > max_bytes) {
+		srv_debug("uid %u pid %d: shared buffer of %llu bytes refused: %u attached of "
+			  "limits.max_buffers %u, %llu bytes of limits.max_buffer_bytes %llu",
+			  (unsigned)s->peer.uid, (int)s->pid, (unsigned long long)length,
+			  s->nbuffers, (unsigned)srv.max_buffers,
+			  (unsigned long long)s->buffer_bytes, (unsigned long long)max_bytes);
 		return MMIO_ENOMEM;
+	}
 	return MMIO_OK;
 }
 

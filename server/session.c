@@ -362,6 +362,9 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 		goto fail_unlock;
 	}
 	if (s->nhandles >= srv.max_handles) {
+		srv_debug("uid %u pid %d: open refused: %zu handles open, limits.max_handles is %u",
+			  (unsigned)s->peer.uid, (int)s->pid, s->nhandles,
+			  (unsigned)srv.max_handles);
 		status = MMIO_ENOMEM;
 		goto fail_unlock;
 	}
