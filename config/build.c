@@ -213,55 +213,52 @@ static bool parse_pci_id(const char *s, uint16_t *vendor, uint16_t *device)
 
 enum lookup_result { LOOKUP_FOUND, LOOKUP_MISSING, LOOKUP_FAILED };
 
-static enum lookup_result lookup_user(const char *name, uid_t *uid)
+/* One passwd or group lookup into @buf; sets *@id when the name exists. */
+_Static_assert(sizeof(uid_t) == sizeof(uint32_t) && sizeof(gid_t) == sizeof(uint32_t),
+	       "uid_t and gid_t are 32-bit ids");
+typedef int (*lookup_fn)(const char *name, char *buf, size_t len, bool *found, uint32_t *id);
+
+static int try_user(const char *name, char *buf, size_t len, bool *found, uint32_t *id)
 {
-	enum lookup_result result = LOOKUP_FAILED;
-	size_t len = 1024;
+	struct passwd pw, *p = NULL;
+	int rc = getpwnam_r(name, &pw, buf, len, &p);
 
-	for (;;) {
-		struct passwd pw, *found = NULL;
-		char *buf = malloc(len);
-		int rc;
-
-		if (buf == NULL)
-			return LOOKUP_FAILED;
-		rc = getpwnam_r(name, &pw, buf, len, &found);
-		if (rc == 0 && found != NULL) {
-			*uid = found->pw_uid;
-			result = LOOKUP_FOUND;
-		} else if (rc == 0 || rc == ENOENT || rc == ESRCH) {
-			result = LOOKUP_MISSING;
-		}
-		free(buf);
-		if (rc != ERANGE || len >= (1u << 20))
-			return result;
-		len *= 2;
-	}
+	*found = rc == 0 && p != NULL;
+	if (*found)
+		*id = p->pw_uid;
+	return rc;
 }
 
-static enum lookup_result lookup_group(const char *name, gid_t *gid)
+static int try_group(const char *name, char *buf, size_t len, bool *found, uint32_t *id)
 {
-	enum lookup_result result = LOOKUP_FAILED;
-	size_t len = 1024;
+	struct group gr, *g = NULL;
+	int rc = getgrnam_r(name, &gr, buf, len, &g);
 
-	for (;;) {
-		struct group gr, *found = NULL;
+	*found = rc == 0 && g != NULL;
+	if (*found)
+		*id = g->gr_gid;
+	return rc;
+}
+
+/* Runs @try with a buffer that grows while the entry does not fit (ERANGE). */
+static enum lookup_result lookup_id(lookup_fn try, const char *name, uint32_t *id)
+{
+	for (size_t len = 1024;; len *= 2) {
+		enum lookup_result result = LOOKUP_FAILED;
 		char *buf = malloc(len);
+		bool found = false;
 		int rc;
 
 		if (buf == NULL)
 			return LOOKUP_FAILED;
-		rc = getgrnam_r(name, &gr, buf, len, &found);
-		if (rc == 0 && found != NULL) {
-			*gid = found->gr_gid;
-			result = LOOKUP_FOUND;
-		} else if (rc == 0 || rc == ENOENT || rc == ESRCH) {
-			result = LOOKUP_MISSING;
-		}
+		rc = try(name, buf, len, &found, id);
 		free(buf);
+		if (found)
+			result = LOOKUP_FOUND;
+		else if (rc == 0 || rc == ENOENT || rc == ESRCH)
+			result = LOOKUP_MISSING;
 		if (rc != ERANGE || len >= (1u << 20))
 			return result;
-		len *= 2;
 	}
 }
 
@@ -269,7 +266,7 @@ static bool resolve_group(struct builder *b, const struct cfg_node *n, const cha
 {
 	struct cfg_quoted q;
 
-	switch (lookup_group(text, gid)) {
+	switch (lookup_id(try_group, text, gid)) {
 	case LOOKUP_FOUND:
 		return true;
 	case LOOKUP_MISSING:
@@ -1048,7 +1045,7 @@ static bool build_client(struct builder *b, size_t i, const struct cfg_raw_clien
 		const struct cfg_node *n = cfg_tree_get(cn, "user");
 		uid_t uid;
 
-		switch (lookup_user(rc->user, &uid)) {
+		switch (lookup_id(try_user, rc->user, &uid)) {
 		case LOOKUP_FOUND:
 			if ((c->match & CFG_MATCH_UID) && uid != c->uid) {
 				ERR_AT(b, n,
