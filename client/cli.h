@@ -146,6 +146,12 @@ struct mmio_client {
 	pthread_mutex_t plane_mtx;
 	struct cli_shbuf *staging;
 
+	/* The mailbox (mailbox.c): one request at a time by shared memory; a
+	 * caller that finds it busy takes the socket. */
+	pthread_mutex_t mbox_mtx;
+	struct cli_shbuf *mbox; /* NULL: every request by the socket */
+	uint32_t mbox_seq;	/* the last request's sequence value; under mbox_mtx */
+
 	/* Set while connecting, read-only afterwards. */
 	struct proto_hello_rep hello;
 	size_t max_message; /* min(server's, CLI_MESSAGE_MAX) */
@@ -189,6 +195,10 @@ int cli_timeout_ms(const mmio_client *c, uint64_t extra_us);
 
 /* True once the session is gone. */
 bool cli_lost(mmio_client *c);
+
+/* The session is over (a transport failure): mark it lost, wake every
+ * waiter. Returns MMIO_ECONN. */
+int cli_transport_fail(mmio_client *c);
 
 /* ---- client.c ---- */
 
@@ -284,6 +294,30 @@ int cli_shared_transfer(mmio_region *r, uint64_t hoff, void *buf, size_t len, bo
 
 /* Release every shared buffer of @c (disconnecting: the server forgets them anyway). */
 void cli_shared_release(mmio_client *c);
+
+/* A new buffer of @size bytes shared with the server: MMIO_OK, or
+ * MMIO_EACCES when the server has no descriptor channel, or why not. */
+int cli_shbuf_create(mmio_client *c, size_t size, struct cli_shbuf **out);
+
+/* ---- mailbox.c: requests by shared memory ---- */
+
+/*
+ * Start the mailbox of @c (after HELLO), unless the server has none or
+ * $MMIO_MAILBOX is "0". Failing to is not an error: requests then all take
+ * the socket.
+ */
+void cli_mailbox_start(mmio_client *c);
+
+/*
+ * cli_call() through the mailbox, for a request already encoded as @need
+ * bytes (cli_call()'s checks made). *@used false: the mailbox is off, busy
+ * or too small for this request or its reply; nothing was sent.
+ */
+int cli_mailbox_call(mmio_client *c, const struct proto_request *req, size_t need, int timeout_ms,
+		     nng_msg **msg, struct proto_reply *rep, bool *used);
+
+/* Unmap the mailbox (disconnecting; no call in flight). */
+void cli_mailbox_release(mmio_client *c);
 
 /* ---- direct.c ---- */
 

@@ -98,6 +98,10 @@ int mmio_connect(const char *url, mmio_client **out)
 		status = MMIO_ENOMEM;
 		goto fail_plane;
 	}
+	if (pthread_mutex_init(&c->mbox_mtx, NULL) != 0) {
+		status = MMIO_ENOMEM;
+		goto fail_mbox;
+	}
 	c->shared_min = cli_env_size("MMIO_SHARED_MIN", CLI_SHARED_MIN_DEF);
 	c->regions.prev = c->regions.next = &c->regions;
 	/* Direct grants come over the server's descriptor channel, next to its
@@ -109,10 +113,13 @@ int mmio_connect(const char *url, mmio_client **out)
 		c, url, cli_env_ms("MMIO_CONNECT_TIMEOUT_MS", CLI_CONNECT_MS_DEF), CLI_ATTEMPT_MS);
 	if (status != MMIO_OK)
 		goto fail_connect;
+	cli_mailbox_start(c);
 	*out = c;
 	return MMIO_OK;
 
 fail_connect:
+	pthread_mutex_destroy(&c->mbox_mtx);
+fail_mbox:
 	pthread_mutex_destroy(&c->plane_mtx);
 fail_plane:
 	pthread_cond_destroy(&c->cv);
@@ -138,6 +145,7 @@ void mmio_disconnect(mmio_client *c)
 		r->h->ops->release(r->h);
 	}
 	cli_transport_close(c);
+	cli_mailbox_release(c);
 	cli_shared_release(c);
 	while ((n = c->regions.next) != &c->regions) {
 		mmio_region *r = (mmio_region *)((char *)n - offsetof(mmio_region, node));
@@ -151,6 +159,7 @@ void mmio_disconnect(mmio_client *c)
 			free(h);
 		}
 	}
+	pthread_mutex_destroy(&c->mbox_mtx);
 	pthread_mutex_destroy(&c->plane_mtx);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mtx);

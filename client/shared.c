@@ -46,8 +46,7 @@ static int buf_detach(mmio_client *c, uint32_t id)
 	return rep.status;
 }
 
-/* A new buffer of @size bytes shared with the server. */
-static int shbuf_create(mmio_client *c, size_t size, struct cli_shbuf **out)
+int cli_shbuf_create(mmio_client *c, size_t size, struct cli_shbuf **out)
 {
 	struct proto_request req = { .opcode = PROTO_OP_BUF_ATTACH,
 				     .buf_attach = { .length = size } };
@@ -176,7 +175,7 @@ int cli_shared_transfer(mmio_region *r, uint64_t hoff, void *buf, size_t len, bo
 
 	pthread_mutex_lock(&c->plane_mtx);
 	if (!c->staging && !c->plane_off) {
-		status = shbuf_create(c, CLI_STAGING_SIZE, &c->staging);
+		status = cli_shbuf_create(c, CLI_STAGING_SIZE, &c->staging);
 		if (status != MMIO_OK) {
 			/* Inline from now on, unless the client is gone. */
 			c->plane_off = true;
@@ -229,7 +228,7 @@ int mmio_buffer_alloc(mmio_client *c, size_t size, void **out)
 	if (!c || !out || size == 0 || size > ((size_t)1 << 40))
 		return MMIO_EINVAL;
 	size = (size + (size_t)page - 1) & ~((size_t)page - 1);
-	status = shbuf_create(c, size, &b);
+	status = cli_shbuf_create(c, size, &b);
 	if (status != MMIO_OK)
 		return status;
 	pthread_mutex_lock(&c->mtx);

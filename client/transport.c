@@ -251,8 +251,7 @@ static int slot_round_trip(mmio_client *c, struct cli_slot *s, int timeout_ms, b
 	return nng_aio_result(s->aio);
 }
 
-/* A transport failure: the session (or the connection attempt) is over. */
-static int transport_fail(mmio_client *c)
+int cli_transport_fail(mmio_client *c)
 {
 	pthread_mutex_lock(&c->mtx);
 	session_lose_locked(c);
@@ -304,6 +303,13 @@ int cli_call(mmio_client *c, const struct proto_request *req, int timeout_ms, nn
 		return MMIO_EINVAL;
 	if (need > c->max_message - CLI_RECV_SLACK)
 		return MMIO_EINVAL;
+	if (c->mbox) {
+		bool used;
+
+		status = cli_mailbox_call(c, req, need, timeout_ms, msg, rep, &used);
+		if (used)
+			return status;
+	}
 	if (nng_msg_alloc(&m, need) != 0)
 		return MMIO_ENOMEM;
 	status = proto_request_encode(req, nng_msg_body(m), need, NULL);
@@ -326,7 +332,7 @@ int cli_call(mmio_client *c, const struct proto_request *req, int timeout_ms, nn
 		m = sent ? NULL : nng_aio_get_msg(s->aio);
 		if (m)
 			nng_msg_free(m);
-		status = transport_fail(c);
+		status = cli_transport_fail(c);
 		goto out;
 	}
 	m = nng_aio_get_msg(s->aio);

@@ -22,6 +22,7 @@ static const char *const opcode_names[] = {
 	[PROTO_OP_BUF_DETACH] = "BUF_DETACH",
 	[PROTO_OP_READ_SPAN] = "READ_SPAN",
 	[PROTO_OP_WRITE_SPAN] = "WRITE_SPAN",
+	[PROTO_OP_MAILBOX] = "MAILBOX",
 };
 _Static_assert(sizeof(opcode_names) / sizeof(opcode_names[0]) == PROTO_OP_MAX + 1,
 	       "opcode_names must name every opcode");
@@ -42,6 +43,7 @@ static const char *const stat_names[] = {
 	[PROTO_STAT_RELOAD_FAILURES] = "reload_failures",
 	[PROTO_STAT_REVOKED] = "revoked",
 	[PROTO_STAT_BUFFERS] = "buffers",
+	[PROTO_STAT_MAILBOXES] = "mailboxes",
 };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == PROTO_STAT_COUNT,
 	       "stat_names must name every counter");

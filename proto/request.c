@@ -50,6 +50,7 @@ static bool request_encodable(const struct proto_request *req)
 	case PROTO_OP_BUF_DETACH:
 	case PROTO_OP_READ_SPAN:
 	case PROTO_OP_WRITE_SPAN:
+	case PROTO_OP_MAILBOX:
 		return true;
 	case PROTO_OP_OPEN:
 		return proto_name_cstr_valid(req->open.name) &&
@@ -142,6 +143,9 @@ static void request_body_write(struct proto_writer *w, const struct proto_reques
 		break;
 	case PROTO_OP_BUF_DETACH:
 		proto_write_u32(w, req->buf_detach.buffer);
+		break;
+	case PROTO_OP_MAILBOX:
+		proto_write_u32(w, req->mailbox.buffer);
 		break;
 	case PROTO_OP_READ_SPAN:
 	case PROTO_OP_WRITE_SPAN:
@@ -370,6 +374,8 @@ static int request_body_read(struct proto_reader *r, struct proto_request *out)
 		return buf_attach_read(r, &out->buf_attach);
 	case PROTO_OP_BUF_DETACH:
 		return buf_read(r, &out->buf_detach);
+	case PROTO_OP_MAILBOX:
+		return buf_read(r, &out->mailbox);
 	case PROTO_OP_READ_SPAN:
 	case PROTO_OP_WRITE_SPAN:
 		return span_read(r, &out->span);

@@ -106,8 +106,9 @@ static const struct srv_op {
 	[PROTO_OP_BUF_DETACH] = { srv_op_buf_detach, NULL },
 	[PROTO_OP_READ_SPAN] = { srv_op_read_span, target_read_span },
 	[PROTO_OP_WRITE_SPAN] = { srv_op_write_span, target_write_span },
+	[PROTO_OP_MAILBOX] = { srv_op_mailbox, NULL },
 };
-_Static_assert(PROTO_OP_MAX == PROTO_OP_WRITE_SPAN, "every opcode has its dispatch entry");
+_Static_assert(PROTO_OP_MAX == PROTO_OP_MAILBOX, "every opcode has its dispatch entry");
 
 enum ctx_state { CTX_RECV, CTX_SEND, CTX_WAIT };
 
@@ -164,8 +165,7 @@ static void ctx_send(struct srv_ctx *c, nng_msg *reply)
 	nng_ctx_send(c->ctx, c->aio);
 }
 
-/* Drop everything the request holds. */
-static void request_finish(struct srv_request *r)
+void srv_request_finish(struct srv_request *r)
 {
 	srv_request_release(r);
 	if (r->reply_msg)
@@ -308,7 +308,7 @@ static void ctx_step(struct srv_ctx *c)
 		nng_sleep_aio((nng_duration)c->r.wait_ms, c->aio);
 		return;
 	}
-	request_finish(&c->r);
+	srv_request_finish(&c->r);
 	if (reply)
 		ctx_send(c, reply);
 	else
@@ -393,7 +393,7 @@ static void ctx_callback(void *arg)
 		return;
 	case CTX_WAIT:
 		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
-			request_finish(&c->r);
+			srv_request_finish(&c->r);
 			return;
 		}
 		pthread_mutex_lock(&c->r.session->lock);
@@ -401,7 +401,7 @@ static void ctx_callback(void *arg)
 		pthread_mutex_unlock(&c->r.session->lock);
 		if (gone) {
 			/* The client left mid-POLL: nothing to answer, nothing held. */
-			request_finish(&c->r);
+			srv_request_finish(&c->r);
 			ctx_recv(c);
 			return;
 		}
@@ -433,7 +433,7 @@ void srv_dispatch_stop(void)
 	for (unsigned i = 0; i < ncontexts; i++) {
 		nng_aio_stop(contexts[i].aio);
 		if (contexts[i].state == CTX_WAIT && contexts[i].r.msg)
-			request_finish(&contexts[i].r);
+			srv_request_finish(&contexts[i].r);
 		ctx_release_owner(&contexts[i]);
 		nng_aio_free(contexts[i].aio);
 	}

@@ -60,9 +60,12 @@ enum srv_outcome srv_op_buf_attach(struct srv_request *r);
 enum srv_outcome srv_op_buf_detach(struct srv_request *r);
 enum srv_outcome srv_op_read_span(struct srv_request *r);
 enum srv_outcome srv_op_write_span(struct srv_request *r);
+enum srv_outcome srv_op_mailbox(struct srv_request *r);
 
 /* Free the handler-owned memory of a finished request (not msg or references). */
 void srv_request_release(struct srv_request *r);
+/* Drop everything @r holds: that memory, its messages and its references. */
+void srv_request_finish(struct srv_request *r);
 
 uint64_t srv_now_ns(void);
 

@@ -55,7 +55,8 @@ enum srv_outcome srv_op_hello(struct srv_request *r)
 	if (status != MMIO_OK)
 		return reply_status(r, status);
 	r->rep.hello.version = version;
-	r->rep.hello.flags = srv_grants_available() ? PROTO_HELLO_DIRECT : 0;
+	/* Buffers, and so mailboxes, come over the descriptor channel too. */
+	r->rep.hello.flags = srv_grants_available() ? PROTO_HELLO_DIRECT | PROTO_HELLO_MAILBOX : 0;
 	r->rep.hello.max_message = (uint32_t)srv.max_message;
 	r->rep.hello.max_batch = PROTO_BATCH_MAX;
 	r->rep.hello.max_handles = srv.max_handles;
@@ -332,7 +333,11 @@ enum srv_outcome srv_op_buf_detach(struct srv_request *r)
 	int status;
 
 	pthread_mutex_lock(&s->lock);
-	status = srv_buffer_detach(s, r->rq.buf_detach.buffer);
+	/* The mailbox's buffer lives as long as the connection. */
+	if (srv_mailbox_on(s, r->rq.buf_detach.buffer))
+		status = MMIO_EBUSY;
+	else
+		status = srv_buffer_detach(s, r->rq.buf_detach.buffer);
 	pthread_mutex_unlock(&s->lock);
 	return reply_status(r, status);
 }
@@ -389,6 +394,7 @@ enum srv_outcome srv_op_stats(struct srv_request *r)
 	counters[PROTO_STAT_HANDLES] = srv_handle_count();
 	counters[PROTO_STAT_MAPPINGS] = srv_mapping_count();
 	counters[PROTO_STAT_BUFFERS] = srv_buffer_count();
+	counters[PROTO_STAT_MAILBOXES] = srv_mailbox_count();
 	counters[PROTO_STAT_REQUESTS] = atomic_load(&srv.stats.requests);
 	counters[PROTO_STAT_PROTO_ERRORS] = atomic_load(&srv.stats.proto_errors);
 	counters[PROTO_STAT_DENIALS] = atomic_load(&srv.stats.denials);

@@ -160,6 +160,7 @@ struct srv_session {
 	unsigned nbuffers;
 	uint64_t buffer_bytes; /* their total size */
 	uint32_t next_buffer_id;
+	struct srv_mailbox *mailbox; /* mailbox.c: at most one, on one of the buffers */
 };
 
 /* Called from the ADD_PRE pipe callback: a new session for @p, or NULL (the
@@ -279,6 +280,21 @@ int srv_buffer_detach(struct srv_session *s, uint32_t id);
 void srv_buffers_release(struct srv_session *s);
 /* Buffers attached now, all clients (STATS "buffers"). */
 size_t srv_buffer_count(void);
+
+/* ---- mailbox.c: requests carried in a shared buffer ---- */
+
+struct srv_mailbox;
+
+/* The mailbox of @s if it runs on buffer @id, else NULL (s->lock held):
+ * that buffer cannot be detached while the mailbox runs. */
+struct srv_mailbox *srv_mailbox_on(struct srv_session *s, uint32_t id);
+/* Take the mailbox of @s away (s->lock held; the session is closing), for
+ * srv_mailbox_stop() once the lock is released. NULL if it has none. */
+struct srv_mailbox *srv_mailbox_take(struct srv_session *s);
+/* Stop @mb's thread (its current request ends first) and free it. NULL is fine. */
+void srv_mailbox_stop(struct srv_mailbox *mb);
+/* Mailboxes running now, all clients (STATS "mailboxes"). */
+size_t srv_mailbox_count(void);
 
 /* ---- server-wide state (main.c) ---- */
 

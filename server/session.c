@@ -229,6 +229,11 @@ bool srv_session_remove(uint32_t pipe_id)
 	added = s->added;
 	pthread_mutex_lock(&s->lock);
 	s->closed = true;
+	struct srv_mailbox *mb = srv_mailbox_take(s);
+	pthread_mutex_unlock(&s->lock);
+	/* Its request in progress sees the session closed; its buffer is still mapped. */
+	srv_mailbox_stop(mb);
+	pthread_mutex_lock(&s->lock);
 	srv_grants_forget(s->pipe_id);
 	for (size_t i = 0; i < s->nhandles; i++)
 		handle_destroy(s->handles[i]);

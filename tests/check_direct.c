@@ -107,17 +107,25 @@ static void write_policy(enum policy_variant variant)
 	harness_policy(yaml);
 }
 
+static uint64_t stat_of(mmio_client *c, const char *name);
+
 static void setup(void)
 {
 	harness_init();
 	write_policy(POLICY_FULL);
 	harness_server_start();
 	ck_assert_int_eq(mmio_connect(H.url, &client), MMIO_OK);
+	/* The reference path is the socket alone; the others carry their
+	 * requests in a mailbox (the default). */
 	setenv("MMIO_SHARED_MIN", "18446744073709551615", 1);
+	setenv("MMIO_MAILBOX", "0", 1);
 	ck_assert_int_eq(mmio_connect(H.url, &inline_client), MMIO_OK);
+	unsetenv("MMIO_MAILBOX");
 	setenv("MMIO_SHARED_MIN", "0", 1);
 	ck_assert_int_eq(mmio_connect(H.url, &shared_client), MMIO_OK);
 	unsetenv("MMIO_SHARED_MIN");
+	/* Every client but the reference has its mailbox running. */
+	ck_assert_uint_eq(stat_of(client, "mailboxes"), 2);
 }
 
 static void teardown(void)

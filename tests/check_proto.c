@@ -272,6 +272,9 @@ static const struct req_vector req_vectors[] = {
 	{ "BUF_DETACH",
 	  RQ("10") "07000000",
 	  { .opcode = PROTO_OP_BUF_DETACH, .buf_detach = { .buffer = 7 } } },
+	{ "MAILBOX",
+	  RQ("13") "03000000",
+	  { .opcode = PROTO_OP_MAILBOX, .mailbox = { .buffer = 3 } } },
 	{ "READ_SPAN",
 	  RQ("11") "02000000 0010000000000000 0000010000000000 07000000 0800000000000000",
 	  { .opcode = PROTO_OP_READ_SPAN,
@@ -416,6 +419,7 @@ static const struct rep_vector rep_vectors[] = {
 	  RP("0f", "f6ffffff", DONE0),
 	  { .opcode = PROTO_OP_BUF_ATTACH, .status = MMIO_ENOMEM } },
 	{ "BUF_DETACH", RP("10", ST_OK, DONE0), { .opcode = PROTO_OP_BUF_DETACH } },
+	{ "MAILBOX", RP("13", ST_OK, DONE0), { .opcode = PROTO_OP_MAILBOX } },
 	{ "READ_SPAN",
 	  RP("11", ST_OK, "0000010000000000"),
 	  { .opcode = PROTO_OP_READ_SPAN, .done = 0x10000 } },
@@ -512,6 +516,9 @@ static void request_assert_eq(const struct proto_request *want, const struct pro
 		break;
 	case PROTO_OP_BUF_DETACH:
 		ck_assert_uint_eq(got->buf_detach.buffer, want->buf_detach.buffer);
+		break;
+	case PROTO_OP_MAILBOX:
+		ck_assert_uint_eq(got->mailbox.buffer, want->mailbox.buffer);
 		break;
 	case PROTO_OP_READ_SPAN:
 	case PROTO_OP_WRITE_SPAN:
@@ -618,6 +625,7 @@ static void reply_assert_eq(const struct proto_reply *want, const struct proto_r
 	case PROTO_OP_BUF_DETACH:
 	case PROTO_OP_READ_SPAN:
 	case PROTO_OP_WRITE_SPAN:
+	case PROTO_OP_MAILBOX:
 		break;
 	default:
 		ck_abort_msg("no comparison for opcode %u", want->opcode);
@@ -921,8 +929,8 @@ START_TEST(test_request_unknown_opcode)
 
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 0000", &req), PROTO_EUNKNOWN_OP);
 	ck_assert_uint_eq(req.opcode, 0);
-	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 1300", &req), PROTO_EUNKNOWN_OP);
-	ck_assert_uint_eq(req.opcode, 19);
+	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 1400", &req), PROTO_EUNKNOWN_OP);
+	ck_assert_uint_eq(req.opcode, 20);
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 7777 0102030405", &req), PROTO_EUNKNOWN_OP);
 	ck_assert_uint_eq(req.opcode, 0x7777);
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 ffff", &req), PROTO_EUNKNOWN_OP);
@@ -1405,8 +1413,12 @@ START_TEST(test_hello_versions)
 		rep_decode_hex(RP("01", ST_OK, DONE0) "0000 0000 00001000 00100000 40000000", &rep),
 		MMIO_EPROTO);
 	ck_assert_int_eq(
-		rep_decode_hex(RP("01", ST_OK, DONE0) "0100 0200 00001000 00100000 40000000", &rep),
+		rep_decode_hex(RP("01", ST_OK, DONE0) "0100 0400 00001000 00100000 40000000", &rep),
 		MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("01", ST_OK, DONE0) "0100 0300 00001000 00100000 40000000", &rep),
+		MMIO_OK);
+	ck_assert_uint_eq(rep.hello.flags, PROTO_HELLO_DIRECT | PROTO_HELLO_MAILBOX);
 }
 END_TEST
 
@@ -1854,7 +1866,7 @@ START_TEST(test_opcode_names)
 					     "CLOSE",	   "READ_ONCE", "WRITE_ONCE", "READ",
 					     "WRITE",	   "FILL",	"BATCH",      "POLL",
 					     "MAP",	   "UNMAP",	"STATS",      "BUF_ATTACH",
-					     "BUF_DETACH", "READ_SPAN", "WRITE_SPAN" };
+					     "BUF_DETACH", "READ_SPAN", "WRITE_SPAN", "MAILBOX" };
 
 	ck_assert_uint_eq(ARRAY_SIZE(names), PROTO_OP_MAX + 1);
 	for (unsigned op = 0; op <= PROTO_OP_MAX; op++) {

@@ -12,6 +12,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <poll.h>
 #include <pthread.h>
@@ -23,6 +24,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1313,6 +1315,277 @@ START_TEST(check_config_exit_codes)
 }
 END_TEST
 
+/* ---- the mailbox: requests carried in a shared buffer ---- */
+
+/* The test's end of a mailbox: the buffer, as a client maps it. */
+struct rawmb {
+	uint8_t *map;
+	uint32_t id;  /* the buffer */
+	uint32_t seq; /* the last request's sequence value */
+	uint8_t reply[PROTO_MBOX_MSG_MAX];
+};
+
+static _Atomic uint32_t *mb_word(struct rawmb *mb, size_t off)
+{
+	return (_Atomic uint32_t *)(void *)(mb->map + off);
+}
+
+/* Share a buffer of @size bytes and ask MAILBOX on it: the status. No
+ * ck_assert here: a child uses it too. */
+static int mb_open(struct rawc *c, struct rawmb *mb, size_t size)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_MAILBOX };
+	struct proto_reply rep;
+	int fd = memfd_create("test-mailbox", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int status;
+
+	memset(mb, 0, sizeof(*mb));
+	if (fd < 0 || ftruncate(fd, (off_t)size) != 0 || fcntl(fd, F_ADD_SEALS, SEALS) != 0)
+		return MMIO_EINTERNAL;
+	mb->map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (mb->map == MAP_FAILED)
+		return MMIO_EINTERNAL;
+	status = buffer_attach(c, size, fd, &mb->id);
+	close(fd);
+	if (status != MMIO_OK)
+		return status;
+	rq.mailbox.buffer = mb->id;
+	if (rawc_call(c, &rq, &rep) != MMIO_OK)
+		return MMIO_ECONN;
+	return rep.status;
+}
+
+/* Post @len raw bytes as the next request and ring; don't wait. */
+static void mb_post(struct rawmb *mb, const void *bytes, uint32_t len, uint32_t claimed_len)
+{
+	if (bytes)
+		memcpy(mb->map + PROTO_MBOX_REQ, bytes, len);
+	atomic_store(mb_word(mb, PROTO_MBOX_REQ_LEN), claimed_len);
+	atomic_store(mb_word(mb, PROTO_MBOX_REQ_SEQ), ++mb->seq);
+	syscall(SYS_futex, mb_word(mb, PROTO_MBOX_REQ_SEQ), FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+/* Wait (up to 5 s) for the reply to the last request: its length (0: none). */
+static uint32_t mb_wait(struct rawmb *mb)
+{
+	uint64_t t0 = now_ms();
+
+	while (atomic_load(mb_word(mb, PROTO_MBOX_REP_SEQ)) != mb->seq) {
+		ck_assert_msg(now_ms() - t0 < 5000, "no mailbox reply to request %u in 5 s",
+			      mb->seq);
+		usleep(100);
+	}
+	uint32_t len = atomic_load(mb_word(mb, PROTO_MBOX_REP_LEN));
+	ck_assert_uint_le(len, PROTO_MBOX_MSG_MAX);
+	memcpy(mb->reply, mb->map + PROTO_MBOX_REP, len);
+	return len;
+}
+
+/* One request through the mailbox; its decoded reply. */
+static void mb_call(struct rawmb *mb, const struct proto_request *rq, struct proto_reply *rep)
+{
+	uint8_t buf[256];
+	size_t len;
+	uint32_t rlen;
+
+	ck_assert_int_eq(proto_request_encode(rq, buf, sizeof(buf), &len), MMIO_OK);
+	mb_post(mb, buf, (uint32_t)len, (uint32_t)len);
+	rlen = mb_wait(mb);
+	ck_assert_uint_gt(rlen, 0);
+	ck_assert_int_eq(proto_reply_decode(mb->reply, rlen, rep), MMIO_OK);
+	ck_assert_uint_eq(rep->opcode, rq->opcode);
+}
+
+/* The suite's policy with room for a mailbox in the buffer limits. */
+static void setup_mailbox(void)
+{
+	char yaml[sizeof(policy_main) + 64];
+	const char *at = strstr(policy_main, "max_buffer_bytes: 32KiB");
+
+	ck_assert_ptr_nonnull(at);
+	snprintf(yaml, sizeof(yaml), "%.*smax_buffer_bytes: 1MiB%s", (int)(at - policy_main),
+		 policy_main, at + strlen("max_buffer_bytes: 32KiB"));
+	harness_init();
+	harness_policy(yaml);
+	harness_server_start();
+	rawc_open(&C);
+	ck_assert_int_eq(rawc_open_region(&C, "scratch", 0, PROTO_LEN_TO_END, &scratch, NULL),
+			 MMIO_OK);
+}
+
+/* The mailbox answers what the socket answers, as the same client. */
+START_TEST(mailbox_carries_requests_as_the_socket)
+{
+	static struct rawmb mb, small;
+	struct proto_request rq = { .opcode = PROTO_OP_WRITE_ONCE };
+	struct proto_reply rep;
+	uint64_t v;
+
+	ck_assert_int_eq(mb_open(&C, &mb, PROTO_MBOX_SIZE), MMIO_OK);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_MAILBOXES), 1);
+	/* One per client; only on a buffer of exactly the mailbox's size. */
+	rq.opcode = PROTO_OP_MAILBOX;
+	rq.mailbox.buffer = mb.id;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EBUSY);
+	rq.mailbox.buffer = mb.id + 100;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EINVAL);
+	ck_assert_int_eq(mb_open(&C, &small, 8192), MMIO_EINVAL);
+	/* Its buffer lives as long as the connection. */
+	rq.opcode = PROTO_OP_BUF_DETACH;
+	rq.buf_detach.buffer = mb.id;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EBUSY);
+
+	/* A store by mailbox is seen by the socket, and the other way round. */
+	rq = (struct proto_request){ .opcode = PROTO_OP_WRITE_ONCE };
+	rq.write_once = (struct proto_write_once_req){ scratch, 4, 0x40, 0xCAFEF00D };
+	mb_call(&mb, &rq, &rep);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 0x40, 4, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0xCAFEF00D);
+	ck_assert_int_eq(rawc_write_once(&C, scratch, 0x48, 8, 0x0123456789ABCDEFull), MMIO_OK);
+	rq = (struct proto_request){ .opcode = PROTO_OP_READ_ONCE };
+	rq.read_once = (struct proto_read_once_req){ scratch, 8, 0x48 };
+	mb_call(&mb, &rq, &rep);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_uint_eq(rep.read_once.value, 0x0123456789ABCDEFull);
+	/* The same checks: a width the grant refuses, a handle that is not ours. */
+	uint32_t regs;
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0x100, 0x100, &regs, NULL), MMIO_OK);
+	rq.read_once = (struct proto_read_once_req){ regs, 2, 0 };
+	mb_call(&mb, &rq, &rep);
+	ck_assert_int_eq(rep.status, MMIO_EINVAL);
+	rq.read_once = (struct proto_read_once_req){ regs + 1000, 4, 0 };
+	mb_call(&mb, &rq, &rep);
+	ck_assert_int_eq(rep.status, MMIO_EINVAL);
+	rq = (struct proto_request){ .opcode = PROTO_OP_WRITE_ONCE };
+	rq.write_once = (struct proto_write_once_req){ regs, 4, 0, 1 };
+	mb_call(&mb, &rq, &rep);
+	ck_assert_int_eq(rep.status, MMIO_EACCES);
+	/* A POLL waits its full timeout in the mailbox too. */
+	rq = (struct proto_request){ .opcode = PROTO_OP_POLL };
+	rq.poll = (struct proto_poll_req){ scratch, 4, 0x40, 0xFFFFFFFF, 1, 200000 };
+	uint64_t t0 = now_ms();
+	mb_call(&mb, &rq, &rep);
+	ck_assert_int_eq(rep.status, MMIO_ETIMEDOUT);
+	ck_assert_uint_eq(rep.poll.value, 0xCAFEF00D);
+	ck_assert_uint_ge(now_ms() - t0, 200);
+	/* And the client's requests are counted: the mailbox served them. */
+	ck_assert_uint_ge(rawc_stat(&C, PROTO_STAT_REQUESTS), 7);
+
+	/* Leaving frees the mailbox, its thread and its buffer. */
+	rawc_close(&C);
+	rawc_open(&C);
+	for (int i = 0; i < 300 && rawc_stat(&C, PROTO_STAT_MAILBOXES) != 0; i++)
+		usleep(10000);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_MAILBOXES), 0);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_BUFFERS), 0);
+	munmap(mb.map, PROTO_MBOX_SIZE);
+	munmap(small.map, 8192);
+}
+END_TEST
+
+/* Garbage, lies about lengths, rings without cause: errors, and the
+ * mailbox and the server serve on. */
+START_TEST(mailbox_survives_a_hostile_client)
+{
+	static struct rawmb mb;
+	struct proto_request rq = { .opcode = PROTO_OP_READ_ONCE };
+	struct proto_reply rep;
+	uint64_t errors;
+	uint32_t len;
+
+	ck_assert_int_eq(mb_open(&C, &mb, PROTO_MBOX_SIZE), MMIO_OK);
+	errors = rawc_stat(&C, PROTO_STAT_PROTO_ERRORS);
+	/* Bytes that are no request: a refusal that names no opcode. */
+	mb_post(&mb, "hello, server", 13, 13);
+	len = mb_wait(&mb);
+	ck_assert_uint_gt(len, 0);
+	ck_assert_int_eq(proto_reply_decode(mb.reply, len, &rep), PROTO_EUNKNOWN_OP);
+	ck_assert_uint_eq(rep.opcode, PROTO_OP_NONE);
+	ck_assert_int_eq(rep.status, MMIO_EPROTO);
+	/* A length past the mailbox: no answer at all, and nothing read past it. */
+	mb_post(&mb, NULL, 0, PROTO_MBOX_MSG_MAX + 1);
+	ck_assert_uint_eq(mb_wait(&mb), 0);
+	mb_post(&mb, NULL, 0, UINT32_MAX);
+	ck_assert_uint_eq(mb_wait(&mb), 0);
+	ck_assert_uint_ge(rawc_stat(&C, PROTO_STAT_PROTO_ERRORS), errors + 3);
+	/* A truncated request of a real opcode. */
+	uint8_t buf[64];
+	size_t n;
+	rq.read_once = (struct proto_read_once_req){ scratch, 4, 0 };
+	ck_assert_int_eq(proto_request_encode(&rq, buf, sizeof(buf), &n), MMIO_OK);
+	mb_post(&mb, buf, (uint32_t)n - 1, (uint32_t)n - 1);
+	len = mb_wait(&mb);
+	ck_assert_int_eq(proto_reply_decode(mb.reply, len, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EPROTO);
+	/* 20,000 rings with random bytes and lengths, never waiting. */
+	unsigned seed = 7;
+	for (int i = 0; i < 20000; i++) {
+		uint8_t junk[32];
+		for (size_t k = 0; k < sizeof(junk); k++)
+			junk[k] = (uint8_t)((seed = seed * 1103515245u + 12345u) >> 16);
+		mb_post(&mb, junk, sizeof(junk), (seed >> 8) % 48);
+	}
+	/* The mailbox still answers, and so does the socket. */
+	rq.read_once = (struct proto_read_once_req){ scratch, 4, 0 };
+	mb_call(&mb, &rq, &rep);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_MAILBOXES), 1);
+	munmap(mb.map, PROTO_MBOX_SIZE);
+}
+END_TEST
+
+/* A client killed while its mailbox request waits in the server (a long
+ * POLL) leaves nothing behind, promptly. */
+START_TEST(mailbox_client_killed_mid_request)
+{
+	int status, report;
+	char ready;
+	pid_t child = harness_spawn("mailbox-poll-then-wait", &report);
+
+	ck_assert_int_eq(read(report, &ready, 1), 1);
+	close(report);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_MAILBOXES), 1);
+	usleep(100000); /* the POLL is in the server */
+	kill(child, SIGKILL);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	uint64_t t0 = now_ms();
+	for (int i = 0; i < 300 && rawc_stat(&C, PROTO_STAT_MAILBOXES) != 0; i++)
+		usleep(10000);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_MAILBOXES), 0);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_BUFFERS), 0);
+	/* Well within the 3 s the POLL would have waited. */
+	ck_assert_uint_lt(now_ms() - t0, 1500);
+}
+END_TEST
+
+/* Child: a mailbox, then a 3 s POLL through it; says ready on fd 3 first. */
+static int child_mailbox_poll(void)
+{
+	static struct rawmb mb;
+	struct proto_request rq = { .opcode = PROTO_OP_POLL };
+	uint8_t buf[128];
+	size_t len;
+	struct rawc mine;
+	uint32_t h;
+
+	rawc_open(&mine);
+	if (rawc_open_region(&mine, "scratch", 0, PROTO_LEN_TO_END, &h, NULL) != MMIO_OK ||
+	    mb_open(&mine, &mb, PROTO_MBOX_SIZE) != MMIO_OK)
+		return 10;
+	rq.poll = (struct proto_poll_req){ h, 4, 0, 0xFFFFFFFF, 0x5A5A5A5A, 3000000 };
+	if (proto_request_encode(&rq, buf, sizeof(buf), &len) != MMIO_OK)
+		return 11;
+	if (write(3, "r", 1) != 1)
+		return 12;
+	mb_post(&mb, buf, (uint32_t)len, (uint32_t)len);
+	pause();
+	return 13;
+}
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1351,6 +1624,14 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, map_token_of_another_uid_is_refused);
 	tcase_add_test(tc, sigterm_stops_cleanly);
 	tcase_add_test(tc, check_config_exit_codes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("mailbox");
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup_mailbox, teardown);
+	tcase_add_test(tc, mailbox_carries_requests_as_the_socket);
+	tcase_add_test(tc, mailbox_survives_a_hostile_client);
+	tcase_add_test(tc, mailbox_client_killed_mid_request);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -1480,6 +1761,8 @@ int harness_child_main(const char *role)
 {
 	if (strcmp(role, "buffers-then-die") == 0)
 		return child_buffers_then_die();
+	if (strcmp(role, "mailbox-poll-then-wait") == 0)
+		return child_mailbox_poll();
 	if (strcmp(role, "ro-map-as-1000") == 0)
 		return child_ro_map_as_1000();
 	if (strcmp(role, "present-token-as-1000") == 0)

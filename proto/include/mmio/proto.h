@@ -118,8 +118,9 @@ enum proto_opcode {
 	PROTO_OP_BUF_DETACH = 16,
 	PROTO_OP_READ_SPAN = 17,  /* READ into a span of a shared buffer */
 	PROTO_OP_WRITE_SPAN = 18, /* WRITE from a span of a shared buffer */
+	PROTO_OP_MAILBOX = 19,	  /* carry requests in a shared buffer (PROTO_MBOX_*) */
 };
-#define PROTO_OP_MAX PROTO_OP_WRITE_SPAN
+#define PROTO_OP_MAX PROTO_OP_MAILBOX
 
 /* OPEN request flags (the values of MMIO_OPEN_DIRECT / _REQUIRE_DIRECT). */
 #define PROTO_OPEN_DIRECT	  0x1u /* the client would like to map directly */
@@ -156,8 +157,36 @@ enum proto_opcode {
 #define PROTO_REGION_FLAGS     0x7u
 
 /* HELLO reply flags. */
-#define PROTO_HELLO_DIRECT 0x1u /* the server hands out direct mappings */
-#define PROTO_HELLO_FLAGS  0x1u
+#define PROTO_HELLO_DIRECT  0x1u /* the server hands out direct mappings */
+#define PROTO_HELLO_MAILBOX 0x2u /* the server carries requests in a mailbox (MAILBOX) */
+#define PROTO_HELLO_FLAGS   0x3u
+
+/*
+ * The mailbox (MAILBOX): a second carrier for the same requests and replies,
+ * in a shared buffer of exactly PROTO_MBOX_SIZE bytes, for a client and a
+ * server on one machine. One request at a time:
+ *  - the client writes an encoded request (at most PROTO_MBOX_MSG_MAX bytes)
+ *    at PROTO_MBOX_REQ, its length in the u32 at PROTO_MBOX_REQ_LEN, then a
+ *    new value in the u32 at PROTO_MBOX_REQ_SEQ (release) and wakes that
+ *    futex word;
+ *  - the server copies the request out, runs it as if it came on the
+ *    client's connection, writes the encoded reply at PROTO_MBOX_REP and its
+ *    length at PROTO_MBOX_REP_LEN (0: the request could not be answered), then
+ *    copies the request's sequence value to the u32 at PROTO_MBOX_REP_SEQ
+ *    (release) and wakes that futex word.
+ * The sequence words and lengths are native-endian (the two ends share a
+ * machine); the messages are the usual little-endian encodings. The server
+ * never trusts the buffer: it reads a request once, into its own memory,
+ * before decoding it.
+ */
+#define PROTO_MBOX_REQ_SEQ 0u
+#define PROTO_MBOX_REQ_LEN 4u
+#define PROTO_MBOX_REP_SEQ 64u /* its own cache line */
+#define PROTO_MBOX_REP_LEN 68u
+#define PROTO_MBOX_MSG_MAX (64u << 10)
+#define PROTO_MBOX_REQ	   4096u
+#define PROTO_MBOX_REP	   (PROTO_MBOX_REQ + PROTO_MBOX_MSG_MAX)
+#define PROTO_MBOX_SIZE	   (PROTO_MBOX_REP + PROTO_MBOX_MSG_MAX)
 
 /*
  * STATS counters, by index. Servers send them in this order; a newer server
@@ -179,7 +208,8 @@ enum proto_stat {
 	PROTO_STAT_RELOAD_FAILURES = 12, /* policy reloads rejected */
 	PROTO_STAT_REVOKED = 13,	 /* handles revoked by reloads */
 	PROTO_STAT_BUFFERS = 14,	 /* shared buffers attached now, all clients */
-	PROTO_STAT_COUNT = 15,		 /* counters this version defines */
+	PROTO_STAT_MAILBOXES = 15,	 /* mailboxes running now, all clients */
+	PROTO_STAT_COUNT = 16,		 /* counters this version defines */
 };
 
 /* ------------------------------------------------------------------------
@@ -214,7 +244,7 @@ struct proto_buf_attach_req {
 	uint64_t length;
 };
 
-/* BUF_DETACH: a buffer the descriptor channel answered. */
+/* BUF_DETACH, MAILBOX: a buffer the descriptor channel answered. */
 struct proto_buf_req {
 	uint32_t buffer;
 };
@@ -328,6 +358,7 @@ struct proto_request {
 		struct proto_handle_req unmap;
 		struct proto_buf_attach_req buf_attach;
 		struct proto_buf_req buf_detach;
+		struct proto_buf_req mailbox;
 		struct proto_span_req span; /* READ_SPAN and WRITE_SPAN */
 	};
 };
