@@ -790,11 +790,17 @@ static void usage(FILE *f)
 }
 
 /* Once-ops of @mode on region @name. */
-static void bench_once(mmio_client *c, const char *url, const char *name, bool direct,
-		       nng_socket sync_sock, nng_socket ctx_sock)
+/*
+ * read32 on @name through client @c in @mode: "direct" (against a raw
+ * load), "proxied" (@c on the socket alone; against bare nng round trips
+ * of the same message sizes) or "mailbox" (@c with a mailbox; against the
+ * socket client @sock_c and a bare synchronous nng round trip).
+ */
+static void bench_once(mmio_client *c, mmio_client *sock_c, const char *mode, const char *url,
+		       const char *name, nng_socket sync_sock, nng_socket ctx_sock)
 {
 	struct proto_request rq = { .opcode = PROTO_OP_READ_ONCE };
-	const char *mode = direct ? "direct" : "proxied";
+	bool direct = strcmp(mode, "direct") == 0, mailbox = strcmp(mode, "mailbox") == 0;
 	struct op meas = { .what = "read32", .run = run_read32 }, b1, b2;
 	struct op *ops[3] = { &meas, &b1, &b2 };
 	struct raw_map rm;
@@ -810,6 +816,14 @@ static void bench_once(mmio_client *c, const char *url, const char *name, bool d
 		       mmio_status_name(st));
 		return;
 	}
+	/* The same message sizes as a READ_ONCE round trip. */
+	rq.read_once.width = 4;
+	proto_request_encode(&rq, req, sizeof(req), &req_len);
+	b2 = (struct op){ .what = "nng sync",
+			  .run = run_round_trip,
+			  .s = sync_sock,
+			  .req = req,
+			  .req_len = req_len };
 	if (direct) {
 		st = raw_map_open(url, name, &rm);
 		if (st != MMIO_OK) {
@@ -822,16 +836,15 @@ static void bench_once(mmio_client *c, const char *url, const char *name, bool d
 		b1 = (struct op){ .what = "raw load", .run = run_raw_load, .rm = &rm };
 		measure(ops, 2, ns);
 		raw_map_close(&rm);
+	} else if (mailbox) {
+		b1 = (struct op){ .what = "read32 on the socket", .run = run_read32 };
+		st = mmio_open(sock_c, name, MMIO_OPEN_PROXIED, &b1.r);
+		if (st != MMIO_OK)
+			die("open", st);
+		measure(ops, 3, ns);
+		mmio_close(b1.r);
 	} else {
-		/* The same message sizes as a READ_ONCE round trip. */
-		rq.read_once.width = 4;
-		proto_request_encode(&rq, req, sizeof(req), &req_len);
-		b1 = (struct op){ .what = "nng sync",
-				  .run = run_round_trip,
-				  .s = sync_sock,
-				  .req = req,
-				  .req_len = req_len };
-		b2 = b1;
+		b1 = b2;
 		b2.what = "nng contexts";
 		b2.s = ctx_sock;
 		measure(ops, 3, ns);
@@ -841,6 +854,9 @@ static void bench_once(mmio_client *c, const char *url, const char *name, bool d
 	res->ns_op = ns[0];
 	if (direct) {
 		base_add(res, "raw mmap load", ns[1], ns[0] / ns[1]);
+	} else if (mailbox) {
+		base_add(res, "libmmio, socket", ns[1], ns[0] / ns[1]);
+		base_add(res, "nng rep0 sync", ns[2], ns[0] / ns[2]);
 	} else {
 		base_add(res, "nng rep0 sync", ns[1], ns[0] / ns[1]);
 		base_add(res, "nng rep0 contexts", ns[2], ns[0] / ns[2]);
@@ -959,16 +975,27 @@ static void bench_bulk(mmio_client *c, const char *url, const char *name, enum b
 }
 
 /* A client of @url whose proxied copies of @shared_min bytes and more go
- * through shared memory ("" for the library's default). */
-static mmio_client *client_with(const char *url, const char *shared_min)
+ * through shared memory ("" for the library's default), with no mailbox if
+ * @socket_only. */
+static mmio_client *client_with(const char *url, const char *shared_min, bool socket_only)
 {
+	char *env = getenv("MMIO_MAILBOX");
+	char saved[16] = "";
 	mmio_client *c;
 	int st;
 
+	if (env)
+		snprintf(saved, sizeof(saved), "%s", env);
 	if (shared_min[0])
 		setenv("MMIO_SHARED_MIN", shared_min, 1);
+	if (socket_only)
+		setenv("MMIO_MAILBOX", "0", 1);
 	st = mmio_connect(url, &c);
 	unsetenv("MMIO_SHARED_MIN");
+	if (env)
+		setenv("MMIO_MAILBOX", saved, 1);
+	else
+		unsetenv("MMIO_MAILBOX");
 	if (st != MMIO_OK)
 		die("connect", st);
 	return c;
@@ -1063,14 +1090,15 @@ int main(int argc, char **argv)
 	nng_socket ctx_sock = dial_retrying(ctx_url);
 	nng_socket bulk_sock = dial_retrying(bulk_url);
 
-	/* One client per path: messages only, shared memory always, default. */
+	/* One client per path: messages on the socket only, shared memory
+	 * always, the default (a mailbox unless $MMIO_MAILBOX is "0"). */
 	const char *env_min = getenv("MMIO_SHARED_MIN");
 	char saved_min[32] = "";
 	if (env_min)
 		snprintf(saved_min, sizeof(saved_min), "%s", env_min);
-	mmio_client *c_msg = client_with(url, "18446744073709551615");
-	mmio_client *c_shm = client_with(url, "0");
-	mmio_client *c = client_with(url, saved_min);
+	mmio_client *c_msg = client_with(url, "18446744073709551615", true);
+	mmio_client *c_shm = client_with(url, "0", false);
+	mmio_client *c = client_with(url, saved_min, false);
 
 	printf("mmio-bench: once-ops on \"%s\", bulk on \"%s\"; %d rounds of about %.0f ms, "
 	       "medians;\nthe rounds of each measurement and of its baselines are interleaved\n",
@@ -1079,9 +1107,16 @@ int main(int argc, char **argv)
 		static const char *const mode_names[] = { "proxied", "shared", "direct" };
 		if (strcmp(mode, "all") != 0 && strcmp(mode, mode_names[m]) != 0)
 			continue;
-		if (m != BULK_SHARED)
-			bench_once(c, url_resolve(url), once_region, m == BULK_DIRECT, sync_sock,
+		if (m == BULK_PROXIED) {
+			bench_once(c_msg, NULL, "proxied", url_resolve(url), once_region, sync_sock,
 				   ctx_sock);
+			if (mmio_has_mailbox(c))
+				bench_once(c, c_msg, "mailbox", url_resolve(url), once_region,
+					   sync_sock, ctx_sock);
+		} else if (m == BULK_DIRECT) {
+			bench_once(c, NULL, "direct", url_resolve(url), once_region, sync_sock,
+				   ctx_sock);
+		}
 		bench_bulk(m == BULK_PROXIED  ? c_msg
 			   : m == BULK_SHARED ? c_shm
 					      : c,

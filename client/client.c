@@ -166,6 +166,11 @@ void mmio_disconnect(mmio_client *c)
 	free(c);
 }
 
+int mmio_has_mailbox(const mmio_client *c)
+{
+	return c && c->mbox ? 1 : 0;
+}
+
 int mmio_list(mmio_client *c, struct mmio_region_info **out, size_t *count)
 {
 	struct proto_request req = { .opcode = PROTO_OP_LIST };

@@ -126,6 +126,10 @@ static void setup(void)
 	unsetenv("MMIO_SHARED_MIN");
 	/* Every client but the reference has its mailbox running. */
 	ck_assert_uint_eq(stat_of(client, "mailboxes"), 2);
+	ck_assert_int_eq(mmio_has_mailbox(client), 1);
+	ck_assert_int_eq(mmio_has_mailbox(shared_client), 1);
+	ck_assert_int_eq(mmio_has_mailbox(inline_client), 0);
+	ck_assert_int_eq(mmio_has_mailbox(NULL), 0);
 }
 
 static void teardown(void)

@@ -142,6 +142,14 @@ MMIO_API int mmio_connect(const char *url, mmio_client **out);
  */
 MMIO_API void mmio_disconnect(mmio_client *c);
 
+/*
+ * 1 if @c carries its requests in a mailbox shared with the server (a
+ * buffer and two futex words instead of a socket round trip; the results
+ * are the same), 0 if every request takes the socket: the server has no
+ * descriptor channel, or $MMIO_MAILBOX is "0" (or @c is NULL).
+ */
+MMIO_API int mmio_has_mailbox(const mmio_client *c);
+
 /* ------------------------------------------------------------------------
  * Regions.
  * ------------------------------------------------------------------------ */
