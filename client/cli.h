@@ -151,6 +151,7 @@ struct mmio_client {
 	pthread_mutex_t mbox_mtx;
 	struct cli_shbuf *mbox; /* NULL: every request by the socket */
 	uint32_t mbox_seq;	/* the last request's sequence value; under mbox_mtx */
+	bool mbox_spin;		/* poll the reply a little before sleeping (not on one CPU) */
 
 	/* Set while connecting, read-only afterwards. */
 	struct proto_hello_rep hello;
