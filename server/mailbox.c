@@ -77,17 +77,22 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-/* Run @msg (taken) to its reply, as the nng contexts would; NULL: none. */
-static nng_msg *mailbox_run(struct srv_mailbox *mb, nng_msg *msg)
+/*
+ * Run @msg (taken) to its reply, as the nng contexts would: *@reply (NULL:
+ * none could be built). False if the request was abandoned because the
+ * client left or the mailbox stops: then nothing must be posted, and the
+ * client learns from the socket that the session is over (MMIO_ECONN).
+ */
+static bool mailbox_run(struct srv_mailbox *mb, nng_msg *msg, nng_msg **reply)
 {
 	struct srv_session *s = mb->session;
 	struct srv_request r = { .msg = msg, .session = s };
-	nng_msg *reply = NULL;
+	bool answered = true;
 
 	atomic_fetch_add(&s->refs, 1);
 	atomic_fetch_add(&s->inflight, 1);
 	r.gen = srv_current();
-	while (srv_request_step(&r, &reply) == SRV_WAIT) {
+	while (srv_request_step(&r, reply) == SRV_WAIT) {
 		unsigned ms = r.wait_ms;
 		bool gone;
 
@@ -100,12 +105,14 @@ static nng_msg *mailbox_run(struct srv_mailbox *mb, nng_msg *msg)
 		pthread_mutex_lock(&s->lock);
 		gone = s->closed;
 		pthread_mutex_unlock(&s->lock);
-		if (gone || atomic_load(&mb->stop))
-			break; /* the client left mid-POLL: nothing to answer */
+		if (gone || atomic_load(&mb->stop)) {
+			answered = false; /* the client left mid-POLL */
+			break;
+		}
 	}
 	srv_request_finish(&r);
 	atomic_fetch_sub(&s->inflight, 1);
-	return reply;
+	return answered;
 }
 
 /* Take the request the client announced with sequence value @seq, run it,
@@ -128,7 +135,8 @@ static void mailbox_serve(struct srv_mailbox *mb, uint32_t seq)
 	} else {
 		/* Our copy: the client may change its bytes while we decode. */
 		memcpy(nng_msg_body(msg), mb->map + PROTO_MBOX_REQ, len);
-		reply = mailbox_run(mb, msg);
+		if (!mailbox_run(mb, msg, &reply))
+			return;
 	}
 	if (reply && nng_msg_len(reply) <= PROTO_MBOX_MSG_MAX) {
 		rep_len = (uint32_t)nng_msg_len(reply);

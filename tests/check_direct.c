@@ -875,6 +875,44 @@ START_TEST(lost_server_makes_direct_calls_econn)
 }
 END_TEST
 
+/* A POLL waiting in the server's mailbox thread when the server stops:
+ * MMIO_ECONN at once, as on the socket (not an answer the server never
+ * sent, and not the end of the poll's timeout). */
+struct poll_job {
+	mmio_region *r;
+	int status;
+};
+
+static void *poll_thread(void *arg)
+{
+	struct poll_job *job = arg;
+	uint32_t last;
+
+	job->status = mmio_poll32(job->r, 0, 0xFFFFFFFF, 0x5A5A5A5A, 3000000, &last);
+	return NULL;
+}
+
+START_TEST(stopped_server_ends_a_mailbox_poll_with_econn)
+{
+	struct poll_job job = { .status = MMIO_OK };
+	pthread_t t;
+	uint32_t v;
+
+	ck_assert_int_eq(mmio_has_mailbox(shared_client), 1);
+	ck_assert_int_eq(mmio_open(shared_client, "tw-s", MMIO_OPEN_PROXIED, &job.r), MMIO_OK);
+	ck_assert_int_eq(mmio_write32(job.r, 0, 0), MMIO_OK);
+	ck_assert_int_eq(pthread_create(&t, NULL, poll_thread, &job), 0);
+	usleep(300000);
+	uint64_t t0 = mono_us();
+	harness_server_stop();
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(job.status, MMIO_ECONN);
+	ck_assert_uint_lt(mono_us() - t0, 1500000);
+	ck_assert_int_eq(mmio_read32(job.r, 0, &v), MMIO_ECONN);
+	mmio_close(job.r);
+}
+END_TEST
+
 START_TEST(reload_revoking_a_mapped_grant_logs_the_holder)
 {
 	mmio_region *d, *p;
@@ -1046,6 +1084,7 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, fault_under_mapping_reports_what_proxied_reports);
 	tcase_add_test(tc, close_and_disconnect_release_exclusive_mapping);
 	tcase_add_test(tc, lost_server_makes_direct_calls_econn);
+	tcase_add_test(tc, stopped_server_ends_a_mailbox_poll_with_econn);
 	tcase_add_test(tc, reload_revoking_a_mapped_grant_logs_the_holder);
 	tcase_add_test(tc, reload_narrowing_a_mapped_grant_revokes_it);
 	tcase_add_test(tc, mixed_batches_equal_all_proxied);
