@@ -89,8 +89,10 @@ static bool mailbox_run(struct srv_mailbox *mb, nng_msg *msg, nng_msg **reply)
 	struct srv_request r = { .msg = msg, .session = s };
 	bool answered = true;
 
+	/* Not counted against limits.max_requests: a mailbox holds one request
+	 * at a time by construction, on top of the socket's (libmmio may have
+	 * its 32 socket calls in flight while the mailbox is busy). */
 	atomic_fetch_add(&s->refs, 1);
-	atomic_fetch_add(&s->inflight, 1);
 	r.gen = srv_current();
 	while (srv_request_step(&r, reply) == SRV_WAIT) {
 		unsigned ms = r.wait_ms;
@@ -111,7 +113,6 @@ static bool mailbox_run(struct srv_mailbox *mb, nng_msg *msg, nng_msg **reply)
 		}
 	}
 	srv_request_finish(&r);
-	atomic_fetch_sub(&s->inflight, 1);
 	return answered;
 }
 
