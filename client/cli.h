@@ -299,6 +299,9 @@ void cli_shared_release(mmio_client *c);
 /* A new buffer of @size bytes shared with the server: MMIO_OK, or
  * MMIO_EACCES when the server has no descriptor channel, or why not. */
 int cli_shbuf_create(mmio_client *c, size_t size, struct cli_shbuf **out);
+/* Unmap and free @b, first detaching it on the server if @tell_server and
+ * the session lives. */
+void cli_shbuf_destroy(mmio_client *c, struct cli_shbuf *b, bool tell_server);
 
 /* ---- mailbox.c: requests by shared memory ---- */
 

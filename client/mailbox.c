@@ -66,7 +66,10 @@ void cli_mailbox_start(mmio_client *c)
 	struct cli_shbuf *b;
 	nng_msg *m;
 
-	if ((env && strcmp(env, "0") == 0) || !(c->hello.flags & PROTO_HELLO_MAILBOX))
+	/* Buffers, and so mailboxes, need the descriptor channel. A server
+	 * that has none, or predates mailboxes (it answers MMIO_EPROTO), costs
+	 * a few round trips here and nothing later. */
+	if ((env && strcmp(env, "0") == 0) || !(c->hello.flags & PROTO_HELLO_DIRECT))
 		return;
 	if (cli_shbuf_create(c, PROTO_MBOX_SIZE, &b) != MMIO_OK)
 		return;
@@ -79,11 +82,8 @@ void cli_mailbox_start(mmio_client *c)
 		}
 		nng_msg_free(m);
 	}
-	if (b) {
-		/* The server frees its side with the connection. */
-		munmap(b->map, b->size);
-		free(b);
-	}
+	if (b) /* refused: give the server its buffer slot back */
+		cli_shbuf_destroy(c, b, true);
 }
 
 void cli_mailbox_release(mmio_client *c)

@@ -100,7 +100,7 @@ fail_fd:
 	return status;
 }
 
-static void shbuf_destroy(mmio_client *c, struct cli_shbuf *b, bool tell_server)
+void cli_shbuf_destroy(mmio_client *c, struct cli_shbuf *b, bool tell_server)
 {
 	if (tell_server && !cli_lost(c))
 		buf_detach(c, b->id);
@@ -209,11 +209,11 @@ void cli_shared_release(mmio_client *c)
 	struct cli_shbuf *b;
 
 	if (c->staging)
-		shbuf_destroy(c, c->staging, false);
+		cli_shbuf_destroy(c, c->staging, false);
 	c->staging = NULL;
 	while ((b = c->user_bufs)) {
 		c->user_bufs = b->next;
-		shbuf_destroy(c, b, false);
+		cli_shbuf_destroy(c, b, false);
 	}
 }
 
@@ -255,5 +255,5 @@ void mmio_buffer_free(mmio_client *c, void *p)
 	}
 	pthread_mutex_unlock(&c->mtx);
 	if (b)
-		shbuf_destroy(c, b, true);
+		cli_shbuf_destroy(c, b, true);
 }

@@ -307,8 +307,13 @@ int cli_call(mmio_client *c, const struct proto_request *req, int timeout_ms, nn
 		bool used;
 
 		status = cli_mailbox_call(c, req, need, timeout_ms, msg, rep, &used);
-		if (used)
+		if (used) {
+			/* As below: a lost session must not leave the connection open
+			 * (the server would keep its handles and buffers). */
+			if (status == MMIO_ECONN)
+				dialer_stop_if_lost(c);
 			return status;
+		}
 	}
 	if (nng_msg_alloc(&m, need) != 0)
 		return MMIO_ENOMEM;

@@ -12,8 +12,10 @@
  * The buffer is the client's to scribble on at any time, so the thread
  * reads a request's length once, refuses more than PROTO_MBOX_MSG_MAX, and
  * copies the bytes into its own message before decoding them. A client that
- * rings without cause only makes its own thread decode garbage, which costs
- * it what flooding the socket would. The buffer stays mapped while the
+ * rings without cause makes its own thread decode garbage, and pays a
+ * millisecond's pause for each; one uid runs at most SRV_MAILBOXES_PER_UID
+ * mailboxes and the server SRV_MAILBOXES_MAX (MAILBOX past that: EBUSY,
+ * and libmmio stays on the socket). The buffer stays mapped while the
  * thread runs: BUF_DETACH refuses it, and a closing session stops the
  * thread before its buffers go.
  */
@@ -41,10 +43,57 @@ struct srv_mailbox {
 
 /* A waiting thread looks at its stop flag at least this often. */
 #define MBOX_TICK_MS 100
+/* After refusing a malformed request, the thread pauses this long. */
+#define MBOX_REFUSED_PAUSE_MS 1
 /* A POLL that waits sleeps in slices of at most this, to notice a stop. */
 #define MBOX_WAIT_SLICE_MS 10
 
 static atomic_size_t running;
+
+/* Mailboxes per uid (SRV_MAILBOXES_PER_UID); at most SRV_MAILBOXES_MAX uids
+ * can have one, since that many mailboxes exist at most. */
+static pthread_mutex_t uids_lock = PTHREAD_MUTEX_INITIALIZER;
+struct uid_count {
+	uid_t uid;
+	unsigned count;
+};
+static struct uid_count uids[SRV_MAILBOXES_MAX];
+static unsigned nuids, total;
+
+/* Count one more mailbox for @uid: MMIO_OK, or MMIO_EBUSY over a cap. */
+static int uid_count_take(uid_t uid)
+{
+	int status = MMIO_EBUSY;
+	unsigned i;
+
+	pthread_mutex_lock(&uids_lock);
+	for (i = 0; i < nuids && uids[i].uid != uid; i++)
+		;
+	if (total < SRV_MAILBOXES_MAX &&
+	    (i < nuids ? uids[i].count < SRV_MAILBOXES_PER_UID : true)) {
+		if (i == nuids)
+			uids[nuids++] = (struct uid_count){ uid, 0 };
+		uids[i].count++;
+		total++;
+		status = MMIO_OK;
+	}
+	pthread_mutex_unlock(&uids_lock);
+	return status;
+}
+
+static void uid_count_drop(uid_t uid)
+{
+	pthread_mutex_lock(&uids_lock);
+	for (unsigned i = 0; i < nuids; i++) {
+		if (uids[i].uid == uid) {
+			total--;
+			if (--uids[i].count == 0)
+				uids[i] = uids[--nuids];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&uids_lock);
+}
 
 size_t srv_mailbox_count(void)
 {
@@ -116,14 +165,31 @@ static bool mailbox_run(struct srv_mailbox *mb, nng_msg *msg, nng_msg **reply)
 	return answered;
 }
 
-/* Take the request the client announced with sequence value @seq, run it,
- * post its reply and ring the client. */
-static void mailbox_serve(struct srv_mailbox *mb, uint32_t seq)
+/* Did this reply refuse its request as malformed (status at offset 8)? */
+static bool reply_refuses(const nng_msg *reply)
+{
+	const uint8_t *b = nng_msg_body((nng_msg *)reply);
+	int32_t status;
+
+	if (nng_msg_len((nng_msg *)reply) < PROTO_REPLY_HEADER_SIZE)
+		return true;
+	status = (int32_t)((uint32_t)b[8] | (uint32_t)b[9] << 8 | (uint32_t)b[10] << 16 |
+			   (uint32_t)b[11] << 24);
+	return status == MMIO_EPROTO || status == MMIO_EVERSION;
+}
+
+/*
+ * Take the request the client announced with sequence value @seq, run it,
+ * post its reply and ring the client. Returns false if the request was
+ * refused as malformed (libmmio never sends one).
+ */
+static bool mailbox_serve(struct srv_mailbox *mb, uint32_t seq)
 {
 	uint32_t len =
 		atomic_load_explicit(mbox_word(mb, PROTO_MBOX_REQ_LEN), memory_order_relaxed);
 	uint32_t rep_len = 0;
 	nng_msg *msg, *reply = NULL;
+	bool good = false;
 
 	if (len > PROTO_MBOX_MSG_MAX) {
 		atomic_fetch_add(&srv.stats.requests, 1);
@@ -137,7 +203,8 @@ static void mailbox_serve(struct srv_mailbox *mb, uint32_t seq)
 		/* Our copy: the client may change its bytes while we decode. */
 		memcpy(nng_msg_body(msg), mb->map + PROTO_MBOX_REQ, len);
 		if (!mailbox_run(mb, msg, &reply))
-			return;
+			return true;
+		good = reply && !reply_refuses(reply);
 	}
 	if (reply && nng_msg_len(reply) <= PROTO_MBOX_MSG_MAX) {
 		rep_len = (uint32_t)nng_msg_len(reply);
@@ -154,6 +221,7 @@ static void mailbox_serve(struct srv_mailbox *mb, uint32_t seq)
 	atomic_store_explicit(mbox_word(mb, PROTO_MBOX_REP_LEN), rep_len, memory_order_relaxed);
 	atomic_store_explicit(mbox_word(mb, PROTO_MBOX_REP_SEQ), seq, memory_order_release);
 	futex_wake_all(mbox_word(mb, PROTO_MBOX_REP_SEQ));
+	return good;
 }
 
 static void *mailbox_main(void *arg)
@@ -169,7 +237,10 @@ static void *mailbox_main(void *arg)
 			continue;
 		}
 		mb->seen = now;
-		mailbox_serve(mb, now);
+		/* Garbage costs its sender a pause: a client that rings without
+		 * cause cannot keep this thread decoding at full speed. */
+		if (!mailbox_serve(mb, now))
+			sleep_ms(MBOX_REFUSED_PAUSE_MS);
 	}
 	atomic_store(&mb->exited, true);
 	return NULL;
@@ -178,14 +249,6 @@ static void *mailbox_main(void *arg)
 struct srv_mailbox *srv_mailbox_on(struct srv_session *s, uint32_t id)
 {
 	return s->mailbox && s->mailbox->buffer == id ? s->mailbox : NULL;
-}
-
-struct srv_mailbox *srv_mailbox_take(struct srv_session *s)
-{
-	struct srv_mailbox *mb = s->mailbox;
-
-	s->mailbox = NULL;
-	return mb;
 }
 
 void srv_mailbox_stop(struct srv_mailbox *mb)
@@ -199,6 +262,13 @@ void srv_mailbox_stop(struct srv_mailbox *mb)
 		sleep_ms(1);
 	}
 	pthread_join(mb->thread, NULL);
+}
+
+void srv_mailbox_free(struct srv_mailbox *mb)
+{
+	if (!mb)
+		return;
+	uid_count_drop(mb->session->peer.uid);
 	srv_session_put(mb->session);
 	free(mb);
 	atomic_fetch_sub(&running, 1);
@@ -220,8 +290,14 @@ enum srv_outcome srv_op_mailbox(struct srv_request *r)
 		status = MMIO_EINVAL;
 	else if (s->mailbox)
 		status = MMIO_EBUSY;
-	else if (!(mb = calloc(1, sizeof(*mb))))
+	else if ((status = uid_count_take(s->peer.uid)) != MMIO_OK)
+		srv_debug("uid %u pid %d: no mailbox: %u per uid and %u in all are running",
+			  (unsigned)s->peer.uid, (int)s->pid, SRV_MAILBOXES_PER_UID,
+			  SRV_MAILBOXES_MAX);
+	else if (!(mb = calloc(1, sizeof(*mb)))) {
+		uid_count_drop(s->peer.uid);
 		status = MMIO_ENOMEM;
+	}
 	if (status == MMIO_OK) {
 		mb->session = s;
 		mb->buffer = b->id;
@@ -236,6 +312,7 @@ enum srv_outcome srv_op_mailbox(struct srv_request *r)
 		if (rc != 0) {
 			srv_error("cannot start a mailbox thread: %s", strerror(rc));
 			atomic_fetch_sub(&s->refs, 1);
+			uid_count_drop(s->peer.uid);
 			status = MMIO_ENOMEM;
 		} else {
 			s->mailbox = mb;

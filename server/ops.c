@@ -55,8 +55,7 @@ enum srv_outcome srv_op_hello(struct srv_request *r)
 	if (status != MMIO_OK)
 		return reply_status(r, status);
 	r->rep.hello.version = version;
-	/* Buffers, and so mailboxes, come over the descriptor channel too. */
-	r->rep.hello.flags = srv_grants_available() ? PROTO_HELLO_DIRECT | PROTO_HELLO_MAILBOX : 0;
+	r->rep.hello.flags = srv_grants_available() ? PROTO_HELLO_DIRECT : 0;
 	r->rep.hello.max_message = (uint32_t)srv.max_message;
 	r->rep.hello.max_batch = PROTO_BATCH_MAX;
 	r->rep.hello.max_handles = srv.max_handles;
@@ -334,7 +333,9 @@ enum srv_outcome srv_op_buf_detach(struct srv_request *r)
 
 	pthread_mutex_lock(&s->lock);
 	/* The mailbox's buffer lives as long as the connection. */
-	if (srv_mailbox_on(s, r->rq.buf_detach.buffer))
+	if (s->closed)
+		status = MMIO_ECONN;
+	else if (srv_mailbox_on(s, r->rq.buf_detach.buffer))
 		status = MMIO_EBUSY;
 	else
 		status = srv_buffer_detach(s, r->rq.buf_detach.buffer);

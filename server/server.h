@@ -285,14 +285,20 @@ size_t srv_buffer_count(void);
 
 struct srv_mailbox;
 
+/* Mailboxes one uid may run at once, and all clients together: each is a
+ * thread ready to run that client's requests. MAILBOX beyond: MMIO_EBUSY. */
+#define SRV_MAILBOXES_PER_UID 8
+#define SRV_MAILBOXES_MAX     64
+
 /* The mailbox of @s if it runs on buffer @id, else NULL (s->lock held):
- * that buffer cannot be detached while the mailbox runs. */
+ * that buffer cannot be detached while the mailbox is the session's. */
 struct srv_mailbox *srv_mailbox_on(struct srv_session *s, uint32_t id);
-/* Take the mailbox of @s away (s->lock held; the session is closing), for
- * srv_mailbox_stop() once the lock is released. NULL if it has none. */
-struct srv_mailbox *srv_mailbox_take(struct srv_session *s);
-/* Stop @mb's thread (its current request ends first) and free it. NULL is fine. */
+/* Stop @mb's thread; its current request ends first (a waiting POLL within
+ * 10 ms). Call without s->lock, the session closed. NULL is fine. */
 void srv_mailbox_stop(struct srv_mailbox *mb);
+/* Free a stopped mailbox, once its session no longer points at it and its
+ * buffer is gone. NULL is fine. */
+void srv_mailbox_free(struct srv_mailbox *mb);
 /* Mailboxes running now, all clients (STATS "mailboxes"). */
 size_t srv_mailbox_count(void);
 

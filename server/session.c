@@ -229,17 +229,24 @@ bool srv_session_remove(uint32_t pipe_id)
 	added = s->added;
 	pthread_mutex_lock(&s->lock);
 	s->closed = true;
-	struct srv_mailbox *mb = srv_mailbox_take(s);
+	struct srv_mailbox *mb = s->mailbox;
 	pthread_mutex_unlock(&s->lock);
-	/* Its request in progress sees the session closed; its buffer is still mapped. */
+	/*
+	 * Its request in progress sees the session closed. The mailbox stays
+	 * the session's while its thread ends, so that its buffer cannot be
+	 * detached under it (BUF_DETACH refuses it; nothing else frees buffers
+	 * before srv_buffers_release() below).
+	 */
 	srv_mailbox_stop(mb);
 	pthread_mutex_lock(&s->lock);
+	s->mailbox = NULL;
 	srv_grants_forget(s->pipe_id);
 	for (size_t i = 0; i < s->nhandles; i++)
 		handle_destroy(s->handles[i]);
 	s->nhandles = 0;
 	srv_buffers_release(s);
 	pthread_mutex_unlock(&s->lock);
+	srv_mailbox_free(mb);
 	srv_debug("client gone: uid %u pid %d", (unsigned)s->peer.uid, (int)s->pid);
 	srv_session_put(s);
 	return added;

@@ -913,6 +913,63 @@ START_TEST(stopped_server_ends_a_mailbox_poll_with_econn)
 }
 END_TEST
 
+/* A client the server refuses a mailbox (the uid has 8) stays on the
+ * socket, works, and gives its buffer back. */
+START_TEST(refused_mailbox_leaves_no_buffer_behind)
+{
+	mmio_client *more[6], *late;
+	mmio_region *r;
+	uint32_t v;
+
+	for (int i = 0; i < 6; i++) {
+		ck_assert_int_eq(mmio_connect(H.url, &more[i]), MMIO_OK);
+		ck_assert_int_eq(mmio_has_mailbox(more[i]), 1);
+	}
+	ck_assert_uint_eq(stat_of(client, "mailboxes"), 8);
+	uint64_t buffers = stat_of(client, "buffers");
+	ck_assert_int_eq(mmio_connect(H.url, &late), MMIO_OK);
+	ck_assert_int_eq(mmio_has_mailbox(late), 0);
+	ck_assert_uint_eq(stat_of(client, "buffers"), buffers);
+	ck_assert_int_eq(mmio_open(late, "tw-p", MMIO_OPEN_PROXIED, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_write32(r, 8, 0x600DF00D), MMIO_OK);
+	ck_assert_int_eq(mmio_read32(r, 8, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x600DF00D);
+	mmio_disconnect(late);
+	for (int i = 0; i < 6; i++)
+		mmio_disconnect(more[i]);
+}
+END_TEST
+
+/* A mailbox reply later than MMIO_REPLY_TIMEOUT_MS: MMIO_ECONN, and the
+ * connection is closed, so the server lets the client's session go. */
+START_TEST(mailbox_timeout_closes_the_connection)
+{
+	mmio_client *impatient;
+	mmio_region *r;
+	uint32_t v;
+
+	setenv("MMIO_REPLY_TIMEOUT_MS", "300", 1);
+	ck_assert_int_eq(mmio_connect(H.url, &impatient), MMIO_OK);
+	unsetenv("MMIO_REPLY_TIMEOUT_MS");
+	ck_assert_int_eq(mmio_has_mailbox(impatient), 1);
+	ck_assert_int_eq(mmio_open(impatient, "tw-p", MMIO_OPEN_PROXIED, &r), MMIO_OK);
+	uint64_t clients = stat_of(client, "clients");
+	ck_assert_int_eq(kill(H.server, SIGSTOP), 0);
+	uint64_t t0 = mono_us();
+	int status = mmio_read32(r, 0, &v);
+	uint64_t waited = mono_us() - t0;
+	ck_assert_int_eq(kill(H.server, SIGCONT), 0);
+	ck_assert_int_eq(status, MMIO_ECONN);
+	ck_assert_uint_ge(waited, 250000); /* the timeout, in whole milliseconds */
+	ck_assert_uint_lt(waited, 2000000);
+	for (int i = 0; i < 300 && stat_of(client, "clients") != clients - 1; i++)
+		usleep(10000);
+	ck_assert_uint_eq(stat_of(client, "clients"), clients - 1);
+	ck_assert_int_eq(mmio_read32(r, 0, &v), MMIO_ECONN);
+	mmio_disconnect(impatient);
+}
+END_TEST
+
 START_TEST(reload_revoking_a_mapped_grant_logs_the_holder)
 {
 	mmio_region *d, *p;
@@ -1085,6 +1142,8 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, close_and_disconnect_release_exclusive_mapping);
 	tcase_add_test(tc, lost_server_makes_direct_calls_econn);
 	tcase_add_test(tc, stopped_server_ends_a_mailbox_poll_with_econn);
+	tcase_add_test(tc, refused_mailbox_leaves_no_buffer_behind);
+	tcase_add_test(tc, mailbox_timeout_closes_the_connection);
 	tcase_add_test(tc, reload_revoking_a_mapped_grant_logs_the_holder);
 	tcase_add_test(tc, reload_narrowing_a_mapped_grant_revokes_it);
 	tcase_add_test(tc, mixed_batches_equal_all_proxied);

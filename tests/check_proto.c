@@ -1413,12 +1413,8 @@ START_TEST(test_hello_versions)
 		rep_decode_hex(RP("01", ST_OK, DONE0) "0000 0000 00001000 00100000 40000000", &rep),
 		MMIO_EPROTO);
 	ck_assert_int_eq(
-		rep_decode_hex(RP("01", ST_OK, DONE0) "0100 0400 00001000 00100000 40000000", &rep),
+		rep_decode_hex(RP("01", ST_OK, DONE0) "0100 0200 00001000 00100000 40000000", &rep),
 		MMIO_EPROTO);
-	ck_assert_int_eq(
-		rep_decode_hex(RP("01", ST_OK, DONE0) "0100 0300 00001000 00100000 40000000", &rep),
-		MMIO_OK);
-	ck_assert_uint_eq(rep.hello.flags, PROTO_HELLO_DIRECT | PROTO_HELLO_MAILBOX);
 }
 END_TEST
 

@@ -1432,11 +1432,17 @@ START_TEST(mailbox_carries_requests_as_the_socket)
 	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
 	ck_assert_int_eq(rep.status, MMIO_EINVAL);
 	ck_assert_int_eq(mb_open(&C, &small, 8192), MMIO_EINVAL);
-	/* Its buffer lives as long as the connection. */
+	/* Its buffer lives as long as the connection, whoever asks. */
 	rq.opcode = PROTO_OP_BUF_DETACH;
 	rq.buf_detach.buffer = mb.id;
 	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
 	ck_assert_int_eq(rep.status, MMIO_EBUSY);
+	mb_call(&mb, &rq, &rep);
+	ck_assert_int_eq(rep.status, MMIO_EBUSY);
+	/* No HELLO flag announces mailboxes: version-1 clients refuse unknown ones. */
+	rq = (struct proto_request){ .opcode = PROTO_OP_HELLO, .hello = { 1, 1 } };
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_uint_eq(rep.hello.flags, PROTO_HELLO_DIRECT);
 
 	/* A store by mailbox is seen by the socket, and the other way round. */
 	rq = (struct proto_request){ .opcode = PROTO_OP_WRITE_ONCE };
@@ -1562,6 +1568,37 @@ START_TEST(mailbox_client_killed_mid_request)
 }
 END_TEST
 
+#define MAILBOXES_PER_UID 8 /* the server's SRV_MAILBOXES_PER_UID */
+
+/* One uid runs at most MAILBOXES_PER_UID mailboxes; a mailbox freed by
+ * a departing client can be had again. */
+START_TEST(mailboxes_are_capped_per_uid)
+{
+	static struct rawmb mbs[MAILBOXES_PER_UID + 1];
+	struct rawc extra[MAILBOXES_PER_UID];
+
+	for (int i = 0; i < MAILBOXES_PER_UID; i++) {
+		rawc_open(&extra[i]);
+		ck_assert_int_eq(mb_open(&extra[i], &mbs[i], PROTO_MBOX_SIZE), MMIO_OK);
+	}
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_MAILBOXES), MAILBOXES_PER_UID);
+	ck_assert_int_eq(mb_open(&C, &mbs[MAILBOXES_PER_UID], PROTO_MBOX_SIZE), MMIO_EBUSY);
+	ck_assert(harness_log_contains("no mailbox: 8 per uid"));
+	rawc_close(&extra[0]);
+	for (int i = 0; i < 300 && rawc_stat(&C, PROTO_STAT_MAILBOXES) != 7; i++)
+		usleep(10000);
+	struct proto_request rq = { .opcode = PROTO_OP_MAILBOX };
+	struct proto_reply rep;
+	rq.mailbox.buffer = mbs[MAILBOXES_PER_UID].id;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	for (int i = 1; i < MAILBOXES_PER_UID; i++)
+		rawc_close(&extra[i]);
+	for (int i = 0; i <= MAILBOXES_PER_UID; i++)
+		munmap(mbs[i].map, PROTO_MBOX_SIZE);
+}
+END_TEST
+
 /* Child: a mailbox, then a 3 s POLL through it; says ready on fd 3 first. */
 static int child_mailbox_poll(void)
 {
@@ -1632,6 +1669,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, mailbox_carries_requests_as_the_socket);
 	tcase_add_test(tc, mailbox_survives_a_hostile_client);
 	tcase_add_test(tc, mailbox_client_killed_mid_request);
+	tcase_add_test(tc, mailboxes_are_capped_per_uid);
 	suite_add_tcase(s, tc);
 	return s;
 }

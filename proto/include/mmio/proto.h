@@ -157,9 +157,11 @@ enum proto_opcode {
 #define PROTO_REGION_FLAGS     0x7u
 
 /* HELLO reply flags. */
-#define PROTO_HELLO_DIRECT  0x1u /* the server hands out direct mappings */
-#define PROTO_HELLO_MAILBOX 0x2u /* the server carries requests in a mailbox (MAILBOX) */
-#define PROTO_HELLO_FLAGS   0x3u
+#define PROTO_HELLO_DIRECT 0x1u /* the server hands out direct mappings */
+#define PROTO_HELLO_FLAGS  0x1u
+/* (No flag announces MAILBOX: clients of version 1 refuse unknown HELLO
+ * flags. A client asks for a mailbox; a server without them answers
+ * MMIO_EPROTO, as to any opcode it does not know.) */
 
 /*
  * The mailbox (MAILBOX): a second carrier for the same requests and replies,
