@@ -6,15 +6,15 @@
 # with baselines measured in the same run. The table goes to the console;
 # the JSON and the SVG plot come back to the host as artifacts
 # (run-guest.sh writes them to BUILD/guest/artifacts/).
-# $MMIO_BENCH_ARGS (kernel command line mmio.bench_args=..., commas for
-# spaces) adds options, e.g. --sizes=64,1M or --round-ms=50.
+# The kernel command line's mmio.bench_args=... adds options, semicolons
+# for spaces, e.g. mmio.bench_args=--sizes=64,1M;--round-ms=300.
 # shellcheck source=SCRIPTDIR/../lib.sh
 . /usr/share/mmio-guest/lib.sh
 
 extra=
 for arg in $(cat /proc/cmdline); do
 	case $arg in
-	mmio.bench_args=*) extra=$(echo "${arg#mmio.bench_args=}" | tr ',' ' ') ;;
+	mmio.bench_args=*) extra=$(echo "${arg#mmio.bench_args=}" | tr ';' ' ') ;;
 	esac
 done
 
