@@ -114,6 +114,14 @@ int mmio_connect(const char *url, mmio_client **out)
 	if (status != MMIO_OK)
 		goto fail_connect;
 	cli_mailbox_start(c);
+	if (cli_lost(c)) {
+		/* The session ended while the mailbox was being set up. */
+		status = MMIO_ECONN;
+		cli_transport_close(c);
+		cli_mailbox_release(c);
+		cli_shared_release(c);
+		goto fail_connect;
+	}
 	*out = c;
 	return MMIO_OK;
 

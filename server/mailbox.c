@@ -282,6 +282,11 @@ enum srv_outcome srv_op_mailbox(struct srv_request *r)
 	pthread_attr_t attr;
 	int status = MMIO_OK;
 
+	/* A thread is worth it only for a client the policy grants something. */
+	if (!cfg_policy_next_grant(r->gen->policy, &s->peer, CFG_ANY_REGION, NULL)) {
+		r->rep.status = MMIO_EACCES;
+		return SRV_REPLY;
+	}
 	pthread_mutex_lock(&s->lock);
 	b = srv_buffer_find(s, r->rq.mailbox.buffer);
 	if (s->closed)

@@ -1599,6 +1599,39 @@ START_TEST(mailboxes_are_capped_per_uid)
 }
 END_TEST
 
+/* Child, as uid 1001 (in no grant): a buffer yes, a mailbox no; uid 1000
+ * (with grants) gets one. */
+static int child_mailbox_grantless(void)
+{
+	static struct rawmb mb;
+	struct rawc mine;
+	int st;
+
+	if (setgid(1001) != 0 || setuid(1001) != 0)
+		return 10;
+	rawc_open(&mine);
+	st = mb_open(&mine, &mb, PROTO_MBOX_SIZE);
+	if (st != MMIO_EACCES) {
+		fprintf(stderr, "mailbox-grantless: MAILBOX gave %s\n", mmio_status_name(st));
+		return 11;
+	}
+	return 0;
+}
+
+/* A client the policy grants nothing gets no mailbox thread. */
+START_TEST(mailbox_refused_to_a_client_without_grants)
+{
+	int status;
+	pid_t child;
+
+	ck_assert_msg(geteuid() == 0, "this test runs a client as uid 1001: run it as root");
+	child = harness_spawn("mailbox-grantless", NULL);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status 0x%x", status);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_MAILBOXES), 0);
+}
+END_TEST
+
 /* Child: a mailbox, then a 3 s POLL through it; says ready on fd 3 first. */
 static int child_mailbox_poll(void)
 {
@@ -1670,6 +1703,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, mailbox_survives_a_hostile_client);
 	tcase_add_test(tc, mailbox_client_killed_mid_request);
 	tcase_add_test(tc, mailboxes_are_capped_per_uid);
+	tcase_add_test(tc, mailbox_refused_to_a_client_without_grants);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -1801,6 +1835,8 @@ int harness_child_main(const char *role)
 		return child_buffers_then_die();
 	if (strcmp(role, "mailbox-poll-then-wait") == 0)
 		return child_mailbox_poll();
+	if (strcmp(role, "mailbox-grantless") == 0)
+		return child_mailbox_grantless();
 	if (strcmp(role, "ro-map-as-1000") == 0)
 		return child_ro_map_as_1000();
 	if (strcmp(role, "present-token-as-1000") == 0)
