@@ -427,6 +427,12 @@ int srv_dispatch_start(nng_socket sock, unsigned count)
 	return 0;
 }
 
+void srv_dispatch_quiesce(void)
+{
+	for (unsigned i = 0; i < ncontexts; i++)
+		nng_aio_stop(contexts[i].aio);
+}
+
 /* Call after nng_close() of the socket: no callback runs any more after this. */
 void srv_dispatch_stop(void)
 {

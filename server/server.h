@@ -332,6 +332,14 @@ struct srv_generation *srv_current(void);
 /* ---- dispatch.c: nng contexts and the operation table ---- */
 
 int srv_dispatch_start(nng_socket sock, unsigned contexts);
+/*
+ * Before nng_close(): stop every context's operation and wait for its
+ * callback, so that no context is sending, receiving or waiting while the
+ * socket closes (nng 1.5.2 can hang in nng_close() otherwise, upstream
+ * issue 1813). Requests in progress are dropped unanswered.
+ */
+void srv_dispatch_quiesce(void);
+/* After nng_close(): free the contexts. */
 void srv_dispatch_stop(void);
 
 /* ---- audit (ops.c) ---- */
