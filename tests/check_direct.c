@@ -11,6 +11,7 @@
 #include <mmio/client.h>
 
 #include <check.h>
+#include <dirent.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -941,6 +942,43 @@ START_TEST(refused_mailbox_leaves_no_buffer_behind)
 }
 END_TEST
 
+/* Wait (up to 5 s) until every thread of @pid is stopped by a signal. */
+static bool all_threads_stopped(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	for (int tries = 0; tries < 500; tries++) {
+		DIR *d = opendir(path);
+		struct dirent *e;
+		bool all = d != NULL;
+
+		while (d && (e = readdir(d)) != NULL) {
+			char stat[600], line[512] = "";
+			FILE *f;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(stat, sizeof(stat), "%s/%s/stat", path, e->d_name);
+			f = fopen(stat, "r");
+			if (f && fgets(line, sizeof(line), f)) {
+				/* "tid (comm) S ...": the state follows the last ')'. */
+				const char *p = strrchr(line, ')');
+				if (!p || (p[2] != 'T' && p[2] != 't'))
+					all = false;
+			}
+			if (f)
+				fclose(f);
+		}
+		if (d)
+			closedir(d);
+		if (all)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 /* A mailbox reply later than MMIO_REPLY_TIMEOUT_MS: MMIO_ECONN, and the
  * connection is closed, so the server lets the client's session go. */
 START_TEST(mailbox_timeout_closes_the_connection)
@@ -956,6 +994,9 @@ START_TEST(mailbox_timeout_closes_the_connection)
 	ck_assert_int_eq(mmio_open(impatient, "tw-p", MMIO_OPEN_PROXIED, &r), MMIO_OK);
 	uint64_t clients = stat_of(client, "clients");
 	ck_assert_int_eq(kill(H.server, SIGSTOP), 0);
+	/* kill() returns before every thread has stopped; a busy machine may
+	 * take milliseconds. */
+	ck_assert_msg(all_threads_stopped(H.server), "the server did not stop");
 	uint64_t t0 = mono_us();
 	int status = mmio_read32(r, 0, &v);
 	uint64_t waited = mono_us() - t0;
