@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* The largest message this stub sends or accepts, whatever the server says. */
 #define CLI_MESSAGE_MAX (16u << 20)
@@ -190,6 +191,27 @@ void cli_transport_close(mmio_client *c);
  */
 int cli_call(mmio_client *c, const struct proto_request *req, int timeout_ms, nng_msg **msg,
 	     struct proto_reply *rep);
+
+/* CLOCK_MONOTONIC in nanoseconds: the stub's one clock for deadlines. */
+static inline int64_t cli_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline int64_t cli_now_ms(void)
+{
+	return cli_now_ns() / 1000000;
+}
+
+/*
+ * Decode reply message @m to request opcode @opcode into *@rep, whatever
+ * carried it: MMIO_OK, MMIO_EPROTO for a malformed reply or one to another
+ * opcode, MMIO_EVERSION for a version this code does not speak.
+ */
+int cli_reply_decode(nng_msg *m, unsigned opcode, struct proto_reply *rep);
 
 /* c->reply_ms plus @extra_us (rounded up), saturating. */
 int cli_timeout_ms(const mmio_client *c, uint64_t extra_us);

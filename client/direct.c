@@ -51,14 +51,6 @@ struct cli_direct {
 	size_t map_len;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The window of copies and fills (pinned width), as the server's. */
 static const struct shim_window *direct_window(const struct cli_handle *h)
 {
@@ -186,7 +178,7 @@ static int direct_poll_at(const struct cli_handle *h, uint64_t hoff, unsigned wi
 			  uint64_t want, uint32_t timeout_us, uint64_t *last)
 {
 	const struct shim_window *w = direct_once_window(h);
-	uint64_t start = now_ns();
+	uint64_t start = (uint64_t)cli_now_ns();
 	uint64_t deadline = start + (uint64_t)timeout_us * 1000u;
 	uint64_t nap = POLL_SLEEP_MIN_NS;
 
@@ -199,7 +191,7 @@ static int direct_poll_at(const struct cli_handle *h, uint64_t hoff, unsigned wi
 		*last = v;
 		if ((v & mask) == want)
 			return MMIO_OK;
-		now = now_ns();
+		now = (uint64_t)cli_now_ns();
 		if (now >= deadline)
 			return MMIO_ETIMEDOUT;
 		if (now - start < POLL_SPIN_NS)

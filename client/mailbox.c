@@ -45,19 +45,6 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t now_ms(void)
-{
-	return now_ns() / 1000000;
-}
-
 void cli_mailbox_start(mmio_client *c)
 {
 	const char *env = getenv("MMIO_MAILBOX");
@@ -120,13 +107,13 @@ static size_t reply_bound(const struct proto_request *req)
 static int reply_wait(mmio_client *c, uint32_t seq, int timeout_ms)
 {
 	_Atomic uint32_t *rep_seq = mbox_word(c->mbox, PROTO_MBOX_REP_SEQ);
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = cli_now_ms() + timeout_ms;
 
 	/* With another CPU to run the server, a short spin saves the sleep and
 	 * the wake-up of a reply that is microseconds away; on one CPU it
 	 * would only delay the server. */
 	if (c->mbox_spin) {
-		int64_t until = now_ns() + MBOX_SPIN_NS;
+		int64_t until = cli_now_ns() + MBOX_SPIN_NS;
 
 		do {
 			for (int i = 0; i < 32; i++) {
@@ -134,7 +121,7 @@ static int reply_wait(mmio_client *c, uint32_t seq, int timeout_ms)
 					return MMIO_OK;
 				cpu_relax();
 			}
-		} while (now_ns() < until);
+		} while (cli_now_ns() < until);
 	}
 	for (;;) {
 		uint32_t v = atomic_load_explicit(rep_seq, memory_order_acquire);
@@ -143,7 +130,7 @@ static int reply_wait(mmio_client *c, uint32_t seq, int timeout_ms)
 		if (v == seq)
 			return MMIO_OK;
 		/* The server left (the socket says so), or took too long: as on the socket. */
-		left = deadline - now_ms();
+		left = deadline - cli_now_ms();
 		if (cli_lost(c) || left <= 0)
 			return cli_transport_fail(c);
 		if (left > MBOX_CHECK_MS)
@@ -193,9 +180,7 @@ int cli_mailbox_call(mmio_client *c, const struct proto_request *req, size_t nee
 		goto out;
 	}
 	memcpy(nng_msg_body(m), b->map + PROTO_MBOX_REP, len);
-	status = proto_reply_decode(nng_msg_body(m), len, rep);
-	if (status == PROTO_EUNKNOWN_OP || (status == MMIO_OK && rep->opcode != req->opcode))
-		status = MMIO_EPROTO;
+	status = cli_reply_decode(m, req->opcode, rep);
 	if (status == MMIO_OK)
 		*msg = m;
 	else

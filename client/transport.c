@@ -22,14 +22,6 @@
 #include <string.h>
 #include <time.h>
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
@@ -273,7 +265,7 @@ static void dialer_stop_if_lost(mmio_client *c)
 		nng_dialer_close(c->dialer);
 }
 
-static int reply_decode(nng_msg *m, unsigned opcode, struct proto_reply *rep)
+int cli_reply_decode(nng_msg *m, unsigned opcode, struct proto_reply *rep)
 {
 	int status = proto_reply_decode(nng_msg_body(m), nng_msg_len(m), rep);
 
@@ -357,7 +349,7 @@ int cli_call(mmio_client *c, const struct proto_request *req, int timeout_ms, nn
 	pthread_mutex_unlock(&c->mtx);
 
 	if (status == MMIO_OK)
-		status = reply_decode(m, req->opcode, rep);
+		status = cli_reply_decode(m, req->opcode, rep);
 	if (status == MMIO_OK)
 		*msg = m;
 	else
@@ -507,10 +499,10 @@ static int attempt(mmio_client *c, const char *url, int timeout_ms)
 
 int cli_transport_connect(mmio_client *c, const char *url, int budget_ms, int attempt_ms)
 {
-	int64_t deadline = now_ms() + budget_ms;
+	int64_t deadline = cli_now_ms() + budget_ms;
 
 	for (;;) {
-		int64_t start = now_ms();
+		int64_t start = cli_now_ms();
 		int64_t left = deadline - start;
 		int status;
 
@@ -524,8 +516,8 @@ int cli_transport_connect(mmio_client *c, const char *url, int budget_ms, int at
 			return status;
 		/* An attempt that broke at once (connection dropped during the
 		 * handshake) must not turn into a busy loop. */
-		if (now_ms() - start < CLI_RECONN_MAX_MS) {
-			left = deadline - now_ms();
+		if (cli_now_ms() - start < CLI_RECONN_MAX_MS) {
+			left = deadline - cli_now_ms();
 			if (left > 0)
 				sleep_ms(left < CLI_RECONN_MAX_MS ? (int)left : CLI_RECONN_MAX_MS);
 		}
