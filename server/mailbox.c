@@ -126,17 +126,20 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-/*
- * Run @msg (taken) to its reply, as the nng contexts would: *@reply (NULL:
- * none could be built). False if the request was abandoned because the
- * client left or the mailbox stops: then nothing must be posted, and the
- * client learns from the socket that the session is over (MMIO_ECONN).
- */
-static bool mailbox_run(struct srv_mailbox *mb, nng_msg *msg, nng_msg **reply)
+/* How a request taken from the mailbox ended. */
+enum mbox_outcome {
+	MBOX_ANSWERED,	/* *reply is its reply (NULL: none could be built) */
+	MBOX_MALFORMED, /* *reply refuses it: it could not be decoded */
+	MBOX_ABANDONED, /* the client left or the mailbox stops: post nothing,
+			 * the socket tells the client the session is over */
+};
+
+/* Run @msg (taken) to its reply, as the nng contexts would. */
+static enum mbox_outcome mailbox_run(struct srv_mailbox *mb, nng_msg *msg, nng_msg **reply)
 {
 	struct srv_session *s = mb->session;
 	struct srv_request r = { .msg = msg, .session = s };
-	bool answered = true;
+	enum mbox_outcome outcome = MBOX_ANSWERED;
 
 	/* Not counted against limits.max_requests: a mailbox holds one request
 	 * at a time by construction, on top of the socket's (libmmio may have
@@ -157,25 +160,14 @@ static bool mailbox_run(struct srv_mailbox *mb, nng_msg *msg, nng_msg **reply)
 		gone = s->closed;
 		pthread_mutex_unlock(&s->lock);
 		if (gone || atomic_load(&mb->stop)) {
-			answered = false; /* the client left mid-POLL */
+			outcome = MBOX_ABANDONED; /* the client left mid-POLL */
 			break;
 		}
 	}
+	if (outcome == MBOX_ANSWERED && !r.decoded)
+		outcome = MBOX_MALFORMED;
 	srv_request_finish(&r);
-	return answered;
-}
-
-/* Did this reply refuse its request as malformed (status at offset 8)? */
-static bool reply_refuses(const nng_msg *reply)
-{
-	const uint8_t *b = nng_msg_body((nng_msg *)reply);
-	int32_t status;
-
-	if (nng_msg_len((nng_msg *)reply) < PROTO_REPLY_HEADER_SIZE)
-		return true;
-	status = (int32_t)((uint32_t)b[8] | (uint32_t)b[9] << 8 | (uint32_t)b[10] << 16 |
-			   (uint32_t)b[11] << 24);
-	return status == MMIO_EPROTO || status == MMIO_EVERSION;
+	return outcome;
 }
 
 /*
@@ -189,7 +181,7 @@ static bool mailbox_serve(struct srv_mailbox *mb, uint32_t seq)
 		atomic_load_explicit(mbox_word(mb, PROTO_MBOX_REQ_LEN), memory_order_relaxed);
 	uint32_t rep_len = 0;
 	nng_msg *msg, *reply = NULL;
-	bool good = false;
+	enum mbox_outcome outcome = MBOX_MALFORMED;
 
 	if (len > PROTO_MBOX_MSG_MAX) {
 		atomic_fetch_add(&srv.stats.requests, 1);
@@ -202,9 +194,9 @@ static bool mailbox_serve(struct srv_mailbox *mb, uint32_t seq)
 	} else {
 		/* Our copy: the client may change its bytes while we decode. */
 		memcpy(nng_msg_body(msg), mb->map + PROTO_MBOX_REQ, len);
-		if (!mailbox_run(mb, msg, &reply))
+		outcome = mailbox_run(mb, msg, &reply);
+		if (outcome == MBOX_ABANDONED)
 			return true;
-		good = reply && !reply_refuses(reply);
 	}
 	if (reply && nng_msg_len(reply) <= PROTO_MBOX_MSG_MAX) {
 		rep_len = (uint32_t)nng_msg_len(reply);
@@ -221,7 +213,7 @@ static bool mailbox_serve(struct srv_mailbox *mb, uint32_t seq)
 	atomic_store_explicit(mbox_word(mb, PROTO_MBOX_REP_LEN), rep_len, memory_order_relaxed);
 	atomic_store_explicit(mbox_word(mb, PROTO_MBOX_REP_SEQ), seq, memory_order_release);
 	futex_wake_all(mbox_word(mb, PROTO_MBOX_REP_SEQ));
-	return good;
+	return outcome != MBOX_MALFORMED;
 }
 
 static void *mailbox_main(void *arg)
