@@ -38,14 +38,94 @@ static int install_status = MMIO_EINTERNAL;
  * plain atomic load is cheaper than pthread_once's call. */
 static atomic_bool install_done;
 
-static uintptr_t extable_fixup(uintptr_t pc)
+/*
+ * The tables of other modules: code inlined from <mmio/client.h> lists its
+ * accesses in its own module's mmio_extable. A slot is live while @start is
+ * set; the handler reads @start (acquire) before @stop. Writers hold
+ * extables_mtx; the handler takes no lock.
+ */
+static struct {
+	_Atomic(const struct extable_entry *) start;
+	const struct extable_entry *stop;
+	unsigned users;
+} extables[SHIM_EXTABLES];
+static atomic_uint extables_used; /* slots ever used: the handler looks at these */
+static pthread_mutex_t extables_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+/* A linear scan: a few dozen entries a table, async-signal-safe. */
+static uintptr_t table_fixup(const struct extable_entry *start, const struct extable_entry *stop,
+			     uintptr_t pc)
 {
-	/* A few dozen entries: a linear scan is short and async-signal-safe. */
-	for (const struct extable_entry *e = __start_mmio_extable; e < __stop_mmio_extable; e++) {
+	for (const struct extable_entry *e = start; e < stop; e++) {
 		if ((uintptr_t)&e->insn + (intptr_t)e->insn == pc)
 			return (uintptr_t)&e->fixup + (intptr_t)e->fixup;
 	}
 	return 0;
+}
+
+static uintptr_t extable_fixup(uintptr_t pc)
+{
+	uintptr_t fixup = table_fixup(__start_mmio_extable, __stop_mmio_extable, pc);
+	unsigned used = atomic_load_explicit(&extables_used, memory_order_acquire);
+
+	for (unsigned i = 0; !fixup && i < used; i++) {
+		const struct extable_entry *start =
+			atomic_load_explicit(&extables[i].start, memory_order_acquire);
+		if (start)
+			fixup = table_fixup(start, extables[i].stop, pc);
+	}
+	return fixup;
+}
+
+int shim_extable_add(const void *start, const void *stop)
+{
+	unsigned used, slot = SHIM_EXTABLES;
+	int status = MMIO_OK;
+
+	if (!start || (const char *)stop < (const char *)start)
+		return MMIO_EINVAL;
+	pthread_mutex_lock(&extables_mtx);
+	used = atomic_load_explicit(&extables_used, memory_order_relaxed);
+	for (unsigned i = 0; i < used; i++) {
+		const struct extable_entry *s =
+			atomic_load_explicit(&extables[i].start, memory_order_relaxed);
+		if ((const void *)s == start) {
+			slot = i;
+			break;
+		}
+		if (!s && slot == SHIM_EXTABLES)
+			slot = i; /* a free slot, unless the table is known */
+	}
+	if (slot == SHIM_EXTABLES && used < SHIM_EXTABLES)
+		slot = used;
+	if (slot == SHIM_EXTABLES) {
+		status = MMIO_ENOMEM;
+	} else if (extables[slot].users++ == 0) {
+		extables[slot].stop = stop;
+		atomic_store_explicit(&extables[slot].start, start, memory_order_release);
+		if (slot == used)
+			atomic_store_explicit(&extables_used, used + 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&extables_mtx);
+	return status;
+}
+
+void shim_extable_remove(const void *start)
+{
+	unsigned used;
+
+	pthread_mutex_lock(&extables_mtx);
+	used = atomic_load_explicit(&extables_used, memory_order_relaxed);
+	for (unsigned i = 0; i < used; i++) {
+		if ((const void *)atomic_load_explicit(&extables[i].start, memory_order_relaxed) ==
+		    start) {
+			if (--extables[i].users == 0)
+				atomic_store_explicit(&extables[i].start, NULL,
+						      memory_order_release);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&extables_mtx);
 }
 
 static void fault_pass_on(int sig, siginfo_t *info, void *context)

@@ -87,6 +87,19 @@ size_t shim_raw_fill(void *dev, unsigned byte, size_t len, unsigned width);
  */
 int shim_fault_recovery_install(void);
 
+/*
+ * Add another module's exception table, [@start, @stop) in the same format
+ * as the primitives' (pairs of 32-bit offsets, each relative to itself: the
+ * faulting instruction, then where to resume), or take one away before its
+ * module is unloaded. Adding a table already known counts one more user;
+ * taking it away counts one less, and the last one removes it. Up to
+ * SHIM_EXTABLES tables at once (more: MMIO_ENOMEM). Thread-safe; not
+ * async-signal-safe.
+ */
+#define SHIM_EXTABLES 128
+int shim_extable_add(const void *start, const void *stop);
+void shim_extable_remove(const void *start);
+
 /* ------------------------------------------------------------------------
  * 3. Windows: checked access to [base, base + limit).
  * ------------------------------------------------------------------------ */
