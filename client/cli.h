@@ -106,21 +106,19 @@ struct cli_handle {
 
 /* A view: the whole handle (slice false) or a slice of it. */
 struct mmio_region {
+	/*
+	 * First, as <mmio/client.h> says: the inline once-ops' view of a
+	 * direct region, set by cli_direct_view() (its widths zeroed when the
+	 * client is lost, under client->mtx). region.c's own fast path uses
+	 * it too. Any access it does not take goes through the ops, whose
+	 * checks give the statuses.
+	 */
+	struct mmio_region_fast fast;
 	struct cli_list node; /* in client->regions, under client->mtx */
 	struct cli_handle *h;
 	size_t base; /* offset of the view in the handle */
 	size_t len;
 	bool slice; /* bounds are the stub's to check (the server knows only the handle) */
-	/*
-	 * The fast path of direct once-ops (region.c), set by cli_direct_view():
-	 * the view's byte 0 in the mapping, and the widths a read / a write may
-	 * use (0 if the grant allows none, or the view is proxied). Any access
-	 * the fast path does not take goes through the ops, whose checks give
-	 * the statuses.
-	 */
-	uint8_t *fast;
-	unsigned fast_read, fast_write;
-	const atomic_bool *lost;
 };
 
 struct mmio_client {
@@ -243,8 +241,18 @@ size_t cli_env_size(const char *name, size_t def);
 
 /* ---- region.c ---- */
 
-/* Link @r into its client's list (under the client's lock). */
+/* The region whose node in its client's list is @n. */
+static inline mmio_region *cli_region_of(struct cli_list *n)
+{
+	return (mmio_region *)(void *)((char *)n - offsetof(mmio_region, node));
+}
+
+/* Link @r into its client's list (under the client's lock); a region
+ * linked to a lost client takes no inline accesses. */
 void cli_region_link(mmio_region *r);
+/* The client of @r is lost: no inline access from now on (call with the
+ * client's mtx held). */
+void cli_region_lose(mmio_region *r);
 
 /*
  * The checks the stub makes itself before an access (both modes make them,

@@ -148,7 +148,7 @@ void mmio_disconnect(mmio_client *c)
 	 * closing the socket drops the pipe; the server releases every handle
 	 * of this connection, so no CLOSE is sent per region. */
 	for (n = c->regions.next; n != &c->regions; n = n->next) {
-		mmio_region *r = (mmio_region *)((char *)n - offsetof(mmio_region, node));
+		mmio_region *r = cli_region_of(n);
 
 		r->h->ops->release(r->h);
 	}
@@ -156,7 +156,7 @@ void mmio_disconnect(mmio_client *c)
 	cli_mailbox_release(c);
 	cli_shared_release(c);
 	while ((n = c->regions.next) != &c->regions) {
-		mmio_region *r = (mmio_region *)((char *)n - offsetof(mmio_region, node));
+		mmio_region *r = cli_region_of(n);
 		struct cli_handle *h = r->h;
 
 		n->prev->next = n->next;

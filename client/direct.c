@@ -243,16 +243,23 @@ void cli_direct_view(mmio_region *r)
 {
 	const struct cli_handle *h = r->h;
 
-	r->fast = NULL;
-	r->fast_read = r->fast_write = 0;
-	r->lost = &h->client->lost;
+	memset(&r->fast, 0, sizeof(r->fast));
 	if (!h->ops->direct || !h->direct || !(h->info.ops & PROTO_OPS_ONCE))
 		return;
-	r->fast = (uint8_t *)direct_once_window(h)->base + r->base;
-	if (h->info.access & PROTO_ACCESS_READ)
-		r->fast_read = h->info.widths & PROTO_WIDTHS_ALL;
-	if (h->info.access & PROTO_ACCESS_WRITE)
-		r->fast_write = h->info.widths & PROTO_WIDTHS_ALL;
+	r->fast.base = (unsigned char *)direct_once_window(h)->base + r->base;
+	/* An end for each width the grant allows in that direction, that fits
+	 * the view and that its base is aligned to: then the header's two
+	 * checks (below the end, aligned) settle an access. */
+	for (unsigned i = 0; i < 4; i++) {
+		unsigned w = 1u << i;
+
+		if (!(h->info.widths & w) || w > r->len || ((uintptr_t)r->fast.base & (w - 1)))
+			continue;
+		if (h->info.access & PROTO_ACCESS_READ)
+			r->fast.read_end[i] = r->len - w + 1;
+		if (h->info.access & PROTO_ACCESS_WRITE)
+			r->fast.write_end[i] = r->len - w + 1;
+	}
 }
 
 static void direct_release(struct cli_handle *h)

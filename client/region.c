@@ -8,6 +8,7 @@
 
 #include <mmio/shim.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,14 @@ static void done_set(size_t *done, size_t n)
 		*done = n;
 }
 
+void cli_region_lose(mmio_region *r)
+{
+	for (unsigned i = 0; i < 4; i++) {
+		__atomic_store_n(&r->fast.read_end[i], (size_t)0, __ATOMIC_RELAXED);
+		__atomic_store_n(&r->fast.write_end[i], (size_t)0, __ATOMIC_RELAXED);
+	}
+}
+
 void cli_region_link(mmio_region *r)
 {
 	mmio_client *c = r->h->client;
@@ -31,6 +40,8 @@ void cli_region_link(mmio_region *r)
 	c->regions.prev->next = &r->node;
 	c->regions.prev = &r->node;
 	r->h->views++;
+	if (c->lost)
+		cli_region_lose(r);
 	pthread_mutex_unlock(&c->mtx);
 }
 
@@ -262,28 +273,26 @@ static int write_once(mmio_region *r, size_t off, unsigned width, uint64_t v)
 }
 
 /*
- * The fast path of a once-op on a direct view: the checks the slow path
- * would make for an access it lets through (width allowed by the grant for
- * this direction, inside the view, naturally aligned, client not lost), then
- * exactly one raw access. Anything else goes the slow way, which finds the
- * status. This is what makes a direct register read cost a few instructions
- * more than a bare load.
+ * The fast path of a once-op on a direct view, as the header's inline
+ * once-ops take it (for callers built without them, and calls through a
+ * pointer): one comparison with the view's end for this direction and
+ * width (cli_direct_view() sets it only for allowed widths, cli_region_lose()
+ * zeroes it), an alignment check, then exactly one raw access. Anything else
+ * goes the slow way, whose checks give the status.
  */
-static inline bool fast_ok(const mmio_region *r, unsigned allowed, size_t off, unsigned width)
+static inline bool fast_ok(const size_t *end, size_t off, unsigned width)
 {
-	return (allowed & width) && r->len >= width && off <= r->len - width &&
-	       ((uintptr_t)(r->fast + off) & (width - 1)) == 0 &&
-	       !atomic_load_explicit(r->lost, memory_order_relaxed);
+	return off < __atomic_load_n(end, __ATOMIC_RELAXED) && !(off & (width - 1));
 }
 
-#define MMIO_READ_N(bits)                                                                          \
+#define MMIO_READ_N(bits, log2)                                                                    \
 	int mmio_read##bits(mmio_region *r, size_t off, uint##bits##_t *v)                         \
 	{                                                                                          \
 		uint64_t x;                                                                        \
 		int status;                                                                        \
                                                                                                    \
-		if (r && v && fast_ok(r, r->fast_read, off, (bits) / 8))                           \
-			return shim_raw_read##bits(r->fast + off, v);                              \
+		if (r && v && fast_ok(&r->fast.read_end[log2], off, (bits) / 8))                   \
+			return shim_raw_read##bits(r->fast.base + off, v);                         \
 		if (!v)                                                                            \
 			return MMIO_EINVAL;                                                        \
 		status = read_once(r, off, (bits) / 8, &x);                                        \
@@ -293,15 +302,46 @@ static inline bool fast_ok(const mmio_region *r, unsigned allowed, size_t off, u
 	}                                                                                          \
 	int mmio_write##bits(mmio_region *r, size_t off, uint##bits##_t v)                         \
 	{                                                                                          \
-		if (r && fast_ok(r, r->fast_write, off, (bits) / 8))                               \
-			return shim_raw_write##bits(r->fast + off, v);                             \
+		if (r && fast_ok(&r->fast.write_end[log2], off, (bits) / 8))                       \
+			return shim_raw_write##bits(r->fast.base + off, v);                        \
 		return write_once(r, off, (bits) / 8, v);                                          \
 	}
 
-MMIO_READ_N(8)
-MMIO_READ_N(16)
-MMIO_READ_N(32)
-MMIO_READ_N(64)
+MMIO_READ_N(8, 0)
+MMIO_READ_N(16, 1)
+MMIO_READ_N(32, 2)
+MMIO_READ_N(64, 3)
+
+/* The slow side of the header's inline once-ops: the fast path's checks
+ * failed (or a fault is to be reported by the shim), so the ops decide. */
+struct mmio_once_result mmio_inline_read(mmio_region *r, size_t off, unsigned width)
+{
+	struct mmio_once_result res = { 0, 0 };
+
+	res.status = read_once(r, off, width, &res.value);
+	return res;
+}
+
+int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v)
+{
+	return write_once(r, off, width, v);
+}
+
+/* The header's constructor and destructor: the caller's module's inline
+ * accesses, for the fault handler. */
+void mmio_inline_register(const void *start, const void *stop)
+{
+	if (shim_extable_add(start, stop) != MMIO_OK)
+		fprintf(stderr,
+			"libmmio: more than %d modules use inline once-ops; a fault in those of "
+			"the module at %p will not be recovered\n",
+			SHIM_EXTABLES, start);
+}
+
+void mmio_inline_unregister(const void *start)
+{
+	shim_extable_remove(start);
+}
 
 /* ---- bulk ---- */
 

@@ -50,10 +50,13 @@ bool cli_lost(mmio_client *c)
 /* Mark the session lost and wake every waiter. Call with c->mtx held. */
 static void session_lose_locked(mmio_client *c)
 {
-	if (c->connecting)
+	if (c->connecting) {
 		c->attempt_broken = true;
-	else
+	} else {
 		c->lost = true;
+		for (struct cli_list *n = c->regions.next; n != &c->regions; n = n->next)
+			cli_region_lose(cli_region_of(n));
+	}
 	pthread_cond_broadcast(&c->cv);
 }
 

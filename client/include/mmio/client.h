@@ -23,7 +23,8 @@
  * MMIO_OPEN_REQUIRE_DIRECT to insist.
  *
  * Direct mode installs SIGBUS and SIGSEGV handlers (once per process, on the
- * first mapping) that turn a fault inside the stub's access primitives into
+ * first mapping) that turn a fault inside the stub's access primitives (and
+ * the once-ops this header inlines, see "Inline once-ops") into
  * MMIO_EFAULT with an exact count; any other fault goes on to the handler
  * installed before, or the default action. A program that installs its own
  * handler for these signals afterwards must chain to the previous one.
@@ -249,6 +250,156 @@ MMIO_API int mmio_write8(mmio_region *r, size_t off, uint8_t v);
 MMIO_API int mmio_write16(mmio_region *r, size_t off, uint16_t v);
 MMIO_API int mmio_write32(mmio_region *r, size_t off, uint32_t v);
 MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
+
+/* ------------------------------------------------------------------------
+ * Inline once-ops on direct regions.
+ *
+ * A register read through a call into the library costs about 2.5 times a
+ * bare load; a driver polling registers in a tight loop notices. So on
+ * x86-64 with GCC or Clang 11 or later, the once-ops above are also defined
+ * here, inline: on a direct region an access the grant allows (width,
+ * bounds, alignment, the client not lost) is one load or store in the
+ * caller's code; anything else (proxied regions, errors) calls the
+ * library, which gives the status. Results are the same either way.
+ *
+ * Faults. Each inline access is listed in its module's mmio_extable section
+ * (32-bit PC-relative entries, as the library's own primitives), and a
+ * constructor this header adds to every file that includes it registers that
+ * section with the library's SIGBUS/SIGSEGV handler (a destructor removes it
+ * at dlclose), so a fault in the caller's code is MMIO_EFAULT as well. The
+ * accesses are compiler barriers, as a call would be: stores to ordinary
+ * memory before a register write are made before it.
+ *
+ * Define MMIO_NO_INLINE before including this header to always call the
+ * library. Taking a once-op's address, or calling it as (mmio_read32)(...),
+ * also reaches the library's function.
+ * ------------------------------------------------------------------------ */
+
+/*
+ * The first member of every mmio_region (its layout is part of the ABI):
+ * what the inline once-ops check. For each width w = 1, 2, 4, 8 (index 0 to
+ * 3), an aligned access at offset off may be made inline at @base + off if
+ * off < read_end[i] (write_end[i]): the end is 0 unless the region is
+ * direct, the grant allows width w in that direction, the region holds w
+ * bytes and @base is aligned to w; then it is the region's size - w + 1.
+ * The library zeroes the ends, with atomic stores, when the client is lost.
+ * So one comparison settles rights, width and range.
+ */
+struct mmio_region_fast {
+	unsigned char *base; /* byte 0 of the region in the mapping */
+	size_t read_end[4];
+	size_t write_end[4];
+};
+
+/* Called by the constructor and destructor below; not for other use. */
+MMIO_API void mmio_inline_register(const void *start, const void *stop);
+MMIO_API void mmio_inline_unregister(const void *start);
+
+/* A once-op's status and read value, returned in registers. */
+struct mmio_once_result {
+	int status;
+	uint64_t value;
+};
+
+/* The library's side of an inline once-op it did not make (@width in bytes):
+ * as mmio_read32() and friends; not for other use. */
+MMIO_API struct mmio_once_result mmio_inline_read(mmio_region *r, size_t off, unsigned width);
+MMIO_API int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v);
+
+#if !defined(MMIO_NO_INLINE) && defined(__x86_64__) &&                                             \
+	((defined(__clang__) && __clang_major__ >= 11) ||                                          \
+	 (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
+#define MMIO_INLINE_ONCE 1
+
+/* This module's table of inline accesses (made by the linker; NULL if none). */
+extern const char __start_mmio_extable[] __attribute__((weak, visibility("hidden")));
+extern const char __stop_mmio_extable[] __attribute__((weak, visibility("hidden")));
+
+__attribute__((constructor)) static void mmio__inline_register(void)
+{
+	if (__start_mmio_extable)
+		mmio_inline_register(__start_mmio_extable, __stop_mmio_extable);
+}
+
+__attribute__((destructor)) static void mmio__inline_unregister(void)
+{
+	if (__start_mmio_extable)
+		mmio_inline_unregister(__start_mmio_extable);
+}
+
+/* @insn, listed in this module's table with the asm goto's label "fault". */
+#define MMIO__FAULTY(insn)                                                                         \
+	"1:\t" insn "\n\t"                                                                         \
+	".pushsection mmio_extable,\"a\",@progbits\n\t"                                            \
+	".balign 4\n\t"                                                                            \
+	".long 1b - .\n\t"                                                                         \
+	".long %l[fault] - .\n\t"                                                                  \
+	".popsection"
+
+/* Width 1 << @log2 bytes. The asm is volatile (GCC 12 drops an asm goto
+ * whose outputs are unused otherwise) and clobbers memory (a barrier, as a
+ * call is). */
+#define MMIO__INLINE_ONCE(bits, log2)                                                              \
+	static inline int mmio__read##bits(mmio_region *r, size_t off, uint##bits##_t *v)          \
+	{                                                                                          \
+		const struct mmio_region_fast *f = (const struct mmio_region_fast *)(void *)r;     \
+		struct mmio_once_result res;                                                       \
+		uint##bits##_t x;                                                                  \
+                                                                                                   \
+		if (__builtin_expect(!v, 0))                                                       \
+			return (mmio_read##bits)(r, off, v);                                       \
+		if (__builtin_expect(                                                              \
+			    !r || off >= __atomic_load_n(&f->read_end[log2], __ATOMIC_RELAXED) ||  \
+				    (off & ((bits) / 8 - 1)),                                      \
+			    0)) {                                                                  \
+			res = mmio_inline_read(r, off, (bits) / 8);                                \
+			if (res.status == MMIO_OK)                                                 \
+				*v = (uint##bits##_t)res.value;                                    \
+			return res.status;                                                         \
+		}                                                                                  \
+		__asm__ volatile goto(MMIO__FAULTY("mov (%1), %0")                                 \
+				      : "=r"(x)                                                    \
+				      : "r"(f->base + off)                                         \
+				      : "memory"                                                   \
+				      : fault);                                                    \
+		*v = x;                                                                            \
+		return MMIO_OK;                                                                    \
+	fault:                                                                                     \
+		return MMIO_EFAULT;                                                                \
+	}                                                                                          \
+	static inline int mmio__write##bits(mmio_region *r, size_t off, uint##bits##_t v)          \
+	{                                                                                          \
+		const struct mmio_region_fast *f = (const struct mmio_region_fast *)(void *)r;     \
+                                                                                                   \
+		if (__builtin_expect(                                                              \
+			    !r || off >= __atomic_load_n(&f->write_end[log2], __ATOMIC_RELAXED) || \
+				    (off & ((bits) / 8 - 1)),                                      \
+			    0))                                                                    \
+			return mmio_inline_write(r, off, (bits) / 8, v);                           \
+		__asm__ volatile goto(MMIO__FAULTY("mov %0, (%1)")                                 \
+				      :                                                            \
+				      : "r"(v), "r"(f->base + off)                                 \
+				      : "memory"                                                   \
+				      : fault);                                                    \
+		return MMIO_OK;                                                                    \
+	fault:                                                                                     \
+		return MMIO_EFAULT;                                                                \
+	}
+
+MMIO__INLINE_ONCE(8, 0)
+MMIO__INLINE_ONCE(16, 1)
+MMIO__INLINE_ONCE(32, 2)
+MMIO__INLINE_ONCE(64, 3)
+
+#define mmio_read8(r, off, v)	mmio__read8(r, off, v)
+#define mmio_read16(r, off, v)	mmio__read16(r, off, v)
+#define mmio_read32(r, off, v)	mmio__read32(r, off, v)
+#define mmio_read64(r, off, v)	mmio__read64(r, off, v)
+#define mmio_write8(r, off, v)	mmio__write8(r, off, v)
+#define mmio_write16(r, off, v) mmio__write16(r, off, v)
+#define mmio_write32(r, off, v) mmio__write32(r, off, v)
+#define mmio_write64(r, off, v) mmio__write64(r, off, v)
+#endif /* inline once-ops */
 
 /* ------------------------------------------------------------------------
  * Bulk operations.
