@@ -76,7 +76,9 @@ static inline bool width_valid(unsigned width)
 static inline int direct_check(const struct cli_handle *h, unsigned ops_bit, unsigned access_bit,
 			       unsigned width)
 {
-	if (atomic_load_explicit(&h->client->lost, memory_order_relaxed))
+	/* Acquire: pairs with session_lose_locked(), so that a thread that was
+	 * told MMIO_ECONN here takes no fast access on this client after. */
+	if (atomic_load_explicit(&h->client->lost, memory_order_acquire))
 		return MMIO_ECONN;
 	if (!(h->info.ops & ops_bit) || (h->info.access & access_bit) != access_bit)
 		return MMIO_EACCES;

@@ -8,6 +8,8 @@
 
 #include <mmio/shim.h>
 
+#include <dlfcn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,13 +331,22 @@ int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v)
 
 /* The header's constructor and destructor: the caller's module's inline
  * accesses, for the fault handler. */
-void mmio_inline_register(const void *start, const void *stop)
+int mmio_inline_register(const void *start, const void *stop)
 {
-	if (shim_extable_add(start, stop) != MMIO_OK)
+	static _Atomic(const void *) told; /* the last module refused: said once */
+	int status = shim_extable_add(start, stop);
+	Dl_info info;
+
+	if (status == MMIO_ENOMEM && atomic_exchange(&told, start) != start) {
+		const char *name = dladdr(start, &info) && info.dli_fname && *info.dli_fname
+					   ? info.dli_fname
+					   : "the main program";
 		fprintf(stderr,
-			"libmmio: more than %d modules use inline once-ops; a fault in those of "
-			"the module at %p will not be recovered\n",
-			SHIM_EXTABLES, start);
+			"libmmio: %d modules use inline once-ops already; a fault in those of "
+			"%s will not be recovered (it will end the process)\n",
+			SHIM_EXTABLES, name);
+	}
+	return status;
 }
 
 void mmio_inline_unregister(const void *start)

@@ -53,9 +53,11 @@ static void session_lose_locked(mmio_client *c)
 	if (c->connecting) {
 		c->attempt_broken = true;
 	} else {
-		c->lost = true;
+		/* The fast paths first: whoever sees the client lost (acquire)
+		 * then sees none of its regions take a fast access. */
 		for (struct cli_list *n = c->regions.next; n != &c->regions; n = n->next)
 			cli_region_lose(cli_region_of(n));
+		atomic_store_explicit(&c->lost, true, memory_order_release);
 	}
 	pthread_cond_broadcast(&c->cv);
 }

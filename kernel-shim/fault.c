@@ -11,6 +11,7 @@
 #include <mmio/shim.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -41,8 +42,11 @@ static atomic_bool install_done;
 /*
  * The tables of other modules: code inlined from <mmio/client.h> lists its
  * accesses in its own module's mmio_extable. A slot is live while @start is
- * set; the handler reads @start (acquire) before @stop. Writers hold
- * extables_mtx; the handler takes no lock.
+ * set. The handler takes no lock: it counts itself in @scanning while it
+ * reads the slots, and a removal, after it has cleared @start, waits
+ * (holding extables_mtx, so no add reuses the slot meanwhile) until no
+ * handler is scanning. So a handler never reads a table whose module may be
+ * gone, nor the @stop of another table than the @start it read.
  */
 static struct {
 	_Atomic(const struct extable_entry *) start;
@@ -50,6 +54,7 @@ static struct {
 	unsigned users;
 } extables[SHIM_EXTABLES];
 static atomic_uint extables_used; /* slots ever used: the handler looks at these */
+static atomic_uint scanning;	  /* handlers reading the slots now */
 static pthread_mutex_t extables_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 /* A linear scan: a few dozen entries a table, async-signal-safe. */
@@ -66,14 +71,21 @@ static uintptr_t table_fixup(const struct extable_entry *start, const struct ext
 static uintptr_t extable_fixup(uintptr_t pc)
 {
 	uintptr_t fixup = table_fixup(__start_mmio_extable, __stop_mmio_extable, pc);
-	unsigned used = atomic_load_explicit(&extables_used, memory_order_acquire);
+	unsigned used;
 
+	if (fixup)
+		return fixup;
+	/* Sequentially consistent with the removal's clearing and waiting:
+	 * either it sees this handler counted, or this handler sees the slot
+	 * cleared. */
+	atomic_fetch_add(&scanning, 1);
+	used = atomic_load_explicit(&extables_used, memory_order_acquire);
 	for (unsigned i = 0; !fixup && i < used; i++) {
-		const struct extable_entry *start =
-			atomic_load_explicit(&extables[i].start, memory_order_acquire);
+		const struct extable_entry *start = atomic_load(&extables[i].start);
 		if (start)
 			fixup = table_fixup(start, extables[i].stop, pc);
 	}
+	atomic_fetch_sub_explicit(&scanning, 1, memory_order_release);
 	return fixup;
 }
 
@@ -117,13 +129,17 @@ void shim_extable_remove(const void *start)
 	pthread_mutex_lock(&extables_mtx);
 	used = atomic_load_explicit(&extables_used, memory_order_relaxed);
 	for (unsigned i = 0; i < used; i++) {
-		if ((const void *)atomic_load_explicit(&extables[i].start, memory_order_relaxed) ==
-		    start) {
-			if (--extables[i].users == 0)
-				atomic_store_explicit(&extables[i].start, NULL,
-						      memory_order_release);
-			break;
+		if ((const void *)atomic_load_explicit(&extables[i].start, memory_order_relaxed) !=
+		    start)
+			continue;
+		if (--extables[i].users == 0) {
+			atomic_store(&extables[i].start, NULL);
+			/* A handler may still be reading the table: its module
+			 * stays until this returns. */
+			while (atomic_load(&scanning) != 0)
+				sched_yield();
 		}
+		break;
 	}
 	pthread_mutex_unlock(&extables_mtx);
 }

@@ -867,27 +867,60 @@ START_TEST(close_and_disconnect_release_exclusive_mapping)
 }
 END_TEST
 
+/* Asks without a pause until told MMIO_ECONN, then at once tries a
+ * once-op on the last region linked (the last one marked lost). */
+struct loss_watch {
+	mmio_region *d, *probe;
+	int status, inline_status, call_status;
+};
+
+static void *loss_watcher(void *arg)
+{
+	struct loss_watch *w = arg;
+	uint8_t byte;
+	uint32_t v;
+
+	for (uint64_t end = mono_us() + 10000000; mono_us() < end;) {
+		w->status = mmio_read(w->d, 0, &byte, 1, NULL);
+		if (w->status != MMIO_OK)
+			break;
+	}
+	w->inline_status = mmio_read32(w->probe, 0, &v);
+	w->call_status = (mmio_read32)(w->probe, 0, &v);
+	return NULL;
+}
+
 START_TEST(lost_server_makes_direct_calls_econn)
 {
-	mmio_region *d;
+	enum { SLICES = 50000 };
+	mmio_region **slices = calloc(SLICES, sizeof(*slices));
+	struct loss_watch w = { .status = MMIO_OK };
 	uint32_t v;
-	int status = MMIO_OK;
+	pthread_t t;
 
-	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &d), MMIO_OK);
-	ck_assert_int_eq(mmio_read32(d, 0, &v), MMIO_OK);
+	ck_assert_ptr_nonnull(slices);
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &w.d), MMIO_OK);
+	ck_assert_int_eq(mmio_read32(w.d, 0, &v), MMIO_OK);
+	/* Many regions, so that marking them lost takes a while: a thread told
+	 * MMIO_ECONN must not see a later once-op succeed on any of them. */
+	for (int i = 0; i < SLICES; i++)
+		ck_assert_int_eq(mmio_slice(w.d, 0, 64, &slices[i]), MMIO_OK);
+	w.probe = slices[SLICES - 1];
+	ck_assert_int_eq(pthread_create(&t, NULL, loss_watcher, &w), 0);
 	harness_server_stop();
-	/* The pipe's removal reaches the stub asynchronously. */
-	for (int i = 0; i < 200 && status == MMIO_OK; i++) {
-		status = mmio_read32(d, 0, &v);
-		if (status == MMIO_OK)
-			usleep(10000);
-	}
-	ck_assert_int_eq(status, MMIO_ECONN);
-	ck_assert_int_eq(mmio_write32(d, 0, 1), MMIO_ECONN);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(w.status, MMIO_ECONN);
+	ck_assert_int_eq(w.inline_status, MMIO_ECONN);
+	ck_assert_int_eq(w.call_status, MMIO_ECONN);
+	ck_assert_int_eq(mmio_read32(w.d, 0, &v), MMIO_ECONN);
+	ck_assert_int_eq(mmio_write32(w.d, 0, 1), MMIO_ECONN);
 	/* The library's functions say the same as the header's inline ones. */
-	ck_assert_int_eq((mmio_read32)(d, 0, &v), MMIO_ECONN);
-	ck_assert_int_eq((mmio_write32)(d, 0, 1), MMIO_ECONN);
-	mmio_close(d);
+	ck_assert_int_eq((mmio_read32)(w.d, 0, &v), MMIO_ECONN);
+	ck_assert_int_eq((mmio_write32)(w.d, 0, 1), MMIO_ECONN);
+	for (int i = 0; i < SLICES; i++)
+		mmio_close(slices[i]);
+	free(slices);
+	mmio_close(w.d);
 }
 END_TEST
 

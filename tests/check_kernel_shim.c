@@ -13,11 +13,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Under ASan its own SIGSEGV/SIGBUS handler reports, then exits. */
@@ -825,6 +827,68 @@ START_TEST(fault_in_an_added_table)
 }
 END_TEST
 
+/*
+ * Tables come and go while faults are handled: a slot reused by another
+ * table between the handler's reads of its start and its end would have it
+ * scan from one table to the end of the other, here across a PROT_NONE page.
+ * (Without the removal's wait, this crashed in about one run of 1 s in 3.)
+ */
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct table_swap {
+	const uint8_t *t[2]; /* two tables of a page each, a PROT_NONE page between */
+	atomic_bool stop;
+	unsigned long swaps;
+};
+
+static void *table_swapper(void *arg)
+{
+	struct table_swap *sw = arg;
+
+	for (unsigned k = 0; !atomic_load(&sw->stop); k ^= 1, sw->swaps++) {
+		shim_extable_remove(sw->t[k]);
+		if (shim_extable_add(sw->t[k ^ 1], sw->t[k ^ 1] + PAGE) != MMIO_OK)
+			return NULL;
+	}
+	return NULL;
+}
+
+START_TEST(tables_swapped_during_faults)
+{
+	struct table_swap sw = { .swaps = 0 };
+	uint8_t *area =
+		mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned long faults = 0;
+	uint64_t v;
+	pthread_t t;
+
+	ck_assert_ptr_ne(area, MAP_FAILED);
+	/* Entries that match no instruction (each points at itself). */
+	memset(area, 0, 3 * PAGE);
+	ck_assert_int_eq(mprotect(area + PAGE, PAGE, PROT_NONE), 0);
+	sw.t[0] = area;
+	sw.t[1] = area + 2 * PAGE;
+	ck_assert_int_eq(shim_fault_recovery_install(), MMIO_OK);
+	/* The swapped slot comes first, so every handler scans it. */
+	ck_assert_int_eq(shim_extable_add(sw.t[0], sw.t[0] + PAGE), MMIO_OK);
+	ck_assert_int_eq(shim_extable_add(__start_test_extable, __stop_test_extable), MMIO_OK);
+	ck_assert_int_eq(pthread_create(&t, NULL, table_swapper, &sw), 0);
+	for (double end = now_s() + 2.0; now_s() < end; faults++)
+		ck_assert_int_eq(listed_load(mem + BOUNDARY, &v), MMIO_EFAULT);
+	atomic_store(&sw.stop, true);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_uint_gt(sw.swaps, 1000);
+	ck_assert_uint_gt(faults, 1000);
+	munmap(area, 3 * PAGE);
+}
+END_TEST
+
 START_TEST(added_tables_are_counted_and_bounded)
 {
 	static const char fake[SHIM_EXTABLES + 1];
@@ -1129,6 +1193,7 @@ static Suite *kernel_shim_suite(void)
 	tcase_add_test(tc, stray_faults_reach_previous_handler);
 	tcase_add_test(tc, fault_in_an_added_table);
 	tcase_add_test(tc, added_tables_are_counted_and_bounded);
+	tcase_add_test(tc, tables_swapped_during_faults);
 	tcase_add_test(tc, recovery_in_shared_module);
 	suite_add_tcase(s, tc);
 

@@ -256,7 +256,7 @@ MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
  *
  * A register read through a call into the library costs about 2.5 times a
  * bare load; a driver polling registers in a tight loop notices. So on
- * x86-64 with GCC or Clang 11 or later, the once-ops above are also defined
+ * x86-64 with GCC 11 or Clang 13 or later, the once-ops above are also defined
  * here, inline: on a direct region an access the grant allows (width,
  * bounds, alignment, the client not lost) is one load or store in the
  * caller's code; anything else (proxied regions, errors) calls the
@@ -271,7 +271,8 @@ MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
  * memory before a register write are made before it.
  *
  * Define MMIO_NO_INLINE before including this header to always call the
- * library. Taking a once-op's address, or calling it as (mmio_read32)(...),
+ * library (needed with an assembler older than GNU as 2.36, which does not
+ * know the section flag "R"). Taking a once-op's address, or calling it as (mmio_read32)(...),
  * also reaches the library's function.
  * ------------------------------------------------------------------------ */
 
@@ -280,8 +281,9 @@ MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
  * what the inline once-ops check. For each width w = 1, 2, 4, 8 (index 0 to
  * 3), an aligned access at offset off may be made inline at @base + off if
  * off < read_end[i] (write_end[i]): the end is 0 unless the region is
- * direct, the grant allows width w in that direction, the region holds w
- * bytes and @base is aligned to w; then it is the region's size - w + 1.
+ * direct, the grant has `once` and allows width w in that direction, the
+ * region holds w bytes and @base is aligned to w; then it is the region's
+ * size - w + 1.
  * The library zeroes the ends, with atomic stores, when the client is lost.
  * So one comparison settles rights, width and range.
  */
@@ -291,8 +293,10 @@ struct mmio_region_fast {
 	size_t write_end[4];
 };
 
-/* Called by the constructor and destructor below; not for other use. */
-MMIO_API void mmio_inline_register(const void *start, const void *stop);
+/* Called by the constructor and destructor below; not for other use.
+ * Registering returns MMIO_OK, or MMIO_ENOMEM (and says so on stderr) when
+ * 128 modules are registered already. */
+MMIO_API int mmio_inline_register(const void *start, const void *stop);
 MMIO_API void mmio_inline_unregister(const void *start);
 
 /* A once-op's status and read value, returned in registers. */
@@ -307,7 +311,7 @@ MMIO_API struct mmio_once_result mmio_inline_read(mmio_region *r, size_t off, un
 MMIO_API int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v);
 
 #if !defined(MMIO_NO_INLINE) && defined(__x86_64__) &&                                             \
-	((defined(__clang__) && __clang_major__ >= 11) ||                                          \
+	((defined(__clang__) && __clang_major__ >= 13) ||                                          \
 	 (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
 #define MMIO_INLINE_ONCE 1
 
@@ -315,22 +319,33 @@ MMIO_API int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint6
 extern const char __start_mmio_extable[] __attribute__((weak, visibility("hidden")));
 extern const char __stop_mmio_extable[] __attribute__((weak, visibility("hidden")));
 
+/* Whether this file's constructor registered the table (and so its
+ * destructor is to take its registration back). */
+static int mmio__inline_registered;
+
 __attribute__((constructor)) static void mmio__inline_register(void)
 {
 	if (__start_mmio_extable)
-		mmio_inline_register(__start_mmio_extable, __stop_mmio_extable);
+		mmio__inline_registered =
+			mmio_inline_register(__start_mmio_extable, __stop_mmio_extable) == MMIO_OK;
 }
 
 __attribute__((destructor)) static void mmio__inline_unregister(void)
 {
-	if (__start_mmio_extable)
+	if (mmio__inline_registered)
 		mmio_inline_unregister(__start_mmio_extable);
 }
 
-/* @insn, listed in this module's table with the asm goto's label "fault". */
+/*
+ * @insn, listed in this module's table with the asm goto's label "fault".
+ * The entry joins the function's section group ("?"), so that a linker that
+ * drops a duplicate of an inline C++ function drops its entry too, and is
+ * retained ("R"), so that --gc-sections keeps it although only the weak
+ * __start_ symbol refers to the section (lld would drop it).
+ */
 #define MMIO__FAULTY(insn)                                                                         \
 	"1:\t" insn "\n\t"                                                                         \
-	".pushsection mmio_extable,\"a\",@progbits\n\t"                                            \
+	".pushsection mmio_extable,\"aR?\",@progbits\n\t"                                          \
 	".balign 4\n\t"                                                                            \
 	".long 1b - .\n\t"                                                                         \
 	".long %l[fault] - .\n\t"                                                                  \
@@ -357,7 +372,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 				*v = (uint##bits##_t)res.value;                                    \
 			return res.status;                                                         \
 		}                                                                                  \
-		__asm__ volatile goto(MMIO__FAULTY("mov (%1), %0")                                 \
+		__asm__ volatile goto(MMIO__FAULTY("mov {(%1), %0|%0, [%1]}")                      \
 				      : "=r"(x)                                                    \
 				      : "r"(f->base + off)                                         \
 				      : "memory"                                                   \
@@ -376,7 +391,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 				    (off & ((bits) / 8 - 1)),                                      \
 			    0))                                                                    \
 			return mmio_inline_write(r, off, (bits) / 8, v);                           \
-		__asm__ volatile goto(MMIO__FAULTY("mov %0, (%1)")                                 \
+		__asm__ volatile goto(MMIO__FAULTY("mov {%0, (%1)|[%1], %0}")                      \
 				      :                                                            \
 				      : "r"(v), "r"(f->base + off)                                 \
 				      : "memory"                                                   \
