@@ -307,8 +307,14 @@ struct mmio_once_result {
 
 /* The library's side of an inline once-op it did not make (@width in bytes):
  * as mmio_read32() and friends; not for other use. */
-MMIO_API struct mmio_once_result mmio_inline_read(mmio_region *r, size_t off, unsigned width);
-MMIO_API int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v);
+#if defined(__GNUC__) || defined(__clang__)
+#define MMIO__COLD __attribute__((cold))
+#else
+#define MMIO__COLD
+#endif
+MMIO_API MMIO__COLD struct mmio_once_result mmio_inline_read(mmio_region *r, size_t off,
+							   unsigned width);
+MMIO_API MMIO__COLD int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v);
 
 #if !defined(MMIO_NO_INLINE) && defined(__x86_64__) &&                                             \
 	((defined(__clang__) && __clang_major__ >= 13) ||                                          \
