@@ -4,7 +4,7 @@
 # Boot the QEMU guest (DESIGN.md §4, §7) with one scenario and report it.
 #
 #   run-guest.sh [--build DIR] [--timeout SEC] [--keep] [--policy FILE]
-#                [--extra DIR]... [--append ARGS] SCENARIO
+#                [--extra DIR]... [--append ARGS] [--smp N] SCENARIO
 #
 # Builds DIR/guest/SCENARIO.cpio.gz (mkinitramfs.sh) from the build tree DIR
 # (default build/gcc), boots the newest /boot/vmlinuz-* (or $MMIO_GUEST_KERNEL)
@@ -36,6 +36,7 @@ keep=0
 policy=${MMIO_GUEST_POLICY:-}
 extras=()
 append=
+smp=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) [ $# -ge 2 ] || usage; build=$2; shift 2 ;;
@@ -44,6 +45,7 @@ while [ $# -gt 0 ]; do
 	--policy) [ $# -ge 2 ] || usage; policy=$2; shift 2 ;;
 	--extra) [ $# -ge 2 ] || usage; extras+=("$2"); shift 2 ;;
 	--append) [ $# -ge 2 ] || usage; append=$2; shift 2 ;;
+	--smp) [[ $# -ge 2 && $2 =~ ^[1-8]$ ]] || usage; smp=$2; shift 2 ;;
 	-h|--help) usage ;;
 	-*) usage ;;
 	*) break ;;
@@ -84,7 +86,7 @@ cmdline="console=ttyS0 quiet panic=-1 mmio.scenario=$scenario${append:+ $append}
 # -net none: no NIC (nothing needs one, and it saves its option ROM).
 # shellcheck disable=SC2054 # the commas are QEMU option syntax
 qemu_cmd=(
-	"$qemu" -machine pc -cpu max -m 512M -smp 1 -nographic -no-reboot -net none
+	"$qemu" -machine pc -cpu max -m 512M -smp "$smp" -nographic -no-reboot -net none
 	-kernel "$kernel" -initrd "$initrd" -append "$cmdline"
 	-device edu,addr=04.0
 	-object memory-backend-memfd,id=shm,size=64M,share=on
