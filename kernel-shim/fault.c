@@ -89,6 +89,36 @@ static uintptr_t extable_fixup(uintptr_t pc)
 	return fixup;
 }
 
+/*
+ * fork(): the child has only the forking thread, so no handler is scanning
+ * there whatever the count says (a thread of the parent may have been), and
+ * the lock is taken around the fork so that the child does not inherit it
+ * held. Without this a child could wait forever in its first removal (its
+ * exit's destructors).
+ */
+static void extables_prepare(void)
+{
+	pthread_mutex_lock(&extables_mtx);
+}
+
+static void extables_parent(void)
+{
+	pthread_mutex_unlock(&extables_mtx);
+}
+
+static void extables_child(void)
+{
+	atomic_store(&scanning, 0);
+	pthread_mutex_unlock(&extables_mtx);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void extables_atfork(void)
+{
+	pthread_atfork(extables_prepare, extables_parent, extables_child);
+}
+
 int shim_extable_add(const void *start, const void *stop)
 {
 	unsigned used, slot = SHIM_EXTABLES;
@@ -96,6 +126,7 @@ int shim_extable_add(const void *start, const void *stop)
 
 	if (!start || (const char *)stop < (const char *)start)
 		return MMIO_EINVAL;
+	pthread_once(&atfork_once, extables_atfork);
 	pthread_mutex_lock(&extables_mtx);
 	used = atomic_load_explicit(&extables_used, memory_order_relaxed);
 	for (unsigned i = 0; i < used; i++) {

@@ -313,7 +313,7 @@ struct mmio_once_result {
 #define MMIO__COLD
 #endif
 MMIO_API MMIO__COLD struct mmio_once_result mmio_inline_read(mmio_region *r, size_t off,
-							   unsigned width);
+							     unsigned width);
 MMIO_API MMIO__COLD int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v);
 
 #if !defined(MMIO_NO_INLINE) && defined(__x86_64__) &&                                             \
@@ -347,13 +347,15 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
  * The entry joins the function's section group ("?"), so that a linker that
  * drops a duplicate of an inline C++ function drops its entry too, and is
  * retained ("R"), so that --gc-sections keeps it although only the weak
- * __start_ symbol refers to the section (lld would drop it).
+ * __start_ symbol refers to the section (lld would drop it). The label is
+ * unique to the asm (%=), not "1:", which Clang reads as a number in Intel
+ * syntax.
  */
 #define MMIO__FAULTY(insn)                                                                         \
-	"1:\t" insn "\n\t"                                                                         \
+	".Lmmio_insn%=:\t" insn "\n\t"                                                             \
 	".pushsection mmio_extable,\"aR?\",@progbits\n\t"                                          \
 	".balign 4\n\t"                                                                            \
-	".long 1b - .\n\t"                                                                         \
+	".long .Lmmio_insn%= - .\n\t"                                                              \
 	".long %l[fault] - .\n\t"                                                                  \
 	".popsection"
 
