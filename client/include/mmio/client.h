@@ -272,8 +272,8 @@ MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
  *
  * Define MMIO_NO_INLINE before including this header to always call the
  * library (needed with an assembler older than GNU as 2.36, which does not
- * know the section flag "R"). Taking a once-op's address, or calling it as (mmio_read32)(...),
- * also reaches the library's function.
+ * know the section flag "R"). Taking a once-op's address, or calling it as
+ * (mmio_read32)(...), also reaches the library's function.
  * ------------------------------------------------------------------------ */
 
 /*
