@@ -26,7 +26,10 @@
  * ten times slower.
  *
  * Absolute numbers depend on the machine; the ratios are the figures to
- * compare. Every figure is the median of ROUNDS rounds.
+ * compare. Every figure is the median of --rounds rounds; every ratio is
+ * the median of the ratios of single rounds (each round of a measurement is
+ * set against the baselines' rounds beside it, so a drift of the clock or
+ * of the machine's load between rounds cancels out).
  */
 #include <mmio/client.h>
 #include <mmio/proto.h>
@@ -52,7 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ROUNDS	    5
+#define ROUNDS_MAX  99
 #define MAX_SIZES   32
 #define MAX_RESULT  160
 #define MAX_BASES   2
@@ -78,6 +81,7 @@ struct result {
 static struct result results[MAX_RESULT];
 static size_t nresults;
 static double round_ms = 100; /* target length of one round */
+static int rounds = 5;	      /* rounds per measurement: odd, for a true median */
 
 static double now_ns(void)
 {
@@ -519,26 +523,35 @@ static unsigned calibrate(struct op *op)
 }
 
 /*
- * ROUNDS rounds of @ops[0] and of each baseline @ops[1..nops), interleaved;
- * the median ns per op of each into @ns.
+ * @rounds rounds of @ops[0] and of each baseline @ops[1..nops), interleaved
+ * (each round starts with another of them, so that none is always first
+ * after the switch); the median ns per op of each into @ns, and into
+ * @ratio[j] the median over rounds of ops[0]'s time over ops[j]'s in the
+ * same round (@ratio[0] is 1).
  */
-static void measure(struct op **ops, unsigned nops, double *ns)
+static void measure(struct op **ops, unsigned nops, double *ns, double *ratio)
 {
-	double t[1 + MAX_BASES][ROUNDS];
+	double t[1 + MAX_BASES][ROUNDS_MAX], r[ROUNDS_MAX];
 	unsigned n[1 + MAX_BASES];
 
 	for (unsigned j = 0; j < nops; j++)
 		n[j] = calibrate(ops[j]);
-	for (int k = 0; k < ROUNDS; k++) {
-		for (unsigned j = 0; j < nops; j++) {
+	for (int k = 0; k < rounds; k++) {
+		for (unsigned x = 0; x < nops; x++) {
+			unsigned j = (x + (unsigned)k) % nops;
 			double t0 = now_ns();
 			for (unsigned i = 0; i < n[j]; i++)
 				ops[j]->run(ops[j]);
 			t[j][k] = (now_ns() - t0) / n[j];
 		}
 	}
+	for (unsigned j = 0; j < nops; j++) {
+		for (int k = 0; k < rounds; k++)
+			r[k] = t[0][k] / t[j][k];
+		ratio[j] = median(r, (size_t)rounds);
+	}
 	for (unsigned j = 0; j < nops; j++)
-		ns[j] = median(t[j], ROUNDS);
+		ns[j] = median(t[j], (size_t)rounds);
 }
 
 static double mib_s(size_t size, double ns)
@@ -622,7 +635,7 @@ static int write_json(const char *path)
 		fprintf(stderr, "mmio-bench: cannot write %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	fprintf(f, "{\n  \"rounds\": %d,\n  \"round_ms\": %.0f,\n  \"results\": [\n", ROUNDS,
+	fprintf(f, "{\n  \"rounds\": %d,\n  \"round_ms\": %.0f,\n  \"results\": [\n", rounds,
 		round_ms);
 	for (size_t i = 0; i < nresults; i++) {
 		const struct result *r = &results[i];
@@ -785,7 +798,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: mmio-bench [-s URL] [--region NAME] [--once-region NAME]\n"
 		"                  [--mode proxied|shared|direct|all] [--sizes LIST]\n"
-		"                  [--round-ms MS]\n"
+		"                  [--round-ms MS] [--rounds N]\n"
 		"                  [--json FILE] [--svg FILE] [--title TEXT]\n"
 		"\n"
 		"Measure once-op latency and bulk copy throughput through libmmio, proxied\n"
@@ -801,6 +814,7 @@ static void usage(FILE *f)
 		"      --sizes LIST       bulk sizes, e.g. 64,4K,1M (default 64 B to 16 MiB\n"
 		"                         by 4; sizes above the region are skipped)\n"
 		"      --round-ms MS      length of one measuring round (default 100)\n"
+		"      --rounds N         rounds per measurement, odd, 3 to 99 (default 5)\n"
 		"      --json FILE        also write the results as JSON\n"
 		"      --svg FILE         also plot throughput against size as SVG\n"
 		"      --title TEXT       the plot's title\n",
@@ -825,7 +839,7 @@ static void bench_once(mmio_client *c, mmio_client *sock_c, const char *mode, co
 	struct result *res;
 	uint8_t req[64];
 	size_t req_len = 0;
-	double ns[3];
+	double ns[3], ratio[3];
 	int st;
 
 	st = mmio_open(c, name, direct ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED, &meas.r);
@@ -853,33 +867,33 @@ static void bench_once(mmio_client *c, mmio_client *sock_c, const char *mode, co
 		}
 		b1 = (struct op){ .what = "raw load", .run = run_raw_load, .rm = &rm };
 		b2 = (struct op){ .what = "read32 call", .run = run_read32_call, .r = meas.r };
-		measure(ops, 3, ns);
+		measure(ops, 3, ns, ratio);
 		raw_map_close(&rm);
 	} else if (mailbox) {
 		b1 = (struct op){ .what = "read32 on the socket", .run = run_read32 };
 		st = mmio_open(sock_c, name, MMIO_OPEN_PROXIED, &b1.r);
 		if (st != MMIO_OK)
 			die("open", st);
-		measure(ops, 3, ns);
+		measure(ops, 3, ns, ratio);
 		mmio_close(b1.r);
 	} else {
 		b1 = b2;
 		b2.what = "nng contexts";
 		b2.s = ctx_sock;
-		measure(ops, 3, ns);
+		measure(ops, 3, ns, ratio);
 	}
 	mmio_close(meas.r);
 	res = result_add("read32", mode, 0);
 	res->ns_op = ns[0];
 	if (direct) {
-		base_add(res, "raw mmap load", ns[1], ns[0] / ns[1]);
-		base_add(res, "libmmio call", ns[2], ns[0] / ns[2]);
+		base_add(res, "raw mmap load", ns[1], ratio[1]);
+		base_add(res, "libmmio call", ns[2], ratio[2]);
 	} else if (mailbox) {
-		base_add(res, "libmmio, socket", ns[1], ns[0] / ns[1]);
-		base_add(res, "nng rep0 sync", ns[2], ns[0] / ns[2]);
+		base_add(res, "libmmio, socket", ns[1], ratio[1]);
+		base_add(res, "nng rep0 sync", ns[2], ratio[2]);
 	} else {
-		base_add(res, "nng rep0 sync", ns[1], ns[0] / ns[1]);
-		base_add(res, "nng rep0 contexts", ns[2], ns[0] / ns[2]);
+		base_add(res, "nng rep0 sync", ns[1], ratio[1]);
+		base_add(res, "nng rep0 contexts", ns[2], ratio[2]);
 	}
 }
 
@@ -892,16 +906,18 @@ static void bulk_row(struct op *meas, const char *mode, struct op *best, const c
 	struct op mem = *meas;
 	struct op *ops[3] = { meas, &mem, best };
 	struct result *res;
-	double ns[3];
+	double ns[3], ratio[3];
 
 	mem.run = run_memcpy;
-	measure(ops, best ? 3 : 2, ns);
+	measure(ops, best ? 3 : 2, ns, ratio);
 	res = result_add(meas->what, mode, meas->size);
 	res->ns_op = ns[0];
 	res->mib_s = mib_s(meas->size, ns[0]);
-	base_add(res, "RAM memcpy", mib_s(meas->size, ns[1]), ns[1] / ns[0]);
+	/* Throughput over the baseline's: the inverse of the time ratio (the
+	 * median of inverses is the inverse of the median, as rounds is odd). */
+	base_add(res, "RAM memcpy", mib_s(meas->size, ns[1]), 1.0 / ratio[1]);
 	if (best)
-		base_add(res, best_name, mib_s(meas->size, ns[2]), ns[2] / ns[0]);
+		base_add(res, best_name, mib_s(meas->size, ns[2]), 1.0 / ratio[2]);
 }
 
 /*
@@ -1030,6 +1046,7 @@ int main(int argc, char **argv)
 		{ "mode", required_argument, NULL, 'm' },
 		{ "sizes", required_argument, NULL, 'z' },
 		{ "round-ms", required_argument, NULL, 'R' },
+		{ "rounds", required_argument, NULL, 'N' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "svg", required_argument, NULL, 'g' },
 		{ "title", required_argument, NULL, 't' },
@@ -1076,6 +1093,17 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'N': {
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || end == optarg || v < 3 || v > ROUNDS_MAX || v % 2 == 0) {
+				fprintf(stderr, "mmio-bench: --rounds is an odd number, 3 to %d\n",
+					ROUNDS_MAX);
+				return 2;
+			}
+			rounds = (int)v;
+			break;
+		}
 		case 'j':
 			json = optarg;
 			break;
@@ -1121,8 +1149,9 @@ int main(int argc, char **argv)
 	mmio_client *c = client_with(url, saved_min, false);
 
 	printf("mmio-bench: once-ops on \"%s\", bulk on \"%s\"; %d rounds of about %.0f ms, "
-	       "medians;\nthe rounds of each measurement and of its baselines are interleaved\n",
-	       once_region, region, ROUNDS, round_ms);
+	       "medians;\nthe rounds of each measurement and of its baselines are interleaved, "
+	       "and each ratio is\nthe median of the ratios of single rounds\n",
+	       once_region, region, rounds, round_ms);
 	for (int m = 0; m < 3; m++) {
 		static const char *const mode_names[] = { "proxied", "shared", "direct" };
 		if (strcmp(mode, "all") != 0 && strcmp(mode, mode_names[m]) != 0)
