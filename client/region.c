@@ -86,6 +86,15 @@ int cli_fill_plan(const mmio_region *r, size_t off, size_t len, uint64_t *hoff, 
 	return MMIO_OK;
 }
 
+mmio_region *cli_region_new(void)
+{
+	mmio_region *r = aligned_alloc(_Alignof(mmio_region), sizeof(*r));
+
+	if (r)
+		memset(r, 0, sizeof(*r));
+	return r;
+}
+
 static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64_t len,
 		       unsigned flags, mmio_region **out)
 {
@@ -121,7 +130,7 @@ static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64
 	}
 
 	h = calloc(1, sizeof(*h));
-	r = calloc(1, sizeof(*r));
+	r = cli_region_new();
 	if (!h || !r) {
 		status = MMIO_ENOMEM;
 		goto fail_alloc;
@@ -191,7 +200,7 @@ int mmio_slice(const mmio_region *r, size_t offset, size_t len, mmio_region **ou
 		return MMIO_EINVAL;
 	if (cli_lost(r->h->client))
 		return MMIO_ECONN;
-	s = calloc(1, sizeof(*s));
+	s = cli_region_new();
 	if (!s)
 		return MMIO_ENOMEM;
 	s->h = r->h;
