@@ -18,7 +18,9 @@
 # kernel-shim/guest/SCENARIO-policy.yaml if it exists, else
 # config/examples/qemu-guest.yaml. --extra DIR goes to /opt/extra (repeat for
 # more); --append adds kernel parameters; --keep keeps the initramfs tree in
-# DIR/guest/SCENARIO.cpio.gz.d/. Needs qemu-system-x86, busybox-static,
+# DIR/guest/SCENARIO.cpio.gz.d/. --smp N boots N vCPUs (default 1); with
+# more than one, /init gives mmio-server the last vCPU and the scenario the
+# others. Needs qemu-system-x86, busybox-static,
 # linux-image-amd64, cpio; reading /boot/vmlinuz-* needs root on Debian.
 set -euo pipefail
 shopt -s lastpipe # the console reader's variables survive the pipeline
