@@ -30,6 +30,8 @@ struct extable_entry {
  */
 extern const struct extable_entry __start_mmio_extable[] __attribute__((visibility("hidden")));
 extern const struct extable_entry __stop_mmio_extable[] __attribute__((visibility("hidden")));
+/* The start of kernel-shim's own entries (x86_64/access.asm). */
+extern const struct extable_entry shim_extable_anchor[] __attribute__((visibility("hidden")));
 
 static struct sigaction previous_segv;
 static struct sigaction previous_bus;
@@ -220,6 +222,13 @@ static void fault_handler(int sig, siginfo_t *info, void *context)
 static void fault_install(void)
 {
 	struct sigaction sa;
+
+	/* A reference to the primitives' table from code that every program
+	 * with this handler links. The table is found through the linker's
+	 * __start_ symbol, which lld's --gc-sections does not count as a
+	 * reference: without this a static link with it dropped the table,
+	 * and a fault in a library copy killed the program. */
+	__asm__ volatile("" : : "r"(shim_extable_anchor));
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = fault_handler;

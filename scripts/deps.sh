@@ -8,7 +8,7 @@ set -euo pipefail
 
 packages=(
 	build-essential cmake pkg-config nasm binutils   # toolchain, objdump
-	clang                                            # sanitizer + libFuzzer build
+	clang lld                                        # sanitizer + libFuzzer build; lld for a static-link test
 	libnng-dev libcyaml-dev check                    # nng, libcyaml, Check
 	man-db groff-base                                # man --warnings (man page tests)
 	systemd file                                     # systemd-analyze verify; file for cpack -G DEB

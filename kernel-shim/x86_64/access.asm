@@ -28,8 +28,12 @@ bits 64
 
 ; The exception table: pairs of (faulting instruction, fixup), each field
 ; "target - address of the field". The linker provides __start_/__stop_
-; symbols for it because its name is a C identifier.
+; symbols for it because its name is a C identifier. The anchor at its
+; start is what kernel-shim/fault.c refers to so that linkers that collect
+; unreferenced sections keep it (lld does not count __start_ references).
 section mmio_extable progbits alloc noexec nowrite align=4
+global shim_extable_anchor:data hidden
+shim_extable_anchor:
 
 section .text
 

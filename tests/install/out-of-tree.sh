@@ -5,8 +5,9 @@
 # `cmake --install` into a scratch prefix installs everything (issue 9), and
 # a driver outside the tree (examples/out-of-tree/driver.c, which is the
 # README's "Writing a driver" program) builds against that install three
-# ways — pkg-config (shared), pkg-config --static (libmmio.a), CMake
-# find_package(mmio) — and each binary reads, through a real installed
+# ways — pkg-config (shared), pkg-config --static (libmmio.a, also with
+# Clang, lld and --gc-sections), CMake find_package(mmio) — and each binary
+# reads, through a real installed
 # mmio-server on a sim policy, the value the installed mmioctl wrote.
 set -euo pipefail
 build=$1 src=$2 work=$3 libdir=$4
@@ -76,15 +77,41 @@ cmake -S "$src/examples/out-of-tree" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$pref
 grep -qx "mmio_DIR:PATH=$prefix/$libdir/cmake/mmio" "$work/cmake/CMakeCache.txt" ||
 	fail "find_package(mmio) did not find the scratch install: $(grep mmio_DIR "$work/cmake/CMakeCache.txt")"
 
-# Each dynamic binary loads the installed libmmio.so.0; the static one none.
+# A fourth build: static, with Clang, lld and --gc-sections. lld does not
+# count the handler's __start_mmio_extable as a reference to a table, and
+# once dropped the library's own fault entries silently: its table in the
+# binary must be the library's entries and the driver's inline ones.
+cp -r "$src/examples/out-of-tree" "$work/pc-lld"
+PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig make -s -C "$work/pc-lld" STATIC=1 CC=clang \
+	CFLAGS="-O2 -Wall -Wextra -Werror -ffunction-sections -fdata-sections" \
+	LDFLAGS="-fuse-ld=lld -Wl,--gc-sections" >"$work/pc-lld.log" 2>&1 ||
+	{ cat "$work/pc-lld.log"; fail "make STATIC=1 with clang, lld and --gc-sections failed"; }
+# section_size FILE [MEMBER]: mmio_extable's size in bytes (of an archive's
+# MEMBER), or nothing. Fields after the name: type, address, offset, size.
+section_size() {
+	local hex
+	hex=$(readelf -SW "$1" | awk -v m="${2:-}" '/^File: / { f = $2 }
+		{ for (i = 1; i < NF; i++) if ($i == "mmio_extable" && (m == "" || index(f, m))) { print $(i + 4); exit } }')
+	[ -n "$hex" ] && echo $((16#$hex))
+}
+lib_table=$(section_size "$prefix/$libdir/libmmio.a" "(access.asm.o)")
+bin_table=$(section_size "$work/pc-lld/driver")
+[ -n "$lib_table" ] && [ "$lib_table" -gt 0 ] || fail "libmmio.a has no mmio_extable in access.asm.o"
+[ -n "$bin_table" ] && [ "$bin_table" -ge "$lib_table" ] ||
+	fail "the lld --gc-sections driver's mmio_extable is ${bin_table:-missing} bytes, less than the library's $lib_table"
+echo "ok: lld --gc-sections keeps the fault table ($bin_table bytes; the library's are $lib_table)"
+
+# Each dynamic binary loads the installed libmmio.so.0; the static ones none.
 deps=$(LD_LIBRARY_PATH=$prefix/$libdir ldd "$work/pc/driver")
 grep -qF "libmmio.so.0 => $prefix/$libdir/libmmio.so.0" <<<"$deps" ||
 	fail "the pkg-config driver does not load $prefix/$libdir/libmmio.so.0"
 deps=$(ldd "$work/cmake/driver")
 grep -qF "libmmio.so.0 => $prefix/$libdir/libmmio.so.0" <<<"$deps" ||
 	fail "the CMake driver does not load $prefix/$libdir/libmmio.so.0 (RPATH)"
-deps=$(ldd "$work/pc-static/driver" 2>&1 || true)
-if grep -q libmmio <<<"$deps"; then fail "the static driver loads libmmio.so"; fi
+for variant in pc-static pc-lld; do
+	deps=$(ldd "$work/$variant/driver" 2>&1 || true)
+	if grep -q libmmio <<<"$deps"; then fail "the $variant driver loads libmmio.so"; fi
+done
 
 # --- A real installed server on a sim policy, private to this test.
 sock=$work/mmio.sock
@@ -114,7 +141,7 @@ for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
 [ -S "$sock" ] || { cat "$work/server.log" >&2; fail "the installed mmio-server did not start"; }
 export MMIO_SERVER=ipc://$sock
 
-for variant in pc pc-static cmake; do
+for variant in pc pc-static pc-lld cmake; do
 	value=$(( (RANDOM << 16 | RANDOM) ^ 0x5a000000 ))
 	"$prefix/bin/mmioctl" write scratch 0 32 "$value" || fail "mmioctl write"
 	want=$(printf 'device id 0x%08x' "$value")
@@ -128,4 +155,4 @@ rc=0; wait "$pid" || rc=$?
 trap - EXIT
 [ $rc -eq 0 ] || { cat "$work/server.log" >&2; fail "mmio-server exited $rc on SIGTERM"; }
 [ ! -e "$sock" ] || fail "mmio-server left its socket behind"
-echo "ok: installed to $prefix; pkg-config, static and find_package(mmio) drivers work"
+echo "ok: installed to $prefix; pkg-config, static (GNU ld and lld) and find_package(mmio) drivers work"
