@@ -18,7 +18,7 @@ int main(void)
 	if (st == MMIO_OK)
 		st = mmio_read32(regs, 0x00, &id); /* exactly one 32-bit load */
 	if (st == MMIO_OK)
-		printf("device id 0x%08x\n", id);
+		printf("device id 0x%08x (%s)\n", id, mmio_is_direct(regs) ? "direct" : "proxied");
 	else
 		fprintf(stderr, "scratch: %s\n", mmio_status_name(st));
 	mmio_disconnect(c); /* closes regs too */
