@@ -620,7 +620,9 @@ static void print_table(void)
 		putchar('\n');
 	}
 	printf("\nratio: once-ops = time / baseline time (1.00 = no overhead over the baseline);\n"
-	       "       bulk = throughput / baseline throughput (1.00 = as fast as the baseline).\n"
+	       "       bulk = throughput / baseline throughput (1.00 = as fast as the baseline);\n"
+	       "       each the median of the ratios of single rounds, so not always the\n"
+	       "       quotient of the two medians shown.\n"
 	       "Placement: copy buffers start at odd page numbers, device mappings (libmmio's\n"
 	       "and the raw one) at 2 MiB boundaries, the memcpy baseline's other buffer at an\n"
 	       "even page: the two pages a copy touches never share a slot of a direct-mapped\n"

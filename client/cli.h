@@ -111,9 +111,9 @@ struct mmio_region {
 	 * direct region, set by cli_direct_view() (its ends zeroed by
 	 * cli_region_lose() when the client is lost, under client->mtx).
 	 * region.c's own fast path uses it too. Any access it does not take
-	 * goes through the ops, whose checks give the statuses. On a cache
-	 * line of its own start (cli_region_new()), so that a once-op's check
-	 * reads one line, not two.
+	 * goes through the ops, whose checks give the statuses. It starts a
+	 * cache line (cli_region_new()), so that base and every end but
+	 * write_end[3] (8-byte writes: offset 64) share one line.
 	 */
 	_Alignas(64) struct mmio_region_fast fast;
 	struct cli_list node; /* in client->regions, under client->mtx */

@@ -4,11 +4,12 @@
 #
 # `cmake --install` into a scratch prefix installs everything (issue 9), and
 # a driver outside the tree (examples/out-of-tree/driver.c, which is the
-# README's "Writing a driver" program) builds against that install three
-# ways — pkg-config (shared), pkg-config --static (libmmio.a, also with
-# Clang, lld and --gc-sections), CMake find_package(mmio) — and each binary
-# reads, through a real installed
-# mmio-server on a sim policy, the value the installed mmioctl wrote.
+# README's "Writing a driver" program) builds against that install six
+# ways — pkg-config (shared), pkg-config --static (libmmio.a; also with
+# Clang, lld and --gc-sections), CMake find_package(mmio), and in Intel
+# syntax with GCC and with Clang — and each binary reads, on a direct
+# region from a real installed mmio-server on a sim policy, the value the
+# installed mmioctl wrote. Needs clang and lld (scripts/deps.sh).
 set -euo pipefail
 build=$1 src=$2 work=$3 libdir=$4
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -62,9 +63,16 @@ readme_code=$(awk '/^## Writing a driver/{s=1} s&&/^```c$/{c=1;next} c&&/^```$/{
 [ "$readme_code" = "$(tail -n +2 "$src/examples/out-of-tree/driver.c")" ] ||
 	fail "README's 'Writing a driver' example differs from examples/out-of-tree/driver.c (minus its SPDX line)"
 
-# --- Three builds against the install.
-cp -r "$src/examples/out-of-tree" "$work/pc"
-cp -r "$src/examples/out-of-tree" "$work/pc-static"
+# --- Six builds against the install: pkg-config (shared; static), CMake,
+# static with Clang, lld and --gc-sections, and in Intel syntax with each
+# compiler. Each gets the example's sources only: a driver someone built in
+# the source tree must not pass for one built here.
+example_copy() {
+	mkdir -p "$1"
+	cp "$src/examples/out-of-tree/Makefile" "$src/examples/out-of-tree/driver.c" "$1/"
+}
+example_copy "$work/pc"
+example_copy "$work/pc-static"
 make -s -C "$work/pc" CFLAGS="-O2 -Wall -Wextra -Werror" >"$work/pc.log" 2>&1 ||
 	{ cat "$work/pc.log"; fail "make (pkg-config) failed"; }
 make -s -C "$work/pc-static" STATIC=1 CFLAGS="-O2 -Wall -Wextra -Werror" >"$work/pc-static.log" 2>&1 ||
@@ -77,34 +85,39 @@ cmake -S "$src/examples/out-of-tree" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$pref
 grep -qx "mmio_DIR:PATH=$prefix/$libdir/cmake/mmio" "$work/cmake/CMakeCache.txt" ||
 	fail "find_package(mmio) did not find the scratch install: $(grep mmio_DIR "$work/cmake/CMakeCache.txt")"
 
-# A fourth build: static, with Clang, lld and --gc-sections. lld does not
-# count the handler's __start_mmio_extable as a reference to a table, and
-# once dropped the library's own fault entries silently: its table in the
-# binary must be the library's entries and the driver's inline ones.
-cp -r "$src/examples/out-of-tree" "$work/pc-lld"
+# Static, with Clang, lld and --gc-sections. lld does not count the
+# handler's __start_mmio_extable as a reference to a table, and once
+# dropped the library's own fault entries silently: the binary's table must
+# be exactly the library's entries and the driver's inline ones.
+lld_cflags="-O2 -Wall -Wextra -Werror -ffunction-sections -fdata-sections"
+example_copy "$work/pc-lld"
 PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig make -s -C "$work/pc-lld" STATIC=1 CC=clang \
-	CFLAGS="-O2 -Wall -Wextra -Werror -ffunction-sections -fdata-sections" \
-	LDFLAGS="-fuse-ld=lld -Wl,--gc-sections" >"$work/pc-lld.log" 2>&1 ||
+	CFLAGS="$lld_cflags" LDFLAGS="-fuse-ld=lld -Wl,--gc-sections" >"$work/pc-lld.log" 2>&1 ||
 	{ cat "$work/pc-lld.log"; fail "make STATIC=1 with clang, lld and --gc-sections failed"; }
-# section_size FILE [MEMBER]: mmio_extable's size in bytes (of an archive's
-# MEMBER), or nothing. Fields after the name: type, address, offset, size.
+# shellcheck disable=SC2046,SC2086 # flags are lists
+clang $lld_cflags $(PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig pkg-config --cflags libmmio) \
+	-c "$work/pc-lld/driver.c" -o "$work/pc-lld/driver.o" ||
+	fail "clang -c driver.c failed"
+# section_size FILE [MEMBER]: mmio_extable's size in bytes (in an archive,
+# the MEMBER's), 0 if there is none. After the name: type, address, offset, size.
 section_size() {
 	local hex
-	hex=$(readelf -SW "$1" | awk -v m="${2:-}" '/^File: / { f = $2 }
+	hex=$(readelf -SW "$1" | awk -v m="${2:-}" '/^File: / { f = substr($0, 7) }
 		{ for (i = 1; i < NF; i++) if ($i == "mmio_extable" && (m == "" || index(f, m))) { print $(i + 4); exit } }')
-	[ -n "$hex" ] && echo $((16#$hex))
+	echo $((16#${hex:-0}))
 }
 lib_table=$(section_size "$prefix/$libdir/libmmio.a" "(access.asm.o)")
+drv_table=$(section_size "$work/pc-lld/driver.o")
 bin_table=$(section_size "$work/pc-lld/driver")
-[ -n "$lib_table" ] && [ "$lib_table" -gt 0 ] || fail "libmmio.a has no mmio_extable in access.asm.o"
-[ -n "$bin_table" ] && [ "$bin_table" -ge "$lib_table" ] ||
-	fail "the lld --gc-sections driver's mmio_extable is ${bin_table:-missing} bytes, less than the library's $lib_table"
-echo "ok: lld --gc-sections keeps the fault table ($bin_table bytes; the library's are $lib_table)"
+[ "$lib_table" -gt 0 ] || fail "libmmio.a has no mmio_extable in access.asm.o"
+[ "$bin_table" -eq $((lib_table + drv_table)) ] ||
+	fail "the lld --gc-sections driver's mmio_extable is $bin_table bytes, not the library's $lib_table + the driver's $drv_table"
+echo "ok: lld --gc-sections keeps the fault table ($bin_table bytes: the library's $lib_table, the driver's $drv_table)"
 
 # The header's inline once-ops in Intel syntax, with both compilers (each
 # asm has both dialects; Clang once read a label "1b" there as a number).
 for cc in gcc clang; do
-	cp -r "$src/examples/out-of-tree" "$work/pc-intel-$cc"
+	example_copy "$work/pc-intel-$cc"
 	PKG_CONFIG_PATH=$prefix/$libdir/pkgconfig make -s -C "$work/pc-intel-$cc" CC=$cc \
 		CFLAGS="-O2 -Wall -Wextra -Werror -masm=intel" >"$work/pc-intel-$cc.log" 2>&1 ||
 		{ cat "$work/pc-intel-$cc.log"; fail "make with $cc -masm=intel failed"; }
@@ -166,4 +179,4 @@ rc=0; wait "$pid" || rc=$?
 trap - EXIT
 [ $rc -eq 0 ] || { cat "$work/server.log" >&2; fail "mmio-server exited $rc on SIGTERM"; }
 [ ! -e "$sock" ] || fail "mmio-server left its socket behind"
-echo "ok: installed to $prefix; pkg-config, static (GNU ld and lld) and find_package(mmio) drivers work"
+echo "ok: installed to $prefix; pkg-config, static (GNU ld and lld), Intel-syntax and find_package(mmio) drivers work"

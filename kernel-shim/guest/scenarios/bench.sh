@@ -22,7 +22,7 @@ cd /tmp || exit 1
 # shellcheck disable=SC2086 # extra is a list of options
 check "mmio-bench as uid 1000" as_driver mmio-bench --region shm --once-region edu \
 	--json /tmp/bench.json --svg /tmp/bench.svg \
-	--title "mmio-bench under QEMU (TCG): ivshmem-plain BAR2, vCPUs: $(nproc)" $extra
+	--title "mmio-bench under QEMU (TCG): ivshmem-plain BAR2, vCPUs: $(nproc --all)" $extra
 for f in bench.json bench.svg; do
 	[ -s "/tmp/$f" ] || { fail "no /tmp/$f"; continue; }
 	sed "s/^/@$f /" "/tmp/$f"
