@@ -1115,6 +1115,8 @@ START_TEST(sigterm_under_load_stops_within_seconds)
 		atomic_store(&stop, true);
 		for (int i = 0; i < 12; i++)
 			pthread_join(t[i], NULL);
+		if (got != H.server)
+			harness_log_tail(30);
 		ck_assert_msg(got == H.server, "round %d: the server still runs 8 s after SIGTERM",
 			      round);
 		H.server = 0;

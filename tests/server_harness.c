@@ -166,6 +166,17 @@ bool harness_log_contains(const char *needle)
 	return found;
 }
 
+void harness_log_tail(unsigned lines)
+{
+	char cmd[400];
+
+	fprintf(stderr, "--- the last %u lines of %s\n", lines, H.log);
+	snprintf(cmd, sizeof(cmd), "tail -n %u '%s' >&2", lines, H.log);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(could not read it)\n");
+	fprintf(stderr, "---\n");
+}
+
 pid_t harness_spawn(const char *role, int *report)
 {
 	int fds[2] = { -1, -1 };
