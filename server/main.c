@@ -385,7 +385,7 @@ int main(int argc, char **argv)
 	stop_guard_start(srv_listener_path(listener));
 	srv_notify("STOPPING=1");
 	/* Under the guard from here on: in a test that stops the server under
-	 * a 12-client load, once in about a hundred stops the main thread sat
+	 * a 12-client load, a few stops in a thousand had the main thread sit
 	 * 8 s in a futex wait between deciding to stop and the first step. */
 	stop_at("closing the policy watch");
 	if (watch >= 0)
