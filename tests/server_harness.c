@@ -105,6 +105,8 @@ static void wait_ready(void)
 
 	for (;;) {
 		n = recv(notify_fd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			harness_log_tail(30); /* the log goes with the test's directory */
 		ck_assert_msg(n > 0, "server did not say READY=1 within 10 s (log: %s)", H.log);
 		buf[n] = '\0';
 		if (strstr(buf, "READY=1"))
