@@ -8,7 +8,9 @@
  *    round trip of exactly the same message sizes to a process that does
  *    nothing else (a synchronous rep0 loop, and the context pattern
  *    mmio-server uses); direct against a plain volatile load on a raw
- *    mapping of the same device;
+ *    mapping of the same device, one read per call, then in two loops of
+ *    64 reads (back-to-back: throughput; each waiting for the value
+ *    before: latency);
  *  - bulk copies (--region, 64 B to 16 MiB): against memcpy between two RAM
  *    buffers, and against what the mode could be at best: a bare nng round
  *    trip carrying the same bytes (proxied through messages), direct mode
@@ -69,11 +71,13 @@ struct baseline {
 };
 
 struct result {
-	char what[24]; /* "read32", "read", "write" */
-	char mode[8];  /* "proxied", "direct" */
-	size_t size;   /* bytes per operation (0 for once-ops) */
-	double ns_op;  /* median nanoseconds per operation */
-	double mib_s;  /* throughput, bulk only */
+	char what[24];	   /* "read32", "read", "write" */
+	char mode[8];	   /* "proxied", "direct" */
+	size_t size;	   /* bytes per operation (0 for once-ops) */
+	const char *shape; /* once-ops: "single" (a call each), "loop" or "chain" */
+	unsigned reads;	   /* reads per run of a loop or chain; ns_op is per read */
+	double ns_op;	   /* median nanoseconds per operation */
+	double mib_s;	   /* throughput, bulk only */
 	struct baseline base[MAX_BASES];
 	unsigned nbase;
 };
@@ -398,6 +402,7 @@ struct op {
 	const void *req;
 	size_t req_len;
 	unsigned i;
+	unsigned zero; /* 0, which the compiler cannot know: see run_read32_chain() */
 	/* Bulk. */
 	bool write;
 	uint8_t *buf, *ram;
@@ -433,6 +438,109 @@ __attribute__((aligned(64))) static void run_raw_load(struct op *op)
 	uint32_t v = *(volatile const uint32_t *)(op->rm->base + (op->i++ % 64) * 4);
 
 	__asm__ volatile("" : : "r"(v));
+}
+
+/*
+ * Direct mode also runs two loops of LOOP_READS reads, with the region in a
+ * local and every value used, each against the same loop of volatile loads
+ * on the raw mapping:
+ *  - "loop": back-to-back reads of consecutive registers (a polling or
+ *    status-scanning loop). Nothing hides the once-op's own instructions
+ *    here, which a call per read would: this is its throughput.
+ *  - "chain": each read's offset depends on the value before it (read a
+ *    status, then the register it names). The reads wait for each other:
+ *    this is their latency.
+ */
+#define LOOP_READS 64
+
+/* Slices per round of a once-op measurement (see measure()). */
+#define ONCE_SLICES 16
+
+__attribute__((aligned(64))) static void run_read32_loop(struct op *op)
+{
+	mmio_region *r = op->r;
+	uint32_t sum = 0;
+
+	for (unsigned k = 0; k < LOOP_READS; k++) {
+		uint32_t v;
+		int st = mmio_read32(r, k * 4, &v);
+		if (st != MMIO_OK)
+			die("read32", st);
+		sum += v;
+	}
+	__asm__ volatile("" : : "r"(sum));
+}
+
+__attribute__((aligned(64))) static void run_read32_call_loop(struct op *op)
+{
+	mmio_region *r = op->r;
+	uint32_t sum = 0;
+
+	for (unsigned k = 0; k < LOOP_READS; k++) {
+		uint32_t v;
+		int st = (mmio_read32)(r, k * 4, &v);
+		if (st != MMIO_OK)
+			die("read32", st);
+		sum += v;
+	}
+	__asm__ volatile("" : : "r"(sum));
+}
+
+__attribute__((aligned(64))) static void run_raw_load_loop(struct op *op)
+{
+	const volatile uint32_t *reg = (const volatile uint32_t *)(void *)op->rm->base;
+	uint32_t sum = 0;
+
+	for (unsigned k = 0; k < LOOP_READS; k++)
+		sum += reg[k];
+	__asm__ volatile("" : : "r"(sum));
+}
+
+/* The next offset of a chain: 4 bytes on, through @v (@zero is 0). */
+static inline unsigned chain_next(unsigned off, uint32_t v, unsigned zero)
+{
+	return (off + 4 + (v & zero)) % (LOOP_READS * 4);
+}
+
+__attribute__((aligned(64))) static void run_read32_chain(struct op *op)
+{
+	mmio_region *r = op->r;
+	unsigned zero = op->zero, off = 0;
+
+	for (unsigned k = 0; k < LOOP_READS; k++) {
+		uint32_t v;
+		int st = mmio_read32(r, off, &v);
+		if (st != MMIO_OK)
+			die("read32", st);
+		off = chain_next(off, v, zero);
+	}
+	__asm__ volatile("" : : "r"(off));
+}
+
+__attribute__((aligned(64))) static void run_read32_call_chain(struct op *op)
+{
+	mmio_region *r = op->r;
+	unsigned zero = op->zero, off = 0;
+
+	for (unsigned k = 0; k < LOOP_READS; k++) {
+		uint32_t v;
+		int st = (mmio_read32)(r, off, &v);
+		if (st != MMIO_OK)
+			die("read32", st);
+		off = chain_next(off, v, zero);
+	}
+	__asm__ volatile("" : : "r"(off));
+}
+
+__attribute__((aligned(64))) static void run_raw_load_chain(struct op *op)
+{
+	const volatile unsigned char *base = op->rm->base;
+	unsigned zero = op->zero, off = 0;
+
+	for (unsigned k = 0; k < LOOP_READS; k++)
+		off = chain_next(
+			off, *(const volatile uint32_t *)(const volatile void *)(base + off), zero);
+	__asm__ volatile("" : : "r"(off));
 }
 
 static void run_round_trip(struct op *op)
@@ -528,22 +636,38 @@ static unsigned calibrate(struct op *op)
  * after the switch); the median ns per op of each into @ns, and into
  * @ratio[j] the median over rounds of ops[0]'s time over ops[j]'s in the
  * same round (@ratio[0] is 1).
+ * With @slices > 1 each round is cut into that many slices and the ops
+ * alternate slice by slice: for operations of a few nanoseconds, whose
+ * speed on a shared machine drifts within a round; a round's time is still
+ * its whole, so the median's meaning does not change.
  */
-static void measure(struct op **ops, unsigned nops, double *ns, double *ratio)
+static void measure(struct op **ops, unsigned nops, unsigned slices, double *ns, double *ratio)
 {
 	double t[1 + MAX_BASES][ROUNDS_MAX], r[ROUNDS_MAX];
 	unsigned n[1 + MAX_BASES];
 
-	for (unsigned j = 0; j < nops; j++)
+	for (unsigned j = 0; j < nops; j++) {
 		n[j] = calibrate(ops[j]);
+		if (n[j] < slices)
+			n[j] = slices;
+	}
 	for (int k = 0; k < rounds; k++) {
-		for (unsigned x = 0; x < nops; x++) {
-			unsigned j = (x + (unsigned)k) % nops;
-			double t0 = now_ns();
-			for (unsigned i = 0; i < n[j]; i++)
-				ops[j]->run(ops[j]);
-			t[j][k] = (now_ns() - t0) / n[j];
+		for (unsigned j = 0; j < nops; j++)
+			t[j][k] = 0;
+		for (unsigned sl = 0; sl < slices; sl++) {
+			for (unsigned x = 0; x < nops; x++) {
+				unsigned j = (x + (unsigned)k + sl) % nops;
+				/* Slice sl's share of n[j] runs (the shares add up to n[j]). */
+				unsigned m = (unsigned)((uint64_t)n[j] * (sl + 1) / slices -
+							(uint64_t)n[j] * sl / slices);
+				double t0 = now_ns();
+				for (unsigned i = 0; i < m; i++)
+					ops[j]->run(ops[j]);
+				t[j][k] += now_ns() - t0;
+			}
 		}
+		for (unsigned j = 0; j < nops; j++)
+			t[j][k] /= n[j];
 	}
 	for (unsigned j = 0; j < nops; j++) {
 		for (int k = 0; k < rounds; k++)
@@ -603,6 +727,8 @@ static void print_table(void)
 
 		if (r->size)
 			size_name(r->size, sz, sizeof(sz));
+		else if (r->reads > 1)
+			snprintf(sz, sizeof(sz), "%s %u", r->shape, r->reads);
 		if (r->mib_s > 0)
 			snprintf(mb, sizeof(mb), "%.1f", r->mib_s);
 		/* Nanoseconds to a tenth where that is still news (a direct read). */
@@ -623,6 +749,9 @@ static void print_table(void)
 	       "       bulk = throughput / baseline throughput (1.00 = as fast as the baseline);\n"
 	       "       each the median of the ratios of single rounds, so not always the\n"
 	       "       quotient of the two medians shown.\n"
+	       "read32 direct: \"-\" one read per call; \"loop N\" N back-to-back reads\n"
+	       "       (throughput); \"chain N\" N reads, each at an offset the read before\n"
+	       "       gave (latency); ns/op is per read.\n"
 	       "Placement: copy buffers start at odd page numbers, device mappings (libmmio's\n"
 	       "and the raw one) at 2 MiB boundaries, the memcpy baseline's other buffer at an\n"
 	       "even page: the two pages a copy touches never share a slot of a direct-mapped\n"
@@ -641,11 +770,12 @@ static int write_json(const char *path)
 		round_ms);
 	for (size_t i = 0; i < nresults; i++) {
 		const struct result *r = &results[i];
-		fprintf(f,
-			"    {\"op\": \"%s\", \"mode\": \"%s\", \"size\": %zu, \"ns_per_op\": "
-			"%.1f, "
-			"\"mib_per_s\": %.2f, \"baselines\": [",
-			r->what, r->mode, r->size, r->ns_op, r->mib_s);
+		fprintf(f, "    {\"op\": \"%s\", \"mode\": \"%s\", \"size\": %zu, ", r->what,
+			r->mode, r->size);
+		if (r->shape)
+			fprintf(f, "\"shape\": \"%s\", \"reads\": %u, ", r->shape, r->reads);
+		fprintf(f, "\"ns_per_op\": %.2f, \"mib_per_s\": %.2f, \"baselines\": [", r->ns_op,
+			r->mib_s);
 		for (unsigned b = 0; b < r->nbase; b++)
 			fprintf(f, "%s{\"name\": \"%s\", \"value\": %.2f, \"ratio\": %.4f}",
 				b ? ", " : "", r->base[b].name, r->base[b].value, r->base[b].ratio);
@@ -823,7 +953,23 @@ static void usage(FILE *f)
 		MMIO_DEFAULT_URL);
 }
 
-/* Once-ops of @mode on region @name. */
+/* Record a read32 measurement of @mode in @shape, @reads reads per run
+ * (@ns per run, made per read here), and its two baselines, named @b1 and
+ * @b2. */
+static void once_row(const char *mode, const char *shape, unsigned reads, double *ns,
+		     const double *ratio, const char *b1, const char *b2)
+{
+	struct result *res = result_add("read32", mode, 0);
+
+	for (unsigned j = 0; j < 3; j++)
+		ns[j] /= reads;
+	res->shape = shape;
+	res->reads = reads;
+	res->ns_op = ns[0];
+	base_add(res, b1, ns[1], ratio[1]);
+	base_add(res, b2, ns[2], ratio[2]);
+}
+
 /*
  * read32 on @name through client @c in @mode: "direct" (against a raw
  * load), "proxied" (@c on the socket alone; against bare nng round trips
@@ -838,7 +984,6 @@ static void bench_once(mmio_client *c, mmio_client *sock_c, const char *mode, co
 	struct op meas = { .what = "read32", .run = run_read32 }, b1, b2;
 	struct op *ops[3] = { &meas, &b1, &b2 };
 	struct raw_map rm;
-	struct result *res;
 	uint8_t req[64];
 	size_t req_len = 0;
 	double ns[3], ratio[3];
@@ -869,34 +1014,39 @@ static void bench_once(mmio_client *c, mmio_client *sock_c, const char *mode, co
 		}
 		b1 = (struct op){ .what = "raw load", .run = run_raw_load, .rm = &rm };
 		b2 = (struct op){ .what = "read32 call", .run = run_read32_call, .r = meas.r };
-		measure(ops, 3, ns, ratio);
+		measure(ops, 3, ONCE_SLICES, ns, ratio);
+		once_row(mode, "single", 1, ns, ratio, "raw mmap load", "libmmio call");
+		meas.run = run_read32_loop;
+		b1.run = run_raw_load_loop;
+		b2.run = run_read32_call_loop;
+		measure(ops, 3, ONCE_SLICES, ns, ratio);
+		once_row(mode, "loop", LOOP_READS, ns, ratio, "raw volatile loop",
+			 "libmmio call loop");
+		meas.run = run_read32_chain;
+		b1.run = run_raw_load_chain;
+		b2.run = run_read32_call_chain;
+		measure(ops, 3, ONCE_SLICES, ns, ratio);
+		once_row(mode, "chain", LOOP_READS, ns, ratio, "raw volatile chain",
+			 "libmmio call chain");
 		raw_map_close(&rm);
 	} else if (mailbox) {
 		b1 = (struct op){ .what = "read32 on the socket", .run = run_read32 };
 		st = mmio_open(sock_c, name, MMIO_OPEN_PROXIED, &b1.r);
 		if (st != MMIO_OK)
 			die("open", st);
-		measure(ops, 3, ns, ratio);
+		measure(ops, 3, ONCE_SLICES, ns, ratio);
 		mmio_close(b1.r);
 	} else {
 		b1 = b2;
 		b2.what = "nng contexts";
 		b2.s = ctx_sock;
-		measure(ops, 3, ns, ratio);
+		measure(ops, 3, ONCE_SLICES, ns, ratio);
 	}
 	mmio_close(meas.r);
-	res = result_add("read32", mode, 0);
-	res->ns_op = ns[0];
-	if (direct) {
-		base_add(res, "raw mmap load", ns[1], ratio[1]);
-		base_add(res, "libmmio call", ns[2], ratio[2]);
-	} else if (mailbox) {
-		base_add(res, "libmmio, socket", ns[1], ratio[1]);
-		base_add(res, "nng rep0 sync", ns[2], ratio[2]);
-	} else {
-		base_add(res, "nng rep0 sync", ns[1], ratio[1]);
-		base_add(res, "nng rep0 contexts", ns[2], ratio[2]);
-	}
+	if (mailbox)
+		once_row(mode, "single", 1, ns, ratio, "libmmio, socket", "nng rep0 sync");
+	else if (!direct)
+		once_row(mode, "single", 1, ns, ratio, "nng rep0 sync", "nng rep0 contexts");
 }
 
 /* Bulk modes: messages, shared memory (staged and zero-copy), direct. */
@@ -911,7 +1061,7 @@ static void bulk_row(struct op *meas, const char *mode, struct op *best, const c
 	double ns[3], ratio[3];
 
 	mem.run = run_memcpy;
-	measure(ops, best ? 3 : 2, ns, ratio);
+	measure(ops, best ? 3 : 2, 1, ns, ratio);
 	res = result_add(meas->what, mode, meas->size);
 	res->ns_op = ns[0];
 	res->mib_s = mib_s(meas->size, ns[0]);
