@@ -259,6 +259,43 @@ START_TEST(read_only_grant_maps_read_only)
 }
 END_TEST
 
+/* A NULL region or value pointer: MMIO_EINVAL from the header's inline
+ * once-ops (which test it themselves) as from the library's functions, and
+ * nothing written through a NULL region. */
+START_TEST(once_ops_refuse_null_inline_and_called)
+{
+	mmio_region *r, *none = NULL;
+	uint8_t v8 = 7;
+	uint16_t v16 = 7;
+	uint32_t v32 = 7;
+	uint64_t v64 = 7;
+
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_read8(none, 0, &v8), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_read16(none, 0, &v16), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_read32(none, 0, &v32), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_read64(none, 0, &v64), MMIO_EINVAL);
+	ck_assert_int_eq((mmio_read32)(none, 0, &v32), MMIO_EINVAL);
+	/* The values are left alone. */
+	ck_assert_uint_eq(v8 + v16 + v32 + v64, 28);
+	ck_assert_int_eq(mmio_read8(r, 0, NULL), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_read16(r, 0, NULL), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_read32(r, 0, NULL), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_read64(r, 0, NULL), MMIO_EINVAL);
+	ck_assert_int_eq((mmio_read32)(r, 0, NULL), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_write8(none, 0, 1), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_write16(none, 0, 1), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_write32(none, 0, 1), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_write64(none, 0, 1), MMIO_EINVAL);
+	ck_assert_int_eq((mmio_write32)(none, 0, 1), MMIO_EINVAL);
+	/* The region itself still works, inline. */
+	ck_assert_int_eq(mmio_write32(r, 0, 0x5A5A5A5A), MMIO_OK);
+	ck_assert_int_eq(mmio_read32(r, 0, &v32), MMIO_OK);
+	ck_assert_uint_eq(v32, 0x5A5A5A5A);
+	mmio_close(r);
+}
+END_TEST
+
 /* ---- the differential run ---- */
 
 static uint64_t rng_state;
@@ -1296,6 +1333,7 @@ static Suite *direct_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, direct_where_granted_proxied_otherwise);
 	tcase_add_test(tc, read_only_grant_maps_read_only);
+	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);
 	tcase_add_test(tc, differential_proxied_equals_direct);
 	tcase_add_test(tc, differential_pinned_width);
 	tcase_add_test(tc, differential_read_only);

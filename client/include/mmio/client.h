@@ -361,7 +361,10 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 
 /* Width 1 << @log2 bytes. The asm is volatile (GCC 12 drops an asm goto
  * whose outputs are unused otherwise) and clobbers memory (a barrier, as a
- * call is). */
+ * call is). Base and offset are two operands, so that the access is one
+ * indexed load or store: given their sum, the compiler added them first,
+ * which made a chain of reads (each at an offset the read before gave)
+ * about 1.2 times as slow as raw loads instead of 1.03. */
 #define MMIO__INLINE_ONCE(bits, log2)                                                              \
 	static inline int mmio__read##bits(mmio_region *r, size_t off, uint##bits##_t *v)          \
 	{                                                                                          \
@@ -380,9 +383,9 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 				*v = (uint##bits##_t)res.value;                                    \
 			return res.status;                                                         \
 		}                                                                                  \
-		__asm__ volatile goto(MMIO__FAULTY("mov {(%1), %0|%0, [%1]}")                      \
+		__asm__ volatile goto(MMIO__FAULTY("mov {(%1,%2), %0|%0, [%1+%2]}")                \
 				      : "=r"(x)                                                    \
-				      : "r"(f->base + off)                                         \
+				      : "r"(f->base), "r"(off)                                     \
 				      : "memory"                                                   \
 				      : fault);                                                    \
 		*v = x;                                                                            \
@@ -399,9 +402,9 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 				    (off & ((bits) / 8 - 1)),                                      \
 			    0))                                                                    \
 			return mmio_inline_write(r, off, (bits) / 8, v);                           \
-		__asm__ volatile goto(MMIO__FAULTY("mov {%0, (%1)|[%1], %0}")                      \
+		__asm__ volatile goto(MMIO__FAULTY("mov {%0, (%1,%2)|[%1+%2], %0}")                \
 				      :                                                            \
-				      : "r"(v), "r"(f->base + off)                                 \
+				      : "r"(v), "r"(f->base), "r"(off)                             \
 				      : "memory"                                                   \
 				      : fault);                                                    \
 		return MMIO_OK;                                                                    \
