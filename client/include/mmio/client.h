@@ -254,7 +254,7 @@ MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
 /* ------------------------------------------------------------------------
  * Inline once-ops on direct regions.
  *
- * A register read through a call into the library costs about 2.5 times a
+ * A register read through a call into the library costs about 3 times a
  * bare load; a driver polling registers in a tight loop notices. So on
  * x86-64 with GCC 11 or Clang 13 or later, the once-ops above are also defined
  * here, inline: on a direct region an access the grant allows (width,
