@@ -246,9 +246,19 @@ void cli_direct_view(mmio_region *r)
 	const struct cli_handle *h = r->h;
 
 	memset(&r->fast, 0, sizeof(r->fast));
-	if (!h->ops->direct || !h->direct || !(h->info.ops & PROTO_OPS_ONCE))
+	if (!h->ops->direct || !h->direct)
 		return;
 	r->fast.base = (unsigned char *)direct_once_window(h)->base + r->base;
+	/* Copies: the header's are all 8 bytes wide, which any width but a
+	 * pinned 1, 2 or 4 allows; the header checks the range and alignment. */
+	if ((h->info.ops & PROTO_OPS_BULK) && (h->info.width == 0 || h->info.width == 8)) {
+		if (h->info.access & PROTO_ACCESS_READ)
+			r->fast.copy_read_end = r->len;
+		if (h->info.access & PROTO_ACCESS_WRITE)
+			r->fast.copy_write_end = r->len;
+	}
+	if (!(h->info.ops & PROTO_OPS_ONCE))
+		return;
 	/* An end for each width the grant allows in that direction, that fits
 	 * the view and that its base is aligned to: then the header's two
 	 * checks (below the end, aligned) settle an access. */

@@ -30,6 +30,8 @@ void cli_region_lose(mmio_region *r)
 		__atomic_store_n(&r->fast.read_end[i], (size_t)0, __ATOMIC_RELAXED);
 		__atomic_store_n(&r->fast.write_end[i], (size_t)0, __ATOMIC_RELAXED);
 	}
+	__atomic_store_n(&r->fast.copy_read_end, (size_t)0, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->fast.copy_write_end, (size_t)0, __ATOMIC_RELAXED);
 }
 
 void cli_region_link(mmio_region *r)

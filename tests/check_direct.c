@@ -6,6 +6,7 @@
  * mapping report the same counts, and closing, disconnecting and reloading
  * do what the README says.
  */
+#include "direct_intel.h"
 #include "server_harness.h"
 
 #include <mmio/client.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -293,6 +295,174 @@ START_TEST(once_ops_refuse_null_inline_and_called)
 	ck_assert_int_eq(mmio_read32(r, 0, &v32), MMIO_OK);
 	ck_assert_uint_eq(v32, 0x5A5A5A5A);
 	mmio_close(r);
+}
+END_TEST
+
+/* ---- small copies inline ---- */
+
+/* Calls of the library's mmio_read()/mmio_write() from this file (the link
+ * wraps them, tests/CMakeLists.txt): the header's inline copies make none. */
+static unsigned library_copies;
+
+int __real_mmio_read(mmio_region *r, size_t off, void *buf, size_t len, size_t *done);
+int __real_mmio_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done);
+int __wrap_mmio_read(mmio_region *r, size_t off, void *buf, size_t len, size_t *done);
+int __wrap_mmio_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done);
+
+int __wrap_mmio_read(mmio_region *r, size_t off, void *buf, size_t len, size_t *done)
+{
+	library_copies++;
+	return __real_mmio_read(r, off, buf, len, done);
+}
+
+int __wrap_mmio_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done)
+{
+	library_copies++;
+	return __real_mmio_write(r, off, buf, len, done);
+}
+
+/* What an inline copy did, against what the library does in its place. */
+struct copy_outcome {
+	int status;
+	size_t done;
+	unsigned calls; /* library calls it made */
+	uint8_t bytes[72];
+};
+
+static void copy_expect_same(const char *what, size_t len, size_t off,
+			     const struct copy_outcome *in, const struct copy_outcome *lib,
+			     bool inline_expected)
+{
+	ck_assert_msg(in->status == lib->status && in->done == lib->done,
+		      "%s of %zu at %zu: inline %s, done %zu; library %s, done %zu", what, len, off,
+		      mmio_status_name(in->status), in->done, mmio_status_name(lib->status),
+		      lib->done);
+	ck_assert_msg(memcmp(in->bytes, lib->bytes, sizeof(in->bytes)) == 0,
+		      "%s of %zu at %zu: the bytes differ from the library's", what, len, off);
+	ck_assert_msg(in->calls == (inline_expected ? 0u : 1u),
+		      "%s of %zu at %zu: %u library calls, expected %u", what, len, off, in->calls,
+		      inline_expected ? 0u : 1u);
+}
+
+/*
+ * A read and a write of constant length L at @off: inline (mmio_read) and
+ * through the library ((mmio_read)), on region @r, each write followed by a
+ * library read of what it left. @inline_expected: the header should make
+ * the copy itself.
+ */
+#define COPY_CASE(L, r, off, inline_expected)                                                      \
+	do {                                                                                       \
+		struct copy_outcome in, lib;                                                       \
+		uint8_t src[72];                                                                   \
+		size_t d2;                                                                         \
+		for (size_t b = 0; b < sizeof(src); b++)                                           \
+			src[b] = (uint8_t)(0xA0 + b + (L));                                        \
+		memset(&in, 0, sizeof(in));                                                        \
+		memset(&lib, 0, sizeof(lib));                                                      \
+		memset(in.bytes, 0x5E, sizeof(in.bytes));                                          \
+		memset(lib.bytes, 0x5E, sizeof(lib.bytes));                                        \
+		library_copies = 0;                                                                \
+		in.status = mmio_read((r), (off), in.bytes, (L), &in.done);                        \
+		in.calls = library_copies;                                                         \
+		lib.status = (mmio_read)((r), (off), lib.bytes, (L), &lib.done);                   \
+		copy_expect_same("read", (L), (off), &in, &lib, (inline_expected));                \
+		library_copies = 0;                                                                \
+		in.status = mmio_write((r), (off), src, (L), &in.done);                            \
+		in.calls = library_copies;                                                         \
+		memset(in.bytes, 0x5E, sizeof(in.bytes));                                          \
+		if (in.status == MMIO_OK)                                                          \
+			ck_assert_int_eq((mmio_read)((r), (off), in.bytes, (L), &d2), MMIO_OK);    \
+		src[0] ^= 0xFF; /* the library writes other bytes: both must land */               \
+		lib.status = (mmio_write)((r), (off), src, (L), &lib.done);                        \
+		memset(lib.bytes, 0x5E, sizeof(lib.bytes));                                        \
+		if (lib.status == MMIO_OK) {                                                       \
+			ck_assert_int_eq((mmio_read)((r), (off), lib.bytes, (L), &d2), MMIO_OK);   \
+			lib.bytes[0] ^= 0xFF;                                                      \
+		}                                                                                  \
+		copy_expect_same("write", (L), (off), &in, &lib, (inline_expected) && writable);   \
+	} while (0)
+
+#define COPY_CASES_AT(r, off, inline_expected)                                                     \
+	do {                                                                                       \
+		COPY_CASE(8, r, off, inline_expected);                                             \
+		COPY_CASE(16, r, off, inline_expected);                                            \
+		COPY_CASE(24, r, off, inline_expected);                                            \
+		COPY_CASE(32, r, off, inline_expected);                                            \
+		COPY_CASE(40, r, off, inline_expected);                                            \
+		COPY_CASE(48, r, off, inline_expected);                                            \
+		COPY_CASE(56, r, off, inline_expected);                                            \
+		COPY_CASE(64, r, off, inline_expected);                                            \
+	} while (0)
+
+static void reload(enum policy_variant variant);
+
+/* COPY_CASES_AT at the offsets that matter, on region @name. */
+static void copy_cases(const char *name, bool direct, bool copy_inline, bool writable)
+{
+	mmio_region *r;
+	size_t size;
+
+	ck_assert_int_eq(
+		mmio_open(client, name, direct ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED, &r),
+		MMIO_OK);
+	size = mmio_size(r);
+	/* Aligned offsets, the last whole 64 bytes included. */
+	COPY_CASES_AT(r, 0, copy_inline);
+	COPY_CASES_AT(r, 4096 - 8, copy_inline);
+	COPY_CASES_AT(r, size - 64, copy_inline);
+	/* Misaligned, past the end, wrapping: the library decides. */
+	COPY_CASES_AT(r, 4, false);
+	COPY_CASES_AT(r, size, false);
+	COPY_CASES_AT(r, SIZE_MAX - 7, false);
+	mmio_close(r);
+}
+
+/* The same inline accesses assembled from the Intel-syntax templates: the
+ * same values, each way round, and no library call. */
+static void intel_syntax_cases(void)
+{
+	uint8_t src[64], got[64];
+	mmio_region *r;
+	uint32_t v;
+	size_t done;
+
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
+	for (size_t b = 0; b < sizeof(src); b++)
+		src[b] = (uint8_t)(0x31 * b + 7);
+	library_copies = 0;
+	ck_assert_int_eq(intel_write64_bytes(r, 128, src, &done), MMIO_OK);
+	ck_assert_uint_eq(done, 64);
+	ck_assert_int_eq(intel_read64_bytes(r, 128, got, &done), MMIO_OK);
+	ck_assert_uint_eq(done, 64);
+	ck_assert_uint_eq(library_copies, 0);
+	ck_assert_mem_eq(got, src, sizeof(src));
+	ck_assert_int_eq((mmio_read)(r, 128, got, 64, &done), MMIO_OK);
+	ck_assert_mem_eq(got, src, sizeof(src));
+	ck_assert_int_eq(intel_write32(r, 256, 0xC0DE1234), MMIO_OK);
+	ck_assert_int_eq((mmio_read32)(r, 256, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0xC0DE1234);
+	ck_assert_int_eq((mmio_write32)(r, 260, 0x600DF00D), MMIO_OK);
+	ck_assert_int_eq(intel_read32(r, 260, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x600DF00D);
+	mmio_close(r);
+}
+
+/* Copies of a known small length are the header's on a direct region where
+ * the grant, the range and the alignment allow, the library's otherwise,
+ * with the same statuses, counts and bytes either way. */
+START_TEST(small_copies_inline_equal_library_copies)
+{
+#ifndef MMIO_INLINE_ONCE
+	ck_abort_msg("this compiler does not get the header's inline copies");
+#endif
+	copy_cases("tw-d", true, true, true);
+	intel_syntax_cases();
+	copy_cases("tw-p", false, false, true);
+	copy_cases("ro-d", true, false, false); /* no `bulk`: MMIO_EACCES */
+	copy_cases("pin-d", true, false, true); /* widths [4]: 4-byte accesses */
+	/* Read-only with `bulk`: reads inline, writes refused by the library. */
+	reload(POLICY_TWD_READ);
+	copy_cases("tw-d", true, true, false);
 }
 END_TEST
 
@@ -866,6 +1036,67 @@ START_TEST(fault_under_mapping_reports_what_proxied_reports)
 }
 END_TEST
 
+/* A 64-byte inline copy at @off that faults after @want_done bytes, and the
+ * library's in its place: status, count, and the @room bytes of @buf the
+ * caller may touch (past the count, a read leaves them as they were). */
+#define FAULT_COPY(dir, r, off, buf, room, want_done)                                              \
+	do {                                                                                       \
+		struct copy_outcome in, lib;                                                       \
+		for (int pass = 0; pass < 2; pass++) {                                             \
+			struct copy_outcome *o = pass ? &lib : &in;                                \
+			memset((buf), 0x77, (room));                                               \
+			library_copies = 0;                                                        \
+			o->status = pass ? (mmio_##dir)((r), (off), (buf), 64, &o->done)           \
+					 : mmio_##dir((r), (off), (buf), 64, &o->done);            \
+			o->calls = pass ? 0 : library_copies;                                      \
+			memset(o->bytes, 0, sizeof(o->bytes));                                     \
+			memcpy(o->bytes, (buf), (room));                                           \
+		}                                                                                  \
+		ck_assert_int_eq(in.status, MMIO_EFAULT);                                          \
+		ck_assert_uint_eq(in.done, (want_done));                                           \
+		copy_expect_same(#dir " (fault)", 64, (off), &in, &lib, true);                     \
+	} while (0)
+
+/* A fault in an inline copy, on the device's side or the caller's buffer's,
+ * is MMIO_EFAULT with the exact count, as in the library. */
+START_TEST(small_inline_copies_fault_like_the_library)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	mmio_region *r;
+	uint8_t fillbuf[64], *pages, *edge;
+	size_t done;
+
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_fill(r, 0, TWIN_SIZE, 0x3C, &done), MMIO_OK);
+	/* The caller's buffer: 16 bytes before a page it may not touch. */
+	pages = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		     -1, 0);
+	ck_assert_ptr_ne(pages, MAP_FAILED);
+	ck_assert_int_eq(mprotect(pages + page, (size_t)page, PROT_NONE), 0);
+	edge = pages + page - 16;
+	FAULT_COPY(read, r, 64, edge, 16, 16);
+	FAULT_COPY(write, r, 64, edge, 16, 16);
+	/* The device loses everything past 20 KiB: 24 bytes before the cut,
+	 * then at it. */
+	sim_resize("tw-d", 20 * 1024);
+	/* The bytes read before the cut are the device's. */
+	ck_assert_int_eq(mmio_read(r, 20 * 1024 - 24, fillbuf, 64, &done), MMIO_EFAULT);
+	for (size_t b = 0; b < 24; b++)
+		ck_assert_uint_eq(fillbuf[b], 0x3C);
+	FAULT_COPY(read, r, 20 * 1024 - 24, fillbuf, 64, 24);
+	FAULT_COPY(write, r, 20 * 1024 - 24, fillbuf, 64, 24);
+	FAULT_COPY(read, r, 20 * 1024, fillbuf, 64, 0);
+	FAULT_COPY(write, r, 20 * 1024, fillbuf, 64, 0);
+	/* The Intel-syntax templates' entries recover the same way. */
+	ck_assert_int_eq(intel_read64_bytes(r, 20 * 1024 - 24, fillbuf, &done), MMIO_EFAULT);
+	ck_assert_uint_eq(done, 24);
+	ck_assert_int_eq(intel_write64_bytes(r, 20 * 1024 - 24, fillbuf, &done), MMIO_EFAULT);
+	ck_assert_uint_eq(done, 24);
+	munmap(pages, 2 * (size_t)page);
+	mmio_close(r);
+}
+END_TEST
+
 /* ---- lifetime: exclusivity, disconnect, loss, reload ---- */
 
 START_TEST(close_and_disconnect_release_exclusive_mapping)
@@ -954,6 +1185,12 @@ START_TEST(lost_server_makes_direct_calls_econn)
 	/* The library's functions say the same as the header's inline ones. */
 	ck_assert_int_eq((mmio_read32)(w.d, 0, &v), MMIO_ECONN);
 	ck_assert_int_eq((mmio_write32)(w.d, 0, 1), MMIO_ECONN);
+	/* Small copies, which the header would make inline: the same. */
+	uint8_t small[64];
+	size_t done = 1;
+	ck_assert_int_eq(mmio_read(w.d, 0, small, sizeof(small), &done), MMIO_ECONN);
+	ck_assert_uint_eq(done, 0);
+	ck_assert_int_eq(mmio_write(w.d, 0, small, 8, &done), MMIO_ECONN);
 	for (int i = 0; i < SLICES; i++)
 		mmio_close(slices[i]);
 	free(slices);
@@ -1334,11 +1571,13 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, direct_where_granted_proxied_otherwise);
 	tcase_add_test(tc, read_only_grant_maps_read_only);
 	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);
+	tcase_add_test(tc, small_copies_inline_equal_library_copies);
 	tcase_add_test(tc, differential_proxied_equals_direct);
 	tcase_add_test(tc, differential_pinned_width);
 	tcase_add_test(tc, differential_read_only);
 	tcase_add_test(tc, direct_poll_waits_and_times_out_like_proxied);
 	tcase_add_test(tc, fault_under_mapping_reports_what_proxied_reports);
+	tcase_add_test(tc, small_inline_copies_fault_like_the_library);
 	tcase_add_test(tc, close_and_disconnect_release_exclusive_mapping);
 	tcase_add_test(tc, lost_server_makes_direct_calls_econn);
 	tcase_add_test(tc, stopped_server_ends_a_mailbox_poll_with_econn);
