@@ -218,6 +218,7 @@ static bool broken_locked(const mmio_client *c)
 static int slot_round_trip(mmio_client *c, struct cli_slot *s, int timeout_ms, bool *sent)
 {
 	bool done;
+	int rv;
 
 	pthread_mutex_lock(&c->mtx);
 	s->done = false;
@@ -245,7 +246,17 @@ static int slot_round_trip(mmio_client *c, struct cli_slot *s, int timeout_ms, b
 	pthread_mutex_lock(&c->mtx);
 	*sent = !s->sending;
 	pthread_mutex_unlock(&c->mtx);
-	return nng_aio_result(s->aio);
+	rv = nng_aio_result(s->aio);
+	/*
+	 * The send may complete after the waiter gave up on a broken
+	 * connection but before slot_aio_done() took the lock: that callback
+	 * then starts no receive, and the aio's 0 is the send's, with no reply
+	 * behind it (nng has taken the request). Taken for a reply, that once
+	 * crashed a client in nng_msg_get_pipe(NULL) as its server stopped.
+	 */
+	if (rv == 0 && !*sent)
+		rv = NNG_ECONNRESET;
+	return rv;
 }
 
 int cli_transport_fail(mmio_client *c)
