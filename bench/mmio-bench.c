@@ -572,42 +572,6 @@ static void run_bulk(struct op *op)
 		die(op->what, st);
 }
 
-/*
- * A copy whose length the compiler knows, as a driver copying a descriptor
- * of fixed size writes it: on a direct region the header makes copies of 8
- * to MMIO_INLINE_COPY_MAX bytes (multiples of 8) itself. A function per
- * length, each with its constant (a switch would add a jump to this side
- * only).
- */
-#define CONST_COPY(n)                                                                              \
-	static void run_copy##n(struct op *op)                                                     \
-	{                                                                                          \
-		size_t done;                                                                       \
-		int st = op->write ? mmio_write(op->r, 0, op->buf, n, &done)                       \
-				   : mmio_read(op->r, 0, op->buf, n, &done);                       \
-                                                                                                   \
-		if (st != MMIO_OK)                                                                 \
-			die(op->what, st);                                                         \
-	}
-CONST_COPY(8)
-CONST_COPY(16)
-CONST_COPY(24)
-CONST_COPY(32)
-CONST_COPY(40)
-CONST_COPY(48)
-CONST_COPY(56)
-CONST_COPY(64)
-
-/* The constant-length copy of @size bytes, or NULL. */
-static void (*const_copy(size_t size))(struct op *)
-{
-	static void (*const run[])(struct op *) = { NULL,	run_copy8,  run_copy16,
-						    run_copy24, run_copy32, run_copy40,
-						    run_copy48, run_copy56, run_copy64 };
-
-	return size % 8 == 0 && size / 8 < sizeof(run) / sizeof(run[0]) ? run[size / 8] : NULL;
-}
-
 static void run_raw_copy(struct op *op)
 {
 	raw_copy(op->rm, op->write, op->buf, op->size);
@@ -785,8 +749,6 @@ static void print_table(void)
 	       "       bulk = throughput / baseline throughput (1.00 = as fast as the baseline);\n"
 	       "       each the median of the ratios of single rounds, so not always the\n"
 	       "       quotient of the two medians shown.\n"
-	       "inline: direct copies of a length the compiler knows (8 to 64 bytes), which\n"
-	       "       the header makes itself; direct: the same sizes at run time.\n"
 	       "read32 direct: \"-\" one read per call; \"loop N\" N back-to-back reads\n"
 	       "       (throughput); \"chain N\" N reads, each at an offset the read before\n"
 	       "       gave (latency); ns/op is per read.\n"
@@ -794,6 +756,11 @@ static void print_table(void)
 	       "and the raw one) at 2 MiB boundaries, the memcpy baseline's other buffer at an\n"
 	       "even page: the two pages a copy touches never share a slot of a direct-mapped\n"
 	       "TLB, such as QEMU's software TLB under TCG (a collision there costs ~10x).\n");
+#ifdef MMIO_INLINE_COPY_MAX
+	printf("Direct copies of 8 to %d bytes (multiples of 8, 8-aligned) are made inline by\n"
+	       "<mmio/client.h>; longer ones, and all copies in other modes, by the library.\n",
+	       MMIO_INLINE_COPY_MAX);
+#endif
 }
 
 static int write_json(const char *path)
@@ -1177,10 +1144,6 @@ static void bench_bulk(mmio_client *c, const char *url, const char *name, enum b
 				best.run = run_raw_copy;
 				best.rm = &rm;
 				bulk_row(&meas, "direct", &best, "raw mapping 8-byte");
-				if (const_copy(size)) {
-					meas.run = const_copy(size);
-					bulk_row(&meas, "inline", &best, "raw mapping 8-byte");
-				}
 				break;
 			case BULK_SHARED:
 				best.r = d;

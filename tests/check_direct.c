@@ -321,12 +321,18 @@ int __wrap_mmio_write(mmio_region *r, size_t off, const void *buf, size_t len, s
 	return __real_mmio_write(r, off, buf, len, done);
 }
 
+#ifndef MMIO_INLINE_COPY_MAX
+#define MMIO_INLINE_COPY_MAX 0 /* no inline copies: the test says so */
+#endif
+/* Room for the longest inline copy and one step more. */
+#define COPY_ROOM (MMIO_INLINE_COPY_MAX + 8)
+
 /* What an inline copy did, against what the library does in its place. */
 struct copy_outcome {
 	int status;
 	size_t done;
 	unsigned calls; /* library calls it made */
-	uint8_t bytes[72];
+	uint8_t bytes[COPY_ROOM];
 };
 
 static void copy_expect_same(const char *what, size_t len, size_t off,
@@ -353,7 +359,7 @@ static void copy_expect_same(const char *what, size_t len, size_t off,
 #define COPY_CASE(L, r, off, inline_expected)                                                      \
 	do {                                                                                       \
 		struct copy_outcome in, lib;                                                       \
-		uint8_t src[72];                                                                   \
+		uint8_t src[COPY_ROOM];                                                            \
 		size_t d2;                                                                         \
 		for (size_t b = 0; b < sizeof(src); b++)                                           \
 			src[b] = (uint8_t)(0xA0 + b + (L));                                        \
@@ -392,9 +398,44 @@ static void copy_expect_same(const char *what, size_t len, size_t off,
 		COPY_CASE(48, r, off, inline_expected);                                            \
 		COPY_CASE(56, r, off, inline_expected);                                            \
 		COPY_CASE(64, r, off, inline_expected);                                            \
+		COPY_CASE(128, r, off, inline_expected);                                           \
 	} while (0)
 
 static void reload(enum policy_variant variant);
+
+/* COPY_CASE with a length known only at run time (not inlined here). */
+__attribute__((noinline)) static void runtime_copy_case(mmio_region *r, size_t off, size_t len,
+							bool inline_expected, bool writable)
+{
+	struct copy_outcome in, lib;
+	uint8_t src[COPY_ROOM];
+	size_t d2;
+
+	ck_assert_uint_le(len, sizeof(src));
+	for (size_t b = 0; b < sizeof(src); b++)
+		src[b] = (uint8_t)(0x40 + 3 * b + len);
+	memset(&in, 0, sizeof(in));
+	memset(&lib, 0, sizeof(lib));
+	memset(in.bytes, 0x5E, sizeof(in.bytes));
+	memset(lib.bytes, 0x5E, sizeof(lib.bytes));
+	library_copies = 0;
+	in.status = mmio_read(r, off, in.bytes, len, &in.done);
+	in.calls = library_copies;
+	lib.status = (mmio_read)(r, off, lib.bytes, len, &lib.done);
+	copy_expect_same("read (run-time length)", len, off, &in, &lib, inline_expected);
+	library_copies = 0;
+	in.status = mmio_write(r, off, src, len, &in.done);
+	in.calls = library_copies;
+	memset(in.bytes, 0x5E, sizeof(in.bytes));
+	if (in.status == MMIO_OK)
+		ck_assert_int_eq((mmio_read)(r, off, in.bytes, len, &d2), MMIO_OK);
+	lib.status = (mmio_write)(r, off, src, len, &lib.done);
+	memset(lib.bytes, 0x5E, sizeof(lib.bytes));
+	if (lib.status == MMIO_OK)
+		ck_assert_int_eq((mmio_read)(r, off, lib.bytes, len, &d2), MMIO_OK);
+	copy_expect_same("write (run-time length)", len, off, &in, &lib,
+			 inline_expected && writable);
+}
 
 /* COPY_CASES_AT at the offsets that matter, on region @name. */
 static void copy_cases(const char *name, bool direct, bool copy_inline, bool writable)
@@ -406,14 +447,21 @@ static void copy_cases(const char *name, bool direct, bool copy_inline, bool wri
 		mmio_open(client, name, direct ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED, &r),
 		MMIO_OK);
 	size = mmio_size(r);
-	/* Aligned offsets, the last whole 64 bytes included. */
+	/* Aligned offsets, the last MMIO_INLINE_COPY_MAX bytes included. */
 	COPY_CASES_AT(r, 0, copy_inline);
 	COPY_CASES_AT(r, 4096 - 8, copy_inline);
-	COPY_CASES_AT(r, size - 64, copy_inline);
+	COPY_CASES_AT(r, size - MMIO_INLINE_COPY_MAX, copy_inline);
 	/* Misaligned, past the end, wrapping: the library decides. */
 	COPY_CASES_AT(r, 4, false);
 	COPY_CASES_AT(r, size, false);
 	COPY_CASES_AT(r, SIZE_MAX - 7, false);
+	/* Lengths known only at run time follow the same rule: 8 to the most
+	 * by 8, nothing else. */
+	for (size_t len = 0; len <= COPY_ROOM; len += 4)
+		runtime_copy_case(r, 8, len,
+				  copy_inline && len != 0 && len <= MMIO_INLINE_COPY_MAX &&
+					  len % 8 == 0,
+				  writable);
 	mmio_close(r);
 }
 
@@ -447,9 +495,9 @@ static void intel_syntax_cases(void)
 	mmio_close(r);
 }
 
-/* Copies of a known small length are the header's on a direct region where
- * the grant, the range and the alignment allow, the library's otherwise,
- * with the same statuses, counts and bytes either way. */
+/* Small copies are the header's on a direct region where the grant, the
+ * length, the range and the alignment allow, the library's otherwise, with
+ * the same statuses, counts and bytes either way. */
 START_TEST(small_copies_inline_equal_library_copies)
 {
 #ifndef MMIO_INLINE_ONCE
