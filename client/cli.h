@@ -112,11 +112,15 @@ struct mmio_region {
 	 * cli_region_lose() when the client is lost, under client->mtx).
 	 * region.c's own fast path uses it too. Any access it does not take
 	 * goes through the ops, whose checks give the statuses. It starts a
-	 * cache line (cli_region_new()), so that base and every end but
-	 * write_end[3] (8-byte writes: offset 64) share one line.
+	 * cache line (cli_region_new()), so that base and every once-op end
+	 * but write_end[3] (8-byte writes: offset 64) share one line; the
+	 * copies' ends share the next.
 	 */
 	_Alignas(64) struct mmio_region_fast fast;
-	struct cli_list node; /* in client->regions, under client->mtx */
+	/* In client->regions, under client->mtx. A line of its own: other
+	 * threads write it as they open and close regions, and the fast
+	 * view's second line is read on every inline copy. */
+	_Alignas(64) struct cli_list node;
 	struct cli_handle *h;
 	size_t base; /* offset of the view in the handle */
 	size_t len;

@@ -360,6 +360,20 @@ int mmio_inline_register(const void *start, const void *stop)
 	return status;
 }
 
+int mmio_inline_register_layout(const void *start, const void *stop, size_t fast_size)
+{
+	if (fast_size > sizeof(struct mmio_region_fast)) {
+		/* The inline code would read fields this library does not have. */
+		fprintf(stderr,
+			"libmmio: a module was built with a newer <mmio/client.h> (inline view of "
+			"%zu bytes; this library has %zu): install the libmmio it was built "
+			"for\n",
+			fast_size, sizeof(struct mmio_region_fast));
+		abort();
+	}
+	return mmio_inline_register(start, stop);
+}
+
 void mmio_inline_unregister(const void *start)
 {
 	shim_extable_remove(start);

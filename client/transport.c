@@ -213,7 +213,8 @@ static bool broken_locked(const mmio_client *c)
  * Send the message set on @s's aio, then receive the reply (the aio callback
  * chains the two), and wait for the reply, for the connection to break, or
  * for @timeout_ms. Returns the nng result (0 on success); *@sent says
- * whether the send completed (if not, the aio still holds the message).
+ * whether the receive was started (if not, the aio holds the message
+ * unless nng took it with a send that completed too late: then NULL).
  */
 static int slot_round_trip(mmio_client *c, struct cli_slot *s, int timeout_ms, bool *sent)
 {

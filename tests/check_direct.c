@@ -351,6 +351,44 @@ static void copy_expect_same(const char *what, size_t len, size_t off,
 }
 
 /*
+ * After an inline write of @len bytes of @src at @off (its outcome in @in),
+ * which should have left @src as @want: what the device holds, then the
+ * library's write of other bytes in its place, with the same status and
+ * count.
+ */
+static void check_write(mmio_region *r, size_t off, size_t len, const uint8_t *src,
+			const uint8_t *want, const struct copy_outcome *in, bool inline_expected)
+{
+	uint8_t back[COPY_ROOM], other[COPY_ROOM];
+	int status;
+	size_t done, d2;
+
+	ck_assert_uint_le(len, sizeof(back));
+	ck_assert_msg(memcmp(src, want, len) == 0, "write of %zu at %zu changed its source", len,
+		      off);
+	ck_assert_msg(in->calls == (inline_expected ? 0u : 1u),
+		      "write of %zu at %zu: %u library calls, expected %u", len, off, in->calls,
+		      inline_expected ? 0u : 1u);
+	if (in->status == MMIO_OK) {
+		ck_assert_int_eq((mmio_read)(r, off, back, len, &d2), MMIO_OK);
+		ck_assert_msg(memcmp(back, want, len) == 0,
+			      "write of %zu at %zu: the device does not hold what was written", len,
+			      off);
+	}
+	for (size_t b = 0; b < len; b++)
+		other[b] = (uint8_t)~want[b];
+	status = (mmio_write)(r, off, other, len, &done);
+	ck_assert_msg(in->status == status && in->done == done,
+		      "write of %zu at %zu: inline %s, done %zu; library %s, done %zu", len, off,
+		      mmio_status_name(in->status), in->done, mmio_status_name(status), done);
+	if (status == MMIO_OK) {
+		ck_assert_int_eq((mmio_read)(r, off, back, len, &d2), MMIO_OK);
+		ck_assert_msg(memcmp(back, other, len) == 0,
+			      "write of %zu at %zu: the library's bytes did not land", len, off);
+	}
+}
+
+/*
  * A read and a write of constant length L at @off: inline (mmio_read) and
  * through the library ((mmio_read)), on region @r, each write followed by a
  * library read of what it left. @inline_expected: the header should make
@@ -359,10 +397,9 @@ static void copy_expect_same(const char *what, size_t len, size_t off,
 #define COPY_CASE(L, r, off, inline_expected)                                                      \
 	do {                                                                                       \
 		struct copy_outcome in, lib;                                                       \
-		uint8_t src[COPY_ROOM];                                                            \
-		size_t d2;                                                                         \
+		uint8_t src[COPY_ROOM], want[COPY_ROOM];                                           \
 		for (size_t b = 0; b < sizeof(src); b++)                                           \
-			src[b] = (uint8_t)(0xA0 + b + (L));                                        \
+			src[b] = want[b] = (uint8_t)(0xA0 + b + (L));                              \
 		memset(&in, 0, sizeof(in));                                                        \
 		memset(&lib, 0, sizeof(lib));                                                      \
 		memset(in.bytes, 0x5E, sizeof(in.bytes));                                          \
@@ -375,17 +412,7 @@ static void copy_expect_same(const char *what, size_t len, size_t off,
 		library_copies = 0;                                                                \
 		in.status = mmio_write((r), (off), src, (L), &in.done);                            \
 		in.calls = library_copies;                                                         \
-		memset(in.bytes, 0x5E, sizeof(in.bytes));                                          \
-		if (in.status == MMIO_OK)                                                          \
-			ck_assert_int_eq((mmio_read)((r), (off), in.bytes, (L), &d2), MMIO_OK);    \
-		src[0] ^= 0xFF; /* the library writes other bytes: both must land */               \
-		lib.status = (mmio_write)((r), (off), src, (L), &lib.done);                        \
-		memset(lib.bytes, 0x5E, sizeof(lib.bytes));                                        \
-		if (lib.status == MMIO_OK) {                                                       \
-			ck_assert_int_eq((mmio_read)((r), (off), lib.bytes, (L), &d2), MMIO_OK);   \
-			lib.bytes[0] ^= 0xFF;                                                      \
-		}                                                                                  \
-		copy_expect_same("write", (L), (off), &in, &lib, (inline_expected) && writable);   \
+		check_write((r), (off), (L), src, want, &in, (inline_expected) && writable);       \
 	} while (0)
 
 #define COPY_CASES_AT(r, off, inline_expected)                                                     \
@@ -408,12 +435,11 @@ __attribute__((noinline)) static void runtime_copy_case(mmio_region *r, size_t o
 							bool inline_expected, bool writable)
 {
 	struct copy_outcome in, lib;
-	uint8_t src[COPY_ROOM];
-	size_t d2;
+	uint8_t src[COPY_ROOM], want[COPY_ROOM];
 
 	ck_assert_uint_le(len, sizeof(src));
 	for (size_t b = 0; b < sizeof(src); b++)
-		src[b] = (uint8_t)(0x40 + 3 * b + len);
+		src[b] = want[b] = (uint8_t)(0x40 + 3 * b + len);
 	memset(&in, 0, sizeof(in));
 	memset(&lib, 0, sizeof(lib));
 	memset(in.bytes, 0x5E, sizeof(in.bytes));
@@ -426,26 +452,23 @@ __attribute__((noinline)) static void runtime_copy_case(mmio_region *r, size_t o
 	library_copies = 0;
 	in.status = mmio_write(r, off, src, len, &in.done);
 	in.calls = library_copies;
-	memset(in.bytes, 0x5E, sizeof(in.bytes));
-	if (in.status == MMIO_OK)
-		ck_assert_int_eq((mmio_read)(r, off, in.bytes, len, &d2), MMIO_OK);
-	lib.status = (mmio_write)(r, off, src, len, &lib.done);
-	memset(lib.bytes, 0x5E, sizeof(lib.bytes));
-	if (lib.status == MMIO_OK)
-		ck_assert_int_eq((mmio_read)(r, off, lib.bytes, len, &d2), MMIO_OK);
-	copy_expect_same("write (run-time length)", len, off, &in, &lib,
-			 inline_expected && writable);
+	check_write(r, off, len, src, want, &in, inline_expected && writable);
 }
 
 /* COPY_CASES_AT at the offsets that matter, on region @name. */
-static void copy_cases(const char *name, bool direct, bool copy_inline, bool writable)
+static void copy_cases(const char *name, bool direct, bool copy_inline, bool writable, bool slice)
 {
-	mmio_region *r;
+	mmio_region *r, *whole = NULL;
 	size_t size;
 
 	ck_assert_int_eq(
 		mmio_open(client, name, direct ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED, &r),
 		MMIO_OK);
+	if (slice) {
+		/* A slice 8 bytes into the region: its own bounds and base. */
+		whole = r;
+		ck_assert_int_eq(mmio_slice(whole, 4104, 8192, &r), MMIO_OK);
+	}
 	size = mmio_size(r);
 	/* Aligned offsets, the last MMIO_INLINE_COPY_MAX bytes included. */
 	COPY_CASES_AT(r, 0, copy_inline);
@@ -462,30 +485,38 @@ static void copy_cases(const char *name, bool direct, bool copy_inline, bool wri
 				  copy_inline && len != 0 && len <= MMIO_INLINE_COPY_MAX &&
 					  len % 8 == 0,
 				  writable);
+	/* Just past the end, by one step. */
+	for (size_t len = 8; len <= MMIO_INLINE_COPY_MAX; len += 8)
+		runtime_copy_case(r, size - len + 8, len, false, writable);
 	mmio_close(r);
+	if (whole)
+		mmio_close(whole);
 }
 
 /* The same inline accesses assembled from the Intel-syntax templates: the
  * same values, each way round, and no library call. */
 static void intel_syntax_cases(void)
 {
-	uint8_t src[64], got[64];
+	uint8_t src[64], want[64], got[64];
 	mmio_region *r;
 	uint32_t v;
 	size_t done;
 
 	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
 	for (size_t b = 0; b < sizeof(src); b++)
-		src[b] = (uint8_t)(0x31 * b + 7);
+		src[b] = want[b] = (uint8_t)(0x31 * b + 7);
+	memset(got, 0, sizeof(got));
 	library_copies = 0;
 	ck_assert_int_eq(intel_write64_bytes(r, 128, src, &done), MMIO_OK);
 	ck_assert_uint_eq(done, 64);
+	ck_assert_mem_eq(src, want, sizeof(src)); /* written from, not into */
+	ck_assert_int_eq((mmio_read)(r, 128, got, 64, &done), MMIO_OK);
+	ck_assert_mem_eq(got, want, sizeof(want));
+	memset(got, 0, sizeof(got));
 	ck_assert_int_eq(intel_read64_bytes(r, 128, got, &done), MMIO_OK);
 	ck_assert_uint_eq(done, 64);
-	ck_assert_uint_eq(library_copies, 0);
-	ck_assert_mem_eq(got, src, sizeof(src));
-	ck_assert_int_eq((mmio_read)(r, 128, got, 64, &done), MMIO_OK);
-	ck_assert_mem_eq(got, src, sizeof(src));
+	ck_assert_mem_eq(got, want, sizeof(want));
+	ck_assert_uint_eq(library_copies, 1); /* only the check's own read */
 	ck_assert_int_eq(intel_write32(r, 256, 0xC0DE1234), MMIO_OK);
 	ck_assert_int_eq((mmio_read32)(r, 256, &v), MMIO_OK);
 	ck_assert_uint_eq(v, 0xC0DE1234);
@@ -503,14 +534,48 @@ START_TEST(small_copies_inline_equal_library_copies)
 #ifndef MMIO_INLINE_ONCE
 	ck_abort_msg("this compiler does not get the header's inline copies");
 #endif
-	copy_cases("tw-d", true, true, true);
+	copy_cases("tw-d", true, true, true, false);
+	copy_cases("tw-d", true, true, true, true);
 	intel_syntax_cases();
-	copy_cases("tw-p", false, false, true);
-	copy_cases("ro-d", true, false, false); /* no `bulk`: MMIO_EACCES */
-	copy_cases("pin-d", true, false, true); /* widths [4]: 4-byte accesses */
+	copy_cases("tw-p", false, false, true, false);
+	copy_cases("ro-d", true, false, false, false); /* no `bulk`: MMIO_EACCES */
+	copy_cases("pin-d", true, false, true, false); /* widths [4]: 4-byte accesses */
 	/* Read-only with `bulk`: reads inline, writes refused by the library. */
 	reload(POLICY_TWD_READ);
-	copy_cases("tw-d", true, true, false);
+	copy_cases("tw-d", true, true, false, false);
+}
+END_TEST
+
+/* A module built with a header whose inline view of a region is larger than
+ * this library's is stopped at its registration, with a message that says
+ * why; the header's own size registers. */
+START_TEST(inline_layout_larger_than_the_library_s_is_refused)
+{
+	static const char table[8] __attribute__((aligned(4)));
+	char msg[512] = { 0 };
+	int fds[2], wstatus;
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_int_eq(mmio_inline_register_layout(table, table, sizeof(struct mmio_region_fast)),
+			 MMIO_OK);
+	mmio_inline_unregister(table);
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fds[1], STDERR_FILENO);
+		mmio_inline_register_layout(table, table, sizeof(struct mmio_region_fast) + 8);
+		_exit(0); /* not reached if the library refuses */
+	}
+	close(fds[1]);
+	n = read(fds[0], msg, sizeof(msg) - 1);
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &wstatus, 0), pid);
+	ck_assert_msg(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGABRT,
+		      "the registration did not stop the program (status 0x%x)", wstatus);
+	ck_assert_int_gt(n, 0);
+	ck_assert_ptr_nonnull(strstr(msg, "newer <mmio/client.h>"));
 }
 END_TEST
 
@@ -1135,6 +1200,17 @@ START_TEST(small_inline_copies_fault_like_the_library)
 	FAULT_COPY(write, r, 20 * 1024 - 24, fillbuf, 64, 24);
 	FAULT_COPY(read, r, 20 * 1024, fillbuf, 64, 0);
 	FAULT_COPY(write, r, 20 * 1024, fillbuf, 64, 0);
+	/* What an inline write that faulted left: the steps before the cut. */
+	ck_assert_int_eq(mmio_fill(r, 20 * 1024 - 24, 24, 0x3C, &done), MMIO_OK);
+	memset(fillbuf, 0x5A, sizeof(fillbuf));
+	library_copies = 0;
+	ck_assert_int_eq(mmio_write(r, 20 * 1024 - 24, fillbuf, 64, &done), MMIO_EFAULT);
+	ck_assert_uint_eq(done, 24);
+	ck_assert_uint_eq(library_copies, 0);
+	memset(fillbuf, 0, sizeof(fillbuf));
+	ck_assert_int_eq((mmio_read)(r, 20 * 1024 - 24, fillbuf, 24, &done), MMIO_OK);
+	for (size_t b = 0; b < 24; b++)
+		ck_assert_uint_eq(fillbuf[b], 0x5A);
 	/* The Intel-syntax templates' entries recover the same way. */
 	ck_assert_int_eq(intel_read64_bytes(r, 20 * 1024 - 24, fillbuf, &done), MMIO_EFAULT);
 	ck_assert_uint_eq(done, 24);
@@ -1234,11 +1310,13 @@ START_TEST(lost_server_makes_direct_calls_econn)
 	ck_assert_int_eq((mmio_read32)(w.d, 0, &v), MMIO_ECONN);
 	ck_assert_int_eq((mmio_write32)(w.d, 0, 1), MMIO_ECONN);
 	/* Small copies, which the header would make inline: the same. */
-	uint8_t small[64];
+	uint8_t small[64] = { 0 };
 	size_t done = 1;
 	ck_assert_int_eq(mmio_read(w.d, 0, small, sizeof(small), &done), MMIO_ECONN);
 	ck_assert_uint_eq(done, 0);
+	done = 1;
 	ck_assert_int_eq(mmio_write(w.d, 0, small, 8, &done), MMIO_ECONN);
+	ck_assert_uint_eq(done, 0);
 	for (int i = 0; i < SLICES; i++)
 		mmio_close(slices[i]);
 	free(slices);
@@ -1620,6 +1698,7 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, read_only_grant_maps_read_only);
 	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);
 	tcase_add_test(tc, small_copies_inline_equal_library_copies);
+	tcase_add_test(tc, inline_layout_larger_than_the_library_s_is_refused);
 	tcase_add_test(tc, differential_proxied_equals_direct);
 	tcase_add_test(tc, differential_pinned_width);
 	tcase_add_test(tc, differential_read_only);

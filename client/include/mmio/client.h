@@ -302,7 +302,14 @@ struct mmio_region_fast {
 
 /* Called by the constructor and destructor below; not for other use.
  * Registering returns MMIO_OK, or MMIO_ENOMEM (and says so on stderr) when
- * 128 modules are registered already. */
+ * 128 modules are registered already. The constructor passes the size of
+ * the struct above as its header has it: a library whose struct is smaller
+ * (older than the header) ends the program with a message rather than let
+ * the inline code read past it; and an older library has no
+ * mmio_inline_register_layout() at all, so the program does not start.
+ * mmio_inline_register() is the same for modules built before the copies'
+ * fields were added. */
+MMIO_API int mmio_inline_register_layout(const void *start, const void *stop, size_t fast_size);
 MMIO_API int mmio_inline_register(const void *start, const void *stop);
 MMIO_API void mmio_inline_unregister(const void *start);
 
@@ -340,7 +347,8 @@ __attribute__((constructor)) static void mmio__inline_register(void)
 {
 	if (__start_mmio_extable)
 		mmio__inline_registered =
-			mmio_inline_register(__start_mmio_extable, __stop_mmio_extable) == MMIO_OK;
+			mmio_inline_register_layout(__start_mmio_extable, __stop_mmio_extable,
+						    sizeof(struct mmio_region_fast)) == MMIO_OK;
 }
 
 __attribute__((destructor)) static void mmio__inline_unregister(void)
@@ -471,7 +479,15 @@ MMIO__INLINE_ONCE(64, 3)
 MMIO_API int mmio_read(mmio_region *r, size_t off, void *buf, size_t len, size_t *done);
 MMIO_API int mmio_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done);
 
-#ifdef MMIO_INLINE_ONCE
+/* MemorySanitizer does not see an asm's stores to memory: a buffer an
+ * inline copy filled would look uninitialised to it. */
+#if defined(__has_feature)
+#if __has_feature(memory_sanitizer)
+#define MMIO__MSAN 1
+#endif
+#endif
+
+#if defined(MMIO_INLINE_ONCE) && !defined(MMIO__MSAN)
 /*
  * Small copies inline. A copy of a multiple of 8 bytes up to
  * MMIO_INLINE_COPY_MAX, on a direct region where the grant allows it (see
