@@ -42,9 +42,9 @@ static const char policy_head[] = "version: 1\n"
 				  "  max_message: 64KiB\n"
 				  "regions:\n";
 static const char *const regions[] = {
-	"tw-p",	 "64KiB", "tw-d",  "64KiB", "tw-s", "64KiB", "pin-p", "16KiB",
-	"pin-d", "16KiB", "pin-s", "16KiB", "ro-p", "8KiB",  "ro-d",  "8KiB",
-	"excl",	 "8KiB",  "noma",  "8KiB",  "sens", "4KiB",  NULL,
+	"tw-p",	 "64KiB", "tw-d",  "64KiB", "tw-s", "64KiB", "pin-p", "16KiB", "pin-d",
+	"16KiB", "pin-s", "16KiB", "ro-p",  "8KiB", "ro-d",  "8KiB",  "excl",  "8KiB",
+	"noma",	 "8KiB",  "sens",  "4KiB",  "p8-d", "8KiB",  NULL,
 };
 static const char policy_grants[] =
 	"clients:\n"
@@ -67,7 +67,8 @@ static const char policy_grants[] =
 	"      - { region: excl, access: rw, ops: [once, bulk, map],"
 	" exclusive: true }\n"
 	"      - { region: noma, access: rw, ops: [once, bulk, fill, poll] }\n"
-	"      - { region: sens, access: rw, ops: [once] }\n";
+	"      - { region: sens, access: rw, ops: [once] }\n"
+	"      - { region: p8-d, access: rw, ops: [once, bulk, map], widths: [8] }\n";
 
 static mmio_client *client;
 /* The same server, as two more clients: one whose proxied copies always go
@@ -540,6 +541,7 @@ START_TEST(small_copies_inline_equal_library_copies)
 	copy_cases("tw-p", false, false, true, false);
 	copy_cases("ro-d", true, false, false, false); /* no `bulk`: MMIO_EACCES */
 	copy_cases("pin-d", true, false, true, false); /* widths [4]: 4-byte accesses */
+	copy_cases("p8-d", true, true, true, false);   /* widths [8]: the inline ones */
 	/* Read-only with `bulk`: reads inline, writes refused by the library. */
 	reload(POLICY_TWD_READ);
 	copy_cases("tw-d", true, true, false, false);
