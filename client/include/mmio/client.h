@@ -358,7 +358,8 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 }
 
 /*
- * @insn, listed in this module's table with the asm goto's label "fault".
+ * @insn, listed in this module's table with the asm goto's label "fault";
+ * @name tells the local labels of two accesses in one asm apart.
  * The entry joins the function's section group ("?"), so that a linker that
  * drops a duplicate of an inline C++ function drops its entry too, and is
  * retained ("R"), so that --gc-sections keeps it although only the weak
@@ -366,13 +367,14 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
  * unique to the asm (%=), not "1:", which Clang reads as a number in Intel
  * syntax.
  */
-#define MMIO__FAULTY(insn)                                                                         \
-	".Lmmio_insn%=:\t" insn "\n\t"                                                             \
+#define MMIO__FAULTY_AS(name, insn)                                                                \
+	".Lmmio_" name "%=:\t" insn "\n\t"                                                         \
 	".pushsection mmio_extable,\"aR?\",@progbits\n\t"                                          \
 	".balign 4\n\t"                                                                            \
-	".long .Lmmio_insn%= - .\n\t"                                                              \
+	".long .Lmmio_" name "%= - .\n\t"                                                          \
 	".long %l[fault] - .\n\t"                                                                  \
-	".popsection"
+	".popsection\n\t"
+#define MMIO__FAULTY(insn) MMIO__FAULTY_AS("insn", insn)
 
 /* Width 1 << @log2 bytes. The asm is volatile (GCC 12 drops an asm goto
  * whose outputs are unused otherwise) and clobbers memory (a barrier, as a
@@ -501,17 +503,6 @@ MMIO_API int mmio_write(mmio_region *r, size_t off, const void *buf, size_t len,
  */
 #define MMIO_INLINE_COPY_MAX 128
 
-#define MMIO__FAULTY2(insn1, insn2)                                                                \
-	".Lmmio_ld%=:\t" insn1 "\n\t"                                                              \
-	".Lmmio_st%=:\t" insn2 "\n\t"                                                              \
-	".pushsection mmio_extable,\"aR?\",@progbits\n\t"                                          \
-	".balign 4\n\t"                                                                            \
-	".long .Lmmio_ld%= - .\n\t"                                                                \
-	".long %l[fault] - .\n\t"                                                                  \
-	".long .Lmmio_st%= - .\n\t"                                                                \
-	".long %l[fault] - .\n\t"                                                                  \
-	".popsection"
-
 /* Whether the header may copy @len bytes itself: 8 to MMIO_INLINE_COPY_MAX,
  * in steps of 8. */
 #define MMIO__COPY_LEN(len) ((len)-1 < MMIO_INLINE_COPY_MAX && !((len)&7))
@@ -523,64 +514,58 @@ static inline int mmio__copy_fits(const struct mmio_region_fast *f, size_t end, 
 	return len <= end && off <= end - len && !(((uintptr_t)f->base + off) & 7);
 }
 
-/* Always inline: a copy made here only pays if it is made in the caller
- * (and Clang with sanitizers did not inline it otherwise). */
-__attribute__((always_inline)) static inline int mmio__read(mmio_region *r, size_t off, void *buf,
-							    size_t len, size_t *done)
+/*
+ * Copy @len bytes (a multiple of 8) from @src to @dst, one of them in the
+ * mapping, in 8-byte steps: each step's load and store are listed with the
+ * label "fault", and *@done is then the bytes before that step. Plain (base)
+ * addresses on both sides: an indexed store cannot use every store port
+ * (64-byte writes were a quarter slower). Always inline, as the two below:
+ * a copy made here only pays if it is made in the caller (and Clang with
+ * sanitizers did not inline it otherwise).
+ */
+__attribute__((always_inline)) static inline int
+mmio__copy_steps(const unsigned char *src, unsigned char *dst, size_t len, size_t *done)
 {
-	const struct mmio_region_fast *f = (const struct mmio_region_fast *)(void *)r;
-	const unsigned char *dev, *d;
-	unsigned char *b = (unsigned char *)buf;
+	const unsigned char *s = src;
 
-	if (!MMIO__COPY_LEN(len) || !r || !buf ||
-	    !mmio__copy_fits(f, __atomic_load_n(&f->copy_read_end, __ATOMIC_RELAXED), off, len))
-		return (mmio_read)(r, off, buf, len, done);
-	/* Plain (base) addresses on both sides: an indexed store cannot use
-	 * every store port (64-byte writes were a quarter slower). */
-	for (dev = d = f->base + off; d < dev + len; d += 8, b += 8) {
+	for (; s < src + len; s += 8, dst += 8) {
 		uint64_t t;
-		__asm__ volatile goto(
-			MMIO__FAULTY2("mov {(%1), %0|%0, [%1]}", "mov {%0, (%2)|[%2], %0}")
-			: "=&r"(t)
-			: "r"(d), "r"(b)
-			: "memory"
-			: fault);
+		__asm__ volatile goto(MMIO__FAULTY_AS("ld", "mov {(%1), %0|%0, [%1]}")
+					      MMIO__FAULTY_AS("st", "mov {%0, (%2)|[%2], %0}")
+				      : "=&r"(t)
+				      : "r"(s), "r"(dst)
+				      : "memory"
+				      : fault);
 	}
 	if (done)
 		*done = len;
 	return MMIO_OK;
 fault:
 	if (done)
-		*done = (size_t)(d - dev);
+		*done = (size_t)(s - src);
 	return MMIO_EFAULT;
+}
+
+__attribute__((always_inline)) static inline int mmio__read(mmio_region *r, size_t off, void *buf,
+							    size_t len, size_t *done)
+{
+	const struct mmio_region_fast *f = (const struct mmio_region_fast *)(void *)r;
+
+	if (!MMIO__COPY_LEN(len) || !r || !buf ||
+	    !mmio__copy_fits(f, __atomic_load_n(&f->copy_read_end, __ATOMIC_RELAXED), off, len))
+		return (mmio_read)(r, off, buf, len, done);
+	return mmio__copy_steps(f->base + off, (unsigned char *)buf, len, done);
 }
 
 __attribute__((always_inline)) static inline int
 mmio__write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done)
 {
 	const struct mmio_region_fast *f = (const struct mmio_region_fast *)(void *)r;
-	unsigned char *dev, *d;
-	const unsigned char *b = (const unsigned char *)buf;
 
 	if (!MMIO__COPY_LEN(len) || !r || !buf ||
 	    !mmio__copy_fits(f, __atomic_load_n(&f->copy_write_end, __ATOMIC_RELAXED), off, len))
 		return (mmio_write)(r, off, buf, len, done);
-	for (dev = d = f->base + off; d < dev + len; d += 8, b += 8) {
-		uint64_t t;
-		__asm__ volatile goto(
-			MMIO__FAULTY2("mov {(%2), %0|%0, [%2]}", "mov {%0, (%1)|[%1], %0}")
-			: "=&r"(t)
-			: "r"(d), "r"(b)
-			: "memory"
-			: fault);
-	}
-	if (done)
-		*done = len;
-	return MMIO_OK;
-fault:
-	if (done)
-		*done = (size_t)(d - dev);
-	return MMIO_EFAULT;
+	return mmio__copy_steps((const unsigned char *)buf, f->base + off, len, done);
 }
 
 #define mmio_read(r, off, buf, len, done)  mmio__read(r, off, buf, len, done)
