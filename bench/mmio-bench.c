@@ -402,7 +402,7 @@ struct op {
 	const void *req;
 	size_t req_len;
 	unsigned i;
-	unsigned zero; /* 0, which the compiler cannot know: see run_read32_chain() */
+	unsigned zero; /* 0, which the compiler cannot know: see chain_next() */
 	/* Bulk. */
 	bool write;
 	uint8_t *buf, *ram;
@@ -456,35 +456,45 @@ __attribute__((aligned(64))) static void run_raw_load(struct op *op)
 /* Slices per round of a once-op measurement (see measure()). */
 #define ONCE_SLICES 16
 
-__attribute__((aligned(64))) static void run_read32_loop(struct op *op)
+/* The next offset of a chain: 4 bytes on, through @v (@zero is 0). */
+static inline unsigned chain_next(unsigned off, uint32_t v, unsigned zero)
 {
-	mmio_region *r = op->r;
-	uint32_t sum = 0;
-
-	for (unsigned k = 0; k < LOOP_READS; k++) {
-		uint32_t v;
-		int st = mmio_read32(r, k * 4, &v);
-		if (st != MMIO_OK)
-			die("read32", st);
-		sum += v;
-	}
-	__asm__ volatile("" : : "r"(sum));
+	return (off + 4 + (v & zero)) % (LOOP_READS * 4);
 }
 
-__attribute__((aligned(64))) static void run_read32_call_loop(struct op *op)
-{
-	mmio_region *r = op->r;
-	uint32_t sum = 0;
-
-	for (unsigned k = 0; k < LOOP_READS; k++) {
-		uint32_t v;
-		int st = (mmio_read32)(r, k * 4, &v);
-		if (st != MMIO_OK)
-			die("read32", st);
-		sum += v;
+/* The loop and the chain through @read: mmio_read32 (the header's inline
+ * version) or (mmio_read32) (the library's function). */
+#define READ32_SHAPES(name, read)                                                                  \
+	__attribute__((aligned(64))) static void run_##name##_loop(struct op *op)                  \
+	{                                                                                          \
+		mmio_region *r = op->r;                                                            \
+		uint32_t sum = 0;                                                                  \
+                                                                                                   \
+		for (unsigned k = 0; k < LOOP_READS; k++) {                                        \
+			uint32_t v;                                                                \
+			int st = read(r, k * 4, &v);                                               \
+			if (st != MMIO_OK)                                                         \
+				die("read32", st);                                                 \
+			sum += v;                                                                  \
+		}                                                                                  \
+		__asm__ volatile("" : : "r"(sum));                                                 \
+	}                                                                                          \
+	__attribute__((aligned(64))) static void run_##name##_chain(struct op *op)                 \
+	{                                                                                          \
+		mmio_region *r = op->r;                                                            \
+		unsigned zero = op->zero, off = 0;                                                 \
+                                                                                                   \
+		for (unsigned k = 0; k < LOOP_READS; k++) {                                        \
+			uint32_t v;                                                                \
+			int st = read(r, off, &v);                                                 \
+			if (st != MMIO_OK)                                                         \
+				die("read32", st);                                                 \
+			off = chain_next(off, v, zero);                                            \
+		}                                                                                  \
+		__asm__ volatile("" : : "r"(off));                                                 \
 	}
-	__asm__ volatile("" : : "r"(sum));
-}
+READ32_SHAPES(read32, mmio_read32)
+READ32_SHAPES(read32_call, (mmio_read32))
 
 __attribute__((aligned(64))) static void run_raw_load_loop(struct op *op)
 {
@@ -494,42 +504,6 @@ __attribute__((aligned(64))) static void run_raw_load_loop(struct op *op)
 	for (unsigned k = 0; k < LOOP_READS; k++)
 		sum += reg[k];
 	__asm__ volatile("" : : "r"(sum));
-}
-
-/* The next offset of a chain: 4 bytes on, through @v (@zero is 0). */
-static inline unsigned chain_next(unsigned off, uint32_t v, unsigned zero)
-{
-	return (off + 4 + (v & zero)) % (LOOP_READS * 4);
-}
-
-__attribute__((aligned(64))) static void run_read32_chain(struct op *op)
-{
-	mmio_region *r = op->r;
-	unsigned zero = op->zero, off = 0;
-
-	for (unsigned k = 0; k < LOOP_READS; k++) {
-		uint32_t v;
-		int st = mmio_read32(r, off, &v);
-		if (st != MMIO_OK)
-			die("read32", st);
-		off = chain_next(off, v, zero);
-	}
-	__asm__ volatile("" : : "r"(off));
-}
-
-__attribute__((aligned(64))) static void run_read32_call_chain(struct op *op)
-{
-	mmio_region *r = op->r;
-	unsigned zero = op->zero, off = 0;
-
-	for (unsigned k = 0; k < LOOP_READS; k++) {
-		uint32_t v;
-		int st = (mmio_read32)(r, off, &v);
-		if (st != MMIO_OK)
-			die("read32", st);
-		off = chain_next(off, v, zero);
-	}
-	__asm__ volatile("" : : "r"(off));
 }
 
 __attribute__((aligned(64))) static void run_raw_load_chain(struct op *op)
@@ -975,6 +949,31 @@ static void once_row(const char *mode, const char *shape, unsigned reads, double
 	base_add(res, b2, ns[2], ratio[2]);
 }
 
+/* Direct read32, each shape against a raw mapping and the library's call:
+ * the inline read, the raw load and the call, in that order. */
+static const struct direct_shape {
+	const char *shape;
+	unsigned reads;
+	void (*run[3])(struct op *);
+	const char *base1, *base2;
+} direct_shapes[] = {
+	{ "single",
+	  1,
+	  { run_read32, run_raw_load, run_read32_call },
+	  "raw mmap load",
+	  "libmmio call" },
+	{ "loop",
+	  LOOP_READS,
+	  { run_read32_loop, run_raw_load_loop, run_read32_call_loop },
+	  "raw volatile loop",
+	  "libmmio call loop" },
+	{ "chain",
+	  LOOP_READS,
+	  { run_read32_chain, run_raw_load_chain, run_read32_call_chain },
+	  "raw volatile chain",
+	  "libmmio call chain" },
+};
+
 /*
  * read32 on @name through client @c in @mode: "direct" (against a raw
  * load), "proxied" (@c on the socket alone; against bare nng round trips
@@ -1017,22 +1016,16 @@ static void bench_once(mmio_client *c, mmio_client *sock_c, const char *mode, co
 			mmio_close(meas.r);
 			return;
 		}
-		b1 = (struct op){ .what = "raw load", .run = run_raw_load, .rm = &rm };
-		b2 = (struct op){ .what = "read32 call", .run = run_read32_call, .r = meas.r };
-		measure(ops, 3, ONCE_SLICES, ns, ratio);
-		once_row(mode, "single", 1, ns, ratio, "raw mmap load", "libmmio call");
-		meas.run = run_read32_loop;
-		b1.run = run_raw_load_loop;
-		b2.run = run_read32_call_loop;
-		measure(ops, 3, ONCE_SLICES, ns, ratio);
-		once_row(mode, "loop", LOOP_READS, ns, ratio, "raw volatile loop",
-			 "libmmio call loop");
-		meas.run = run_read32_chain;
-		b1.run = run_raw_load_chain;
-		b2.run = run_read32_call_chain;
-		measure(ops, 3, ONCE_SLICES, ns, ratio);
-		once_row(mode, "chain", LOOP_READS, ns, ratio, "raw volatile chain",
-			 "libmmio call chain");
+		b1 = (struct op){ .what = "raw load", .rm = &rm };
+		b2 = (struct op){ .what = "read32 call", .r = meas.r };
+		for (size_t k = 0; k < sizeof(direct_shapes) / sizeof(direct_shapes[0]); k++) {
+			const struct direct_shape *sh = &direct_shapes[k];
+			meas.run = sh->run[0];
+			b1.run = sh->run[1];
+			b2.run = sh->run[2];
+			measure(ops, 3, ONCE_SLICES, ns, ratio);
+			once_row(mode, sh->shape, sh->reads, ns, ratio, sh->base1, sh->base2);
+		}
 		raw_map_close(&rm);
 	} else if (mailbox) {
 		b1 = (struct op){ .what = "read32 on the socket", .run = run_read32 };
