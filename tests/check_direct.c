@@ -426,7 +426,12 @@ static void check_write(mmio_region *r, size_t off, size_t len, const uint8_t *s
 		COPY_CASE(48, r, off, inline_expected);                                            \
 		COPY_CASE(56, r, off, inline_expected);                                            \
 		COPY_CASE(64, r, off, inline_expected);                                            \
+		COPY_CASE(96, r, off, inline_expected);                                            \
 		COPY_CASE(128, r, off, inline_expected);                                           \
+		COPY_CASE(136, r, off, inline_expected);                                           \
+		COPY_CASE(256, r, off, inline_expected);                                           \
+		COPY_CASE(504, r, off, inline_expected);                                           \
+		COPY_CASE(512, r, off, inline_expected);                                           \
 	} while (0)
 
 static void reload(enum policy_variant variant);
@@ -498,7 +503,7 @@ static void copy_cases(const char *name, bool direct, bool copy_inline, bool wri
  * same values, each way round, and no library call. */
 static void intel_syntax_cases(void)
 {
-	uint8_t src[64], want[64], got[64];
+	uint8_t src[72], want[72], got[72];
 	mmio_region *r;
 	uint32_t v;
 	size_t done;
@@ -508,14 +513,15 @@ static void intel_syntax_cases(void)
 		src[b] = want[b] = (uint8_t)(0x31 * b + 7);
 	memset(got, 0, sizeof(got));
 	library_copies = 0;
-	ck_assert_int_eq(intel_write64_bytes(r, 128, src, &done), MMIO_OK);
-	ck_assert_uint_eq(done, 64);
+	/* 72 bytes: two groups of four steps, then one step. */
+	ck_assert_int_eq(intel_write_bytes(r, 128, src, sizeof(src), &done), MMIO_OK);
+	ck_assert_uint_eq(done, sizeof(src));
 	ck_assert_mem_eq(src, want, sizeof(src)); /* written from, not into */
-	ck_assert_int_eq((mmio_read)(r, 128, got, 64, &done), MMIO_OK);
+	ck_assert_int_eq((mmio_read)(r, 128, got, sizeof(got), &done), MMIO_OK);
 	ck_assert_mem_eq(got, want, sizeof(want));
 	memset(got, 0, sizeof(got));
-	ck_assert_int_eq(intel_read64_bytes(r, 128, got, &done), MMIO_OK);
-	ck_assert_uint_eq(done, 64);
+	ck_assert_int_eq(intel_read_bytes(r, 128, got, sizeof(got), &done), MMIO_OK);
+	ck_assert_uint_eq(done, sizeof(got));
 	ck_assert_mem_eq(got, want, sizeof(want));
 	ck_assert_uint_eq(library_copies, 1); /* only the check's own read */
 	ck_assert_int_eq(intel_write32(r, 256, 0xC0DE1234), MMIO_OK);
@@ -1151,73 +1157,119 @@ START_TEST(fault_under_mapping_reports_what_proxied_reports)
 }
 END_TEST
 
-/* A 64-byte inline copy at @off that faults after @want_done bytes, and the
- * library's in its place: status, count, and the @room bytes of @buf the
- * caller may touch (past the count, a read leaves them as they were). */
-#define FAULT_COPY(dir, r, off, buf, room, want_done)                                              \
+/* An inline copy of @len bytes at @off that faults after @want_done bytes,
+ * and the library's in its place: status, count, and the @room bytes of
+ * @buf the caller may touch (past the count, a read leaves them as they
+ * were). */
+#define FAULT_COPY(dir, r, off, buf, room, len, want_done)                                         \
 	do {                                                                                       \
 		struct copy_outcome in, lib;                                                       \
 		for (int pass = 0; pass < 2; pass++) {                                             \
 			struct copy_outcome *o = pass ? &lib : &in;                                \
 			memset((buf), 0x77, (room));                                               \
 			library_copies = 0;                                                        \
-			o->status = pass ? (mmio_##dir)((r), (off), (buf), 64, &o->done)           \
-					 : mmio_##dir((r), (off), (buf), 64, &o->done);            \
+			o->status = pass ? (mmio_##dir)((r), (off), (buf), (len), &o->done)        \
+					 : mmio_##dir((r), (off), (buf), (len), &o->done);         \
 			o->calls = pass ? 0 : library_copies;                                      \
 			memset(o->bytes, 0, sizeof(o->bytes));                                     \
 			memcpy(o->bytes, (buf), (room));                                           \
 		}                                                                                  \
-		ck_assert_int_eq(in.status, MMIO_EFAULT);                                          \
-		ck_assert_uint_eq(in.done, (want_done));                                           \
-		copy_expect_same(#dir " (fault)", 64, (off), &in, &lib, true);                     \
+		ck_assert_msg(in.status == MMIO_EFAULT && in.done == (want_done),                  \
+			      #dir " of %zu at %zu: %s, done %zu; expected MMIO_EFAULT, done %zu", \
+			      (size_t)(len), (size_t)(off), mmio_status_name(in.status), in.done,  \
+			      (size_t)(want_done));                                                \
+		copy_expect_same(#dir " (fault)", (len), (off), &in, &lib, true);                  \
 	} while (0)
 
+/* Where the fault sweeps below put their faults. */
+struct fault_places {
+	uint8_t *page_end; /* the end of a buffer page, before one it may not touch */
+	uint8_t *buf;	   /* a buffer of MMIO_INLINE_COPY_MAX bytes, all touchable */
+	size_t cut;	   /* the device's size: nothing answers from here on */
+};
+
+/*
+ * A copy of @len bytes stopped by a fault before each of its steps k: on
+ * the caller's side (its buffer ends 8k bytes in) and on the device's (its
+ * copy starts 8k bytes before the cut), each way. That is every place in a
+ * group of four steps and in the single steps after the groups.
+ */
+#define FAULT_SWEEP(r, len, at)                                                                    \
+	do {                                                                                       \
+		for (size_t k = 0; k < (len) / 8; k++) {                                           \
+			uint8_t *edge = (at)->page_end - 8 * k;                                    \
+			FAULT_COPY(read, r, 64, edge, 8 * k, len, 8 * k);                          \
+			FAULT_COPY(write, r, 64, edge, 8 * k, len, 8 * k);                         \
+			FAULT_COPY(read, r, (at)->cut - 8 * k, (at)->buf, len, len, 8 * k);        \
+			FAULT_COPY(write, r, (at)->cut - 8 * k, (at)->buf, len, len, 8 * k);       \
+		}                                                                                  \
+	} while (0)
+
+/* FAULT_SWEEP for a length known only at run time. */
+__attribute__((noinline)) static void fault_sweep_runtime(mmio_region *r, size_t len,
+							  const struct fault_places *at)
+{
+	FAULT_SWEEP(r, len, at);
+}
+
 /* A fault in an inline copy, on the device's side or the caller's buffer's,
- * is MMIO_EFAULT with the exact count, as in the library. */
+ * is MMIO_EFAULT with the exact count, as in the library, wherever in the
+ * copy it happens. */
 START_TEST(small_inline_copies_fault_like_the_library)
 {
+	static const size_t runtime_lens[] = { 8, 24, 32, 40, 96, 136, 256, MMIO_INLINE_COPY_MAX };
 	long page = sysconf(_SC_PAGESIZE);
 	mmio_region *r;
-	uint8_t fillbuf[64], *pages, *edge;
+	uint8_t fillbuf[COPY_ROOM], *pages;
+	struct fault_places at = { .buf = fillbuf, .cut = 20 * 1024 };
 	size_t done;
 
+#ifndef MMIO_INLINE_ONCE
+	ck_abort_msg("this compiler does not get the header's inline copies");
+#endif
 	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
 	ck_assert_int_eq(mmio_fill(r, 0, TWIN_SIZE, 0x3C, &done), MMIO_OK);
-	/* The caller's buffer: 16 bytes before a page it may not touch. */
+	/* The caller's buffer: a page before one it may not touch. */
 	pages = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		     -1, 0);
 	ck_assert_ptr_ne(pages, MAP_FAILED);
 	ck_assert_int_eq(mprotect(pages + page, (size_t)page, PROT_NONE), 0);
-	edge = pages + page - 16;
-	FAULT_COPY(read, r, 64, edge, 16, 16);
-	FAULT_COPY(write, r, 64, edge, 16, 16);
-	/* The device loses everything past 20 KiB: 24 bytes before the cut,
-	 * then at it. */
-	sim_resize("tw-d", 20 * 1024);
+	at.page_end = pages + page;
+	/* The device loses everything past 20 KiB. */
+	sim_resize("tw-d", at.cut);
 	/* The bytes read before the cut are the device's. */
-	ck_assert_int_eq(mmio_read(r, 20 * 1024 - 24, fillbuf, 64, &done), MMIO_EFAULT);
+	ck_assert_int_eq(mmio_read(r, at.cut - 24, fillbuf, 64, &done), MMIO_EFAULT);
 	for (size_t b = 0; b < 24; b++)
 		ck_assert_uint_eq(fillbuf[b], 0x3C);
-	FAULT_COPY(read, r, 20 * 1024 - 24, fillbuf, 64, 24);
-	FAULT_COPY(write, r, 20 * 1024 - 24, fillbuf, 64, 24);
-	FAULT_COPY(read, r, 20 * 1024, fillbuf, 64, 0);
-	FAULT_COPY(write, r, 20 * 1024, fillbuf, 64, 0);
+	/* Constant lengths (the compiler may unroll them), then run-time ones. */
+	FAULT_SWEEP(r, 64, &at);
+	FAULT_SWEEP(r, 136, &at);
+	FAULT_SWEEP(r, 512, &at);
+	for (size_t i = 0; i < sizeof(runtime_lens) / sizeof(runtime_lens[0]); i++)
+		fault_sweep_runtime(r, runtime_lens[i], &at);
+	FAULT_COPY(read, r, at.cut, fillbuf, 64, 64, 0);
+	FAULT_COPY(write, r, at.cut, fillbuf, 64, 64, 0);
 	/* What an inline write that faulted left: the steps before the cut. */
-	ck_assert_int_eq(mmio_fill(r, 20 * 1024 - 24, 24, 0x3C, &done), MMIO_OK);
+	ck_assert_int_eq(mmio_fill(r, at.cut - 104, 104, 0x3C, &done), MMIO_OK);
 	memset(fillbuf, 0x5A, sizeof(fillbuf));
 	library_copies = 0;
-	ck_assert_int_eq(mmio_write(r, 20 * 1024 - 24, fillbuf, 64, &done), MMIO_EFAULT);
-	ck_assert_uint_eq(done, 24);
+	ck_assert_int_eq(mmio_write(r, at.cut - 104, fillbuf, 128, &done), MMIO_EFAULT);
+	ck_assert_uint_eq(done, 104);
 	ck_assert_uint_eq(library_copies, 0);
 	memset(fillbuf, 0, sizeof(fillbuf));
-	ck_assert_int_eq((mmio_read)(r, 20 * 1024 - 24, fillbuf, 24, &done), MMIO_OK);
-	for (size_t b = 0; b < 24; b++)
+	ck_assert_int_eq((mmio_read)(r, at.cut - 104, fillbuf, 104, &done), MMIO_OK);
+	for (size_t b = 0; b < 104; b++)
 		ck_assert_uint_eq(fillbuf[b], 0x5A);
-	/* The Intel-syntax templates' entries recover the same way. */
-	ck_assert_int_eq(intel_read64_bytes(r, 20 * 1024 - 24, fillbuf, &done), MMIO_EFAULT);
+	/* The Intel-syntax templates' entries recover the same way, in a
+	 * group (at 24 of 64) and in a single step (at 64 of 72). */
+	ck_assert_int_eq(intel_read_bytes(r, at.cut - 24, fillbuf, 64, &done), MMIO_EFAULT);
 	ck_assert_uint_eq(done, 24);
-	ck_assert_int_eq(intel_write64_bytes(r, 20 * 1024 - 24, fillbuf, &done), MMIO_EFAULT);
+	ck_assert_int_eq(intel_write_bytes(r, at.cut - 24, fillbuf, 64, &done), MMIO_EFAULT);
 	ck_assert_uint_eq(done, 24);
+	ck_assert_int_eq(intel_read_bytes(r, at.cut - 64, fillbuf, 72, &done), MMIO_EFAULT);
+	ck_assert_uint_eq(done, 64);
+	ck_assert_int_eq(intel_write_bytes(r, at.cut - 64, fillbuf, 72, &done), MMIO_EFAULT);
+	ck_assert_uint_eq(done, 64);
 	munmap(pages, 2 * (size_t)page);
 	mmio_close(r);
 }
