@@ -426,6 +426,7 @@ static void check_write(mmio_region *r, size_t off, size_t len, const uint8_t *s
 		COPY_CASE(48, r, off, inline_expected);                                            \
 		COPY_CASE(56, r, off, inline_expected);                                            \
 		COPY_CASE(64, r, off, inline_expected);                                            \
+		COPY_CASE(88, r, off, inline_expected);                                            \
 		COPY_CASE(96, r, off, inline_expected);                                            \
 		COPY_CASE(128, r, off, inline_expected);                                           \
 		COPY_CASE(136, r, off, inline_expected);                                           \
@@ -1217,7 +1218,9 @@ __attribute__((noinline)) static void fault_sweep_runtime(mmio_region *r, size_t
  * copy it happens. */
 START_TEST(small_inline_copies_fault_like_the_library)
 {
-	static const size_t runtime_lens[] = { 8, 24, 32, 40, 96, 136, 256, MMIO_INLINE_COPY_MAX };
+	static const size_t runtime_lens[] = {
+		8, 16, 24, 32, 40, 48, 56, 120, 136, 256, MMIO_INLINE_COPY_MAX
+	};
 	long page = sysconf(_SC_PAGESIZE);
 	mmio_region *r;
 	uint8_t fillbuf[COPY_ROOM], *pages;
@@ -1242,7 +1245,9 @@ START_TEST(small_inline_copies_fault_like_the_library)
 	for (size_t b = 0; b < 24; b++)
 		ck_assert_uint_eq(fillbuf[b], 0x3C);
 	/* Constant lengths (the compiler may unroll them), then run-time ones. */
+	FAULT_SWEEP(r, 24, &at);
 	FAULT_SWEEP(r, 64, &at);
+	FAULT_SWEEP(r, 120, &at);
 	FAULT_SWEEP(r, 136, &at);
 	FAULT_SWEEP(r, 512, &at);
 	for (size_t i = 0; i < sizeof(runtime_lens) / sizeof(runtime_lens[0]); i++)

@@ -517,11 +517,11 @@ static inline int mmio__copy_fits(const struct mmio_region_fast *f, size_t end, 
 	return len <= end && off <= end - len && !(((uintptr_t)f->base + off) & 7);
 }
 
-/* Step @k of a group of four: 8 bytes at @at(%4) to @at(%5) through %@k,
- * listed with @label. */
+/* Step @k of up to four in one asm: 8 bytes at @at(%[src]) to @at(%[dst])
+ * through output %@k, listed with @label. */
 #define MMIO__COPY_STEP(label, k, at)                                                              \
-	MMIO__FAULTY_TO(label, "ld" #k, "mov {" at "(%4), %" #k "|%" #k ", [%4+" at "]}")          \
-	MMIO__FAULTY_TO(label, "st" #k, "mov {%" #k ", " at "(%5)|[%5+" at "], %" #k "}")
+	MMIO__FAULTY_TO(label, "ld" #k, "mov {" at "(%[src]), %" #k "|%" #k ", [%[src]+" at "]}")  \
+	MMIO__FAULTY_TO(label, "st" #k, "mov {%" #k ", " at "(%[dst])|[%[dst]+" at "], %" #k "}")
 #define MMIO__COPY_GROUP                                                                           \
 	MMIO__COPY_STEP("fault", 0, "0")                                                           \
 	MMIO__COPY_STEP("fault8", 1, "8")                                                          \
@@ -529,37 +529,50 @@ static inline int mmio__copy_fits(const struct mmio_region_fast *f, size_t end, 
 
 /*
  * Copy @len bytes (a multiple of 8) from @src to @dst, one of them in the
- * mapping, in 8-byte steps, four to an asm while 32 bytes remain (as the
- * library's loop does: one step per asm runs at 0.6 to 0.75 times a raw
- * volatile loop from 128 bytes on). Each step's load and store are listed
- * with the label of its place in the group, whose code makes *@done the
- * bytes before that step. Plain (base) addresses on both sides: an indexed
- * store cannot use every store port (64-byte writes were a quarter
- * slower). Always inline, as the two below: a copy made here only pays if it
- * is made in the caller (and Clang with sanitizers did not inline it
- * otherwise).
+ * mapping, in 8-byte steps in ascending order: one step if @len has 8, two
+ * if it has 16, then groups of four to an asm, as the library's loop does
+ * (one step per asm ran at 0.6 to 0.75 times a raw volatile loop from 128
+ * bytes on; the odd steps first kept 8 to 24 bytes nearest the raw loop).
+ * Each step's load and store are listed with the label of its place in its
+ * asm, whose code makes *@done the bytes before that step. Plain (base)
+ * addresses on both sides: an indexed store cannot use every store port
+ * (64-byte writes were a quarter slower). Always inline, as the two below: a
+ * copy made here only pays if it is made in the caller (and Clang with
+ * sanitizers did not inline it otherwise).
  */
 __attribute__((always_inline)) static inline int
 mmio__copy_steps(const unsigned char *src, unsigned char *dst, size_t len, size_t *done)
 {
 	const unsigned char *s = src;
 
+	if (len & 8) {
+		uint64_t t0;
+		__asm__ volatile goto(MMIO__COPY_STEP("fault", 0, "0")
+				      : "=&r"(t0)
+				      : [src] "r"(s), [dst] "r"(dst)
+				      : "memory"
+				      : fault);
+		s += 8;
+		dst += 8;
+	}
+	if (len & 16) {
+		uint64_t t0, t1;
+		__asm__ volatile goto(MMIO__COPY_STEP("fault", 0, "0")
+					      MMIO__COPY_STEP("fault8", 1, "8")
+				      : "=&r"(t0), "=&r"(t1)
+				      : [src] "r"(s), [dst] "r"(dst)
+				      : "memory"
+				      : fault, fault8);
+		s += 16;
+		dst += 16;
+	}
 	for (size_t n = len / 32; n; n--, s += 32, dst += 32) {
 		uint64_t t0, t1, t2, t3;
 		__asm__ volatile goto(MMIO__COPY_GROUP
 				      : "=&r"(t0), "=&r"(t1), "=&r"(t2), "=&r"(t3)
-				      : "r"(s), "r"(dst)
+				      : [src] "r"(s), [dst] "r"(dst)
 				      : "memory"
 				      : fault, fault8, fault16, fault24);
-	}
-	for (size_t n = len % 32 / 8; n; n--, s += 8, dst += 8) {
-		uint64_t t;
-		__asm__ volatile goto(MMIO__FAULTY_AS("ld", "mov {(%1), %0|%0, [%1]}")
-					      MMIO__FAULTY_AS("st", "mov {%0, (%2)|[%2], %0}")
-				      : "=&r"(t)
-				      : "r"(s), "r"(dst)
-				      : "memory"
-				      : fault);
 	}
 	if (done)
 		*done = len;
