@@ -433,6 +433,8 @@ static void check_write(mmio_region *r, size_t off, size_t len, const uint8_t *s
 		COPY_CASE(256, r, off, inline_expected);                                           \
 		COPY_CASE(504, r, off, inline_expected);                                           \
 		COPY_CASE(512, r, off, inline_expected);                                           \
+		COPY_CASE(1024, r, off, inline_expected);                                          \
+		COPY_CASE(4096, r, off, inline_expected);                                          \
 	} while (0)
 
 static void reload(enum policy_variant variant);
@@ -1218,9 +1220,8 @@ __attribute__((noinline)) static void fault_sweep_runtime(mmio_region *r, size_t
  * copy it happens. */
 START_TEST(small_inline_copies_fault_like_the_library)
 {
-	static const size_t runtime_lens[] = {
-		8, 16, 24, 32, 40, 48, 56, 120, 136, 256, MMIO_INLINE_COPY_MAX
-	};
+	static const size_t runtime_lens[] = { 8,  16,	24,  32,  40,	48,
+					       56, 120, 136, 256, 1000, MMIO_INLINE_COPY_MAX };
 	long page = sysconf(_SC_PAGESIZE);
 	mmio_region *r;
 	uint8_t fillbuf[COPY_ROOM], *pages;
@@ -1250,6 +1251,7 @@ START_TEST(small_inline_copies_fault_like_the_library)
 	FAULT_SWEEP(r, 120, &at);
 	FAULT_SWEEP(r, 136, &at);
 	FAULT_SWEEP(r, 512, &at);
+	FAULT_SWEEP(r, 4096, &at);
 	for (size_t i = 0; i < sizeof(runtime_lens) / sizeof(runtime_lens[0]); i++)
 		fault_sweep_runtime(r, runtime_lens[i], &at);
 	FAULT_COPY(read, r, at.cut, fillbuf, 64, 64, 0);
