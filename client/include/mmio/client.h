@@ -386,7 +386,8 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
  * as slow as raw loads instead of 1.03. A write takes their sum: an indexed
  * store cannot use every store port. */
 #define MMIO__INLINE_ONCE(bits, log2)                                                              \
-	static inline int mmio__read##bits(mmio_region *r, size_t off, uint##bits##_t *v)          \
+	__attribute__((always_inline)) static inline int mmio__read##bits(                         \
+		mmio_region *r, size_t off, uint##bits##_t *v)                                     \
 	{                                                                                          \
 		const struct mmio_region_fast *f = (const struct mmio_region_fast *)(void *)r;     \
 		struct mmio_once_result res;                                                       \
@@ -413,7 +414,8 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 	fault:                                                                                     \
 		return MMIO_EFAULT;                                                                \
 	}                                                                                          \
-	static inline int mmio__write##bits(mmio_region *r, size_t off, uint##bits##_t v)          \
+	__attribute__((always_inline)) static inline int mmio__write##bits(                        \
+		mmio_region *r, size_t off, uint##bits##_t v)                                      \
 	{                                                                                          \
 		const struct mmio_region_fast *f = (const struct mmio_region_fast *)(void *)r;     \
                                                                                                    \
