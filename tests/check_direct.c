@@ -299,11 +299,102 @@ START_TEST(once_ops_refuse_null_inline_and_called)
 }
 END_TEST
 
+/* Calls of the library's side of the inline once-ops from this file (the
+ * link wraps them, tests/CMakeLists.txt): made only when the header's checks
+ * send an access there. */
+static _Thread_local unsigned library_once_ops;
+
+struct mmio_once_result __real_mmio_inline_read(mmio_region *r, size_t off, unsigned width);
+int __real_mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v);
+struct mmio_once_result __wrap_mmio_inline_read(mmio_region *r, size_t off, unsigned width);
+int __wrap_mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v);
+
+struct mmio_once_result __wrap_mmio_inline_read(mmio_region *r, size_t off, unsigned width)
+{
+	library_once_ops++;
+	return __real_mmio_inline_read(r, off, width);
+}
+
+int __wrap_mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v)
+{
+	library_once_ops++;
+	return __real_mmio_inline_write(r, off, width, v);
+}
+
+/*
+ * One read and one write of each width at @off of @r, inline: @want_status
+ * for both, and @want_calls calls of the library between them. An access
+ * that passes leaves the value the library reads back.
+ */
+#define ONCE_CASE(bits, r, off, want_status, want_calls)                                           \
+	do {                                                                                       \
+		uint##bits##_t put = (uint##bits##_t)(0x8877665544332211ull + (off)), got = 0,     \
+			       back = 0;                                                           \
+		library_once_ops = 0;                                                              \
+		ck_assert_int_eq(mmio_write##bits((r), (off), put), (want_status));                \
+		ck_assert_int_eq(mmio_read##bits((r), (off), &got), (want_status));                \
+		ck_assert_msg(library_once_ops == 2 * (want_calls),                                \
+			      "read%d/write%d at %zu: %u library calls, expected %u", (bits),      \
+			      (bits), (size_t)(off), library_once_ops, 2 * (want_calls));          \
+		if ((want_status) == MMIO_OK) {                                                    \
+			ck_assert_uint_eq(got, put);                                               \
+			ck_assert_int_eq((mmio_read##bits)((r), (off), &back), MMIO_OK);           \
+			ck_assert_uint_eq(back, put);                                              \
+		}                                                                                  \
+	} while (0)
+
+#define ONCE_CASES(bits, r)                                                                        \
+	do {                                                                                       \
+		size_t w = (bits) / 8, size = mmio_size(r);                                        \
+		ONCE_CASE(bits, r, 0, MMIO_OK, 0u);                                                \
+		ONCE_CASE(bits, r, 8 * w, MMIO_OK, 0u);                                            \
+		ONCE_CASE(bits, r, size - w, MMIO_OK, 0u);                                         \
+		ONCE_CASE(bits, r, size, MMIO_EINVAL, 1u);                                         \
+		ONCE_CASE(bits, r, SIZE_MAX - w + 1, MMIO_EINVAL, 1u);                             \
+		if (w > 1) {                                                                       \
+			ONCE_CASE(bits, r, size - w + 1, MMIO_EINVAL, 1u);                         \
+			ONCE_CASE(bits, r, 1, MMIO_EINVAL, 1u);                                    \
+		}                                                                                  \
+	} while (0)
+
+/* On a direct region the once-ops are the header's up to the region's last
+ * byte, and reach the library only for what its checks refuse: past the
+ * end, wrapping, misaligned, or a region that is not direct; the same in
+ * the Intel-syntax templates. */
+START_TEST(once_ops_inline_reach_the_library_only_when_refused)
+{
+	mmio_region *r, *p;
+	uint32_t v;
+
+#ifndef MMIO_INLINE_ONCE
+	ck_abort_msg("this compiler does not get the header's inline once-ops");
+#endif
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
+	ONCE_CASES(8, r);
+	ONCE_CASES(16, r);
+	ONCE_CASES(32, r);
+	ONCE_CASES(64, r);
+	library_once_ops = 0;
+	ck_assert_int_eq(intel_write32(r, TWIN_SIZE - 4, 0x0BADCAFE), MMIO_OK);
+	ck_assert_int_eq(intel_read32(r, TWIN_SIZE - 4, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x0BADCAFE);
+	ck_assert_uint_eq(library_once_ops, 0);
+	ck_assert_int_eq(intel_write32(r, TWIN_SIZE, 1), MMIO_EINVAL);
+	ck_assert_int_eq(intel_read32(r, TWIN_SIZE, &v), MMIO_EINVAL);
+	ck_assert_uint_eq(library_once_ops, 2);
+	mmio_close(r);
+	/* Proxied: every access is the library's. */
+	ck_assert_int_eq(mmio_open(client, "tw-p", MMIO_OPEN_PROXIED, &p), MMIO_OK);
+	ONCE_CASE(32, p, 0, MMIO_OK, 1u);
+	mmio_close(p);
+}
+END_TEST
+
 /* ---- small copies inline ---- */
 
 /* Calls of the library's mmio_read()/mmio_write() from this file (the link
  * wraps them, tests/CMakeLists.txt): the header's inline copies make none. */
-static unsigned library_copies;
+static _Thread_local unsigned library_copies;
 
 int __real_mmio_read(mmio_region *r, size_t off, void *buf, size_t len, size_t *done);
 int __real_mmio_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done);
@@ -1758,6 +1849,7 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, direct_where_granted_proxied_otherwise);
 	tcase_add_test(tc, read_only_grant_maps_read_only);
 	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);
+	tcase_add_test(tc, once_ops_inline_reach_the_library_only_when_refused);
 	tcase_add_test(tc, small_copies_inline_equal_library_copies);
 	tcase_add_test(tc, inline_layout_larger_than_the_library_s_is_refused);
 	tcase_add_test(tc, differential_proxied_equals_direct);

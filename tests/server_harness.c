@@ -243,6 +243,8 @@ void rawc_open(struct rawc *c)
 	nng_socket_set_ms(c->s, NNG_OPT_RECVTIMEO, 10000);
 	nng_socket_set_ms(c->s, NNG_OPT_SENDTIMEO, 10000);
 	rv = nng_dial(c->s, H.url, NULL, 0);
+	if (rv != 0)
+		fprintf(stderr, "rawc_open: dialing %s: %s\n", H.url, nng_strerror(rv));
 	REQUIRE(rv == 0);
 }
 
