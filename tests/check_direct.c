@@ -480,6 +480,13 @@ static void check_write(mmio_region *r, size_t off, size_t len, const uint8_t *s
 	}
 }
 
+/* The buffers of COPY_CASE and FAULT_COPY: one set, not one per expansion
+ * (Clang with ASan gave each its own stack slots: a 1.7 MB frame). */
+static struct {
+	struct copy_outcome in, lib;
+	uint8_t src[COPY_ROOM], want[COPY_ROOM];
+} scratch;
+
 /*
  * A read and a write of constant length L at @off: inline (mmio_read) and
  * through the library ((mmio_read)), on region @r, each write followed by a
@@ -488,23 +495,23 @@ static void check_write(mmio_region *r, size_t off, size_t len, const uint8_t *s
  */
 #define COPY_CASE(L, r, off, inline_expected)                                                      \
 	do {                                                                                       \
-		struct copy_outcome in, lib;                                                       \
-		uint8_t src[COPY_ROOM], want[COPY_ROOM];                                           \
-		for (size_t b = 0; b < sizeof(src); b++)                                           \
+		struct copy_outcome *in = &scratch.in, *lib = &scratch.lib;                        \
+		uint8_t *src = scratch.src, *want = scratch.want;                                  \
+		for (size_t b = 0; b < COPY_ROOM; b++)                                             \
 			src[b] = want[b] = (uint8_t)(0xA0 + b + (L));                              \
-		memset(&in, 0, sizeof(in));                                                        \
-		memset(&lib, 0, sizeof(lib));                                                      \
-		memset(in.bytes, 0x5E, sizeof(in.bytes));                                          \
-		memset(lib.bytes, 0x5E, sizeof(lib.bytes));                                        \
+		memset(in, 0, sizeof(*in));                                                        \
+		memset(lib, 0, sizeof(*lib));                                                      \
+		memset(in->bytes, 0x5E, sizeof(in->bytes));                                        \
+		memset(lib->bytes, 0x5E, sizeof(lib->bytes));                                      \
 		library_copies = 0;                                                                \
-		in.status = mmio_read((r), (off), in.bytes, (L), &in.done);                        \
-		in.calls = library_copies;                                                         \
-		lib.status = (mmio_read)((r), (off), lib.bytes, (L), &lib.done);                   \
-		copy_expect_same("read", (L), (off), &in, &lib, (inline_expected));                \
+		in->status = mmio_read((r), (off), in->bytes, (L), &in->done);                     \
+		in->calls = library_copies;                                                        \
+		lib->status = (mmio_read)((r), (off), lib->bytes, (L), &lib->done);                \
+		copy_expect_same("read", (L), (off), in, lib, (inline_expected));                  \
 		library_copies = 0;                                                                \
-		in.status = mmio_write((r), (off), src, (L), &in.done);                            \
-		in.calls = library_copies;                                                         \
-		check_write((r), (off), (L), src, want, &in, (inline_expected) && writable);       \
+		in->status = mmio_write((r), (off), src, (L), &in->done);                          \
+		in->calls = library_copies;                                                        \
+		check_write((r), (off), (L), src, want, in, (inline_expected) && writable);        \
 	} while (0)
 
 #define COPY_CASES_AT(r, off, inline_expected)                                                     \
@@ -514,17 +521,10 @@ static void check_write(mmio_region *r, size_t off, size_t len, const uint8_t *s
 		COPY_CASE(24, r, off, inline_expected);                                            \
 		COPY_CASE(32, r, off, inline_expected);                                            \
 		COPY_CASE(40, r, off, inline_expected);                                            \
-		COPY_CASE(48, r, off, inline_expected);                                            \
 		COPY_CASE(56, r, off, inline_expected);                                            \
 		COPY_CASE(64, r, off, inline_expected);                                            \
-		COPY_CASE(88, r, off, inline_expected);                                            \
-		COPY_CASE(96, r, off, inline_expected);                                            \
-		COPY_CASE(128, r, off, inline_expected);                                           \
 		COPY_CASE(136, r, off, inline_expected);                                           \
-		COPY_CASE(256, r, off, inline_expected);                                           \
-		COPY_CASE(504, r, off, inline_expected);                                           \
 		COPY_CASE(512, r, off, inline_expected);                                           \
-		COPY_CASE(1024, r, off, inline_expected);                                          \
 		COPY_CASE(4096, r, off, inline_expected);                                          \
 	} while (0)
 
@@ -607,7 +607,7 @@ static void intel_syntax_cases(void)
 		src[b] = want[b] = (uint8_t)(0x31 * b + 7);
 	memset(got, 0, sizeof(got));
 	library_copies = 0;
-	/* 72 bytes: two groups of four steps, then one step. */
+	/* 72 bytes: one step, then two groups of four. */
 	ck_assert_int_eq(intel_write_bytes(r, 128, src, sizeof(src), &done), MMIO_OK);
 	ck_assert_uint_eq(done, sizeof(src));
 	ck_assert_mem_eq(src, want, sizeof(src)); /* written from, not into */
@@ -1257,9 +1257,9 @@ END_TEST
  * were). */
 #define FAULT_COPY(dir, r, off, buf, room, len, want_done)                                         \
 	do {                                                                                       \
-		struct copy_outcome in, lib;                                                       \
+		struct copy_outcome *in = &scratch.in, *lib = &scratch.lib;                        \
 		for (int pass = 0; pass < 2; pass++) {                                             \
-			struct copy_outcome *o = pass ? &lib : &in;                                \
+			struct copy_outcome *o = pass ? lib : in;                                  \
 			memset((buf), 0x77, (room));                                               \
 			library_copies = 0;                                                        \
 			o->status = pass ? (mmio_##dir)((r), (off), (buf), (len), &o->done)        \
@@ -1268,11 +1268,11 @@ END_TEST
 			memset(o->bytes, 0, sizeof(o->bytes));                                     \
 			memcpy(o->bytes, (buf), (room));                                           \
 		}                                                                                  \
-		ck_assert_msg(in.status == MMIO_EFAULT && in.done == (want_done),                  \
+		ck_assert_msg(in->status == MMIO_EFAULT && in->done == (want_done),                \
 			      #dir " of %zu at %zu: %s, done %zu; expected MMIO_EFAULT, done %zu", \
-			      (size_t)(len), (size_t)(off), mmio_status_name(in.status), in.done,  \
-			      (size_t)(want_done));                                                \
-		copy_expect_same(#dir " (fault)", (len), (off), &in, &lib, true);                  \
+			      (size_t)(len), (size_t)(off), mmio_status_name(in->status),          \
+			      in->done, (size_t)(want_done));                                      \
+		copy_expect_same(#dir " (fault)", (len), (off), in, lib, true);                    \
 	} while (0)
 
 /* Where the fault sweeps below put their faults. */
@@ -1286,7 +1286,8 @@ struct fault_places {
  * A copy of @len bytes stopped by a fault before each of its steps k: on
  * the caller's side (its buffer ends 8k bytes in) and on the device's (its
  * copy starts 8k bytes before the cut), each way. That is every place in a
- * group of four steps and in the single steps after the groups.
+ * group of four steps, and in the single step and the pair before the
+ * groups.
  */
 #define FAULT_SWEEP(r, len, at)                                                                    \
 	do {                                                                                       \
@@ -1358,16 +1359,26 @@ START_TEST(small_inline_copies_fault_like_the_library)
 	ck_assert_int_eq((mmio_read)(r, at.cut - 104, fillbuf, 104, &done), MMIO_OK);
 	for (size_t b = 0; b < 104; b++)
 		ck_assert_uint_eq(fillbuf[b], 0x5A);
-	/* The Intel-syntax templates' entries recover the same way, in a
-	 * group (at 24 of 64) and in a single step (at 64 of 72). */
+	/* The Intel-syntax templates' entries recover the same way: in a group
+	 * (at 24 of 64), and in 24 bytes' single step (at 0) and pair (at 8
+	 * and 16). */
 	ck_assert_int_eq(intel_read_bytes(r, at.cut - 24, fillbuf, 64, &done), MMIO_EFAULT);
 	ck_assert_uint_eq(done, 24);
 	ck_assert_int_eq(intel_write_bytes(r, at.cut - 24, fillbuf, 64, &done), MMIO_EFAULT);
 	ck_assert_uint_eq(done, 24);
-	ck_assert_int_eq(intel_read_bytes(r, at.cut - 64, fillbuf, 72, &done), MMIO_EFAULT);
-	ck_assert_uint_eq(done, 64);
-	ck_assert_int_eq(intel_write_bytes(r, at.cut - 64, fillbuf, 72, &done), MMIO_EFAULT);
-	ck_assert_uint_eq(done, 64);
+	for (size_t k = 0; k < 3; k++) {
+		ck_assert_int_eq(intel_read_bytes(r, at.cut - 8 * k, fillbuf, 24, &done),
+				 MMIO_EFAULT);
+		ck_assert_uint_eq(done, 8 * k);
+		ck_assert_int_eq(intel_write_bytes(r, at.cut - 8 * k, fillbuf, 24, &done),
+				 MMIO_EFAULT);
+		ck_assert_uint_eq(done, 8 * k);
+	}
+	library_copies = 0;
+	ck_assert_int_eq(intel_read_bytes(r, at.cut - 24, fillbuf, 24, &done), MMIO_OK);
+	ck_assert_int_eq(intel_write_bytes(r, at.cut - 24, fillbuf, 24, &done), MMIO_OK);
+	ck_assert_uint_eq(done, 24);
+	ck_assert_uint_eq(library_copies, 0);
 	munmap(pages, 2 * (size_t)page);
 	mmio_close(r);
 }
@@ -1672,6 +1683,8 @@ START_TEST(sigterm_under_load_stops_within_seconds)
 		ck_assert_msg(got == H.server, "round %d: the server still runs 8 s after SIGTERM",
 			      round);
 		H.server = 0;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			harness_log_tail(30);
 		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			      "round %d: server status 0x%x", round, status);
 	}

@@ -12,8 +12,8 @@
 
 int intel_read32(mmio_region *r, size_t off, uint32_t *v);
 int intel_write32(mmio_region *r, size_t off, uint32_t v);
-/* Copies of a length known only at run time: groups of four steps, then
- * single steps. */
+/* Copies of a length known only at run time: a single step, a pair, then
+ * groups of four, as the length has them. */
 int intel_read_bytes(mmio_region *r, size_t off, void *buf, size_t len, size_t *done);
 int intel_write_bytes(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done);
 

@@ -366,7 +366,8 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
  * retained ("R"), so that --gc-sections keeps it although only the weak
  * __start_ symbol refers to the section (lld would drop it). The label is
  * unique to the asm (%=), not "1:", which Clang reads as a number in Intel
- * syntax; the "_" keeps "ld1" in asm 32 apart from "ld" in asm 132.
+ * syntax; the "_" ends the name, so that a name ending in a digit cannot
+ * run into the number ("ld1" in asm 32 and "ld" in asm 132 did).
  */
 #define MMIO__FAULTY_TO(label, name, insn)                                                         \
 	".Lmmio_" name "_%=:\t" insn "\n\t"                                                        \
@@ -389,8 +390,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
  * before gave) about 1.2 times as slow as raw loads instead of 1.03. A write
  * adds them first: an indexed store cannot use every store port. */
 #define MMIO__INLINE_ONCE(bits, log2)                                                              \
-	__attribute__((always_inline)) static inline int mmio__read##bits(                         \
-		mmio_region *r, size_t off, uint##bits##_t *v)                                     \
+	static inline int mmio__read##bits(mmio_region *r, size_t off, uint##bits##_t *v)          \
 	{                                                                                          \
 		const struct mmio_region_fast *f = (const struct mmio_region_fast *)(void *)r;     \
 		struct mmio_once_result res;                                                       \
@@ -420,8 +420,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 			*v = (uint##bits##_t)res.value;                                            \
 		return res.status;                                                                 \
 	}                                                                                          \
-	__attribute__((always_inline)) static inline int mmio__write##bits(                        \
-		mmio_region *r, size_t off, uint##bits##_t v)                                      \
+	static inline int mmio__write##bits(mmio_region *r, size_t off, uint##bits##_t v)          \
 	{                                                                                          \
 		const struct mmio_region_fast *f = (const struct mmio_region_fast *)(void *)r;     \
                                                                                                    \
@@ -545,9 +544,11 @@ static inline int mmio__copy_fits(const struct mmio_region_fast *f, size_t end, 
 /*
  * Copy @len bytes (a multiple of 8) from @src to @dst, one of them in the
  * mapping, in 8-byte steps in ascending order: one step if @len has 8, two
- * if it has 16, then groups of four to an asm, as the library's loop does
- * (one step per asm ran at 0.6 to 0.75 times a raw volatile loop from 128
- * bytes on; the odd steps first kept 8 to 24 bytes nearest the raw loop).
+ * if it has 16, then groups of four to an asm, as the library's loop makes
+ * them (it makes its groups first and the odd steps last: the same
+ * addresses in the same order). One step per asm ran at 0.6 to 0.75 times
+ * a raw volatile loop from 128 bytes on; the odd steps first kept 8 to 24
+ * bytes nearest the raw loop.
  * Each step's load and store are listed with the label of its place in its
  * asm, whose code makes *@done the bytes before that step. Plain (base)
  * addresses on both sides: an indexed store cannot use every store port
