@@ -89,10 +89,11 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)ev;
 	/*
 	 * While connecting, a lost pipe is not the end of the attempt: the
-	 * dialer reconnects and req0 resends the (idempotent) HELLO on the new
-	 * pipe. Closing the socket here instead could cut that reconnection
-	 * in the middle of its handshake, which stalls an nng 1.5.2 listener
-	 * (issue 1518). The attempt's own timeout bounds the wait.
+	 * dialer reconnects, and attempt() sends the (idempotent) HELLO again
+	 * on the same socket. Closing the socket instead could cut that
+	 * reconnection in the middle of its handshake, which stalls an nng
+	 * 1.5.2 listener (issue 1518). The attempt's own timeout bounds the
+	 * wait.
 	 */
 	pthread_mutex_lock(&c->mtx);
 	if (!c->connecting && id == c->session_pipe)
@@ -483,9 +484,30 @@ static int attempt(mmio_client *c, const char *url, int timeout_ms)
 	req.hello.min_version = PROTO_VERSION_MIN;
 	req.hello.max_version = PROTO_VERSION_MAX;
 	c->max_message = CLI_MESSAGE_MAX;
-	status = cli_call(c, &req, timeout_ms, &m, &rep);
-	if (status == MMIO_ECONN)
-		return ATTEMPT_RETRY;
+	for (int64_t end = cli_now_ms() + timeout_ms;;) {
+		int64_t left = end - cli_now_ms();
+
+		if (left <= 0)
+			return ATTEMPT_RETRY;
+		status = cli_call(c, &req, (int)left, &m, &rep);
+		if (status != MMIO_ECONN)
+			break;
+		/*
+		 * The pipe went away under the HELLO (req0 fails a request whose
+		 * pipe closes when it has no resend timer). Ask again on this
+		 * socket, whose dialer is already reconnecting: closing the
+		 * socket now could cut that reconnection in its handshake, which
+		 * stalls an nng 1.5.2 listener (issue 1518) — the server repairs
+		 * that, in about a second, but the client's attempt would be lost.
+		 * The HELLO waits for the new pipe, so this paces itself.
+		 */
+		pthread_mutex_lock(&c->mtx);
+		broken = c->attempt_broken && !c->lost;
+		c->attempt_broken = false;
+		pthread_mutex_unlock(&c->mtx);
+		if (!broken)
+			return ATTEMPT_RETRY;
+	}
 	if (status != MMIO_OK)
 		return status;
 	status = rep.status;
