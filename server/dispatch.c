@@ -385,8 +385,11 @@ static void ctx_callback(void *arg)
 		request_start(c, nng_aio_get_msg(c->aio));
 		return;
 	case CTX_SEND:
-		if (rv != 0)
+		if (rv != 0) {
+			/* A failed send leaves the reply ours. */
 			nng_msg_free(nng_aio_get_msg(c->aio));
+			nng_aio_set_msg(c->aio, NULL);
+		}
 		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 			return;
 		ctx_recv(c);
@@ -440,6 +443,12 @@ void srv_dispatch_stop(void)
 		nng_aio_stop(contexts[i].aio);
 		if (contexts[i].state == CTX_WAIT && contexts[i].r.msg)
 			srv_request_finish(&contexts[i].r);
+		/* A reply sent after the stop began: nng refuses a stopped aio
+		 * without a callback, and the message is still on it. */
+		if (contexts[i].state == CTX_SEND && nng_aio_get_msg(contexts[i].aio)) {
+			nng_msg_free(nng_aio_get_msg(contexts[i].aio));
+			nng_aio_set_msg(contexts[i].aio, NULL);
+		}
 		ctx_release_owner(&contexts[i]);
 		nng_aio_free(contexts[i].aio);
 	}
