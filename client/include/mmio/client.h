@@ -359,7 +359,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 
 /*
  * @insn, listed in this module's table with the asm goto's label @label
- * ("fault" in MMIO__FAULTY_AS); @name tells the local labels of several
+ * ("fault" in MMIO__FAULTY); @name tells the local labels of several
  * accesses in one asm apart.
  * The entry joins the function's section group ("?"), so that a linker that
  * drops a duplicate of an inline C++ function drops its entry too, and is
@@ -376,8 +376,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 	".long .Lmmio_" name "_%= - .\n\t"                                                         \
 	".long %l[" label "] - .\n\t"                                                              \
 	".popsection\n\t"
-#define MMIO__FAULTY_AS(name, insn) MMIO__FAULTY_TO("fault", name, insn)
-#define MMIO__FAULTY(insn)	    MMIO__FAULTY_AS("insn", insn)
+#define MMIO__FAULTY(insn) MMIO__FAULTY_TO("fault", "insn", insn)
 
 /* Width 1 << @log2 bytes. The asm is volatile (GCC 12 drops an asm goto
  * whose outputs are unused otherwise) and clobbers memory (a barrier, as a
@@ -395,8 +394,8 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 		const struct mmio_region_fast *f = (const struct mmio_region_fast *)(void *)r;     \
 		struct mmio_once_result res;                                                       \
 		uint##bits##_t x;                                                                  \
-                                                                                                   \
 		uintptr_t t;                                                                       \
+                                                                                                   \
 		if (__builtin_expect(!v, 0))                                                       \
 			return (mmio_read##bits)(r, off, v);                                       \
 		if (__builtin_expect(!r || (off & ((bits) / 8 - 1)), 0))                           \
@@ -423,8 +422,8 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 	static inline int mmio__write##bits(mmio_region *r, size_t off, uint##bits##_t v)          \
 	{                                                                                          \
 		const struct mmio_region_fast *f = (const struct mmio_region_fast *)(void *)r;     \
-                                                                                                   \
 		uintptr_t t;                                                                       \
+                                                                                                   \
 		if (__builtin_expect(!r || (off & ((bits) / 8 - 1)), 0))                           \
 			goto slow;                                                                 \
 		__asm__ volatile goto("cmp {%[end], %[off]|%[off], %[end]}\n\t"                    \
@@ -505,7 +504,7 @@ MMIO_API int mmio_write(mmio_region *r, size_t off, const void *buf, size_t len,
 
 #if defined(MMIO_INLINE_ONCE) && !defined(MMIO__MSAN)
 /*
- * Small copies inline. A copy of a multiple of 8 bytes up to
+ * Copies inline. A copy of a multiple of 8 bytes up to
  * MMIO_INLINE_COPY_MAX, on a direct region where the grant allows it (see
  * struct mmio_region_fast) and the device address is aligned to 8, is made
  * in the caller's code: one 8-byte load and store per 8 bytes, in order,
@@ -536,10 +535,9 @@ static inline int mmio__copy_fits(const struct mmio_region_fast *f, size_t end, 
 #define MMIO__COPY_STEP(label, k, at)                                                              \
 	MMIO__FAULTY_TO(label, "ld" #k, "mov {" at "(%[src]), %" #k "|%" #k ", [%[src]+" at "]}")  \
 	MMIO__FAULTY_TO(label, "st" #k, "mov {%" #k ", " at "(%[dst])|[%[dst]+" at "], %" #k "}")
+#define MMIO__COPY_PAIR MMIO__COPY_STEP("fault", 0, "0") MMIO__COPY_STEP("fault8", 1, "8")
 #define MMIO__COPY_GROUP                                                                           \
-	MMIO__COPY_STEP("fault", 0, "0")                                                           \
-	MMIO__COPY_STEP("fault8", 1, "8")                                                          \
-	MMIO__COPY_STEP("fault16", 2, "16") MMIO__COPY_STEP("fault24", 3, "24")
+	MMIO__COPY_PAIR MMIO__COPY_STEP("fault16", 2, "16") MMIO__COPY_STEP("fault24", 3, "24")
 
 /*
  * Copy @len bytes (a multiple of 8) from @src to @dst, one of them in the
@@ -573,8 +571,7 @@ mmio__copy_steps(const unsigned char *src, unsigned char *dst, size_t len, size_
 	}
 	if (len & 16) {
 		uint64_t t0, t1;
-		__asm__ volatile goto(MMIO__COPY_STEP("fault", 0, "0")
-					      MMIO__COPY_STEP("fault8", 1, "8")
+		__asm__ volatile goto(MMIO__COPY_PAIR
 				      : "=&r"(t0), "=&r"(t1)
 				      : [src] "r"(s), [dst] "r"(dst)
 				      : "memory"
