@@ -502,7 +502,7 @@ static int attempt(mmio_client *c, const char *url, int timeout_ms)
 		 * The HELLO waits for the new pipe, so this paces itself.
 		 */
 		pthread_mutex_lock(&c->mtx);
-		broken = c->attempt_broken && !c->lost;
+		broken = c->attempt_broken; /* (a lost session is that, while connecting) */
 		c->attempt_broken = false;
 		pthread_mutex_unlock(&c->mtx);
 		if (!broken)
