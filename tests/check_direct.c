@@ -390,7 +390,7 @@ START_TEST(once_ops_inline_reach_the_library_only_when_refused)
 }
 END_TEST
 
-/* ---- small copies inline ---- */
+/* ---- copies inline ---- */
 
 /* Calls of the library's mmio_read()/mmio_write() from this file (the link
  * wraps them, tests/CMakeLists.txt): the header's inline copies make none. */
@@ -488,31 +488,37 @@ static struct {
 } scratch;
 
 /*
- * A read and a write of constant length L at @off: inline (mmio_read) and
- * through the library ((mmio_read)), on region @r, each write followed by a
- * library read of what it left. @inline_expected: the header should make
- * the copy itself.
+ * A read and a write of @len bytes at @off: inline (mmio_read) and through
+ * the library ((mmio_read)), on region @r, each write followed by a library
+ * read of what it left. @inline_expected: the header should make the copy
+ * itself. Always inline, so that a constant @len reaches the header's code
+ * as a constant (the compiler may unroll it); runtime_copy_case() is the
+ * same with a length known only at run time.
  */
-#define COPY_CASE(L, r, off, inline_expected)                                                      \
-	do {                                                                                       \
-		struct copy_outcome *in = &scratch.in, *lib = &scratch.lib;                        \
-		uint8_t *src = scratch.src, *want = scratch.want;                                  \
-		for (size_t b = 0; b < COPY_ROOM; b++)                                             \
-			src[b] = want[b] = (uint8_t)(0xA0 + b + (L));                              \
-		memset(in, 0, sizeof(*in));                                                        \
-		memset(lib, 0, sizeof(*lib));                                                      \
-		memset(in->bytes, 0x5E, sizeof(in->bytes));                                        \
-		memset(lib->bytes, 0x5E, sizeof(lib->bytes));                                      \
-		library_copies = 0;                                                                \
-		in->status = mmio_read((r), (off), in->bytes, (L), &in->done);                     \
-		in->calls = library_copies;                                                        \
-		lib->status = (mmio_read)((r), (off), lib->bytes, (L), &lib->done);                \
-		copy_expect_same("read", (L), (off), in, lib, (inline_expected));                  \
-		library_copies = 0;                                                                \
-		in->status = mmio_write((r), (off), src, (L), &in->done);                          \
-		in->calls = library_copies;                                                        \
-		check_write((r), (off), (L), src, want, in, (inline_expected) && writable);        \
-	} while (0)
+__attribute__((always_inline)) static inline void copy_case(mmio_region *r, size_t off, size_t len,
+							    bool inline_expected, bool writable)
+{
+	struct copy_outcome *in = &scratch.in, *lib = &scratch.lib;
+
+	ck_assert_uint_le(len, COPY_ROOM);
+	for (size_t b = 0; b < COPY_ROOM; b++)
+		scratch.src[b] = scratch.want[b] = (uint8_t)(0x40 + 3 * b + len);
+	memset(in, 0, sizeof(*in));
+	memset(lib, 0, sizeof(*lib));
+	memset(in->bytes, 0x5E, sizeof(in->bytes));
+	memset(lib->bytes, 0x5E, sizeof(lib->bytes));
+	library_copies = 0;
+	in->status = mmio_read(r, off, in->bytes, len, &in->done);
+	in->calls = library_copies;
+	lib->status = (mmio_read)(r, off, lib->bytes, len, &lib->done);
+	copy_expect_same("read", len, off, in, lib, inline_expected);
+	library_copies = 0;
+	in->status = mmio_write(r, off, scratch.src, len, &in->done);
+	in->calls = library_copies;
+	check_write(r, off, len, scratch.src, scratch.want, in, inline_expected && writable);
+}
+
+#define COPY_CASE(L, r, off, inline_expected) copy_case(r, off, L, inline_expected, writable)
 
 #define COPY_CASES_AT(r, off, inline_expected)                                                     \
 	do {                                                                                       \
@@ -530,29 +536,10 @@ static struct {
 
 static void reload(enum policy_variant variant);
 
-/* COPY_CASE with a length known only at run time (not inlined here). */
 __attribute__((noinline)) static void runtime_copy_case(mmio_region *r, size_t off, size_t len,
 							bool inline_expected, bool writable)
 {
-	struct copy_outcome in, lib;
-	uint8_t src[COPY_ROOM], want[COPY_ROOM];
-
-	ck_assert_uint_le(len, sizeof(src));
-	for (size_t b = 0; b < sizeof(src); b++)
-		src[b] = want[b] = (uint8_t)(0x40 + 3 * b + len);
-	memset(&in, 0, sizeof(in));
-	memset(&lib, 0, sizeof(lib));
-	memset(in.bytes, 0x5E, sizeof(in.bytes));
-	memset(lib.bytes, 0x5E, sizeof(lib.bytes));
-	library_copies = 0;
-	in.status = mmio_read(r, off, in.bytes, len, &in.done);
-	in.calls = library_copies;
-	lib.status = (mmio_read)(r, off, lib.bytes, len, &lib.done);
-	copy_expect_same("read (run-time length)", len, off, &in, &lib, inline_expected);
-	library_copies = 0;
-	in.status = mmio_write(r, off, src, len, &in.done);
-	in.calls = library_copies;
-	check_write(r, off, len, src, want, &in, inline_expected && writable);
+	copy_case(r, off, len, inline_expected, writable);
 }
 
 /* COPY_CASES_AT at the offsets that matter, on region @name. */
@@ -627,10 +614,10 @@ static void intel_syntax_cases(void)
 	mmio_close(r);
 }
 
-/* Small copies are the header's on a direct region where the grant, the
+/* Copies are the header's on a direct region where the grant, the
  * length, the range and the alignment allow, the library's otherwise, with
  * the same statuses, counts and bytes either way. */
-START_TEST(small_copies_inline_equal_library_copies)
+START_TEST(inline_copies_equal_library_copies)
 {
 #ifndef MMIO_INLINE_ONCE
 	ck_abort_msg("this compiler does not get the header's inline copies");
@@ -1310,7 +1297,7 @@ __attribute__((noinline)) static void fault_sweep_runtime(mmio_region *r, size_t
 /* A fault in an inline copy, on the device's side or the caller's buffer's,
  * is MMIO_EFAULT with the exact count, as in the library, wherever in the
  * copy it happens. */
-START_TEST(small_inline_copies_fault_like_the_library)
+START_TEST(inline_copies_fault_like_the_library)
 {
 	static const size_t runtime_lens[] = { 8,  16,	24,  32,  40,	48,
 					       56, 120, 136, 256, 1000, MMIO_INLINE_COPY_MAX };
@@ -1863,14 +1850,14 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, read_only_grant_maps_read_only);
 	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);
 	tcase_add_test(tc, once_ops_inline_reach_the_library_only_when_refused);
-	tcase_add_test(tc, small_copies_inline_equal_library_copies);
+	tcase_add_test(tc, inline_copies_equal_library_copies);
 	tcase_add_test(tc, inline_layout_larger_than_the_library_s_is_refused);
 	tcase_add_test(tc, differential_proxied_equals_direct);
 	tcase_add_test(tc, differential_pinned_width);
 	tcase_add_test(tc, differential_read_only);
 	tcase_add_test(tc, direct_poll_waits_and_times_out_like_proxied);
 	tcase_add_test(tc, fault_under_mapping_reports_what_proxied_reports);
-	tcase_add_test(tc, small_inline_copies_fault_like_the_library);
+	tcase_add_test(tc, inline_copies_fault_like_the_library);
 	tcase_add_test(tc, close_and_disconnect_release_exclusive_mapping);
 	tcase_add_test(tc, lost_server_makes_direct_calls_econn);
 	tcase_add_test(tc, stopped_server_ends_a_mailbox_poll_with_econn);
