@@ -345,8 +345,11 @@ int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v)
 int mmio_inline_register(const void *start, const void *stop)
 {
 	static _Atomic(const void *) told; /* the last module refused: said once */
-	int status = shim_extable_add(start, stop);
+	int status = shim_fault_recovery_install();
 	Dl_info info;
+
+	if (status == MMIO_OK)
+		status = shim_extable_add(start, stop);
 
 	if (status == MMIO_ENOMEM && atomic_exchange(&told, start) != start) {
 		const char *name = dladdr(start, &info) && info.dli_fname && *info.dli_fname
