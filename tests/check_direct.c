@@ -372,6 +372,34 @@ END_TEST
 		}                                                                                  \
 	} while (0)
 
+/* The header loads a region's base once for a run of accesses (an asm the
+ * compiler may hoist): reads that alternate between a region and a slice of
+ * it, whose handles are made and freed in turn, each read at its own base. */
+START_TEST(inline_once_ops_keep_each_region_base)
+{
+	mmio_region *r, *s;
+	uint32_t a, b;
+
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
+	for (uint32_t k = 0; k < 64; k++)
+		ck_assert_int_eq(mmio_write32(r, k * 4, 0x1000 + k), MMIO_OK);
+	for (uint32_t at = 1; at <= 4; at++) {
+		ck_assert_int_eq(mmio_slice(r, at * 4, 64, &s), MMIO_OK);
+		ck_assert_int_eq(mmio_is_direct(s), 1);
+		library_once_ops = 0;
+		for (uint32_t k = 0; k < 16; k++) {
+			ck_assert_int_eq(mmio_read32(r, k * 4, &a), MMIO_OK);
+			ck_assert_int_eq(mmio_read32(s, k * 4, &b), MMIO_OK);
+			ck_assert_uint_eq(a, 0x1000 + k);
+			ck_assert_uint_eq(b, 0x1000 + k + at);
+		}
+		ck_assert_uint_eq(library_once_ops, 0);
+		mmio_close(s);
+	}
+	mmio_close(r);
+}
+END_TEST
+
 /* On a direct region the once-ops are the header's up to the region's last
  * byte, and reach the library only for what its checks refuse: past the
  * end, wrapping, misaligned, or a region that is not direct; the same in
@@ -1865,6 +1893,7 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, read_only_grant_maps_read_only);
 	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);
 	tcase_add_test(tc, once_ops_inline_reach_the_library_only_when_refused);
+	tcase_add_test(tc, inline_once_ops_keep_each_region_base);
 	tcase_add_test(tc, inline_copies_equal_library_copies);
 	tcase_add_test(tc, inline_layout_larger_than_the_library_s_is_refused);
 	tcase_add_test(tc, differential_proxied_equals_direct);

@@ -289,7 +289,7 @@ MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
  * So one comparison settles rights, width and range.
  */
 struct mmio_region_fast {
-	unsigned char *base; /* byte 0 of the region in the mapping */
+	unsigned char *base; /* byte 0 of the region in the mapping; fixed while open */
 	size_t read_end[4];
 	size_t write_end[4];
 	/* Copies (mmio_read, mmio_write): [off, off + len) may be copied
@@ -379,55 +379,86 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 	".popsection\n\t"
 #define MMIO__FAULTY(insn) MMIO__FAULTY_TO("fault", "insn", insn)
 
-/* Width 1 << @log2 bytes. The asm is volatile (GCC 12 drops an asm goto
- * whose outputs are unused otherwise) and clobbers memory (a barrier, as a
- * call is). It compares the offset with the end itself, straight from
- * memory (a relaxed load, as __atomic_load_n's is on x86): the compiler
- * made a separate load and compare of the atomic, an instruction more per
- * access, which cost a loop of back-to-back reads about a tenth. A read is
- * one indexed load from the base: given base plus offset, the compiler
- * added them first, which made a chain of reads (each at an offset the read
- * before gave) about 1.2 times as slow as raw loads instead of 1.03. A write
- * adds them first: an indexed store cannot use every store port.
- * The region is not tested for NULL: the comparison is listed too, with the
- * library's call as its fixup, so a NULL region faults there (its fields lie
- * in the page at 0, which is never mapped) and reaches the library, which
- * refuses it. The test and its branch were a third of a loop of
- * back-to-back reads (three branches a read against the raw loop's one:
- * 1.5 times as slow). The fields are addressed from the region's register
- * ("i" offsets, not "m" operands, which would be member accesses through
- * NULL in C). */
+/* The same, with the instruction after @insn as its fixup: a fault skips
+ * it. */
+#define MMIO__FAULTY_SKIP(name, insn)                                                              \
+	".Lmmio_" name "_%=:\t" insn "\n"                                                          \
+	".Lmmio_" name "_next_%=:\n\t"                                                             \
+	".pushsection mmio_extable,\"aR?\",@progbits\n\t"                                          \
+	".balign 4\n\t"                                                                            \
+	".long .Lmmio_" name "_%= - .\n\t"                                                         \
+	".long .Lmmio_" name "_next_%= - .\n\t"                                                    \
+	".popsection\n\t"
+
+/* A field of the region in register %[f], at the offset operand @field
+ * ("i": an "m" operand would be a member access, through NULL for a NULL
+ * region, which C leaves undefined). */
 #define MMIO__ATT(field)	     "%c[" #field "](%[f])"
 #define MMIO__INTEL(field)	     "[%[f]+%c[" #field "]]"
 #define MMIO__FIELD_AT(name, member) [name] "i"(offsetof(struct mmio_region_fast, member))
+
+/*
+ * The base of region @r. This asm is not volatile and reads no memory the
+ * compiler knows of: to the compiler its result depends on @r alone, so
+ * for a region held in a local it loads the base once, out of a loop of
+ * accesses (a region's base never changes while it is open). Loaded each
+ * time, a loop of back-to-back reads ran at about 1.1 times a raw loop.
+ * The load is listed with the next instruction as its fixup: a NULL
+ * region's leaves a meaningless base, which the comparison below never lets
+ * an access use.
+ */
+static inline unsigned char *mmio__base(mmio_region *r)
+{
+	unsigned char *b;
+
+	__asm__(MMIO__FAULTY_SKIP("base", "mov {" MMIO__ATT(base) ", %0|%0, " MMIO__INTEL(base) "}")
+		: "=r"(b)
+		: [f] "r"(r), MMIO__FIELD_AT(base, base));
+	return b;
+}
+
+/*
+ * Width 1 << @log2 bytes. The asm is volatile (GCC 12 drops an asm goto
+ * whose outputs are unused otherwise) and clobbers memory (a barrier, as a
+ * call is).
+ *  - It compares the offset with the end itself, straight from memory (a
+ *    relaxed load, as __atomic_load_n's is on x86): the compiler made a
+ *    separate load and compare of the atomic, an instruction more per
+ *    access, which cost a loop of back-to-back reads about a tenth.
+ *  - The region is not tested for NULL: the comparison is listed, with the
+ *    library's call as its fixup, so a NULL region faults there (its fields
+ *    lie in the page at 0, never mapped) and reaches the library, which
+ *    refuses it. The test and its branch were a third of a loop of
+ *    back-to-back reads: three branches a read against the raw loop's one,
+ *    1.5 times as slow.
+ *  - A read is one indexed load from the base: given base plus offset, the
+ *    compiler added them first, which made a chain of reads (each at an
+ *    offset the read before gave) about 1.2 times as slow as raw loads
+ *    instead of 1.03. A write adds them first: an indexed store cannot use
+ *    every store port.
+ */
 #define MMIO__CHECK_END                                                                            \
 	MMIO__FAULTY_TO("slow", "end",                                                             \
 			"cmp {" MMIO__ATT(end) ", %[off]|%[off], " MMIO__INTEL(end) "}")           \
 	"jae %l[slow]\n\t"
-#define MMIO__LOAD_BASE(reg) "mov {" MMIO__ATT(base) ", " reg "|" reg ", " MMIO__INTEL(base) "}\n\t"
-/* The two templates: %1 (or %0) takes the base. */
-#define MMIO__ONCE_LOAD                                                                            \
-	MMIO__CHECK_END MMIO__LOAD_BASE("%1") MMIO__FAULTY("mov {(%1,%[off]), %0|%0, "             \
-							   "[%1+%[off]]}")
+#define MMIO__ONCE_LOAD MMIO__CHECK_END MMIO__FAULTY("mov {(%[b],%[off]), %0|%0, [%[b]+%[off]]}")
 #define MMIO__ONCE_STORE                                                                           \
-	MMIO__CHECK_END MMIO__LOAD_BASE("%0") "add {%[off], %0|%0, %[off]}\n\t" MMIO__FAULTY(      \
+	MMIO__CHECK_END "lea {(%[b],%[off]), %0|%0, [%[b]+%[off]]}\n\t" MMIO__FAULTY(              \
 		"mov {%[v], (%0)|[%0], %[v]}")
 #define MMIO__INLINE_ONCE(bits, log2)                                                              \
 	static inline int mmio__read##bits(mmio_region *r, size_t off, uint##bits##_t *v)          \
 	{                                                                                          \
 		struct mmio_once_result res;                                                       \
 		uint##bits##_t x;                                                                  \
-		uintptr_t t;                                                                       \
                                                                                                    \
 		if (__builtin_expect(!v, 0))                                                       \
 			return (mmio_read##bits)(r, off, v);                                       \
 		if (__builtin_expect(off & ((bits) / 8 - 1), 0))                                   \
 			goto slow;                                                                 \
 		__asm__ volatile goto(MMIO__ONCE_LOAD                                              \
-				      : "=r"(x), "=&r"(t)                                          \
-				      : [f] "r"(r), [off] "r"(off),                                \
-					MMIO__FIELD_AT(end, read_end[log2]),                       \
-					MMIO__FIELD_AT(base, base)                                 \
+				      : "=r"(x)                                                    \
+				      : [f] "r"(r), [b] "r"(mmio__base(r)), [off] "r"(off),        \
+					MMIO__FIELD_AT(end, read_end[log2])                        \
 				      : "memory", "cc"                                             \
 				      : fault, slow);                                              \
 		*v = x;                                                                            \
@@ -446,13 +477,13 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
                                                                                                    \
 		if (__builtin_expect(off & ((bits) / 8 - 1), 0))                                   \
 			goto slow;                                                                 \
-		__asm__ volatile goto(MMIO__ONCE_STORE                                             \
-				      : "=&r"(t)                                                   \
-				      : [f] "r"(r), [off] "r"(off), [v] "r"(v),                    \
-					MMIO__FIELD_AT(end, write_end[log2]),                      \
-					MMIO__FIELD_AT(base, base)                                 \
-				      : "memory", "cc"                                             \
-				      : fault, slow);                                              \
+		__asm__ volatile goto(                                                             \
+			MMIO__ONCE_STORE                                                           \
+			: "=&r"(t)                                                                 \
+			: [f] "r"(r), [b] "r"(mmio__base(r)), [off] "r"(off), [v] "r"(v),          \
+			  MMIO__FIELD_AT(end, write_end[log2])                                     \
+			: "memory", "cc"                                                           \
+			: fault, slow);                                                            \
 		return MMIO_OK;                                                                    \
 	fault:                                                                                     \
 		return MMIO_EFAULT;                                                                \
