@@ -253,8 +253,10 @@ void cli_direct_view(mmio_region *r)
 		return;
 	r->fast.base = (unsigned char *)direct_once_window(h)->base + r->base;
 	/* Copies: the header's are all 8 bytes wide, which any width but a
-	 * pinned 1, 2 or 4 allows; the header checks the range and alignment. */
-	if ((h->info.ops & PROTO_OPS_BULK) && (h->info.width == 0 || h->info.width == 8)) {
+	 * pinned 1, 2 or 4 allows, from a base aligned to 8; the header checks
+	 * the range and that the offset is aligned. */
+	if ((h->info.ops & PROTO_OPS_BULK) && (h->info.width == 0 || h->info.width == 8) &&
+	    !((uintptr_t)r->fast.base & 7)) {
 		if (h->info.access & PROTO_ACCESS_READ)
 			r->fast.copy_read_end = r->len;
 		if (h->info.access & PROTO_ACCESS_WRITE)

@@ -585,8 +585,11 @@ __attribute__((noinline)) static void runtime_copy_case(mmio_region *r, size_t o
 	copy_case(r, off, len, inline_expected, writable);
 }
 
-/* COPY_CASES_AT at the offsets that matter, on region @name. */
-static void copy_cases(const char *name, bool direct, bool copy_inline, bool writable, bool slice)
+/* COPY_CASES_AT at the offsets that matter, on region @name, or on its
+ * slice from @slice_at (8192 bytes: its own bounds and base) if that is not
+ * 0. */
+static void copy_cases(const char *name, bool direct, bool copy_inline, bool writable,
+		       size_t slice_at)
 {
 	mmio_region *r, *whole = NULL;
 	size_t size;
@@ -594,10 +597,9 @@ static void copy_cases(const char *name, bool direct, bool copy_inline, bool wri
 	ck_assert_int_eq(
 		mmio_open(client, name, direct ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED, &r),
 		MMIO_OK);
-	if (slice) {
-		/* A slice 8 bytes into the region: its own bounds and base. */
+	if (slice_at) {
 		whole = r;
-		ck_assert_int_eq(mmio_slice(whole, 4104, 8192, &r), MMIO_OK);
+		ck_assert_int_eq(mmio_slice(whole, slice_at, 8192, &r), MMIO_OK);
 	}
 	size = mmio_size(r);
 	/* Aligned offsets, the last MMIO_INLINE_COPY_MAX bytes included. */
@@ -662,19 +664,47 @@ static void intel_syntax_cases(void)
  * the same statuses, counts and bytes either way. */
 START_TEST(inline_copies_equal_library_copies)
 {
+	mmio_region *whole, *s;
+	uint8_t buf[64] = { 0 };
+	size_t done = 1;
+
 #ifndef MMIO_INLINE_ONCE
 	ck_abort_msg("this compiler does not get the header's inline copies");
 #endif
-	copy_cases("tw-d", true, true, true, false);
-	copy_cases("tw-d", true, true, true, true);
+	copy_cases("tw-d", true, true, true, 0);
+	copy_cases("tw-d", true, true, true, 4104);
+	/* A slice whose base is not aligned to 8: every copy is the library's
+	 * (at offset 4 its accesses would be aligned, but the header does not
+	 * look at the base). */
+	copy_cases("tw-d", true, false, true, 4100);
 	intel_syntax_cases();
-	copy_cases("tw-p", false, false, true, false);
-	copy_cases("ro-d", true, false, false, false); /* no `bulk`: MMIO_EACCES */
-	copy_cases("pin-d", true, false, true, false); /* widths [4]: 4-byte accesses */
-	copy_cases("p8-d", true, true, true, false);   /* widths [8]: the inline ones */
+	copy_cases("tw-p", false, false, true, 0);
+	copy_cases("ro-d", true, false, false, 0); /* no `bulk`: MMIO_EACCES */
+	copy_cases("pin-d", true, false, true, 0); /* widths [4]: 4-byte accesses */
+	copy_cases("p8-d", true, true, true, 0);   /* widths [8]: the inline ones */
+	/* A slice no longer than a copy: a copy of all of it is inline, one
+	 * step more is the library's. */
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &whole), MMIO_OK);
+	ck_assert_int_eq(mmio_slice(whole, 64, 64, &s), MMIO_OK);
+	copy_case(s, 0, 64, true, true);
+	copy_case(s, 8, 56, true, true);
+	copy_case(s, 8, 64, false, true);
+	mmio_close(s);
+	mmio_close(whole);
+	/* A NULL region: the load of its end faults, and the library refuses
+	 * it, as it does in the Intel-syntax template. */
+	library_copies = 0;
+	ck_assert_int_eq(mmio_read(nowhere, 0, buf, 8, &done), MMIO_EINVAL);
+	ck_assert_uint_eq(done, 0);
+	done = 1;
+	ck_assert_int_eq(mmio_write(nowhere, 64, buf, 64, &done), MMIO_EINVAL);
+	ck_assert_uint_eq(done, 0);
+	ck_assert_int_eq(intel_read_bytes(nowhere, 0, buf, 16, &done), MMIO_EINVAL);
+	ck_assert_int_eq(intel_write_bytes(nowhere, 0, buf, 16, &done), MMIO_EINVAL);
+	ck_assert_uint_eq(library_copies, 4);
 	/* Read-only with `bulk`: reads inline, writes refused by the library. */
 	reload(POLICY_TWD_READ);
-	copy_cases("tw-d", true, true, false, false);
+	copy_cases("tw-d", true, true, false, 0);
 }
 END_TEST
 

@@ -293,10 +293,11 @@ struct mmio_region_fast {
 	size_t read_end[4];
 	size_t write_end[4];
 	/* Copies (mmio_read, mmio_write): [off, off + len) may be copied
-	 * inline, in 8-byte accesses, if off + len <= the end and @base + off
-	 * is aligned to 8: the end is 0 unless the region is direct, the grant
-	 * has `bulk` and that direction and pins no width but 8; then it is
-	 * the region's size. Zeroed, as the others, when the client is lost. */
+	 * inline, in 8-byte accesses, if off + len <= the end and off is
+	 * aligned to 8: the end is 0 unless the region is direct, @base is
+	 * aligned to 8, and the grant has `bulk` and that direction and pins
+	 * no width but 8; then it is the region's size. Zeroed, as the
+	 * others, when the client is lost. */
 	size_t copy_read_end;
 	size_t copy_write_end;
 };
@@ -396,6 +397,9 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 #define MMIO__ATT(field)	     "%c[" #field "](%[f])"
 #define MMIO__INTEL(field)	     "[%[f]+%c[" #field "]]"
 #define MMIO__FIELD_AT(name, member) [name] "i"(offsetof(struct mmio_region_fast, member))
+/* Load that field into @reg. */
+#define MMIO__LOAD_FIELD(field, reg)                                                               \
+	"mov {" MMIO__ATT(field) ", " reg "|" reg ", " MMIO__INTEL(field) "}"
 
 /*
  * The base of region @r. This asm is not volatile and reads no memory the
@@ -411,7 +415,7 @@ static inline unsigned char *mmio__base(mmio_region *r)
 {
 	unsigned char *b;
 
-	__asm__(MMIO__FAULTY_SKIP("base", "mov {" MMIO__ATT(base) ", %0|%0, " MMIO__INTEL(base) "}")
+	__asm__(MMIO__FAULTY_SKIP("base", MMIO__LOAD_FIELD(base, "%0"))
 		: "=r"(b)
 		: [f] "r"(r), MMIO__FIELD_AT(base, base));
 	return b;
@@ -567,16 +571,29 @@ MMIO_API int mmio_write(mmio_region *r, size_t off, const void *buf, size_t len,
  */
 #define MMIO_INLINE_COPY_MAX 4096
 
-/* Whether the header may copy @len bytes itself: 8 to MMIO_INLINE_COPY_MAX,
- * in steps of 8. */
-#define MMIO__COPY_LEN(len) ((len)-1 < MMIO_INLINE_COPY_MAX && !((len)&7))
+/* Whether the header may copy @len bytes at @off itself: 8 to
+ * MMIO_INLINE_COPY_MAX, in steps of 8, at an offset aligned to 8 (a view
+ * whose base is not has copy ends of 0). */
+#define MMIO__COPY_SHAPE(off, len) ((len)-1 < MMIO_INLINE_COPY_MAX && !(((off) | (len)) & 7))
 
-/* Whether [@off, @off + @len) of @f fits below @end and starts 8-aligned. */
-static inline int mmio__copy_fits(const struct mmio_region_fast *f, size_t end, size_t off,
-				  size_t len)
-{
-	return len <= end && off <= end - len && !(((uintptr_t)f->base + off) & 7);
-}
+/* Go to "slow" unless [@off, @off + @len) of region @r lies below its copy
+ * end @member. In an asm for the once-ops' reasons: a NULL region faults on
+ * the end's load, which is listed with "slow" as its fixup (no test and
+ * branch of its own), and the end is read once, as a relaxed atomic. The
+ * scratch @t is the end less @len. */
+#define MMIO__COPY_FITS                                                                            \
+	MMIO__FAULTY_TO("slow", "end", MMIO__LOAD_FIELD(end, "%[t]"))                              \
+	"sub {%[len], %[t]|%[t], %[len]}\n\t"                                                      \
+	"jb %l[slow]\n\t"                                                                          \
+	"cmp {%[t], %[off]|%[off], %[t]}\n\t"                                                      \
+	"ja %l[slow]"
+#define MMIO__COPY_CHECK(r, off, len, member, t)                                                   \
+	__asm__ volatile goto(MMIO__COPY_FITS                                                      \
+			      : [t] "=&r"(t)                                                       \
+			      : [f] "r"(r), [off] "r"(off), [len] "re"(len),                       \
+				MMIO__FIELD_AT(end, member)                                        \
+			      : "cc"                                                               \
+			      : slow)
 
 /* Step @k of up to four in one asm: 8 bytes at @at(%[src]) to @at(%[dst])
  * through output %@k, listed with @label. */
@@ -653,23 +670,27 @@ fault:
 __attribute__((always_inline)) static inline int mmio__read(mmio_region *r, size_t off, void *buf,
 							    size_t len, size_t *done)
 {
-	const struct mmio_region_fast *f = (const struct mmio_region_fast *)(void *)r;
+	size_t t;
 
-	if (!MMIO__COPY_LEN(len) || !r || !buf ||
-	    !mmio__copy_fits(f, __atomic_load_n(&f->copy_read_end, __ATOMIC_RELAXED), off, len))
-		return (mmio_read)(r, off, buf, len, done);
-	return mmio__copy_steps(f->base + off, (unsigned char *)buf, len, done);
+	if (!MMIO__COPY_SHAPE(off, len) || !buf)
+		goto slow;
+	MMIO__COPY_CHECK(r, off, len, copy_read_end, t);
+	return mmio__copy_steps(mmio__base(r) + off, (unsigned char *)buf, len, done);
+slow:
+	return (mmio_read)(r, off, buf, len, done);
 }
 
 __attribute__((always_inline)) static inline int
 mmio__write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done)
 {
-	const struct mmio_region_fast *f = (const struct mmio_region_fast *)(void *)r;
+	size_t t;
 
-	if (!MMIO__COPY_LEN(len) || !r || !buf ||
-	    !mmio__copy_fits(f, __atomic_load_n(&f->copy_write_end, __ATOMIC_RELAXED), off, len))
-		return (mmio_write)(r, off, buf, len, done);
-	return mmio__copy_steps((const unsigned char *)buf, f->base + off, len, done);
+	if (!MMIO__COPY_SHAPE(off, len) || !buf)
+		goto slow;
+	MMIO__COPY_CHECK(r, off, len, copy_write_end, t);
+	return mmio__copy_steps((const unsigned char *)buf, mmio__base(r) + off, len, done);
+slow:
+	return (mmio_write)(r, off, buf, len, done);
 }
 
 #define mmio_read(r, off, buf, len, done)  mmio__read(r, off, buf, len, done)
