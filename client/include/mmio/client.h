@@ -571,35 +571,37 @@ MMIO_API int mmio_write(mmio_region *r, size_t off, const void *buf, size_t len,
  */
 #define MMIO_INLINE_COPY_MAX 4096
 
+/* Offsets from here on (1 TiB) are left to the library: below it, off + len
+ * cannot wrap, and the range is one comparison. */
+#define MMIO__COPY_OFF_LIMIT ((size_t)1 << 40)
+
 /* Whether the header may copy @len bytes at @off itself: 8 to
  * MMIO_INLINE_COPY_MAX, in steps of 8, at an offset aligned to 8 (a view
- * whose base is not has copy ends of 0). One comparison: rotated right by
- * 3, len - 8 is (len - 8) / 8 if its low 3 bits and the offset's are clear,
- * and at least 2^61 otherwise (len 0 wraps to the top too). Three tests
- * and branches had cost an 8-byte read about a fifth. */
+ * whose base is not has copy ends of 0) and below MMIO__COPY_OFF_LIMIT.
+ * One comparison: rotated right by 3, len - 8 is (len - 8) / 8 if its low
+ * 3 bits are clear and the offset's low 3 bits and high bits too, and at
+ * least 2^37 otherwise (len 0 wraps to the top too). Three tests and
+ * branches had cost an 8-byte read about a fifth. */
 static inline int mmio__copy_shape(size_t off, size_t len)
 {
-	size_t x = (len - 8) | (off & 7);
+	size_t x = (len - 8) | (off & ~(MMIO__COPY_OFF_LIMIT - 8));
 
 	return ((x >> 3) | (x << (sizeof(x) * 8 - 3))) < MMIO_INLINE_COPY_MAX / 8;
 }
 
-/* Go to "slow" unless [@off, @off + @len) of region @r lies below its copy
- * end @member. In an asm for the once-ops' reasons: a NULL region faults on
- * the end's load, which is listed with "slow" as its fixup (no test and
- * branch of its own), and the end is read once, as a relaxed atomic. The
- * scratch @t is the end less @len. */
+/* Go to "slow" if @past, the offset past the copy, is past region @r's
+ * copy end @member. In an asm for the once-ops' reasons: a NULL region
+ * faults on the comparison's load, which is listed with "slow" as its
+ * fixup (no test and branch of its own), and the end is read once, as a
+ * relaxed atomic. */
 #define MMIO__COPY_FITS                                                                            \
-	MMIO__FAULTY_TO("slow", "end", MMIO__LOAD_FIELD(end, "%[t]"))                              \
-	"sub {%[len], %[t]|%[t], %[len]}\n\t"                                                      \
-	"jb %l[slow]\n\t"                                                                          \
-	"cmp {%[t], %[off]|%[off], %[t]}\n\t"                                                      \
+	MMIO__FAULTY_TO("slow", "end",                                                             \
+			"cmp {" MMIO__ATT(end) ", %[stop]|%[stop], " MMIO__INTEL(end) "}")         \
 	"ja %l[slow]"
-#define MMIO__COPY_CHECK(r, off, len, member, t)                                                   \
+#define MMIO__COPY_CHECK(r, past, member)                                                          \
 	__asm__ volatile goto(MMIO__COPY_FITS                                                      \
-			      : [t] "=&r"(t)                                                       \
-			      : [f] "r"(r), [off] "r"(off), [len] "re"(len),                       \
-				MMIO__FIELD_AT(end, member)                                        \
+			      :                                                                    \
+			      : [f] "r"(r), [stop] "r"(past), MMIO__FIELD_AT(end, member)          \
 			      : "cc"                                                               \
 			      : slow)
 
@@ -678,11 +680,9 @@ fault:
 __attribute__((always_inline)) static inline int mmio__read(mmio_region *r, size_t off, void *buf,
 							    size_t len, size_t *done)
 {
-	size_t t;
-
 	if (!mmio__copy_shape(off, len) || !buf)
 		goto slow;
-	MMIO__COPY_CHECK(r, off, len, copy_read_end, t);
+	MMIO__COPY_CHECK(r, off + len, copy_read_end);
 	return mmio__copy_steps(mmio__base(r) + off, (unsigned char *)buf, len, done);
 slow:
 	return (mmio_read)(r, off, buf, len, done);
@@ -691,11 +691,9 @@ slow:
 __attribute__((always_inline)) static inline int
 mmio__write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done)
 {
-	size_t t;
-
 	if (!mmio__copy_shape(off, len) || !buf)
 		goto slow;
-	MMIO__COPY_CHECK(r, off, len, copy_write_end, t);
+	MMIO__COPY_CHECK(r, off + len, copy_write_end);
 	return mmio__copy_steps((const unsigned char *)buf, mmio__base(r) + off, len, done);
 slow:
 	return (mmio_write)(r, off, buf, len, done);
