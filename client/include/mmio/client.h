@@ -407,9 +407,9 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
  * for a region held in a local it loads the base once, out of a loop of
  * accesses (a region's base never changes while it is open). Loaded each
  * time, a loop of back-to-back reads ran at about 1.1 times a raw loop.
- * The load is listed with the next instruction as its fixup: a NULL
- * region's leaves a meaningless base, which the comparison below never lets
- * an access use.
+ * The load is listed with the next instruction as its fixup: for a NULL
+ * region it leaves a meaningless base, which the comparison below (whose
+ * own load faults) never lets an access use.
  */
 static inline unsigned char *mmio__base(mmio_region *r)
 {
