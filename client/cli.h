@@ -108,7 +108,7 @@ struct cli_handle {
 struct mmio_region {
 	/*
 	 * First, as <mmio/client.h> says: the inline once-ops' view of a
-	 * direct region, set once by cli_direct_view() (its ends zeroed by
+	 * direct region, set by cli_direct_view() (its ends zeroed by
 	 * cli_region_lose() when the client is lost, under client->mtx).
 	 * region.c's own fast path uses it too. Any access it does not take
 	 * goes through the ops, whose checks give the statuses. It starts a

@@ -241,9 +241,6 @@ int cli_direct_batch_op(struct cli_handle *h, const struct proto_batch_op *op, u
 	return direct_poll_at(h, op->offset, op->width, op->value, op->want, op->timeout_us, value);
 }
 
-/* Set once, when the handle is made: the header's inline once-ops may load
- * the base once for many accesses, so it never changes while the handle
- * is open (a lost client zeroes the ends, which they check each time). */
 void cli_direct_view(mmio_region *r)
 {
 	const struct cli_handle *h = r->h;

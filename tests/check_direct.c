@@ -372,9 +372,9 @@ END_TEST
 		}                                                                                  \
 	} while (0)
 
-/* The header loads a region's base once for a run of accesses (an asm the
- * compiler may hoist): reads that alternate between a region and a slice of
- * it, whose handles are made and freed in turn, each read at its own base. */
+/* Inline reads that alternate between a region and slices of it, made and
+ * freed in turn, each read at its own view's base, and none reaches the
+ * library. */
 START_TEST(inline_once_ops_keep_each_region_base)
 {
 	mmio_region *r, *s;

@@ -289,7 +289,7 @@ MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
  * So one comparison settles rights, width and range.
  */
 struct mmio_region_fast {
-	unsigned char *base; /* byte 0 of the region in the mapping; fixed while open */
+	unsigned char *base; /* byte 0 of the region in the mapping */
 	size_t read_end[4];
 	size_t write_end[4];
 	/* Copies (mmio_read, mmio_write): [off, off + len) may be copied
@@ -380,17 +380,6 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 	".popsection\n\t"
 #define MMIO__FAULTY(insn) MMIO__FAULTY_TO("fault", "insn", insn)
 
-/* The same, with the instruction after @insn as its fixup: a fault skips
- * it. */
-#define MMIO__FAULTY_SKIP(name, insn)                                                              \
-	".Lmmio_" name "_%=:\t" insn "\n"                                                          \
-	".Lmmio_" name "_next_%=:\n\t"                                                             \
-	".pushsection mmio_extable,\"aR?\",@progbits\n\t"                                          \
-	".balign 4\n\t"                                                                            \
-	".long .Lmmio_" name "_%= - .\n\t"                                                         \
-	".long .Lmmio_" name "_next_%= - .\n\t"                                                    \
-	".popsection\n\t"
-
 /* A field of the region in register %[f], at the offset operand @field
  * ("i": an "m" operand would be a member access, through NULL for a NULL
  * region, which C leaves undefined). */
@@ -399,27 +388,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 #define MMIO__FIELD_AT(name, member) [name] "i"(offsetof(struct mmio_region_fast, member))
 /* Load that field into @reg. */
 #define MMIO__LOAD_FIELD(field, reg)                                                               \
-	"mov {" MMIO__ATT(field) ", " reg "|" reg ", " MMIO__INTEL(field) "}"
-
-/*
- * The base of region @r. This asm is not volatile and reads no memory the
- * compiler knows of: to the compiler its result depends on @r alone, so
- * for a region held in a local it loads the base once, out of a loop of
- * accesses (a region's base never changes while it is open). Loaded each
- * time, a loop of back-to-back reads ran at about 1.1 times a raw loop.
- * The load is listed with the next instruction as its fixup: for a NULL
- * region it leaves a meaningless base, which the comparison below (whose
- * own load faults) never lets an access use.
- */
-static inline unsigned char *mmio__base(mmio_region *r)
-{
-	unsigned char *b;
-
-	__asm__(MMIO__FAULTY_SKIP("base", MMIO__LOAD_FIELD(base, "%0"))
-		: "=r"(b)
-		: [f] "r"(r), MMIO__FIELD_AT(base, base));
-	return b;
-}
+	"mov {" MMIO__ATT(field) ", " reg "|" reg ", " MMIO__INTEL(field) "}\n\t"
 
 /*
  * Width 1 << @log2 bytes. The asm is volatile (GCC 12 drops an asm goto
@@ -432,9 +401,13 @@ static inline unsigned char *mmio__base(mmio_region *r)
  *  - The region is not tested for NULL: the comparison is listed, with the
  *    library's call as its fixup, so a NULL region faults there (its fields
  *    lie in the page at 0, never mapped) and reaches the library, which
- *    refuses it. The test and its branch were a third of a loop of
- *    back-to-back reads: three branches a read against the raw loop's one,
- *    1.5 times as slow.
+ *    refuses it. So that takes the fault handler, as a device's fault
+ *    does: in a thread that blocks SIGSEGV, or under a handler installed
+ *    later that does not pass faults on, a NULL region ends the process.
+ *    The test and its branch were a third of a loop of back-to-back
+ *    reads: three branches a read against the raw loop's one, 1.5 times
+ *    as slow. A conditional move to an empty view instead cost a single
+ *    read a fifth (three instructions in a dozen).
  *  - A read is one indexed load from the base: given base plus offset, the
  *    compiler added them first, which made a chain of reads (each at an
  *    offset the read before gave) about 1.2 times as slow as raw loads
@@ -445,24 +418,30 @@ static inline unsigned char *mmio__base(mmio_region *r)
 	MMIO__FAULTY_TO("slow", "end",                                                             \
 			"cmp {" MMIO__ATT(end) ", %[off]|%[off], " MMIO__INTEL(end) "}")           \
 	"jae %l[slow]\n\t"
-#define MMIO__ONCE_LOAD MMIO__CHECK_END MMIO__FAULTY("mov {(%[b],%[off]), %0|%0, [%[b]+%[off]]}")
+/* The two templates: %1 (or %0) takes the base. */
+#define MMIO__ONCE_LOAD                                                                            \
+	MMIO__CHECK_END MMIO__LOAD_FIELD(base, "%1")                                               \
+		MMIO__FAULTY("mov {(%1,%[off]), %0|%0, [%1+%[off]]}")
 #define MMIO__ONCE_STORE                                                                           \
-	MMIO__CHECK_END "lea {(%[b],%[off]), %0|%0, [%[b]+%[off]]}\n\t" MMIO__FAULTY(              \
-		"mov {%[v], (%0)|[%0], %[v]}")
+	MMIO__CHECK_END                                                                            \
+	MMIO__LOAD_FIELD(base, "%0")                                                               \
+	"add {%[off], %0|%0, %[off]}\n\t" MMIO__FAULTY("mov {%[v], (%0)|[%0], %[v]}")
 #define MMIO__INLINE_ONCE(bits, log2)                                                              \
 	static inline int mmio__read##bits(mmio_region *r, size_t off, uint##bits##_t *v)          \
 	{                                                                                          \
 		struct mmio_once_result res;                                                       \
 		uint##bits##_t x;                                                                  \
+		uintptr_t t;                                                                       \
                                                                                                    \
 		if (__builtin_expect(!v, 0))                                                       \
 			return (mmio_read##bits)(r, off, v);                                       \
 		if (__builtin_expect(off & ((bits) / 8 - 1), 0))                                   \
 			goto slow;                                                                 \
 		__asm__ volatile goto(MMIO__ONCE_LOAD                                              \
-				      : "=r"(x)                                                    \
-				      : [f] "r"(r), [b] "r"(mmio__base(r)), [off] "r"(off),        \
-					MMIO__FIELD_AT(end, read_end[log2])                        \
+				      : "=r"(x), "=&r"(t)                                          \
+				      : [f] "r"(r), [off] "r"(off),                                \
+					MMIO__FIELD_AT(end, read_end[log2]),                       \
+					MMIO__FIELD_AT(base, base)                                 \
 				      : "memory", "cc"                                             \
 				      : fault, slow);                                              \
 		*v = x;                                                                            \
@@ -481,13 +460,13 @@ static inline unsigned char *mmio__base(mmio_region *r)
                                                                                                    \
 		if (__builtin_expect(off & ((bits) / 8 - 1), 0))                                   \
 			goto slow;                                                                 \
-		__asm__ volatile goto(                                                             \
-			MMIO__ONCE_STORE                                                           \
-			: "=&r"(t)                                                                 \
-			: [f] "r"(r), [b] "r"(mmio__base(r)), [off] "r"(off), [v] "r"(v),          \
-			  MMIO__FIELD_AT(end, write_end[log2])                                     \
-			: "memory", "cc"                                                           \
-			: fault, slow);                                                            \
+		__asm__ volatile goto(MMIO__ONCE_STORE                                             \
+				      : "=&r"(t)                                                   \
+				      : [f] "r"(r), [off] "r"(off), [v] "r"(v),                    \
+					MMIO__FIELD_AT(end, write_end[log2]),                      \
+					MMIO__FIELD_AT(base, base)                                 \
+				      : "memory", "cc"                                             \
+				      : fault, slow);                                              \
 		return MMIO_OK;                                                                    \
 	fault:                                                                                     \
 		return MMIO_EFAULT;                                                                \
@@ -605,6 +584,12 @@ static inline int mmio__copy_shape(size_t off, size_t len)
 			      : "cc"                                                               \
 			      : slow)
 
+/* The base of region @r, once MMIO__COPY_CHECK has found it is one. */
+static inline unsigned char *mmio__copy_base(mmio_region *r)
+{
+	return ((const struct mmio_region_fast *)(void *)r)->base;
+}
+
 /* Step @k of up to four in one asm: 8 bytes at @at(%[src]) to @at(%[dst])
  * through output %@k, listed with @label. */
 #define MMIO__COPY_STEP(label, k, at)                                                              \
@@ -683,7 +668,7 @@ __attribute__((always_inline)) static inline int mmio__read(mmio_region *r, size
 	if (!mmio__copy_shape(off, len) || !buf)
 		goto slow;
 	MMIO__COPY_CHECK(r, off + len, copy_read_end);
-	return mmio__copy_steps(mmio__base(r) + off, (unsigned char *)buf, len, done);
+	return mmio__copy_steps(mmio__copy_base(r) + off, (unsigned char *)buf, len, done);
 slow:
 	return (mmio_read)(r, off, buf, len, done);
 }
@@ -694,7 +679,7 @@ mmio__write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *don
 	if (!mmio__copy_shape(off, len) || !buf)
 		goto slow;
 	MMIO__COPY_CHECK(r, off + len, copy_write_end);
-	return mmio__copy_steps((const unsigned char *)buf, mmio__base(r) + off, len, done);
+	return mmio__copy_steps((const unsigned char *)buf, mmio__copy_base(r) + off, len, done);
 slow:
 	return (mmio_write)(r, off, buf, len, done);
 }
