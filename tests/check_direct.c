@@ -372,6 +372,38 @@ END_TEST
 		}                                                                                  \
 	} while (0)
 
+/*
+ * A handle's fields are read at each inline access, never kept from one to
+ * the next: a handle closed and another opened at the same address (as an
+ * allocator may give it) has another base and other ends. Played here on
+ * one view whose fields change between two reads at the same address, with
+ * nothing between them the compiler cannot see: a base loaded by an asm the
+ * compiler may reuse (a function of the handle's address alone) reads the
+ * first window twice.
+ */
+static struct mmio_region_fast reused_view;
+
+START_TEST(inline_once_ops_read_the_view_at_each_access)
+{
+	static uint32_t first[4] = { 0x11111111, 0, 0, 0 }, second[4] = { 0x22222222, 0, 0, 0 };
+	mmio_region *r = (mmio_region *)(void *)&reused_view;
+	uint32_t a = 0, b = 0;
+
+#ifndef MMIO_INLINE_ONCE
+	ck_abort_msg("this compiler does not get the header's inline once-ops");
+#endif
+	library_once_ops = 0;
+	reused_view.base = (unsigned char *)first;
+	reused_view.read_end[2] = sizeof(first) - 3;
+	ck_assert_int_eq(mmio_read32(r, 0, &a), MMIO_OK);
+	reused_view.base = (unsigned char *)second;
+	ck_assert_int_eq(mmio_read32(r, 0, &b), MMIO_OK);
+	ck_assert_uint_eq(a, 0x11111111);
+	ck_assert_uint_eq(b, 0x22222222);
+	ck_assert_uint_eq(library_once_ops, 0);
+}
+END_TEST
+
 /* Inline reads that alternate between a region and slices of it, made and
  * freed in turn, each read at its own view's base, and none reaches the
  * library. */
@@ -1924,6 +1956,7 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);
 	tcase_add_test(tc, once_ops_inline_reach_the_library_only_when_refused);
 	tcase_add_test(tc, inline_once_ops_keep_each_region_base);
+	tcase_add_test(tc, inline_once_ops_read_the_view_at_each_access);
 	tcase_add_test(tc, inline_copies_equal_library_copies);
 	tcase_add_test(tc, inline_layout_larger_than_the_library_s_is_refused);
 	tcase_add_test(tc, differential_proxied_equals_direct);
