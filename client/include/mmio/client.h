@@ -414,10 +414,12 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
  *    instead of 1.03. A write adds them first: an indexed store cannot use
  *    every store port.
  */
-#define MMIO__CHECK_END                                                                            \
+/* Compare @reg with the end, listed with "slow" as its fixup: the first
+ * load from the region, where a NULL region faults. */
+#define MMIO__CMP_END(reg)                                                                         \
 	MMIO__FAULTY_TO("slow", "end",                                                             \
-			"cmp {" MMIO__ATT(end) ", %[off]|%[off], " MMIO__INTEL(end) "}")           \
-	"jae %l[slow]\n\t"
+			"cmp {" MMIO__ATT(end) ", " reg "|" reg ", " MMIO__INTEL(end) "}")
+#define MMIO__CHECK_END MMIO__CMP_END("%[off]") "jae %l[slow]\n\t"
 /* The two templates: %1 (or %0) takes the base. */
 #define MMIO__ONCE_LOAD                                                                            \
 	MMIO__CHECK_END MMIO__LOAD_FIELD(base, "%1")                                               \
@@ -570,15 +572,10 @@ static inline int mmio__copy_shape(size_t off, size_t len)
 
 /* Go to "slow" if @past, the offset past the copy, is past region @r's
  * copy end @member. In an asm for the once-ops' reasons: a NULL region
- * faults on the comparison's load, which is listed with "slow" as its
- * fixup (no test and branch of its own), and the end is read once, as a
- * relaxed atomic. */
-#define MMIO__COPY_FITS                                                                            \
-	MMIO__FAULTY_TO("slow", "end",                                                             \
-			"cmp {" MMIO__ATT(end) ", %[stop]|%[stop], " MMIO__INTEL(end) "}")         \
-	"ja %l[slow]"
+ * faults on the comparison's load (no test and branch of its own), and the
+ * end is read once, as a relaxed atomic. */
 #define MMIO__COPY_CHECK(r, past, member)                                                          \
-	__asm__ volatile goto(MMIO__COPY_FITS                                                      \
+	__asm__ volatile goto(MMIO__CMP_END("%[stop]") "ja %l[slow]"                               \
 			      :                                                                    \
 			      : [f] "r"(r), [stop] "r"(past), MMIO__FIELD_AT(end, member)          \
 			      : "cc"                                                               \
