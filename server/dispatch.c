@@ -369,6 +369,19 @@ static void request_start(struct srv_ctx *c, nng_msg *msg)
 	ctx_step(c);
 }
 
+/* Free a reply that @aio still holds (nng did not take it: a failed send, or
+ * one refused because the aio was stopped), and clear the aio so that it is
+ * freed once only. */
+static void ctx_drop_reply(nng_aio *aio)
+{
+	nng_msg *m = nng_aio_get_msg(aio);
+
+	if (m) {
+		nng_aio_set_msg(aio, NULL);
+		nng_msg_free(m);
+	}
+}
+
 static void ctx_callback(void *arg)
 {
 	struct srv_ctx *c = arg;
@@ -385,11 +398,8 @@ static void ctx_callback(void *arg)
 		request_start(c, nng_aio_get_msg(c->aio));
 		return;
 	case CTX_SEND:
-		if (rv != 0) {
-			/* A failed send leaves the reply ours. */
-			nng_msg_free(nng_aio_get_msg(c->aio));
-			nng_aio_set_msg(c->aio, NULL);
-		}
+		if (rv != 0)
+			ctx_drop_reply(c->aio);
 		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
 			return;
 		ctx_recv(c);
@@ -445,10 +455,8 @@ void srv_dispatch_stop(void)
 			srv_request_finish(&contexts[i].r);
 		/* A reply sent after the stop began: nng refuses a stopped aio
 		 * without a callback, and the message is still on it. */
-		if (contexts[i].state == CTX_SEND && nng_aio_get_msg(contexts[i].aio)) {
-			nng_msg_free(nng_aio_get_msg(contexts[i].aio));
-			nng_aio_set_msg(contexts[i].aio, NULL);
-		}
+		if (contexts[i].state == CTX_SEND)
+			ctx_drop_reply(contexts[i].aio);
 		ctx_release_owner(&contexts[i]);
 		nng_aio_free(contexts[i].aio);
 	}
