@@ -484,8 +484,8 @@ static int attempt(mmio_client *c, const char *url, int timeout_ms)
 	req.hello.min_version = PROTO_VERSION_MIN;
 	req.hello.max_version = PROTO_VERSION_MAX;
 	c->max_message = CLI_MESSAGE_MAX;
-	for (int64_t end = cli_now_ms() + timeout_ms;;) {
-		int64_t left = end - cli_now_ms();
+	for (int64_t deadline = cli_now_ms() + timeout_ms;;) {
+		int64_t left = deadline - cli_now_ms();
 
 		if (left <= 0)
 			return ATTEMPT_RETRY;
