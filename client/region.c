@@ -351,14 +351,20 @@ int mmio_inline_register(const void *start, const void *stop)
 	if (status == MMIO_OK)
 		status = shim_extable_add(start, stop);
 
-	if (status == MMIO_ENOMEM && atomic_exchange(&told, start) != start) {
+	if (status != MMIO_OK && atomic_exchange(&told, start) != start) {
 		const char *name = dladdr(start, &info) && info.dli_fname && *info.dli_fname
 					   ? info.dli_fname
 					   : "the main program";
+		if (status == MMIO_ENOMEM)
+			fprintf(stderr, "libmmio: %d modules use inline once-ops already; ",
+				SHIM_EXTABLES);
+		else
+			fprintf(stderr,
+				"libmmio: the SIGSEGV/SIGBUS handler could not be installed; ");
 		fprintf(stderr,
-			"libmmio: %d modules use inline once-ops already; a fault in those of "
-			"%s will not be recovered (it will end the process)\n",
-			SHIM_EXTABLES, name);
+			"a fault in the inline accesses of %s (a device's, or a NULL region's) "
+			"will not be recovered: it will end the process\n",
+			name);
 	}
 	return status;
 }

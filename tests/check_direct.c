@@ -773,6 +773,50 @@ START_TEST(inline_layout_larger_than_the_library_s_is_refused)
 }
 END_TEST
 
+/* The most modules whose inline accesses the fault handler keeps, as
+ * <mmio/client.h> and libmmio(3) document it. */
+#define INLINE_MODULES_MAX 128
+
+/* A module past that is told so on standard error, once, with what it
+ * costs: its faults, a NULL region's among them, end the process. (In a
+ * child: the tables stay registered there.) */
+START_TEST(inline_table_past_the_limit_is_reported)
+{
+	static const uint32_t tables[INLINE_MODULES_MAX + 1][2];
+	char msg[1024] = { 0 };
+	int fds[2], wstatus, said = 0;
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int refused = 0;
+
+		dup2(fds[1], STDERR_FILENO);
+		for (size_t i = 0; i <= INLINE_MODULES_MAX; i++)
+			refused += mmio_inline_register(tables[i], tables[i]) == MMIO_ENOMEM;
+		/* Said once per module, not at every attempt. */
+		mmio_inline_register(tables[INLINE_MODULES_MAX], tables[INLINE_MODULES_MAX]);
+		_exit(refused);
+	}
+	close(fds[1]);
+	n = read(fds[0], msg, sizeof(msg) - 1);
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &wstatus, 0), pid);
+	ck_assert_msg(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) > 0,
+		      "no registration was refused (status 0x%x)", wstatus);
+	ck_assert_int_gt(n, 0);
+	ck_assert_msg(strstr(msg, "128 modules use inline once-ops already") &&
+			      strstr(msg, "a NULL region's") && strstr(msg, "end the process"),
+		      "message: %s", msg);
+	for (const char *p = msg; (p = strstr(p, "libmmio:")) != NULL; p++)
+		said++;
+	ck_assert_int_eq(said, WEXITSTATUS(wstatus)); /* one line per refused module */
+}
+END_TEST
+
 /* ---- the differential run ---- */
 
 static uint64_t rng_state;
@@ -1959,6 +2003,7 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, inline_once_ops_read_the_view_at_each_access);
 	tcase_add_test(tc, inline_copies_equal_library_copies);
 	tcase_add_test(tc, inline_layout_larger_than_the_library_s_is_refused);
+	tcase_add_test(tc, inline_table_past_the_limit_is_reported);
 	tcase_add_test(tc, differential_proxied_equals_direct);
 	tcase_add_test(tc, differential_pinned_width);
 	tcase_add_test(tc, differential_read_only);
