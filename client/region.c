@@ -355,16 +355,19 @@ int mmio_inline_register(const void *start, const void *stop)
 		const char *name = dladdr(start, &info) && info.dli_fname && *info.dli_fname
 					   ? info.dli_fname
 					   : "the main program";
+		char why[80];
+
 		if (status == MMIO_ENOMEM)
-			fprintf(stderr, "libmmio: %d modules use inline once-ops already; ",
-				SHIM_EXTABLES);
+			snprintf(why, sizeof(why), "%d modules use inline once-ops already",
+				 SHIM_EXTABLES);
 		else
-			fprintf(stderr,
-				"libmmio: the SIGSEGV/SIGBUS handler could not be installed; ");
+			snprintf(why, sizeof(why),
+				 "the SIGSEGV/SIGBUS handler could not be installed");
+		/* One write, so that the line stays whole among other threads'. */
 		fprintf(stderr,
-			"a fault in the inline accesses of %s (a device's, or a NULL region's) "
-			"will not be recovered: it will end the process\n",
-			name);
+			"libmmio: %s; a fault in the inline accesses of %s (a device's, or a NULL "
+			"region's) will not be recovered: it will end the process\n",
+			why, name);
 	}
 	return status;
 }
