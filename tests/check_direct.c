@@ -407,7 +407,7 @@ END_TEST
 /* Inline reads that alternate between a region and slices of it, made and
  * freed in turn, each read at its own view's base, and none reaches the
  * library. */
-START_TEST(inline_once_ops_keep_each_region_base)
+START_TEST(inline_once_ops_on_slices_read_at_their_base)
 {
 	mmio_region *r, *s;
 	uint32_t a, b;
@@ -1999,7 +1999,7 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, read_only_grant_maps_read_only);
 	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);
 	tcase_add_test(tc, once_ops_inline_reach_the_library_only_when_refused);
-	tcase_add_test(tc, inline_once_ops_keep_each_region_base);
+	tcase_add_test(tc, inline_once_ops_on_slices_read_at_their_base);
 	tcase_add_test(tc, inline_once_ops_read_the_view_at_each_access);
 	tcase_add_test(tc, inline_copies_equal_library_copies);
 	tcase_add_test(tc, inline_layout_larger_than_the_library_s_is_refused);
