@@ -10,6 +10,7 @@
 
 #include <check.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -1112,6 +1113,66 @@ START_TEST(backend_errors_name_the_problem)
 }
 END_TEST
 
+/* Placed mappings: at a SHIM_MAP_ALIGN boundary (plus the skew asked),
+ * of the right bytes of the file; with a lead, zeroed private pages right
+ * before, written without touching the file, and unmapped with it. */
+START_TEST(placed_mappings_and_their_lead)
+{
+	int fd = memfd_create("placed", MFD_CLOEXEC);
+	uint8_t *p, *q;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, 3 * PAGE), 0);
+	p = mmap(NULL, 3 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	for (unsigned i = 0; i < 3 * PAGE; i++)
+		p[i] = (uint8_t)(i / PAGE + 1);
+	munmap(p, 3 * PAGE);
+
+	p = shim_mmap_placed(PAGE, PROT_READ, fd, PAGE, PAGE);
+	ck_assert_ptr_ne(p, MAP_FAILED);
+	ck_assert_uint_eq((uintptr_t)p % SHIM_MAP_ALIGN, PAGE);
+	ck_assert_uint_eq(p[0], 2);
+	munmap(p, PAGE);
+
+	q = shim_mmap_led(2 * PAGE, 2 * PAGE, PROT_READ | PROT_WRITE, fd, PAGE);
+	ck_assert_ptr_ne(q, MAP_FAILED);
+	ck_assert_uint_eq((uintptr_t)q % SHIM_MAP_ALIGN, 0);
+	ck_assert_uint_eq(q[0], 2);
+	ck_assert_uint_eq(q[2 * PAGE - 1], 3);
+	for (uint8_t *b = q - 2 * PAGE; b < q; b++)
+		ck_assert_uint_eq(*b, 0);
+	memset(q - 2 * PAGE, 0x5A, 2 * PAGE);
+	q[0] = 0x77;
+	uint8_t file[PAGE];
+	ck_assert_int_eq(pread(fd, file, PAGE, 0), PAGE);
+	for (unsigned i = 0; i < PAGE; i++)
+		ck_assert_uint_eq(file[i], 1);
+	ck_assert_int_eq(pread(fd, file, 1, PAGE), 1);
+	ck_assert_uint_eq(file[0], 0x77);
+	ck_assert_int_eq(munmap(q - 2 * PAGE, 4 * PAGE), 0);
+	/* Gone, both parts: the kernel now maps nothing there. */
+	ck_assert_int_eq(msync(q - 2 * PAGE, PAGE, MS_ASYNC), -1);
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_int_eq(msync(q, PAGE, MS_ASYNC), -1);
+
+	/* A lead of part of a page, no length, a span that wraps: EINVAL. */
+	errno = 0;
+	ck_assert_ptr_eq(shim_mmap_led(100, PAGE, PROT_READ, fd, 0), MAP_FAILED);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_eq(shim_mmap_led(PAGE, 0, PROT_READ, fd, 0), MAP_FAILED);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_eq(shim_mmap_led(SIZE_MAX / PAGE * PAGE, PAGE, PROT_READ, fd, 0), MAP_FAILED);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_eq(shim_mmap_led(PAGE, SIZE_MAX - PAGE, PROT_READ, fd, 0), MAP_FAILED);
+	ck_assert_int_eq(errno, EINVAL);
+	close(fd);
+}
+END_TEST
+
 START_TEST(cache_names_round_trip)
 {
 	enum shim_cache c;
@@ -1206,6 +1267,7 @@ static Suite *kernel_shim_suite(void)
 	tcase_add_checked_fixture(tc, device_setup, device_teardown);
 	tcase_add_test(tc, backend_errors_name_the_problem);
 	tcase_add_test(tc, cache_names_round_trip);
+	tcase_add_test(tc, placed_mappings_and_their_lead);
 	tcase_add_test(tc, status_names_and_texts);
 	suite_add_tcase(s, tc);
 
