@@ -111,25 +111,35 @@ struct mmio_region {
 	 * direct region, set by cli_direct_view() (its ends zeroed by
 	 * cli_region_lose() when the client is lost, under client->mtx).
 	 * region.c's own fast path uses it too. Any access it does not take
-	 * goes through the ops, whose checks give the statuses. It starts a
-	 * cache line (cli_region_new()), so that base and every once-op end
-	 * but write_end[3] (8-byte writes: offset 64) share one line; the
-	 * copies' ends share the next.
+	 * goes through the ops, whose checks give the statuses. Where the
+	 * region is placed (below) is where its view's base is: a view whose
+	 * base starts a cache line (and one malloc'd, cli_region_new()) has
+	 * base and every once-op end but write_end[3] (8-byte writes: offset
+	 * 64) in one line, and the copies' ends in the next.
 	 */
-	_Alignas(64) struct mmio_region_fast fast;
-	/* In client->regions, under client->mtx. A line of its own: other
-	 * threads write it as they open and close regions, and the fast
-	 * view's second line is read on every inline copy. */
-	_Alignas(64) struct cli_list node;
+	struct mmio_region_fast fast;
+	unsigned char fast_pad[128 - sizeof(struct mmio_region_fast)];
+	/* In client->regions, under client->mtx. A line of its own when the
+	 * region starts one: other threads write it as they open and close
+	 * regions, and the fast view's second line is read on every inline
+	 * copy. */
+	struct cli_list node;
 	struct cli_handle *h;
 	size_t base; /* offset of the view in the handle */
 	size_t len;
 	bool slice; /* bounds are the stub's to check (the server knows only the handle) */
+	/* A placed direct view (cli_direct_place()): the region lies in the
+	 * private pages of this mapping, MMIO__WINDOW_AT before its bytes;
+	 * NULL for a malloc'd region. */
+	unsigned char *place;
+	size_t place_len;
 };
+_Static_assert(sizeof(struct mmio_region_fast) <= 128, "the fast view fits its two lines");
 
-/* A zeroed region, aligned as its fast view asks; NULL if out of memory.
- * Released with free(). */
+/* A zeroed region, malloc'd at a cache line; NULL if out of memory. */
 mmio_region *cli_region_new(void);
+/* Release a region from cli_region_new() or cli_direct_place(). */
+void cli_region_free(mmio_region *r);
 
 struct mmio_client {
 	pthread_mutex_t mtx;
@@ -375,7 +385,19 @@ void cli_mailbox_release(mmio_client *c);
  */
 int cli_direct_attach(struct cli_handle *h);
 
-/* Set up the fast path of view @r (a no-op for a proxied handle). */
+/*
+ * A zeroed region for a view of direct handle @h at @base, @len bytes,
+ * placed MMIO__WINDOW_AT before a mapping of its own of the view's bytes,
+ * as the header's inline accesses expect (released by cli_region_free()).
+ * NULL if @h is not direct, the view's base is not aligned to 8, 1024
+ * views are placed already, or the kernel refuses the mapping: the view is
+ * then malloc'd, and every access goes through the library.
+ */
+mmio_region *cli_direct_place(struct cli_handle *h, size_t base, size_t len);
+/* Unmap placed region @r, and the view's bytes after it. */
+void cli_direct_unplace(mmio_region *r);
+
+/* Set up the fast path of view @r (its ends stay 0 unless it is placed). */
 void cli_direct_view(mmio_region *r);
 
 /*

@@ -144,29 +144,33 @@ void mmio_disconnect(mmio_client *c)
 
 	if (!c)
 		return;
-	/* Mappings go first, before the server releases the handles. Then
-	 * closing the socket drops the pipe; the server releases every handle
-	 * of this connection, so no CLOSE is sent per region. */
-	for (n = c->regions.next; n != &c->regions; n = n->next) {
-		mmio_region *r = cli_region_of(n);
-
-		r->h->ops->release(r->h);
+	/* Regions and their mappings go first, before the server releases the
+	 * handles; they leave the list first, which the transport's pipe
+	 * callbacks walk until the socket is closed. Then closing the socket
+	 * drops the pipe; the server releases every handle of this
+	 * connection, so no CLOSE is sent per region. */
+	pthread_mutex_lock(&c->mtx);
+	n = NULL;
+	if (c->regions.next != &c->regions) {
+		n = c->regions.next;
+		c->regions.prev->next = NULL; /* the taken list ends at its last */
 	}
-	cli_transport_close(c);
-	cli_mailbox_release(c);
-	cli_shared_release(c);
-	while ((n = c->regions.next) != &c->regions) {
+	c->regions.next = c->regions.prev = &c->regions;
+	pthread_mutex_unlock(&c->mtx);
+	while (n) {
 		mmio_region *r = cli_region_of(n);
 		struct cli_handle *h = r->h;
 
-		n->prev->next = n->next;
-		n->next->prev = n->prev;
-		free(r);
+		n = n->next;
+		cli_region_free(r);
 		if (--h->views == 0) {
 			h->ops->release(h);
 			free(h);
 		}
 	}
+	cli_transport_close(c);
+	cli_mailbox_release(c);
+	cli_shared_release(c);
 	pthread_mutex_destroy(&c->mbox_mtx);
 	pthread_mutex_destroy(&c->plane_mtx);
 	pthread_cond_destroy(&c->cv);

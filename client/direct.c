@@ -11,6 +11,10 @@
  *      the one that asked and sends the descriptor back by SCM_RIGHTS;
  *   3. mmap it: read-only for a read-only grant (the descriptor itself is
  *      read-only then, so PROT_WRITE would fail in the kernel anyway).
+ * The descriptor stays open with the handle: every view of it (the region,
+ * each slice) maps its own bytes again, with the region struct in private
+ * pages MMIO__WINDOW_AT before them (cli_direct_place()), so that the
+ * header's inline accesses need no base.
  *
  * Accesses run the same kernel-shim window operations the server runs, on
  * a window over the mapping that matches the server's window over the
@@ -31,6 +35,7 @@
 #include <mmio/shim.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -49,7 +54,30 @@ struct cli_direct {
 	struct shim_window once_win; /* the same for once-ops and polls, any allowed width */
 	void *map;		     /* the whole mapping */
 	size_t map_len;
+	/* For the views' own mappings: the descriptor (closed with the
+	 * handle), where in it the mapping above starts, where the handle
+	 * starts in that mapping, and the mapping's protection. */
+	int fd;
+	uint64_t fd_offset;
+	size_t handle_at;
+	int prot;
 };
+
+/* The views' layout: the region struct, in the private pages that lead a
+ * view's mapping, lies wholly in them at the view's offset in its first
+ * page (so views are placed for 4 KiB pages, and a region is 8-aligned). */
+#define VIEW_PAGE 4096u
+/* Placed views at once, in the process: each is a page of memory and two
+ * of the kernel's 65530 mappings, and a program that makes many views must
+ * not run out of mappings for its threads' stacks. Views past this many are
+ * malloc'd. */
+#define VIEWS_PLACED_MAX 1024u
+
+static atomic_uint views_placed;
+_Static_assert(MMIO__WINDOW_AT % VIEW_PAGE == 0 &&
+		       sizeof(mmio_region) <= MMIO__WINDOW_AT - VIEW_PAGE &&
+		       _Alignof(mmio_region) <= 8,
+	       "a region fits before its view at any 8-aligned offset in a page");
 
 /* The window of copies and fills (pinned width), as the server's. */
 static const struct shim_window *direct_window(const struct cli_handle *h)
@@ -241,14 +269,51 @@ int cli_direct_batch_op(struct cli_handle *h, const struct proto_batch_op *op, u
 	return direct_poll_at(h, op->offset, op->width, op->value, op->want, op->timeout_us, value);
 }
 
+mmio_region *cli_direct_place(struct cli_handle *h, size_t base, size_t len)
+{
+	const struct cli_direct *d = h->direct;
+	size_t at, in_page, span;
+	unsigned char *p;
+
+	if (!h->ops->direct || !d || sysconf(_SC_PAGESIZE) != VIEW_PAGE)
+		return NULL;
+	at = d->handle_at + base;
+	in_page = at % VIEW_PAGE;
+	if (in_page % 8 != 0)
+		return NULL;
+	if (atomic_fetch_add(&views_placed, 1) >= VIEWS_PLACED_MAX) {
+		atomic_fetch_sub(&views_placed, 1);
+		return NULL;
+	}
+	/* Inside the handle's mapping, which is whole pages: no overflow. */
+	span = (in_page + len + VIEW_PAGE - 1) / VIEW_PAGE * VIEW_PAGE;
+	p = shim_mmap_led(MMIO__WINDOW_AT, span, d->prot, d->fd, d->fd_offset + (at - in_page));
+	if (p == MAP_FAILED) {
+		atomic_fetch_sub(&views_placed, 1);
+		return NULL;
+	}
+	/* The private pages are zeroed: so is the region. */
+	mmio_region *r = (mmio_region *)(void *)(p - MMIO__WINDOW_AT + in_page);
+	r->place = p - MMIO__WINDOW_AT;
+	r->place_len = MMIO__WINDOW_AT + span;
+	return r;
+}
+
+void cli_direct_unplace(mmio_region *r)
+{
+	munmap(r->place, r->place_len);
+	atomic_fetch_sub(&views_placed, 1);
+}
+
 void cli_direct_view(mmio_region *r)
 {
 	const struct cli_handle *h = r->h;
 
 	memset(&r->fast, 0, sizeof(r->fast));
-	if (!h->ops->direct || !h->direct)
+	/* Only a placed view's bytes lie where the header's code looks. */
+	if (!h->ops->direct || !h->direct || !r->place)
 		return;
-	r->fast.base = (unsigned char *)direct_once_window(h)->base + r->base;
+	r->fast.base = (unsigned char *)r + MMIO__WINDOW_AT;
 	/* Copies: the header's are all 8 bytes wide, which any width but a
 	 * pinned 1, 2 or 4 allows, from a base aligned to 8; the header checks
 	 * the range and that the offset is aligned. */
@@ -283,6 +348,7 @@ static void direct_release(struct cli_handle *h)
 	if (!d)
 		return;
 	munmap(d->map, d->map_len);
+	close(d->fd);
 	free(d);
 	h->direct = NULL;
 }
@@ -373,8 +439,6 @@ int cli_direct_attach(struct cli_handle *h)
 					   : MMIO_EINTERNAL;
 		goto fail;
 	}
-	close(fd);
-	fd = -1;
 
 	d = calloc(1, sizeof(*d));
 	if (!d) {
@@ -384,6 +448,10 @@ int cli_direct_attach(struct cli_handle *h)
 	}
 	d->map = p;
 	d->map_len = (size_t)map.length;
+	d->fd = fd;
+	d->fd_offset = mmap_offset;
+	d->handle_at = (size_t)map.offset;
+	d->prot = prot;
 	if (shim_window_init(&d->win, (uint8_t *)p + map.offset, (size_t)h->info.size,
 			     h->info.width) != MMIO_OK ||
 	    shim_window_init(&d->once_win, (uint8_t *)p + map.offset, (size_t)h->info.size, 0) !=

@@ -90,10 +90,36 @@ int cli_fill_plan(const mmio_region *r, size_t off, size_t len, uint64_t *hoff, 
 
 mmio_region *cli_region_new(void)
 {
-	mmio_region *r = aligned_alloc(_Alignof(mmio_region), sizeof(*r));
+	mmio_region *r = aligned_alloc(64, (sizeof(*r) + 63) / 64 * 64);
 
 	if (r)
 		memset(r, 0, sizeof(*r));
+	return r;
+}
+
+void cli_region_free(mmio_region *r)
+{
+	if (r->place)
+		cli_direct_unplace(r);
+	else
+		free(r);
+}
+
+/* A new view of @h: placed before its own mapping if @h is direct and it
+ * can be (cli_direct_place()), else malloc'd. NULL if out of memory. */
+static mmio_region *view_new(struct cli_handle *h, size_t base, size_t len, bool slice)
+{
+	mmio_region *r = cli_direct_place(h, base, len);
+
+	if (!r)
+		r = cli_region_new();
+	if (!r)
+		return NULL;
+	r->h = h;
+	r->base = base;
+	r->len = len;
+	r->slice = slice;
+	cli_direct_view(r);
 	return r;
 }
 
@@ -132,8 +158,7 @@ static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64
 	}
 
 	h = calloc(1, sizeof(*h));
-	r = cli_region_new();
-	if (!h || !r) {
+	if (!h) {
 		status = MMIO_ENOMEM;
 		goto fail_alloc;
 	}
@@ -155,11 +180,12 @@ static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64
 		    ((flags & MMIO_OPEN_REQUIRE_DIRECT) || status == MMIO_ECONN))
 			goto fail_direct;
 	}
-	r->h = h;
-	r->base = 0;
-	r->len = (size_t)h->info.size;
-	r->slice = false;
-	cli_direct_view(r);
+	r = view_new(h, 0, (size_t)h->info.size, false);
+	if (!r) {
+		status = MMIO_ENOMEM;
+		h->ops->release(h);
+		goto fail_direct;
+	}
 	cli_region_link(r);
 	*out = r;
 	return MMIO_OK;
@@ -169,7 +195,6 @@ fail_alloc:
 	if (m)
 		nng_msg_free(m);
 	cli_handle_close_remote(c, rep.open.handle);
-	free(r);
 	free(h);
 	return status;
 }
@@ -202,14 +227,9 @@ int mmio_slice(const mmio_region *r, size_t offset, size_t len, mmio_region **ou
 		return MMIO_EINVAL;
 	if (cli_lost(r->h->client))
 		return MMIO_ECONN;
-	s = cli_region_new();
+	s = view_new(r->h, r->base + offset, len, true);
 	if (!s)
 		return MMIO_ENOMEM;
-	s->h = r->h;
-	s->base = r->base + offset;
-	s->len = len;
-	s->slice = true;
-	cli_direct_view(s);
 	cli_region_link(s);
 	*out = s;
 	return MMIO_OK;
@@ -231,7 +251,7 @@ void mmio_close(mmio_region *r)
 	last = --h->views == 0;
 	lost = c->lost;
 	pthread_mutex_unlock(&c->mtx);
-	free(r);
+	cli_region_free(r);
 	if (!last)
 		return;
 	h->ops->release(h);
@@ -370,6 +390,20 @@ int mmio_inline_register(const void *start, const void *stop)
 			why, name);
 	}
 	return status;
+}
+
+int mmio_inline_register_at(const void *start, const void *stop, size_t fast_size, size_t window_at)
+{
+	if (window_at != MMIO__WINDOW_AT) {
+		/* The inline code would access bytes this library does not map there. */
+		fprintf(stderr,
+			"libmmio: a module was built with a <mmio/client.h> whose direct views lie "
+			"%zu bytes past their handle (this library places them %d bytes past): "
+			"install the libmmio it was built for\n",
+			window_at, MMIO__WINDOW_AT);
+		abort();
+	}
+	return mmio_inline_register_layout(start, stop, fast_size);
 }
 
 int mmio_inline_register_layout(const void *start, const void *stop, size_t fast_size)

@@ -373,34 +373,173 @@ END_TEST
 	} while (0)
 
 /*
- * A handle's fields are read at each inline access, never kept from one to
- * the next: a handle closed and another opened at the same address (as an
- * allocator may give it) has another base and other ends. Played here on
- * one view whose fields change between two reads at the same address, with
- * nothing between them the compiler cannot see: a base loaded by an asm the
- * compiler may reuse (a function of the handle's address alone) reads the
- * first window twice.
+ * The header reads a view's bytes at MMIO__WINDOW_AT past its handle, and
+ * its end at each access: played on a view laid out by hand, whose bytes
+ * and end change between reads at one address with nothing between them
+ * the compiler cannot see. The base field is left pointing nowhere: the
+ * header's code does not read it (modules built before the fixed layout
+ * do, and the library keeps it right for them).
  */
-static struct mmio_region_fast reused_view;
+static struct {
+	_Alignas(4096) struct mmio_region_fast fast;
+	unsigned char pad[MMIO__WINDOW_AT - sizeof(struct mmio_region_fast)];
+	uint32_t bytes[4];
+} laid_out;
 
 START_TEST(inline_once_ops_read_the_view_at_each_access)
 {
-	static uint32_t first[4] = { 0x11111111, 0, 0, 0 }, second[4] = { 0x22222222, 0, 0, 0 };
-	mmio_region *r = (mmio_region *)(void *)&reused_view;
-	uint32_t a = 0, b = 0;
+	mmio_region *r = (mmio_region *)(void *)&laid_out;
+	uint32_t a = 0, b = 0, c = 0;
 
 #ifndef MMIO_INLINE_ONCE
 	ck_abort_msg("this compiler does not get the header's inline once-ops");
 #endif
+	ck_assert_ptr_eq((void *)laid_out.bytes, (unsigned char *)r + MMIO__WINDOW_AT);
 	library_once_ops = 0;
-	reused_view.base = (unsigned char *)first;
-	reused_view.read_end[2] = sizeof(first) - 3;
-	ck_assert_int_eq(mmio_read32(r, 0, &a), MMIO_OK);
-	reused_view.base = (unsigned char *)second;
-	ck_assert_int_eq(mmio_read32(r, 0, &b), MMIO_OK);
+	laid_out.fast.base = NULL;
+	laid_out.fast.read_end[2] = sizeof(laid_out.bytes) - 3;
+	laid_out.fast.write_end[2] = sizeof(laid_out.bytes) - 3;
+	laid_out.bytes[1] = 0x11111111;
+	ck_assert_int_eq(mmio_read32(r, 4, &a), MMIO_OK);
+	laid_out.bytes[1] = 0x22222222;
+	ck_assert_int_eq(mmio_read32(r, 4, &b), MMIO_OK);
+	ck_assert_int_eq(mmio_write32(r, 12, 0x33333333), MMIO_OK);
+	ck_assert_int_eq(mmio_read32(r, 12, &c), MMIO_OK);
 	ck_assert_uint_eq(a, 0x11111111);
 	ck_assert_uint_eq(b, 0x22222222);
+	ck_assert_uint_eq(c, 0x33333333);
+	ck_assert_uint_eq(laid_out.bytes[3], 0x33333333);
 	ck_assert_uint_eq(library_once_ops, 0);
+}
+END_TEST
+
+/* How many mappings of memfd @name this process has. */
+static unsigned mappings_of(const char *name)
+{
+	char line[512], want[96];
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned n = 0;
+
+	ck_assert_ptr_nonnull(f);
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)", name);
+	while (fgets(line, sizeof(line), f)) {
+		char *nl = strchr(line, '\n');
+
+		if (nl)
+			*nl = '\0';
+		if (strlen(line) >= strlen(want) &&
+		    strcmp(line + strlen(line) - strlen(want), want) == 0)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Whether view @r is placed for the header: its bytes at MMIO__WINDOW_AT
+ * past it, and an end for 4-byte reads. */
+static bool placed(mmio_region *r)
+{
+	const struct mmio_region_fast *f = (const void *)r;
+
+	return f->base == (unsigned char *)r + MMIO__WINDOW_AT && f->read_end[2] != 0;
+}
+
+/*
+ * Each direct view, region or slice, is mapped on its own with its handle
+ * MMIO__WINDOW_AT before its bytes, wherever it starts in a page (on either
+ * side of a page boundary, at its end); a slice whose base is not aligned
+ * to 8 cannot be, and its accesses are the library's, with the same
+ * results. Closing a view takes its mapping.
+ */
+START_TEST(direct_views_lie_at_a_fixed_distance_from_their_handles)
+{
+	static const struct {
+		size_t off, len;
+		bool placed;
+	} views[] = {
+		{ 0, 64, true },    { 8, 8, true },	    { 64, 4096, true },
+		{ 4088, 16, true }, { 4096 + 16, 4, true }, { TWIN_SIZE - 8, 8, true },
+		{ 4, 64, false },   { 4094, 2, false },
+	};
+	unsigned before = mappings_of("tw-d");
+	mmio_region *r, *s[sizeof(views) / sizeof(views[0])];
+	uint32_t v;
+
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
+	ck_assert(placed(r));
+	/* The handle's own mapping (the library's calls) and the region's. */
+	ck_assert_uint_eq(mappings_of("tw-d"), before + 2);
+	for (uint32_t k = 0; k < TWIN_SIZE / 4; k++)
+		ck_assert_int_eq(mmio_write32(r, k * 4, 0xA0000000 + k), MMIO_OK);
+	for (size_t i = 0; i < sizeof(views) / sizeof(views[0]); i++) {
+		ck_assert_int_eq(mmio_slice(r, views[i].off, views[i].len, &s[i]), MMIO_OK);
+		ck_assert_int_eq(mmio_is_direct(s[i]), 1);
+		ck_assert_msg(placed(s[i]) == views[i].placed, "slice at %zu: placed %d",
+			      views[i].off, placed(s[i]));
+		for (size_t at = 0; at + 4 <= views[i].len; at += 4) {
+			size_t dev = views[i].off + at;
+			uint32_t want = 0xA0000000 + (uint32_t)(dev / 4);
+
+			if (dev % 4)
+				continue;
+			library_once_ops = 0;
+			ck_assert_int_eq(mmio_read32(s[i], at, &v), MMIO_OK);
+			ck_assert_uint_eq(v, want);
+			ck_assert_uint_eq(library_once_ops, views[i].placed ? 0 : 1);
+		}
+	}
+	ck_assert_uint_eq(mappings_of("tw-d"), before + 2 + 6);
+	/* Writes through a slice land where the region reads them. */
+	ck_assert_int_eq(mmio_write32(s[3], 4, 0x5EED5EED), MMIO_OK);
+	ck_assert_int_eq(mmio_read32(r, 4092, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x5EED5EED);
+	for (size_t i = 0; i < sizeof(views) / sizeof(views[0]); i++)
+		mmio_close(s[i]);
+	ck_assert_uint_eq(mappings_of("tw-d"), before + 2);
+	mmio_close(r);
+	ck_assert_uint_eq(mappings_of("tw-d"), before);
+}
+END_TEST
+
+/*
+ * Views past the library's limit of placed views (1024 at once) are
+ * malloc'd: they cost no mapping, their accesses are the library's, and
+ * their results the same. Closing placed views makes room again. A program
+ * with many slices keeps the kernel's mappings for its threads.
+ */
+START_TEST(views_past_the_placed_limit_are_served_by_the_library)
+{
+	enum { VIEWS = 1100 };
+	mmio_region *r, *s[VIEWS], *again;
+	unsigned n_placed = 0, before = mappings_of("tw-d");
+	uint32_t v;
+
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_write32(r, 64, 0x600DF00D), MMIO_OK);
+	for (int i = 0; i < VIEWS; i++) {
+		ck_assert_int_eq(mmio_slice(r, 64, 8, &s[i]), MMIO_OK);
+		n_placed += placed(s[i]);
+	}
+	/* The region is placed, and at most 1023 of the slices. */
+	ck_assert(placed(r));
+	ck_assert_uint_le(n_placed, 1023);
+	ck_assert_uint_ge(n_placed, 1000);
+	ck_assert_uint_eq(mappings_of("tw-d"), before + 2 + n_placed);
+	ck_assert(!placed(s[VIEWS - 1]));
+	library_once_ops = 0;
+	ck_assert_int_eq(mmio_read32(s[VIEWS - 1], 0, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x600DF00D);
+	ck_assert_int_eq(mmio_write32(s[VIEWS - 1], 4, 0x1234), MMIO_OK);
+	ck_assert_uint_eq(library_once_ops, 2);
+	ck_assert_int_eq(mmio_read32(s[0], 4, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x1234);
+	for (int i = 0; i < VIEWS; i++)
+		mmio_close(s[i]);
+	ck_assert_int_eq(mmio_slice(r, 64, 8, &again), MMIO_OK);
+	ck_assert(placed(again));
+	mmio_close(again);
+	mmio_close(r);
+	ck_assert_uint_eq(mappings_of("tw-d"), before);
 }
 END_TEST
 
@@ -415,7 +554,7 @@ START_TEST(inline_once_ops_on_slices_read_at_their_base)
 	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
 	for (uint32_t k = 0; k < 64; k++)
 		ck_assert_int_eq(mmio_write32(r, k * 4, 0x1000 + k), MMIO_OK);
-	for (uint32_t at = 1; at <= 4; at++) {
+	for (uint32_t at = 2; at <= 8; at += 2) {
 		ck_assert_int_eq(mmio_slice(r, at * 4, 64, &s), MMIO_OK);
 		ck_assert_int_eq(mmio_is_direct(s), 1);
 		library_once_ops = 0;
@@ -2001,6 +2140,8 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, once_ops_inline_reach_the_library_only_when_refused);
 	tcase_add_test(tc, inline_once_ops_on_slices_read_at_their_base);
 	tcase_add_test(tc, inline_once_ops_read_the_view_at_each_access);
+	tcase_add_test(tc, direct_views_lie_at_a_fixed_distance_from_their_handles);
+	tcase_add_test(tc, views_past_the_placed_limit_are_served_by_the_library);
 	tcase_add_test(tc, inline_copies_equal_library_copies);
 	tcase_add_test(tc, inline_layout_larger_than_the_library_s_is_refused);
 	tcase_add_test(tc, inline_table_past_the_limit_is_reported);

@@ -278,18 +278,33 @@ MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
  * ------------------------------------------------------------------------ */
 
 /*
+ * Where a direct view's bytes are: MMIO__WINDOW_AT bytes past its handle.
+ * The library gives each direct view a mapping of its own, with the handle
+ * in private pages just before it, so that an inline access is one load or
+ * store at a fixed distance from handle + offset: no base to load first.
+ * (A view it cannot place so, a slice whose base is not aligned to 8 or one
+ * the kernel has no mapping left for, gets ends of 0: every access calls
+ * the library.)
+ */
+#define MMIO__WINDOW_AT 8192
+
+/*
  * The first member of every mmio_region (its layout is part of the ABI):
  * what the inline once-ops check. For each width w = 1, 2, 4, 8 (index 0 to
- * 3), an aligned access at offset off may be made inline at @base + off if
- * off < read_end[i] (write_end[i]): the end is 0 unless the region is
- * direct, the grant has `once` and allows width w in that direction, the
- * region holds w bytes and @base is aligned to w; then it is the region's
- * size - w + 1.
+ * 3), an aligned access at offset off may be made inline at the handle +
+ * MMIO__WINDOW_AT + off (which @base holds too) if off < read_end[i]
+ * (write_end[i]): the end is 0 unless the region is direct and placed as
+ * above, the grant has `once` and allows width w in that direction, the
+ * region holds w bytes and its base is aligned to w; then it is the
+ * region's size - w + 1.
  * The library zeroes the ends, with atomic stores, when the client is lost.
  * So one comparison settles rights, width and range.
  */
 struct mmio_region_fast {
-	unsigned char *base; /* byte 0 of the region in the mapping */
+	/* Byte 0 of the region in the mapping: the handle + MMIO__WINDOW_AT
+	 * whenever an end is not 0. The inline code of this header does not
+	 * read it; modules built before MMIO__WINDOW_AT do. */
+	unsigned char *base;
 	size_t read_end[4];
 	size_t write_end[4];
 	/* Copies (mmio_read, mmio_write): [off, off + len) may be copied
@@ -305,12 +320,15 @@ struct mmio_region_fast {
 /* Called by the constructor and destructor below; not for other use.
  * Registering returns MMIO_OK, or MMIO_ENOMEM (and says so on stderr) when
  * 128 modules are registered already. The constructor passes the size of
- * the struct above as its header has it: a library whose struct is smaller
- * (older than the header) ends the program with a message rather than let
- * the inline code read past it; and an older library has no
- * mmio_inline_register_layout() at all, so the program does not start.
- * mmio_inline_register() is the same for modules built before the copies'
- * fields were added. */
+ * the struct above and MMIO__WINDOW_AT as its header has them: a library
+ * whose struct is smaller or whose views lie elsewhere ends the program
+ * with a message rather than let the inline code read what is not there;
+ * and a library older than MMIO__WINDOW_AT has no mmio_inline_register_at()
+ * at all, so the program does not start. mmio_inline_register_layout() and
+ * mmio_inline_register() are the same for modules built before
+ * MMIO__WINDOW_AT and before the copies' fields. */
+MMIO_API int mmio_inline_register_at(const void *start, const void *stop, size_t fast_size,
+				     size_t window_at);
 MMIO_API int mmio_inline_register_layout(const void *start, const void *stop, size_t fast_size);
 MMIO_API int mmio_inline_register(const void *start, const void *stop);
 MMIO_API void mmio_inline_unregister(const void *start);
@@ -349,8 +367,9 @@ __attribute__((constructor)) static void mmio__inline_register(void)
 {
 	if (__start_mmio_extable)
 		mmio__inline_registered =
-			mmio_inline_register_layout(__start_mmio_extable, __stop_mmio_extable,
-						    sizeof(struct mmio_region_fast)) == MMIO_OK;
+			mmio_inline_register_at(__start_mmio_extable, __stop_mmio_extable,
+						sizeof(struct mmio_region_fast),
+						MMIO__WINDOW_AT) == MMIO_OK;
 }
 
 __attribute__((destructor)) static void mmio__inline_unregister(void)
@@ -386,9 +405,8 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 #define MMIO__ATT(field)	     "%c[" #field "](%[f])"
 #define MMIO__INTEL(field)	     "[%[f]+%c[" #field "]]"
 #define MMIO__FIELD_AT(name, member) [name] "i"(offsetof(struct mmio_region_fast, member))
-/* Load that field into @reg. */
-#define MMIO__LOAD_FIELD(field, reg)                                                               \
-	"mov {" MMIO__ATT(field) ", " reg "|" reg ", " MMIO__INTEL(field) "}\n\t"
+/* The operand of the view's distance from its handle. */
+#define MMIO__WINDOW [at] "i"(MMIO__WINDOW_AT)
 
 /*
  * Width 1 << @log2 bytes. The asm is volatile (GCC 12 drops an asm goto
@@ -408,11 +426,13 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
  *    reads: three branches a read against the raw loop's one, 1.5 times
  *    as slow. A conditional move to an empty view instead cost a single
  *    read a fifth (three instructions in a dozen).
- *  - A read is one indexed load from the base: given base plus offset, the
- *    compiler added them first, which made a chain of reads (each at an
- *    offset the read before gave) about 1.2 times as slow as raw loads
- *    instead of 1.03. A write adds them first: an indexed store cannot use
- *    every store port.
+ *  - The access is at MMIO__WINDOW_AT from the handle plus the offset: no
+ *    base is loaded (that load, at every access, was what kept a loop of
+ *    reads at 1.1-1.16 times a raw loop). A read is one indexed load:
+ *    given handle plus offset, the compiler added them first, which made a
+ *    chain of reads (each at an offset the read before gave) about 1.2
+ *    times as slow as raw loads instead of 1.03. A write adds them first:
+ *    an indexed store cannot use every store port.
  */
 /* Compare @reg with the end, listed with "slow" as its fixup: the first
  * load from the region, where a NULL region faults. */
@@ -420,30 +440,28 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 	MMIO__FAULTY_TO("slow", "end",                                                             \
 			"cmp {" MMIO__ATT(end) ", " reg "|" reg ", " MMIO__INTEL(end) "}")
 #define MMIO__CHECK_END MMIO__CMP_END("%[off]") "jae %l[slow]\n\t"
-/* The two templates: %1 (or %0) takes the base. */
+/* The two templates: the store's %0 takes handle plus offset. */
 #define MMIO__ONCE_LOAD                                                                            \
-	MMIO__CHECK_END MMIO__LOAD_FIELD(base, "%1")                                               \
-		MMIO__FAULTY("mov {(%1,%[off]), %0|%0, [%1+%[off]]}")
+	MMIO__CHECK_END                                                                            \
+	MMIO__FAULTY("mov {%c[at](%[f],%[off]), %0|%0, [%[f]+%[off]+%c[at]]}")
 #define MMIO__ONCE_STORE                                                                           \
 	MMIO__CHECK_END                                                                            \
-	MMIO__LOAD_FIELD(base, "%0")                                                               \
-	"add {%[off], %0|%0, %[off]}\n\t" MMIO__FAULTY("mov {%[v], (%0)|[%0], %[v]}")
+	"lea {(%[f],%[off]), %0|%0, [%[f]+%[off]]}\n\t" MMIO__FAULTY(                              \
+		"mov {%[v], %c[at](%0)|[%0+%c[at]], %[v]}")
 #define MMIO__INLINE_ONCE(bits, log2)                                                              \
 	static inline int mmio__read##bits(mmio_region *r, size_t off, uint##bits##_t *v)          \
 	{                                                                                          \
 		struct mmio_once_result res;                                                       \
 		uint##bits##_t x;                                                                  \
-		uintptr_t t;                                                                       \
                                                                                                    \
 		if (__builtin_expect(!v, 0))                                                       \
 			return (mmio_read##bits)(r, off, v);                                       \
 		if (__builtin_expect(off & ((bits) / 8 - 1), 0))                                   \
 			goto slow;                                                                 \
 		__asm__ volatile goto(MMIO__ONCE_LOAD                                              \
-				      : "=r"(x), "=&r"(t)                                          \
+				      : "=r"(x)                                                    \
 				      : [f] "r"(r), [off] "r"(off),                                \
-					MMIO__FIELD_AT(end, read_end[log2]),                       \
-					MMIO__FIELD_AT(base, base)                                 \
+					MMIO__FIELD_AT(end, read_end[log2]), MMIO__WINDOW          \
 				      : "memory", "cc"                                             \
 				      : fault, slow);                                              \
 		*v = x;                                                                            \
@@ -465,8 +483,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 		__asm__ volatile goto(MMIO__ONCE_STORE                                             \
 				      : "=&r"(t)                                                   \
 				      : [f] "r"(r), [off] "r"(off), [v] "r"(v),                    \
-					MMIO__FIELD_AT(end, write_end[log2]),                      \
-					MMIO__FIELD_AT(base, base)                                 \
+					MMIO__FIELD_AT(end, write_end[log2]), MMIO__WINDOW         \
 				      : "memory", "cc"                                             \
 				      : fault, slow);                                              \
 		return MMIO_OK;                                                                    \
@@ -581,10 +598,12 @@ static inline int mmio__copy_shape(size_t off, size_t len)
 			      : "cc"                                                               \
 			      : slow)
 
-/* The base of region @r, once MMIO__COPY_CHECK has found it is one. */
+/* The base of region @r, once MMIO__COPY_CHECK has found it is one: at
+ * MMIO__WINDOW_AT past it (an address, computed as an integer: the bytes are
+ * not part of the handle's object). */
 static inline unsigned char *mmio__copy_base(mmio_region *r)
 {
-	return ((const struct mmio_region_fast *)(void *)r)->base;
+	return (unsigned char *)((uintptr_t)r + MMIO__WINDOW_AT);
 }
 
 /* Step @k of up to four in one asm: 8 bytes at @at(%[src]) to @at(%[dst])
