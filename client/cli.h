@@ -119,6 +119,11 @@ struct mmio_region {
 	 */
 	struct mmio_region_fast fast;
 	unsigned char fast_pad[128 - sizeof(struct mmio_region_fast)];
+	/* The library's own fast path (region.c's once-ops): the same as
+	 * @fast, but set for every direct view, placed or not, with the base
+	 * of the view in whichever mapping it is seen through. Zeroed with
+	 * @fast. */
+	struct mmio_region_fast lib;
 	/* In client->regions, under client->mtx. A line of its own when the
 	 * region starts one: other threads write it as they open and close
 	 * regions, and the fast view's second line is read on every inline

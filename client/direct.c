@@ -305,40 +305,54 @@ void cli_direct_unplace(mmio_region *r)
 	atomic_fetch_sub(&views_placed, 1);
 }
 
+/* The ends of a view of @h, @len bytes at @base in a mapping, into @f. */
+static void view_ends(const struct cli_handle *h, unsigned char *base, size_t len,
+		      struct mmio_region_fast *f)
+{
+	f->base = base;
+	/* Copies: the header's are all 8 bytes wide, which any width but a
+	 * pinned 1, 2 or 4 allows, from a base aligned to 8; the header checks
+	 * the range and that the offset is aligned. */
+	if ((h->info.ops & PROTO_OPS_BULK) && (h->info.width == 0 || h->info.width == 8) &&
+	    !((uintptr_t)base & 7)) {
+		if (h->info.access & PROTO_ACCESS_READ)
+			f->copy_read_end = len;
+		if (h->info.access & PROTO_ACCESS_WRITE)
+			f->copy_write_end = len;
+	}
+	if (!(h->info.ops & PROTO_OPS_ONCE))
+		return;
+	/* An end for each width the grant allows in that direction, that fits
+	 * the view and that its base is aligned to: then the two checks
+	 * (below the end, aligned) settle an access. */
+	for (unsigned i = 0; i < 4; i++) {
+		unsigned w = 1u << i;
+
+		if (!(h->info.widths & w) || w > len || ((uintptr_t)base & (w - 1)))
+			continue;
+		if (h->info.access & PROTO_ACCESS_READ)
+			f->read_end[i] = len - w + 1;
+		if (h->info.access & PROTO_ACCESS_WRITE)
+			f->write_end[i] = len - w + 1;
+	}
+}
+
 void cli_direct_view(mmio_region *r)
 {
 	const struct cli_handle *h = r->h;
 
 	memset(&r->fast, 0, sizeof(r->fast));
+	memset(&r->lib, 0, sizeof(r->lib));
+	if (!h->ops->direct || !h->direct)
+		return;
+	/* The library's, through the view's own mapping if it has one. */
+	view_ends(h,
+		  r->place ? (unsigned char *)r + MMIO__WINDOW_AT
+			   : (unsigned char *)direct_once_window(h)->base + r->base,
+		  r->len, &r->lib);
 	/* Only a placed view's bytes lie where the header's code looks. */
-	if (!h->ops->direct || !h->direct || !r->place)
-		return;
-	r->fast.base = (unsigned char *)r + MMIO__WINDOW_AT;
-	/* Copies: the header's are all 8 bytes wide, which any width but a
-	 * pinned 1, 2 or 4 allows, from a base aligned to 8; the header checks
-	 * the range and that the offset is aligned. */
-	if ((h->info.ops & PROTO_OPS_BULK) && (h->info.width == 0 || h->info.width == 8) &&
-	    !((uintptr_t)r->fast.base & 7)) {
-		if (h->info.access & PROTO_ACCESS_READ)
-			r->fast.copy_read_end = r->len;
-		if (h->info.access & PROTO_ACCESS_WRITE)
-			r->fast.copy_write_end = r->len;
-	}
-	if (!(h->info.ops & PROTO_OPS_ONCE))
-		return;
-	/* An end for each width the grant allows in that direction, that fits
-	 * the view and that its base is aligned to: then the header's two
-	 * checks (below the end, aligned) settle an access. */
-	for (unsigned i = 0; i < 4; i++) {
-		unsigned w = 1u << i;
-
-		if (!(h->info.widths & w) || w > r->len || ((uintptr_t)r->fast.base & (w - 1)))
-			continue;
-		if (h->info.access & PROTO_ACCESS_READ)
-			r->fast.read_end[i] = r->len - w + 1;
-		if (h->info.access & PROTO_ACCESS_WRITE)
-			r->fast.write_end[i] = r->len - w + 1;
-	}
+	if (r->place)
+		r->fast = r->lib;
 }
 
 static void direct_release(struct cli_handle *h)

@@ -24,14 +24,20 @@ static void done_set(size_t *done, size_t n)
 		*done = n;
 }
 
-void cli_region_lose(mmio_region *r)
+static void ends_zero(struct mmio_region_fast *f)
 {
 	for (unsigned i = 0; i < 4; i++) {
-		__atomic_store_n(&r->fast.read_end[i], (size_t)0, __ATOMIC_RELAXED);
-		__atomic_store_n(&r->fast.write_end[i], (size_t)0, __ATOMIC_RELAXED);
+		__atomic_store_n(&f->read_end[i], (size_t)0, __ATOMIC_RELAXED);
+		__atomic_store_n(&f->write_end[i], (size_t)0, __ATOMIC_RELAXED);
 	}
-	__atomic_store_n(&r->fast.copy_read_end, (size_t)0, __ATOMIC_RELAXED);
-	__atomic_store_n(&r->fast.copy_write_end, (size_t)0, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->copy_read_end, (size_t)0, __ATOMIC_RELAXED);
+	__atomic_store_n(&f->copy_write_end, (size_t)0, __ATOMIC_RELAXED);
+}
+
+void cli_region_lose(mmio_region *r)
+{
+	ends_zero(&r->fast);
+	ends_zero(&r->lib);
 }
 
 void cli_region_link(mmio_region *r)
@@ -318,14 +324,17 @@ static inline bool fast_ok(const size_t *end, size_t off, unsigned width)
 	return off < __atomic_load_n(end, __ATOMIC_RELAXED) && !(off & (width - 1));
 }
 
+/* The once-ops of one width: the fast path, then the ops. The public
+ * functions and the header's slow side (below) share them, without a call
+ * through the PLT between. */
 #define MMIO_READ_N(bits, log2)                                                                    \
-	int mmio_read##bits(mmio_region *r, size_t off, uint##bits##_t *v)                         \
+	static inline int read##bits(mmio_region *r, size_t off, uint##bits##_t *v)                \
 	{                                                                                          \
 		uint64_t x;                                                                        \
 		int status;                                                                        \
                                                                                                    \
-		if (r && v && fast_ok(&r->fast.read_end[log2], off, (bits) / 8))                   \
-			return shim_raw_read##bits(r->fast.base + off, v);                         \
+		if (r && v && fast_ok(&r->lib.read_end[log2], off, (bits) / 8))                    \
+			return shim_raw_read##bits(r->lib.base + off, v);                          \
 		if (!v)                                                                            \
 			return MMIO_EINVAL;                                                        \
 		status = read_once(r, off, (bits) / 8, &x);                                        \
@@ -333,11 +342,19 @@ static inline bool fast_ok(const size_t *end, size_t off, unsigned width)
 			*v = (uint##bits##_t)x;                                                    \
 		return status;                                                                     \
 	}                                                                                          \
+	static inline int write##bits(mmio_region *r, size_t off, uint##bits##_t v)                \
+	{                                                                                          \
+		if (r && fast_ok(&r->lib.write_end[log2], off, (bits) / 8))                        \
+			return shim_raw_write##bits(r->lib.base + off, v);                         \
+		return write_once(r, off, (bits) / 8, v);                                          \
+	}                                                                                          \
+	int mmio_read##bits(mmio_region *r, size_t off, uint##bits##_t *v)                         \
+	{                                                                                          \
+		return read##bits(r, off, v);                                                      \
+	}                                                                                          \
 	int mmio_write##bits(mmio_region *r, size_t off, uint##bits##_t v)                         \
 	{                                                                                          \
-		if (r && fast_ok(&r->fast.write_end[log2], off, (bits) / 8))                       \
-			return shim_raw_write##bits(r->fast.base + off, v);                        \
-		return write_once(r, off, (bits) / 8, v);                                          \
+		return write##bits(r, off, v);                                                     \
 	}
 
 MMIO_READ_N(8, 0)
@@ -345,19 +362,55 @@ MMIO_READ_N(16, 1)
 MMIO_READ_N(32, 2)
 MMIO_READ_N(64, 3)
 
-/* The slow side of the header's inline once-ops: the fast path's checks
- * failed (or a fault is to be reported by the shim), so the ops decide. */
+/* The slow side of the header's inline once-ops, for what the header did
+ * not do (its check failed, or a NULL region faulted on it): the library's
+ * fast path first (a view the library could not place for the header has
+ * one all the same), then the ops, whose checks give the status. */
 struct mmio_once_result mmio_inline_read(mmio_region *r, size_t off, unsigned width)
 {
 	struct mmio_once_result res = { 0, 0 };
+	uint8_t v8;
+	uint16_t v16;
+	uint32_t v32;
 
-	res.status = read_once(r, off, width, &res.value);
+	switch (width) {
+	case 1:
+		res.status = read8(r, off, &v8);
+		res.value = v8;
+		break;
+	case 2:
+		res.status = read16(r, off, &v16);
+		res.value = v16;
+		break;
+	case 4:
+		res.status = read32(r, off, &v32);
+		res.value = v32;
+		break;
+	case 8:
+		res.status = read64(r, off, &res.value);
+		break;
+	default:
+		res.status = read_once(r, off, width, &res.value);
+	}
 	return res;
 }
 
 int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v)
 {
-	return write_once(r, off, width, v);
+	if (!proto_value_fits(width, v))
+		return write_once(r, off, width, v);
+	switch (width) {
+	case 1:
+		return write8(r, off, (uint8_t)v);
+	case 2:
+		return write16(r, off, (uint16_t)v);
+	case 4:
+		return write32(r, off, (uint32_t)v);
+	case 8:
+		return write64(r, off, v);
+	default:
+		return write_once(r, off, width, v);
+	}
 }
 
 /* The header's constructor and destructor: the caller's module's inline
