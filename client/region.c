@@ -368,31 +368,35 @@ MMIO_READ_N(64, 3)
  * one all the same), then the ops, whose checks give the status. */
 struct mmio_once_result mmio_inline_read(mmio_region *r, size_t off, unsigned width)
 {
-	struct mmio_once_result res = { 0, 0 };
-	uint8_t v8;
-	uint16_t v16;
-	uint32_t v32;
+	uint64_t value = 0;
+	uint8_t v8 = 0;
+	uint16_t v16 = 0;
+	uint32_t v32 = 0;
+	int status;
 
 	switch (width) {
 	case 1:
-		res.status = read8(r, off, &v8);
-		res.value = v8;
+		status = read8(r, off, &v8);
+		value = v8;
 		break;
 	case 2:
-		res.status = read16(r, off, &v16);
-		res.value = v16;
+		status = read16(r, off, &v16);
+		value = v16;
 		break;
 	case 4:
-		res.status = read32(r, off, &v32);
-		res.value = v32;
+		status = read32(r, off, &v32);
+		value = v32;
 		break;
 	case 8:
-		res.status = read64(r, off, &res.value);
+		status = read64(r, off, &value);
 		break;
 	default:
-		res.status = read_once(r, off, width, &res.value);
+		status = read_once(r, off, width, &value);
 	}
-	return res;
+	/* Built from two scalars at the end: field by field, GCC stored the
+	 * 4-byte status and then loaded the 8-byte word it is returned in,
+	 * which store forwarding cannot serve. */
+	return (struct mmio_once_result){ .status = status, .value = value };
 }
 
 int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v)
