@@ -134,12 +134,13 @@ struct mmio_region {
 	size_t len;
 	bool slice; /* bounds are the stub's to check (the server knows only the handle) */
 	/* A placed direct view (cli_direct_place()): the region lies in the
-	 * private pages of this mapping, MMIO__WINDOW_AT before its bytes;
-	 * NULL for a malloc'd region. */
+	 * private pages of this mapping, MMIO__WINDOW_AT before its bytes,
+	 * which start at @bytes; NULL for a malloc'd region. */
 	unsigned char *place;
 	size_t place_len;
+	unsigned char *bytes;
 };
-_Static_assert(sizeof(struct mmio_region_fast) <= 128, "the fast view fits its two lines");
+_Static_assert(sizeof(struct mmio_region_fast) < 128, "the fast view fits its two lines");
 
 /* A zeroed region, malloc'd at a cache line; NULL if out of memory. */
 mmio_region *cli_region_new(void);

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,10 +59,22 @@ struct cli_direct {
 	 * handle), where in it the mapping above starts, where the handle
 	 * starts in that mapping, and the mapping's protection. */
 	int fd;
+	dev_t fd_dev; /* what the descriptor is, to tell it from another */
+	ino_t fd_ino; /* file given its number (a program that closed it) */
 	uint64_t fd_offset;
 	size_t handle_at;
 	int prot;
 };
+
+/* Whether @d's descriptor is still the one the server gave: a program that
+ * closes descriptors it does not own (after a fork, say) may have given its
+ * number to another file, which is neither to be mapped nor closed. */
+static bool fd_ours(const struct cli_direct *d)
+{
+	struct stat st;
+
+	return fstat(d->fd, &st) == 0 && st.st_dev == d->fd_dev && st.st_ino == d->fd_ino;
+}
 
 /* The views' layout: the region struct, in the private pages that lead a
  * view's mapping, lies wholly in them at the view's offset in its first
@@ -275,7 +288,7 @@ mmio_region *cli_direct_place(struct cli_handle *h, size_t base, size_t len)
 	size_t at, in_page, span;
 	unsigned char *p;
 
-	if (!h->ops->direct || !d || sysconf(_SC_PAGESIZE) != VIEW_PAGE)
+	if (!h->ops->direct || !d || sysconf(_SC_PAGESIZE) != VIEW_PAGE || !fd_ours(d))
 		return NULL;
 	at = d->handle_at + base;
 	in_page = at % VIEW_PAGE;
@@ -296,6 +309,7 @@ mmio_region *cli_direct_place(struct cli_handle *h, size_t base, size_t len)
 	mmio_region *r = (mmio_region *)(void *)(p - MMIO__WINDOW_AT + in_page);
 	r->place = p - MMIO__WINDOW_AT;
 	r->place_len = MMIO__WINDOW_AT + span;
+	r->bytes = p + in_page;
 	return r;
 }
 
@@ -346,9 +360,7 @@ void cli_direct_view(mmio_region *r)
 	if (!h->ops->direct || !h->direct)
 		return;
 	/* The library's, through the view's own mapping if it has one. */
-	view_ends(h,
-		  r->place ? (unsigned char *)r + MMIO__WINDOW_AT
-			   : (unsigned char *)direct_once_window(h)->base + r->base,
+	view_ends(h, r->place ? r->bytes : (unsigned char *)direct_once_window(h)->base + r->base,
 		  r->len, &r->lib);
 	/* Only a placed view's bytes lie where the header's code looks. */
 	if (r->place)
@@ -362,7 +374,8 @@ static void direct_release(struct cli_handle *h)
 	if (!d)
 		return;
 	munmap(d->map, d->map_len);
-	close(d->fd);
+	if (fd_ours(d))
+		close(d->fd);
 	free(d);
 	h->direct = NULL;
 }
@@ -417,6 +430,7 @@ int cli_direct_attach(struct cli_handle *h)
 	uint64_t mmap_offset = 0;
 	int prot = PROT_READ;
 	int fd = -1, status;
+	struct stat st;
 	void *p;
 
 	if (!(c->hello.flags & PROTO_HELLO_DIRECT) || !(h->info.flags & PROTO_REGION_MAPPABLE) ||
@@ -455,11 +469,14 @@ int cli_direct_attach(struct cli_handle *h)
 	}
 
 	d = calloc(1, sizeof(*d));
-	if (!d) {
+	if (!d || fstat(fd, &st) != 0) {
+		status = d ? MMIO_EINTERNAL : MMIO_ENOMEM;
 		munmap(p, (size_t)map.length);
-		status = MMIO_ENOMEM;
+		free(d);
 		goto fail;
 	}
+	d->fd_dev = st.st_dev;
+	d->fd_ino = st.st_ino;
 	d->map = p;
 	d->map_len = (size_t)map.length;
 	d->fd = fd;

@@ -13,6 +13,7 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -373,17 +374,19 @@ END_TEST
 	} while (0)
 
 /*
- * The header reads a view's bytes at MMIO__WINDOW_AT past its handle, and
- * its end at each access: played on a view laid out by hand, whose bytes
- * and end change between reads at one address with nothing between them
- * the compiler cannot see. The base field is left pointing nowhere: the
- * header's code does not read it (modules built before the fixed layout
- * do, and the library keeps it right for them).
+ * The header reads and writes a view's bytes at MMIO__WINDOW_AT past its
+ * handle, once-ops and copies, in both syntaxes, and reads them at each
+ * access: played on a view laid out by hand, whose bytes change between
+ * reads at one address with nothing between them the compiler cannot see.
+ * The base field is left pointing nowhere: the header's code does not read
+ * it (modules built before the fixed layout do, and the library keeps it
+ * right for them). Nothing here may reach the library, which would find
+ * no handle behind this view.
  */
 static struct {
 	_Alignas(4096) struct mmio_region_fast fast;
 	unsigned char pad[MMIO__WINDOW_AT - sizeof(struct mmio_region_fast)];
-	uint32_t bytes[4];
+	uint32_t bytes[32];
 } laid_out;
 
 START_TEST(inline_once_ops_read_the_view_at_each_access)
@@ -409,7 +412,33 @@ START_TEST(inline_once_ops_read_the_view_at_each_access)
 	ck_assert_uint_eq(b, 0x22222222);
 	ck_assert_uint_eq(c, 0x33333333);
 	ck_assert_uint_eq(laid_out.bytes[3], 0x33333333);
+	ck_assert_int_eq(intel_write32(r, 8, 0x44444444), MMIO_OK);
+	ck_assert_int_eq(intel_read32(r, 8, &a), MMIO_OK);
+	ck_assert_uint_eq(laid_out.bytes[2], 0x44444444);
+	ck_assert_uint_eq(a, 0x44444444);
 	ck_assert_uint_eq(library_once_ops, 0);
+
+	/* Copies: one step, and a pair and two groups (72 bytes). */
+	uint8_t out[72], in[72];
+	size_t done = 0;
+	laid_out.fast.copy_read_end = sizeof(laid_out.bytes);
+	laid_out.fast.copy_write_end = sizeof(laid_out.bytes);
+	for (unsigned i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(0xA0 + i);
+	ck_assert_int_eq(mmio_write(r, 8, out, 8, &done), MMIO_OK);
+	ck_assert_uint_eq(done, 8);
+	ck_assert_int_eq(memcmp((unsigned char *)laid_out.bytes + 8, out, 8), 0);
+	ck_assert_int_eq(mmio_write(r, 16, out, sizeof(out), &done), MMIO_OK);
+	ck_assert_int_eq(memcmp((unsigned char *)laid_out.bytes + 16, out, sizeof(out)), 0);
+	ck_assert_int_eq(mmio_read(r, 16, in, sizeof(in), &done), MMIO_OK);
+	ck_assert_uint_eq(done, sizeof(in));
+	ck_assert_int_eq(memcmp(in, out, sizeof(in)), 0);
+	memset(laid_out.bytes, 0, sizeof(laid_out.bytes));
+	ck_assert_int_eq(intel_write_bytes(r, 24, out, sizeof(out), &done), MMIO_OK);
+	ck_assert_int_eq(memcmp((unsigned char *)laid_out.bytes + 24, out, sizeof(out)), 0);
+	memset(in, 0, sizeof(in));
+	ck_assert_int_eq(intel_read_bytes(r, 24, in, sizeof(in), &done), MMIO_OK);
+	ck_assert_int_eq(memcmp(in, out, sizeof(in)), 0);
 }
 END_TEST
 
@@ -540,6 +569,77 @@ START_TEST(views_past_the_placed_limit_are_served_by_the_library)
 	mmio_close(again);
 	mmio_close(r);
 	ck_assert_uint_eq(mappings_of("tw-d"), before);
+}
+END_TEST
+
+/* The descriptors of memfd @name open in this process, as a bit set of
+ * their numbers below 1024. */
+static void fds_of(const char *name, uint64_t set[16])
+{
+	char want[96], link[128], path[300];
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	ck_assert_ptr_nonnull(d);
+	memset(set, 0, 16 * sizeof(set[0]));
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)", name);
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name);
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0 || fd >= 1024)
+			continue;
+		link[n] = '\0';
+		if (strcmp(link, want) == 0)
+			set[fd / 64] |= 1ull << (fd % 64);
+	}
+	closedir(d);
+}
+
+/*
+ * The library keeps a direct handle's descriptor to map its views. A
+ * program that closes descriptors it does not own, and gets the number
+ * back for another file, has that file neither mapped as the device nor
+ * closed by the library: new views are served through the handle's own
+ * mapping, with the device's bytes, and the file stays open.
+ */
+START_TEST(a_descriptor_taken_from_the_library_is_left_alone)
+{
+	uint64_t before[16], after[16];
+	mmio_region *r, *s;
+	int fd = -1, decoy;
+	uint32_t v;
+
+	fds_of("tw-d", before);
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
+	fds_of("tw-d", after);
+	for (int i = 0; i < 1024 && fd < 0; i++)
+		if ((after[i / 64] & ~before[i / 64]) & (1ull << (i % 64)))
+			fd = i;
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(mmio_write32(r, 64, 0xD15C0DE5), MMIO_OK);
+
+	/* The program's mistake: the number now names another file. */
+	decoy = memfd_create("decoy", MFD_CLOEXEC);
+	ck_assert_int_ge(decoy, 0);
+	ck_assert_int_eq(ftruncate(decoy, TWIN_SIZE), 0);
+	ck_assert_int_eq(dup2(decoy, fd), fd);
+	close(decoy);
+
+	ck_assert_int_eq(mmio_slice(r, 64, 64, &s), MMIO_OK);
+	ck_assert(!placed(s));
+	ck_assert_uint_eq(mappings_of("decoy"), 0);
+	library_once_ops = 0;
+	ck_assert_int_eq(mmio_read32(s, 0, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0xD15C0DE5);
+	ck_assert_uint_eq(library_once_ops, 1);
+	mmio_close(s);
+	mmio_close(r);
+	/* Still open: the library did not close the program's file. */
+	ck_assert_int_ne(fcntl(fd, F_GETFD), -1);
+	close(fd);
 }
 END_TEST
 
@@ -909,6 +1009,40 @@ START_TEST(inline_layout_larger_than_the_library_s_is_refused)
 		      "the registration did not stop the program (status 0x%x)", wstatus);
 	ck_assert_int_gt(n, 0);
 	ck_assert_ptr_nonnull(strstr(msg, "newer <mmio/client.h>"));
+}
+END_TEST
+
+/* A module whose header places views elsewhere is refused the same way:
+ * its inline code would read and write where the library maps nothing. */
+START_TEST(inline_window_elsewhere_is_refused)
+{
+	static const char table[8] __attribute__((aligned(4)));
+	char msg[512] = { 0 };
+	int fds[2], wstatus;
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_int_eq(mmio_inline_register_at(table, table, sizeof(struct mmio_region_fast),
+						 MMIO__WINDOW_AT),
+			 MMIO_OK);
+	mmio_inline_unregister(table);
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fds[1], STDERR_FILENO);
+		mmio_inline_register_at(table, table, sizeof(struct mmio_region_fast),
+					MMIO__WINDOW_AT + 4096);
+		_exit(0); /* not reached if the library refuses */
+	}
+	close(fds[1]);
+	n = read(fds[0], msg, sizeof(msg) - 1);
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &wstatus, 0), pid);
+	ck_assert_msg(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGABRT,
+		      "the registration did not stop the program (status 0x%x)", wstatus);
+	ck_assert_int_gt(n, 0);
+	ck_assert_ptr_nonnull(strstr(msg, "12288 bytes past their handle"));
 }
 END_TEST
 
@@ -2142,8 +2276,10 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, inline_once_ops_read_the_view_at_each_access);
 	tcase_add_test(tc, direct_views_lie_at_a_fixed_distance_from_their_handles);
 	tcase_add_test(tc, views_past_the_placed_limit_are_served_by_the_library);
+	tcase_add_test(tc, a_descriptor_taken_from_the_library_is_left_alone);
 	tcase_add_test(tc, inline_copies_equal_library_copies);
 	tcase_add_test(tc, inline_layout_larger_than_the_library_s_is_refused);
+	tcase_add_test(tc, inline_window_elsewhere_is_refused);
 	tcase_add_test(tc, inline_table_past_the_limit_is_reported);
 	tcase_add_test(tc, differential_proxied_equals_direct);
 	tcase_add_test(tc, differential_pinned_width);

@@ -599,11 +599,17 @@ static inline int mmio__copy_shape(size_t off, size_t len)
 			      : slow)
 
 /* The base of region @r, once MMIO__COPY_CHECK has found it is one: at
- * MMIO__WINDOW_AT past it (an address, computed as an integer: the bytes are
- * not part of the handle's object). */
+ * MMIO__WINDOW_AT past it. Computed in an asm: the bytes are not part of
+ * the handle's object, and C has no sound way from a pointer to one to a
+ * pointer past it. A function of @r alone, so not volatile. */
 static inline unsigned char *mmio__copy_base(mmio_region *r)
 {
-	return (unsigned char *)((uintptr_t)r + MMIO__WINDOW_AT);
+	unsigned char *base;
+
+	__asm__("lea {%c[at](%[f]), %[b]|%[b], [%[f]+%c[at]]}"
+		: [b] "=r"(base)
+		: [f] "r"(r), MMIO__WINDOW);
+	return base;
 }
 
 /* Step @k of up to four in one asm: 8 bytes at @at(%[src]) to @at(%[dst])
