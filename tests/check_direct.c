@@ -979,26 +979,24 @@ START_TEST(inline_copies_equal_library_copies)
 }
 END_TEST
 
-/* A module built with a header whose inline view of a region is larger than
- * this library's is stopped at its registration, with a message that says
- * why; the header's own size registers. */
-START_TEST(inline_layout_larger_than_the_library_s_is_refused)
+/* A module table with no entries, for registrations that are refused. */
+static const char refused_table[8] __attribute__((aligned(4)));
+
+/* @reg, called in a child, ends it with SIGABRT and a message on standard
+ * error that says @why. */
+static void registration_aborts(void (*reg)(void), const char *why)
 {
-	static const char table[8] __attribute__((aligned(4)));
 	char msg[512] = { 0 };
 	int fds[2], wstatus;
 	ssize_t n;
 	pid_t pid;
 
-	ck_assert_int_eq(mmio_inline_register_layout(table, table, sizeof(struct mmio_region_fast)),
-			 MMIO_OK);
-	mmio_inline_unregister(table);
 	ck_assert_int_eq(pipe(fds), 0);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		dup2(fds[1], STDERR_FILENO);
-		mmio_inline_register_layout(table, table, sizeof(struct mmio_region_fast) + 8);
+		reg();
 		_exit(0); /* not reached if the library refuses */
 	}
 	close(fds[1]);
@@ -1008,7 +1006,31 @@ START_TEST(inline_layout_larger_than_the_library_s_is_refused)
 	ck_assert_msg(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGABRT,
 		      "the registration did not stop the program (status 0x%x)", wstatus);
 	ck_assert_int_gt(n, 0);
-	ck_assert_ptr_nonnull(strstr(msg, "newer <mmio/client.h>"));
+	ck_assert_msg(strstr(msg, why), "the message does not say \"%s\": %s", why, msg);
+}
+
+static void register_larger_layout(void)
+{
+	mmio_inline_register_layout(refused_table, refused_table,
+				    sizeof(struct mmio_region_fast) + 8);
+}
+
+static void register_window_elsewhere(void)
+{
+	mmio_inline_register_at(refused_table, refused_table, sizeof(struct mmio_region_fast),
+				MMIO__WINDOW_AT + 4096);
+}
+
+/* A module built with a header whose inline view of a region is larger than
+ * this library's is stopped at its registration, with a message that says
+ * why; the header's own size registers. */
+START_TEST(inline_layout_larger_than_the_library_s_is_refused)
+{
+	ck_assert_int_eq(mmio_inline_register_layout(refused_table, refused_table,
+						     sizeof(struct mmio_region_fast)),
+			 MMIO_OK);
+	mmio_inline_unregister(refused_table);
+	registration_aborts(register_larger_layout, "newer <mmio/client.h>");
 }
 END_TEST
 
@@ -1016,33 +1038,11 @@ END_TEST
  * its inline code would read and write where the library maps nothing. */
 START_TEST(inline_window_elsewhere_is_refused)
 {
-	static const char table[8] __attribute__((aligned(4)));
-	char msg[512] = { 0 };
-	int fds[2], wstatus;
-	ssize_t n;
-	pid_t pid;
-
-	ck_assert_int_eq(mmio_inline_register_at(table, table, sizeof(struct mmio_region_fast),
-						 MMIO__WINDOW_AT),
+	ck_assert_int_eq(mmio_inline_register_at(refused_table, refused_table,
+						 sizeof(struct mmio_region_fast), MMIO__WINDOW_AT),
 			 MMIO_OK);
-	mmio_inline_unregister(table);
-	ck_assert_int_eq(pipe(fds), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(fds[1], STDERR_FILENO);
-		mmio_inline_register_at(table, table, sizeof(struct mmio_region_fast),
-					MMIO__WINDOW_AT + 4096);
-		_exit(0); /* not reached if the library refuses */
-	}
-	close(fds[1]);
-	n = read(fds[0], msg, sizeof(msg) - 1);
-	close(fds[0]);
-	ck_assert_int_eq(waitpid(pid, &wstatus, 0), pid);
-	ck_assert_msg(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGABRT,
-		      "the registration did not stop the program (status 0x%x)", wstatus);
-	ck_assert_int_gt(n, 0);
-	ck_assert_ptr_nonnull(strstr(msg, "12288 bytes past their handle"));
+	mmio_inline_unregister(refused_table);
+	registration_aborts(register_window_elsewhere, "12288 bytes past their handle");
 }
 END_TEST
 
