@@ -80,8 +80,8 @@ static bool fd_ours(const struct cli_direct *d)
  * view's mapping, lies wholly in them at the view's offset in its first
  * page (so views are placed for 4 KiB pages, and a region is 8-aligned). */
 #define VIEW_PAGE 4096u
-/* Placed views at once, in the process: each is a page of memory and two
- * of the kernel's 65530 mappings, and a program that makes many views must
+/* Placed views at once, in the process: each is a page or two of memory and
+ * two of the kernel's 65530 mappings, and a program that makes many views must
  * not run out of mappings for its threads' stacks. Views past this many are
  * malloc'd. */
 #define VIEWS_PLACED_MAX 1024u
