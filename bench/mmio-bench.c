@@ -735,7 +735,7 @@ static void print_table(void)
 	       "read32 direct: \"-\" one read per call; \"loop N\" N back-to-back reads\n"
 	       "       (throughput); \"chain N\" N reads, each at an offset the read before\n"
 	       "       gave (latency); \"unplaced\" one read per call on a slice at offset 4,\n"
-	       "       which libmmio cannot place for the header (it calls the library);\n"
+	       "       which libmmio cannot place (the header reaches it through its base);\n"
 	       "       ns/op is per read.\n"
 	       "Placement: copy buffers start at odd page numbers, device mappings (libmmio's\n"
 	       "and the raw one) at 2 MiB boundaries, the memcpy baseline's other buffer at an\n"

@@ -110,24 +110,18 @@ struct mmio_region {
 	 * First, as <mmio/client.h> says: the inline once-ops' view of a
 	 * direct region, set by cli_direct_view() (its ends zeroed by
 	 * cli_region_lose() when the client is lost, under client->mtx).
-	 * region.c's own fast path uses it too. Any access it does not take
-	 * goes through the ops, whose checks give the statuses. Where the
-	 * region is placed (below) is where its view's base is: a view whose
-	 * base starts a cache line (and one malloc'd, cli_region_new()) has
-	 * base and every once-op end but write_end[3] (8-byte writes: offset
-	 * 64) in one line, and the copies' ends in the next.
+	 * region.c's own fast path uses its "any" ends. Any access it does
+	 * not take goes through the ops, whose checks give the statuses.
+	 * Where the region is placed (below) is where its view's base is: in a
+	 * region that starts a cache line (a malloc'd one, cli_region_new(),
+	 * or a placed view that starts a page) the base and the placed ends
+	 * but write_end[3] share the first line.
 	 */
 	struct mmio_region_fast fast;
-	unsigned char fast_pad[128 - sizeof(struct mmio_region_fast)];
-	/* The library's own fast path (region.c's once-ops): the same as
-	 * @fast, but set for every direct view, placed or not, with the base
-	 * of the view in whichever mapping it is seen through. Zeroed with
-	 * @fast. */
-	struct mmio_region_fast lib;
+	unsigned char fast_pad[192 - sizeof(struct mmio_region_fast)];
 	/* In client->regions, under client->mtx. A line of its own when the
 	 * region starts one: other threads write it as they open and close
-	 * regions, and the fast view's second line is read on every inline
-	 * copy. */
+	 * regions. */
 	struct cli_list node;
 	struct cli_handle *h;
 	size_t base; /* offset of the view in the handle */
@@ -140,7 +134,7 @@ struct mmio_region {
 	size_t place_len;
 	unsigned char *bytes;
 };
-_Static_assert(sizeof(struct mmio_region_fast) < 128, "the fast view fits its two lines");
+_Static_assert(sizeof(struct mmio_region_fast) < 192, "the fast view fits its three lines");
 
 /* A zeroed region, malloc'd at a cache line; NULL if out of memory. */
 mmio_region *cli_region_new(void);
@@ -395,9 +389,10 @@ int cli_direct_attach(struct cli_handle *h);
  * A zeroed region for a view of direct handle @h at @base, @len bytes,
  * placed MMIO__WINDOW_AT before a mapping of its own of the view's bytes,
  * as the header's inline accesses expect (released by cli_region_free()).
- * NULL if @h is not direct, the view's base is not aligned to 8, 1024
- * views are placed already, or the kernel refuses the mapping: the view is
- * then malloc'd, and every access goes through the library.
+ * NULL if @h is not direct, the view's base is not aligned to 8, 8 views
+ * whose handles share its L1 cache set are placed already, or the kernel
+ * refuses the mapping: the view is then malloc'd, and the header reaches it
+ * through its base (its "any" ends).
  */
 mmio_region *cli_direct_place(struct cli_handle *h, size_t base, size_t len);
 /* Unmap placed region @r, and the view's bytes after it. */

@@ -24,20 +24,18 @@ static void done_set(size_t *done, size_t n)
 		*done = n;
 }
 
-static void ends_zero(struct mmio_region_fast *f)
+void cli_region_lose(mmio_region *r)
 {
+	struct mmio_region_fast *f = &r->fast;
+
 	for (unsigned i = 0; i < 4; i++) {
 		__atomic_store_n(&f->read_end[i], (size_t)0, __ATOMIC_RELAXED);
 		__atomic_store_n(&f->write_end[i], (size_t)0, __ATOMIC_RELAXED);
+		__atomic_store_n(&f->any_read_end[i], (size_t)0, __ATOMIC_RELAXED);
+		__atomic_store_n(&f->any_write_end[i], (size_t)0, __ATOMIC_RELAXED);
 	}
 	__atomic_store_n(&f->copy_read_end, (size_t)0, __ATOMIC_RELAXED);
 	__atomic_store_n(&f->copy_write_end, (size_t)0, __ATOMIC_RELAXED);
-}
-
-void cli_region_lose(mmio_region *r)
-{
-	ends_zero(&r->fast);
-	ends_zero(&r->lib);
 }
 
 void cli_region_link(mmio_region *r)
@@ -324,17 +322,14 @@ static inline bool fast_ok(const size_t *end, size_t off, unsigned width)
 	return off < __atomic_load_n(end, __ATOMIC_RELAXED) && !(off & (width - 1));
 }
 
-/* The once-ops of one width: the fast path, then the ops. The public
- * functions and the header's slow side (below) share them, without a call
- * through the PLT between. */
 #define MMIO_READ_N(bits, log2)                                                                    \
-	static inline int read##bits(mmio_region *r, size_t off, uint##bits##_t *v)                \
+	int mmio_read##bits(mmio_region *r, size_t off, uint##bits##_t *v)                         \
 	{                                                                                          \
 		uint64_t x;                                                                        \
 		int status;                                                                        \
                                                                                                    \
-		if (r && v && fast_ok(&r->lib.read_end[log2], off, (bits) / 8))                    \
-			return shim_raw_read##bits(r->lib.base + off, v);                          \
+		if (r && v && fast_ok(&r->fast.any_read_end[log2], off, (bits) / 8))               \
+			return shim_raw_read##bits(r->fast.base + off, v);                         \
 		if (!v)                                                                            \
 			return MMIO_EINVAL;                                                        \
 		status = read_once(r, off, (bits) / 8, &x);                                        \
@@ -342,19 +337,11 @@ static inline bool fast_ok(const size_t *end, size_t off, unsigned width)
 			*v = (uint##bits##_t)x;                                                    \
 		return status;                                                                     \
 	}                                                                                          \
-	static inline int write##bits(mmio_region *r, size_t off, uint##bits##_t v)                \
-	{                                                                                          \
-		if (r && fast_ok(&r->lib.write_end[log2], off, (bits) / 8))                        \
-			return shim_raw_write##bits(r->lib.base + off, v);                         \
-		return write_once(r, off, (bits) / 8, v);                                          \
-	}                                                                                          \
-	int mmio_read##bits(mmio_region *r, size_t off, uint##bits##_t *v)                         \
-	{                                                                                          \
-		return read##bits(r, off, v);                                                      \
-	}                                                                                          \
 	int mmio_write##bits(mmio_region *r, size_t off, uint##bits##_t v)                         \
 	{                                                                                          \
-		return write##bits(r, off, v);                                                     \
+		if (r && fast_ok(&r->fast.any_write_end[log2], off, (bits) / 8))                   \
+			return shim_raw_write##bits(r->fast.base + off, v);                        \
+		return write_once(r, off, (bits) / 8, v);                                          \
 	}
 
 MMIO_READ_N(8, 0)
@@ -362,37 +349,13 @@ MMIO_READ_N(16, 1)
 MMIO_READ_N(32, 2)
 MMIO_READ_N(64, 3)
 
-/* The slow side of the header's inline once-ops, for what the header did
- * not do (its check failed, or a NULL region faulted on it): the library's
- * fast path first (a view the library could not place for the header has
- * one all the same), then the ops, whose checks give the status. */
+/* The slow side of the header's inline once-ops: both of its tries failed
+ * (or a NULL region faulted on them), so the ops decide. */
 struct mmio_once_result mmio_inline_read(mmio_region *r, size_t off, unsigned width)
 {
 	uint64_t value = 0;
-	uint8_t v8 = 0;
-	uint16_t v16 = 0;
-	uint32_t v32 = 0;
-	int status;
+	int status = read_once(r, off, width, &value);
 
-	switch (width) {
-	case 1:
-		status = read8(r, off, &v8);
-		value = v8;
-		break;
-	case 2:
-		status = read16(r, off, &v16);
-		value = v16;
-		break;
-	case 4:
-		status = read32(r, off, &v32);
-		value = v32;
-		break;
-	case 8:
-		status = read64(r, off, &value);
-		break;
-	default:
-		status = read_once(r, off, width, &value);
-	}
 	/* Built from two scalars at the end: field by field, GCC stored the
 	 * 4-byte status and then loaded the 8-byte word it is returned in,
 	 * which store forwarding cannot serve. */
@@ -401,20 +364,7 @@ struct mmio_once_result mmio_inline_read(mmio_region *r, size_t off, unsigned wi
 
 int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v)
 {
-	if (!proto_value_fits(width, v))
-		return write_once(r, off, width, v);
-	switch (width) {
-	case 1:
-		return write8(r, off, (uint8_t)v);
-	case 2:
-		return write16(r, off, (uint16_t)v);
-	case 4:
-		return write32(r, off, (uint32_t)v);
-	case 8:
-		return write64(r, off, v);
-	default:
-		return write_once(r, off, width, v);
-	}
+	return write_once(r, off, width, v);
 }
 
 /* The header's constructor and destructor: the caller's module's inline
