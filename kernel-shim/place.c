@@ -52,11 +52,11 @@ void *shim_mmap_placed(size_t len, int prot, int fd, uint64_t offset, size_t ske
 	return place(0, len, prot, fd, offset, skew);
 }
 
-void *shim_mmap_led(size_t lead, size_t len, int prot, int fd, uint64_t offset)
+void *shim_mmap_led(size_t lead, size_t len, int prot, int fd, uint64_t offset, size_t skew)
 {
-	if (lead % 4096 != 0) {
+	if (lead % 4096 != 0 || skew % 4096 != 0) {
 		errno = EINVAL;
 		return MAP_FAILED;
 	}
-	return place(lead, len, prot, fd, offset, 0);
+	return place(lead, len, prot, fd, offset, skew);
 }

@@ -26,7 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TWIN_SIZE   (64u * 1024)
+#define TWIN_SIZE (64u * 1024)
+/* The boundary libmmio places device mappings at (SHIM_MAP_ALIGN). */
+#define MAP_ALIGN   (2u << 20)
 #define PINNED_SIZE (16u * 1024)
 #define RO_SIZE	    (8u * 1024)
 #define DIFF_OPS    4000
@@ -528,6 +530,21 @@ START_TEST(direct_views_lie_at_a_fixed_distance_from_their_handles)
 		}
 	}
 	ck_assert_uint_eq(mappings_of("tw-d"), before + 2 + 6);
+	/* Views smaller than a MAP_ALIGN boundary's span start at pages
+	 * past one in turn, not at the boundaries (the first two pages) where
+	 * they would all share a slot of a direct-mapped TLB. */
+	unsigned slot[sizeof(views) / sizeof(views[0])], n = 0;
+	for (size_t i = 0; i < sizeof(views) / sizeof(views[0]); i++) {
+		uintptr_t page = ((uintptr_t)s[i] + MMIO__WINDOW_AT) / 4096 % (MAP_ALIGN / 4096);
+
+		if (!placed(s[i]))
+			continue;
+		ck_assert_uint_ge(page, 2);
+		for (unsigned j = 0; j < n; j++)
+			ck_assert_uint_ne(slot[j], page);
+		slot[n++] = (unsigned)page;
+	}
+	ck_assert_uint_eq(n, 6);
 	/* Writes through a slice land where the region reads them. */
 	ck_assert_int_eq(mmio_write32(s[3], 4, 0x5EED5EED), MMIO_OK);
 	ck_assert_int_eq(mmio_read32(r, 4092, &v), MMIO_OK);

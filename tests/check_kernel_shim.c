@@ -1135,7 +1135,14 @@ START_TEST(placed_mappings_and_their_lead)
 	ck_assert_uint_eq(p[0], 2);
 	munmap(p, PAGE);
 
-	q = shim_mmap_led(2 * PAGE, 2 * PAGE, PROT_READ | PROT_WRITE, fd, PAGE);
+	q = shim_mmap_led(PAGE, PAGE, PROT_READ, fd, 0, 5 * PAGE);
+	ck_assert_ptr_ne(q, MAP_FAILED);
+	ck_assert_uint_eq((uintptr_t)q % SHIM_MAP_ALIGN, 5 * PAGE);
+	ck_assert_uint_eq(q[0], 1);
+	ck_assert_uint_eq(q[-1], 0);
+	munmap(q - PAGE, 2 * PAGE);
+
+	q = shim_mmap_led(2 * PAGE, 2 * PAGE, PROT_READ | PROT_WRITE, fd, PAGE, 0);
 	ck_assert_ptr_ne(q, MAP_FAILED);
 	ck_assert_uint_eq((uintptr_t)q % SHIM_MAP_ALIGN, 0);
 	ck_assert_uint_eq(q[0], 2);
@@ -1158,16 +1165,23 @@ START_TEST(placed_mappings_and_their_lead)
 
 	/* A lead of part of a page, no length, a span that wraps: EINVAL. */
 	errno = 0;
-	ck_assert_ptr_eq(shim_mmap_led(100, PAGE, PROT_READ, fd, 0), MAP_FAILED);
+	ck_assert_ptr_eq(shim_mmap_led(100, PAGE, PROT_READ, fd, 0, 0), MAP_FAILED);
 	ck_assert_int_eq(errno, EINVAL);
 	errno = 0;
-	ck_assert_ptr_eq(shim_mmap_led(PAGE, 0, PROT_READ, fd, 0), MAP_FAILED);
+	ck_assert_ptr_eq(shim_mmap_led(PAGE, PAGE, PROT_READ, fd, 0, 100), MAP_FAILED);
 	ck_assert_int_eq(errno, EINVAL);
 	errno = 0;
-	ck_assert_ptr_eq(shim_mmap_led(SIZE_MAX / PAGE * PAGE, PAGE, PROT_READ, fd, 0), MAP_FAILED);
+	ck_assert_ptr_eq(shim_mmap_led(PAGE, PAGE, PROT_READ, fd, 0, SHIM_MAP_ALIGN), MAP_FAILED);
 	ck_assert_int_eq(errno, EINVAL);
 	errno = 0;
-	ck_assert_ptr_eq(shim_mmap_led(PAGE, SIZE_MAX - PAGE, PROT_READ, fd, 0), MAP_FAILED);
+	ck_assert_ptr_eq(shim_mmap_led(PAGE, 0, PROT_READ, fd, 0, 0), MAP_FAILED);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_eq(shim_mmap_led(SIZE_MAX / PAGE * PAGE, PAGE, PROT_READ, fd, 0, 0),
+			 MAP_FAILED);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_eq(shim_mmap_led(PAGE, SIZE_MAX - PAGE, PROT_READ, fd, 0, 0), MAP_FAILED);
 	ck_assert_int_eq(errno, EINVAL);
 	close(fd);
 }

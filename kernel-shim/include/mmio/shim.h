@@ -194,14 +194,14 @@ int shim_fill(const struct shim_window *w, size_t offset, size_t len, uint8_t by
 void *shim_mmap_placed(size_t len, int prot, int fd, uint64_t offset, size_t skew);
 
 /*
- * As shim_mmap_placed() with skew 0, and @lead bytes (whole pages) of
- * private, zeroed, read-write memory right before the mapping, at
- * p - @lead: a direct view keeps its handle there, at a fixed distance from
- * the device bytes it maps. munmap(p - @lead, @lead + @len) takes both.
+ * As shim_mmap_placed(), and @lead bytes (whole pages) of private, zeroed,
+ * read-write memory right before the mapping, at p - @lead: a direct view
+ * keeps its handle there, at a fixed distance from the device bytes it
+ * maps. munmap(p - @lead, @lead + @len) takes both.
  *
  * Returns the mapping, or MAP_FAILED with errno set (as mmap(2)).
  */
-void *shim_mmap_led(size_t lead, size_t len, int prot, int fd, uint64_t offset);
+void *shim_mmap_led(size_t lead, size_t len, int prot, int fd, uint64_t offset, size_t skew);
 
 /* ------------------------------------------------------------------------
  * Mapping backends.
