@@ -397,6 +397,7 @@ struct op {
 	void (*run)(struct op *op);
 	/* Once-ops. */
 	mmio_region *r;
+	mmio_region **views; /* the "views" shape: VIEWS slices, a page apart */
 	const struct raw_map *rm;
 	nng_socket s;
 	const void *req;
@@ -502,6 +503,45 @@ static inline unsigned chain_next(unsigned off, uint32_t v, unsigned zero)
 	}
 READ32_SHAPES(read32, mmio_read32)
 READ32_SHAPES(read32_call, (mmio_read32))
+
+/*
+ * "views": a read from each of VIEWS slices that start a page, in turn (a
+ * driver polling one register of each of many queues). The handles of
+ * such views share an L1 cache set, which is why libmmio places at most 8
+ * of them for the header's first try; the raw loop reads the same
+ * registers on its one mapping.
+ */
+#define VIEWS 32
+
+#define READ32_VIEWS(name, read)                                                                   \
+	__attribute__((aligned(64))) static void run_##name##_views(struct op *op)                 \
+	{                                                                                          \
+		mmio_region **views = op->views;                                                   \
+		unsigned at = (op->i++ % 8) * 4;                                                   \
+		uint32_t sum = 0;                                                                  \
+                                                                                                   \
+		for (unsigned k = 0; k < VIEWS; k++) {                                             \
+			uint32_t v;                                                                \
+			int st = read(views[k], at, &v);                                           \
+			if (st != MMIO_OK)                                                         \
+				die("read32", st);                                                 \
+			sum += v;                                                                  \
+		}                                                                                  \
+		__asm__ volatile("" : : "r"(sum));                                                 \
+	}
+READ32_VIEWS(read32, mmio_read32)
+READ32_VIEWS(read32_call, (mmio_read32))
+
+__attribute__((aligned(64))) static void run_raw_load_views(struct op *op)
+{
+	const volatile unsigned char *base = op->rm->base;
+	unsigned at = (op->i++ % 8) * 4;
+	uint32_t sum = 0;
+
+	for (unsigned k = 0; k < VIEWS; k++)
+		sum += *(const volatile uint32_t *)(const volatile void *)(base + k * 4096u + at);
+	__asm__ volatile("" : : "r"(sum));
+}
 
 __attribute__((aligned(64))) static void run_raw_load_loop(struct op *op)
 {
@@ -736,6 +776,7 @@ static void print_table(void)
 	       "       (throughput); \"chain N\" N reads, each at an offset the read before\n"
 	       "       gave (latency); \"unplaced\" one read per call on a slice at offset 4,\n"
 	       "       which libmmio cannot place (the header reaches it through its base);\n"
+	       "       \"views N\" a read from each of N slices a page apart, in turn;\n"
 	       "       ns/op is per read.\n"
 	       "Placement: copy buffers start at odd page numbers, device mappings (libmmio's\n"
 	       "and the raw one) at 2 MiB boundaries, the memcpy baseline's other buffer at an\n"
@@ -990,6 +1031,11 @@ static const struct direct_shape {
 	  { run_read32, run_raw_load_at4, run_read32_call },
 	  "raw mmap load",
 	  "libmmio call" },
+	{ "views",
+	  VIEWS,
+	  { run_read32_views, run_raw_load_views, run_read32_call_views },
+	  "raw volatile loop",
+	  "libmmio call loop" },
 };
 
 /*
@@ -1036,10 +1082,25 @@ static void bench_once(mmio_client *c, mmio_client *sock_c, const char *mode, co
 		}
 		b1 = (struct op){ .what = "raw load", .rm = &rm };
 		b2 = (struct op){ .what = "read32 call", .r = meas.r };
-		mmio_region *region = meas.r;
+		mmio_region *region = meas.r, *views[VIEWS];
 		for (size_t k = 0; k < sizeof(direct_shapes) / sizeof(direct_shapes[0]); k++) {
 			const struct direct_shape *sh = &direct_shapes[k];
 			bool unplaced = strcmp(sh->shape, "unplaced") == 0;
+			bool many = strcmp(sh->shape, "views") == 0;
+
+			if (many && mmio_size(region) < VIEWS * 4096u) {
+				printf("direct read32 views: region \"%s\" is smaller than %u "
+				       "pages: "
+				       "not measured\n",
+				       name, VIEWS);
+				continue;
+			}
+			for (unsigned j = 0; many && j < VIEWS; j++) {
+				st = mmio_slice(region, j * 4096u, 4096, &views[j]);
+				if (st != MMIO_OK)
+					die("slice", st);
+			}
+			meas.views = b2.views = many ? views : NULL;
 
 			if (unplaced) {
 				st = mmio_slice(region, 4, 64 * 4, &meas.r);
@@ -1055,6 +1116,8 @@ static void bench_once(mmio_client *c, mmio_client *sock_c, const char *mode, co
 				mmio_close(meas.r);
 				meas.r = region;
 			}
+			for (unsigned j = 0; many && j < VIEWS; j++)
+				mmio_close(views[j]);
 		}
 		raw_map_close(&rm);
 	} else if (mailbox) {
