@@ -88,7 +88,7 @@ static bool fd_ours(const struct cli_direct *d)
  * it). The handles of views that start at one offset in a page all lie in
  * one set, and a loop over more of them than the set has ways reads their
  * ends from L2 (mmio-bench's "views 32": 2.3-2.4 times a raw loop with all
- * placed, 1.5-1.7 with 8). Past this many a view is malloc'd, and the
+ * placed, 1.4-1.7 with 8). Past this many a view is malloc'd, and the
  * header reaches it through its base: a load more than a placed view.
  * It also bounds the views' cost: a page or two of memory and two of the
  * kernel's 65530 mappings each, at most 512.

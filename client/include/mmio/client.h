@@ -287,9 +287,10 @@ MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
  * first. 10 KiB, not a whole number of pages, so that a handle is half a
  * page from its view's first byte and not in the same L1 cache set.
  * Handles of views that start at the same offset in a page share a set all
- * the same, so the library places at most 8 such views at once: a loop
- * over 24 or 32 placed views that start a page measured 2.5 to 4.5 times a
- * raw loop, against about 2 with 8 of them placed. A view it does not
+ * the same, so the library places at most 8 such views at once: a read
+ * from each of 32 views that start a page, in turn, measured 2.3-2.4 times
+ * a raw loop with all of them placed, 1.4-1.7 with 8 (mmio-bench's "views
+ * 32"). A view it does not
  * place (those, a slice whose base is not aligned to 8, a mapping the
  * kernel refuses) is reached inline as well, through its base: the "any"
  * ends below, a second try that costs a load more (1.2 times a raw load).
