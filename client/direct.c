@@ -85,7 +85,7 @@ static bool fd_ours(const struct cli_direct *d)
 /*
  * Placed views at once, in the process, whose handles start in the same L1
  * cache set (64 sets of 64 bytes: the handle's offset in its page tells
- * it). The handles of views that start at one offset in a page all lie in
+ * it). The handles of views that start in one 64-byte line of a page lie in
  * one set, and a loop over more of them than the set has ways reads their
  * ends from L2 (mmio-bench's "views 32": 2.3-2.4 times a raw loop with all
  * placed, 1.4-1.7 with 8). Past this many a view is malloc'd, and the
@@ -295,20 +295,22 @@ int cli_direct_batch_op(struct cli_handle *h, const struct proto_batch_op *op, u
 /*
  * Where past a SHIM_MAP_ALIGN boundary a view of @span bytes is mapped.
  * One that large starts a boundary, as the handle's mapping does (large
- * pages). Smaller ones take the pages between in turn, past the first two
- * (device mappings and shared buffers start there): at one boundary each,
- * views would all fall in one slot of a direct-mapped TLB, such as QEMU's
- * under TCG, and in one set of the CPU's. A read from each of 32 slices in
- * turn measured 2.8-3.1 times a raw loop in the TCG guest so.
+ * pages). Smaller ones take the pages between in turn, each as many as it
+ * uses (its lead pages, then its bytes), from page 2 on (device mappings
+ * and shared buffers start at pages 0 and 1): at one boundary each, views
+ * would all fall in one slot of a direct-mapped TLB, such as QEMU's under
+ * TCG, and in one set of the CPU's. A read from each of 32 slices in turn
+ * measured 2.8-3.1 times a raw loop in the TCG guest so.
  */
 static size_t view_skew(size_t span)
 {
-	static atomic_uint turn;
-	unsigned pages = SHIM_MAP_ALIGN / VIEW_PAGE - 2;
+	static atomic_size_t turn;
+	const size_t lead = VIEW_LEAD / VIEW_PAGE, first = 2 + lead;
+	const size_t pages = SHIM_MAP_ALIGN / VIEW_PAGE - first;
 
 	if (span >= SHIM_MAP_ALIGN)
 		return 0;
-	return (2 + atomic_fetch_add(&turn, 1) % pages) * (size_t)VIEW_PAGE;
+	return (first + atomic_fetch_add(&turn, lead + span / VIEW_PAGE) % pages) * VIEW_PAGE;
 }
 
 mmio_region *cli_direct_place(struct cli_handle *h, size_t base, size_t len)
