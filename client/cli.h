@@ -398,7 +398,8 @@ mmio_region *cli_direct_place(struct cli_handle *h, size_t base, size_t len);
 /* Unmap placed region @r, and the view's bytes after it. */
 void cli_direct_unplace(mmio_region *r);
 
-/* Set up the fast path of view @r (its ends stay 0 unless it is placed). */
+/* Set up the fast view of @r: its base and "any" ends if it is direct, and
+ * its placed ends and copy ends only if it is placed. */
 void cli_direct_view(mmio_region *r);
 
 /*

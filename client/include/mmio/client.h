@@ -286,14 +286,14 @@ MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
  * load or store at a fixed distance from handle + offset: no base to load
  * first. 10 KiB, not a whole number of pages, so that a handle is half a
  * page from its view's first byte and not in the same L1 cache set.
- * Handles of views that start at the same offset in a page share a set all
- * the same, so the library places at most 8 such views at once: a read
- * from each of 32 views that start a page, in turn, measured 2.3-2.4 times
- * a raw loop with all of them placed, 1.4-1.7 with 8 (mmio-bench's "views
- * 32"). A view it does not
- * place (those, a slice whose base is not aligned to 8, a mapping the
- * kernel refuses) is reached inline as well, through its base: the "any"
- * ends below, a second try that costs a load more (1.2 times a raw load).
+ * Handles of views that start in the same 64-byte line of a page share a
+ * set all the same, so the library places at most 8 such views at once: a
+ * read from each of 32 views that start a page, in turn, measured 2.3-2.4
+ * times a raw loop with all of them placed, 1.4-1.7 with 8 (mmio-bench's
+ * "views 32"). A view it does not place (those, a slice whose base is not
+ * aligned to 8, a mapping the kernel refuses) is reached inline as well,
+ * through its base, at the widths its base is aligned to: the "any" ends
+ * below, a second try that costs a load more (1.2 times a raw load).
  */
 #define MMIO__WINDOW_AT 10240
 
@@ -433,16 +433,15 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
  *    relaxed load, as __atomic_load_n's is on x86): the compiler made a
  *    separate load and compare of the atomic, an instruction more per
  *    access, which cost a loop of back-to-back reads about a tenth.
- *  - The region is not tested for NULL: the comparison is listed, with the
- *    library's call as its fixup, so a NULL region faults there (its fields
- *    lie in the page at 0, never mapped) and reaches the library, which
- *    refuses it. So that takes the fault handler, as a device's fault
- *    does: in a thread that blocks SIGSEGV, or under a handler installed
- *    later that does not pass faults on, a NULL region ends the process.
- *    The test and its branch were a third of a loop of back-to-back
- *    reads: three branches a read against the raw loop's one, 1.5 times
- *    as slow. A conditional move to an empty view instead cost a single
- *    read a fifth (three instructions in a dozen).
+ *  - The region is not tested for NULL: each try's comparison is listed,
+ *    with the next try as its fixup (the second try's is the library's
+ *    call), so a NULL region faults on both (its fields lie in the page at
+ *    0, never mapped) and reaches the library, which refuses it. So that takes the fault handler,
+ * as a device's fault does: in a thread that blocks SIGSEGV, or under a handler installed later
+ * that does not pass faults on, a NULL region ends the process. The test and its branch were a
+ * third of a loop of back-to-back reads: three branches a read against the raw loop's one, 1.5
+ * times as slow. A conditional move to an empty view instead cost a single read a fifth (three
+ * instructions in a dozen).
  *  - On a placed view the access is at MMIO__WINDOW_AT from the handle
  *    plus the offset: no base is loaded (that load, at every access, was
  *    what kept a loop of reads at 1.1-1.16 times a raw loop); the second
