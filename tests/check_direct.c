@@ -530,10 +530,11 @@ START_TEST(direct_views_lie_at_a_fixed_distance_from_their_handles)
 		}
 	}
 	ck_assert_uint_eq(mappings_of("tw-d"), before + 2 + 6);
-	/* Views smaller than a MAP_ALIGN boundary's span take the pages past
-	 * one in turn, past the boundary's first two, each as many as it uses:
-	 * no two handles or first bytes would share a slot of a direct-mapped
-	 * TLB of 512 entries. */
+	/* Views smaller than a MAP_ALIGN boundary's span start at the pages
+	 * past one in turn, their handles past the boundary's first two: no
+	 * two views' first pages share a slot of a direct-mapped TLB of 512
+	 * entries. (Handles may: one page apart, a handle's page is two or
+	 * three before its view's.) */
 	unsigned slot[2 * (sizeof(views) / sizeof(views[0]) + 1)], n = 0;
 	for (size_t i = 0; i <= sizeof(views) / sizeof(views[0]); i++) {
 		mmio_region *view = i < sizeof(views) / sizeof(views[0]) ? s[i] : r;
@@ -546,7 +547,7 @@ START_TEST(direct_views_lie_at_a_fixed_distance_from_their_handles)
 			unsigned page = (unsigned)(pages[k] % (MAP_ALIGN / 4096));
 
 			ck_assert_uint_ge(page, 2);
-			for (unsigned j = 0; j < n; j++)
+			for (unsigned j = 1; k == 1 && j < n; j += 2)
 				ck_assert_msg(slot[j] != page, "view %zu shares TLB slot %u", i,
 					      page);
 			slot[n++] = page;
