@@ -1019,11 +1019,12 @@ END_TEST
 /* A module table with no entries, for registrations that are refused. */
 static const char refused_table[8] __attribute__((aligned(4)));
 
-/* @reg, called in a child, ends it with SIGABRT and a message on standard
- * error that says @why. */
-static void registration_aborts(void (*reg)(void), const char *why)
+/* Run @fn in a child whose standard error goes into @msg (@cap bytes with
+ * its NUL, read to the end); the child exits with what @fn returns. The
+ * child's wait status. */
+static int in_child(int (*fn)(void), char *msg, size_t cap)
 {
-	char msg[512] = { 0 };
+	size_t got = 0;
 	int fds[2], wstatus;
 	ssize_t n;
 	pid_t pid;
@@ -1033,29 +1034,39 @@ static void registration_aborts(void (*reg)(void), const char *why)
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		dup2(fds[1], STDERR_FILENO);
-		reg();
-		_exit(0); /* not reached if the library refuses */
+		_exit(fn());
 	}
 	close(fds[1]);
-	n = read(fds[0], msg, sizeof(msg) - 1);
+	while ((n = read(fds[0], msg + got, cap - 1 - got)) > 0)
+		got += (size_t)n;
+	msg[got] = '\0';
 	close(fds[0]);
 	ck_assert_int_eq(waitpid(pid, &wstatus, 0), pid);
+	return wstatus;
+}
+
+/* @reg, called in a child, ends it with SIGABRT and a message on standard
+ * error that says @why. */
+static void registration_aborts(int (*reg)(void), const char *why)
+{
+	char msg[512];
+	int wstatus = in_child(reg, msg, sizeof(msg));
+
 	ck_assert_msg(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGABRT,
 		      "the registration did not stop the program (status 0x%x)", wstatus);
-	ck_assert_int_gt(n, 0);
 	ck_assert_msg(strstr(msg, why), "the message does not say \"%s\": %s", why, msg);
 }
 
-static void register_larger_layout(void)
+static int register_larger_layout(void)
 {
-	mmio_inline_register_layout(refused_table, refused_table,
-				    sizeof(struct mmio_region_fast) + 8);
+	return mmio_inline_register_layout(refused_table, refused_table,
+					   sizeof(struct mmio_region_fast) + 8);
 }
 
-static void register_window_elsewhere(void)
+static int register_window_elsewhere(void)
 {
-	mmio_inline_register_at(refused_table, refused_table, sizeof(struct mmio_region_fast),
-				MMIO__WINDOW_AT + 4096);
+	return mmio_inline_register_at(refused_table, refused_table,
+				       sizeof(struct mmio_region_fast), MMIO__WINDOW_AT + 4096);
 }
 
 /* A module built with a header whose inline view of a region is larger than
@@ -1089,35 +1100,28 @@ END_TEST
  * <mmio/client.h> and libmmio(3) document it. */
 #define INLINE_MODULES_MAX 128
 
+/* Registers one module past the limit, and that one twice: how many were
+ * refused. */
+static int register_past_the_limit(void)
+{
+	static const uint32_t tables[INLINE_MODULES_MAX + 1][2];
+	int refused = 0;
+
+	for (size_t i = 0; i <= INLINE_MODULES_MAX; i++)
+		refused += mmio_inline_register(tables[i], tables[i]) == MMIO_ENOMEM;
+	/* Said once per module, not at every attempt. */
+	mmio_inline_register(tables[INLINE_MODULES_MAX], tables[INLINE_MODULES_MAX]);
+	return refused;
+}
+
 /* A module past that is told so on standard error, once, with what it
  * costs: its faults, a NULL region's among them, end the process. (In a
  * child: the tables stay registered there.) */
 START_TEST(inline_table_past_the_limit_is_reported)
 {
-	static const uint32_t tables[INLINE_MODULES_MAX + 1][2];
-	char msg[1024] = { 0 };
-	int fds[2], wstatus, said = 0;
-	ssize_t n;
-	pid_t pid;
+	char msg[1024];
+	int wstatus = in_child(register_past_the_limit, msg, sizeof(msg)), said = 0;
 
-	ck_assert_int_eq(pipe(fds), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int refused = 0;
-
-		dup2(fds[1], STDERR_FILENO);
-		for (size_t i = 0; i <= INLINE_MODULES_MAX; i++)
-			refused += mmio_inline_register(tables[i], tables[i]) == MMIO_ENOMEM;
-		/* Said once per module, not at every attempt. */
-		mmio_inline_register(tables[INLINE_MODULES_MAX], tables[INLINE_MODULES_MAX]);
-		_exit(refused);
-	}
-	close(fds[1]);
-	for (size_t got = 0; (n = read(fds[0], msg + got, sizeof(msg) - 1 - got)) > 0;)
-		got += (size_t)n;
-	close(fds[0]);
-	ck_assert_int_eq(waitpid(pid, &wstatus, 0), pid);
 	ck_assert_msg(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) > 0,
 		      "no registration was refused (status 0x%x)", wstatus);
 	ck_assert_msg(strstr(msg, "128 modules use inline once-ops already") &&
