@@ -441,9 +441,12 @@ __attribute__((aligned(64))) static void run_raw_load(struct op *op)
 	__asm__ volatile("" : : "r"(v));
 }
 
-__attribute__((aligned(64))) static void run_raw_load_at4(struct op *op)
+/* The "unplaced" shape's slice: at 4 mod 8, which libmmio cannot place. */
+#define UNPLACED_AT 4
+
+__attribute__((aligned(64))) static void run_raw_load_unplaced(struct op *op)
 {
-	uint32_t v = *(volatile const uint32_t *)(op->rm->base + 4 + (op->i++ % 64) * 4);
+	uint32_t v = *(volatile const uint32_t *)(op->rm->base + UNPLACED_AT + (op->i++ % 64) * 4);
 
 	__asm__ volatile("" : : "r"(v));
 }
@@ -1008,34 +1011,39 @@ static const struct direct_shape {
 	unsigned reads;
 	void (*run[3])(struct op *);
 	const char *base1, *base2;
+	/* The measurement reads a slice at @slice_at, not the region (the
+	 * call stays on the region); or VIEWS slices a page apart (@views). */
+	size_t slice_at;
+	bool views;
 } direct_shapes[] = {
-	{ "single",
-	  1,
-	  { run_read32, run_raw_load, run_read32_call },
-	  "raw mmap load",
-	  "libmmio call" },
-	{ "loop",
-	  LOOP_READS,
-	  { run_read32_loop, run_raw_load_loop, run_read32_call_loop },
-	  "raw volatile loop",
-	  "libmmio call loop" },
-	{ "chain",
-	  LOOP_READS,
-	  { run_read32_chain, run_raw_load_chain, run_read32_call_chain },
-	  "raw volatile chain",
-	  "libmmio call chain" },
-	/* On a slice at offset 4 (the measurement only; the call is on the
-	 * region, the raw load at the same offsets as the slice's). */
-	{ "unplaced",
-	  1,
-	  { run_read32, run_raw_load_at4, run_read32_call },
-	  "raw mmap load",
-	  "libmmio call" },
-	{ "views",
-	  VIEWS,
-	  { run_read32_views, run_raw_load_views, run_read32_call_views },
-	  "raw volatile loop",
-	  "libmmio call loop" },
+	{ .shape = "single",
+	  .reads = 1,
+	  .run = { run_read32, run_raw_load, run_read32_call },
+	  .base1 = "raw mmap load",
+	  .base2 = "libmmio call" },
+	{ .shape = "loop",
+	  .reads = LOOP_READS,
+	  .run = { run_read32_loop, run_raw_load_loop, run_read32_call_loop },
+	  .base1 = "raw volatile loop",
+	  .base2 = "libmmio call loop" },
+	{ .shape = "chain",
+	  .reads = LOOP_READS,
+	  .run = { run_read32_chain, run_raw_load_chain, run_read32_call_chain },
+	  .base1 = "raw volatile chain",
+	  .base2 = "libmmio call chain" },
+	/* The raw load at the same offsets as the slice's. */
+	{ .shape = "unplaced",
+	  .reads = 1,
+	  .run = { run_read32, run_raw_load_unplaced, run_read32_call },
+	  .base1 = "raw mmap load",
+	  .base2 = "libmmio call",
+	  .slice_at = UNPLACED_AT },
+	{ .shape = "views",
+	  .reads = VIEWS,
+	  .run = { run_read32_views, run_raw_load_views, run_read32_call_views },
+	  .base1 = "raw volatile loop",
+	  .base2 = "libmmio call loop",
+	  .views = true },
 };
 
 /*
@@ -1085,25 +1093,22 @@ static void bench_once(mmio_client *c, mmio_client *sock_c, const char *mode, co
 		mmio_region *region = meas.r, *views[VIEWS];
 		for (size_t k = 0; k < sizeof(direct_shapes) / sizeof(direct_shapes[0]); k++) {
 			const struct direct_shape *sh = &direct_shapes[k];
-			bool unplaced = strcmp(sh->shape, "unplaced") == 0;
-			bool many = strcmp(sh->shape, "views") == 0;
 
-			if (many && mmio_size(region) < VIEWS * 4096u) {
+			if (sh->views && mmio_size(region) < VIEWS * 4096u) {
 				printf("direct read32 views: region \"%s\" is smaller than %u "
 				       "pages: "
 				       "not measured\n",
 				       name, VIEWS);
 				continue;
 			}
-			for (unsigned j = 0; many && j < VIEWS; j++) {
+			for (unsigned j = 0; sh->views && j < VIEWS; j++) {
 				st = mmio_slice(region, j * 4096u, 4096, &views[j]);
 				if (st != MMIO_OK)
 					die("slice", st);
 			}
-			meas.views = b2.views = many ? views : NULL;
-
-			if (unplaced) {
-				st = mmio_slice(region, 4, 64 * 4, &meas.r);
+			meas.views = b2.views = sh->views ? views : NULL;
+			if (sh->slice_at) {
+				st = mmio_slice(region, sh->slice_at, LOOP_READS * 4, &meas.r);
 				if (st != MMIO_OK)
 					die("slice", st);
 			}
@@ -1112,11 +1117,11 @@ static void bench_once(mmio_client *c, mmio_client *sock_c, const char *mode, co
 			b2.run = sh->run[2];
 			measure(ops, 3, ONCE_SLICES, ns, ratio);
 			once_row(mode, sh->shape, sh->reads, ns, ratio, sh->base1, sh->base2);
-			if (unplaced) {
+			if (sh->slice_at) {
 				mmio_close(meas.r);
 				meas.r = region;
 			}
-			for (unsigned j = 0; many && j < VIEWS; j++)
+			for (unsigned j = 0; sh->views && j < VIEWS; j++)
 				mmio_close(views[j]);
 		}
 		raw_map_close(&rm);
