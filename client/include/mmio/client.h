@@ -318,11 +318,11 @@ struct mmio_region_fast {
 	size_t read_end[4];
 	size_t write_end[4];
 	/* Copies (mmio_read, mmio_write): [off, off + len) may be copied
-	 * inline, in 8-byte accesses, if off + len <= the end and off is
-	 * aligned to 8: the end is 0 unless the region is direct, @base is
-	 * aligned to 8, and the grant has `bulk` and that direction and pins
-	 * no width but 8; then it is the region's size. Zeroed, as the
-	 * others, when the client is lost. */
+	 * inline, in 8-byte accesses at the handle + MMIO__WINDOW_AT + off,
+	 * if off + len <= the end and off is aligned to 8: the end is 0
+	 * unless the region is placed, @base is aligned to 8, and the grant
+	 * has `bulk` and that direction and pins no width but 8; then it is
+	 * the region's size. Zeroed, as the others, when the client is lost. */
 	size_t copy_read_end;
 	size_t copy_write_end;
 	/* Any direct region's once-op ends (at @base), for the header's second
@@ -436,12 +436,14 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
  *  - The region is not tested for NULL: each try's comparison is listed,
  *    with the next try as its fixup (the second try's is the library's
  *    call), so a NULL region faults on both (its fields lie in the page at
- *    0, never mapped) and reaches the library, which refuses it. So that takes the fault handler,
- * as a device's fault does: in a thread that blocks SIGSEGV, or under a handler installed later
- * that does not pass faults on, a NULL region ends the process. The test and its branch were a
- * third of a loop of back-to-back reads: three branches a read against the raw loop's one, 1.5
- * times as slow. A conditional move to an empty view instead cost a single read a fifth (three
- * instructions in a dozen).
+ *    0, never mapped) and reaches the library, which refuses it. So that
+ *    takes the fault handler, as a device's fault does: in a thread that
+ *    blocks SIGSEGV, or under a handler installed later that does not pass
+ *    faults on, a NULL region ends the process. The test and its branch
+ *    were a third of a loop of back-to-back reads: three branches a read
+ *    against the raw loop's one, 1.5 times as slow. A conditional move to
+ *    an empty view instead cost a single read a fifth (three instructions
+ *    in a dozen).
  *  - On a placed view the access is at MMIO__WINDOW_AT from the handle
  *    plus the offset: no base is loaded (that load, at every access, was
  *    what kept a loop of reads at 1.1-1.16 times a raw loop); the second
