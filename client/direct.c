@@ -394,14 +394,14 @@ void cli_direct_view(mmio_region *r)
 		if (!(h->info.widths & w) || w > r->len || ((uintptr_t)base & (w - 1)))
 			continue;
 		if (h->info.access & PROTO_ACCESS_READ)
-			f->any_read_end[i] = f->read_end[i] = end;
+			f->any_read_end[i] = end;
 		if (h->info.access & PROTO_ACCESS_WRITE)
-			f->any_write_end[i] = f->write_end[i] = end;
+			f->any_write_end[i] = end;
 	}
 	/* Only a placed view's bytes lie where the header's first try looks. */
-	if (!r->place) {
-		memset(f->read_end, 0, sizeof(f->read_end));
-		memset(f->write_end, 0, sizeof(f->write_end));
+	if (r->place) {
+		memcpy(f->read_end, f->any_read_end, sizeof(f->read_end));
+		memcpy(f->write_end, f->any_write_end, sizeof(f->write_end));
 	}
 }
 
