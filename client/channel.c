@@ -6,9 +6,12 @@
 #include "channel.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -33,6 +36,44 @@ bool cli_channel_path(const char *url, char *out, size_t outlen)
 	memcpy(out, url, n);
 	memcpy(out + n, ".fd", sizeof(".fd"));
 	return true;
+}
+
+/* Is "<path>.d/<name>" a socket we may connect to? Then its URL is in @out. */
+static bool door_try(const char *path, const char *name, char *out, size_t outlen)
+{
+	char door[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct stat st;
+
+	if (snprintf(door, sizeof(door), "%s.d/%s", path, name) >= (int)sizeof(door) ||
+	    stat(door, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+	    faccessat(AT_FDCWD, door, W_OK, AT_EACCESS) != 0)
+		return false;
+	return snprintf(out, outlen, "ipc://%s", door) < (int)outlen;
+}
+
+bool cli_door_url(const char *url, char *out, size_t outlen)
+{
+	static const char scheme[] = "ipc://";
+	gid_t groups[64];
+	char name[16];
+	int n;
+
+	if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
+		return false;
+	url += sizeof(scheme) - 1;
+	snprintf(name, sizeof(name), "u%u", (unsigned)geteuid());
+	if (door_try(url, name, out, outlen))
+		return true;
+	snprintf(name, sizeof(name), "g%u", (unsigned)getegid());
+	if (door_try(url, name, out, outlen))
+		return true;
+	n = getgroups(64, groups);
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "g%u", (unsigned)groups[i]);
+		if (door_try(url, name, out, outlen))
+			return true;
+	}
+	return false;
 }
 
 /*

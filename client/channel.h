@@ -21,6 +21,16 @@
 bool cli_channel_path(const char *url, char *out, size_t outlen);
 
 /*
+ * The door of this process at the server of @url, into @out: for
+ * "ipc://<path>", the first of "ipc://<path>.d/u<euid>" and
+ * "ipc://<path>.d/g<gid>" (the effective gid, then each supplementary
+ * group) that is a socket this process may connect to. The server opens one
+ * for each identity its policy grants to, so that nobody else can reach it.
+ * False (and @out untouched) if there is none: connect to @url itself.
+ */
+bool cli_door_url(const char *url, char *out, size_t outlen);
+
+/*
  * Present MAP token @token on the channel at @path, waiting up to
  * @timeout_ms. On MMIO_OK, *@fd is the device's descriptor (close-on-exec)
  * and *@mmap_offset where the handle starts in it. Otherwise *@fd is -1 and

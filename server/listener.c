@@ -55,6 +55,7 @@ struct srv_listener {
 	nng_socket sock;
 	char path[PATH_MAX];
 	mode_t mode;
+	uid_t owner; /* (uid_t)-1: leave the owner alone */
 	gid_t group; /* (gid_t)-1: leave the group alone */
 	unsigned generation;
 
@@ -67,7 +68,10 @@ struct srv_listener {
 	struct retired *retired;
 	size_t nretired, retired_cap;
 	bool stopping;
+	bool shed;	    /* srv_listener_shed(): the watchdog sheds at once */
+	bool retired_whole; /* srv_listener_retire(): the path is no longer ours */
 	unsigned long repairs;
+	unsigned long sheds;
 
 	pthread_t watchdog;
 	bool started;
@@ -130,10 +134,12 @@ static int listener_bind(struct srv_listener *ls, nng_listener *out, char *err, 
 		snprintf(err, errlen, "cannot listen on %s: %s", tmp, nng_strerror(rv));
 		return -1;
 	}
-	/* nng applies the mode; group and mode are ours to make exact. */
-	if (ls->group != (gid_t)-1 && chown(tmp, (uid_t)-1, ls->group) != 0) {
-		snprintf(err, errlen, "cannot give %s to group %u: %s", tmp, (unsigned)ls->group,
-			 strerror(errno));
+	/* nng applies the mode; owner, group and mode are ours to make exact. */
+	if ((ls->owner != (uid_t)-1 || ls->group != (gid_t)-1) &&
+	    chown(tmp, ls->owner, ls->group) != 0) {
+		snprintf(err, errlen, "cannot give %s to uid %d gid %d: %s", tmp,
+			 ls->owner == (uid_t)-1 ? -1 : (int)ls->owner,
+			 ls->group == (gid_t)-1 ? -1 : (int)ls->group, strerror(errno));
 		goto fail;
 	}
 	if (chmod(tmp, ls->mode) != 0 || rename(tmp, ls->path) != 0) {
@@ -253,6 +259,38 @@ static void listener_reap(struct srv_listener *ls)
 		nng_listener_close(idle[i]);
 }
 
+/*
+ * Replace the listener and close the old one and every stalled one at once,
+ * sessions and all: the descriptors of connections still in (or stuck
+ * after) nng's handshake are freed only with their listener.
+ */
+static void listener_shed_now(struct srv_listener *ls)
+{
+	char err[256];
+	nng_listener fresh, old;
+	struct retired *gone;
+	size_t ngone;
+
+	if (listener_bind(ls, &fresh, err, sizeof(err)) != 0) {
+		srv_error("listener: cannot replace %s to free descriptors: %s", ls->path, err);
+		return;
+	}
+	pthread_mutex_lock(&ls->lock);
+	old = ls->current;
+	gone = ls->retired;
+	ngone = ls->nretired;
+	ls->current = fresh;
+	ls->current_pipes = 0;
+	ls->retired = NULL;
+	ls->nretired = ls->retired_cap = 0;
+	ls->sheds++;
+	pthread_mutex_unlock(&ls->lock);
+	nng_listener_close(old);
+	for (size_t i = 0; i < ngone; i++)
+		nng_listener_close(gone[i].l);
+	free(gone);
+}
+
 static void *listener_watchdog(void *arg)
 {
 	struct srv_listener *ls = arg;
@@ -264,9 +302,17 @@ static void *listener_watchdog(void *arg)
 		until.tv_nsec += PROBE_INTERVAL_MS * 1000000L;
 		until.tv_sec += until.tv_nsec / 1000000000L;
 		until.tv_nsec %= 1000000000L;
-		pthread_cond_timedwait(&ls->wake, &ls->lock, &until);
+		if (!ls->shed)
+			pthread_cond_timedwait(&ls->wake, &ls->lock, &until);
 		if (ls->stopping)
 			break;
+		if (ls->shed) {
+			ls->shed = false;
+			pthread_mutex_unlock(&ls->lock);
+			listener_shed_now(ls);
+			pthread_mutex_lock(&ls->lock);
+			continue;
+		}
 		pthread_mutex_unlock(&ls->lock);
 		/* A stall persists; a slow moment does not: ask twice. */
 		if (!listener_probe(ls) && !listener_probe(ls))
@@ -278,7 +324,7 @@ static void *listener_watchdog(void *arg)
 	return NULL;
 }
 
-int srv_listener_new(nng_socket sock, const char *url, unsigned mode, long group,
+int srv_listener_new(nng_socket sock, const char *url, unsigned mode, long owner, long group,
 		     struct srv_listener **out, char *err, size_t errlen)
 {
 	struct srv_listener *ls = calloc(1, sizeof(*ls));
@@ -298,6 +344,7 @@ int srv_listener_new(nng_socket sock, const char *url, unsigned mode, long group
 	}
 	ls->sock = sock;
 	ls->mode = (mode_t)mode;
+	ls->owner = owner < 0 ? (uid_t)-1 : (uid_t)owner;
 	ls->group = group < 0 ? (gid_t)-1 : (gid_t)group;
 	pthread_mutex_init(&ls->lock, NULL);
 	pthread_cond_init(&ls->wake, NULL);
@@ -388,6 +435,59 @@ void srv_listener_stop(struct srv_listener *ls)
 	ls->watchdog_started = false;
 }
 
+void srv_listener_shed(struct srv_listener *ls)
+{
+	pthread_mutex_lock(&ls->lock);
+	ls->shed = true;
+	pthread_cond_signal(&ls->wake);
+	pthread_mutex_unlock(&ls->lock);
+}
+
+unsigned long srv_listener_sheds(struct srv_listener *ls)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&ls->lock);
+	n = ls->sheds;
+	pthread_mutex_unlock(&ls->lock);
+	return n;
+}
+
+bool srv_listener_bound_here(const struct srv_listener *ls, const char *name)
+{
+	size_t n = strlen(ls->path);
+	const char *p = name + n;
+
+	/* listener_bind() names: "<path>.<generation>~" */
+	if (strncmp(name, ls->path, n) != 0 || *p++ != '.' || *p < '0' || *p > '9')
+		return false;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p[0] == '~' && p[1] == '\0';
+}
+
+void srv_listener_retire(struct srv_listener *ls)
+{
+	if (!ls)
+		return;
+	srv_listener_stop(ls);
+	if (ls->started && !ls->retired_whole)
+		unlink(ls->path);
+	ls->retired_whole = true;
+}
+
+unsigned srv_listener_pipes(struct srv_listener *ls)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&ls->lock);
+	n = ls->current_pipes;
+	for (size_t i = 0; i < ls->nretired; i++)
+		n += ls->retired[i].pipes;
+	pthread_mutex_unlock(&ls->lock);
+	return n;
+}
+
 void srv_listener_close(struct srv_listener *ls)
 {
 	if (!ls)
@@ -398,7 +498,8 @@ void srv_listener_close(struct srv_listener *ls)
 		nng_listener_close(ls->retired[i].l);
 	if (ls->started) {
 		nng_listener_close(ls->current);
-		unlink(ls->path);
+		if (!ls->retired_whole)
+			unlink(ls->path);
 	}
 	pthread_cond_destroy(&ls->wake);
 	pthread_mutex_destroy(&ls->lock);

@@ -27,6 +27,8 @@
 
 static const char *policy_path = DEFAULT_POLICY;
 static struct srv_listener *listener;
+/* Set once at start, read by nng's pipe callbacks. */
+static _Atomic(struct srv_doors *) doors;
 
 static void usage(FILE *out)
 {
@@ -67,12 +69,16 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 			nng_pipe_close(p);
 		break;
 	case NNG_PIPE_EV_ADD_POST:
-		if (srv_session_mark_added(id))
+		if (srv_session_mark_added(id)) {
 			srv_listener_pipe_event(listener, p, ev);
+			srv_doors_pipe_event(atomic_load(&doors), p, ev);
+		}
 		break;
 	case NNG_PIPE_EV_REM_POST:
-		if (srv_session_remove(id))
+		if (srv_session_remove(id)) {
 			srv_listener_pipe_event(listener, p, ev);
+			srv_doors_pipe_event(atomic_load(&doors), p, ev);
+		}
 		break;
 	default:
 		break;
@@ -118,6 +124,7 @@ static void policy_reload(void)
 	srv_limits_apply(cfg_policy_server(p));
 	pthread_mutex_unlock(&srv.gen_lock);
 	revoked = srv_handles_revalidate(fresh);
+	srv_doors_sync(atomic_load(&doors), p);
 	atomic_fetch_add(&srv.stats.revoked, revoked);
 	atomic_fetch_add(&srv.stats.reloads, 1);
 	srv_info("reload: %s in force (%zu regions, %zu clients; %lu handles revoked)", policy_path,
@@ -345,7 +352,7 @@ int main(int argc, char **argv)
 	/* nng accepts messages of any size unless told otherwise (DESIGN.md §7).
 	 * The slack covers req/rep's own routing header inside the message. */
 	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, (size_t)srv.max_message + 64);
-	if (srv_listener_new(sock, cs->listen, cs->socket_mode,
+	if (srv_listener_new(sock, cs->listen, cs->socket_mode, -1,
 			     cs->has_socket_group ? (long)cs->socket_gid : -1, &listener, err,
 			     sizeof(err)) != 0) {
 		srv_error("%s", err);
@@ -370,9 +377,16 @@ int main(int argc, char **argv)
 			     cs->has_socket_group ? (long)cs->socket_gid : -1, err,
 			     sizeof(err)) != 0)
 		srv_warn("%s; direct grants are off, every access is proxied", err);
-	srv_info("listening on %s (policy %s: %zu regions, %zu clients)",
-		 srv_listener_path(listener), policy_path, cfg_policy_region_count(policy),
-		 cfg_policy_client_count(policy));
+	struct srv_doors *opened = NULL;
+	if (srv_doors_start(sock, srv_listener_path(listener), &opened, err, sizeof(err)) != 0)
+		srv_warn("%s; clients connect through the public socket alone", err);
+	atomic_store(&doors, opened);
+	srv_doors_sync(opened, policy);
+	if (srv_guard_start(listener, opened) != 0)
+		srv_warn("cannot start the descriptor guard's thread");
+	srv_info("listening on %s, %zu doors (policy %s: %zu regions, %zu clients)",
+		 srv_listener_path(listener), srv_doors_open(opened), policy_path,
+		 cfg_policy_region_count(policy), cfg_policy_client_count(policy));
 	/* Watch before READY=1: a change right after start must not be missed. */
 	int watch = policy_watch();
 	if (watch < 0)
@@ -393,8 +407,11 @@ int main(int argc, char **argv)
 	/* Watchdog first (no repair while closing), then the contexts, then the
 	 * socket, so that no pipe callback can run once the listener state is
 	 * freed. */
-	stop_at("stopping the listener's watchdog");
+	stop_at("stopping the descriptor guard");
+	srv_guard_stop();
+	stop_at("stopping the listeners' watchdogs");
 	srv_listener_stop(listener);
+	srv_doors_stop(atomic_load(&doors));
 	stop_at("quiescing the request contexts");
 	srv_dispatch_quiesce();
 	stop_at("closing the nng socket (nng issue 1813)");
@@ -403,8 +420,9 @@ int main(int argc, char **argv)
 	srv_dispatch_stop();
 	stop_at("stopping the descriptor channel");
 	srv_grants_stop();
-	stop_at("closing the listener");
+	stop_at("closing the listeners");
 	srv_listener_close(listener);
+	srv_doors_close(atomic_load(&doors));
 	stop_at("exiting");
 	srv_generation_unref(srv.gen);
 	close(sigfd);

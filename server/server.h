@@ -26,10 +26,11 @@ struct srv_listener;
 
 /*
  * Prepare a listener for @url (ipc:///path only) on @sock with file mode
- * @mode and group @group (-1: unchanged). Returns 0, or -1 with a sentence
- * in @err. Register the socket's pipe callbacks after this, then start.
+ * @mode, owner @owner and group @group (-1: unchanged). Returns 0, or -1
+ * with a sentence in @err. Register the socket's pipe callbacks after this,
+ * then start.
  */
-int srv_listener_new(nng_socket sock, const char *url, unsigned mode, long group,
+int srv_listener_new(nng_socket sock, const char *url, unsigned mode, long owner, long group,
 		     struct srv_listener **out, char *err, size_t errlen);
 
 /*
@@ -54,11 +55,72 @@ unsigned long srv_listener_repairs(struct srv_listener *ls);
 void srv_listener_stop(struct srv_listener *ls);
 
 /*
+ * Stop taking connections at the path (its watchdog stops and the path is
+ * removed) while the sessions already accepted go on; close it with
+ * srv_listener_close() once srv_listener_pipes() is 0. NULL is fine.
+ */
+void srv_listener_retire(struct srv_listener *ls);
+/* Live session pipes accepted by @ls or by the listeners it replaced. */
+unsigned srv_listener_pipes(struct srv_listener *ls);
+
+/*
+ * Ask the watchdog to replace @ls at once and close the listeners it
+ * replaces, with every connection they hold (sessions included): the way
+ * to free the descriptors of connections that never finish nng's handshake
+ * (guard.c). Returns at once. Not after srv_listener_stop().
+ */
+void srv_listener_shed(struct srv_listener *ls);
+/* How many times @ls was shed. */
+unsigned long srv_listener_sheds(struct srv_listener *ls);
+/* True if @name is a socket address one of @ls's listeners bound (an
+ * accepted connection carries its listener's address). */
+bool srv_listener_bound_here(const struct srv_listener *ls, const char *name);
+
+/*
  * Stop the watchdog, close every listener, remove the socket path and free
  * @ls. Call after nng_close() of the socket, so that no pipe callback can
  * still reach @ls. NULL is fine.
  */
 void srv_listener_close(struct srv_listener *ls);
+
+/* ---- doors.c: a listener per identity the policy names ---- */
+
+struct srv_doors;
+
+/*
+ * Create (or empty) the directory "@public_path.d" for the doors (see
+ * doors.c). Returns 0, or -1 with @err (the server then serves through the
+ * public socket alone). Make @out reachable from the pipe callbacks, then
+ * open the doors with srv_doors_sync().
+ */
+int srv_doors_start(nng_socket sock, const char *public_path, struct srv_doors **out, char *err,
+		    size_t errlen);
+/* Open a door for every client entry of @p that has none; retire the doors
+ * of identities @p no longer names (their sessions go on). A door that
+ * cannot be opened is logged and skipped. Main thread only. NULL is fine. */
+void srv_doors_sync(struct srv_doors *d, const cfg_policy *p);
+/* ADD_POST and REM_POST of session pipes, as srv_listener_pipe_event(). */
+void srv_doors_pipe_event(struct srv_doors *d, nng_pipe p, nng_pipe_ev ev);
+/* Doors open now (STATS, tests). */
+size_t srv_doors_open(struct srv_doors *d);
+/* Stop the doors' watchdogs (before closing the socket); close them and
+ * remove their paths (after). NULL is fine. */
+void srv_doors_stop(struct srv_doors *d);
+void srv_doors_close(struct srv_doors *d);
+
+/* Shed the open door whose listener bound @name (srv_listener_shed()).
+ * False if no open door did. */
+bool srv_doors_shed(struct srv_doors *d, const char *name);
+
+/* ---- guard.c: descriptors kept for everyone ---- */
+
+/* Start the thread that sheds the listener holding the most descriptors
+ * when more than half the limit is in use (guard.c). 0, or -1. */
+int srv_guard_start(struct srv_listener *public_listener, struct srv_doors *doors);
+/* Stop it (before the listeners' watchdogs stop). */
+void srv_guard_stop(void);
+/* How many listeners it has shed. */
+unsigned long srv_guard_sheds(void);
 
 /* ---- state.c: devices and policy generations ---- */
 
