@@ -307,7 +307,10 @@ enum srv_outcome srv_op_map(struct srv_request *r)
 
 enum srv_outcome srv_op_unmap(struct srv_request *r)
 {
-	/* The client has unmapped: the handle stays open, proxied. */
+	/* The client has unmapped: the handle stays open, proxied, and a MAP
+	 * token it did not pick up is void (a reload may now change the
+	 * handle's rights without revoking it). */
+	srv_grants_forget_handle(r->session->pipe_id, r->handle->id);
 	srv_handle_set_mapped(r->handle, 0);
 	return reply_status(r, MMIO_OK);
 }

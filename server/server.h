@@ -251,6 +251,13 @@ int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_ma
 /* Drop the unclaimed tokens of the session of @pipe_id. */
 void srv_grants_forget(uint32_t pipe_id);
 /*
+ * Drop the unclaimed MAP tokens of handle @handle of session @pipe_id: call
+ * it (s->lock held) before the handle is closed, revoked or loses rights,
+ * and on UNMAP. Once it returns, no descriptor of those tokens is handed
+ * over any more.
+ */
+void srv_grants_forget_handle(uint32_t pipe_id, uint32_t handle);
+/*
  * BUF_ATTACH: a one-time token for a buffer of @length bytes that session
  * @s will hand over on the descriptor channel. Returns MMIO_OK, MMIO_ENOMEM
  * (too many tokens) or MMIO_EINTERNAL.

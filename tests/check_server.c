@@ -1656,6 +1656,135 @@ static int child_mailbox_poll(void)
 	return 13;
 }
 
+/* ------------------------------------------------------------------------
+ * Hostile local users: tokens that outlive their authority, a table one
+ * uid fills, a device a client resizes, a channel that spins, counters
+ * for strangers, and OPEN's REQUIRE_DIRECT.
+ * ------------------------------------------------------------------------ */
+
+static const char policy_hostile[] =
+	"version: 1\n"
+	"server:\n"
+	"  listen: \"%SOCK%\"\n"
+	"  socket_mode: \"0666\"\n"
+	"regions:\n"
+	"  - { name: mapme, sim: true, size: 8KiB }\n"
+	"  - { name: excl, sim: true, size: 4KiB }\n"
+	"  - { name: nomap, sim: true, size: 4KiB }\n"
+	"clients:\n"
+	"  - name: root\n"
+	"    uid: 0\n"
+	"    grants:\n"
+	"      - { region: mapme, access: rw, ops: [once, map] }\n"
+	"      - { region: excl, access: rw, ops: [once, map], exclusive: true }\n"
+	"      - { region: nomap, access: rw, ops: [once] }\n"
+	"  - name: driver\n"
+	"    uid: 1000\n"
+	"    grants:\n"
+	"      - { region: nomap, access: r, ops: [once] }\n";
+
+/* The grant a reload takes away in map_token_dies_with_its_grant. */
+static const char mapme_grant[] = "      - { region: mapme, access: rw, ops: [once, map] }\n";
+
+static void setup_hostile(void)
+{
+	harness_init();
+	harness_policy(policy_hostile);
+	harness_server_start();
+	rawc_open(&C);
+}
+
+static int close_handle(struct rawc *c, uint32_t h)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_CLOSE };
+	struct proto_reply rep;
+
+	rq.close.handle = h;
+	ck_assert_int_eq(rawc_call(c, &rq, &rep), MMIO_OK);
+	return rep.status;
+}
+
+/* CLOSE, or the end of the session, kills the handle's MAP token. */
+START_TEST(map_token_dies_with_its_handle)
+{
+	struct proto_map_rep m;
+	struct rawc d;
+	uint32_t h;
+	uint64_t off;
+	int fd;
+
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	ck_assert_int_eq(close_handle(&C, h), MMIO_OK);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_EACCES);
+	ck_assert_int_eq(fd, -1);
+
+	rawc_open(&d);
+	ck_assert_int_eq(rawc_open_region(&d, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(map_handle(&d, h, &m), MMIO_OK);
+	rawc_close(&d);
+	ck_assert(handles_reach(&C, 0, 2000));
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_EACCES);
+	ck_assert_int_eq(fd, -1);
+}
+END_TEST
+
+/* A reload that takes the grant away kills the token of its handle. */
+START_TEST(map_token_dies_with_its_grant)
+{
+	char yaml[sizeof(policy_hostile)];
+	const char *at = strstr(policy_hostile, mapme_grant);
+	struct proto_map_rep m;
+	uint32_t h;
+	uint64_t off, t0;
+	int fd;
+
+	ck_assert_ptr_nonnull(at);
+	snprintf(yaml, sizeof(yaml), "%.*s%s", (int)(at - policy_hostile), policy_hostile,
+		 at + strlen(mapme_grant));
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	t0 = now_ms();
+	harness_policy(yaml);
+	harness_server_signal(SIGHUP);
+	WAIT_FOR(rawc_read_once(&C, h, 0, 4, NULL) == MMIO_EREVOKED);
+	/* Within the token's lifetime, or the test would prove nothing. */
+	ck_assert_uint_lt(now_ms() - t0, 1500);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_EACCES);
+	ck_assert_int_eq(fd, -1);
+}
+END_TEST
+
+/*
+ * The attack on an exclusive grant: MAP, CLOSE, another client opens the
+ * range exclusively, then the first presents its token. It gets nothing,
+ * and the second client's device bytes stay its own.
+ */
+START_TEST(old_token_gives_no_access_to_an_exclusive_handle)
+{
+	struct proto_map_rep m;
+	struct rawc second;
+	uint32_t h, h2;
+	uint64_t off, v;
+	int fd;
+
+	ck_assert_int_eq(rawc_open_region(&C, "excl", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	ck_assert_int_eq(close_handle(&C, h), MMIO_OK);
+	rawc_open(&second);
+	ck_assert_int_eq(rawc_open_region(&second, "excl", 0, PROTO_LEN_TO_END, &h2, NULL),
+			 MMIO_OK);
+	ck_assert_int_eq(rawc_write_once(&second, h2, 0, 4, 0x5EC0), MMIO_OK);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_EACCES);
+	ck_assert_int_eq(fd, -1);
+	ck_assert_int_eq(rawc_read_once(&second, h2, 0, 4, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x5EC0);
+	/* And the first client still cannot open it: the exclusivity holds. */
+	ck_assert_int_eq(rawc_open_region(&C, "excl", 0, PROTO_LEN_TO_END, NULL, NULL), MMIO_EBUSY);
+	rawc_close(&second);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1704,6 +1833,14 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, mailbox_client_killed_mid_request);
 	tcase_add_test(tc, mailboxes_are_capped_per_uid);
 	tcase_add_test(tc, mailbox_refused_to_a_client_without_grants);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hostile");
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup_hostile, teardown);
+	tcase_add_test(tc, map_token_dies_with_its_handle);
+	tcase_add_test(tc, map_token_dies_with_its_grant);
+	tcase_add_test(tc, old_token_gives_no_access_to_an_exclusive_handle);
 	suite_add_tcase(s, tc);
 	return s;
 }
