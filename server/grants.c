@@ -18,6 +18,10 @@
  * a handle closed (its exclusive range free for another client) has no
  * token left. The channel never waits for a session's lock: a long copy
  * holds it, and one thread serves every client's pickups.
+ *
+ * Tokens are capped per session, per uid and, for BUF_ATTACH, all together
+ * (SRV_TOKENS_*), so that neither one uid nor buffer tokens can take the
+ * table from the MAP tokens of another uid.
  */
 #include "log.h"
 #include "server.h"
@@ -76,18 +80,33 @@ static void token_drop(size_t i)
 
 static void tokens_expire(uint64_t now);
 
+/* Is there room for @t under every cap (tokens_lock held)? */
+static bool token_room(const struct token *t)
+{
+	size_t session = 0, uid = 0, buffers = 0;
+
+	for (size_t i = 0; i < ntokens; i++) {
+		session += tokens[i].pipe_id == t->pipe_id;
+		uid += tokens[i].uid == t->uid;
+		buffers += tokens[i].buffer;
+	}
+	return ntokens < SRV_TOKENS_MAX && session < SRV_TOKENS_PER_SESSION &&
+	       uid < SRV_TOKENS_PER_UID && (!t->buffer || buffers < SRV_TOKENS_BUFFERS_MAX);
+}
+
 /* Add @t (tokens_lock not held). MMIO_OK or MMIO_ENOMEM (then @t's fd is
  * closed). */
 static int token_add(struct token *t)
 {
-	size_t mine = 0;
-
 	pthread_mutex_lock(&tokens_lock);
 	tokens_expire(srv_now_ns());
-	for (size_t i = 0; i < ntokens; i++)
-		mine += tokens[i].pipe_id == t->pipe_id;
-	if (ntokens == SRV_TOKENS_MAX || mine >= SRV_TOKENS_PER_SESSION) {
+	if (!token_room(t)) {
 		pthread_mutex_unlock(&tokens_lock);
+		srv_debug("uid %u: %s token refused: too many outstanding (per client %u, per "
+			  "uid %u, buffers %u, all %u)",
+			  (unsigned)t->uid, t->buffer ? "buffer" : "MAP",
+			  (unsigned)SRV_TOKENS_PER_SESSION, (unsigned)SRV_TOKENS_PER_UID,
+			  (unsigned)SRV_TOKENS_BUFFERS_MAX, (unsigned)SRV_TOKENS_MAX);
 		if (t->fd >= 0)
 			close(t->fd);
 		return MMIO_ENOMEM;

@@ -320,6 +320,10 @@ enum srv_outcome srv_op_buf_attach(struct srv_request *r)
 	struct srv_session *s = r->session;
 	int status;
 
+	/* A buffer only serves spans of handles: a client the policy grants
+	 * nothing gets none, nor the tokens that would crowd out others'. */
+	if (!cfg_policy_next_grant(r->gen->policy, &s->peer, CFG_ANY_REGION, NULL))
+		return reply_status(r, MMIO_EACCES);
 	pthread_mutex_lock(&s->lock);
 	status = srv_buffer_room(s, r->rq.buf_attach.length);
 	pthread_mutex_unlock(&s->lock);

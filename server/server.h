@@ -232,6 +232,8 @@ uint64_t srv_now_ns(void);
 #define SRV_TOKEN_LIFETIME_MS  2000 /* a MAP token must be picked up this soon */
 #define SRV_TOKENS_MAX	       256  /* tokens outstanding, all clients */
 #define SRV_TOKENS_PER_SESSION 8    /* tokens outstanding for one client */
+#define SRV_TOKENS_PER_UID     16   /* tokens outstanding for one uid, all its clients */
+#define SRV_TOKENS_BUFFERS_MAX 128  /* BUF_ATTACH tokens outstanding, all clients */
 
 /*
  * Open the descriptor channel at "@socket_path.fd" (mode, group as the nng

@@ -1785,6 +1785,80 @@ START_TEST(old_token_gives_no_access_to_an_exclusive_handle)
 }
 END_TEST
 
+#define FLOOD_CONNECTIONS 34 /* x 8 tokens each: more than the server's 256 */
+
+/* Child: as @uid, BUF_ATTACH from FLOOD_CONNECTIONS connections, 8 each;
+ * report how many tokens it got on fd 3 (a u32), then hold them. */
+static int child_buffer_token_flood(uid_t uid)
+{
+	static struct rawc conns[FLOOD_CONNECTIONS];
+	struct proto_request rq = { .opcode = PROTO_OP_BUF_ATTACH };
+	struct proto_reply rep;
+	uint32_t got = 0;
+
+	if (setgid(uid) != 0 || setuid(uid) != 0)
+		return 10;
+	rq.buf_attach.length = 4096;
+	for (int i = 0; i < FLOOD_CONNECTIONS; i++) {
+		rawc_open(&conns[i]);
+		nng_socket_set_ms(conns[i].s, NNG_OPT_RECVTIMEO, 1000);
+		for (int k = 0; k < 8; k++) {
+			if (rawc_call(&conns[i], &rq, &rep) == MMIO_OK && rep.status == MMIO_OK)
+				got++;
+		}
+	}
+	if (write(3, &got, sizeof(got)) != sizeof(got))
+		return 11;
+	pause();
+	return 0;
+}
+
+/* Run the flood as @role; *@got: its tokens. The child holds them until killed. */
+static pid_t flood_start(const char *role, uint32_t *got)
+{
+	int report;
+	pid_t child = harness_spawn(role, &report);
+
+	ck_assert_int_eq(read(report, got, sizeof(*got)), (ssize_t)sizeof(*got));
+	close(report);
+	return child;
+}
+
+static void flood_stop(pid_t child)
+{
+	kill(child, SIGKILL);
+	ck_assert_int_eq(waitpid(child, NULL, 0), child);
+}
+
+/* Neither a uid without grants nor a granted one can take the token table
+ * from another uid's MAP. */
+START_TEST(buffer_tokens_cannot_crowd_out_map)
+{
+	struct proto_map_rep m;
+	uint32_t h, got;
+	uint64_t off;
+	int fd;
+	pid_t child;
+
+	ck_assert_msg(geteuid() == 0, "this test runs clients as uids 1000, 1001: run it as root");
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	child = flood_start("buffer-token-flood-as-1001", &got);
+	ck_assert_uint_eq(got, 0); /* no grant, no buffer */
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_OK);
+	close(fd);
+	flood_stop(child);
+
+	child = flood_start("buffer-token-flood-as-1000", &got);
+	ck_assert_uint_gt(got, 0);
+	ck_assert_uint_le(got, 16); /* its share of the table */
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_OK);
+	close(fd);
+	flood_stop(child);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1841,6 +1915,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, map_token_dies_with_its_handle);
 	tcase_add_test(tc, map_token_dies_with_its_grant);
 	tcase_add_test(tc, old_token_gives_no_access_to_an_exclusive_handle);
+	tcase_add_test(tc, buffer_tokens_cannot_crowd_out_map);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -1986,6 +2061,10 @@ int harness_child_main(const char *role)
 		return child_wait_forever(true);
 	if (strcmp(role, "uid-1000") == 0)
 		return child_uid_1000();
+	if (strcmp(role, "buffer-token-flood-as-1001") == 0)
+		return child_buffer_token_flood(1001);
+	if (strcmp(role, "buffer-token-flood-as-1000") == 0)
+		return child_buffer_token_flood(1000);
 	return 99;
 }
 
