@@ -108,6 +108,8 @@ static void setup(void)
 {
 	harness_init();
 	harness_policy(policy_main);
+	/* Faults are injected by shrinking the server's sim memory. */
+	setenv("MMIO_SIM_RESIZABLE", "1", 1);
 	harness_server_start();
 	rawc_open(&C);
 	ck_assert_int_eq(rawc_open_region(&C, "scratch", 0, PROTO_LEN_TO_END, &scratch, NULL),
@@ -1688,6 +1690,8 @@ static const char mapme_grant[] = "      - { region: mapme, access: rw, ops: [on
 
 static void setup_hostile(void)
 {
+	/* The device as a production server has it: sealed. */
+	unsetenv("MMIO_SIM_RESIZABLE");
 	harness_init();
 	harness_policy(policy_hostile);
 	harness_server_start();
@@ -1859,6 +1863,34 @@ START_TEST(buffer_tokens_cannot_crowd_out_map)
 }
 END_TEST
 
+/* A read-write direct grant cannot resize the sim device under the others. */
+START_TEST(mapped_sim_device_cannot_be_resized)
+{
+	struct proto_map_rep m;
+	struct stat st;
+	uint32_t h;
+	uint64_t off, v;
+	int fd;
+
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(rawc_write_once(&C, h, 8184, 8, 0x0123456789ABCDEFull), MMIO_OK);
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_OK);
+	ck_assert_int_ge(fd, 0);
+	errno = 0;
+	ck_assert_int_eq(ftruncate(fd, 0), -1);
+	ck_assert_int_eq(errno, EPERM);
+	errno = 0;
+	ck_assert_int_eq(ftruncate(fd, (off_t)1 << 40), -1);
+	ck_assert_int_eq(errno, EPERM);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 8192);
+	close(fd);
+	ck_assert_int_eq(rawc_read_once(&C, h, 8184, 8, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x0123456789ABCDEFull);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1916,6 +1948,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, map_token_dies_with_its_grant);
 	tcase_add_test(tc, old_token_gives_no_access_to_an_exclusive_handle);
 	tcase_add_test(tc, buffer_tokens_cannot_crowd_out_map);
+	tcase_add_test(tc, mapped_sim_device_cannot_be_resized);
 	suite_add_tcase(s, tc);
 	return s;
 }
