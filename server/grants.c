@@ -59,6 +59,13 @@ struct token {
 /* Connections waiting for their token, and how long each may wait. */
 #define CHAN_PENDING_MAX 32
 #define CHAN_DEADLINE_MS 1000
+/*
+ * After accept() fails for want of a descriptor (EMFILE, ENFILE), the
+ * listening socket stays readable: poll() would return at once and the
+ * thread spin. It is left out of poll() this long instead; the connection
+ * waits in the backlog until a descriptor is free.
+ */
+#define CHAN_ACCEPT_BACKOFF_MS 100
 
 static pthread_mutex_t tokens_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct token tokens[SRV_TOKENS_MAX];
@@ -385,13 +392,18 @@ static void *chan_loop(void *arg)
 	struct chan_pending pend[CHAN_PENDING_MAX];
 	struct pollfd fds[2 + CHAN_PENDING_MAX];
 	size_t npend = 0;
+	uint64_t accept_after = 0; /* CHAN_ACCEPT_BACKOFF_MS after EMFILE */
 
 	(void)arg;
 	for (;;) {
 		uint64_t now = srv_now_ns();
 		int timeout = -1;
 
-		fds[0] = (struct pollfd){ .fd = chan_fd, .events = POLLIN };
+		/* A negative descriptor is one poll() skips. */
+		fds[0] = (struct pollfd){ .fd = now < accept_after ? -1 : chan_fd,
+					  .events = POLLIN };
+		if (now < accept_after)
+			timeout = (int)((accept_after - now) / 1000000u) + 1;
 		fds[1] = (struct pollfd){ .fd = stop_pipe[0], .events = POLLIN };
 		for (size_t i = 0; i < npend; i++) {
 			uint64_t left = pend[i].deadline_ns > now ? pend[i].deadline_ns - now : 0;
@@ -421,8 +433,13 @@ static void *chan_loop(void *arg)
 		if (fds[0].revents & POLLIN) {
 			int conn = accept4(chan_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-			if (conn < 0)
+			if (conn < 0) {
+				if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+				    errno == ENOMEM)
+					accept_after =
+						now + (uint64_t)CHAN_ACCEPT_BACKOFF_MS * 1000000u;
 				continue;
+			}
 			if (npend == CHAN_PENDING_MAX) {
 				size_t oldest = 0;
 				for (size_t i = 1; i < npend; i++)

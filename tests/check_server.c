@@ -10,6 +10,7 @@
 #include "channel.h" /* cli_channel_attach(): hand a buffer over */
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1891,6 +1893,97 @@ START_TEST(mapped_sim_device_cannot_be_resized)
 }
 END_TEST
 
+/* The lowest descriptor number free in process @pid. */
+static int lowest_free_fd(pid_t pid)
+{
+	char path[64];
+	bool used[4096] = { false };
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] != '.' && fd >= 0 && fd < 4096)
+			used[fd] = true;
+	}
+	closedir(d);
+	while (n < 4096 && used[n])
+		n++;
+	return n;
+}
+
+/* CPU time (user + system, in clock ticks) process @pid has used. */
+static unsigned long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long utime = 0, stime = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	p = strrchr(buf, ')'); /* the command may hold spaces */
+	ck_assert_ptr_nonnull(p);
+	/* After ")": state (field 3) ... utime is field 14, stime 15. */
+	ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+				&utime, &stime),
+			 2);
+	return utime + stime;
+}
+
+/*
+ * A channel connection pending while the server has no descriptor left
+ * (accept fails with EMFILE) must not make the channel thread spin; once
+ * descriptors are back, the connection is served.
+ */
+START_TEST(channel_waits_calmly_at_emfile)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct rlimit old, low;
+	uint8_t token[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, reply[16];
+	struct pollfd pfd;
+	unsigned long long before, used;
+	long hz = sysconf(_SC_CLK_TCK);
+	int conn;
+
+	ck_assert_msg(geteuid() == 0,
+		      "this test lowers the server's RLIMIT_NOFILE: run it as root");
+	ck_assert_int_eq(prlimit(H.server, RLIMIT_NOFILE, NULL, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest_free_fd(H.server);
+	ck_assert_int_eq(prlimit(H.server, RLIMIT_NOFILE, &low, NULL), 0);
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s.fd", H.sock);
+	conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(conn, 0);
+	ck_assert_int_eq(connect(conn, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	ck_assert_int_eq(send(conn, token, sizeof(token), 0), (ssize_t)sizeof(token));
+	usleep(100000);
+	before = cpu_ticks(H.server);
+	usleep(1000000);
+	used = cpu_ticks(H.server) - before;
+	ck_assert_int_eq(prlimit(H.server, RLIMIT_NOFILE, &old, NULL), 0);
+	ck_assert_msg(used < (unsigned long long)hz / 5,
+		      "the server used %llu of %ld clock ticks in 1 s with a channel connection "
+		      "pending at EMFILE",
+		      used, hz);
+	/* Served once it can be: an unknown token, refused. */
+	pfd = (struct pollfd){ .fd = conn, .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, 3000), 1);
+	ck_assert_int_eq(recv(conn, reply, sizeof(reply), 0), (ssize_t)sizeof(reply));
+	ck_assert_int_eq(
+		(int32_t)(reply[0] | reply[1] << 8 | reply[2] << 16 | (uint32_t)reply[3] << 24),
+		MMIO_EACCES);
+	close(conn);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1949,6 +2042,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, old_token_gives_no_access_to_an_exclusive_handle);
 	tcase_add_test(tc, buffer_tokens_cannot_crowd_out_map);
 	tcase_add_test(tc, mapped_sim_device_cannot_be_resized);
+	tcase_add_test(tc, channel_waits_calmly_at_emfile);
 	suite_add_tcase(s, tc);
 	return s;
 }
