@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A POLL that is not satisfied at once spins this long before sleeping. */
 #define POLL_SPIN_NS 50000u
@@ -391,11 +392,33 @@ enum srv_outcome srv_op_write_span(struct srv_request *r)
 	return span_copy(r, true);
 }
 
+/*
+ * Server-wide counters (who is connected, how much moves) are for the
+ * policy's own clients: root, the server's uid, and a peer some client
+ * entry matches, with or without grants. Anyone else who can reach the
+ * socket learns nothing from it.
+ */
+static bool stats_allowed(const struct srv_request *r)
+{
+	const cfg_policy *p = r->gen->policy;
+	const struct cfg_peer *peer = &r->session->peer;
+
+	if (peer->uid == 0 || peer->uid == geteuid())
+		return true;
+	for (size_t i = 0; i < cfg_policy_client_count(p); i++) {
+		if (cfg_client_matches(cfg_policy_client(p, i), peer))
+			return true;
+	}
+	return false;
+}
+
 enum srv_outcome srv_op_stats(struct srv_request *r)
 {
 	static _Thread_local uint64_t counters[PROTO_STAT_COUNT];
 	struct timespec now;
 
+	if (!stats_allowed(r))
+		return reply_status(r, MMIO_EACCES);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	counters[PROTO_STAT_UPTIME_S] = (uint64_t)(now.tv_sec - srv.started.tv_sec);
 	counters[PROTO_STAT_CLIENTS] = srv_session_count();

@@ -1984,6 +1984,49 @@ START_TEST(channel_waits_calmly_at_emfile)
 }
 END_TEST
 
+/* Child: as @uid, ask STATS; exit 0 if the answer is @want. */
+static int child_stats(uid_t uid, int want)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_STATS };
+	struct proto_reply rep;
+	struct rawc mine;
+
+	if (setgid(uid) != 0 || setuid(uid) != 0)
+		return 10;
+	rawc_open(&mine);
+	if (rawc_call(&mine, &rq, &rep) != MMIO_OK)
+		return 11;
+	if (rep.status != want) {
+		fprintf(stderr, "stats as %u: %s\n", (unsigned)uid, mmio_status_name(rep.status));
+		return 12;
+	}
+	return 0;
+}
+
+static void run_child(const char *role)
+{
+	int status;
+	pid_t child = harness_spawn(role, NULL);
+
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: status 0x%x", role,
+		      status);
+}
+
+/* Server-wide counters only for the policy's clients; a stranger's try is audited. */
+START_TEST(stats_refused_to_a_uid_the_policy_does_not_know)
+{
+	uint64_t denials = rawc_stat(&C, PROTO_STAT_DENIALS);
+
+	ck_assert_msg(geteuid() == 0, "this test runs clients as uids 1000, 1001: run it as root");
+	run_child("stats-as-1001");
+	ck_assert(harness_log_contains("uid=1001"));
+	ck_assert(harness_log_contains("op=STATS offset=0x0 len=0 status=MMIO_EACCES"));
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_DENIALS), denials + 1);
+	run_child("stats-as-1000"); /* a client entry of the policy: allowed */
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -2043,6 +2086,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, buffer_tokens_cannot_crowd_out_map);
 	tcase_add_test(tc, mapped_sim_device_cannot_be_resized);
 	tcase_add_test(tc, channel_waits_calmly_at_emfile);
+	tcase_add_test(tc, stats_refused_to_a_uid_the_policy_does_not_know);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -2192,6 +2236,10 @@ int harness_child_main(const char *role)
 		return child_buffer_token_flood(1001);
 	if (strcmp(role, "buffer-token-flood-as-1000") == 0)
 		return child_buffer_token_flood(1000);
+	if (strcmp(role, "stats-as-1001") == 0)
+		return child_stats(1001, MMIO_EACCES);
+	if (strcmp(role, "stats-as-1000") == 0)
+		return child_stats(1000, MMIO_OK);
 	return 99;
 }
 
