@@ -367,6 +367,11 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 	h->mappable = (grant->ops & CFG_OPS_MAP) && !r->sensitive && dev->dev.fd >= 0 && off == 0 &&
 		      len == dev->dev.size && len % CFG_PAGE_SIZE == 0;
 	snprintf(h->region, sizeof(h->region), "%s", r->name);
+	/* REQUIRE_DIRECT: map or fail, and fail here, not at MAP (PROTOCOL.md). */
+	if ((req->flags & PROTO_OPEN_REQUIRE_DIRECT) && !(h->mappable && srv_grants_available())) {
+		free(h);
+		return MMIO_EACCES;
+	}
 
 	pthread_mutex_lock(&s->lock);
 	if (s->closed) {

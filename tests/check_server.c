@@ -2027,6 +2027,35 @@ START_TEST(stats_refused_to_a_uid_the_policy_does_not_know)
 }
 END_TEST
 
+/* OPEN with REQUIRE_DIRECT: EACCES where MAP could not succeed, as PROTOCOL.md says. */
+static int open_flags(const char *name, uint64_t off, uint64_t len, uint32_t flags)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_OPEN };
+	struct proto_reply rep;
+
+	snprintf(rq.open.name, sizeof(rq.open.name), "%s", name);
+	rq.open.offset = off;
+	rq.open.length = len;
+	rq.open.flags = flags;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	return rep.status;
+}
+
+START_TEST(open_require_direct_refused_where_map_cannot_be)
+{
+	ck_assert_int_eq(open_flags("nomap", 0, PROTO_LEN_TO_END, PROTO_OPEN_REQUIRE_DIRECT),
+			 MMIO_EACCES);
+	/* Part of a mappable device: the descriptor would give all of it. */
+	ck_assert_int_eq(open_flags("mapme", 0, 4096, PROTO_OPEN_REQUIRE_DIRECT), MMIO_EACCES);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_HANDLES), 0);
+	/* DIRECT alone is a wish: proxied then. */
+	ck_assert_int_eq(open_flags("nomap", 0, PROTO_LEN_TO_END, PROTO_OPEN_DIRECT), MMIO_OK);
+	ck_assert_int_eq(open_flags("mapme", 0, PROTO_LEN_TO_END, PROTO_OPEN_REQUIRE_DIRECT),
+			 MMIO_OK);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_HANDLES), 2);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -2087,6 +2116,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, mapped_sim_device_cannot_be_resized);
 	tcase_add_test(tc, channel_waits_calmly_at_emfile);
 	tcase_add_test(tc, stats_refused_to_a_uid_the_policy_does_not_know);
+	tcase_add_test(tc, open_require_direct_refused_where_map_cannot_be);
 	suite_add_tcase(s, tc);
 	return s;
 }
