@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sim: simulated device memory, a memfd mapped shared. Ordinary RAM, so the
- * only cache policy it honours is write-back. Shrinking the memfd under the
- * mapping makes accesses past the new end raise a real SIGBUS (fault
- * injection for tests and demos), and the memfd is a descriptor that can be
- * handed to a client for a direct grant.
+ * only cache policy it honours is write-back. The memfd is a descriptor
+ * that can be handed to a client for a direct grant, so its size is sealed:
+ * a client holding it read-write could otherwise ftruncate the device away
+ * under everyone (SIGBUS, data lost) or grow it without bound. A device
+ * opened resizable is not sealed: shrinking its memfd under the mapping
+ * makes accesses past the new end raise a real SIGBUS (fault injection for
+ * tests and demos).
  */
 #include "backend.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -32,12 +36,15 @@ static int sim_open(const struct shim_source *src, struct shim_device *dev, char
 		return MMIO_EINVAL;
 	}
 	/*
-	 * The descriptor may be handed to clients (direct grants): no sealing,
-	 * so that none can seal the memory against the others, and mode 0600,
-	 * so that a read-only descriptor cannot be reopened read-write through
-	 * /proc by anyone but the server's own uid (a memfd starts at 0777).
+	 * The descriptor may be handed to clients (direct grants): sealed
+	 * (below) with F_SEAL_SEAL last, so that none can add a seal against
+	 * the others (F_SEAL_FUTURE_WRITE would stop every later writable
+	 * mapping), and mode 0600, so that a read-only descriptor cannot be
+	 * reopened read-write through /proc by anyone but the server's own uid
+	 * (a memfd starts at 0777). Without MFD_ALLOW_SEALING, a resizable
+	 * memfd starts with F_SEAL_SEAL alone.
 	 */
-	fd = memfd_create(name, MFD_CLOEXEC);
+	fd = memfd_create(name, MFD_CLOEXEC | (src->resizable ? 0 : MFD_ALLOW_SEALING));
 	if (fd < 0) {
 		saved = errno;
 		shim_errorf(err, errlen, "region %s: memfd_create: %s", name, strerror(saved));
@@ -53,6 +60,13 @@ static int sim_open(const struct shim_source *src, struct shim_device *dev, char
 		saved = errno;
 		shim_errorf(err, errlen, "region %s: cannot size sim memory to %zu bytes: %s", name,
 			    src->size, strerror(saved));
+		goto fail_fd;
+	}
+	if (!src->resizable &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+		saved = errno;
+		shim_errorf(err, errlen, "region %s: cannot seal its memfd: %s", name,
+			    strerror(saved));
 		goto fail_fd;
 	}
 	base = shim_mmap_placed(src->size, PROT_READ | PROT_WRITE, fd, 0, 0);

@@ -8,6 +8,20 @@
  *
  * A read-only grant gets a read-only descriptor, reopened from
  * /proc/self/fd: mmap(PROT_WRITE, MAP_SHARED) on it fails in the kernel.
+ *
+ * A MAP token is worth what its handle is worth when it is presented, not
+ * when it was issued: closing the handle, a reload that revokes it or
+ * changes its rights, UNMAP, and the end of the session drop its tokens
+ * (srv_grants_forget_handle()), each before it completes, and the channel
+ * holds tokens_lock from finding a token until its descriptor is sent. So a
+ * token found is a handle still open with the rights of its descriptor, and
+ * a handle closed (its exclusive range free for another client) has no
+ * token left. The channel never waits for a session's lock: a long copy
+ * holds it, and one thread serves every client's pickups.
+ *
+ * Tokens are capped per session, per uid and, for BUF_ATTACH, all together
+ * (SRV_TOKENS_*), so that neither one uid nor buffer tokens can take the
+ * table from the MAP tokens of another uid.
  */
 #include "log.h"
 #include "server.h"
@@ -35,6 +49,7 @@ struct token {
 	bool buffer;	      /* BUF_ATTACH: expects a memfd of @length bytes */
 	uid_t uid;	      /* who asked over nng */
 	uint32_t pipe_id;     /* its session */
+	uint32_t handle;      /* MAP: the handle (its id in the session) */
 	int fd;		      /* MAP: the descriptor to hand over (ours until sent); else -1 */
 	uint64_t mmap_offset; /* MAP: where the handle starts in @fd */
 	uint64_t length;      /* BUF_ATTACH: the buffer's size */
@@ -44,6 +59,13 @@ struct token {
 /* Connections waiting for their token, and how long each may wait. */
 #define CHAN_PENDING_MAX 32
 #define CHAN_DEADLINE_MS 1000
+/*
+ * After accept() fails for want of a descriptor (EMFILE, ENFILE), the
+ * listening socket stays readable: poll() would return at once and the
+ * thread spin. It is left out of poll() this long instead; the connection
+ * waits in the backlog until a descriptor is free.
+ */
+#define CHAN_ACCEPT_BACKOFF_MS 100
 
 static pthread_mutex_t tokens_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct token tokens[SRV_TOKENS_MAX];
@@ -65,18 +87,33 @@ static void token_drop(size_t i)
 
 static void tokens_expire(uint64_t now);
 
+/* Is there room for @t under every cap (tokens_lock held)? */
+static bool token_room(const struct token *t)
+{
+	size_t session = 0, uid = 0, buffers = 0;
+
+	for (size_t i = 0; i < ntokens; i++) {
+		session += tokens[i].pipe_id == t->pipe_id;
+		uid += tokens[i].uid == t->uid;
+		buffers += tokens[i].buffer;
+	}
+	return ntokens < SRV_TOKENS_MAX && session < SRV_TOKENS_PER_SESSION &&
+	       uid < SRV_TOKENS_PER_UID && (!t->buffer || buffers < SRV_TOKENS_BUFFERS_MAX);
+}
+
 /* Add @t (tokens_lock not held). MMIO_OK or MMIO_ENOMEM (then @t's fd is
  * closed). */
 static int token_add(struct token *t)
 {
-	size_t mine = 0;
-
 	pthread_mutex_lock(&tokens_lock);
 	tokens_expire(srv_now_ns());
-	for (size_t i = 0; i < ntokens; i++)
-		mine += tokens[i].pipe_id == t->pipe_id;
-	if (ntokens == SRV_TOKENS_MAX || mine >= SRV_TOKENS_PER_SESSION) {
+	if (!token_room(t)) {
 		pthread_mutex_unlock(&tokens_lock);
+		srv_debug("uid %u: %s token refused: too many outstanding (per client %u, per "
+			  "uid %u, buffers %u, all %u)",
+			  (unsigned)t->uid, t->buffer ? "buffer" : "MAP",
+			  (unsigned)SRV_TOKENS_PER_SESSION, (unsigned)SRV_TOKENS_PER_UID,
+			  (unsigned)SRV_TOKENS_BUFFERS_MAX, (unsigned)SRV_TOKENS_MAX);
 		if (t->fd >= 0)
 			close(t->fd);
 		return MMIO_ENOMEM;
@@ -130,6 +167,7 @@ int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_ma
 		return errno == EMFILE || errno == ENFILE ? MMIO_ENOMEM : MMIO_EINTERNAL;
 	t.uid = s->peer.uid;
 	t.pipe_id = s->pipe_id;
+	t.handle = h->id;
 	t.mmap_offset = h->dev->dev.fd_offset + h->offset;
 	t.expires_ns = srv_now_ns() + (uint64_t)SRV_TOKEN_LIFETIME_MS * 1000000u;
 	status = token_add(&t);
@@ -161,16 +199,29 @@ int srv_grant_buffer_token(struct srv_session *s, uint64_t length, uint64_t *tok
 	return status;
 }
 
-void srv_grants_forget(uint32_t pipe_id)
+/* Drop the unclaimed tokens of session @pipe_id: all of them (@all), or
+ * the MAP tokens of its handle @handle. */
+static void tokens_forget(uint32_t pipe_id, bool all, uint32_t handle)
 {
 	pthread_mutex_lock(&tokens_lock);
 	for (size_t i = 0; i < ntokens;) {
-		if (tokens[i].pipe_id == pipe_id)
+		if (tokens[i].pipe_id == pipe_id &&
+		    (all || (!tokens[i].buffer && tokens[i].handle == handle)))
 			token_drop(i);
 		else
 			i++;
 	}
 	pthread_mutex_unlock(&tokens_lock);
+}
+
+void srv_grants_forget(uint32_t pipe_id)
+{
+	tokens_forget(pipe_id, true, 0);
+}
+
+void srv_grants_forget_handle(uint32_t pipe_id, uint32_t handle)
+{
+	tokens_forget(pipe_id, false, handle);
 }
 
 /* The reply on the channel: status (i32 LE), 4 zero bytes, then a u64 LE:
@@ -260,6 +311,7 @@ static void chan_serve_one(int conn)
 	uint64_t value = 0, answer = 0;
 	struct token t = { .fd = -1 };
 	int status = MMIO_EACCES, fd;
+	bool replied = false;
 	ssize_t n;
 
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
@@ -272,16 +324,23 @@ static void chan_serve_one(int conn)
 		return;
 	}
 
-	/* Single use: whoever presents it, a token is gone afterwards. */
+	/*
+	 * Single use: whoever presents it, a token is gone afterwards. A MAP
+	 * token's descriptor leaves before tokens_lock does, so its handle
+	 * cannot be closed or revoked in between (top of the file).
+	 */
 	pthread_mutex_lock(&tokens_lock);
 	tokens_expire(srv_now_ns());
 	for (size_t i = 0; i < ntokens; i++) {
 		if (tokens[i].value == value) {
 			t = tokens[i];
-			t.value = value;
 			tokens[i] = tokens[--ntokens];
 			break;
 		}
+	}
+	if (t.value != 0 && !t.buffer && t.uid == cred.uid) {
+		chan_reply(conn, MMIO_OK, t.mmap_offset, t.fd);
+		replied = true;
 	}
 	pthread_mutex_unlock(&tokens_lock);
 
@@ -292,14 +351,11 @@ static void chan_serve_one(int conn)
 	} else if (t.value == 0) {
 		srv_log(SRV_LOG_NOTICE,
 			"audit: uid=%u pid=%d op=CHANNEL status=MMIO_EACCES (unknown, used or "
-			"expired token)",
+			"expired token, or its handle closed or revoked)",
 			(unsigned)cred.uid, (int)cred.pid);
-	} else if (!t.buffer) {
-		status = MMIO_OK;
-		answer = t.mmap_offset;
-	} else if (fd < 0) {
+	} else if (t.buffer && fd < 0) {
 		status = MMIO_EINVAL; /* a buffer token came without its buffer */
-	} else {
+	} else if (t.buffer) {
 		uint32_t id = 0;
 
 		status = srv_buffer_adopt(t.pipe_id, t.length, fd, &id);
@@ -308,8 +364,8 @@ static void chan_serve_one(int conn)
 	}
 	if (fd >= 0)
 		close(fd);
-	chan_reply(conn, status, status == MMIO_OK ? answer : 0,
-		   status == MMIO_OK && !t.buffer ? t.fd : -1);
+	if (!replied)
+		chan_reply(conn, status, status == MMIO_OK ? answer : 0, -1);
 	if (t.fd >= 0)
 		close(t.fd);
 }
@@ -336,13 +392,18 @@ static void *chan_loop(void *arg)
 	struct chan_pending pend[CHAN_PENDING_MAX];
 	struct pollfd fds[2 + CHAN_PENDING_MAX];
 	size_t npend = 0;
+	uint64_t accept_after = 0; /* CHAN_ACCEPT_BACKOFF_MS after EMFILE */
 
 	(void)arg;
 	for (;;) {
 		uint64_t now = srv_now_ns();
 		int timeout = -1;
 
-		fds[0] = (struct pollfd){ .fd = chan_fd, .events = POLLIN };
+		/* A negative descriptor is one poll() skips. */
+		fds[0] = (struct pollfd){ .fd = now < accept_after ? -1 : chan_fd,
+					  .events = POLLIN };
+		if (now < accept_after)
+			timeout = (int)((accept_after - now) / 1000000u) + 1;
 		fds[1] = (struct pollfd){ .fd = stop_pipe[0], .events = POLLIN };
 		for (size_t i = 0; i < npend; i++) {
 			uint64_t left = pend[i].deadline_ns > now ? pend[i].deadline_ns - now : 0;
@@ -372,8 +433,13 @@ static void *chan_loop(void *arg)
 		if (fds[0].revents & POLLIN) {
 			int conn = accept4(chan_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-			if (conn < 0)
+			if (conn < 0) {
+				if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+				    errno == ENOMEM)
+					accept_after =
+						now + (uint64_t)CHAN_ACCEPT_BACKOFF_MS * 1000000u;
 				continue;
+			}
 			if (npend == CHAN_PENDING_MAX) {
 				size_t oldest = 0;
 				for (size_t i = 1; i < npend; i++)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A POLL that is not satisfied at once spins this long before sleeping. */
 #define POLL_SPIN_NS 50000u
@@ -307,7 +308,10 @@ enum srv_outcome srv_op_map(struct srv_request *r)
 
 enum srv_outcome srv_op_unmap(struct srv_request *r)
 {
-	/* The client has unmapped: the handle stays open, proxied. */
+	/* The client has unmapped: the handle stays open, proxied, and a MAP
+	 * token it did not pick up is void (a reload may now change the
+	 * handle's rights without revoking it). */
+	srv_grants_forget_handle(r->session->pipe_id, r->handle->id);
 	srv_handle_set_mapped(r->handle, 0);
 	return reply_status(r, MMIO_OK);
 }
@@ -317,6 +321,10 @@ enum srv_outcome srv_op_buf_attach(struct srv_request *r)
 	struct srv_session *s = r->session;
 	int status;
 
+	/* A buffer only serves spans of handles: a client the policy grants
+	 * nothing gets none, nor the tokens that would crowd out others'. */
+	if (!cfg_policy_next_grant(r->gen->policy, &s->peer, CFG_ANY_REGION, NULL))
+		return reply_status(r, MMIO_EACCES);
 	pthread_mutex_lock(&s->lock);
 	status = srv_buffer_room(s, r->rq.buf_attach.length);
 	pthread_mutex_unlock(&s->lock);
@@ -384,11 +392,33 @@ enum srv_outcome srv_op_write_span(struct srv_request *r)
 	return span_copy(r, true);
 }
 
+/*
+ * Server-wide counters (who is connected, how much moves) are for the
+ * policy's own clients: root, the server's uid, and a peer some client
+ * entry matches, with or without grants. Anyone else who can reach the
+ * socket learns nothing from it.
+ */
+static bool stats_allowed(const struct srv_request *r)
+{
+	const cfg_policy *p = r->gen->policy;
+	const struct cfg_peer *peer = &r->session->peer;
+
+	if (peer->uid == 0 || peer->uid == geteuid())
+		return true;
+	for (size_t i = 0; i < cfg_policy_client_count(p); i++) {
+		if (cfg_client_matches(cfg_policy_client(p, i), peer))
+			return true;
+	}
+	return false;
+}
+
 enum srv_outcome srv_op_stats(struct srv_request *r)
 {
 	static _Thread_local uint64_t counters[PROTO_STAT_COUNT];
 	struct timespec now;
 
+	if (!stats_allowed(r))
+		return reply_status(r, MMIO_EACCES);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	counters[PROTO_STAT_UPTIME_S] = (uint64_t)(now.tv_sec - srv.started.tv_sec);
 	counters[PROTO_STAT_CLIENTS] = srv_session_count();

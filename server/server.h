@@ -294,6 +294,8 @@ uint64_t srv_now_ns(void);
 #define SRV_TOKEN_LIFETIME_MS  2000 /* a MAP token must be picked up this soon */
 #define SRV_TOKENS_MAX	       256  /* tokens outstanding, all clients */
 #define SRV_TOKENS_PER_SESSION 8    /* tokens outstanding for one client */
+#define SRV_TOKENS_PER_UID     16   /* tokens outstanding for one uid, all its clients */
+#define SRV_TOKENS_BUFFERS_MAX 128  /* BUF_ATTACH tokens outstanding, all clients */
 
 /*
  * Open the descriptor channel at "@socket_path.fd" (mode, group as the nng
@@ -312,6 +314,13 @@ bool srv_grants_available(void);
 int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_map_rep *rep);
 /* Drop the unclaimed tokens of the session of @pipe_id. */
 void srv_grants_forget(uint32_t pipe_id);
+/*
+ * Drop the unclaimed MAP tokens of handle @handle of session @pipe_id: call
+ * it (s->lock held) before the handle is closed, revoked or loses rights,
+ * and on UNMAP. Once it returns, no descriptor of those tokens is handed
+ * over any more.
+ */
+void srv_grants_forget_handle(uint32_t pipe_id, uint32_t handle);
 /*
  * BUF_ATTACH: a one-time token for a buffer of @length bytes that session
  * @s will hand over on the descriptor channel. Returns MMIO_OK, MMIO_ENOMEM

@@ -367,6 +367,11 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 	h->mappable = (grant->ops & CFG_OPS_MAP) && !r->sensitive && dev->dev.fd >= 0 && off == 0 &&
 		      len == dev->dev.size && len % CFG_PAGE_SIZE == 0;
 	snprintf(h->region, sizeof(h->region), "%s", r->name);
+	/* REQUIRE_DIRECT: map or fail, and fail here, not at MAP (PROTOCOL.md). */
+	if ((req->flags & PROTO_OPEN_REQUIRE_DIRECT) && !(h->mappable && srv_grants_available())) {
+		free(h);
+		return MMIO_EACCES;
+	}
 
 	pthread_mutex_lock(&s->lock);
 	if (s->closed) {
@@ -452,6 +457,8 @@ int srv_handle_close(struct srv_session *s, uint32_t id)
 		if (s->handles[i]->id == id) {
 			struct srv_handle *h = s->handles[i];
 			s->handles[i] = s->handles[--s->nhandles];
+			/* Before its range is free for another (exclusive) client. */
+			srv_grants_forget_handle(s->pipe_id, id);
 			handle_destroy(h);
 			status = MMIO_OK;
 			break;
@@ -505,6 +512,9 @@ static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
 	if (h->mapped_pid &&
 	    (grant->access != h->access || grant->ops != h->ops || grant->widths != h->widths))
 		return false;
+	/* A MAP token not yet picked up carries the old rights in its descriptor. */
+	if (grant->access != h->access || grant->ops != h->ops)
+		srv_grants_forget_handle(s->pipe_id, h->id);
 	h->access = grant->access;
 	h->ops = grant->ops;
 	h->widths = grant->widths;
@@ -523,6 +533,7 @@ unsigned long srv_handles_revalidate(struct srv_generation *g)
 			struct srv_handle *h = s->handles[j];
 			if (h->revoked || handle_regrant(s, h, g))
 				continue;
+			srv_grants_forget_handle(s->pipe_id, h->id);
 			h->revoked = true;
 			pthread_mutex_lock(&srv.handles_lock);
 			handle_unlist(h);

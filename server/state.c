@@ -79,6 +79,9 @@ static int device_open(const struct cfg_region *r, const char *source, struct sr
 		.bar = r->bar,
 		.offset = r->offset,
 		.phys = r->phys,
+		/* Fault injection from outside (the test suites shrink the memfd). */
+		.resizable = r->source == CFG_SOURCE_SIM && getenv("MMIO_SIM_RESIZABLE") &&
+			     strcmp(getenv("MMIO_SIM_RESIZABLE"), "1") == 0,
 	};
 	int status;
 
@@ -91,6 +94,10 @@ static int device_open(const struct cfg_region *r, const char *source, struct sr
 		free(d);
 		return status;
 	}
+	if (src.resizable)
+		srv_warn("region %s: sim memory left resizable (MMIO_SIM_RESIZABLE=1): a client "
+			 "with a read-write direct grant can resize it",
+			 r->name);
 	atomic_init(&d->refs, 1);
 	snprintf(d->name, sizeof(d->name), "%s", r->name);
 	snprintf(d->source, sizeof(d->source), "%s", source);

@@ -121,6 +121,8 @@ static void setup(void)
 {
 	harness_init();
 	write_policy(POLICY_FULL);
+	/* Faults are injected by shrinking the server's sim memory. */
+	setenv("MMIO_SIM_RESIZABLE", "1", 1);
 	harness_server_start();
 	ck_assert_int_eq(mmio_connect(H.url, &client), MMIO_OK);
 	/* The reference path is the socket alone; the others carry their

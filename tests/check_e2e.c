@@ -61,6 +61,8 @@ static void setup(void)
 {
 	harness_init();
 	harness_policy(policy);
+	/* Faults are injected by shrinking the server's sim memory. */
+	setenv("MMIO_SIM_RESIZABLE", "1", 1);
 	harness_server_start();
 	ck_assert_int_eq(mmio_connect(H.url, &client), MMIO_OK);
 }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,9 +43,12 @@ static uint8_t *mem; /* the device bytes, seen directly */
 
 static void device_setup_sized(size_t size)
 {
-	struct shim_source src = {
-		.backend = "sim", .name = "test", .size = size, .cache = SHIM_CACHE_WRITE_BACK
-	};
+	/* Resizable: the fault tests shrink it. */
+	struct shim_source src = { .backend = "sim",
+				   .name = "test",
+				   .size = size,
+				   .cache = SHIM_CACHE_WRITE_BACK,
+				   .resizable = true };
 	char err[256] = "";
 
 	ck_assert_msg(shim_device_open(&src, &dev, err, sizeof(err)) == MMIO_OK, "%s", err);
@@ -1113,6 +1117,32 @@ START_TEST(backend_errors_name_the_problem)
 }
 END_TEST
 
+/* A sim device not opened resizable keeps its size whoever holds its
+ * descriptor (a direct grant hands it out), and takes no further seal. */
+START_TEST(sim_memory_is_sealed_unless_resizable)
+{
+	struct shim_source src = {
+		.backend = "sim", .name = "sealed", .size = 8192, .cache = SHIM_CACHE_WRITE_BACK
+	};
+	struct shim_device d;
+	struct stat st;
+	char err[256];
+
+	ck_assert_msg(shim_device_open(&src, &d, err, sizeof(err)) == MMIO_OK, "%s", err);
+	((volatile uint8_t *)d.base)[8191] = 0xA5;
+	ck_assert_int_eq(ftruncate(d.fd, 0), -1);
+	ck_assert_int_eq(errno, EPERM);
+	ck_assert_int_eq(ftruncate(d.fd, (off_t)1 << 40), -1);
+	ck_assert_int_eq(errno, EPERM);
+	ck_assert_int_eq(fcntl(d.fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE), -1);
+	ck_assert_int_eq(shim_sim_resize(&d, 4096), MMIO_EINTERNAL);
+	ck_assert_int_eq(fstat(d.fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 8192);
+	ck_assert_uint_eq(((volatile uint8_t *)d.base)[8191], 0xA5);
+	shim_device_close(&d);
+}
+END_TEST
+
 /* Placed mappings: at a SHIM_MAP_ALIGN boundary (plus the skew asked),
  * of the right bytes of the file; with a lead, zeroed private pages right
  * before, written without touching the file, and unmapped with it. */
@@ -1280,6 +1310,7 @@ static Suite *kernel_shim_suite(void)
 	tc = tcase_create("backend");
 	tcase_add_checked_fixture(tc, device_setup, device_teardown);
 	tcase_add_test(tc, backend_errors_name_the_problem);
+	tcase_add_test(tc, sim_memory_is_sealed_unless_resizable);
 	tcase_add_test(tc, cache_names_round_trip);
 	tcase_add_test(tc, placed_mappings_and_their_lead);
 	tcase_add_test(tc, status_names_and_texts);

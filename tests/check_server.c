@@ -10,6 +10,7 @@
 #include "channel.h" /* cli_channel_attach(): hand a buffer over */
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -108,6 +110,8 @@ static void setup(void)
 {
 	harness_init();
 	harness_policy(policy_main);
+	/* Faults are injected by shrinking the server's sim memory. */
+	setenv("MMIO_SIM_RESIZABLE", "1", 1);
 	harness_server_start();
 	rawc_open(&C);
 	ck_assert_int_eq(rawc_open_region(&C, "scratch", 0, PROTO_LEN_TO_END, &scratch, NULL),
@@ -1656,6 +1660,402 @@ static int child_mailbox_poll(void)
 	return 13;
 }
 
+/* ------------------------------------------------------------------------
+ * Hostile local users: tokens that outlive their authority, a table one
+ * uid fills, a device a client resizes, a channel that spins, counters
+ * for strangers, and OPEN's REQUIRE_DIRECT.
+ * ------------------------------------------------------------------------ */
+
+static const char policy_hostile[] =
+	"version: 1\n"
+	"server:\n"
+	"  listen: \"%SOCK%\"\n"
+	"  socket_mode: \"0666\"\n"
+	"regions:\n"
+	"  - { name: mapme, sim: true, size: 8KiB }\n"
+	"  - { name: excl, sim: true, size: 4KiB }\n"
+	"  - { name: nomap, sim: true, size: 4KiB }\n"
+	"clients:\n"
+	"  - name: root\n"
+	"    uid: 0\n"
+	"    grants:\n"
+	"      - { region: mapme, access: rw, ops: [once, map] }\n"
+	"      - { region: excl, access: rw, ops: [once, map], exclusive: true }\n"
+	"      - { region: nomap, access: rw, ops: [once] }\n"
+	"  - name: driver\n"
+	"    uid: 1000\n"
+	"    grants:\n"
+	"      - { region: nomap, access: r, ops: [once] }\n";
+
+/* The grant a reload takes away in map_token_dies_with_its_grant. */
+static const char mapme_grant[] = "      - { region: mapme, access: rw, ops: [once, map] }\n";
+
+static void setup_hostile(void)
+{
+	/* The device as a production server has it: sealed. */
+	unsetenv("MMIO_SIM_RESIZABLE");
+	harness_init();
+	harness_policy(policy_hostile);
+	harness_server_start();
+	rawc_open(&C);
+}
+
+static int close_handle(struct rawc *c, uint32_t h)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_CLOSE };
+	struct proto_reply rep;
+
+	rq.close.handle = h;
+	ck_assert_int_eq(rawc_call(c, &rq, &rep), MMIO_OK);
+	return rep.status;
+}
+
+/* CLOSE, or the end of the session, kills the handle's MAP token. */
+START_TEST(map_token_dies_with_its_handle)
+{
+	struct proto_map_rep m;
+	struct rawc d;
+	uint32_t h;
+	uint64_t off;
+	int fd;
+
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	ck_assert_int_eq(close_handle(&C, h), MMIO_OK);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_EACCES);
+	ck_assert_int_eq(fd, -1);
+
+	rawc_open(&d);
+	ck_assert_int_eq(rawc_open_region(&d, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(map_handle(&d, h, &m), MMIO_OK);
+	rawc_close(&d);
+	ck_assert(handles_reach(&C, 0, 2000));
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_EACCES);
+	ck_assert_int_eq(fd, -1);
+}
+END_TEST
+
+/* A reload that takes the grant away kills the token of its handle. */
+START_TEST(map_token_dies_with_its_grant)
+{
+	char yaml[sizeof(policy_hostile)];
+	const char *at = strstr(policy_hostile, mapme_grant);
+	struct proto_map_rep m;
+	uint32_t h;
+	uint64_t off, t0;
+	int fd;
+
+	ck_assert_ptr_nonnull(at);
+	snprintf(yaml, sizeof(yaml), "%.*s%s", (int)(at - policy_hostile), policy_hostile,
+		 at + strlen(mapme_grant));
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	t0 = now_ms();
+	harness_policy(yaml);
+	harness_server_signal(SIGHUP);
+	WAIT_FOR(rawc_read_once(&C, h, 0, 4, NULL) == MMIO_EREVOKED);
+	/* Within the token's lifetime, or the test would prove nothing. */
+	ck_assert_uint_lt(now_ms() - t0, 1500);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_EACCES);
+	ck_assert_int_eq(fd, -1);
+}
+END_TEST
+
+/*
+ * The attack on an exclusive grant: MAP, CLOSE, another client opens the
+ * range exclusively, then the first presents its token. It gets nothing,
+ * and the second client's device bytes stay its own.
+ */
+START_TEST(old_token_gives_no_access_to_an_exclusive_handle)
+{
+	struct proto_map_rep m;
+	struct rawc second;
+	uint32_t h, h2;
+	uint64_t off, v;
+	int fd;
+
+	ck_assert_int_eq(rawc_open_region(&C, "excl", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	ck_assert_int_eq(close_handle(&C, h), MMIO_OK);
+	rawc_open(&second);
+	ck_assert_int_eq(rawc_open_region(&second, "excl", 0, PROTO_LEN_TO_END, &h2, NULL),
+			 MMIO_OK);
+	ck_assert_int_eq(rawc_write_once(&second, h2, 0, 4, 0x5EC0), MMIO_OK);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_EACCES);
+	ck_assert_int_eq(fd, -1);
+	ck_assert_int_eq(rawc_read_once(&second, h2, 0, 4, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x5EC0);
+	/* And the first client still cannot open it: the exclusivity holds. */
+	ck_assert_int_eq(rawc_open_region(&C, "excl", 0, PROTO_LEN_TO_END, NULL, NULL), MMIO_EBUSY);
+	rawc_close(&second);
+}
+END_TEST
+
+#define FLOOD_CONNECTIONS 34 /* x 8 tokens each: more than the server's 256 */
+
+/* Child: as @uid, BUF_ATTACH from FLOOD_CONNECTIONS connections, 8 each;
+ * report how many tokens it got on fd 3 (a u32), then hold them. */
+static int child_buffer_token_flood(uid_t uid)
+{
+	static struct rawc conns[FLOOD_CONNECTIONS];
+	struct proto_request rq = { .opcode = PROTO_OP_BUF_ATTACH };
+	struct proto_reply rep;
+	uint32_t got = 0;
+
+	if (setgid(uid) != 0 || setuid(uid) != 0)
+		return 10;
+	rq.buf_attach.length = 4096;
+	for (int i = 0; i < FLOOD_CONNECTIONS; i++) {
+		rawc_open(&conns[i]);
+		nng_socket_set_ms(conns[i].s, NNG_OPT_RECVTIMEO, 1000);
+		for (int k = 0; k < 8; k++) {
+			if (rawc_call(&conns[i], &rq, &rep) == MMIO_OK && rep.status == MMIO_OK)
+				got++;
+		}
+	}
+	if (write(3, &got, sizeof(got)) != sizeof(got))
+		return 11;
+	pause();
+	return 0;
+}
+
+/* Run the flood as @role; *@got: its tokens. The child holds them until killed. */
+static pid_t flood_start(const char *role, uint32_t *got)
+{
+	int report;
+	pid_t child = harness_spawn(role, &report);
+
+	ck_assert_int_eq(read(report, got, sizeof(*got)), (ssize_t)sizeof(*got));
+	close(report);
+	return child;
+}
+
+static void flood_stop(pid_t child)
+{
+	kill(child, SIGKILL);
+	ck_assert_int_eq(waitpid(child, NULL, 0), child);
+}
+
+/* Neither a uid without grants nor a granted one can take the token table
+ * from another uid's MAP. */
+START_TEST(buffer_tokens_cannot_crowd_out_map)
+{
+	struct proto_map_rep m;
+	uint32_t h, got;
+	uint64_t off;
+	int fd;
+	pid_t child;
+
+	ck_assert_msg(geteuid() == 0, "this test runs clients as uids 1000, 1001: run it as root");
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	child = flood_start("buffer-token-flood-as-1001", &got);
+	ck_assert_uint_eq(got, 0); /* no grant, no buffer */
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_OK);
+	close(fd);
+	flood_stop(child);
+
+	child = flood_start("buffer-token-flood-as-1000", &got);
+	ck_assert_uint_gt(got, 0);
+	ck_assert_uint_le(got, 16); /* its share of the table */
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_OK);
+	close(fd);
+	flood_stop(child);
+}
+END_TEST
+
+/* A read-write direct grant cannot resize the sim device under the others. */
+START_TEST(mapped_sim_device_cannot_be_resized)
+{
+	struct proto_map_rep m;
+	struct stat st;
+	uint32_t h;
+	uint64_t off, v;
+	int fd;
+
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	ck_assert_int_eq(rawc_write_once(&C, h, 8184, 8, 0x0123456789ABCDEFull), MMIO_OK);
+	ck_assert_int_eq(map_handle(&C, h, &m), MMIO_OK);
+	ck_assert_int_eq(fd_pickup(m.token, &fd, &off), MMIO_OK);
+	ck_assert_int_ge(fd, 0);
+	errno = 0;
+	ck_assert_int_eq(ftruncate(fd, 0), -1);
+	ck_assert_int_eq(errno, EPERM);
+	errno = 0;
+	ck_assert_int_eq(ftruncate(fd, (off_t)1 << 40), -1);
+	ck_assert_int_eq(errno, EPERM);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 8192);
+	close(fd);
+	ck_assert_int_eq(rawc_read_once(&C, h, 8184, 8, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x0123456789ABCDEFull);
+}
+END_TEST
+
+/* The lowest descriptor number free in process @pid. */
+static int lowest_free_fd(pid_t pid)
+{
+	char path[64];
+	bool used[4096] = { false };
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] != '.' && fd >= 0 && fd < 4096)
+			used[fd] = true;
+	}
+	closedir(d);
+	while (n < 4096 && used[n])
+		n++;
+	return n;
+}
+
+/* CPU time (user + system, in clock ticks) process @pid has used. */
+static unsigned long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long utime = 0, stime = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	p = strrchr(buf, ')'); /* the command may hold spaces */
+	ck_assert_ptr_nonnull(p);
+	/* After ")": state (field 3) ... utime is field 14, stime 15. */
+	ck_assert_int_eq(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+				&utime, &stime),
+			 2);
+	return utime + stime;
+}
+
+/*
+ * A channel connection pending while the server has no descriptor left
+ * (accept fails with EMFILE) must not make the channel thread spin; once
+ * descriptors are back, the connection is served.
+ */
+START_TEST(channel_waits_calmly_at_emfile)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct rlimit old, low;
+	uint8_t token[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, reply[16];
+	struct pollfd pfd;
+	unsigned long long before, used;
+	long hz = sysconf(_SC_CLK_TCK);
+	int conn;
+
+	ck_assert_msg(geteuid() == 0,
+		      "this test lowers the server's RLIMIT_NOFILE: run it as root");
+	ck_assert_int_eq(prlimit(H.server, RLIMIT_NOFILE, NULL, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest_free_fd(H.server);
+	ck_assert_int_eq(prlimit(H.server, RLIMIT_NOFILE, &low, NULL), 0);
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s.fd", H.sock);
+	conn = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(conn, 0);
+	ck_assert_int_eq(connect(conn, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	ck_assert_int_eq(send(conn, token, sizeof(token), 0), (ssize_t)sizeof(token));
+	usleep(100000);
+	before = cpu_ticks(H.server);
+	usleep(1000000);
+	used = cpu_ticks(H.server) - before;
+	ck_assert_int_eq(prlimit(H.server, RLIMIT_NOFILE, &old, NULL), 0);
+	ck_assert_msg(used < (unsigned long long)hz / 5,
+		      "the server used %llu of %ld clock ticks in 1 s with a channel connection "
+		      "pending at EMFILE",
+		      used, hz);
+	/* Served once it can be: an unknown token, refused. */
+	pfd = (struct pollfd){ .fd = conn, .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, 3000), 1);
+	ck_assert_int_eq(recv(conn, reply, sizeof(reply), 0), (ssize_t)sizeof(reply));
+	ck_assert_int_eq(
+		(int32_t)(reply[0] | reply[1] << 8 | reply[2] << 16 | (uint32_t)reply[3] << 24),
+		MMIO_EACCES);
+	close(conn);
+}
+END_TEST
+
+/* Child: as @uid, ask STATS; exit 0 if the answer is @want. */
+static int child_stats(uid_t uid, int want)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_STATS };
+	struct proto_reply rep;
+	struct rawc mine;
+
+	if (setgid(uid) != 0 || setuid(uid) != 0)
+		return 10;
+	rawc_open(&mine);
+	if (rawc_call(&mine, &rq, &rep) != MMIO_OK)
+		return 11;
+	if (rep.status != want) {
+		fprintf(stderr, "stats as %u: %s\n", (unsigned)uid, mmio_status_name(rep.status));
+		return 12;
+	}
+	return 0;
+}
+
+static void run_child(const char *role)
+{
+	int status;
+	pid_t child = harness_spawn(role, NULL);
+
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: status 0x%x", role,
+		      status);
+}
+
+/* Server-wide counters only for the policy's clients; a stranger's try is audited. */
+START_TEST(stats_refused_to_a_uid_the_policy_does_not_know)
+{
+	uint64_t denials = rawc_stat(&C, PROTO_STAT_DENIALS);
+
+	ck_assert_msg(geteuid() == 0, "this test runs clients as uids 1000, 1001: run it as root");
+	run_child("stats-as-1001");
+	ck_assert(harness_log_contains("uid=1001"));
+	ck_assert(harness_log_contains("op=STATS offset=0x0 len=0 status=MMIO_EACCES"));
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_DENIALS), denials + 1);
+	run_child("stats-as-1000"); /* a client entry of the policy: allowed */
+}
+END_TEST
+
+/* OPEN with REQUIRE_DIRECT: EACCES where MAP could not succeed, as PROTOCOL.md says. */
+static int open_flags(const char *name, uint64_t off, uint64_t len, uint32_t flags)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_OPEN };
+	struct proto_reply rep;
+
+	snprintf(rq.open.name, sizeof(rq.open.name), "%s", name);
+	rq.open.offset = off;
+	rq.open.length = len;
+	rq.open.flags = flags;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	return rep.status;
+}
+
+START_TEST(open_require_direct_refused_where_map_cannot_be)
+{
+	ck_assert_int_eq(open_flags("nomap", 0, PROTO_LEN_TO_END, PROTO_OPEN_REQUIRE_DIRECT),
+			 MMIO_EACCES);
+	/* Part of a mappable device: the descriptor would give all of it. */
+	ck_assert_int_eq(open_flags("mapme", 0, 4096, PROTO_OPEN_REQUIRE_DIRECT), MMIO_EACCES);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_HANDLES), 0);
+	/* DIRECT alone is a wish: proxied then. */
+	ck_assert_int_eq(open_flags("nomap", 0, PROTO_LEN_TO_END, PROTO_OPEN_DIRECT), MMIO_OK);
+	ck_assert_int_eq(open_flags("mapme", 0, PROTO_LEN_TO_END, PROTO_OPEN_REQUIRE_DIRECT),
+			 MMIO_OK);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_HANDLES), 2);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -1704,6 +2104,19 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, mailbox_client_killed_mid_request);
 	tcase_add_test(tc, mailboxes_are_capped_per_uid);
 	tcase_add_test(tc, mailbox_refused_to_a_client_without_grants);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hostile");
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup_hostile, teardown);
+	tcase_add_test(tc, map_token_dies_with_its_handle);
+	tcase_add_test(tc, map_token_dies_with_its_grant);
+	tcase_add_test(tc, old_token_gives_no_access_to_an_exclusive_handle);
+	tcase_add_test(tc, buffer_tokens_cannot_crowd_out_map);
+	tcase_add_test(tc, mapped_sim_device_cannot_be_resized);
+	tcase_add_test(tc, channel_waits_calmly_at_emfile);
+	tcase_add_test(tc, stats_refused_to_a_uid_the_policy_does_not_know);
+	tcase_add_test(tc, open_require_direct_refused_where_map_cannot_be);
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -1849,6 +2262,14 @@ int harness_child_main(const char *role)
 		return child_wait_forever(true);
 	if (strcmp(role, "uid-1000") == 0)
 		return child_uid_1000();
+	if (strcmp(role, "buffer-token-flood-as-1001") == 0)
+		return child_buffer_token_flood(1001);
+	if (strcmp(role, "buffer-token-flood-as-1000") == 0)
+		return child_buffer_token_flood(1000);
+	if (strcmp(role, "stats-as-1001") == 0)
+		return child_stats(1001, MMIO_EACCES);
+	if (strcmp(role, "stats-as-1000") == 0)
+		return child_stats(1000, MMIO_OK);
 	return 99;
 }
 

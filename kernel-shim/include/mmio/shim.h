@@ -250,6 +250,12 @@ struct shim_source {
 	/* pci: where sysfs is mounted (NULL: "/sys"). Tests point it at a
 	 * tree of their own. */
 	const char *sysfs_root;
+
+	/* sim: leave the memory resizable, for fault injection
+	 * (shim_sim_resize(), tests). Otherwise it is sealed against
+	 * shrinking and growing, so that no holder of its descriptor (a
+	 * read-write direct grant) can take the device from the others. */
+	bool resizable;
 };
 
 /* A mapped device. Owned by the caller; release with shim_device_close(). */
@@ -308,8 +314,10 @@ void shim_device_close(struct shim_device *dev);
  * @dev to @new_size bytes without touching the mapping. Accesses to whole
  * pages past the new end then raise a real SIGBUS, which the primitives
  * report as MMIO_EFAULT; growing back makes them work again (reading zeros).
- * Returns MMIO_OK, MMIO_EINVAL if @dev is not a sim device or @new_size is
- * larger than the mapping, MMIO_EINTERNAL if ftruncate(2) failed.
+ * Only for a device opened with shim_source.resizable. Returns MMIO_OK,
+ * MMIO_EINVAL if @dev is not a sim device or @new_size is larger than the
+ * mapping, MMIO_EINTERNAL if ftruncate(2) failed (as it does on a device
+ * opened without resizable: its memory is sealed).
  */
 int shim_sim_resize(struct shim_device *dev, size_t new_size);
 
