@@ -28,10 +28,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GUARD_TICK_MS	   20
+#define GUARD_TICK_MS	   10
 #define GUARD_HIGH_PERCENT 50
 /* After a shed, give the watchdog time to act before counting again. */
-#define GUARD_SETTLE_MS 200
+#define GUARD_SETTLE_MS 50
 
 static pthread_t guard_thread;
 static bool guard_running;

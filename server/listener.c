@@ -272,8 +272,18 @@ static void listener_shed_now(struct srv_listener *ls)
 	size_t ngone;
 
 	if (listener_bind(ls, &fresh, err, sizeof(err)) != 0) {
-		srv_error("listener: cannot replace %s to free descriptors: %s", ls->path, err);
-		return;
+		/* Out of descriptors, most likely: free them first, then bind.
+		 * The path refuses connections in between. */
+		pthread_mutex_lock(&ls->lock);
+		old = ls->current;
+		ls->current = (nng_listener)NNG_LISTENER_INITIALIZER;
+		pthread_mutex_unlock(&ls->lock);
+		nng_listener_close(old);
+		if (listener_bind(ls, &fresh, err, sizeof(err)) != 0) {
+			srv_error("listener: cannot replace %s to free descriptors: %s", ls->path,
+				  err);
+			return;
+		}
 	}
 	pthread_mutex_lock(&ls->lock);
 	old = ls->current;

@@ -1,0 +1,563 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The server under siege: each attack a hostile local account can make runs
+ * at full speed while a driver of another uid connects, opens, reads one
+ * register and disconnects in a loop. The driver must succeed every time,
+ * quickly; the server runs with systemd's default soft limit of 1024
+ * descriptors throughout.
+ *
+ *   storm     uid 1001 (no grant): raw connect()+close() on the public socket
+ *   halfopen  uid 1001: connections that never finish the SP handshake
+ *   hog       uid 1001: connections that send requests and never read replies
+ *   sessions  uid 1001: HELLO-only sessions, as many as it can hold
+ *   polls     uid 1002 (granted): 4 clients x 32 POLLs that never match
+ *
+ * Each attack lasts SIEGE_S seconds (MMIO_SIEGE_S overrides, for a quick run).
+ */
+#include "server_harness.h"
+
+#include <mmio/client.h>
+
+#include <check.h>
+#include <errno.h>
+#include <grp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SIEGE_S 10
+#ifndef SIEGE_MEDIAN_MS
+#define SIEGE_MEDIAN_MS 50
+#endif
+
+static const char policy[] = "version: 1\n"
+			     "server:\n"
+			     "  listen: \"%SOCK%\"\n"
+			     "  socket_mode: \"0666\"\n"
+			     "regions:\n"
+			     "  - { name: r, sim: true, size: 64KiB }\n"
+			     "clients:\n"
+			     "  - name: victim\n"
+			     "    uid: 1000\n"
+			     "    grants:\n"
+			     "      - { region: r, access: rw, ops: [once] }\n"
+			     "  - name: poller\n"
+			     "    uid: 1002\n"
+			     "    grants:\n"
+			     "      - { region: r, access: r, ops: [once, poll] }\n";
+
+static int siege_seconds(void)
+{
+	const char *s = getenv("MMIO_SIEGE_S");
+	int n = s ? atoi(s) : 0;
+
+	return n > 0 ? n : SIEGE_S;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void become(uid_t uid)
+{
+	if (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0)
+		_exit(90);
+}
+
+/* ---- the victim ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Connect, open, read32, close, disconnect until the deadline; report
+ * "ok failed median_ms max_ms first_failure" on fd 3. */
+static int child_victim(void)
+{
+	static double lat[100000];
+	double end = now_ms() + siege_seconds() * 1000.0;
+	unsigned ok = 0, failed = 0;
+	int first = MMIO_OK;
+
+	become(1000);
+	while (now_ms() < end && ok + failed < sizeof(lat) / sizeof(lat[0])) {
+		double t0 = now_ms();
+		mmio_client *c = NULL;
+		mmio_region *r = NULL;
+		uint32_t v;
+		int st = mmio_connect(H.url, &c);
+
+		if (st == MMIO_OK)
+			st = mmio_open(c, "r", 0, &r);
+		if (st == MMIO_OK)
+			st = mmio_read32(r, 0, &v);
+		mmio_close(r);
+		mmio_disconnect(c);
+		if (st == MMIO_OK) {
+			lat[ok++] = now_ms() - t0;
+		} else {
+			failed++;
+			if (first == MMIO_OK)
+				first = st;
+		}
+	}
+	qsort(lat, ok, sizeof(lat[0]), cmp_double);
+	dprintf(3, "%u %u %.1f %.1f %d\n", ok, failed, ok ? lat[ok / 2] : 0.0,
+		ok ? lat[ok - 1] : 0.0, first);
+	return 0;
+}
+
+/* ---- the attacks ---- */
+
+static int raw_connect(bool block)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (block ? 0 : SOCK_NONBLOCK), 0);
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", H.sock);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS &&
+	    errno != EAGAIN) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int child_storm(void)
+{
+	double end = now_ms() + (siege_seconds() + 1) * 1000.0;
+
+	become(1001);
+	while (now_ms() < end) {
+		int fd = raw_connect(false);
+		if (fd >= 0)
+			close(fd);
+	}
+	return 0;
+}
+
+/* Raise our own descriptor limit as far as an unprivileged account may. */
+static void fd_limit_max(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Four processes that open connections and never speak, reopening as the
+ * server drops them. */
+static int child_halfopen(void)
+{
+	double end = now_ms() + (siege_seconds() + 1) * 1000.0;
+
+	become(1001);
+	fd_limit_max();
+	for (int i = 0; i < 3; i++)
+		if (fork() == 0)
+			break;
+	static int fds[4096];
+	size_t n = 0;
+	while (now_ms() < end) {
+		int fd = raw_connect(false);
+		if (fd < 0) {
+			/* Full: drop the oldest and go on. */
+			if (n)
+				close(fds[--n]);
+			continue;
+		}
+		if (n == sizeof(fds) / sizeof(fds[0]))
+			close(fds[--n]);
+		fds[n++] = fd;
+	}
+	return 0;
+}
+
+/* An SP (req0) connection to the public socket, past the handshake. */
+static int sp_connect(void)
+{
+	static const uint8_t hello[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 };
+	uint8_t peer[8];
+	int fd = raw_connect(true);
+
+	if (fd < 0)
+		return -1;
+	struct timeval tv = { .tv_sec = 2 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (write(fd, hello, 8) != 8 || read(fd, peer, 8) != 8) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Send one request (SP frame: 0x01, u64 BE length, request id, body). */
+static bool sp_send(int fd, uint32_t id, const struct proto_request *rq)
+{
+	uint8_t msg[13 + 256];
+	size_t len = 0;
+
+	if (proto_request_encode(rq, msg + 13, sizeof(msg) - 13, &len) != MMIO_OK)
+		return false;
+	uint64_t total = len + 4;
+	msg[0] = 1;
+	for (int i = 0; i < 8; i++)
+		msg[1 + i] = (uint8_t)(total >> (56 - 8 * i));
+	id |= 0x80000000u;
+	for (int i = 0; i < 4; i++)
+		msg[9 + i] = (uint8_t)(id >> (24 - 8 * i));
+	return write(fd, msg, 13 + len) == (ssize_t)(13 + len);
+}
+
+static struct proto_request hello_request(void)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_HELLO };
+
+	rq.hello.min_version = PROTO_VERSION_MIN;
+	rq.hello.max_version = PROTO_VERSION_MAX;
+	return rq;
+}
+
+/* Four connections, each flooding HELLOs and never reading a reply. */
+static int child_hog(void)
+{
+	struct proto_request rq = hello_request();
+	double end = now_ms() + (siege_seconds() + 1) * 1000.0;
+	int fds[4];
+	uint32_t id = 1;
+
+	become(1001);
+	for (int i = 0; i < 4; i++) {
+		struct timeval tv = { .tv_usec = 1000 };
+
+		fds[i] = sp_connect();
+		/* A full pipe must not stop the flood on the other connections. */
+		if (fds[i] >= 0)
+			setsockopt(fds[i], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	while (now_ms() < end) {
+		for (int i = 0; i < 4; i++) {
+			if (fds[i] < 0 || !sp_send(fds[i], id++, &rq)) {
+				if (fds[i] >= 0)
+					close(fds[i]);
+				fds[i] = sp_connect();
+			}
+		}
+	}
+	return 0;
+}
+
+/* As many HELLO-only sessions as the server keeps, held open. */
+static int child_sessions(void)
+{
+	struct proto_request rq = hello_request();
+	double end = now_ms() + (siege_seconds() + 1) * 1000.0;
+	int fds[512];
+	size_t n = 0;
+
+	become(1001);
+	fd_limit_max();
+	while (now_ms() < end) {
+		int fd = sp_connect();
+		if (fd < 0 || !sp_send(fd, 1, &rq)) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		if (n == sizeof(fds) / sizeof(fds[0]))
+			close(fds[--n]);
+		fds[n++] = fd;
+	}
+	return 0;
+}
+
+static void *poll_forever(void *arg)
+{
+	mmio_region *r = arg;
+
+	for (;;)
+		mmio_poll32(r, 0, 0xffffffffu, 0x5a5a5a5a, 60u * 1000 * 1000, NULL);
+	return NULL;
+}
+
+/* A granted uid: 4 clients, each with 32 threads in POLLs that never match. */
+static int child_polls(void)
+{
+	become(1002);
+	for (int i = 0; i < 3; i++)
+		if (fork() == 0)
+			break;
+	mmio_client *c;
+	mmio_region *r;
+	if (mmio_connect(H.url, &c) != MMIO_OK || mmio_open(c, "r", 0, &r) != MMIO_OK)
+		return 1;
+	for (int i = 0; i < 32; i++) {
+		pthread_t t;
+		pthread_create(&t, NULL, poll_forever, r);
+	}
+	sleep((unsigned)siege_seconds() + 2);
+	_exit(0);
+}
+
+int harness_child_main(const char *role)
+{
+	static const struct {
+		const char *name;
+		int (*run)(void);
+	} roles[] = {
+		{ "victim", child_victim },	{ "storm", child_storm },
+		{ "halfopen", child_halfopen }, { "hog", child_hog },
+		{ "sessions", child_sessions }, { "polls", child_polls },
+	};
+
+	/* Every process of an attack is killed with its group. */
+	setpgid(0, 0);
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+		if (strcmp(role, roles[i].name) == 0)
+			return roles[i].run();
+	return 99;
+}
+
+/* ---- the test ---- */
+
+struct server_use {
+	double cpu_percent;
+	unsigned long rss_kib;
+	unsigned fds_max;
+};
+
+static unsigned long long server_ticks(void)
+{
+	char path[64], buf[1024];
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)H.server);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fgets(buf, sizeof(buf), f)) {
+		char *p = strrchr(buf, ')');
+		if (p)
+			sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+			       &st);
+	}
+	fclose(f);
+	return ut + st;
+}
+
+static unsigned server_fds(void)
+{
+	char cmd[96];
+	unsigned n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "ls /proc/%d/fd | wc -l", (int)H.server);
+	p = popen(cmd, "r");
+	if (p) {
+		if (fscanf(p, "%u", &n) != 1)
+			n = 0;
+		pclose(p);
+	}
+	return n;
+}
+
+static unsigned long server_rss_kib(void)
+{
+	char path[64], line[256];
+	unsigned long kib = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)H.server);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %lu", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+static void setup(void)
+{
+	struct rlimit saved, rl;
+
+	harness_init();
+	harness_policy(policy);
+	/* The server inherits systemd's default soft limit, 1024 (its hard
+	 * limit stays as it is here: systemd's is 524288). */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+	rl = saved;
+	rl.rlim_cur = 1024;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	harness_server_start();
+	setrlimit(RLIMIT_NOFILE, &saved);
+}
+
+static void teardown(void)
+{
+	harness_cleanup();
+}
+
+/* Run @attack while the victim loops; check and print what it saw. */
+static void siege(const char *attack)
+{
+	char line[128];
+	unsigned ok = 0, failed = 0;
+	double median = 0, max = 0;
+	int first = 0, report;
+	struct server_use use = { 0 };
+	long hz = sysconf(_SC_CLK_TCK);
+
+	pid_t attacker = harness_spawn(attack, NULL);
+	usleep(500 * 1000); /* let the attack reach full speed */
+	unsigned long long t0 = server_ticks();
+	double w0 = now_ms();
+	pid_t victim = harness_spawn("victim", &report);
+	for (;;) {
+		unsigned fds = server_fds();
+		use.fds_max = fds > use.fds_max ? fds : use.fds_max;
+		if (waitpid(victim, NULL, WNOHANG) == victim)
+			break;
+		usleep(100 * 1000);
+	}
+	use.cpu_percent =
+		(double)(server_ticks() - t0) * 100.0 / (double)hz / ((now_ms() - w0) / 1000.0);
+	use.rss_kib = server_rss_kib();
+	kill(-attacker, SIGKILL);
+	kill(attacker, SIGKILL);
+	waitpid(attacker, NULL, 0);
+	FILE *f = fdopen(report, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	fclose(f);
+	ck_assert_int_eq(sscanf(line, "%u %u %lf %lf %d", &ok, &failed, &median, &max, &first), 5);
+	fprintf(stderr,
+		"siege %-8s victim: %u ok, %u failed (first: %s), median %.1f ms, max %.1f ms; "
+		"server: CPU %.0f%%, RSS %lu KiB, at most %u descriptors\n",
+		attack, ok, failed, first ? mmio_status_name(first) : "-", median, max,
+		use.cpu_percent, use.rss_kib, use.fds_max);
+	ck_assert_msg(failed == 0, "%s: the victim failed %u times (first: %s)", attack, failed,
+		      mmio_status_name(first));
+	ck_assert_uint_gt(ok, 10);
+	ck_assert_msg(median < SIEGE_MEDIAN_MS, "%s: the victim's median was %.1f ms", attack,
+		      median);
+	/* (A storm may fill the descriptor table for a moment: nng frees a
+	 * refused connection's descriptor later than it accepts the next.
+	 * What counts is that the victim never failed.) */
+	/* The server is still there for everyone. */
+	ck_assert_int_eq(kill(H.server, 0), 0);
+}
+
+START_TEST(connect_close_storm)
+{
+	siege("storm");
+}
+END_TEST
+
+START_TEST(half_open_connections)
+{
+	siege("halfopen");
+}
+END_TEST
+
+START_TEST(replies_never_read)
+{
+	siege("hog");
+}
+END_TEST
+
+START_TEST(hello_only_sessions)
+{
+	siege("sessions");
+}
+END_TEST
+
+START_TEST(waiting_polls_of_a_granted_uid)
+{
+	siege("polls");
+}
+END_TEST
+
+/* Only the accounts the policy names get a door, and only they can use it. */
+START_TEST(doors_follow_the_policy)
+{
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s.d/u1000", H.sock);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_uid, 1000);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	snprintf(path, sizeof(path), "%s.d/u1001", H.sock);
+	ck_assert_int_ne(stat(path, &st), 0);
+
+	/* A reload that drops uid 1002 closes its door. */
+	harness_policy("version: 1\n"
+		       "server:\n"
+		       "  listen: \"%SOCK%\"\n"
+		       "  socket_mode: \"0666\"\n"
+		       "regions:\n"
+		       "  - { name: r, sim: true, size: 64KiB }\n"
+		       "clients:\n"
+		       "  - name: victim\n"
+		       "    uid: 1000\n"
+		       "    grants:\n"
+		       "      - { region: r, access: rw, ops: [once] }\n"
+		       "  - name: team\n"
+		       "    gid: 1003\n"
+		       "    grants:\n"
+		       "      - { region: r, access: r, ops: [once] }\n");
+	harness_server_signal(SIGHUP);
+	snprintf(path, sizeof(path), "%s.d/g1003", H.sock);
+	for (int i = 0; i < 100 && stat(path, &st) != 0; i++)
+		usleep(50 * 1000);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_gid, 1003);
+	ck_assert_uint_eq(st.st_mode & 0777, 0660);
+	snprintf(path, sizeof(path), "%s.d/u1002", H.sock);
+	ck_assert_int_ne(stat(path, &st), 0);
+}
+END_TEST
+
+static Suite *siege_suite(void)
+{
+	Suite *s = suite_create("siege");
+	TCase *tc = tcase_create("siege");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, doors_follow_the_policy);
+	tcase_add_test(tc, connect_close_storm);
+	tcase_add_test(tc, half_open_connections);
+	tcase_add_test(tc, replies_never_read);
+	tcase_add_test(tc, hello_only_sessions);
+	tcase_add_test(tc, waiting_polls_of_a_granted_uid);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	return harness_main(argc, argv, siege_suite);
+}
