@@ -146,7 +146,7 @@ static unsigned ncontexts;
  * nng 1.5.2's timer thread spins until the millisecond of every timer that
  * fires, so a poll that re-read its register every millisecond cost half a
  * core. This thread sleeps on a CLOCK_MONOTONIC condition variable until
- * the earliest due poll, and steps the due ones itself.
+ * the earliest due poll, and finishes the due ones' waits.
  */
 static struct {
 	pthread_mutex_t lock;
@@ -345,14 +345,43 @@ static nng_msg *ctx_poll_admit(struct srv_ctx *c, bool *refused)
 	return refusal_build(&c->r, MMIO_EBUSY);
 }
 
-/* Park @c on the waiting list until its poll is due (r.wait_ms from now). */
+/* nng stops a waiting context (srv_dispatch_quiesce()): take it off the
+ * list, unless the waiting thread has already taken it to finish it. */
+static void ctx_wait_cancel(nng_aio *aio, void *arg, int rv)
+{
+	struct srv_ctx *c = arg;
+	bool listed = false;
+
+	pthread_mutex_lock(&waiting.lock);
+	for (struct srv_ctx **pp = &waiting.list; *pp; pp = &(*pp)->next_waiting) {
+		if (*pp == c) {
+			*pp = c->next_waiting;
+			listed = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&waiting.lock);
+	if (listed)
+		nng_aio_finish(aio, rv);
+}
+
+/*
+ * Park @c on the waiting list until its poll is due (r.wait_ms from now).
+ * The wait is an operation of the context's aio, as a timer was: the
+ * waiting thread only finishes it, and the context goes on in its callback
+ * on nng's threads, never on two threads at once.
+ */
 static void ctx_wait(struct srv_ctx *c)
 {
 	c->state = CTX_WAIT;
 	c->due_ns = srv_now_ns() + (uint64_t)c->r.wait_ms * 1000000u;
+	nng_aio_set_timeout(c->aio, NNG_DURATION_INFINITE);
+	if (!nng_aio_begin(c->aio))
+		return; /* stopping: the stop finishes the request */
 	pthread_mutex_lock(&waiting.lock);
 	c->next_waiting = waiting.list;
 	waiting.list = c;
+	nng_aio_defer(c->aio, ctx_wait_cancel, c);
 	pthread_cond_signal(&waiting.wake);
 	pthread_mutex_unlock(&waiting.lock);
 }
@@ -444,6 +473,8 @@ static void ctx_drop_reply(nng_aio *aio)
 	}
 }
 
+static void ctx_wake(struct srv_ctx *c);
+
 static void ctx_callback(void *arg)
 {
 	struct srv_ctx *c = arg;
@@ -467,8 +498,11 @@ static void ctx_callback(void *arg)
 		ctx_recv(c);
 		return;
 	case CTX_WAIT:
-		/* Waiting contexts are the waiting thread's; nng has no operation
-		 * of theirs. */
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+			srv_request_finish(&c->r);
+			return;
+		}
+		ctx_wake(c);
 		return;
 	}
 }
@@ -524,7 +558,7 @@ static void *waiting_run(void *arg)
 			while (due) {
 				struct srv_ctx *c = due;
 				due = c->next_waiting;
-				ctx_wake(c);
+				nng_aio_finish(c->aio, 0);
 			}
 			pthread_mutex_lock(&waiting.lock);
 		} else if (next == UINT64_MAX) {
