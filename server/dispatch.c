@@ -153,7 +153,7 @@ static struct {
 	pthread_cond_t wake;
 	struct srv_ctx *list; /* unordered; at most ncontexts */
 	pthread_t thread;
-	bool running, stop;
+	bool ready, running, stop; /* ready: wake is initialised */
 } waiting = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* The context's poll no longer waits. */
@@ -587,10 +587,9 @@ static int waiting_start(void)
 	pthread_condattr_destroy(&attr);
 	if (rv != 0)
 		return -1;
-	if (pthread_create(&waiting.thread, NULL, waiting_run, NULL) != 0) {
-		pthread_cond_destroy(&waiting.wake);
+	waiting.ready = true;
+	if (pthread_create(&waiting.thread, NULL, waiting_run, NULL) != 0)
 		return -1;
-	}
 	waiting.running = true;
 	return 0;
 }
@@ -605,7 +604,6 @@ static void waiting_stop(void)
 	pthread_cond_signal(&waiting.wake);
 	pthread_mutex_unlock(&waiting.lock);
 	pthread_join(waiting.thread, NULL);
-	pthread_cond_destroy(&waiting.wake);
 	waiting.running = false;
 }
 
@@ -629,15 +627,16 @@ int srv_dispatch_start(nng_socket sock, unsigned count)
 
 void srv_dispatch_quiesce(void)
 {
-	waiting_stop();
+	/* Contexts first: a stopped waiting context is taken off the list by
+	 * its cancel (ctx_wait_cancel()), and none signals the thread after. */
 	for (unsigned i = 0; i < ncontexts; i++)
 		nng_aio_stop(contexts[i].aio);
+	waiting_stop();
 }
 
 /* Call after nng_close() of the socket: no callback runs any more after this. */
 void srv_dispatch_stop(void)
 {
-	waiting_stop();
 	for (unsigned i = 0; i < ncontexts; i++) {
 		nng_aio_stop(contexts[i].aio);
 		if (contexts[i].state == CTX_WAIT && contexts[i].r.msg)
@@ -648,6 +647,11 @@ void srv_dispatch_stop(void)
 			ctx_drop_reply(contexts[i].aio);
 		ctx_release_owner(&contexts[i]);
 		nng_aio_free(contexts[i].aio);
+	}
+	waiting_stop();
+	if (waiting.ready) {
+		pthread_cond_destroy(&waiting.wake);
+		waiting.ready = false;
 	}
 	free(contexts);
 	contexts = NULL;
