@@ -316,6 +316,80 @@ static void build_listen(struct builder *b, const struct cfg_node *n, const char
 	b->p->server.listen = own(b, text);
 }
 
+/* A limit in [@min, @max] under `limits:`, if written; true if it was. */
+static bool limit_get(struct builder *b, const struct cfg_node *ln, const char *key,
+		      const char *text, uint64_t min, uint64_t max, unsigned *out)
+{
+	uint64_t v;
+
+	if (text == NULL || !parse_ranged(b, cfg_tree_get(ln, key), key, text, min, max, &v))
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+/*
+ * The per-uid and total caps. One uid must never hold every session: a
+ * per-uid session cap above max_sessions is refused, and without one it is
+ * half of max_sessions.
+ */
+static void build_caps(struct builder *b, const struct cfg_node *ln,
+		       const struct cfg_raw_limits *rl)
+{
+	struct cfg_server *s = &b->p->server;
+
+	s->max_sessions_per_uid = s->max_sessions > 1 ? s->max_sessions / 2 : 1;
+	if (limit_get(b, ln, "max_sessions_per_uid", rl->max_sessions_per_uid, 1, 65536,
+		      &s->max_sessions_per_uid) &&
+	    s->max_sessions_per_uid > s->max_sessions)
+		ERR_AT(b, cfg_tree_get(ln, "max_sessions_per_uid"),
+		       "max_sessions_per_uid %u is above max_sessions %u: one uid could take "
+		       "every session",
+		       s->max_sessions_per_uid, s->max_sessions);
+	limit_get(b, ln, "ungranted_sessions", rl->ungranted_sessions, 0, CFG_MAX_UNGRANTED,
+		  &s->ungranted_sessions);
+	limit_get(b, ln, "max_requests_per_uid", rl->max_requests_per_uid, 1,
+		  CFG_MAX_REQUESTS_PER_UID, &s->max_requests_per_uid);
+	limit_get(b, ln, "max_requests_total", rl->max_requests_total, 1, CFG_MAX_REQUESTS_TOTAL,
+		  &s->max_requests_total);
+	limit_get(b, ln, "ungranted_requests", rl->ungranted_requests, 1, CFG_MAX_UNGRANTED,
+		  &s->ungranted_requests);
+	limit_get(b, ln, "max_polls_per_uid", rl->max_polls_per_uid, 0, CFG_MAX_REQUESTS_PER_UID,
+		  &s->max_polls_per_uid);
+	limit_get(b, ln, "max_polls_total", rl->max_polls_total, 0, CFG_MAX_REQUESTS_TOTAL,
+		  &s->max_polls_total);
+}
+
+static void build_limits(struct builder *b, const struct cfg_node *ln,
+			 const struct cfg_raw_limits *rl)
+{
+	struct cfg_server *s = &b->p->server;
+	struct cfg_quoted q;
+	uint64_t v;
+
+	limit_get(b, ln, "max_sessions", rl->max_sessions, 1, 65536, &s->max_sessions);
+	limit_get(b, ln, "max_handles", rl->max_handles, 1, 65536, &s->max_handles);
+	if (rl->max_poll_us != NULL &&
+	    parse_ranged(b, cfg_tree_get(ln, "max_poll_us"), "max_poll_us", rl->max_poll_us, 1,
+			 60000000, &v))
+		s->max_poll_us = v;
+	limit_get(b, ln, "max_requests", rl->max_requests, 32, 64, &s->max_requests);
+	limit_get(b, ln, "max_buffers", rl->max_buffers, 0, CFG_MAX_BUFFERS, &s->max_buffers);
+	if (rl->max_buffer_bytes != NULL) {
+		const struct cfg_node *n = cfg_tree_get(ln, "max_buffer_bytes");
+
+		if (parse_number(b, n, "max_buffer_bytes", rl->max_buffer_bytes,
+				 CFG_NUM_SIZE_SUFFIX, &v)) {
+			if (v < 4096 || v > ((uint64_t)64 << 30))
+				ERR_AT(b, n, "max_buffer_bytes %s is out of range (4KiB to 64GiB)",
+				       cfg_quote(&q, rl->max_buffer_bytes));
+			else
+				s->max_buffer_bytes = v;
+		}
+	}
+	build_caps(b, ln, rl);
+}
+
 static void build_server(struct builder *b, const struct cfg_raw_policy *raw)
 {
 	const struct cfg_raw_server *rs = raw->server;
@@ -332,6 +406,13 @@ static void build_server(struct builder *b, const struct cfg_raw_policy *raw)
 	s->max_requests = 32;
 	s->max_buffers = 8;
 	s->max_buffer_bytes = (uint64_t)1 << 30;
+	s->max_sessions_per_uid = s->max_sessions / 2;
+	s->ungranted_sessions = 2;
+	s->max_requests_per_uid = 64;
+	s->max_requests_total = CFG_MAX_REQUESTS_TOTAL;
+	s->ungranted_requests = 2;
+	s->max_polls_per_uid = 32;
+	s->max_polls_total = 64;
 
 	if (rs != NULL && rs->listen != NULL)
 		build_listen(b, cfg_tree_get(sn, "listen"), rs->listen);
@@ -367,45 +448,8 @@ static void build_server(struct builder *b, const struct cfg_raw_policy *raw)
 				s->max_message = v;
 		}
 	}
-	if (rs->limits != NULL) {
-		const struct cfg_node *ln = cfg_tree_get(sn, "limits");
-		const struct cfg_raw_limits *rl = rs->limits;
-
-		if (rl->max_sessions != NULL &&
-		    parse_ranged(b, cfg_tree_get(ln, "max_sessions"), "max_sessions",
-				 rl->max_sessions, 1, 65536, &v))
-			s->max_sessions = (unsigned)v;
-		if (rl->max_handles != NULL &&
-		    parse_ranged(b, cfg_tree_get(ln, "max_handles"), "max_handles", rl->max_handles,
-				 1, 65536, &v))
-			s->max_handles = (unsigned)v;
-		if (rl->max_poll_us != NULL &&
-		    parse_ranged(b, cfg_tree_get(ln, "max_poll_us"), "max_poll_us", rl->max_poll_us,
-				 1, 60000000, &v))
-			s->max_poll_us = v;
-		if (rl->max_requests != NULL &&
-		    parse_ranged(b, cfg_tree_get(ln, "max_requests"), "max_requests",
-				 rl->max_requests, 32, 64, &v))
-			s->max_requests = (unsigned)v;
-		if (rl->max_buffers != NULL &&
-		    parse_ranged(b, cfg_tree_get(ln, "max_buffers"), "max_buffers", rl->max_buffers,
-				 0, CFG_MAX_BUFFERS, &v))
-			s->max_buffers = (unsigned)v;
-		if (rl->max_buffer_bytes != NULL) {
-			const struct cfg_node *n = cfg_tree_get(ln, "max_buffer_bytes");
-
-			if (parse_number(b, n, "max_buffer_bytes", rl->max_buffer_bytes,
-					 CFG_NUM_SIZE_SUFFIX, &v)) {
-				if (v < 4096 || v > ((uint64_t)64 << 30))
-					ERR_AT(b, n,
-					       "max_buffer_bytes %s is out of range (4KiB to "
-					       "64GiB)",
-					       cfg_quote(&q, rl->max_buffer_bytes));
-				else
-					s->max_buffer_bytes = v;
-			}
-		}
-	}
+	if (rs->limits != NULL)
+		build_limits(b, cfg_tree_get(sn, "limits"), rs->limits);
 }
 
 /* ------------------------------------------------------------------------

@@ -151,6 +151,13 @@ struct cfg_raw_limits {
 	char *max_requests;
 	char *max_buffers;
 	char *max_buffer_bytes;
+	char *max_sessions_per_uid;
+	char *ungranted_sessions;
+	char *max_requests_per_uid;
+	char *max_requests_total;
+	char *ungranted_requests;
+	char *max_polls_per_uid;
+	char *max_polls_total;
 };
 
 struct cfg_raw_server {

@@ -84,6 +84,15 @@ static const cyaml_schema_field_t limits_fields[] = {
 	STR("max_requests", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, max_requests),
 	STR("max_buffers", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, max_buffers),
 	STR("max_buffer_bytes", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, max_buffer_bytes),
+	STR("max_sessions_per_uid", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits,
+	    max_sessions_per_uid),
+	STR("ungranted_sessions", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, ungranted_sessions),
+	STR("max_requests_per_uid", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits,
+	    max_requests_per_uid),
+	STR("max_requests_total", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, max_requests_total),
+	STR("ungranted_requests", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, ungranted_requests),
+	STR("max_polls_per_uid", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, max_polls_per_uid),
+	STR("max_polls_total", CYAML_FLAG_OPTIONAL, struct cfg_raw_limits, max_polls_total),
 	CYAML_FIELD_END,
 };
 

@@ -44,6 +44,12 @@ static const char *const stat_names[] = {
 	[PROTO_STAT_REVOKED] = "revoked",
 	[PROTO_STAT_BUFFERS] = "buffers",
 	[PROTO_STAT_MAILBOXES] = "mailboxes",
+	[PROTO_STAT_REQUESTS_HELD] = "requests_held",
+	[PROTO_STAT_POLLS_WAITING] = "polls_waiting",
+	[PROTO_STAT_SESSIONS_REFUSED] = "sessions_refused",
+	[PROTO_STAT_REQUESTS_REFUSED] = "requests_refused",
+	[PROTO_STAT_POLLS_REFUSED] = "polls_refused",
+	[PROTO_STAT_WARNINGS_SUPPRESSED] = "warnings_suppressed",
 };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == PROTO_STAT_COUNT,
 	       "stat_names must name every counter");

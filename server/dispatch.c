@@ -4,13 +4,15 @@
  * (receive → check → handle → send), and the table that maps each opcode to
  * its handler and to the rights it needs. Contexts run on nng's worker
  * threads, so one slow request (a POLL waiting on a register) never stalls
- * the others: a waiting context sleeps on an nng timer, not on a thread.
+ * the others: a waiting context sleeps on a list of the waiting thread,
+ * not on a thread of its own.
  */
 #include "dispatch.h"
 #include "log.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* What an operation on one handle needs, read from the decoded request. */
 struct srv_target {
@@ -118,15 +120,16 @@ struct srv_ctx {
 	enum ctx_state state;
 	struct srv_request r;
 	/* The session this context works for, from its request until its reply
-	 * is sent: counted in the session's in-flight requests, or (busy) in its
-	 * unsent MMIO_EBUSY answers. */
+	 * is sent: counted in its caps (quota.c) as a request held, or (busy)
+	 * as an unsent MMIO_EBUSY answer; and while its poll waits (polling),
+	 * as a waiting poll. */
 	struct srv_session *owner;
 	bool busy;
+	bool polling;
+	/* On the waiting list (CTX_WAIT): when its poll reads again. */
+	uint64_t due_ns;
+	struct srv_ctx *next_waiting;
 };
-
-/* MMIO_EBUSY answers to requests over limits.max_requests that one client
- * may have unsent at once; past that the excess is dropped unanswered. */
-#define BUSY_REPLIES_MAX 4
 
 /*
  * A reply that cannot be sent within this time is dropped: a client that
@@ -138,11 +141,39 @@ struct srv_ctx {
 static struct srv_ctx *contexts;
 static unsigned ncontexts;
 
-/* The context is free again: its session has one request fewer in flight. */
+/*
+ * Waiting polls sleep on one thread of the dispatcher's, not on nng timers:
+ * nng 1.5.2's timer thread spins until the millisecond of every timer that
+ * fires, so a poll that re-read its register every millisecond cost half a
+ * core. This thread sleeps on a CLOCK_MONOTONIC condition variable until
+ * the earliest due poll, and finishes the due ones' waits.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct srv_ctx *list; /* unordered; at most ncontexts */
+	pthread_t thread;
+	bool ready, running, stop; /* ready: wake is initialised */
+} waiting = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* The context's poll no longer waits. */
+static void ctx_poll_end(struct srv_ctx *c)
+{
+	if (c->polling) {
+		srv_quota_poll_put(c->owner);
+		c->polling = false;
+	}
+}
+
+/* The context is free again: its owner holds one context fewer. */
 static void ctx_release_owner(struct srv_ctx *c)
 {
 	if (c->owner) {
-		atomic_fetch_sub(c->busy ? &c->owner->busy_replies : &c->owner->inflight, 1);
+		ctx_poll_end(c);
+		if (c->busy)
+			srv_quota_busy_put(c->owner);
+		else
+			srv_quota_request_put(c->owner);
 		srv_session_put(c->owner);
 		c->owner = NULL;
 		c->busy = false;
@@ -298,17 +329,105 @@ enum srv_outcome srv_request_step(struct srv_request *r, nng_msg **reply)
 
 /* ---- contexts: the core on nng ---- */
 
+/*
+ * A poll that must wait takes a waiting-poll slot of its uid first
+ * (quota.c); without one it is answered MMIO_EBUSY at once rather than
+ * wait. Returns the refusal to send, or NULL if it may wait.
+ */
+static nng_msg *ctx_poll_admit(struct srv_ctx *c, bool *refused)
+{
+	*refused = false;
+	if (c->polling || srv_quota_poll_take(c->owner)) {
+		c->polling = true;
+		return NULL;
+	}
+	*refused = true;
+	return refusal_build(&c->r, MMIO_EBUSY);
+}
+
+/* nng stops a waiting context (srv_dispatch_quiesce()): take it off the
+ * list, unless the waiting thread has already taken it to finish it. */
+static void ctx_wait_cancel(nng_aio *aio, void *arg, int rv)
+{
+	struct srv_ctx *c = arg;
+	bool listed = false;
+
+	pthread_mutex_lock(&waiting.lock);
+	for (struct srv_ctx **pp = &waiting.list; *pp; pp = &(*pp)->next_waiting) {
+		if (*pp == c) {
+			*pp = c->next_waiting;
+			listed = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&waiting.lock);
+	if (listed)
+		nng_aio_finish(aio, rv);
+}
+
+/*
+ * Park @c on the waiting list until its poll is due (r.wait_ms from now).
+ * The wait is an operation of the context's aio, as a timer was: the
+ * waiting thread only finishes it, and the context goes on in its callback
+ * on nng's threads, never on two threads at once.
+ */
+static void ctx_wait(struct srv_ctx *c)
+{
+	c->state = CTX_WAIT;
+	c->due_ns = srv_now_ns() + (uint64_t)c->r.wait_ms * 1000000u;
+	nng_aio_set_timeout(c->aio, NNG_DURATION_INFINITE);
+	if (!nng_aio_begin(c->aio))
+		return; /* stopping: the stop finishes the request */
+	pthread_mutex_lock(&waiting.lock);
+	c->next_waiting = waiting.list;
+	waiting.list = c;
+	nng_aio_defer(c->aio, ctx_wait_cancel, c);
+	pthread_cond_signal(&waiting.wake);
+	pthread_mutex_unlock(&waiting.lock);
+}
+
 /* Step the context's request: wait, or send its reply (or drop it). */
 static void ctx_step(struct srv_ctx *c)
 {
 	nng_msg *reply;
+	bool refused;
 
 	if (srv_request_step(&c->r, &reply) == SRV_WAIT) {
-		c->state = CTX_WAIT;
-		nng_sleep_aio((nng_duration)c->r.wait_ms, c->aio);
-		return;
+		reply = ctx_poll_admit(c, &refused);
+		if (!refused) {
+			ctx_wait(c);
+			return;
+		}
 	}
+	ctx_poll_end(c);
 	srv_request_finish(&c->r);
+	if (reply)
+		ctx_send(c, reply);
+	else
+		ctx_recv(c);
+}
+
+/* Over a cap (quota.c): answered MMIO_EBUSY while only a few such answers
+ * of its uid wait to be sent, else dropped unanswered, so that a client
+ * that floods and never reads cannot hold contexts with its refusals. */
+static void request_refuse(struct srv_ctx *c)
+{
+	struct srv_request *r = &c->r;
+	struct srv_session *s = r->session;
+	nng_msg *reply = NULL;
+
+	if (srv_quota_busy_take(s)) {
+		reply = refusal_build(r, MMIO_EBUSY);
+		if (!reply)
+			srv_quota_busy_put(s);
+	}
+	if (reply) {
+		/* Held as a busy answer until it is sent (ctx_release_owner()). */
+		c->owner = s;
+		atomic_fetch_add(&s->refs, 1);
+		c->busy = true;
+	}
+	srv_request_finish(r);
 	if (reply)
 		ctx_send(c, reply);
 	else
@@ -329,43 +448,15 @@ static void request_start(struct srv_ctx *c, nng_msg *msg)
 		ctx_recv(c);
 		return;
 	}
-	/*
-	 * A client may have srv.max_requests requests in the server at once
-	 * (libmmio never has more); more would let one client hold every
-	 * context. The excess is answered MMIO_EBUSY, a few at a time: a client
-	 * that floods and never reads would otherwise hold contexts with
-	 * replies that cannot be sent. Past that it is dropped unanswered.
-	 */
-	if (atomic_fetch_add(&r->session->inflight, 1) >= (int)srv.max_requests) {
-		struct srv_session *s = r->session;
-		nng_msg *reply = NULL;
-
-		atomic_fetch_sub(&s->inflight, 1);
-		if (atomic_fetch_add(&s->dropped, 1) == 0)
-			srv_warn("uid %u pid %d: more than %d requests in flight; answering the "
-				 "excess MMIO_EBUSY",
-				 (unsigned)s->peer.uid, (int)s->pid, (int)srv.max_requests);
-		if (atomic_fetch_add(&s->busy_replies, 1) < BUSY_REPLIES_MAX)
-			reply = refusal_build(r, MMIO_EBUSY);
-		if (!reply) {
-			atomic_fetch_sub(&s->busy_replies, 1);
-			srv_session_put(s);
-			nng_msg_free(msg);
-			memset(r, 0, sizeof(*r));
-			ctx_recv(c);
-			return;
-		}
-		/* Held as a busy answer until it is sent (ctx_release_owner()). */
-		c->owner = s;
-		c->busy = true;
-		nng_msg_free(msg);
-		memset(r, 0, sizeof(*r));
-		ctx_send(c, reply);
+	r->gen = srv_current();
+	/* A reload may have granted or ungranted it: its caps follow. */
+	srv_quota_classify(r->session, r->gen);
+	if (srv_quota_request_take(r->session) != MMIO_OK) {
+		request_refuse(c);
 		return;
 	}
 	c->owner = r->session;
 	atomic_fetch_add(&c->owner->refs, 1);
-	r->gen = srv_current();
 	ctx_step(c);
 }
 
@@ -381,6 +472,8 @@ static void ctx_drop_reply(nng_aio *aio)
 		nng_msg_free(m);
 	}
 }
+
+static void ctx_wake(struct srv_ctx *c);
 
 static void ctx_callback(void *arg)
 {
@@ -409,24 +502,116 @@ static void ctx_callback(void *arg)
 			srv_request_finish(&c->r);
 			return;
 		}
-		pthread_mutex_lock(&c->r.session->lock);
-		bool gone = c->r.session->closed;
-		pthread_mutex_unlock(&c->r.session->lock);
-		if (gone) {
-			/* The client left mid-POLL: nothing to answer, nothing held. */
-			srv_request_finish(&c->r);
-			ctx_recv(c);
-			return;
-		}
-		ctx_step(c);
+		ctx_wake(c);
 		return;
 	}
 }
 
+/* A waiting poll is due: read again, unless its client has left. */
+static void ctx_wake(struct srv_ctx *c)
+{
+	pthread_mutex_lock(&c->r.session->lock);
+	bool gone = c->r.session->closed;
+	pthread_mutex_unlock(&c->r.session->lock);
+	if (gone) {
+		/* The client left mid-POLL: nothing to answer, nothing held. */
+		ctx_poll_end(c);
+		srv_request_finish(&c->r);
+		ctx_recv(c);
+		return;
+	}
+	ctx_step(c);
+}
+
+/* Take the due contexts off the list (waiting.lock held); *@next_ns gets
+ * the earliest due time of the rest (UINT64_MAX: none). */
+static struct srv_ctx *waiting_take_due(uint64_t now, uint64_t *next_ns)
+{
+	struct srv_ctx *due = NULL, **pp = &waiting.list;
+
+	*next_ns = UINT64_MAX;
+	while (*pp) {
+		struct srv_ctx *c = *pp;
+		if (c->due_ns <= now) {
+			*pp = c->next_waiting;
+			c->next_waiting = due;
+			due = c;
+		} else {
+			if (c->due_ns < *next_ns)
+				*next_ns = c->due_ns;
+			pp = &c->next_waiting;
+		}
+	}
+	return due;
+}
+
+static void *waiting_run(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&waiting.lock);
+	while (!waiting.stop) {
+		uint64_t next;
+		struct srv_ctx *due = waiting_take_due(srv_now_ns(), &next);
+
+		if (due) {
+			pthread_mutex_unlock(&waiting.lock);
+			while (due) {
+				struct srv_ctx *c = due;
+				due = c->next_waiting;
+				nng_aio_finish(c->aio, 0);
+			}
+			pthread_mutex_lock(&waiting.lock);
+		} else if (next == UINT64_MAX) {
+			pthread_cond_wait(&waiting.wake, &waiting.lock);
+		} else {
+			struct timespec ts = { .tv_sec = (time_t)(next / 1000000000u),
+					       .tv_nsec = (long)(next % 1000000000u) };
+			pthread_cond_timedwait(&waiting.wake, &waiting.lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&waiting.lock);
+	return NULL;
+}
+
+static int waiting_start(void)
+{
+	pthread_condattr_t attr;
+
+	waiting.stop = false;
+	waiting.list = NULL;
+	if (pthread_condattr_init(&attr) != 0)
+		return -1;
+	/* srv_now_ns() is CLOCK_MONOTONIC: the deadlines are in its time. */
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	int rv = pthread_cond_init(&waiting.wake, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rv != 0)
+		return -1;
+	waiting.ready = true;
+	if (pthread_create(&waiting.thread, NULL, waiting_run, NULL) != 0)
+		return -1;
+	waiting.running = true;
+	return 0;
+}
+
+/* Stop the waiting thread: no context is stepped by it after this. */
+static void waiting_stop(void)
+{
+	if (!waiting.running)
+		return;
+	pthread_mutex_lock(&waiting.lock);
+	waiting.stop = true;
+	pthread_cond_signal(&waiting.wake);
+	pthread_mutex_unlock(&waiting.lock);
+	pthread_join(waiting.thread, NULL);
+	waiting.running = false;
+}
+
 int srv_dispatch_start(nng_socket sock, unsigned count)
 {
+	srv_quota_contexts(count);
 	contexts = calloc(count, sizeof(*contexts));
-	if (!contexts)
+	if (!contexts || waiting_start() != 0)
 		return -1;
 	for (unsigned i = 0; i < count; i++) {
 		struct srv_ctx *c = &contexts[i];
@@ -442,8 +627,11 @@ int srv_dispatch_start(nng_socket sock, unsigned count)
 
 void srv_dispatch_quiesce(void)
 {
+	/* Contexts first: a stopped waiting context is taken off the list by
+	 * its cancel (ctx_wait_cancel()), and none signals the thread after. */
 	for (unsigned i = 0; i < ncontexts; i++)
 		nng_aio_stop(contexts[i].aio);
+	waiting_stop();
 }
 
 /* Call after nng_close() of the socket: no callback runs any more after this. */
@@ -459,6 +647,11 @@ void srv_dispatch_stop(void)
 			ctx_drop_reply(contexts[i].aio);
 		ctx_release_owner(&contexts[i]);
 		nng_aio_free(contexts[i].aio);
+	}
+	waiting_stop();
+	if (waiting.ready) {
+		pthread_cond_destroy(&waiting.wake);
+		waiting.ready = false;
 	}
 	free(contexts);
 	contexts = NULL;

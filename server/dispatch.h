@@ -21,6 +21,7 @@ struct srv_request {
 	nng_msg *reply_msg; /* set by handlers that encode in place (READ) */
 	/* Waiting state of POLL and of a BATCH blocked on one of its polls. */
 	uint64_t deadline_ns;
+	uint64_t poll_start_ns; /* when the waiting poll started */
 	unsigned wait_ms;
 	uint64_t last_value;
 	size_t batch_next;

@@ -16,6 +16,14 @@
 
 /* A POLL that is not satisfied at once spins this long before sleeping. */
 #define POLL_SPIN_NS 50000u
+/*
+ * Then it re-reads after a sleep of a quarter of the time it has waited so
+ * far (at least 1 ms, at most POLL_SLEEP_MAX_MS): a change is seen within
+ * 25 % of the wait or that bound, and a long wait costs a few wake-ups a
+ * second, not a thousand (each wake-up of a context is a trip through
+ * nng's timer and task threads).
+ */
+#define POLL_SLEEP_MAX_MS 4u
 
 uint64_t srv_now_ns(void)
 {
@@ -174,6 +182,20 @@ enum srv_outcome srv_op_fill(struct srv_request *r)
 	return copy_reply(r, status, done, &srv.stats.bytes_written);
 }
 
+/* How long a waiting poll sleeps before its next read: never past its
+ * deadline (0: the deadline is within the millisecond; nng timers are in ms). */
+static unsigned poll_sleep_ms(const struct srv_request *r, uint64_t now)
+{
+	uint64_t ms = (now - r->poll_start_ns) / 4000000u;
+	uint64_t left = (r->deadline_ns - now) / 1000000u;
+
+	if (ms < 1)
+		ms = 1;
+	if (ms > POLL_SLEEP_MAX_MS)
+		ms = POLL_SLEEP_MAX_MS;
+	return (unsigned)(ms < left ? ms : left);
+}
+
 /*
  * One step of a poll: read, compare, decide. Returns MMIO_OK when the value
  * matched, MMIO_ETIMEDOUT at the deadline, 1 to keep waiting, or the
@@ -184,11 +206,13 @@ static int poll_step(struct srv_request *r, const struct shim_window *w, uint64_
 		     unsigned width, uint64_t mask, uint64_t want, uint32_t timeout_us)
 {
 	uint64_t now = srv_now_ns();
-	uint64_t spin_until = now + POLL_SPIN_NS;
+	uint64_t spin_until = now;
 
 	if (r->deadline_ns == 0) {
 		uint64_t limit = timeout_us < srv.max_poll_us ? timeout_us : srv.max_poll_us;
 		r->deadline_ns = now + limit * 1000u;
+		r->poll_start_ns = now;
+		spin_until = now + POLL_SPIN_NS; /* only the first step spins */
 	}
 	for (;;) {
 		int status = shim_read_once(w, (size_t)offset, width, &r->last_value);
@@ -202,8 +226,7 @@ static int poll_step(struct srv_request *r, const struct shim_window *w, uint64_
 		if (now >= spin_until)
 			break;
 	}
-	/* Sleep at most 1 ms, never past the deadline (nng timers are in ms). */
-	r->wait_ms = r->deadline_ns - now >= 1000000u ? 1 : 0;
+	r->wait_ms = poll_sleep_ms(r, now);
 	return 1;
 }
 
@@ -415,6 +438,7 @@ static bool stats_allowed(const struct srv_request *r)
 enum srv_outcome srv_op_stats(struct srv_request *r)
 {
 	static _Thread_local uint64_t counters[PROTO_STAT_COUNT];
+	struct srv_quota_stats q;
 	struct timespec now;
 
 	if (!stats_allowed(r))
@@ -436,6 +460,13 @@ enum srv_outcome srv_op_stats(struct srv_request *r)
 	counters[PROTO_STAT_RELOADS] = atomic_load(&srv.stats.reloads);
 	counters[PROTO_STAT_RELOAD_FAILURES] = atomic_load(&srv.stats.reload_failures);
 	counters[PROTO_STAT_REVOKED] = atomic_load(&srv.stats.revoked);
+	srv_quota_stats(&q);
+	counters[PROTO_STAT_REQUESTS_HELD] = q.requests_held;
+	counters[PROTO_STAT_POLLS_WAITING] = q.polls_waiting;
+	counters[PROTO_STAT_SESSIONS_REFUSED] = q.sessions_refused;
+	counters[PROTO_STAT_REQUESTS_REFUSED] = q.requests_refused;
+	counters[PROTO_STAT_POLLS_REFUSED] = q.polls_refused;
+	counters[PROTO_STAT_WARNINGS_SUPPRESSED] = q.warnings_suppressed;
 	r->rep.stats.count = PROTO_STAT_COUNT;
 	r->rep.stats.counters = counters;
 	return reply_status(r, MMIO_OK);

@@ -205,11 +205,13 @@ struct srv_session {
 	struct cfg_peer peer;
 	gid_t groups[SRV_MAX_GROUPS];
 
-	bool added;		 /* reached ADD_POST (counted by the listener) */
-	atomic_int inflight;	 /* requests in the server (dispatch.c) */
-	atomic_uint dropped;	 /* requests over srv.max_requests */
-	atomic_int busy_replies; /* their MMIO_EBUSY answers not yet sent (dispatch.c) */
-	atomic_uint audits;	 /* audit lines in the current second (srv_audit) */
+	bool added;		/* reached ADD_POST (counted by the listener) */
+	bool self;		/* the server's own connection (the watchdog's probe) */
+	atomic_bool granted;	/* a client entry with a grant matches (quota.c) */
+	atomic_ulong class_gen; /* the generation @granted was decided under (0: none) */
+	struct srv_uid *quota;	/* the uid's counts (quota.c) */
+	atomic_int inflight;	/* request contexts held: served, waiting or unsent */
+	atomic_uint audits;	/* audit lines in the current second (srv_audit) */
 	atomic_llong audit_second;
 
 	pthread_mutex_t lock; /* guards everything below */
@@ -226,7 +228,7 @@ struct srv_session {
 };
 
 /* Called from the ADD_PRE pipe callback: a new session for @p, or NULL (the
- * caller then closes the pipe) when max_sessions are connected. */
+ * caller then closes the pipe) when the session caps refuse it (quota.c). */
 struct srv_session *srv_session_create(nng_pipe p);
 /* The same for an identity known otherwise (the in-process fuzz target). */
 struct srv_session *srv_session_create_for(uint32_t pipe_id, uid_t uid, gid_t gid, pid_t pid);
@@ -288,6 +290,65 @@ int srv_handle_check(struct srv_session *s, uint32_t id, unsigned ops_bit, unsig
 
 /* CLOCK_MONOTONIC in nanoseconds (ops.c). */
 uint64_t srv_now_ns(void);
+
+/* ---- quota.c: per-uid and global caps ---- */
+
+/* The request contexts the server runs (srv_dispatch_start()); the caps are
+ * clamped so that one uid never holds more than 3/4 of them and all
+ * together leave some free to receive and refuse. */
+#define SRV_CONTEXTS 128
+
+struct srv_uid;
+
+/* Tell the caps how many contexts there are (srv_dispatch_start()). */
+void srv_quota_contexts(unsigned n);
+/* Decide whether @s is granted under @g (once per generation; cheap after). */
+void srv_quota_classify(struct srv_session *s, const struct srv_generation *g);
+/*
+ * Connect: count session @s (peer, pid, self and granted set) against
+ * limits.max_sessions and max_sessions_per_uid or ungranted_sessions. The
+ * server's own sessions are never refused. MMIO_OK (s->quota set),
+ * MMIO_EBUSY (refused: counted, and warned at a limited rate) or MMIO_ENOMEM.
+ */
+int srv_quota_session_take(struct srv_session *s);
+/* The session's connection is gone (srv_session_remove()). */
+void srv_quota_session_leave(struct srv_session *s);
+/* The session object is freed. NULL quota is fine. */
+void srv_quota_session_free(struct srv_session *s);
+/*
+ * A context took a request of @s: count it against limits.max_requests (the
+ * session), max_requests_per_uid or ungranted_requests (its uid) and
+ * max_requests_total. MMIO_OK, or MMIO_EBUSY (nothing counted but the
+ * refusal). Thread-safe, lock-free.
+ */
+int srv_quota_request_take(struct srv_session *s);
+void srv_quota_request_put(struct srv_session *s);
+/* Room for one more unsent MMIO_EBUSY answer to @s's uid (and in all)? */
+bool srv_quota_busy_take(struct srv_session *s);
+void srv_quota_busy_put(struct srv_session *s);
+/* A POLL of @s starts waiting: limits.max_polls_per_uid and
+ * max_polls_total. False: refused (counted, warned). */
+bool srv_quota_poll_take(struct srv_session *s);
+void srv_quota_poll_put(struct srv_session *s);
+
+struct srv_quota_stats {
+	unsigned long requests_held, busy_held, polls_waiting;
+	unsigned long sessions_refused, requests_refused, polls_refused, warnings_suppressed;
+};
+void srv_quota_stats(struct srv_quota_stats *out);
+
+/* What a rate-limited client warning is about (one line per uid and kind
+ * per 10 s; the next line counts the ones suppressed). */
+enum srv_warn_kind {
+	SRV_WARN_SESSION,
+	SRV_WARN_REQUESTS,
+	SRV_WARN_POLLS,
+	SRV_WARN_OTHER,
+};
+/* srv_warn() a line about a client of @uid, at most once per 10 s per
+ * (@uid, @kind). Thread-safe. */
+void srv_warn_client(uid_t uid, enum srv_warn_kind kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* ---- grants.c: direct grants (MAP tokens, the descriptor channel) ---- */
 
@@ -391,6 +452,10 @@ struct srv {
 	_Atomic uint64_t max_poll_us;
 	/* Per client (limits.max_requests, max_buffers, max_buffer_bytes). */
 	_Atomic unsigned max_requests, max_buffers;
+	/* The caps of quota.c (limits.*). */
+	_Atomic unsigned max_sessions_per_uid, ungranted_sessions;
+	_Atomic unsigned max_requests_per_uid, max_requests_total, ungranted_requests;
+	_Atomic unsigned max_polls_per_uid, max_polls_total;
 	_Atomic uint64_t max_buffer_bytes;
 	uint64_t max_message; /* fixed at start: nng's receive limit is set once */
 };

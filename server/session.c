@@ -61,10 +61,29 @@ struct srv_session *srv_session_create(nng_pipe p)
 	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) != 0 ||
 	    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_GID, &gid) != 0 ||
 	    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &pid) != 0) {
-		srv_warn("refusing a connection without peer credentials");
+		srv_warn_client((uid_t)-1, SRV_WARN_SESSION,
+				"refusing a connection without peer credentials");
 		return NULL;
 	}
 	return srv_session_create_for((uint32_t)nng_pipe_id(p), (uid_t)uid, (gid_t)gid, (pid_t)pid);
+}
+
+/* The new session's class: the server's own, granted or not (quota.c). */
+static void session_classify(struct srv_session *s)
+{
+	struct srv_generation *g = srv_current();
+
+	s->self = s->pid == getpid();
+	srv_quota_classify(s, g);
+	srv_generation_unref(g);
+}
+
+static void session_free(struct srv_session *s)
+{
+	srv_quota_session_free(s);
+	pthread_mutex_destroy(&s->lock);
+	free(s->handles);
+	free(s);
 }
 
 struct srv_session *srv_session_create_for(uint32_t pipe_id, uid_t uid, gid_t gid, pid_t pid)
@@ -82,24 +101,21 @@ struct srv_session *srv_session_create_for(uint32_t pipe_id, uid_t uid, gid_t gi
 	s->peer.groups = s->groups;
 	s->next_id = 1;
 	pthread_mutex_init(&s->lock, NULL);
-
-	pthread_mutex_lock(&sessions_lock);
-	if (nsessions >= srv.max_sessions) {
-		pthread_mutex_unlock(&sessions_lock);
-		srv_warn(
-			"refusing client uid %u pid %d: %u clients connected (limits.max_sessions)",
-			(unsigned)s->peer.uid, (int)s->pid, srv.max_sessions);
-		pthread_mutex_destroy(&s->lock);
-		free(s);
+	session_classify(s);
+	/* Refused: counted and warned there, at a limited rate per uid. */
+	if (srv_quota_session_take(s) != MMIO_OK) {
+		session_free(s);
 		return NULL;
 	}
+
+	pthread_mutex_lock(&sessions_lock);
 	if (nsessions == sessions_cap) {
 		size_t cap = sessions_cap ? 2 * sessions_cap : 16;
 		struct srv_session **grown = realloc(sessions, cap * sizeof(*grown));
 		if (!grown) {
 			pthread_mutex_unlock(&sessions_lock);
-			pthread_mutex_destroy(&s->lock);
-			free(s);
+			srv_quota_session_leave(s);
+			session_free(s);
 			return NULL;
 		}
 		sessions = grown;
@@ -107,8 +123,9 @@ struct srv_session *srv_session_create_for(uint32_t pipe_id, uid_t uid, gid_t gi
 	}
 	sessions[nsessions++] = s;
 	pthread_mutex_unlock(&sessions_lock);
-	srv_debug("client connected: uid %u gid %u pid %d (%zu supplementary groups)",
-		  (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->pid, s->peer.group_count);
+	srv_debug("client connected: uid %u gid %u pid %d (%zu supplementary groups%s)",
+		  (unsigned)s->peer.uid, (unsigned)s->peer.gid, (int)s->pid, s->peer.group_count,
+		  s->granted ? "" : ", no grant");
 	return s;
 }
 
@@ -132,9 +149,7 @@ void srv_session_put(struct srv_session *s)
 {
 	if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
 		srv_buffers_release(s);
-		pthread_mutex_destroy(&s->lock);
-		free(s->handles);
-		free(s);
+		session_free(s);
 	}
 }
 
@@ -226,6 +241,7 @@ bool srv_session_remove(uint32_t pipe_id)
 	pthread_mutex_unlock(&sessions_lock);
 	if (!s)
 		return false;
+	srv_quota_session_leave(s);
 	added = s->added;
 	pthread_mutex_lock(&s->lock);
 	s->closed = true;

@@ -26,6 +26,13 @@ void srv_limits_apply(const struct cfg_server *cs)
 	srv.max_requests = cs->max_requests;
 	srv.max_buffers = cs->max_buffers;
 	srv.max_buffer_bytes = cs->max_buffer_bytes;
+	srv.max_sessions_per_uid = cs->max_sessions_per_uid;
+	srv.ungranted_sessions = cs->ungranted_sessions;
+	srv.max_requests_per_uid = cs->max_requests_per_uid;
+	srv.max_requests_total = cs->max_requests_total;
+	srv.ungranted_requests = cs->ungranted_requests;
+	srv.max_polls_per_uid = cs->max_polls_per_uid;
+	srv.max_polls_total = cs->max_polls_total;
 }
 
 static atomic_ulong generation_ids;

@@ -400,7 +400,9 @@ static const struct bad_case bad_cases[] = {
 	  "max_sessions 0 is out of range (1 to 65536)" },
 	{ "limits-unknown-key", V "server:\n  limits:\n    max_clients: 5\n", 1, 4, 5,
 	  "unknown key 'max_clients' in limits (allowed: max_sessions, max_handles, max_poll_us, "
-	  "max_requests, max_buffers, max_buffer_bytes)" },
+	  "max_requests, max_buffers, max_buffer_bytes, max_sessions_per_uid, ungranted_sessions, "
+	  "max_requests_per_uid, max_requests_total, ungranted_requests, max_polls_per_uid, "
+	  "max_polls_total)" },
 	{ "limits-requests-low", V "server:\n  limits:\n    max_requests: 31\n", 1, 4, 19,
 	  "max_requests 31 is out of range (32 to 64)" },
 	{ "limits-requests-high", V "server:\n  limits:\n    max_requests: 65\n", 1, 4, 19,
@@ -415,6 +417,23 @@ static const struct bad_case bad_cases[] = {
 	  23, "max_buffer_bytes 65GiB is out of range" },
 	{ "limits-buffer-bytes-junk", V "server:\n  limits:\n    max_buffer_bytes: 1 GiB\n", 1, 4,
 	  23, "max_buffer_bytes" },
+	{ "limits-sessions-per-uid-zero", V "server:\n  limits:\n    max_sessions_per_uid: 0\n", 1,
+	  4, 27, "max_sessions_per_uid 0 is out of range (1 to 65536)" },
+	{ "limits-sessions-per-uid-above-total",
+	  V "server:\n  limits:\n    max_sessions: 8\n    max_sessions_per_uid: 9\n", 1, 5, 27,
+	  "max_sessions_per_uid 9 is above max_sessions 8: one uid could take every session" },
+	{ "limits-ungranted-sessions-high", V "server:\n  limits:\n    ungranted_sessions: 17\n", 1,
+	  4, 25, "ungranted_sessions 17 is out of range (0 to 16)" },
+	{ "limits-requests-per-uid-high", V "server:\n  limits:\n    max_requests_per_uid: 97\n", 1,
+	  4, 27, "max_requests_per_uid 97 is out of range (1 to 96)" },
+	{ "limits-requests-total-high", V "server:\n  limits:\n    max_requests_total: 113\n", 1, 4,
+	  25, "max_requests_total 113 is out of range (1 to 112)" },
+	{ "limits-ungranted-requests-zero", V "server:\n  limits:\n    ungranted_requests: 0\n", 1,
+	  4, 25, "ungranted_requests 0 is out of range (1 to 16)" },
+	{ "limits-polls-per-uid-high", V "server:\n  limits:\n    max_polls_per_uid: 97\n", 1, 4,
+	  24, "max_polls_per_uid 97 is out of range (0 to 96)" },
+	{ "limits-polls-total-junk", V "server:\n  limits:\n    max_polls_total: 1KiB\n", 1, 4, 22,
+	  "max_polls_total" },
 };
 
 #define BAD_CASE_COUNT (sizeof(bad_cases) / sizeof(bad_cases[0]))
@@ -842,6 +861,44 @@ START_TEST(test_good_client_limits)
 	ck_assert_uint_eq(s->max_requests, 32);
 	ck_assert_uint_eq(s->max_buffers, 64);
 	ck_assert_uint_eq(s->max_buffer_bytes, 4096);
+	cfg_policy_free(p);
+}
+END_TEST
+
+/* The per-uid and total caps, at the ends of their ranges, and their defaults. */
+START_TEST(test_good_caps)
+{
+	cfg_policy *p = load_ok("version: 1\nserver:\n  limits:\n    max_sessions: 10\n"
+				"    max_sessions_per_uid: 10\n    ungranted_sessions: 0\n"
+				"    max_requests_per_uid: 96\n    max_requests_total: 112\n"
+				"    ungranted_requests: 16\n    max_polls_per_uid: 0\n"
+				"    max_polls_total: 112\n");
+	const struct cfg_server *s = cfg_policy_server(p);
+
+	ck_assert_uint_eq(s->max_sessions_per_uid, 10);
+	ck_assert_uint_eq(s->ungranted_sessions, 0);
+	ck_assert_uint_eq(s->max_requests_per_uid, 96);
+	ck_assert_uint_eq(s->max_requests_total, 112);
+	ck_assert_uint_eq(s->ungranted_requests, 16);
+	ck_assert_uint_eq(s->max_polls_per_uid, 0);
+	ck_assert_uint_eq(s->max_polls_total, 112);
+	cfg_policy_free(p);
+	/* Without a per-uid session cap: half of max_sessions. */
+	p = load_ok("version: 1\nserver:\n  limits:\n    max_sessions: 9\n");
+	ck_assert_uint_eq(cfg_policy_server(p)->max_sessions_per_uid, 4);
+	cfg_policy_free(p);
+	p = load_ok("version: 1\nserver:\n  limits:\n    max_sessions: 1\n");
+	ck_assert_uint_eq(cfg_policy_server(p)->max_sessions_per_uid, 1);
+	cfg_policy_free(p);
+	p = load_ok("version: 1\n");
+	s = cfg_policy_server(p);
+	ck_assert_uint_eq(s->max_sessions_per_uid, 32);
+	ck_assert_uint_eq(s->ungranted_sessions, 2);
+	ck_assert_uint_eq(s->max_requests_per_uid, 64);
+	ck_assert_uint_eq(s->max_requests_total, 112);
+	ck_assert_uint_eq(s->ungranted_requests, 2);
+	ck_assert_uint_eq(s->max_polls_per_uid, 32);
+	ck_assert_uint_eq(s->max_polls_total, 64);
 	cfg_policy_free(p);
 }
 END_TEST
@@ -1585,6 +1642,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_good_full_policy);
 	tcase_add_test(tc, test_good_defaults);
 	tcase_add_test(tc, test_good_client_limits);
+	tcase_add_test(tc, test_good_caps);
 	tcase_add_test(tc, test_good_yaml_styles);
 	tcase_add_test(tc, test_example_qemu_guest);
 	tcase_add_test(tc, test_example_host_demo);

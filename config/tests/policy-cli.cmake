@@ -52,8 +52,15 @@ expect(explain-uid-no-value 2 "^$" "^mmio-policy explain: --uid needs a number; 
 expect(explain-unknown-option 2 "^$" "^mmio-policy explain: unknown option '--pid'; try 'mmio-policy --help'\n$" explain ${WORK}/good.yaml --pid 1)
 expect(explain-invalid 1 "^$" "^${WORK}/bad.yaml:5:11: " explain ${WORK}/bad.yaml --uid 1000)
 expect(explain-match 0
-	"matching clients: me \\(line 7\\)\n\nREGION +RANGE +ACCESS +OPS +WIDTHS +EXCLUSIVE +CACHE +SENSITIVE +CLIENT\nscratch +\\[0x0, 0x10000\\) +rw +once,bulk +1,2,4,8 +no +write-back +no +me\n$"
+	"matching clients: me \\(line 7\\)\nlimits: 32 sessions of this uid \\(64 in all\\), 64 requests in flight of this uid \\(32 per session, 112 in all\\), 32 waiting polls of this uid \\(64 in all\\)\n\nREGION +RANGE +ACCESS +OPS +WIDTHS +EXCLUSIVE +CACHE +SENSITIVE +CLIENT\nscratch +\\[0x0, 0x10000\\) +rw +once,bulk +1,2,4,8 +no +write-back +no +me\n$"
 	"^$" explain ${WORK}/good.yaml --uid 1000 --gid 1000)
-expect(explain-no-match 0 "matching clients: none: this peer can see no region\n$" "^$"
+expect(explain-no-match 0 "matching clients: none: this peer can see no region\nlimits \\(no grant\\): 2 sessions of this uid \\(64 in all\\), 2 requests in flight of this uid \\(112 in all\\), no polls\n$" "^$"
 	explain ${WORK}/good.yaml --uid 1001 --gid 5)
+file(WRITE ${WORK}/limits.yaml "version: 1\nserver:\n  limits:\n    max_sessions: 10\n    max_sessions_per_uid: 3\n    max_polls_total: 9\nregions:\n  - name: scratch\n    sim: true\n    size: 64KiB\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - region: scratch\n        access: rw\n        ops: [once]\n")
+expect(explain-limits 0 "\nlimits: 3 sessions of this uid \\(10 in all\\), 64 requests in flight of this uid \\(32 per session, 112 in all\\), 32 waiting polls of this uid \\(9 in all\\)\n" "^$"
+	explain ${WORK}/limits.yaml --uid 1000 --gid 1000)
+file(WRITE ${WORK}/badlimits.yaml "version: 1\nserver:\n  limits:\n    max_sessions: 4\n    max_sessions_per_uid: 5\n    max_requests_total: 200\n")
+expect(check-bad-limits 1 "^$"
+	"^${WORK}/badlimits.yaml:5:27: max_sessions_per_uid 5 is above max_sessions 4: one uid could take every session\n${WORK}/badlimits.yaml:6:25: max_requests_total 200 is out of range \\(1 to 112\\)\n$"
+	check ${WORK}/badlimits.yaml)
 expect(explain-examples 0 "REGION" "^$" explain ${SRC}/examples/qemu-guest.yaml --uid 1000 --gid 1000)

@@ -232,6 +232,24 @@ static void peer_from_passwd(uid_t uid, struct cfg_peer *peer, gid_t *groups, co
 	}
 }
 
+/* What mmio-server lets this peer hold at once (limits:), as a granted
+ * peer or as one without a grant. */
+static void print_limits(const struct cfg_server *s, bool granted)
+{
+	if (granted)
+		printf("limits: %u sessions of this uid (%u in all), %u requests in flight "
+		       "of this uid (%u per session, %u in all), %u waiting polls of this uid "
+		       "(%u in all)\n",
+		       s->max_sessions_per_uid, s->max_sessions, s->max_requests_per_uid,
+		       s->max_requests, s->max_requests_total, s->max_polls_per_uid,
+		       s->max_polls_total);
+	else
+		printf("limits (no grant): %u sessions of this uid (%u in all), %u requests in "
+		       "flight of this uid (%u in all), no polls\n",
+		       s->ungranted_sessions, s->max_sessions, s->ungranted_requests,
+		       s->max_requests_total);
+}
+
 static int run_explain(int argc, char **argv)
 {
 	struct explain_args a = { NULL, false, false, 0, 0 };
@@ -281,6 +299,7 @@ static int run_explain(int argc, char **argv)
 		matched++;
 	}
 	printf("%s\n", matched ? "" : " none: this peer can see no region");
+	print_limits(cfg_policy_server(p), cfg_policy_next_grant(p, &peer, CFG_ANY_REGION, NULL));
 
 	for (const struct cfg_grant *g = cfg_policy_next_grant(p, &peer, CFG_ANY_REGION, NULL);
 	     g != NULL; g = cfg_policy_next_grant(p, &peer, CFG_ANY_REGION, g))

@@ -31,16 +31,19 @@
 extern "C" {
 #endif
 
-#define CFG_VERSION	     1	  /* the only `version:` this build reads */
-#define CFG_NAME_MAX	     63	  /* longest region or client name, bytes */
-#define CFG_PAGE_SIZE	     4096 /* `map` ranges must be multiples of this, aligned to it */
-#define CFG_MAX_ERRORS	     100  /* a load reports at most this many errors, then one "too many" */
-#define CFG_MAX_REGIONS	     1024 /* longest `regions:` list */
-#define CFG_MAX_CLIENTS	     1024 /* longest `clients:` list */
-#define CFG_MAX_GRANTS	     1024 /* longest `grants:` list of one client */
-#define CFG_MAX_BUFFERS	     64	  /* highest limits.max_buffers */
-#define CFG_MAX_TOTAL_GRANTS 4096 /* grants of all clients together */
-#define CFG_MAX_FILE	     (4u << 20) /* largest policy file, bytes */
+#define CFG_VERSION		 1    /* the only `version:` this build reads */
+#define CFG_NAME_MAX		 63   /* longest region or client name, bytes */
+#define CFG_PAGE_SIZE		 4096 /* `map` ranges must be multiples of this, aligned to it */
+#define CFG_MAX_ERRORS		 100 /* a load reports at most this many errors, then one "too many" */
+#define CFG_MAX_REGIONS		 1024 /* longest `regions:` list */
+#define CFG_MAX_CLIENTS		 1024 /* longest `clients:` list */
+#define CFG_MAX_GRANTS		 1024 /* longest `grants:` list of one client */
+#define CFG_MAX_BUFFERS		 64   /* highest limits.max_buffers */
+#define CFG_MAX_REQUESTS_PER_UID 96   /* highest limits.max_requests_per_uid: 3/4 of 128 contexts */
+#define CFG_MAX_REQUESTS_TOTAL	 112  /* highest limits.max_requests_total: 16 contexts stay free */
+#define CFG_MAX_UNGRANTED	 16   /* highest limits.ungranted_sessions, ungranted_requests */
+#define CFG_MAX_TOTAL_GRANTS	 4096 /* grants of all clients together */
+#define CFG_MAX_FILE		 (4u << 20) /* largest policy file, bytes */
 
 /* ------------------------------------------------------------------------
  * Numbers, as the policy writes them.
@@ -203,6 +206,18 @@ struct cfg_server {
 	unsigned max_requests;
 	unsigned max_buffers;	   /* limits.max_buffers, 0..CFG_MAX_BUFFERS; default 8 */
 	uint64_t max_buffer_bytes; /* limits.max_buffer_bytes, 4KiB..64GiB; default 1GiB */
+	/*
+	 * Per uid and in all (the server has 128 request contexts; a context is
+	 * held from a request's arrival until its reply is sent). A uid is
+	 * "ungranted" when no client entry with a grant matches it.
+	 */
+	unsigned max_sessions_per_uid; /* 1..max_sessions; default max_sessions / 2 (at least 1) */
+	unsigned ungranted_sessions;   /* per ungranted uid, 0..CFG_MAX_UNGRANTED; default 2 */
+	unsigned max_requests_per_uid; /* contexts one uid holds, 1..CFG_MAX_REQUESTS_PER_UID; 64 */
+	unsigned max_requests_total; /* contexts all hold, 1..CFG_MAX_REQUESTS_TOTAL; default 112 */
+	unsigned ungranted_requests; /* per ungranted uid, 1..CFG_MAX_UNGRANTED; default 2 */
+	unsigned max_polls_per_uid;  /* waiting polls of one uid, 0..CFG_MAX_REQUESTS_PER_UID; 32 */
+	unsigned max_polls_total;    /* waiting polls in all, 0..CFG_MAX_REQUESTS_TOTAL; 64 */
 };
 
 typedef struct cfg_policy cfg_policy;

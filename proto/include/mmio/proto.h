@@ -195,23 +195,29 @@ enum proto_opcode {
  * may send more, an older one fewer (missing ones read as 0). Append only.
  */
 enum proto_stat {
-	PROTO_STAT_UPTIME_S = 0,	 /* seconds since the server started */
-	PROTO_STAT_CLIENTS = 1,		 /* connected clients now */
-	PROTO_STAT_HANDLES = 2,		 /* open handles now, all clients */
-	PROTO_STAT_MAPPINGS = 3,	 /* direct mappings granted now */
-	PROTO_STAT_REQUESTS = 4,	 /* requests answered since start */
-	PROTO_STAT_PROTO_ERRORS = 5,	 /* requests answered MMIO_EPROTO/EVERSION */
-	PROTO_STAT_DENIALS = 6,		 /* requests answered MMIO_EACCES */
-	PROTO_STAT_FAULTS = 7,		 /* accesses stopped by a fault */
-	PROTO_STAT_TIMEOUTS = 8,	 /* polls that timed out */
-	PROTO_STAT_BYTES_READ = 9,	 /* device bytes read for clients (proxied) */
-	PROTO_STAT_BYTES_WRITTEN = 10,	 /* device bytes written for clients (proxied) */
-	PROTO_STAT_RELOADS = 11,	 /* policy reloads that took effect */
-	PROTO_STAT_RELOAD_FAILURES = 12, /* policy reloads rejected */
-	PROTO_STAT_REVOKED = 13,	 /* handles revoked by reloads */
-	PROTO_STAT_BUFFERS = 14,	 /* shared buffers attached now, all clients */
-	PROTO_STAT_MAILBOXES = 15,	 /* mailboxes running now, all clients */
-	PROTO_STAT_COUNT = 16,		 /* counters this version defines */
+	PROTO_STAT_UPTIME_S = 0,	     /* seconds since the server started */
+	PROTO_STAT_CLIENTS = 1,		     /* connected clients now */
+	PROTO_STAT_HANDLES = 2,		     /* open handles now, all clients */
+	PROTO_STAT_MAPPINGS = 3,	     /* direct mappings granted now */
+	PROTO_STAT_REQUESTS = 4,	     /* requests answered since start */
+	PROTO_STAT_PROTO_ERRORS = 5,	     /* requests answered MMIO_EPROTO/EVERSION */
+	PROTO_STAT_DENIALS = 6,		     /* requests answered MMIO_EACCES */
+	PROTO_STAT_FAULTS = 7,		     /* accesses stopped by a fault */
+	PROTO_STAT_TIMEOUTS = 8,	     /* polls that timed out */
+	PROTO_STAT_BYTES_READ = 9,	     /* device bytes read for clients (proxied) */
+	PROTO_STAT_BYTES_WRITTEN = 10,	     /* device bytes written for clients (proxied) */
+	PROTO_STAT_RELOADS = 11,	     /* policy reloads that took effect */
+	PROTO_STAT_RELOAD_FAILURES = 12,     /* policy reloads rejected */
+	PROTO_STAT_REVOKED = 13,	     /* handles revoked by reloads */
+	PROTO_STAT_BUFFERS = 14,	     /* shared buffers attached now, all clients */
+	PROTO_STAT_MAILBOXES = 15,	     /* mailboxes running now, all clients */
+	PROTO_STAT_REQUESTS_HELD = 16,	     /* request contexts held now (replies unsent too) */
+	PROTO_STAT_POLLS_WAITING = 17,	     /* polls waiting now (socket path) */
+	PROTO_STAT_SESSIONS_REFUSED = 18,    /* connections refused by the session caps */
+	PROTO_STAT_REQUESTS_REFUSED = 19,    /* requests refused by the request caps */
+	PROTO_STAT_POLLS_REFUSED = 20,	     /* polls answered MMIO_EBUSY by the poll caps */
+	PROTO_STAT_WARNINGS_SUPPRESSED = 21, /* per-client warnings not logged (rate limit) */
+	PROTO_STAT_COUNT = 22,		     /* counters this version defines */
 };
 
 /* ------------------------------------------------------------------------
