@@ -1807,10 +1807,13 @@ static int child_buffer_token_flood(uid_t uid)
 	rq.buf_attach.length = 4096;
 	for (int i = 0; i < FLOOD_CONNECTIONS; i++) {
 		rawc_open(&conns[i]);
-		nng_socket_set_ms(conns[i].s, NNG_OPT_RECVTIMEO, 1000);
+		nng_socket_set_ms(conns[i].s, NNG_OPT_RECVTIMEO, 300);
 		for (int k = 0; k < 8; k++) {
-			if (rawc_call(&conns[i], &rq, &rep) == MMIO_OK && rep.status == MMIO_OK)
-				got++;
+			/* A connection past the uid's session caps is refused:
+			 * it answers nothing, so go on to the next. */
+			if (rawc_call(&conns[i], &rq, &rep) != MMIO_OK)
+				break;
+			got += rep.status == MMIO_OK;
 		}
 	}
 	if (write(3, &got, sizeof(got)) != sizeof(got))
