@@ -1893,6 +1893,23 @@ START_TEST(copy_in_flight_is_revoked_with_exact_done)
 }
 END_TEST
 
+/*
+ * The bound on the slowest round trip of a client of another uid while a
+ * fill loop runs and the policy reloads. Under ThreadSanitizer, with no
+ * reload at all, it reaches 50 ms on two cores: that build checks the
+ * locking, the others the stall.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define ROUND_TRIP_BOUND_US 250000u
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define ROUND_TRIP_BOUND_US 250000u
+#endif
+#endif
+#ifndef ROUND_TRIP_BOUND_US
+#define ROUND_TRIP_BOUND_US 50000u
+#endif
+
 /* As uid 1001, read32 in a loop for 3 s; report the slowest round trip (us). */
 static int child_roundtrips_1001(int report)
 {
@@ -1968,7 +1985,8 @@ START_TEST(reload_under_a_long_copy_stalls_nobody)
 		"reload under a fill loop: %llu round trips, slowest %llu us; slowest "
 		"reload %llu ms; %u fills\n",
 		worst ? n : 0, worst, (unsigned long long)slowest_reload, atomic_load(&f.fills));
-	ck_assert_msg(worst < 50000, "uid 1001's slowest round trip took %llu us", worst);
+	ck_assert_msg(worst < ROUND_TRIP_BOUND_US, "uid 1001's slowest round trip took %llu us",
+		      worst);
 }
 END_TEST
 
