@@ -701,15 +701,29 @@ static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
 
 void srv_handles_revalidate(void)
 {
+	struct srv_session **all;
+	size_t n;
+
+	/* A snapshot, so that connecting clients never wait for the pass. */
 	pthread_mutex_lock(&sessions_lock);
-	for (size_t i = 0; i < nsessions; i++) {
-		struct srv_session *s = sessions[i];
+	n = nsessions;
+	all = malloc((n ? n : 1) * sizeof(*all));
+	for (size_t i = 0; all && i < n; i++) {
+		all[i] = sessions[i];
+		atomic_fetch_add(&all[i]->refs, 1);
+	}
+	pthread_mutex_unlock(&sessions_lock);
+	if (!all)
+		return; /* every handle is still checked before its next access */
+	for (size_t i = 0; i < n; i++) {
+		struct srv_session *s = all[i];
 
 		/* Short: no copy holds s->lock (dispatch.c). */
 		pthread_mutex_lock(&s->lock);
 		for (size_t j = 0; j < s->nhandles; j++)
 			handle_refresh(s, s->handles[j]);
 		pthread_mutex_unlock(&s->lock);
+		srv_session_put(s);
 	}
-	pthread_mutex_unlock(&sessions_lock);
+	free(all);
 }
