@@ -1943,27 +1943,20 @@ static int child_roundtrips_1001(int report)
 	return write(report, line, strlen(line)) > 0 ? 0 : 14;
 }
 
-/*
- * Defect 12: reloads while one client fills 1 GiB in a loop. Each reload
- * completes without waiting for the fill, and a client of another uid
- * stays fast throughout (its round trips stalled behind the fill: 125 to 165 ms here).
- */
-START_TEST(reload_under_a_long_copy_stalls_nobody)
+/* One round of reload_under_a_long_copy_stalls_nobody: uid 1001's slowest
+ * round trip (us) while the policy reloads five times, the count after
+ * @reloads before. */
+static unsigned long long roundtrips_under_reloads(uint64_t reloads)
 {
 	char line[64] = { 0 };
 	unsigned long long worst = 0, n = 0;
 	uint64_t slowest_reload = 0;
-	struct filler f;
 	int report, status;
-	pthread_t t;
 	pid_t child;
 
-	filler_open(&f);
-	ck_assert_int_eq(pthread_create(&t, NULL, filler_run, &f), 0);
-	WAIT_FOR(atomic_load(&f.fills) >= 1);
 	child = harness_spawn("roundtrips-as-1001", &report);
 	ck_assert_int_eq(read(report, line, 1), 1);
-	for (uint64_t i = 1; i <= 5; i++) {
+	for (uint64_t i = reloads + 1; i <= reloads + 5; i++) {
 		uint64_t t0 = now_ms();
 
 		usleep(150000);
@@ -1977,14 +1970,36 @@ START_TEST(reload_under_a_long_copy_stalls_nobody)
 	ck_assert_int_gt(read(report, line, sizeof(line) - 1), 0);
 	close(report);
 	ck_assert_int_eq(sscanf(line, "%llu %llu", &worst, &n), 2);
+	fprintf(stderr,
+		"reload under a fill loop: %llu round trips, slowest %llu us; slowest "
+		"reload %llu ms\n",
+		n, worst, (unsigned long long)slowest_reload);
+	return worst;
+}
+
+/*
+ * Defect 12: reloads while one client fills 1 GiB in a loop. Each reload
+ * completes without waiting for the fill, and a client of another uid
+ * stays fast throughout (its round trips stalled behind the fill: 100 to
+ * 165 ms here). A stall the reload causes shows in every round; on a
+ * saturated machine scheduling alone can stall one round trip as long
+ * (measured without any reload), so three rounds are allowed.
+ */
+START_TEST(reload_under_a_long_copy_stalls_nobody)
+{
+	unsigned long long worst = ~0ull;
+	struct filler f;
+	pthread_t t;
+
+	filler_open(&f);
+	ck_assert_int_eq(pthread_create(&t, NULL, filler_run, &f), 0);
+	WAIT_FOR(atomic_load(&f.fills) >= 1);
+	for (uint64_t round = 0; round < 3 && worst >= ROUND_TRIP_BOUND_US; round++)
+		worst = roundtrips_under_reloads(round * 5);
 	atomic_store(&f.stop, true);
 	pthread_join(t, NULL);
 	rawc_close(&f.c);
 	ck_assert_int_eq(f.status, MMIO_OK); /* the fills went on through the reloads */
-	fprintf(stderr,
-		"reload under a fill loop: %llu round trips, slowest %llu us; slowest "
-		"reload %llu ms; %u fills\n",
-		worst ? n : 0, worst, (unsigned long long)slowest_reload, atomic_load(&f.fills));
 	ck_assert_msg(worst < ROUND_TRIP_BOUND_US, "uid 1001's slowest round trip took %llu us",
 		      worst);
 }
