@@ -20,9 +20,9 @@ void cfg_sink_error(struct cfg_sink *s, unsigned line, unsigned column, const ch
 	char message[512];
 	va_list ap;
 
+	s->count++;
 	if (s->full)
 		return;
-	s->count++;
 	if (s->count > CFG_MAX_ERRORS) {
 		s->full = true;
 		s->full_line = line;
@@ -68,8 +68,9 @@ void cfg_sink_flush(struct cfg_sink *s)
 	s->held_count = 0;
 	if (s->full && !s->full_reported) {
 		/* Last, whatever its position: it is about everything before it. */
-		snprintf(message, sizeof(message), "too many errors (more than %d); stopping here",
-			 CFG_MAX_ERRORS);
+		snprintf(message, sizeof(message),
+			 "too many errors (more than %d): %u more not shown; stopping here",
+			 CFG_MAX_ERRORS, s->count - CFG_MAX_ERRORS);
 		deliver(s, s->full_line, s->full_column, message);
 		s->full_reported = true;
 	}
@@ -101,6 +102,22 @@ const char *cfg_quote(struct cfg_quoted *q, const char *s)
 	}
 	q->text[o] = '\0';
 	return q->text;
+}
+
+const char *cfg_quote_name(struct cfg_quoted *q, const char *s, bool digits_first)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+
+		if (n == CFG_NAME_QUOTE_MAX)
+			return NULL;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '-' ||
+		      c == '.' || (c >= '0' && c <= '9' && (n > 0 || digits_first))))
+			return NULL;
+	}
+	return n == 0 ? NULL : cfg_quote(q, s);
 }
 
 void cfg_report_to_stream(void *ctx, const struct cfg_diag *diag)

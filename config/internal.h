@@ -62,6 +62,17 @@ struct cfg_quoted {
 };
 const char *cfg_quote(struct cfg_quoted *q, const char *s);
 
+/*
+ * @s quoted as cfg_quote() does if it looks like a word of a policy (1 to
+ * CFG_NAME_QUOTE_MAX letters, digits, '_', '-' or '.'; a digit first only if
+ * @digits_first), else NULL. Messages quote what the user wrote only through
+ * this where the file may not be a policy at all: a policy path pointing at
+ * another file must not copy that file's lines (a password hash, a key) into
+ * the server's log.
+ */
+#define CFG_NAME_QUOTE_MAX 32
+const char *cfg_quote_name(struct cfg_quoted *q, const char *s, bool digits_first);
+
 /* ------------------------------------------------------------------------
  * The positioned YAML tree (tree.c).
  * ------------------------------------------------------------------------ */
@@ -183,6 +194,11 @@ extern const cyaml_schema_value_t cfg_schema_top;
 /* Check @root's shape against cfg_schema_top; every problem goes to @sink.
  * Returns true if the tree is exactly what libcyaml will accept. */
 bool cfg_schema_check(const struct cfg_node *root, struct cfg_sink *sink);
+
+/* False (one problem reported, quoting nothing of the file) if @root is a
+ * mapping none of whose keys is a top-level policy key: the path names some
+ * other file, and reporting each of its keys would copy it into the log. */
+bool cfg_schema_is_policy(const struct cfg_node *root, struct cfg_sink *sink);
 
 /* ------------------------------------------------------------------------
  * The policy object (build.c).

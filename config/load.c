@@ -54,9 +54,14 @@ static bool version_supported(const struct cfg_node *root, struct cfg_sink *sink
 		return true; /* the shape check reports it */
 	if (cfg_number_parse(v->text, 0, &n) == CFG_NUM_OK && n == CFG_VERSION)
 		return true;
+	/* Quoted only if it is a number: the file may be no policy at all. */
+	if (v->len == 0 || v->len > 16 || strspn(v->text, "0123456789.") != v->len)
+		snprintf(q.text, sizeof(q.text), "...");
+	else
+		cfg_quote(&q, v->text);
 	cfg_sink_error(sink, v->line, v->column,
-		       "unsupported policy version '%s' (this build reads version %d)",
-		       cfg_quote(&q, v->text), CFG_VERSION);
+		       "unsupported policy version '%s' (this build reads version %d)", q.text,
+		       CFG_VERSION);
 	return false;
 }
 
@@ -87,7 +92,8 @@ static int load_bytes(const unsigned char *data, size_t len, struct cfg_sink *si
 		cfg_sink_flush(sink);
 		return rc;
 	}
-	if (root != NULL && (!version_supported(root, sink) || !cfg_schema_check(root, sink)))
+	if (root != NULL && (!cfg_schema_is_policy(root, sink) || !version_supported(root, sink) ||
+			     !cfg_schema_check(root, sink)))
 		rc = MMIO_EINVAL;
 	cfg_sink_flush(sink);
 	if (rc != MMIO_OK)
@@ -137,24 +143,72 @@ int cfg_policy_load_buffer(const void *data, size_t len, const char *name, cfg_r
 	return rc;
 }
 
+/* What a file that is not a regular file is, for the message refusing it. */
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	return "not a plain file";
+}
+
+/*
+ * Open @path for reading without ever blocking: a FIFO put at the policy
+ * path would block open() until a writer comes, and the server loads its
+ * policy on the thread that takes SIGTERM. Only a regular file of at most
+ * CFG_MAX_FILE bytes is accepted. Returns the descriptor or -1 (reported).
+ */
+static int policy_open(struct cfg_sink *sink, int *rc)
+{
+	struct stat st;
+	int fd = open(sink->file, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+
+	if (fd < 0) {
+		int err = errno;
+
+		cfg_sink_error(sink, 0, 0, "cannot open: %s", strerror(err));
+		*rc = err == ENOMEM ? MMIO_ENOMEM : MMIO_ENOENT;
+		return -1;
+	}
+	if (fstat(fd, &st) != 0) {
+		cfg_sink_error(sink, 0, 0, "cannot stat: %s", strerror(errno));
+		*rc = MMIO_ENOENT;
+	} else if (!S_ISREG(st.st_mode)) {
+		cfg_sink_error(sink, 0, 0, "is %s, not a regular file", file_kind(st.st_mode));
+		*rc = MMIO_ENOENT;
+	} else if (st.st_size > (off_t)CFG_MAX_FILE) {
+		cfg_sink_error(sink, 0, 0, "is %lld bytes, larger than %u bytes: not a policy",
+			       (long long)st.st_size, CFG_MAX_FILE);
+		*rc = MMIO_EINVAL;
+	} else {
+		return fd;
+	}
+	close(fd);
+	return -1;
+}
+
 int cfg_policy_load_file(const char *path, cfg_report_fn report, void *ctx, cfg_policy **out)
 {
 	struct cfg_sink sink = { .file = path, .report = report, .ctx = ctx };
 	unsigned char *data = NULL;
 	size_t len = 0, cap = 0;
-	int fd, rc;
+	int fd, rc = MMIO_OK;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = policy_open(&sink, &rc);
 	if (fd < 0) {
-		int err = errno;
-
-		cfg_sink_error(&sink, 0, 0, "cannot open: %s", strerror(err));
 		cfg_sink_flush(&sink);
-		return err == ENOMEM ? MMIO_ENOMEM : MMIO_ENOENT;
+		return rc;
 	}
-	/* Read to EOF rather than trusting st_size: the file may be a pipe or
-	 * change while we read it. One extra byte detects "too large". */
+	/* Read to EOF rather than trusting st_size: the file may change while
+	 * we read it. One extra byte detects "too large". */
 	for (;;) {
 		ssize_t n;
 

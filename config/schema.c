@@ -208,12 +208,19 @@ static bool check_mapping(const cyaml_schema_field_t *fields, const struct cfg_n
 			if (strcmp(fields[f].key, key->text) == 0)
 				break;
 		if (f == nfields) {
+			const char *name = cfg_quote_name(&q, key->text, false);
 			char allowed[256];
 
 			list_keys(fields, allowed, sizeof(allowed));
-			cfg_sink_error(sink, key->line, key->column,
-				       "unknown key '%s' in %s (allowed: %s)",
-				       cfg_quote(&q, key->text), what, allowed);
+			if (name != NULL)
+				cfg_sink_error(sink, key->line, key->column,
+					       "unknown key '%s' in %s (allowed: %s)", name, what,
+					       allowed);
+			else
+				cfg_sink_error(sink, key->line, key->column,
+					       "unknown key in %s, not shown: not a key name "
+					       "(allowed: %s)",
+					       what, allowed);
 			ok = false;
 			continue;
 		}
@@ -288,6 +295,28 @@ static bool check_value(const cyaml_schema_value_t *schema, const struct cfg_nod
 		break;
 	}
 	schema_broken("the schema uses a type the shape check does not know");
+	return false;
+}
+
+bool cfg_schema_is_policy(const struct cfg_node *root, struct cfg_sink *sink)
+{
+	const cyaml_schema_field_t *fields = cfg_schema_top.mapping.fields;
+	char allowed[256];
+
+	if (root->kind != CFG_NODE_MAP || root->count == 0)
+		return true; /* the shape check says what it is, quoting nothing */
+	for (size_t i = 0; i + 1 < root->count; i += 2) {
+		const struct cfg_node *key = root->kids[i];
+
+		for (const cyaml_schema_field_t *f = fields; f->key != NULL; f++)
+			if (key->kind == CFG_NODE_SCALAR && strcmp(f->key, key->text) == 0)
+				return true;
+	}
+	list_keys(fields, allowed, sizeof(allowed));
+	cfg_sink_error(sink, root->line, root->column,
+		       "not a policy: none of the top-level keys is a policy key (%s); is this "
+		       "the right file?",
+		       allowed);
 	return false;
 }
 

@@ -100,6 +100,15 @@ static bool node_attach(struct tree_builder *b, struct cfg_node *n)
 	return true;
 }
 
+/* An anchor's name, or a placeholder if it does not look like one (the
+ * file may not be a policy: cfg_quote_name()). */
+static const char *quote_word(struct cfg_quoted *q, const char *s)
+{
+	const char *name = cfg_quote_name(q, s, true);
+
+	return name != NULL ? name : "...";
+}
+
 /* Anchors and tags are refused wherever they appear. */
 static void check_properties(struct tree_builder *b, const yaml_event_t *ev,
 			     const yaml_char_t *anchor, const yaml_char_t *tag)
@@ -109,11 +118,12 @@ static void check_properties(struct tree_builder *b, const yaml_event_t *ev,
 	if (anchor != NULL)
 		cfg_sink_error(b->sink, mark_line(ev->start_mark), mark_column(ev->start_mark),
 			       "YAML anchors are not allowed (&%s): write each value out",
-			       cfg_quote(&q, (const char *)anchor));
+			       quote_word(&q, (const char *)anchor));
+	/* A tag is never quoted: libyaml expands it to a URI of the file's
+	 * choosing, not a word of the policy. */
 	if (tag != NULL)
 		cfg_sink_error(b->sink, mark_line(ev->start_mark), mark_column(ev->start_mark),
-			       "YAML tags are not allowed (%s): write plain values",
-			       cfg_quote(&q, (const char *)tag));
+			       "YAML tags are not allowed: write plain values");
 }
 
 static void add_scalar(struct tree_builder *b, const yaml_event_t *ev)
@@ -150,7 +160,7 @@ static void add_alias(struct tree_builder *b, const yaml_event_t *ev)
 
 	cfg_sink_error(b->sink, mark_line(ev->start_mark), mark_column(ev->start_mark),
 		       "YAML aliases are not allowed (*%s): write each value out",
-		       cfg_quote(&q, (const char *)ev->data.alias.anchor));
+		       quote_word(&q, (const char *)ev->data.alias.anchor));
 	if (b->skip > 0)
 		return;
 	/* A marked empty scalar stands in for it, so the rest of the structure
@@ -239,7 +249,7 @@ int cfg_tree_parse(const unsigned char *data, size_t len, struct cfg_sink *sink,
 		return MMIO_ENOMEM;
 	yaml_parser_set_input_string(&parser, data, len);
 
-	while (!done && !b.nomem && !b.too_many && !sink->full) {
+	while (!done && !b.nomem && !b.too_many) {
 		yaml_event_t ev;
 
 		if (!yaml_parser_parse(&parser, &ev)) {

@@ -85,30 +85,36 @@ static void target_unmap(const struct proto_request *rq, struct srv_target *t)
 	*t = (struct srv_target){ rq->unmap.handle, CFG_OPS_MAP, CFG_ACCESS_READ, 0, 0, 0 };
 }
 
-/* The dispatch table (MINIX-style: the rights check runs before the handler). */
+/*
+ * The dispatch table (MINIX-style: the rights check runs before the handler).
+ * Copies and fills (long: a FILL or a span can be gigabytes) run without
+ * the session's lock, holding a reference to the handle, and re-check it at
+ * every chunk (ops.c); the others are short and run under it.
+ */
 static const struct srv_op {
 	srv_op_fn run;
 	srv_target_fn target; /* NULL: not an operation on one handle */
+	bool unlocked;	      /* a copy or fill: runs without s->lock */
 } ops[PROTO_OP_MAX + 1] = {
-	[PROTO_OP_HELLO] = { srv_op_hello, NULL },
-	[PROTO_OP_LIST] = { srv_op_list, NULL },
-	[PROTO_OP_OPEN] = { srv_op_open, NULL },
-	[PROTO_OP_CLOSE] = { srv_op_close, NULL },
-	[PROTO_OP_READ_ONCE] = { srv_op_read_once, target_read_once },
-	[PROTO_OP_WRITE_ONCE] = { srv_op_write_once, target_write_once },
-	[PROTO_OP_READ] = { srv_op_read, target_read },
-	[PROTO_OP_WRITE] = { srv_op_write, target_write },
-	[PROTO_OP_FILL] = { srv_op_fill, target_fill },
-	[PROTO_OP_BATCH] = { srv_op_batch, NULL },
-	[PROTO_OP_POLL] = { srv_op_poll, target_poll },
-	[PROTO_OP_MAP] = { srv_op_map, target_map },
-	[PROTO_OP_UNMAP] = { srv_op_unmap, target_unmap },
-	[PROTO_OP_STATS] = { srv_op_stats, NULL },
-	[PROTO_OP_BUF_ATTACH] = { srv_op_buf_attach, NULL },
-	[PROTO_OP_BUF_DETACH] = { srv_op_buf_detach, NULL },
-	[PROTO_OP_READ_SPAN] = { srv_op_read_span, target_read_span },
-	[PROTO_OP_WRITE_SPAN] = { srv_op_write_span, target_write_span },
-	[PROTO_OP_MAILBOX] = { srv_op_mailbox, NULL },
+	[PROTO_OP_HELLO] = { srv_op_hello, NULL, false },
+	[PROTO_OP_LIST] = { srv_op_list, NULL, false },
+	[PROTO_OP_OPEN] = { srv_op_open, NULL, false },
+	[PROTO_OP_CLOSE] = { srv_op_close, NULL, false },
+	[PROTO_OP_READ_ONCE] = { srv_op_read_once, target_read_once, false },
+	[PROTO_OP_WRITE_ONCE] = { srv_op_write_once, target_write_once, false },
+	[PROTO_OP_READ] = { srv_op_read, target_read, true },
+	[PROTO_OP_WRITE] = { srv_op_write, target_write, true },
+	[PROTO_OP_FILL] = { srv_op_fill, target_fill, true },
+	[PROTO_OP_BATCH] = { srv_op_batch, NULL, false },
+	[PROTO_OP_POLL] = { srv_op_poll, target_poll, false },
+	[PROTO_OP_MAP] = { srv_op_map, target_map, false },
+	[PROTO_OP_UNMAP] = { srv_op_unmap, target_unmap, false },
+	[PROTO_OP_STATS] = { srv_op_stats, NULL, false },
+	[PROTO_OP_BUF_ATTACH] = { srv_op_buf_attach, NULL, false },
+	[PROTO_OP_BUF_DETACH] = { srv_op_buf_detach, NULL, false },
+	[PROTO_OP_READ_SPAN] = { srv_op_read_span, target_read_span, true },
+	[PROTO_OP_WRITE_SPAN] = { srv_op_write_span, target_write_span, true },
+	[PROTO_OP_MAILBOX] = { srv_op_mailbox, NULL, false },
 };
 _Static_assert(PROTO_OP_MAX == PROTO_OP_MAILBOX, "every opcode has its dispatch entry");
 
@@ -264,14 +270,19 @@ static enum srv_outcome request_run(struct srv_request *r)
 	struct srv_session *s = r->session;
 	struct srv_target t;
 	enum srv_outcome outcome;
+	unsigned epoch = 0;
 
 	if (!op->target) {
 		outcome = op->run(r);
 	} else {
 		op->target(&r->rq, &t);
 		pthread_mutex_lock(&s->lock);
-		r->rep.status =
-			srv_handle_check(s, t.handle, t.ops_bit, t.access_bit, t.width, &r->handle);
+		if (op->unlocked)
+			r->rep.status = srv_handle_check(s, t.handle, t.ops_bit, t.access_bit,
+							 t.width, &r->handle);
+		else
+			r->rep.status = srv_handle_enter(s, t.handle, t.ops_bit, t.access_bit,
+							 t.width, &r->handle, &epoch);
 		if (r->rep.status != MMIO_OK) {
 			pthread_mutex_unlock(&s->lock);
 			if (r->rep.status == MMIO_EACCES || r->rep.status == MMIO_EREVOKED) {
@@ -281,12 +292,23 @@ static enum srv_outcome request_run(struct srv_request *r)
 			}
 			return SRV_REPLY;
 		}
-		outcome = op->run(r);
+		if (op->unlocked) {
+			srv_handle_ref(r->handle);
+			r->checked_epoch = atomic_load(&r->handle->epoch);
+			pthread_mutex_unlock(&s->lock);
+			outcome = op->run(r);
+		} else {
+			outcome = op->run(r);
+			srv_access_exit(epoch);
+		}
 		if (r->handle->sensitive && outcome == SRV_REPLY)
 			srv_audit(s, r->handle->region, proto_opcode_name(r->rq.opcode), t.offset,
 				  t.len, r->rep.status);
+		if (op->unlocked)
+			srv_handle_put(r->handle);
+		else
+			pthread_mutex_unlock(&s->lock);
 		r->handle = NULL;
-		pthread_mutex_unlock(&s->lock);
 	}
 	if (outcome == SRV_REPLY &&
 	    (r->rep.status == MMIO_EACCES || r->rep.status == MMIO_ENOENT)) {

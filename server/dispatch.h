@@ -13,9 +13,12 @@ enum srv_outcome {
 
 struct srv_request {
 	struct srv_session *session; /* reference held */
-	struct srv_handle *handle;   /* the checked target handle (session locked), or NULL */
-	struct srv_generation *gen;  /* reference held; the policy this request runs under */
-	nng_msg *msg;		     /* the request; decoded payloads point into it */
+	/* The checked target handle, or NULL: the session locked for short
+	 * operations; referenced, unlocked, for copies and fills (dispatch.c). */
+	struct srv_handle *handle;
+	unsigned checked_epoch;	    /* the policy epoch @handle's rights were checked at */
+	struct srv_generation *gen; /* reference held; the policy this request runs under */
+	nng_msg *msg;		    /* the request; decoded payloads point into it */
 	struct proto_request rq;
 	struct proto_reply rep;
 	nng_msg *reply_msg; /* set by handlers that encode in place (READ) */
@@ -27,6 +30,7 @@ struct srv_request {
 	size_t batch_next;
 	uint64_t *batch_values;
 	void *scratch; /* handler-owned memory freed with the request (LIST entries) */
+	uint8_t *span; /* READ_SPAN, WRITE_SPAN: the span, its buffer held by the copy */
 	bool decoded;  /* rq holds the decoded request */
 };
 

@@ -119,13 +119,14 @@ static void policy_reload(void)
 			 cfg_policy_server(p)->listen);
 	if (cfg_policy_server(p)->max_message != srv.max_message)
 		srv_warn("reload: server.max_message changed; restart the server to apply it");
+	revoked = atomic_load(&srv.stats.revoked);
+	srv_policy_publish(fresh);
 	pthread_mutex_lock(&srv.gen_lock);
-	srv.gen = fresh;
 	srv_limits_apply(cfg_policy_server(p));
 	pthread_mutex_unlock(&srv.gen_lock);
-	revoked = srv_handles_revalidate(fresh);
+	srv_handles_revalidate();
+	revoked = atomic_load(&srv.stats.revoked) - revoked;
 	srv_doors_sync(atomic_load(&doors), p);
-	atomic_fetch_add(&srv.stats.revoked, revoked);
 	atomic_fetch_add(&srv.stats.reloads, 1);
 	srv_info("reload: %s in force (%zu regions, %zu clients; %lu handles revoked)", policy_path,
 		 cfg_policy_region_count(p), cfg_policy_client_count(p), revoked);
@@ -267,6 +268,7 @@ int main(int argc, char **argv)
 	};
 	bool check_only = false;
 	const struct cfg_server *cs;
+	struct srv_generation *first;
 	cfg_policy *policy = NULL;
 	nng_socket sock;
 	sigset_t sigs;
@@ -339,11 +341,12 @@ int main(int argc, char **argv)
 		srv_error("cannot install the fault handlers");
 		return 1;
 	}
-	if (srv_generation_build(policy, NULL, &srv.gen, err, sizeof(err)) != MMIO_OK) {
+	if (srv_generation_build(policy, NULL, &first, err, sizeof(err)) != MMIO_OK) {
 		srv_error("%s", err);
 		cfg_policy_free(policy);
 		return 1;
 	}
+	srv_policy_publish(first);
 
 	if ((rv = nng_rep0_open(&sock)) != 0) {
 		srv_error("cannot open the nng socket: %s", nng_strerror(rv));

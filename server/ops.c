@@ -144,11 +144,76 @@ enum srv_outcome srv_op_write_once(struct srv_request *r)
 	return reply_status(r, status);
 }
 
+/*
+ * Copies and fills move at most COPY_CHUNK bytes per access section, with
+ * the boundaries on multiples of it in the address space (so a chunked
+ * copy makes the same accesses as one piece would): before each chunk the
+ * handle is checked again, so a reload or a CLOSE stops a long copy within
+ * one chunk, and a reload never waits for more than one.
+ */
+#define COPY_CHUNK ((size_t)256 << 10)
+
+/* One chunk: @n bytes at window offset @at, @pos bytes into the operation. */
+typedef int (*chunk_fn)(struct srv_request *r, const struct shim_window *w, size_t at, size_t n,
+			size_t pos, size_t *done);
+
+/* Would the whole range pass kernel-shim's checks? If not, one call gets
+ * the exact refusal, nothing accessed. */
+static bool range_ok(const struct shim_window *w, size_t offset, size_t len, bool fill)
+{
+	uintptr_t addr = (uintptr_t)w->base + offset;
+
+	if (fill ? offset >= w->limit : shim_window_check(w, offset, len) != MMIO_OK)
+		return false;
+	return w->width == 0 || (addr % w->width == 0 && len % w->width == 0);
+}
+
+/* Run @fn over [offset, offset + len) of the request's handle chunk by
+ * chunk; *@done is exact whatever stops it. */
+static int chunks_run(struct srv_request *r, unsigned access_bit, size_t offset, size_t len,
+		      bool fill, chunk_fn fn, size_t *done)
+{
+	struct srv_handle *h = r->handle;
+	unsigned ops_bit = fill ? CFG_OPS_FILL : CFG_OPS_BULK;
+	unsigned checked = r->checked_epoch, epoch;
+	int status = MMIO_OK;
+
+	*done = 0;
+	if (len <= COPY_CHUNK || !range_ok(&h->win, offset, len, fill)) {
+		status = srv_handle_resume(r->session, h, ops_bit, access_bit, &checked, &epoch);
+		if (status != MMIO_OK)
+			return status;
+		status = fn(r, &h->win, offset, len, 0, done);
+		srv_access_exit(epoch);
+		return status;
+	}
+	while (*done < len && status == MMIO_OK) {
+		size_t at = offset + *done;
+		size_t n = COPY_CHUNK - ((uintptr_t)h->win.base + at) % COPY_CHUNK;
+		size_t moved = 0;
+
+		if (n > len - *done)
+			n = len - *done;
+		status = srv_handle_resume(r->session, h, ops_bit, access_bit, &checked, &epoch);
+		if (status != MMIO_OK)
+			break;
+		status = fn(r, &h->win, at, n, *done, &moved);
+		srv_access_exit(epoch);
+		*done += moved;
+	}
+	return status;
+}
+
+static int chunk_read(struct srv_request *r, const struct shim_window *w, size_t at, size_t n,
+		      size_t pos, size_t *done)
+{
+	return shim_copy_from_device(w, at, (uint8_t *)r->rep.read.data + pos, n, done);
+}
+
 enum srv_outcome srv_op_read(struct srv_request *r)
 {
 	uint64_t len = r->rq.read.len;
 	size_t done = 0;
-	void *data;
 	int status;
 
 	/* The reply must fit in one message: larger reads are the client's to split. */
@@ -157,27 +222,39 @@ enum srv_outcome srv_op_read(struct srv_request *r)
 	if (nng_msg_alloc(&r->reply_msg, PROTO_REPLY_HEADER_SIZE + (size_t)len) != 0)
 		return reply_status(r, MMIO_ENOMEM);
 	/* Device bytes go straight into the reply; the encoder then copies nothing. */
-	data = (uint8_t *)nng_msg_body(r->reply_msg) + PROTO_READ_DATA_OFFSET;
-	status = shim_copy_from_device(&r->handle->win, (size_t)r->rq.read.offset, data,
-				       (size_t)len, &done);
-	r->rep.read.data = data;
+	r->rep.read.data = (uint8_t *)nng_msg_body(r->reply_msg) + PROTO_READ_DATA_OFFSET;
+	status = chunks_run(r, CFG_ACCESS_READ, (size_t)r->rq.read.offset, (size_t)len, false,
+			    chunk_read, &done);
 	return copy_reply(r, status, done, &srv.stats.bytes_read);
+}
+
+static int chunk_write(struct srv_request *r, const struct shim_window *w, size_t at, size_t n,
+		       size_t pos, size_t *done)
+{
+	return shim_copy_to_device(w, at, r->rq.write.data + pos, n, done);
 }
 
 enum srv_outcome srv_op_write(struct srv_request *r)
 {
 	size_t done = 0;
-	int status = shim_copy_to_device(&r->handle->win, (size_t)r->rq.write.offset,
-					 r->rq.write.data, r->rq.write.len, &done);
+	int status = chunks_run(r, CFG_ACCESS_WRITE, (size_t)r->rq.write.offset, r->rq.write.len,
+				false, chunk_write, &done);
 
 	return copy_reply(r, status, done, &srv.stats.bytes_written);
+}
+
+static int chunk_fill(struct srv_request *r, const struct shim_window *w, size_t at, size_t n,
+		      size_t pos, size_t *done)
+{
+	(void)pos;
+	return shim_fill(w, at, n, r->rq.fill.byte, done);
 }
 
 enum srv_outcome srv_op_fill(struct srv_request *r)
 {
 	size_t done = 0;
-	int status = shim_fill(&r->handle->win, (size_t)r->rq.fill.offset, (size_t)r->rq.fill.len,
-			       r->rq.fill.byte, &done);
+	int status = chunks_run(r, CFG_ACCESS_WRITE, (size_t)r->rq.fill.offset,
+				(size_t)r->rq.fill.len, true, chunk_fill, &done);
 
 	return copy_reply(r, status, done, &srv.stats.bytes_written);
 }
@@ -252,10 +329,11 @@ static int batch_op_run(struct srv_request *r, const struct proto_batch_op *op, 
 	struct srv_handle *h;
 	unsigned ops_bit = op->opcode == PROTO_OP_POLL ? CFG_OPS_POLL : CFG_OPS_ONCE;
 	unsigned access = op->opcode == PROTO_OP_WRITE_ONCE ? CFG_ACCESS_WRITE : CFG_ACCESS_READ;
+	unsigned epoch;
 	int status;
 
 	pthread_mutex_lock(&s->lock);
-	status = srv_handle_check(s, op->handle, ops_bit, access, op->width, &h);
+	status = srv_handle_enter(s, op->handle, ops_bit, access, op->width, &h, &epoch);
 	if (status != MMIO_OK) {
 		pthread_mutex_unlock(&s->lock);
 		if (status == MMIO_EACCES || status == MMIO_EREVOKED)
@@ -279,6 +357,7 @@ static int batch_op_run(struct srv_request *r, const struct proto_batch_op *op, 
 			atomic_fetch_add(&srv.stats.timeouts, 1);
 		break;
 	}
+	srv_access_exit(epoch);
 	count_fault(status);
 	if (h->sensitive && status != 1)
 		srv_audit(s, h->region, proto_opcode_name(op->opcode), op->offset, op->width,
@@ -360,13 +439,16 @@ enum srv_outcome srv_op_buf_attach(struct srv_request *r)
 enum srv_outcome srv_op_buf_detach(struct srv_request *r)
 {
 	struct srv_session *s = r->session;
+	struct srv_buffer *b;
 	int status;
 
 	pthread_mutex_lock(&s->lock);
-	/* The mailbox's buffer lives as long as the connection. */
+	b = srv_buffer_find(s, r->rq.buf_detach.buffer);
+	/* The mailbox's buffer lives as long as the connection; a buffer a
+	 * copy is using, as long as the copy. */
 	if (s->closed)
 		status = MMIO_ECONN;
-	else if (srv_mailbox_on(s, r->rq.buf_detach.buffer))
+	else if (srv_mailbox_on(s, r->rq.buf_detach.buffer) || (b && atomic_load(&b->users) > 0))
 		status = MMIO_EBUSY;
 	else
 		status = srv_buffer_detach(s, r->rq.buf_detach.buffer);
@@ -374,33 +456,39 @@ enum srv_outcome srv_op_buf_detach(struct srv_request *r)
 	return reply_status(r, status);
 }
 
-/* The span [buf_offset, +len) of the request's buffer (s->lock held), or NULL. */
-static uint8_t *span_of(struct srv_request *r)
+static int chunk_span(struct srv_request *r, const struct shim_window *w, size_t at, size_t n,
+		      size_t pos, size_t *done)
 {
-	const struct proto_span_req *q = &r->rq.span;
-	struct srv_buffer *b = srv_buffer_find(r->session, q->buffer);
-
-	if (!b || q->buf_offset > b->size || q->len > b->size - q->buf_offset)
-		return NULL;
-	return b->map + q->buf_offset;
+	if (r->rq.opcode == PROTO_OP_WRITE_SPAN)
+		return shim_copy_to_device(w, at, r->span + pos, n, done);
+	return shim_copy_from_device(w, at, r->span + pos, n, done);
 }
 
 /* READ_SPAN (@to_device false) and WRITE_SPAN: READ and WRITE on a span. */
 static enum srv_outcome span_copy(struct srv_request *r, bool to_device)
 {
 	const struct proto_span_req *q = &r->rq.span;
+	struct srv_session *s = r->session;
+	struct srv_buffer *b;
 	size_t done = 0;
-	uint8_t *span = span_of(r);
 	int status;
 
-	if (!span)
-		return reply_status(r, MMIO_EINVAL);
-	if (to_device)
-		status = shim_copy_to_device(&r->handle->win, (size_t)q->offset, span,
-					     (size_t)q->len, &done);
+	/* The buffer stays mapped while the copy uses it: BUF_DETACH refuses
+	 * it, and a closing session leaves it to its last reference. */
+	pthread_mutex_lock(&s->lock);
+	b = s->closed ? NULL : srv_buffer_find(s, q->buffer);
+	if (b && q->buf_offset <= b->size && q->len <= b->size - q->buf_offset)
+		atomic_fetch_add(&b->users, 1);
 	else
-		status = shim_copy_from_device(&r->handle->win, (size_t)q->offset, span,
-					       (size_t)q->len, &done);
+		b = NULL;
+	pthread_mutex_unlock(&s->lock);
+	if (!b)
+		return reply_status(r, MMIO_EINVAL);
+	r->span = b->map + q->buf_offset;
+	status = chunks_run(r, to_device ? CFG_ACCESS_WRITE : CFG_ACCESS_READ, (size_t)q->offset,
+			    (size_t)q->len, false, chunk_span, &done);
+	r->span = NULL;
+	atomic_fetch_sub(&b->users, 1);
 	return copy_reply(r, status, done,
 			  to_device ? &srv.stats.bytes_written : &srv.stats.bytes_read);
 }

@@ -139,6 +139,7 @@ struct srv_device {
 struct srv_generation {
 	atomic_int refs;
 	unsigned long id;
+	unsigned epoch; /* set by srv_policy_publish(): handles checked against it carry it */
 	cfg_policy *policy;
 	size_t ndevices;
 	struct srv_device **devices;
@@ -168,12 +169,20 @@ void srv_device_unref(struct srv_device *d);
 
 /* A client's sealed memfd, mapped into the server (buffers.c). */
 struct srv_buffer {
+	atomic_int users; /* copies using it now: it cannot be detached (ops.c) */
 	uint32_t id;
 	uint8_t *map;
 	size_t size;
 };
 
+/*
+ * A handle lives while its session lists it or a request uses it (refs):
+ * copies run without s->lock, holding a reference. What they read without
+ * the lock (win, dev, region, sensitive) never changes after the open; the
+ * rights change only under s->lock; revoked, closed and epoch are atomic.
+ */
 struct srv_handle {
+	atomic_int refs;
 	uint32_t id;
 	struct srv_session *session;
 	struct srv_device *dev; /* reference held */
@@ -194,7 +203,9 @@ struct srv_handle {
 	bool sensitive;
 	bool mappable;		      /* MAP may be granted: ops map, whole device, whole pages */
 	pid_t mapped_pid;	      /* who asked for a direct mapping (0: nobody) */
-	bool revoked;		      /* grant withdrawn by a reload: every request EREVOKED */
+	atomic_bool revoked;	      /* grant withdrawn by a reload: every request EREVOKED */
+	atomic_bool closed;	      /* CLOSE, or its session ended: copies on it stop */
+	_Atomic unsigned epoch;	      /* the policy epoch it was last checked against */
 	struct srv_handle *next_open; /* on dev->open, under srv.handles_lock */
 };
 
@@ -274,16 +285,58 @@ uint64_t srv_grant_end(const struct cfg_grant *g, const struct srv_device *d);
 int srv_handle_close(struct srv_session *s, uint32_t id);
 /* Handle @id of @s; call with s->lock held. NULL if none. */
 struct srv_handle *srv_handle_find(struct srv_session *s, uint32_t id);
-/* After a reload to @g: revoke every handle @g no longer grants. Returns how many. */
-unsigned long srv_handles_revalidate(struct srv_generation *g);
+/*
+ * Make @fresh the policy in force (reloads and start; the caller's
+ * reference to @fresh becomes srv.gen's). Every handle is checked against
+ * @fresh before its next device access, by whichever request makes it;
+ * this returns once no access checked under the previous policy still runs
+ * (it waits for at most one copy chunk of each, never for a whole copy),
+ * and only then is @fresh visible to LIST and OPEN. Main thread only.
+ */
+void srv_policy_publish(struct srv_generation *fresh);
+/* After srv_policy_publish(): check every handle now, so that the ones the
+ * policy no longer grants are revoked (and logged) at once, each counted in
+ * srv.stats.revoked. Takes each s->lock briefly; never waits for a copy. */
+void srv_handles_revalidate(void);
+
+/* A reference to @h, for a request that uses it without s->lock. */
+void srv_handle_ref(struct srv_handle *h);
+/* Drop one; the last frees @h and frees its range for exclusive opens. */
+void srv_handle_put(struct srv_handle *h);
+
+/*
+ * Device accesses through a handle happen between srv_access_enter() and
+ * srv_access_exit(epoch), one access or one copy chunk at a time: a reload
+ * waits for the ones in progress, no one else does. Never nest them.
+ */
+unsigned srv_access_enter(void);
+void srv_access_exit(unsigned epoch);
+
+/*
+ * srv_handle_check(), then enter an access section for the handle, checked
+ * against the policy of that section's epoch (*@epoch, for
+ * srv_access_exit()). Same errors. s->lock held.
+ */
+int srv_handle_enter(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
+		     unsigned width, struct srv_handle **out, unsigned *epoch);
+/*
+ * The next chunk of a copy through @h (referenced; s->lock NOT held) whose
+ * rights @ops_bit/@access_bit were last checked at epoch *@checked: enter
+ * an access section (*@epoch) if they still hold, re-checking them under
+ * s->lock after a reload. MMIO_OK; MMIO_EREVOKED if the handle was revoked
+ * or its grant no longer allows the copy; MMIO_EINVAL if it was closed.
+ */
+int srv_handle_resume(struct srv_session *s, struct srv_handle *h, unsigned ops_bit,
+		      unsigned access_bit, unsigned *checked, unsigned *epoch);
 
 /*
  * The check made before every handle operation: the handle exists (else
  * MMIO_EINVAL), is not revoked (MMIO_EREVOKED), its grant allows the
  * operation class @ops_bit and access @access_bit (else MMIO_EACCES) and,
  * for once-ops and polls (@width != 0), the width (else MMIO_EINVAL). Range
- * and alignment are checked by kernel-shim when the access is made.
- * s->lock held.
+ * and alignment are checked by kernel-shim when the access is made. A
+ * handle not yet checked against the policy of the last reload is checked
+ * (and maybe revoked) first. s->lock held.
  */
 int srv_handle_check(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
 		     unsigned width, struct srv_handle **out);
@@ -444,6 +497,9 @@ struct srv_stats {
 struct srv {
 	pthread_mutex_t gen_lock;
 	struct srv_generation *gen; /* current; swapped by reloads */
+	/* The policy handles are checked against: srv.gen, or during
+	 * srv_policy_publish() already the new one. */
+	struct srv_generation *vgen;
 	pthread_mutex_t handles_lock;
 	struct srv_stats stats;
 	struct timespec started;

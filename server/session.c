@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static pthread_mutex_t sessions_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -197,16 +198,43 @@ static void handle_unlist(struct srv_handle *h)
 	h->next_open = NULL;
 }
 
-/* Free @h; s->lock held, @h already out of s->handles. */
-static void handle_destroy(struct srv_handle *h)
+void srv_handle_ref(struct srv_handle *h)
 {
+	atomic_fetch_add(&h->refs, 1);
+}
+
+/*
+ * The last reference: only now is the range free for another exclusive
+ * open, since a copy that held @h may have been moving its last chunk.
+ */
+void srv_handle_put(struct srv_handle *h)
+{
+	if (!h || atomic_fetch_sub(&h->refs, 1) != 1)
+		return;
 	pthread_mutex_lock(&srv.handles_lock);
 	handle_unlist(h);
 	pthread_mutex_unlock(&srv.handles_lock);
-	srv_handle_set_mapped(h, 0);
 	srv_device_unref(h->dev);
-	atomic_fetch_sub(&open_handles, 1);
 	free(h);
+}
+
+/* Close @h; s->lock held, @h already out of s->handles. A copy still
+ * running on it stops at its next chunk (srv_handle_resume()). */
+static void handle_destroy(struct srv_handle *h)
+{
+	atomic_store(&h->closed, true);
+	srv_handle_set_mapped(h, 0);
+	atomic_fetch_sub(&open_handles, 1);
+	srv_handle_put(h);
+}
+
+/* True if a copy is using one of the buffers of @s (s->lock held). */
+static bool buffers_in_use(const struct srv_session *s)
+{
+	for (unsigned i = 0; i < s->nbuffers; i++)
+		if (atomic_load(&s->buffers[i]->users) > 0)
+			return true;
+	return false;
 }
 
 bool srv_session_mark_added(uint32_t pipe_id)
@@ -260,7 +288,10 @@ bool srv_session_remove(uint32_t pipe_id)
 	for (size_t i = 0; i < s->nhandles; i++)
 		handle_destroy(s->handles[i]);
 	s->nhandles = 0;
-	srv_buffers_release(s);
+	/* A copy on a buffer runs without s->lock; then the last reference to
+	 * the session releases the buffers (srv_session_put()). */
+	if (!buffers_in_use(s))
+		srv_buffers_release(s);
 	pthread_mutex_unlock(&s->lock);
 	srv_mailbox_free(mb);
 	srv_debug("client gone: uid %u pid %d", (unsigned)s->peer.uid, (int)s->pid);
@@ -366,6 +397,9 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 		free(h);
 		return MMIO_EINVAL;
 	}
+	atomic_init(&h->refs, 1);
+	/* Granted under @gen: current while @gen is the policy handles answer to. */
+	atomic_init(&h->epoch, gen->epoch);
 	h->session = s;
 	h->dev = dev;
 	h->offset = off;
@@ -484,21 +518,176 @@ int srv_handle_close(struct srv_session *s, uint32_t id)
 	return status;
 }
 
-int srv_handle_check(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
-		     unsigned width, struct srv_handle **out)
-{
-	struct srv_handle *h = srv_handle_find(s, id);
+static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
+			   const struct srv_generation *g);
 
-	if (!h)
+/*
+ * Device accesses through handles, counted per policy epoch (the two
+ * parities of the epoch number) as in sleepable RCU: an access never waits
+ * for a reload, and a reload waits only for the accesses, at most one
+ * chunk each, that began under the previous epoch.
+ */
+static atomic_uint access_epoch;
+static atomic_long access_active[2];
+
+unsigned srv_access_enter(void)
+{
+	for (;;) {
+		unsigned e = atomic_load(&access_epoch);
+
+		atomic_fetch_add(&access_active[e & 1], 1);
+		/* Sequentially consistent with the publisher's store: either it
+		 * sees this count, or this thread sees its new epoch. */
+		if (atomic_load(&access_epoch) == e)
+			return e;
+		atomic_fetch_sub(&access_active[e & 1], 1);
+	}
+}
+
+void srv_access_exit(unsigned epoch)
+{
+	atomic_fetch_sub(&access_active[epoch & 1], 1);
+}
+
+static void access_drain(unsigned epoch)
+{
+	const struct timespec pause = { .tv_nsec = 20000 };
+
+	while (atomic_load(&access_active[epoch & 1]) != 0)
+		nanosleep(&pause, NULL);
+}
+
+void srv_policy_publish(struct srv_generation *fresh)
+{
+	unsigned e;
+
+	/* First the policy handles answer to: from here on an access through a
+	 * handle not yet checked against @fresh checks it first. */
+	pthread_mutex_lock(&srv.gen_lock);
+	e = atomic_load(&access_epoch);
+	fresh->epoch = e + 1;
+	srv.vgen = fresh;
+	atomic_store(&access_epoch, e + 1);
+	pthread_mutex_unlock(&srv.gen_lock);
+	/* Then wait out the accesses checked under the old policy, so that
+	 * nobody can see @fresh in force (LIST, OPEN) while one still runs. */
+	access_drain(e);
+	pthread_mutex_lock(&srv.gen_lock);
+	srv.gen = fresh;
+	pthread_mutex_unlock(&srv.gen_lock);
+}
+
+/* Revoke @h: s->lock held. */
+static void handle_revoke(struct srv_session *s, struct srv_handle *h)
+{
+	srv_grants_forget_handle(s->pipe_id, h->id);
+	atomic_store(&h->revoked, true);
+	pthread_mutex_lock(&srv.handles_lock);
+	handle_unlist(h);
+	pthread_mutex_unlock(&srv.handles_lock);
+	atomic_fetch_add(&srv.stats.revoked, 1);
+	srv_warn("reload: revoked handle %" PRIu32 " on %s [0x%" PRIx64 ", +0x%" PRIx64
+		 ") of uid %u pid %d",
+		 h->id, h->region, h->offset, h->size, (unsigned)s->peer.uid, (int)s->pid);
+	if (h->mapped_pid)
+		srv_warn("reload: pid %d still has %s mapped directly: a mapping cannot be "
+			 "withdrawn from userspace; it lasts until that process unmaps it or exits",
+			 (int)h->mapped_pid, h->region);
+}
+
+/* Check @h against the policy handles answer to now, if it has not been
+ * yet (s->lock held). */
+static void handle_refresh(struct srv_session *s, struct srv_handle *h)
+{
+	struct srv_generation *g;
+
+	if (atomic_load(&h->epoch) == atomic_load(&access_epoch))
+		return;
+	pthread_mutex_lock(&srv.gen_lock);
+	g = srv.vgen;
+	srv_generation_ref(g);
+	pthread_mutex_unlock(&srv.gen_lock);
+	if (!atomic_load(&h->revoked) && !atomic_load(&h->closed) && !handle_regrant(s, h, g))
+		handle_revoke(s, h);
+	atomic_store(&h->epoch, g->epoch);
+	srv_generation_unref(g);
+}
+
+/* The rights check of srv_handle_check() on a found handle. */
+static int handle_rights(struct srv_session *s, struct srv_handle *h, unsigned ops_bit,
+			 unsigned access_bit, unsigned width)
+{
+	handle_refresh(s, h);
+	if (atomic_load(&h->closed))
 		return MMIO_EINVAL;
-	if (h->revoked)
+	if (atomic_load(&h->revoked))
 		return MMIO_EREVOKED;
 	if (!(h->ops & ops_bit) || (h->access & access_bit) != access_bit)
 		return MMIO_EACCES;
 	if (width != 0 && (!shim_width_valid(width) || !(h->widths & width)))
 		return MMIO_EINVAL;
-	*out = h;
 	return MMIO_OK;
+}
+
+int srv_handle_check(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
+		     unsigned width, struct srv_handle **out)
+{
+	struct srv_handle *h = srv_handle_find(s, id);
+	int status;
+
+	if (!h)
+		return MMIO_EINVAL;
+	status = handle_rights(s, h, ops_bit, access_bit, width);
+	if (status == MMIO_OK)
+		*out = h;
+	return status;
+}
+
+int srv_handle_enter(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
+		     unsigned width, struct srv_handle **out, unsigned *epoch)
+{
+	for (;;) {
+		int status = srv_handle_check(s, id, ops_bit, access_bit, width, out);
+		unsigned e;
+
+		if (status != MMIO_OK)
+			return status;
+		e = srv_access_enter();
+		if (atomic_load(&(*out)->epoch) == e) {
+			*epoch = e;
+			return MMIO_OK;
+		}
+		/* A reload published between the check and the entry. */
+		srv_access_exit(e);
+	}
+}
+
+int srv_handle_resume(struct srv_session *s, struct srv_handle *h, unsigned ops_bit,
+		      unsigned access_bit, unsigned *checked, unsigned *epoch)
+{
+	for (;;) {
+		unsigned e = srv_access_enter();
+		int status;
+
+		if (e == *checked && atomic_load(&h->epoch) == e) {
+			if (!atomic_load(&h->closed) && !atomic_load(&h->revoked)) {
+				*epoch = e;
+				return MMIO_OK;
+			}
+			srv_access_exit(e);
+			return atomic_load(&h->closed) ? MMIO_EINVAL : MMIO_EREVOKED;
+		}
+		srv_access_exit(e);
+		pthread_mutex_lock(&s->lock);
+		status = handle_rights(s, h, ops_bit, access_bit, 0);
+		*checked = atomic_load(&h->epoch);
+		pthread_mutex_unlock(&s->lock);
+		/* Started under a grant that no longer allows it. */
+		if (status == MMIO_EACCES)
+			return MMIO_EREVOKED;
+		if (status != MMIO_OK)
+			return status;
+	}
 }
 
 /*
@@ -537,36 +726,31 @@ static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
 	return true;
 }
 
-unsigned long srv_handles_revalidate(struct srv_generation *g)
+void srv_handles_revalidate(void)
 {
-	unsigned long revoked = 0;
+	struct srv_session **all;
+	size_t n;
 
+	/* A snapshot, so that connecting clients never wait for the pass. */
 	pthread_mutex_lock(&sessions_lock);
-	for (size_t i = 0; i < nsessions; i++) {
-		struct srv_session *s = sessions[i];
-		pthread_mutex_lock(&s->lock);
-		for (size_t j = 0; j < s->nhandles; j++) {
-			struct srv_handle *h = s->handles[j];
-			if (h->revoked || handle_regrant(s, h, g))
-				continue;
-			srv_grants_forget_handle(s->pipe_id, h->id);
-			h->revoked = true;
-			pthread_mutex_lock(&srv.handles_lock);
-			handle_unlist(h);
-			pthread_mutex_unlock(&srv.handles_lock);
-			revoked++;
-			srv_warn("reload: revoked handle %" PRIu32 " on %s [0x%" PRIx64
-				 ", +0x%" PRIx64 ") of uid %u pid %d",
-				 h->id, h->region, h->offset, h->size, (unsigned)s->peer.uid,
-				 (int)s->pid);
-			if (h->mapped_pid)
-				srv_warn("reload: pid %d still has %s mapped directly: a mapping "
-					 "cannot be withdrawn from userspace; it lasts until that "
-					 "process unmaps it or exits",
-					 (int)h->mapped_pid, h->region);
-		}
-		pthread_mutex_unlock(&s->lock);
+	n = nsessions;
+	all = malloc((n ? n : 1) * sizeof(*all));
+	for (size_t i = 0; all && i < n; i++) {
+		all[i] = sessions[i];
+		atomic_fetch_add(&all[i]->refs, 1);
 	}
 	pthread_mutex_unlock(&sessions_lock);
-	return revoked;
+	if (!all)
+		return; /* every handle is still checked before its next access */
+	for (size_t i = 0; i < n; i++) {
+		struct srv_session *s = all[i];
+
+		/* Short: no copy holds s->lock (dispatch.c). */
+		pthread_mutex_lock(&s->lock);
+		for (size_t j = 0; j < s->nhandles; j++)
+			handle_refresh(s, s->handles[j]);
+		pthread_mutex_unlock(&s->lock);
+		srv_session_put(s);
+	}
+	free(all);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------
@@ -625,7 +626,109 @@ START_TEST(test_load_file_errors)
 	memset(&ds, 0, sizeof(ds));
 	ck_assert_int_eq(cfg_policy_load_file("/", collect, &ds, &p), MMIO_ENOENT);
 	ck_assert_uint_eq(ds.count, 1);
-	ck_assert_str_eq(ds.d[0].message, "cannot read: Is a directory");
+	ck_assert_str_eq(ds.d[0].message, "is a directory, not a regular file");
+}
+END_TEST
+
+/*
+ * Issue 18, defect 10: a FIFO at the policy path blocked open() until a
+ * writer came (the server loads on the thread that takes SIGTERM). Only a
+ * regular file is read; anything else is named and refused at once.
+ */
+START_TEST(test_load_file_not_regular)
+{
+	char dir[] = "/tmp/check_config_XXXXXX", path[64];
+	struct diags ds = { 0 };
+	cfg_policy *p;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/policy.yaml", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(cfg_policy_load_file(path, collect, &ds, &p), MMIO_ENOENT);
+	ck_assert_ptr_null(p);
+	ck_assert_msg(ds.count == 1, "%s", dump(&ds));
+	ck_assert_str_eq(ds.d[0].file, path);
+	ck_assert_str_eq(ds.d[0].message, "is a FIFO, not a regular file");
+	unlink(path);
+	rmdir(dir);
+
+	memset(&ds, 0, sizeof(ds));
+	ck_assert_int_eq(cfg_policy_load_file("/dev/zero", collect, &ds, &p), MMIO_ENOENT);
+	ck_assert_str_eq(ds.d[0].message, "is a character device, not a regular file");
+}
+END_TEST
+
+/* The secret the next test hides behind a policy path. */
+#define SECRET_HASH "$6$s3cr3tSalt$Zm9vYmFyYmF6cXV4"
+
+/* True if any message of @ds holds a byte sequence of the secret file. */
+static bool diags_leak(const struct diags *ds)
+{
+	static const char *const parts[] = { "s3cr3t", "Zm9v",	"$6$",	"root:",
+					     "daemon", "19000", "AKIA", "hunter" };
+
+	for (unsigned i = 0; i < ds->count && i < MAX_DIAGS; i++)
+		for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++)
+			if (strstr(ds->d[i].message, parts[k]))
+				return true;
+	return false;
+}
+
+/*
+ * Issue 18, defect 11: a policy path that is a symlink to a secret file
+ * (/etc/shadow's lines end in ':', so YAML reads each as a key) had every
+ * line reported as "unknown key '...'", into the server's log. The loader
+ * names the file and quotes nothing of it.
+ */
+START_TEST(test_load_file_foreign_secrets)
+{
+	static const char *const files[] = {
+		/* shadow(5): each line a key with no value */
+		"root:" SECRET_HASH ":19000:0:99999:7:::\n"
+		"daemon:*:19000:0:99999:7:::\n",
+		/* a policy-looking first key, then the secrets */
+		"version: 1\nroot:" SECRET_HASH ":19000:0:99999:7:::\n",
+		/* credentials as keys and values, anchors and tags named after them */
+		"AKIAIOSFODNN7EXAMPLE: hunter2\nhunter2_pass: &hunter2$x y\n",
+		"version: 1\nregions: &Zm9v$6$ []\n",
+		"version: hunter2\n",
+	};
+	char dir[] = "/tmp/check_config_XXXXXX", secret[64], link[64];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(secret, sizeof(secret), "%s/shadow", dir);
+	snprintf(link, sizeof(link), "%s/policy.yaml", dir);
+	ck_assert_int_eq(symlink(secret, link), 0);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		struct diags ds = { 0 };
+		cfg_policy *p;
+		FILE *f = fopen(secret, "w");
+
+		ck_assert_ptr_nonnull(f);
+		/* Many lines: each one would have been a message of its own. */
+		for (int k = 0; k < (i == 0 ? 60 : 1); k++)
+			fputs(files[i], f);
+		fclose(f);
+		ck_assert_int_eq(cfg_policy_load_file(link, collect, &ds, &p), MMIO_EINVAL);
+		ck_assert_uint_ge(ds.count, 1);
+		ck_assert_msg(!diags_leak(&ds), "file %zu leaked:%s", i, dump(&ds));
+		ck_assert_str_eq(ds.d[0].file, link);
+	}
+	unlink(link);
+	unlink(secret);
+	rmdir(dir);
+}
+END_TEST
+
+/* A file of keys none of which is a policy key is one error, not one per line. */
+START_TEST(test_not_a_policy_is_one_error)
+{
+	struct diags ds = { 0 };
+	cfg_policy *p;
+
+	ck_assert_int_eq(load("user: a\npassword: b\nhost: c\n", &ds, &p), MMIO_EINVAL);
+	ck_assert_msg(ds.count == 1, "%s", dump(&ds));
+	ck_assert_ptr_nonnull(strstr(ds.d[0].message, "not a policy"));
 }
 END_TEST
 
@@ -1635,6 +1738,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_scalar_too_long);
 	tcase_add_test(tc, test_load_file_errors);
 	tcase_add_test(tc, test_load_file_too_large);
+	tcase_add_test(tc, test_load_file_not_regular);
+	tcase_add_test(tc, test_load_file_foreign_secrets);
+	tcase_add_test(tc, test_not_a_policy_is_one_error);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("good");

@@ -252,9 +252,15 @@ void cfg_report_to_stream(void *ctx, const struct cfg_diag *diag);
  * cross-reference rule. Each phase reports all its problems, up to
  * CFG_MAX_ERRORS.
  *
+ * Only a regular file is read, of at most CFG_MAX_FILE bytes; the open
+ * never blocks (a FIFO is refused, not waited on). Messages quote what the
+ * file says only where it looks like a policy word: a path that names some
+ * other file (a symlink to a secret) gets errors that copy nothing of it.
+ * Past CFG_MAX_ERRORS, one last message says how many more were found.
+ *
  * Returns MMIO_OK; MMIO_EINVAL if the policy is invalid (at least one problem
- * reported); MMIO_ENOENT if the file cannot be read (reported without a
- * position); MMIO_ENOMEM; MMIO_EINTERNAL if libcyaml refused what the checks
+ * reported, a file over CFG_MAX_FILE bytes included); MMIO_ENOENT if the file
+ * cannot be read or is not a regular file (reported without a position); MMIO_ENOMEM; MMIO_EINTERNAL if libcyaml refused what the checks
  * accepted (a bug; reported with libcyaml's message). *@out is NULL on error.
  */
 int cfg_policy_load_file(const char *path, cfg_report_fn report, void *ctx, cfg_policy **out);
