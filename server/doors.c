@@ -117,7 +117,7 @@ static void door_open(struct srv_doors *d, const struct cfg_client *c)
 	snprintf(url, sizeof(url), "ipc://%s/%s", d->dir, name);
 	if (!room || srv_listener_new(d->sock, url, owner >= 0 ? 0600 : 0660, owner, group, &ls,
 				      err, sizeof(err)) != 0) {
-		srv_warn("no door for client %s: %s; it connects through the public socket",
+		srv_warn("no door for client \"%s\" (%s); it connects through the public socket",
 			 c->name, room ? err : "out of memory");
 		return;
 	}
@@ -129,7 +129,7 @@ static void door_open(struct srv_doors *d, const struct cfg_client *c)
 	pthread_mutex_unlock(&d->lock);
 	ok = srv_listener_start(ls, err, sizeof(err)) == 0;
 	if (!ok) {
-		srv_warn("no door for client %s: %s; it connects through the public socket",
+		srv_warn("no door for client \"%s\" (%s); it connects through the public socket",
 			 c->name, err);
 		srv_listener_retire(ls);
 		pthread_mutex_lock(&d->lock);
@@ -137,7 +137,7 @@ static void door_open(struct srv_doors *d, const struct cfg_client *c)
 		pthread_mutex_unlock(&d->lock);
 		return;
 	}
-	srv_debug("door for client %s: %s/%s", c->name, d->dir, name);
+	srv_debug("door for client \"%s\" at %s/%s", c->name, d->dir, name);
 }
 
 /* Close retired doors whose sessions are all gone. */

@@ -9,7 +9,7 @@
  * says nothing could so fill a server running under systemd's default soft
  * limit of 1024 descriptors, and then nobody could connect, through any
  * door. Every GUARD_TICK_MS this thread counts the process's descriptors;
- * past GUARD_HIGH_PERCENT of the limit it finds the listener whose
+ * past a quarter of the limit it finds the listener whose
  * connections hold the most (an accepted socket carries its listener's
  * address) and has it shed: replaced, and closed with all it holds. A storm
  * at one door so costs only that door's connections.
@@ -28,8 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GUARD_TICK_MS	   10
-#define GUARD_HIGH_PERCENT 50
+#define GUARD_TICK_MS	   5
+#define GUARD_HIGH_PERCENT 25
 /* After a shed, give the watchdog time to act before counting again. */
 #define GUARD_SETTLE_MS 50
 

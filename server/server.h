@@ -115,7 +115,7 @@ bool srv_doors_shed(struct srv_doors *d, const char *name);
 /* ---- guard.c: descriptors kept for everyone ---- */
 
 /* Start the thread that sheds the listener holding the most descriptors
- * when more than half the limit is in use (guard.c). 0, or -1. */
+ * when more than a quarter of the limit is in use (guard.c). 0, or -1. */
 int srv_guard_start(struct srv_listener *public_listener, struct srv_doors *doors);
 /* Stop it (before the listeners' watchdogs stop). */
 void srv_guard_stop(void);
