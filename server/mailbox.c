@@ -43,8 +43,12 @@ struct srv_mailbox {
 
 /* A waiting thread looks at its stop flag at least this often. */
 #define MBOX_TICK_MS 100
-/* After refusing a malformed request, the thread pauses this long. */
+/* After refusing a malformed request, the thread pauses this long; and as
+ * long after MBOX_IDLE_WAKES wakes in a row that brought no request. */
 #define MBOX_REFUSED_PAUSE_MS 1
+/* A client's wake can come after the thread already took its request (it
+ * looked before sleeping): one idle wake a request is normal, a run is not. */
+#define MBOX_IDLE_WAKES 4
 /* A POLL that waits sleeps in slices of at most this, to notice a stop. */
 #define MBOX_WAIT_SLICE_MS 10
 
@@ -105,12 +109,13 @@ static _Atomic uint32_t *mbox_word(const struct srv_mailbox *mb, size_t off)
 	return (_Atomic uint32_t *)(void *)(mb->map + off);
 }
 
-/* The buffer is MAP_SHARED between processes: no FUTEX_PRIVATE_FLAG. */
-static void futex_wait_ms(_Atomic uint32_t *word, uint32_t val, unsigned ms)
+/* The buffer is MAP_SHARED between processes: no FUTEX_PRIVATE_FLAG.
+ * True if a wake (not the timeout, nor a changed word) ended the wait. */
+static bool futex_wait_ms(_Atomic uint32_t *word, uint32_t val, unsigned ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
 
-	syscall(SYS_futex, word, FUTEX_WAIT, val, &ts, NULL, 0);
+	return syscall(SYS_futex, word, FUTEX_WAIT, val, &ts, NULL, 0) == 0;
 }
 
 static void futex_wake_all(_Atomic uint32_t *word)
@@ -221,13 +226,21 @@ static void *mailbox_main(void *arg)
 	struct srv_mailbox *mb = arg;
 	_Atomic uint32_t *req_seq = mbox_word(mb, PROTO_MBOX_REQ_SEQ);
 
+	unsigned idle_wakes = 0;
+
 	while (!atomic_load(&mb->stop)) {
 		uint32_t now = atomic_load_explicit(req_seq, memory_order_acquire);
 
 		if (now == mb->seen) {
-			futex_wait_ms(req_seq, now, MBOX_TICK_MS);
+			/* Rings without a request cost their sender a pause, as
+			 * garbage does: else each is a wake of this thread. */
+			if (futex_wait_ms(req_seq, now, MBOX_TICK_MS) &&
+			    atomic_load_explicit(req_seq, memory_order_acquire) == now &&
+			    ++idle_wakes >= MBOX_IDLE_WAKES)
+				sleep_ms(MBOX_REFUSED_PAUSE_MS);
 			continue;
 		}
+		idle_wakes = 0;
 		mb->seen = now;
 		/* Garbage costs its sender a pause: a client that rings without
 		 * cause cannot keep this thread decoding at full speed. */

@@ -1940,6 +1940,32 @@ static unsigned long long cpu_ticks(pid_t pid)
 	return utime + stime;
 }
 
+/* Rings without a request cost the server little, and the mailbox still
+ * answers afterwards. */
+START_TEST(mailbox_rung_without_cause_costs_little)
+{
+	static struct rawmb mb;
+	struct proto_request rq = { .opcode = PROTO_OP_READ_ONCE };
+	struct proto_reply rep;
+	long hz = sysconf(_SC_CLK_TCK);
+	unsigned long long used, rings = 0;
+
+	ck_assert_int_eq(mb_open(&C, &mb, PROTO_MBOX_SIZE), MMIO_OK);
+	used = cpu_ticks(H.server);
+	for (uint64_t end = now_ms() + 1000; now_ms() < end; rings++)
+		syscall(SYS_futex, mb_word(&mb, PROTO_MBOX_REQ_SEQ), FUTEX_WAKE, 1, NULL, NULL, 0);
+	used = cpu_ticks(H.server) - used;
+	ck_assert_msg(used * 100 < (unsigned long long)hz * 5,
+		      "the server used %llu of %ld clock ticks in 1 s of %llu rings without a "
+		      "request",
+		      used, hz, rings);
+	rq.read_once = (struct proto_read_once_req){ scratch, 4, 0 };
+	mb_call(&mb, &rq, &rep);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	munmap(mb.map, PROTO_MBOX_SIZE);
+}
+END_TEST
+
 /*
  * A channel connection pending while the server has no descriptor left
  * (accept fails with EMFILE) must not make the channel thread spin; once
@@ -2542,6 +2568,7 @@ static Suite *server_suite(void)
 	tcase_add_checked_fixture(tc, setup_mailbox, teardown);
 	tcase_add_test(tc, mailbox_carries_requests_as_the_socket);
 	tcase_add_test(tc, mailbox_survives_a_hostile_client);
+	tcase_add_test(tc, mailbox_rung_without_cause_costs_little);
 	tcase_add_test(tc, mailbox_client_killed_mid_request);
 	tcase_add_test(tc, mailboxes_are_capped_per_uid);
 	tcase_add_test(tc, mailbox_refused_to_a_client_without_grants);
