@@ -425,7 +425,7 @@ enum srv_outcome srv_op_buf_attach(struct srv_request *r)
 
 	/* A buffer only serves spans of handles: a client the policy grants
 	 * nothing gets none, nor the tokens that would crowd out others'. */
-	if (!cfg_policy_next_grant(r->gen->policy, &s->peer, CFG_ANY_REGION, NULL))
+	if (!srv_session_granted(s, r->gen))
 		return reply_status(r, MMIO_EACCES);
 	pthread_mutex_lock(&s->lock);
 	status = srv_buffer_room(s, r->rq.buf_attach.length);
@@ -505,22 +505,14 @@ enum srv_outcome srv_op_write_span(struct srv_request *r)
 
 /*
  * Server-wide counters (who is connected, how much moves) are for the
- * policy's own clients: root, the server's uid, and a peer some client
- * entry matches, with or without grants. Anyone else who can reach the
- * socket learns nothing from it.
+ * policy's own clients: root, the server's uid, and a peer the policy grants
+ * something. Anyone else who can reach the socket learns nothing from it.
  */
 static bool stats_allowed(const struct srv_request *r)
 {
-	const cfg_policy *p = r->gen->policy;
 	const struct cfg_peer *peer = &r->session->peer;
 
-	if (peer->uid == 0 || peer->uid == geteuid())
-		return true;
-	for (size_t i = 0; i < cfg_policy_client_count(p); i++) {
-		if (cfg_client_matches(cfg_policy_client(p, i), peer))
-			return true;
-	}
-	return false;
+	return peer->uid == 0 || peer->uid == geteuid() || srv_session_granted(r->session, r->gen);
 }
 
 enum srv_outcome srv_op_stats(struct srv_request *r)

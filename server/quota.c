@@ -72,6 +72,12 @@ void srv_quota_classify(struct srv_session *s, const struct srv_generation *g)
 	atomic_store(&s->class_gen, g->id);
 }
 
+bool srv_session_granted(struct srv_session *s, const struct srv_generation *g)
+{
+	srv_quota_classify(s, g);
+	return atomic_load(&s->granted);
+}
+
 static struct srv_uid *uid_find(uid_t uid)
 {
 	for (struct srv_uid *u = uids; u; u = u->next)

@@ -357,6 +357,10 @@ struct srv_uid;
 void srv_quota_contexts(unsigned n);
 /* Decide whether @s is granted under @g (once per generation; cheap after). */
 void srv_quota_classify(struct srv_session *s, const struct srv_generation *g);
+/* Is @s granted anything under @g: does a client entry with a grant match
+ * its peer? The one answer to "has this client a grant" (caps, STATS,
+ * BUF_ATTACH). Classifies @s as srv_quota_classify() does. */
+bool srv_session_granted(struct srv_session *s, const struct srv_generation *g);
 /*
  * Connect: count session @s (peer, pid, self and granted set) against
  * limits.max_sessions and max_sessions_per_uid or ungranted_sessions. The
