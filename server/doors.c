@@ -165,8 +165,8 @@ void srv_doors_sync(struct srv_doors *d, const cfg_policy *p)
 {
 	if (!d)
 		return;
-	for (size_t i = 0; i < cfg_policy_client_count(p); i++)
-		door_open(d, cfg_policy_client(p, i));
+	/* Retire first: a door the policy dropped must be gone once a door it
+	 * added is there. */
 	for (size_t i = 0;; i++) {
 		struct srv_listener *gone = NULL;
 
@@ -186,6 +186,8 @@ void srv_doors_sync(struct srv_doors *d, const cfg_policy *p)
 				  d->v[i].name);
 		}
 	}
+	for (size_t i = 0; i < cfg_policy_client_count(p); i++)
+		door_open(d, cfg_policy_client(p, i));
 	doors_reap(d);
 }
 
