@@ -72,6 +72,8 @@ struct srv_listener {
 	bool retired_whole; /* srv_listener_retire(): the path is no longer ours */
 	unsigned long repairs;
 	unsigned long sheds;
+	uint64_t shed_last_ms;	/* CLOCK_MONOTONIC of the last shed */
+	unsigned shed_pause_ms; /* how long the last shed kept it closed */
 
 	pthread_t watchdog;
 	bool started;
@@ -260,45 +262,78 @@ static void listener_reap(struct srv_listener *ls)
 }
 
 /*
- * Replace the listener and close the old one and every stalled one at once,
- * sessions and all: the descriptors of connections still in (or stuck
- * after) nng's handshake are freed only with their listener.
+ * A listener shed again within SHED_CALM_MS of the last shed stays closed
+ * twice as long as the last time, from SHED_PAUSE_MIN_MS up to
+ * SHED_PAUSE_MAX_MS: a storm that refills it at once then meets a refused
+ * connect(2), not the server's descriptor table.
+ */
+#define SHED_PAUSE_MIN_MS 50
+#define SHED_PAUSE_MAX_MS 1000
+#define SHED_CALM_MS	  2000
+
+/* Wait @ms on ls->wake unless the listener stops (ls->lock held). */
+static void listener_pause(struct srv_listener *ls, unsigned ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	while (!ls->stopping && pthread_cond_timedwait(&ls->wake, &ls->lock, &until) == 0)
+		;
+}
+
+/*
+ * Close the listener and every stalled one, sessions and all (the
+ * descriptors of connections still in, or stuck after, nng's handshake are
+ * freed only with their listener), pause, then listen afresh.
  */
 static void listener_shed_now(struct srv_listener *ls)
 {
+	uint64_t now_ms = srv_now_ns() / 1000000u;
 	char err[256];
 	nng_listener fresh, old;
 	struct retired *gone;
 	size_t ngone;
 
-	if (listener_bind(ls, &fresh, err, sizeof(err)) != 0) {
-		/* Out of descriptors, most likely: free them first, then bind.
-		 * The path refuses connections in between. */
-		pthread_mutex_lock(&ls->lock);
-		old = ls->current;
-		ls->current = (nng_listener)NNG_LISTENER_INITIALIZER;
-		pthread_mutex_unlock(&ls->lock);
-		nng_listener_close(old);
-		if (listener_bind(ls, &fresh, err, sizeof(err)) != 0) {
-			srv_error("listener: cannot replace %s to free descriptors: %s", ls->path,
-				  err);
-			return;
-		}
-	}
 	pthread_mutex_lock(&ls->lock);
 	old = ls->current;
 	gone = ls->retired;
 	ngone = ls->nretired;
-	ls->current = fresh;
+	ls->current = (nng_listener)NNG_LISTENER_INITIALIZER;
 	ls->current_pipes = 0;
 	ls->retired = NULL;
 	ls->nretired = ls->retired_cap = 0;
 	ls->sheds++;
+	ls->shed_pause_ms = now_ms - ls->shed_last_ms < SHED_CALM_MS && ls->shed_pause_ms
+				    ? ls->shed_pause_ms * 2
+				    : SHED_PAUSE_MIN_MS;
+	if (ls->shed_pause_ms > SHED_PAUSE_MAX_MS)
+		ls->shed_pause_ms = SHED_PAUSE_MAX_MS;
+	ls->shed_last_ms = now_ms;
 	pthread_mutex_unlock(&ls->lock);
 	nng_listener_close(old);
 	for (size_t i = 0; i < ngone; i++)
 		nng_listener_close(gone[i].l);
 	free(gone);
+
+	pthread_mutex_lock(&ls->lock);
+	listener_pause(ls, ls->shed_pause_ms);
+	bool stopping = ls->stopping;
+	pthread_mutex_unlock(&ls->lock);
+	if (stopping)
+		return;
+	if (listener_bind(ls, &fresh, err, sizeof(err)) != 0) {
+		/* The watchdog's next probe finds nobody there and repairs. */
+		srv_error("listener: cannot listen again on %s after shedding it: %s", ls->path,
+			  err);
+		return;
+	}
+	pthread_mutex_lock(&ls->lock);
+	ls->current = fresh;
+	pthread_mutex_unlock(&ls->lock);
 }
 
 static void *listener_watchdog(void *arg)
