@@ -8,7 +8,7 @@
 #   build/asan  clang, AddressSanitizer + UndefinedBehaviorSanitizer, and the
 #               libFuzzer targets with their bounded runs
 #   build/tsan  clang, ThreadSanitizer: the suites where threads and
-#               processes meet (server, e2e, direct, campaign); any report fails them. (The
+#               processes meet (server, e2e, direct, campaign, caps); any report fails them. (The
 #               client suite's fake server shares its settings with the test
 #               through nng, which TSan cannot see synchronise: not run.)
 # Exits non-zero if any build or test fails.
@@ -42,7 +42,7 @@ run_build gcc -DCMAKE_C_COMPILER=gcc || status=1
 # The guest boots once, with the gcc build's binaries: sanitizer builds
 # inside a TCG guest would only be slower, not test more of the guest.
 run_build asan -DCMAKE_C_COMPILER=clang -DMMIO_SANITIZE=ON -DMMIO_GUEST_TESTS=OFF || status=1
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CTEST_FILTER='^(server|e2e|direct|campaign)$' \
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" CTEST_FILTER='^(server|e2e|direct|campaign|caps)$' \
 	run_build tsan -DCMAKE_C_COMPILER=clang -DMMIO_TSAN=ON -DMMIO_FUZZ=OFF -DMMIO_GUEST_TESTS=OFF || status=1
 
 if [ $status -eq 0 ]; then

@@ -264,6 +264,20 @@ bool srv_doors_shed(struct srv_doors *d, const char *name)
 	return found;
 }
 
+unsigned srv_doors_count_orphans(struct srv_doors *d, const char (*names)[108], size_t n)
+{
+	unsigned sum = 0;
+
+	if (!d)
+		return 0;
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < d->n; i++)
+		if (!d->v[i].retired)
+			sum += srv_listener_count_orphans(d->v[i].ls, names, n);
+	pthread_mutex_unlock(&d->lock);
+	return sum;
+}
+
 void srv_doors_pipe_event(struct srv_doors *d, nng_pipe p, nng_pipe_ev ev)
 {
 	if (!d)

@@ -5,14 +5,16 @@
  * nng accepts every connection that reaches a listener and holds its
  * descriptor through the SP handshake, for up to 10 s, before the server
  * hears of it; connections caught by a stalled listener (listener.c) are
- * held until that listener closes. An account that opens connections and
+ * held as long as that listener lives, some even after. An account that opens connections and
  * says nothing could so fill a server running under systemd's default soft
  * limit of 1024 descriptors, and then nobody could connect, through any
  * door. Every GUARD_TICK_MS this thread counts the process's descriptors;
  * past a quarter of the limit it finds the listener whose
  * connections hold the most (an accepted socket carries its listener's
- * address) and has it shed: replaced, and closed with all it holds. A storm
- * at one door so costs only that door's connections.
+ * address) and has it shed: closed with all it holds, and opened again a
+ * while later. A storm at one door so costs only that door's connections.
+ * Once a second it also counts the connections of listeners already closed
+ * that nng will not free, for the bound in listener.c.
  */
 #include "log.h"
 #include "server.h"
@@ -39,6 +41,7 @@ static atomic_bool guard_stopping;
 static struct srv_listener *guard_public;
 static struct srv_doors *guard_doors;
 static atomic_ulong guard_sheds;
+static atomic_ulong guard_orphans;
 
 static void sleep_ms(long ms)
 {
@@ -63,65 +66,90 @@ static size_t fds_open(void)
 	return n;
 }
 
-/*
- * The listening address that holds the most of our connected sockets
- * (the listener's private name, "<path>.<n>~"), into @best. False if none.
- */
-static bool busiest_address(char *best, size_t len)
+#define GUARD_NAMES_MAX 8192
+/* Count orphaned connections (srv_listener_count_orphans()) this often. */
+#define GUARD_ORPHAN_TICKS 200
+
+typedef char sock_name[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+/* The socket address of each of our connected AF_UNIX descriptors that has
+ * one (an accepted connection carries its listener's), into @names. */
+static size_t socket_names(sock_name *names, size_t max)
 {
-	struct tally {
-		char name[sizeof(((struct sockaddr_un *)0)->sun_path)];
-		unsigned count;
-	} t[16];
-	size_t nt = 0, top = 0;
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
+	size_t n = 0;
 
 	if (!d)
-		return false;
-	while ((e = readdir(d)) != NULL) {
+		return 0;
+	while ((e = readdir(d)) != NULL && n < max) {
 		struct sockaddr_un a;
 		socklen_t alen = sizeof(a);
-		size_t i;
 
 		if (e->d_name[0] == '.' ||
 		    getsockname(atoi(e->d_name), (struct sockaddr *)&a, &alen) != 0 ||
 		    a.sun_family != AF_UNIX || alen <= offsetof(struct sockaddr_un, sun_path) ||
 		    a.sun_path[0] == '\0')
 			continue;
-		a.sun_path[sizeof(a.sun_path) - 1] = '\0';
-		for (i = 0; i < nt && strcmp(t[i].name, a.sun_path) != 0; i++)
-			;
-		if (i == nt) {
-			if (nt == sizeof(t) / sizeof(t[0]))
-				continue;
-			snprintf(t[nt].name, sizeof(t[nt].name), "%s", a.sun_path);
-			t[nt++].count = 0;
-		}
-		t[i].count++;
+		memcpy(names[n], a.sun_path, sizeof(names[n]));
+		names[n++][sizeof(names[0]) - 1] = '\0';
 	}
 	closedir(d);
-	for (size_t i = 1; i < nt; i++)
-		top = t[i].count > t[top].count ? i : top;
-	if (nt == 0)
+	return n;
+}
+
+/* The address most of @names share, into @best. False if none. */
+static bool busiest_address(const sock_name *names, size_t n, char *best, size_t len)
+{
+	size_t top = 0, top_count = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t count = 0;
+
+		/* Quadratic, but bounded by a few distinct addresses in practice:
+		 * skip an address already counted. */
+		bool seen = false;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = strcmp(names[k], names[i]) == 0;
+		if (seen)
+			continue;
+		for (size_t k = i; k < n; k++)
+			count += strcmp(names[k], names[i]) == 0;
+		if (count > top_count) {
+			top = i;
+			top_count = count;
+		}
+	}
+	if (top_count == 0)
 		return false;
-	snprintf(best, len, "%s", t[top].name);
+	snprintf(best, len, "%s", names[top]);
 	return true;
 }
 
 static void *guard_loop(void *arg)
 {
+	static sock_name names[GUARD_NAMES_MAX];
 	struct rlimit rl;
-	char name[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	sock_name name;
+	unsigned long tick = 0;
+	size_t n;
 
 	(void)arg;
 	while (!atomic_load(&guard_stopping)) {
 		sleep_ms(GUARD_TICK_MS);
+		if (++tick % GUARD_ORPHAN_TICKS == 0) {
+			n = socket_names(names, GUARD_NAMES_MAX);
+			atomic_store(&guard_orphans,
+				     srv_listener_count_orphans(guard_public, names, n) +
+					     srv_doors_count_orphans(guard_doors, names, n));
+		}
 		if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 			continue;
 		size_t open = fds_open();
-		if (open * 100 < rl.rlim_cur * GUARD_HIGH_PERCENT ||
-		    !busiest_address(name, sizeof(name)))
+		if (open * 100 < rl.rlim_cur * GUARD_HIGH_PERCENT)
+			continue;
+		n = socket_names(names, GUARD_NAMES_MAX);
+		if (!busiest_address(names, n, name, sizeof(name)))
 			continue;
 		bool shed = false;
 		if (srv_listener_bound_here(guard_public, name)) {
@@ -135,8 +163,10 @@ static void *guard_loop(void *arg)
 		/* One line a shed would be a log flood under a storm. */
 		if (atomic_fetch_add(&guard_sheds, 1) % 100 == 0)
 			srv_warn("%zu of %lu descriptors in use, most by connections to %s: "
-				 "closing that listener's connections (%lu times so far)",
-				 open, (unsigned long)rl.rlim_cur, name, atomic_load(&guard_sheds));
+				 "closing that listener's connections (%lu times so far; %lu "
+				 "descriptors held by listeners nng did not free)",
+				 open, (unsigned long)rl.rlim_cur, name, atomic_load(&guard_sheds),
+				 atomic_load(&guard_orphans));
 		sleep_ms(GUARD_SETTLE_MS);
 	}
 	return NULL;
@@ -165,4 +195,9 @@ void srv_guard_stop(void)
 unsigned long srv_guard_sheds(void)
 {
 	return atomic_load(&guard_sheds);
+}
+
+unsigned long srv_guard_orphans(void)
+{
+	return atomic_load(&guard_orphans);
 }

@@ -48,8 +48,18 @@
 
 struct retired {
 	nng_listener l;
+	unsigned gen;	/* its private name is "<path>.<gen>~" */
 	unsigned pipes; /* live session pipes accepted by it */
 };
+
+/*
+ * A stalled nng 1.5.2 listener never frees the connections that finished
+ * their handshake while it was stalled (the watchdog's own probes among
+ * them), not even once closed: each repair or shed can leave a few
+ * descriptors behind for good. Past this many, held by the listeners one
+ * srv_listener closed, it is not opened again (the guard counts them).
+ */
+#define ORPHANS_MAX 32
 
 struct srv_listener {
 	nng_socket sock;
@@ -62,7 +72,10 @@ struct srv_listener {
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t wake;
 	nng_listener current;
+	unsigned current_gen;
 	unsigned current_pipes;
+	unsigned orphans; /* srv_listener_count_orphans() */
+	uint64_t orphans_warned_ms;
 	/* Stalled listeners that still carry sessions; each holds at least one
 	 * live session, so there are never more than the sessions allowed. */
 	struct retired *retired;
@@ -116,12 +129,14 @@ static bool path_has_listener(const char *path)
 }
 
 /* Bind a new listener on a private name and move it onto the public path. */
-static int listener_bind(struct srv_listener *ls, nng_listener *out, char *err, size_t errlen)
+static int listener_bind(struct srv_listener *ls, nng_listener *out, unsigned *gen, char *err,
+			 size_t errlen)
 {
 	char tmp[PATH_MAX + 32], url[PATH_MAX + 48];
 	nng_listener l;
 	int rv;
 
+	*gen = ls->generation;
 	snprintf(tmp, sizeof(tmp), "%s.%u~", ls->path, ls->generation++);
 	if (strlen(tmp) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		snprintf(err, errlen, "socket path %s is too long (at most %zu bytes)", ls->path,
@@ -197,6 +212,33 @@ static bool listener_probe(struct srv_listener *ls)
 }
 
 /*
+ * May @ls listen again? Not once the listeners it closed hold ORPHANS_MAX
+ * descriptors nng will not free: a storm that stalls it again and again
+ * would otherwise take the server's descriptors a few at a time. Said once
+ * a minute.
+ */
+static bool listener_may_reopen(struct srv_listener *ls)
+{
+	uint64_t now_ms = srv_now_ns() / 1000000u;
+	bool warn = false, ok;
+
+	pthread_mutex_lock(&ls->lock);
+	ok = ls->orphans < ORPHANS_MAX;
+	if (!ok && now_ms - ls->orphans_warned_ms >= 60000) {
+		ls->orphans_warned_ms = now_ms;
+		warn = true;
+	}
+	pthread_mutex_unlock(&ls->lock);
+	if (warn)
+		srv_error(
+			"listener: %s stays closed: the listeners it replaced hold %d descriptors "
+			"that nng 1.5.2 does not free (issue 1518); restart the server to listen "
+			"there again, and keep the storm's account from the socket",
+			ls->path, ORPHANS_MAX);
+	return ok;
+}
+
+/*
  * Replace the stalled current listener. nng calls are made without ls->lock
  * held: the pipe callbacks take it, and a listener's close or start can wait
  * for those callbacks.
@@ -207,8 +249,12 @@ static void listener_repair(struct srv_listener *ls)
 	nng_listener fresh;
 	struct retired *grown;
 
+	unsigned gen;
+
 	/* Only the watchdog thread binds after start: generation needs no lock. */
-	if (listener_bind(ls, &fresh, err, sizeof(err)) != 0) {
+	if (!listener_may_reopen(ls))
+		return;
+	if (listener_bind(ls, &fresh, &gen, err, sizeof(err)) != 0) {
 		srv_error("listener: repair failed: %s", err);
 		return;
 	}
@@ -220,6 +266,7 @@ static void listener_repair(struct srv_listener *ls)
 			/* Keep the new listener serving; the old one must go now. */
 			nng_listener stalled = ls->current;
 			ls->current = fresh;
+			ls->current_gen = gen;
 			ls->current_pipes = 0;
 			pthread_mutex_unlock(&ls->lock);
 			srv_error("listener: out of memory; closing the stalled listener");
@@ -230,9 +277,11 @@ static void listener_repair(struct srv_listener *ls)
 		ls->retired_cap = cap;
 	}
 	ls->retired[ls->nretired].l = ls->current;
+	ls->retired[ls->nretired].gen = ls->current_gen;
 	ls->retired[ls->nretired].pipes = ls->current_pipes;
 	ls->nretired++;
 	ls->current = fresh;
+	ls->current_gen = gen;
 	ls->current_pipes = 0;
 	ls->repairs++;
 	pthread_mutex_unlock(&ls->lock);
@@ -297,12 +346,14 @@ static void listener_shed_now(struct srv_listener *ls)
 	nng_listener fresh, old;
 	struct retired *gone;
 	size_t ngone;
+	unsigned gen;
 
 	pthread_mutex_lock(&ls->lock);
 	old = ls->current;
 	gone = ls->retired;
 	ngone = ls->nretired;
 	ls->current = (nng_listener)NNG_LISTENER_INITIALIZER;
+	ls->current_gen = UINT_MAX; /* none: what the closed one held is orphaned */
 	ls->current_pipes = 0;
 	ls->retired = NULL;
 	ls->nretired = ls->retired_cap = 0;
@@ -323,9 +374,9 @@ static void listener_shed_now(struct srv_listener *ls)
 	listener_pause(ls, ls->shed_pause_ms);
 	bool stopping = ls->stopping;
 	pthread_mutex_unlock(&ls->lock);
-	if (stopping)
+	if (stopping || !listener_may_reopen(ls))
 		return;
-	if (listener_bind(ls, &fresh, err, sizeof(err)) != 0) {
+	if (listener_bind(ls, &fresh, &gen, err, sizeof(err)) != 0) {
 		/* The watchdog's next probe finds nobody there and repairs. */
 		srv_error("listener: cannot listen again on %s after shedding it: %s", ls->path,
 			  err);
@@ -333,6 +384,7 @@ static void listener_shed_now(struct srv_listener *ls)
 	}
 	pthread_mutex_lock(&ls->lock);
 	ls->current = fresh;
+	ls->current_gen = gen;
 	pthread_mutex_unlock(&ls->lock);
 }
 
@@ -419,7 +471,7 @@ int srv_listener_start(struct srv_listener *ls, char *err, size_t errlen)
 			 ls->path);
 		return -1;
 	}
-	if (listener_bind(ls, &ls->current, err, errlen) != 0)
+	if (listener_bind(ls, &ls->current, &ls->current_gen, err, errlen) != 0)
 		return -1;
 	ls->started = true;
 	if (pthread_create(&ls->watchdog, NULL, listener_watchdog, ls) != 0) {
@@ -498,17 +550,40 @@ unsigned long srv_listener_sheds(struct srv_listener *ls)
 	return n;
 }
 
-bool srv_listener_bound_here(const struct srv_listener *ls, const char *name)
+/* The generation in @name if it is one of @ls's private names ("<path>.<n>~"), else -1. */
+static long bound_gen(const struct srv_listener *ls, const char *name)
 {
 	size_t n = strlen(ls->path);
 	const char *p = name + n;
+	char *end;
 
-	/* listener_bind() names: "<path>.<generation>~" */
 	if (strncmp(name, ls->path, n) != 0 || *p++ != '.' || *p < '0' || *p > '9')
-		return false;
-	while (*p >= '0' && *p <= '9')
-		p++;
-	return p[0] == '~' && p[1] == '\0';
+		return -1;
+	unsigned long gen = strtoul(p, &end, 10);
+	return end[0] == '~' && end[1] == '\0' && gen <= UINT_MAX ? (long)gen : -1;
+}
+
+bool srv_listener_bound_here(const struct srv_listener *ls, const char *name)
+{
+	return bound_gen(ls, name) >= 0;
+}
+
+unsigned srv_listener_count_orphans(struct srv_listener *ls, const char (*names)[108], size_t n)
+{
+	unsigned orphans = 0;
+
+	pthread_mutex_lock(&ls->lock);
+	for (size_t i = 0; i < n; i++) {
+		long gen = bound_gen(ls, names[i]);
+		bool live = gen >= 0 && (unsigned)gen == ls->current_gen && ls->started;
+
+		for (size_t k = 0; gen >= 0 && !live && k < ls->nretired; k++)
+			live = ls->retired[k].gen == (unsigned)gen;
+		orphans += gen >= 0 && !live;
+	}
+	ls->orphans = orphans;
+	pthread_mutex_unlock(&ls->lock);
+	return orphans;
 }
 
 void srv_listener_retire(struct srv_listener *ls)

@@ -75,6 +75,13 @@ unsigned long srv_listener_sheds(struct srv_listener *ls);
 /* True if @name is a socket address one of @ls's listeners bound (an
  * accepted connection carries its listener's address). */
 bool srv_listener_bound_here(const struct srv_listener *ls, const char *name);
+/*
+ * Of the @n socket addresses @names (one per connected descriptor of the
+ * server), how many belong to listeners @ls has closed: connections nng
+ * 1.5.2 will never free. Remembered: past a bound, @ls is not opened again
+ * after a repair or a shed. Returns the count.
+ */
+unsigned srv_listener_count_orphans(struct srv_listener *ls, const char (*names)[108], size_t n);
 
 /*
  * Stop the watchdog, close every listener, remove the socket path and free
@@ -111,6 +118,8 @@ void srv_doors_close(struct srv_doors *d);
 /* Shed the open door whose listener bound @name (srv_listener_shed()).
  * False if no open door did. */
 bool srv_doors_shed(struct srv_doors *d, const char *name);
+/* srv_listener_count_orphans() for every open door; returns the sum. */
+unsigned srv_doors_count_orphans(struct srv_doors *d, const char (*names)[108], size_t n);
 
 /* ---- guard.c: descriptors kept for everyone ---- */
 
@@ -121,6 +130,9 @@ int srv_guard_start(struct srv_listener *public_listener, struct srv_doors *door
 void srv_guard_stop(void);
 /* How many listeners it has shed. */
 unsigned long srv_guard_sheds(void);
+/* Descriptors held by connections of closed listeners that nng 1.5.2 will
+ * never free, as last counted (once a second). */
+unsigned long srv_guard_orphans(void);
 
 /* ---- state.c: devices and policy generations ---- */
 

@@ -428,6 +428,7 @@ static void siege(const char *attack)
 	struct server_use use = { 0 };
 	long hz = sysconf(_SC_CLK_TCK);
 
+	unsigned before = server_fds(), after = 0;
 	pid_t attacker = harness_spawn(attack, NULL);
 	usleep(500 * 1000); /* let the attack reach full speed */
 	unsigned long long t0 = server_ticks();
@@ -446,6 +447,12 @@ static void siege(const char *attack)
 	kill(-attacker, SIGKILL);
 	kill(attacker, SIGKILL);
 	waitpid(attacker, NULL, 0);
+	/* What the attack held is given back: no stalled listener, stuck
+	 * connection or session outlives it for long. */
+	for (int i = 0; i < 100 && (after = server_fds()) > before + 4; i++)
+		usleep(100 * 1000);
+	/* (nng 1.5.2 keeps some connections of the listeners a storm stalled
+	 * and the guard closed: at most 32, listener.c.) */
 	FILE *f = fdopen(report, "r");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
@@ -453,9 +460,11 @@ static void siege(const char *attack)
 	ck_assert_int_eq(sscanf(line, "%u %u %lf %lf %d", &ok, &failed, &median, &max, &first), 5);
 	fprintf(stderr,
 		"siege %-8s victim: %u ok, %u failed (first: %s), median %.1f ms, max %.1f ms; "
-		"server: CPU %.0f%%, RSS %lu KiB, at most %u descriptors\n",
+		"server: CPU %.0f%%, RSS %lu KiB, at most %u descriptors (%u before, %u after)\n",
 		attack, ok, failed, first ? mmio_status_name(first) : "-", median, max,
-		use.cpu_percent, use.rss_kib, use.fds_max);
+		use.cpu_percent, use.rss_kib, use.fds_max, before, after);
+	if (failed)
+		harness_log_tail(40);
 	ck_assert_msg(failed == 0, "%s: the victim failed %u times (first: %s)", attack, failed,
 		      mmio_status_name(first));
 	ck_assert_uint_gt(ok, 10);
@@ -464,6 +473,18 @@ static void siege(const char *attack)
 	/* (A storm may fill the descriptor table for a moment: nng frees a
 	 * refused connection's descriptor later than it accepts the next.
 	 * What counts is that the victim never failed.) */
+	if (after > before + 32 + 4) {
+		char cmd[160];
+		snprintf(cmd, sizeof(cmd),
+			 "ss -xp | grep 'pid=%d,' | awk '{print $2, $5}' | sort | uniq -c >&2",
+			 (int)H.server);
+		if (system(cmd) != 0)
+			fprintf(stderr, "(no ss)\n");
+		harness_log_tail(10);
+	}
+	ck_assert_msg(after <= before + 32 + 4,
+		      "%s: the server holds %u descriptors 10 s after, %u before", attack, after,
+		      before);
 	/* The server is still there for everyone. */
 	ck_assert_int_eq(kill(H.server, 0), 0);
 }
@@ -529,14 +550,78 @@ START_TEST(doors_follow_the_policy)
 		       "    grants:\n"
 		       "      - { region: r, access: r, ops: [once] }\n");
 	harness_server_signal(SIGHUP);
+	char dropped[128];
 	snprintf(path, sizeof(path), "%s.d/g1003", H.sock);
-	for (int i = 0; i < 100 && stat(path, &st) != 0; i++)
+	snprintf(dropped, sizeof(dropped), "%s.d/u1002", H.sock);
+	for (int i = 0; i < 100 && (stat(path, &st) != 0 || access(dropped, F_OK) == 0); i++)
 		usleep(50 * 1000);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_uint_eq(st.st_gid, 1003);
 	ck_assert_uint_eq(st.st_mode & 0777, 0660);
-	snprintf(path, sizeof(path), "%s.d/u1002", H.sock);
-	ck_assert_int_ne(stat(path, &st), 0);
+	ck_assert_int_ne(access(dropped, F_OK), 0);
+}
+END_TEST
+
+/* How many lines of the server's log contain @needle. */
+static unsigned log_count(const char *needle)
+{
+	char line[1024];
+	unsigned n = 0;
+	FILE *f = fopen(H.log, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * A stalled nng 1.5.2 listener keeps the connections that finished their
+ * handshake while it was stalled, even once closed. Stall the public socket
+ * again and again (one raw connect+close is enough): what the closed
+ * listeners keep stays under a bound, past which the public socket stays
+ * closed, and a driver still gets in through its door.
+ */
+START_TEST(repeated_stalls_leak_a_bounded_number_of_descriptors)
+{
+	unsigned before = server_fds(), most = before;
+
+	for (int round = 0; round < 40 && !harness_log_contains("stays closed"); round++) {
+		unsigned repairs = log_count("accept stalled");
+		int fd = raw_connect(true);
+
+		if (fd >= 0)
+			close(fd);
+		for (int i = 0; i < 50 && log_count("accept stalled") == repairs &&
+				!harness_log_contains("stays closed");
+		     i++)
+			usleep(100 * 1000);
+		unsigned now = server_fds();
+		most = now > most ? now : most;
+	}
+	fprintf(stderr, "stalls: %u repairs, descriptors %u before, at most %u\n",
+		log_count("accept stalled"), before, most);
+	ck_assert_msg(harness_log_contains("stays closed"),
+		      "the public socket was repaired %u times without a bound",
+		      log_count("accept stalled"));
+	/* 32 held by the closed listeners (listener.c), and the few of a
+	 * repair in progress. */
+	ck_assert_uint_le(most, before + 32 + 8);
+
+	/* The driver's door is another listener: unaffected. */
+	int report;
+	unsigned ok = 0, failed = 1;
+	setenv("MMIO_SIEGE_S", "1", 1);
+	pid_t victim = harness_spawn("victim", &report);
+	ck_assert_int_eq(waitpid(victim, NULL, 0), victim);
+	FILE *f = fdopen(report, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%u %u", &ok, &failed), 2);
+	fclose(f);
+	ck_assert_uint_eq(failed, 0);
+	ck_assert_uint_gt(ok, 10);
 }
 END_TEST
 
@@ -553,6 +638,7 @@ static Suite *siege_suite(void)
 	tcase_add_test(tc, replies_never_read);
 	tcase_add_test(tc, hello_only_sessions);
 	tcase_add_test(tc, waiting_polls_of_a_granted_uid);
+	tcase_add_test(tc, repeated_stalls_leak_a_bounded_number_of_descriptors);
 	suite_add_tcase(s, tc);
 	return s;
 }
