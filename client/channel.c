@@ -38,14 +38,23 @@ bool cli_channel_path(const char *url, char *out, size_t outlen)
 	return true;
 }
 
-/* Is "<path>.d/<name>" a socket we may connect to? Then its URL is in @out. */
-static bool door_try(const char *path, const char *name, char *out, size_t outlen)
+/*
+ * Is "<path>.d/<name>" a door of the server at <path> that we may connect
+ * to? Then its URL is in @out. A door counts only in a directory owned by
+ * the public socket's owner that nobody else may write to, and only if its
+ * owner is that same owner or @self: in a /tmp path another account could
+ * otherwise plant a "door" and take our requests.
+ */
+static bool door_try(const char *path, const char *name, uid_t self, char *out, size_t outlen)
 {
-	char door[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	struct stat st;
+	char door[sizeof(((struct sockaddr_un *)0)->sun_path)], dir[sizeof(door)];
+	struct stat pub, d, st;
 
-	if (snprintf(door, sizeof(door), "%s.d/%s", path, name) >= (int)sizeof(door) ||
-	    stat(door, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+	if (snprintf(dir, sizeof(dir), "%s.d", path) >= (int)sizeof(dir) ||
+	    snprintf(door, sizeof(door), "%s/%s", dir, name) >= (int)sizeof(door) ||
+	    stat(path, &pub) != 0 || lstat(dir, &d) != 0 || !S_ISDIR(d.st_mode) ||
+	    d.st_uid != pub.st_uid || (d.st_mode & 022) || lstat(door, &st) != 0 ||
+	    !S_ISSOCK(st.st_mode) || (st.st_uid != pub.st_uid && st.st_uid != self) ||
 	    faccessat(AT_FDCWD, door, W_OK, AT_EACCESS) != 0)
 		return false;
 	return snprintf(out, outlen, "ipc://%s", door) < (int)outlen;
@@ -62,15 +71,16 @@ bool cli_door_url(const char *url, char *out, size_t outlen)
 		return false;
 	url += sizeof(scheme) - 1;
 	snprintf(name, sizeof(name), "u%u", (unsigned)geteuid());
-	if (door_try(url, name, out, outlen))
+	if (door_try(url, name, geteuid(), out, outlen))
 		return true;
+	/* A group door is the server's: its owner is the public socket's. */
 	snprintf(name, sizeof(name), "g%u", (unsigned)getegid());
-	if (door_try(url, name, out, outlen))
+	if (door_try(url, name, (uid_t)-1, out, outlen))
 		return true;
 	n = getgroups(64, groups);
 	for (int i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "g%u", (unsigned)groups[i]);
-		if (door_try(url, name, out, outlen))
+		if (door_try(url, name, (uid_t)-1, out, outlen))
 			return true;
 	}
 	return false;

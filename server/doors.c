@@ -10,7 +10,9 @@
  * no grant could keep every driver out. So each client entry of the policy
  * gets a door next to the public socket, on the same nng socket:
  *
- *   <listen path>.d/u<UID>   owner UID, mode 0600 (a `uid:`/`user:` client)
+ *   <listen path>.d/u<UID>   owner UID, the server's group, mode 0660 (a
+ *                            `uid:`/`user:` client; the group lets the
+ *                            watchdog probe it without CAP_DAC_OVERRIDE)
  *   <listen path>.d/g<GID>   group GID, mode 0660 (a `group:`/`gid:` client)
  *
  * The kernel checks a socket file's permissions at connect(2), so a storm
@@ -61,6 +63,9 @@ static void door_of(const struct cfg_client *c, char *name, size_t len, long *ow
 	if (c->match & CFG_MATCH_UID) {
 		snprintf(name, len, "u%u", (unsigned)c->uid);
 		*owner = (long)c->uid;
+		/* Our own group, so that the watchdog can probe it without
+		 * CAP_DAC_OVERRIDE (the unit has none). */
+		*group = (long)getegid();
 	} else {
 		gid_t g = (c->match & CFG_MATCH_GROUP) ? c->group : c->gid;
 		snprintf(name, len, "g%u", (unsigned)g);
@@ -115,8 +120,8 @@ static void door_open(struct srv_doors *d, const struct cfg_client *c)
 	if (open)
 		return;
 	snprintf(url, sizeof(url), "ipc://%s/%s", d->dir, name);
-	if (!room || srv_listener_new(d->sock, url, owner >= 0 ? 0600 : 0660, owner, group, &ls,
-				      err, sizeof(err)) != 0) {
+	if (!room ||
+	    srv_listener_new(d->sock, url, 0660, owner, group, &ls, err, sizeof(err)) != 0) {
 		srv_warn("no door for client \"%s\" (%s); it connects through the public socket",
 			 c->name, room ? err : "out of memory");
 		return;
@@ -230,10 +235,12 @@ int srv_doors_start(nng_socket sock, const char *public_path, struct srv_doors *
 		snprintf(err, errlen, "cannot create %s: %s", d->dir, strerror(errno));
 		goto fail;
 	}
+	/* (mkdir(2) applies the umask; systemd's UMask=0077 would make it 0700.) */
 	struct stat st;
 	if (lstat(d->dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 022)) {
-		snprintf(err, errlen, "%s is not a directory of ours that only we may write to",
+	    (st.st_mode & 022) || chmod(d->dir, 0755) != 0) {
+		snprintf(err, errlen,
+			 "%s is not a directory of ours that only we may write to: remove it",
 			 d->dir);
 		goto fail;
 	}

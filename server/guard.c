@@ -41,6 +41,8 @@ static atomic_bool guard_stopping;
 static struct srv_listener *guard_public;
 static struct srv_doors *guard_doors;
 static atomic_ulong guard_sheds;
+
+
 static atomic_ulong guard_orphans;
 
 static void sleep_ms(long ms)
@@ -148,6 +150,10 @@ static void *guard_loop(void *arg)
 		size_t open = fds_open();
 		if (open * 100 < rl.rlim_cur * GUARD_HIGH_PERCENT)
 			continue;
+		/* Connections of a listener already closed count for the socket
+		 * that replaced it: while they hold the table, that socket stays
+		 * closed longer (listener.c), so a flood cannot refill it. What
+		 * nng never frees is bounded far below this threshold. */
 		n = socket_names(names, GUARD_NAMES_MAX);
 		if (!busiest_address(names, n, name, sizeof(name)))
 			continue;

@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -56,10 +57,23 @@ struct retired {
  * A stalled nng 1.5.2 listener never frees the connections that finished
  * their handshake while it was stalled (the watchdog's own probes among
  * them), not even once closed: each repair or shed can leave a few
- * descriptors behind for good. Past this many, held by the listeners one
- * srv_listener closed, it is not opened again (the guard counts them).
+ * descriptors behind for good. Past a sixteenth of the descriptor limit
+ * (at least ORPHANS_MIN), held by the listeners one srv_listener closed at
+ * least ORPHAN_AGE_MS ago, it is not opened again (the guard counts them).
  */
-#define ORPHANS_MAX 32
+#define ORPHANS_MIN   32
+#define ORPHAN_AGE_MS 2000
+#define CLOSED_KEPT   64 /* generations closed, remembered with their time */
+
+static unsigned orphans_max(void)
+{
+	struct rlimit rl;
+	rlim_t n = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+			   ? rl.rlim_cur / 16
+			   : ORPHANS_MIN;
+
+	return n > ORPHANS_MIN ? (unsigned)(n < 65536 ? n : 65536) : ORPHANS_MIN;
+}
 
 struct srv_listener {
 	nng_socket sock;
@@ -67,7 +81,6 @@ struct srv_listener {
 	mode_t mode;
 	uid_t owner; /* (uid_t)-1: leave the owner alone */
 	gid_t group; /* (gid_t)-1: leave the group alone */
-	unsigned generation;
 
 	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t wake;
@@ -75,6 +88,11 @@ struct srv_listener {
 	unsigned current_gen;
 	unsigned current_pipes;
 	unsigned orphans; /* srv_listener_count_orphans() */
+	struct {
+		unsigned gen;
+		uint64_t at_ms;
+	} closed[CLOSED_KEPT]; /* a ring: the last generations closed */
+	size_t nclosed;
 	uint64_t orphans_warned_ms;
 	/* Stalled listeners that still carry sessions; each holds at least one
 	 * live session, so there are never more than the sessions allowed. */
@@ -129,6 +147,8 @@ static bool path_has_listener(const char *path)
 }
 
 /* Bind a new listener on a private name and move it onto the public path. */
+static atomic_uint bind_generation;
+
 static int listener_bind(struct srv_listener *ls, nng_listener *out, unsigned *gen, char *err,
 			 size_t errlen)
 {
@@ -136,8 +156,10 @@ static int listener_bind(struct srv_listener *ls, nng_listener *out, unsigned *g
 	nng_listener l;
 	int rv;
 
-	*gen = ls->generation;
-	snprintf(tmp, sizeof(tmp), "%s.%u~", ls->path, ls->generation++);
+	/* One counter for all listeners: a door opened again on the path of a
+	 * retired one never takes a name the old one's connections carry. */
+	*gen = atomic_fetch_add(&bind_generation, 1);
+	snprintf(tmp, sizeof(tmp), "%s.%u~", ls->path, *gen);
 	if (strlen(tmp) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		snprintf(err, errlen, "socket path %s is too long (at most %zu bytes)", ls->path,
 			 sizeof(((struct sockaddr_un *)0)->sun_path) - 8);
@@ -211,8 +233,16 @@ static bool listener_probe(struct srv_listener *ls)
 	return ok;
 }
 
+/* Remember that generation @gen was closed now (ls->lock held). */
+static void closed_note(struct srv_listener *ls, unsigned gen)
+{
+	ls->closed[ls->nclosed % CLOSED_KEPT].gen = gen;
+	ls->closed[ls->nclosed % CLOSED_KEPT].at_ms = srv_now_ns() / 1000000u;
+	ls->nclosed++;
+}
+
 /*
- * May @ls listen again? Not once the listeners it closed hold ORPHANS_MAX
+ * May @ls listen again? Not once the listeners it closed hold orphans_max()
  * descriptors nng will not free: a storm that stalls it again and again
  * would otherwise take the server's descriptors a few at a time. Said once
  * a minute.
@@ -223,7 +253,7 @@ static bool listener_may_reopen(struct srv_listener *ls)
 	bool warn = false, ok;
 
 	pthread_mutex_lock(&ls->lock);
-	ok = ls->orphans < ORPHANS_MAX;
+	ok = ls->orphans < orphans_max();
 	if (!ok && now_ms - ls->orphans_warned_ms >= 60000) {
 		ls->orphans_warned_ms = now_ms;
 		warn = true;
@@ -234,7 +264,7 @@ static bool listener_may_reopen(struct srv_listener *ls)
 			"listener: %s stays closed: the listeners it replaced hold %d descriptors "
 			"that nng 1.5.2 does not free (issue 1518); restart the server to listen "
 			"there again, and keep the storm's account from the socket",
-			ls->path, ORPHANS_MAX);
+			ls->path, (int)orphans_max());
 	return ok;
 }
 
@@ -265,6 +295,7 @@ static void listener_repair(struct srv_listener *ls)
 		if (!grown) {
 			/* Keep the new listener serving; the old one must go now. */
 			nng_listener stalled = ls->current;
+			closed_note(ls, ls->current_gen);
 			ls->current = fresh;
 			ls->current_gen = gen;
 			ls->current_pipes = 0;
@@ -300,6 +331,7 @@ static void listener_reap(struct srv_listener *ls)
 	for (size_t i = 0; i < ls->nretired && nidle < 16;) {
 		if (ls->retired[i].pipes == 0) {
 			idle[nidle++] = ls->retired[i].l;
+			closed_note(ls, ls->retired[i].gen);
 			ls->retired[i] = ls->retired[--ls->nretired];
 		} else {
 			i++;
@@ -352,6 +384,9 @@ static void listener_shed_now(struct srv_listener *ls)
 	old = ls->current;
 	gone = ls->retired;
 	ngone = ls->nretired;
+	closed_note(ls, ls->current_gen);
+	for (size_t i = 0; i < ngone; i++)
+		closed_note(ls, gone[i].gen);
 	ls->current = (nng_listener)NNG_LISTENER_INITIALIZER;
 	ls->current_gen = UINT_MAX; /* none: what the closed one held is orphaned */
 	ls->current_pipes = 0;
@@ -372,6 +407,8 @@ static void listener_shed_now(struct srv_listener *ls)
 
 	pthread_mutex_lock(&ls->lock);
 	listener_pause(ls, ls->shed_pause_ms);
+	/* A shed asked for during the pause was for what is already closed. */
+	ls->shed = false;
 	bool stopping = ls->stopping;
 	pthread_mutex_unlock(&ls->lock);
 	if (stopping || !listener_may_reopen(ls))
@@ -471,9 +508,16 @@ int srv_listener_start(struct srv_listener *ls, char *err, size_t errlen)
 			 ls->path);
 		return -1;
 	}
-	if (listener_bind(ls, &ls->current, &ls->current_gen, err, errlen) != 0)
+	nng_listener first;
+	unsigned gen;
+	if (listener_bind(ls, &first, &gen, err, errlen) != 0)
 		return -1;
+	/* Published under the lock: pipe callbacks and the guard read them. */
+	pthread_mutex_lock(&ls->lock);
+	ls->current = first;
+	ls->current_gen = gen;
 	ls->started = true;
+	pthread_mutex_unlock(&ls->lock);
 	if (pthread_create(&ls->watchdog, NULL, listener_watchdog, ls) != 0) {
 		snprintf(err, errlen, "cannot start the listener watchdog thread");
 		return -1;
@@ -510,11 +554,15 @@ void srv_listener_pipe_event(struct srv_listener *ls, nng_pipe p, nng_pipe_ev ev
 		return;
 	pthread_mutex_lock(&ls->lock);
 	if (nng_listener_id(owner) == nng_listener_id(ls->current)) {
-		ls->current_pipes += (unsigned)delta;
+		/* A pipe of a listener not yet published as current missed its
+		 * ADD_POST here: never count below zero. */
+		if (delta > 0 || ls->current_pipes > 0)
+			ls->current_pipes += (unsigned)delta;
 	} else {
 		for (size_t i = 0; i < ls->nretired; i++) {
 			if (nng_listener_id(ls->retired[i].l) == nng_listener_id(owner))
-				ls->retired[i].pipes += (unsigned)delta;
+				if (delta > 0 || ls->retired[i].pipes > 0)
+					ls->retired[i].pipes += (unsigned)delta;
 		}
 	}
 	pthread_mutex_unlock(&ls->lock);
@@ -568,18 +616,40 @@ bool srv_listener_bound_here(const struct srv_listener *ls, const char *name)
 	return bound_gen(ls, name) >= 0;
 }
 
+/* Is generation @gen one @ls still listens with (ls->lock held)? */
+static bool gen_live(const struct srv_listener *ls, unsigned gen)
+{
+	if (ls->started && gen == ls->current_gen)
+		return true;
+	for (size_t k = 0; k < ls->nretired; k++)
+		if (ls->retired[k].gen == gen)
+			return true;
+	return false;
+}
+
+/* Was @gen closed less than ORPHAN_AGE_MS ago (nng may still free what it
+ * held)? ls->lock held. */
+static bool gen_closing(const struct srv_listener *ls, unsigned gen, uint64_t now_ms)
+{
+	size_t kept = ls->nclosed < CLOSED_KEPT ? ls->nclosed : CLOSED_KEPT;
+
+	for (size_t k = 0; k < kept; k++)
+		if (ls->closed[k].gen == gen)
+			return now_ms - ls->closed[k].at_ms < ORPHAN_AGE_MS;
+	return false;
+}
+
 unsigned srv_listener_count_orphans(struct srv_listener *ls, const char (*names)[108], size_t n)
 {
+	uint64_t now_ms = srv_now_ns() / 1000000u;
 	unsigned orphans = 0;
 
 	pthread_mutex_lock(&ls->lock);
 	for (size_t i = 0; i < n; i++) {
 		long gen = bound_gen(ls, names[i]);
-		bool live = gen >= 0 && (unsigned)gen == ls->current_gen && ls->started;
 
-		for (size_t k = 0; gen >= 0 && !live && k < ls->nretired; k++)
-			live = ls->retired[k].gen == (unsigned)gen;
-		orphans += gen >= 0 && !live;
+		orphans += gen >= 0 && !gen_live(ls, (unsigned)gen) &&
+			   !gen_closing(ls, (unsigned)gen, now_ms);
 	}
 	ls->orphans = orphans;
 	pthread_mutex_unlock(&ls->lock);

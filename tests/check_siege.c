@@ -141,7 +141,7 @@ static int raw_connect(bool block)
 
 static int child_storm(void)
 {
-	double end = now_ms() + (siege_seconds() + 1) * 1000.0;
+	double end = now_ms() + (siege_seconds() + 30) * 1000.0; /* or until killed */
 
 	become(1001);
 	while (now_ms() < end) {
@@ -167,7 +167,7 @@ static void fd_limit_max(void)
  * server drops them. */
 static int child_halfopen(void)
 {
-	double end = now_ms() + (siege_seconds() + 1) * 1000.0;
+	double end = now_ms() + (siege_seconds() + 30) * 1000.0; /* or until killed */
 
 	become(1001);
 	fd_limit_max();
@@ -236,11 +236,12 @@ static struct proto_request hello_request(void)
 	return rq;
 }
 
-/* Four connections, each flooding HELLOs and never reading a reply. */
+/* Four connections, each flooding HELLOs and never reading a reply (the
+ * campaign's attack: a connection the server drops stays dropped). */
 static int child_hog(void)
 {
 	struct proto_request rq = hello_request();
-	double end = now_ms() + (siege_seconds() + 1) * 1000.0;
+	double end = now_ms() + (siege_seconds() + 30) * 1000.0; /* or until killed */
 	int fds[4];
 	uint32_t id = 1;
 
@@ -254,38 +255,43 @@ static int child_hog(void)
 			setsockopt(fds[i], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	}
 	while (now_ms() < end) {
+		bool any = false;
 		for (int i = 0; i < 4; i++) {
-			if (fds[i] < 0 || !sp_send(fds[i], id++, &rq)) {
-				if (fds[i] >= 0)
-					close(fds[i]);
-				fds[i] = sp_connect();
+			if (fds[i] >= 0 && !sp_send(fds[i], id++, &rq) && errno != EAGAIN &&
+			    errno != EWOULDBLOCK) {
+				close(fds[i]);
+				fds[i] = -1;
 			}
+			any |= fds[i] >= 0;
 		}
+		if (!any)
+			usleep(10 * 1000);
 	}
 	return 0;
 }
 
-/* As many HELLO-only sessions as the server keeps, held open. */
+/* HELLO-only sessions, 300 tries, all held open (the campaign's attack;
+ * one that reconnects in a loop is another, see tests/BAD_INPUTS.md). */
 static int child_sessions(void)
 {
 	struct proto_request rq = hello_request();
-	double end = now_ms() + (siege_seconds() + 1) * 1000.0;
-	int fds[512];
+	double end = now_ms() + (siege_seconds() + 30) * 1000.0; /* or until killed */
+	static int fds[300];
 	size_t n = 0;
 
 	become(1001);
 	fd_limit_max();
-	while (now_ms() < end) {
+	while (n < sizeof(fds) / sizeof(fds[0]) && now_ms() < end) {
 		int fd = sp_connect();
-		if (fd < 0 || !sp_send(fd, 1, &rq)) {
-			if (fd >= 0)
-				close(fd);
-			continue;
+		if (fd >= 0 && !sp_send(fd, 1, &rq)) {
+			close(fd);
+			fd = -1;
 		}
-		if (n == sizeof(fds) / sizeof(fds[0]))
-			close(fds[--n]);
-		fds[n++] = fd;
+		if (fd >= 0)
+			fds[n++] = fd;
 	}
+	while (now_ms() < end)
+		usleep(100 * 1000);
 	return 0;
 }
 
@@ -313,8 +319,24 @@ static int child_polls(void)
 		pthread_t t;
 		pthread_create(&t, NULL, poll_forever, r);
 	}
-	sleep((unsigned)siege_seconds() + 2);
+	sleep((unsigned)siege_seconds() + 30); /* or until killed */
 	_exit(0);
+}
+
+/* uid 1001 knocks at uid 1000's door: 0 if the kernel refuses it. */
+static int child_knock(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd;
+
+	become(1001);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s.d/u1000", H.sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 2;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+		return 1;
+	return errno == EACCES ? 0 : 3;
 }
 
 int harness_child_main(const char *role)
@@ -326,10 +348,13 @@ int harness_child_main(const char *role)
 		{ "victim", child_victim },	{ "storm", child_storm },
 		{ "halfopen", child_halfopen }, { "hog", child_hog },
 		{ "sessions", child_sessions }, { "polls", child_polls },
+		{ "knock", child_knock },
 	};
 
-	/* Every process of an attack is killed with its group. */
+	/* Every process of an attack is killed with its group; a server that
+	 * drops an attacker's connection must not end the attack. */
 	setpgid(0, 0);
+	signal(SIGPIPE, SIG_IGN);
 	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
 		if (strcmp(role, roles[i].name) == 0)
 			return roles[i].run();
@@ -401,6 +426,7 @@ static void setup(void)
 {
 	struct rlimit saved, rl;
 
+	ck_assert_msg(geteuid() == 0, "this suite runs clients as uids 1000-1002: run it as root");
 	harness_init();
 	harness_policy(policy);
 	/* The server inherits systemd's default soft limit, 1024 (its hard
@@ -444,6 +470,10 @@ static void siege(const char *attack)
 	use.cpu_percent =
 		(double)(server_ticks() - t0) * 100.0 / (double)hz / ((now_ms() - w0) / 1000.0);
 	use.rss_kib = server_rss_kib();
+	/* The attack ran to the end (an attacker that could not start would
+	 * make every figure above meaningless). */
+	ck_assert_msg(waitpid(attacker, NULL, WNOHANG) == 0, "%s: the attacker was gone early",
+		      attack);
 	kill(-attacker, SIGKILL);
 	kill(attacker, SIGKILL);
 	waitpid(attacker, NULL, 0);
@@ -452,7 +482,7 @@ static void siege(const char *attack)
 	for (int i = 0; i < 100 && (after = server_fds()) > before + 4; i++)
 		usleep(100 * 1000);
 	/* (nng 1.5.2 keeps some connections of the listeners a storm stalled
-	 * and the guard closed: at most 32, listener.c.) */
+	 * and the guard closed: at most 64, listener.c.) */
 	FILE *f = fdopen(report, "r");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
@@ -473,7 +503,7 @@ static void siege(const char *attack)
 	/* (A storm may fill the descriptor table for a moment: nng frees a
 	 * refused connection's descriptor later than it accepts the next.
 	 * What counts is that the victim never failed.) */
-	if (after > before + 32 + 4) {
+	if (after > before + 64 + 4) {
 		char cmd[160];
 		snprintf(cmd, sizeof(cmd),
 			 "ss -xp | grep 'pid=%d,' | awk '{print $2, $5}' | sort | uniq -c >&2",
@@ -482,7 +512,7 @@ static void siege(const char *attack)
 			fprintf(stderr, "(no ss)\n");
 		harness_log_tail(10);
 	}
-	ck_assert_msg(after <= before + 32 + 4,
+	ck_assert_msg(after <= before + 64 + 4,
 		      "%s: the server holds %u descriptors 10 s after, %u before", attack, after,
 		      before);
 	/* The server is still there for everyone. */
@@ -529,9 +559,18 @@ START_TEST(doors_follow_the_policy)
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert(S_ISSOCK(st.st_mode));
 	ck_assert_uint_eq(st.st_uid, 1000);
-	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	ck_assert_uint_eq(st.st_gid, getegid()); /* the server's: its watchdog probes it */
+	ck_assert_uint_eq(st.st_mode & 0777, 0660);
+	snprintf(path, sizeof(path), "%s.d/u1002", H.sock);
+	ck_assert_int_eq(stat(path, &st), 0);
 	snprintf(path, sizeof(path), "%s.d/u1001", H.sock);
 	ck_assert_int_ne(stat(path, &st), 0);
+	/* The kernel keeps uid 1001 out of uid 1000's door. */
+	int status;
+	pid_t knock = harness_spawn("knock", NULL);
+	ck_assert_int_eq(waitpid(knock, &status, 0), knock);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "uid 1001 at uid 1000's door: status 0x%x", status);
 
 	/* A reload that drops uid 1002 closes its door. */
 	harness_policy("version: 1\n"
@@ -594,7 +633,7 @@ START_TEST(repeated_stalls_leak_a_bounded_number_of_descriptors)
 
 		if (fd >= 0)
 			close(fd);
-		for (int i = 0; i < 50 && log_count("accept stalled") == repairs &&
+		for (int i = 0; i < 30 && log_count("accept stalled") == repairs &&
 				!harness_log_contains("stays closed");
 		     i++)
 			usleep(100 * 1000);
@@ -606,15 +645,22 @@ START_TEST(repeated_stalls_leak_a_bounded_number_of_descriptors)
 	ck_assert_msg(harness_log_contains("stays closed"),
 		      "the public socket was repaired %u times without a bound",
 		      log_count("accept stalled"));
-	/* 32 held by the closed listeners (listener.c), and the few of a
-	 * repair in progress. */
-	ck_assert_uint_le(most, before + 32 + 8);
+	/* 64 held by the closed listeners (a sixteenth of the limit,
+	 * listener.c), and the few of a repair in progress. */
+	ck_assert_uint_le(most, before + 64 + 8);
 
 	/* The driver's door is another listener: unaffected. */
 	int report;
 	unsigned ok = 0, failed = 1;
+	const char *was = getenv("MMIO_SIEGE_S");
+	char saved[16];
+	snprintf(saved, sizeof(saved), "%s", was ? was : "");
 	setenv("MMIO_SIEGE_S", "1", 1);
 	pid_t victim = harness_spawn("victim", &report);
+	if (saved[0])
+		setenv("MMIO_SIEGE_S", saved, 1);
+	else
+		unsetenv("MMIO_SIEGE_S");
 	ck_assert_int_eq(waitpid(victim, NULL, 0), victim);
 	FILE *f = fdopen(report, "r");
 	ck_assert_ptr_nonnull(f);
@@ -631,7 +677,7 @@ static Suite *siege_suite(void)
 	TCase *tc = tcase_create("siege");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
+	tcase_set_timeout(tc, 150);
 	tcase_add_test(tc, doors_follow_the_policy);
 	tcase_add_test(tc, connect_close_storm);
 	tcase_add_test(tc, half_open_connections);

@@ -28,7 +28,7 @@ want=(
 	"NoNewPrivileges=yes"
 	"ProtectSystem=strict"
 	"RestrictAddressFamilies=AF_UNIX"
-	"CapabilityBoundingSet="
+	"CapabilityBoundingSet=CAP_CHOWN"
 	"DeviceAllow=/dev/mem rw"
 )
 for line in "${want[@]}"; do
@@ -51,8 +51,9 @@ sed 's/^Type=notify$/Type=notifyy/' "$unit" >"$work/broken.service"
 out=$(verify "$work/broken.service") || true
 [ -n "$out" ] || fail "systemd-analyze verify said nothing about a broken unit: the check cannot fail"
 
-# The unit grants no capabilities (CapabilityBoundingSet=, NoNewPrivileges=):
-# the installed server serves a sim region under exactly that.
+# The unit grants CAP_CHOWN alone (CapabilityBoundingSet=CAP_CHOWN,
+# NoNewPrivileges=): the installed server serves a sim region under exactly
+# that, through the client's own door, mode 0660.
 sock=$work/mmio.sock
 cat >"$work/policy.yaml" <<POLICY
 version: 1
@@ -71,19 +72,23 @@ clients:
         ops: [once]
 POLICY
 export LD_LIBRARY_PATH=$prefix/$libdir
-setpriv --no-new-privs --bounding-set=-all --inh-caps=-all \
+setpriv --no-new-privs --bounding-set=-all,+chown --inh-caps=-all \
 	"$prefix/sbin/mmio-server" -c "$work/policy.yaml" --log-level warn 2>"$work/server.log" &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
 for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
 [ -S "$sock" ] || { cat "$work/server.log" >&2; fail "mmio-server did not start without capabilities"; }
 caps=$(awk '/^Cap(Eff|Prm|Bnd):/{printf "%s%s", sep, $2; sep=" "}' "/proc/$pid/status")
-[ "$caps" = "0000000000000000 0000000000000000 0000000000000000" ] ||
-	fail "the server still has capabilities (CapPrm CapEff CapBnd: $caps)"
-"$prefix/bin/mmioctl" -s "ipc://$sock" write scratch 8 32 0xc0ffee11 || fail "mmioctl write without server capabilities"
-got=$("$prefix/bin/mmioctl" -s "ipc://$sock" read scratch 8 32) || fail "mmioctl read without server capabilities"
+[ "$caps" = "0000000000000001 0000000000000001 0000000000000001" ] ||
+	fail "the server has other capabilities than CAP_CHOWN (CapPrm CapEff CapBnd: $caps)"
+door=$sock.d/u$(id -u)
+for _ in $(seq 100); do [ -S "$door" ] && break; sleep 0.05; done
+[ -S "$door" ] || { cat "$work/server.log" >&2; fail "no door $door under CAP_CHOWN alone"; }
+[ "$(stat -c %a "$door")" = 660 ] || fail "door $door has mode $(stat -c %a "$door"), not 660"
+"$prefix/bin/mmioctl" -s "ipc://$sock" write scratch 8 32 0xc0ffee11 || fail "mmioctl write with CAP_CHOWN alone"
+got=$("$prefix/bin/mmioctl" -s "ipc://$sock" read scratch 8 32) || fail "mmioctl read with CAP_CHOWN alone"
 [ "$got" = 0xC0FFEE11 ] || fail "read back '$got', expected 0xC0FFEE11"
 kill -TERM "$pid"; rc=0; wait "$pid" || rc=$?; trap - EXIT
 [ $rc -eq 0 ] || { cat "$work/server.log" >&2; fail "mmio-server exited $rc on SIGTERM"; }
 
-echo "ok: $unit verifies; ExecStart=$prefix/sbin/mmio-server; sim served with no capabilities"
+echo "ok: $unit verifies; ExecStart=$prefix/sbin/mmio-server; sim served with CAP_CHOWN alone, through a door"
