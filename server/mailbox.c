@@ -43,12 +43,14 @@ struct srv_mailbox {
 
 /* A waiting thread looks at its stop flag at least this often. */
 #define MBOX_TICK_MS 100
-/* After refusing a malformed request, the thread pauses this long; and as
- * long after MBOX_IDLE_WAKES wakes in a row that brought no request. */
+/* After refusing a malformed request, the thread pauses this long. */
 #define MBOX_REFUSED_PAUSE_MS 1
 /* A client's wake can come after the thread already took its request (it
- * looked before sleeping): one idle wake a request is normal, a run is not. */
-#define MBOX_IDLE_WAKES 4
+ * looked before sleeping): one idle wake a request is normal, a run is not.
+ * Past MBOX_IDLE_WAKES in a row, each costs a pause 1 ms longer than the
+ * last, up to MBOX_IDLE_PAUSE_MAX_MS. */
+#define MBOX_IDLE_WAKES	       4
+#define MBOX_IDLE_PAUSE_MAX_MS 10
 /* A POLL that waits sleeps in slices of at most this, to notice a stop. */
 #define MBOX_WAIT_SLICE_MS 10
 
@@ -225,7 +227,6 @@ static void *mailbox_main(void *arg)
 {
 	struct srv_mailbox *mb = arg;
 	_Atomic uint32_t *req_seq = mbox_word(mb, PROTO_MBOX_REQ_SEQ);
-
 	unsigned idle_wakes = 0;
 
 	while (!atomic_load(&mb->stop)) {
@@ -237,7 +238,9 @@ static void *mailbox_main(void *arg)
 			if (futex_wait_ms(req_seq, now, MBOX_TICK_MS) &&
 			    atomic_load_explicit(req_seq, memory_order_acquire) == now &&
 			    ++idle_wakes >= MBOX_IDLE_WAKES)
-				sleep_ms(MBOX_REFUSED_PAUSE_MS);
+				sleep_ms(idle_wakes - MBOX_IDLE_WAKES < MBOX_IDLE_PAUSE_MAX_MS
+						 ? idle_wakes - MBOX_IDLE_WAKES + 1
+						 : MBOX_IDLE_PAUSE_MAX_MS);
 			continue;
 		}
 		idle_wakes = 0;
