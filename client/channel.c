@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The client side of the descriptor channel (DESIGN.md §4, server/grants.c):
+ * The client side of the descriptor channel (server/grants.c):
  * where it is, and how a MAP token is exchanged there for a descriptor.
  */
 #include "channel.h"

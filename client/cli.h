@@ -300,7 +300,7 @@ int cli_bulk_offset(const mmio_region *r, size_t off, size_t len, size_t chunk, 
 
 /*
  * A fill of [@off, +@len) of view @r as the handle sees it: *@hoff and
- * *@want, the bytes to fill there. On a slice the fill rules of DESIGN.md §2
+ * *@want, the bytes to fill there. On a slice the fill rules of shim_fill()
  * are applied against the slice's end, as shim_fill() applies them against
  * a window's (MMIO_EINVAL for what fills nothing); after a fill of *@want <
  * @len bytes succeeds, the result is MMIO_EINVAL with that count.

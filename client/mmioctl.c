@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mmioctl: poke device registers through mmio-server from a shell, like
- * busybox devmem, but within what the policy grants (API.md, "Programs").
+ * busybox devmem, but within what the policy grants.
  *
  * Exit status: 0 success; 1 the server or the library refused (the status
  * name and its sentence are printed); 2 a usage error.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Phase 3: the raw strings libcyaml loaded become a cfg_policy, checking
- * every value and cross-reference rule of DESIGN.md §6. Positions come from
+ * every value and cross-reference rule of POLICY.md. Positions come from
  * the tree of phase 1; the shape check guarantees that the raw structures
  * and the tree line up entry for entry.
  */
@@ -456,7 +456,7 @@ static void build_server(struct builder *b, const struct cfg_raw_policy *raw)
  * regions:
  * ------------------------------------------------------------------------ */
 
-/* The cache policies each source's backend can honour (DESIGN.md §4). A
+/* The cache policies each source's backend can honour. A
  * policy the backend cannot give is a load error, never a downgrade. */
 static unsigned source_cache_mask(enum cfg_source source)
 {

@@ -5,7 +5,7 @@
  * Loading runs in three phases over one in-memory copy of the file:
  *  1. tree.c parses it with libyaml into a small tree that keeps the
  *     position of every node (libcyaml's own positions can be the previous
- *     scalar's, DESIGN.md §7), refusing aliases, anchors, tags, NUL bytes
+ *     scalar's), refusing aliases, anchors, tags, NUL bytes
  *     and extra documents; schema.c then checks the tree's shape against the
  *     libcyaml schema itself (unknown, duplicate and missing keys, node
  *     kinds, list lengths), collecting every problem;

@@ -2,7 +2,7 @@
 /*
  * The policy's own number syntax. libcyaml would parse integers with
  * strtoll(..., 0): "0644" becomes octal, "0x1000junk" is accepted and "-1"
- * wraps in an unsigned field (DESIGN.md §7), so every number in a policy is
+ * wraps in an unsigned field, so every number in a policy is
  * loaded as a string and parsed here, strictly.
  */
 #include <mmio/config.h>

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The libcyaml schema of the policy (API.md "Policy file"), and the shape
+ * The libcyaml schema of the policy, and the shape
  * check that runs the same schema over the positioned tree first.
  *
  * Every scalar is a string: numbers, booleans and names are parsed by
  * build.c with exact positions (libcyaml's integer and boolean parsing is
- * lax: DESIGN.md §7; its bool takes any unknown word as true). The shape
+ * lax: its integers wrap; its bool takes any unknown word as true). The shape
  * check walks this very schema, so what it accepts is exactly what
  * libcyaml loads.
  */

@@ -3,12 +3,11 @@
  * Phase 1a: the bytes to a tree with the exact position of every node.
  *
  * libcyaml reports problems only through its log callback, stops at the
- * first one, and its position can be that of the previous scalar
- * (DESIGN.md §7). This pass sees the same libyaml event stream libcyaml
- * will see, records where each node starts, and refuses what a policy
- * never needs and libcyaml might take silently: aliases and anchors (one
- * node in two places), tags, NUL bytes inside scalars (libcyaml stores C
- * strings, so "0x10\0junk" would load as "0x10"), and a second document.
+ * first one, and its position can be that of the previous scalar. This pass sees the same libyaml
+ * event stream libcyaml will see, records where each node starts, and refuses what a policy never
+ * needs and libcyaml might take silently: aliases and anchors (one node in two places), tags, NUL
+ * bytes inside scalars (libcyaml stores C strings, so "0x10\0junk" would load as "0x10"), and a
+ * second document.
  */
 #include "internal.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Checked access to a window of device memory: the semantics of DESIGN.md §2
- * (after OSTD's IoMem) on top of the raw primitives.
+ * Checked access to a window of device memory: the semantics of OSTD's
+ * IoMem on top of the raw primitives.
  */
 #include <mmio/shim.h>
 

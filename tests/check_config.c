@@ -1417,7 +1417,7 @@ START_TEST(test_auth_open_boundaries)
 		MMIO_OK);
 	ck_assert_ptr_eq(g, &cfg_policy_client(auth, 0)->grants[5]);
 	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_OPEN, 0x1fff, 1, 0), MMIO_OK);
-	/* Out of grant, empty, reversed (wrapping): ACCESS_DENIED, DESIGN.md §2. */
+	/* Out of grant, empty, reversed (wrapping): ACCESS_DENIED. */
 	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_OPEN, 0x1fff, 2, 0), MMIO_EACCES);
 	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_OPEN, 0xfff, 1, 0), MMIO_EACCES);
 	ck_assert_int_eq(authz(&peer_drv, "full", CFG_OP_OPEN, 0x1000, 0, 0), MMIO_EACCES);

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# The command-line contract of mmio-policy (API.md "Programs"): exit codes
+# The command-line contract of mmio-policy: exit codes
 # and exact messages. Run by CTest as `cmake -DPROG=... -DSRC=... -DWORK=...
 # -P policy-cli.cmake`.
 file(REMOVE_RECURSE ${WORK})

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * mmio-policy: lint policy files (`check`) and show what one client may do
- * (`explain`). API.md "Programs". Exit 0 valid, 1 invalid, 2 usage.
+ * (`explain`), as mmio-policy(5) documents. Exit 0 valid, 1 invalid, 2 usage.
  */
 #include <mmio/config.h>
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# Build the QEMU guest's initramfs (DESIGN.md §4 "The guest"): busybox-static,
+# Build the QEMU guest's initramfs: busybox-static,
 # the project's binaries from a build tree with every shared library they
 # load, a policy, users root and driver (uid/gid 1000), the scenarios and
 # /init. Output is a gzip'd newc cpio; the same inputs give the same bytes.

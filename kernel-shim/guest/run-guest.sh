@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# Boot the QEMU guest (DESIGN.md §4, §7) with one scenario and report it.
+# Boot the QEMU guest with one scenario and report it.
 #
 #   run-guest.sh [--build DIR] [--timeout SEC] [--keep] [--policy FILE]
 #                [--extra DIR]... [--append ARGS] [--smp N] SCENARIO

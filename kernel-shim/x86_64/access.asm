@@ -3,7 +3,7 @@
 ; kernel-shim access primitives: the only instructions of mmio that touch
 ; device memory.
 ;
-; Rules (DESIGN.md §4):
+; Rules:
 ; - device-side accesses are plain MOVs of the stated width, naturally
 ;   aligned, never wider than 8 bytes and never string instructions: these
 ;   are the forms devices expect and that TDX #VE / SEV-ES #VC handlers can

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libmmio: the client stub drivers link to reach device registers through
- * mmio-server (DESIGN.md §1, the contract in API.md).
+ * mmio-server (libmmio(3) is this header's manual).
  *
  * A driver connects once (mmio_connect), opens the regions the policy grants
  * it (mmio_open, mmio_open_range) and accesses them with once-ops
@@ -230,7 +230,7 @@ MMIO_API size_t mmio_size(const mmio_region *r);
 MMIO_API int mmio_is_direct(const mmio_region *r);
 
 /* ------------------------------------------------------------------------
- * Once-ops: exactly one load or store of the stated width (DESIGN.md §2).
+ * Once-ops: exactly one load or store of the stated width.
  *
  * Each is one round trip (proxied) or one load or store (direct). Thread-safe.
  * Returns MMIO_OK; MMIO_EINVAL
@@ -763,7 +763,7 @@ slow:
 #endif /* inline copies */
 
 /*
- * Store @byte to @len bytes from offset @off (DESIGN.md §2): @len 0 is
+ * Store @byte to @len bytes from offset @off: @len 0 is
  * MMIO_OK; @off at or past the end is MMIO_EINVAL with 0 written; otherwise
  * min(@len, size - @off) bytes are written and, if that is short of @len, the
  * result is MMIO_EINVAL with that count. One request whatever the length.

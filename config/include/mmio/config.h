@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config: the YAML policy of mmio (DESIGN.md §6, API.md "Policy file").
+ * config: the YAML policy of mmio (config/POLICY.md, mmio-policy(5)).
  *
  * A policy is loaded once into an immutable cfg_policy object: regions (what
  * exists), clients (who) and their grants (what they may do). The server
  * asks it before every operation (cfg_policy_authorize()); a reload loads a
  * new object and swaps the pointer, so a failed reload keeps the old policy.
  *
- * Loading checks everything DESIGN.md §6 lists and reports every problem in
+ * Loading checks everything POLICY.md lists and reports every problem in
  * the file (up to CFG_MAX_ERRORS) as "FILE:LINE:COL: message" through a
- * callback. Numbers are parsed by this part, never by libcyaml (DESIGN.md
- * §7): see cfg_number_parse().
+ * callback. Numbers are parsed by this part, never by libcyaml (whose
+ * integers wrap silently): see cfg_number_parse().
  *
  * Thread-safety: every function taking a const cfg_policy * is thread-safe
  * and does not block. Loading blocks on file I/O and on the passwd/group
@@ -260,8 +260,9 @@ void cfg_report_to_stream(void *ctx, const struct cfg_diag *diag);
  *
  * Returns MMIO_OK; MMIO_EINVAL if the policy is invalid (at least one problem
  * reported, a file over CFG_MAX_FILE bytes included); MMIO_ENOENT if the file
- * cannot be read or is not a regular file (reported without a position); MMIO_ENOMEM; MMIO_EINTERNAL if libcyaml refused what the checks
- * accepted (a bug; reported with libcyaml's message). *@out is NULL on error.
+ * cannot be read or is not a regular file (reported without a position); MMIO_ENOMEM;
+ * MMIO_EINTERNAL if libcyaml refused what the checks accepted (a bug; reported with libcyaml's
+ * message). *@out is NULL on error.
  */
 int cfg_policy_load_file(const char *path, cfg_report_fn report, void *ctx, cfg_policy **out);
 
@@ -348,14 +349,14 @@ const char *cfg_op_name(enum cfg_op op);
  *
  *  - LIST: always MMIO_OK.
  *  - OPEN: @len 0, a range that overflows, or a range not inside the grant
- *    is MMIO_EACCES (DESIGN.md §2 "Acquire").
+ *    is MMIO_EACCES.
  *  - READ_ONCE/WRITE_ONCE/POLL: @width must be 1, 2, 4 or 8 (else
  *    MMIO_EINVAL); the range is [@offset, @offset + @width).
  *  - READ/WRITE/FILL: @width is the device access width the server will use:
  *    0 (widest aligned, mixed) is allowed only if the grant allows all
  *    widths; 1/2/4/8 otherwise; anything else is MMIO_EINVAL. A zero-length
  *    range is fine anywhere in [start, end] of the grant. For FILL, clamp
- *    the length to the handle first (partial fill, DESIGN.md §2) and ask for
+ *    the length to the handle first (partial fill) and ask for
  *    the clamped range.
  *  - MAP: the range must be non-empty and page-aligned in the device
  *    (region base + @offset and @len multiples of CFG_PAGE_SIZE), else

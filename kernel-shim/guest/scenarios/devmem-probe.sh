@@ -5,7 +5,7 @@
 # reaches the emulated devices' BARs. Prints the BAR physical addresses,
 # reads edu's ID register (0x010000ED), checks edu's liveness register
 # (reads back the complement of what was written) and a store/load on
-# ivshmem's shared memory. DESIGN.md §4: /dev/mem is subject to
+# ivshmem's shared memory. /dev/mem is subject to
 # STRICT_DEVMEM; the Debian kernel has IO_STRICT_DEVMEM, which refuses only
 # ranges a driver has claimed, and edu/ivshmem have no driver here, so no
 # iomem=relaxed is needed.

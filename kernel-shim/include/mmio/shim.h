@@ -11,7 +11,7 @@
  *  2. Fault recovery: a SIGBUS/SIGSEGV handler that resumes a faulting
  *     primitive at its fixup, so the call reports exactly how far it got.
  *  3. Windows: a (base, limit, width) view of mapped device memory with the
- *     checked operations of DESIGN.md §2 (range, alignment, width, partial
+ *     checked operations (range, alignment, width, partial
  *     progress). The server and the direct-mode client both use these.
  *
  * Plus the mapping backends that produce device memory to put a window on.
@@ -163,7 +163,7 @@ int shim_copy_to_device(const struct shim_window *w, size_t offset, const void *
 			size_t *done);
 
 /*
- * Fill with @byte (DESIGN.md §2): @len 0 is MMIO_OK; @offset >= limit is
+ * Fill with @byte: @len 0 is MMIO_OK; @offset >= limit is
  * MMIO_EINVAL with 0 written; otherwise min(@len, limit - @offset) bytes are
  * written and, if that is short of @len, the result is MMIO_EINVAL with that
  * count. On a pinned window the address and @len must be multiples of the

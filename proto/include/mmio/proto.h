@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * proto: the mmio wire protocol (DESIGN.md §5; byte layouts in
+ * proto: the mmio wire protocol (byte layouts in
  * proto/PROTOCOL.md).
  *
  * One nng message carries one request or one reply (req0/rep0: nng matches
