@@ -3,7 +3,7 @@
  * Direct grants: MAP hands out a one-time token; the client presents it on
  * the descriptor channel, a SOCK_SEQPACKET socket next to the nng socket
  * ("<socket path>.fd"), and receives the device's descriptor by SCM_RIGHTS
- * (nng cannot carry descriptors, DESIGN.md §7). The kernel's SO_PEERCRED on
+ * (nng cannot carry descriptors). The kernel's SO_PEERCRED on
  * that socket must name the uid that asked over nng.
  *
  * A read-only grant gets a read-only descriptor, reopened from

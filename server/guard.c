@@ -42,7 +42,6 @@ static struct srv_listener *guard_public;
 static struct srv_doors *guard_doors;
 static atomic_ulong guard_sheds;
 
-
 static atomic_ulong guard_orphans;
 
 static void sleep_ms(long ms)
@@ -196,14 +195,4 @@ void srv_guard_stop(void)
 	atomic_store(&guard_stopping, true);
 	pthread_join(guard_thread, NULL);
 	guard_running = false;
-}
-
-unsigned long srv_guard_sheds(void)
-{
-	return atomic_load(&guard_sheds);
-}
-
-unsigned long srv_guard_orphans(void)
-{
-	return atomic_load(&guard_orphans);
 }

@@ -102,7 +102,6 @@ struct srv_listener {
 	bool shed;	    /* srv_listener_shed(): the watchdog sheds at once */
 	bool retired_whole; /* srv_listener_retire(): the path is no longer ours */
 	unsigned long repairs;
-	unsigned long sheds;
 	uint64_t shed_last_ms;	/* CLOCK_MONOTONIC of the last shed */
 	unsigned shed_pause_ms; /* how long the last shed kept it closed */
 
@@ -392,7 +391,6 @@ static void listener_shed_now(struct srv_listener *ls)
 	ls->current_pipes = 0;
 	ls->retired = NULL;
 	ls->nretired = ls->retired_cap = 0;
-	ls->sheds++;
 	ls->shed_pause_ms = now_ms - ls->shed_last_ms < SHED_CALM_MS && ls->shed_pause_ms
 				    ? ls->shed_pause_ms * 2
 				    : SHED_PAUSE_MIN_MS;
@@ -543,7 +541,7 @@ unsigned long srv_listener_repairs(struct srv_listener *ls)
 
 /*
  * Pipe callbacks run under nng's socket lock: only our own state and pipe
- * (not socket) calls here (DESIGN.md §7).
+ * (not socket) calls here.
  */
 void srv_listener_pipe_event(struct srv_listener *ls, nng_pipe p, nng_pipe_ev ev)
 {
@@ -586,16 +584,6 @@ void srv_listener_shed(struct srv_listener *ls)
 	ls->shed = true;
 	pthread_cond_signal(&ls->wake);
 	pthread_mutex_unlock(&ls->lock);
-}
-
-unsigned long srv_listener_sheds(struct srv_listener *ls)
-{
-	unsigned long n;
-
-	pthread_mutex_lock(&ls->lock);
-	n = ls->sheds;
-	pthread_mutex_unlock(&ls->lock);
-	return n;
 }
 
 /* The generation in @name if it is one of @ls's private names ("<path>.<n>~"), else -1. */

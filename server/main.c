@@ -62,7 +62,7 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 	uint32_t id = (uint32_t)nng_pipe_id(p);
 
 	(void)arg;
-	/* Runs under nng's socket lock: no socket calls here (DESIGN.md §7). */
+	/* Runs under nng's socket lock: no socket calls here. */
 	switch (ev) {
 	case NNG_PIPE_EV_ADD_PRE:
 		if (!srv_session_create(p))
@@ -352,7 +352,7 @@ int main(int argc, char **argv)
 		srv_error("cannot open the nng socket: %s", nng_strerror(rv));
 		return 1;
 	}
-	/* nng accepts messages of any size unless told otherwise (DESIGN.md §7).
+	/* nng accepts messages of any size unless told otherwise.
 	 * The slack covers req/rep's own routing header inside the message. */
 	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, (size_t)srv.max_message + 64);
 	if (srv_listener_new(sock, cs->listen, cs->socket_mode, -1,

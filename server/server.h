@@ -70,8 +70,6 @@ unsigned srv_listener_pipes(struct srv_listener *ls);
  * (guard.c). Returns at once. Not after srv_listener_stop().
  */
 void srv_listener_shed(struct srv_listener *ls);
-/* How many times @ls was shed. */
-unsigned long srv_listener_sheds(struct srv_listener *ls);
 /* True if @name is a socket address one of @ls's listeners bound (an
  * accepted connection carries its listener's address). */
 bool srv_listener_bound_here(const struct srv_listener *ls, const char *name);
@@ -128,11 +126,6 @@ unsigned srv_doors_count_orphans(struct srv_doors *d, const char (*names)[108], 
 int srv_guard_start(struct srv_listener *public_listener, struct srv_doors *doors);
 /* Stop it (before the listeners' watchdogs stop). */
 void srv_guard_stop(void);
-/* How many listeners it has shed. */
-unsigned long srv_guard_sheds(void);
-/* Descriptors held by connections of closed listeners that nng 1.5.2 will
- * never free, as last counted (once a second). */
-unsigned long srv_guard_orphans(void);
 
 /* ---- state.c: devices and policy generations ---- */
 

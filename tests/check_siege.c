@@ -39,21 +39,24 @@
 #define SIEGE_MEDIAN_MS 50
 #endif
 
-static const char policy[] = "version: 1\n"
-			     "server:\n"
-			     "  listen: \"%SOCK%\"\n"
-			     "  socket_mode: \"0666\"\n"
-			     "regions:\n"
-			     "  - { name: r, sim: true, size: 64KiB }\n"
-			     "clients:\n"
-			     "  - name: victim\n"
-			     "    uid: 1000\n"
-			     "    grants:\n"
-			     "      - { region: r, access: rw, ops: [once] }\n"
-			     "  - name: poller\n"
-			     "    uid: 1002\n"
-			     "    grants:\n"
-			     "      - { region: r, access: r, ops: [once, poll] }\n";
+/* The server and the victim; each policy adds one client after it. */
+#define POLICY_VICTIM                                                                              \
+	"version: 1\n"                                                                             \
+	"server:\n"                                                                                \
+	"  listen: \"%SOCK%\"\n"                                                                   \
+	"  socket_mode: \"0666\"\n"                                                                \
+	"regions:\n"                                                                               \
+	"  - { name: r, sim: true, size: 64KiB }\n"                                                \
+	"clients:\n"                                                                               \
+	"  - name: victim\n"                                                                       \
+	"    uid: 1000\n"                                                                          \
+	"    grants:\n"                                                                            \
+	"      - { region: r, access: rw, ops: [once] }\n"
+
+static const char policy[] = POLICY_VICTIM "  - name: poller\n"
+					   "    uid: 1002\n"
+					   "    grants:\n"
+					   "      - { region: r, access: r, ops: [once, poll] }\n";
 
 static int siege_seconds(void)
 {
@@ -573,21 +576,10 @@ START_TEST(doors_follow_the_policy)
 		      "uid 1001 at uid 1000's door: status 0x%x", status);
 
 	/* A reload that drops uid 1002 closes its door. */
-	harness_policy("version: 1\n"
-		       "server:\n"
-		       "  listen: \"%SOCK%\"\n"
-		       "  socket_mode: \"0666\"\n"
-		       "regions:\n"
-		       "  - { name: r, sim: true, size: 64KiB }\n"
-		       "clients:\n"
-		       "  - name: victim\n"
-		       "    uid: 1000\n"
-		       "    grants:\n"
-		       "      - { region: r, access: rw, ops: [once] }\n"
-		       "  - name: team\n"
-		       "    gid: 1003\n"
-		       "    grants:\n"
-		       "      - { region: r, access: r, ops: [once] }\n");
+	harness_policy(POLICY_VICTIM "  - name: team\n"
+				     "    gid: 1003\n"
+				     "    grants:\n"
+				     "      - { region: r, access: r, ops: [once] }\n");
 	harness_server_signal(SIGHUP);
 	char dropped[128];
 	snprintf(path, sizeof(path), "%s.d/g1003", H.sock);
