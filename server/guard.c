@@ -43,6 +43,9 @@ static struct srv_doors *guard_doors;
 static atomic_ulong guard_sheds;
 
 static atomic_ulong guard_orphans;
+/* /proc/self/fd, opened once: when the table is full is when the guard must
+ * still see it, and opening the directory then would fail with EMFILE. */
+static DIR *guard_fd_dir;
 
 static void sleep_ms(long ms)
 {
@@ -52,18 +55,15 @@ static void sleep_ms(long ms)
 		;
 }
 
-/* The descriptors open now, or 0 if they cannot be counted. */
+/* The descriptors open now (procfs lists them afresh on each rewind). */
 static size_t fds_open(void)
 {
-	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
 	size_t n = 0;
 
-	if (!d)
-		return 0;
-	while ((e = readdir(d)) != NULL)
+	rewinddir(guard_fd_dir);
+	while ((e = readdir(guard_fd_dir)) != NULL)
 		n += e->d_name[0] != '.';
-	closedir(d);
 	return n;
 }
 
@@ -77,13 +77,11 @@ typedef char sock_name[sizeof(((struct sockaddr_un *)0)->sun_path)];
  * one (an accepted connection carries its listener's), into @names. */
 static size_t socket_names(sock_name *names, size_t max)
 {
-	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
 	size_t n = 0;
 
-	if (!d)
-		return 0;
-	while ((e = readdir(d)) != NULL && n < max) {
+	rewinddir(guard_fd_dir);
+	while ((e = readdir(guard_fd_dir)) != NULL && n < max) {
 		struct sockaddr_un a;
 		socklen_t alen = sizeof(a);
 
@@ -95,7 +93,6 @@ static size_t socket_names(sock_name *names, size_t max)
 		memcpy(names[n], a.sun_path, sizeof(names[n]));
 		names[n++][sizeof(names[0]) - 1] = '\0';
 	}
-	closedir(d);
 	return n;
 }
 
@@ -181,9 +178,15 @@ int srv_guard_start(struct srv_listener *public_listener, struct srv_doors *door
 {
 	guard_public = public_listener;
 	guard_doors = doors;
-	atomic_store(&guard_stopping, false);
-	if (pthread_create(&guard_thread, NULL, guard_loop, NULL) != 0)
+	guard_fd_dir = opendir("/proc/self/fd");
+	if (!guard_fd_dir)
 		return -1;
+	atomic_store(&guard_stopping, false);
+	if (pthread_create(&guard_thread, NULL, guard_loop, NULL) != 0) {
+		closedir(guard_fd_dir);
+		guard_fd_dir = NULL;
+		return -1;
+	}
 	guard_running = true;
 	return 0;
 }
@@ -194,5 +197,7 @@ void srv_guard_stop(void)
 		return;
 	atomic_store(&guard_stopping, true);
 	pthread_join(guard_thread, NULL);
+	closedir(guard_fd_dir);
+	guard_fd_dir = NULL;
 	guard_running = false;
 }

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "server.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,9 +24,12 @@ static atomic_size_t open_mappings; /* handles with mapped_pid set */
 /*
  * Supplementary groups are not in SO_PEERCRED; read them from
  * /proc/PID/status, and only if that process still has the uid the kernel
- * reported for the socket (the pid could otherwise have been reused).
+ * reported for the socket (the pid could otherwise have been reused). A
+ * process already gone has none; -1 if they cannot be read (no descriptor
+ * left), so that a group's driver is refused, to retry, rather than served
+ * as if ungranted for its session's life.
  */
-static size_t peer_groups(pid_t pid, uid_t uid, gid_t *groups, size_t max)
+static ssize_t peer_groups(pid_t pid, uid_t uid, gid_t *groups, size_t max)
 {
 	char path[64], line[4096];
 	size_t n = 0;
@@ -35,7 +39,7 @@ static size_t peer_groups(pid_t pid, uid_t uid, gid_t *groups, size_t max)
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
-		return 0;
+		return errno == ENOENT || errno == ESRCH ? 0 : -1;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long real, effective;
 		if (sscanf(line, "Uid: %lu %lu", &real, &effective) == 2)
@@ -52,7 +56,7 @@ static size_t peer_groups(pid_t pid, uid_t uid, gid_t *groups, size_t max)
 		}
 	}
 	fclose(f);
-	return uid_ok ? n : 0;
+	return uid_ok ? (ssize_t)n : 0;
 }
 
 struct srv_session *srv_session_create(nng_pipe p)
@@ -90,15 +94,24 @@ static void session_free(struct srv_session *s)
 struct srv_session *srv_session_create_for(uint32_t pipe_id, uid_t uid, gid_t gid, pid_t pid)
 {
 	struct srv_session *s = calloc(1, sizeof(*s));
+	ssize_t groups;
 
 	if (!s)
 		return NULL;
+	groups = peer_groups(pid, uid, s->groups, SRV_MAX_GROUPS);
+	if (groups < 0) {
+		srv_warn_client(uid, SRV_WARN_SESSION,
+				"refusing a connection of uid %u: cannot read its groups: %s",
+				(unsigned)uid, strerror(errno));
+		free(s);
+		return NULL;
+	}
 	atomic_init(&s->refs, 1);
 	s->pipe_id = pipe_id;
 	s->pid = pid;
 	s->peer.uid = uid;
 	s->peer.gid = gid;
-	s->peer.group_count = peer_groups(s->pid, s->peer.uid, s->groups, SRV_MAX_GROUPS);
+	s->peer.group_count = (size_t)groups;
 	s->peer.groups = s->groups;
 	s->next_id = 1;
 	pthread_mutex_init(&s->lock, NULL);
