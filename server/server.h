@@ -5,6 +5,7 @@
 
 #include <mmio/config.h>
 #include <mmio/proto.h>
+#include <mmio/rights.h>
 #include <mmio/shim.h>
 #include <nng/nng.h>
 #include <pthread.h>

@@ -375,45 +375,57 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
-int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
-		    const struct proto_open_req *req, struct proto_open_rep *rep)
+/*
+ * The grant of @s that gives OPEN of [off, off + len) of @region in @gen:
+ * the first whose range holds it whole (not empty) and whose rights pass
+ * the one rights check (mmio_rights_check(), as every operation on a
+ * handle) for the operation classes @need_ops: none for an OPEN, MAP for
+ * one that requires a direct mapping. MMIO_ENOENT if @s has no grant on
+ * @region, MMIO_EACCES if none gives this range.
+ */
+static int open_grant(const struct srv_session *s, const struct srv_generation *gen, size_t region,
+		      uint64_t off, uint64_t len, unsigned need_ops, const struct cfg_grant **out)
 {
-	const struct cfg_grant *grant = NULL;
-	const struct cfg_region *r;
-	struct srv_device *dev;
-	struct srv_handle *h;
-	uint64_t off = 0, len = 0;
-	size_t region;
-	int status;
+	const struct cfg_grant *g = cfg_policy_next_grant(gen->policy, &s->peer, region, NULL);
 
-	if (cfg_policy_region_find(gen->policy, req->name, &region) != MMIO_OK)
+	if (!g)
 		return MMIO_ENOENT;
-	status = open_range(s, gen, region, req, &off, &len);
-	if (status != MMIO_OK)
-		return status;
-	status = cfg_policy_authorize(gen->policy, &s->peer, region, CFG_OP_OPEN, (size_t)off,
-				      (size_t)len, 0, &grant);
-	if (status != MMIO_OK)
-		return status;
-	r = cfg_policy_region(gen->policy, region);
-	dev = gen->devices[region];
+	for (; g; g = cfg_policy_next_grant(gen->policy, &s->peer, region, g)) {
+		uint64_t end = srv_grant_end(g, gen->devices[region]);
+
+		if (len == 0 || off < g->offset || off > end || len > end - off)
+			continue;
+		if (mmio_rights_check(g->ops, g->access, g->widths, need_ops, 0, 0) == MMIO_OK) {
+			*out = g;
+			return MMIO_OK;
+		}
+	}
+	return MMIO_EACCES;
+}
+
+/* A new handle on [off, off + len) of @region under @grant; not yet listed. */
+static int handle_new(const struct srv_generation *gen, size_t region,
+		      const struct cfg_grant *grant, uint64_t off, uint64_t len,
+		      struct srv_handle **out)
+{
+	const struct cfg_region *r = cfg_policy_region(gen->policy, region);
+	struct srv_device *dev = gen->devices[region];
+	uint8_t *base = (uint8_t *)dev->dev.base + off;
+	struct srv_handle *h;
+
 	if (off + len > dev->dev.size)
 		return MMIO_EACCES;
-
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return MMIO_ENOMEM;
-	if (shim_window_init(&h->win, (uint8_t *)dev->dev.base + off, (size_t)len,
-			     grant_pinned_width(grant)) != MMIO_OK ||
-	    shim_window_init(&h->once_win, (uint8_t *)dev->dev.base + off, (size_t)len, 0) !=
-		    MMIO_OK) {
+	if (shim_window_init(&h->win, base, (size_t)len, grant_pinned_width(grant)) != MMIO_OK ||
+	    shim_window_init(&h->once_win, base, (size_t)len, 0) != MMIO_OK) {
 		free(h);
 		return MMIO_EINVAL;
 	}
 	atomic_init(&h->refs, 1);
 	/* Granted under @gen: current while @gen is the policy handles answer to. */
 	atomic_init(&h->epoch, gen->epoch);
-	h->session = s;
 	h->dev = dev;
 	h->offset = off;
 	h->size = len;
@@ -427,69 +439,110 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 	 * the kernel-shim module gives per-window descriptors, only a handle
 	 * that covers the whole device, in whole pages, may be mapped.
 	 */
-	h->mappable = (grant->ops & CFG_OPS_MAP) && !r->sensitive && dev->dev.fd >= 0 && off == 0 &&
-		      len == dev->dev.size && len % CFG_PAGE_SIZE == 0;
+	h->mappable = (grant->ops & MMIO_OPS_MAP) && !r->sensitive && dev->dev.fd >= 0 &&
+		      off == 0 && len == dev->dev.size && len % CFG_PAGE_SIZE == 0;
 	snprintf(h->region, sizeof(h->region), "%s", r->name);
+	*out = h;
+	return MMIO_OK;
+}
+
+/* Room in @s for one more handle (s->lock held). */
+static int handle_room(struct srv_session *s)
+{
+	if (s->closed)
+		return MMIO_ECONN;
+	if (s->nhandles >= srv.max_handles) {
+		srv_debug("uid %u pid %d: open refused: %zu handles open, limits.max_handles is %u",
+			  (unsigned)s->peer.uid, (int)s->pid, s->nhandles,
+			  (unsigned)srv.max_handles);
+		return MMIO_ENOMEM;
+	}
+	if (s->nhandles == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 8;
+		struct srv_handle **grown = realloc(s->handles, cap * sizeof(*grown));
+		if (!grown)
+			return MMIO_ENOMEM;
+		s->handles = grown;
+		s->cap = cap;
+	}
+	return MMIO_OK;
+}
+
+/*
+ * List @h on its device unless an exclusive handle overlaps (s->lock
+ * held). Granted under @gen, inserted only while @gen is in force: a reload
+ * that swaps the policy after this point revalidates the session under
+ * s->lock and so sees this handle (srv_handles_revalidate()).
+ */
+static int handle_list(struct srv_handle *h, const struct srv_generation *gen)
+{
+	pthread_mutex_lock(&srv.gen_lock);
+	bool stale = srv.gen != gen;
+	pthread_mutex_unlock(&srv.gen_lock);
+	if (stale)
+		return SRV_STALE;
+	pthread_mutex_lock(&srv.handles_lock);
+	for (struct srv_handle *o = h->dev->open; o; o = o->next_open) {
+		if ((o->exclusive || h->exclusive) &&
+		    ranges_overlap(o->offset, o->size, h->offset, h->size)) {
+			pthread_mutex_unlock(&srv.handles_lock);
+			return MMIO_EBUSY;
+		}
+	}
+	h->next_open = h->dev->open;
+	h->dev->open = h;
+	pthread_mutex_unlock(&srv.handles_lock);
+	return MMIO_OK;
+}
+
+/* Give @h its id and make it @s's (s->lock held). */
+static void handle_add(struct srv_session *s, struct srv_handle *h)
+{
+	/* Ids are never 0 and not reused soon: a stale id finds nothing. */
+	do {
+		h->id = s->next_id++;
+	} while (h->id == 0 || srv_handle_find(s, h->id));
+	h->session = s;
+	s->handles[s->nhandles++] = h;
+	atomic_fetch_add(&h->dev->refs, 1);
+	atomic_fetch_add(&open_handles, 1);
+}
+
+int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
+		    const struct proto_open_req *req, struct proto_open_rep *rep)
+{
+	const struct cfg_grant *grant = NULL;
+	struct srv_handle *h;
+	uint64_t off = 0, len = 0;
+	size_t region;
+	int status;
+
+	if (cfg_policy_region_find(gen->policy, req->name, &region) != MMIO_OK)
+		return MMIO_ENOENT;
+	status = open_range(s, gen, region, req, &off, &len);
+	if (status == MMIO_OK)
+		status = open_grant(s, gen, region, off, len,
+				    req->flags & PROTO_OPEN_REQUIRE_DIRECT ? MMIO_OPS_MAP : 0,
+				    &grant);
+	if (status == MMIO_OK)
+		status = handle_new(gen, region, grant, off, len, &h);
+	if (status != MMIO_OK)
+		return status;
 	/* REQUIRE_DIRECT: map or fail, and fail here, not at MAP (PROTOCOL.md). */
 	if ((req->flags & PROTO_OPEN_REQUIRE_DIRECT) && !(h->mappable && srv_grants_available())) {
 		free(h);
 		return MMIO_EACCES;
 	}
-
 	pthread_mutex_lock(&s->lock);
-	if (s->closed) {
-		status = MMIO_ECONN;
-		goto fail_unlock;
+	status = handle_room(s);
+	if (status == MMIO_OK)
+		status = handle_list(h, gen);
+	if (status != MMIO_OK) {
+		pthread_mutex_unlock(&s->lock);
+		free(h);
+		return status;
 	}
-	if (s->nhandles >= srv.max_handles) {
-		srv_debug("uid %u pid %d: open refused: %zu handles open, limits.max_handles is %u",
-			  (unsigned)s->peer.uid, (int)s->pid, s->nhandles,
-			  (unsigned)srv.max_handles);
-		status = MMIO_ENOMEM;
-		goto fail_unlock;
-	}
-	if (s->nhandles == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 8;
-		struct srv_handle **grown = realloc(s->handles, cap * sizeof(*grown));
-		if (!grown) {
-			status = MMIO_ENOMEM;
-			goto fail_unlock;
-		}
-		s->handles = grown;
-		s->cap = cap;
-	}
-	/*
-	 * Granted under @gen, inserted only while @gen is in force: a reload
-	 * that swaps the policy after this point revalidates the session under
-	 * s->lock and so sees this handle (srv_handles_revalidate()).
-	 */
-	pthread_mutex_lock(&srv.gen_lock);
-	bool stale = srv.gen != gen;
-	pthread_mutex_unlock(&srv.gen_lock);
-	if (stale) {
-		status = SRV_STALE;
-		goto fail_unlock;
-	}
-	pthread_mutex_lock(&srv.handles_lock);
-	for (struct srv_handle *o = dev->open; o; o = o->next_open) {
-		if ((o->exclusive || h->exclusive) &&
-		    ranges_overlap(o->offset, o->size, off, len)) {
-			pthread_mutex_unlock(&srv.handles_lock);
-			status = MMIO_EBUSY;
-			goto fail_unlock;
-		}
-	}
-	h->next_open = dev->open;
-	dev->open = h;
-	pthread_mutex_unlock(&srv.handles_lock);
-
-	/* Ids are never 0 and not reused soon: a stale id finds nothing. */
-	do {
-		h->id = s->next_id++;
-	} while (h->id == 0 || srv_handle_find(s, h->id));
-	s->handles[s->nhandles++] = h;
-	atomic_fetch_add(&dev->refs, 1);
-	atomic_fetch_add(&open_handles, 1);
+	handle_add(s, h);
 	pthread_mutex_unlock(&s->lock);
 
 	memset(rep, 0, sizeof(*rep));
@@ -498,17 +551,12 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 	rep->access = grant->access;
 	rep->ops = grant->ops;
 	rep->widths = grant->widths;
-	rep->cache = (unsigned)r->cache;
+	rep->cache = (unsigned)grant->region->cache;
 	rep->width = h->win.width;
-	rep->flags = (r->sensitive ? PROTO_REGION_SENSITIVE : 0) |
-		     (grant->exclusive ? PROTO_REGION_EXCLUSIVE : 0) |
-		     (h->mappable && srv_grants_available() ? PROTO_REGION_MAPPABLE : 0);
+	rep->flags = (h->sensitive ? MMIO_REGION_SENSITIVE : 0) |
+		     (grant->exclusive ? MMIO_REGION_EXCLUSIVE : 0) |
+		     (h->mappable && srv_grants_available() ? MMIO_REGION_MAPPABLE : 0);
 	return MMIO_OK;
-
-fail_unlock:
-	pthread_mutex_unlock(&s->lock);
-	free(h);
-	return status;
 }
 
 int srv_handle_close(struct srv_session *s, uint32_t id)
@@ -635,11 +683,7 @@ static int handle_rights(struct srv_session *s, struct srv_handle *h, unsigned o
 		return MMIO_EINVAL;
 	if (atomic_load(&h->revoked))
 		return MMIO_EREVOKED;
-	if (!(h->ops & ops_bit) || (h->access & access_bit) != access_bit)
-		return MMIO_EACCES;
-	if (width != 0 && (!shim_width_valid(width) || !(h->widths & width)))
-		return MMIO_EINVAL;
-	return MMIO_OK;
+	return mmio_rights_check(h->ops, h->access, h->widths, ops_bit, access_bit, width);
 }
 
 int srv_handle_check(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
@@ -717,8 +761,7 @@ static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
 		return false;
 	if (g->devices[region] != h->dev)
 		return false;
-	if (cfg_policy_authorize(g->policy, &s->peer, region, CFG_OP_OPEN, (size_t)h->offset,
-				 (size_t)h->size, 0, &grant) != MMIO_OK)
+	if (open_grant(s, g, region, h->offset, h->size, 0, &grant) != MMIO_OK)
 		return false;
 	/* What the open fixed (access width, exclusivity, auditing) must not change. */
 	if (grant_pinned_width(grant) != h->win.width || grant->exclusive != h->exclusive ||

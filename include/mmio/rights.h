@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one rights vocabulary of mmio, shared by every part (kernel-shim,
+ * proto, config, server, client) and by the public client API: what a grant
+ * gives (access, operation classes, access widths), a region's cache policy
+ * and flags, the width and alignment rule, and the one check of an
+ * operation against a grant's rights. The server makes that check before
+ * every operation on a handle, and a client's direct handle makes the same
+ * one, by the same function, before its own loads and stores.
+ *
+ * The values are part of the wire protocol, the policy and the library
+ * ABI: never renumber them.
+ */
+#ifndef MMIO_RIGHTS_H
+#define MMIO_RIGHTS_H
+
+#include <stdint.h>
+
+#include <mmio/status.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Access: what a grant lets a client do to the bytes. */
+#define MMIO_ACCESS_READ  0x1u
+#define MMIO_ACCESS_WRITE 0x2u
+#define MMIO_ACCESS_ALL	  0x3u
+
+/* Operation classes a grant allows. */
+#define MMIO_OPS_ONCE 0x01u /* read8..write64 and batches */
+#define MMIO_OPS_BULK 0x02u /* mmio_read, mmio_write */
+#define MMIO_OPS_FILL 0x04u /* mmio_fill */
+#define MMIO_OPS_POLL 0x08u /* mmio_poll32, batch polls */
+#define MMIO_OPS_MAP  0x10u /* direct mode */
+#define MMIO_OPS_ALL  0x1Fu
+
+/* widths: the bit for an access of w bytes (1, 2, 4, 8) is w itself. */
+#define MMIO_WIDTH_BIT(w) ((unsigned)(w))
+#define MMIO_WIDTHS_ALL	  0x0Fu
+
+/* A region's cache policy. */
+#define MMIO_CACHE_UNCACHED	   0u
+#define MMIO_CACHE_WRITE_COMBINING 1u
+#define MMIO_CACHE_WRITE_THROUGH   2u
+#define MMIO_CACHE_WRITE_BACK	   3u
+#define MMIO_CACHE_MAX		   MMIO_CACHE_WRITE_BACK
+
+/* A region's (or a grant's, or a handle's) flags. */
+#define MMIO_REGION_SENSITIVE 0x1u /* once-ops only, audited, never mapped */
+#define MMIO_REGION_EXCLUSIVE 0x2u /* one open handle at a time */
+#define MMIO_REGION_MAPPABLE  0x4u /* a direct mapping may be granted */
+#define MMIO_REGION_FLAGS     0x7u
+
+/* An access width is 1, 2, 4 or 8 bytes. */
+static inline int mmio_width_valid(unsigned width)
+{
+	return width - 1 < 8 && (width & (width - 1)) == 0;
+}
+
+/* An access of a valid @width at @addr is naturally aligned. */
+static inline int mmio_width_aligned(uint64_t addr, unsigned width)
+{
+	return (addr & (uint64_t)(width - 1)) == 0;
+}
+
+/*
+ * The rights check: may a grant (or handle) of @ops, @access and @widths
+ * make an operation that needs the operation classes @need_ops and the
+ * access @need_access, at @width bytes (0: an operation with no access
+ * width of its own, a copy or a fill)? MMIO_EACCES if the classes or the
+ * access are missing, then MMIO_EINVAL if the width is not valid or not
+ * allowed; MMIO_OK. Range and alignment are the access's to check.
+ */
+static inline int mmio_rights_check(unsigned ops, unsigned access, unsigned widths,
+				    unsigned need_ops, unsigned need_access, unsigned width)
+{
+	if ((ops & need_ops) != need_ops || (access & need_access) != need_access)
+		return MMIO_EACCES;
+	if (width != 0 && (!mmio_width_valid(width) || !(widths & width)))
+		return MMIO_EINVAL;
+	return MMIO_OK;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
