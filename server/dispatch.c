@@ -10,80 +10,26 @@
 #include "dispatch.h"
 #include "log.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* What an operation on one handle needs, read from the decoded request. */
-struct srv_target {
-	uint32_t handle;
-	unsigned ops_bit;    /* CFG_OPS_* */
-	unsigned access_bit; /* CFG_ACCESS_* */
-	unsigned width;	     /* once-ops and polls; 0 for bulk */
-	uint64_t offset, len;
-};
+#define AT(field) offsetof(struct proto_request, field)
+#define NONE	  SRV_NO_FIELD
 
-typedef void (*srv_target_fn)(const struct proto_request *rq, struct srv_target *t);
-
-static void target_read_once(const struct proto_request *rq, struct srv_target *t)
-{
-	*t = (struct srv_target){ rq->read_once.handle, CFG_OPS_ONCE,	      CFG_ACCESS_READ,
-				  rq->read_once.width,	rq->read_once.offset, rq->read_once.width };
-}
-
-static void target_write_once(const struct proto_request *rq, struct srv_target *t)
-{
-	*t =
-		(struct srv_target){ rq->write_once.handle, CFG_OPS_ONCE,
-				     CFG_ACCESS_WRITE,	    rq->write_once.width,
-				     rq->write_once.offset, rq->write_once.width };
-}
-
-static void target_read(const struct proto_request *rq, struct srv_target *t)
-{
-	*t = (struct srv_target){ rq->read.handle, CFG_OPS_BULK, CFG_ACCESS_READ, 0,
-				  rq->read.offset, rq->read.len };
-}
-
-static void target_write(const struct proto_request *rq, struct srv_target *t)
-{
-	*t = (struct srv_target){ rq->write.handle, CFG_OPS_BULK, CFG_ACCESS_WRITE, 0,
-				  rq->write.offset, rq->write.len };
-}
-
-static void target_read_span(const struct proto_request *rq, struct srv_target *t)
-{
-	*t = (struct srv_target){ rq->span.handle, CFG_OPS_BULK, CFG_ACCESS_READ, 0,
-				  rq->span.offset, rq->span.len };
-}
-
-static void target_write_span(const struct proto_request *rq, struct srv_target *t)
-{
-	*t = (struct srv_target){ rq->span.handle, CFG_OPS_BULK, CFG_ACCESS_WRITE, 0,
-				  rq->span.offset, rq->span.len };
-}
-
-static void target_fill(const struct proto_request *rq, struct srv_target *t)
-{
-	*t = (struct srv_target){ rq->fill.handle, CFG_OPS_FILL, CFG_ACCESS_WRITE, 0,
-				  rq->fill.offset, rq->fill.len };
-}
-
-static void target_poll(const struct proto_request *rq, struct srv_target *t)
-{
-	*t = (struct srv_target){ rq->poll.handle, CFG_OPS_POLL,    CFG_ACCESS_READ,
-				  rq->poll.width,  rq->poll.offset, rq->poll.width };
-}
-
-static void target_map(const struct proto_request *rq, struct srv_target *t)
-{
-	*t = (struct srv_target){ rq->map.handle, CFG_OPS_MAP, CFG_ACCESS_READ, 0, 0, 0 };
-}
-
-static void target_unmap(const struct proto_request *rq, struct srv_target *t)
-{
-	*t = (struct srv_target){ rq->unmap.handle, CFG_OPS_MAP, CFG_ACCESS_READ, 0, 0, 0 };
-}
+/* The op on a handle: ops and access bits it needs, its width kind, where its target lies. */
+#define ON_HANDLE(ops_bit, access_bit, width, unlocked, req, size)                                 \
+	SRV_CHECK_HANDLE, MMIO_OPS_##ops_bit, MMIO_ACCESS_##access_bit, width, unlocked,           \
+		AT(req.handle), AT(req.offset), AT(req.size)
+#define ONCE(ops_bit, access_bit, req)                                                             \
+	ON_HANDLE(ops_bit, access_bit, SRV_WIDTH_GIVEN, false, req, width)
+#define COPY(ops_bit, access_bit, req)                                                             \
+	ON_HANDLE(ops_bit, access_bit, SRV_WIDTH_NONE, true, req, len)
+#define WHOLE(ops_bit, access_bit, req)                                                            \
+	SRV_CHECK_HANDLE, MMIO_OPS_##ops_bit, MMIO_ACCESS_##access_bit, SRV_WIDTH_NONE, false,     \
+		AT(req.handle), NONE, NONE
+#define NO_HANDLE(check) check, 0, 0, SRV_WIDTH_NONE, false, NONE, NONE, NONE
 
 /*
  * The dispatch table (MINIX-style: the rights check runs before the handler).
@@ -91,32 +37,116 @@ static void target_unmap(const struct proto_request *rq, struct srv_target *t)
  * the session's lock, holding a reference to the handle, and re-check it at
  * every chunk (ops.c); the others are short and run under it.
  */
-static const struct srv_op {
-	srv_op_fn run;
-	srv_target_fn target; /* NULL: not an operation on one handle */
-	bool unlocked;	      /* a copy or fill: runs without s->lock */
-} ops[PROTO_OP_MAX + 1] = {
-	[PROTO_OP_HELLO] = { srv_op_hello, NULL, false },
-	[PROTO_OP_LIST] = { srv_op_list, NULL, false },
-	[PROTO_OP_OPEN] = { srv_op_open, NULL, false },
-	[PROTO_OP_CLOSE] = { srv_op_close, NULL, false },
-	[PROTO_OP_READ_ONCE] = { srv_op_read_once, target_read_once, false },
-	[PROTO_OP_WRITE_ONCE] = { srv_op_write_once, target_write_once, false },
-	[PROTO_OP_READ] = { srv_op_read, target_read, true },
-	[PROTO_OP_WRITE] = { srv_op_write, target_write, true },
-	[PROTO_OP_FILL] = { srv_op_fill, target_fill, true },
-	[PROTO_OP_BATCH] = { srv_op_batch, NULL, false },
-	[PROTO_OP_POLL] = { srv_op_poll, target_poll, false },
-	[PROTO_OP_MAP] = { srv_op_map, target_map, false },
-	[PROTO_OP_UNMAP] = { srv_op_unmap, target_unmap, false },
-	[PROTO_OP_STATS] = { srv_op_stats, NULL, false },
-	[PROTO_OP_BUF_ATTACH] = { srv_op_buf_attach, NULL, false },
-	[PROTO_OP_BUF_DETACH] = { srv_op_buf_detach, NULL, false },
-	[PROTO_OP_READ_SPAN] = { srv_op_read_span, target_read_span, true },
-	[PROTO_OP_WRITE_SPAN] = { srv_op_write_span, target_write_span, true },
-	[PROTO_OP_MAILBOX] = { srv_op_mailbox, NULL, false },
+static const struct srv_op ops[PROTO_OP_MAX + 1] = {
+	[PROTO_OP_HELLO] = { "HELLO", srv_op_hello, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_LIST] = { "LIST", srv_op_list, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_OPEN] = { "OPEN", srv_op_open, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_CLOSE] = { "CLOSE", srv_op_close, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_READ_ONCE] = { "READ_ONCE", srv_op_read_once, ONCE(ONCE, READ, read_once) },
+	[PROTO_OP_WRITE_ONCE] = { "WRITE_ONCE", srv_op_write_once, ONCE(ONCE, WRITE, write_once) },
+	[PROTO_OP_READ] = { "READ", srv_op_read, COPY(BULK, READ, read) },
+	[PROTO_OP_WRITE] = { "WRITE", srv_op_write, COPY(BULK, WRITE, write) },
+	[PROTO_OP_FILL] = { "FILL", srv_op_fill, COPY(FILL, WRITE, fill) },
+	[PROTO_OP_BATCH] = { "BATCH", srv_op_batch, NO_HANDLE(SRV_CHECK_ITEMS) },
+	[PROTO_OP_POLL] = { "POLL", srv_op_poll, ONCE(POLL, READ, poll) },
+	[PROTO_OP_MAP] = { "MAP", srv_op_map, WHOLE(MAP, READ, map) },
+	[PROTO_OP_UNMAP] = { "UNMAP", srv_op_unmap, WHOLE(MAP, READ, unmap) },
+	[PROTO_OP_STATS] = { "STATS", srv_op_stats, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_BUF_ATTACH] = { "BUF_ATTACH", srv_op_buf_attach, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_BUF_DETACH] = { "BUF_DETACH", srv_op_buf_detach, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_READ_SPAN] = { "READ_SPAN", srv_op_read_span, COPY(BULK, READ, span) },
+	[PROTO_OP_WRITE_SPAN] = { "WRITE_SPAN", srv_op_write_span, COPY(BULK, WRITE, span) },
+	[PROTO_OP_MAILBOX] = { "MAILBOX", srv_op_mailbox, NO_HANDLE(SRV_CHECK_HANDLER) },
 };
 _Static_assert(PROTO_OP_MAX == PROTO_OP_MAILBOX, "every opcode has its dispatch entry");
+/* The field types the table's offsets stand for (srv_target_of()). */
+_Static_assert(sizeof(((struct proto_request *)0)->read_once.width) == sizeof(uint32_t) &&
+		       sizeof(((struct proto_request *)0)->write.len) == sizeof(uint64_t),
+	       "widths are 32 bits, lengths 64");
+
+const struct srv_op *srv_op_row(unsigned opcode)
+{
+	return &ops[opcode];
+}
+
+static uint64_t field_get(const struct proto_request *rq, size_t at, size_t size)
+{
+	uint32_t v32 = 0;
+	uint64_t v64 = 0;
+
+	if (at == SRV_NO_FIELD)
+		return 0;
+	if (size == sizeof(v32)) {
+		memcpy(&v32, (const char *)rq + at, size);
+		return v32;
+	}
+	memcpy(&v64, (const char *)rq + at, size);
+	return v64;
+}
+
+/* The target of the operation of row @op in request @rq. */
+static void target_of(const struct srv_op *op, const struct proto_request *rq, struct srv_target *t)
+{
+	bool width = op->width == SRV_WIDTH_GIVEN;
+
+	t->handle = (uint32_t)field_get(rq, op->handle_at, sizeof(uint32_t));
+	t->offset = field_get(rq, op->offset_at, sizeof(uint64_t));
+	t->len = field_get(rq, op->size_at, width ? sizeof(uint32_t) : sizeof(uint64_t));
+	t->width = width ? (unsigned)t->len : 0;
+}
+
+static bool is_denial(int status)
+{
+	return status == MMIO_EACCES || status == MMIO_EREVOKED || status == MMIO_ENOENT;
+}
+
+/* A refusal: counted in the denials, and its one audit line. */
+static void denial(struct srv_session *s, const char *region, const char *op, uint64_t offset,
+		   uint64_t len, int status)
+{
+	atomic_fetch_add(&srv.stats.denials, 1);
+	srv_audit(s, region, op, offset, len, status);
+}
+
+int srv_check_and_audit(struct srv_session *s, const struct srv_op *op, const struct srv_target *t,
+			struct srv_handle **h, unsigned *epoch)
+{
+	int status;
+
+	pthread_mutex_lock(&s->lock);
+	if (op->unlocked)
+		status = srv_handle_check(s, t->handle, op->ops_bit, op->access_bit, t->width, h);
+	else
+		status = srv_handle_enter(s, t->handle, op->ops_bit, op->access_bit, t->width, h,
+					  epoch);
+	if (status != MMIO_OK) {
+		pthread_mutex_unlock(&s->lock);
+		if (is_denial(status))
+			denial(s, "(handle)", op->name, t->offset, t->len, status);
+		return status;
+	}
+	if (op->unlocked) {
+		srv_handle_ref(*h);
+		*epoch = atomic_load(&(*h)->epoch);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return MMIO_OK;
+}
+
+void srv_check_end(struct srv_session *s, const struct srv_op *op, const struct srv_target *t,
+		   struct srv_handle *h, unsigned epoch, int status)
+{
+	if (is_denial(status))
+		denial(s, h->region, op->name, t->offset, t->len, status);
+	else if (h->sensitive && status != SRV_WAIT_STATUS)
+		srv_audit(s, h->region, op->name, t->offset, t->len, status);
+	if (op->unlocked) {
+		srv_handle_put(h);
+	} else {
+		srv_access_exit(epoch);
+		pthread_mutex_unlock(&s->lock);
+	}
+}
 
 enum ctx_state { CTX_RECV, CTX_SEND, CTX_WAIT };
 
@@ -263,63 +293,47 @@ static nng_msg *reply_build(struct srv_request *r)
 	return reply;
 }
 
+/* The subject of an operation on no handle, for its audit line. */
+static void subject_of(const struct proto_request *rq, const char **region, uint64_t *offset,
+		       uint64_t *len)
+{
+	bool open = rq->opcode == PROTO_OP_OPEN;
+
+	*region = open ? rq->open.name : "-";
+	*offset = open ? rq->open.offset : 0;
+	*len = open ? rq->open.length : 0;
+}
+
 /* Run (or resume) the handler, with the rights check first for handle ops. */
 static enum srv_outcome request_run(struct srv_request *r)
 {
 	const struct srv_op *op = &ops[r->rq.opcode];
-	struct srv_session *s = r->session;
 	struct srv_target t;
 	enum srv_outcome outcome;
 	unsigned epoch = 0;
 
-	if (!op->target) {
+	if (op->check != SRV_CHECK_HANDLE) {
+		const char *region;
+		uint64_t offset, len;
+
 		outcome = op->run(r);
-	} else {
-		op->target(&r->rq, &t);
-		pthread_mutex_lock(&s->lock);
-		if (op->unlocked)
-			r->rep.status = srv_handle_check(s, t.handle, t.ops_bit, t.access_bit,
-							 t.width, &r->handle);
-		else
-			r->rep.status = srv_handle_enter(s, t.handle, t.ops_bit, t.access_bit,
-							 t.width, &r->handle, &epoch);
-		if (r->rep.status != MMIO_OK) {
-			pthread_mutex_unlock(&s->lock);
-			if (r->rep.status == MMIO_EACCES || r->rep.status == MMIO_EREVOKED) {
-				atomic_fetch_add(&srv.stats.denials, 1);
-				srv_audit(s, "(handle)", proto_opcode_name(r->rq.opcode), t.offset,
-					  t.len, r->rep.status);
-			}
-			return SRV_REPLY;
+		/* A BATCH's items were checked, and audited, each as itself. */
+		if (outcome == SRV_REPLY && op->check == SRV_CHECK_HANDLER &&
+		    is_denial(r->rep.status)) {
+			subject_of(&r->rq, &region, &offset, &len);
+			denial(r->session, region, op->name, offset, len, r->rep.status);
 		}
-		if (op->unlocked) {
-			srv_handle_ref(r->handle);
-			r->checked_epoch = atomic_load(&r->handle->epoch);
-			pthread_mutex_unlock(&s->lock);
-			outcome = op->run(r);
-		} else {
-			outcome = op->run(r);
-			srv_access_exit(epoch);
-		}
-		if (r->handle->sensitive && outcome == SRV_REPLY)
-			srv_audit(s, r->handle->region, proto_opcode_name(r->rq.opcode), t.offset,
-				  t.len, r->rep.status);
-		if (op->unlocked)
-			srv_handle_put(r->handle);
-		else
-			pthread_mutex_unlock(&s->lock);
-		r->handle = NULL;
+		return outcome;
 	}
-	if (outcome == SRV_REPLY &&
-	    (r->rep.status == MMIO_EACCES || r->rep.status == MMIO_ENOENT)) {
-		atomic_fetch_add(&srv.stats.denials, 1);
-		if (!op->target)
-			srv_audit(s, r->rq.opcode == PROTO_OP_OPEN ? r->rq.open.name : "-",
-				  proto_opcode_name(r->rq.opcode),
-				  r->rq.opcode == PROTO_OP_OPEN ? r->rq.open.offset : 0,
-				  r->rq.opcode == PROTO_OP_OPEN ? r->rq.open.length : 0,
-				  r->rep.status);
-	}
+	target_of(op, &r->rq, &t);
+	r->rep.status = srv_check_and_audit(r->session, op, &t, &r->handle, &epoch);
+	if (r->rep.status != MMIO_OK)
+		return SRV_REPLY;
+	r->checked_epoch = epoch;
+	outcome = op->run(r);
+	srv_check_end(r->session, op, &t, r->handle, epoch,
+		      outcome == SRV_REPLY ? r->rep.status : SRV_WAIT_STATUS);
+	r->handle = NULL;
 	return outcome;
 }
 

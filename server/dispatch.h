@@ -46,6 +46,69 @@ enum srv_outcome srv_request_step(struct srv_request *r, nng_msg **reply);
 
 typedef enum srv_outcome (*srv_op_fn)(struct srv_request *r);
 
+/* How an operation is checked before its handler runs. */
+enum srv_check {
+	SRV_CHECK_HANDLER, /* no handle: the handler decides; its refusals are denials */
+	SRV_CHECK_HANDLE,  /* the rights on the request's handle (srv_check_and_audit()) */
+	SRV_CHECK_ITEMS,   /* BATCH: each item, as the operation it is */
+};
+
+/* The width an operation on a handle accesses at. */
+enum srv_width {
+	SRV_WIDTH_NONE,	 /* copies, fills, MAP: none of its own */
+	SRV_WIDTH_GIVEN, /* once-ops and polls: the request's, checked against the grant */
+};
+
+/*
+ * A row of the dispatch table (dispatch.c): the operation's name, its
+ * handler, the rights it needs and where its target lies in the decoded
+ * request (offsets in struct proto_request: a uint32_t handle, a uint64_t
+ * offset, and a size, the unsigned width (SRV_WIDTH_GIVEN) or a 64-bit
+ * length; SRV_NO_FIELD where it has none).
+ */
+struct srv_op {
+	const char *name;
+	srv_op_fn run;
+	enum srv_check check;
+	unsigned ops_bit, access_bit; /* MMIO_OPS_*, MMIO_ACCESS_* it needs */
+	enum srv_width width;
+	bool unlocked; /* a copy or fill: runs without s->lock, the handle referenced */
+	size_t handle_at, offset_at, size_at;
+};
+#define SRV_NO_FIELD ((size_t)-1)
+
+/* What an operation on one handle acts on. */
+struct srv_target {
+	uint32_t handle;
+	uint64_t offset, len;
+	unsigned width; /* SRV_WIDTH_GIVEN; else 0 */
+};
+
+/* The row of @opcode (a valid one: the decoder has checked it). */
+const struct srv_op *srv_op_row(unsigned opcode);
+
+/*
+ * The one check before every operation on a handle, alone or a BATCH
+ * item, whichever transport carried it: lock @s, check the handle's
+ * rights for @op (srv_handle_enter(), or srv_handle_check() for an
+ * unlocked op), and on a refusal unlock, count it and write its one audit
+ * line. On MMIO_OK *@h is the handle, and either @s stays locked with an
+ * access section entered (*@epoch), or (op->unlocked) @h is referenced,
+ * *@epoch is the policy epoch checked at, and @s is unlocked. End with
+ * srv_check_end().
+ */
+int srv_check_and_audit(struct srv_session *s, const struct srv_op *op, const struct srv_target *t,
+			struct srv_handle **h, unsigned *epoch);
+/*
+ * The operation checked by srv_check_and_audit() has ended with @status
+ * (SRV_WAIT_STATUS: a poll waits): a denial is counted and audited, any
+ * other end on a sensitive region audited; then what the check took is
+ * given back.
+ */
+void srv_check_end(struct srv_session *s, const struct srv_op *op, const struct srv_target *t,
+		   struct srv_handle *h, unsigned epoch, int status);
+#define SRV_WAIT_STATUS 1
+
 /* ops.c: one handler per opcode. */
 enum srv_outcome srv_op_hello(struct srv_request *r);
 enum srv_outcome srv_op_list(struct srv_request *r);

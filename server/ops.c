@@ -304,7 +304,7 @@ static int poll_step(struct srv_request *r, const struct shim_window *w, uint64_
 			break;
 	}
 	r->wait_ms = poll_sleep_ms(r, now);
-	return 1;
+	return SRV_WAIT_STATUS;
 }
 
 enum srv_outcome srv_op_poll(struct srv_request *r)
@@ -313,7 +313,7 @@ enum srv_outcome srv_op_poll(struct srv_request *r)
 	int status = poll_step(r, &r->handle->once_win, q->offset, q->width, q->mask, q->want,
 			       q->timeout_us);
 
-	if (status == 1)
+	if (status == SRV_WAIT_STATUS)
 		return SRV_WAIT;
 	count_fault(status);
 	if (status == MMIO_ETIMEDOUT)
@@ -322,25 +322,17 @@ enum srv_outcome srv_op_poll(struct srv_request *r)
 	return reply_status(r, status);
 }
 
-/* Run one batch op; 1 means a poll is waiting. */
+/* Run one batch op, checked as the op it is; 1 (SRV_WAIT_STATUS) means a poll is waiting. */
 static int batch_op_run(struct srv_request *r, const struct proto_batch_op *op, uint64_t *value)
 {
-	struct srv_session *s = r->session;
+	const struct srv_op *row = srv_op_row(op->opcode);
+	const struct srv_target t = { op->handle, op->offset, op->width, op->width };
 	struct srv_handle *h;
-	unsigned ops_bit = op->opcode == PROTO_OP_POLL ? CFG_OPS_POLL : CFG_OPS_ONCE;
-	unsigned access = op->opcode == PROTO_OP_WRITE_ONCE ? CFG_ACCESS_WRITE : CFG_ACCESS_READ;
 	unsigned epoch;
-	int status;
+	int status = srv_check_and_audit(r->session, row, &t, &h, &epoch);
 
-	pthread_mutex_lock(&s->lock);
-	status = srv_handle_enter(s, op->handle, ops_bit, access, op->width, &h, &epoch);
-	if (status != MMIO_OK) {
-		pthread_mutex_unlock(&s->lock);
-		if (status == MMIO_EACCES || status == MMIO_EREVOKED)
-			srv_audit(s, "(batch)", proto_opcode_name(op->opcode), op->offset,
-				  op->width, status);
+	if (status != MMIO_OK)
 		return status;
-	}
 	switch (op->opcode) {
 	case PROTO_OP_READ_ONCE:
 		status = shim_read_once(&h->once_win, (size_t)op->offset, op->width, value);
@@ -357,12 +349,8 @@ static int batch_op_run(struct srv_request *r, const struct proto_batch_op *op, 
 			atomic_fetch_add(&srv.stats.timeouts, 1);
 		break;
 	}
-	srv_access_exit(epoch);
 	count_fault(status);
-	if (h->sensitive && status != 1)
-		srv_audit(s, h->region, proto_opcode_name(op->opcode), op->offset, op->width,
-			  status);
-	pthread_mutex_unlock(&s->lock);
+	srv_check_end(r->session, row, &t, h, epoch, status);
 	return status;
 }
 
@@ -384,7 +372,7 @@ enum srv_outcome srv_op_batch(struct srv_request *r)
 
 		proto_batch_op_get(b, r->batch_next, &op);
 		status = batch_op_run(r, &op, &value);
-		if (status == 1)
+		if (status == SRV_WAIT_STATUS)
 			return SRV_WAIT;
 		if (status != MMIO_OK) {
 			r->rep.done = r->batch_next;

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <linux/futex.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <poll.h>
@@ -836,6 +837,185 @@ START_TEST(policy_file_change_reloads_without_signal)
 	harness_policy(policy_without_scratch);
 	WAIT_FOR(rawc_stat(&C, PROTO_STAT_RELOADS) > reloads);
 	ck_assert_int_eq(rawc_read_once(&C, scratch, 0, 4, NULL), MMIO_EREVOKED);
+}
+END_TEST
+
+/* ---- one check: the same denial gives the same trace, alone or in a BATCH ---- */
+
+/* A BATCH of the one op; returns its status. */
+static int batch_one(uint32_t h, unsigned opcode, uint64_t off, unsigned width, uint64_t value)
+{
+	struct proto_batch_op op = {
+		.opcode = opcode, .width = width, .handle = h, .offset = off, .value = value
+	};
+	struct proto_request rq = { .opcode = PROTO_OP_BATCH };
+	struct proto_reply rep;
+
+	rq.batch.count = 1;
+	rq.batch.ops = &op;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	return rep.status;
+}
+
+START_TEST(denied_op_is_audited_once_alone_or_batched)
+{
+	const char *line = "region=(handle) op=WRITE_ONCE offset=0x4 len=4 status=MMIO_EACCES";
+	uint32_t regs;
+	unsigned audits;
+	uint64_t denials;
+
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0x100, 0x100, &regs, NULL), MMIO_OK);
+	audits = harness_log_count("audit:");
+	denials = rawc_stat(&C, PROTO_STAT_DENIALS);
+	ck_assert_int_eq(rawc_write_once(&C, regs, 4, 4, 1), MMIO_EACCES);
+	ck_assert_uint_eq(harness_log_count("audit:"), audits + 1);
+	ck_assert_uint_eq(harness_log_count(line), 1);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_DENIALS), denials + 1);
+	/* In a BATCH: the same one line, the same one denial. */
+	ck_assert_int_eq(batch_one(regs, PROTO_OP_WRITE_ONCE, 4, 4, 1), MMIO_EACCES);
+	ck_assert_uint_eq(harness_log_count("audit:"), audits + 2);
+	ck_assert_uint_eq(harness_log_count(line), 2);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_DENIALS), denials + 2);
+}
+END_TEST
+
+START_TEST(revoked_op_is_counted_alone_or_batched)
+{
+	const char *line = "region=(handle) op=READ_ONCE offset=0x8 len=4 status=MMIO_EREVOKED";
+	unsigned audits;
+	uint64_t denials;
+
+	harness_policy(policy_without_scratch);
+	harness_server_signal(SIGHUP);
+	WAIT_FOR(rawc_read_once(&C, scratch, 0, 4, NULL) == MMIO_EREVOKED);
+	audits = harness_log_count("audit:");
+	denials = rawc_stat(&C, PROTO_STAT_DENIALS);
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 8, 4, NULL), MMIO_EREVOKED);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_DENIALS), denials + 1);
+	ck_assert_uint_eq(harness_log_count(line), 1);
+	ck_assert_int_eq(batch_one(scratch, PROTO_OP_READ_ONCE, 8, 4, 0), MMIO_EREVOKED);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_DENIALS), denials + 2);
+	ck_assert_uint_eq(harness_log_count(line), 2);
+	ck_assert_uint_eq(harness_log_count("audit:"), audits + 2);
+}
+END_TEST
+
+/*
+ * STATS against a model: a seeded random mix of allowed and denied ops,
+ * alone and in batches, on scratch (rw, every op) and regs (read-only,
+ * once and poll, 4 bytes wide). Each op's status is the model's; so are
+ * the denials, exactly, and the requests (the listener's own HELLO probes
+ * may add to those).
+ */
+struct model_op {
+	unsigned opcode, width;
+	bool on_regs;
+	int want; /* the status the policy gives */
+};
+
+static const struct model_op model_ops[] = {
+	{ PROTO_OP_READ_ONCE, 4, false, MMIO_OK },    { PROTO_OP_WRITE_ONCE, 8, false, MMIO_OK },
+	{ PROTO_OP_READ_ONCE, 4, true, MMIO_OK },     { PROTO_OP_WRITE_ONCE, 4, true, MMIO_EACCES },
+	{ PROTO_OP_READ_ONCE, 8, true, MMIO_EINVAL }, { PROTO_OP_READ, 0, false, MMIO_OK },
+	{ PROTO_OP_READ, 0, true, MMIO_EACCES },      { PROTO_OP_FILL, 0, true, MMIO_EACCES },
+	{ PROTO_OP_FILL, 0, false, MMIO_OK },	      { PROTO_OP_WRITE, 0, true, MMIO_EACCES },
+};
+#define MODEL_ONCE_OPS 5 /* the first five may stand in a BATCH */
+
+static uint64_t model_rng;
+
+static unsigned model_next(unsigned n)
+{
+	model_rng ^= model_rng << 13;
+	model_rng ^= model_rng >> 7;
+	model_rng ^= model_rng << 17;
+	return (unsigned)(model_rng % n);
+}
+
+/* Send one model op alone; returns its status. */
+static int model_send(const struct model_op *m, uint32_t h)
+{
+	static uint8_t data[16];
+	struct proto_request rq = { .opcode = m->opcode };
+	struct proto_reply rep;
+
+	switch (m->opcode) {
+	case PROTO_OP_READ_ONCE:
+		return rawc_read_once(&C, h, 0x10, m->width, NULL);
+	case PROTO_OP_WRITE_ONCE:
+		return rawc_write_once(&C, h, 0x10, m->width, 5);
+	case PROTO_OP_READ:
+		rq.read = (struct proto_read_req){ .handle = h, .offset = 0x20, .len = 16 };
+		break;
+	case PROTO_OP_WRITE:
+		rq.write = (struct proto_write_req){ .handle = h, .offset = 0x20, .len = 16 };
+		rq.write.data = data;
+		break;
+	default:
+		rq.fill = (struct proto_fill_req){ .handle = h, .offset = 0x20, .len = 16 };
+		break;
+	}
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	return rep.status;
+}
+
+/* A BATCH of 1 to 4 once-ops; returns the status the model expects. */
+static int model_batch(uint32_t scratch_h, uint32_t regs_h, int *got)
+{
+	struct proto_batch_op ops[4];
+	struct proto_request rq = { .opcode = PROTO_OP_BATCH };
+	struct proto_reply rep;
+	unsigned n = 1 + model_next(4);
+	int want = MMIO_OK;
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct model_op *m = &model_ops[model_next(MODEL_ONCE_OPS)];
+		ops[i] = (struct proto_batch_op){ .opcode = m->opcode,
+						  .width = m->width,
+						  .handle = m->on_regs ? regs_h : scratch_h,
+						  .offset = 0x10 };
+		if (want == MMIO_OK)
+			want = m->want;
+	}
+	rq.batch.count = n;
+	rq.batch.ops = ops;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	*got = rep.status;
+	return want;
+}
+
+START_TEST(stats_match_a_model_of_allowed_and_denied_ops)
+{
+	const char *env = getenv("MMIO_TEST_SEED");
+	uint64_t denials, requests, want_denials = 0;
+	uint32_t regs;
+
+	model_rng = env ? strtoull(env, NULL, 0) : (uint64_t)time(NULL) * 2654435761u;
+	if (model_rng == 0)
+		model_rng = 1;
+	fprintf(stderr, "check_server: model seed 0x%" PRIx64 " (set MMIO_TEST_SEED to repeat)\n",
+		model_rng);
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0x100, 0x100, &regs, NULL), MMIO_OK);
+	denials = rawc_stat(&C, PROTO_STAT_DENIALS);
+	requests = rawc_stat(&C, PROTO_STAT_REQUESTS);
+	for (unsigned i = 0; i < 200; i++) {
+		int want, got;
+
+		if (model_next(3) == 0) {
+			want = model_batch(scratch, regs, &got);
+		} else {
+			const struct model_op *m =
+				&model_ops[model_next(sizeof(model_ops) / sizeof(model_ops[0]))];
+			want = m->want;
+			got = model_send(m, m->on_regs ? regs : scratch);
+		}
+		ck_assert_msg(got == want, "op %u: %s, the model says %s", i, mmio_status_name(got),
+			      mmio_status_name(want));
+		want_denials += want == MMIO_EACCES || want == MMIO_EREVOKED;
+	}
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_DENIALS), denials + want_denials);
+	/* The STATS that read @requests, the 200 ops, the STATS just above. */
+	ck_assert_uint_ge(rawc_stat(&C, PROTO_STAT_REQUESTS), requests + 1 + 200 + 1);
 }
 END_TEST
 
@@ -2551,6 +2731,9 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, requests_over_the_limit_are_answered_busy);
 	tcase_add_test(tc, reload_revokes_and_broken_policy_keeps_old);
 	tcase_add_test(tc, policy_file_change_reloads_without_signal);
+	tcase_add_test(tc, denied_op_is_audited_once_alone_or_batched);
+	tcase_add_test(tc, revoked_op_is_counted_alone_or_batched);
+	tcase_add_test(tc, stats_match_a_model_of_allowed_and_denied_ops);
 	tcase_add_test(tc, other_uid_sees_only_its_grants);
 	tcase_add_test(tc, handle_limit_gives_enomem);
 	tcase_add_test(tc, map_hands_over_the_device_once);

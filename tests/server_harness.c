@@ -168,6 +168,20 @@ bool harness_log_contains(const char *needle)
 	return found;
 }
 
+unsigned harness_log_count(const char *needle)
+{
+	char line[2048];
+	unsigned n = 0;
+	FILE *f = fopen(H.log, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
 void harness_log_tail(unsigned lines)
 {
 	char cmd[400];

@@ -51,6 +51,8 @@ void harness_server_signal(int sig);
 
 /* True if the server's log contains @needle. */
 bool harness_log_contains(const char *needle);
+/* How many lines of the server's log contain @needle. */
+unsigned harness_log_count(const char *needle);
 /* Copy the last @lines lines of the server's log to stderr (for a failure). */
 void harness_log_tail(unsigned lines);
 
