@@ -88,7 +88,7 @@ static int batch_add(mmio_batch *b, mmio_region *r, size_t off, struct proto_bat
 {
 	int status;
 
-	if (!b || !r || r->h->client != b->c || !proto_width_valid(op->width))
+	if (!b || !r || r->h->client != b->c || !mmio_width_valid(op->width))
 		return MMIO_EINVAL;
 	if (!proto_value_fits(op->width, op->value) || !proto_value_fits(op->width, op->want))
 		return MMIO_EINVAL;

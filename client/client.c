@@ -8,21 +8,6 @@
 
 _Static_assert(sizeof(((struct mmio_region_info *)0)->name) == PROTO_NAME_MAX + 1,
 	       "mmio_region_info.name must hold any region name");
-_Static_assert(MMIO_ACCESS_READ == PROTO_ACCESS_READ && MMIO_ACCESS_WRITE == PROTO_ACCESS_WRITE,
-	       "access bits are the wire's");
-_Static_assert(MMIO_OPS_ONCE == PROTO_OPS_ONCE && MMIO_OPS_BULK == PROTO_OPS_BULK &&
-		       MMIO_OPS_FILL == PROTO_OPS_FILL && MMIO_OPS_POLL == PROTO_OPS_POLL &&
-		       MMIO_OPS_MAP == PROTO_OPS_MAP,
-	       "ops bits are the wire's");
-_Static_assert(MMIO_CACHE_UNCACHED == PROTO_CACHE_UNCACHED &&
-		       MMIO_CACHE_WRITE_COMBINING == PROTO_CACHE_WRITE_COMBINING &&
-		       MMIO_CACHE_WRITE_THROUGH == PROTO_CACHE_WRITE_THROUGH &&
-		       MMIO_CACHE_WRITE_BACK == PROTO_CACHE_WRITE_BACK,
-	       "cache values are the wire's");
-_Static_assert(MMIO_REGION_SENSITIVE == PROTO_REGION_SENSITIVE &&
-		       MMIO_REGION_EXCLUSIVE == PROTO_REGION_EXCLUSIVE &&
-		       MMIO_REGION_MAPPABLE == PROTO_REGION_MAPPABLE,
-	       "region flags are the wire's");
 
 const char *cli_url_resolve(const char *url)
 {

@@ -117,13 +117,8 @@ static const struct shim_window *direct_once_window(const struct cli_handle *h)
 /*
  * What the server checks on every access after finding the handle
  * (srv_handle_check): the connection first (a lost client has no
- * handles), then ops and access, then the width (0: none given).
+ * handles), then the one rights check both make, mmio_rights_check().
  */
-static inline bool width_valid(unsigned width)
-{
-	return width - 1 < 8 && (width & (width - 1)) == 0;
-}
-
 static inline int direct_check(const struct cli_handle *h, unsigned ops_bit, unsigned access_bit,
 			       unsigned width)
 {
@@ -131,11 +126,8 @@ static inline int direct_check(const struct cli_handle *h, unsigned ops_bit, uns
 	 * told MMIO_ECONN here takes no fast access on this client after. */
 	if (atomic_load_explicit(&h->client->lost, memory_order_acquire))
 		return MMIO_ECONN;
-	if (!(h->info.ops & ops_bit) || (h->info.access & access_bit) != access_bit)
-		return MMIO_EACCES;
-	if (width != 0 && (!width_valid(width) || !(h->info.widths & width)))
-		return MMIO_EINVAL;
-	return MMIO_OK;
+	return mmio_rights_check(h->info.ops, h->info.access, h->info.widths, ops_bit, access_bit,
+				 width);
 }
 
 /* ---- the ops of a direct handle (region.c has checked the pointers) ---- */
@@ -145,11 +137,11 @@ static int direct_read_once(mmio_region *r, size_t off, unsigned width, uint64_t
 	uint64_t hoff;
 	int status;
 
-	if (!width_valid(width))
+	if (!mmio_width_valid(width))
 		return MMIO_EINVAL;
 	status = cli_view_offset(r, off, width, &hoff);
 	if (status == MMIO_OK)
-		status = direct_check(r->h, PROTO_OPS_ONCE, PROTO_ACCESS_READ, width);
+		status = direct_check(r->h, MMIO_OPS_ONCE, MMIO_ACCESS_READ, width);
 	if (status != MMIO_OK)
 		return status;
 	return shim_read_once(direct_once_window(r->h), (size_t)hoff, width, v);
@@ -164,7 +156,7 @@ static int direct_write_once(mmio_region *r, size_t off, unsigned width, uint64_
 		return MMIO_EINVAL;
 	status = cli_view_offset(r, off, width, &hoff);
 	if (status == MMIO_OK)
-		status = direct_check(r->h, PROTO_OPS_ONCE, PROTO_ACCESS_WRITE, width);
+		status = direct_check(r->h, MMIO_OPS_ONCE, MMIO_ACCESS_WRITE, width);
 	if (status != MMIO_OK)
 		return status;
 	return shim_write_once(direct_once_window(r->h), (size_t)hoff, width, v);
@@ -177,7 +169,7 @@ static int direct_read(mmio_region *r, size_t off, void *buf, size_t len, size_t
 
 	status = cli_bulk_offset(r, off, len, cli_read_chunk_max(r->h->client->max_message), &hoff);
 	if (status == MMIO_OK)
-		status = direct_check(r->h, PROTO_OPS_BULK, PROTO_ACCESS_READ, 0);
+		status = direct_check(r->h, MMIO_OPS_BULK, MMIO_ACCESS_READ, 0);
 	if (status != MMIO_OK)
 		return status;
 	return shim_copy_from_device(direct_window(r->h), (size_t)hoff, buf, len, done);
@@ -191,7 +183,7 @@ static int direct_write(mmio_region *r, size_t off, const void *buf, size_t len,
 	status =
 		cli_bulk_offset(r, off, len, cli_write_chunk_max(r->h->client->max_message), &hoff);
 	if (status == MMIO_OK)
-		status = direct_check(r->h, PROTO_OPS_BULK, PROTO_ACCESS_WRITE, 0);
+		status = direct_check(r->h, MMIO_OPS_BULK, MMIO_ACCESS_WRITE, 0);
 	if (status != MMIO_OK)
 		return status;
 	return shim_copy_to_device(direct_window(r->h), (size_t)hoff, buf, len, done);
@@ -205,7 +197,7 @@ static int direct_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, siz
 
 	status = cli_fill_plan(r, off, len, &hoff, &want);
 	if (status == MMIO_OK)
-		status = direct_check(r->h, PROTO_OPS_FILL, PROTO_ACCESS_WRITE, 0);
+		status = direct_check(r->h, MMIO_OPS_FILL, MMIO_ACCESS_WRITE, 0);
 	if (status != MMIO_OK)
 		return status;
 	status = shim_fill(direct_window(r->h), (size_t)hoff, want, byte, done);
@@ -265,7 +257,7 @@ static int direct_poll(mmio_region *r, size_t off, unsigned width, uint64_t mask
 		return MMIO_EINVAL;
 	status = cli_view_offset(r, off, width, &hoff);
 	if (status == MMIO_OK)
-		status = direct_check(r->h, PROTO_OPS_POLL, PROTO_ACCESS_READ, width);
+		status = direct_check(r->h, MMIO_OPS_POLL, MMIO_ACCESS_READ, width);
 	if (status != MMIO_OK)
 		return status;
 	return direct_poll_at(r->h, hoff, width, mask, want, timeout_us, last);
@@ -278,8 +270,8 @@ int cli_direct_batch_op(struct cli_handle *h, const struct proto_batch_op *op, u
 	bool write = op->opcode == PROTO_OP_WRITE_ONCE;
 	int status;
 
-	status = direct_check(h, poll ? PROTO_OPS_POLL : PROTO_OPS_ONCE,
-			      write ? PROTO_ACCESS_WRITE : PROTO_ACCESS_READ, op->width);
+	status = direct_check(h, poll ? MMIO_OPS_POLL : MMIO_OPS_ONCE,
+			      write ? MMIO_ACCESS_WRITE : MMIO_ACCESS_READ, op->width);
 	if (status != MMIO_OK)
 		return status;
 	if (op->offset > SIZE_MAX)
@@ -375,14 +367,14 @@ void cli_direct_view(mmio_region *r)
 	/* Copies: the header's are all 8 bytes wide, which any width but a
 	 * pinned 1, 2 or 4 allows, from a base aligned to 8; the header checks
 	 * the range and that the offset is aligned. */
-	if (r->place && (h->info.ops & PROTO_OPS_BULK) &&
+	if (r->place && (h->info.ops & MMIO_OPS_BULK) &&
 	    (h->info.width == 0 || h->info.width == 8) && !((uintptr_t)base & 7)) {
-		if (h->info.access & PROTO_ACCESS_READ)
+		if (h->info.access & MMIO_ACCESS_READ)
 			f->copy_read_end = r->len;
-		if (h->info.access & PROTO_ACCESS_WRITE)
+		if (h->info.access & MMIO_ACCESS_WRITE)
 			f->copy_write_end = r->len;
 	}
-	if (!(h->info.ops & PROTO_OPS_ONCE))
+	if (!(h->info.ops & MMIO_OPS_ONCE))
 		return;
 	/* An end for each width the grant allows in that direction, that fits
 	 * the view and that its base is aligned to: then the two checks
@@ -393,9 +385,9 @@ void cli_direct_view(mmio_region *r)
 
 		if (!(h->info.widths & w) || w > r->len || ((uintptr_t)base & (w - 1)))
 			continue;
-		if (h->info.access & PROTO_ACCESS_READ)
+		if (h->info.access & MMIO_ACCESS_READ)
 			f->any_read_end[i] = end;
-		if (h->info.access & PROTO_ACCESS_WRITE)
+		if (h->info.access & MMIO_ACCESS_WRITE)
 			f->any_write_end[i] = end;
 	}
 	/* Only a placed view's bytes lie where the header's first try looks. */
@@ -471,7 +463,7 @@ int cli_direct_attach(struct cli_handle *h)
 	struct stat st;
 	void *p;
 
-	if (!(c->hello.flags & PROTO_HELLO_DIRECT) || !(h->info.flags & PROTO_REGION_MAPPABLE) ||
+	if (!(c->hello.flags & PROTO_HELLO_DIRECT) || !(h->info.flags & MMIO_REGION_MAPPABLE) ||
 	    c->fd_path[0] == '\0')
 		return MMIO_EACCES;
 	/* Faults under the mapping become MMIO_EFAULT, as in the server. */
@@ -495,7 +487,7 @@ int cli_direct_attach(struct cli_handle *h)
 		status = MMIO_EPROTO;
 		goto fail;
 	}
-	if (h->info.access & PROTO_ACCESS_WRITE)
+	if (h->info.access & MMIO_ACCESS_WRITE)
 		prot |= PROT_WRITE;
 	/* At a 2 MiB boundary: see shim_mmap_placed(). */
 	p = shim_mmap_placed((size_t)map.length, prot, fd, mmap_offset, 0);

@@ -58,7 +58,7 @@ static int proxied_read_once(mmio_region *r, size_t off, unsigned width, uint64_
 	nng_msg *m;
 	int status;
 
-	if (!proto_width_valid(width))
+	if (!mmio_width_valid(width))
 		return MMIO_EINVAL;
 	status = cli_view_offset(r, off, width, &req.read_once.offset);
 	if (status != MMIO_OK)

@@ -7,14 +7,9 @@
 
 #include <string.h>
 
-bool proto_width_valid(unsigned width)
-{
-	return width == 1 || width == 2 || width == 4 || width == 8;
-}
-
 bool proto_value_fits(unsigned width, uint64_t value)
 {
-	if (!proto_width_valid(width))
+	if (!mmio_width_valid(width))
 		return false;
 	return width == 8 || value >> (width * 8) == 0;
 }
@@ -66,7 +61,7 @@ void proto_name_write(struct proto_writer *w, const char *name)
 
 bool proto_batch_op_valid(const struct proto_batch_op *op)
 {
-	if (!proto_width_valid(op->width))
+	if (!mmio_width_valid(op->width))
 		return false;
 	switch (op->opcode) {
 	case PROTO_OP_READ_ONCE:
@@ -106,9 +101,9 @@ void proto_batch_op_write(struct proto_writer *w, const struct proto_batch_op *o
 
 bool proto_list_entry_valid(const struct proto_list_entry *e)
 {
-	return proto_name_cstr_valid(e->name) && (e->access & ~PROTO_ACCESS_ALL) == 0 &&
-	       (e->ops & ~PROTO_OPS_ALL) == 0 && (e->widths & ~PROTO_WIDTHS_ALL) == 0 &&
-	       e->cache <= PROTO_CACHE_MAX && (e->flags & ~PROTO_REGION_FLAGS) == 0;
+	return proto_name_cstr_valid(e->name) && (e->access & ~MMIO_ACCESS_ALL) == 0 &&
+	       (e->ops & ~MMIO_OPS_ALL) == 0 && (e->widths & ~MMIO_WIDTHS_ALL) == 0 &&
+	       e->cache <= MMIO_CACHE_MAX && (e->flags & ~MMIO_REGION_FLAGS) == 0;
 }
 
 bool proto_list_entry_read(struct proto_reader *r, struct proto_list_entry *out)

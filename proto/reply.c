@@ -79,10 +79,10 @@ static bool hello_valid(const struct proto_hello_rep *h)
 
 static bool open_valid(const struct proto_open_rep *o)
 {
-	return (o->access & ~PROTO_ACCESS_ALL) == 0 && (o->ops & ~PROTO_OPS_ALL) == 0 &&
-	       (o->widths & ~PROTO_WIDTHS_ALL) == 0 && o->cache <= PROTO_CACHE_MAX &&
-	       (o->width == 0 || proto_width_valid(o->width)) &&
-	       (o->flags & ~PROTO_REGION_FLAGS) == 0;
+	return (o->access & ~MMIO_ACCESS_ALL) == 0 && (o->ops & ~MMIO_OPS_ALL) == 0 &&
+	       (o->widths & ~MMIO_WIDTHS_ALL) == 0 && o->cache <= MMIO_CACHE_MAX &&
+	       (o->width == 0 || mmio_width_valid(o->width)) &&
+	       (o->flags & ~MMIO_REGION_FLAGS) == 0;
 }
 
 static bool batch_valid(int status, uint64_t done, uint32_t failed)

@@ -56,7 +56,7 @@ static bool request_encodable(const struct proto_request *req)
 		return proto_name_cstr_valid(req->open.name) &&
 		       (req->open.flags & ~PROTO_OPEN_FLAGS) == 0;
 	case PROTO_OP_READ_ONCE:
-		return proto_width_valid(req->read_once.width);
+		return mmio_width_valid(req->read_once.width);
 	case PROTO_OP_WRITE_ONCE:
 		return proto_value_fits(req->write_once.width, req->write_once.value);
 	case PROTO_OP_WRITE:
@@ -221,7 +221,7 @@ static int read_once_read(struct proto_reader *r, struct proto_read_once_req *o)
 	o->handle = proto_read_u32(r);
 	o->width = proto_read_u8(r);
 	o->offset = proto_read_u64(r);
-	return proto_width_valid(o->width) ? MMIO_OK : MMIO_EPROTO;
+	return mmio_width_valid(o->width) ? MMIO_OK : MMIO_EPROTO;
 }
 
 static int write_once_read(struct proto_reader *r, struct proto_write_once_req *o)

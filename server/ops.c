@@ -99,8 +99,8 @@ enum srv_outcome srv_op_list(struct srv_request *r)
 		e->ops = g->ops;
 		e->widths = g->widths;
 		e->cache = (unsigned)g->region->cache;
-		e->flags = (g->region->sensitive ? PROTO_REGION_SENSITIVE : 0) |
-			   (g->exclusive ? PROTO_REGION_EXCLUSIVE : 0);
+		e->flags = (g->region->sensitive ? MMIO_REGION_SENSITIVE : 0) |
+			   (g->exclusive ? MMIO_REGION_EXCLUSIVE : 0);
 	}
 	r->rep.list.count = (uint32_t)n;
 	r->rep.list.entries = entries;

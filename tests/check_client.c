@@ -259,8 +259,8 @@ static void fake_answer(const struct proto_request *rq, struct proto_reply *rep,
 		break;
 	case PROTO_OP_LIST: {
 		static const struct proto_list_entry entries[] = {
-			{ "scratch", 0x10000, 3, PROTO_OPS_ALL, 0xF, 3, PROTO_REGION_MAPPABLE },
-			{ "keys", 0x100, 1, PROTO_OPS_ONCE, 0xC, 0, PROTO_REGION_SENSITIVE },
+			{ "scratch", 0x10000, 3, MMIO_OPS_ALL, 0xF, 3, MMIO_REGION_MAPPABLE },
+			{ "keys", 0x100, 1, MMIO_OPS_ONCE, 0xC, 0, MMIO_REGION_SENSITIVE },
 		};
 		rep->list.count = 2;
 		rep->list.entries = entries;
@@ -283,12 +283,12 @@ static void fake_answer(const struct proto_request *rq, struct proto_reply *rep,
 			rep->open.handle = F.next_handle++;
 			rep->open.size = rq->open.length == PROTO_LEN_TO_END ? F.region_size
 									     : rq->open.length;
-			rep->open.access = PROTO_ACCESS_ALL;
-			rep->open.ops = PROTO_OPS_ALL;
-			rep->open.widths = PROTO_WIDTHS_ALL;
-			rep->open.cache = PROTO_CACHE_WRITE_BACK;
+			rep->open.access = MMIO_ACCESS_ALL;
+			rep->open.ops = MMIO_OPS_ALL;
+			rep->open.widths = MMIO_WIDTHS_ALL;
+			rep->open.cache = MMIO_CACHE_WRITE_BACK;
 			rep->open.width = F.pinned;
-			rep->open.flags = PROTO_REGION_MAPPABLE;
+			rep->open.flags = MMIO_REGION_MAPPABLE;
 		}
 		break;
 	case PROTO_OP_READ_ONCE:

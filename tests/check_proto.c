@@ -296,18 +296,18 @@ static const struct req_vector req_vectors[] = {
 static const struct proto_list_entry golden_entries[] = {
 	{ .name = "edu",
 	  .size = 0x100,
-	  .access = PROTO_ACCESS_READ | PROTO_ACCESS_WRITE,
-	  .ops = PROTO_OPS_ALL,
+	  .access = MMIO_ACCESS_READ | MMIO_ACCESS_WRITE,
+	  .ops = MMIO_OPS_ALL,
 	  .widths = 4,
-	  .cache = PROTO_CACHE_WRITE_BACK,
-	  .flags = PROTO_REGION_EXCLUSIVE | PROTO_REGION_MAPPABLE },
+	  .cache = MMIO_CACHE_WRITE_BACK,
+	  .flags = MMIO_REGION_EXCLUSIVE | MMIO_REGION_MAPPABLE },
 	{ .name = "timer",
 	  .size = 0x1000,
-	  .access = PROTO_ACCESS_READ,
-	  .ops = PROTO_OPS_ONCE,
-	  .widths = PROTO_WIDTHS_ALL,
-	  .cache = PROTO_CACHE_UNCACHED,
-	  .flags = PROTO_REGION_SENSITIVE },
+	  .access = MMIO_ACCESS_READ,
+	  .ops = MMIO_OPS_ONCE,
+	  .widths = MMIO_WIDTHS_ALL,
+	  .cache = MMIO_CACHE_UNCACHED,
+	  .flags = MMIO_REGION_SENSITIVE },
 };
 
 static const uint64_t golden_values_ok[] = { 0x11, 0, 0x80 };
@@ -345,12 +345,12 @@ static const struct rep_vector rep_vectors[] = {
 	  { .opcode = PROTO_OP_OPEN,
 	    .open = { .handle = 1,
 		      .size = 0x100,
-		      .access = PROTO_ACCESS_ALL,
-		      .ops = PROTO_OPS_ALL,
+		      .access = MMIO_ACCESS_ALL,
+		      .ops = MMIO_OPS_ALL,
 		      .widths = 4 | 8,
-		      .cache = PROTO_CACHE_WRITE_COMBINING,
+		      .cache = MMIO_CACHE_WRITE_COMBINING,
 		      .width = 4,
-		      .flags = PROTO_REGION_MAPPABLE } } },
+		      .flags = MMIO_REGION_MAPPABLE } } },
 	{ "OPEN EACCES",
 	  RP("03", ST_EACCES, DONE0),
 	  { .opcode = PROTO_OP_OPEN, .status = MMIO_EACCES } },
@@ -1069,7 +1069,7 @@ START_TEST(test_good_widths_accepted)
 		ck_assert_uint_eq(req.write_once.width, w);
 		ck_assert_uint_eq(req.write_once.value, max);
 		tb_free(&t);
-		ck_assert(proto_width_valid(w));
+		ck_assert(mmio_width_valid(w));
 		ck_assert(proto_value_fits(w, max));
 		if (w < 8)
 			ck_assert(!proto_value_fits(w, max + 1));

@@ -173,11 +173,11 @@ START_TEST(ready_hello_list)
 		ck_assert_str_eq(e.name, want[n]);
 		if (n == 1) {
 			ck_assert_uint_eq(e.size, 0x100);
-			ck_assert_uint_eq(e.access, PROTO_ACCESS_READ);
+			ck_assert_uint_eq(e.access, MMIO_ACCESS_READ);
 			ck_assert_uint_eq(e.widths, 4);
 		}
 		if (n == 3)
-			ck_assert_uint_eq(e.flags & PROTO_REGION_SENSITIVE, PROTO_REGION_SENSITIVE);
+			ck_assert_uint_eq(e.flags & MMIO_REGION_SENSITIVE, MMIO_REGION_SENSITIVE);
 		n++;
 	}
 	ck_assert_uint_eq(n, 6);

@@ -50,7 +50,7 @@ static void request_inspect(const struct proto_request *req)
 		for (uint32_t i = 0; i < req->batch.count; i++) {
 			if (proto_batch_op_get(&req->batch, i, &op) != MMIO_OK)
 				fail("request: batch op not readable");
-			if (!proto_width_valid(op.width))
+			if (!mmio_width_valid(op.width))
 				fail("request: batch op with a bad width");
 		}
 		if (proto_batch_op_get(&req->batch, req->batch.count, &op) != MMIO_EINVAL)
@@ -61,7 +61,7 @@ static void request_inspect(const struct proto_request *req)
 			fail("request: invalid name accepted");
 		break;
 	case PROTO_OP_READ_ONCE:
-		if (!proto_width_valid(req->read_once.width))
+		if (!mmio_width_valid(req->read_once.width))
 			fail("request: bad width accepted");
 		break;
 	case PROTO_OP_WRITE_ONCE:

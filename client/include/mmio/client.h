@@ -798,26 +798,8 @@ MMIO_API int mmio_poll32(mmio_region *r, size_t off, uint32_t mask, uint32_t wan
  * Describing regions.
  * ------------------------------------------------------------------------ */
 
-#define MMIO_ACCESS_READ  0x1u
-#define MMIO_ACCESS_WRITE 0x2u
-
-#define MMIO_OPS_ONCE 0x01u /* read8..write64 and batches */
-#define MMIO_OPS_BULK 0x02u /* mmio_read, mmio_write */
-#define MMIO_OPS_FILL 0x04u /* mmio_fill */
-#define MMIO_OPS_POLL 0x08u /* mmio_poll32, batch polls */
-#define MMIO_OPS_MAP  0x10u /* direct mode */
-
-/* widths: the bit for an access of w bytes (1, 2, 4, 8) is w itself. */
-#define MMIO_WIDTH_BIT(w) ((unsigned)(w))
-
-#define MMIO_CACHE_UNCACHED	   0u
-#define MMIO_CACHE_WRITE_COMBINING 1u
-#define MMIO_CACHE_WRITE_THROUGH   2u
-#define MMIO_CACHE_WRITE_BACK	   3u
-
-#define MMIO_REGION_SENSITIVE 0x1u /* once-ops only, audited, never mapped */
-#define MMIO_REGION_EXCLUSIVE 0x2u /* one open handle at a time */
-#define MMIO_REGION_MAPPABLE  0x4u /* a direct mapping may be granted */
+/* MMIO_ACCESS_*, MMIO_OPS_*, MMIO_WIDTH_BIT(), MMIO_CACHE_*, MMIO_REGION_* */
+#include <mmio/rights.h>
 
 /* What a region (mmio_list) or an opened handle (mmio_describe) allows. */
 struct mmio_region_info {

@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <mmio/rights.h>
 #include <mmio/status.h>
 
 #ifdef __cplusplus
@@ -127,34 +128,9 @@ enum proto_opcode {
 #define PROTO_OPEN_REQUIRE_DIRECT 0x2u /* the client must map directly, or fail */
 #define PROTO_OPEN_FLAGS	  0x3u
 
-/* Access rights (LIST entries, OPEN replies). */
-#define PROTO_ACCESS_READ  0x1u
-#define PROTO_ACCESS_WRITE 0x2u
-#define PROTO_ACCESS_ALL   0x3u
-
-/* Operations a grant allows (the policy's `ops`). */
-#define PROTO_OPS_ONCE 0x01u
-#define PROTO_OPS_BULK 0x02u
-#define PROTO_OPS_FILL 0x04u
-#define PROTO_OPS_POLL 0x08u
-#define PROTO_OPS_MAP  0x10u
-#define PROTO_OPS_ALL  0x1Fu
-
-/* Allowed access widths: the bit for width w (1, 2, 4 or 8) is w itself. */
-#define PROTO_WIDTHS_ALL 0x0Fu
-
-/* Cache policies; same numbering as enum shim_cache. */
-#define PROTO_CACHE_UNCACHED	    0u
-#define PROTO_CACHE_WRITE_COMBINING 1u
-#define PROTO_CACHE_WRITE_THROUGH   2u
-#define PROTO_CACHE_WRITE_BACK	    3u
-#define PROTO_CACHE_MAX		    PROTO_CACHE_WRITE_BACK
-
-/* Region flags (LIST entries, OPEN replies). */
-#define PROTO_REGION_SENSITIVE 0x1u /* once-ops only, audited, never mapped */
-#define PROTO_REGION_EXCLUSIVE 0x2u /* one open handle at a time */
-#define PROTO_REGION_MAPPABLE  0x4u /* this grant/handle may be mapped directly */
-#define PROTO_REGION_FLAGS     0x7u
+/* Access, ops, widths, cache and region flags (LIST entries, OPEN replies):
+ * MMIO_ACCESS_*, MMIO_OPS_*, MMIO_WIDTHS_ALL, MMIO_CACHE_*, MMIO_REGION_*
+ * of <mmio/rights.h>. */
 
 /* HELLO reply flags. */
 #define PROTO_HELLO_DIRECT 0x1u /* the server hands out direct mappings */
@@ -384,11 +360,11 @@ struct proto_hello_rep {
 struct proto_list_entry {
 	char name[PROTO_NAME_MAX + 1]; /* NUL-terminated, valid per proto_name_valid() */
 	uint64_t size;		       /* bytes the client may open */
-	unsigned access;	       /* PROTO_ACCESS_* */
-	unsigned ops;		       /* PROTO_OPS_* */
-	unsigned widths;	       /* allowed widths, PROTO_WIDTHS_ALL bits */
-	unsigned cache;		       /* PROTO_CACHE_* */
-	unsigned flags;		       /* PROTO_REGION_* */
+	unsigned access;	       /* MMIO_ACCESS_* */
+	unsigned ops;		       /* MMIO_OPS_* */
+	unsigned widths;	       /* allowed widths, MMIO_WIDTHS_ALL bits */
+	unsigned cache;		       /* MMIO_CACHE_* */
+	unsigned flags;		       /* MMIO_REGION_* */
 };
 
 /*
@@ -407,12 +383,12 @@ struct proto_list_rep {
 struct proto_open_rep {
 	uint32_t handle;
 	uint64_t size;	 /* bytes addressable through the handle (offsets 0..size) */
-	unsigned access; /* PROTO_ACCESS_* */
-	unsigned ops;	 /* PROTO_OPS_* */
-	unsigned widths; /* allowed widths, PROTO_WIDTHS_ALL bits */
-	unsigned cache;	 /* PROTO_CACHE_* */
+	unsigned access; /* MMIO_ACCESS_* */
+	unsigned ops;	 /* MMIO_OPS_* */
+	unsigned widths; /* allowed widths, MMIO_WIDTHS_ALL bits */
+	unsigned cache;	 /* MMIO_CACHE_* */
 	unsigned width;	 /* pinned access width: 0 (none), 1, 2, 4 or 8 */
-	unsigned flags;	 /* PROTO_REGION_*; MAPPABLE: MAP may succeed */
+	unsigned flags;	 /* MMIO_REGION_*; MAPPABLE: MAP may succeed */
 };
 
 /* READ_ONCE and POLL replies: the value read (POLL: the last value read). */
@@ -543,7 +519,7 @@ int proto_request_decode(const void *buf, size_t len, struct proto_request *out)
  * Returns MMIO_OK, MMIO_ENOMEM, or MMIO_EINVAL if @rep breaks the rules of
  * struct proto_reply: status > 0; an opcode above 0xFFFF; done non-zero
  * where it must be 0; an unknown opcode with status MMIO_OK; invalid body
- * fields (unknown bits, cache above PROTO_CACHE_MAX, pinned width not
+ * fields (unknown bits, cache above MMIO_CACHE_MAX, pinned width not
  * 0/1/2/4/8, HELLO version 0, invalid names); counts above their bounds; an
  * inconsistent BATCH failed/done; a payload pointer NULL with a non-zero
  * count.
@@ -634,9 +610,6 @@ bool proto_opcode_known(unsigned opcode);
 
 /* "requests" etc. for enum proto_stat; "?" for an unknown index. Static. */
 const char *proto_stat_name(unsigned index);
-
-/* True if @width is 1, 2, 4 or 8. */
-bool proto_width_valid(unsigned width);
 
 /* True if @width is valid and @value fits in @width bytes. */
 bool proto_value_fits(unsigned width, uint64_t value);
