@@ -80,32 +80,32 @@ static void op_needs(enum cfg_op op, unsigned *ops, unsigned *access)
 	case CFG_OP_OPEN:
 		break;
 	case CFG_OP_READ_ONCE:
-		*ops = CFG_OPS_ONCE;
-		*access = CFG_ACCESS_READ;
+		*ops = MMIO_OPS_ONCE;
+		*access = MMIO_ACCESS_READ;
 		break;
 	case CFG_OP_WRITE_ONCE:
-		*ops = CFG_OPS_ONCE;
-		*access = CFG_ACCESS_WRITE;
+		*ops = MMIO_OPS_ONCE;
+		*access = MMIO_ACCESS_WRITE;
 		break;
 	case CFG_OP_READ:
-		*ops = CFG_OPS_BULK;
-		*access = CFG_ACCESS_READ;
+		*ops = MMIO_OPS_BULK;
+		*access = MMIO_ACCESS_READ;
 		break;
 	case CFG_OP_WRITE:
-		*ops = CFG_OPS_BULK;
-		*access = CFG_ACCESS_WRITE;
+		*ops = MMIO_OPS_BULK;
+		*access = MMIO_ACCESS_WRITE;
 		break;
 	case CFG_OP_FILL:
-		*ops = CFG_OPS_FILL;
-		*access = CFG_ACCESS_WRITE;
+		*ops = MMIO_OPS_FILL;
+		*access = MMIO_ACCESS_WRITE;
 		break;
 	case CFG_OP_POLL:
-		*ops = CFG_OPS_POLL;
-		*access = CFG_ACCESS_READ;
+		*ops = MMIO_OPS_POLL;
+		*access = MMIO_ACCESS_READ;
 		break;
 	case CFG_OP_MAP:
-		*ops = CFG_OPS_MAP;
-		*access = CFG_ACCESS_READ;
+		*ops = MMIO_OPS_MAP;
+		*access = MMIO_ACCESS_READ;
 		break;
 	}
 }
@@ -143,7 +143,7 @@ static bool grant_permits(const struct cfg_grant *g, enum cfg_op op, unsigned wi
 	if (is_width_op(op))
 		return (g->widths & width) != 0;
 	if (is_bulk_op(op))
-		return width == 0 ? g->widths == CFG_WIDTHS_ALL : (g->widths & width) != 0;
+		return width == 0 ? g->widths == MMIO_WIDTHS_ALL : (g->widths & width) != 0;
 	return true;
 }
 

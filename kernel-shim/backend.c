@@ -12,10 +12,10 @@ static const struct shim_backend *const backends[] = {
 };
 
 static const char *const cache_names[] = {
-	[SHIM_CACHE_UNCACHED] = "uncached",
-	[SHIM_CACHE_WRITE_COMBINING] = "write-combining",
-	[SHIM_CACHE_WRITE_THROUGH] = "write-through",
-	[SHIM_CACHE_WRITE_BACK] = "write-back",
+	[MMIO_CACHE_UNCACHED] = "uncached",
+	[MMIO_CACHE_WRITE_COMBINING] = "write-combining",
+	[MMIO_CACHE_WRITE_THROUGH] = "write-through",
+	[MMIO_CACHE_WRITE_BACK] = "write-back",
 };
 
 void shim_errorf(char *err, size_t errlen, const char *fmt, ...)
@@ -29,18 +29,18 @@ void shim_errorf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-const char *shim_cache_name(enum shim_cache cache)
+const char *shim_cache_name(unsigned cache)
 {
-	if ((unsigned)cache >= sizeof(cache_names) / sizeof(cache_names[0]))
+	if (cache >= sizeof(cache_names) / sizeof(cache_names[0]))
 		return "?";
 	return cache_names[cache];
 }
 
-int shim_cache_parse(const char *name, enum shim_cache *out)
+int shim_cache_parse(const char *name, unsigned *out)
 {
 	for (unsigned i = 0; i < sizeof(cache_names) / sizeof(cache_names[0]); i++) {
 		if (strcmp(name, cache_names[i]) == 0) {
-			*out = (enum shim_cache)i;
+			*out = i;
 			return MMIO_OK;
 		}
 	}

@@ -163,7 +163,7 @@ static void devmem_close(struct shim_device *dev)
 
 const struct shim_backend shim_backend_devmem = {
 	.name = "devmem",
-	.cache_mask = SHIM_CACHE_BIT(SHIM_CACHE_UNCACHED),
+	.cache_mask = SHIM_CACHE_BIT(MMIO_CACHE_UNCACHED),
 	.open = devmem_open,
 	.close = devmem_close,
 };

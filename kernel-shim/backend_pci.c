@@ -295,11 +295,11 @@ static int pci_open(const struct shim_source *src, struct shim_device *dev, char
 	}
 
 	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/resource%u%s", sysfs(src), fn, src->bar,
-		 src->cache == SHIM_CACHE_WRITE_COMBINING ? "_wc" : "");
+		 src->cache == MMIO_CACHE_WRITE_COMBINING ? "_wc" : "");
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		saved = errno;
-		if (saved == ENOENT && src->cache == SHIM_CACHE_WRITE_COMBINING) {
+		if (saved == ENOENT && src->cache == MMIO_CACHE_WRITE_COMBINING) {
 			shim_errorf(err, errlen,
 				    "region %s: write-combining is not available for BAR %u of %s "
 				    "(%s; the kernel offers it for prefetchable BARs only): use "
@@ -351,7 +351,7 @@ static void pci_close(struct shim_device *dev)
 const struct shim_backend shim_backend_pci = {
 	.name = "pci",
 	.cache_mask =
-		SHIM_CACHE_BIT(SHIM_CACHE_UNCACHED) | SHIM_CACHE_BIT(SHIM_CACHE_WRITE_COMBINING),
+		SHIM_CACHE_BIT(MMIO_CACHE_UNCACHED) | SHIM_CACHE_BIT(MMIO_CACHE_WRITE_COMBINING),
 	.open = pci_open,
 	.close = pci_close,
 };

@@ -100,7 +100,7 @@ static void sim_close(struct shim_device *dev)
 
 const struct shim_backend shim_backend_sim = {
 	.name = "sim",
-	.cache_mask = SHIM_CACHE_BIT(SHIM_CACHE_WRITE_BACK),
+	.cache_mask = SHIM_CACHE_BIT(MMIO_CACHE_WRITE_BACK),
 	.open = sim_open,
 	.close = sim_close,
 };

@@ -7,16 +7,6 @@
 
 #include <stdint.h>
 
-bool shim_width_valid(unsigned width)
-{
-	return width == 1 || width == 2 || width == 4 || width == 8;
-}
-
-static bool aligned(uintptr_t addr, unsigned width)
-{
-	return (addr & (width - 1)) == 0;
-}
-
 static uintptr_t window_addr(const struct shim_window *w, size_t offset)
 {
 	return (uintptr_t)w->base + offset;
@@ -32,13 +22,13 @@ int shim_window_init(struct shim_window *w, void *base, size_t limit, unsigned w
 {
 	uintptr_t end;
 
-	if (width != 0 && !shim_width_valid(width))
+	if (width != 0 && !mmio_width_valid(width))
 		return MMIO_EINVAL;
 	if (!base && limit != 0)
 		return MMIO_EINVAL;
 	if (__builtin_add_overflow((uintptr_t)base, limit, &end))
 		return MMIO_EINVAL;
-	if (width != 0 && !aligned((uintptr_t)base, width))
+	if (width != 0 && !mmio_width_aligned((uintptr_t)base, width))
 		return MMIO_EINVAL;
 	w->base = base;
 	w->limit = limit;
@@ -60,7 +50,7 @@ static int window_check_pinned(const struct shim_window *w, size_t offset, size_
 {
 	if (w->width == 0)
 		return MMIO_OK;
-	if (!aligned(window_addr(w, offset), w->width) || len % w->width != 0)
+	if (!mmio_width_aligned(window_addr(w, offset), w->width) || len % w->width != 0)
 		return MMIO_EINVAL;
 	return MMIO_OK;
 }
@@ -81,13 +71,13 @@ int shim_window_slice(const struct shim_window *w, size_t offset, size_t len,
 /* The checks shared by both once-ops; nothing is accessed when they fail. */
 static int once_check(const struct shim_window *w, size_t offset, unsigned width)
 {
-	if (!shim_width_valid(width))
+	if (!mmio_width_valid(width))
 		return MMIO_EINVAL;
 	if (w->width != 0 && w->width != width)
 		return MMIO_EINVAL;
 	if (shim_window_check(w, offset, width) != MMIO_OK)
 		return MMIO_EINVAL;
-	if (!aligned(window_addr(w, offset), width))
+	if (!mmio_width_aligned(window_addr(w, offset), width))
 		return MMIO_EINVAL;
 	return shim_fault_recovery_install();
 }

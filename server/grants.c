@@ -157,7 +157,7 @@ int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_ma
 	if (token_value(&t.value) != MMIO_OK)
 		return MMIO_EINTERNAL;
 	/* Read-only grants get a read-only open of the same object. */
-	if (h->access & CFG_ACCESS_WRITE) {
+	if (h->access & MMIO_ACCESS_WRITE) {
 		t.fd = fcntl(h->dev->dev.fd, F_DUPFD_CLOEXEC, 0);
 	} else {
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", h->dev->dev.fd);

@@ -174,7 +174,7 @@ static int chunks_run(struct srv_request *r, unsigned access_bit, size_t offset,
 		      bool fill, chunk_fn fn, size_t *done)
 {
 	struct srv_handle *h = r->handle;
-	unsigned ops_bit = fill ? CFG_OPS_FILL : CFG_OPS_BULK;
+	unsigned ops_bit = fill ? MMIO_OPS_FILL : MMIO_OPS_BULK;
 	unsigned checked = r->checked_epoch, epoch;
 	int status = MMIO_OK;
 
@@ -223,7 +223,7 @@ enum srv_outcome srv_op_read(struct srv_request *r)
 		return reply_status(r, MMIO_ENOMEM);
 	/* Device bytes go straight into the reply; the encoder then copies nothing. */
 	r->rep.read.data = (uint8_t *)nng_msg_body(r->reply_msg) + PROTO_READ_DATA_OFFSET;
-	status = chunks_run(r, CFG_ACCESS_READ, (size_t)r->rq.read.offset, (size_t)len, false,
+	status = chunks_run(r, MMIO_ACCESS_READ, (size_t)r->rq.read.offset, (size_t)len, false,
 			    chunk_read, &done);
 	return copy_reply(r, status, done, &srv.stats.bytes_read);
 }
@@ -237,7 +237,7 @@ static int chunk_write(struct srv_request *r, const struct shim_window *w, size_
 enum srv_outcome srv_op_write(struct srv_request *r)
 {
 	size_t done = 0;
-	int status = chunks_run(r, CFG_ACCESS_WRITE, (size_t)r->rq.write.offset, r->rq.write.len,
+	int status = chunks_run(r, MMIO_ACCESS_WRITE, (size_t)r->rq.write.offset, r->rq.write.len,
 				false, chunk_write, &done);
 
 	return copy_reply(r, status, done, &srv.stats.bytes_written);
@@ -253,7 +253,7 @@ static int chunk_fill(struct srv_request *r, const struct shim_window *w, size_t
 enum srv_outcome srv_op_fill(struct srv_request *r)
 {
 	size_t done = 0;
-	int status = chunks_run(r, CFG_ACCESS_WRITE, (size_t)r->rq.fill.offset,
+	int status = chunks_run(r, MMIO_ACCESS_WRITE, (size_t)r->rq.fill.offset,
 				(size_t)r->rq.fill.len, true, chunk_fill, &done);
 
 	return copy_reply(r, status, done, &srv.stats.bytes_written);
@@ -473,7 +473,7 @@ static enum srv_outcome span_copy(struct srv_request *r, bool to_device)
 	if (!b)
 		return reply_status(r, MMIO_EINVAL);
 	r->span = b->map + q->buf_offset;
-	status = chunks_run(r, to_device ? CFG_ACCESS_WRITE : CFG_ACCESS_READ, (size_t)q->offset,
+	status = chunks_run(r, to_device ? MMIO_ACCESS_WRITE : MMIO_ACCESS_READ, (size_t)q->offset,
 			    (size_t)q->len, false, chunk_span, &done);
 	r->span = NULL;
 	atomic_fetch_sub(&b->users, 1);

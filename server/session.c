@@ -324,7 +324,7 @@ struct srv_handle *srv_handle_find(struct srv_session *s, uint32_t id)
 /* The smallest width the grant allows, if it does not allow them all. */
 static unsigned grant_pinned_width(const struct cfg_grant *g)
 {
-	if ((g->widths & CFG_WIDTHS_ALL) == CFG_WIDTHS_ALL)
+	if ((g->widths & MMIO_WIDTHS_ALL) == MMIO_WIDTHS_ALL)
 		return 0;
 	for (unsigned w = 1; w <= 8; w <<= 1) {
 		if (g->widths & w)

@@ -77,7 +77,7 @@ static int device_open(const struct cfg_region *r, const char *source, struct sr
 		.backend = cfg_source_backend(r->source),
 		.name = r->name,
 		.size = (size_t)r->size,
-		.cache = (enum shim_cache)r->cache,
+		.cache = r->cache,
 		.by_id = r->source == CFG_SOURCE_PCI_ID,
 		.pci = { r->pci.domain, r->pci.bus, r->pci.device, r->pci.function },
 		.vendor_id = r->vendor_id,

@@ -126,7 +126,7 @@ static struct shim_source pci_at(unsigned device, unsigned bar)
 	struct shim_source src = {
 		.backend = "pci",
 		.name = "dev",
-		.cache = SHIM_CACHE_UNCACHED,
+		.cache = MMIO_CACHE_UNCACHED,
 		.pci = { 0, 0, (uint8_t)device, 0 },
 		.bar = bar,
 		.sysfs_root = root,
@@ -264,16 +264,16 @@ START_TEST(pci_errors_name_the_problem)
 
 	/* Cache policies: write-combining only where the kernel offers it. */
 	src = pci_at(4, 0);
-	src.cache = SHIM_CACHE_WRITE_COMBINING;
+	src.cache = MMIO_CACHE_WRITE_COMBINING;
 	ck_assert_int_eq(shim_device_open(&src, &d, err, sizeof(err)), MMIO_EINVAL);
 	ck_assert_msg(strstr(err, "write-combining is not available for BAR 0 of 0000:00:04.0") &&
 			      strstr(err, "not prefetchable") && strstr(err, "cache: uncached"),
 		      "%s", err);
-	src.cache = SHIM_CACHE_WRITE_BACK;
+	src.cache = MMIO_CACHE_WRITE_BACK;
 	ck_assert_int_eq(shim_device_open(&src, &d, err, sizeof(err)), MMIO_EINVAL);
 	ck_assert_msg(strstr(err, "cannot map with cache policy write-back"), "%s", err);
 	src = pci_at(5, 2);
-	src.cache = SHIM_CACHE_WRITE_COMBINING;
+	src.cache = MMIO_CACHE_WRITE_COMBINING;
 	ck_assert_int_eq(shim_device_open(&src, &d, err, sizeof(err)), MMIO_OK);
 	ck_assert_uint_eq(d.size, 64u << 10);
 	ck_assert_uint_eq(((volatile uint8_t *)d.base)[5], (uint8_t)(5 * 7 + 3));
@@ -346,7 +346,7 @@ END_TEST
 START_TEST(devmem_refuses_ram)
 {
 	struct shim_source src = {
-		.backend = "devmem", .name = "ram", .size = 4096, .cache = SHIM_CACHE_UNCACHED
+		.backend = "devmem", .name = "ram", .size = 4096, .cache = MMIO_CACHE_UNCACHED
 	};
 	struct shim_device d;
 	char line[256], err[512] = "";
@@ -368,11 +368,11 @@ START_TEST(devmem_refuses_ram)
 	ck_assert_msg(strstr(err, "overlaps System RAM"), "%s", err);
 
 	/* Only uncached: O_SYNC is what devmem can promise. */
-	src.cache = SHIM_CACHE_WRITE_COMBINING;
+	src.cache = MMIO_CACHE_WRITE_COMBINING;
 	ck_assert_int_eq(shim_device_open(&src, &d, err, sizeof(err)), MMIO_EINVAL);
 	ck_assert_msg(strstr(err, "devmem backend cannot map with cache policy write-combining"),
 		      "%s", err);
-	src.cache = SHIM_CACHE_UNCACHED;
+	src.cache = MMIO_CACHE_UNCACHED;
 	src.size = 0;
 	ck_assert_int_eq(shim_device_open(&src, &d, err, sizeof(err)), MMIO_EINVAL);
 	src.size = 8192;

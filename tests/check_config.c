@@ -911,8 +911,8 @@ START_TEST(test_good_full_policy)
 	ck_assert_uint_eq(g->offset, 0x10);
 	ck_assert_uint_eq(g->size, 0x20);
 	ck_assert(!g->size_from_region);
-	ck_assert_uint_eq(g->access, CFG_ACCESS_READ | CFG_ACCESS_WRITE);
-	ck_assert_uint_eq(g->ops, CFG_OPS_ONCE | CFG_OPS_POLL);
+	ck_assert_uint_eq(g->access, MMIO_ACCESS_READ | MMIO_ACCESS_WRITE);
+	ck_assert_uint_eq(g->ops, MMIO_OPS_ONCE | MMIO_OPS_POLL);
 	ck_assert_uint_eq(g->widths, 4 | 8);
 	ck_assert(g->exclusive);
 	ck_assert_uint_eq(g->line, 34);
@@ -922,9 +922,9 @@ START_TEST(test_good_full_policy)
 	ck_assert_uint_eq(g->offset, 0);
 	ck_assert_uint_eq(g->size, 65536);
 	ck_assert(g->size_from_region);
-	ck_assert_uint_eq(g->access, CFG_ACCESS_READ);
-	ck_assert_uint_eq(g->ops, CFG_OPS_BULK | CFG_OPS_MAP | CFG_OPS_ONCE);
-	ck_assert_uint_eq(g->widths, CFG_WIDTHS_ALL);
+	ck_assert_uint_eq(g->access, MMIO_ACCESS_READ);
+	ck_assert_uint_eq(g->ops, MMIO_OPS_BULK | MMIO_OPS_MAP | MMIO_OPS_ONCE);
+	ck_assert_uint_eq(g->widths, MMIO_WIDTHS_ALL);
 	ck_assert(!g->exclusive);
 
 	c = cfg_policy_client(p, 1);
@@ -941,8 +941,8 @@ START_TEST(test_good_full_policy)
 	ck_assert_uint_eq(g->offset, 0x2000);
 	ck_assert_uint_eq(g->size, 0); /* to the end of an unresolved BAR */
 	ck_assert(g->size_from_region);
-	ck_assert_uint_eq(g->access, CFG_ACCESS_WRITE);
-	ck_assert_uint_eq(g->ops, CFG_OPS_FILL | CFG_OPS_BULK);
+	ck_assert_uint_eq(g->access, MMIO_ACCESS_WRITE);
+	ck_assert_uint_eq(g->ops, MMIO_OPS_FILL | MMIO_OPS_BULK);
 	cfg_policy_free(p);
 }
 END_TEST
@@ -1093,8 +1093,8 @@ START_TEST(test_example_qemu_guest)
 	ck_assert_uint_eq(c->grant_count, 1);
 	ck_assert_ptr_eq(c->grants[0].region, edu);
 	ck_assert_uint_eq(c->grants[0].widths, 4 | 8);
-	ck_assert_uint_eq(c->grants[0].ops, CFG_OPS_ONCE | CFG_OPS_POLL | CFG_OPS_MAP);
-	ck_assert_uint_eq(c->grants[0].access, CFG_ACCESS_READ | CFG_ACCESS_WRITE);
+	ck_assert_uint_eq(c->grants[0].ops, MMIO_OPS_ONCE | MMIO_OPS_POLL | MMIO_OPS_MAP);
+	ck_assert_uint_eq(c->grants[0].access, MMIO_ACCESS_READ | MMIO_ACCESS_WRITE);
 
 	/* The server learns the BAR sizes when it opens the devices. */
 	ck_assert_int_eq(cfg_policy_resolve_size(p, region_index(p, "edu"), 1u << 20, NULL, NULL),

@@ -182,8 +182,8 @@ static const char *const headers[9] = { "REGION",    "RANGE", "ACCESS",	   "OPS"
 static void fill_row(struct row *row, const struct cfg_grant *g)
 {
 	static const char *const op_names[] = { "once", "bulk", "fill", "poll", "map" };
-	static const unsigned op_bits[] = { CFG_OPS_ONCE, CFG_OPS_BULK, CFG_OPS_FILL, CFG_OPS_POLL,
-					    CFG_OPS_MAP };
+	static const unsigned op_bits[] = { MMIO_OPS_ONCE, MMIO_OPS_BULK, MMIO_OPS_FILL,
+					    MMIO_OPS_POLL, MMIO_OPS_MAP };
 	static const char *const width_names[] = { "1", "2", "4", "8" };
 	static const unsigned width_bits[] = { 1, 2, 4, 8 };
 	const struct cfg_region *r = g->region;
@@ -195,8 +195,8 @@ static void fill_row(struct row *row, const struct cfg_grant *g)
 	else
 		snprintf(row->cell[1], sizeof(row->cell[1]), "[0x%llx, 0x%llx)",
 			 (unsigned long long)g->offset, (unsigned long long)(g->offset + g->size));
-	snprintf(row->cell[2], sizeof(row->cell[2]), "%s%s", g->access & CFG_ACCESS_READ ? "r" : "",
-		 g->access & CFG_ACCESS_WRITE ? "w" : "");
+	snprintf(row->cell[2], sizeof(row->cell[2]), "%s%s",
+		 g->access & MMIO_ACCESS_READ ? "r" : "", g->access & MMIO_ACCESS_WRITE ? "w" : "");
 	format_list(row->cell[3], sizeof(row->cell[3]), g->ops, op_names, op_bits, 5);
 	format_list(row->cell[4], sizeof(row->cell[4]), g->widths, width_names, width_bits, 4);
 	snprintf(row->cell[5], sizeof(row->cell[5]), "%s", g->exclusive ? "yes" : "no");

@@ -26,7 +26,7 @@ int main(void)
 	struct shim_source src = { .backend = "sim",
 				   .name = "demo",
 				   .size = DEVICE_SIZE,
-				   .cache = SHIM_CACHE_WRITE_BACK,
+				   .cache = MMIO_CACHE_WRITE_BACK,
 				   .resizable = true /* the demo shrinks it */ };
 	struct shim_device dev;
 	struct shim_window win;

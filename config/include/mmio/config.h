@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include <mmio/rights.h>
 #include <mmio/status.h>
 
 #ifdef __cplusplus
@@ -91,12 +92,12 @@ const char *cfg_number_error_text(enum cfg_num_error err);
  * The loaded policy. Everything below is read-only for users of the part.
  * ------------------------------------------------------------------------ */
 
-/* Same values as kernel-shim's enum shim_cache, so a cast converts them. */
+/* The MMIO_CACHE_* values of <mmio/rights.h>: kernel-shim takes them as they are. */
 enum cfg_cache {
-	CFG_CACHE_UNCACHED = 0,
-	CFG_CACHE_WRITE_COMBINING = 1,
-	CFG_CACHE_WRITE_THROUGH = 2,
-	CFG_CACHE_WRITE_BACK = 3,
+	CFG_CACHE_UNCACHED = MMIO_CACHE_UNCACHED,
+	CFG_CACHE_WRITE_COMBINING = MMIO_CACHE_WRITE_COMBINING,
+	CFG_CACHE_WRITE_THROUGH = MMIO_CACHE_WRITE_THROUGH,
+	CFG_CACHE_WRITE_BACK = MMIO_CACHE_WRITE_BACK,
 };
 
 /* "uncached", "write-combining", "write-through", "write-back"; "?" otherwise. */
@@ -139,19 +140,20 @@ struct cfg_region {
 	unsigned line, column; /* where the region is written, for messages */
 };
 
-/* Access bits of a grant. */
-#define CFG_ACCESS_READ	 1u
-#define CFG_ACCESS_WRITE 2u
-
-/* Operation classes of a grant (`ops:`). */
-#define CFG_OPS_ONCE 1u	 /* read_once / write_once */
-#define CFG_OPS_BULK 2u	 /* read / write copies */
-#define CFG_OPS_FILL 4u	 /* fill */
-#define CFG_OPS_POLL 8u	 /* poll (repeated width-exact reads) */
-#define CFG_OPS_MAP  16u /* direct mapping */
-
-/* Width bits: the bit of width w (1, 2, 4 or 8 bytes) is w itself. */
-#define CFG_WIDTHS_ALL 0xfu
+/*
+ * A grant's access bits, operation classes (`ops:`) and width bits are
+ * the MMIO_ACCESS_*, MMIO_OPS_* and MMIO_WIDTH_BIT() values of
+ * <mmio/rights.h>; the policy parser (build.c) still spells them by these
+ * names. Use the MMIO_ names elsewhere.
+ */
+#define CFG_ACCESS_READ	 MMIO_ACCESS_READ
+#define CFG_ACCESS_WRITE MMIO_ACCESS_WRITE
+#define CFG_OPS_ONCE	 MMIO_OPS_ONCE
+#define CFG_OPS_BULK	 MMIO_OPS_BULK
+#define CFG_OPS_FILL	 MMIO_OPS_FILL
+#define CFG_OPS_POLL	 MMIO_OPS_POLL
+#define CFG_OPS_MAP	 MMIO_OPS_MAP
+#define CFG_WIDTHS_ALL	 MMIO_WIDTHS_ALL
 
 struct cfg_client;
 
@@ -166,7 +168,7 @@ struct cfg_grant {
 	bool size_from_region; /* no `size:` in the file: the grant runs to the region's end */
 	unsigned access;       /* CFG_ACCESS_* bits, never 0 */
 	unsigned ops;	       /* CFG_OPS_* bits, never 0 */
-	unsigned widths;       /* width bits (1|2|4|8), default CFG_WIDTHS_ALL, never 0 */
+	unsigned widths;       /* width bits (1|2|4|8), default MMIO_WIDTHS_ALL, never 0 */
 	bool exclusive;
 	unsigned line, column;
 };

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <mmio/rights.h>
 #include <mmio/status.h>
 
 #ifdef __cplusplus
@@ -109,9 +110,6 @@ struct shim_window {
 	size_t limit;	/* size of the window in bytes */
 	unsigned width; /* 0: any width; 1/2/4/8: every device access exactly this wide */
 };
-
-/* True if @width is 1, 2, 4 or 8. */
-bool shim_width_valid(unsigned width);
 
 /*
  * Describe the window [@base, @base + @limit) with pinned access @width
@@ -207,18 +205,13 @@ void *shim_mmap_led(size_t lead, size_t len, int prot, int fd, uint64_t offset, 
  * Mapping backends.
  * ------------------------------------------------------------------------ */
 
-enum shim_cache {
-	SHIM_CACHE_UNCACHED = 0,
-	SHIM_CACHE_WRITE_COMBINING = 1,
-	SHIM_CACHE_WRITE_THROUGH = 2,
-	SHIM_CACHE_WRITE_BACK = 3,
-};
+/* Cache policies are MMIO_CACHE_* of <mmio/rights.h>; a backend's set of them: */
 #define SHIM_CACHE_BIT(c) (1u << (c))
 
 /* "uncached", "write-combining", "write-through", "write-back"; "?" for others. */
-const char *shim_cache_name(enum shim_cache cache);
+const char *shim_cache_name(unsigned cache);
 /* Parse one of the names above. Returns MMIO_OK or MMIO_EINVAL. */
-int shim_cache_parse(const char *name, enum shim_cache *out);
+int shim_cache_parse(const char *name, unsigned *out);
 
 /* A PCI function's address: domain:bus:device.function. */
 struct shim_pci_address {
@@ -232,8 +225,8 @@ struct shim_pci_address {
 struct shim_source {
 	const char *backend; /* "sim", "pci" or "devmem" */
 	const char *name;    /* region name, for messages and the memfd name */
-	size_t size; /* bytes to map; sim, devmem: required, > 0; pci: 0 = to the BAR's end */
-	enum shim_cache cache; /* must be one the backend can honour */
+	size_t size;	/* bytes to map; sim, devmem: required, > 0; pci: 0 = to the BAR's end */
+	unsigned cache; /* MMIO_CACHE_*; must be one the backend can honour */
 
 	/* pci: the function, by address (by_id false) or as the pci_index-th
 	 * function (in address order) with vendor_id:device_id (by_id true). */
@@ -263,7 +256,7 @@ struct shim_device {
 	const struct shim_backend *backend;
 	void *base; /* mapping of [0, size) */
 	size_t size;
-	enum shim_cache cache;
+	unsigned cache; /* MMIO_CACHE_* */
 	/*
 	 * A descriptor that gives exactly this device and nothing more, for
 	 * direct grants: mmap(fd, fd_offset) is byte 0. -1 if the backend has
