@@ -1,38 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The check before every operation. All arithmetic is on uint64_t, which
- * holds any size_t, and is written so that nothing can wrap: a range is
- * inside [start, end) when offset >= start, offset <= end and
- * len <= end - offset.
+ * Who a grant is for, and which grant gives an OPEN. All arithmetic is on
+ * uint64_t and is written so that nothing can wrap: a range is inside
+ * [start, end) when offset >= start, offset <= end and len <= end - offset.
  */
 #include "internal.h"
 
 #include <stdlib.h>
-
-const char *cfg_op_name(enum cfg_op op)
-{
-	switch (op) {
-	case CFG_OP_LIST:
-		return "list";
-	case CFG_OP_OPEN:
-		return "open";
-	case CFG_OP_READ_ONCE:
-		return "read_once";
-	case CFG_OP_WRITE_ONCE:
-		return "write_once";
-	case CFG_OP_READ:
-		return "read";
-	case CFG_OP_WRITE:
-		return "write";
-	case CFG_OP_FILL:
-		return "fill";
-	case CFG_OP_POLL:
-		return "poll";
-	case CFG_OP_MAP:
-		return "map";
-	}
-	return "?";
-}
 
 bool cfg_client_matches(const struct cfg_client *client, const struct cfg_peer *peer)
 {
@@ -57,127 +31,12 @@ bool cfg_client_matches(const struct cfg_client *client, const struct cfg_peer *
 	return true;
 }
 
-static bool width_valid(unsigned width)
-{
-	return width == 1 || width == 2 || width == 4 || width == 8;
-}
-
 /* Is [offset, offset + len) inside @g's range? Overflow-safe. */
 static bool range_inside(const struct cfg_grant *g, uint64_t offset, uint64_t len)
 {
 	uint64_t end = cfg_grant_end(g);
 
 	return offset >= g->offset && offset <= end && len <= end - offset;
-}
-
-/* What @op needs from a grant: op class and access bits. */
-static void op_needs(enum cfg_op op, unsigned *ops, unsigned *access)
-{
-	*ops = 0;
-	*access = 0;
-	switch (op) {
-	case CFG_OP_LIST:
-	case CFG_OP_OPEN:
-		break;
-	case CFG_OP_READ_ONCE:
-		*ops = MMIO_OPS_ONCE;
-		*access = MMIO_ACCESS_READ;
-		break;
-	case CFG_OP_WRITE_ONCE:
-		*ops = MMIO_OPS_ONCE;
-		*access = MMIO_ACCESS_WRITE;
-		break;
-	case CFG_OP_READ:
-		*ops = MMIO_OPS_BULK;
-		*access = MMIO_ACCESS_READ;
-		break;
-	case CFG_OP_WRITE:
-		*ops = MMIO_OPS_BULK;
-		*access = MMIO_ACCESS_WRITE;
-		break;
-	case CFG_OP_FILL:
-		*ops = MMIO_OPS_FILL;
-		*access = MMIO_ACCESS_WRITE;
-		break;
-	case CFG_OP_POLL:
-		*ops = MMIO_OPS_POLL;
-		*access = MMIO_ACCESS_READ;
-		break;
-	case CFG_OP_MAP:
-		*ops = MMIO_OPS_MAP;
-		*access = MMIO_ACCESS_READ;
-		break;
-	}
-}
-
-static bool is_width_op(enum cfg_op op)
-{
-	return op == CFG_OP_READ_ONCE || op == CFG_OP_WRITE_ONCE || op == CFG_OP_POLL;
-}
-
-static bool is_bulk_op(enum cfg_op op)
-{
-	return op == CFG_OP_READ || op == CFG_OP_WRITE || op == CFG_OP_FILL;
-}
-
-/* MMIO_EINVAL for requests malformed whatever the policy says. */
-static int request_check(enum cfg_op op, unsigned width)
-{
-	if ((unsigned)op > CFG_OP_MAP)
-		return MMIO_EINVAL;
-	if (is_width_op(op) && !width_valid(width))
-		return MMIO_EINVAL;
-	if (is_bulk_op(op) && width != 0 && !width_valid(width))
-		return MMIO_EINVAL;
-	return MMIO_OK;
-}
-
-/* Does @g give @op (class, access, width), whatever the range? */
-static bool grant_permits(const struct cfg_grant *g, enum cfg_op op, unsigned width)
-{
-	unsigned ops, access;
-
-	op_needs(op, &ops, &access);
-	if ((g->ops & ops) != ops || (g->access & access) != access)
-		return false;
-	if (is_width_op(op))
-		return (g->widths & width) != 0;
-	if (is_bulk_op(op))
-		return width == 0 ? g->widths == MMIO_WIDTHS_ALL : (g->widths & width) != 0;
-	return true;
-}
-
-/* The range part of the check, once @g permits @op. */
-static int grant_range_check(const struct cfg_grant *g, enum cfg_op op, uint64_t offset,
-			     uint64_t len, unsigned width)
-{
-	if (is_width_op(op))
-		len = width;
-	if (op == CFG_OP_OPEN)
-		return len != 0 && range_inside(g, offset, len) ? MMIO_OK : MMIO_EACCES;
-	if (!range_inside(g, offset, len))
-		return MMIO_EINVAL;
-	if (op == CFG_OP_MAP) {
-		uint64_t start = cfg_region_base(g->region) + offset;
-
-		if (len == 0 || start % CFG_PAGE_SIZE != 0 || len % CFG_PAGE_SIZE != 0)
-			return MMIO_EINVAL;
-	}
-	return MMIO_OK;
-}
-
-int cfg_grant_check(const struct cfg_grant *g, enum cfg_op op, size_t offset, size_t len,
-		    unsigned width)
-{
-	int rc = request_check(op, width);
-
-	if (rc != MMIO_OK)
-		return rc;
-	if (op == CFG_OP_LIST)
-		return MMIO_OK;
-	if (!grant_permits(g, op, width))
-		return MMIO_EACCES;
-	return grant_range_check(g, op, offset, len, width);
 }
 
 const struct cfg_grant *cfg_policy_next_grant(const cfg_policy *p, const struct cfg_peer *peer,
@@ -198,40 +57,24 @@ const struct cfg_grant *cfg_policy_next_grant(const cfg_policy *p, const struct 
 	return NULL;
 }
 
-int cfg_policy_authorize(const cfg_policy *p, const struct cfg_peer *peer, size_t region,
-			 enum cfg_op op, size_t offset, size_t len, unsigned width,
-			 const struct cfg_grant **grant)
+int cfg_policy_open_grant(const cfg_policy *p, const struct cfg_peer *peer, size_t region,
+			  uint64_t offset, uint64_t len, unsigned need_ops,
+			  const struct cfg_grant **grant)
 {
-	const struct cfg_grant *first = NULL;
-	bool permitted = false;
-	int rc;
+	const struct cfg_grant *g;
 
+	/* Not CFG_ANY_REGION either: an OPEN is of one region. */
 	if (region >= p->region_count)
 		return MMIO_ENOENT;
-	first = cfg_policy_next_grant(p, peer, region, NULL);
-	if (first == NULL)
+	g = cfg_policy_next_grant(p, peer, region, NULL);
+	if (g == NULL)
 		return MMIO_ENOENT;
-	if (op == CFG_OP_LIST) {
-		if (grant != NULL)
-			*grant = first;
-		return MMIO_OK;
-	}
-	rc = request_check(op, width);
-	if (rc != MMIO_OK)
-		return rc;
-
-	for (const struct cfg_grant *g = first; g != NULL;
-	     g = cfg_policy_next_grant(p, peer, region, g)) {
-		if (!grant_permits(g, op, width))
-			continue;
-		permitted = true;
-		if (grant_range_check(g, op, offset, len, width) == MMIO_OK) {
-			if (grant != NULL)
-				*grant = g;
+	for (; g != NULL; g = cfg_policy_next_grant(p, peer, region, g)) {
+		if (len != 0 && range_inside(g, offset, len) &&
+		    mmio_rights_check(g->ops, g->access, g->widths, need_ops, 0, 0) == MMIO_OK) {
+			*grant = g;
 			return MMIO_OK;
 		}
 	}
-	if (op == CFG_OP_OPEN || !permitted)
-		return MMIO_EACCES;
-	return MMIO_EINVAL;
+	return MMIO_EACCES;
 }

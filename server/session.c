@@ -375,34 +375,6 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
-/*
- * The grant of @s that gives OPEN of [off, off + len) of @region in @gen:
- * the first whose range holds it whole (not empty) and whose rights pass
- * the one rights check (mmio_rights_check(), as every operation on a
- * handle) for the operation classes @need_ops: none for an OPEN, MAP for
- * one that requires a direct mapping. MMIO_ENOENT if @s has no grant on
- * @region, MMIO_EACCES if none gives this range.
- */
-static int open_grant(const struct srv_session *s, const struct srv_generation *gen, size_t region,
-		      uint64_t off, uint64_t len, unsigned need_ops, const struct cfg_grant **out)
-{
-	const struct cfg_grant *g = cfg_policy_next_grant(gen->policy, &s->peer, region, NULL);
-
-	if (!g)
-		return MMIO_ENOENT;
-	for (; g; g = cfg_policy_next_grant(gen->policy, &s->peer, region, g)) {
-		uint64_t end = srv_grant_end(g, gen->devices[region]);
-
-		if (len == 0 || off < g->offset || off > end || len > end - off)
-			continue;
-		if (mmio_rights_check(g->ops, g->access, g->widths, need_ops, 0, 0) == MMIO_OK) {
-			*out = g;
-			return MMIO_OK;
-		}
-	}
-	return MMIO_EACCES;
-}
-
 /* A new handle on [off, off + len) of @region under @grant; not yet listed. */
 static int handle_new(const struct srv_generation *gen, size_t region,
 		      const struct cfg_grant *grant, uint64_t off, uint64_t len,
@@ -521,9 +493,9 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 		return MMIO_ENOENT;
 	status = open_range(s, gen, region, req, &off, &len);
 	if (status == MMIO_OK)
-		status = open_grant(s, gen, region, off, len,
-				    req->flags & PROTO_OPEN_REQUIRE_DIRECT ? MMIO_OPS_MAP : 0,
-				    &grant);
+		status = cfg_policy_open_grant(
+			gen->policy, &s->peer, region, off, len,
+			req->flags & PROTO_OPEN_REQUIRE_DIRECT ? MMIO_OPS_MAP : 0, &grant);
 	if (status == MMIO_OK)
 		status = handle_new(gen, region, grant, off, len, &h);
 	if (status != MMIO_OK)
@@ -761,7 +733,8 @@ static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
 		return false;
 	if (g->devices[region] != h->dev)
 		return false;
-	if (open_grant(s, g, region, h->offset, h->size, 0, &grant) != MMIO_OK)
+	if (cfg_policy_open_grant(g->policy, &s->peer, region, h->offset, h->size, 0, &grant) !=
+	    MMIO_OK)
 		return false;
 	/* What the open fixed (access width, exclusivity, auditing) must not change. */
 	if (grant_pinned_width(grant) != h->win.width || grant->exclusive != h->exclusive ||

@@ -35,9 +35,9 @@ static void check_report(void *ctx, const struct cfg_diag *d)
 
 static void check_authorization(const cfg_policy *p, const uint8_t *data, size_t size)
 {
-	static const enum cfg_op ops[] = { CFG_OP_LIST,	      CFG_OP_OPEN, CFG_OP_READ_ONCE,
-					   CFG_OP_WRITE_ONCE, CFG_OP_READ, CFG_OP_WRITE,
-					   CFG_OP_FILL,	      CFG_OP_POLL, CFG_OP_MAP };
+	static const unsigned needs[] = {
+		0, MMIO_OPS_ONCE, MMIO_OPS_BULK, MMIO_OPS_FILL, MMIO_OPS_POLL, MMIO_OPS_MAP
+	};
 	uint32_t seed = size > 0 ? data[0] : 0;
 
 	for (size_t c = 0; c < cfg_policy_client_count(p); c++) {
@@ -62,21 +62,18 @@ static void check_authorization(const cfg_policy *p, const uint8_t *data, size_t
 
 			if (cfg_policy_region_find(p, g->region->name, &region) != MMIO_OK)
 				abort();
-			for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++) {
+			for (size_t o = 0; o < sizeof(needs) / sizeof(needs[0]); o++) {
 				for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
 					const struct cfg_grant *got = NULL;
 					size_t len = (size_t)(seed * 7 + i) % 9;
-					unsigned width = 1u << (i % 4);
-					int rc = cfg_policy_authorize(p, &peer, region, ops[o],
-								      offsets[i], len, width, &got);
+					int rc = cfg_policy_open_grant(p, &peer, region, offsets[i],
+								       len, needs[o], &got);
 
 					if (rc == MMIO_OK &&
-					    (got == NULL || got->region != g->region ||
-					     cfg_grant_check(got, ops[o], offsets[i], len, width) !=
-						     MMIO_OK))
-						abort();
-					if (rc == MMIO_OK && ops[o] != CFG_OP_LIST &&
-					    offsets[i] < got->offset)
+					    (got == NULL || got->region != g->region || len == 0 ||
+					     offsets[i] < got->offset ||
+					     mmio_rights_check(got->ops, got->access, got->widths,
+							       needs[o], 0, 0) != MMIO_OK))
 						abort();
 					if (rc == MMIO_ENOENT)
 						abort(); /* the client matches and has a grant here

@@ -4,8 +4,11 @@
  *
  * A policy is loaded once into an immutable cfg_policy object: regions (what
  * exists), clients (who) and their grants (what they may do). The server
- * asks it before every operation (cfg_policy_authorize()); a reload loads a
- * new object and swaps the pointer, so a failed reload keeps the old policy.
+ * asks it which grant gives an OPEN (cfg_policy_open_grant()) and, at every
+ * reload, whether each open handle is still given; the rights of that grant
+ * then go with the handle, checked before every operation on it by
+ * mmio_rights_check() (<mmio/rights.h>). A reload loads a new object and
+ * swaps the pointer, so a failed reload keeps the old policy.
  *
  * Loading checks everything POLICY.md lists and reports every problem in
  * the file (up to CFG_MAX_ERRORS) as "FILE:LINE:COL: message" through a
@@ -329,71 +332,26 @@ struct cfg_peer {
  */
 bool cfg_client_matches(const struct cfg_client *client, const struct cfg_peer *peer);
 
-enum cfg_op {
-	CFG_OP_LIST = 0,   /* may the peer see the region at all? (offset/len/width unused) */
-	CFG_OP_OPEN,	   /* may it open [offset, offset + len)? (width unused) */
-	CFG_OP_READ_ONCE,  /* one read of @width bytes at @offset (len unused) */
-	CFG_OP_WRITE_ONCE, /* one write of @width bytes at @offset (len unused) */
-	CFG_OP_READ,	   /* bulk copy out of [offset, offset + len) */
-	CFG_OP_WRITE,	   /* bulk copy into [offset, offset + len) */
-	CFG_OP_FILL,	   /* fill [offset, offset + len) */
-	CFG_OP_POLL,	   /* poll reads of @width bytes at @offset (len unused) */
-	CFG_OP_MAP,	   /* direct mapping of [offset, offset + len) (width unused) */
-};
-
-/* "list", "open", "read_once", "write_once", "read", "write", "fill", "poll",
- * "map"; "?" otherwise. */
-const char *cfg_op_name(enum cfg_op op);
-
 /*
- * Is @op at region-relative [@offset, @offset + @len) with access width
- * @width allowed by the one grant @g? The rules:
+ * The grant that lets @peer open region-relative [@offset, @offset + @len)
+ * of region index @region: the first, in file order (clients in order,
+ * then their grants), of the grants of every client matching @peer on
+ * @region, that holds the whole range (not empty, overflow-safe) and
+ * passes the one rights check, mmio_rights_check() of <mmio/rights.h>,
+ * for the operation classes @need_ops (0 for a plain OPEN). Permissions
+ * do not add up across grants: a range that spans two adjacent grants is
+ * not given.
  *
- *  - LIST: always MMIO_OK.
- *  - OPEN: @len 0, a range that overflows, or a range not inside the grant
- *    is MMIO_EACCES.
- *  - READ_ONCE/WRITE_ONCE/POLL: @width must be 1, 2, 4 or 8 (else
- *    MMIO_EINVAL); the range is [@offset, @offset + @width).
- *  - READ/WRITE/FILL: @width is the device access width the server will use:
- *    0 (widest aligned, mixed) is allowed only if the grant allows all
- *    widths; 1/2/4/8 otherwise; anything else is MMIO_EINVAL. A zero-length
- *    range is fine anywhere in [start, end] of the grant. For FILL, clamp
- *    the length to the handle first (partial fill) and ask for
- *    the clamped range.
- *  - MAP: the range must be non-empty and page-aligned in the device
- *    (region base + @offset and @len multiples of CFG_PAGE_SIZE), else
- *    MMIO_EINVAL.
- *
- * Returns MMIO_OK; MMIO_EACCES if the grant lacks the op class, the access
- * (reads, polls and maps need r; writes and fills need w) or the width;
- * MMIO_EINVAL if the range is outside the grant (the last byte of the grant
- * is allowed, one more is not; overflow-safe up to SIZE_MAX) or for the
- * malformed requests above. Pure function of its arguments.
+ * Returns MMIO_OK and *@grant; MMIO_ENOENT if @region is out of range or
+ * no matching client has a grant on it (it is invisible to @peer);
+ * MMIO_EACCES if none of those grants gives the range. Every later
+ * operation on the handle opened is checked against the rights of the
+ * grant by the server (and, for a direct handle, by the client) with the
+ * same mmio_rights_check().
  */
-int cfg_grant_check(const struct cfg_grant *g, enum cfg_op op, size_t offset, size_t len,
-		    unsigned width);
-
-/*
- * The check the server makes before every operation: is @op allowed for
- * @peer on region index @region? Considers every grant, on @region, of every
- * client that matches @peer (several clients may match, e.g. one by uid and
- * one by group). Permissions do not add up across grants: the request is
- * allowed if ONE grant allows all of it (cfg_grant_check()); a range that
- * spans two adjacent grants is not allowed.
- *
- * Returns MMIO_OK and, if @grant is not NULL, the first allowing grant in
- * file order (clients in order, then their grants); otherwise:
- *  - MMIO_ENOENT: @region is out of range, or no matching client has a grant
- *    on it (the region is invisible to this peer);
- *  - MMIO_EACCES: for OPEN, no grant contains the (non-empty) range; for
- *    other ops, no grant on the region allows the op class, access and width;
- *  - MMIO_EINVAL: some grant allows the op but none covers the range (or a
- *    malformed width, or a misaligned map).
- * *@grant is left untouched on error.
- */
-int cfg_policy_authorize(const cfg_policy *p, const struct cfg_peer *peer, size_t region,
-			 enum cfg_op op, size_t offset, size_t len, unsigned width,
-			 const struct cfg_grant **grant);
+int cfg_policy_open_grant(const cfg_policy *p, const struct cfg_peer *peer, size_t region,
+			  uint64_t offset, uint64_t len, unsigned need_ops,
+			  const struct cfg_grant **grant);
 
 /*
  * Iterate over the grants @peer holds: the first grant after @prev (NULL:
