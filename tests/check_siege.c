@@ -593,21 +593,6 @@ START_TEST(doors_follow_the_policy)
 }
 END_TEST
 
-/* How many lines of the server's log contain @needle. */
-static unsigned log_count(const char *needle)
-{
-	char line[1024];
-	unsigned n = 0;
-	FILE *f = fopen(H.log, "r");
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 /*
  * A stalled nng 1.5.2 listener keeps the connections that finished their
  * handshake while it was stalled, even once closed. Stall the public socket
@@ -620,12 +605,12 @@ START_TEST(repeated_stalls_leak_a_bounded_number_of_descriptors)
 	unsigned before = server_fds(), most = before;
 
 	for (int round = 0; round < 40 && !harness_log_contains("stays closed"); round++) {
-		unsigned repairs = log_count("accept stalled");
+		unsigned repairs = harness_log_count("accept stalled");
 		int fd = raw_connect(true);
 
 		if (fd >= 0)
 			close(fd);
-		for (int i = 0; i < 30 && log_count("accept stalled") == repairs &&
+		for (int i = 0; i < 30 && harness_log_count("accept stalled") == repairs &&
 				!harness_log_contains("stays closed");
 		     i++)
 			usleep(100 * 1000);
@@ -633,10 +618,10 @@ START_TEST(repeated_stalls_leak_a_bounded_number_of_descriptors)
 		most = now > most ? now : most;
 	}
 	fprintf(stderr, "stalls: %u repairs, descriptors %u before, at most %u\n",
-		log_count("accept stalled"), before, most);
+		harness_log_count("accept stalled"), before, most);
 	ck_assert_msg(harness_log_contains("stays closed"),
 		      "the public socket was repaired %u times without a bound",
-		      log_count("accept stalled"));
+		      harness_log_count("accept stalled"));
 	/* 64 held by the closed listeners (a sixteenth of the limit,
 	 * listener.c), and the few of a repair in progress. */
 	ck_assert_uint_le(most, before + 64 + 8);
