@@ -645,6 +645,14 @@ static void waiting_stop(void)
 
 int srv_dispatch_start(nng_socket sock, unsigned count)
 {
+	/* The audit names an op by its row: the protocol's name, or a bug. */
+	for (unsigned op = PROTO_OP_HELLO; op <= PROTO_OP_MAX; op++) {
+		if (!ops[op].name || strcmp(ops[op].name, proto_opcode_name(op)) != 0) {
+			srv_error("dispatch table: opcode %u is named %s, not %s", op,
+				  ops[op].name ? ops[op].name : "(nothing)", proto_opcode_name(op));
+			return -1;
+		}
+	}
 	srv_quota_contexts(count);
 	contexts = calloc(count, sizeof(*contexts));
 	if (!contexts || waiting_start() != 0)
