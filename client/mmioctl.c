@@ -107,22 +107,6 @@ static bool parse_width(const char *s, unsigned *bytes)
 
 /* ---- list ---- */
 
-static const char *cache_name(unsigned cache)
-{
-	switch (cache) {
-	case MMIO_CACHE_UNCACHED:
-		return "uncached";
-	case MMIO_CACHE_WRITE_COMBINING:
-		return "write-combining";
-	case MMIO_CACHE_WRITE_THROUGH:
-		return "write-through";
-	case MMIO_CACHE_WRITE_BACK:
-		return "write-back";
-	default:
-		return "?";
-	}
-}
-
 /* Names of the set bits of @bits, comma-separated, "-" if none. */
 static const char *bit_names(char *buf, size_t len, unsigned bits, const char *const names[],
 			     const unsigned values[], size_t n)
@@ -200,7 +184,7 @@ static int cmd_list(mmio_client *c)
 		snprintf(size, sizeof(size), "0x%" PRIx64, e->size);
 		printf("%-*s  %-18s  %-6s  %-24s  %-7s  %-15s  %s\n", namew, e->name, size,
 		       access_text(e->access), ops_text(ops, sizeof(ops), e->ops),
-		       widths_text(widths, sizeof(widths), e->widths), cache_name(e->cache),
+		       widths_text(widths, sizeof(widths), e->widths), mmio_cache_name(e->cache),
 		       flags_text(flags, sizeof(flags), e->flags));
 	}
 	mmio_list_free(list);

@@ -11,13 +11,6 @@ static const struct shim_backend *const backends[] = {
 	&shim_backend_devmem,
 };
 
-static const char *const cache_names[] = {
-	[MMIO_CACHE_UNCACHED] = "uncached",
-	[MMIO_CACHE_WRITE_COMBINING] = "write-combining",
-	[MMIO_CACHE_WRITE_THROUGH] = "write-through",
-	[MMIO_CACHE_WRITE_BACK] = "write-back",
-};
-
 void shim_errorf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -29,17 +22,10 @@ void shim_errorf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-const char *shim_cache_name(unsigned cache)
-{
-	if (cache >= sizeof(cache_names) / sizeof(cache_names[0]))
-		return "?";
-	return cache_names[cache];
-}
-
 int shim_cache_parse(const char *name, unsigned *out)
 {
-	for (unsigned i = 0; i < sizeof(cache_names) / sizeof(cache_names[0]); i++) {
-		if (strcmp(name, cache_names[i]) == 0) {
+	for (unsigned i = 0; i <= MMIO_CACHE_MAX; i++) {
+		if (strcmp(name, mmio_cache_name(i)) == 0) {
 			*out = i;
 			return MMIO_OK;
 		}
@@ -62,10 +48,11 @@ static void cache_mask_describe(unsigned mask, char *buf, size_t len)
 	size_t used = 0;
 
 	buf[0] = '\0';
-	for (unsigned i = 0; i < sizeof(cache_names) / sizeof(cache_names[0]); i++) {
+	for (unsigned i = 0; i <= MMIO_CACHE_MAX; i++) {
 		if (!(mask & SHIM_CACHE_BIT(i)))
 			continue;
-		int n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", cache_names[i]);
+		int n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+				 mmio_cache_name(i));
 		if (n < 0 || (size_t)n >= len - used)
 			return;
 		used += (size_t)n;
@@ -94,7 +81,7 @@ int shim_device_open(const struct shim_source *src, struct shim_device *dev, cha
 		shim_errorf(
 			err, errlen,
 			"region %s: the %s backend cannot map with cache policy %s (it can: %s)",
-			name, be->name, shim_cache_name(src->cache), allowed);
+			name, be->name, mmio_cache_name(src->cache), allowed);
 		return MMIO_EINVAL;
 	}
 	/* Backends may rely on a name for their messages. */

@@ -1222,12 +1222,12 @@ START_TEST(cache_names_round_trip)
 	unsigned c;
 
 	for (int i = 0; i < 4; i++) {
-		ck_assert_int_eq(shim_cache_parse(shim_cache_name((unsigned)i), &c), MMIO_OK);
+		ck_assert_int_eq(shim_cache_parse(mmio_cache_name((unsigned)i), &c), MMIO_OK);
 		ck_assert_int_eq(c, i);
 	}
 	ck_assert_int_eq(shim_cache_parse("Uncached", &c), MMIO_EINVAL);
 	ck_assert_int_eq(shim_cache_parse("", &c), MMIO_EINVAL);
-	ck_assert_str_eq(shim_cache_name((unsigned)9), "?");
+	ck_assert_str_eq(mmio_cache_name((unsigned)9), "?");
 }
 END_TEST
 

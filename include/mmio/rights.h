@@ -46,6 +46,24 @@ extern "C" {
 #define MMIO_CACHE_WRITE_BACK	   3u
 #define MMIO_CACHE_MAX		   MMIO_CACHE_WRITE_BACK
 
+/* The policy's name of a cache policy: "uncached", "write-combining",
+ * "write-through", "write-back"; "?" for others. */
+static inline const char *mmio_cache_name(unsigned cache)
+{
+	switch (cache) {
+	case MMIO_CACHE_UNCACHED:
+		return "uncached";
+	case MMIO_CACHE_WRITE_COMBINING:
+		return "write-combining";
+	case MMIO_CACHE_WRITE_THROUGH:
+		return "write-through";
+	case MMIO_CACHE_WRITE_BACK:
+		return "write-back";
+	default:
+		return "?";
+	}
+}
+
 /* A region's (or a grant's, or a handle's) flags. */
 #define MMIO_REGION_SENSITIVE 0x1u /* once-ops only, audited, never mapped */
 #define MMIO_REGION_EXCLUSIVE 0x2u /* one open handle at a time */
