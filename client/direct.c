@@ -383,7 +383,7 @@ void cli_direct_view(mmio_region *r)
 		unsigned w = 1u << i;
 		size_t end = r->len - w + 1;
 
-		if (!(h->info.widths & w) || w > r->len || ((uintptr_t)base & (w - 1)))
+		if (!(h->info.widths & w) || w > r->len || !mmio_width_aligned((uintptr_t)base, w))
 			continue;
 		if (h->info.access & MMIO_ACCESS_READ)
 			f->any_read_end[i] = end;

@@ -319,7 +319,7 @@ static int write_once(mmio_region *r, size_t off, unsigned width, uint64_t v)
  */
 static inline bool fast_ok(const size_t *end, size_t off, unsigned width)
 {
-	return off < __atomic_load_n(end, __ATOMIC_RELAXED) && !(off & (width - 1));
+	return off < __atomic_load_n(end, __ATOMIC_RELAXED) && mmio_width_aligned(off, width);
 }
 
 #define MMIO_READ_N(bits, log2)                                                                    \

@@ -165,7 +165,7 @@ static bool range_ok(const struct shim_window *w, size_t offset, size_t len, boo
 
 	if (fill ? offset >= w->limit : shim_window_check(w, offset, len) != MMIO_OK)
 		return false;
-	return w->width == 0 || (addr % w->width == 0 && len % w->width == 0);
+	return w->width == 0 || (mmio_width_aligned(addr, w->width) && len % w->width == 0);
 }
 
 /* Run @fn over [offset, offset + len) of the request's handle chunk by
