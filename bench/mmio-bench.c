@@ -403,7 +403,8 @@ struct op {
 	const void *req;
 	size_t req_len;
 	unsigned i;
-	unsigned zero; /* 0, which the compiler cannot know: see chain_next() */
+	unsigned zero;	   /* 0, which the compiler cannot know: see chain_next() */
+	mmio_batch *batch; /* the "batch" shape: LOOP_READS read32 once-ops */
 	/* Bulk. */
 	bool write;
 	uint8_t *buf, *ram;
@@ -506,6 +507,17 @@ static inline unsigned chain_next(unsigned off, uint32_t v, unsigned zero)
 	}
 READ32_SHAPES(read32, mmio_read32)
 READ32_SHAPES(read32_call, (mmio_read32))
+
+/* "batch": LOOP_READS read32 once-ops in one mmio_batch_run() (one request
+ * on a proxied region), against run_read32_loop(): as many single calls. */
+static void run_batch(struct op *op)
+{
+	size_t failed;
+	int st = mmio_batch_run(op->batch, &failed);
+
+	if (st != MMIO_OK)
+		die("batch", st);
+}
 
 /*
  * "views": a read from each of VIEWS slices that start a page, in turn (a
@@ -781,6 +793,9 @@ static void print_table(void)
 	       "       which libmmio cannot place (the header reaches it through its base);\n"
 	       "       \"views N\" a read from each of N slices a page apart, in turn;\n"
 	       "       ns/op is per read.\n"
+	       "read32 proxied, mailbox: \"batch N\" N read32 once-ops in one mmio_batch_run()\n"
+	       "       (one request) against N single calls on the same client; ns/op is per\n"
+	       "       read, the ratio is the batch's time over the single calls'.\n"
 	       "Placement: copy buffers start at odd page numbers, device mappings (libmmio's\n"
 	       "and the raw one) at 2 MiB boundaries, the memcpy baseline's other buffer at an\n"
 	       "even page: the two pages a copy touches never share a slot of a direct-mapped\n"
@@ -1047,6 +1062,36 @@ static const struct direct_shape {
 };
 
 /*
+ * A batch of LOOP_READS read32 once-ops on proxied region @r of client @c,
+ * run as one request, against as many single proxied read32 calls (the
+ * "loop" shape through the same client, so the same path: the socket, or
+ * the mailbox). ns/op is per read; the ratio is the batch's time over the
+ * single calls' (below 1: the batch is faster).
+ */
+static void bench_batch(mmio_client *c, const char *mode, mmio_region *r)
+{
+	struct op meas = { .what = "batch", .run = run_batch, .r = r };
+	struct op single = { .what = "read32", .run = run_read32_loop, .r = r };
+	struct op *ops[2] = { &meas, &single };
+	struct result *res;
+	double ns[2], ratio[2];
+	int st = mmio_batch_new(c, &meas.batch);
+
+	if (st != MMIO_OK)
+		die("batch", st);
+	for (unsigned k = 0; k < LOOP_READS; k++)
+		if ((st = mmio_batch_read(meas.batch, r, k * 4, 4)) < 0)
+			die("batch", st);
+	measure(ops, 2, 1, ns, ratio);
+	mmio_batch_free(meas.batch);
+	res = result_add("read32", mode, 0);
+	res->shape = "batch";
+	res->reads = LOOP_READS;
+	res->ns_op = ns[0] / LOOP_READS;
+	base_add(res, "single calls", ns[1] / LOOP_READS, ratio[1]);
+}
+
+/*
  * read32 on @name through client @c in @mode: "direct" (against a raw
  * load), "proxied" (@c on the socket alone; against bare nng round trips
  * of the same message sizes) or "mailbox" (@c with a mailbox; against the
@@ -1138,11 +1183,13 @@ static void bench_once(mmio_client *c, mmio_client *sock_c, const char *mode, co
 		b2.s = ctx_sock;
 		measure(ops, 3, ONCE_SLICES, ns, ratio);
 	}
-	mmio_close(meas.r);
 	if (mailbox)
 		once_row(mode, "single", 1, ns, ratio, "libmmio, socket", "nng rep0 sync");
 	else if (!direct)
 		once_row(mode, "single", 1, ns, ratio, "nng rep0 sync", "nng rep0 contexts");
+	if (!direct)
+		bench_batch(c, mode, meas.r);
+	mmio_close(meas.r);
 }
 
 /* Bulk modes: messages, shared memory (staged and zero-copy), direct. */

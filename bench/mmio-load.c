@@ -5,7 +5,7 @@
  * memory reported.
  *
  *	mmio-load [-s URL] [--workers N] [--ops N] [--private REGION] [--shared REGION]
- *	          [--slice BYTES] [--server-pid PID] [--seed N]
+ *	          [--slice BYTES] [--server-pid PID] [--seed N] [--compare N,M,...]
  *
  * Each worker is its own process (this program re-executed: nng is not
  * fork-safe) with its own connection. It owns one slice of the private
@@ -22,7 +22,9 @@
  * The parent sums what the workers report: operations, mismatches with the
  * model, unexpected statuses, operations per second (all workers together),
  * the latency of single operations (p50, p99, max), and, with --server-pid,
- * the server's resident memory before and after. Exit status 0 when there
+ * the server's resident memory before and after. With --compare 1,4 it runs
+ * once with each number of workers in turn and prints each run's ops/s
+ * against the first's (how throughput scales with clients). Exit status 0 when there
  * was no mismatch and no unexpected status, 1 otherwise, 2 for bad usage.
  */
 #include <mmio/client.h>
@@ -324,6 +326,67 @@ static struct report worker_run(const struct options *o, unsigned id)
 	return w.rep;
 }
 
+/* Run @o->workers worker processes of @o->ops operations each and sum their
+ * reports; the wall time from the first fork to the last report into
+ * *@secs. */
+static struct report load_run(const struct options *o, double *secs)
+{
+	pid_t pids[WORKERS_MAX];
+	int fds[WORKERS_MAX];
+	struct report total = { 0 };
+	double t0 = now_ns();
+
+	for (unsigned i = 0; i < o->workers; i++) {
+		char args[7][32];
+		int p[2];
+
+		if (pipe(p) != 0) {
+			perror("mmio-load: pipe");
+			exit(1);
+		}
+		snprintf(args[0], sizeof(args[0]), "%u", i);
+		snprintf(args[1], sizeof(args[1]), "%u", o->workers);
+		snprintf(args[2], sizeof(args[2]), "%u", o->ops);
+		snprintf(args[3], sizeof(args[3]), "%zu", o->slice);
+		snprintf(args[4], sizeof(args[4]), "%u", o->seed);
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			dup2(p[1], 3);
+			execl("/proc/self/exe", "mmio-load", "--worker", args[0], "--workers",
+			      args[1], "--ops", args[2], "--slice", args[3], "--seed", args[4],
+			      "--private", o->priv, "--shared", o->shared, "-s",
+			      o->url ? o->url
+				     : (getenv("MMIO_SERVER") ? getenv("MMIO_SERVER")
+							      : MMIO_DEFAULT_URL),
+			      (char *)NULL);
+			_exit(127);
+		}
+		close(p[1]);
+		fds[i] = p[0];
+	}
+	for (unsigned i = 0; i < o->workers; i++) {
+		struct report rep;
+		int status;
+
+		if (read(fds[i], &rep, sizeof(rep)) != (ssize_t)sizeof(rep)) {
+			fprintf(stderr, "mmio-load: worker %u sent no report\n", i);
+			memset(&rep, 0, sizeof(rep));
+			rep.errors = 1;
+		}
+		close(fds[i]);
+		waitpid(pids[i], &status, 0);
+		total.ops += rep.ops;
+		total.mismatches += rep.mismatches;
+		total.errors += rep.errors;
+		for (unsigned b = 0; b < BUCKETS; b++)
+			total.hist[b] += rep.hist[b];
+		if (rep.max_ns > total.max_ns)
+			total.max_ns = rep.max_ns;
+	}
+	*secs = (now_ns() - t0) / 1e9;
+	return total;
+}
+
 /* The server's resident memory in KiB (/proc/PID/status), or 0. */
 static unsigned long rss_kib(pid_t pid)
 {
@@ -361,11 +424,15 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: mmio-load [-s URL] [--workers N] [--ops N] [--private REGION]\n"
 		   "                 [--shared REGION] [--slice BYTES] [--server-pid PID] "
 		   "[--seed N]\n"
+		   "                 [--compare N,M,...]\n"
 		   "\n"
 		   "N client processes (default 16) x N mixed operations each (default 50000),\n"
 		   "every result checked against a model; prints ops/s, latencies and the\n"
 		   "server's memory. REGION defaults: private, shared; the private region needs\n"
-		   "workers x slice bytes (slice default 8192), ops once, bulk, fill, poll.\n");
+		   "workers x slice bytes (slice default 8192), ops once, bulk, fill, poll.\n"
+		   "--compare 1,4 runs the test once with each number of workers in turn and\n"
+		   "prints each run's ops/s against the first's (the private region needs the\n"
+		   "largest number x slice bytes).\n");
 }
 
 static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -393,6 +460,7 @@ int main(int argc, char **argv)
 		{ "server-pid", required_argument, NULL, 'P' },
 		{ "seed", required_argument, NULL, 'r' },
 		{ "worker", required_argument, NULL, 'W' },
+		{ "compare", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -403,6 +471,8 @@ int main(int argc, char **argv)
 			     .slice = 8192,
 			     .seed = 1 };
 	unsigned long v, server_pid = 0, worker = ULONG_MAX;
+	unsigned compare[8];
+	size_t ncompare = 0;
 	int opt;
 
 	while ((opt = getopt_long(argc, argv, "s:h", options, NULL)) != -1) {
@@ -444,6 +514,21 @@ int main(int argc, char **argv)
 			if (!parse_uint(optarg, WORKERS_MAX - 1, &worker))
 				goto bad;
 			break;
+		case 'C': {
+			char list[128], *save = NULL;
+
+			snprintf(list, sizeof(list), "%s", optarg);
+			ncompare = 0;
+			for (char *t = strtok_r(list, ",", &save); t;
+			     t = strtok_r(NULL, ",", &save)) {
+				if (ncompare == 8 || !parse_uint(t, WORKERS_MAX, &v) || v == 0)
+					goto bad;
+				compare[ncompare++] = (unsigned)v;
+			}
+			if (ncompare == 0)
+				goto bad;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -461,58 +546,37 @@ int main(int argc, char **argv)
 		return write(3, &rep, sizeof(rep)) == (ssize_t)sizeof(rep) ? 0 : 1;
 	}
 
+	if (ncompare) {
+		/* The same run with each number of workers in turn, one line each,
+		 * and each run's ops/s against the first's. */
+		double first = 0;
+		int rc = 0;
+
+		for (size_t k = 0; k < ncompare; k++) {
+			struct report total;
+			double secs, rate;
+
+			o.workers = compare[k];
+			total = load_run(&o, &secs);
+			rate = (double)total.ops / secs;
+			if (k == 0)
+				first = rate;
+			printf("mmio-load: %2u workers x %u ops: %.0f ops/s, p50 %.1f us, p99 %.1f "
+			       "us; %.2fx the ops/s of %u\n",
+			       o.workers, o.ops, rate, percentile(&total, 0.50) / 1e3,
+			       percentile(&total, 0.99) / 1e3, rate / first, compare[0]);
+			if (total.mismatches || total.errors) {
+				printf("mismatches %" PRIu64 ", unexpected statuses %" PRIu64 "\n",
+				       total.mismatches, total.errors);
+				rc = 1;
+			}
+		}
+		return rc;
+	}
+
 	unsigned long rss_before = server_pid ? rss_kib((pid_t)server_pid) : 0;
-	pid_t pids[WORKERS_MAX];
-	int fds[WORKERS_MAX];
-	struct report total = { 0 };
-	double t0 = now_ns();
-
-	for (unsigned i = 0; i < o.workers; i++) {
-		char args[7][32];
-		int p[2];
-
-		if (pipe(p) != 0)
-			return 1;
-		snprintf(args[0], sizeof(args[0]), "%u", i);
-		snprintf(args[1], sizeof(args[1]), "%u", o.workers);
-		snprintf(args[2], sizeof(args[2]), "%u", o.ops);
-		snprintf(args[3], sizeof(args[3]), "%zu", o.slice);
-		snprintf(args[4], sizeof(args[4]), "%u", o.seed);
-		pids[i] = fork();
-		if (pids[i] == 0) {
-			dup2(p[1], 3);
-			execl("/proc/self/exe", "mmio-load", "--worker", args[0], "--workers",
-			      args[1], "--ops", args[2], "--slice", args[3], "--seed", args[4],
-			      "--private", o.priv, "--shared", o.shared, "-s",
-			      o.url ? o.url
-				    : (getenv("MMIO_SERVER") ? getenv("MMIO_SERVER")
-							     : MMIO_DEFAULT_URL),
-			      (char *)NULL);
-			_exit(127);
-		}
-		close(p[1]);
-		fds[i] = p[0];
-	}
-	for (unsigned i = 0; i < o.workers; i++) {
-		struct report rep;
-		int status;
-
-		if (read(fds[i], &rep, sizeof(rep)) != (ssize_t)sizeof(rep)) {
-			fprintf(stderr, "mmio-load: worker %u sent no report\n", i);
-			memset(&rep, 0, sizeof(rep));
-			rep.errors = 1;
-		}
-		close(fds[i]);
-		waitpid(pids[i], &status, 0);
-		total.ops += rep.ops;
-		total.mismatches += rep.mismatches;
-		total.errors += rep.errors;
-		for (unsigned b = 0; b < BUCKETS; b++)
-			total.hist[b] += rep.hist[b];
-		if (rep.max_ns > total.max_ns)
-			total.max_ns = rep.max_ns;
-	}
-	double secs = (now_ns() - t0) / 1e9;
+	double secs;
+	struct report total = load_run(&o, &secs);
 	unsigned long rss_after = server_pid ? rss_kib((pid_t)server_pid) : 0;
 
 	printf("mmio-load: %u workers x %u ops = %" PRIu64 " operations in %.2f s: %.0f ops/s\n",

@@ -86,43 +86,38 @@ bool cli_door_url(const char *url, char *out, size_t outlen)
 	return false;
 }
 
-/*
- * One exchange on the channel at @path: @token (8 bytes), with descriptor
- * @send_fd unless it is -1, then the 16-byte reply: *@status and *@answer
- * are its fields, *@received the descriptor it carried (-1 if none; any
- * others are closed, never leaked). Returns MMIO_OK when a well-formed reply
- * came, else why not: MMIO_EACCES (no channel there, or it broke or stayed
- * silent: a refusal, not the loss of the client's nng connection, which
- * MMIO_ECONN would mean), MMIO_ENOMEM, MMIO_EINTERNAL, MMIO_EPROTO.
- */
-static int channel_exchange(const char *path, uint64_t token, int send_fd, int timeout_ms,
-			    int32_t *status, uint64_t *answer, int *received)
+/* A socket connected to the channel at @path into *@s, with @timeout_ms for
+ * each send and receive. */
+static int channel_connect(const char *path, int timeout_ms, int *s)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
-	uint8_t buf[CHANNEL_REPLY_SIZE + 1];
+
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	*s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (*s < 0)
+		return errno == EMFILE || errno == ENFILE ? MMIO_ENOMEM : MMIO_EINTERNAL;
+	setsockopt(*s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(*s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(*s, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+		close(*s);
+		return MMIO_EACCES;
+	}
+	return MMIO_OK;
+}
+
+/* Sends @token (8 bytes, LE) on @s, with descriptor @send_fd unless it is -1. */
+static bool channel_send(int s, uint64_t token, int send_fd)
+{
+	uint8_t buf[8];
 	union {
 		struct cmsghdr h;
 		char space[CMSG_SPACE(sizeof(int))];
 	} control;
-	struct iovec iov = { .iov_base = buf, .iov_len = 8 };
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct cmsghdr *cm;
-	uint32_t st = 0;
-	ssize_t n;
-	int s;
 
-	*received = -1;
-	memcpy(addr.sun_path, path, strlen(path) + 1);
-	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return errno == EMFILE || errno == ENFILE ? MMIO_ENOMEM : MMIO_EINTERNAL;
-	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
-		close(s);
-		return MMIO_EACCES;
-	}
 	for (int i = 0; i < 8; i++)
 		buf[i] = (uint8_t)(token >> (8 * i));
 	memset(&control, 0, sizeof(control));
@@ -135,24 +130,15 @@ static int channel_exchange(const char *path, uint64_t token, int send_fd, int t
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &send_fd, sizeof(int));
 	}
-	if (sendmsg(s, &msg, MSG_NOSIGNAL) != 8) {
-		close(s);
-		return MMIO_EACCES;
-	}
+	return sendmsg(s, &msg, MSG_NOSIGNAL) == 8;
+}
 
-	iov.iov_len = sizeof(buf);
-	memset(&control, 0, sizeof(control));
-	msg = (struct msghdr){ .msg_iov = &iov,
-			       .msg_iovlen = 1,
-			       .msg_control = control.space,
-			       .msg_controllen = sizeof(control.space) };
-	do
-		n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	close(s);
-	if (n < 0)
-		return MMIO_EACCES;
-	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+/* The first descriptor @msg carried into *@received (-1 if none); any others
+ * are closed, never leaked. */
+static void channel_take_fds(struct msghdr *msg, int *received)
+{
+	*received = -1;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
 		    cm->cmsg_len < CMSG_LEN(0))
 			continue;
@@ -166,6 +152,51 @@ static int channel_exchange(const char *path, uint64_t token, int send_fd, int t
 				close(one);
 		}
 	}
+}
+
+/*
+ * One exchange on the channel at @path: @token (8 bytes), with descriptor
+ * @send_fd unless it is -1, then the 16-byte reply: *@status and *@answer
+ * are its fields, *@received the descriptor it carried (-1 if none; any
+ * others are closed, never leaked). Returns MMIO_OK when a well-formed reply
+ * came, else why not: MMIO_EACCES (no channel there, or it broke or stayed
+ * silent: a refusal, not the loss of the client's nng connection, which
+ * MMIO_ECONN would mean), MMIO_ENOMEM, MMIO_EINTERNAL, MMIO_EPROTO.
+ */
+static int channel_exchange(const char *path, uint64_t token, int send_fd, int timeout_ms,
+			    int32_t *status, uint64_t *answer, int *received)
+{
+	uint8_t buf[CHANNEL_REPLY_SIZE + 1];
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr msg;
+	uint32_t st = 0;
+	ssize_t n;
+	int s, rc;
+
+	*received = -1;
+	rc = channel_connect(path, timeout_ms, &s);
+	if (rc != MMIO_OK)
+		return rc;
+	if (!channel_send(s, token, send_fd)) {
+		close(s);
+		return MMIO_EACCES;
+	}
+	memset(&control, 0, sizeof(control));
+	msg = (struct msghdr){ .msg_iov = &iov,
+			       .msg_iovlen = 1,
+			       .msg_control = control.space,
+			       .msg_controllen = sizeof(control.space) };
+	do
+		n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	close(s);
+	if (n < 0)
+		return MMIO_EACCES;
+	channel_take_fds(&msg, received);
 	if (n != CHANNEL_REPLY_SIZE || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		if (*received >= 0)
 			close(*received);

@@ -11,8 +11,8 @@
  *     kinds, list lengths), collecting every problem;
  *  2. only a clean tree is handed to libcyaml, which loads it into the raw
  *     structures of schema.h (every scalar a string);
- *  3. build.c parses and cross-checks the strings into a cfg_policy, using
- *     the tree for positions.
+ *  3. build.c and its sections (build.h) parse and cross-check the strings
+ *     into a cfg_policy, using the tree for positions.
  */
 #ifndef MMIO_CONFIG_INTERNAL_H
 #define MMIO_CONFIG_INTERNAL_H
@@ -201,7 +201,7 @@ bool cfg_schema_check(const struct cfg_node *root, struct cfg_sink *sink);
 bool cfg_schema_is_policy(const struct cfg_node *root, struct cfg_sink *sink);
 
 /* ------------------------------------------------------------------------
- * The policy object (build.c).
+ * The policy object (build.c, build.h).
  * ------------------------------------------------------------------------ */
 
 struct cfg_policy {

@@ -248,6 +248,55 @@ static void access_refused(const struct shim_source *src, const char *path, int 
 		shim_errorf(err, errlen, "region %s: %s: %s", src->name, path, strerror(saved));
 }
 
+/* The region's size in a BAR of @bar_size bytes: src->size, or the rest of the
+ * BAR after src->offset; the region must fit in the BAR and in a mapping. */
+static int region_size(const struct shim_source *src, const char *fn, uint64_t bar_size,
+		       uint64_t *size, char *err, size_t errlen)
+{
+	*size = src->size ? src->size : (src->offset < bar_size ? bar_size - src->offset : 0);
+	if (src->offset >= bar_size || *size == 0 || *size > bar_size - src->offset) {
+		shim_errorf(err, errlen,
+			    "region %s: BAR %u of %s is 0x%" PRIx64 " bytes, too small for "
+			    "[0x%" PRIx64 ", +0x%" PRIx64 ")",
+			    src->name, src->bar, fn, bar_size, src->offset,
+			    src->size ? (uint64_t)src->size : bar_size);
+		return MMIO_EINVAL;
+	}
+	if (*size > SIZE_MAX / 2) {
+		shim_errorf(err, errlen, "region %s: 0x%" PRIx64 " bytes is too large to map",
+			    src->name, *size);
+		return MMIO_EINVAL;
+	}
+	return MMIO_OK;
+}
+
+/* Opens the BAR's resource file (resourceN_wc for write-combining) into *@fd;
+ * its path goes to @path, for the messages of a later mmap. */
+static int resource_open(const struct shim_source *src, const char *fn, unsigned long flags,
+			 char path[PATH_MAX], int *fd, char *err, size_t errlen)
+{
+	int saved;
+
+	snprintf(path, PATH_MAX, "%s/bus/pci/devices/%s/resource%u%s", sysfs(src), fn, src->bar,
+		 src->cache == MMIO_CACHE_WRITE_COMBINING ? "_wc" : "");
+	*fd = open(path, O_RDWR | O_CLOEXEC);
+	if (*fd >= 0)
+		return MMIO_OK;
+	saved = errno;
+	if (saved == ENOENT && src->cache == MMIO_CACHE_WRITE_COMBINING) {
+		shim_errorf(err, errlen,
+			    "region %s: write-combining is not available for BAR %u of %s "
+			    "(%s; the kernel offers it for prefetchable BARs only): use "
+			    "cache: uncached",
+			    src->name, src->bar, fn,
+			    flags & IORESOURCE_PREFETCH ? "no resource_wc file"
+							: "not prefetchable");
+		return MMIO_EINVAL;
+	}
+	access_refused(src, path, saved, err, errlen);
+	return saved == ENOENT ? MMIO_ENOENT : saved == EMFILE ? MMIO_ENOMEM : MMIO_EACCES;
+}
+
 static int pci_open(const struct shim_source *src, struct shim_device *dev, char *err,
 		    size_t errlen)
 {
@@ -271,20 +320,9 @@ static int pci_open(const struct shim_source *src, struct shim_device *dev, char
 	if (status != MMIO_OK)
 		return status;
 	bar_size = end - start + 1;
-	size = src->size ? src->size : (src->offset < bar_size ? bar_size - src->offset : 0);
-	if (src->offset >= bar_size || size == 0 || size > bar_size - src->offset) {
-		shim_errorf(err, errlen,
-			    "region %s: BAR %u of %s is 0x%" PRIx64 " bytes, too small for "
-			    "[0x%" PRIx64 ", +0x%" PRIx64 ")",
-			    src->name, src->bar, fn, bar_size, src->offset,
-			    src->size ? (uint64_t)src->size : bar_size);
-		return MMIO_EINVAL;
-	}
-	if (size > SIZE_MAX / 2) {
-		shim_errorf(err, errlen, "region %s: 0x%" PRIx64 " bytes is too large to map",
-			    src->name, size);
-		return MMIO_EINVAL;
-	}
+	status = region_size(src, fn, bar_size, &size, err, errlen);
+	if (status != MMIO_OK)
+		return status;
 	/* Two masters of one device is a bug waiting to happen. */
 	if (driver_bound(src, fn, drv, sizeof(drv))) {
 		shim_errorf(err, errlen,
@@ -293,25 +331,9 @@ static int pci_open(const struct shim_source *src, struct shim_device *dev, char
 			    src->name, fn, drv, fn, drv);
 		return MMIO_EBUSY;
 	}
-
-	snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/resource%u%s", sysfs(src), fn, src->bar,
-		 src->cache == MMIO_CACHE_WRITE_COMBINING ? "_wc" : "");
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		saved = errno;
-		if (saved == ENOENT && src->cache == MMIO_CACHE_WRITE_COMBINING) {
-			shim_errorf(err, errlen,
-				    "region %s: write-combining is not available for BAR %u of %s "
-				    "(%s; the kernel offers it for prefetchable BARs only): use "
-				    "cache: uncached",
-				    src->name, src->bar, fn,
-				    flags & IORESOURCE_PREFETCH ? "no resource_wc file"
-								: "not prefetchable");
-			return MMIO_EINVAL;
-		}
-		access_refused(src, path, saved, err, errlen);
-		return saved == ENOENT ? MMIO_ENOENT : saved == EMFILE ? MMIO_ENOMEM : MMIO_EACCES;
-	}
+	status = resource_open(src, fn, flags, path, &fd, err, errlen);
+	if (status != MMIO_OK)
+		return status;
 
 	/* mmap wants a page-aligned offset: map from the page that holds byte 0. */
 	aligned = src->offset & ~(uint64_t)(page - 1);

@@ -70,6 +70,8 @@ static bool request_encodable(const struct proto_request *req)
 	}
 }
 
+/* Long but flat: one case per opcode, each its wire fields in order; split up,
+ * a request's layout would no longer read as one table. */
 static void request_body_write(struct proto_writer *w, const struct proto_request *req)
 {
 	struct proto_batch_op op;

@@ -256,7 +256,8 @@ static void stop_guard_start(const char *sock_path)
 		srv_warn("cannot start the stop's guard thread; the stop may wait on nng");
 }
 
-int main(int argc, char **argv)
+/* The command line: -1 to go on (*@check_only set), else the exit code. */
+static int parse_args(int argc, char **argv, bool *check_only)
 {
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -266,14 +267,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool check_only = false;
-	const struct cfg_server *cs;
-	struct srv_generation *first;
-	cfg_policy *policy = NULL;
-	nng_socket sock;
-	sigset_t sigs;
-	char err[512];
-	int opt, rv, sigfd;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
 		enum srv_log_level level;
@@ -282,7 +276,7 @@ int main(int argc, char **argv)
 			policy_path = optarg;
 			break;
 		case 'k':
-			check_only = true;
+			*check_only = true;
 			break;
 		case 'l':
 			if (srv_log_level_parse(optarg, &level) != 0) {
@@ -309,23 +303,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
 
-	if (policy_load(&policy) != MMIO_OK) {
-		srv_error("%s: invalid policy, not starting", policy_path);
-		return 1;
-	}
-	cs = cfg_policy_server(policy);
-	if (check_only) {
-		printf("%s: ok (%zu regions, %zu clients)\n", policy_path,
-		       cfg_policy_region_count(policy), cfg_policy_client_count(policy));
-		cfg_policy_free(policy);
-		return 0;
-	}
-	srv_limits_apply(cs);
-	srv.max_message = cs->max_message;
-	clock_gettime(CLOCK_MONOTONIC, &srv.started);
+/* Signals are taken synchronously by the main loop; threads never see them.
+ * Returns the signalfd that delivers them, or -1 (logged). */
+static int signals_take(void)
+{
+	sigset_t sigs;
+	int sigfd;
 
-	/* Signals are taken synchronously by the main loop; threads never see them. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGHUP);
 	sigaddset(&sigs, SIGTERM);
@@ -333,55 +320,55 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-	if (sigfd < 0) {
+	if (sigfd < 0)
 		srv_error("signalfd: %s", strerror(errno));
-		return 1;
-	}
-	if (shim_fault_recovery_install() != MMIO_OK) {
-		srv_error("cannot install the fault handlers");
-		return 1;
-	}
-	if (srv_generation_build(policy, NULL, &first, err, sizeof(err)) != MMIO_OK) {
-		srv_error("%s", err);
-		cfg_policy_free(policy);
-		return 1;
-	}
-	srv_policy_publish(first);
+	return sigfd;
+}
 
-	if ((rv = nng_rep0_open(&sock)) != 0) {
+/*
+ * Opens the nng socket into *@sock and starts what serves on it: the
+ * listener, the request contexts, the descriptor channel, the doors and the
+ * descriptor guard. Returns 0, or 1 (logged) if the server cannot serve; the
+ * descriptor channel and the doors are optional.
+ */
+static int serve_start(const struct cfg_server *cs, cfg_policy *policy, nng_socket *sock)
+{
+	long socket_gid = cs->has_socket_group ? (long)cs->socket_gid : -1;
+	struct srv_doors *opened = NULL;
+	char err[512];
+	int rv;
+
+	if ((rv = nng_rep0_open(sock)) != 0) {
 		srv_error("cannot open the nng socket: %s", nng_strerror(rv));
 		return 1;
 	}
 	/* nng accepts messages of any size unless told otherwise.
 	 * The slack covers req/rep's own routing header inside the message. */
-	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, (size_t)srv.max_message + 64);
-	if (srv_listener_new(sock, cs->listen, cs->socket_mode, -1,
-			     cs->has_socket_group ? (long)cs->socket_gid : -1, &listener, err,
+	nng_socket_set_size(*sock, NNG_OPT_RECVMAXSZ, (size_t)srv.max_message + 64);
+	if (srv_listener_new(*sock, cs->listen, cs->socket_mode, -1, socket_gid, &listener, err,
 			     sizeof(err)) != 0) {
 		srv_error("%s", err);
 		return 1;
 	}
-	nng_pipe_notify(sock, NNG_PIPE_EV_ADD_PRE, pipe_event, NULL);
-	nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, pipe_event, NULL);
-	nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, pipe_event, NULL);
-	if (srv_dispatch_start(sock, CONTEXTS) != 0) {
+	nng_pipe_notify(*sock, NNG_PIPE_EV_ADD_PRE, pipe_event, NULL);
+	nng_pipe_notify(*sock, NNG_PIPE_EV_ADD_POST, pipe_event, NULL);
+	nng_pipe_notify(*sock, NNG_PIPE_EV_REM_POST, pipe_event, NULL);
+	if (srv_dispatch_start(*sock, CONTEXTS) != 0) {
 		srv_error("cannot start %d request contexts", CONTEXTS);
 		return 1;
 	}
 	if (srv_listener_start(listener, err, sizeof(err)) != 0) {
 		srv_error("%s", err);
 		srv_listener_stop(listener);
-		nng_close(sock);
+		nng_close(*sock);
 		srv_dispatch_stop();
 		srv_listener_close(listener);
 		return 1;
 	}
-	if (srv_grants_start(srv_listener_path(listener), cs->socket_mode,
-			     cs->has_socket_group ? (long)cs->socket_gid : -1, err,
+	if (srv_grants_start(srv_listener_path(listener), cs->socket_mode, socket_gid, err,
 			     sizeof(err)) != 0)
 		srv_warn("%s; direct grants are off, every access is proxied", err);
-	struct srv_doors *opened = NULL;
-	if (srv_doors_start(sock, srv_listener_path(listener), &opened, err, sizeof(err)) != 0)
+	if (srv_doors_start(*sock, srv_listener_path(listener), &opened, err, sizeof(err)) != 0)
 		srv_warn("%s; clients connect through the public socket alone", err);
 	atomic_store(&doors, opened);
 	srv_doors_sync(opened, policy);
@@ -390,15 +377,12 @@ int main(int argc, char **argv)
 	srv_info("listening on %s, %zu doors (policy %s: %zu regions, %zu clients)",
 		 srv_listener_path(listener), srv_doors_open(opened), policy_path,
 		 cfg_policy_region_count(policy), cfg_policy_client_count(policy));
-	/* Watch before READY=1: a change right after start must not be missed. */
-	int watch = policy_watch();
-	if (watch < 0)
-		srv_warn("cannot watch %s for changes (%s); reload with SIGHUP", policy_path,
-			 strerror(errno));
-	srv_notify("READY=1");
+	return 0;
+}
 
-	serve(sigfd, watch);
-
+/* The stop, step by step under the guard (STOP_GRACE_S). */
+static void server_stop(nng_socket sock, int watch, int sigfd)
+{
 	stop_guard_start(srv_listener_path(listener));
 	srv_notify("STOPPING=1");
 	/* Under the guard from here on: in a test that stops the server under
@@ -430,5 +414,59 @@ int main(int argc, char **argv)
 	srv_generation_unref(srv.gen);
 	close(sigfd);
 	srv_info("stopped");
+}
+
+int main(int argc, char **argv)
+{
+	bool check_only = false;
+	const struct cfg_server *cs;
+	struct srv_generation *first;
+	cfg_policy *policy = NULL;
+	nng_socket sock;
+	char err[512];
+	int rc, sigfd, watch;
+
+	rc = parse_args(argc, argv, &check_only);
+	if (rc >= 0)
+		return rc;
+	if (policy_load(&policy) != MMIO_OK) {
+		srv_error("%s: invalid policy, not starting", policy_path);
+		return 1;
+	}
+	cs = cfg_policy_server(policy);
+	if (check_only) {
+		printf("%s: ok (%zu regions, %zu clients)\n", policy_path,
+		       cfg_policy_region_count(policy), cfg_policy_client_count(policy));
+		cfg_policy_free(policy);
+		return 0;
+	}
+	srv_limits_apply(cs);
+	srv.max_message = cs->max_message;
+	clock_gettime(CLOCK_MONOTONIC, &srv.started);
+
+	sigfd = signals_take();
+	if (sigfd < 0)
+		return 1;
+	if (shim_fault_recovery_install() != MMIO_OK) {
+		srv_error("cannot install the fault handlers");
+		return 1;
+	}
+	if (srv_generation_build(policy, NULL, &first, err, sizeof(err)) != MMIO_OK) {
+		srv_error("%s", err);
+		cfg_policy_free(policy);
+		return 1;
+	}
+	srv_policy_publish(first);
+	if (serve_start(cs, policy, &sock) != 0)
+		return 1;
+	/* Watch before READY=1: a change right after start must not be missed. */
+	watch = policy_watch();
+	if (watch < 0)
+		srv_warn("cannot watch %s for changes (%s); reload with SIGHUP", policy_path,
+			 strerror(errno));
+	srv_notify("READY=1");
+
+	serve(sigfd, watch);
+	server_stop(sock, watch, sigfd);
 	return 0;
 }

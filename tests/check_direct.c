@@ -4,7 +4,7 @@
  * where the policy says and nowhere else, every call gives what the proxied
  * call gives (a differential run on twin sim regions), faults under the
  * mapping report the same counts, and closing, disconnecting and reloading
- * do what the README says.
+ * do what docs/DIRECT.md says.
  */
 #include "direct_intel.h"
 #include "server_harness.h"
@@ -2179,7 +2179,7 @@ START_TEST(reload_revoking_a_mapped_grant_logs_the_holder)
 	/* Proxied requests on the grant are refused from now on. */
 	ck_assert_int_eq(mmio_read32(p, 0, &v), MMIO_EREVOKED);
 	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_DIRECT, &p), MMIO_ENOENT);
-	/* What userspace cannot do (README, "Revocation"): the mapping itself
+	/* What userspace cannot do (docs/DIRECT.md, "Revocation"): the mapping itself
 	 * stays usable until its holder unmaps it. */
 	ck_assert_int_eq(mmio_read32(d, 0, &v), MMIO_OK);
 	ck_assert_uint_eq(v, 0x600D);

@@ -250,73 +250,44 @@ static void print_limits(const struct cfg_server *s, bool granted)
 		       s->max_requests_total);
 }
 
-static int run_explain(int argc, char **argv)
+/* The peer line: who is asked about, and where its gid and groups came from. */
+static void print_peer(const char *file, const struct cfg_peer *peer, const char *passwd_name)
 {
-	struct explain_args a = { NULL, false, false, 0, 0 };
-	static gid_t groups[MAX_GROUPS];
-	struct cfg_peer peer = { 0 };
-	const char *passwd_name = NULL;
-	size_t widths[9], matched = 0, nrows = 0;
-	struct row *rows;
-	cfg_policy *p;
-	int rc = parse_explain_args(argc, argv, &a);
-
-	if (rc < 0)
-		return fputs(usage_text, stdout) == EOF ? EXIT_FAILURE : EXIT_SUCCESS;
-	if (rc != 0)
-		return rc;
-	if (cfg_policy_load_file(a.file, cfg_report_to_stream, stderr, &p) != MMIO_OK)
-		return EXIT_INVALID;
-
-	peer.uid = (uid_t)a.uid;
-	if (a.has_gid)
-		peer.gid = (gid_t)a.gid;
-	else
-		peer_from_passwd(peer.uid, &peer, groups, &passwd_name);
-
-	printf("policy %s, peer uid %lu", a.file, (unsigned long)peer.uid);
-	if (peer.gid == (gid_t)-1)
+	printf("policy %s, peer uid %lu", file, (unsigned long)peer->uid);
+	if (peer->gid == (gid_t)-1)
 		printf(", no gid (uid %lu has no passwd entry; give --gid)",
-		       (unsigned long)peer.uid);
+		       (unsigned long)peer->uid);
 	else
-		printf(", gid %lu", (unsigned long)peer.gid);
-	if (peer.group_count > 0) {
+		printf(", gid %lu", (unsigned long)peer->gid);
+	if (peer->group_count > 0) {
 		printf(", groups");
-		for (size_t i = 0; i < peer.group_count; i++)
-			printf("%s%lu", i ? "," : " ", (unsigned long)peer.groups[i]);
+		for (size_t i = 0; i < peer->group_count; i++)
+			printf("%s%lu", i ? "," : " ", (unsigned long)peer->groups[i]);
 	}
 	if (passwd_name != NULL)
 		printf(" (from the passwd entry of '%s')", passwd_name);
 	printf("\n");
+}
 
-	printf("matching clients:");
-	for (size_t i = 0; i < cfg_policy_client_count(p); i++) {
-		const struct cfg_client *c = cfg_policy_client(p, i);
+/* The table of what @peer may do, one row a grant. False if out of memory. */
+static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
+{
+	size_t widths[9], nrows = 0;
+	struct row *rows;
 
-		if (!cfg_client_matches(c, &peer))
-			continue;
-		printf("%s %s (line %u)", matched ? "," : "", c->name, c->line);
-		matched++;
-	}
-	printf("%s\n", matched ? "" : " none: this peer can see no region");
-	print_limits(cfg_policy_server(p), cfg_policy_next_grant(p, &peer, CFG_ANY_REGION, NULL));
-
-	for (const struct cfg_grant *g = cfg_policy_next_grant(p, &peer, CFG_ANY_REGION, NULL);
-	     g != NULL; g = cfg_policy_next_grant(p, &peer, CFG_ANY_REGION, g))
+	for (const struct cfg_grant *g = cfg_policy_next_grant(p, peer, CFG_ANY_REGION, NULL);
+	     g != NULL; g = cfg_policy_next_grant(p, peer, CFG_ANY_REGION, g))
 		nrows++;
 	rows = calloc(nrows + 1, sizeof(*rows));
-	if (rows == NULL) {
-		cfg_policy_free(p);
-		fprintf(stderr, "mmio-policy explain: out of memory\n");
-		return EXIT_FAILURE;
-	}
+	if (rows == NULL)
+		return false;
 	for (size_t c = 0; c < 9; c++)
 		widths[c] = strlen(headers[c]);
 	/* Grouped by region, in region order, then grants in file order. */
 	nrows = 0;
 	for (size_t r = 0; r < cfg_policy_region_count(p); r++) {
-		for (const struct cfg_grant *g = cfg_policy_next_grant(p, &peer, r, NULL);
-		     g != NULL; g = cfg_policy_next_grant(p, &peer, r, g)) {
+		for (const struct cfg_grant *g = cfg_policy_next_grant(p, peer, r, NULL); g != NULL;
+		     g = cfg_policy_next_grant(p, peer, r, g)) {
 			fill_row(&rows[nrows], g);
 			for (size_t c = 0; c < 9; c++)
 				if (strlen(rows[nrows].cell[c]) > widths[c])
@@ -336,6 +307,50 @@ static int run_explain(int argc, char **argv)
 		}
 	}
 	free(rows);
+	return true;
+}
+
+static int run_explain(int argc, char **argv)
+{
+	struct explain_args a = { NULL, false, false, 0, 0 };
+	static gid_t groups[MAX_GROUPS];
+	struct cfg_peer peer = { 0 };
+	const char *passwd_name = NULL;
+	size_t matched = 0;
+	cfg_policy *p;
+	int rc = parse_explain_args(argc, argv, &a);
+
+	if (rc < 0)
+		return fputs(usage_text, stdout) == EOF ? EXIT_FAILURE : EXIT_SUCCESS;
+	if (rc != 0)
+		return rc;
+	if (cfg_policy_load_file(a.file, cfg_report_to_stream, stderr, &p) != MMIO_OK)
+		return EXIT_INVALID;
+
+	peer.uid = (uid_t)a.uid;
+	if (a.has_gid)
+		peer.gid = (gid_t)a.gid;
+	else
+		peer_from_passwd(peer.uid, &peer, groups, &passwd_name);
+	print_peer(a.file, &peer, passwd_name);
+
+	printf("matching clients:");
+	for (size_t i = 0; i < cfg_policy_client_count(p); i++) {
+		const struct cfg_client *c = cfg_policy_client(p, i);
+
+		if (!cfg_client_matches(c, &peer))
+			continue;
+		printf("%s %s (line %u)", matched ? "," : "", c->name, c->line);
+		matched++;
+	}
+	printf("%s\n", matched ? "" : " none: this peer can see no region");
+	print_limits(cfg_policy_server(p), cfg_policy_next_grant(p, &peer, CFG_ANY_REGION, NULL));
+
+	if (!print_grants(p, &peer)) {
+		cfg_policy_free(p);
+		fprintf(stderr, "mmio-policy explain: out of memory\n");
+		return EXIT_FAILURE;
+	}
 	cfg_policy_free(p);
 	return EXIT_SUCCESS;
 }

@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Phase 3 for the clients: section (build.h): each client's name and
+ * identity, and its grants: (region, range, access, ops, widths); then the
+ * overlaps between exclusive grants of different clients.
+ */
+#include "build.h"
+
+#include <stdint.h>
+#include <string.h>
+
+struct op_name {
+	const char *name;
+	unsigned bit;
+};
+
+static const struct op_name op_names[] = {
+	{ "once", CFG_OPS_ONCE }, { "bulk", CFG_OPS_BULK }, { "fill", CFG_OPS_FILL },
+	{ "poll", CFG_OPS_POLL }, { "map", CFG_OPS_MAP },
+};
+
+/* The node of the ops entry @bit, for messages about that op. */
+static const struct cfg_node *op_node(const struct cfg_raw_grant *rg, const struct cfg_node *ops,
+				      unsigned bit)
+{
+	for (unsigned k = 0; k < rg->ops_count; k++)
+		for (size_t o = 0; o < sizeof(op_names) / sizeof(op_names[0]); o++)
+			if (op_names[o].bit == bit && strcmp(rg->ops[k], op_names[o].name) == 0)
+				return cfg_tree_item(ops, k);
+	return ops;
+}
+
+static bool build_ops(struct cfg_builder *b, const struct cfg_raw_grant *rg,
+		      const struct cfg_node *ops, struct cfg_grant *g)
+{
+	bool ok = true;
+
+	if (rg->ops_count == 0) {
+		ERR_AT(b, ops, "ops is empty: list at least one of once, bulk, fill, poll, map");
+		return false;
+	}
+	for (unsigned k = 0; k < rg->ops_count; k++) {
+		const struct cfg_node *n = cfg_tree_item(ops, k);
+		struct cfg_quoted q;
+		size_t o;
+
+		for (o = 0; o < sizeof(op_names) / sizeof(op_names[0]); o++)
+			if (strcmp(rg->ops[k], op_names[o].name) == 0)
+				break;
+		if (o == sizeof(op_names) / sizeof(op_names[0])) {
+			ERR_AT(b, n, "unknown op '%s' (ops are once, bulk, fill, poll, map)",
+			       cfg_quote(&q, rg->ops[k]));
+			ok = false;
+		} else if (g->ops & op_names[o].bit) {
+			ERR_AT(b, n, "op '%s' is listed twice", op_names[o].name);
+			ok = false;
+		} else {
+			g->ops |= op_names[o].bit;
+		}
+	}
+	return ok;
+}
+
+static bool build_widths(struct cfg_builder *b, const struct cfg_raw_grant *rg,
+			 const struct cfg_node *widths, struct cfg_grant *g)
+{
+	bool ok = true;
+
+	if (rg->widths == NULL && widths == NULL) {
+		g->widths = CFG_WIDTHS_ALL;
+		return true;
+	}
+	if (rg->widths_count == 0) {
+		ERR_AT(b, widths,
+		       "widths is empty: list some of 1, 2, 4, 8 (or leave it out "
+		       "for all)");
+		return false;
+	}
+	for (unsigned k = 0; k < rg->widths_count; k++) {
+		const struct cfg_node *n = cfg_tree_item(widths, k);
+		struct cfg_quoted q;
+		uint64_t w;
+
+		if (!cfg_parse_number(b, n, "width", rg->widths[k], 0, &w)) {
+			ok = false;
+		} else if (w != 1 && w != 2 && w != 4 && w != 8) {
+			ERR_AT(b, n, "width %s is not an access width (1, 2, 4 or 8 bytes)",
+			       cfg_quote(&q, rg->widths[k]));
+			ok = false;
+		} else if (g->widths & w) {
+			ERR_AT(b, n, "width %llu is listed twice", (unsigned long long)w);
+			ok = false;
+		} else {
+			g->widths |= (unsigned)w;
+		}
+	}
+	return ok;
+}
+
+/*
+ * The rules that tie a grant to its region: inside it, and page alignment
+ * for map. Called at load and again by cfg_policy_resolve_size() once a
+ * whole-BAR region's size is known (then without tree nodes: the grant's own
+ * position is used). Whatever needs an unknown size waits for it.
+ */
+bool cfg_check_grant_range(struct cfg_sink *sink, const struct cfg_grant *g,
+			   const struct cfg_node *range_node, const struct cfg_node *map_node)
+{
+	const struct cfg_region *r = g->region;
+	unsigned line = range_node ? range_node->line : g->line;
+	unsigned column = range_node ? range_node->column : g->column;
+	struct cfg_quoted q;
+	uint64_t base;
+
+	if (r->size != 0 && g->offset >= r->size) {
+		cfg_sink_error(sink, line, column,
+			       "grant offset 0x%llx is past the end of region '%s' (size 0x%llx)",
+			       (unsigned long long)g->offset, cfg_quote(&q, r->name),
+			       (unsigned long long)r->size);
+		return false;
+	}
+	if (r->size != 0 && !g->size_from_region && g->size > r->size - g->offset) {
+		cfg_sink_error(sink, line, column,
+			       "grant [0x%llx, 0x%llx) is outside region '%s' (size 0x%llx)",
+			       (unsigned long long)g->offset,
+			       (unsigned long long)(g->offset + g->size), cfg_quote(&q, r->name),
+			       (unsigned long long)r->size);
+		return false;
+	}
+	if (!(g->ops & CFG_OPS_MAP))
+		return true;
+	base = cfg_region_base(r) + g->offset;
+	if (base % CFG_PAGE_SIZE != 0 || g->size % CFG_PAGE_SIZE != 0) {
+		cfg_sink_error(
+			sink, map_node ? map_node->line : g->line,
+			map_node ? map_node->column : g->column,
+			"map needs a page-aligned range: grant at offset 0x%llx, size 0x%llx "
+			"of region '%s' starts at device offset 0x%llx; start and size "
+			"must be multiples of %d",
+			(unsigned long long)g->offset, (unsigned long long)g->size,
+			cfg_quote(&q, r->name), (unsigned long long)base, CFG_PAGE_SIZE);
+		return false;
+	}
+	return true;
+}
+
+/* region: one the policy names; false too if that region was refused (its
+ * problems are reported already). */
+static bool grant_region(struct cfg_builder *b, const struct cfg_raw_grant *rg,
+			 const struct cfg_node *gn, struct cfg_grant *g)
+{
+	struct cfg_quoted q;
+	size_t idx;
+
+	if (cfg_policy_region_find(b->p, rg->region, &idx) != MMIO_OK) {
+		ERR_AT(b, cfg_tree_get(gn, "region"), "grant refers to unknown region '%s'",
+		       cfg_quote(&q, rg->region));
+		return false;
+	}
+	g->region = &b->p->regions[idx];
+	return b->region_ok[idx];
+}
+
+/* offset: and size:; without a size, the grant runs to the region's end. */
+static bool grant_span(struct cfg_builder *b, const struct cfg_raw_grant *rg,
+		       const struct cfg_node *gn, struct cfg_grant *g)
+{
+	bool ok = true;
+
+	if (rg->offset != NULL && !cfg_parse_number(b, cfg_tree_get(gn, "offset"), "offset",
+						    rg->offset, CFG_NUM_SIZE_SUFFIX, &g->offset))
+		ok = false;
+	if (rg->size == NULL) {
+		g->size_from_region = true;
+		return ok;
+	}
+	if (!cfg_parse_size(b, cfg_tree_get(gn, "size"), rg->size, "offset", g->offset, &g->size))
+		return false;
+	return ok;
+}
+
+static bool grant_access(struct cfg_builder *b, const struct cfg_raw_grant *rg,
+			 const struct cfg_node *gn, struct cfg_grant *g)
+{
+	struct cfg_quoted q;
+
+	if (strcmp(rg->access, "r") == 0) {
+		g->access = CFG_ACCESS_READ;
+	} else if (strcmp(rg->access, "w") == 0) {
+		g->access = CFG_ACCESS_WRITE;
+	} else if (strcmp(rg->access, "rw") == 0) {
+		g->access = CFG_ACCESS_READ | CFG_ACCESS_WRITE;
+	} else {
+		ERR_AT(b, cfg_tree_get(gn, "access"), "access '%s': write r, w or rw",
+		       cfg_quote(&q, rg->access));
+		return false;
+	}
+	return true;
+}
+
+/* What the ops need of the access, and the ops a sensitive region refuses. */
+static bool grant_op_rules(struct cfg_builder *b, const struct cfg_raw_grant *rg,
+			   const struct cfg_node *ops, const struct cfg_grant *g)
+{
+	static const unsigned forbidden[] = { CFG_OPS_BULK, CFG_OPS_FILL, CFG_OPS_MAP };
+	struct cfg_quoted q;
+	bool ok = true;
+
+	if ((g->ops & CFG_OPS_POLL) && !(g->access & CFG_ACCESS_READ)) {
+		ERR_AT(b, op_node(rg, ops, CFG_OPS_POLL), "poll needs read access (access is '%s')",
+		       rg->access);
+		ok = false;
+	}
+	if ((g->ops & CFG_OPS_FILL) && !(g->access & CFG_ACCESS_WRITE)) {
+		ERR_AT(b, op_node(rg, ops, CFG_OPS_FILL),
+		       "fill needs write access (access is '%s')", rg->access);
+		ok = false;
+	}
+	if ((g->ops & CFG_OPS_MAP) && !(g->access & CFG_ACCESS_READ)) {
+		ERR_AT(b, op_node(rg, ops, CFG_OPS_MAP),
+		       "map needs read access: a mapping cannot be write-only (access is '%s')",
+		       rg->access);
+		ok = false;
+	}
+	if (!g->region->sensitive)
+		return ok;
+	for (size_t k = 0; k < sizeof(forbidden) / sizeof(forbidden[0]); k++) {
+		const char *name = forbidden[k] == CFG_OPS_BULK	  ? "bulk"
+				   : forbidden[k] == CFG_OPS_FILL ? "fill"
+								  : "map";
+
+		if (!(g->ops & forbidden[k]))
+			continue;
+		ERR_AT(b, op_node(rg, ops, forbidden[k]),
+		       "%s is not allowed on sensitive region '%s' (only once and poll)", name,
+		       cfg_quote(&q, g->region->name));
+		ok = false;
+	}
+	return ok;
+}
+
+static bool build_grant(struct cfg_builder *b, const struct cfg_raw_grant *rg,
+			const struct cfg_node *gn, struct cfg_client *c, struct cfg_grant *g)
+{
+	const struct cfg_node *ops = cfg_tree_get(gn, "ops");
+	bool ok = true;
+
+	g->client = c;
+	g->line = gn->line;
+	g->column = gn->column;
+	if (!grant_region(b, rg, gn, g))
+		ok = false;
+	if (!grant_span(b, rg, gn, g))
+		ok = false;
+	if (!grant_access(b, rg, gn, g))
+		ok = false;
+	if (!build_ops(b, rg, ops, g))
+		ok = false;
+	if (!build_widths(b, rg, cfg_tree_get(gn, "widths"), g))
+		ok = false;
+	if (rg->exclusive != NULL && !cfg_parse_bool(b, cfg_tree_get(gn, "exclusive"), "exclusive",
+						     rg->exclusive, &g->exclusive))
+		ok = false;
+	if (!ok)
+		return false;
+
+	ok = grant_op_rules(b, rg, ops, g);
+	if (g->size_from_region)
+		g->size = g->region->size > g->offset ? g->region->size - g->offset : 0;
+	if (ok && !cfg_check_grant_range(b->sink, g,
+					 cfg_tree_get(gn, rg->size != NULL ? "size" : "offset"),
+					 op_node(rg, ops, CFG_OPS_MAP)))
+		ok = false;
+	return ok;
+}
+
+/* A numeric uid or gid. (uid_t)-1 and (gid_t)-1 mean "no id" to chown(2) and
+ * friends, so neither is a valid id here. */
+static bool parse_id(struct cfg_builder *b, const struct cfg_node *n, const char *what,
+		     const char *text, uint32_t *id)
+{
+	uint64_t v;
+
+	if (!cfg_parse_ranged(b, n, what, text, 0, UINT32_MAX - 1, &v))
+		return false;
+	*id = (uint32_t)v;
+	return true;
+}
+
+/* uid: and user:, which must agree. */
+static bool client_uid(struct cfg_builder *b, const struct cfg_raw_client *rc,
+		       const struct cfg_node *cn, struct cfg_client *c)
+{
+	const struct cfg_node *n = cfg_tree_get(cn, "user");
+	struct cfg_quoted q;
+	bool ok = true;
+	uid_t uid;
+
+	if (rc->uid != NULL) {
+		if (parse_id(b, cfg_tree_get(cn, "uid"), "uid", rc->uid, &c->uid))
+			c->match |= CFG_MATCH_UID;
+		else
+			ok = false;
+	}
+	if (rc->user == NULL)
+		return ok;
+	if (!cfg_resolve_user(b, n, rc->user, &uid))
+		return false;
+	if ((c->match & CFG_MATCH_UID) && uid != c->uid) {
+		ERR_AT(b, n, "user '%s' is uid %lu but uid is %lu: no peer can match both",
+		       cfg_quote(&q, rc->user), (unsigned long)uid, (unsigned long)c->uid);
+		ok = false;
+	}
+	c->uid = uid;
+	c->match |= CFG_MATCH_UID;
+	c->user_name = cfg_own(b, rc->user);
+	return ok;
+}
+
+/* gid: and group:; a peer must match every identity key given. */
+static bool client_gid(struct cfg_builder *b, const struct cfg_raw_client *rc,
+		       const struct cfg_node *cn, struct cfg_client *c)
+{
+	bool ok = true;
+
+	if (rc->gid != NULL) {
+		if (parse_id(b, cfg_tree_get(cn, "gid"), "gid", rc->gid, &c->gid))
+			c->match |= CFG_MATCH_GID;
+		else
+			ok = false;
+	}
+	if (rc->group != NULL) {
+		if (cfg_resolve_group(b, cfg_tree_get(cn, "group"), rc->group, &c->group)) {
+			c->match |= CFG_MATCH_GROUP;
+			c->group_name = cfg_own(b, rc->group);
+		} else {
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static bool build_client(struct cfg_builder *b, size_t i, const struct cfg_raw_client *rc,
+			 const struct cfg_node *cn, size_t first_grant)
+{
+	struct cfg_client *c = &b->p->clients[i];
+	const struct cfg_node *grants = cfg_tree_get(cn, "grants");
+	struct cfg_quoted q;
+	bool ok;
+
+	c->line = cn->line;
+	c->column = cn->column;
+	ok = cfg_own_name(b, cfg_tree_get(cn, "name"), "client", rc->name, &c->name);
+	for (size_t j = 0; j < i; j++) {
+		const struct cfg_client *earlier = &b->p->clients[j];
+
+		if (cfg_name_taken(b, cfg_tree_get(cn, "name"), "client", rc->name, earlier->name,
+				   earlier->line, earlier->column)) {
+			ok = false;
+			break;
+		}
+	}
+	if (rc->uid == NULL && rc->gid == NULL && rc->user == NULL && rc->group == NULL) {
+		ERR_AT(b, cn, "client '%s' has no identity: give uid, gid, user or group",
+		       cfg_quote(&q, rc->name));
+		ok = false;
+	}
+	if (!client_uid(b, rc, cn, c))
+		ok = false;
+	if (!client_gid(b, rc, cn, c))
+		ok = false;
+
+	c->grants = &b->p->grants[first_grant];
+	c->grant_count = rc->grants_count;
+	for (unsigned k = 0; k < rc->grants_count; k++) {
+		size_t gi = first_grant + k;
+
+		b->grant_ok[gi] = build_grant(b, &rc->grants[k], cfg_tree_item(grants, k), c,
+					      &b->p->grants[gi]);
+		if (!b->grant_ok[gi])
+			ok = false;
+	}
+	return ok;
+}
+
+static void check_exclusive_overlaps(struct cfg_builder *b)
+{
+	const cfg_policy *p = b->p;
+
+	for (size_t j = 1; j < p->grant_count; j++) {
+		const struct cfg_grant *gj = &p->grants[j];
+
+		if (!b->grant_ok[j] || !gj->exclusive)
+			continue;
+		for (size_t i = 0; i < j; i++) {
+			const struct cfg_grant *gi = &p->grants[i];
+			struct cfg_quoted q1, q2, q3;
+
+			if (!b->grant_ok[i] || !gi->exclusive || gi->region != gj->region ||
+			    gi->client == gj->client)
+				continue;
+			if (gi->offset >= cfg_grant_end(gj) || gj->offset >= cfg_grant_end(gi))
+				continue;
+			cfg_sink_error(b->sink, gj->line, gj->column,
+				       "exclusive grant of client '%s' on region '%s' overlaps the "
+				       "exclusive grant of client '%s' (line %u): only one client "
+				       "can hold a range exclusively",
+				       cfg_quote(&q1, gj->client->name),
+				       cfg_quote(&q2, gj->region->name),
+				       cfg_quote(&q3, gi->client->name), gi->line);
+			break;
+		}
+	}
+}
+
+void cfg_build_clients(struct cfg_builder *b, const struct cfg_raw_policy *raw)
+{
+	const struct cfg_node *clients = cfg_tree_get(b->root, "clients");
+	size_t first_grant = 0;
+
+	for (unsigned i = 0; i < raw->clients_count; i++) {
+		build_client(b, i, &raw->clients[i], cfg_tree_item(clients, i), first_grant);
+		first_grant += raw->clients[i].grants_count;
+		b->p->client_count = i + 1;
+	}
+	check_exclusive_overlaps(b);
+}
