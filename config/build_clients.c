@@ -15,8 +15,8 @@ struct op_name {
 };
 
 static const struct op_name op_names[] = {
-	{ "once", CFG_OPS_ONCE }, { "bulk", CFG_OPS_BULK }, { "fill", CFG_OPS_FILL },
-	{ "poll", CFG_OPS_POLL }, { "map", CFG_OPS_MAP },
+	{ "once", MMIO_OPS_ONCE }, { "bulk", MMIO_OPS_BULK }, { "fill", MMIO_OPS_FILL },
+	{ "poll", MMIO_OPS_POLL }, { "map", MMIO_OPS_MAP },
 };
 
 /* The node of the ops entry @bit, for messages about that op. */
@@ -67,7 +67,7 @@ static bool build_widths(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 	bool ok = true;
 
 	if (rg->widths == NULL && widths == NULL) {
-		g->widths = CFG_WIDTHS_ALL;
+		g->widths = MMIO_WIDTHS_ALL;
 		return true;
 	}
 	if (rg->widths_count == 0) {
@@ -83,7 +83,7 @@ static bool build_widths(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 
 		if (!cfg_parse_number(b, n, "width", rg->widths[k], 0, &w)) {
 			ok = false;
-		} else if (w != 1 && w != 2 && w != 4 && w != 8) {
+		} else if (w > 8 || !mmio_width_valid((unsigned)w)) {
 			ERR_AT(b, n, "width %s is not an access width (1, 2, 4 or 8 bytes)",
 			       cfg_quote(&q, rg->widths[k]));
 			ok = false;
@@ -127,7 +127,7 @@ bool cfg_check_grant_range(struct cfg_sink *sink, const struct cfg_grant *g,
 			       (unsigned long long)r->size);
 		return false;
 	}
-	if (!(g->ops & CFG_OPS_MAP))
+	if (!(g->ops & MMIO_OPS_MAP))
 		return true;
 	base = cfg_region_base(r) + g->offset;
 	if (base % CFG_PAGE_SIZE != 0 || g->size % CFG_PAGE_SIZE != 0) {
@@ -185,11 +185,11 @@ static bool grant_access(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 	struct cfg_quoted q;
 
 	if (strcmp(rg->access, "r") == 0) {
-		g->access = CFG_ACCESS_READ;
+		g->access = MMIO_ACCESS_READ;
 	} else if (strcmp(rg->access, "w") == 0) {
-		g->access = CFG_ACCESS_WRITE;
+		g->access = MMIO_ACCESS_WRITE;
 	} else if (strcmp(rg->access, "rw") == 0) {
-		g->access = CFG_ACCESS_READ | CFG_ACCESS_WRITE;
+		g->access = MMIO_ACCESS_READ | MMIO_ACCESS_WRITE;
 	} else {
 		ERR_AT(b, cfg_tree_get(gn, "access"), "access '%s': write r, w or rw",
 		       cfg_quote(&q, rg->access));
@@ -202,22 +202,22 @@ static bool grant_access(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 static bool grant_op_rules(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 			   const struct cfg_node *ops, const struct cfg_grant *g)
 {
-	static const unsigned forbidden[] = { CFG_OPS_BULK, CFG_OPS_FILL, CFG_OPS_MAP };
+	static const unsigned forbidden[] = { MMIO_OPS_BULK, MMIO_OPS_FILL, MMIO_OPS_MAP };
 	struct cfg_quoted q;
 	bool ok = true;
 
-	if ((g->ops & CFG_OPS_POLL) && !(g->access & CFG_ACCESS_READ)) {
-		ERR_AT(b, op_node(rg, ops, CFG_OPS_POLL), "poll needs read access (access is '%s')",
-		       rg->access);
+	if ((g->ops & MMIO_OPS_POLL) && !(g->access & MMIO_ACCESS_READ)) {
+		ERR_AT(b, op_node(rg, ops, MMIO_OPS_POLL),
+		       "poll needs read access (access is '%s')", rg->access);
 		ok = false;
 	}
-	if ((g->ops & CFG_OPS_FILL) && !(g->access & CFG_ACCESS_WRITE)) {
-		ERR_AT(b, op_node(rg, ops, CFG_OPS_FILL),
+	if ((g->ops & MMIO_OPS_FILL) && !(g->access & MMIO_ACCESS_WRITE)) {
+		ERR_AT(b, op_node(rg, ops, MMIO_OPS_FILL),
 		       "fill needs write access (access is '%s')", rg->access);
 		ok = false;
 	}
-	if ((g->ops & CFG_OPS_MAP) && !(g->access & CFG_ACCESS_READ)) {
-		ERR_AT(b, op_node(rg, ops, CFG_OPS_MAP),
+	if ((g->ops & MMIO_OPS_MAP) && !(g->access & MMIO_ACCESS_READ)) {
+		ERR_AT(b, op_node(rg, ops, MMIO_OPS_MAP),
 		       "map needs read access: a mapping cannot be write-only (access is '%s')",
 		       rg->access);
 		ok = false;
@@ -225,9 +225,9 @@ static bool grant_op_rules(struct cfg_builder *b, const struct cfg_raw_grant *rg
 	if (!g->region->sensitive)
 		return ok;
 	for (size_t k = 0; k < sizeof(forbidden) / sizeof(forbidden[0]); k++) {
-		const char *name = forbidden[k] == CFG_OPS_BULK	  ? "bulk"
-				   : forbidden[k] == CFG_OPS_FILL ? "fill"
-								  : "map";
+		const char *name = forbidden[k] == MMIO_OPS_BULK   ? "bulk"
+				   : forbidden[k] == MMIO_OPS_FILL ? "fill"
+								   : "map";
 
 		if (!(g->ops & forbidden[k]))
 			continue;
@@ -269,7 +269,7 @@ static bool build_grant(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 		g->size = g->region->size > g->offset ? g->region->size - g->offset : 0;
 	if (ok && !cfg_check_grant_range(b->sink, g,
 					 cfg_tree_get(gn, rg->size != NULL ? "size" : "offset"),
-					 op_node(rg, ops, CFG_OPS_MAP)))
+					 op_node(rg, ops, MMIO_OPS_MAP)))
 		ok = false;
 	return ok;
 }

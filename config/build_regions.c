@@ -11,20 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const cache_names[] = {
-	[CFG_CACHE_UNCACHED] = "uncached",
-	[CFG_CACHE_WRITE_COMBINING] = "write-combining",
-	[CFG_CACHE_WRITE_THROUGH] = "write-through",
-	[CFG_CACHE_WRITE_BACK] = "write-back",
-};
-
-const char *cfg_cache_name(enum cfg_cache cache)
-{
-	if ((unsigned)cache < sizeof(cache_names) / sizeof(cache_names[0]))
-		return cache_names[cache];
-	return "?";
-}
-
 static int hex_value(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -94,12 +80,12 @@ static unsigned source_cache_mask(enum cfg_source source)
 {
 	switch (source) {
 	case CFG_SOURCE_SIM:
-		return 1u << CFG_CACHE_WRITE_BACK;
+		return 1u << MMIO_CACHE_WRITE_BACK;
 	case CFG_SOURCE_PCI:
 	case CFG_SOURCE_PCI_ID:
-		return 1u << CFG_CACHE_UNCACHED | 1u << CFG_CACHE_WRITE_COMBINING;
+		return 1u << MMIO_CACHE_UNCACHED | 1u << MMIO_CACHE_WRITE_COMBINING;
 	case CFG_SOURCE_PHYS:
-		return 1u << CFG_CACHE_UNCACHED;
+		return 1u << MMIO_CACHE_UNCACHED;
 	}
 	return 0;
 }
@@ -344,36 +330,35 @@ static bool region_size(struct cfg_builder *b, const struct cfg_raw_region *rr,
 	return cfg_parse_size(b, n, rr->size, "offset", r->offset, &r->size);
 }
 
-/* cache: one of cache_names, and one the source's backend can honour. */
+/* cache: one of mmio_cache_name()'s, and one the source's backend can honour. */
 static bool region_cache(struct cfg_builder *b, const struct cfg_raw_region *rr,
 			 const struct cfg_node *rn, struct cfg_region *r)
 {
-	const size_t names = sizeof(cache_names) / sizeof(cache_names[0]);
 	const struct cfg_node *n = cfg_tree_get(rn, "cache");
 	struct cfg_quoted q, q2;
 	bool ok = true;
 
-	r->cache = r->source == CFG_SOURCE_SIM ? CFG_CACHE_WRITE_BACK : CFG_CACHE_UNCACHED;
+	r->cache = r->source == CFG_SOURCE_SIM ? MMIO_CACHE_WRITE_BACK : MMIO_CACHE_UNCACHED;
 	if (rr->cache != NULL) {
-		size_t c;
+		unsigned c;
 
-		for (c = 0; c < names; c++)
-			if (strcmp(rr->cache, cache_names[c]) == 0)
+		for (c = 0; c <= MMIO_CACHE_MAX; c++)
+			if (strcmp(rr->cache, mmio_cache_name(c)) == 0)
 				break;
-		if (c == names) {
+		if (c > MMIO_CACHE_MAX) {
 			ERR_AT(b, n,
 			       "cache '%s' is not a cache policy (uncached, write-combining, "
 			       "write-through or write-back)",
 			       cfg_quote(&q, rr->cache));
 			ok = false;
 		} else {
-			r->cache = (enum cfg_cache)c;
+			r->cache = c;
 		}
 	}
 	if (!(source_cache_mask(r->source) & (1u << r->cache))) {
 		ERR_AT(b, n != NULL ? n : rn,
 		       "cache %s is not possible for %s region '%s' (the %s backend can do %s)",
-		       cfg_cache_name(r->cache), cfg_source_name(r->source),
+		       mmio_cache_name(r->cache), cfg_source_name(r->source),
 		       cfg_quote(&q2, rr->name), cfg_source_backend(r->source),
 		       cache_mask_phrase(r->source));
 		ok = false;

@@ -202,8 +202,8 @@ struct srv_handle {
 	struct shim_window once_win;
 	/* The rights of the grant the handle was opened under, refreshed by
 	 * every reload (srv_handles_revalidate()). */
-	unsigned access; /* CFG_ACCESS_* */
-	unsigned ops;	 /* CFG_OPS_* */
+	unsigned access; /* MMIO_ACCESS_* */
+	unsigned ops;	 /* MMIO_OPS_* */
 	unsigned widths; /* width bits */
 	bool exclusive;
 	bool sensitive;

@@ -43,25 +43,25 @@ static void region_source(const struct cfg_region *r, char *buf, size_t len)
 	switch (r->source) {
 	case CFG_SOURCE_SIM:
 		snprintf(buf, len, "sim size=%" PRIu64 " cache=%s", r->size,
-			 cfg_cache_name(r->cache));
+			 mmio_cache_name(r->cache));
 		break;
 	case CFG_SOURCE_PCI:
 		snprintf(buf, len,
 			 "pci %04x:%02x:%02x.%u bar=%u offset=%" PRIu64 " size=%" PRIu64
 			 " cache=%s",
 			 r->pci.domain, r->pci.bus, r->pci.device, r->pci.function, r->bar,
-			 r->offset, r->size, cfg_cache_name(r->cache));
+			 r->offset, r->size, mmio_cache_name(r->cache));
 		break;
 	case CFG_SOURCE_PCI_ID:
 		snprintf(buf, len,
 			 "pci_id %04x:%04x index=%u bar=%u offset=%" PRIu64 " size=%" PRIu64
 			 " cache=%s",
 			 r->vendor_id, r->device_id, r->pci_index, r->bar, r->offset, r->size,
-			 cfg_cache_name(r->cache));
+			 mmio_cache_name(r->cache));
 		break;
 	case CFG_SOURCE_PHYS:
 		snprintf(buf, len, "phys 0x%" PRIx64 " size=%" PRIu64 " cache=%s", r->phys, r->size,
-			 cfg_cache_name(r->cache));
+			 mmio_cache_name(r->cache));
 		break;
 	default:
 		snprintf(buf, len, "?");

@@ -864,7 +864,7 @@ START_TEST(test_good_full_policy)
 	ck_assert_uint_eq(r->bar, 0);
 	ck_assert_uint_eq(r->offset, 0);
 	ck_assert_uint_eq(r->size, 0x100);
-	ck_assert_int_eq(r->cache, CFG_CACHE_UNCACHED);
+	ck_assert_int_eq(r->cache, MMIO_CACHE_UNCACHED);
 	ck_assert(!r->sensitive);
 	ck_assert_uint_eq(r->line, 12);
 	ck_assert_uint_eq(r->column, 5);
@@ -878,13 +878,13 @@ START_TEST(test_good_full_policy)
 	ck_assert_uint_eq(r->bar, 2);
 	ck_assert_uint_eq(r->offset, 1u << 20);
 	ck_assert_uint_eq(r->size, 0); /* whole BAR, unresolved */
-	ck_assert_int_eq(r->cache, CFG_CACHE_WRITE_COMBINING);
+	ck_assert_int_eq(r->cache, MMIO_CACHE_WRITE_COMBINING);
 
 	r = cfg_policy_region(p, 2);
 	ck_assert_str_eq(r->name, "scratch");
 	ck_assert_int_eq(r->source, CFG_SOURCE_SIM);
 	ck_assert_uint_eq(r->size, 65536);
-	ck_assert_int_eq(r->cache, CFG_CACHE_WRITE_BACK); /* the sim default */
+	ck_assert_int_eq(r->cache, MMIO_CACHE_WRITE_BACK); /* the sim default */
 	ck_assert_str_eq(cfg_source_backend(r->source), "sim");
 
 	r = cfg_policy_region(p, 3);
@@ -892,7 +892,7 @@ START_TEST(test_good_full_policy)
 	ck_assert_int_eq(r->source, CFG_SOURCE_PHYS);
 	ck_assert_uint_eq(r->phys, 0xfed00000);
 	ck_assert_uint_eq(r->size, 0x400);
-	ck_assert_int_eq(r->cache, CFG_CACHE_UNCACHED);
+	ck_assert_int_eq(r->cache, MMIO_CACHE_UNCACHED);
 	ck_assert(r->sensitive);
 	ck_assert_str_eq(cfg_source_backend(r->source), "devmem");
 
@@ -1078,13 +1078,13 @@ START_TEST(test_example_qemu_guest)
 	ck_assert_uint_eq(edu->device_id, 0x11e8);
 	ck_assert_uint_eq(edu->bar, 0);
 	ck_assert_uint_eq(edu->size, 0); /* the whole BAR, so that it can be mapped */
-	ck_assert_int_eq(edu->cache, CFG_CACHE_UNCACHED);
+	ck_assert_int_eq(edu->cache, MMIO_CACHE_UNCACHED);
 	ck_assert_int_eq(shm->source, CFG_SOURCE_PCI_ID);
 	ck_assert_uint_eq(shm->vendor_id, 0x1af4);
 	ck_assert_uint_eq(shm->device_id, 0x1110);
 	ck_assert_uint_eq(shm->bar, 2);
 	ck_assert_uint_eq(shm->size, 0);
-	ck_assert_int_eq(shm->cache, CFG_CACHE_WRITE_COMBINING);
+	ck_assert_int_eq(shm->cache, MMIO_CACHE_WRITE_COMBINING);
 	ck_assert_uint_eq(cfg_policy_server(p)->socket_mode, 0666);
 
 	c = cfg_policy_client(p, 0);
@@ -1118,7 +1118,7 @@ START_TEST(test_example_host_demo)
 	ck_assert_uint_eq(cfg_policy_client_count(p), 2);
 	for (size_t i = 0; i < cfg_policy_region_count(p); i++) {
 		ck_assert_int_eq(cfg_policy_region(p, i)->source, CFG_SOURCE_SIM);
-		ck_assert_int_eq(cfg_policy_region(p, i)->cache, CFG_CACHE_WRITE_BACK);
+		ck_assert_int_eq(cfg_policy_region(p, i)->cache, MMIO_CACHE_WRITE_BACK);
 	}
 	ck_assert(cfg_policy_region(p, region_index(p, "keys"))->sensitive);
 	ck_assert_uint_eq(cfg_policy_client(p, 1)->match, CFG_MATCH_GROUP);
@@ -1636,11 +1636,11 @@ END_TEST
 
 START_TEST(test_names)
 {
-	ck_assert_str_eq(cfg_cache_name(CFG_CACHE_UNCACHED), "uncached");
-	ck_assert_str_eq(cfg_cache_name(CFG_CACHE_WRITE_COMBINING), "write-combining");
-	ck_assert_str_eq(cfg_cache_name(CFG_CACHE_WRITE_THROUGH), "write-through");
-	ck_assert_str_eq(cfg_cache_name(CFG_CACHE_WRITE_BACK), "write-back");
-	ck_assert_str_eq(cfg_cache_name((enum cfg_cache)9), "?");
+	ck_assert_str_eq(mmio_cache_name(MMIO_CACHE_UNCACHED), "uncached");
+	ck_assert_str_eq(mmio_cache_name(MMIO_CACHE_WRITE_COMBINING), "write-combining");
+	ck_assert_str_eq(mmio_cache_name(MMIO_CACHE_WRITE_THROUGH), "write-through");
+	ck_assert_str_eq(mmio_cache_name(MMIO_CACHE_WRITE_BACK), "write-back");
+	ck_assert_str_eq(mmio_cache_name((unsigned)9), "?");
 	ck_assert_str_eq(cfg_source_name(CFG_SOURCE_PCI_ID), "pci_id");
 	ck_assert_str_eq(cfg_source_backend(CFG_SOURCE_PCI_ID), "pci");
 	ck_assert_str_eq(cfg_source_name((enum cfg_source)9), "?");

@@ -200,7 +200,7 @@ static void fill_row(struct row *row, const struct cfg_grant *g)
 	format_list(row->cell[3], sizeof(row->cell[3]), g->ops, op_names, op_bits, 5);
 	format_list(row->cell[4], sizeof(row->cell[4]), g->widths, width_names, width_bits, 4);
 	snprintf(row->cell[5], sizeof(row->cell[5]), "%s", g->exclusive ? "yes" : "no");
-	snprintf(row->cell[6], sizeof(row->cell[6]), "%s", cfg_cache_name(r->cache));
+	snprintf(row->cell[6], sizeof(row->cell[6]), "%s", mmio_cache_name(r->cache));
 	snprintf(row->cell[7], sizeof(row->cell[7]), "%s", r->sensitive ? "yes" : "no");
 	snprintf(row->cell[8], sizeof(row->cell[8]), "%s", g->client->name);
 }

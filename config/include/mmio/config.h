@@ -95,17 +95,6 @@ const char *cfg_number_error_text(enum cfg_num_error err);
  * The loaded policy. Everything below is read-only for users of the part.
  * ------------------------------------------------------------------------ */
 
-/* The MMIO_CACHE_* values of <mmio/rights.h>: kernel-shim takes them as they are. */
-enum cfg_cache {
-	CFG_CACHE_UNCACHED = MMIO_CACHE_UNCACHED,
-	CFG_CACHE_WRITE_COMBINING = MMIO_CACHE_WRITE_COMBINING,
-	CFG_CACHE_WRITE_THROUGH = MMIO_CACHE_WRITE_THROUGH,
-	CFG_CACHE_WRITE_BACK = MMIO_CACHE_WRITE_BACK,
-};
-
-/* "uncached", "write-combining", "write-through", "write-back"; "?" otherwise. */
-const char *cfg_cache_name(enum cfg_cache cache);
-
 enum cfg_source {
 	CFG_SOURCE_SIM = 0, /* `sim: true`: a simulated device of its own (backend "sim") */
 	CFG_SOURCE_PCI,	    /* `pci: "DDDD:BB:DD.F"`: a BAR of that function (backend "pci") */
@@ -138,25 +127,10 @@ struct cfg_region {
 	/* Bytes. 0 only for a PCI region written without `size` ("the whole
 	 * BAR") until cfg_policy_resolve_size() is called for it. */
 	uint64_t size;
-	enum cfg_cache cache; /* default: write-back for sim, uncached otherwise */
+	unsigned cache; /* MMIO_CACHE_*; default: write-back for sim, uncached otherwise */
 	bool sensitive;
 	unsigned line, column; /* where the region is written, for messages */
 };
-
-/*
- * A grant's access bits, operation classes (`ops:`) and width bits are
- * the MMIO_ACCESS_*, MMIO_OPS_* and MMIO_WIDTH_BIT() values of
- * <mmio/rights.h>; the policy parser (build.c) still spells them by these
- * names. Use the MMIO_ names elsewhere.
- */
-#define CFG_ACCESS_READ	 MMIO_ACCESS_READ
-#define CFG_ACCESS_WRITE MMIO_ACCESS_WRITE
-#define CFG_OPS_ONCE	 MMIO_OPS_ONCE
-#define CFG_OPS_BULK	 MMIO_OPS_BULK
-#define CFG_OPS_FILL	 MMIO_OPS_FILL
-#define CFG_OPS_POLL	 MMIO_OPS_POLL
-#define CFG_OPS_MAP	 MMIO_OPS_MAP
-#define CFG_WIDTHS_ALL	 MMIO_WIDTHS_ALL
 
 struct cfg_client;
 
@@ -169,8 +143,8 @@ struct cfg_grant {
 	 * unbounded above and the server's device window is the limit). */
 	uint64_t size;
 	bool size_from_region; /* no `size:` in the file: the grant runs to the region's end */
-	unsigned access;       /* CFG_ACCESS_* bits, never 0 */
-	unsigned ops;	       /* CFG_OPS_* bits, never 0 */
+	unsigned access;       /* MMIO_ACCESS_* bits, never 0 */
+	unsigned ops;	       /* MMIO_OPS_* bits, never 0 */
 	unsigned widths;       /* width bits (1|2|4|8), default MMIO_WIDTHS_ALL, never 0 */
 	bool exclusive;
 	unsigned line, column;
