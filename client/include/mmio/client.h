@@ -332,19 +332,15 @@ struct mmio_region_fast {
 };
 
 /* Called by the constructor and destructor below; not for other use.
- * Registering returns MMIO_OK, or MMIO_ENOMEM (and says so on stderr) when
- * 128 modules are registered already. The constructor passes the size of
- * the struct above and MMIO__WINDOW_AT as its header has them: a library
- * whose struct is smaller or whose views lie elsewhere ends the program
- * with a message rather than let the inline code read what is not there;
- * and a library older than MMIO__WINDOW_AT has no mmio_inline_register_at()
- * at all, so the program does not start. mmio_inline_register_layout() and
- * mmio_inline_register() are the same for modules built before
- * MMIO__WINDOW_AT and before the copies' fields. */
-MMIO_API int mmio_inline_register_at(const void *start, const void *stop, size_t fast_size,
-				     size_t window_at);
-MMIO_API int mmio_inline_register_layout(const void *start, const void *stop, size_t fast_size);
-MMIO_API int mmio_inline_register(const void *start, const void *stop);
+ * Registering hands the module's table [@start, @stop) to the library's
+ * SIGBUS/SIGSEGV handler, installing it if need be, and returns MMIO_OK, or
+ * MMIO_ENOMEM (and says so on stderr) when 128 modules are registered
+ * already. @fast_size and @window_at are sizeof(struct mmio_region_fast)
+ * and MMIO__WINDOW_AT as the module's header has them: a library whose
+ * struct is smaller or whose views lie elsewhere ends the program with a
+ * message rather than let the inline code read what is not there. */
+MMIO_API int mmio_inline_register(const void *start, const void *stop, size_t fast_size,
+				  size_t window_at);
 MMIO_API void mmio_inline_unregister(const void *start);
 
 /* A once-op's status and read value, returned in registers. */
@@ -381,9 +377,9 @@ __attribute__((constructor)) static void mmio__inline_register(void)
 {
 	if (__start_mmio_extable)
 		mmio__inline_registered =
-			mmio_inline_register_at(__start_mmio_extable, __stop_mmio_extable,
-						sizeof(struct mmio_region_fast),
-						MMIO__WINDOW_AT) == MMIO_OK;
+			mmio_inline_register(__start_mmio_extable, __stop_mmio_extable,
+					     sizeof(struct mmio_region_fast),
+					     MMIO__WINDOW_AT) == MMIO_OK;
 }
 
 __attribute__((destructor)) static void mmio__inline_unregister(void)
