@@ -36,13 +36,12 @@
  * first. 10 KiB, not a whole number of pages, so that a handle is half a
  * page from its view's first byte and not in the same L1 cache set.
  * Handles of views that start in the same 64-byte line of a page share a
- * set all the same, so the library places at most 8 such views at once: a
- * read from each of 32 views that start a page, in turn, measured 2.3-2.4
- * times a raw loop with all of them placed, 1.4-1.7 with 8 (mmio-bench's
- * "views 32"). A view it does not place (those, a slice whose base is not
- * aligned to 8, a mapping the kernel refuses) is reached inline as well,
- * through its base, at the widths its base is aligned to: the "any" ends
- * below, a second try that costs a load more (1.2 times a raw load).
+ * set all the same, so the library places at most 8 such views at once
+ * (more would read their ends from L2 in a loop over them). A view it does
+ * not place (those, a slice whose base is not aligned to 8, a mapping the
+ * kernel refuses) is reached inline as well, through its base, at the
+ * widths its base is aligned to: the "any" ends below, a second try that
+ * costs a load more. docs/PERFORMANCE.md has the figures.
  */
 #define MMIO__WINDOW_AT 10240
 
@@ -175,28 +174,24 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
  * whose outputs are unused otherwise) and clobbers memory (a barrier, as a
  * call is).
  *  - It compares the offset with the end itself, straight from memory (a
- *    relaxed load, as __atomic_load_n's is on x86): the compiler made a
- *    separate load and compare of the atomic, an instruction more per
- *    access, which cost a loop of back-to-back reads about a tenth.
+ *    relaxed load, as __atomic_load_n's is on x86): the compiler would
+ *    load the atomic and compare it separately, an instruction more per
+ *    access.
  *  - The region is not tested for NULL: each try's comparison is listed,
  *    with the next try as its fixup (the second try's is the library's
  *    call), so a NULL region faults on both (its fields lie in the page at
  *    0, never mapped) and reaches the library, which refuses it. So that
  *    takes the fault handler, as a device's fault does: in a thread that
  *    blocks SIGSEGV, or under a handler installed later that does not pass
- *    faults on, a NULL region ends the process. The test and its branch
- *    were a third of a loop of back-to-back reads: three branches a read
- *    against the raw loop's one, 1.5 times as slow. A conditional move to
- *    an empty view instead cost a single read a fifth (three instructions
- *    in a dozen).
+ *    faults on, a NULL region ends the process. A test and branch (or a
+ *    conditional move to an empty view) would be on every access.
  *  - On a placed view the access is at MMIO__WINDOW_AT from the handle
- *    plus the offset: no base is loaded (that load, at every access, was
- *    what kept a loop of reads at 1.1-1.16 times a raw loop); the second
- *    try, for any other direct view, loads it. A read is one indexed load:
- *    given handle plus offset, the compiler added them first, which made a
- *    chain of reads (each at an offset the read before gave) about 1.2
- *    times as slow as raw loads instead of 1.03. A write adds them first:
- *    an indexed store cannot use every store port.
+ *    plus the offset: no base is loaded at every access; the second try,
+ *    for any other direct view, loads it. A read is one indexed load (left
+ *    to the compiler, handle plus offset would be added first, a step more
+ *    in a chain of reads each at an offset the one before gave). A write
+ *    adds them first: an indexed store cannot use every store port.
+ * docs/PERFORMANCE.md has what each choice was measured at.
  */
 /* Compare @reg with the end, listed with @label as its fixup: the first
  * load from the region, where a NULL region faults. */
@@ -322,11 +317,9 @@ MMIO__INLINE_ONCE(64, 3)
  * exactly the accesses the library would make. Both instructions of each
  * step are in the module's table, so a fault in either is MMIO_EFAULT with
  * *done the bytes before that step, as in the library. Anything else calls
- * the library, whose call chain costs about 20 ns on the host before the
- * first access: three times a whole 64-byte copy, and still a third of a
- * 1 KiB one. The loop is the same at any length (no code grows with the
- * limit); a page is where the call's cost stops mattering (8 KiB ran at
- * 1.6-1.8 times a raw loop through the library, 4 KiB at 2.1 inline).
+ * the library, whose call chain before the first access outweighs a short
+ * copy. The loop is the same at any length (no code grows with the limit);
+ * a page is where the call's cost stops mattering (docs/PERFORMANCE.md).
  */
 #define MMIO_INLINE_COPY_MAX 4096
 
@@ -339,8 +332,8 @@ MMIO__INLINE_ONCE(64, 3)
  * whose base is not has copy ends of 0) and below MMIO__COPY_OFF_LIMIT.
  * One comparison: rotated right by 3, len - 8 is (len - 8) / 8 if its low
  * 3 bits are clear and the offset's low 3 bits and high bits too, and at
- * least 2^37 otherwise (len 0 wraps to the top too). Three tests and
- * branches had cost an 8-byte read about a fifth. */
+ * least 2^37 otherwise (len 0 wraps to the top too): one test and branch
+ * instead of three. */
 static inline int mmio__copy_shape(size_t off, size_t len)
 {
 	size_t x = (len - 8) | (off & ~(MMIO__COPY_OFF_LIMIT - 8));
@@ -387,15 +380,14 @@ static inline unsigned char *mmio__copy_base(mmio_region *r)
  * mapping, in 8-byte steps in ascending order: one step if @len has 8, two
  * if it has 16, then groups of four to an asm, as the library's loop makes
  * them (it makes its groups first and the odd steps last: the same
- * addresses in the same order). One step per asm ran at 0.6 to 0.75 times
- * a raw volatile loop from 128 bytes on; the odd steps first kept 8 to 24
- * bytes nearest the raw loop.
+ * addresses in the same order). Groups, not one step per asm, and the odd
+ * steps first, are what kept copies nearest a raw volatile loop
+ * (docs/PERFORMANCE.md).
  * Each step's load and store are listed with the label of its place in its
  * asm, whose code makes *@done the bytes before that step. Plain (base)
- * addresses on both sides: an indexed store cannot use every store port
- * (64-byte writes were a quarter slower). Always inline, as the two below: a
- * copy made here only pays if it is made in the caller (and Clang with
- * sanitizers did not inline it otherwise).
+ * addresses on both sides: an indexed store cannot use every store port.
+ * Always inline, as the two below: a copy made here only pays if it is made
+ * in the caller (and Clang with sanitizers did not inline it otherwise).
  */
 __attribute__((always_inline)) static inline int
 mmio__copy_steps(const unsigned char *src, unsigned char *dst, size_t len, size_t *done)
