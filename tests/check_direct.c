@@ -1099,7 +1099,7 @@ START_TEST(inline_window_elsewhere_is_refused)
 END_TEST
 
 /* The most modules whose inline accesses the fault handler keeps, as
- * <mmio/client.h> and libmmio(3) document it. */
+ * <mmio/client_inline.h> and libmmio(3) document it. */
 #define INLINE_MODULES_MAX 128
 
 /* Registers the empty table @t with this header's layout. */
