@@ -147,7 +147,8 @@ MMIO_API void mmio_disconnect(mmio_client *c);
  * 1 if @c carries its requests in a mailbox shared with the server (a
  * buffer and two futex words instead of a socket round trip; the results
  * are the same), 0 if every request takes the socket: the server has no
- * descriptor channel, or $MMIO_MAILBOX is "0" (or @c is NULL).
+ * descriptor channel, or $MMIO_MAILBOX is "0" (or @c is NULL). Does not
+ * block. Thread-safe.
  */
 MMIO_API int mmio_has_mailbox(const mmio_client *c);
 
@@ -223,7 +224,8 @@ MMIO_API int mmio_slice(const mmio_region *r, size_t offset, size_t len, mmio_re
  */
 MMIO_API void mmio_close(mmio_region *r);
 
-/* The length of @r in bytes (accesses span offsets 0 to this); 0 for NULL. */
+/* The length of @r in bytes (accesses span offsets 0 to this); 0 for NULL.
+ * Does not block. Thread-safe (as mmio_is_direct()). */
 MMIO_API size_t mmio_size(const mmio_region *r);
 
 /* 1 if accesses to @r are direct loads and stores, 0 if proxied (or NULL). */
@@ -390,7 +392,7 @@ struct mmio_region_info {
  */
 MMIO_API int mmio_list(mmio_client *c, struct mmio_region_info **out, size_t *count);
 
-/* Free an array returned by mmio_list(). NULL is fine. */
+/* Free an array returned by mmio_list(). NULL is fine. Does not block. */
 MMIO_API void mmio_list_free(struct mmio_region_info *list);
 
 /*
@@ -430,7 +432,9 @@ MMIO_API int mmio_describe(const mmio_region *r, struct mmio_region_info *out);
  */
 MMIO_API int mmio_buffer_alloc(mmio_client *c, size_t size, void **out);
 
-/* Free memory from mmio_buffer_alloc() (@p as it returned it; NULL is fine). */
+/* Free memory from mmio_buffer_alloc() (@p as it returned it; NULL is fine).
+ * Blocks for one round trip (none if the client is lost); no other thread
+ * may be using @p. Thread-safe otherwise. */
 MMIO_API void mmio_buffer_free(mmio_client *c, void *p);
 
 /* ------------------------------------------------------------------------
