@@ -46,9 +46,9 @@
 #define MMIO__WINDOW_AT 10240
 
 /*
- * The first member of every mmio_region (its layout is part of the ABI):
- * what the inline once-ops check. For each width w = 1, 2, 4, 8 (index 0 to
- * 3), an aligned access at offset off may be made inline
+ * The first member of every mmio_region (a layout shared with the library
+ * alone, checked at registration): what the inline once-ops check. For each width w = 1, 2, 4, 8
+ * (index 0 to 3), an aligned access at offset off may be made inline
  *  - at the handle + MMIO__WINDOW_AT + off if off < read_end[i]
  *    (write_end[i]): the end is 0 unless the region is placed as above;
  *  - at @base + off if off < any_read_end[i] (any_write_end[i]), on any
