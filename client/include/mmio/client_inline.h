@@ -216,10 +216,6 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 #define MMIO__STORE_AT_BASE                                                                        \
 	MMIO__LOAD_FIELD(base, "%0")                                                               \
 	"add {%[off], %0|%0, %[off]}\n\t" MMIO__FAULTY("mov {%[v], (%0)|[%0], %[v]}")
-#define MMIO__ONCE_LOAD	     MMIO__CHECK_END MMIO__LOAD_PLACED
-#define MMIO__ONCE_STORE     MMIO__CHECK_END MMIO__STORE_PLACED
-#define MMIO__ONCE_LOAD_ANY  MMIO__CHECK_ANY_END MMIO__LOAD_AT_BASE
-#define MMIO__ONCE_STORE_ANY MMIO__CHECK_ANY_END MMIO__STORE_AT_BASE
 #define MMIO__INLINE_ONCE(bits, log2)                                                              \
 	static inline int mmio__read##bits(mmio_region *r, size_t off, uint##bits##_t *v)          \
 	{                                                                                          \
@@ -231,7 +227,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 			return (mmio_read##bits)(r, off, v);                                       \
 		if (__builtin_expect(off & ((bits) / 8 - 1), 0))                                   \
 			goto call;                                                                 \
-		__asm__ volatile goto(MMIO__ONCE_LOAD                                              \
+		__asm__ volatile goto(MMIO__CHECK_END MMIO__LOAD_PLACED                            \
 				      : "=r"(x)                                                    \
 				      : [f] "r"(r), [off] "r"(off),                                \
 					MMIO__FIELD_AT(end, read_end[log2]), MMIO__WINDOW          \
@@ -242,7 +238,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 	fault:                                                                                     \
 		return MMIO_EFAULT;                                                                \
 	slow:                                                                                      \
-		__asm__ volatile goto(MMIO__ONCE_LOAD_ANY                                          \
+		__asm__ volatile goto(MMIO__CHECK_ANY_END MMIO__LOAD_AT_BASE                       \
 				      : "=r"(x), "=&r"(t)                                          \
 				      : [f] "r"(r), [off] "r"(off),                                \
 					MMIO__FIELD_AT(end, any_read_end[log2]),                   \
@@ -263,7 +259,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
                                                                                                    \
 		if (__builtin_expect(off & ((bits) / 8 - 1), 0))                                   \
 			goto call;                                                                 \
-		__asm__ volatile goto(MMIO__ONCE_STORE                                             \
+		__asm__ volatile goto(MMIO__CHECK_END MMIO__STORE_PLACED                           \
 				      : "=&r"(t)                                                   \
 				      : [f] "r"(r), [off] "r"(off), [v] "r"(v),                    \
 					MMIO__FIELD_AT(end, write_end[log2]), MMIO__WINDOW         \
@@ -273,7 +269,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 	fault:                                                                                     \
 		return MMIO_EFAULT;                                                                \
 	slow:                                                                                      \
-		__asm__ volatile goto(MMIO__ONCE_STORE_ANY                                         \
+		__asm__ volatile goto(MMIO__CHECK_ANY_END MMIO__STORE_AT_BASE                      \
 				      : "=&r"(t)                                                   \
 				      : [f] "r"(r), [off] "r"(off), [v] "r"(v),                    \
 					MMIO__FIELD_AT(end, any_write_end[log2]),                  \
