@@ -107,7 +107,7 @@ struct cli_handle {
 /* A view: the whole handle (slice false) or a slice of it. */
 struct mmio_region {
 	/*
-	 * First, as <mmio/client.h> says: the inline once-ops' view of a
+	 * First, as <mmio/client_inline.h> says: the inline once-ops' view of a
 	 * direct region, set by cli_direct_view() (its ends zeroed by
 	 * cli_region_lose() when the client is lost, under client->mtx).
 	 * region.c's own fast path uses its "any" ends. Any access it does

@@ -87,9 +87,9 @@ static bool fd_ours(const struct cli_direct *d)
  * cache set (64 sets of 64 bytes: the handle's offset in its page tells
  * it). The handles of views that start in one 64-byte line of a page lie in
  * one set, and a loop over more of them than the set has ways reads their
- * ends from L2 (mmio-bench's "views 32": 2.3-2.4 times a raw loop with all
- * placed, 1.4-1.7 with 8). Past this many a view is malloc'd, and the
- * header reaches it through its base: a load more than a placed view.
+ * ends from L2 (mmio-bench's "views 32"; docs/PERFORMANCE.md has the
+ * figures). Past this many a view is malloc'd, and the header reaches it
+ * through its base: a load more than a placed view.
  * It also bounds the views' cost: a page or two of memory and two of the
  * kernel's 65530 mappings each, at most 512.
  */
@@ -291,12 +291,11 @@ int cli_direct_batch_op(struct cli_handle *h, const struct proto_batch_op *op, u
  * their handles past pages 0 and 1 (where device mappings and shared
  * buffers start). At one boundary each, views would all fall in one slot
  * of a direct-mapped TLB, such as QEMU's under TCG, and in one set of the
- * CPU's: a read from each of 32 slices in turn measured 2.8-3.1 times a raw
- * loop in the TCG guest so, and 1.25-1.8 one page apart. One page apart,
- * a view's handle page shares a slot with the first page of the view three
- * turns before; turns as far apart as the pages a view uses, which keeps
- * every page in a slot of its own, measured 3.2-3.3 all the same (and two
- * pages apart 3.4-4.1): the guest's TLB favours views packed close.
+ * CPU's. One page apart, a view's handle page shares a slot with the first
+ * page of the view three turns before; yet spacing the turns as far apart
+ * as the pages a view uses (every page in a slot of its own), or two pages
+ * apart, was slower in the TCG guest: its TLB favours views packed close
+ * (docs/PERFORMANCE.md has the figures).
  */
 static size_t view_skew(size_t span)
 {

@@ -367,14 +367,39 @@ int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v)
 	return write_once(r, off, width, v);
 }
 
-/* The header's constructor and destructor: the caller's module's inline
- * accesses, for the fault handler. */
-int mmio_inline_register(const void *start, const void *stop)
+/* The checks of the layout the header's inline code was built for: the
+ * inline code would read fields, or access bytes, this library does not
+ * have there. Say so and end the program. */
+static void layout_check(size_t fast_size, size_t window_at)
+{
+	if (fast_size > sizeof(struct mmio_region_fast)) {
+		fprintf(stderr,
+			"libmmio: a module was built with a newer <mmio/client.h> (inline view of "
+			"%zu bytes; this library has %zu): install the libmmio it was built "
+			"for\n",
+			fast_size, sizeof(struct mmio_region_fast));
+		abort();
+	}
+	if (window_at != MMIO__WINDOW_AT) {
+		fprintf(stderr,
+			"libmmio: a module was built with a <mmio/client.h> whose direct views lie "
+			"%zu bytes past their handle (this library places them %d bytes past): "
+			"install the libmmio it was built for\n",
+			window_at, MMIO__WINDOW_AT);
+		abort();
+	}
+}
+
+/* The header's constructor: the caller's module's inline accesses, for the
+ * fault handler, once its layout is this library's. */
+int mmio_inline_register(const void *start, const void *stop, size_t fast_size, size_t window_at)
 {
 	static _Atomic(const void *) told; /* the last module refused: said once */
-	int status = shim_fault_recovery_install();
 	Dl_info info;
+	int status;
 
+	layout_check(fast_size, window_at);
+	status = shim_fault_recovery_install();
 	if (status == MMIO_OK)
 		status = shim_extable_add(start, stop);
 
@@ -397,34 +422,6 @@ int mmio_inline_register(const void *start, const void *stop)
 			why, name);
 	}
 	return status;
-}
-
-int mmio_inline_register_at(const void *start, const void *stop, size_t fast_size, size_t window_at)
-{
-	if (window_at != MMIO__WINDOW_AT) {
-		/* The inline code would access bytes this library does not map there. */
-		fprintf(stderr,
-			"libmmio: a module was built with a <mmio/client.h> whose direct views lie "
-			"%zu bytes past their handle (this library places them %d bytes past): "
-			"install the libmmio it was built for\n",
-			window_at, MMIO__WINDOW_AT);
-		abort();
-	}
-	return mmio_inline_register_layout(start, stop, fast_size);
-}
-
-int mmio_inline_register_layout(const void *start, const void *stop, size_t fast_size)
-{
-	if (fast_size > sizeof(struct mmio_region_fast)) {
-		/* The inline code would read fields this library does not have. */
-		fprintf(stderr,
-			"libmmio: a module was built with a newer <mmio/client.h> (inline view of "
-			"%zu bytes; this library has %zu): install the libmmio it was built "
-			"for\n",
-			fast_size, sizeof(struct mmio_region_fast));
-		abort();
-	}
-	return mmio_inline_register(start, stop);
 }
 
 void mmio_inline_unregister(const void *start)

@@ -33,12 +33,14 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -191,44 +193,73 @@ fail:
 	return -1;
 }
 
+/* Move all @len bytes of @buf through @fd (out: send, else receive) by
+ * @deadline_ms (CLOCK_MONOTONIC). */
+static bool probe_io(int fd, uint8_t *buf, size_t len, bool out, uint64_t deadline_ms)
+{
+	while (len > 0) {
+		uint64_t now_ms = srv_now_ns() / 1000000u;
+		struct pollfd pfd = { .fd = fd, .events = out ? POLLOUT : POLLIN };
+		ssize_t n;
+
+		if (now_ms >= deadline_ms || poll(&pfd, 1, (int)(deadline_ms - now_ms)) <= 0)
+			return false;
+		n = out ? send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT)
+			: recv(fd, buf, len, MSG_DONTWAIT);
+		if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EINTR)))
+			return false;
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		}
+	}
+	return true;
+}
+
 /*
- * Ask the server through its public path, as a client would: dial, HELLO,
- * reply, close. The probe ends its connection itself, after the reply: a
- * probe refused by the server would make its dialer reconnect, and closing
- * the probe during that reconnection's handshake is the very stall we look
- * for.
+ * Ask the server through its public path, as a client would: connect, the
+ * SP handshake, a HELLO, the first bytes of a reply, close. A stalled
+ * listener still does the handshake but never reads the request. The probe
+ * speaks the SP framing itself on a plain socket: once nng 1.5.2's reaper
+ * is stuck (tests/BAD_INPUTS.md, H13), closing an nng socket never returns,
+ * and the watchdog must go on shedding.
  */
 static bool listener_probe(struct srv_listener *ls)
 {
+	static const uint8_t sp_req0[8] = { 0, 'S', 'P', 0, 0, 0x30, 0, 0 };
 	struct proto_request hello = { .opcode = PROTO_OP_HELLO };
-	uint8_t req[32];
-	char url[PATH_MAX + 8];
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	uint64_t deadline_ms = srv_now_ns() / 1000000u + PROBE_WAIT_MS;
+	uint8_t msg[64], peer[9];
 	size_t len = 0;
-	nng_socket probe;
-	nng_msg *reply;
 	bool ok;
-	int rv;
+	int fd;
 
 	hello.hello.min_version = PROTO_VERSION_MIN;
 	hello.hello.max_version = PROTO_VERSION_MAX;
-	if (proto_request_encode(&hello, req, sizeof(req), &len) != MMIO_OK ||
-	    nng_req0_open(&probe) != 0)
+	if (proto_request_encode(&hello, msg + 13, sizeof(msg) - 13, &len) != MMIO_OK ||
+	    strlen(ls->path) >= sizeof(a.sun_path))
 		return true; /* cannot tell; do not churn listeners */
-	nng_socket_set_ms(probe, NNG_OPT_RECVTIMEO, PROBE_WAIT_MS);
-	nng_socket_set_ms(probe, NNG_OPT_SENDTIMEO, PROBE_WAIT_MS);
-	snprintf(url, sizeof(url), "ipc://%s", ls->path);
-	rv = nng_dial(probe, url, NULL, 0);
-	if (rv == 0) {
-		rv = nng_send(probe, req, len, 0);
-		if (rv == 0 && (rv = nng_recvmsg(probe, &reply, 0)) == 0)
-			nng_msg_free(reply);
-		ok = rv == 0;
+	/* An SP message: type 1, its length (u64), the request id, the body. */
+	msg[0] = 1;
+	for (int i = 0; i < 8; i++)
+		msg[1 + i] = (uint8_t)((uint64_t)(len + 4) >> (56 - 8 * i));
+	memcpy(msg + 9, (const uint8_t[4]){ 0x80, 0, 0, 1 }, 4);
+	memcpy(a.sun_path, ls->path, strlen(ls->path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return true;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS) {
+		/* Nobody listens at the public path (it was removed or
+		 * replaced): repair. Anything else says nothing about us. */
+		ok = errno != ECONNREFUSED && errno != ENOENT;
 	} else {
-		/* Nobody listens at the public path (it was removed or replaced):
-		 * repair. Any other failure says nothing about our listener. */
-		ok = rv != NNG_ECONNREFUSED && rv != NNG_ENOENT;
+		ok = probe_io(fd, (uint8_t *)sp_req0, 8, true, deadline_ms) &&
+		     probe_io(fd, peer, 8, false, deadline_ms) &&
+		     probe_io(fd, msg, 13 + len, true, deadline_ms) &&
+		     probe_io(fd, peer, 9, false, deadline_ms) && peer[0] == 1;
 	}
-	nng_close(probe);
+	close(fd);
 	return ok;
 }
 

@@ -1061,14 +1061,14 @@ static void registration_aborts(int (*reg)(void), const char *why)
 
 static int register_larger_layout(void)
 {
-	return mmio_inline_register_layout(refused_table, refused_table,
-					   sizeof(struct mmio_region_fast) + 8);
+	return mmio_inline_register(refused_table, refused_table,
+				    sizeof(struct mmio_region_fast) + 8, MMIO__WINDOW_AT);
 }
 
 static int register_window_elsewhere(void)
 {
-	return mmio_inline_register_at(refused_table, refused_table,
-				       sizeof(struct mmio_region_fast), MMIO__WINDOW_AT + 4096);
+	return mmio_inline_register(refused_table, refused_table, sizeof(struct mmio_region_fast),
+				    MMIO__WINDOW_AT + 4096);
 }
 
 /* A module built with a header whose inline view of a region is larger than
@@ -1076,8 +1076,8 @@ static int register_window_elsewhere(void)
  * why; the header's own size registers. */
 START_TEST(inline_layout_larger_than_the_library_s_is_refused)
 {
-	ck_assert_int_eq(mmio_inline_register_layout(refused_table, refused_table,
-						     sizeof(struct mmio_region_fast)),
+	ck_assert_int_eq(mmio_inline_register(refused_table, refused_table,
+					      sizeof(struct mmio_region_fast), MMIO__WINDOW_AT),
 			 MMIO_OK);
 	mmio_inline_unregister(refused_table);
 	registration_aborts(register_larger_layout, "newer <mmio/client.h>");
@@ -1088,8 +1088,8 @@ END_TEST
  * its inline code would read and write where the library maps nothing. */
 START_TEST(inline_window_elsewhere_is_refused)
 {
-	ck_assert_int_eq(mmio_inline_register_at(refused_table, refused_table,
-						 sizeof(struct mmio_region_fast), MMIO__WINDOW_AT),
+	ck_assert_int_eq(mmio_inline_register(refused_table, refused_table,
+					      sizeof(struct mmio_region_fast), MMIO__WINDOW_AT),
 			 MMIO_OK);
 	mmio_inline_unregister(refused_table);
 	char why[64];
@@ -1099,8 +1099,14 @@ START_TEST(inline_window_elsewhere_is_refused)
 END_TEST
 
 /* The most modules whose inline accesses the fault handler keeps, as
- * <mmio/client.h> and libmmio(3) document it. */
+ * <mmio/client_inline.h> and libmmio(3) document it. */
 #define INLINE_MODULES_MAX 128
+
+/* Registers the empty table @t with this header's layout. */
+static int register_table(const uint32_t *t)
+{
+	return mmio_inline_register(t, t, sizeof(struct mmio_region_fast), MMIO__WINDOW_AT);
+}
 
 /* Registers one module past the limit, and that one twice: how many were
  * refused. */
@@ -1110,9 +1116,9 @@ static int register_past_the_limit(void)
 	int refused = 0;
 
 	for (size_t i = 0; i <= INLINE_MODULES_MAX; i++)
-		refused += mmio_inline_register(tables[i], tables[i]) == MMIO_ENOMEM;
+		refused += register_table(tables[i]) == MMIO_ENOMEM;
 	/* Said once per module, not at every attempt. */
-	mmio_inline_register(tables[INLINE_MODULES_MAX], tables[INLINE_MODULES_MAX]);
+	register_table(tables[INLINE_MODULES_MAX]);
 	return refused;
 }
 

@@ -36,7 +36,8 @@ done
 grep -qx /etc/mmio/policy.yaml <<<"$(dpkg-deb -I "$deb" conffiles)" || fail "/etc/mmio/policy.yaml is not a conffile"
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$work/contents"
 for f in /usr/sbin/mmio-server /usr/bin/mmioctl /usr/bin/mmio-policy /usr/bin/mmio-bench \
-	/usr/include/mmio/client.h /usr/include/mmio/status.h /usr/include/mmio/rights.h /etc/mmio/policy.yaml \
+	/usr/include/mmio/client.h /usr/include/mmio/client_inline.h /usr/include/mmio/status.h \
+	/usr/include/mmio/rights.h /etc/mmio/policy.yaml \
 	/usr/lib/systemd/system/mmio-server.service /usr/share/man/man8/mmio-server.8; do
 	grep -qxF "$f" "$work/contents" || fail "the package lacks $f"
 done

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # man-coverage.sh SOURCE_DIR: libmmio(3) names every function of
-# <mmio/client.h> and <mmio/status.h> and every status; mmio-policy(5) names
-# every key of the table in config/POLICY.md.
+# <mmio/client.h>, <mmio/client_inline.h> and <mmio/status.h> and every
+# status; mmio-policy(5) names every key of the table in config/POLICY.md.
 set -euo pipefail
 src=$1
 missing=0
 rendered() { MANWIDTH=200 man -l "$1" 2>/dev/null; }
 
 lib=$(rendered "$src/man/libmmio.3")
-names=$( { grep -oE '^MMIO_API [^(]*\bmmio_[a-z0-9_]+\(' "$src/client/include/mmio/client.h" |
+names=$( { cat "$src/client/include/mmio/client.h" "$src/client/include/mmio/client_inline.h" |
+	grep -oE '^MMIO_API [^(]*\bmmio_[a-z0-9_]+\(' |
 	grep -oE 'mmio_[a-z0-9_]+\($' | tr -d '('
 	grep -oE '\bmmio_(strerror|status_name)\(' "$src/include/mmio/status.h" | tr -d '('
 	grep -oE '^\s*MMIO_E?[A-Z]+ = ' "$src/include/mmio/status.h" | grep -oE 'MMIO_[A-Z]+'; } | sort -u)

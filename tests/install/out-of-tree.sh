@@ -24,7 +24,8 @@ for f in sbin/mmio-server bin/mmioctl bin/mmio-policy bin/mmio-bench; do
 	[ -x "$prefix/$f" ] || fail "$prefix/$f is not installed (or not executable)"
 done
 for f in "$libdir/libmmio.so" "$libdir/libmmio.so.0" "$libdir/libmmio.a" \
-	include/mmio/client.h include/mmio/status.h include/mmio/rights.h "$libdir/pkgconfig/libmmio.pc" \
+	include/mmio/client.h include/mmio/client_inline.h include/mmio/status.h \
+	include/mmio/rights.h "$libdir/pkgconfig/libmmio.pc" \
 	"$libdir/cmake/mmio/mmio-config.cmake" "$libdir/cmake/mmio/mmio-config-version.cmake" \
 	"$libdir/cmake/mmio/mmio-client-targets.cmake" etc/mmio/policy.yaml \
 	lib/systemd/system/mmio-server.service share/man/man8/mmio-server.8 \

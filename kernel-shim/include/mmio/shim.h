@@ -184,7 +184,7 @@ int shim_fill(const struct shim_window *w, size_t offset, size_t len, uint8_t by
  * them with (shared buffers) skew one page: then a device page and a buffer
  * page a copy touches together never share a slot of a direct-mapped TLB,
  * such as QEMU's software TLB under TCG, where a collision makes every
- * access of a copy miss (about ten times slower). Large device mappings
+ * access of a copy miss (docs/PERFORMANCE.md). Large device mappings
  * also become eligible for large pages.
  *
  * Returns the mapping, or MAP_FAILED with errno set (as mmap(2)).
