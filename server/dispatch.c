@@ -59,10 +59,14 @@ static const struct srv_op ops[PROTO_OP_MAX + 1] = {
 	[PROTO_OP_MAILBOX] = { "MAILBOX", srv_op_mailbox, NO_HANDLE(SRV_CHECK_HANDLER) },
 };
 _Static_assert(PROTO_OP_MAX == PROTO_OP_MAILBOX, "every opcode has its dispatch entry");
-/* The field types the table's offsets stand for (srv_target_of()). */
-_Static_assert(sizeof(((struct proto_request *)0)->read_once.width) == sizeof(uint32_t) &&
-		       sizeof(((struct proto_request *)0)->write.len) == sizeof(uint64_t),
-	       "widths are 32 bits, lengths 64");
+/* The field types the table's offsets stand for (target_of()). */
+#define FIELD_IS(field, type) (sizeof(((struct proto_request *)0)->field) == sizeof(type))
+_Static_assert(FIELD_IS(read_once.handle, uint32_t) && FIELD_IS(read_once.width, uint32_t) &&
+		       FIELD_IS(write_once.width, uint32_t) && FIELD_IS(poll.width, uint32_t) &&
+		       FIELD_IS(read.len, uint64_t) && FIELD_IS(write.len, uint64_t) &&
+		       FIELD_IS(fill.len, uint64_t) && FIELD_IS(span.len, uint64_t) &&
+		       FIELD_IS(map.handle, uint32_t) && FIELD_IS(span.offset, uint64_t),
+	       "handles and widths are 32 bits, offsets and lengths 64");
 
 const struct srv_op *srv_op_row(unsigned opcode)
 {

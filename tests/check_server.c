@@ -1677,6 +1677,37 @@ START_TEST(mailbox_carries_requests_as_the_socket)
 }
 END_TEST
 
+/* The mailbox path makes the same one check: one line, one denial, alone or batched. */
+START_TEST(mailbox_denial_is_audited_once_alone_or_batched)
+{
+	const char *line = "region=(handle) op=WRITE_ONCE offset=0x8 len=4 status=MMIO_EACCES";
+	static struct rawmb mb;
+	struct proto_batch_op op = { .opcode = PROTO_OP_WRITE_ONCE, .width = 4, .offset = 8 };
+	struct proto_request rq = { .opcode = PROTO_OP_WRITE_ONCE };
+	struct proto_reply rep;
+	uint64_t denials;
+	unsigned audits;
+	uint32_t regs;
+
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0x100, 0x100, &regs, NULL), MMIO_OK);
+	ck_assert_int_eq(mb_open(&C, &mb, PROTO_MBOX_SIZE), MMIO_OK);
+	audits = harness_log_count("audit:");
+	denials = rawc_stat(&C, PROTO_STAT_DENIALS);
+	rq.write_once = (struct proto_write_once_req){ regs, 4, 8, 1 };
+	mb_call(&mb, &rq, &rep);
+	ck_assert_int_eq(rep.status, MMIO_EACCES);
+	op.handle = regs;
+	rq = (struct proto_request){ .opcode = PROTO_OP_BATCH };
+	rq.batch.count = 1;
+	rq.batch.ops = &op;
+	mb_call(&mb, &rq, &rep);
+	ck_assert_int_eq(rep.status, MMIO_EACCES);
+	ck_assert_uint_eq(harness_log_count(line), 2);
+	ck_assert_uint_eq(harness_log_count("audit:"), audits + 2);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_DENIALS), denials + 2);
+}
+END_TEST
+
 /* Garbage, lies about lengths, rings without cause: errors, and the
  * mailbox and the server serve on. */
 START_TEST(mailbox_survives_a_hostile_client)
@@ -2754,6 +2785,7 @@ static Suite *server_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_checked_fixture(tc, setup_mailbox, teardown);
 	tcase_add_test(tc, mailbox_carries_requests_as_the_socket);
+	tcase_add_test(tc, mailbox_denial_is_audited_once_alone_or_batched);
 	tcase_add_test(tc, mailbox_survives_a_hostile_client);
 	tcase_add_test(tc, mailbox_rung_without_cause_costs_little);
 	tcase_add_test(tc, mailbox_client_killed_mid_request);
