@@ -125,6 +125,7 @@ add_bin mmio-bench bench/mmio-bench usr/bin optional
 add_bin mmio-policy config/mmio-policy usr/bin optional
 add_bin mmio-sim-driver client/mmio-sim-driver usr/bin optional
 add_bin mmio-edu-driver client/mmio-edu-driver usr/bin optional
+add_bin mmio-bochs-driver client/mmio-bochs-driver usr/bin optional
 add_bin mmio-shim-demo kernel-shim/mmio-shim-demo usr/bin optional
 
 # Users: su (busybox) as root asks no password; the others' are locked.
