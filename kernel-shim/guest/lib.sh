@@ -63,6 +63,21 @@ pci_bar_phys() {
 	sed -n "$(($2 + 1))p" "/sys/bus/pci/devices/$1/resource" | cut -d' ' -f1
 }
 
+# screendump NAME: have the host save the display (bochs-display) as
+# artifact NAME (NAME.png: PNG, else PPM) and wait until it has; 0 if it
+# did. The request is the console line "%screendump NAME"; run-guest.sh
+# takes the picture through QMP and answers on the console's input.
+screendump() {
+	echo "%screendump $1"
+	_ans=
+	# shellcheck disable=SC3045 # busybox sh's read has -t
+	read -r -t 60 _ans </dev/console || true
+	case $_ans in
+	"screendump $1 ok") return 0 ;;
+	*) echo "screendump $1: the host answered '$_ans'"; return 1 ;;
+	esac
+}
+
 # server_stopping: call before stopping mmio-server on purpose, so /init
 # does not report it as a crash.
 server_stopping() {
