@@ -57,6 +57,18 @@ expect_eq() {
 	fi
 }
 
+# cmdline_args KEY: the value of KEY=VALUE on the kernel command line
+# (run-guest.sh --append), semicolons turned into spaces: options for a
+# program, e.g. mmio.bench_args=--sizes=64,1M;--round-ms=300. Empty if absent.
+cmdline_args() {
+	# shellcheck disable=SC2013 # the command line is one line of words
+	for _arg in $(cat /proc/cmdline); do
+		case $_arg in
+		"$1"=*) echo "${_arg#"$1"=}" | tr ';' ' ' ;;
+		esac
+	done
+}
+
 # pci_bar_phys BDF BAR: the physical start address of a BAR (sysfs
 # "resource" has one "start end flags" line per BAR, BAR N on line N+1).
 pci_bar_phys() {

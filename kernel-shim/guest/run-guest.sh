@@ -65,6 +65,7 @@ here prefixed "mmio-guest: ". It may source /usr/share/mmio-guest/lib.sh:
   expect_eq DESC GOT WANT   compare two strings (hex case-insensitive)
   as_driver CMD [ARG]...    run CMD as uid 1000; as_user USER CMD... as USER
   pci_bar_phys BDF BAR      a BAR's physical address (for busybox devmem)
+  cmdline_args KEY          KEY's value from --append KEY=A;B, as "A B"
   screendump NAME           save the display as artifact NAME (NAME.png: PNG,
                             else PPM); returns once the host has it
   server_stopping           say that stopping mmio-server is intended

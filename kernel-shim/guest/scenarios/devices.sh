@@ -87,13 +87,7 @@ else
 	echo "ok: mmio-edu-driver fails for uid 1001"
 fi
 # ---- 4. bochs-display: a picture for the host to check ----
-bochs_args=
-# shellcheck disable=SC2013 # the command line is one line of words
-for arg in $(cat /proc/cmdline); do
-	case $arg in
-	mmio.bochs_args=*) bochs_args=$(echo "${arg#mmio.bochs_args=}" | tr ';' ' ') ;;
-	esac
-done
+bochs_args=$(cmdline_args mmio.bochs_args)
 for run in "proxied --proxied" "direct --direct --mirror"; do
 	name=display-${run%% *}
 	# shellcheck disable=SC2086 # the options are a list of words
