@@ -198,11 +198,12 @@ qmp() {
 }
 
 # screendump NAME: save the display as artifact NAME (PNG if it ends in
-# .png, else PPM) and tell the guest's lib.sh screendump how it went.
+# .png, which needs QEMU 7.1 or later; else PPM, QEMU's default) and tell
+# the guest's lib.sh screendump how it went.
 screendump() {
-	local name=$1 format=ppm result=ok
-	[[ $name == *.png ]] && format=png
-	if ! qmp "{\"execute\":\"screendump\",\"arguments\":{\"filename\":\"$artifacts/$name\",\"format\":\"$format\"}}"; then
+	local name=$1 format='' result=ok
+	[[ $name == *.png ]] && format=',"format":"png"'
+	if ! qmp "{\"execute\":\"screendump\",\"arguments\":{\"filename\":\"$artifacts/$name\"$format}}"; then
 		echo "run-guest: screendump $name failed: $qmp_reply" >&2
 		result=failed
 	fi
