@@ -173,18 +173,24 @@ static int draw(mmio_region *fb, const struct options *o)
 	return st;
 }
 
-/* Samples: the middle of each bar, and five points of the ramp. */
+/* Samples: the middle of each bar, and five points along the ramp. */
 static void samples(mmio_region *fb, const struct options *o)
 {
-	uint32_t pts[NBARS + 5][2];
+	struct {
+		uint32_t x, y;
+	} pts[NBARS + 5];
 	size_t n = 0;
 
-	for (uint32_t b = 0; b < NBARS; b++)
-		pts[n][0] = (2 * b + 1) * o->width / (2 * NBARS), pts[n++][1] = o->height / 3;
-	for (uint32_t i = 0; i < 5; i++)
-		pts[n][0] = i * (o->width - 1) / 4, pts[n++][1] = o->height * 5 / 6;
+	for (uint32_t b = 0; b < NBARS; b++, n++) {
+		pts[n].x = (2 * b + 1) * o->width / (2 * NBARS);
+		pts[n].y = o->height / 3;
+	}
+	for (uint32_t i = 0; i < 5; i++, n++) {
+		pts[n].x = i * (o->width - 1) / 4;
+		pts[n].y = o->height * 5 / 6;
+	}
 	for (size_t i = 0; i < n; i++) {
-		uint32_t x = pts[i][0], y = pts[i][1], want = pattern(o, x, y), got = 0;
+		uint32_t x = pts[i].x, y = pts[i].y, want = pattern(o, x, y), got = 0;
 		size_t off = ((size_t)y * o->width + x) * BYTES_PER_PIXEL;
 
 		if (o->draw) {
