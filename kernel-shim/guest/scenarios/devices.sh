@@ -10,7 +10,13 @@
 #  2. ivshmem: a 1 MiB pattern written proxied and read back direct, and
 #     another written direct and read back proxied, byte-exact; devmem reads
 #     the same 32-bit words at the BAR's physical address;
-#  3. a uid without a grant (stranger, 1001) is refused, and mapping fails.
+#  3. a uid without a grant (stranger, 1001) is refused, and mapping fails;
+#  4. bochs-display: mmio-bochs-driver sets a mode and draws its pattern,
+#     proxied and then direct (mirrored); after each the host saves the
+#     screen (display-MODE.ppm) and the pixels the driver says it drew
+#     (display-MODE.samples), which the CTest guest_display compares
+#     (kernel-shim/guest/check-screendump.sh). mmio.bochs_args=OPT;OPT on
+#     the kernel command line adds driver options (--no-draw).
 # shellcheck source=SCRIPTDIR/../lib.sh
 . /usr/share/mmio-guest/lib.sh
 
@@ -80,6 +86,23 @@ if as_user stranger mmio-edu-driver >/dev/null 2>&1; then
 else
 	echo "ok: mmio-edu-driver fails for uid 1001"
 fi
+# ---- 4. bochs-display: a picture for the host to check ----
+bochs_args=$(cmdline_args mmio.bochs_args)
+for run in "proxied --proxied" "direct --direct --mirror"; do
+	name=display-${run%% *}
+	# shellcheck disable=SC2086 # the options are a list of words
+	as_driver mmio-bochs-driver ${run#* } $bochs_args >/tmp/bochs.out 2>&1
+	rc=$?
+	grep -v '^sample ' /tmp/bochs.out
+	if [ $rc -eq 0 ]; then
+		echo "ok: mmio-bochs-driver ${run#* }"
+	else
+		fail "mmio-bochs-driver ${run#* } exited $rc"
+	fi
+	sed -n "s/^sample /@$name.samples /p" /tmp/bochs.out
+	check "screendump $name.ppm" screendump "$name.ppm"
+done
+
 echo "server: $(mmioctl stats | tr '\n' ' ')"
 
 finish
