@@ -1131,17 +1131,17 @@ START_TEST(test_example_qemu_guest_display)
 	ck_assert_uint_eq(regs->size, 11 * 2); /* ID .. VIDEO_MEMORY_64K */
 	ck_assert_uint_eq(fb->bar, 0);
 	ck_assert_uint_eq(fb->size, 0);
-	ck_assert_int_eq(fb->cache, CFG_CACHE_WRITE_COMBINING);
+	ck_assert_int_eq(fb->cache, MMIO_CACHE_WRITE_COMBINING);
 
 	ck_assert_str_eq(c->name, "display-driver");
 	ck_assert_uint_eq(c->uid, 1000);
 	ck_assert_uint_eq(c->grant_count, 2);
 	ck_assert_ptr_eq(c->grants[0].region, regs);
 	ck_assert_uint_eq(c->grants[0].widths, 2);
-	ck_assert_uint_eq(c->grants[0].ops, CFG_OPS_ONCE);
+	ck_assert_uint_eq(c->grants[0].ops, MMIO_OPS_ONCE);
 	ck_assert_ptr_eq(c->grants[1].region, fb);
 	ck_assert_uint_eq(c->grants[1].ops,
-			  CFG_OPS_ONCE | CFG_OPS_BULK | CFG_OPS_FILL | CFG_OPS_MAP);
+			  MMIO_OPS_ONCE | MMIO_OPS_BULK | MMIO_OPS_FILL | MMIO_OPS_MAP);
 	cfg_policy_free(p);
 }
 END_TEST
