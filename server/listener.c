@@ -174,7 +174,14 @@ static int listener_bind(struct srv_listener *ls, nng_listener *out, unsigned *g
 		snprintf(err, errlen, "cannot listen on %s: %s", tmp, nng_strerror(rv));
 		return -1;
 	}
-	/* nng applies the mode; owner, group and mode are ours to make exact. */
+	/* nng applies the mode; owner, group and mode are ours to make exact.
+	 * The mode first: once the file is a client's (a door), changing it
+	 * would take CAP_FOWNER, which the unit does not grant. */
+	if (chmod(tmp, ls->mode) != 0) {
+		snprintf(err, errlen, "cannot give %s mode %04o: %s", tmp, (unsigned)ls->mode,
+			 strerror(errno));
+		goto fail;
+	}
 	if ((ls->owner != (uid_t)-1 || ls->group != (gid_t)-1) &&
 	    chown(tmp, ls->owner, ls->group) != 0) {
 		snprintf(err, errlen, "cannot give %s to uid %d gid %d: %s", tmp,
@@ -182,7 +189,7 @@ static int listener_bind(struct srv_listener *ls, nng_listener *out, unsigned *g
 			 ls->group == (gid_t)-1 ? -1 : (int)ls->group, strerror(errno));
 		goto fail;
 	}
-	if (chmod(tmp, ls->mode) != 0 || rename(tmp, ls->path) != 0) {
+	if (rename(tmp, ls->path) != 0) {
 		snprintf(err, errlen, "cannot install socket %s: %s", ls->path, strerror(errno));
 		goto fail;
 	}
