@@ -22,6 +22,9 @@
 #include <unistd.h>
 
 #define DEFAULT_POLICY "/etc/mmio/policy.yaml"
+/* The exit status of a start on an invalid policy (EX_CONFIG of sysexits.h):
+ * the unit's RestartPreventExitStatus= names it, mmio-server(8) documents it. */
+#define MMIO_SERVER_EXIT_POLICY 78
 /* Twice the most limits.max_requests allows: one client can never hold them all. */
 #define CONTEXTS 128
 
@@ -431,7 +434,8 @@ int main(int argc, char **argv)
 		return rc;
 	if (policy_load(&policy) != MMIO_OK) {
 		srv_error("%s: invalid policy, not starting", policy_path);
-		return 1;
+		/* Distinct, so that the unit does not restart in a loop on it. */
+		return check_only ? 1 : MMIO_SERVER_EXIT_POLICY;
 	}
 	cs = cfg_policy_server(policy);
 	if (check_only) {

@@ -1319,6 +1319,25 @@ START_TEST(check_config_exit_codes)
 }
 END_TEST
 
+/* A start on an invalid policy exits 78 (EX_CONFIG), which the unit's
+ * RestartPreventExitStatus= names: systemd does not restart it in a loop. */
+START_TEST(start_invalid_policy_exits_78)
+{
+	char cmd[1024];
+	int status;
+
+	harness_policy("version: 1\nregions:\n  - name: x\n    simm: true\n");
+	snprintf(cmd, sizeof(cmd), "'%s' -c '%s' >>'%s' 2>&1", MMIO_SERVER_BIN, H.policy, H.log);
+	status = system(cmd);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 78, "status 0x%x", status);
+	ck_assert(harness_log_contains("invalid policy, not starting"));
+	snprintf(cmd, sizeof(cmd), "'%s' -c /nonexistent/policy.yaml >>'%s' 2>&1", MMIO_SERVER_BIN,
+		 H.log);
+	status = system(cmd);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 78, "status 0x%x", status);
+}
+END_TEST
+
 /* ---- the mailbox: requests carried in a shared buffer ---- */
 
 /* The test's end of a mailbox: the buffer, as a client maps it. */
@@ -2565,6 +2584,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, map_token_of_another_uid_is_refused);
 	tcase_add_test(tc, sigterm_stops_cleanly);
 	tcase_add_test(tc, check_config_exit_codes);
+	tcase_add_test(tc, start_invalid_policy_exits_78);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("mailbox");
