@@ -562,6 +562,25 @@ int srv_listener_start(struct srv_listener *ls, char *err, size_t errlen)
 	return 0;
 }
 
+int srv_listener_set_access(struct srv_listener *ls, unsigned mode, long group, char *err,
+			    size_t errlen)
+{
+	gid_t g = group < 0 ? (gid_t)-1 : (gid_t)group;
+	int rc = 0;
+
+	pthread_mutex_lock(&ls->lock);
+	if (chmod(ls->path, (mode_t)mode) != 0 || chown(ls->path, (uid_t)-1, g) != 0) {
+		snprintf(err, errlen, "cannot give %s mode %04o group %ld: %s", ls->path, mode,
+			 group, strerror(errno));
+		rc = -1;
+	} else {
+		ls->mode = (mode_t)mode;
+		ls->group = g;
+	}
+	pthread_mutex_unlock(&ls->lock);
+	return rc;
+}
+
 const char *srv_listener_path(const struct srv_listener *ls)
 {
 	return ls->path;
