@@ -13,6 +13,7 @@ packages=(
 	man-db groff-base                                # man --warnings (man page tests)
 	systemd file                                     # systemd-analyze verify; file for cpack -G DEB
 	qemu-system-x86 busybox-static linux-image-amd64 cpio # the QEMU guest (kernel-shim/guest/)
+	mmdebstrap zstd                                  # the systemd guest's Debian root (tests/install/systemd-guest.sh)
 )
 
 missing=()
