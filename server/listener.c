@@ -80,6 +80,10 @@ static unsigned orphans_max(void)
 struct srv_listener {
 	nng_socket sock;
 	char path[PATH_MAX];
+	/* Held over a whole bind and by srv_listener_set_access(): a repair
+	 * never installs a socket with the mode a reload just replaced. Not
+	 * ls->lock, which pipe callbacks take while a bind waits on nng. */
+	pthread_mutex_t access_lock;
 	mode_t mode;
 	uid_t owner; /* (uid_t)-1: leave the owner alone */
 	gid_t group; /* (gid_t)-1: leave the group alone */
@@ -150,8 +154,22 @@ static bool path_has_listener(const char *path)
 /* Bind a new listener on a private name and move it onto the public path. */
 static atomic_uint bind_generation;
 
+static int listener_bind_locked(struct srv_listener *ls, nng_listener *out, unsigned *gen,
+				char *err, size_t errlen);
+
 static int listener_bind(struct srv_listener *ls, nng_listener *out, unsigned *gen, char *err,
 			 size_t errlen)
+{
+	int rc;
+
+	pthread_mutex_lock(&ls->access_lock);
+	rc = listener_bind_locked(ls, out, gen, err, errlen);
+	pthread_mutex_unlock(&ls->access_lock);
+	return rc;
+}
+
+static int listener_bind_locked(struct srv_listener *ls, nng_listener *out, unsigned *gen,
+				char *err, size_t errlen)
 {
 	char tmp[PATH_MAX + 32], url[PATH_MAX + 48];
 	nng_listener l;
@@ -517,6 +535,7 @@ int srv_listener_new(nng_socket sock, const char *url, unsigned mode, long owner
 	ls->owner = owner < 0 ? (uid_t)-1 : (uid_t)owner;
 	ls->group = group < 0 ? (gid_t)-1 : (gid_t)group;
 	pthread_mutex_init(&ls->lock, NULL);
+	pthread_mutex_init(&ls->access_lock, NULL);
 	pthread_cond_init(&ls->wake, NULL);
 	*out = ls;
 	return 0;
@@ -568,7 +587,7 @@ int srv_listener_set_access(struct srv_listener *ls, unsigned mode, long group, 
 	gid_t g = group < 0 ? (gid_t)-1 : (gid_t)group;
 	int rc = 0;
 
-	pthread_mutex_lock(&ls->lock);
+	pthread_mutex_lock(&ls->access_lock);
 	if (chmod(ls->path, (mode_t)mode) != 0 || chown(ls->path, (uid_t)-1, g) != 0) {
 		snprintf(err, errlen, "cannot give %s mode %04o group %ld: %s", ls->path, mode,
 			 group, strerror(errno));
@@ -577,7 +596,7 @@ int srv_listener_set_access(struct srv_listener *ls, unsigned mode, long group, 
 		ls->mode = (mode_t)mode;
 		ls->group = g;
 	}
-	pthread_mutex_unlock(&ls->lock);
+	pthread_mutex_unlock(&ls->access_lock);
 	return rc;
 }
 
@@ -738,6 +757,7 @@ void srv_listener_close(struct srv_listener *ls)
 	}
 	pthread_cond_destroy(&ls->wake);
 	pthread_mutex_destroy(&ls->lock);
+	pthread_mutex_destroy(&ls->access_lock);
 	free(ls->retired);
 	free(ls);
 }
