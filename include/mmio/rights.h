@@ -156,7 +156,8 @@ static inline int mmio_register_check(const struct mmio_register *regs, unsigned
 		return MMIO_EACCES;
 	r = &regs[lo - 1];
 	d = offset - r->offset;
-	if (d % r->stride != 0 || d / r->stride >= r->count || !(r->widths & width) ||
+	/* At a rule's first register (most rules are one register): no division. */
+	if ((d != 0 && (d % r->stride != 0 || d / r->stride >= r->count)) || !(r->widths & width) ||
 	    (r->access & need_access) != need_access)
 		return MMIO_EACCES;
 	if ((need_access & MMIO_ACCESS_WRITE) &&
