@@ -1620,6 +1620,31 @@ START_TEST(test_auth_unresolved_bar)
 END_TEST
 
 /* A resolved BAR size can also break map alignment of a to-the-end grant. */
+/* A whole-BAR grant's registers are checked again once the BAR's size is known. */
+START_TEST(test_resolve_size_register_outside)
+{
+	static const char yaml[] =
+		"version: 1\n"
+		"regions:\n"
+		"  - {name: b, pci: \"00:04.0\", bar: 1}\n"
+		"clients:\n"
+		"  - {name: c, uid: 1, grants: [{region: b, access: r, ops: [once], widths: [4],"
+		" registers: [{offset: 0xff0, count: 4, access: r}]}]}\n";
+	cfg_policy *p = load_ok(yaml);
+	struct diags ds = { 0 };
+
+	/* The array's last register is [0xffc, 0x1000): a 4 KiB BAR holds it. */
+	ck_assert_int_eq(cfg_policy_resolve_size(p, 0, 0x1000, collect, &ds), MMIO_OK);
+	cfg_policy_free(p);
+	p = load_ok(yaml);
+	ck_assert_int_eq(cfg_policy_resolve_size(p, 0, 0xffc, collect, &ds), MMIO_EINVAL);
+	ck_assert_uint_eq(ds.count, 1);
+	ck_assert_uint_eq(ds.d[0].line, 5);
+	ck_assert_ptr_nonnull(strstr(ds.d[0].message, "register at 0xff0 of the grant is outside"));
+	cfg_policy_free(p);
+}
+END_TEST
+
 START_TEST(test_resolve_size_map_alignment)
 {
 	cfg_policy *p =
@@ -1850,6 +1875,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_width_rule);
 	tcase_add_test(tc, test_auth_first_grant_wins);
 	tcase_add_test(tc, test_resolve_size_map_alignment);
+	tcase_add_test(tc, test_resolve_size_register_outside);
 	suite_add_tcase(s, tc);
 	return s;
 }
