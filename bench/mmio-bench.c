@@ -24,8 +24,8 @@
  * Buffers start at an odd page number and mappings at 2 MiB boundaries (the
  * memcpy baseline's second buffer at an even one), so the two pages a copy
  * touches at once never share an entry of a direct-mapped software TLB:
- * under QEMU's TCG such a collision makes every access of a copy miss, about
- * ten times slower.
+ * under QEMU's TCG such a collision makes every access of a copy miss
+ * (docs/PERFORMANCE.md has what that cost).
  *
  * Absolute numbers depend on the machine; the ratios are the figures to
  * compare. Every figure is the median of --rounds rounds; every ratio is
@@ -413,7 +413,8 @@ struct op {
 
 /*
  * The once-op loops start on a cache line each, so that where the linker
- * puts them favours none (a 2-3 ns op moves by 20% with its alignment).
+ * puts them favours none: an op of a few ns moves with its alignment
+ * (docs/PERFORMANCE.md has by how much).
  * mmio_read32() is the header's inline version on direct regions where the
  * compiler allows it (MMIO_INLINE_ONCE), (mmio_read32)() always the call.
  */
@@ -803,7 +804,8 @@ static void print_table(void)
 	       "Placement: copy buffers start at odd page numbers, device mappings (libmmio's\n"
 	       "and the raw one) at 2 MiB boundaries, the memcpy baseline's other buffer at an\n"
 	       "even page: the two pages a copy touches never share a slot of a direct-mapped\n"
-	       "TLB, such as QEMU's software TLB under TCG (a collision there costs ~10x).\n");
+	       "TLB, such as QEMU's software TLB under TCG (where a collision makes each access\n"
+	       "miss).\n");
 #ifdef MMIO_INLINE_COPY_MAX
 	printf("Direct copies of 8 to %d bytes (multiples of 8, 8-aligned) are made inline by\n"
 	       "<mmio/client.h>; longer ones, and all copies in other modes, by the library.\n",

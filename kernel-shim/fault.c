@@ -42,13 +42,14 @@ static int install_status = MMIO_EINTERNAL;
 static atomic_bool install_done;
 
 /*
- * The tables of other modules: code inlined from <mmio/client.h> lists its
- * accesses in its own module's mmio_extable. A slot is live while @start is
- * set. The handler takes no lock: it counts itself in @scanning while it
- * reads the slots, and a removal, after it has cleared @start, waits
- * (holding extables_mtx, so no add reuses the slot meanwhile) until no
- * handler is scanning. So a handler never reads a table whose module may be
- * gone, nor the @stop of another table than the @start it read.
+ * The tables of other modules: code inlined from <mmio/client_inline.h>
+ * (which <mmio/client.h> includes) lists its accesses in its own module's
+ * mmio_extable. A slot is live while @start is set. The handler takes no
+ * lock: it counts itself in @scanning while it reads the slots, and a
+ * removal, after it has cleared @start, waits (holding extables_mtx, so
+ * no add reuses the slot meanwhile) until no handler is scanning. So a
+ * handler never reads a table whose module may be gone, nor the @stop of
+ * another table than the @start it read.
  */
 static struct {
 	_Atomic(const struct extable_entry *) start;

@@ -8,8 +8,9 @@
 #      and the example driver;
 #   3. in a QEMU guest (TCG) with real emulated devices: the server started
 #      at boot, the edu driver as an ordinary user (proxied, then direct),
-#      and mmio-bench on edu and ivshmem with its table, JSON and SVG plot
-#      (saved under build/gcc/guest/artifacts/demo/).
+#      the bochs-display driver drawing a test pattern (QEMU's screenshot
+#      saved as display.png), and mmio-bench on edu and ivshmem with its
+#      table, JSON and SVG plot (all under build/gcc/guest/artifacts/demo/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ scripts/deps.sh
 echo "=== building"
 cmake -S . -B build/gcc -DCMAKE_C_COMPILER=gcc >/dev/null
 cmake --build build/gcc -j "$(nproc 2>/dev/null || echo 2)" --target mmio-shim-demo \
-	mmio-server mmioctl mmio-sim-driver mmio-edu-driver mmio-bench mmio-policy >/dev/null
+	mmio-server mmioctl mmio-sim-driver mmio-edu-driver mmio-bochs-driver mmio-bench mmio-policy >/dev/null
 bin=build/gcc
 
 echo
@@ -57,9 +58,10 @@ wait "$server" 2>/dev/null || true
 server=
 
 echo
-echo "=== 3. the QEMU guest: edu and ivshmem-plain, the server at boot, the edu driver"
-echo "    and mmio-bench as uid 1000 (TCG: about 90 s)"
+echo "=== 3. the QEMU guest: edu, ivshmem-plain and bochs-display, the server at boot,"
+echo "    the edu and bochs-display drivers and mmio-bench as uid 1000 (TCG: about 90 s)"
 kernel-shim/guest/run-guest.sh --build "$bin" --timeout 600 demo
 art=$bin/guest/artifacts/demo
 echo
 echo "The bench's figures: $art/bench.json; its plot: $art/bench.svg"
+echo "What the bochs-display driver drew (QEMU's screenshot): $art/display.png"

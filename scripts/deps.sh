@@ -11,8 +11,9 @@ packages=(
 	clang lld                                        # sanitizer + libFuzzer build; lld for a static-link test
 	libnng-dev libcyaml-dev check                    # nng, libcyaml, Check
 	man-db groff-base                                # man --warnings (man page tests)
-	systemd file                                     # systemd-analyze verify; file for cpack -G DEB
+	systemd file procps                              # systemd-analyze verify; file for cpack -G DEB; procps: the .deb depends on it
 	qemu-system-x86 busybox-static linux-image-amd64 cpio # the QEMU guest (kernel-shim/guest/)
+	mmdebstrap zstd                                  # the systemd guest's Debian root (tests/install/systemd-guest.sh)
 )
 
 missing=()

@@ -31,8 +31,9 @@ run_build() {
 	echo "=== build/$name: tests"
 	local rc=0
 	(cd "build/$name" && ctest --output-on-failure -j "$jobs" ${CTEST_FILTER:+-R "$CTEST_FILTER"}) || rc=$?
-	# The Check summary of each suite, and the fuzzers' execution counts.
-	grep -hE '^(Running suite|[0-9]+%: Checks:|stat::number_of_executed_units)' \
+	# The Check summary of each suite, the fuzzers' execution counts, and
+	# the systemd guest's checks and time.
+	grep -hE '^(Running suite|[0-9]+%: Checks:|stat::number_of_executed_units|systemd-guest:)' \
 		"build/$name/Testing/Temporary/LastTest.log" | grep -vE '^Test: .*Time' || true
 	return $rc
 }

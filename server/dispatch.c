@@ -197,9 +197,10 @@ static unsigned ncontexts;
 /*
  * Waiting polls sleep on one thread of the dispatcher's, not on nng timers:
  * nng 1.5.2's timer thread spins until the millisecond of every timer that
- * fires, so a poll that re-read its register every millisecond cost half a
- * core. This thread sleeps on a CLOCK_MONOTONIC condition variable until
- * the earliest due poll, and finishes the due ones' waits.
+ * fires, so a poll that re-reads its register often would keep a core busy
+ * (docs/PERFORMANCE.md has the cost). This thread sleeps on a
+ * CLOCK_MONOTONIC condition variable until the earliest due poll, and
+ * finishes the due ones' waits.
  */
 static struct {
 	pthread_mutex_t lock;

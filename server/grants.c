@@ -493,6 +493,19 @@ int srv_grants_start(const char *socket_path, unsigned mode, long group, char *e
 	return 0;
 }
 
+int srv_grants_set_access(unsigned mode, long group, char *err, size_t errlen)
+{
+	if (!chan_running)
+		return 0;
+	if (chmod(chan_path, (mode_t)mode) != 0 ||
+	    (group >= 0 && chown(chan_path, (uid_t)-1, (gid_t)group) != 0)) {
+		snprintf(err, errlen, "cannot give %s mode %04o group %ld: %s", chan_path, mode,
+			 group, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 void srv_grants_stop(void)
 {
 	if (chan_running) {

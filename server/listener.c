@@ -80,6 +80,10 @@ static unsigned orphans_max(void)
 struct srv_listener {
 	nng_socket sock;
 	char path[PATH_MAX];
+	/* Held over a whole bind and by srv_listener_set_access(): a repair
+	 * never installs a socket with the mode a reload just replaced. Not
+	 * ls->lock, which pipe callbacks take while a bind waits on nng. */
+	pthread_mutex_t access_lock;
 	mode_t mode;
 	uid_t owner; /* (uid_t)-1: leave the owner alone */
 	gid_t group; /* (gid_t)-1: leave the group alone */
@@ -150,8 +154,22 @@ static bool path_has_listener(const char *path)
 /* Bind a new listener on a private name and move it onto the public path. */
 static atomic_uint bind_generation;
 
+static int listener_bind_locked(struct srv_listener *ls, nng_listener *out, unsigned *gen,
+				char *err, size_t errlen);
+
 static int listener_bind(struct srv_listener *ls, nng_listener *out, unsigned *gen, char *err,
 			 size_t errlen)
+{
+	int rc;
+
+	pthread_mutex_lock(&ls->access_lock);
+	rc = listener_bind_locked(ls, out, gen, err, errlen);
+	pthread_mutex_unlock(&ls->access_lock);
+	return rc;
+}
+
+static int listener_bind_locked(struct srv_listener *ls, nng_listener *out, unsigned *gen,
+				char *err, size_t errlen)
 {
 	char tmp[PATH_MAX + 32], url[PATH_MAX + 48];
 	nng_listener l;
@@ -174,7 +192,14 @@ static int listener_bind(struct srv_listener *ls, nng_listener *out, unsigned *g
 		snprintf(err, errlen, "cannot listen on %s: %s", tmp, nng_strerror(rv));
 		return -1;
 	}
-	/* nng applies the mode; owner, group and mode are ours to make exact. */
+	/* nng applies the mode; owner, group and mode are ours to make exact.
+	 * The mode first: once the file is a client's (a door), changing it
+	 * would take CAP_FOWNER, which the unit does not grant. */
+	if (chmod(tmp, ls->mode) != 0) {
+		snprintf(err, errlen, "cannot give %s mode %04o: %s", tmp, (unsigned)ls->mode,
+			 strerror(errno));
+		goto fail;
+	}
 	if ((ls->owner != (uid_t)-1 || ls->group != (gid_t)-1) &&
 	    chown(tmp, ls->owner, ls->group) != 0) {
 		snprintf(err, errlen, "cannot give %s to uid %d gid %d: %s", tmp,
@@ -182,7 +207,7 @@ static int listener_bind(struct srv_listener *ls, nng_listener *out, unsigned *g
 			 ls->group == (gid_t)-1 ? -1 : (int)ls->group, strerror(errno));
 		goto fail;
 	}
-	if (chmod(tmp, ls->mode) != 0 || rename(tmp, ls->path) != 0) {
+	if (rename(tmp, ls->path) != 0) {
 		snprintf(err, errlen, "cannot install socket %s: %s", ls->path, strerror(errno));
 		goto fail;
 	}
@@ -510,6 +535,7 @@ int srv_listener_new(nng_socket sock, const char *url, unsigned mode, long owner
 	ls->owner = owner < 0 ? (uid_t)-1 : (uid_t)owner;
 	ls->group = group < 0 ? (gid_t)-1 : (gid_t)group;
 	pthread_mutex_init(&ls->lock, NULL);
+	pthread_mutex_init(&ls->access_lock, NULL);
 	pthread_cond_init(&ls->wake, NULL);
 	*out = ls;
 	return 0;
@@ -553,6 +579,25 @@ int srv_listener_start(struct srv_listener *ls, char *err, size_t errlen)
 	}
 	ls->watchdog_started = true;
 	return 0;
+}
+
+int srv_listener_set_access(struct srv_listener *ls, unsigned mode, long group, char *err,
+			    size_t errlen)
+{
+	gid_t g = group < 0 ? (gid_t)-1 : (gid_t)group;
+	int rc = 0;
+
+	pthread_mutex_lock(&ls->access_lock);
+	if (chmod(ls->path, (mode_t)mode) != 0 || chown(ls->path, (uid_t)-1, g) != 0) {
+		snprintf(err, errlen, "cannot give %s mode %04o group %ld: %s", ls->path, mode,
+			 group, strerror(errno));
+		rc = -1;
+	} else {
+		ls->mode = (mode_t)mode;
+		ls->group = g;
+	}
+	pthread_mutex_unlock(&ls->access_lock);
+	return rc;
 }
 
 const char *srv_listener_path(const struct srv_listener *ls)
@@ -712,6 +757,7 @@ void srv_listener_close(struct srv_listener *ls)
 	}
 	pthread_cond_destroy(&ls->wake);
 	pthread_mutex_destroy(&ls->lock);
+	pthread_mutex_destroy(&ls->access_lock);
 	free(ls->retired);
 	free(ls);
 }

@@ -22,6 +22,9 @@
 #include <unistd.h>
 
 #define DEFAULT_POLICY "/etc/mmio/policy.yaml"
+/* The exit status of a start on an invalid policy (EX_CONFIG of sysexits.h):
+ * the unit's RestartPreventExitStatus= names it, mmio-server(8) documents it. */
+#define MMIO_SERVER_EXIT_POLICY 78
 /* Twice the most limits.max_requests allows: one client can never hold them all. */
 #define CONTEXTS 128
 
@@ -91,6 +94,45 @@ static int policy_load(cfg_policy **out)
 	return cfg_policy_load_file(policy_path, report_to_log, NULL, out);
 }
 
+/*
+ * A reload that changes server.socket_mode or server.socket_group applies
+ * them to the live socket files (the public socket, then the descriptor
+ * channel); if that fails (no CAP_CHOWN, a group the kernel refuses) the
+ * files are put back as they were and the reload is refused, loudly: the
+ * old policy stays in force, sockets and all. Returns 0 or -1 (logged).
+ */
+static int socket_access_apply(const struct cfg_server *was, const struct cfg_server *now)
+{
+	long was_gid = was->has_socket_group ? (long)was->socket_gid : -1;
+	long now_gid = now->has_socket_group ? (long)now->socket_gid : -1;
+	char err[512], undo[512];
+
+	if (was->socket_mode == now->socket_mode && was_gid == now_gid)
+		return 0;
+	/* No socket_group now: the files go back to the server's own group. */
+	if (now_gid < 0 && was_gid >= 0)
+		now_gid = (long)getegid();
+	if (srv_listener_set_access(listener, now->socket_mode, now_gid, err, sizeof(err)) != 0) {
+		srv_error("reload refused: server.socket_mode/socket_group: %s; the previous "
+			  "policy stays in force",
+			  err);
+		return -1;
+	}
+	if (srv_grants_set_access(now->socket_mode, now_gid, err, sizeof(err)) != 0) {
+		if (srv_listener_set_access(listener, was->socket_mode,
+					    was_gid >= 0 ? was_gid : (long)getegid(), undo,
+					    sizeof(undo)) != 0)
+			srv_error("reload: %s", undo);
+		srv_error("reload refused: server.socket_mode/socket_group: %s; the previous "
+			  "policy stays in force",
+			  err);
+		return -1;
+	}
+	srv_info("reload: %s now has mode %04o, group %ld", srv_listener_path(listener),
+		 now->socket_mode, now_gid);
+	return 0;
+}
+
 static void policy_reload(void)
 {
 	struct srv_generation *old, *fresh;
@@ -110,6 +152,13 @@ static void policy_reload(void)
 		atomic_fetch_add(&srv.stats.reload_failures, 1);
 		srv_error("reload: %s; the previous policy stays in force", err);
 		cfg_policy_free(p);
+		srv_generation_unref(old);
+		srv_notify("READY=1");
+		return;
+	}
+	if (socket_access_apply(cfg_policy_server(old->policy), cfg_policy_server(p)) != 0) {
+		atomic_fetch_add(&srv.stats.reload_failures, 1);
+		srv_generation_unref(fresh); /* and p with it */
 		srv_generation_unref(old);
 		srv_notify("READY=1");
 		return;
@@ -431,7 +480,8 @@ int main(int argc, char **argv)
 		return rc;
 	if (policy_load(&policy) != MMIO_OK) {
 		srv_error("%s: invalid policy, not starting", policy_path);
-		return 1;
+		/* Distinct, so that the unit does not restart in a loop on it. */
+		return check_only ? 1 : MMIO_SERVER_EXIT_POLICY;
 	}
 	cs = cfg_policy_server(policy);
 	if (check_only) {

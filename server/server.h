@@ -49,6 +49,13 @@ int srv_listener_start(struct srv_listener *ls, char *err, size_t errlen);
 void srv_listener_pipe_event(struct srv_listener *ls, nng_pipe p, nng_pipe_ev ev);
 
 const char *srv_listener_path(const struct srv_listener *ls);
+/*
+ * A reload's new socket_mode/socket_group: the live socket file gets them
+ * now, and every later repair binds with them. @group -1: leave the group
+ * alone. Returns 0, or -1 with @err (nothing changed).
+ */
+int srv_listener_set_access(struct srv_listener *ls, unsigned mode, long group, char *err,
+			    size_t errlen);
 /* How many times the watchdog replaced a stalled listener. */
 unsigned long srv_listener_repairs(struct srv_listener *ls);
 
@@ -435,6 +442,9 @@ void srv_warn_client(uid_t uid, enum srv_warn_kind kind, const char *fmt, ...)
  * socket) and start its thread. Returns 0, or -1 with @err.
  */
 int srv_grants_start(const char *socket_path, unsigned mode, long group, char *err, size_t errlen);
+/* The channel's file gets a reload's @mode and @group (-1: unchanged);
+ * 0 if the channel is not running. Returns 0, or -1 with @err. */
+int srv_grants_set_access(unsigned mode, long group, char *err, size_t errlen);
 void srv_grants_stop(void);
 /* True once the channel is running (HELLO announces PROTO_HELLO_DIRECT). */
 bool srv_grants_available(void);

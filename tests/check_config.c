@@ -1246,6 +1246,44 @@ START_TEST(test_example_qemu_guest)
 }
 END_TEST
 
+/* bochs-display has the PCI ID of QEMU's standard VGA (1234:1111): its
+ * regions name the function by address, the registers 16-bit only. */
+START_TEST(test_example_qemu_guest_display)
+{
+	cfg_policy *p = load_example("qemu-guest.yaml");
+	const struct cfg_region *regs = cfg_policy_region(p, region_index(p, "dispi"));
+	const struct cfg_region *fb = cfg_policy_region(p, region_index(p, "fb"));
+	const struct cfg_client *c = cfg_policy_client(p, 2);
+
+	for (int i = 0; i < 2; i++) {
+		const struct cfg_region *r = i ? fb : regs;
+
+		ck_assert_int_eq(r->source, CFG_SOURCE_PCI);
+		ck_assert_uint_eq(r->pci.domain, 0);
+		ck_assert_uint_eq(r->pci.bus, 0);
+		ck_assert_uint_eq(r->pci.device, 6);
+		ck_assert_uint_eq(r->pci.function, 0);
+	}
+	ck_assert_uint_eq(regs->bar, 2);
+	ck_assert_uint_eq(regs->offset, 0x500);
+	ck_assert_uint_eq(regs->size, 11 * 2); /* ID .. VIDEO_MEMORY_64K */
+	ck_assert_uint_eq(fb->bar, 0);
+	ck_assert_uint_eq(fb->size, 0);
+	ck_assert_int_eq(fb->cache, MMIO_CACHE_WRITE_COMBINING);
+
+	ck_assert_str_eq(c->name, "display-driver");
+	ck_assert_uint_eq(c->uid, 1000);
+	ck_assert_uint_eq(c->grant_count, 2);
+	ck_assert_ptr_eq(c->grants[0].region, regs);
+	ck_assert_uint_eq(c->grants[0].widths, 2);
+	ck_assert_uint_eq(c->grants[0].ops, MMIO_OPS_ONCE);
+	ck_assert_ptr_eq(c->grants[1].region, fb);
+	ck_assert_uint_eq(c->grants[1].ops,
+			  MMIO_OPS_ONCE | MMIO_OPS_BULK | MMIO_OPS_FILL | MMIO_OPS_MAP);
+	cfg_policy_free(p);
+}
+END_TEST
+
 START_TEST(test_example_host_demo)
 {
 	cfg_policy *p = load_example("host-demo.yaml");
@@ -1840,6 +1878,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_good_caps);
 	tcase_add_test(tc, test_good_yaml_styles);
 	tcase_add_test(tc, test_example_qemu_guest);
+	tcase_add_test(tc, test_example_qemu_guest_display);
 	tcase_add_test(tc, test_example_host_demo);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_good_registers);

@@ -748,8 +748,8 @@ START_TEST(stray_faults_reach_previous_handler)
 END_TEST
 
 /*
- * Another module's table (what <mmio/client.h> gives a driver's inline
- * once-ops): a load listed in a section of its own, which the executable's
+ * Another module's table (what <mmio/client_inline.h> gives a driver's
+ * inline once-ops): a load listed in a section of its own, which the executable's
  * table does not cover, recovered only while the table is added.
  */
 extern const char __start_test_extable[] __attribute__((visibility("hidden")));

@@ -57,10 +57,37 @@ expect_eq() {
 	fi
 }
 
+# cmdline_args KEY: the value of KEY=VALUE on the kernel command line
+# (run-guest.sh --append), semicolons turned into spaces: options for a
+# program, e.g. mmio.bench_args=--sizes=64,1M;--round-ms=300. Empty if absent.
+cmdline_args() {
+	# shellcheck disable=SC2013 # the command line is one line of words
+	for _arg in $(cat /proc/cmdline); do
+		case $_arg in
+		"$1"=*) echo "${_arg#"$1"=}" | tr ';' ' ' ;;
+		esac
+	done
+}
+
 # pci_bar_phys BDF BAR: the physical start address of a BAR (sysfs
 # "resource" has one "start end flags" line per BAR, BAR N on line N+1).
 pci_bar_phys() {
 	sed -n "$(($2 + 1))p" "/sys/bus/pci/devices/$1/resource" | cut -d' ' -f1
+}
+
+# screendump NAME: have the host save the display (bochs-display) as
+# artifact NAME (NAME.png: PNG, else PPM) and wait until it has; 0 if it
+# did. The request is the console line "%screendump NAME"; run-guest.sh
+# takes the picture through QMP and answers on the console's input.
+screendump() {
+	echo "%screendump $1"
+	_ans=
+	# shellcheck disable=SC3045 # busybox sh's read has -t
+	read -r -t 60 _ans </dev/console || true
+	case $_ans in
+	"screendump $1 ok") return 0 ;;
+	*) echo "screendump $1: the host answered '$_ans'"; return 1 ;;
+	esac
 }
 
 # server_stopping: call before stopping mmio-server on purpose, so /init

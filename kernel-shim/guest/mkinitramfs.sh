@@ -6,10 +6,13 @@
 # load, a policy, users root and driver (uid/gid 1000), the scenarios and
 # /init. Output is a gzip'd newc cpio; the same inputs give the same bytes.
 #
-#   mkinitramfs.sh [--policy FILE] BUILD_DIR OUT.cpio.gz [EXTRA...]
+#   mkinitramfs.sh [--policy FILE] [--scenario FILE]... BUILD_DIR OUT.cpio.gz [EXTRA...]
 #
 # --policy FILE (or $MMIO_GUEST_POLICY) becomes /etc/mmio/policy.yaml;
-# default config/examples/qemu-guest.yaml. Each EXTRA directory's contents
+# default config/examples/qemu-guest.yaml. The scenarios are
+# kernel-shim/guest/scenarios/*.sh and each --scenario FILE (as
+# /scenarios/NAME.sh, NAME its file name without .sh; it replaces a stock
+# one of that name). Each EXTRA directory's contents
 # (or EXTRA file) is copied into /opt/extra, with the libraries of the ELF
 # programs in it. $MMIO_GUEST_KEEP=1 keeps the staging tree as OUT.d/.
 # Needs: bash, coreutils, find, ldd, cpio, gzip, and busybox-static.
@@ -22,10 +25,12 @@ die() { echo "mkinitramfs: $*" >&2; exit 1; }
 usage() { sed -n '/^#   mkinitramfs/,/^# Needs/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 policy=${MMIO_GUEST_POLICY:-$src/config/examples/qemu-guest.yaml}
+scenarios=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--policy) [ $# -ge 2 ] || usage; policy=$2; shift 2 ;;
 	--policy=*) policy=${1#*=}; shift ;;
+	--scenario) [ $# -ge 2 ] || usage; scenarios+=("$2"); shift 2 ;;
 	-h|--help) usage ;;
 	--) shift; break ;;
 	-*) usage ;;
@@ -125,6 +130,7 @@ add_bin mmio-bench bench/mmio-bench usr/bin optional
 add_bin mmio-policy config/mmio-policy usr/bin optional
 add_bin mmio-sim-driver client/mmio-sim-driver usr/bin optional
 add_bin mmio-edu-driver client/mmio-edu-driver usr/bin optional
+add_bin mmio-bochs-driver client/mmio-bochs-driver usr/bin optional
 add_bin mmio-shim-demo kernel-shim/mmio-shim-demo usr/bin optional
 
 # Users: su (busybox) as root asks no password; the others' are locked.
@@ -161,6 +167,10 @@ install -m 0755 "$here/init" "$root/init"
 install -m 0644 "$here/lib.sh" "$root/usr/share/mmio-guest/lib.sh"
 for s in "$here"/scenarios/*.sh; do
 	[ -e "$s" ] && install -m 0755 "$s" "$root/scenarios/"
+done
+for s in "${scenarios[@]}"; do
+	[ -f "$s" ] || die "no scenario file $s"
+	install -m 0755 "$s" "$root/scenarios/$(basename "$s" .sh).sh"
 done
 
 for x in "$@"; do

@@ -9,7 +9,10 @@
 # Clang, lld and --gc-sections), CMake find_package(mmio), and in Intel
 # syntax with GCC and with Clang — and each binary reads, on a direct
 # region from a real installed mmio-server on a sim policy, the value the
-# installed mmioctl wrote. Needs clang and lld (scripts/deps.sh).
+# installed mmioctl wrote. The same driver, and the bochs-display example,
+# also build against the build tree itself (BUILD_DIR/libmmio-uninstalled.pc),
+# which no libmmio.pc there claims to be the install. Needs clang and lld
+# (scripts/deps.sh).
 set -euo pipefail
 build=$1 src=$2 work=$3 libdir=$4
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -136,6 +139,34 @@ for variant in pc-static pc-lld; do
 	if grep -q libmmio <<<"$deps"; then fail "the $variant driver loads libmmio.so"; fi
 done
 
+# --- The build tree, not installed: libmmio-uninstalled.pc names its
+# headers and library (and nothing of the install or of /usr), pkg-config
+# prefers it for "libmmio", and the build tree holds no libmmio.pc that
+# would claim the install's paths for it.
+stray=$(find "$build" -name libmmio.pc -not -path "$work/*")
+[ -z "$stray" ] || fail "the build tree holds a libmmio.pc: $stray ($(grep '^prefix=' "$stray"))"
+unflags=$(PKG_CONFIG_PATH=$build pkg-config --cflags --libs libmmio-uninstalled) ||
+	fail "PKG_CONFIG_PATH=$build pkg-config libmmio-uninstalled failed"
+for want in "-I$src/client/include" "-I$src/include" "-L$build/client" -lmmio; do
+	grep -qF -- "$want" <<<"$unflags" || fail "libmmio-uninstalled.pc lacks $want: $unflags"
+done
+if grep -qE -- "(-I|-L)(/usr|$prefix)" <<<"$unflags"; then
+	fail "libmmio-uninstalled.pc names an installed path: $unflags"
+fi
+example_copy "$work/uninstalled"
+PKG_CONFIG_PATH=$build make -s -C "$work/uninstalled" CFLAGS="-O2 -Wall -Wextra -Werror" \
+	>"$work/uninstalled.log" 2>&1 ||
+	{ cat "$work/uninstalled.log"; fail "make against the build tree failed"; }
+deps=$(env -u LD_LIBRARY_PATH ldd "$work/uninstalled/driver")
+grep -qF "libmmio.so.0 => $build/client/libmmio.so.0" <<<"$deps" ||
+	fail "the build-tree driver does not load $build/client/libmmio.so.0: $deps"
+# shellcheck disable=SC2086 # flags are a list
+cc -O2 -Wall -Wextra -Werror "$src/client/examples/bochs/bochs-driver.c" $unflags \
+	-o "$work/uninstalled/bochs-driver" || fail "bochs-driver.c does not build against the build tree"
+"$work/uninstalled/bochs-driver" --help | grep -q '^Usage: mmio-bochs-driver' ||
+	fail "the build-tree bochs-driver does not run"
+echo "ok: the driver and bochs-driver.c build against the build tree (libmmio-uninstalled.pc)"
+
 # --- A real installed server on a sim policy, private to this test.
 sock=$work/mmio.sock
 cat >"$work/policy.yaml" <<POLICY
@@ -164,13 +195,17 @@ for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
 [ -S "$sock" ] || { cat "$work/server.log" >&2; fail "the installed mmio-server did not start"; }
 export MMIO_SERVER=ipc://$sock
 
-for variant in pc pc-static pc-lld pc-intel-gcc pc-intel-clang cmake; do
+for variant in pc pc-static pc-lld pc-intel-gcc pc-intel-clang cmake uninstalled; do
 	value=$(( (RANDOM << 16 | RANDOM) ^ 0x5a000000 ))
 	"$prefix/bin/mmioctl" write scratch 0 32 "$value" || fail "mmioctl write"
 	# Direct: the grant has map, so the read is the header's inline load
 	# (or, built with an old compiler, the library's), not a message.
 	want=$(printf 'device id 0x%08x (direct)' "$value")
-	got=$("$work/$variant/driver") || fail "the $variant driver exited non-zero (output: $got)"
+	# The build-tree driver with the build tree's library (its RUNPATH).
+	ld_path=$LD_LIBRARY_PATH
+	[ "$variant" != uninstalled ] || ld_path=
+	got=$(LD_LIBRARY_PATH=$ld_path "$work/$variant/driver") ||
+		fail "the $variant driver exited non-zero (output: $got)"
 	[ "$got" = "$want" ] || fail "the $variant driver printed '$got', expected '$want'"
 	echo "ok: $variant driver: $got"
 done

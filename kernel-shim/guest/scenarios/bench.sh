@@ -11,12 +11,7 @@
 # shellcheck source=SCRIPTDIR/../lib.sh
 . /usr/share/mmio-guest/lib.sh
 
-extra=
-for arg in $(cat /proc/cmdline); do
-	case $arg in
-	mmio.bench_args=*) extra=$(echo "${arg#mmio.bench_args=}" | tr ';' ' ') ;;
-	esac
-done
+extra=$(cmdline_args mmio.bench_args)
 
 cd /tmp || exit 1
 # shellcheck disable=SC2086 # extra is a list of options

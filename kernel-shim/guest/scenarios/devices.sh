@@ -15,6 +15,12 @@
 #     0x08), reader (1003) may only read the result (read 0x08); each is
 #     refused the other's access, and devmem sees a refused write never
 #     reach the device.
+#  5. bochs-display: mmio-bochs-driver sets a mode and draws its pattern,
+#     proxied and then direct (mirrored); after each the host saves the
+#     screen (display-MODE.ppm) and the pixels the driver says it drew
+#     (display-MODE.samples), which the CTest guest_display compares
+#     (kernel-shim/guest/check-screendump.sh). mmio.bochs_args=OPT;OPT on
+#     the kernel command line adds driver options (--no-draw).
 # shellcheck source=SCRIPTDIR/../lib.sh
 . /usr/share/mmio-guest/lib.sh
 
@@ -113,6 +119,22 @@ refused "reader reading the ID (0x00)" reader mmioctl read edu 0x0 32
 refused "reader reading status (0x20)" reader mmioctl read edu 0x20 32
 refused "starter mapping edu" starter mmioctl -d read edu 0x8 32
 expect_eq "devmem edu factorial after the refused write" "$(devmem $((edu_bar0 + 8)) 32)" 0x00000078
+# ---- 5. bochs-display: a picture for the host to check ----
+bochs_args=$(cmdline_args mmio.bochs_args)
+for run in "proxied --proxied" "direct --direct --mirror"; do
+	name=display-${run%% *}
+	# shellcheck disable=SC2086 # the options are a list of words
+	as_driver mmio-bochs-driver ${run#* } $bochs_args >/tmp/bochs.out 2>&1
+	rc=$?
+	grep -v '^sample ' /tmp/bochs.out
+	if [ $rc -eq 0 ]; then
+		echo "ok: mmio-bochs-driver ${run#* }"
+	else
+		fail "mmio-bochs-driver ${run#* } exited $rc"
+	fi
+	sed -n "s/^sample /@$name.samples /p" /tmp/bochs.out
+	check "screendump $name.ppm" screendump "$name.ppm"
+done
 
 echo "server: $(mmioctl stats | tr '\n' ' ')"
 

@@ -3,7 +3,8 @@
 #
 # Smoke test of the guest: the server answers root and uid 1000, and the
 # emulated PCI devices are where run-guest.sh put them (edu at 00:04.0,
-# ivshmem at 00:05.0). Runs with kernel-shim/guest/smoke-policy.yaml (one
+# ivshmem at 00:05.0, bochs-display at 00:06.0 and no standard VGA: -vga
+# none, so that the display's ID 1234:1111 names one function). Runs with kernel-shim/guest/smoke-policy.yaml (one
 # sim region, "scratch") until the pci backend exists.
 # shellcheck source=SCRIPTDIR/../lib.sh
 . /usr/share/mmio-guest/lib.sh
@@ -34,6 +35,8 @@ done
 id_of() { echo "$(cut -c3- "/sys/bus/pci/devices/$1/vendor"):$(cut -c3- "/sys/bus/pci/devices/$1/device")"; }
 expect_eq "edu at 0000:00:04.0" "$(id_of 0000:00:04.0 2>/dev/null)" 1234:11e8
 expect_eq "ivshmem at 0000:00:05.0" "$(id_of 0000:00:05.0 2>/dev/null)" 1af4:1110
+expect_eq "bochs-display at 0000:00:06.0" "$(id_of 0000:00:06.0 2>/dev/null)" 1234:1111
+check "no standard VGA at 0000:00:02.0" test ! -e /sys/bus/pci/devices/0000:00:02.0
 check "edu resource0 exists" test -e /sys/bus/pci/devices/0000:00:04.0/resource0
 check "ivshmem resource2 exists" test -e /sys/bus/pci/devices/0000:00:05.0/resource2
 
