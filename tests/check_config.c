@@ -1230,16 +1230,17 @@ START_TEST(test_example_qemu_guest)
 			 MMIO_OK);
 	ck_assert_uint_eq(shm->size, 64u << 20);
 	ck_assert_uint_eq(cfg_policy_client(p, 1)->grants[0].size, 64u << 20);
-	/* Complementary register rules on edu's factorial register (issue 22). */
-	for (size_t i = 2; i < 4; i++) {
+	/* Complementary register rules on edu's factorial register (issue 22):
+	 * the clients after the display driver's. */
+	for (size_t i = 3; i < 5; i++) {
 		const struct cfg_grant *g = &cfg_policy_client(p, i)->grants[0];
 
-		ck_assert_uint_eq(cfg_policy_client(p, i)->uid, 1000 + i);
+		ck_assert_uint_eq(cfg_policy_client(p, i)->uid, 1002 + (i - 3));
 		ck_assert_uint_eq(g->register_count, 1);
 		ck_assert_uint_eq(g->registers[0].offset, 0x8);
 		ck_assert_uint_eq(g->registers[0].widths, 4);
 		ck_assert_uint_eq(g->registers[0].access,
-				  i == 2 ? MMIO_ACCESS_WRITE : MMIO_ACCESS_READ);
+				  i == 3 ? MMIO_ACCESS_WRITE : MMIO_ACCESS_READ);
 		ck_assert_uint_eq(g->ops, MMIO_OPS_ONCE);
 	}
 	cfg_policy_free(p);
