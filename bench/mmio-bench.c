@@ -794,6 +794,10 @@ static void print_table(void)
 	       "       which libmmio cannot place (the header reaches it through its base);\n"
 	       "       \"views N\" a read from each of N slices a page apart, in turn;\n"
 	       "       ns/op is per read.\n"
+	       "read32 proxied, mailbox: \"rules\" (--rules-region) through a grant with\n"
+	       "       register rules against the same grant without (--rules-baseline);\n"
+	       "       \"lookup\": the server's lookup in 64 rules alone (mmio_register_check()),\n"
+	       "       its ratio the share of such a read32's time.\n"
 	       "read32 proxied, mailbox: \"batch N\" N read32 once-ops in one mmio_batch_run()\n"
 	       "       (one request) against N single calls on the same client; ns/op is per\n"
 	       "       read, the ratio is the batch's time over the single calls'.\n"
@@ -980,6 +984,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: mmio-bench [-s URL] [--region NAME] [--once-region NAME]\n"
+		"                  [--rules-region NAME --rules-baseline NAME]\n"
 		"                  [--mode proxied|shared|direct|all] [--sizes LIST]\n"
 		"                  [--round-ms MS] [--rounds N]\n"
 		"                  [--json FILE] [--svg FILE] [--title TEXT]\n"
@@ -992,6 +997,10 @@ static void usage(FILE *f)
 		"      --region NAME      region for bulk copies (default \"bench\"): ops bulk\n"
 		"                         (and map for direct mode)\n"
 		"      --once-region NAME region for read32 (default: --region): ops once\n"
+		"      --rules-region NAME, --rules-baseline NAME\n"
+		"                         also read32 proxied on a grant with register rules\n"
+		"                         (at offsets 0 to 252, width 4) against the same\n"
+		"                         grant without them\n"
 		"      --mode MODE        proxied (messages), shared (shared memory, staged\n"
 		"                         and zero-copy), direct, or all (default)\n"
 		"      --sizes LIST       bulk sizes, e.g. 64,4K,1M (default 64 B to 16 MiB\n"
@@ -1091,6 +1100,71 @@ static void bench_batch(mmio_client *c, const char *mode, mmio_region *r)
 	res->reads = LOOP_READS;
 	res->ns_op = ns[0] / LOOP_READS;
 	base_add(res, "single calls", ns[1] / LOOP_READS, ratio[1]);
+}
+
+/* 64 register rules, one per offset read32 reads, as run-host.sh grants them. */
+static struct mmio_register rules64[LOOP_READS];
+
+/* The server's register lookup alone, as it runs for a read32 on the ruled grant. */
+static void run_rule_lookup(struct op *op)
+{
+	int st = mmio_register_check(rules64, LOOP_READS, (op->i++ % 64) * 4, 4, MMIO_ACCESS_READ,
+				     0);
+
+	if (st != MMIO_OK)
+		die("register lookup", st);
+}
+
+/*
+ * Issue 22: proxied read32 on @ruled (a grant with register rules, one per
+ * offset read: 64) against the same on @plain (the same grant without
+ * rules), on client @c in @mode ("proxied" or "mailbox"), interleaved. The
+ * ratio is the ruled grant's time over the plain one's: the cost of the
+ * rule lookup in the server's rights check.
+ */
+static void bench_rules(mmio_client *c, const char *mode, const char *ruled, const char *plain)
+{
+	struct op meas = { .what = "read32", .run = run_read32 };
+	struct op base = { .what = "read32", .run = run_read32 };
+	struct op *ops[2] = { &meas, &base };
+	struct result *res;
+	double ns[2], ratio[2];
+	int st = mmio_open(c, ruled, MMIO_OPEN_PROXIED, &meas.r);
+
+	if (st == MMIO_OK)
+		st = mmio_open(c, plain, MMIO_OPEN_PROXIED, &base.r);
+	if (st != MMIO_OK) {
+		printf("%s read32 rules: regions \"%s\" and \"%s\" not available (%s)\n", mode,
+		       ruled, plain, mmio_status_name(st));
+		if (meas.r)
+			mmio_close(meas.r);
+		return;
+	}
+	measure(ops, 2, ONCE_SLICES, ns, ratio);
+	res = result_add("read32", mode, 0);
+	res->shape = "rules";
+	res->reads = 1;
+	res->ns_op = ns[0];
+	base_add(res, "no register rules", ns[1], ratio[1]);
+	/* The lookup's own cost, as a share of the read32 it is part of. */
+	for (unsigned k = 0; k < LOOP_READS; k++)
+		rules64[k] = (struct mmio_register){ .offset = k * 4,
+						     .count = 1,
+						     .stride = 4,
+						     .write_mask = UINT64_MAX,
+						     .widths = 4,
+						     .access = MMIO_ACCESS_READ };
+	base.run = run_rule_lookup;
+	ops[0] = &base;
+	ops[1] = &meas;
+	measure(ops, 2, ONCE_SLICES, ns, ratio);
+	res = result_add("lookup", mode, 0);
+	res->shape = "64 rules";
+	res->reads = 1;
+	res->ns_op = ns[0];
+	base_add(res, "read32, 64 rules", ns[1], ratio[1]);
+	mmio_close(meas.r);
+	mmio_close(base.r);
 }
 
 /*
@@ -1340,6 +1414,8 @@ int main(int argc, char **argv)
 		{ "server", required_argument, NULL, 's' },
 		{ "region", required_argument, NULL, 'r' },
 		{ "once-region", required_argument, NULL, 'o' },
+		{ "rules-region", required_argument, NULL, 'e' },
+		{ "rules-baseline", required_argument, NULL, 'b' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "sizes", required_argument, NULL, 'z' },
 		{ "round-ms", required_argument, NULL, 'R' },
@@ -1351,6 +1427,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *url = NULL, *region = "bench", *once_region = NULL, *mode = "all";
+	const char *rules_region = NULL, *rules_base = NULL;
 	const char *json = NULL, *svg = NULL, *title = "mmio-bench: bulk copy throughput";
 	size_t sizes[MAX_SIZES] = { 64,	       256,	   1u << 10, 4u << 10, 16u << 10,
 				    64u << 10, 256u << 10, 1u << 20, 4u << 20, 16u << 20 };
@@ -1370,6 +1447,12 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			once_region = optarg;
+			break;
+		case 'e':
+			rules_region = optarg;
+			break;
+		case 'b':
+			rules_base = optarg;
 			break;
 		case 'm':
 			mode = optarg;
@@ -1420,6 +1503,10 @@ int main(int argc, char **argv)
 	}
 	if (!once_region)
 		once_region = region;
+	if (!rules_region != !rules_base) {
+		fprintf(stderr, "mmio-bench: --rules-region and --rules-baseline go together\n");
+		return 2;
+	}
 
 	/* Message sizes of a READ_ONCE reply, for the bare once-op baselines. */
 	struct proto_reply rp = { .opcode = PROTO_OP_READ_ONCE };
@@ -1459,6 +1546,11 @@ int main(int argc, char **argv)
 			if (mmio_has_mailbox(c))
 				bench_once(c, c_msg, "mailbox", url_resolve(url), once_region,
 					   sync_sock, ctx_sock);
+			if (rules_region) {
+				bench_rules(c_msg, "proxied", rules_region, rules_base);
+				if (mmio_has_mailbox(c))
+					bench_rules(c, "mailbox", rules_region, rules_base);
+			}
 		} else if (m == BULK_DIRECT) {
 			bench_once(c, NULL, "direct", url_resolve(url), once_region, sync_sock,
 				   ctx_sock);

@@ -247,7 +247,7 @@ int cfg_policy_build(const struct cfg_raw_policy *raw, const struct cfg_node *ro
 	struct cfg_builder b = { .sink = sink, .root = root };
 	const struct cfg_node *clients = cfg_tree_get(root, "clients");
 	unsigned start_count = sink->count;
-	size_t grant_count = 0;
+	size_t grant_count = 0, register_count = 0;
 	int rc = MMIO_ENOMEM;
 
 	*out = NULL;
@@ -259,8 +259,11 @@ int cfg_policy_build(const struct cfg_raw_policy *raw, const struct cfg_node *ro
 	/* raw->version was checked before libcyaml ran (load.c). */
 	cfg_build_server(&b, raw);
 
-	for (unsigned i = 0; i < raw->clients_count; i++)
+	for (unsigned i = 0; i < raw->clients_count; i++) {
 		grant_count += raw->clients[i].grants_count;
+		for (unsigned k = 0; k < raw->clients[i].grants_count; k++)
+			register_count += raw->clients[i].grants[k].registers_count;
+	}
 	/* The exclusivity check compares grants pairwise: keep it bounded. */
 	if (grant_count > CFG_MAX_TOTAL_GRANTS) {
 		ERR_AT(&b, clients, "the clients have %zu grants in all; at most %d are allowed",
@@ -273,8 +276,12 @@ int cfg_policy_build(const struct cfg_raw_policy *raw, const struct cfg_node *ro
 	b.p->clients = calloc(raw->clients_count + 1, sizeof(*b.p->clients));
 	b.p->grants = calloc(grant_count + 1, sizeof(*b.p->grants));
 	b.grant_ok = calloc(grant_count + 1, sizeof(*b.grant_ok));
+	b.p->registers = calloc(register_count + 1, sizeof(*b.p->registers));
+	b.p->register_names = calloc(register_count + 1, sizeof(*b.p->register_names));
+	b.p->register_count = register_count;
 	if (b.p->regions == NULL || b.region_ok == NULL || b.p->clients == NULL ||
-	    b.p->grants == NULL || b.grant_ok == NULL)
+	    b.p->grants == NULL || b.grant_ok == NULL || b.p->registers == NULL ||
+	    b.p->register_names == NULL)
 		goto fail;
 
 	cfg_build_regions(&b, raw);

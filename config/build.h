@@ -19,8 +19,9 @@ struct cfg_builder {
 	struct cfg_sink *sink;
 	const struct cfg_node *root;
 	cfg_policy *p;
-	bool *region_ok; /* region i parsed well enough for cross-checks */
-	bool *grant_ok;	 /* grant i parsed well enough for cross-checks */
+	bool *region_ok;      /* region i parsed well enough for cross-checks */
+	bool *grant_ok;	      /* grant i parsed well enough for cross-checks */
+	size_t next_register; /* the first free entry of p->registers */
 	bool nomem;
 };
 
@@ -82,6 +83,19 @@ void cfg_build_regions(struct cfg_builder *b, const struct cfg_raw_policy *raw);
 /* clients: and their grants:, then the overlaps of exclusive grants
  * (build_clients.c). The grants array holds p->grant_count entries. */
 void cfg_build_clients(struct cfg_builder *b, const struct cfg_raw_policy *raw);
+
+/* A widths list (@texts, @count; @node NULL when not written: all) as width
+ * bits into *@bits (build_clients.c). */
+bool cfg_parse_widths(struct cfg_builder *b, const struct cfg_node *node, char **texts,
+		      unsigned count, unsigned *bits);
+/* `r`, `w` or `rw` as MMIO_ACCESS_* bits (build_clients.c). */
+bool cfg_parse_access(struct cfg_builder *b, const struct cfg_node *n, const char *text,
+		      unsigned *bits);
+/* A grant's `registers:` (build_registers.c): each checked, sorted by offset
+ * into p->registers, none overlapping, every one inside the grant when its
+ * size is known; then the ops they exclude. @g's other fields are built. */
+bool cfg_build_registers(struct cfg_builder *b, const struct cfg_raw_grant *rg,
+			 const struct cfg_node *gn, struct cfg_grant *g);
 
 /* Whether @g lies inside its region, page-aligned if it maps (build_clients.c);
  * cfg_policy_resolve_size() runs it again once a BAR's size is known. */

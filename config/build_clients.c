@@ -7,6 +7,7 @@
 #include "build.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 struct op_name {
@@ -61,37 +62,38 @@ static bool build_ops(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 	return ok;
 }
 
-static bool build_widths(struct cfg_builder *b, const struct cfg_raw_grant *rg,
-			 const struct cfg_node *widths, struct cfg_grant *g)
+bool cfg_parse_widths(struct cfg_builder *b, const struct cfg_node *widths, char **texts,
+		      unsigned count, unsigned *bits)
 {
 	bool ok = true;
 
-	if (rg->widths == NULL && widths == NULL) {
-		g->widths = MMIO_WIDTHS_ALL;
+	*bits = 0;
+	if (texts == NULL && widths == NULL) {
+		*bits = MMIO_WIDTHS_ALL;
 		return true;
 	}
-	if (rg->widths_count == 0) {
+	if (count == 0) {
 		ERR_AT(b, widths,
 		       "widths is empty: list some of 1, 2, 4, 8 (or leave it out "
 		       "for all)");
 		return false;
 	}
-	for (unsigned k = 0; k < rg->widths_count; k++) {
+	for (unsigned k = 0; k < count; k++) {
 		const struct cfg_node *n = cfg_tree_item(widths, k);
 		struct cfg_quoted q;
 		uint64_t w;
 
-		if (!cfg_parse_number(b, n, "width", rg->widths[k], 0, &w)) {
+		if (!cfg_parse_number(b, n, "width", texts[k], 0, &w)) {
 			ok = false;
 		} else if (w > 8 || !mmio_width_valid((unsigned)w)) {
 			ERR_AT(b, n, "width %s is not an access width (1, 2, 4 or 8 bytes)",
-			       cfg_quote(&q, rg->widths[k]));
+			       cfg_quote(&q, texts[k]));
 			ok = false;
-		} else if (g->widths & w) {
+		} else if (*bits & w) {
 			ERR_AT(b, n, "width %llu is listed twice", (unsigned long long)w);
 			ok = false;
 		} else {
-			g->widths |= (unsigned)w;
+			*bits |= (unsigned)w;
 		}
 	}
 	return ok;
@@ -126,6 +128,21 @@ bool cfg_check_grant_range(struct cfg_sink *sink, const struct cfg_grant *g,
 			       (unsigned long long)(g->offset + g->size), cfg_quote(&q, r->name),
 			       (unsigned long long)r->size);
 		return false;
+	}
+	/* Once the BAR's size is known: every register inside it too. */
+	for (size_t k = 0; range_node == NULL && g->size != 0 && k < g->register_count; k++) {
+		const struct mmio_register *rg = &g->registers[k];
+		uint64_t last = rg->offset + (rg->count - 1) * rg->stride;
+		unsigned w = rg->widths & 8 ? 8 : rg->widths & 4 ? 4 : rg->widths & 2 ? 2 : 1;
+
+		if (last >= g->offset + g->size || g->offset + g->size - last < w) {
+			cfg_sink_error(sink, line, column,
+				       "register at 0x%llx of the grant is outside region '%s' "
+				       "(size 0x%llx)",
+				       (unsigned long long)rg->offset, cfg_quote(&q, r->name),
+				       (unsigned long long)r->size);
+			return false;
+		}
 	}
 	if (!(g->ops & MMIO_OPS_MAP))
 		return true;
@@ -179,31 +196,53 @@ static bool grant_span(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 	return ok;
 }
 
-static bool grant_access(struct cfg_builder *b, const struct cfg_raw_grant *rg,
-			 const struct cfg_node *gn, struct cfg_grant *g)
+bool cfg_parse_access(struct cfg_builder *b, const struct cfg_node *n, const char *text,
+		      unsigned *bits)
 {
 	struct cfg_quoted q;
 
-	if (strcmp(rg->access, "r") == 0) {
-		g->access = MMIO_ACCESS_READ;
-	} else if (strcmp(rg->access, "w") == 0) {
-		g->access = MMIO_ACCESS_WRITE;
-	} else if (strcmp(rg->access, "rw") == 0) {
-		g->access = MMIO_ACCESS_READ | MMIO_ACCESS_WRITE;
+	if (strcmp(text, "r") == 0) {
+		*bits = MMIO_ACCESS_READ;
+	} else if (strcmp(text, "w") == 0) {
+		*bits = MMIO_ACCESS_WRITE;
+	} else if (strcmp(text, "rw") == 0) {
+		*bits = MMIO_ACCESS_READ | MMIO_ACCESS_WRITE;
 	} else {
-		ERR_AT(b, cfg_tree_get(gn, "access"), "access '%s': write r, w or rw",
-		       cfg_quote(&q, rg->access));
+		ERR_AT(b, n, "access '%s': write r, w or rw", cfg_quote(&q, text));
 		return false;
 	}
 	return true;
 }
 
-/* What the ops need of the access, and the ops a sensitive region refuses. */
-static bool grant_op_rules(struct cfg_builder *b, const struct cfg_raw_grant *rg,
-			   const struct cfg_node *ops, const struct cfg_grant *g)
+/* Bulk, fill and map refused on a grant that is once-ops and polls only
+ * (@where: what makes it so, for the message). */
+static bool forbid_ops(struct cfg_builder *b, const struct cfg_raw_grant *rg,
+		       const struct cfg_node *ops, const struct cfg_grant *g, const char *where)
 {
 	static const unsigned forbidden[] = { MMIO_OPS_BULK, MMIO_OPS_FILL, MMIO_OPS_MAP };
+	bool ok = true;
+
+	for (size_t k = 0; k < sizeof(forbidden) / sizeof(forbidden[0]); k++) {
+		const char *name = forbidden[k] == MMIO_OPS_BULK   ? "bulk"
+				   : forbidden[k] == MMIO_OPS_FILL ? "fill"
+								   : "map";
+
+		if (!(g->ops & forbidden[k]))
+			continue;
+		ERR_AT(b, op_node(rg, ops, forbidden[k]),
+		       "%s is not allowed on %s (only once and poll)", name, where);
+		ok = false;
+	}
+	return ok;
+}
+
+/* What the ops need of the access, and the ops a sensitive region, or a
+ * grant with registers, refuses. */
+static bool grant_op_rules(struct cfg_builder *b, const struct cfg_raw_grant *rg,
+			   const struct cfg_node *ops, const struct cfg_grant *g, bool registers)
+{
 	struct cfg_quoted q;
+	char where[128];
 	bool ok = true;
 
 	if ((g->ops & MMIO_OPS_POLL) && !(g->access & MMIO_ACCESS_READ)) {
@@ -222,21 +261,15 @@ static bool grant_op_rules(struct cfg_builder *b, const struct cfg_raw_grant *rg
 		       rg->access);
 		ok = false;
 	}
+	/* Every access through registers is checked at its register; a copy, a
+	 * fill or a mapping would reach the bytes between them. */
+	if (registers &&
+	    !forbid_ops(b, rg, ops, g, "a grant with registers: each access is one register's"))
+		ok = false;
 	if (!g->region->sensitive)
 		return ok;
-	for (size_t k = 0; k < sizeof(forbidden) / sizeof(forbidden[0]); k++) {
-		const char *name = forbidden[k] == MMIO_OPS_BULK   ? "bulk"
-				   : forbidden[k] == MMIO_OPS_FILL ? "fill"
-								   : "map";
-
-		if (!(g->ops & forbidden[k]))
-			continue;
-		ERR_AT(b, op_node(rg, ops, forbidden[k]),
-		       "%s is not allowed on sensitive region '%s' (only once and poll)", name,
-		       cfg_quote(&q, g->region->name));
-		ok = false;
-	}
-	return ok;
+	snprintf(where, sizeof(where), "sensitive region '%s'", cfg_quote(&q, g->region->name));
+	return forbid_ops(b, rg, ops, g, where) && ok;
 }
 
 static bool build_grant(struct cfg_builder *b, const struct cfg_raw_grant *rg,
@@ -252,11 +285,12 @@ static bool build_grant(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 		ok = false;
 	if (!grant_span(b, rg, gn, g))
 		ok = false;
-	if (!grant_access(b, rg, gn, g))
+	if (!cfg_parse_access(b, cfg_tree_get(gn, "access"), rg->access, &g->access))
 		ok = false;
 	if (!build_ops(b, rg, ops, g))
 		ok = false;
-	if (!build_widths(b, rg, cfg_tree_get(gn, "widths"), g))
+	if (!cfg_parse_widths(b, cfg_tree_get(gn, "widths"), rg->widths, rg->widths_count,
+			      &g->widths))
 		ok = false;
 	if (rg->exclusive != NULL && !cfg_parse_bool(b, cfg_tree_get(gn, "exclusive"), "exclusive",
 						     rg->exclusive, &g->exclusive))
@@ -264,12 +298,14 @@ static bool build_grant(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 	if (!ok)
 		return false;
 
-	ok = grant_op_rules(b, rg, ops, g);
+	ok = grant_op_rules(b, rg, ops, g, cfg_tree_get(gn, "registers") != NULL);
 	if (g->size_from_region)
 		g->size = g->region->size > g->offset ? g->region->size - g->offset : 0;
 	if (ok && !cfg_check_grant_range(b->sink, g,
 					 cfg_tree_get(gn, rg->size != NULL ? "size" : "offset"),
 					 op_node(rg, ops, MMIO_OPS_MAP)))
+		ok = false;
+	if (ok && cfg_tree_get(gn, "registers") != NULL && !cfg_build_registers(b, rg, gn, g))
 		ok = false;
 	return ok;
 }

@@ -119,6 +119,18 @@ const struct cfg_node *cfg_tree_item(const struct cfg_node *seq, size_t i);
  * The libcyaml schema and what it loads (schema.c).
  * ------------------------------------------------------------------------ */
 
+struct cfg_raw_register {
+	char *name;
+	char *offset;
+	char *count;
+	char *stride;
+	char **widths;
+	unsigned widths_count;
+	char *access;
+	char *write_mask;
+	char *write_fixed;
+};
+
 struct cfg_raw_grant {
 	char *region;
 	char *offset;
@@ -129,6 +141,8 @@ struct cfg_raw_grant {
 	char **widths;
 	unsigned widths_count;
 	char *exclusive;
+	struct cfg_raw_register *registers;
+	unsigned registers_count;
 };
 
 struct cfg_raw_client {
@@ -213,6 +227,9 @@ struct cfg_policy {
 	size_t client_count;
 	struct cfg_grant *grants; /* client-major: each client's grants are contiguous */
 	size_t grant_count;
+	struct mmio_register *registers; /* grant-major, each grant's sorted by offset */
+	const char **register_names;	 /* each register's name:, or NULL */
+	size_t register_count;
 	char **strings; /* every string the structures point to */
 	size_t string_count;
 	size_t string_cap;

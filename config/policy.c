@@ -15,6 +15,8 @@ void cfg_policy_free(cfg_policy *p)
 	free(p->regions);
 	free(p->clients);
 	free(p->grants);
+	free(p->registers);
+	free(p->register_names);
 	free(p);
 }
 

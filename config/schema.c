@@ -26,6 +26,23 @@ static const cyaml_schema_value_t string_entry = {
 	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CFG_SCALAR_MAX),
 };
 
+static const cyaml_schema_field_t register_fields[] = {
+	STR("name", CYAML_FLAG_OPTIONAL, struct cfg_raw_register, name),
+	STR("offset", CYAML_FLAG_DEFAULT, struct cfg_raw_register, offset),
+	STR("count", CYAML_FLAG_OPTIONAL, struct cfg_raw_register, count),
+	STR("stride", CYAML_FLAG_OPTIONAL, struct cfg_raw_register, stride),
+	CYAML_FIELD_SEQUENCE("widths", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			     struct cfg_raw_register, widths, &string_entry, 0, 8),
+	STR("access", CYAML_FLAG_DEFAULT, struct cfg_raw_register, access),
+	STR("write_mask", CYAML_FLAG_OPTIONAL, struct cfg_raw_register, write_mask),
+	STR("write_fixed", CYAML_FLAG_OPTIONAL, struct cfg_raw_register, write_fixed),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t register_entry = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct cfg_raw_register, register_fields),
+};
+
 static const cyaml_schema_field_t grant_fields[] = {
 	STR("region", CYAML_FLAG_DEFAULT, struct cfg_raw_grant, region),
 	STR("offset", CYAML_FLAG_OPTIONAL, struct cfg_raw_grant, offset),
@@ -36,6 +53,9 @@ static const cyaml_schema_field_t grant_fields[] = {
 	CYAML_FIELD_SEQUENCE("widths", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 			     struct cfg_raw_grant, widths, &string_entry, 0, 8),
 	STR("exclusive", CYAML_FLAG_OPTIONAL, struct cfg_raw_grant, exclusive),
+	CYAML_FIELD_SEQUENCE("registers", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			     struct cfg_raw_grant, registers, &register_entry, 0,
+			     CFG_MAX_REGISTERS),
 	CYAML_FIELD_END,
 };
 
@@ -133,7 +153,7 @@ static const char *entry_noun(const char *key)
 		const char *noun;
 	} nouns[] = {
 		{ "regions", "region" }, { "clients", "client" },      { "grants", "grant" },
-		{ "ops", "ops entry" },	 { "widths", "widths entry" },
+		{ "ops", "ops entry" },	 { "widths", "widths entry" }, { "registers", "register" },
 	};
 
 	for (size_t i = 0; i < sizeof(nouns) / sizeof(nouns[0]); i++)

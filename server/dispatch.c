@@ -19,17 +19,18 @@
 #define NONE	  SRV_NO_FIELD
 
 /* The op on a handle: ops and access bits it needs, its width kind, where its target lies. */
-#define ON_HANDLE(ops_bit, access_bit, width, unlocked, req, size)                                 \
+#define ON_HANDLE(ops_bit, access_bit, width, unlocked, req, size, value)                          \
 	SRV_CHECK_HANDLE, MMIO_OPS_##ops_bit, MMIO_ACCESS_##access_bit, width, unlocked,           \
-		AT(req.handle), AT(req.offset), AT(req.size)
+		AT(req.handle), AT(req.offset), AT(req.size), value
 #define ONCE(ops_bit, access_bit, req)                                                             \
-	ON_HANDLE(ops_bit, access_bit, SRV_WIDTH_GIVEN, false, req, width)
+	ON_HANDLE(ops_bit, access_bit, SRV_WIDTH_GIVEN, false, req, width, NONE)
+#define ONCE_WRITE(req) ON_HANDLE(ONCE, WRITE, SRV_WIDTH_GIVEN, false, req, width, AT(req.value))
 #define COPY(ops_bit, access_bit, req)                                                             \
-	ON_HANDLE(ops_bit, access_bit, SRV_WIDTH_NONE, true, req, len)
+	ON_HANDLE(ops_bit, access_bit, SRV_WIDTH_NONE, true, req, len, NONE)
 #define WHOLE(ops_bit, access_bit, req)                                                            \
 	SRV_CHECK_HANDLE, MMIO_OPS_##ops_bit, MMIO_ACCESS_##access_bit, SRV_WIDTH_NONE, false,     \
-		AT(req.handle), NONE, NONE
-#define NO_HANDLE(check) check, 0, 0, SRV_WIDTH_NONE, false, NONE, NONE, NONE
+		AT(req.handle), NONE, NONE, NONE
+#define NO_HANDLE(check) check, 0, 0, SRV_WIDTH_NONE, false, NONE, NONE, NONE, NONE
 
 /*
  * The dispatch table (MINIX-style: the rights check runs before the handler).
@@ -43,7 +44,7 @@ static const struct srv_op ops[PROTO_OP_MAX + 1] = {
 	[PROTO_OP_OPEN] = { "OPEN", srv_op_open, NO_HANDLE(SRV_CHECK_HANDLER) },
 	[PROTO_OP_CLOSE] = { "CLOSE", srv_op_close, NO_HANDLE(SRV_CHECK_HANDLER) },
 	[PROTO_OP_READ_ONCE] = { "READ_ONCE", srv_op_read_once, ONCE(ONCE, READ, read_once) },
-	[PROTO_OP_WRITE_ONCE] = { "WRITE_ONCE", srv_op_write_once, ONCE(ONCE, WRITE, write_once) },
+	[PROTO_OP_WRITE_ONCE] = { "WRITE_ONCE", srv_op_write_once, ONCE_WRITE(write_once) },
 	[PROTO_OP_READ] = { "READ", srv_op_read, COPY(BULK, READ, read) },
 	[PROTO_OP_WRITE] = { "WRITE", srv_op_write, COPY(BULK, WRITE, write) },
 	[PROTO_OP_FILL] = { "FILL", srv_op_fill, COPY(FILL, WRITE, fill) },
@@ -65,7 +66,8 @@ _Static_assert(FIELD_IS(read_once.handle, uint32_t) && FIELD_IS(read_once.width,
 		       FIELD_IS(write_once.width, uint32_t) && FIELD_IS(poll.width, uint32_t) &&
 		       FIELD_IS(read.len, uint64_t) && FIELD_IS(write.len, uint64_t) &&
 		       FIELD_IS(fill.len, uint64_t) && FIELD_IS(span.len, uint64_t) &&
-		       FIELD_IS(map.handle, uint32_t) && FIELD_IS(span.offset, uint64_t),
+		       FIELD_IS(map.handle, uint32_t) && FIELD_IS(span.offset, uint64_t) &&
+		       FIELD_IS(write_once.value, uint64_t),
 	       "handles and widths are 32 bits, offsets and lengths 64");
 
 const struct srv_op *srv_op_row(unsigned opcode)
@@ -97,6 +99,7 @@ static void target_of(const struct srv_op *op, const struct proto_request *rq, s
 	t->offset = field_get(rq, op->offset_at, sizeof(uint64_t));
 	t->len = field_get(rq, op->size_at, width ? sizeof(uint32_t) : sizeof(uint64_t));
 	t->width = width ? (unsigned)t->len : 0;
+	t->value = field_get(rq, op->value_at, sizeof(uint64_t));
 }
 
 static bool is_denial(int status)
@@ -115,18 +118,28 @@ static void denial(struct srv_session *s, const char *region, const char *op, ui
 int srv_check_and_audit(struct srv_session *s, const struct srv_op *op, const struct srv_target *t,
 			struct srv_handle **h, unsigned *epoch)
 {
+	char region[CFG_NAME_MAX + 1] = "(handle)";
+	uint64_t offset = t->offset;
 	int status;
 
+	*h = NULL;
 	pthread_mutex_lock(&s->lock);
 	if (op->unlocked)
-		status = srv_handle_check(s, t->handle, op->ops_bit, op->access_bit, t->width, h);
+		status = srv_handle_check(s, t->handle, op->ops_bit, op->access_bit, t->width,
+					  t->offset, t->value, h);
 	else
-		status = srv_handle_enter(s, t->handle, op->ops_bit, op->access_bit, t->width, h,
-					  epoch);
+		status = srv_handle_enter(s, t->handle, op->ops_bit, op->access_bit, t->width,
+					  t->offset, t->value, h, epoch);
 	if (status != MMIO_OK) {
+		/* Refused by a register rule: the audit names the register. */
+		if (*h) {
+			memcpy(region, (*h)->region, sizeof(region));
+			offset = (*h)->offset + t->offset;
+			*h = NULL;
+		}
 		pthread_mutex_unlock(&s->lock);
 		if (is_denial(status))
-			denial(s, "(handle)", op->name, t->offset, t->len, status);
+			denial(s, region, op->name, offset, t->len, status);
 		return status;
 	}
 	if (op->unlocked) {

@@ -74,6 +74,7 @@ struct srv_op {
 	enum srv_width width;
 	bool unlocked; /* a copy or fill: runs without s->lock, the handle referenced */
 	size_t handle_at, offset_at, size_at;
+	size_t value_at; /* a uint64_t value written (WRITE_ONCE), for register rules */
 };
 #define SRV_NO_FIELD ((size_t)-1)
 
@@ -82,6 +83,7 @@ struct srv_target {
 	uint32_t handle;
 	uint64_t offset, len;
 	unsigned width; /* SRV_WIDTH_GIVEN; else 0 */
+	uint64_t value; /* the value a once-write writes; else 0 */
 };
 
 /* The row of @opcode (a valid one: the decoder has checked it). */
@@ -91,9 +93,11 @@ const struct srv_op *srv_op_row(unsigned opcode);
  * The one check before every operation on a handle, alone or a BATCH
  * item, whichever transport carried it: lock @s, check the handle's
  * rights for @op (srv_handle_enter(), or srv_handle_check() for an
- * unlocked op), and on a refusal unlock, count it and write its one audit
- * line. On MMIO_OK *@h is the handle, and either @s stays locked with an
- * access section entered (*@epoch), or (op->unlocked) @h is referenced,
+ * unlocked op), its grant's register rules included, and on a refusal
+ * unlock, count it and write its one audit line (a register rule's names
+ * the region and the region-relative offset of the access). On MMIO_OK *@h is the handle, and
+ * either @s stays locked with an access section entered (*@epoch), or (op->unlocked) @h is
+ * referenced,
  * *@epoch is the policy epoch checked at, and @s is unlocked. End with
  * srv_check_end().
  */

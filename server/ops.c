@@ -326,7 +326,8 @@ enum srv_outcome srv_op_poll(struct srv_request *r)
 static int batch_op_run(struct srv_request *r, const struct proto_batch_op *op, uint64_t *value)
 {
 	const struct srv_op *row = srv_op_row(op->opcode);
-	const struct srv_target t = { op->handle, op->offset, op->width, op->width };
+	const struct srv_target t = { op->handle, op->offset, op->width, op->width,
+				      op->opcode == PROTO_OP_WRITE_ONCE ? op->value : 0 };
 	struct srv_handle *h;
 	unsigned epoch;
 	int status = srv_check_and_audit(r->session, row, &t, &h, &epoch);

@@ -212,6 +212,10 @@ struct srv_handle {
 	unsigned access; /* MMIO_ACCESS_* */
 	unsigned ops;	 /* MMIO_OPS_* */
 	unsigned widths; /* width bits */
+	/* The grant's register rules (a copy, sorted; none: NULL, 0), fixed at
+	 * the open: a reload that changes them revokes the handle. */
+	struct mmio_register *regs;
+	size_t nregs;
 	bool exclusive;
 	bool sensitive;
 	bool mappable;		      /* MAP may be granted: ops map, whole device, whole pages */
@@ -331,7 +335,8 @@ void srv_access_exit(unsigned epoch);
  * srv_access_exit()). Same errors. s->lock held.
  */
 int srv_handle_enter(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
-		     unsigned width, struct srv_handle **out, unsigned *epoch);
+		     unsigned width, uint64_t offset, uint64_t value, struct srv_handle **out,
+		     unsigned *epoch);
 /*
  * The next chunk of a copy through @h (referenced; s->lock NOT held) whose
  * rights @ops_bit/@access_bit were last checked at epoch *@checked: enter
@@ -346,13 +351,17 @@ int srv_handle_resume(struct srv_session *s, struct srv_handle *h, unsigned ops_
  * The check made before every handle operation: the handle exists (else
  * MMIO_EINVAL), is not revoked (MMIO_EREVOKED), its grant allows the
  * operation class @ops_bit and access @access_bit (else MMIO_EACCES) and,
- * for once-ops and polls (@width != 0), the width (else MMIO_EINVAL). Range
- * and alignment are checked by kernel-shim when the access is made. A
- * handle not yet checked against the policy of the last reload is checked
- * (and maybe revoked) first. s->lock held.
+ * for once-ops and polls (@width != 0), the width (else MMIO_EINVAL); then,
+ * if its grant has register rules, that handle-relative @offset is the
+ * start of a register with that width and access and, for a write, that
+ * @value keeps the bits outside the register's write mask as fixed
+ * (mmio_register_check(); else MMIO_EACCES, and *@out is the handle, for
+ * the audit line). Range and alignment are checked by kernel-shim when the
+ * access is made. A handle not yet checked against the policy of the last
+ * reload is checked (and maybe revoked) first. s->lock held.
  */
 int srv_handle_check(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
-		     unsigned width, struct srv_handle **out);
+		     unsigned width, uint64_t offset, uint64_t value, struct srv_handle **out);
 
 /* CLOCK_MONOTONIC in nanoseconds (ops.c). */
 uint64_t srv_now_ns(void);

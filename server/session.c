@@ -216,6 +216,12 @@ void srv_handle_ref(struct srv_handle *h)
 	atomic_fetch_add(&h->refs, 1);
 }
 
+static void handle_free(struct srv_handle *h)
+{
+	free(h->regs);
+	free(h);
+}
+
 /*
  * The last reference: only now is the range free for another exclusive
  * open, since a copy that held @h may have been moving its last chunk.
@@ -228,7 +234,7 @@ void srv_handle_put(struct srv_handle *h)
 	handle_unlist(h);
 	pthread_mutex_unlock(&srv.handles_lock);
 	srv_device_unref(h->dev);
-	free(h);
+	handle_free(h);
 }
 
 /* Close @h; s->lock held, @h already out of s->handles. A copy still
@@ -404,6 +410,15 @@ static int handle_new(const struct srv_generation *gen, size_t region,
 	h->access = grant->access;
 	h->ops = grant->ops;
 	h->widths = grant->widths;
+	if (grant->register_count != 0) {
+		h->regs = malloc(grant->register_count * sizeof(*h->regs));
+		if (!h->regs) {
+			free(h);
+			return MMIO_ENOMEM;
+		}
+		memcpy(h->regs, grant->registers, grant->register_count * sizeof(*h->regs));
+		h->nregs = grant->register_count;
+	}
 	h->exclusive = grant->exclusive;
 	h->sensitive = r->sensitive;
 	/*
@@ -502,7 +517,7 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 		return status;
 	/* REQUIRE_DIRECT: map or fail, and fail here, not at MAP (PROTOCOL.md). */
 	if ((req->flags & PROTO_OPEN_REQUIRE_DIRECT) && !(h->mappable && srv_grants_available())) {
-		free(h);
+		handle_free(h);
 		return MMIO_EACCES;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -511,7 +526,7 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 		status = handle_list(h, gen);
 	if (status != MMIO_OK) {
 		pthread_mutex_unlock(&s->lock);
-		free(h);
+		handle_free(h);
 		return status;
 	}
 	handle_add(s, h);
@@ -646,37 +661,48 @@ static void handle_refresh(struct srv_session *s, struct srv_handle *h)
 	srv_generation_unref(g);
 }
 
-/* The rights check of srv_handle_check() on a found handle. */
+/* The rights check of srv_handle_check() on a found handle: the grant's
+ * rights, then its register rules at the handle-relative @offset. */
 static int handle_rights(struct srv_session *s, struct srv_handle *h, unsigned ops_bit,
-			 unsigned access_bit, unsigned width)
+			 unsigned access_bit, unsigned width, uint64_t offset, uint64_t value)
 {
+	int status;
+
 	handle_refresh(s, h);
 	if (atomic_load(&h->closed))
 		return MMIO_EINVAL;
 	if (atomic_load(&h->revoked))
 		return MMIO_EREVOKED;
-	return mmio_rights_check(h->ops, h->access, h->widths, ops_bit, access_bit, width);
+	status = mmio_rights_check(h->ops, h->access, h->widths, ops_bit, access_bit, width);
+	if (status != MMIO_OK || h->nregs == 0)
+		return status;
+	/* Rules are region-relative; an offset past the handle never matches. */
+	if (offset >= h->size)
+		return MMIO_EACCES;
+	return mmio_register_check(h->regs, h->nregs, h->offset + offset, width, access_bit, value);
 }
 
 int srv_handle_check(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
-		     unsigned width, struct srv_handle **out)
+		     unsigned width, uint64_t offset, uint64_t value, struct srv_handle **out)
 {
 	struct srv_handle *h = srv_handle_find(s, id);
 	int status;
 
 	if (!h)
 		return MMIO_EINVAL;
-	status = handle_rights(s, h, ops_bit, access_bit, width);
-	if (status == MMIO_OK)
+	status = handle_rights(s, h, ops_bit, access_bit, width, offset, value);
+	if (status == MMIO_OK || (status == MMIO_EACCES && h->nregs != 0))
 		*out = h;
 	return status;
 }
 
 int srv_handle_enter(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
-		     unsigned width, struct srv_handle **out, unsigned *epoch)
+		     unsigned width, uint64_t offset, uint64_t value, struct srv_handle **out,
+		     unsigned *epoch)
 {
 	for (;;) {
-		int status = srv_handle_check(s, id, ops_bit, access_bit, width, out);
+		int status =
+			srv_handle_check(s, id, ops_bit, access_bit, width, offset, value, out);
 		unsigned e;
 
 		if (status != MMIO_OK)
@@ -708,7 +734,7 @@ int srv_handle_resume(struct srv_session *s, struct srv_handle *h, unsigned ops_
 		}
 		srv_access_exit(e);
 		pthread_mutex_lock(&s->lock);
-		status = handle_rights(s, h, ops_bit, access_bit, 0);
+		status = handle_rights(s, h, ops_bit, access_bit, 0, 0, 0);
 		*checked = atomic_load(&h->epoch);
 		pthread_mutex_unlock(&s->lock);
 		/* Started under a grant that no longer allows it. */
@@ -743,6 +769,11 @@ static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
 	/* A mapped handle acts on the rights it was opened with (the client
 	 * checks them itself): any change revokes it, so that the log names
 	 * the pid that still holds the mapping. */
+	/* Register rules are fixed at the open: any change revokes the handle,
+	 * so that a narrowed rule never leaves a handle with the old one. */
+	if (grant->register_count != h->nregs ||
+	    (h->nregs != 0 && memcmp(grant->registers, h->regs, h->nregs * sizeof(*h->regs)) != 0))
+		return false;
 	if (h->mapped_pid &&
 	    (grant->access != h->access || grant->ops != h->ops || grant->widths != h->widths))
 		return false;

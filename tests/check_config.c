@@ -439,9 +439,130 @@ static const struct bad_case bad_cases[] = {
 
 #define BAD_CASE_COUNT (sizeof(bad_cases) / sizeof(bad_cases[0]))
 
-START_TEST(test_bad_policy)
+/* Lines 11-14: a grant body with registers; the register entries start on
+ * line 15 at column 11 ("- "), their first key at column 13. */
+#define REG_GRANT(access, ops)                                                                     \
+	V SIM_A CLIENT_C "        access: " access "\n        ops: " ops                           \
+			 "\n        widths: [2, 4]\n        registers:\n"
+#define REG(body) "          - { " body " }\n"
+
+/* Hostile register rules (issue 22): each breaks one rule of POLICY.md. */
+static const struct bad_case reg_bad_cases[] = {
+	{ "reg-bulk", REG_GRANT("rw", "[once, bulk]") REG("offset: 0, access: r"), 1, 12, 21,
+	  "bulk is not allowed on a grant with registers" },
+	{ "reg-fill", REG_GRANT("rw", "[once, fill]") REG("offset: 0, access: r"), 1, 12, 21,
+	  "fill is not allowed on a grant with registers" },
+	{ "reg-map", REG_GRANT("r", "[once, map]") REG("offset: 0, access: r"), 1, 12, 21,
+	  "map is not allowed on a grant with registers" },
+	{ "reg-empty", V SIM_A CLIENT_C GRANT_BODY "        registers: []\n", 1, 13, 20,
+	  "registers is empty" },
+	{ "reg-missing-access", REG_GRANT("rw", "[once]") REG("offset: 0"), 1, 15, 13,
+	  "register is missing the required key 'access'" },
+	{ "reg-unknown-key", REG_GRANT("rw", "[once]") REG("offset: 0, access: r, mask: 1"), 1, 15,
+	  37, "unknown key 'mask' in register" },
+	{ "reg-overlap",
+	  REG_GRANT("rw", "[once]") REG("offset: 0, access: r")
+		  REG("offset: 2, widths: [2], access: r"),
+	  1, 16, 13, "register at 0x2 overlaps the register at 0x0 (line 15)" },
+	{ "reg-array-interleave",
+	  REG_GRANT("rw", "[once]") REG("offset: 0x104, count: 4, stride: 16, access: r")
+		  REG("offset: 0x100, count: 4, stride: 16, access: r"),
+	  1, 15, 13, "register at 0x104 overlaps the register at 0x100 (line 16)" },
+	{ "reg-array-overlaps-next",
+	  REG_GRANT("rw", "[once]") REG("offset: 0x100, count: 4, access: r")
+		  REG("offset: 0x10c, access: r"),
+	  1, 16, 13, "register at 0x10c overlaps the register at 0x100" },
+	{ "reg-outside-grant",
+	  V SIM_A CLIENT_C
+	  "        size: 0x100\n        access: r\n        ops: [once]\n"
+	  "        registers:\n" REG("offset: 0xfc, count: 2, widths: [4], access: r"),
+	  1, 15, 13, "register [0xfc, 0x104) is outside the grant [0x0, 0x100)" },
+	{ "reg-below-grant",
+	  V SIM_A CLIENT_C "        offset: 0x100\n        access: r\n        ops: [once]\n"
+			   "        registers:\n" REG("offset: 0x0, access: r"),
+	  1, 15, 13, "is outside the grant [0x100, 0x2000)" },
+	{ "reg-past-64-bits",
+	  REG_GRANT("rw", "[once]") REG("offset: 0xfffffffffffffffc, access: r"), 1, 15, 13,
+	  "reaches beyond 64 bits" },
+	{ "reg-misaligned", REG_GRANT("rw", "[once]") REG("offset: 2, access: r"), 1, 15, 23,
+	  "register at 0x2 is not aligned to its width 4" },
+	{ "reg-stride-short",
+	  REG_GRANT("rw", "[once]") REG("offset: 0, count: 2, stride: 2, access: r"), 1, 15, 44,
+	  "stride 2 is not a multiple of the register's largest width 4" },
+	{ "reg-count-zero", REG_GRANT("rw", "[once]") REG("offset: 0, count: 0, access: r"), 1, 15,
+	  33, "count 0 is out of range (1 to 65536)" },
+	{ "reg-width-not-granted",
+	  REG_GRANT("rw", "[once]") REG("offset: 0, widths: [8], access: r"), 1, 15, 34,
+	  "register widths must be some of the grant's widths" },
+	{ "reg-access-above-grant",
+	  V SIM_A CLIENT_C GRANT_BODY "        registers:\n" REG("offset: 0, access: rw"), 1, 14,
+	  34, "register access 'rw' is more than the grant's" },
+	{ "reg-mask-too-wide",
+	  REG_GRANT("rw", "[once]") REG("offset: 0, access: w, write_mask: 0x1ffffffff"), 1, 15, 49,
+	  "write_mask 0x1ffffffff is wider than the register (4 bytes)" },
+	{ "reg-fixed-too-wide",
+	  REG_GRANT("rw", "[once]") REG("offset: 0, widths: [2], access: w, "
+					"write_mask: 0xff, write_fixed: 0x10000"),
+	  1, 15, 81, "write_fixed 0x10000 is wider than the register (2 bytes)" },
+	{ "reg-mask-read-only",
+	  REG_GRANT("rw", "[once]") REG("offset: 0, access: r, write_mask: 0xff"), 1, 15, 49,
+	  "write_mask on a read-only register" },
+	{ "reg-fixed-read-only",
+	  REG_GRANT("rw", "[once]") REG("offset: 0, access: r, write_fixed: 0"), 1, 15, 50,
+	  "write_fixed on a read-only register" },
+	{ "reg-fixed-in-mask",
+	  REG_GRANT("rw", "[once]") REG("offset: 0, access: w, write_mask: 0xff, "
+					"write_fixed: 0x3"),
+	  1, 15, 68, "write_fixed 0x3 sets bits of write_mask 0xff" },
+	{ "reg-fixed-without-mask",
+	  REG_GRANT("rw", "[once]") REG("offset: 0, access: w, write_fixed: 0x100"), 1, 15, 50,
+	  "write_fixed without write_mask" },
+	{ "reg-bad-name", REG_GRANT("rw", "[once]") REG("name: \"a b\", offset: 0, access: r"), 1,
+	  15, 21, "register name 'a b' has a character outside" },
+};
+
+static void check_bad_case(const struct bad_case *c);
+
+START_TEST(test_bad_register_rule)
 {
-	const struct bad_case *c = &bad_cases[_i];
+	check_bad_case(&reg_bad_cases[_i]);
+}
+END_TEST
+
+/* A good register table: sorted by offset, defaults filled in, names kept. */
+START_TEST(test_good_registers)
+{
+	static const char yaml[] = REG_GRANT("rw", "[once, poll]")
+		REG("name: CTRL, offset: 0x10, access: w, write_mask: 0xff00, write_fixed: 0x1")
+			REG("name: STATUS, offset: 0x4, widths: [2], access: r")
+				REG("offset: 0x100, count: 8, stride: 16, access: rw");
+	cfg_policy *p = load_ok(yaml);
+	const struct cfg_grant *g = &cfg_policy_client(p, 0)->grants[0];
+
+	ck_assert_uint_eq(g->register_count, 3);
+	ck_assert_uint_eq(g->registers[0].offset, 0x4);
+	ck_assert_str_eq(g->register_names[0], "STATUS");
+	ck_assert_uint_eq(g->registers[0].widths, 2);
+	ck_assert_uint_eq(g->registers[0].count, 1);
+	ck_assert_uint_eq(g->registers[0].stride, 2);
+	ck_assert_uint_eq(g->registers[0].write_mask, UINT64_MAX);
+	ck_assert_uint_eq(g->registers[1].offset, 0x10);
+	ck_assert_str_eq(g->register_names[1], "CTRL");
+	ck_assert_uint_eq(g->registers[1].widths, 6);
+	ck_assert_uint_eq(g->registers[1].access, MMIO_ACCESS_WRITE);
+	ck_assert_uint_eq(g->registers[1].write_mask, 0xff00);
+	ck_assert_uint_eq(g->registers[1].write_fixed, 0x1);
+	ck_assert_uint_eq(g->registers[2].count, 8);
+	ck_assert_uint_eq(g->registers[2].stride, 16);
+	ck_assert_ptr_null(g->register_names[2]);
+	ck_assert_uint_eq(g->ops, MMIO_OPS_ONCE | MMIO_OPS_POLL);
+	cfg_policy_free(p);
+}
+END_TEST
+
+/* @c's policy is refused with its problem at its position, and only its. */
+static void check_bad_case(const struct bad_case *c)
+{
 	struct diags ds;
 	cfg_policy *p = (cfg_policy *)&ds;
 	bool found = false;
@@ -459,6 +580,11 @@ START_TEST(test_bad_policy)
 		      c->column, c->phrase, dump(&ds));
 	ck_assert_msg(ds.count == c->count, "%s: %u errors, want %u:%s", c->name, ds.count,
 		      c->count, dump(&ds));
+}
+
+START_TEST(test_bad_policy)
+{
+	check_bad_case(&bad_cases[_i]);
 }
 END_TEST
 
@@ -1104,6 +1230,19 @@ START_TEST(test_example_qemu_guest)
 			 MMIO_OK);
 	ck_assert_uint_eq(shm->size, 64u << 20);
 	ck_assert_uint_eq(cfg_policy_client(p, 1)->grants[0].size, 64u << 20);
+	/* Complementary register rules on edu's factorial register (issue 22):
+	 * the clients after the display driver's. */
+	for (size_t i = 3; i < 5; i++) {
+		const struct cfg_grant *g = &cfg_policy_client(p, i)->grants[0];
+
+		ck_assert_uint_eq(cfg_policy_client(p, i)->uid, 1002 + (i - 3));
+		ck_assert_uint_eq(g->register_count, 1);
+		ck_assert_uint_eq(g->registers[0].offset, 0x8);
+		ck_assert_uint_eq(g->registers[0].widths, 4);
+		ck_assert_uint_eq(g->registers[0].access,
+				  i == 3 ? MMIO_ACCESS_WRITE : MMIO_ACCESS_READ);
+		ck_assert_uint_eq(g->ops, MMIO_OPS_ONCE);
+	}
 	cfg_policy_free(p);
 }
 END_TEST
@@ -1512,6 +1651,31 @@ START_TEST(test_auth_unresolved_bar)
 END_TEST
 
 /* A resolved BAR size can also break map alignment of a to-the-end grant. */
+/* A whole-BAR grant's registers are checked again once the BAR's size is known. */
+START_TEST(test_resolve_size_register_outside)
+{
+	static const char yaml[] =
+		"version: 1\n"
+		"regions:\n"
+		"  - {name: b, pci: \"00:04.0\", bar: 1}\n"
+		"clients:\n"
+		"  - {name: c, uid: 1, grants: [{region: b, access: r, ops: [once], widths: [4],"
+		" registers: [{offset: 0xff0, count: 4, access: r}]}]}\n";
+	cfg_policy *p = load_ok(yaml);
+	struct diags ds = { 0 };
+
+	/* The array's last register is [0xffc, 0x1000): a 4 KiB BAR holds it. */
+	ck_assert_int_eq(cfg_policy_resolve_size(p, 0, 0x1000, collect, &ds), MMIO_OK);
+	cfg_policy_free(p);
+	p = load_ok(yaml);
+	ck_assert_int_eq(cfg_policy_resolve_size(p, 0, 0xffc, collect, &ds), MMIO_EINVAL);
+	ck_assert_uint_eq(ds.count, 1);
+	ck_assert_uint_eq(ds.d[0].line, 5);
+	ck_assert_ptr_nonnull(strstr(ds.d[0].message, "register at 0xff0 of the grant is outside"));
+	cfg_policy_free(p);
+}
+END_TEST
+
 START_TEST(test_resolve_size_map_alignment)
 {
 	cfg_policy *p =
@@ -1703,6 +1867,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_load_file_not_regular);
 	tcase_add_test(tc, test_load_file_foreign_secrets);
 	tcase_add_test(tc, test_not_a_policy_is_one_error);
+	tcase_add_loop_test(tc, test_bad_register_rule, 0,
+			    (int)(sizeof(reg_bad_cases) / sizeof(reg_bad_cases[0])));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("good");
@@ -1716,6 +1882,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_example_qemu_guest_display);
 	tcase_add_test(tc, test_example_host_demo);
 	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_good_registers);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("numbers");
@@ -1740,6 +1907,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_width_rule);
 	tcase_add_test(tc, test_auth_first_grant_wins);
 	tcase_add_test(tc, test_resolve_size_map_alignment);
+	tcase_add_test(tc, test_resolve_size_register_outside);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -47,7 +47,7 @@ static const char policy_head[] = "version: 1\n"
 static const char *const regions[] = {
 	"tw-p",	 "64KiB", "tw-d",  "64KiB", "tw-s", "64KiB", "pin-p", "16KiB", "pin-d",
 	"16KiB", "pin-s", "16KiB", "ro-p",  "8KiB", "ro-d",  "8KiB",  "excl",  "8KiB",
-	"noma",	 "8KiB",  "sens",  "4KiB",  "p8-d", "8KiB",  NULL,
+	"noma",	 "8KiB",  "sens",  "4KiB",  "p8-d", "8KiB",  "regs",  "4KiB",  NULL,
 };
 static const char policy_grants[] =
 	"clients:\n"
@@ -71,7 +71,9 @@ static const char policy_grants[] =
 	" exclusive: true }\n"
 	"      - { region: noma, access: rw, ops: [once, bulk, fill, poll] }\n"
 	"      - { region: sens, access: rw, ops: [once] }\n"
-	"      - { region: p8-d, access: rw, ops: [once, bulk, map], widths: [8] }\n";
+	"      - { region: p8-d, access: rw, ops: [once, bulk, map], widths: [8] }\n"
+	"      - { region: regs, access: rw, ops: [once, poll], widths: [4],"
+	" registers: [{ offset: 0x10, access: rw, write_mask: 0xff }] }\n";
 
 static mmio_client *client;
 /* The same server, as two more clients: one whose proxied copies always go
@@ -237,6 +239,49 @@ START_TEST(direct_where_granted_proxied_otherwise)
 	ck_assert_int_eq(mmio_open(client, "sens", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_EACCES);
 	ck_assert_uint_eq(stat_of(client, "mappings"), 0);
 	ck_assert_uint_eq(stat_of(client, "handles"), 0);
+}
+END_TEST
+
+/*
+ * Issue 22: a grant with register rules is never mapped, so a direct
+ * handle never needs them; through libmmio on the socket and on the
+ * mailbox, every call on it gets the server's one answer.
+ */
+START_TEST(register_grant_is_proxied_and_checked_alike_on_every_path)
+{
+	mmio_client *clients[2] = { client, inline_client };
+	mmio_region *r;
+	uint32_t v = 0;
+	uint16_t v16;
+	uint8_t buf[4];
+	size_t done = 0, failed = 0;
+
+	ck_assert_int_eq(mmio_open(client, "regs", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_EACCES);
+	for (int i = 0; i < 2; i++) {
+		mmio_batch *b;
+
+		ck_assert_int_eq(mmio_open(clients[i], "regs", MMIO_OPEN_DIRECT, &r), MMIO_OK);
+		ck_assert_int_eq(mmio_is_direct(r), 0);
+		ck_assert_int_eq(mmio_write32(r, 0x10, 0x12u + (unsigned)i), MMIO_OK);
+		ck_assert_int_eq(mmio_write32(r, 0x10, 0x112), MMIO_EACCES);
+		ck_assert_int_eq(mmio_read32(r, 0x10, &v), MMIO_OK);
+		ck_assert_uint_eq(v, 0x12u + (unsigned)i);
+		ck_assert_int_eq(mmio_read32(r, 0x14, &v), MMIO_EACCES);
+		ck_assert_int_eq(mmio_read16(r, 0x10, &v16), MMIO_EINVAL);
+		ck_assert_int_eq(mmio_read(r, 0x10, buf, sizeof(buf), &done), MMIO_EACCES);
+		ck_assert_uint_eq(done, 0);
+		ck_assert_int_eq(mmio_batch_new(clients[i], &b), MMIO_OK);
+		ck_assert_int_ge(mmio_batch_write(b, r, 0x10, 4, 0x34), 0);
+		ck_assert_int_ge(mmio_batch_read(b, r, 0x14, 4), 0);
+		ck_assert_int_ge(mmio_batch_write(b, r, 0x10, 4, 0x56), 0);
+		ck_assert_int_eq(mmio_batch_run(b, &failed), MMIO_EACCES);
+		ck_assert_uint_eq(failed, 1);
+		mmio_batch_free(b);
+		ck_assert_int_eq(mmio_read32(r, 0x10, &v), MMIO_OK);
+		ck_assert_uint_eq(v, 0x34);
+		mmio_close(r);
+	}
+	ck_assert_uint_eq(stat_of(client, "mappings"), 0);
 }
 END_TEST
 
@@ -2332,6 +2377,7 @@ static Suite *direct_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, direct_where_granted_proxied_otherwise);
+	tcase_add_test(tc, register_grant_is_proxied_and_checked_alike_on_every_path);
 	tcase_add_test(tc, read_only_grant_maps_read_only);
 	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);
 	tcase_add_test(tc, once_ops_inline_reach_the_library_only_when_refused);

@@ -2797,6 +2797,263 @@ START_TEST(mailbox_writes_stop_when_the_reload_is_in_force)
 }
 END_TEST
 
+/* ---- issue 22: register rules ---- */
+
+#define REG_POLICY_HEAD                                                                            \
+	"version: 1\n"                                                                             \
+	"server:\n"                                                                                \
+	"  listen: \"%SOCK%\"\n"                                                                   \
+	"  socket_mode: \"0666\"\n"                                                                \
+	"  limits:\n"                                                                              \
+	"    max_buffer_bytes: 1MiB\n"                                                             \
+	"regions:\n"                                                                               \
+	"  - name: dev\n"                                                                          \
+	"    sim: true\n"                                                                          \
+	"    size: 0x1000\n"                                                                       \
+	"clients:\n"                                                                               \
+	"  - name: root\n"                                                                         \
+	"    uid: 0\n"                                                                             \
+	"    grants:\n"                                                                            \
+	"      - region: dev\n"                                                                    \
+	"        size: 0x800\n"                                                                    \
+	"        access: rw\n"                                                                     \
+	"        ops: [once, poll]\n"                                                              \
+	"        registers:\n"                                                                     \
+	"          - { name: R8, offset: 0x00, widths: [1], access: r }\n"                         \
+	"          - { name: W16, offset: 0x10, widths: [2], access: w }\n"                        \
+	"          - { name: RW64, offset: 0x28, widths: [8], access: rw }\n"                      \
+	"          - { name: ANY, offset: 0x30, access: rw }\n"                                    \
+	"          - { name: MASK, offset: 0x40, widths: [4], access: w, write_mask: 0xff00, "     \
+	"write_fixed: 0x1 }\n"                                                                     \
+	"          - { name: NARROW, offset: 0x48, widths: [1, 2], access: w, write_mask: 0xf0 "   \
+	"}\n"                                                                                      \
+	"          - { name: CTL, offset: 0x50, widths: [4], access: rw, write_mask: 0xff }\n"     \
+	"          - { name: ARR, offset: 0x100, count: 4, stride: 0x10, widths: [4], access: r "  \
+	"}\n"
+
+static const char policy_regs[] =
+	REG_POLICY_HEAD "          - { name: RW32, offset: 0x20, widths: [4], access: rw }\n";
+/* The same, but RW32 may only be read now. */
+static const char policy_regs_narrowed[] =
+	REG_POLICY_HEAD "          - { name: RW32, offset: 0x20, widths: [4], access: r }\n";
+
+static uint32_t dev;
+
+static void setup_registers(void)
+{
+	harness_init();
+	harness_policy(policy_regs);
+	harness_server_start();
+	rawc_open(&C);
+	ck_assert_int_eq(rawc_open_region(&C, "dev", 0, PROTO_LEN_TO_END, &dev, NULL), MMIO_OK);
+}
+
+struct reg_expect {
+	uint64_t offset;
+	unsigned widths, access;
+	uint64_t value; /* a value its write rule allows */
+};
+
+static const struct reg_expect reg_table[] = {
+	{ 0x00, 1, MMIO_ACCESS_READ, 0 },  { 0x10, 2, MMIO_ACCESS_WRITE, 0 },
+	{ 0x20, 4, MMIO_ACCESS_ALL, 0 },   { 0x28, 8, MMIO_ACCESS_ALL, 0 },
+	{ 0x30, 15, MMIO_ACCESS_ALL, 0 },  { 0x40, 4, MMIO_ACCESS_WRITE, 1 },
+	{ 0x48, 3, MMIO_ACCESS_WRITE, 0 }, { 0x50, 4, MMIO_ACCESS_ALL, 0x12 },
+};
+
+/* Every register, every width, both directions: allowed exactly where the rule says. */
+START_TEST(register_rules_every_width_and_direction)
+{
+	for (size_t i = 0; i < sizeof(reg_table) / sizeof(reg_table[0]); i++) {
+		const struct reg_expect *e = &reg_table[i];
+
+		for (unsigned w = 1; w <= 8; w *= 2) {
+			bool width_ok = (e->widths & w) != 0;
+			int want_r =
+				width_ok && (e->access & MMIO_ACCESS_READ) ? MMIO_OK : MMIO_EACCES;
+			int want_w =
+				width_ok && (e->access & MMIO_ACCESS_WRITE) ? MMIO_OK : MMIO_EACCES;
+
+			ck_assert_msg(rawc_read_once(&C, dev, e->offset, w, NULL) == want_r,
+				      "read%u at 0x%" PRIx64, w * 8, e->offset);
+			ck_assert_msg(rawc_write_once(&C, dev, e->offset, w, e->value) == want_w,
+				      "write%u at 0x%" PRIx64, w * 8, e->offset);
+			/* Inside a register, past its start: never. */
+			if (w < 8)
+				ck_assert_int_eq(rawc_read_once(&C, dev, e->offset + w, w, NULL),
+						 MMIO_EACCES);
+		}
+	}
+	/* Between registers, and past the last: nothing. */
+	ck_assert_int_eq(rawc_read_once(&C, dev, 0x04, 4, NULL), MMIO_EACCES);
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x60, 4, 0), MMIO_EACCES);
+	ck_assert_int_eq(rawc_read_once(&C, dev, 0x7f8, 8, NULL), MMIO_EACCES);
+	/* A poll reads: on a readable register only. */
+	struct proto_request rq = { .opcode = PROTO_OP_POLL };
+	struct proto_reply rep;
+
+	rq.poll = (struct proto_poll_req){ dev, 4, 0x20, 0, 0, 0 };
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	rq.poll = (struct proto_poll_req){ dev, 2, 0x10, 0, 0, 0 };
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EACCES);
+}
+END_TEST
+
+/* Array registers: each element's start, nothing between or past them. */
+START_TEST(register_array_elements_only)
+{
+	for (uint64_t k = 0; k < 4; k++) {
+		ck_assert_int_eq(rawc_read_once(&C, dev, 0x100 + 0x10 * k, 4, NULL), MMIO_OK);
+		ck_assert_int_eq(rawc_read_once(&C, dev, 0x104 + 0x10 * k, 4, NULL), MMIO_EACCES);
+		ck_assert_int_eq(rawc_write_once(&C, dev, 0x100 + 0x10 * k, 4, 0), MMIO_EACCES);
+	}
+	ck_assert_int_eq(rawc_read_once(&C, dev, 0x140, 4, NULL), MMIO_EACCES);
+	ck_assert_int_eq(rawc_read_once(&C, dev, 0xf0, 4, NULL), MMIO_EACCES);
+}
+END_TEST
+
+/* A write must keep the bits outside the mask as fixed; a refused write
+ * leaves the register as it was (no read-modify-write, no partial store). */
+START_TEST(register_write_masks_refuse_without_merging)
+{
+	uint64_t v = 0;
+
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x40, 4, 0x1), MMIO_OK);
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x40, 4, 0xab01), MMIO_OK);
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x40, 4, 0x0), MMIO_EACCES);
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x40, 4, 0x10001), MMIO_EACCES);
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x40, 4, 0xab00), MMIO_EACCES);
+	/* A narrower write is checked on its own bytes. */
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x48, 1, 0xf0), MMIO_OK);
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x48, 1, 0x0f), MMIO_EACCES);
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x48, 2, 0x00f0), MMIO_OK);
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x48, 2, 0x01f0), MMIO_EACCES);
+	/* Observable: the refused value never reaches the device. */
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x50, 4, 0x12), MMIO_OK);
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x50, 4, 0x1ff), MMIO_EACCES);
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x50, 4, 0x80000034), MMIO_EACCES);
+	ck_assert_int_eq(rawc_read_once(&C, dev, 0x50, 4, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x12);
+}
+END_TEST
+
+/* A batch runs in order and stops at the first op a register rule refuses. */
+START_TEST(register_batch_stops_at_first_refused)
+{
+	struct proto_batch_op ops[4] = {
+		{ .opcode = PROTO_OP_WRITE_ONCE,
+		  .width = 4,
+		  .handle = 0,
+		  .offset = 0x50,
+		  .value = 0x34 },
+		{ .opcode = PROTO_OP_READ_ONCE, .width = 4, .handle = 0, .offset = 0x20 },
+		{ .opcode = PROTO_OP_WRITE_ONCE,
+		  .width = 4,
+		  .handle = 0,
+		  .offset = 0x50,
+		  .value = 0x134 },
+		{ .opcode = PROTO_OP_WRITE_ONCE,
+		  .width = 4,
+		  .handle = 0,
+		  .offset = 0x20,
+		  .value = 0x77 },
+	};
+	struct proto_request rq = { .opcode = PROTO_OP_BATCH };
+	struct proto_reply rep;
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < 4; i++)
+		ops[i].handle = dev;
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x20, 4, 0x11), MMIO_OK);
+	rq.batch.count = 4;
+	rq.batch.ops = ops;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EACCES);
+	ck_assert_uint_eq(rep.batch.failed, 2);
+	ck_assert_uint_eq(rep.done, 2);
+	ck_assert_int_eq(rawc_read_once(&C, dev, 0x50, 4, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x34);
+	ck_assert_int_eq(rawc_read_once(&C, dev, 0x20, 4, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x11);
+}
+END_TEST
+
+/* Copies, fills and mappings never reach the bytes of a grant with registers. */
+START_TEST(register_grant_refuses_copies_fills_and_maps)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_READ };
+	struct proto_reply rep;
+
+	rq.read = (struct proto_read_req){ dev, 0x20, 4 };
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EACCES);
+	rq = (struct proto_request){ .opcode = PROTO_OP_FILL };
+	rq.fill = (struct proto_fill_req){ dev, 0x20, 4, 0xff };
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EACCES);
+	rq = (struct proto_request){ .opcode = PROTO_OP_MAP };
+	rq.map.handle = dev;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EACCES);
+	rq = (struct proto_request){ .opcode = PROTO_OP_OPEN };
+	snprintf(rq.open.name, sizeof(rq.open.name), "dev");
+	rq.open.length = PROTO_LEN_TO_END;
+	rq.open.flags = PROTO_OPEN_REQUIRE_DIRECT;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EACCES);
+}
+END_TEST
+
+/* One check: a register denial is one audit line naming the region and the
+ * register's region-relative offset, alone, in a batch or by mailbox. */
+START_TEST(register_denial_is_audited_alone_batched_or_by_mailbox)
+{
+	const char *line = "region=dev op=WRITE_ONCE offset=0x40 len=4 status=MMIO_EACCES";
+	static struct rawmb mb;
+	struct proto_request rq = { .opcode = PROTO_OP_WRITE_ONCE };
+	struct proto_reply rep;
+	uint64_t denials = rawc_stat(&C, PROTO_STAT_DENIALS);
+	uint32_t part;
+
+	/* A handle from 0x40: its offset 0 is the region's 0x40 (MASK). */
+	ck_assert_int_eq(rawc_open_region(&C, "dev", 0x40, 0x20, &part, NULL), MMIO_OK);
+	ck_assert_int_eq(rawc_write_once(&C, part, 0, 4, 0x1), MMIO_OK);
+	ck_assert_int_eq(rawc_write_once(&C, part, 0, 4, 0x2), MMIO_EACCES);
+	ck_assert_uint_eq(harness_log_count(line), 1);
+	ck_assert_int_eq(batch_one(part, PROTO_OP_WRITE_ONCE, 0, 4, 0x2), MMIO_EACCES);
+	ck_assert_uint_eq(harness_log_count(line), 2);
+	ck_assert_int_eq(mb_open(&C, &mb, PROTO_MBOX_SIZE), MMIO_OK);
+	rq.write_once = (struct proto_write_once_req){ part, 4, 0, 0x2 };
+	mb_call(&mb, &rq, &rep);
+	ck_assert_int_eq(rep.status, MMIO_EACCES);
+	ck_assert_uint_eq(harness_log_count(line), 3);
+	rq.write_once.value = 0x1;
+	mb_call(&mb, &rq, &rep);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_DENIALS), denials + 3);
+}
+END_TEST
+
+/* A reload that narrows a register rule revokes the handles opened under it. */
+START_TEST(register_rule_narrowed_by_reload_revokes)
+{
+	uint32_t again;
+
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x20, 4, 0x5), MMIO_OK);
+	harness_policy(policy_regs_narrowed);
+	harness_server_signal(SIGHUP);
+	WAIT_FOR(rawc_read_once(&C, dev, 0x20, 4, NULL) == MMIO_EREVOKED);
+	ck_assert_int_eq(rawc_write_once(&C, dev, 0x20, 4, 0x6), MMIO_EREVOKED);
+	ck_assert_int_eq(rawc_open_region(&C, "dev", 0, PROTO_LEN_TO_END, &again, NULL), MMIO_OK);
+	ck_assert_int_eq(rawc_write_once(&C, again, 0x20, 4, 0x6), MMIO_EACCES);
+	uint64_t v = 0;
+	ck_assert_int_eq(rawc_read_once(&C, again, 0x20, 4, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x5);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
 	Suite *s = suite_create("server");
@@ -2852,6 +3109,18 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, mailbox_client_killed_mid_request);
 	tcase_add_test(tc, mailboxes_are_capped_per_uid);
 	tcase_add_test(tc, mailbox_refused_to_a_client_without_grants);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("registers");
+	tcase_set_timeout(tc, 30);
+	tcase_add_checked_fixture(tc, setup_registers, teardown);
+	tcase_add_test(tc, register_rules_every_width_and_direction);
+	tcase_add_test(tc, register_array_elements_only);
+	tcase_add_test(tc, register_write_masks_refuse_without_merging);
+	tcase_add_test(tc, register_batch_stops_at_first_refused);
+	tcase_add_test(tc, register_grant_refuses_copies_fills_and_maps);
+	tcase_add_test(tc, register_denial_is_audited_alone_batched_or_by_mailbox);
+	tcase_add_test(tc, register_rule_narrowed_by_reload_revokes);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostile");

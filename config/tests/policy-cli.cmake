@@ -64,3 +64,6 @@ expect(check-bad-limits 1 "^$"
 	"^${WORK}/badlimits.yaml:5:27: max_sessions_per_uid 5 is above max_sessions 4: one uid could take every session\n${WORK}/badlimits.yaml:6:25: max_requests_total 200 is out of range \\(1 to 112\\)\n$"
 	check ${WORK}/badlimits.yaml)
 expect(explain-examples 0 "REGION" "^$" explain ${SRC}/examples/qemu-guest.yaml --uid 1000 --gid 1000)
+# The register table of a grant with registers, offsets sorted.
+expect(explain-registers 0 "registers of gpio-pins-8-15's grant on gpio.*OUT_SET +0x10 .* w +0xff00 .*PIN_CFG +0x120 +8 +4 " "^$"
+	explain ${SRC}/examples/registers.yaml --uid 1002 --gid 1002)

@@ -269,6 +269,46 @@ static void print_peer(const char *file, const struct cfg_peer *peer, const char
 	printf("\n");
 }
 
+/* A write mask as the policy means it: all ones is "any". */
+static void format_bits(char *buf, size_t len, uint64_t bits)
+{
+	if (bits == ~(uint64_t)0)
+		snprintf(buf, len, "any");
+	else
+		snprintf(buf, len, "0x%llx", (unsigned long long)bits);
+}
+
+/* The register table of @g, if it has one: what each once-op and poll may reach. */
+static void print_registers(const struct cfg_grant *g)
+{
+	static const char *const width_names[] = { "1", "2", "4", "8" };
+	static const unsigned width_bits[] = { 1, 2, 4, 8 };
+
+	if (g->register_count == 0)
+		return;
+	printf("\nregisters of %s's grant on %s (line %u; only these, once and poll):\n",
+	       g->client->name, g->region->name, g->line);
+	printf("  %-12s %-10s %-7s %-7s %-7s %-6s %-18s %s\n", "NAME", "OFFSET", "COUNT", "STRIDE",
+	       "WIDTHS", "ACCESS", "WRITE_MASK", "WRITE_FIXED");
+	for (size_t k = 0; k < g->register_count; k++) {
+		const struct mmio_register *rg = &g->registers[k];
+		char widths[16], mask[24];
+
+		format_list(widths, sizeof(widths), rg->widths, width_names, width_bits, 4);
+		format_bits(mask, sizeof(mask),
+			    rg->access & MMIO_ACCESS_WRITE ? rg->write_mask : 0);
+		printf("  %-12s 0x%-8llx %-7llu %-7llu %-7s %-6s %-18s 0x%llx\n",
+		       g->register_names[k] ? g->register_names[k] : "-",
+		       (unsigned long long)rg->offset, (unsigned long long)rg->count,
+		       (unsigned long long)rg->stride, widths,
+		       rg->access == MMIO_ACCESS_ALL   ? "rw"
+		       : rg->access & MMIO_ACCESS_READ ? "r"
+						       : "w",
+		       rg->access & MMIO_ACCESS_WRITE ? mask : "-",
+		       (unsigned long long)rg->write_fixed);
+	}
+}
+
 /* The table of what @peer may do, one row a grant. False if out of memory. */
 static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
 {
@@ -307,6 +347,10 @@ static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
 		}
 	}
 	free(rows);
+	for (size_t r = 0; r < cfg_policy_region_count(p); r++)
+		for (const struct cfg_grant *g = cfg_policy_next_grant(p, peer, r, NULL); g != NULL;
+		     g = cfg_policy_next_grant(p, peer, r, g))
+			print_registers(g);
 	return true;
 }
 

@@ -100,6 +100,72 @@ static inline int mmio_rights_check(unsigned ops, unsigned access, unsigned widt
 	return MMIO_OK;
 }
 
+/*
+ * A register rule of a grant (the policy's `registers:`, config/POLICY.md).
+ * @count registers, @stride bytes apart, the first at region-relative
+ * @offset, each accessed only at its start, at the widths @widths and with
+ * the access @access. A write of w bytes must leave every bit of its value
+ * outside @write_mask as @write_fixed has it (within the w bytes): the
+ * server never reads a register to merge bits behind the driver's back.
+ */
+struct mmio_register {
+	uint64_t offset;
+	uint64_t count;	      /* at least 1 */
+	uint64_t stride;      /* at least the largest width, a multiple of it */
+	uint64_t write_mask;  /* the bits a write may choose; all ones: any */
+	uint64_t write_fixed; /* the value of every other bit; none inside write_mask */
+	unsigned widths;      /* width bits */
+	unsigned access;      /* MMIO_ACCESS_* */
+};
+
+/* The bits of an access of a valid @width bytes. */
+static inline uint64_t mmio_width_bits(unsigned width)
+{
+	return width >= 8 ? ~(uint64_t)0 : ((uint64_t)1 << (8 * width)) - 1;
+}
+
+/*
+ * The register rule, the last part of the rights check on a grant that has
+ * register rules: @regs are @n rules sorted by offset whose spans (first
+ * byte to the end of the last register) do not overlap; none (@n 0): every
+ * access passes. Otherwise an operation at region-relative @offset of
+ * @width bytes (0: a copy, a fill or a mapping, never allowed) needing the
+ * access @need_access (writing @value) passes only at the start of a
+ * register with that width and access, and a write only with @value's bits
+ * outside the write mask as fixed. MMIO_OK or MMIO_EACCES. O(log n).
+ */
+static inline int mmio_register_check(const struct mmio_register *regs, unsigned long n,
+				      uint64_t offset, unsigned width, unsigned need_access,
+				      uint64_t value)
+{
+	unsigned long lo = 0, hi = n;
+	const struct mmio_register *r;
+	uint64_t d;
+
+	if (n == 0)
+		return MMIO_OK;
+	while (lo < hi) {
+		unsigned long mid = lo + (hi - lo) / 2;
+
+		if (regs[mid].offset <= offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || !mmio_width_valid(width))
+		return MMIO_EACCES;
+	r = &regs[lo - 1];
+	d = offset - r->offset;
+	/* At a rule's first register (most rules are one register): no division. */
+	if ((d != 0 && (d % r->stride != 0 || d / r->stride >= r->count)) || !(r->widths & width) ||
+	    (r->access & need_access) != need_access)
+		return MMIO_EACCES;
+	if ((need_access & MMIO_ACCESS_WRITE) &&
+	    ((value ^ r->write_fixed) & ~r->write_mask & mmio_width_bits(width)) != 0)
+		return MMIO_EACCES;
+	return MMIO_OK;
+}
+
 #ifdef __cplusplus
 }
 #endif

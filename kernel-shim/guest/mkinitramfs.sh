@@ -135,21 +135,28 @@ add_bin mmio-shim-demo kernel-shim/mmio-shim-demo usr/bin optional
 
 # Users: su (busybox) as root asks no password; the others' are locked.
 # driver (1000) is the one the guest policy grants devices to; stranger
-# (1001) has no grant, for the tests that must be refused.
+# (1001) has no grant, for the tests that must be refused; starter (1002)
+# and reader (1003) share edu's factorial register under register rules.
 cat >"$root/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 driver:x:1000:1000:driver:/home/driver:/bin/sh
 stranger:x:1001:1001:stranger:/tmp:/bin/sh
+starter:x:1002:1002:starter:/tmp:/bin/sh
+reader:x:1003:1003:reader:/tmp:/bin/sh
 EOF
 cat >"$root/etc/group" <<'EOF'
 root:x:0:
 driver:x:1000:
 stranger:x:1001:
+starter:x:1002:
+reader:x:1003:
 EOF
 cat >"$root/etc/shadow" <<'EOF'
 root:*:0:0:99999:7:::
 driver:!:0:0:99999:7:::
 stranger:!:0:0:99999:7:::
+starter:!:0:0:99999:7:::
+reader:!:0:0:99999:7:::
 EOF
 chmod 0600 "$root/etc/shadow"
 echo /bin/sh >"$root/etc/shells"

@@ -11,7 +11,7 @@
 #
 #   tests/fuzz/campaign.sh [--build DIR] [--seconds N] [TARGET...]
 #
-# TARGET: proto, policy, dispatch (default: all three). Exit status 1 if any
+# TARGET: proto, policy, dispatch, registers (default: all four). Exit status 1 if any
 # target crashed.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(proto policy dispatch)
+[ ${#targets[@]} -gt 0 ] || targets=(proto policy dispatch registers)
 [[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "campaign: --seconds wants a number" >&2; exit 2; }
 jobs=$(nproc 2>/dev/null || echo 2)
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp"

@@ -29,7 +29,8 @@
 
 /*
  * Regions of every kind a grant can make: plain, pinned width, read-only
- * with map, sensitive, exclusive, a sub-range grant. Polls are capped at
+ * with map, sensitive, exclusive, a sub-range grant, register rules
+ * (an array and a write mask) on a sub-range. Polls are capped at
  * 200 µs so that a poll costs the fuzzer little.
  */
 static const char policy_text[] =
@@ -48,6 +49,7 @@ static const char policy_text[] =
 	"  - { name: keys, sim: true, size: 256, sensitive: true }\n"
 	"  - { name: excl, sim: true, size: 4KiB }\n"
 	"  - { name: part, sim: true, size: 16KiB }\n"
+	"  - { name: rules, sim: true, size: 4KiB }\n"
 	"clients:\n"
 	"  - name: fuzz\n"
 	"    uid: 1000\n"
@@ -59,7 +61,11 @@ static const char policy_text[] =
 	"      - { region: keys, access: rw, ops: [once] }\n"
 	"      - { region: excl, access: rw, ops: [once, bulk], exclusive: true }\n"
 	"      - { region: part, offset: 0x1000, size: 0x2000, access: rw,"
-	" ops: [once, bulk, fill, map] }\n";
+	" ops: [once, bulk, fill, map] }\n"
+	"      - { region: rules, offset: 0x100, size: 0x200, access: rw, ops: [once, poll],"
+	" registers: [{ offset: 0x100, widths: [4], access: r },"
+	" { offset: 0x108, widths: [2, 4], access: w, write_mask: 0xf0, write_fixed: 0x1 },"
+	" { offset: 0x200, count: 16, stride: 8, access: rw }] }\n";
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -21,7 +21,7 @@ done
 
 pol=$(rendered "$src/man/mmio-policy.5")
 keys=$(sed -n '/^## Keys/,/^## /p' "$src/config/POLICY.md" | grep '^| `' | cut -d'|' -f2 |
-	grep -oE '`[^`]+`' | tr -d '`' | sed -E 's/^…//; s/^(regions\[\]|clients\[\]|server|grants\[\])\.//; s/^(grants\[\])\.//' | sort -u)
+	grep -oE '`[^`]+`' | tr -d '`' | sed -E 's/^…//; s/^(regions\[\]|clients\[\]|server|grants\[\])\.//; s/^(grants\[\])\.//; s/^(registers\[\])\.//' | sort -u)
 [ "$(wc -l <<<"$keys")" -ge 25 ] || { echo "FAIL: found only $(wc -l <<<"$keys") keys in POLICY.md"; exit 1; }
 for k in $keys; do
 	grep -qF -- "$k" <<<"$pol" || { echo "FAIL: mmio-policy(5) does not mention the key $k"; missing=1; }

@@ -47,6 +47,8 @@ extern "C" {
 #define CFG_MAX_REQUESTS_TOTAL	 112  /* highest limits.max_requests_total: 16 contexts stay free */
 #define CFG_MAX_UNGRANTED	 16   /* highest limits.ungranted_sessions, ungranted_requests */
 #define CFG_MAX_TOTAL_GRANTS	 4096 /* grants of all clients together */
+#define CFG_MAX_REGISTERS	 1024 /* longest `registers:` list of one grant */
+#define CFG_MAX_REGISTER_COUNT	 65536	    /* highest `count:` of one register array */
 #define CFG_MAX_FILE		 (4u << 20) /* largest policy file, bytes */
 
 /* ------------------------------------------------------------------------
@@ -147,6 +149,13 @@ struct cfg_grant {
 	unsigned ops;	       /* MMIO_OPS_* bits, never 0 */
 	unsigned widths;       /* width bits (1|2|4|8), default MMIO_WIDTHS_ALL, never 0 */
 	bool exclusive;
+	/* Register rules (`registers:`), sorted by offset, spans disjoint, the
+	 * names parallel (NULL where none is written); none: the whole range
+	 * at the grant's widths. A grant with rules never has bulk, fill or
+	 * map; mmio_register_check() (<mmio/rights.h>) is its last check. */
+	const struct mmio_register *registers;
+	const char *const *register_names;
+	size_t register_count;
 	unsigned line, column;
 };
 

@@ -11,7 +11,11 @@
 #     another written direct and read back proxied, byte-exact; devmem reads
 #     the same 32-bit words at the BAR's physical address;
 #  3. a uid without a grant (stranger, 1001) is refused, and mapping fails;
-#  4. bochs-display: mmio-bochs-driver sets a mode and draws its pattern,
+#  4. register rules: starter (1002) may only start factorials (write edu
+#     0x08), reader (1003) may only read the result (read 0x08); each is
+#     refused the other's access, and devmem sees a refused write never
+#     reach the device.
+#  5. bochs-display: mmio-bochs-driver sets a mode and draws its pattern,
 #     proxied and then direct (mirrored); after each the host saves the
 #     screen (display-MODE.ppm) and the pixels the driver says it drew
 #     (display-MODE.samples), which the CTest guest_display compares
@@ -86,7 +90,36 @@ if as_user stranger mmio-edu-driver >/dev/null 2>&1; then
 else
 	echo "ok: mmio-edu-driver fails for uid 1001"
 fi
-# ---- 4. bochs-display: a picture for the host to check ----
+# ---- 4. two uids, complementary register rules on edu ----
+# refused DESCRIPTION USER CMD...: CMD as USER must fail with MMIO_EACCES.
+refused() {
+	_d=$1
+	shift
+	_out=$(as_user "$@" 2>&1)
+	_rc=$?
+	if [ $_rc -eq 1 ] && echo "$_out" | grep -q MMIO_EACCES; then
+		echo "ok: $_d is refused (MMIO_EACCES)"
+	else
+		fail "$_d: exit $_rc: $_out"
+	fi
+}
+check "starter starts 5! (write edu 0x08)" as_user starter mmioctl write edu 0x8 32 5
+# edu computes in a thread of its own: wait for the result (bounded).
+i=0
+while got=$(as_user reader mmioctl read edu 0x8 32 2>&1) &&
+	[ "$(echo "$got" | tr A-F a-f)" != 0x00000078 ] && [ $i -lt 50 ]; do
+	i=$((i + 1))
+	sleep 0.1
+done
+expect_eq "reader reads 5! (read edu 0x08)" "$got" 0x00000078
+refused "starter reading the result" starter mmioctl read edu 0x8 32
+refused "reader starting a factorial" reader mmioctl write edu 0x8 32 3
+refused "starter writing liveness (0x04)" starter mmioctl write edu 0x4 32 1
+refused "reader reading the ID (0x00)" reader mmioctl read edu 0x0 32
+refused "reader reading status (0x20)" reader mmioctl read edu 0x20 32
+refused "starter mapping edu" starter mmioctl -d read edu 0x8 32
+expect_eq "devmem edu factorial after the refused write" "$(devmem $((edu_bar0 + 8)) 32)" 0x00000078
+# ---- 5. bochs-display: a picture for the host to check ----
 bochs_args=$(cmdline_args mmio.bochs_args)
 for run in "proxied --proxied" "direct --direct --mirror"; do
 	name=display-${run%% *}
