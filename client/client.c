@@ -56,11 +56,20 @@ size_t cli_env_size(const char *name, size_t def)
 	return v;
 }
 
+/* Why this thread's last mmio_connect() failed, when it knows more than the status. */
+static _Thread_local char connect_why[256];
+
+const char *mmio_connect_error(void)
+{
+	return connect_why;
+}
+
 int mmio_connect(const char *url, mmio_client **out)
 {
 	mmio_client *c;
 	int status;
 
+	connect_why[0] = '\0';
 	if (!out)
 		return MMIO_EINVAL;
 	*out = NULL;
@@ -97,7 +106,13 @@ int mmio_connect(const char *url, mmio_client **out)
 	/* Through our own door if the server opened one: no other account can
 	 * crowd or stall it. */
 	char door[sizeof(c->fd_path) + 16];
-	status = cli_transport_connect(c, cli_door_url(url, door, sizeof(door)) ? door : url,
+	const char *target = cli_door_url(url, door, sizeof(door)) ? door : url;
+	/* A socket we may not open is an answer now, not after the budget. */
+	if (!cli_socket_permitted(target, connect_why, sizeof(connect_why))) {
+		status = MMIO_EACCES;
+		goto fail_connect;
+	}
+	status = cli_transport_connect(c, target,
 				       cli_env_ms("MMIO_CONNECT_TIMEOUT_MS", CLI_CONNECT_MS_DEF),
 				       CLI_ATTEMPT_MS);
 	if (status != MMIO_OK)

@@ -682,7 +682,10 @@ int main(int argc, char **argv)
 			 url		 ? url
 			 : env && env[0] ? env
 					 : MMIO_DEFAULT_URL);
-		return fail(status, what);
+		rc = fail(status, what);
+		if (mmio_connect_error()[0] != '\0')
+			fprintf(stderr, "mmioctl: %s\n", mmio_connect_error());
+		return rc;
 	}
 	rc = run_command(c, &cmd);
 	mmio_disconnect(c);

@@ -14,6 +14,7 @@
 #include "../client/cli.h"
 
 #include <check.h>
+#include <grp.h>
 #include <mmio/client.h>
 #include <mmio/proto.h>
 #include <nng/nng.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -777,6 +779,35 @@ int __wrap_nng_close(nng_socket s)
 	atomic_fetch_add(&socket_closes, 1);
 	return __real_nng_close(s);
 }
+
+/* A socket the caller may not open: MMIO_EACCES at once, with the path,
+ * owner and mode, not MMIO_ECONN after the whole budget. */
+START_TEST(connect_refused_at_once)
+{
+	mmio_client *c = (mmio_client *)&c;
+	char mode[32];
+	uint64_t t0;
+
+	ck_assert_int_eq(chmod(F.path, 0600), 0);
+	if (geteuid() == 0) {
+		/* The forked test process becomes nobody, who may not write it. */
+		ck_assert_int_eq(setgroups(0, NULL), 0);
+		ck_assert_int_eq(setgid(65534), 0);
+		ck_assert_int_eq(setuid(65534), 0);
+	} else {
+		ck_assert_int_eq(chmod(F.path, 0), 0);
+	}
+	setenv("MMIO_CONNECT_TIMEOUT_MS", "4000", 1);
+	t0 = now_ms();
+	ck_assert_int_eq(mmio_connect(F.url, &c), MMIO_EACCES);
+	ck_assert_uint_lt(now_ms() - t0, 1000);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(mmio_connect_error(), F.path));
+	snprintf(mode, sizeof(mode), "mode %04o", geteuid() == 65534 ? 0600 : 0);
+	ck_assert_ptr_nonnull(strstr(mmio_connect_error(), mode));
+	ck_assert_uint_eq(atomic_load(&F.pipes_added), 0);
+}
+END_TEST
 
 START_TEST(connect_retries_after_pipe_loss)
 {
@@ -1709,6 +1740,7 @@ static Suite *client_suite(void)
 	tcase_add_checked_fixture(t, setup_fake, teardown_fake);
 	tcase_set_timeout(t, 10);
 	tcase_add_test(t, connect_hello);
+	tcase_add_test(t, connect_refused_at_once);
 	tcase_add_test(t, connect_retries_after_pipe_loss);
 	tcase_add_test(t, connect_retries_after_silence);
 	tcase_add_test(t, connect_gives_up_within_budget);

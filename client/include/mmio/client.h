@@ -122,7 +122,11 @@ typedef struct mmio_region mmio_region; /* one opened range, or a slice of one *
  * mmio_disconnect(). Thread-safe (each call makes its own client).
  *
  * Returns MMIO_OK; MMIO_EINVAL if @out is NULL or @url is empty or not an
- * address nng accepts; MMIO_ECONN if no server answered within the budget;
+ * address nng accepts; MMIO_EACCES at once, without retrying, if the
+ * caller may not connect to the socket (connect(2) would fail with EACCES:
+ * no write permission on it, or no search permission on a directory of
+ * its path; mmio_connect_error() names the path, its owner and its mode);
+ * MMIO_ECONN if no server answered within the budget;
  * MMIO_EVERSION if the server speaks none of this library's protocol
  * versions; MMIO_EPROTO if its answer is malformed or announces impossible
  * limits; MMIO_ENOMEM; MMIO_EINTERNAL if nng fails unexpectedly; or any
@@ -130,6 +134,15 @@ typedef struct mmio_region mmio_region; /* one opened range, or a slice of one *
  * NULL.
  */
 MMIO_API int mmio_connect(const char *url, mmio_client **out);
+
+/*
+ * Why the calling thread's last mmio_connect() failed, when the library
+ * knows more than the status: for MMIO_EACCES, "PATH: permission denied
+ * (owner uid U gid G, mode 0MMM)". "" when there is nothing to add (or
+ * the last call succeeded). The string is the thread's own, valid until
+ * its next mmio_connect(). Does not block.
+ */
+MMIO_API const char *mmio_connect_error(void);
 
 /*
  * Close the connection and every region and slice opened through it (the
