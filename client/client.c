@@ -226,6 +226,7 @@ int mmio_list(mmio_client *c, struct mmio_region_info **out, size_t *count)
 			i->cache = e.cache;
 			i->flags = e.flags;
 			i->width = 0;
+			i->bulk_width = mmio_widths_widest(e.widths);
 		}
 		if (n != rep.list.count)
 			status = MMIO_EPROTO;

@@ -290,6 +290,7 @@ int mmio_describe(const mmio_region *r, struct mmio_region_info *out)
 	out->cache = i->cache;
 	out->flags = i->flags;
 	out->width = i->width;
+	out->bulk_width = mmio_widths_widest(i->widths);
 	return MMIO_OK;
 }
 

@@ -195,10 +195,11 @@ struct srv_handle {
 	char region[CFG_NAME_MAX + 1];
 	uint64_t offset; /* region-relative start of the handle */
 	uint64_t size;
-	struct shim_window win; /* [offset, offset + size) of the device, pinned width */
+	struct shim_window win; /* [offset, offset + size) of the device, copy widths */
 	/* The same range for once-ops and polls: their width is any the grant
-	 * allows (checked by srv_handle_check), while copies and fills use only
-	 * the pinned one, the smallest allowed. */
+	 * allows (checked by srv_handle_check), while copies and fills take the
+	 * widest allowed at each aligned step, in multiples of the smallest
+	 * (shim_window_init_widths()). */
 	struct shim_window once_win;
 	/* The rights of the grant the handle was opened under, refreshed by
 	 * every reload (srv_handles_revalidate()). */

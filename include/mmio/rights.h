@@ -82,6 +82,17 @@ static inline int mmio_width_aligned(uint64_t addr, unsigned width)
 	return (addr & (uint64_t)(width - 1)) == 0;
 }
 
+/* The widest width of @widths (MMIO_WIDTH_BIT()s): what copies and fills
+ * use at each step aligned to it; 0 for none. */
+static inline unsigned mmio_widths_widest(unsigned widths)
+{
+	for (unsigned w = 8; w != 0; w >>= 1) {
+		if (widths & w)
+			return w;
+	}
+	return 0;
+}
+
 /*
  * The rights check: may a grant (or handle) of @ops, @access and @widths
  * make an operation that needs the operation classes @need_ops and the

@@ -291,8 +291,10 @@ MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
 
 /*
  * Copy @len bytes from offset @off of @r into @buf (mmio_read) or from @buf
- * to offset @off of @r (mmio_write). The device side uses aligned accesses
- * no wider than 8 bytes, all of the grant's pinned width if it has one.
+ * to offset @off of @r (mmio_write). The device side uses aligned accesses,
+ * at each step the widest the grant allows that the address is aligned to
+ * and the bytes left hold (up to mmio_describe()'s bulk_width; a grant of
+ * one width makes every access that wide).
  * *@done (if @done is not NULL) is set to the number of bytes moved, always.
  *
  * A transfer larger than one message (the server's max_message less the
@@ -370,7 +372,15 @@ struct mmio_region_info {
 	unsigned widths; /* MMIO_WIDTH_BIT()s of the allowed access widths */
 	unsigned cache;	 /* MMIO_CACHE_* */
 	unsigned flags;	 /* MMIO_REGION_* */
-	unsigned width;	 /* pinned access width (1/2/4/8) or 0; always 0 in mmio_list */
+	/* The granule of copies and fills, 0 for none: their offset and length
+	 * must be multiples of it (the smallest width the grant allows, when it
+	 * does not allow all four). Always 0 in mmio_list. */
+	unsigned width;
+	/* The widest access copies and fills make: each step uses the widest
+	 * width of @widths its address is aligned to and the rest holds, so
+	 * aligned bulk moves this many bytes an access (a grant that lists one
+	 * width pins it). */
+	unsigned bulk_width;
 };
 
 /*

@@ -108,7 +108,12 @@ void shim_extable_remove(const void *start);
 struct shim_window {
 	void *base;	/* first byte of the window in this address space */
 	size_t limit;	/* size of the window in bytes */
-	unsigned width; /* 0: any width; 1/2/4/8: every device access exactly this wide */
+	unsigned width; /* 0: any width; 1/2/4/8: every copy's address and length are
+			 * multiples of it (and with @widths 0, every access is this wide) */
+	/* Copies and fills: the MMIO_WIDTH_BIT()s they may use, each step the
+	 * widest of them its address is aligned to and the rest holds
+	 * (shim_step_width()). 0: @width alone, or (@width 0) any. */
+	unsigned widths;
 };
 
 /*
@@ -118,6 +123,25 @@ struct shim_window {
  * or a pinned @base is not aligned to @width.
  */
 int shim_window_init(struct shim_window *w, void *base, size_t limit, unsigned width);
+
+/*
+ * As shim_window_init(), for copies and fills that may use the widths of
+ * @widths (MMIO_WIDTH_BIT()s, not 0): the smallest of them becomes the
+ * window's width (every copy's address and length are multiples of it)
+ * unless @widths allows every width; each step of a copy or fill is the
+ * widest of @widths that its address is aligned to and the bytes left
+ * hold (one width listed pins it). Returns as shim_window_init(), and
+ * MMIO_EINVAL for @widths 0 or with bits past 8.
+ */
+int shim_window_init_widths(struct shim_window *w, void *base, size_t limit, unsigned widths);
+
+/*
+ * The width of the next device access of a copy or fill at address @addr
+ * with @left bytes to go, allowed @widths (MMIO_WIDTH_BIT()s; 0 is any):
+ * the widest allowed width @addr is aligned to and @left holds; 0 if none
+ * is (a range the window's checks refuse).
+ */
+unsigned shim_step_width(uintptr_t addr, size_t left, unsigned widths);
 
 /*
  * The sub-window [@offset, @offset + @len) of @w, same pinned width.
