@@ -8,6 +8,7 @@
  */
 #include "direct_intel.h"
 #include "server_harness.h"
+#include "watch.h"
 
 #include <mmio/client.h>
 
@@ -47,7 +48,7 @@ static const char policy_head[] = "version: 1\n"
 static const char *const regions[] = {
 	"tw-p",	 "64KiB", "tw-d",  "64KiB", "tw-s", "64KiB", "pin-p", "16KiB", "pin-d",
 	"16KiB", "pin-s", "16KiB", "ro-p",  "8KiB", "ro-d",  "8KiB",  "excl",  "8KiB",
-	"noma",	 "8KiB",  "sens",  "4KiB",  "p8-d", "8KiB",  NULL,
+	"noma",	 "8KiB",  "sens",  "4KiB",  "p8-d", "8KiB",  "w24",   "8KiB",  NULL,
 };
 static const char policy_grants[] =
 	"clients:\n"
@@ -71,7 +72,8 @@ static const char policy_grants[] =
 	" exclusive: true }\n"
 	"      - { region: noma, access: rw, ops: [once, bulk, fill, poll] }\n"
 	"      - { region: sens, access: rw, ops: [once] }\n"
-	"      - { region: p8-d, access: rw, ops: [once, bulk, map], widths: [8] }\n";
+	"      - { region: p8-d, access: rw, ops: [once, bulk, map], widths: [8] }\n"
+	"      - { region: w24, access: rw, ops: [once, bulk, fill, map], widths: [2, 4] }\n";
 
 static mmio_client *client;
 /* The same server, as two more clients: one whose proxied copies always go
@@ -189,6 +191,162 @@ static void mapping_perms(const char *name, char perms[5])
 	}
 	fclose(f);
 }
+
+/*
+ * The accesses of every thread of process @pid (0: this thread alone) to
+ * the two 8-byte words at @addr and @addr + 8, counted while they are
+ * open: hardware breakpoints, one per thread (watch.h).
+ */
+struct watch_set {
+	int fd[2][64];
+	unsigned n;
+	uint64_t base[2];
+};
+
+static void watch_set_open(struct watch_set *ws, pid_t pid, uintptr_t addr)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+
+	memset(ws, 0, sizeof(*ws));
+	if (pid == 0) {
+		ws->fd[0][0] = watch_open((void *)addr);
+		ws->fd[1][0] = watch_open((void *)(addr + 8));
+		ck_assert_msg(ws->fd[0][0] >= 0 && ws->fd[1][0] >= 0, "no hardware breakpoints");
+		ws->n = 1;
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+		d = opendir(path);
+		ck_assert_ptr_nonnull(d);
+		while ((e = readdir(d)) != NULL && ws->n < 64) {
+			struct perf_event_attr a;
+			pid_t tid = (pid_t)atoi(e->d_name);
+
+			if (tid <= 0)
+				continue;
+			for (int k = 0; k < 2; k++) {
+				memset(&a, 0, sizeof(a));
+				a.type = PERF_TYPE_BREAKPOINT;
+				a.size = sizeof(a);
+				a.bp_type = HW_BREAKPOINT_RW;
+				a.bp_addr = addr + 8 * (unsigned)k;
+				a.bp_len = HW_BREAKPOINT_LEN_8;
+				a.exclude_kernel = 1;
+				ws->fd[k][ws->n] =
+					(int)syscall(SYS_perf_event_open, &a, tid, -1, -1, 0);
+				ck_assert_msg(ws->fd[k][ws->n] >= 0, "no hardware breakpoints");
+			}
+			ws->n++;
+		}
+		closedir(d);
+	}
+	for (int k = 0; k < 2; k++)
+		for (unsigned i = 0; i < ws->n; i++)
+			ws->base[k] += watch_count(ws->fd[k][i]);
+}
+
+/* Accesses to word @k since the open. */
+static uint64_t watch_set_count(const struct watch_set *ws, int k)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < ws->n; i++)
+		n += watch_count(ws->fd[k][i]);
+	return n - ws->base[k];
+}
+
+static void watch_set_close(struct watch_set *ws)
+{
+	for (int k = 0; k < 2; k++)
+		for (unsigned i = 0; i < ws->n; i++)
+			close(ws->fd[k][i]);
+}
+
+/* Where process @pid maps sim region @name (its memfd), the @nth mapping. */
+static uintptr_t sim_address(pid_t pid, const char *name, unsigned nth)
+{
+	char path[64], line[512], want[96];
+	uintptr_t at = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)", name);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (at == 0 && fgets(line, sizeof(line), f)) {
+		char *nl = strchr(line, '\n');
+
+		if (nl)
+			*nl = '\0';
+		if (strlen(line) >= strlen(want) &&
+		    strcmp(line + strlen(line) - strlen(want), want) == 0 && nth-- == 0)
+			at = (uintptr_t)strtoull(line, NULL, 16);
+	}
+	fclose(f);
+	return at;
+}
+
+/* A copy from, a copy to and a fill of 16 bytes at offset 2 of @r (grant
+ * [2, 4]), counted at words 0 and 8 of the device as process @pid maps
+ * it: a 2-byte and a 4-byte access in the first, two 4-byte in the second. */
+static void widths_counted(mmio_region *r, pid_t pid)
+{
+	uint8_t buf[16] = { 0 };
+	struct watch_set ws[4];
+	size_t done = 0;
+
+	for (int kind = 0; kind < 3; kind++) {
+		uint64_t n0 = 0, n8 = 0;
+		unsigned maps = 0;
+		int status;
+
+		/* Every mapping of the device (a direct handle and its views). */
+		for (uintptr_t at;
+		     maps < 4 && (at = sim_address(pid ? pid : getpid(), "w24", maps)) != 0;)
+			watch_set_open(&ws[maps++], pid, at);
+		ck_assert_uint_gt(maps, 0);
+		if (kind == 0)
+			status = mmio_read(r, 2, buf, sizeof(buf), &done);
+		else if (kind == 1)
+			status = mmio_write(r, 2, buf, sizeof(buf), &done);
+		else
+			status = mmio_fill(r, 2, sizeof(buf), 0x3C, &done);
+		for (unsigned m = 0; m < maps; m++) {
+			n0 += watch_set_count(&ws[m], 0);
+			n8 += watch_set_count(&ws[m], 1);
+			watch_set_close(&ws[m]);
+		}
+		ck_assert_int_eq(status, MMIO_OK);
+		ck_assert_uint_eq(done, sizeof(buf));
+		ck_assert_msg(n0 == 2 && n8 == 2,
+			      "%s, kind %d: %llu and %llu accesses to words 0 and 8, not 2 and 2",
+			      mmio_is_direct(r) ? "direct" : "proxied", kind,
+			      (unsigned long long)n0, (unsigned long long)n8);
+	}
+}
+
+/* Copies and fills take the widest width the grant allows at each aligned
+ * step, proxied (in the server) and direct (here), and say so. */
+START_TEST(copies_take_the_widest_allowed_width)
+{
+	struct mmio_region_info info;
+	mmio_region *r;
+
+	ck_assert_int_eq(mmio_open(client, "w24", MMIO_OPEN_PROXIED, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_describe(r, &info), MMIO_OK);
+	ck_assert_uint_eq(info.width, 2);
+	ck_assert_uint_eq(info.bulk_width, 4);
+	widths_counted(r, H.server);
+	mmio_close(r);
+
+	ck_assert_int_eq(mmio_open(client, "w24", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_describe(r, &info), MMIO_OK);
+	ck_assert_uint_eq(info.bulk_width, 4);
+	widths_counted(r, 0);
+	mmio_close(r);
+}
+END_TEST
 
 /* ------------------------------------------------------------------------- */
 
@@ -2332,6 +2490,7 @@ static Suite *direct_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, direct_where_granted_proxied_otherwise);
+	tcase_add_test(tc, copies_take_the_widest_allowed_width);
 	tcase_add_test(tc, read_only_grant_maps_read_only);
 	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);
 	tcase_add_test(tc, once_ops_inline_reach_the_library_only_when_refused);
