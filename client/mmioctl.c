@@ -30,6 +30,9 @@ static const char usage_text[] =
 	"  list                              regions this client may see\n"
 	"  read REGION OFFSET [WIDTH]        read one register and print it\n"
 	"  write REGION OFFSET WIDTH VALUE   write one register\n"
+	"  poll REGION OFFSET WIDTH MASK WANT [TIMEOUT_US]\n"
+	"                                    read one register until (value & MASK) == WANT\n"
+	"                                    (default 1000000 us) and print the last value\n"
 	"  dump REGION OFFSET LEN            print LEN bytes like hexdump -C\n"
 	"  fill REGION OFFSET LEN [BYTE]     store BYTE (default 0) to LEN bytes\n"
 	"  save REGION OFFSET LEN FILE       copy LEN bytes into FILE ('-': stdout)\n"
@@ -542,6 +545,7 @@ struct command {
 		CMD_STATS,
 		CMD_READ,
 		CMD_WRITE,
+		CMD_POLL,
 		CMD_DUMP,
 		CMD_FILL,
 		CMD_SAVE,
@@ -551,8 +555,83 @@ struct command {
 	const char *file; /* save, load */
 	size_t off, len;
 	unsigned width; /* bytes */
-	uint64_t value; /* write: the value; fill: the byte */
+	uint64_t value; /* write: the value; fill: the byte; poll: the mask */
+	uint64_t want;	/* poll */
+	uint32_t timeout_us;
 };
+
+/* poll REGION OFFSET WIDTH MASK WANT [TIMEOUT_US] (@argc, @argv from the command's name). */
+static int parse_poll(int argc, char **argv, struct command *cmd)
+{
+	uint64_t t = 1000000;
+
+	if (argc < 6 || argc > 7)
+		return usage_error("%s", "usage: poll REGION OFFSET WIDTH MASK WANT [TIMEOUT_US]");
+	if (!parse_width(argv[3], &cmd->width))
+		return usage_error("bad WIDTH '%s' (8, 16, 32 or 64)", argv[3]);
+	if (!parse_u64(argv[4], &cmd->value) ||
+	    (cmd->width < 8 && cmd->value >> (cmd->width * 8) != 0))
+		return usage_error("bad MASK '%s' (a C integer constant that fits WIDTH)", argv[4]);
+	if (!parse_u64(argv[5], &cmd->want) ||
+	    (cmd->width < 8 && cmd->want >> (cmd->width * 8) != 0))
+		return usage_error("bad WANT '%s' (a C integer constant that fits WIDTH)", argv[5]);
+	if (argc == 7 && (!parse_u64(argv[6], &t) || t > UINT32_MAX))
+		return usage_error("bad TIMEOUT_US '%s' (0 to 4294967295)", argv[6]);
+	cmd->timeout_us = (uint32_t)t;
+	cmd->kind = CMD_POLL;
+	return 0;
+}
+
+/* One poll of the command's width; the last value read goes to *@last. */
+static int poll_once(mmio_region *r, const struct command *cmd, uint64_t *last)
+{
+	int status;
+
+	switch (cmd->width) {
+	case 1: {
+		uint8_t v = 0;
+		status = mmio_poll8(r, 0, (uint8_t)cmd->value, (uint8_t)cmd->want, cmd->timeout_us,
+				    &v);
+		*last = v;
+		return status;
+	}
+	case 2: {
+		uint16_t v = 0;
+		status = mmio_poll16(r, 0, (uint16_t)cmd->value, (uint16_t)cmd->want,
+				     cmd->timeout_us, &v);
+		*last = v;
+		return status;
+	}
+	case 4: {
+		uint32_t v = 0;
+		status = mmio_poll32(r, 0, (uint32_t)cmd->value, (uint32_t)cmd->want,
+				     cmd->timeout_us, &v);
+		*last = v;
+		return status;
+	}
+	default:
+		return mmio_poll64(r, 0, cmd->value, cmd->want, cmd->timeout_us, last);
+	}
+}
+
+/* Prints the last value read, on success and on a timeout. */
+static int cmd_poll(mmio_client *c, const struct command *cmd)
+{
+	char what[128];
+	mmio_region *r;
+	uint64_t v = 0;
+	int status, rc;
+
+	snprintf(what, sizeof(what), "poll %s 0x%zx", cmd->region, cmd->off);
+	rc = open_range(c, cmd->region, cmd->off, cmd->width, &r, what);
+	if (rc)
+		return rc;
+	status = poll_once(r, cmd, &v);
+	mmio_close(r);
+	if (status == MMIO_OK || status == MMIO_ETIMEDOUT)
+		printf("0x%0*" PRIX64 "\n", (int)cmd->width * 2, v);
+	return status == MMIO_OK ? 0 : fail(status, what);
+}
 
 static int parse_command(int argc, char **argv, struct command *cmd)
 {
@@ -582,6 +661,11 @@ static int parse_command(int argc, char **argv, struct command *cmd)
 			return usage_error("bad VALUE '%s' (a C integer constant that fits WIDTH)",
 					   argv[4]);
 		cmd->kind = CMD_WRITE;
+	} else if (strcmp(name, "poll") == 0) {
+		int rc = parse_poll(argc, argv, cmd);
+
+		if (rc)
+			return rc;
 	} else if (strcmp(name, "dump") == 0 || strcmp(name, "fill") == 0) {
 		bool fill = name[0] == 'f';
 
@@ -627,6 +711,8 @@ static int run_command(mmio_client *c, const struct command *cmd)
 		return cmd_read(c, cmd->region, cmd->off, cmd->width);
 	case CMD_WRITE:
 		return cmd_write(c, cmd->region, cmd->off, cmd->width, cmd->value);
+	case CMD_POLL:
+		return cmd_poll(c, cmd);
 	case CMD_DUMP:
 		return cmd_dump(c, cmd->region, cmd->off, cmd->len);
 	case CMD_SAVE:

@@ -471,16 +471,34 @@ int mmio_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done
 	return status;
 }
 
-int mmio_poll32(mmio_region *r, size_t off, uint32_t mask, uint32_t want, uint32_t timeout_us,
-		uint32_t *last)
+/* A poll of @width bytes; *@last (if not NULL) on success and timeout. */
+static int poll_width(mmio_region *r, size_t off, unsigned width, uint64_t mask, uint64_t want,
+		      uint32_t timeout_us, uint64_t *last)
 {
 	uint64_t v = 0;
 	int status;
 
 	if (!r)
 		return MMIO_EINVAL;
-	status = r->h->ops->poll(r, off, 4, mask, want, timeout_us, &v);
+	status = r->h->ops->poll(r, off, width, mask, want, timeout_us, &v);
 	if (last && (status == MMIO_OK || status == MMIO_ETIMEDOUT))
-		*last = (uint32_t)v;
+		*last = v;
 	return status;
 }
+
+#define POLL_FN(bits)                                                                              \
+	int mmio_poll##bits(mmio_region *r, size_t off, uint##bits##_t mask, uint##bits##_t want,  \
+			    uint32_t timeout_us, uint##bits##_t *last)                             \
+	{                                                                                          \
+		uint64_t v;                                                                        \
+		int status = poll_width(r, off, (bits) / 8, mask, want, timeout_us, &v);           \
+                                                                                                   \
+		if (last && (status == MMIO_OK || status == MMIO_ETIMEDOUT))                       \
+			*last = (uint##bits##_t)v;                                                 \
+		return status;                                                                     \
+	}
+
+POLL_FN(8)
+POLL_FN(16)
+POLL_FN(32)
+POLL_FN(64)

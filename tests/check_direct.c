@@ -348,6 +348,87 @@ START_TEST(copies_take_the_widest_allowed_width)
 }
 END_TEST
 
+/* One poll of @width bytes on @r at @off through mmio_poll8..64. */
+static int poll_at(mmio_region *r, size_t off, unsigned width, uint64_t mask, uint64_t want,
+		   uint32_t timeout_us, uint64_t *last)
+{
+	int status;
+
+	switch (width) {
+	case 1: {
+		uint8_t v = 0xA5;
+		status = mmio_poll8(r, off, (uint8_t)mask, (uint8_t)want, timeout_us, &v);
+		*last = v;
+		break;
+	}
+	case 2: {
+		uint16_t v = 0xA5;
+		status = mmio_poll16(r, off, (uint16_t)mask, (uint16_t)want, timeout_us, &v);
+		*last = v;
+		break;
+	}
+	case 4: {
+		uint32_t v = 0xA5;
+		status = mmio_poll32(r, off, (uint32_t)mask, (uint32_t)want, timeout_us, &v);
+		*last = v;
+		break;
+	}
+	default:
+		*last = 0xA5;
+		status = mmio_poll64(r, off, mask, want, timeout_us, last);
+		break;
+	}
+	return status;
+}
+
+/* Polls at every width, proxied and direct, alone and in a batch: one
+ * access of that width, its value, its timeout; refused where the grant
+ * refuses the width. */
+START_TEST(polls_at_every_width)
+{
+	static const char *const names[] = { "tw-p", "tw-d" };
+	static const uint64_t value = 0x8877665544332211u;
+
+	for (int d = 0; d < 2; d++) {
+		mmio_region *r, *pin;
+		mmio_batch *b;
+		uint64_t last, v;
+
+		ck_assert_int_eq(mmio_open(client, names[d],
+					   d ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED, &r),
+				 MMIO_OK);
+		ck_assert_int_eq(mmio_write64(r, 0x40, value), MMIO_OK);
+		for (unsigned w = 1; w <= 8; w <<= 1) {
+			uint64_t mask = w == 8 ? UINT64_MAX : (UINT64_C(1) << (8 * w)) - 1;
+			uint64_t expect = value & mask;
+
+			ck_assert_int_eq(poll_at(r, 0x40, w, mask, expect, 1000, &last), MMIO_OK);
+			ck_assert_uint_eq(last, expect);
+			ck_assert_int_eq(poll_at(r, 0x40, w, mask, expect ^ 1, 2000, &last),
+					 MMIO_ETIMEDOUT);
+			ck_assert_uint_eq(last, expect);
+			if (w > 1)
+				ck_assert_int_eq(poll_at(r, 0x41, w, mask, 0, 0, &last),
+						 MMIO_EINVAL);
+			ck_assert_int_eq(mmio_batch_new(client, &b), MMIO_OK);
+			ck_assert_int_eq(mmio_batch_poll(b, r, 0x40, w, mask, expect, 1000), 0);
+			ck_assert_int_eq(mmio_batch_run(b, NULL), MMIO_OK);
+			ck_assert_int_eq(mmio_batch_value(b, 0, &v), MMIO_OK);
+			ck_assert_uint_eq(v, expect);
+			mmio_batch_free(b);
+		}
+		mmio_close(r);
+		/* A grant of [4] refuses the other widths, and untouched *last. */
+		ck_assert_int_eq(mmio_open(client, d ? "pin-d" : "pin-p", MMIO_OPEN_PROXIED, &pin),
+				 MMIO_OK);
+		ck_assert_int_eq(poll_at(pin, 0, 2, 0, 0, 0, &last), MMIO_EINVAL);
+		ck_assert_uint_eq(last, 0xA5);
+		ck_assert_int_eq(poll_at(pin, 0, 8, 0, 0, 0, &last), MMIO_EINVAL);
+		mmio_close(pin);
+	}
+}
+END_TEST
+
 /* ------------------------------------------------------------------------- */
 
 START_TEST(direct_where_granted_proxied_otherwise)
@@ -2491,6 +2572,7 @@ static Suite *direct_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, direct_where_granted_proxied_otherwise);
 	tcase_add_test(tc, copies_take_the_widest_allowed_width);
+	tcase_add_test(tc, polls_at_every_width);
 	tcase_add_test(tc, read_only_grant_maps_read_only);
 	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);
 	tcase_add_test(tc, once_ops_inline_reach_the_library_only_when_refused);

@@ -269,6 +269,46 @@ START_TEST(mmioctl_reads_writes_and_names_errors)
 }
 END_TEST
 
+/* mmioctl poll at each width: the last value printed, on success and on a
+ * timeout (exit 1, MMIO_ETIMEDOUT); usage errors for a bad width or mask. */
+START_TEST(mmioctl_polls_at_every_width)
+{
+	static const char *const ok[] = {
+		"poll private 0x20 8 0xff 0x11",
+		"poll private 0x20 16 0xffff 0x2211",
+		"poll private 0x20 32 0xff00 0x2200",
+		"poll private 0x20 64 0xffffffffffffffff "
+		"0x8877665544332211 1000",
+	};
+	static const char *const printed[] = { "0x11\n", "0x2211\n", "0x44332211\n",
+					       "0x8877665544332211\n" };
+	char out[4096];
+
+	ck_assert_int_eq(run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true,
+				  "write private 0x20 64 0x8877665544332211"),
+			 0);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_msg(run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, ok[i]) == 0, "%s",
+			      out);
+		ck_assert_str_eq(out, printed[i]);
+	}
+	ck_assert_int_eq(run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true,
+				  "poll private 0x20 16 0xffff 0x1234 2000"),
+			 1);
+	ck_assert_ptr_nonnull(strstr(out, "0x2211\n"));
+	ck_assert_ptr_nonnull(strstr(out, "MMIO_ETIMEDOUT"));
+	ck_assert_int_eq(
+		run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, "poll private 0x21 16 0xffff 0"),
+		1);
+	ck_assert_ptr_nonnull(strstr(out, "MMIO_EINVAL"));
+	ck_assert_int_eq(
+		run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, "poll private 0x20 8 0x100 0"),
+		2);
+	ck_assert_int_eq(
+		run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, "poll private 0x20 24 1 0"), 2);
+}
+END_TEST
+
 /* save/load: a file into the region through messages and back out through
  * a mapping (-d), and the other way round, byte for byte. */
 START_TEST(mmioctl_save_load_both_modes)
@@ -346,6 +386,7 @@ static Suite *e2e_suite(void)
 	tcase_add_test(tc, fault_across_chunks_reports_exact_total);
 	tcase_add_test(tc, concurrent_clients_match_the_model);
 	tcase_add_test(tc, mmioctl_reads_writes_and_names_errors);
+	tcase_add_test(tc, mmioctl_polls_at_every_width);
 	tcase_add_test(tc, mmioctl_save_load_both_modes);
 	tcase_add_test(tc, example_driver_runs);
 	suite_add_tcase(s, tc);

@@ -338,7 +338,8 @@ MMIO_API int mmio_write(mmio_region *r, size_t off, const void *buf, size_t len,
 MMIO_API int mmio_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done);
 
 /*
- * Read the 32-bit register at @off until (value & @mask) == @want, or until
+ * Read the register of 8, 16, 32 or 64 bits (one access of that width, as
+ * mmio_read8() ... mmio_read64()) at @off until (value & @mask) == @want, or until
  * @timeout_us microseconds have passed (the readl_poll_timeout of Linux
  * drivers). Proxied, the waiting happens in the server, which may cap the
  * timeout at its own maximum; direct, in the caller (spinning for 50 us,
@@ -352,8 +353,14 @@ MMIO_API int mmio_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, siz
  * op or no read access); MMIO_EFAULT; MMIO_EREVOKED; MMIO_ECONN; MMIO_EPROTO;
  * MMIO_EINTERNAL. *@last is unchanged on other errors.
  */
+MMIO_API int mmio_poll8(mmio_region *r, size_t off, uint8_t mask, uint8_t want, uint32_t timeout_us,
+			uint8_t *last);
+MMIO_API int mmio_poll16(mmio_region *r, size_t off, uint16_t mask, uint16_t want,
+			 uint32_t timeout_us, uint16_t *last);
 MMIO_API int mmio_poll32(mmio_region *r, size_t off, uint32_t mask, uint32_t want,
 			 uint32_t timeout_us, uint32_t *last);
+MMIO_API int mmio_poll64(mmio_region *r, size_t off, uint64_t mask, uint64_t want,
+			 uint32_t timeout_us, uint64_t *last);
 
 /* ------------------------------------------------------------------------
  * Describing regions.
