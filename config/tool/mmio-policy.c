@@ -172,12 +172,16 @@ static void format_list(char *buf, size_t len, unsigned bits, const char *const 
 	}
 }
 
+#define COLUMNS 10
+
 struct row {
-	char cell[9][96];
+	char cell[COLUMNS][96];
 };
 
-static const char *const headers[9] = { "REGION",    "RANGE", "ACCESS",	   "OPS",   "WIDTHS",
-					"EXCLUSIVE", "CACHE", "SENSITIVE", "CLIENT" };
+/* BULK: the widest access copies and fills make, at each step aligned to it. */
+static const char *const headers[COLUMNS] = { "REGION",	   "RANGE", "ACCESS",	 "OPS",
+					      "WIDTHS",	   "BULK",  "EXCLUSIVE", "CACHE",
+					      "SENSITIVE", "CLIENT" };
 
 static void fill_row(struct row *row, const struct cfg_grant *g)
 {
@@ -199,16 +203,21 @@ static void fill_row(struct row *row, const struct cfg_grant *g)
 		 g->access & MMIO_ACCESS_READ ? "r" : "", g->access & MMIO_ACCESS_WRITE ? "w" : "");
 	format_list(row->cell[3], sizeof(row->cell[3]), g->ops, op_names, op_bits, 5);
 	format_list(row->cell[4], sizeof(row->cell[4]), g->widths, width_names, width_bits, 4);
-	snprintf(row->cell[5], sizeof(row->cell[5]), "%s", g->exclusive ? "yes" : "no");
-	snprintf(row->cell[6], sizeof(row->cell[6]), "%s", mmio_cache_name(r->cache));
-	snprintf(row->cell[7], sizeof(row->cell[7]), "%s", r->sensitive ? "yes" : "no");
-	snprintf(row->cell[8], sizeof(row->cell[8]), "%s", g->client->name);
+	if (g->ops & (MMIO_OPS_BULK | MMIO_OPS_FILL))
+		snprintf(row->cell[5], sizeof(row->cell[5]), "%u", mmio_widths_widest(g->widths));
+	else
+		snprintf(row->cell[5], sizeof(row->cell[5]), "-");
+	snprintf(row->cell[6], sizeof(row->cell[6]), "%s", g->exclusive ? "yes" : "no");
+	snprintf(row->cell[7], sizeof(row->cell[7]), "%s", mmio_cache_name(r->cache));
+	snprintf(row->cell[8], sizeof(row->cell[8]), "%s", r->sensitive ? "yes" : "no");
+	snprintf(row->cell[9], sizeof(row->cell[9]), "%s", g->client->name);
 }
 
-static void print_row(const char *const cells[9], const size_t widths[9])
+static void print_row(const char *const cells[COLUMNS], const size_t widths[COLUMNS])
 {
-	for (size_t c = 0; c < 9; c++)
-		printf("%-*s%s", c == 8 ? 0 : (int)widths[c], cells[c], c == 8 ? "\n" : "  ");
+	for (size_t c = 0; c < COLUMNS; c++)
+		printf("%-*s%s", c == COLUMNS - 1 ? 0 : (int)widths[c], cells[c],
+		       c == COLUMNS - 1 ? "\n" : "  ");
 }
 
 /* The peer's gid and groups from its passwd entry, as a login would set them. */
@@ -272,7 +281,7 @@ static void print_peer(const char *file, const struct cfg_peer *peer, const char
 /* The table of what @peer may do, one row a grant. False if out of memory. */
 static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
 {
-	size_t widths[9], nrows = 0;
+	size_t widths[COLUMNS], nrows = 0;
 	struct row *rows;
 
 	for (const struct cfg_grant *g = cfg_policy_next_grant(p, peer, CFG_ANY_REGION, NULL);
@@ -281,7 +290,7 @@ static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
 	rows = calloc(nrows + 1, sizeof(*rows));
 	if (rows == NULL)
 		return false;
-	for (size_t c = 0; c < 9; c++)
+	for (size_t c = 0; c < COLUMNS; c++)
 		widths[c] = strlen(headers[c]);
 	/* Grouped by region, in region order, then grants in file order. */
 	nrows = 0;
@@ -289,7 +298,7 @@ static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
 		for (const struct cfg_grant *g = cfg_policy_next_grant(p, peer, r, NULL); g != NULL;
 		     g = cfg_policy_next_grant(p, peer, r, g)) {
 			fill_row(&rows[nrows], g);
-			for (size_t c = 0; c < 9; c++)
+			for (size_t c = 0; c < COLUMNS; c++)
 				if (strlen(rows[nrows].cell[c]) > widths[c])
 					widths[c] = strlen(rows[nrows].cell[c]);
 			nrows++;
@@ -299,9 +308,9 @@ static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
 		printf("\n");
 		print_row(headers, widths);
 		for (size_t i = 0; i < nrows; i++) {
-			const char *cells[9];
+			const char *cells[COLUMNS];
 
-			for (size_t c = 0; c < 9; c++)
+			for (size_t c = 0; c < COLUMNS; c++)
 				cells[c] = rows[i].cell[c];
 			print_row(cells, widths);
 		}
