@@ -71,6 +71,36 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static bool id_matches(const struct shim_source *src, const char *fn)
+{
+	unsigned vendor, device;
+
+	return read_id(sysfs(src), fn, "vendor", &vendor) &&
+	       read_id(sysfs(src), fn, "device", &device) && vendor == src->vendor_id &&
+	       device == src->device_id;
+}
+
+/* The error of a pci_id that @n functions @names have: every address, and
+ * the keys that pick one. */
+static void ambiguous(const struct shim_source *src, char *const *names, size_t n, char *err,
+		      size_t errlen)
+{
+	char list[512] = "", picks[768] = "";
+	size_t l = 0, p = 0;
+
+	for (size_t i = 0; i < n && l < sizeof(list) && p < sizeof(picks); i++) {
+		int a = snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "", names[i]);
+		int b = snprintf(picks + p, sizeof(picks) - p, "%spci_index: %zu for %s",
+				 i ? ", " : "", i, names[i]);
+		l += a > 0 ? (size_t)a : 0;
+		p += b > 0 ? (size_t)b : 0;
+	}
+	shim_errorf(err, errlen,
+		    "region %s: pci_id %04x:%04x matches %zu PCI functions (%s); name the one to "
+		    "map with pci: \"%s\" instead of pci_id, or keep pci_id and add %s",
+		    src->name, src->vendor_id, src->device_id, n, list, names[n - 1], picks);
+}
+
 /* The function @src names, into @fn. */
 static int function_find(const struct shim_source *src, char fn[PCI_FUNCTION_NAMELEN], char *err,
 			 size_t errlen)
@@ -118,24 +148,26 @@ static int function_find(const struct shim_source *src, char fn[PCI_FUNCTION_NAM
 		n++;
 	}
 	qsort(names, n, sizeof(*names), cmp_names);
+	/* Keep only the matches, in address order. */
 	for (size_t i = 0; i < n; i++) {
-		unsigned vendor, device;
-
-		if (!read_id(sysfs(src), names[i], "vendor", &vendor) ||
-		    !read_id(sysfs(src), names[i], "device", &device) || vendor != src->vendor_id ||
-		    device != src->device_id)
-			continue;
-		if (matches++ == src->pci_index) {
-			snprintf(fn, PCI_FUNCTION_NAMELEN, "%s", names[i]);
-			status = MMIO_OK;
-			break;
-		}
+		if (id_matches(src, names[i]))
+			names[matches++] = names[i];
+		else
+			free(names[i]);
 	}
-	if (status != MMIO_OK)
+	n = matches;
+	if (matches > 1 && !src->pci_index_given) {
+		ambiguous(src, names, matches, err, errlen);
+		status = MMIO_EINVAL;
+	} else if (src->pci_index < matches) {
+		snprintf(fn, PCI_FUNCTION_NAMELEN, "%s", names[src->pci_index]);
+		status = MMIO_OK;
+	} else {
 		shim_errorf(err, errlen,
 			    "region %s: no PCI function %04x:%04x with index %u on this machine "
 			    "(%zu found)",
 			    src->name, src->vendor_id, src->device_id, src->pci_index, matches);
+	}
 out:
 	closedir(d);
 	for (size_t i = 0; i < n; i++)

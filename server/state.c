@@ -83,6 +83,7 @@ static int device_open(const struct cfg_region *r, const char *source, struct sr
 		.vendor_id = r->vendor_id,
 		.device_id = r->device_id,
 		.pci_index = r->pci_index,
+		.pci_index_given = r->pci_index_given,
 		.bar = r->bar,
 		.offset = r->offset,
 		.phys = r->phys,

@@ -251,11 +251,14 @@ struct shim_source {
 	unsigned cache; /* MMIO_CACHE_*; must be one the backend can honour */
 
 	/* pci: the function, by address (by_id false) or as the pci_index-th
-	 * function (in address order) with vendor_id:device_id (by_id true). */
+	 * function (in address order) with vendor_id:device_id (by_id true).
+	 * Without pci_index_given, an ID that more than one function has is
+	 * an error naming them all: never the first one, silently. */
 	bool by_id;
 	struct shim_pci_address pci;
 	uint16_t vendor_id, device_id;
 	unsigned pci_index;
+	bool pci_index_given;
 	unsigned bar;	 /* 0..5 */
 	uint64_t offset; /* of byte 0 in the BAR */
 
