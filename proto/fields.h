@@ -43,6 +43,7 @@ _Static_assert(PROTO_NAME_MAX <= UINT8_MAX, "names are prefixed by a u8 length")
 #define PROTO_BUF_ATTACH_REQ_SIZE 8u  /* length u64 */
 #define PROTO_BUF_REQ_SIZE	  4u  /* buffer u32 */
 #define PROTO_SPAN_REQ_SIZE	  32u /* handle u32, offset u64, len u64, buffer u32, buf_offset u64 */
+#define PROTO_ROWS_REQ_SIZE	  32u /* handle u32, offset u64, row_bytes u64, pitch u64, rows u32 */
 #define PROTO_BUF_ATTACH_REP_SIZE 8u  /* token u64 */
 #define PROTO_OPEN_REQ_FIXED	  20u /* after the name: offset u64, length u64, flags u32 */
 #define PROTO_HELLO_REP_SIZE	  16u /* version u16, flags u16, 3 x u32 */
@@ -57,6 +58,7 @@ _Static_assert(PROTO_READ_REQ_SIZE == 4 + 8 + 8, "READ request body");
 _Static_assert(PROTO_FILL_REQ_SIZE == 4 + 8 + 8 + 1, "FILL request body");
 _Static_assert(PROTO_POLL_REQ_SIZE == 4 + 1 + 8 + 8 + 8 + 4, "POLL request body");
 _Static_assert(PROTO_SPAN_REQ_SIZE == 4 + 8 + 8 + 4 + 8, "READ_SPAN/WRITE_SPAN request body");
+_Static_assert(PROTO_ROWS_REQ_SIZE == 4 + 8 + 8 + 8 + 4, "READ_ROWS/WRITE_ROWS fixed fields");
 _Static_assert(PROTO_OPEN_REQ_FIXED == 8 + 8 + 4, "OPEN request body after the name");
 _Static_assert(PROTO_HELLO_REP_SIZE == 2 + 2 + 4 + 4 + 4, "HELLO reply body");
 _Static_assert(PROTO_OPEN_REP_SIZE == 4 + 8 + 6, "OPEN reply body");

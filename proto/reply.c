@@ -27,6 +27,7 @@ static enum body_kind body_kind(unsigned opcode)
 	case PROTO_OP_POLL:
 		return BODY_POLL;
 	case PROTO_OP_READ:
+	case PROTO_OP_READ_ROWS:
 		return BODY_READ;
 	case PROTO_OP_BATCH:
 		return BODY_BATCH;
@@ -55,7 +56,8 @@ static bool done_counts(unsigned opcode)
 {
 	return opcode == PROTO_OP_READ || opcode == PROTO_OP_WRITE || opcode == PROTO_OP_FILL ||
 	       opcode == PROTO_OP_BATCH || opcode == PROTO_OP_READ_SPAN ||
-	       opcode == PROTO_OP_WRITE_SPAN;
+	       opcode == PROTO_OP_WRITE_SPAN || opcode == PROTO_OP_READ_ROWS ||
+	       opcode == PROTO_OP_WRITE_ROWS;
 }
 
 /* ---- validation shared by the encoder (EINVAL) and decoder (EPROTO) ---- */
@@ -130,6 +132,7 @@ static bool body_encodable(const struct proto_reply *rep)
 	case PROTO_OP_OPEN:
 		return open_valid(&rep->open);
 	case PROTO_OP_READ:
+	case PROTO_OP_READ_ROWS:
 		return rep->done == 0 || rep->read.data;
 	case PROTO_OP_BATCH:
 		return batch_valid(rep->status, rep->done, rep->batch.failed) &&
@@ -179,6 +182,7 @@ static void body_write(struct proto_writer *w, const struct proto_reply *rep)
 		proto_write_u64(w, rep->poll.value);
 		break;
 	case PROTO_OP_READ:
+	case PROTO_OP_READ_ROWS:
 		proto_write_bytes(w, rep->read.data, (size_t)rep->done);
 		break;
 	case PROTO_OP_BATCH:
@@ -385,6 +389,7 @@ static int body_read(struct proto_reader *r, struct proto_reply *out)
 	case PROTO_OP_POLL:
 		return value_read(r, &out->poll);
 	case PROTO_OP_READ:
+	case PROTO_OP_READ_ROWS:
 		return read_data_read(r, out->done, &out->read);
 	case PROTO_OP_BATCH:
 		return batch_read(r, out->status, out->done, &out->batch);

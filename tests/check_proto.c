@@ -283,6 +283,25 @@ static const struct req_vector req_vectors[] = {
 		      .len = 0x10000,
 		      .buffer = 7,
 		      .buf_offset = 8 } } },
+	{ "READ_ROWS",
+	  RQ("14") "02000000 0010000000000000 1000000000000000 0004000000000000 03000000",
+	  { .opcode = PROTO_OP_READ_ROWS,
+	    .rows = { .handle = 2,
+		      .offset = 0x1000,
+		      .row_bytes = 16,
+		      .pitch = 0x400,
+		      .rows = 3 } } },
+	{ "WRITE_ROWS",
+	  RQ("15") "02000000 0800000000000000 0200000000000000 0800000000000000 02000000 "
+		   "a1a2b1b2",
+	  { .opcode = PROTO_OP_WRITE_ROWS,
+	    .rows = { .handle = 2,
+		      .offset = 8,
+		      .row_bytes = 2,
+		      .pitch = 8,
+		      .rows = 2,
+		      .data = "\xa1\xa2\xb1\xb2",
+		      .len = 4 } } },
 	{ "WRITE_SPAN",
 	  RQ("12") "02000000 ffffffffffffffff 0100000000000000 ffffffff ffffffffffffffff",
 	  { .opcode = PROTO_OP_WRITE_SPAN,
@@ -372,6 +391,15 @@ static const struct rep_vector rep_vectors[] = {
 	    .done = 2,
 	    .read = { .data = "\x01\x02" } } },
 	{ "WRITE", RP("08", ST_OK, "0500000000000000"), { .opcode = PROTO_OP_WRITE, .done = 5 } },
+	{ "READ_ROWS EFAULT in the second row",
+	  RP("14", ST_EFAULT, "0300000000000000") "a1a2b1",
+	  { .opcode = PROTO_OP_READ_ROWS,
+	    .status = MMIO_EFAULT,
+	    .done = 3,
+	    .read = { .data = "\xa1\xa2\xb1" } } },
+	{ "WRITE_ROWS",
+	  RP("15", ST_OK, "0400000000000000"),
+	  { .opcode = PROTO_OP_WRITE_ROWS, .done = 4 } },
 	{ "FILL EINVAL short",
 	  RP("09", ST_EINVAL, "1000000000000000"),
 	  { .opcode = PROTO_OP_FILL, .status = MMIO_EINVAL, .done = 16 } },
@@ -528,6 +556,17 @@ static void request_assert_eq(const struct proto_request *want, const struct pro
 		ck_assert_uint_eq(got->span.buffer, want->span.buffer);
 		ck_assert_uint_eq(got->span.buf_offset, want->span.buf_offset);
 		break;
+	case PROTO_OP_READ_ROWS:
+	case PROTO_OP_WRITE_ROWS:
+		ck_assert_uint_eq(got->rows.handle, want->rows.handle);
+		ck_assert_uint_eq(got->rows.offset, want->rows.offset);
+		ck_assert_uint_eq(got->rows.row_bytes, want->rows.row_bytes);
+		ck_assert_uint_eq(got->rows.pitch, want->rows.pitch);
+		ck_assert_uint_eq(got->rows.rows, want->rows.rows);
+		ck_assert_uint_eq(got->rows.len, want->rows.len);
+		if (want->rows.len)
+			ck_assert_mem_eq(got->rows.data, want->rows.data, want->rows.len);
+		break;
 	default:
 		ck_abort_msg("no comparison for opcode %u", want->opcode);
 	}
@@ -592,6 +631,7 @@ static void reply_assert_eq(const struct proto_reply *want, const struct proto_r
 		ck_assert_uint_eq(got->poll.value, want->poll.value);
 		break;
 	case PROTO_OP_READ:
+	case PROTO_OP_READ_ROWS:
 		if (want->done)
 			ck_assert_mem_eq(got->read.data, want->read.data, (size_t)want->done);
 		break;
@@ -626,6 +666,7 @@ static void reply_assert_eq(const struct proto_reply *want, const struct proto_r
 	case PROTO_OP_READ_SPAN:
 	case PROTO_OP_WRITE_SPAN:
 	case PROTO_OP_MAILBOX:
+	case PROTO_OP_WRITE_ROWS:
 		break;
 	default:
 		ck_abort_msg("no comparison for opcode %u", want->opcode);
@@ -929,8 +970,8 @@ START_TEST(test_request_unknown_opcode)
 
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 0000", &req), PROTO_EUNKNOWN_OP);
 	ck_assert_uint_eq(req.opcode, 0);
-	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 1400", &req), PROTO_EUNKNOWN_OP);
-	ck_assert_uint_eq(req.opcode, 20);
+	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 1600", &req), PROTO_EUNKNOWN_OP);
+	ck_assert_uint_eq(req.opcode, 22);
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 7777 0102030405", &req), PROTO_EUNKNOWN_OP);
 	ck_assert_uint_eq(req.opcode, 0x7777);
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 ffff", &req), PROTO_EUNKNOWN_OP);
@@ -1438,6 +1479,60 @@ START_TEST(test_write_length_checked)
 }
 END_TEST
 
+/* WRITE_ROWS carries exactly row_bytes * rows bytes, a product that must
+ * not overflow; READ_ROWS carries none. The geometry itself (rows 0,
+ * pitch < row_bytes, ranges) decodes: it is the server's to refuse. */
+START_TEST(test_rows_length_checked)
+{
+	struct proto_request req;
+	uint8_t buf[64];
+	size_t len;
+
+	/* 2 rows of 2 bytes, 3 or 5 bytes follow. */
+	ck_assert_int_eq(req_decode_hex(RQ("15") "01000000 0000000000000000 0200000000000000 "
+						 "0200000000000000 02000000 a1a2b1",
+					&req),
+			 MMIO_EPROTO);
+	ck_assert_int_eq(req_decode_hex(RQ("15") "01000000 0000000000000000 0200000000000000 "
+						 "0200000000000000 02000000 a1a2b1b2c1",
+					&req),
+			 MMIO_EPROTO);
+	/* row_bytes * rows overflows 64 bits: never equal to what follows. */
+	ck_assert_int_eq(req_decode_hex(RQ("15") "01000000 0000000000000000 0000000000000080 "
+						 "0000000000000080 02000000",
+					&req),
+			 MMIO_EPROTO);
+	/* A READ_ROWS with data, or short. */
+	ck_assert_int_eq(req_decode_hex(RQ("14") "01000000 0000000000000000 0200000000000000 "
+						 "0200000000000000 02000000 00",
+					&req),
+			 MMIO_EPROTO);
+	ck_assert_int_eq(req_decode_hex(RQ("14") "01000000 0000000000000000 0200000000000000 "
+						 "0200000000000000 0200",
+					&req),
+			 MMIO_EPROTO);
+	/* Hostile geometry decodes: rows 0 (no data), pitch below the row, huge. */
+	ck_assert_int_eq(req_decode_hex(RQ("15") "01000000 0000000000000000 0200000000000000 "
+						 "0200000000000000 00000000",
+					&req),
+			 MMIO_OK);
+	ck_assert_int_eq(req_decode_hex(RQ("14") "01000000 ffffffffffffffff ffffffffffffffff "
+						 "0100000000000000 ffffffff",
+					&req),
+			 MMIO_OK);
+	ck_assert_uint_eq(req.rows.pitch, 1);
+	/* The encoder refuses what the decoder would. */
+	req = (struct proto_request){
+		.opcode = PROTO_OP_WRITE_ROWS,
+		.rows = { .row_bytes = 2, .rows = 2, .data = "abc", .len = 3 }
+	};
+	ck_assert_int_eq(proto_request_encode(&req, buf, sizeof(buf), &len), MMIO_EINVAL);
+	req.rows.row_bytes = UINT64_MAX;
+	req.rows.len = 2;
+	ck_assert_int_eq(proto_request_encode(&req, buf, sizeof(buf), &len), MMIO_EINVAL);
+}
+END_TEST
+
 START_TEST(test_reply_header_rules)
 {
 	struct proto_reply rep;
@@ -1862,7 +1957,8 @@ START_TEST(test_opcode_names)
 					     "CLOSE",	   "READ_ONCE", "WRITE_ONCE", "READ",
 					     "WRITE",	   "FILL",	"BATCH",      "POLL",
 					     "MAP",	   "UNMAP",	"STATS",      "BUF_ATTACH",
-					     "BUF_DETACH", "READ_SPAN", "WRITE_SPAN", "MAILBOX" };
+					     "BUF_DETACH", "READ_SPAN", "WRITE_SPAN", "MAILBOX",
+					     "READ_ROWS",  "WRITE_ROWS" };
 
 	ck_assert_uint_eq(ARRAY_SIZE(names), PROTO_OP_MAX + 1);
 	for (unsigned op = 0; op <= PROTO_OP_MAX; op++) {
@@ -1948,6 +2044,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_list_entries_rejected);
 	tcase_add_test(tc, test_hello_versions);
 	tcase_add_test(tc, test_write_length_checked);
+	tcase_add_test(tc, test_rows_length_checked);
 	tcase_add_test(tc, test_reply_header_rules);
 	tcase_add_test(tc, test_stats_counts);
 	tcase_add_test(tc, test_extreme_offsets);

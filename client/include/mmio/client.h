@@ -324,6 +324,35 @@ MMIO_API int mmio_read(mmio_region *r, size_t off, void *buf, size_t len, size_t
 MMIO_API int mmio_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done);
 
 /*
+ * Strided copies: @rows rows of @row_bytes bytes, row i at offset @off + i *
+ * @pitch of @r, packed one after the other in @buf (row i at @buf + i *
+ * @row_bytes): mmio_read_rows() from the device into @buf, mmio_write_rows()
+ * from @buf to the device. A framebuffer's rectangle, a ring of descriptors
+ * with gaps between them. Each row is copied as mmio_read()/mmio_write()
+ * copy (the same widths, checks and rights: `bulk` and r or w), in order;
+ * proxied, as many rows as one message carries go in one request
+ * (READ_ROWS / WRITE_ROWS), a row longer than that as a copy of its own.
+ * *@done (if not NULL) is always set: the bytes moved, counted in @buf, so
+ * a fault in row k after b of its bytes gives k * @row_bytes + b.
+ *
+ * The geometry is checked whole before anything moves: MMIO_EINVAL (nothing
+ * moved) for @rows or @row_bytes 0, @pitch < @row_bytes, a last row that
+ * overflows or ends past mmio_size(@r), @row_bytes * @rows overflowing, or
+ * (a grant whose widths make a granule, mmio_describe()'s width) an offset,
+ * row or pitch that is not a whole number of them.
+ *
+ * Blocks for one round trip per request (proxied). Thread-safe; @buf must
+ * not be touched meanwhile. Returns MMIO_OK (*@done = @row_bytes * @rows);
+ * MMIO_EINVAL (also for NULL @r or @buf); MMIO_EACCES; MMIO_EFAULT with the
+ * exact count; MMIO_EREVOKED; MMIO_ENOMEM; MMIO_ECONN; MMIO_EPROTO;
+ * MMIO_EINTERNAL.
+ */
+MMIO_API int mmio_read_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pitch, size_t rows,
+			    void *buf, size_t *done);
+MMIO_API int mmio_write_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pitch,
+			     size_t rows, const void *buf, size_t *done);
+
+/*
  * Store @byte to @len bytes from offset @off: @len 0 is
  * MMIO_OK; @off at or past the end is MMIO_EINVAL with 0 written; otherwise
  * min(@len, size - @off) bytes are written and, if that is short of @len, the
