@@ -1857,6 +1857,71 @@ static void sim_resize(const char *name, size_t size)
 }
 
 /*
+ * Strided copies through libmmio, proxied (tw-p, messages) and direct
+ * (tw-d): rows land at their pitch and nowhere else, a copy longer than a
+ * message is split into whole rows, a bad geometry moves nothing, and a
+ * fault in the second row gives the exact packed count.
+ */
+START_TEST(strided_rows_proxied_and_direct)
+{
+	static const char *const names[] = { "tw-p", "tw-d" };
+	mmio_client *clients[] = { inline_client, client };
+	static uint8_t out[TWIN_SIZE], in[TWIN_SIZE];
+
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 7 + 3);
+	for (int k = 0; k < 2; k++) {
+		mmio_region *r;
+		size_t done = 99;
+		uint8_t gap;
+
+		ck_assert_int_eq(mmio_open(clients[k], names[k],
+					   k ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED, &r),
+				 MMIO_OK);
+		ck_assert_int_eq(mmio_fill(r, 0, TWIN_SIZE, 0xEE, NULL), MMIO_OK);
+		ck_assert_int_eq(mmio_write_rows(r, 8, 24, 100, 5, out, &done), MMIO_OK);
+		ck_assert_uint_eq(done, 120);
+		ck_assert_int_eq(mmio_read8(r, 8 + 24, &gap), MMIO_OK);
+		ck_assert_uint_eq(gap, 0xEE);
+		ck_assert_int_eq(mmio_read8(r, 108, &gap), MMIO_OK);
+		ck_assert_uint_eq(gap, out[24]);
+		memset(in, 0, sizeof(in));
+		ck_assert_int_eq(mmio_read_rows(r, 8, 24, 100, 5, in, &done), MMIO_OK);
+		ck_assert_uint_eq(done, 120);
+		ck_assert_mem_eq(in, out, 120);
+		/* The whole region as 16 rows of 4 KiB: more than one message. */
+		ck_assert_int_eq(mmio_write_rows(r, 0, 4096, 4096, 16, out, &done), MMIO_OK);
+		ck_assert_uint_eq(done, TWIN_SIZE);
+		ck_assert_int_eq(mmio_read_rows(r, 0, 4096, 4096, 16, in, &done), MMIO_OK);
+		ck_assert_uint_eq(done, TWIN_SIZE);
+		ck_assert_mem_eq(in, out, TWIN_SIZE);
+		/* Hostile geometry: nothing moves. */
+		ck_assert_int_eq(mmio_read_rows(r, 0, 16, 16, 0, in, &done), MMIO_EINVAL);
+		ck_assert_uint_eq(done, 0);
+		ck_assert_int_eq(mmio_read_rows(r, 0, 16, 8, 2, in, &done), MMIO_EINVAL);
+		ck_assert_int_eq(mmio_write_rows(r, TWIN_SIZE - 16, 32, 32, 1, out, &done),
+				 MMIO_EINVAL);
+		ck_assert_int_eq(mmio_write_rows(r, 0, 1, SIZE_MAX, 2, out, &done), MMIO_EINVAL);
+		ck_assert_int_eq(mmio_read_rows(r, 0, 0, 16, 2, in, &done), MMIO_EINVAL);
+		ck_assert_int_eq(mmio_read_rows(r, 0, 16, 16, 1, NULL, &done), MMIO_EINVAL);
+		ck_assert_uint_eq(done, 0);
+		/* The device ends at 20 KiB: the first row whole, 50 bytes of the second. */
+		sim_resize(names[k], 20 * 1024);
+		ck_assert_int_eq(mmio_read_rows(r, 20 * 1024 - 150, 64, 100, 4, in, &done),
+				 MMIO_EFAULT);
+		ck_assert_uint_eq(done, 64 + 50);
+		ck_assert_mem_eq(in, out + 20 * 1024 - 150, 64);
+		ck_assert_mem_eq(in + 64, out + 20 * 1024 - 50, 50);
+		ck_assert_int_eq(mmio_write_rows(r, 20 * 1024 - 150, 64, 100, 4, out, &done),
+				 MMIO_EFAULT);
+		ck_assert_uint_eq(done, 64 + 50);
+		sim_resize(names[k], TWIN_SIZE);
+		mmio_close(r);
+	}
+}
+END_TEST
+
+/*
  * The device shrinks under every path: messages (tw-p), shared memory
  * staged and zero-copy (tw-s), direct (tw-d). Every copy, fill and once-op
  * past the cut gives MMIO_EFAULT with the same exact count, and the bytes of
@@ -2573,6 +2638,7 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, direct_where_granted_proxied_otherwise);
 	tcase_add_test(tc, copies_take_the_widest_allowed_width);
 	tcase_add_test(tc, polls_at_every_width);
+	tcase_add_test(tc, strided_rows_proxied_and_direct);
 	tcase_add_test(tc, read_only_grant_maps_read_only);
 	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);
 	tcase_add_test(tc, once_ops_inline_reach_the_library_only_when_refused);
