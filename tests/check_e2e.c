@@ -277,8 +277,7 @@ START_TEST(mmioctl_polls_at_every_width)
 		"poll private 0x20 8 0xff 0x11",
 		"poll private 0x20 16 0xffff 0x2211",
 		"poll private 0x20 32 0xff00 0x2200",
-		"poll private 0x20 64 0xffffffffffffffff "
-		"0x8877665544332211 1000",
+		"poll private 0x20 64 0xffffffffffffffff 0x8877665544332211 1000",
 	};
 	static const char *const printed[] = { "0x11\n", "0x2211\n", "0x44332211\n",
 					       "0x8877665544332211\n" };
