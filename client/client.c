@@ -8,6 +8,8 @@
 
 _Static_assert(sizeof(((struct mmio_region_info *)0)->name) == PROTO_NAME_MAX + 1,
 	       "mmio_region_info.name must hold any region name");
+_Static_assert(sizeof(((struct mmio_region_info *)0)->where) == PROTO_WHERE_MAX + 1,
+	       "mmio_region_info.where must hold any where text");
 
 const char *cli_url_resolve(const char *url)
 {
@@ -227,6 +229,8 @@ int mmio_list(mmio_client *c, struct mmio_region_info **out, size_t *count)
 			i->flags = e.flags;
 			i->width = 0;
 			i->bulk_width = mmio_widths_widest(e.widths);
+			memcpy(i->where, e.where, sizeof(i->where));
+			i->phys = e.phys;
 		}
 		if (n != rep.list.count)
 			status = MMIO_EPROTO;

@@ -309,6 +309,9 @@ int mmio_describe(const mmio_region *r, struct mmio_region_info *out)
 	out->flags = i->flags;
 	out->width = i->width;
 	out->bulk_width = mmio_widths_widest(i->widths);
+	memcpy(out->where, i->where, sizeof(out->where));
+	/* A slice starts r->base bytes into its handle. */
+	out->phys = i->phys ? i->phys + r->base : 0;
 	return MMIO_OK;
 }
 

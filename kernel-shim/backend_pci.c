@@ -329,16 +329,13 @@ static int resource_open(const struct shim_source *src, const char *fn, unsigned
 	return saved == ENOENT ? MMIO_ENOENT : saved == EMFILE ? MMIO_ENOMEM : MMIO_EACCES;
 }
 
-static int pci_open(const struct shim_source *src, struct shim_device *dev, char *err,
-		    size_t errlen)
+/* The function, BAR and physical range @src names, without mapping it. */
+static int pci_locate(const struct shim_source *src, char fn[PCI_FUNCTION_NAMELEN],
+		      uint64_t *start, uint64_t *bar_size, uint64_t *size, unsigned long *flags,
+		      char *err, size_t errlen)
 {
-	char fn[PCI_FUNCTION_NAMELEN], path[PATH_MAX], drv[64];
-	long page = sysconf(_SC_PAGESIZE);
-	uint64_t start, end, bar_size, size, aligned, delta;
-	unsigned long flags;
-	size_t map_len;
-	void *map;
-	int fd, status, saved;
+	uint64_t end;
+	int status;
 
 	if (src->bar >= PCI_STD_NUM_BARS) {
 		shim_errorf(err, errlen, "region %s: BAR %u does not exist (0 to 5)", src->name,
@@ -346,13 +343,43 @@ static int pci_open(const struct shim_source *src, struct shim_device *dev, char
 		return MMIO_EINVAL;
 	}
 	status = function_find(src, fn, err, errlen);
+	if (status == MMIO_OK)
+		status = bar_read(src, fn, start, &end, flags, err, errlen);
 	if (status != MMIO_OK)
 		return status;
-	status = bar_read(src, fn, &start, &end, &flags, err, errlen);
+	*bar_size = end - *start + 1;
+	return region_size(src, fn, *bar_size, size, err, errlen);
+}
+
+int shim_pci_resolve(const struct shim_source *src, struct shim_resolved *out, char *err,
+		     size_t errlen)
+{
+	char fn[PCI_FUNCTION_NAMELEN];
+	uint64_t start, bar_size, size;
+	unsigned long flags;
+	int status = pci_locate(src, fn, &start, &bar_size, &size, &flags, err, errlen);
+
+	memset(out, 0, sizeof(*out));
 	if (status != MMIO_OK)
 		return status;
-	bar_size = end - start + 1;
-	status = region_size(src, fn, bar_size, &size, err, errlen);
+	snprintf(out->where, sizeof(out->where), "%s BAR%u", fn, src->bar);
+	out->phys = start + src->offset;
+	out->size = size;
+	return MMIO_OK;
+}
+
+static int pci_open(const struct shim_source *src, struct shim_device *dev, char *err,
+		    size_t errlen)
+{
+	char fn[PCI_FUNCTION_NAMELEN], path[PATH_MAX], drv[64];
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t start, bar_size, size, aligned, delta;
+	unsigned long flags;
+	size_t map_len;
+	void *map;
+	int fd, status, saved;
+
+	status = pci_locate(src, fn, &start, &bar_size, &size, &flags, err, errlen);
 	if (status != MMIO_OK)
 		return status;
 	/* Two masters of one device is a bug waiting to happen. */
@@ -384,6 +411,7 @@ static int pci_open(const struct shim_source *src, struct shim_device *dev, char
 	dev->size = (size_t)size;
 	dev->source_size = bar_size;
 	snprintf(dev->where, sizeof(dev->where), "%s BAR%u", fn, src->bar);
+	dev->phys = start + src->offset;
 	if (src->offset == 0 && size == bar_size && size % (uint64_t)page == 0) {
 		dev->fd = fd;
 		dev->fd_offset = 0;

@@ -59,6 +59,42 @@ void proto_name_write(struct proto_writer *w, const char *name)
 	proto_write_bytes(w, name, n);
 }
 
+static bool where_bytes_valid(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+bool proto_where_valid(const char *where)
+{
+	size_t n = strnlen(where, PROTO_WHERE_MAX + 1);
+
+	return n <= PROTO_WHERE_MAX && where_bytes_valid(where, n);
+}
+
+bool proto_where_read(struct proto_reader *r, char where[PROTO_WHERE_MAX + 1])
+{
+	size_t n = proto_read_u8(r);
+	const uint8_t *bytes;
+
+	if (r->bad || n > PROTO_WHERE_MAX || !proto_read_bytes(r, n, &bytes) ||
+	    !where_bytes_valid((const char *)bytes, n))
+		return false;
+	memcpy(where, bytes, n);
+	where[n] = '\0';
+	return true;
+}
+
+void proto_where_write(struct proto_writer *w, const char *where)
+{
+	size_t n = strnlen(where, PROTO_WHERE_MAX);
+
+	proto_write_u8(w, (uint8_t)n);
+	proto_write_bytes(w, where, n);
+}
+
 bool proto_batch_op_valid(const struct proto_batch_op *op)
 {
 	if (!mmio_width_valid(op->width))
@@ -103,7 +139,8 @@ bool proto_list_entry_valid(const struct proto_list_entry *e)
 {
 	return proto_name_cstr_valid(e->name) && (e->access & ~MMIO_ACCESS_ALL) == 0 &&
 	       (e->ops & ~MMIO_OPS_ALL) == 0 && (e->widths & ~MMIO_WIDTHS_ALL) == 0 &&
-	       e->cache <= MMIO_CACHE_MAX && (e->flags & ~MMIO_REGION_FLAGS) == 0;
+	       e->cache <= MMIO_CACHE_MAX && (e->flags & ~MMIO_REGION_FLAGS) == 0 &&
+	       proto_where_valid(e->where);
 }
 
 bool proto_list_entry_read(struct proto_reader *r, struct proto_list_entry *out)
@@ -117,7 +154,10 @@ bool proto_list_entry_read(struct proto_reader *r, struct proto_list_entry *out)
 	out->widths = proto_read_u8(r);
 	out->cache = proto_read_u8(r);
 	out->flags = proto_read_u8(r);
-	return !r->bad && proto_list_entry_valid(out);
+	out->phys = proto_read_u64(r);
+	if (r->bad || !proto_where_read(r, out->where))
+		return false;
+	return proto_list_entry_valid(out);
 }
 
 void proto_list_entry_write(struct proto_writer *w, const struct proto_list_entry *e)
@@ -129,6 +169,8 @@ void proto_list_entry_write(struct proto_writer *w, const struct proto_list_entr
 	proto_write_u8(w, (uint8_t)e->widths);
 	proto_write_u8(w, (uint8_t)e->cache);
 	proto_write_u8(w, (uint8_t)e->flags);
+	proto_write_u64(w, e->phys);
+	proto_where_write(w, e->where);
 }
 
 int proto_writer_finish(const struct proto_writer *w, size_t *len)

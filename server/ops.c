@@ -101,6 +101,7 @@ enum srv_outcome srv_op_list(struct srv_request *r)
 		e->cache = (unsigned)g->region->cache;
 		e->flags = (g->region->sensitive ? MMIO_REGION_SENSITIVE : 0) |
 			   (g->exclusive ? MMIO_REGION_EXCLUSIVE : 0);
+		srv_device_place(r->gen->devices[region], g->offset, &e->phys, e->where);
 	}
 	r->rep.list.count = (uint32_t)n;
 	r->rep.list.entries = entries;

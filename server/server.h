@@ -287,6 +287,10 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *g,
  * whole BAR, known only to the backend).
  */
 uint64_t srv_grant_end(const struct cfg_grant *g, const struct srv_device *d);
+/* Where byte @off of device @d lies, for LIST and OPEN: its physical
+ * address (0: none known, a sim device) and its function and BAR. */
+void srv_device_place(const struct srv_device *d, uint64_t off, uint64_t *phys,
+		      char where[PROTO_WHERE_MAX + 1]);
 
 /* Close handle @id of @s. MMIO_OK or MMIO_EINVAL (no such handle). */
 int srv_handle_close(struct srv_session *s, uint32_t id);

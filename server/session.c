@@ -514,6 +514,7 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 	rep->widths = grant->widths;
 	rep->cache = (unsigned)grant->region->cache;
 	rep->width = h->win.width;
+	srv_device_place(h->dev, off, &rep->phys, rep->where);
 	rep->flags = (h->sensitive ? MMIO_REGION_SENSITIVE : 0) |
 		     (grant->exclusive ? MMIO_REGION_EXCLUSIVE : 0) |
 		     (h->mappable && srv_grants_available() ? MMIO_REGION_MAPPABLE : 0);

@@ -37,6 +37,26 @@ void srv_limits_apply(const struct cfg_server *cs)
 
 static atomic_ulong generation_ids;
 
+/* The line that says what a region resolved to: its function, BAR and
+ * physical range where it has them. */
+static void device_log(const struct cfg_region *r, const char *source, const struct shim_device *d)
+{
+	if (d->phys)
+		srv_info("region %s: mapped %s at %s, phys [0x%" PRIx64 ", 0x%" PRIx64
+			 ") (%zu bytes)",
+			 r->name, source, d->where, d->phys, d->phys + d->size, d->size);
+	else
+		srv_info("region %s: mapped %s%s%s (%zu bytes)", r->name, source,
+			 d->where[0] ? " at " : "", d->where, d->size);
+}
+
+void srv_device_place(const struct srv_device *d, uint64_t off, uint64_t *phys,
+		      char where[PROTO_WHERE_MAX + 1])
+{
+	*phys = d->dev.phys ? d->dev.phys + off : 0;
+	snprintf(where, PROTO_WHERE_MAX + 1, "%s", d->dev.where);
+}
+
 /* What a region maps; two regions with the same name and source share a device. */
 static void region_source(const struct cfg_region *r, char *buf, size_t len)
 {
@@ -196,9 +216,7 @@ int srv_generation_build(cfg_policy *policy, const struct srv_generation *prev,
 			status = device_open(r, source, &g->devices[i], err, errlen);
 			if (status != MMIO_OK)
 				goto fail;
-			srv_info("region %s: mapped %s%s%s (%zu bytes)", r->name, source,
-				 g->devices[i]->dev.where[0] ? " at " : "",
-				 g->devices[i]->dev.where, g->devices[i]->dev.size);
+			device_log(r, source, &g->devices[i]->dev);
 		}
 		g->ndevices = i + 1;
 		status = size_resolve(policy, i, r, g->devices[i], err, errlen);

@@ -265,6 +265,43 @@ START_TEST(pci_id_of_two_functions_names_both)
 }
 END_TEST
 
+/* The function, BAR and physical range a region resolves to: on the open
+ * device, and from shim_pci_resolve() without mapping anything. */
+START_TEST(pci_resolution_names_function_bar_and_range)
+{
+	struct shim_source src = pci_at(5, 2);
+	struct shim_resolved res;
+	struct shim_device d;
+	char err[512] = "";
+
+	src.offset = 0x1000;
+	src.size = 0x2000;
+	ck_assert_int_eq(shim_device_open(&src, &d, err, sizeof(err)), MMIO_OK);
+	ck_assert_str_eq(d.where, "0000:00:05.0 BAR2");
+	ck_assert_uint_eq(d.phys, 0xfc001000u);
+	shim_device_close(&d);
+	ck_assert_int_eq(shim_pci_resolve(&src, &res, err, sizeof(err)), MMIO_OK);
+	ck_assert_str_eq(res.where, "0000:00:05.0 BAR2");
+	ck_assert_uint_eq(res.phys, 0xfc001000u);
+	ck_assert_uint_eq(res.size, 0x2000);
+	/* The whole BAR by ID; a function a driver holds still resolves. */
+	src = pci_at(0, 0);
+	src.by_id = true;
+	src.vendor_id = 0x1234;
+	src.device_id = 0x11e8;
+	src.pci_index = 1;
+	src.pci_index_given = true;
+	ck_assert_int_eq(shim_pci_resolve(&src, &res, err, sizeof(err)), MMIO_OK);
+	ck_assert_str_eq(res.where, "0000:00:06.0 BAR0");
+	ck_assert_uint_eq(res.phys, 0xfe800000u);
+	ck_assert_uint_eq(res.size, 1u << 20);
+	/* The ambiguity is the open's error here too. */
+	src.pci_index_given = false;
+	ck_assert_int_eq(shim_pci_resolve(&src, &res, err, sizeof(err)), MMIO_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "matches 2 PCI functions"));
+}
+END_TEST
+
 START_TEST(pci_errors_name_the_problem)
 {
 	struct shim_source src;
@@ -428,6 +465,7 @@ static Suite *backends_suite(void)
 	tcase_add_test(tc, pci_part_of_a_bar_is_never_granted);
 	tcase_add_test(tc, pci_by_id_in_address_order);
 	tcase_add_test(tc, pci_id_of_two_functions_names_both);
+	tcase_add_test(tc, pci_resolution_names_function_bar_and_range);
 	tcase_add_test(tc, pci_errors_name_the_problem);
 	tcase_add_test(tc, pci_refusals_say_lockdown_or_privilege);
 	suite_add_tcase(s, tc);

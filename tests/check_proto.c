@@ -319,7 +319,9 @@ static const struct proto_list_entry golden_entries[] = {
 	  .ops = MMIO_OPS_ALL,
 	  .widths = 4,
 	  .cache = MMIO_CACHE_WRITE_BACK,
-	  .flags = MMIO_REGION_EXCLUSIVE | MMIO_REGION_MAPPABLE },
+	  .flags = MMIO_REGION_EXCLUSIVE | MMIO_REGION_MAPPABLE,
+	  .phys = 0xfea00000,
+	  .where = "0000:00:04.0 BAR0" },
 	{ .name = "timer",
 	  .size = 0x1000,
 	  .access = MMIO_ACCESS_READ,
@@ -352,15 +354,18 @@ static const struct rep_vector rep_vectors[] = {
 	  RP("01", ST_EVERSION, DONE0),
 	  { .opcode = PROTO_OP_HELLO, .status = MMIO_EVERSION } },
 	{ "LIST",
-	  RP("02", ST_OK, DONE0) "02000000"
-				 "03 656475 0001000000000000 03 1f 04 03 06"
-				 "05 74696d6572 0010000000000000 01 01 0f 00 01",
+	  RP("02", ST_OK,
+	     DONE0) "02000000"
+		    "03 656475 0001000000000000 03 1f 04 03 06 0000a0fe00000000 11 "
+		    "303030303a30303a30342e302042415230"
+		    "05 74696d6572 0010000000000000 01 01 0f 00 01 0000000000000000 00",
 	  { .opcode = PROTO_OP_LIST, .list = { .count = 2, .entries = golden_entries } } },
 	{ "LIST empty",
 	  RP("02", ST_OK, DONE0) "00000000",
 	  { .opcode = PROTO_OP_LIST, .list = { .count = 0 } } },
 	{ "OPEN",
-	  RP("03", ST_OK, DONE0) "01000000 0001000000000000 03 1f 0c 01 04 04",
+	  RP("03", ST_OK, DONE0) "01000000 0001000000000000 03 1f 0c 01 04 04 "
+				 "1000a0fe00000000 11 303030303a30303a30342e302042415230",
 	  { .opcode = PROTO_OP_OPEN,
 	    .open = { .handle = 1,
 		      .size = 0x100,
@@ -369,7 +374,9 @@ static const struct rep_vector rep_vectors[] = {
 		      .widths = 4 | 8,
 		      .cache = MMIO_CACHE_WRITE_COMBINING,
 		      .width = 4,
-		      .flags = MMIO_REGION_MAPPABLE } } },
+		      .flags = MMIO_REGION_MAPPABLE,
+		      .phys = 0xfea00010,
+		      .where = "0000:00:04.0 BAR0" } } },
 	{ "OPEN EACCES",
 	  RP("03", ST_EACCES, DONE0),
 	  { .opcode = PROTO_OP_OPEN, .status = MMIO_EACCES } },
@@ -582,6 +589,8 @@ static void list_entry_assert_eq(const struct proto_list_entry *want,
 	ck_assert_uint_eq(got->widths, want->widths);
 	ck_assert_uint_eq(got->cache, want->cache);
 	ck_assert_uint_eq(got->flags, want->flags);
+	ck_assert_uint_eq(got->phys, want->phys);
+	ck_assert_str_eq(got->where, want->where);
 }
 
 static void reply_assert_eq(const struct proto_reply *want, const struct proto_reply *got)
@@ -623,6 +632,8 @@ static void reply_assert_eq(const struct proto_reply *want, const struct proto_r
 		ck_assert_uint_eq(got->open.cache, want->open.cache);
 		ck_assert_uint_eq(got->open.width, want->open.width);
 		ck_assert_uint_eq(got->open.flags, want->open.flags);
+		ck_assert_uint_eq(got->open.phys, want->open.phys);
+		ck_assert_str_eq(got->open.where, want->open.where);
 		break;
 	case PROTO_OP_READ_ONCE:
 		ck_assert_uint_eq(got->read_once.value, want->read_once.value);
@@ -1069,6 +1080,8 @@ START_TEST(test_bad_widths_rejected)
 	tb_le(&t, 0x030f0f00, 4); /* access 0, ops 0x0f, widths 0x0f, cache 3 */
 	tb_le(&t, w, 1);
 	tb_le(&t, 0, 1);
+	tb_le(&t, 0, 8); /* phys */
+	tb_le(&t, 0, 1); /* where: "" */
 	{
 		struct proto_reply rep;
 
@@ -1391,48 +1404,82 @@ START_TEST(test_list_entries_rejected)
 	struct proto_reply rep;
 
 	/* count beyond what is there, and huge counts */
-	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "02000000 03 656475 "
-							       "0001000000000000 03 1f 04 03 06",
-					&rep),
-			 MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "02000000 03 656475 "
+					 "0001000000000000 03 1f 04 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
 	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "ffffffff", &rep), MMIO_EPROTO);
 	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01100000", &rep), MMIO_EPROTO);
 	/* name length past the buffer */
-	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 40 656475 "
-							       "0001000000000000 03 1f 04 03 06",
-					&rep),
-			 MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 40 656475 "
+					 "0001000000000000 03 1f 04 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
 	/* bad name char */
-	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 652f75 "
-							       "0001000000000000 03 1f 04 03 06",
-					&rep),
-			 MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 652f75 "
+					 "0001000000000000 03 1f 04 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
 	/* access 4, ops 0x20, widths 0x10, cache 4, flags 8 */
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 656475 "
+					 "0001000000000000 04 1f 04 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 656475 "
+					 "0001000000000000 03 20 04 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 656475 "
+					 "0001000000000000 03 1f 10 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 656475 "
+					 "0001000000000000 03 1f 04 04 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 656475 "
+					 "0001000000000000 03 1f 04 03 08 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
+	/* where: 64 bytes, a control character, cut short */
 	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 656475 "
-							       "0001000000000000 04 1f 04 03 06",
+							       "0001000000000000 03 1f 04 03 06 "
+							       "0000000000000000 40",
 					&rep),
 			 MMIO_EPROTO);
 	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 656475 "
-							       "0001000000000000 03 20 04 03 06",
+							       "0001000000000000 03 1f 04 03 06 "
+							       "0000000000000000 02 410a",
 					&rep),
 			 MMIO_EPROTO);
 	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 656475 "
-							       "0001000000000000 03 1f 10 03 06",
-					&rep),
-			 MMIO_EPROTO);
-	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 656475 "
-							       "0001000000000000 03 1f 04 04 06",
-					&rep),
-			 MMIO_EPROTO);
-	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 656475 "
-							       "0001000000000000 03 1f 04 03 08",
+							       "0001000000000000 03 1f 04 03 06 "
+							       "0000000000000000",
 					&rep),
 			 MMIO_EPROTO);
 	/* the same entry with valid fields decodes */
-	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 656475 "
-							       "0001000000000000 03 1f 04 03 06",
-					&rep),
-			 MMIO_OK);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 656475 "
+					 "0001000000000000 03 1f 04 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_OK);
 	ck_assert_uint_eq(rep.list.count, 1);
 }
 END_TEST

@@ -417,6 +417,12 @@ struct mmio_region_info {
 	 * aligned bulk moves this many bytes an access (a grant that lists one
 	 * width pins it). */
 	unsigned bulk_width;
+	/* Where it lies, when the server knows: the PCI function and BAR
+	 * ("0000:00:07.0 BAR0") or "phys 0x..." ("" for a simulated device),
+	 * and the physical address of byte 0 (0 when none), so the range is
+	 * [phys, phys + size). */
+	char where[64];
+	uint64_t phys;
 };
 
 /*

@@ -292,6 +292,7 @@ struct shim_device {
 	uint64_t fd_offset;
 	uint64_t source_size; /* pci: size of the whole BAR; else size */
 	char where[64];	      /* pci: "0000:00:04.0 BAR0"; devmem: "phys 0x..."; sim: "" */
+	uint64_t phys;	      /* pci, devmem: the physical address of byte 0; sim: 0 */
 	/* Private to the backend. */
 	void *map;	/* the whole mapping (base may lie inside it) */
 	size_t map_len; /* its length */
@@ -322,6 +323,23 @@ const struct shim_backend *shim_backend_find(const char *name);
  * region and the problem is written to @err (may be NULL if @errlen is 0).
  */
 int shim_device_open(const struct shim_source *src, struct shim_device *dev, char *err,
+		     size_t errlen);
+
+/* Where a pci source lies, found without mapping it (shim_pci_resolve()). */
+struct shim_resolved {
+	char where[64]; /* "0000:00:07.0 BAR0", as shim_device.where */
+	uint64_t phys;	/* physical address of byte 0 (the BAR's start + offset) */
+	uint64_t size;	/* bytes of the region (the rest of the BAR for size 0) */
+};
+
+/*
+ * The function, BAR and physical range pci source @src resolves to (in its
+ * sysfs_root), with the same checks and messages as opening it, but
+ * nothing mapped, opened for writing or required of a driver: for tools
+ * that explain a policy. Returns MMIO_OK, or the status and message the
+ * open would give for the function and BAR (MMIO_ENOENT, MMIO_EINVAL).
+ */
+int shim_pci_resolve(const struct shim_source *src, struct shim_resolved *out, char *err,
 		     size_t errlen);
 
 /* Unmap and release @dev. NULL, or a device that failed to open, is fine. */

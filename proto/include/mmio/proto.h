@@ -67,6 +67,9 @@ extern "C" {
 
 /* Region names: 1 to PROTO_NAME_MAX bytes of [A-Za-z0-9_.-]. */
 #define PROTO_NAME_MAX 63u
+/* Where a region lies ("0000:00:07.0 BAR0", "phys 0x..."; "" for sim):
+ * 0 to PROTO_WHERE_MAX printable ASCII bytes (0x20 to 0x7e). */
+#define PROTO_WHERE_MAX 63u
 
 /* Bounds on counted arrays; a larger count is MMIO_EPROTO on decode. */
 #define PROTO_BATCH_MAX 4096u /* ops in one BATCH */
@@ -387,6 +390,8 @@ struct proto_list_entry {
 	unsigned widths;	       /* allowed widths, MMIO_WIDTHS_ALL bits */
 	unsigned cache;		       /* MMIO_CACHE_* */
 	unsigned flags;		       /* MMIO_REGION_* */
+	uint64_t phys;		       /* physical address of the grant's byte 0; 0: none known */
+	char where[PROTO_WHERE_MAX + 1]; /* the function and BAR, or ""; NUL-terminated */
 };
 
 /*
@@ -409,8 +414,10 @@ struct proto_open_rep {
 	unsigned ops;	 /* MMIO_OPS_* */
 	unsigned widths; /* allowed widths, MMIO_WIDTHS_ALL bits */
 	unsigned cache;	 /* MMIO_CACHE_* */
-	unsigned width;	 /* pinned access width: 0 (none), 1, 2, 4 or 8 */
+	unsigned width;	 /* copies' granule: 0 (none), 1, 2, 4 or 8 */
 	unsigned flags;	 /* MMIO_REGION_*; MAPPABLE: MAP may succeed */
+	uint64_t phys;	 /* physical address of the handle's byte 0; 0: none known */
+	char where[PROTO_WHERE_MAX + 1]; /* the function and BAR, or ""; NUL-terminated */
 };
 
 /* READ_ONCE and POLL replies: the value read (POLL: the last value read). */
