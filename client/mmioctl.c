@@ -27,7 +27,9 @@ static const char usage_text[] =
 	"Usage: mmioctl [-s URL] [-d] COMMAND [ARG...]\n"
 	"\n"
 	"Commands:\n"
-	"  list                              regions this client may see\n"
+	"  list [-v]                         regions this client may see (-v: also the\n"
+	"                                    width bulk copies use, and where each lies:\n"
+	"                                    PCI function, BAR, physical range)\n"
 	"  read REGION OFFSET [WIDTH]        read one register and print it\n"
 	"  write REGION OFFSET WIDTH VALUE   write one register\n"
 	"  poll REGION OFFSET WIDTH MASK WANT [TIMEOUT_US]\n"
@@ -163,6 +165,20 @@ static const char *access_text(unsigned access)
 	return text[access & 3u];
 }
 
+/* -v: where each region lies, and the width its bulk copies use. */
+static bool verbose;
+
+/* The WHERE column: function and BAR, and the physical range; "-" for sim. */
+static const char *where_text(char *buf, size_t len, const struct mmio_region_info *e)
+{
+	if (e->phys)
+		snprintf(buf, len, "%s [0x%" PRIx64 ", 0x%" PRIx64 ")", e->where, e->phys,
+			 e->phys + e->size);
+	else
+		snprintf(buf, len, "%s", e->where[0] ? e->where : "-");
+	return buf;
+}
+
 static int cmd_list(mmio_client *c)
 {
 	struct mmio_region_info *list;
@@ -178,17 +194,22 @@ static int cmd_list(mmio_client *c)
 		if (l > namew)
 			namew = l;
 	}
-	printf("%-*s  %-18s  %-6s  %-24s  %-7s  %-15s  %s\n", namew, "NAME", "SIZE", "ACCESS",
-	       "OPS", "WIDTHS", "CACHE", "FLAGS");
+	printf("%-*s  %-18s  %-6s  %-24s  %-7s  %-15s  %s%s\n", namew, "NAME", "SIZE", "ACCESS",
+	       "OPS", "WIDTHS", "CACHE", verbose ? "FLAGS                     BULK  " : "FLAGS",
+	       verbose ? "WHERE" : "");
 	for (size_t i = 0; i < n; i++) {
 		const struct mmio_region_info *e = &list[i];
-		char size[24], ops[64], widths[16], flags[48];
+		char size[24], ops[64], widths[16], flags[48], where[128];
 
 		snprintf(size, sizeof(size), "0x%" PRIx64, e->size);
-		printf("%-*s  %-18s  %-6s  %-24s  %-7s  %-15s  %s\n", namew, e->name, size,
+		printf("%-*s  %-18s  %-6s  %-24s  %-7s  %-15s  ", namew, e->name, size,
 		       access_text(e->access), ops_text(ops, sizeof(ops), e->ops),
-		       widths_text(widths, sizeof(widths), e->widths), mmio_cache_name(e->cache),
-		       flags_text(flags, sizeof(flags), e->flags));
+		       widths_text(widths, sizeof(widths), e->widths), mmio_cache_name(e->cache));
+		if (verbose)
+			printf("%-24s  %-4u  %s\n", flags_text(flags, sizeof(flags), e->flags),
+			       e->bulk_width, where_text(where, sizeof(where), e));
+		else
+			printf("%s\n", flags_text(flags, sizeof(flags), e->flags));
 	}
 	mmio_list_free(list);
 	return 0;
@@ -639,9 +660,15 @@ static int parse_command(int argc, char **argv, struct command *cmd)
 
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->width = 4;
+	if (strcmp(name, "list") == 0 && argc == 2 && strcmp(argv[1], "-v") == 0) {
+		verbose = true;
+		cmd->kind = CMD_LIST;
+		return 0;
+	}
 	if (strcmp(name, "list") == 0 || strcmp(name, "stats") == 0) {
 		if (argc != 1)
-			return usage_error("%s takes no arguments", name);
+			return usage_error("%s", name[0] == 'l' ? "usage: list [-v]"
+								: "stats takes no arguments");
 		cmd->kind = name[0] == 'l' ? CMD_LIST : CMD_STATS;
 		return 0;
 	}

@@ -107,6 +107,10 @@ static int device_open(const struct cfg_region *r, const char *source, struct sr
 		.bar = r->bar,
 		.offset = r->offset,
 		.phys = r->phys,
+		/* Where sysfs is (tests point it at a tree of their own). */
+		.sysfs_root = getenv("MMIO_SYSFS_ROOT") && getenv("MMIO_SYSFS_ROOT")[0]
+				      ? getenv("MMIO_SYSFS_ROOT")
+				      : NULL,
 		/* Fault injection from outside (the test suites shrink the memfd). */
 		.resizable = r->source == CFG_SOURCE_SIM && getenv("MMIO_SIM_RESIZABLE") &&
 			     strcmp(getenv("MMIO_SIM_RESIZABLE"), "1") == 0,

@@ -4,6 +4,7 @@
  * (`explain`), as mmio-policy(5) documents. Exit 0 valid, 1 invalid, 2 usage.
  */
 #include <mmio/config.h>
+#include <mmio/shim.h>
 
 #include <grp.h>
 #include <pwd.h>
@@ -28,7 +29,11 @@ static const char usage_text[] =
 	"           problem as \"FILE:LINE:COL: message\" on stderr\n"
 	"  explain  print the grants that a peer with uid N (and gid N) gets from\n"
 	"           FILE; without --gid, the gid and supplementary groups of the\n"
-	"           uid's passwd entry are used\n"
+	"           uid's passwd entry are used; then, for each region it may\n"
+	"           open, where it lies: the PCI function, BAR and physical range\n"
+	"           found in sysfs ($MMIO_SYSFS_ROOT, default /sys) without mapping\n"
+	"           anything, or why it cannot be found (a pci_id several\n"
+	"           functions have, no such function)\n"
 	"\n"
 	"Exit status: 0 all valid, 1 a policy is invalid, 2 usage error.\n";
 
@@ -319,6 +324,59 @@ static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
 	return true;
 }
 
+/* Where pci region @r lies, into @line: its function, BAR and physical
+ * range, or the error the server would give. */
+static void pci_where(const struct cfg_region *r, char *line, size_t len)
+{
+	const char *root = getenv("MMIO_SYSFS_ROOT");
+	struct shim_source src = {
+		.backend = "pci",
+		.name = r->name,
+		.size = (size_t)r->size,
+		.cache = r->cache,
+		.by_id = r->source == CFG_SOURCE_PCI_ID,
+		.pci = { r->pci.domain, r->pci.bus, r->pci.device, r->pci.function },
+		.vendor_id = r->vendor_id,
+		.device_id = r->device_id,
+		.pci_index = r->pci_index,
+		.pci_index_given = r->pci_index_given,
+		.bar = r->bar,
+		.offset = r->offset,
+		.sysfs_root = root && root[0] ? root : NULL,
+	};
+	struct shim_resolved res;
+	char err[512] = "";
+
+	if (shim_pci_resolve(&src, &res, err, sizeof(err)) == MMIO_OK)
+		snprintf(line, len, "region %s: %s, phys [0x%llx, 0x%llx)", r->name, res.where,
+			 (unsigned long long)res.phys, (unsigned long long)(res.phys + res.size));
+	else
+		snprintf(line, len, "%s", err);
+}
+
+/* Where each region @peer may open lies, one line each (sim regions have no
+ * such place). */
+static void print_places(const cfg_policy *p, const struct cfg_peer *peer)
+{
+	bool header = false;
+
+	for (size_t i = 0; i < cfg_policy_region_count(p); i++) {
+		const struct cfg_region *r = cfg_policy_region(p, i);
+		char line[640];
+
+		if (r->source == CFG_SOURCE_SIM || !cfg_policy_next_grant(p, peer, i, NULL))
+			continue;
+		if (r->source == CFG_SOURCE_PHYS)
+			snprintf(line, sizeof(line), "region %s: phys [0x%llx, 0x%llx)", r->name,
+				 (unsigned long long)r->phys,
+				 (unsigned long long)(r->phys + r->size));
+		else
+			pci_where(r, line, sizeof(line));
+		printf("%s%s\n", header ? "" : "\nwhere:\n", line);
+		header = true;
+	}
+}
+
 static int run_explain(int argc, char **argv)
 {
 	struct explain_args a = { NULL, false, false, 0, 0 };
@@ -360,6 +418,7 @@ static int run_explain(int argc, char **argv)
 		fprintf(stderr, "mmio-policy explain: out of memory\n");
 		return EXIT_FAILURE;
 	}
+	print_places(p, &peer);
 	cfg_policy_free(p);
 	return EXIT_SUCCESS;
 }
