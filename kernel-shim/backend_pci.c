@@ -330,9 +330,9 @@ static int resource_open(const struct shim_source *src, const char *fn, unsigned
 }
 
 /* The function, BAR and physical range @src names, without mapping it. */
-static int pci_locate(const struct shim_source *src, char fn[PCI_FUNCTION_NAMELEN],
-		      uint64_t *start, uint64_t *bar_size, uint64_t *size, unsigned long *flags,
-		      char *err, size_t errlen)
+static int pci_locate(const struct shim_source *src, char fn[PCI_FUNCTION_NAMELEN], uint64_t *start,
+		      uint64_t *bar_size, uint64_t *size, unsigned long *flags, char *err,
+		      size_t errlen)
 {
 	uint64_t end;
 	int status;

@@ -383,14 +383,14 @@ struct proto_hello_rep {
 
 /* One region this client may see (LIST). */
 struct proto_list_entry {
-	char name[PROTO_NAME_MAX + 1]; /* NUL-terminated, valid per proto_name_valid() */
-	uint64_t size;		       /* bytes the client may open */
-	unsigned access;	       /* MMIO_ACCESS_* */
-	unsigned ops;		       /* MMIO_OPS_* */
-	unsigned widths;	       /* allowed widths, MMIO_WIDTHS_ALL bits */
-	unsigned cache;		       /* MMIO_CACHE_* */
-	unsigned flags;		       /* MMIO_REGION_* */
-	uint64_t phys;		       /* physical address of the grant's byte 0; 0: none known */
+	char name[PROTO_NAME_MAX + 1];	 /* NUL-terminated, valid per proto_name_valid() */
+	uint64_t size;			 /* bytes the client may open */
+	unsigned access;		 /* MMIO_ACCESS_* */
+	unsigned ops;			 /* MMIO_OPS_* */
+	unsigned widths;		 /* allowed widths, MMIO_WIDTHS_ALL bits */
+	unsigned cache;			 /* MMIO_CACHE_* */
+	unsigned flags;			 /* MMIO_REGION_* */
+	uint64_t phys;			 /* physical address of the grant's byte 0; 0: none known */
 	char where[PROTO_WHERE_MAX + 1]; /* the function and BAR, or ""; NUL-terminated */
 };
 
