@@ -37,30 +37,43 @@ bool proto_name_cstr_valid(const char *name)
 	return name && proto_name_valid(name, strnlen(name, PROTO_NAME_MAX + 1));
 }
 
-bool proto_name_read(struct proto_reader *r, char name[PROTO_NAME_MAX + 1])
+/* A u8 length and that many bytes that @valid accepts, into @out (at most
+ * 255 bytes and the terminator; @valid bounds it further). */
+static bool counted_read(struct proto_reader *r, char *out, bool (*valid)(const char *, size_t))
 {
 	size_t n = proto_read_u8(r);
 	const uint8_t *bytes;
 
-	if (r->bad || !proto_read_bytes(r, n, &bytes))
+	if (r->bad || !proto_read_bytes(r, n, &bytes) || !valid((const char *)bytes, n))
 		return false;
-	if (!proto_name_valid((const char *)bytes, n))
-		return false;
-	memcpy(name, bytes, n);
-	name[n] = '\0';
+	memcpy(out, bytes, n);
+	out[n] = '\0';
 	return true;
+}
+
+bool proto_name_read(struct proto_reader *r, char name[PROTO_NAME_MAX + 1])
+{
+	return counted_read(r, name, proto_name_valid);
+}
+
+/* A u8 length and the bytes of @s, at most @max of them. */
+static void counted_write(struct proto_writer *w, const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+
+	proto_write_u8(w, (uint8_t)n);
+	proto_write_bytes(w, s, n);
 }
 
 void proto_name_write(struct proto_writer *w, const char *name)
 {
-	size_t n = strnlen(name, PROTO_NAME_MAX);
-
-	proto_write_u8(w, (uint8_t)n);
-	proto_write_bytes(w, name, n);
+	counted_write(w, name, PROTO_NAME_MAX);
 }
 
 static bool where_bytes_valid(const char *s, size_t n)
 {
+	if (n > PROTO_WHERE_MAX)
+		return false;
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
 			return false;
@@ -69,30 +82,17 @@ static bool where_bytes_valid(const char *s, size_t n)
 
 bool proto_where_valid(const char *where)
 {
-	size_t n = strnlen(where, PROTO_WHERE_MAX + 1);
-
-	return n <= PROTO_WHERE_MAX && where_bytes_valid(where, n);
+	return where_bytes_valid(where, strnlen(where, PROTO_WHERE_MAX + 1));
 }
 
 bool proto_where_read(struct proto_reader *r, char where[PROTO_WHERE_MAX + 1])
 {
-	size_t n = proto_read_u8(r);
-	const uint8_t *bytes;
-
-	if (r->bad || n > PROTO_WHERE_MAX || !proto_read_bytes(r, n, &bytes) ||
-	    !where_bytes_valid((const char *)bytes, n))
-		return false;
-	memcpy(where, bytes, n);
-	where[n] = '\0';
-	return true;
+	return counted_read(r, where, where_bytes_valid);
 }
 
 void proto_where_write(struct proto_writer *w, const char *where)
 {
-	size_t n = strnlen(where, PROTO_WHERE_MAX);
-
-	proto_write_u8(w, (uint8_t)n);
-	proto_write_bytes(w, where, n);
+	counted_write(w, where, PROTO_WHERE_MAX);
 }
 
 bool proto_batch_op_valid(const struct proto_batch_op *op)

@@ -7,6 +7,8 @@
 #include "log.h"
 #include "server.h"
 
+#include <mmio/config_shim.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,29 +95,12 @@ static int device_open(const struct cfg_region *r, const char *source, struct sr
 		       char *err, size_t errlen)
 {
 	struct srv_device *d = calloc(1, sizeof(*d));
-	struct shim_source src = {
-		.backend = cfg_source_backend(r->source),
-		.name = r->name,
-		.size = (size_t)r->size,
-		.cache = r->cache,
-		.by_id = r->source == CFG_SOURCE_PCI_ID,
-		.pci = { r->pci.domain, r->pci.bus, r->pci.device, r->pci.function },
-		.vendor_id = r->vendor_id,
-		.device_id = r->device_id,
-		.pci_index = r->pci_index,
-		.pci_index_given = r->pci_index_given,
-		.bar = r->bar,
-		.offset = r->offset,
-		.phys = r->phys,
-		/* Where sysfs is (tests point it at a tree of their own). */
-		.sysfs_root = getenv("MMIO_SYSFS_ROOT") && getenv("MMIO_SYSFS_ROOT")[0]
-				      ? getenv("MMIO_SYSFS_ROOT")
-				      : NULL,
-		/* Fault injection from outside (the test suites shrink the memfd). */
-		.resizable = r->source == CFG_SOURCE_SIM && getenv("MMIO_SIM_RESIZABLE") &&
-			     strcmp(getenv("MMIO_SIM_RESIZABLE"), "1") == 0,
-	};
+	struct shim_source src = cfg_region_shim_source(r);
 	int status;
+
+	/* Fault injection from outside (the test suites shrink the memfd). */
+	src.resizable = r->source == CFG_SOURCE_SIM && getenv("MMIO_SIM_RESIZABLE") &&
+			strcmp(getenv("MMIO_SIM_RESIZABLE"), "1") == 0;
 
 	if (!d) {
 		snprintf(err, errlen, "region %s: out of memory", r->name);

@@ -4,7 +4,7 @@
  * (`explain`), as mmio-policy(5) documents. Exit 0 valid, 1 invalid, 2 usage.
  */
 #include <mmio/config.h>
-#include <mmio/shim.h>
+#include <mmio/config_shim.h>
 
 #include <grp.h>
 #include <pwd.h>
@@ -328,22 +328,7 @@ static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
  * range, or the error the server would give. */
 static void pci_where(const struct cfg_region *r, char *line, size_t len)
 {
-	const char *root = getenv("MMIO_SYSFS_ROOT");
-	struct shim_source src = {
-		.backend = "pci",
-		.name = r->name,
-		.size = (size_t)r->size,
-		.cache = r->cache,
-		.by_id = r->source == CFG_SOURCE_PCI_ID,
-		.pci = { r->pci.domain, r->pci.bus, r->pci.device, r->pci.function },
-		.vendor_id = r->vendor_id,
-		.device_id = r->device_id,
-		.pci_index = r->pci_index,
-		.pci_index_given = r->pci_index_given,
-		.bar = r->bar,
-		.offset = r->offset,
-		.sysfs_root = root && root[0] ? root : NULL,
-	};
+	struct shim_source src = cfg_region_shim_source(r);
 	struct shim_resolved res;
 	char err[512] = "";
 
