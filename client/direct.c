@@ -537,8 +537,7 @@ int cli_direct_attach(struct cli_handle *h)
 	d->fd_offset = mmap_offset;
 	d->handle_at = (size_t)map.offset;
 	d->prot = prot;
-	/* Copies take the grant's widths as the server's do: the widest at each
-	 * aligned step, in multiples of the width the OPEN reply stated. */
+	/* Copies take the grant's widths as the server's (granule: OPEN's width). */
 	if (shim_window_init_widths(&d->win, (uint8_t *)p + map.offset, (size_t)h->info.size,
 				    h->info.widths) != MMIO_OK ||
 	    d->win.width != h->info.width ||
