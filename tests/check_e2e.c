@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WORKERS	       8
@@ -308,6 +310,36 @@ START_TEST(mmioctl_polls_at_every_width)
 }
 END_TEST
 
+/* A user who may not reach the socket (here the scratch directory, 0700)
+ * is told so at once, with the path, not after the connect budget. */
+START_TEST(mmioctl_says_the_socket_is_not_ours_at_once)
+{
+	char cmd[1024], out[4096] = "";
+	struct timespec t0, t1;
+	struct stat st;
+	size_t n;
+	FILE *p;
+
+	ck_assert_int_eq(stat(H.dir, &st), 0);
+	ck_assert_int_eq(chmod(H.dir, 0700), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "setpriv --reuid=65534 --regid=65534 --clear-groups '%s' -s '%s' list 2>&1",
+		 MMIO_MMIOCTL_BIN, H.url);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	ck_assert_int_eq(WEXITSTATUS(pclose(p)), 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 2);
+	ck_assert_msg(strstr(out, "MMIO_EACCES") && strstr(out, H.sock) &&
+			      strstr(out, "permission denied"),
+		      "%s", out);
+	ck_assert_int_eq(chmod(H.dir, st.st_mode & 07777), 0);
+}
+END_TEST
+
 /* save/load: a file into the region through messages and back out through
  * a mapping (-d), and the other way round, byte for byte. */
 START_TEST(mmioctl_save_load_both_modes)
@@ -492,6 +524,7 @@ static Suite *e2e_suite(void)
 	tcase_add_test(tc, concurrent_clients_match_the_model);
 	tcase_add_test(tc, mmioctl_reads_writes_and_names_errors);
 	tcase_add_test(tc, mmioctl_polls_at_every_width);
+	tcase_add_test(tc, mmioctl_says_the_socket_is_not_ours_at_once);
 	tcase_add_test(tc, mmioctl_save_load_both_modes);
 	tcase_add_test(tc, example_driver_runs);
 	suite_add_tcase(s, tc);
