@@ -46,9 +46,9 @@ static const char policy_head[] = "version: 1\n"
 				  "  max_message: 64KiB\n"
 				  "regions:\n";
 static const char *const regions[] = {
-	"tw-p",	 "64KiB", "tw-d",  "64KiB", "tw-s", "64KiB", "pin-p", "16KiB", "pin-d",
-	"16KiB", "pin-s", "16KiB", "ro-p",  "8KiB", "ro-d",  "8KiB",  "excl",  "8KiB",
-	"noma",	 "8KiB",  "sens",  "4KiB",  "p8-d", "8KiB",  "w24",   "8KiB",  NULL,
+	"tw-p",	 "64KiB", "tw-d", "64KiB", "tw-s", "64KiB", "pin-p", "16KiB", "pin-d", "16KiB",
+	"pin-s", "16KiB", "ro-p", "8KiB",  "ro-d", "8KiB",  "excl",  "8KiB",  "noma",  "8KiB",
+	"sens",	 "4KiB",  "p8-d", "8KiB",  "w24",  "8KiB",  "w48",   "8KiB",  NULL,
 };
 static const char policy_grants[] =
 	"clients:\n"
@@ -73,7 +73,8 @@ static const char policy_grants[] =
 	"      - { region: noma, access: rw, ops: [once, bulk, fill, poll] }\n"
 	"      - { region: sens, access: rw, ops: [once] }\n"
 	"      - { region: p8-d, access: rw, ops: [once, bulk, map], widths: [8] }\n"
-	"      - { region: w24, access: rw, ops: [once, bulk, fill, map], widths: [2, 4] }\n";
+	"      - { region: w24, access: rw, ops: [once, bulk, fill, map], widths: [2, 4] }\n"
+	"      - { region: w48, access: rw, ops: [once, bulk, fill, map], widths: [4, 8] }\n";
 
 static mmio_client *client;
 /* The same server, as two more clients: one whose proxied copies always go
@@ -287,12 +288,31 @@ static uintptr_t sim_address(pid_t pid, const char *name, unsigned nth)
 	return at;
 }
 
-/* A copy from, a copy to and a fill of 16 bytes at offset 2 of @r (grant
- * [2, 4]), counted at words 0 and 8 of the device as process @pid maps
- * it: a 2-byte and a 4-byte access in the first, two 4-byte in the second. */
-static void widths_counted(mmio_region *r, pid_t pid)
+/* A copy or fill of @len bytes at @off of region @region, and the accesses
+ * it makes to the device's words 0 and 8: one per access of 8 bytes, two
+ * of 4, four of 2. */
+struct width_case {
+	const char *region;
+	size_t off, len;
+	uint64_t word0, word8;
+};
+
+static const struct width_case width_cases[] = {
+	/* [2, 4]: 2 at the 2-aligned head and tail, 4 between (every step
+	 * the narrowest, as before: 3 and 4). */
+	{ "w24", 2, 16, 2, 2 },
+	{ "w24", 0, 16, 2, 2 },
+	{ "w24", 6, 10, 1, 2 },
+	/* [4, 8]: 4 to reach the 8-aligned address, then 8 (before: 2 a word). */
+	{ "w48", 4, 20, 1, 1 },
+	{ "w48", 0, 16, 1, 1 },
+};
+
+/* Case @c as a copy from, a copy to and a fill of @r, counted in every
+ * mapping of the device by process @pid (0: this thread). */
+static void widths_counted(mmio_region *r, pid_t pid, const struct width_case *c)
 {
-	uint8_t buf[16] = { 0 };
+	uint8_t buf[32] = { 0 };
 	struct watch_set ws[4];
 	size_t done = 0;
 
@@ -303,26 +323,28 @@ static void widths_counted(mmio_region *r, pid_t pid)
 
 		/* Every mapping of the device (a direct handle and its views). */
 		for (uintptr_t at;
-		     maps < 4 && (at = sim_address(pid ? pid : getpid(), "w24", maps)) != 0;)
+		     maps < 4 && (at = sim_address(pid ? pid : getpid(), c->region, maps)) != 0;)
 			watch_set_open(&ws[maps++], pid, at);
 		ck_assert_uint_gt(maps, 0);
 		if (kind == 0)
-			status = mmio_read(r, 2, buf, sizeof(buf), &done);
+			status = mmio_read(r, c->off, buf, c->len, &done);
 		else if (kind == 1)
-			status = mmio_write(r, 2, buf, sizeof(buf), &done);
+			status = mmio_write(r, c->off, buf, c->len, &done);
 		else
-			status = mmio_fill(r, 2, sizeof(buf), 0x3C, &done);
+			status = mmio_fill(r, c->off, c->len, 0x3C, &done);
 		for (unsigned m = 0; m < maps; m++) {
 			n0 += watch_set_count(&ws[m], 0);
 			n8 += watch_set_count(&ws[m], 1);
 			watch_set_close(&ws[m]);
 		}
 		ck_assert_int_eq(status, MMIO_OK);
-		ck_assert_uint_eq(done, sizeof(buf));
-		ck_assert_msg(n0 == 2 && n8 == 2,
-			      "%s, kind %d: %llu and %llu accesses to words 0 and 8, not 2 and 2",
-			      mmio_is_direct(r) ? "direct" : "proxied", kind,
-			      (unsigned long long)n0, (unsigned long long)n8);
+		ck_assert_uint_eq(done, c->len);
+		ck_assert_msg(n0 == c->word0 && n8 == c->word8,
+			      "%s %s, %zu bytes at %zu, kind %d: %llu and %llu accesses to words "
+			      "0 and 8, not %llu and %llu",
+			      mmio_is_direct(r) ? "direct" : "proxied", c->region, c->len, c->off,
+			      kind, (unsigned long long)n0, (unsigned long long)n8,
+			      (unsigned long long)c->word0, (unsigned long long)c->word8);
 	}
 }
 
@@ -330,20 +352,22 @@ static void widths_counted(mmio_region *r, pid_t pid)
  * step, proxied (in the server) and direct (here), and say so. */
 START_TEST(copies_take_the_widest_allowed_width)
 {
+	const struct width_case *c = &width_cases[_i];
+	bool w24 = strcmp(c->region, "w24") == 0;
 	struct mmio_region_info info;
 	mmio_region *r;
 
-	ck_assert_int_eq(mmio_open(client, "w24", MMIO_OPEN_PROXIED, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_open(client, c->region, MMIO_OPEN_PROXIED, &r), MMIO_OK);
 	ck_assert_int_eq(mmio_describe(r, &info), MMIO_OK);
-	ck_assert_uint_eq(info.width, 2);
-	ck_assert_uint_eq(info.bulk_width, 4);
-	widths_counted(r, H.server);
+	ck_assert_uint_eq(info.width, w24 ? 2 : 4);
+	ck_assert_uint_eq(info.bulk_width, w24 ? 4 : 8);
+	widths_counted(r, H.server, c);
 	mmio_close(r);
 
-	ck_assert_int_eq(mmio_open(client, "w24", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_open(client, c->region, MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
 	ck_assert_int_eq(mmio_describe(r, &info), MMIO_OK);
-	ck_assert_uint_eq(info.bulk_width, 4);
-	widths_counted(r, 0);
+	ck_assert_uint_eq(info.bulk_width, w24 ? 4 : 8);
+	widths_counted(r, 0, c);
 	mmio_close(r);
 }
 END_TEST
@@ -2636,7 +2660,8 @@ static Suite *direct_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, direct_where_granted_proxied_otherwise);
-	tcase_add_test(tc, copies_take_the_widest_allowed_width);
+	tcase_add_loop_test(tc, copies_take_the_widest_allowed_width, 0,
+			    (int)(sizeof(width_cases) / sizeof(width_cases[0])));
 	tcase_add_test(tc, polls_at_every_width);
 	tcase_add_test(tc, strided_rows_proxied_and_direct);
 	tcase_add_test(tc, read_only_grant_maps_read_only);
