@@ -86,6 +86,30 @@ bool cli_door_url(const char *url, char *out, size_t outlen)
 	return false;
 }
 
+bool cli_socket_permitted(const char *url, char *why, size_t whylen)
+{
+	static const char scheme[] = "ipc://";
+	const char *path = url + sizeof(scheme) - 1;
+	struct stat st;
+
+	if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
+		return true;
+	/* connect(2) asks for write permission on the socket, with the
+	 * effective ids: the check faccessat() makes with AT_EACCESS. */
+	if (faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) == 0 || errno != EACCES)
+		return true;
+	if (stat(path, &st) == 0)
+		snprintf(why, whylen, "%s: permission denied (owner uid %u gid %u, mode %04o)",
+			 path, (unsigned)st.st_uid, (unsigned)st.st_gid,
+			 (unsigned)(st.st_mode & 07777));
+	else
+		snprintf(why, whylen,
+			 "%s: permission denied (a directory on the path is not "
+			 "searchable)",
+			 path);
+	return false;
+}
+
 /* A socket connected to the channel at @path into *@s, with @timeout_ms for
  * each send and receive. */
 static int channel_connect(const char *path, int timeout_ms, int *s)

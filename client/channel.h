@@ -31,6 +31,17 @@ bool cli_channel_path(const char *url, char *out, size_t outlen);
 bool cli_door_url(const char *url, char *out, size_t outlen);
 
 /*
+ * May this process connect(2) to the socket of @url? For "ipc://<path>",
+ * false when the kernel would refuse it with EACCES (no write permission
+ * on the socket, or no search permission on a directory on the way),
+ * with a sentence naming the path, its owner and its mode in @why;
+ * true otherwise (another transport, a path that does not exist yet:
+ * those are the retry loop's). Connects to nothing: a connection dropped
+ * in its handshake would stall an nng 1.5.2 listener.
+ */
+bool cli_socket_permitted(const char *url, char *why, size_t whylen);
+
+/*
  * Present MAP token @token on the channel at @path, waiting up to
  * @timeout_ms. On MMIO_OK, *@fd is the device's descriptor (close-on-exec)
  * and *@mmap_offset where the handle starts in it. Otherwise *@fd is -1 and

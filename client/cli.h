@@ -85,6 +85,10 @@ struct cli_region_ops {
 	int (*fill)(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done);
 	int (*poll)(mmio_region *r, size_t off, unsigned width, uint64_t mask, uint64_t want,
 		    uint32_t timeout_us, uint64_t *last);
+	/* @rows rows of @row_bytes at @off + i * @pitch, packed in @buf (to the
+	 * device if @write): the geometry is checked whole (cli_rows_plan()). */
+	int (*rows)(mmio_region *r, size_t off, size_t row_bytes, size_t pitch, size_t rows,
+		    void *buf, bool write, size_t *done);
 	/* Drop mode-specific state before the handle is closed. */
 	void (*release)(struct cli_handle *h);
 	bool direct;
@@ -306,6 +310,14 @@ int cli_bulk_offset(const mmio_region *r, size_t off, size_t len, size_t chunk, 
  * @len bytes succeeds, the result is MMIO_EINVAL with that count.
  */
 int cli_fill_plan(const mmio_region *r, size_t off, size_t len, uint64_t *hoff, size_t *want);
+
+/*
+ * The geometry of a strided copy on view @r, checked whole before anything
+ * moves, as the server checks it: at least one row of at least one byte, a
+ * pitch of at least a row, the last row inside the view, and (a granule)
+ * offset, row and pitch whole accesses. MMIO_OK or MMIO_EINVAL.
+ */
+int cli_rows_plan(const mmio_region *r, size_t off, size_t row_bytes, size_t pitch, size_t rows);
 
 /* ---- proxied.c ---- */
 

@@ -8,6 +8,8 @@
 
 _Static_assert(sizeof(((struct mmio_region_info *)0)->name) == PROTO_NAME_MAX + 1,
 	       "mmio_region_info.name must hold any region name");
+_Static_assert(sizeof(((struct mmio_region_info *)0)->where) == PROTO_WHERE_MAX + 1,
+	       "mmio_region_info.where must hold any where text");
 
 const char *cli_url_resolve(const char *url)
 {
@@ -56,11 +58,20 @@ size_t cli_env_size(const char *name, size_t def)
 	return v;
 }
 
+/* Why this thread's last mmio_connect() failed, when it knows more than the status. */
+static _Thread_local char connect_why[256];
+
+const char *mmio_connect_error(void)
+{
+	return connect_why;
+}
+
 int mmio_connect(const char *url, mmio_client **out)
 {
 	mmio_client *c;
 	int status;
 
+	connect_why[0] = '\0';
 	if (!out)
 		return MMIO_EINVAL;
 	*out = NULL;
@@ -97,7 +108,13 @@ int mmio_connect(const char *url, mmio_client **out)
 	/* Through our own door if the server opened one: no other account can
 	 * crowd or stall it. */
 	char door[sizeof(c->fd_path) + 16];
-	status = cli_transport_connect(c, cli_door_url(url, door, sizeof(door)) ? door : url,
+	const char *target = cli_door_url(url, door, sizeof(door)) ? door : url;
+	/* A socket we may not open is an answer now, not after the budget. */
+	if (!cli_socket_permitted(target, connect_why, sizeof(connect_why))) {
+		status = MMIO_EACCES;
+		goto fail_connect;
+	}
+	status = cli_transport_connect(c, target,
 				       cli_env_ms("MMIO_CONNECT_TIMEOUT_MS", CLI_CONNECT_MS_DEF),
 				       CLI_ATTEMPT_MS);
 	if (status != MMIO_OK)
@@ -211,6 +228,9 @@ int mmio_list(mmio_client *c, struct mmio_region_info **out, size_t *count)
 			i->cache = e.cache;
 			i->flags = e.flags;
 			i->width = 0;
+			i->bulk_width = mmio_widths_widest(e.widths);
+			memcpy(i->where, e.where, sizeof(i->where));
+			i->phys = e.phys;
 		}
 		if (n != rep.list.count)
 			status = MMIO_EPROTO;

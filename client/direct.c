@@ -189,6 +189,30 @@ static int direct_write(mmio_region *r, size_t off, const void *buf, size_t len,
 	return shim_copy_to_device(direct_window(r->h), (size_t)hoff, buf, len, done);
 }
 
+/* Row by row on the mapping, after one rights check; the geometry is checked. */
+static int direct_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pitch, size_t rows,
+		       void *buf, bool write, size_t *done)
+{
+	const struct shim_window *w = direct_window(r->h);
+	uint8_t *bytes = buf;
+	int status =
+		direct_check(r->h, MMIO_OPS_BULK, write ? MMIO_ACCESS_WRITE : MMIO_ACCESS_READ, 0);
+
+	*done = 0;
+	for (size_t i = 0; i < rows && status == MMIO_OK; i++) {
+		size_t at = r->base + off + i * pitch, moved = 0;
+
+		if (write)
+			status = shim_copy_to_device(w, at, bytes + i * row_bytes, row_bytes,
+						     &moved);
+		else
+			status = shim_copy_from_device(w, at, bytes + i * row_bytes, row_bytes,
+						       &moved);
+		*done += moved;
+	}
+	return status;
+}
+
 static int direct_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done)
 {
 	uint64_t hoff;
@@ -416,6 +440,7 @@ const struct cli_region_ops cli_direct_ops = {
 	.write = direct_write,
 	.fill = direct_fill,
 	.poll = direct_poll,
+	.rows = direct_rows,
 	.release = direct_release,
 	.direct = true,
 };
@@ -512,8 +537,10 @@ int cli_direct_attach(struct cli_handle *h)
 	d->fd_offset = mmap_offset;
 	d->handle_at = (size_t)map.offset;
 	d->prot = prot;
-	if (shim_window_init(&d->win, (uint8_t *)p + map.offset, (size_t)h->info.size,
-			     h->info.width) != MMIO_OK ||
+	/* Copies take the grant's widths as the server's (granule: OPEN's width). */
+	if (shim_window_init_widths(&d->win, (uint8_t *)p + map.offset, (size_t)h->info.size,
+				    h->info.widths) != MMIO_OK ||
+	    d->win.width != h->info.width ||
 	    shim_window_init(&d->once_win, (uint8_t *)p + map.offset, (size_t)h->info.size, 0) !=
 		    MMIO_OK) {
 		munmap(p, (size_t)map.length);

@@ -93,6 +93,15 @@ static size_t reply_bound(const struct proto_request *req)
 		return req->read.len > PROTO_MBOX_MSG_MAX
 			       ? SIZE_MAX
 			       : PROTO_REPLY_HEADER_SIZE + (size_t)req->read.len;
+	case PROTO_OP_READ_ROWS: {
+		uint64_t packed;
+
+		if (__builtin_mul_overflow(req->rows.row_bytes, (uint64_t)req->rows.rows,
+					   &packed) ||
+		    packed > PROTO_MBOX_MSG_MAX)
+			return SIZE_MAX;
+		return PROTO_REPLY_HEADER_SIZE + (size_t)packed;
+	}
 	case PROTO_OP_BATCH:
 		return PROTO_REPLY_HEADER_SIZE + 4 + (size_t)req->batch.count * 8;
 	case PROTO_OP_STATS:

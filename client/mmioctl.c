@@ -27,9 +27,14 @@ static const char usage_text[] =
 	"Usage: mmioctl [-s URL] [-d] COMMAND [ARG...]\n"
 	"\n"
 	"Commands:\n"
-	"  list                              regions this client may see\n"
+	"  list [-v]                         regions this client may see (-v: also the\n"
+	"                                    width bulk copies use, and where each lies:\n"
+	"                                    PCI function, BAR, physical range)\n"
 	"  read REGION OFFSET [WIDTH]        read one register and print it\n"
 	"  write REGION OFFSET WIDTH VALUE   write one register\n"
+	"  poll REGION OFFSET WIDTH MASK WANT [TIMEOUT_US]\n"
+	"                                    read one register until (value & MASK) == WANT\n"
+	"                                    (default 1000000 us) and print the last value\n"
 	"  dump REGION OFFSET LEN            print LEN bytes like hexdump -C\n"
 	"  fill REGION OFFSET LEN [BYTE]     store BYTE (default 0) to LEN bytes\n"
 	"  save REGION OFFSET LEN FILE       copy LEN bytes into FILE ('-': stdout)\n"
@@ -160,6 +165,20 @@ static const char *access_text(unsigned access)
 	return text[access & 3u];
 }
 
+/* -v: where each region lies, and the width its bulk copies use. */
+static bool verbose;
+
+/* The WHERE column: function and BAR, and the physical range; "-" for sim. */
+static const char *where_text(char *buf, size_t len, const struct mmio_region_info *e)
+{
+	if (e->phys)
+		snprintf(buf, len, "%s [0x%" PRIx64 ", 0x%" PRIx64 ")", e->where, e->phys,
+			 e->phys + e->size);
+	else
+		snprintf(buf, len, "%s", e->where[0] ? e->where : "-");
+	return buf;
+}
+
 static int cmd_list(mmio_client *c)
 {
 	struct mmio_region_info *list;
@@ -175,17 +194,22 @@ static int cmd_list(mmio_client *c)
 		if (l > namew)
 			namew = l;
 	}
-	printf("%-*s  %-18s  %-6s  %-24s  %-7s  %-15s  %s\n", namew, "NAME", "SIZE", "ACCESS",
-	       "OPS", "WIDTHS", "CACHE", "FLAGS");
+	printf("%-*s  %-18s  %-6s  %-24s  %-7s  %-15s  %s%s\n", namew, "NAME", "SIZE", "ACCESS",
+	       "OPS", "WIDTHS", "CACHE", verbose ? "FLAGS                     BULK  " : "FLAGS",
+	       verbose ? "WHERE" : "");
 	for (size_t i = 0; i < n; i++) {
 		const struct mmio_region_info *e = &list[i];
-		char size[24], ops[64], widths[16], flags[48];
+		char size[24], ops[64], widths[16], flags[48], where[128];
 
 		snprintf(size, sizeof(size), "0x%" PRIx64, e->size);
-		printf("%-*s  %-18s  %-6s  %-24s  %-7s  %-15s  %s\n", namew, e->name, size,
+		printf("%-*s  %-18s  %-6s  %-24s  %-7s  %-15s  ", namew, e->name, size,
 		       access_text(e->access), ops_text(ops, sizeof(ops), e->ops),
-		       widths_text(widths, sizeof(widths), e->widths), mmio_cache_name(e->cache),
-		       flags_text(flags, sizeof(flags), e->flags));
+		       widths_text(widths, sizeof(widths), e->widths), mmio_cache_name(e->cache));
+		if (verbose)
+			printf("%-24s  %-4u  %s\n", flags_text(flags, sizeof(flags), e->flags),
+			       e->bulk_width, where_text(where, sizeof(where), e));
+		else
+			printf("%s\n", flags_text(flags, sizeof(flags), e->flags));
 	}
 	mmio_list_free(list);
 	return 0;
@@ -542,6 +566,7 @@ struct command {
 		CMD_STATS,
 		CMD_READ,
 		CMD_WRITE,
+		CMD_POLL,
 		CMD_DUMP,
 		CMD_FILL,
 		CMD_SAVE,
@@ -551,8 +576,83 @@ struct command {
 	const char *file; /* save, load */
 	size_t off, len;
 	unsigned width; /* bytes */
-	uint64_t value; /* write: the value; fill: the byte */
+	uint64_t value; /* write: the value; fill: the byte; poll: the mask */
+	uint64_t want;	/* poll */
+	uint32_t timeout_us;
 };
+
+/* poll REGION OFFSET WIDTH MASK WANT [TIMEOUT_US] (@argc, @argv from the command's name). */
+static int parse_poll(int argc, char **argv, struct command *cmd)
+{
+	uint64_t t = 1000000;
+
+	if (argc < 6 || argc > 7)
+		return usage_error("%s", "usage: poll REGION OFFSET WIDTH MASK WANT [TIMEOUT_US]");
+	if (!parse_width(argv[3], &cmd->width))
+		return usage_error("bad WIDTH '%s' (8, 16, 32 or 64)", argv[3]);
+	if (!parse_u64(argv[4], &cmd->value) ||
+	    (cmd->width < 8 && cmd->value >> (cmd->width * 8) != 0))
+		return usage_error("bad MASK '%s' (a C integer constant that fits WIDTH)", argv[4]);
+	if (!parse_u64(argv[5], &cmd->want) ||
+	    (cmd->width < 8 && cmd->want >> (cmd->width * 8) != 0))
+		return usage_error("bad WANT '%s' (a C integer constant that fits WIDTH)", argv[5]);
+	if (argc == 7 && (!parse_u64(argv[6], &t) || t > UINT32_MAX))
+		return usage_error("bad TIMEOUT_US '%s' (0 to 4294967295)", argv[6]);
+	cmd->timeout_us = (uint32_t)t;
+	cmd->kind = CMD_POLL;
+	return 0;
+}
+
+/* One poll of the command's width; the last value read goes to *@last. */
+static int poll_once(mmio_region *r, const struct command *cmd, uint64_t *last)
+{
+	int status;
+
+	switch (cmd->width) {
+	case 1: {
+		uint8_t v = 0;
+		status = mmio_poll8(r, 0, (uint8_t)cmd->value, (uint8_t)cmd->want, cmd->timeout_us,
+				    &v);
+		*last = v;
+		return status;
+	}
+	case 2: {
+		uint16_t v = 0;
+		status = mmio_poll16(r, 0, (uint16_t)cmd->value, (uint16_t)cmd->want,
+				     cmd->timeout_us, &v);
+		*last = v;
+		return status;
+	}
+	case 4: {
+		uint32_t v = 0;
+		status = mmio_poll32(r, 0, (uint32_t)cmd->value, (uint32_t)cmd->want,
+				     cmd->timeout_us, &v);
+		*last = v;
+		return status;
+	}
+	default:
+		return mmio_poll64(r, 0, cmd->value, cmd->want, cmd->timeout_us, last);
+	}
+}
+
+/* Prints the last value read, on success and on a timeout. */
+static int cmd_poll(mmio_client *c, const struct command *cmd)
+{
+	char what[128];
+	mmio_region *r;
+	uint64_t v = 0;
+	int status, rc;
+
+	snprintf(what, sizeof(what), "poll %s 0x%zx", cmd->region, cmd->off);
+	rc = open_range(c, cmd->region, cmd->off, cmd->width, &r, what);
+	if (rc)
+		return rc;
+	status = poll_once(r, cmd, &v);
+	mmio_close(r);
+	if (status == MMIO_OK || status == MMIO_ETIMEDOUT)
+		printf("0x%0*" PRIX64 "\n", (int)cmd->width * 2, v);
+	return status == MMIO_OK ? 0 : fail(status, what);
+}
 
 static int parse_command(int argc, char **argv, struct command *cmd)
 {
@@ -560,9 +660,15 @@ static int parse_command(int argc, char **argv, struct command *cmd)
 
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->width = 4;
+	if (strcmp(name, "list") == 0 && argc == 2 && strcmp(argv[1], "-v") == 0) {
+		verbose = true;
+		cmd->kind = CMD_LIST;
+		return 0;
+	}
 	if (strcmp(name, "list") == 0 || strcmp(name, "stats") == 0) {
 		if (argc != 1)
-			return usage_error("%s takes no arguments", name);
+			return usage_error("%s", name[0] == 'l' ? "usage: list [-v]"
+								: "stats takes no arguments");
 		cmd->kind = name[0] == 'l' ? CMD_LIST : CMD_STATS;
 		return 0;
 	}
@@ -582,6 +688,11 @@ static int parse_command(int argc, char **argv, struct command *cmd)
 			return usage_error("bad VALUE '%s' (a C integer constant that fits WIDTH)",
 					   argv[4]);
 		cmd->kind = CMD_WRITE;
+	} else if (strcmp(name, "poll") == 0) {
+		int rc = parse_poll(argc, argv, cmd);
+
+		if (rc)
+			return rc;
 	} else if (strcmp(name, "dump") == 0 || strcmp(name, "fill") == 0) {
 		bool fill = name[0] == 'f';
 
@@ -627,6 +738,8 @@ static int run_command(mmio_client *c, const struct command *cmd)
 		return cmd_read(c, cmd->region, cmd->off, cmd->width);
 	case CMD_WRITE:
 		return cmd_write(c, cmd->region, cmd->off, cmd->width, cmd->value);
+	case CMD_POLL:
+		return cmd_poll(c, cmd);
 	case CMD_DUMP:
 		return cmd_dump(c, cmd->region, cmd->off, cmd->len);
 	case CMD_SAVE:
@@ -682,7 +795,10 @@ int main(int argc, char **argv)
 			 url		 ? url
 			 : env && env[0] ? env
 					 : MMIO_DEFAULT_URL);
-		return fail(status, what);
+		rc = fail(status, what);
+		if (mmio_connect_error()[0] != '\0')
+			fprintf(stderr, "mmioctl: %s\n", mmio_connect_error());
+		return rc;
 	}
 	rc = run_command(c, &cmd);
 	mmio_disconnect(c);

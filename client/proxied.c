@@ -229,6 +229,75 @@ static int proxied_poll(mmio_region *r, size_t off, unsigned width, uint64_t mas
 	return status;
 }
 
+/* One READ_ROWS or WRITE_ROWS of @n rows from row @i; *@moved the bytes moved. */
+static int rows_request(mmio_region *r, uint64_t hoff, size_t row_bytes, size_t pitch, size_t i,
+			size_t n, uint8_t *buf, bool write, size_t *moved)
+{
+	struct proto_request req = { .opcode = write ? PROTO_OP_WRITE_ROWS : PROTO_OP_READ_ROWS };
+	mmio_client *c = r->h->client;
+	size_t want = n * row_bytes;
+	struct proto_reply rep;
+	nng_msg *m;
+	int status;
+
+	req.rows.handle = r->h->id;
+	req.rows.offset = hoff + (uint64_t)i * pitch;
+	req.rows.row_bytes = row_bytes;
+	req.rows.pitch = pitch;
+	req.rows.rows = (uint32_t)n;
+	req.rows.data = write ? buf + i * row_bytes : NULL;
+	req.rows.len = write ? want : 0;
+	status = cli_call(c, &req, cli_timeout_ms(c, 0), &m, &rep);
+	if (status != MMIO_OK)
+		return status;
+	status = rep.status;
+	if (rep.done > want) {
+		status = MMIO_EPROTO;
+	} else {
+		if (!write && rep.done > 0)
+			memcpy(buf + i * row_bytes, rep.read.data, (size_t)rep.done);
+		*moved = (size_t)rep.done;
+		if (status == MMIO_OK && rep.done < want)
+			status = MMIO_EPROTO;
+	}
+	nng_msg_free(m);
+	return status;
+}
+
+/* As many whole rows per request as a message carries; a row longer than
+ * that goes as a READ or WRITE of its own, split as they split. */
+static int proxied_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pitch, size_t rows,
+			void *buf, bool write, size_t *done)
+{
+	mmio_client *c = r->h->client;
+	/* WRITE_ROWS has 12 bytes more header than WRITE. */
+	size_t chunk = write ? cli_write_chunk_max(c->max_message) - 16
+			     : cli_read_chunk_max(c->max_message);
+	size_t per = chunk / row_bytes;
+	uint8_t *bytes = buf;
+	int status = MMIO_OK;
+
+	*done = 0;
+	if (per > UINT32_MAX)
+		per = UINT32_MAX;
+	for (size_t i = 0; i < rows && status == MMIO_OK;) {
+		size_t n = per == 0 ? 1 : (rows - i < per ? rows - i : per), moved = 0;
+		uint64_t hoff = (uint64_t)r->base + off;
+
+		if (per == 0)
+			status = write ? proxied_write(r, off + i * pitch, bytes + i * row_bytes,
+						       row_bytes, &moved)
+				       : proxied_read(r, off + i * pitch, bytes + i * row_bytes,
+						      row_bytes, &moved);
+		else
+			status =
+				rows_request(r, hoff, row_bytes, pitch, i, n, bytes, write, &moved);
+		*done += moved;
+		i += n;
+	}
+	return status;
+}
+
 static void proxied_release(struct cli_handle *h)
 {
 	(void)h;
@@ -241,6 +310,7 @@ const struct cli_region_ops cli_proxied_ops = {
 	.write = proxied_write,
 	.fill = proxied_fill,
 	.poll = proxied_poll,
+	.rows = proxied_rows,
 	.release = proxied_release,
 	.direct = false,
 };

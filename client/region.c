@@ -66,6 +66,24 @@ int cli_bulk_offset(const mmio_region *r, size_t off, size_t len, size_t chunk, 
 	return cli_view_offset(r, off, len, hoff);
 }
 
+int cli_rows_plan(const mmio_region *r, size_t off, size_t row_bytes, size_t pitch, size_t rows)
+{
+	unsigned width = r->h->info.width;
+	size_t last, end, packed;
+
+	if (rows == 0 || row_bytes == 0 || pitch < row_bytes)
+		return MMIO_EINVAL;
+	if (__builtin_mul_overflow(pitch, rows - 1, &last) ||
+	    __builtin_add_overflow(off, last, &last) ||
+	    __builtin_add_overflow(last, row_bytes, &end) || end > r->len ||
+	    __builtin_mul_overflow(row_bytes, rows, &packed))
+		return MMIO_EINVAL;
+	if (width != 0 &&
+	    ((r->base + off) % width != 0 || row_bytes % width != 0 || pitch % width != 0))
+		return MMIO_EINVAL;
+	return MMIO_OK;
+}
+
 int cli_fill_plan(const mmio_region *r, size_t off, size_t len, uint64_t *hoff, size_t *want)
 {
 	unsigned width = r->h->info.width;
@@ -290,6 +308,10 @@ int mmio_describe(const mmio_region *r, struct mmio_region_info *out)
 	out->cache = i->cache;
 	out->flags = i->flags;
 	out->width = i->width;
+	out->bulk_width = mmio_widths_widest(i->widths);
+	memcpy(out->where, i->where, sizeof(out->where));
+	/* A slice starts r->base bytes into its handle. */
+	out->phys = i->phys ? i->phys + r->base : 0;
 	return MMIO_OK;
 }
 
@@ -470,16 +492,64 @@ int mmio_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done
 	return status;
 }
 
-int mmio_poll32(mmio_region *r, size_t off, uint32_t mask, uint32_t want, uint32_t timeout_us,
-		uint32_t *last)
+static int rows_copy(mmio_region *r, size_t off, size_t row_bytes, size_t pitch, size_t rows,
+		     void *buf, bool write, size_t *done)
+{
+	size_t n = 0;
+	int status;
+
+	done_set(done, 0);
+	if (!r || !buf)
+		return MMIO_EINVAL;
+	status = cli_rows_plan(r, off, row_bytes, pitch, rows);
+	if (status != MMIO_OK)
+		return status;
+	status = r->h->ops->rows(r, off, row_bytes, pitch, rows, buf, write, &n);
+	done_set(done, n);
+	return status;
+}
+
+int mmio_read_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pitch, size_t rows,
+		   void *buf, size_t *done)
+{
+	return rows_copy(r, off, row_bytes, pitch, rows, buf, false, done);
+}
+
+int mmio_write_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pitch, size_t rows,
+		    const void *buf, size_t *done)
+{
+	/* Only read from when @write. */
+	return rows_copy(r, off, row_bytes, pitch, rows, (void *)(uintptr_t)buf, true, done);
+}
+
+/* A poll of @width bytes; *@last (if not NULL) on success and timeout. */
+static int poll_width(mmio_region *r, size_t off, unsigned width, uint64_t mask, uint64_t want,
+		      uint32_t timeout_us, uint64_t *last)
 {
 	uint64_t v = 0;
 	int status;
 
 	if (!r)
 		return MMIO_EINVAL;
-	status = r->h->ops->poll(r, off, 4, mask, want, timeout_us, &v);
+	status = r->h->ops->poll(r, off, width, mask, want, timeout_us, &v);
 	if (last && (status == MMIO_OK || status == MMIO_ETIMEDOUT))
-		*last = (uint32_t)v;
+		*last = v;
 	return status;
 }
+
+#define POLL_FN(bits)                                                                              \
+	int mmio_poll##bits(mmio_region *r, size_t off, uint##bits##_t mask, uint##bits##_t want,  \
+			    uint32_t timeout_us, uint##bits##_t *last)                             \
+	{                                                                                          \
+		uint64_t v;                                                                        \
+		int status = poll_width(r, off, (bits) / 8, mask, want, timeout_us, &v);           \
+                                                                                                   \
+		if (last && (status == MMIO_OK || status == MMIO_ETIMEDOUT))                       \
+			*last = (uint##bits##_t)v;                                                 \
+		return status;                                                                     \
+	}
+
+POLL_FN(8)
+POLL_FN(16)
+POLL_FN(32)
+POLL_FN(64)

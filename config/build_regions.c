@@ -255,6 +255,7 @@ static bool region_pci_index(struct cfg_builder *b, const struct cfg_raw_region 
 			      &v))
 		return false;
 	r->pci_index = (unsigned)v;
+	r->pci_index_given = true;
 	return true;
 }
 

@@ -152,6 +152,7 @@ static int devmem_open(const struct shim_source *src, struct shim_device *dev, c
 	dev->source_size = src->size;
 	dev->fd = -1;
 	snprintf(dev->where, sizeof(dev->where), "phys 0x%" PRIx64, src->phys);
+	dev->phys = src->phys;
 	return MMIO_OK;
 }
 

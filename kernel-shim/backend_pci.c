@@ -71,6 +71,36 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static bool id_matches(const struct shim_source *src, const char *fn)
+{
+	unsigned vendor, device;
+
+	return read_id(sysfs(src), fn, "vendor", &vendor) &&
+	       read_id(sysfs(src), fn, "device", &device) && vendor == src->vendor_id &&
+	       device == src->device_id;
+}
+
+/* The error of a pci_id that @n functions @names have: every address, and
+ * the keys that pick one. */
+static void ambiguous(const struct shim_source *src, char *const *names, size_t n, char *err,
+		      size_t errlen)
+{
+	char list[512] = "", picks[768] = "";
+	size_t l = 0, p = 0;
+
+	for (size_t i = 0; i < n && l < sizeof(list) && p < sizeof(picks); i++) {
+		int a = snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "", names[i]);
+		int b = snprintf(picks + p, sizeof(picks) - p, "%spci_index: %zu for %s",
+				 i ? ", " : "", i, names[i]);
+		l += a > 0 ? (size_t)a : 0;
+		p += b > 0 ? (size_t)b : 0;
+	}
+	shim_errorf(err, errlen,
+		    "region %s: pci_id %04x:%04x matches %zu PCI functions (%s); name the one to "
+		    "map with pci: \"%s\" instead of pci_id, or keep pci_id and add %s",
+		    src->name, src->vendor_id, src->device_id, n, list, names[n - 1], picks);
+}
+
 /* The function @src names, into @fn. */
 static int function_find(const struct shim_source *src, char fn[PCI_FUNCTION_NAMELEN], char *err,
 			 size_t errlen)
@@ -118,24 +148,26 @@ static int function_find(const struct shim_source *src, char fn[PCI_FUNCTION_NAM
 		n++;
 	}
 	qsort(names, n, sizeof(*names), cmp_names);
+	/* Keep only the matches, in address order. */
 	for (size_t i = 0; i < n; i++) {
-		unsigned vendor, device;
-
-		if (!read_id(sysfs(src), names[i], "vendor", &vendor) ||
-		    !read_id(sysfs(src), names[i], "device", &device) || vendor != src->vendor_id ||
-		    device != src->device_id)
-			continue;
-		if (matches++ == src->pci_index) {
-			snprintf(fn, PCI_FUNCTION_NAMELEN, "%s", names[i]);
-			status = MMIO_OK;
-			break;
-		}
+		if (id_matches(src, names[i]))
+			names[matches++] = names[i];
+		else
+			free(names[i]);
 	}
-	if (status != MMIO_OK)
+	n = matches;
+	if (matches > 1 && !src->pci_index_given) {
+		ambiguous(src, names, matches, err, errlen);
+		status = MMIO_EINVAL;
+	} else if (src->pci_index < matches) {
+		snprintf(fn, PCI_FUNCTION_NAMELEN, "%s", names[src->pci_index]);
+		status = MMIO_OK;
+	} else {
 		shim_errorf(err, errlen,
 			    "region %s: no PCI function %04x:%04x with index %u on this machine "
 			    "(%zu found)",
 			    src->name, src->vendor_id, src->device_id, src->pci_index, matches);
+	}
 out:
 	closedir(d);
 	for (size_t i = 0; i < n; i++)
@@ -297,16 +329,13 @@ static int resource_open(const struct shim_source *src, const char *fn, unsigned
 	return saved == ENOENT ? MMIO_ENOENT : saved == EMFILE ? MMIO_ENOMEM : MMIO_EACCES;
 }
 
-static int pci_open(const struct shim_source *src, struct shim_device *dev, char *err,
-		    size_t errlen)
+/* The function, BAR and physical range @src names, without mapping it. */
+static int pci_locate(const struct shim_source *src, char fn[PCI_FUNCTION_NAMELEN], uint64_t *start,
+		      uint64_t *bar_size, uint64_t *size, unsigned long *flags, char *err,
+		      size_t errlen)
 {
-	char fn[PCI_FUNCTION_NAMELEN], path[PATH_MAX], drv[64];
-	long page = sysconf(_SC_PAGESIZE);
-	uint64_t start, end, bar_size, size, aligned, delta;
-	unsigned long flags;
-	size_t map_len;
-	void *map;
-	int fd, status, saved;
+	uint64_t end;
+	int status;
 
 	if (src->bar >= PCI_STD_NUM_BARS) {
 		shim_errorf(err, errlen, "region %s: BAR %u does not exist (0 to 5)", src->name,
@@ -314,13 +343,43 @@ static int pci_open(const struct shim_source *src, struct shim_device *dev, char
 		return MMIO_EINVAL;
 	}
 	status = function_find(src, fn, err, errlen);
+	if (status == MMIO_OK)
+		status = bar_read(src, fn, start, &end, flags, err, errlen);
 	if (status != MMIO_OK)
 		return status;
-	status = bar_read(src, fn, &start, &end, &flags, err, errlen);
+	*bar_size = end - *start + 1;
+	return region_size(src, fn, *bar_size, size, err, errlen);
+}
+
+int shim_pci_resolve(const struct shim_source *src, struct shim_resolved *out, char *err,
+		     size_t errlen)
+{
+	char fn[PCI_FUNCTION_NAMELEN];
+	uint64_t start, bar_size, size;
+	unsigned long flags;
+	int status = pci_locate(src, fn, &start, &bar_size, &size, &flags, err, errlen);
+
+	memset(out, 0, sizeof(*out));
 	if (status != MMIO_OK)
 		return status;
-	bar_size = end - start + 1;
-	status = region_size(src, fn, bar_size, &size, err, errlen);
+	snprintf(out->where, sizeof(out->where), "%s BAR%u", fn, src->bar);
+	out->phys = start + src->offset;
+	out->size = size;
+	return MMIO_OK;
+}
+
+static int pci_open(const struct shim_source *src, struct shim_device *dev, char *err,
+		    size_t errlen)
+{
+	char fn[PCI_FUNCTION_NAMELEN], path[PATH_MAX], drv[64];
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t start, bar_size, size, aligned, delta;
+	unsigned long flags;
+	size_t map_len;
+	void *map;
+	int fd, status, saved;
+
+	status = pci_locate(src, fn, &start, &bar_size, &size, &flags, err, errlen);
 	if (status != MMIO_OK)
 		return status;
 	/* Two masters of one device is a bug waiting to happen. */
@@ -352,6 +411,7 @@ static int pci_open(const struct shim_source *src, struct shim_device *dev, char
 	dev->size = (size_t)size;
 	dev->source_size = bar_size;
 	snprintf(dev->where, sizeof(dev->where), "%s BAR%u", fn, src->bar);
+	dev->phys = start + src->offset;
 	if (src->offset == 0 && size == bar_size && size % (uint64_t)page == 0) {
 		dev->fd = fd;
 		dev->fd_offset = 0;

@@ -33,7 +33,34 @@ int shim_window_init(struct shim_window *w, void *base, size_t limit, unsigned w
 	w->base = base;
 	w->limit = limit;
 	w->width = width;
+	w->widths = 0;
 	return MMIO_OK;
+}
+
+int shim_window_init_widths(struct shim_window *w, void *base, size_t limit, unsigned widths)
+{
+	unsigned smallest = widths & (0u - widths);
+	int status;
+
+	if (widths == 0 || (widths & ~MMIO_WIDTHS_ALL) != 0)
+		return MMIO_EINVAL;
+	if (widths == MMIO_WIDTHS_ALL)
+		return shim_window_init(w, base, limit, 0);
+	status = shim_window_init(w, base, limit, smallest);
+	if (status == MMIO_OK && widths != smallest)
+		w->widths = widths;
+	return status;
+}
+
+unsigned shim_step_width(uintptr_t addr, size_t left, unsigned widths)
+{
+	if (widths == 0)
+		widths = MMIO_WIDTHS_ALL;
+	for (unsigned w = 8; w != 0; w >>= 1) {
+		if ((widths & w) && left >= w && mmio_width_aligned(addr, w))
+			return w;
+	}
+	return 0;
 }
 
 int shim_window_check(const struct shim_window *w, size_t offset, size_t len)
@@ -65,6 +92,7 @@ int shim_window_slice(const struct shim_window *w, size_t offset, size_t len,
 	out->base = (uint8_t *)w->base + offset;
 	out->limit = len;
 	out->width = w->width;
+	out->widths = w->widths;
 	return MMIO_OK;
 }
 
@@ -139,6 +167,41 @@ int shim_write_once(const struct shim_window *w, size_t offset, unsigned width, 
 	}
 }
 
+enum step_kind { STEP_FROM, STEP_TO, STEP_FILL };
+
+/*
+ * A copy or fill on a window with a set of widths: runs of accesses of
+ * one width, each the widest shim_step_width() allows (so only the head
+ * and the tail, a few accesses, go one at a time). The exact count moved.
+ */
+static size_t stepped(enum step_kind kind, uint8_t *dev, uint8_t *buf, unsigned byte, size_t len,
+		      unsigned widths)
+{
+	unsigned widest = 8;
+	size_t done = 0;
+
+	while (!(widths & widest))
+		widest >>= 1;
+	while (done < len) {
+		unsigned w = shim_step_width((uintptr_t)dev + done, len - done, widths);
+		size_t run, n;
+
+		if (w == 0)
+			break;
+		run = w == widest ? (len - done) / w * w : w;
+		if (kind == STEP_FROM)
+			n = shim_raw_copy_from(buf + done, dev + done, run, w);
+		else if (kind == STEP_TO)
+			n = shim_raw_copy_to(dev + done, buf + done, run, w);
+		else
+			n = shim_raw_fill(dev + done, byte, run, w);
+		done += n;
+		if (n != run)
+			break;
+	}
+	return done;
+}
+
 static int bulk_check(const struct shim_window *w, size_t offset, size_t len)
 {
 	if (shim_window_check(w, offset, len) != MMIO_OK)
@@ -157,7 +220,10 @@ int shim_copy_from_device(const struct shim_window *w, size_t offset, void *buf,
 	done_set(done, 0);
 	if (status != MMIO_OK || len == 0)
 		return status;
-	n = shim_raw_copy_from(buf, (const uint8_t *)w->base + offset, len, w->width);
+	if (w->widths)
+		n = stepped(STEP_FROM, (uint8_t *)w->base + offset, buf, 0, len, w->widths);
+	else
+		n = shim_raw_copy_from(buf, (const uint8_t *)w->base + offset, len, w->width);
 	done_set(done, n);
 	return n == len ? MMIO_OK : MMIO_EFAULT;
 }
@@ -171,7 +237,11 @@ int shim_copy_to_device(const struct shim_window *w, size_t offset, const void *
 	done_set(done, 0);
 	if (status != MMIO_OK || len == 0)
 		return status;
-	n = shim_raw_copy_to((uint8_t *)w->base + offset, buf, len, w->width);
+	if (w->widths)
+		n = stepped(STEP_TO, (uint8_t *)w->base + offset, (uint8_t *)(uintptr_t)buf, 0, len,
+			    w->widths);
+	else
+		n = shim_raw_copy_to((uint8_t *)w->base + offset, buf, len, w->width);
 	done_set(done, n);
 	return n == len ? MMIO_OK : MMIO_EFAULT;
 }
@@ -197,7 +267,10 @@ int shim_fill(const struct shim_window *w, size_t offset, size_t len, uint8_t by
 	status = shim_fault_recovery_install();
 	if (status != MMIO_OK)
 		return status;
-	n = shim_raw_fill((uint8_t *)w->base + offset, byte, want, w->width);
+	if (w->widths)
+		n = stepped(STEP_FILL, (uint8_t *)w->base + offset, NULL, byte, want, w->widths);
+	else
+		n = shim_raw_fill((uint8_t *)w->base + offset, byte, want, w->width);
 	done_set(done, n);
 	if (n != want)
 		return MMIO_EFAULT;

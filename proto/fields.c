@@ -37,26 +37,62 @@ bool proto_name_cstr_valid(const char *name)
 	return name && proto_name_valid(name, strnlen(name, PROTO_NAME_MAX + 1));
 }
 
-bool proto_name_read(struct proto_reader *r, char name[PROTO_NAME_MAX + 1])
+/* A u8 length and that many bytes that @valid accepts, into @out (at most
+ * 255 bytes and the terminator; @valid bounds it further). */
+static bool counted_read(struct proto_reader *r, char *out, bool (*valid)(const char *, size_t))
 {
 	size_t n = proto_read_u8(r);
 	const uint8_t *bytes;
 
-	if (r->bad || !proto_read_bytes(r, n, &bytes))
+	if (r->bad || !proto_read_bytes(r, n, &bytes) || !valid((const char *)bytes, n))
 		return false;
-	if (!proto_name_valid((const char *)bytes, n))
-		return false;
-	memcpy(name, bytes, n);
-	name[n] = '\0';
+	memcpy(out, bytes, n);
+	out[n] = '\0';
 	return true;
+}
+
+bool proto_name_read(struct proto_reader *r, char name[PROTO_NAME_MAX + 1])
+{
+	return counted_read(r, name, proto_name_valid);
+}
+
+/* A u8 length and the bytes of @s, at most @max of them. */
+static void counted_write(struct proto_writer *w, const char *s, size_t max)
+{
+	size_t n = strnlen(s, max);
+
+	proto_write_u8(w, (uint8_t)n);
+	proto_write_bytes(w, s, n);
 }
 
 void proto_name_write(struct proto_writer *w, const char *name)
 {
-	size_t n = strnlen(name, PROTO_NAME_MAX);
+	counted_write(w, name, PROTO_NAME_MAX);
+}
 
-	proto_write_u8(w, (uint8_t)n);
-	proto_write_bytes(w, name, n);
+static bool where_bytes_valid(const char *s, size_t n)
+{
+	if (n > PROTO_WHERE_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+bool proto_where_valid(const char *where)
+{
+	return where_bytes_valid(where, strnlen(where, PROTO_WHERE_MAX + 1));
+}
+
+bool proto_where_read(struct proto_reader *r, char where[PROTO_WHERE_MAX + 1])
+{
+	return counted_read(r, where, where_bytes_valid);
+}
+
+void proto_where_write(struct proto_writer *w, const char *where)
+{
+	counted_write(w, where, PROTO_WHERE_MAX);
 }
 
 bool proto_batch_op_valid(const struct proto_batch_op *op)
@@ -103,7 +139,8 @@ bool proto_list_entry_valid(const struct proto_list_entry *e)
 {
 	return proto_name_cstr_valid(e->name) && (e->access & ~MMIO_ACCESS_ALL) == 0 &&
 	       (e->ops & ~MMIO_OPS_ALL) == 0 && (e->widths & ~MMIO_WIDTHS_ALL) == 0 &&
-	       e->cache <= MMIO_CACHE_MAX && (e->flags & ~MMIO_REGION_FLAGS) == 0;
+	       e->cache <= MMIO_CACHE_MAX && (e->flags & ~MMIO_REGION_FLAGS) == 0 &&
+	       proto_where_valid(e->where);
 }
 
 bool proto_list_entry_read(struct proto_reader *r, struct proto_list_entry *out)
@@ -117,7 +154,10 @@ bool proto_list_entry_read(struct proto_reader *r, struct proto_list_entry *out)
 	out->widths = proto_read_u8(r);
 	out->cache = proto_read_u8(r);
 	out->flags = proto_read_u8(r);
-	return !r->bad && proto_list_entry_valid(out);
+	out->phys = proto_read_u64(r);
+	if (r->bad || !proto_where_read(r, out->where))
+		return false;
+	return proto_list_entry_valid(out);
 }
 
 void proto_list_entry_write(struct proto_writer *w, const struct proto_list_entry *e)
@@ -129,6 +169,8 @@ void proto_list_entry_write(struct proto_writer *w, const struct proto_list_entr
 	proto_write_u8(w, (uint8_t)e->widths);
 	proto_write_u8(w, (uint8_t)e->cache);
 	proto_write_u8(w, (uint8_t)e->flags);
+	proto_write_u64(w, e->phys);
+	proto_where_write(w, e->where);
 }
 
 int proto_writer_finish(const struct proto_writer *w, size_t *len)

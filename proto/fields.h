@@ -43,13 +43,14 @@ _Static_assert(PROTO_NAME_MAX <= UINT8_MAX, "names are prefixed by a u8 length")
 #define PROTO_BUF_ATTACH_REQ_SIZE 8u  /* length u64 */
 #define PROTO_BUF_REQ_SIZE	  4u  /* buffer u32 */
 #define PROTO_SPAN_REQ_SIZE	  32u /* handle u32, offset u64, len u64, buffer u32, buf_offset u64 */
+#define PROTO_ROWS_REQ_SIZE	  32u /* handle u32, offset u64, row_bytes u64, pitch u64, rows u32 */
 #define PROTO_BUF_ATTACH_REP_SIZE 8u  /* token u64 */
 #define PROTO_OPEN_REQ_FIXED	  20u /* after the name: offset u64, length u64, flags u32 */
 #define PROTO_HELLO_REP_SIZE	  16u /* version u16, flags u16, 3 x u32 */
-#define PROTO_OPEN_REP_SIZE	  18u /* handle u32, size u64, 6 x u8 */
+#define PROTO_OPEN_REP_FIXED	  26u /* handle u32, size u64, 6 x u8, phys u64; then where */
 #define PROTO_VALUE_REP_SIZE	  8u
 #define PROTO_MAP_REP_SIZE	  24u
-#define PROTO_LIST_ENTRY_FIXED	  13u /* after the name: size u64, 5 x u8 */
+#define PROTO_LIST_ENTRY_FIXED	  21u /* after the name: size u64, 5 x u8, phys u64; then where */
 _Static_assert(PROTO_HELLO_REQ_SIZE == 2 + 2, "HELLO request body");
 _Static_assert(PROTO_READ_ONCE_REQ_SIZE == 4 + 1 + 8, "READ_ONCE request body");
 _Static_assert(PROTO_WRITE_ONCE_REQ_SIZE == 4 + 1 + 8 + 8, "WRITE_ONCE request body");
@@ -57,11 +58,12 @@ _Static_assert(PROTO_READ_REQ_SIZE == 4 + 8 + 8, "READ request body");
 _Static_assert(PROTO_FILL_REQ_SIZE == 4 + 8 + 8 + 1, "FILL request body");
 _Static_assert(PROTO_POLL_REQ_SIZE == 4 + 1 + 8 + 8 + 8 + 4, "POLL request body");
 _Static_assert(PROTO_SPAN_REQ_SIZE == 4 + 8 + 8 + 4 + 8, "READ_SPAN/WRITE_SPAN request body");
+_Static_assert(PROTO_ROWS_REQ_SIZE == 4 + 8 + 8 + 8 + 4, "READ_ROWS/WRITE_ROWS fixed fields");
 _Static_assert(PROTO_OPEN_REQ_FIXED == 8 + 8 + 4, "OPEN request body after the name");
 _Static_assert(PROTO_HELLO_REP_SIZE == 2 + 2 + 4 + 4 + 4, "HELLO reply body");
-_Static_assert(PROTO_OPEN_REP_SIZE == 4 + 8 + 6, "OPEN reply body");
+_Static_assert(PROTO_OPEN_REP_FIXED == 4 + 8 + 6 + 8, "OPEN reply body before where");
 _Static_assert(PROTO_MAP_REP_SIZE == 8 + 8 + 8, "MAP reply body");
-_Static_assert(PROTO_LIST_ENTRY_FIXED == 8 + 5, "LIST entry after the name");
+_Static_assert(PROTO_LIST_ENTRY_FIXED == 8 + 5 + 8, "LIST entry between name and where");
 
 /* A NUL-terminated name of valid length and charset. */
 bool proto_name_cstr_valid(const char *name);
@@ -69,6 +71,10 @@ bool proto_name_cstr_valid(const char *name);
 bool proto_name_read(struct proto_reader *r, char name[PROTO_NAME_MAX + 1]);
 /* u8 length + bytes of a name already validated. */
 void proto_name_write(struct proto_writer *w, const char *name);
+/* The where text: u8 length 0..PROTO_WHERE_MAX, then printable ASCII. */
+bool proto_where_valid(const char *where);
+bool proto_where_read(struct proto_reader *r, char where[PROTO_WHERE_MAX + 1]);
+void proto_where_write(struct proto_writer *w, const char *where);
 
 bool proto_batch_op_valid(const struct proto_batch_op *op);
 /* Unpack one PROTO_BATCH_OP_SIZE record; no validation. */

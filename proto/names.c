@@ -23,6 +23,8 @@ static const char *const opcode_names[] = {
 	[PROTO_OP_READ_SPAN] = "READ_SPAN",
 	[PROTO_OP_WRITE_SPAN] = "WRITE_SPAN",
 	[PROTO_OP_MAILBOX] = "MAILBOX",
+	[PROTO_OP_READ_ROWS] = "READ_ROWS",
+	[PROTO_OP_WRITE_ROWS] = "WRITE_ROWS",
 };
 _Static_assert(sizeof(opcode_names) / sizeof(opcode_names[0]) == PROTO_OP_MAX + 1,
 	       "opcode_names must name every opcode");

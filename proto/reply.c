@@ -27,6 +27,7 @@ static enum body_kind body_kind(unsigned opcode)
 	case PROTO_OP_POLL:
 		return BODY_POLL;
 	case PROTO_OP_READ:
+	case PROTO_OP_READ_ROWS:
 		return BODY_READ;
 	case PROTO_OP_BATCH:
 		return BODY_BATCH;
@@ -55,7 +56,8 @@ static bool done_counts(unsigned opcode)
 {
 	return opcode == PROTO_OP_READ || opcode == PROTO_OP_WRITE || opcode == PROTO_OP_FILL ||
 	       opcode == PROTO_OP_BATCH || opcode == PROTO_OP_READ_SPAN ||
-	       opcode == PROTO_OP_WRITE_SPAN;
+	       opcode == PROTO_OP_WRITE_SPAN || opcode == PROTO_OP_READ_ROWS ||
+	       opcode == PROTO_OP_WRITE_ROWS;
 }
 
 /* ---- validation shared by the encoder (EINVAL) and decoder (EPROTO) ---- */
@@ -82,7 +84,7 @@ static bool open_valid(const struct proto_open_rep *o)
 	return (o->access & ~MMIO_ACCESS_ALL) == 0 && (o->ops & ~MMIO_OPS_ALL) == 0 &&
 	       (o->widths & ~MMIO_WIDTHS_ALL) == 0 && o->cache <= MMIO_CACHE_MAX &&
 	       (o->width == 0 || mmio_width_valid(o->width)) &&
-	       (o->flags & ~MMIO_REGION_FLAGS) == 0;
+	       (o->flags & ~MMIO_REGION_FLAGS) == 0 && proto_where_valid(o->where);
 }
 
 static bool batch_valid(int status, uint64_t done, uint32_t failed)
@@ -130,6 +132,7 @@ static bool body_encodable(const struct proto_reply *rep)
 	case PROTO_OP_OPEN:
 		return open_valid(&rep->open);
 	case PROTO_OP_READ:
+	case PROTO_OP_READ_ROWS:
 		return rep->done == 0 || rep->read.data;
 	case PROTO_OP_BATCH:
 		return batch_valid(rep->status, rep->done, rep->batch.failed) &&
@@ -171,6 +174,8 @@ static void body_write(struct proto_writer *w, const struct proto_reply *rep)
 		proto_write_u8(w, (uint8_t)rep->open.cache);
 		proto_write_u8(w, (uint8_t)rep->open.width);
 		proto_write_u8(w, (uint8_t)rep->open.flags);
+		proto_write_u64(w, rep->open.phys);
+		proto_where_write(w, rep->open.where);
 		break;
 	case PROTO_OP_READ_ONCE:
 		proto_write_u64(w, rep->read_once.value);
@@ -179,6 +184,7 @@ static void body_write(struct proto_writer *w, const struct proto_reply *rep)
 		proto_write_u64(w, rep->poll.value);
 		break;
 	case PROTO_OP_READ:
+	case PROTO_OP_READ_ROWS:
 		proto_write_bytes(w, rep->read.data, (size_t)rep->done);
 		break;
 	case PROTO_OP_BATCH:
@@ -275,9 +281,9 @@ static int list_read(struct proto_reader *r, struct proto_list_rep *l)
 
 	if (r->bad || count > PROTO_LIST_MAX)
 		return MMIO_EPROTO;
-	/* Every entry takes at least 1 + 1 + PROTO_LIST_ENTRY_FIXED bytes: a
+	/* Every entry takes at least 1 + 1 + PROTO_LIST_ENTRY_FIXED + 1 bytes: a
 	 * count the message cannot hold is refused before walking it. */
-	if ((uint64_t)count * (2 + PROTO_LIST_ENTRY_FIXED) > r->left)
+	if ((uint64_t)count * (3 + PROTO_LIST_ENTRY_FIXED) > r->left)
 		return MMIO_EPROTO;
 	wire = r->p;
 	wire_len = r->left;
@@ -293,7 +299,7 @@ static int list_read(struct proto_reader *r, struct proto_list_rep *l)
 
 static int open_read(struct proto_reader *r, struct proto_open_rep *o)
 {
-	if (body_fixed(r, PROTO_OPEN_REP_SIZE) != MMIO_OK)
+	if (r->left < PROTO_OPEN_REP_FIXED + 1)
 		return MMIO_EPROTO;
 	o->handle = proto_read_u32(r);
 	o->size = proto_read_u64(r);
@@ -303,6 +309,9 @@ static int open_read(struct proto_reader *r, struct proto_open_rep *o)
 	o->cache = proto_read_u8(r);
 	o->width = proto_read_u8(r);
 	o->flags = proto_read_u8(r);
+	o->phys = proto_read_u64(r);
+	if (!proto_where_read(r, o->where))
+		return MMIO_EPROTO;
 	return open_valid(o) ? MMIO_OK : MMIO_EPROTO;
 }
 
@@ -385,6 +394,7 @@ static int body_read(struct proto_reader *r, struct proto_reply *out)
 	case PROTO_OP_POLL:
 		return value_read(r, &out->poll);
 	case PROTO_OP_READ:
+	case PROTO_OP_READ_ROWS:
 		return read_data_read(r, out->done, &out->read);
 	case PROTO_OP_BATCH:
 		return batch_read(r, out->status, out->done, &out->batch);

@@ -17,6 +17,14 @@ static bool poll_valid(const struct proto_poll_req *p)
 	return proto_value_fits(p->width, p->mask) && proto_value_fits(p->width, p->want);
 }
 
+/* WRITE_ROWS carries exactly row_bytes * rows bytes, a product that fits. */
+static bool rows_data_valid(const struct proto_rows_req *q, uint64_t len)
+{
+	uint64_t need;
+
+	return !__builtin_mul_overflow(q->row_bytes, (uint64_t)q->rows, &need) && need == len;
+}
+
 /* ---- encoding ---- */
 
 static bool batch_encodable(const struct proto_batch_req *b)
@@ -61,6 +69,11 @@ static bool request_encodable(const struct proto_request *req)
 		return proto_value_fits(req->write_once.width, req->write_once.value);
 	case PROTO_OP_WRITE:
 		return req->write.data || req->write.len == 0;
+	case PROTO_OP_READ_ROWS:
+		return true;
+	case PROTO_OP_WRITE_ROWS:
+		return (req->rows.data || req->rows.len == 0) &&
+		       rows_data_valid(&req->rows, req->rows.len);
 	case PROTO_OP_BATCH:
 		return batch_encodable(&req->batch);
 	case PROTO_OP_POLL:
@@ -156,6 +169,16 @@ static void request_body_write(struct proto_writer *w, const struct proto_reques
 		proto_write_u64(w, req->span.len);
 		proto_write_u32(w, req->span.buffer);
 		proto_write_u64(w, req->span.buf_offset);
+		break;
+	case PROTO_OP_READ_ROWS:
+	case PROTO_OP_WRITE_ROWS:
+		proto_write_u32(w, req->rows.handle);
+		proto_write_u64(w, req->rows.offset);
+		proto_write_u64(w, req->rows.row_bytes);
+		proto_write_u64(w, req->rows.pitch);
+		proto_write_u32(w, req->rows.rows);
+		if (req->opcode == PROTO_OP_WRITE_ROWS)
+			proto_write_bytes(w, req->rows.data, req->rows.len);
 		break;
 	default: /* LIST, STATS: no body */
 		break;
@@ -342,6 +365,27 @@ static int span_read(struct proto_reader *r, struct proto_span_req *o)
 	return MMIO_OK;
 }
 
+static int rows_read(struct proto_reader *r, bool write, struct proto_rows_req *o)
+{
+	const uint8_t *data;
+
+	if (write ? r->left < PROTO_ROWS_REQ_SIZE : body_fixed(r, PROTO_ROWS_REQ_SIZE) != MMIO_OK)
+		return MMIO_EPROTO;
+	o->handle = proto_read_u32(r);
+	o->offset = proto_read_u64(r);
+	o->row_bytes = proto_read_u64(r);
+	o->pitch = proto_read_u64(r);
+	o->rows = proto_read_u32(r);
+	if (!write)
+		return MMIO_OK;
+	/* The data is exactly the rows, packed: no more, no less. */
+	if (!rows_data_valid(o, r->left) || !proto_read_bytes(r, r->left, &data))
+		return MMIO_EPROTO;
+	o->data = data;
+	o->len = (size_t)(o->row_bytes * o->rows);
+	return MMIO_OK;
+}
+
 static int request_body_read(struct proto_reader *r, struct proto_request *out)
 {
 	switch (out->opcode) {
@@ -381,6 +425,9 @@ static int request_body_read(struct proto_reader *r, struct proto_request *out)
 	case PROTO_OP_READ_SPAN:
 	case PROTO_OP_WRITE_SPAN:
 		return span_read(r, &out->span);
+	case PROTO_OP_READ_ROWS:
+	case PROTO_OP_WRITE_ROWS:
+		return rows_read(r, out->opcode == PROTO_OP_WRITE_ROWS, &out->rows);
 	default:
 		return PROTO_EUNKNOWN_OP;
 	}

@@ -31,6 +31,8 @@
 	SRV_CHECK_HANDLE, MMIO_OPS_##ops_bit, MMIO_ACCESS_##access_bit, SRV_WIDTH_NONE, false,     \
 		AT(req.handle), NONE, NONE, NONE
 #define NO_HANDLE(check) check, 0, 0, SRV_WIDTH_NONE, false, NONE, NONE, NONE, NONE
+/* A strided copy: a copy's rights; its audit line gives the first row. */
+#define ROWS(access_bit) ON_HANDLE(BULK, access_bit, SRV_WIDTH_NONE, true, rows, row_bytes, NONE)
 
 /*
  * The dispatch table (MINIX-style: the rights check runs before the handler).
@@ -58,8 +60,10 @@ static const struct srv_op ops[PROTO_OP_MAX + 1] = {
 	[PROTO_OP_READ_SPAN] = { "READ_SPAN", srv_op_read_span, COPY(BULK, READ, span) },
 	[PROTO_OP_WRITE_SPAN] = { "WRITE_SPAN", srv_op_write_span, COPY(BULK, WRITE, span) },
 	[PROTO_OP_MAILBOX] = { "MAILBOX", srv_op_mailbox, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_READ_ROWS] = { "READ_ROWS", srv_op_read_rows, ROWS(READ) },
+	[PROTO_OP_WRITE_ROWS] = { "WRITE_ROWS", srv_op_write_rows, ROWS(WRITE) },
 };
-_Static_assert(PROTO_OP_MAX == PROTO_OP_MAILBOX, "every opcode has its dispatch entry");
+_Static_assert(PROTO_OP_MAX == PROTO_OP_WRITE_ROWS, "every opcode has its dispatch entry");
 /* The field types the table's offsets stand for (target_of()). */
 #define FIELD_IS(field, type) (sizeof(((struct proto_request *)0)->field) == sizeof(type))
 _Static_assert(FIELD_IS(read_once.handle, uint32_t) && FIELD_IS(read_once.width, uint32_t) &&
@@ -67,7 +71,8 @@ _Static_assert(FIELD_IS(read_once.handle, uint32_t) && FIELD_IS(read_once.width,
 		       FIELD_IS(read.len, uint64_t) && FIELD_IS(write.len, uint64_t) &&
 		       FIELD_IS(fill.len, uint64_t) && FIELD_IS(span.len, uint64_t) &&
 		       FIELD_IS(map.handle, uint32_t) && FIELD_IS(span.offset, uint64_t) &&
-		       FIELD_IS(write_once.value, uint64_t),
+		       FIELD_IS(write_once.value, uint64_t) && FIELD_IS(rows.handle, uint32_t) &&
+		       FIELD_IS(rows.offset, uint64_t) && FIELD_IS(rows.row_bytes, uint64_t),
 	       "handles and widths are 32 bits, offsets and lengths 64");
 
 const struct srv_op *srv_op_row(unsigned opcode)

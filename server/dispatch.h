@@ -31,6 +31,7 @@ struct srv_request {
 	uint64_t *batch_values;
 	void *scratch; /* handler-owned memory freed with the request (LIST entries) */
 	uint8_t *span; /* READ_SPAN, WRITE_SPAN: the span, its buffer held by the copy */
+	uint8_t *row;  /* READ_ROWS, WRITE_ROWS: the packed bytes of the row being copied */
 	bool decoded;  /* rq holds the decoded request */
 };
 
@@ -133,6 +134,8 @@ enum srv_outcome srv_op_buf_detach(struct srv_request *r);
 enum srv_outcome srv_op_read_span(struct srv_request *r);
 enum srv_outcome srv_op_write_span(struct srv_request *r);
 enum srv_outcome srv_op_mailbox(struct srv_request *r);
+enum srv_outcome srv_op_read_rows(struct srv_request *r);
+enum srv_outcome srv_op_write_rows(struct srv_request *r);
 
 /* Free the handler-owned memory of a finished request (not msg or references). */
 void srv_request_release(struct srv_request *r);

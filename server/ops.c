@@ -101,6 +101,7 @@ enum srv_outcome srv_op_list(struct srv_request *r)
 		e->cache = (unsigned)g->region->cache;
 		e->flags = (g->region->sensitive ? MMIO_REGION_SENSITIVE : 0) |
 			   (g->exclusive ? MMIO_REGION_EXCLUSIVE : 0);
+		srv_device_place(r->gen->devices[region], g->offset, &e->phys, e->where);
 	}
 	r->rep.list.count = (uint32_t)n;
 	r->rep.list.entries = entries;
@@ -490,6 +491,89 @@ enum srv_outcome srv_op_read_span(struct srv_request *r)
 enum srv_outcome srv_op_write_span(struct srv_request *r)
 {
 	return span_copy(r, true);
+}
+
+/*
+ * READ_ROWS and WRITE_ROWS: rows of row_bytes at a pitch, each row a copy
+ * as READ and WRITE make it (same checks, chunks and revocation), the rows
+ * packed in the message. The whole geometry is checked first, so a bad one
+ * moves nothing; then *done is exact, whichever row a fault stops.
+ */
+static int rows_geometry(const struct shim_window *w, const struct proto_rows_req *q,
+			 uint64_t *packed)
+{
+	uint64_t last, end;
+
+	if (q->rows == 0 || q->row_bytes == 0 || q->pitch < q->row_bytes)
+		return MMIO_EINVAL;
+	if (__builtin_mul_overflow(q->row_bytes, (uint64_t)q->rows, packed) ||
+	    __builtin_mul_overflow(q->pitch, (uint64_t)(q->rows - 1), &last) ||
+	    __builtin_add_overflow(q->offset, last, &last) ||
+	    __builtin_add_overflow(last, q->row_bytes, &end) || end > w->limit)
+		return MMIO_EINVAL;
+	/* Every row keeps the granule when the first does and the pitch is whole. */
+	if (w->width != 0 && (q->pitch % w->width != 0 ||
+			      !range_ok(w, (size_t)q->offset, (size_t)q->row_bytes, false)))
+		return MMIO_EINVAL;
+	return MMIO_OK;
+}
+
+static int chunk_row(struct srv_request *r, const struct shim_window *w, size_t at, size_t n,
+		     size_t pos, size_t *done)
+{
+	if (r->rq.opcode == PROTO_OP_WRITE_ROWS)
+		return shim_copy_to_device(w, at, r->row + pos, n, done);
+	return shim_copy_from_device(w, at, r->row + pos, n, done);
+}
+
+/* Every row, in order, between the device and @packed; stops at the first error. */
+static int rows_run(struct srv_request *r, unsigned access_bit, uint8_t *packed, size_t *done)
+{
+	const struct proto_rows_req *q = &r->rq.rows;
+	int status = MMIO_OK;
+
+	*done = 0;
+	for (uint32_t i = 0; i < q->rows && status == MMIO_OK; i++) {
+		size_t moved = 0;
+
+		r->row = packed + (size_t)i * q->row_bytes;
+		status = chunks_run(r, access_bit, (size_t)(q->offset + (uint64_t)i * q->pitch),
+				    (size_t)q->row_bytes, false, chunk_row, &moved);
+		*done += moved;
+	}
+	r->row = NULL;
+	return status;
+}
+
+enum srv_outcome srv_op_read_rows(struct srv_request *r)
+{
+	uint64_t packed;
+	size_t done = 0;
+	int status = rows_geometry(&r->handle->win, &r->rq.rows, &packed);
+
+	/* The reply must fit in one message: more rows are the client's to split. */
+	if (status == MMIO_OK && packed > srv.max_message - PROTO_REPLY_HEADER_SIZE)
+		status = MMIO_EINVAL;
+	if (status != MMIO_OK)
+		return reply_status(r, status);
+	if (nng_msg_alloc(&r->reply_msg, PROTO_REPLY_HEADER_SIZE + (size_t)packed) != 0)
+		return reply_status(r, MMIO_ENOMEM);
+	r->rep.read.data = (uint8_t *)nng_msg_body(r->reply_msg) + PROTO_READ_DATA_OFFSET;
+	status = rows_run(r, MMIO_ACCESS_READ, (uint8_t *)r->rep.read.data, &done);
+	return copy_reply(r, status, done, &srv.stats.bytes_read);
+}
+
+enum srv_outcome srv_op_write_rows(struct srv_request *r)
+{
+	uint64_t packed;
+	size_t done = 0;
+	int status = rows_geometry(&r->handle->win, &r->rq.rows, &packed);
+
+	if (status != MMIO_OK)
+		return reply_status(r, status);
+	/* The bytes are only read from: the request's own buffer. */
+	status = rows_run(r, MMIO_ACCESS_WRITE, (uint8_t *)(uintptr_t)r->rq.rows.data, &done);
+	return copy_reply(r, status, done, &srv.stats.bytes_written);
 }
 
 /*

@@ -202,10 +202,11 @@ struct srv_handle {
 	char region[CFG_NAME_MAX + 1];
 	uint64_t offset; /* region-relative start of the handle */
 	uint64_t size;
-	struct shim_window win; /* [offset, offset + size) of the device, pinned width */
+	struct shim_window win; /* [offset, offset + size) of the device, copy widths */
 	/* The same range for once-ops and polls: their width is any the grant
-	 * allows (checked by srv_handle_check), while copies and fills use only
-	 * the pinned one, the smallest allowed. */
+	 * allows (checked by srv_handle_check), while copies and fills take the
+	 * widest allowed at each aligned step, in multiples of the smallest
+	 * (shim_window_init_widths()). */
 	struct shim_window once_win;
 	/* The rights of the grant the handle was opened under, refreshed by
 	 * every reload (srv_handles_revalidate()). */
@@ -297,6 +298,10 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *g,
  * whole BAR, known only to the backend).
  */
 uint64_t srv_grant_end(const struct cfg_grant *g, const struct srv_device *d);
+/* Where byte @off of device @d lies, for LIST and OPEN: its physical
+ * address (0: none known, a sim device) and its function and BAR. */
+void srv_device_place(const struct srv_device *d, uint64_t off, uint64_t *phys,
+		      char where[PROTO_WHERE_MAX + 1]);
 
 /* Close handle @id of @s. MMIO_OK or MMIO_EINVAL (no such handle). */
 int srv_handle_close(struct srv_session *s, uint32_t id);

@@ -327,18 +327,6 @@ struct srv_handle *srv_handle_find(struct srv_session *s, uint32_t id)
 	return NULL;
 }
 
-/* The smallest width the grant allows, if it does not allow them all. */
-static unsigned grant_pinned_width(const struct cfg_grant *g)
-{
-	if ((g->widths & MMIO_WIDTHS_ALL) == MMIO_WIDTHS_ALL)
-		return 0;
-	for (unsigned w = 1; w <= 8; w <<= 1) {
-		if (g->widths & w)
-			return w;
-	}
-	return 0;
-}
-
 uint64_t srv_grant_end(const struct cfg_grant *g, const struct srv_device *d)
 {
 	if (g->size == 0 && g->size_from_region)
@@ -396,7 +384,8 @@ static int handle_new(const struct srv_generation *gen, size_t region,
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return MMIO_ENOMEM;
-	if (shim_window_init(&h->win, base, (size_t)len, grant_pinned_width(grant)) != MMIO_OK ||
+	/* Copies and fills: the grant's widths, the widest that fits each step. */
+	if (shim_window_init_widths(&h->win, base, (size_t)len, grant->widths) != MMIO_OK ||
 	    shim_window_init(&h->once_win, base, (size_t)len, 0) != MMIO_OK) {
 		free(h);
 		return MMIO_EINVAL;
@@ -540,6 +529,7 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 	rep->widths = grant->widths;
 	rep->cache = (unsigned)grant->region->cache;
 	rep->width = h->win.width;
+	srv_device_place(h->dev, off, &rep->phys, rep->where);
 	rep->flags = (h->sensitive ? MMIO_REGION_SENSITIVE : 0) |
 		     (grant->exclusive ? MMIO_REGION_EXCLUSIVE : 0) |
 		     (h->mappable && srv_grants_available() ? MMIO_REGION_MAPPABLE : 0);
@@ -753,6 +743,7 @@ static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
 			   const struct srv_generation *g)
 {
 	const struct cfg_grant *grant = NULL;
+	struct shim_window copies;
 	size_t region;
 
 	if (cfg_policy_region_find(g->policy, h->region, &region) != MMIO_OK)
@@ -762,8 +753,10 @@ static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
 	if (cfg_policy_open_grant(g->policy, &s->peer, region, h->offset, h->size, 0, &grant) !=
 	    MMIO_OK)
 		return false;
-	/* What the open fixed (access width, exclusivity, auditing) must not change. */
-	if (grant_pinned_width(grant) != h->win.width || grant->exclusive != h->exclusive ||
+	/* What the open fixed (copy widths, exclusivity, auditing) must not change. */
+	if (shim_window_init_widths(&copies, h->win.base, h->win.limit, grant->widths) != MMIO_OK ||
+	    copies.width != h->win.width || copies.widths != h->win.widths ||
+	    grant->exclusive != h->exclusive ||
 	    cfg_policy_region(g->policy, region)->sensitive != h->sensitive)
 		return false;
 	/* A mapped handle acts on the rights it was opened with (the client

@@ -7,6 +7,8 @@
 #include "log.h"
 #include "server.h"
 
+#include <mmio/config_shim.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,26 @@ void srv_limits_apply(const struct cfg_server *cs)
 }
 
 static atomic_ulong generation_ids;
+
+/* The line that says what a region resolved to: its function, BAR and
+ * physical range where it has them. */
+static void device_log(const struct cfg_region *r, const char *source, const struct shim_device *d)
+{
+	if (d->phys)
+		srv_info("region %s: mapped %s at %s, phys [0x%" PRIx64 ", 0x%" PRIx64
+			 ") (%zu bytes)",
+			 r->name, source, d->where, d->phys, d->phys + d->size, d->size);
+	else
+		srv_info("region %s: mapped %s%s%s (%zu bytes)", r->name, source,
+			 d->where[0] ? " at " : "", d->where, d->size);
+}
+
+void srv_device_place(const struct srv_device *d, uint64_t off, uint64_t *phys,
+		      char where[PROTO_WHERE_MAX + 1])
+{
+	*phys = d->dev.phys ? d->dev.phys + off : 0;
+	snprintf(where, PROTO_WHERE_MAX + 1, "%s", d->dev.where);
+}
 
 /* What a region maps; two regions with the same name and source share a device. */
 static void region_source(const struct cfg_region *r, char *buf, size_t len)
@@ -73,24 +95,12 @@ static int device_open(const struct cfg_region *r, const char *source, struct sr
 		       char *err, size_t errlen)
 {
 	struct srv_device *d = calloc(1, sizeof(*d));
-	struct shim_source src = {
-		.backend = cfg_source_backend(r->source),
-		.name = r->name,
-		.size = (size_t)r->size,
-		.cache = r->cache,
-		.by_id = r->source == CFG_SOURCE_PCI_ID,
-		.pci = { r->pci.domain, r->pci.bus, r->pci.device, r->pci.function },
-		.vendor_id = r->vendor_id,
-		.device_id = r->device_id,
-		.pci_index = r->pci_index,
-		.bar = r->bar,
-		.offset = r->offset,
-		.phys = r->phys,
-		/* Fault injection from outside (the test suites shrink the memfd). */
-		.resizable = r->source == CFG_SOURCE_SIM && getenv("MMIO_SIM_RESIZABLE") &&
-			     strcmp(getenv("MMIO_SIM_RESIZABLE"), "1") == 0,
-	};
+	struct shim_source src = cfg_region_shim_source(r);
 	int status;
+
+	/* Fault injection from outside (the test suites shrink the memfd). */
+	src.resizable = r->source == CFG_SOURCE_SIM && getenv("MMIO_SIM_RESIZABLE") &&
+			strcmp(getenv("MMIO_SIM_RESIZABLE"), "1") == 0;
 
 	if (!d) {
 		snprintf(err, errlen, "region %s: out of memory", r->name);
@@ -195,9 +205,7 @@ int srv_generation_build(cfg_policy *policy, const struct srv_generation *prev,
 			status = device_open(r, source, &g->devices[i], err, errlen);
 			if (status != MMIO_OK)
 				goto fail;
-			srv_info("region %s: mapped %s%s%s (%zu bytes)", r->name, source,
-				 g->devices[i]->dev.where[0] ? " at " : "",
-				 g->devices[i]->dev.where, g->devices[i]->dev.size);
+			device_log(r, source, &g->devices[i]->dev);
 		}
 		g->ndevices = i + 1;
 		status = size_resolve(policy, i, r, g->devices[i], err, errlen);

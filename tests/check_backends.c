@@ -207,6 +207,7 @@ START_TEST(pci_by_id_in_address_order)
 	src.by_id = true;
 	src.vendor_id = 0x1234;
 	src.device_id = 0x11e8;
+	src.pci_index_given = true;
 	ck_assert_int_eq(shim_device_open(&src, &d, err, sizeof(err)), MMIO_OK);
 	ck_assert_str_eq(d.where, "0000:00:04.0 BAR0");
 	shim_device_close(&d);
@@ -225,6 +226,79 @@ START_TEST(pci_by_id_in_address_order)
 	src.pci_index = 0;
 	ck_assert_int_eq(shim_device_open(&src, &d, err, sizeof(err)), MMIO_ENOENT);
 	ck_assert_msg(strstr(err, "dead:11e8") && strstr(err, "(0 found)"), "%s", err);
+}
+END_TEST
+
+/* A pci_id two functions have, and no pci_index: an error naming both and
+ * the keys that pick one, never the first match. One match needs none. */
+START_TEST(pci_id_of_two_functions_names_both)
+{
+	struct shim_source src = pci_at(0, 0);
+	struct shim_device d;
+	char err[512] = "";
+
+	src.by_id = true;
+	src.vendor_id = 0x1234;
+	src.device_id = 0x11e8;
+	ck_assert_int_eq(shim_device_open(&src, &d, err, sizeof(err)), MMIO_EINVAL);
+	ck_assert_msg(strstr(err, "region dev: pci_id 1234:11e8 matches 2 PCI functions "
+				  "(0000:00:04.0, 0000:00:06.0)") &&
+			      strstr(err, "pci: \"0000:00:06.0\"") &&
+			      strstr(err, "pci_index: 0 for 0000:00:04.0") &&
+			      strstr(err, "pci_index: 1 for 0000:00:06.0"),
+		      "%s", err);
+	ck_assert_int_eq(d.fd, -1);
+	/* Picked: the one asked for. */
+	src.pci_index_given = true;
+	ck_assert_int_eq(shim_device_open(&src, &d, err, sizeof(err)), MMIO_OK);
+	ck_assert_str_eq(d.where, "0000:00:04.0 BAR0");
+	shim_device_close(&d);
+	/* The only function with its ID: no pci_index needed. */
+	src = pci_at(0, 2);
+	src.by_id = true;
+	src.vendor_id = 0x1af4;
+	src.device_id = 0x1110;
+	src.cache = MMIO_CACHE_UNCACHED;
+	ck_assert_msg(shim_device_open(&src, &d, err, sizeof(err)) == MMIO_OK, "%s", err);
+	ck_assert_str_eq(d.where, "0000:00:05.0 BAR2");
+	shim_device_close(&d);
+}
+END_TEST
+
+/* The function, BAR and physical range a region resolves to: on the open
+ * device, and from shim_pci_resolve() without mapping anything. */
+START_TEST(pci_resolution_names_function_bar_and_range)
+{
+	struct shim_source src = pci_at(5, 2);
+	struct shim_resolved res;
+	struct shim_device d;
+	char err[512] = "";
+
+	src.offset = 0x1000;
+	src.size = 0x2000;
+	ck_assert_int_eq(shim_device_open(&src, &d, err, sizeof(err)), MMIO_OK);
+	ck_assert_str_eq(d.where, "0000:00:05.0 BAR2");
+	ck_assert_uint_eq(d.phys, 0xfc001000u);
+	shim_device_close(&d);
+	ck_assert_int_eq(shim_pci_resolve(&src, &res, err, sizeof(err)), MMIO_OK);
+	ck_assert_str_eq(res.where, "0000:00:05.0 BAR2");
+	ck_assert_uint_eq(res.phys, 0xfc001000u);
+	ck_assert_uint_eq(res.size, 0x2000);
+	/* The whole BAR by ID; a function a driver holds still resolves. */
+	src = pci_at(0, 0);
+	src.by_id = true;
+	src.vendor_id = 0x1234;
+	src.device_id = 0x11e8;
+	src.pci_index = 1;
+	src.pci_index_given = true;
+	ck_assert_int_eq(shim_pci_resolve(&src, &res, err, sizeof(err)), MMIO_OK);
+	ck_assert_str_eq(res.where, "0000:00:06.0 BAR0");
+	ck_assert_uint_eq(res.phys, 0xfe800000u);
+	ck_assert_uint_eq(res.size, 1u << 20);
+	/* The ambiguity is the open's error here too. */
+	src.pci_index_given = false;
+	ck_assert_int_eq(shim_pci_resolve(&src, &res, err, sizeof(err)), MMIO_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "matches 2 PCI functions"));
 }
 END_TEST
 
@@ -390,6 +464,8 @@ static Suite *backends_suite(void)
 	tcase_add_test(tc, pci_by_address_maps_the_bar_file);
 	tcase_add_test(tc, pci_part_of_a_bar_is_never_granted);
 	tcase_add_test(tc, pci_by_id_in_address_order);
+	tcase_add_test(tc, pci_id_of_two_functions_names_both);
+	tcase_add_test(tc, pci_resolution_names_function_bar_and_range);
 	tcase_add_test(tc, pci_errors_name_the_problem);
 	tcase_add_test(tc, pci_refusals_say_lockdown_or_privilege);
 	suite_add_tcase(s, tc);

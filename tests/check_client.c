@@ -14,6 +14,7 @@
 #include "../client/cli.h"
 
 #include <check.h>
+#include <grp.h>
 #include <mmio/client.h>
 #include <mmio/proto.h>
 #include <nng/nng.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -259,8 +261,10 @@ static void fake_answer(const struct proto_request *rq, struct proto_reply *rep,
 		break;
 	case PROTO_OP_LIST: {
 		static const struct proto_list_entry entries[] = {
-			{ "scratch", 0x10000, 3, MMIO_OPS_ALL, 0xF, 3, MMIO_REGION_MAPPABLE },
-			{ "keys", 0x100, 1, MMIO_OPS_ONCE, 0xC, 0, MMIO_REGION_SENSITIVE },
+			{ "scratch", 0x10000, 3, MMIO_OPS_ALL, 0xF, 3, MMIO_REGION_MAPPABLE, 0,
+			  "" },
+			{ "keys", 0x100, 1, MMIO_OPS_ONCE, 0xC, 0, MMIO_REGION_SENSITIVE,
+			  0xfe000000, "0000:00:07.0 BAR2" },
 		};
 		rep->list.count = 2;
 		rep->list.entries = entries;
@@ -289,6 +293,11 @@ static void fake_answer(const struct proto_request *rq, struct proto_reply *rep,
 			rep->open.cache = MMIO_CACHE_WRITE_BACK;
 			rep->open.width = F.pinned;
 			rep->open.flags = MMIO_REGION_MAPPABLE;
+			if (strcmp(rq->open.name, "regs.0") == 0) {
+				rep->open.phys = 0xfe000000u + rq->open.offset;
+				snprintf(rep->open.where, sizeof(rep->open.where), "%s",
+					 "0000:00:07.0 BAR2");
+			}
 		}
 		break;
 	case PROTO_OP_READ_ONCE:
@@ -778,6 +787,35 @@ int __wrap_nng_close(nng_socket s)
 	return __real_nng_close(s);
 }
 
+/* A socket the caller may not open: MMIO_EACCES at once, with the path,
+ * owner and mode, not MMIO_ECONN after the whole budget. */
+START_TEST(connect_refused_at_once)
+{
+	mmio_client *c = (mmio_client *)&c;
+	char mode[32];
+	uint64_t t0;
+
+	ck_assert_int_eq(chmod(F.path, 0600), 0);
+	if (geteuid() == 0) {
+		/* The forked test process becomes nobody, who may not write it. */
+		ck_assert_int_eq(setgroups(0, NULL), 0);
+		ck_assert_int_eq(setgid(65534), 0);
+		ck_assert_int_eq(setuid(65534), 0);
+	} else {
+		ck_assert_int_eq(chmod(F.path, 0), 0);
+	}
+	setenv("MMIO_CONNECT_TIMEOUT_MS", "4000", 1);
+	t0 = now_ms();
+	ck_assert_int_eq(mmio_connect(F.url, &c), MMIO_EACCES);
+	ck_assert_uint_lt(now_ms() - t0, 1000);
+	ck_assert_ptr_null(c);
+	ck_assert_ptr_nonnull(strstr(mmio_connect_error(), F.path));
+	snprintf(mode, sizeof(mode), "mode %04o", geteuid() == 65534 ? 0600 : 0);
+	ck_assert_ptr_nonnull(strstr(mmio_connect_error(), mode));
+	ck_assert_uint_eq(atomic_load(&F.pipes_added), 0);
+}
+END_TEST
+
 START_TEST(connect_retries_after_pipe_loss)
 {
 	mmio_client *c;
@@ -887,7 +925,25 @@ START_TEST(open_sends_the_range)
 	ck_assert_uint_eq(o->offset, 0x100);
 	ck_assert_uint_eq(o->len, 0x40);
 	ck_assert_uint_eq(mmio_size(r), 0x40);
+	/* Where it lies, as the server said; a slice's byte 0 further on. */
+	ck_assert_int_eq(mmio_describe(r, &info), MMIO_OK);
+	ck_assert_str_eq(info.where, "0000:00:07.0 BAR2");
+	ck_assert_uint_eq(info.phys, 0xfe000100u);
+	ck_assert_uint_eq(info.bulk_width, 8);
+	{
+		mmio_region *s;
+
+		ck_assert_int_eq(mmio_slice(r, 0x10, 0x20, &s), MMIO_OK);
+		ck_assert_int_eq(mmio_describe(s, &info), MMIO_OK);
+		ck_assert_uint_eq(info.phys, 0xfe000110u);
+		ck_assert_str_eq(info.where, "0000:00:07.0 BAR2");
+		mmio_close(s);
+	}
 	mmio_close(r);
+	/* A simulated device: nowhere physical. */
+	ck_assert_int_eq(mmio_describe(R, &info), MMIO_OK);
+	ck_assert_str_eq(info.where, "");
+	ck_assert_uint_eq(info.phys, 0);
 
 	ck_assert_int_eq(mmio_open_range(C, "scratch", 8, SIZE_MAX, 0, &r), MMIO_OK);
 	ck_assert_uint_eq(fake_find(PROTO_OP_OPEN, 2)->len, PROTO_LEN_TO_END);
@@ -1501,6 +1557,11 @@ START_TEST(list_regions)
 	ck_assert_uint_eq(list[1].widths, MMIO_WIDTH_BIT(4) | MMIO_WIDTH_BIT(8));
 	ck_assert_uint_eq(list[1].flags, MMIO_REGION_SENSITIVE);
 	ck_assert_uint_eq(list[1].width, 0);
+	ck_assert_uint_eq(list[1].bulk_width, 8);
+	ck_assert_str_eq(list[1].where, "0000:00:07.0 BAR2");
+	ck_assert_uint_eq(list[1].phys, 0xfe000000u);
+	ck_assert_str_eq(list[0].where, "");
+	ck_assert_uint_eq(list[0].phys, 0);
 	mmio_list_free(list);
 
 	F.fail_op = PROTO_OP_LIST;
@@ -1709,6 +1770,7 @@ static Suite *client_suite(void)
 	tcase_add_checked_fixture(t, setup_fake, teardown_fake);
 	tcase_set_timeout(t, 10);
 	tcase_add_test(t, connect_hello);
+	tcase_add_test(t, connect_refused_at_once);
 	tcase_add_test(t, connect_retries_after_pipe_loss);
 	tcase_add_test(t, connect_retries_after_silence);
 	tcase_add_test(t, connect_gives_up_within_budget);

@@ -1001,12 +1001,14 @@ START_TEST(test_good_full_policy)
 	ck_assert_uint_eq(r->vendor_id, 0x1af4);
 	ck_assert_uint_eq(r->device_id, 0x1110);
 	ck_assert_uint_eq(r->pci_index, 1);
+	ck_assert(r->pci_index_given);
 	ck_assert_uint_eq(r->bar, 2);
 	ck_assert_uint_eq(r->offset, 1u << 20);
 	ck_assert_uint_eq(r->size, 0); /* whole BAR, unresolved */
 	ck_assert_int_eq(r->cache, MMIO_CACHE_WRITE_COMBINING);
 
 	r = cfg_policy_region(p, 2);
+	ck_assert(!r->pci_index_given);
 	ck_assert_str_eq(r->name, "scratch");
 	ck_assert_int_eq(r->source, CFG_SOURCE_SIM);
 	ck_assert_uint_eq(r->size, 65536);

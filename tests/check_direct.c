@@ -8,6 +8,7 @@
  */
 #include "direct_intel.h"
 #include "server_harness.h"
+#include "watch.h"
 
 #include <mmio/client.h>
 
@@ -45,9 +46,10 @@ static const char policy_head[] = "version: 1\n"
 				  "  max_message: 64KiB\n"
 				  "regions:\n";
 static const char *const regions[] = {
-	"tw-p",	 "64KiB", "tw-d",  "64KiB", "tw-s", "64KiB", "pin-p", "16KiB", "pin-d",
-	"16KiB", "pin-s", "16KiB", "ro-p",  "8KiB", "ro-d",  "8KiB",  "excl",  "8KiB",
-	"noma",	 "8KiB",  "sens",  "4KiB",  "p8-d", "8KiB",  "regs",  "4KiB",  NULL,
+	"tw-p",	 "64KiB", "tw-d",  "64KiB", "tw-s", "64KiB", "pin-p", "16KiB",
+	"pin-d", "16KiB", "pin-s", "16KiB", "ro-p", "8KiB",  "ro-d",  "8KiB",
+	"excl",	 "8KiB",  "noma",  "8KiB",  "sens", "4KiB",  "p8-d",  "8KiB",
+	"regs",	 "4KiB",  "w24",   "8KiB",  "w48",  "8KiB",  NULL,
 };
 static const char policy_grants[] =
 	"clients:\n"
@@ -73,7 +75,9 @@ static const char policy_grants[] =
 	"      - { region: sens, access: rw, ops: [once] }\n"
 	"      - { region: p8-d, access: rw, ops: [once, bulk, map], widths: [8] }\n"
 	"      - { region: regs, access: rw, ops: [once, poll], widths: [4],"
-	" registers: [{ offset: 0x10, access: rw, write_mask: 0xff }] }\n";
+	" registers: [{ offset: 0x10, access: rw, write_mask: 0xff }] }\n"
+	"      - { region: w24, access: rw, ops: [once, bulk, fill, map], widths: [2, 4] }\n"
+	"      - { region: w48, access: rw, ops: [once, bulk, fill, map], widths: [4, 8] }\n";
 
 static mmio_client *client;
 /* The same server, as two more clients: one whose proxied copies always go
@@ -191,6 +195,266 @@ static void mapping_perms(const char *name, char perms[5])
 	}
 	fclose(f);
 }
+
+/*
+ * The accesses of every thread of process @pid (0: this thread alone) to
+ * the two 8-byte words at @addr and @addr + 8, counted while they are
+ * open: hardware breakpoints, one per thread (watch.h).
+ */
+struct watch_set {
+	int fd[2][64];
+	unsigned n;
+	uint64_t base[2];
+};
+
+static void watch_set_open(struct watch_set *ws, pid_t pid, uintptr_t addr)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+
+	memset(ws, 0, sizeof(*ws));
+	if (pid == 0) {
+		ws->fd[0][0] = watch_open((void *)addr);
+		ws->fd[1][0] = watch_open((void *)(addr + 8));
+		ck_assert_msg(ws->fd[0][0] >= 0 && ws->fd[1][0] >= 0, "no hardware breakpoints");
+		ws->n = 1;
+	} else {
+		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+		d = opendir(path);
+		ck_assert_ptr_nonnull(d);
+		while ((e = readdir(d)) != NULL && ws->n < 64) {
+			struct perf_event_attr a;
+			pid_t tid = (pid_t)atoi(e->d_name);
+
+			if (tid <= 0)
+				continue;
+			for (int k = 0; k < 2; k++) {
+				memset(&a, 0, sizeof(a));
+				a.type = PERF_TYPE_BREAKPOINT;
+				a.size = sizeof(a);
+				a.bp_type = HW_BREAKPOINT_RW;
+				a.bp_addr = addr + 8 * (unsigned)k;
+				a.bp_len = HW_BREAKPOINT_LEN_8;
+				a.exclude_kernel = 1;
+				ws->fd[k][ws->n] =
+					(int)syscall(SYS_perf_event_open, &a, tid, -1, -1, 0);
+				ck_assert_msg(ws->fd[k][ws->n] >= 0, "no hardware breakpoints");
+			}
+			ws->n++;
+		}
+		closedir(d);
+	}
+	for (int k = 0; k < 2; k++)
+		for (unsigned i = 0; i < ws->n; i++)
+			ws->base[k] += watch_count(ws->fd[k][i]);
+}
+
+/* Accesses to word @k since the open. */
+static uint64_t watch_set_count(const struct watch_set *ws, int k)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < ws->n; i++)
+		n += watch_count(ws->fd[k][i]);
+	return n - ws->base[k];
+}
+
+static void watch_set_close(struct watch_set *ws)
+{
+	for (int k = 0; k < 2; k++)
+		for (unsigned i = 0; i < ws->n; i++)
+			close(ws->fd[k][i]);
+}
+
+/* Where process @pid maps sim region @name (its memfd), the @nth mapping. */
+static uintptr_t sim_address(pid_t pid, const char *name, unsigned nth)
+{
+	char path[64], line[512], want[96];
+	uintptr_t at = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)", name);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (at == 0 && fgets(line, sizeof(line), f)) {
+		char *nl = strchr(line, '\n');
+
+		if (nl)
+			*nl = '\0';
+		if (strlen(line) >= strlen(want) &&
+		    strcmp(line + strlen(line) - strlen(want), want) == 0 && nth-- == 0)
+			at = (uintptr_t)strtoull(line, NULL, 16);
+	}
+	fclose(f);
+	return at;
+}
+
+/* A copy or fill of @len bytes at @off of region @region, and the accesses
+ * it makes to the device's words 0 and 8: one per access of 8 bytes, two
+ * of 4, four of 2. */
+struct width_case {
+	const char *region;
+	size_t off, len;
+	uint64_t word0, word8;
+};
+
+static const struct width_case width_cases[] = {
+	/* [2, 4]: 2 at the 2-aligned head and tail, 4 between (every step
+	 * the narrowest, as before: 3 and 4). */
+	{ "w24", 2, 16, 2, 2 },
+	{ "w24", 0, 16, 2, 2 },
+	{ "w24", 6, 10, 1, 2 },
+	/* [4, 8]: 4 to reach the 8-aligned address, then 8 (before: 2 a word). */
+	{ "w48", 4, 20, 1, 1 },
+	{ "w48", 0, 16, 1, 1 },
+};
+
+/* Case @c as a copy from, a copy to and a fill of @r, counted in every
+ * mapping of the device by process @pid (0: this thread). */
+static void widths_counted(mmio_region *r, pid_t pid, const struct width_case *c)
+{
+	uint8_t buf[32] = { 0 };
+	struct watch_set ws[4];
+	size_t done = 0;
+
+	for (int kind = 0; kind < 3; kind++) {
+		uint64_t n0 = 0, n8 = 0;
+		unsigned maps = 0;
+		int status;
+
+		/* Every mapping of the device (a direct handle and its views). */
+		for (uintptr_t at;
+		     maps < 4 && (at = sim_address(pid ? pid : getpid(), c->region, maps)) != 0;)
+			watch_set_open(&ws[maps++], pid, at);
+		ck_assert_uint_gt(maps, 0);
+		if (kind == 0)
+			status = mmio_read(r, c->off, buf, c->len, &done);
+		else if (kind == 1)
+			status = mmio_write(r, c->off, buf, c->len, &done);
+		else
+			status = mmio_fill(r, c->off, c->len, 0x3C, &done);
+		for (unsigned m = 0; m < maps; m++) {
+			n0 += watch_set_count(&ws[m], 0);
+			n8 += watch_set_count(&ws[m], 1);
+			watch_set_close(&ws[m]);
+		}
+		ck_assert_int_eq(status, MMIO_OK);
+		ck_assert_uint_eq(done, c->len);
+		ck_assert_msg(n0 == c->word0 && n8 == c->word8,
+			      "%s %s, %zu bytes at %zu, kind %d: %llu and %llu accesses to words "
+			      "0 and 8, not %llu and %llu",
+			      mmio_is_direct(r) ? "direct" : "proxied", c->region, c->len, c->off,
+			      kind, (unsigned long long)n0, (unsigned long long)n8,
+			      (unsigned long long)c->word0, (unsigned long long)c->word8);
+	}
+}
+
+/* Copies and fills take the widest width the grant allows at each aligned
+ * step, proxied (in the server) and direct (here), and say so. */
+START_TEST(copies_take_the_widest_allowed_width)
+{
+	const struct width_case *c = &width_cases[_i];
+	bool w24 = strcmp(c->region, "w24") == 0;
+	struct mmio_region_info info;
+	mmio_region *r;
+
+	ck_assert_int_eq(mmio_open(client, c->region, MMIO_OPEN_PROXIED, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_describe(r, &info), MMIO_OK);
+	ck_assert_uint_eq(info.width, w24 ? 2 : 4);
+	ck_assert_uint_eq(info.bulk_width, w24 ? 4 : 8);
+	widths_counted(r, H.server, c);
+	mmio_close(r);
+
+	ck_assert_int_eq(mmio_open(client, c->region, MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_describe(r, &info), MMIO_OK);
+	ck_assert_uint_eq(info.bulk_width, w24 ? 4 : 8);
+	widths_counted(r, 0, c);
+	mmio_close(r);
+}
+END_TEST
+
+/* One poll of @width bytes on @r at @off through mmio_poll8..64. */
+static int poll_at(mmio_region *r, size_t off, unsigned width, uint64_t mask, uint64_t want,
+		   uint32_t timeout_us, uint64_t *last)
+{
+	int status;
+
+	switch (width) {
+	case 1: {
+		uint8_t v = 0xA5;
+		status = mmio_poll8(r, off, (uint8_t)mask, (uint8_t)want, timeout_us, &v);
+		*last = v;
+		break;
+	}
+	case 2: {
+		uint16_t v = 0xA5;
+		status = mmio_poll16(r, off, (uint16_t)mask, (uint16_t)want, timeout_us, &v);
+		*last = v;
+		break;
+	}
+	case 4: {
+		uint32_t v = 0xA5;
+		status = mmio_poll32(r, off, (uint32_t)mask, (uint32_t)want, timeout_us, &v);
+		*last = v;
+		break;
+	}
+	default:
+		*last = 0xA5;
+		status = mmio_poll64(r, off, mask, want, timeout_us, last);
+		break;
+	}
+	return status;
+}
+
+/* Polls at every width, proxied and direct, alone and in a batch: one
+ * access of that width, its value, its timeout; refused where the grant
+ * refuses the width. */
+START_TEST(polls_at_every_width)
+{
+	static const char *const names[] = { "tw-p", "tw-d" };
+	static const uint64_t value = 0x8877665544332211u;
+
+	for (int d = 0; d < 2; d++) {
+		mmio_region *r, *pin;
+		mmio_batch *b;
+		uint64_t last, v;
+
+		ck_assert_int_eq(mmio_open(client, names[d],
+					   d ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED, &r),
+				 MMIO_OK);
+		ck_assert_int_eq(mmio_write64(r, 0x40, value), MMIO_OK);
+		for (unsigned w = 1; w <= 8; w <<= 1) {
+			uint64_t mask = w == 8 ? UINT64_MAX : (UINT64_C(1) << (8 * w)) - 1;
+			uint64_t expect = value & mask;
+
+			ck_assert_int_eq(poll_at(r, 0x40, w, mask, expect, 1000, &last), MMIO_OK);
+			ck_assert_uint_eq(last, expect);
+			ck_assert_int_eq(poll_at(r, 0x40, w, mask, expect ^ 1, 2000, &last),
+					 MMIO_ETIMEDOUT);
+			ck_assert_uint_eq(last, expect);
+			if (w > 1)
+				ck_assert_int_eq(poll_at(r, 0x41, w, mask, 0, 0, &last),
+						 MMIO_EINVAL);
+			ck_assert_int_eq(mmio_batch_new(client, &b), MMIO_OK);
+			ck_assert_int_eq(mmio_batch_poll(b, r, 0x40, w, mask, expect, 1000), 0);
+			ck_assert_int_eq(mmio_batch_run(b, NULL), MMIO_OK);
+			ck_assert_int_eq(mmio_batch_value(b, 0, &v), MMIO_OK);
+			ck_assert_uint_eq(v, expect);
+			mmio_batch_free(b);
+		}
+		mmio_close(r);
+		/* A grant of [4] refuses the other widths, and untouched *last. */
+		ck_assert_int_eq(mmio_open(client, d ? "pin-d" : "pin-p", MMIO_OPEN_PROXIED, &pin),
+				 MMIO_OK);
+		ck_assert_int_eq(poll_at(pin, 0, 2, 0, 0, 0, &last), MMIO_EINVAL);
+		ck_assert_uint_eq(last, 0xA5);
+		ck_assert_int_eq(poll_at(pin, 0, 8, 0, 0, 0, &last), MMIO_EINVAL);
+		mmio_close(pin);
+	}
+}
+END_TEST
 
 /* ------------------------------------------------------------------------- */
 
@@ -1663,6 +1927,71 @@ static void sim_resize(const char *name, size_t size)
 }
 
 /*
+ * Strided copies through libmmio, proxied (tw-p, messages) and direct
+ * (tw-d): rows land at their pitch and nowhere else, a copy longer than a
+ * message is split into whole rows, a bad geometry moves nothing, and a
+ * fault in the second row gives the exact packed count.
+ */
+START_TEST(strided_rows_proxied_and_direct)
+{
+	static const char *const names[] = { "tw-p", "tw-d" };
+	mmio_client *clients[] = { inline_client, client };
+	static uint8_t out[TWIN_SIZE], in[TWIN_SIZE];
+
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 7 + 3);
+	for (int k = 0; k < 2; k++) {
+		mmio_region *r;
+		size_t done = 99;
+		uint8_t gap;
+
+		ck_assert_int_eq(mmio_open(clients[k], names[k],
+					   k ? MMIO_OPEN_REQUIRE_DIRECT : MMIO_OPEN_PROXIED, &r),
+				 MMIO_OK);
+		ck_assert_int_eq(mmio_fill(r, 0, TWIN_SIZE, 0xEE, NULL), MMIO_OK);
+		ck_assert_int_eq(mmio_write_rows(r, 8, 24, 100, 5, out, &done), MMIO_OK);
+		ck_assert_uint_eq(done, 120);
+		ck_assert_int_eq(mmio_read8(r, 8 + 24, &gap), MMIO_OK);
+		ck_assert_uint_eq(gap, 0xEE);
+		ck_assert_int_eq(mmio_read8(r, 108, &gap), MMIO_OK);
+		ck_assert_uint_eq(gap, out[24]);
+		memset(in, 0, sizeof(in));
+		ck_assert_int_eq(mmio_read_rows(r, 8, 24, 100, 5, in, &done), MMIO_OK);
+		ck_assert_uint_eq(done, 120);
+		ck_assert_mem_eq(in, out, 120);
+		/* The whole region as 16 rows of 4 KiB: more than one message. */
+		ck_assert_int_eq(mmio_write_rows(r, 0, 4096, 4096, 16, out, &done), MMIO_OK);
+		ck_assert_uint_eq(done, TWIN_SIZE);
+		ck_assert_int_eq(mmio_read_rows(r, 0, 4096, 4096, 16, in, &done), MMIO_OK);
+		ck_assert_uint_eq(done, TWIN_SIZE);
+		ck_assert_mem_eq(in, out, TWIN_SIZE);
+		/* Hostile geometry: nothing moves. */
+		ck_assert_int_eq(mmio_read_rows(r, 0, 16, 16, 0, in, &done), MMIO_EINVAL);
+		ck_assert_uint_eq(done, 0);
+		ck_assert_int_eq(mmio_read_rows(r, 0, 16, 8, 2, in, &done), MMIO_EINVAL);
+		ck_assert_int_eq(mmio_write_rows(r, TWIN_SIZE - 16, 32, 32, 1, out, &done),
+				 MMIO_EINVAL);
+		ck_assert_int_eq(mmio_write_rows(r, 0, 1, SIZE_MAX, 2, out, &done), MMIO_EINVAL);
+		ck_assert_int_eq(mmio_read_rows(r, 0, 0, 16, 2, in, &done), MMIO_EINVAL);
+		ck_assert_int_eq(mmio_read_rows(r, 0, 16, 16, 1, NULL, &done), MMIO_EINVAL);
+		ck_assert_uint_eq(done, 0);
+		/* The device ends at 20 KiB: the first row whole, 50 bytes of the second. */
+		sim_resize(names[k], 20 * 1024);
+		ck_assert_int_eq(mmio_read_rows(r, 20 * 1024 - 150, 64, 100, 4, in, &done),
+				 MMIO_EFAULT);
+		ck_assert_uint_eq(done, 64 + 50);
+		ck_assert_mem_eq(in, out + 20 * 1024 - 150, 64);
+		ck_assert_mem_eq(in + 64, out + 20 * 1024 - 50, 50);
+		ck_assert_int_eq(mmio_write_rows(r, 20 * 1024 - 150, 64, 100, 4, out, &done),
+				 MMIO_EFAULT);
+		ck_assert_uint_eq(done, 64 + 50);
+		sim_resize(names[k], TWIN_SIZE);
+		mmio_close(r);
+	}
+}
+END_TEST
+
+/*
  * The device shrinks under every path: messages (tw-p), shared memory
  * staged and zero-copy (tw-s), direct (tw-d). Every copy, fill and once-op
  * past the cut gives MMIO_EFAULT with the same exact count, and the bytes of
@@ -2378,6 +2707,10 @@ static Suite *direct_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, direct_where_granted_proxied_otherwise);
 	tcase_add_test(tc, register_grant_is_proxied_and_checked_alike_on_every_path);
+	tcase_add_loop_test(tc, copies_take_the_widest_allowed_width, 0,
+			    (int)(sizeof(width_cases) / sizeof(width_cases[0])));
+	tcase_add_test(tc, polls_at_every_width);
+	tcase_add_test(tc, strided_rows_proxied_and_direct);
 	tcase_add_test(tc, read_only_grant_maps_read_only);
 	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);
 	tcase_add_test(tc, once_ops_inline_reach_the_library_only_when_refused);

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WORKERS	       8
@@ -269,6 +271,75 @@ START_TEST(mmioctl_reads_writes_and_names_errors)
 }
 END_TEST
 
+/* mmioctl poll at each width: the last value printed, on success and on a
+ * timeout (exit 1, MMIO_ETIMEDOUT); usage errors for a bad width or mask. */
+START_TEST(mmioctl_polls_at_every_width)
+{
+	static const char *const ok[] = {
+		"poll private 0x20 8 0xff 0x11",
+		"poll private 0x20 16 0xffff 0x2211",
+		"poll private 0x20 32 0xff00 0x2200",
+		"poll private 0x20 64 0xffffffffffffffff 0x8877665544332211 1000",
+	};
+	static const char *const printed[] = { "0x11\n", "0x2211\n", "0x44332211\n",
+					       "0x8877665544332211\n" };
+	char out[4096];
+
+	ck_assert_int_eq(run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true,
+				  "write private 0x20 64 0x8877665544332211"),
+			 0);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_msg(run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, ok[i]) == 0, "%s",
+			      out);
+		ck_assert_str_eq(out, printed[i]);
+	}
+	ck_assert_int_eq(run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true,
+				  "poll private 0x20 16 0xffff 0x1234 2000"),
+			 1);
+	ck_assert_ptr_nonnull(strstr(out, "0x2211\n"));
+	ck_assert_ptr_nonnull(strstr(out, "MMIO_ETIMEDOUT"));
+	ck_assert_int_eq(
+		run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, "poll private 0x21 16 0xffff 0"),
+		1);
+	ck_assert_ptr_nonnull(strstr(out, "MMIO_EINVAL"));
+	ck_assert_int_eq(
+		run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, "poll private 0x20 8 0x100 0"),
+		2);
+	ck_assert_int_eq(
+		run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, "poll private 0x20 24 1 0"), 2);
+}
+END_TEST
+
+/* A user who may not reach the socket (here the scratch directory, 0700)
+ * is told so at once, with the path, not after the connect budget. */
+START_TEST(mmioctl_says_the_socket_is_not_ours_at_once)
+{
+	char cmd[1024], out[4096] = "";
+	struct timespec t0, t1;
+	struct stat st;
+	size_t n;
+	FILE *p;
+
+	ck_assert_int_eq(stat(H.dir, &st), 0);
+	ck_assert_int_eq(chmod(H.dir, 0700), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "setpriv --reuid=65534 --regid=65534 --clear-groups '%s' -s '%s' list 2>&1",
+		 MMIO_MMIOCTL_BIN, H.url);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	ck_assert_int_eq(WEXITSTATUS(pclose(p)), 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt(t1.tv_sec - t0.tv_sec, 2);
+	ck_assert_msg(strstr(out, "MMIO_EACCES") && strstr(out, H.sock) &&
+			      strstr(out, "permission denied"),
+		      "%s", out);
+	ck_assert_int_eq(chmod(H.dir, st.st_mode & 07777), 0);
+}
+END_TEST
+
 /* save/load: a file into the region through messages and back out through
  * a mapping (-d), and the other way round, byte for byte. */
 START_TEST(mmioctl_save_load_both_modes)
@@ -334,6 +405,112 @@ int harness_child_main(const char *role)
 	return 99;
 }
 
+/* ------------------------------------------------------------------------
+ * A pci region on a sysfs tree of the test's own (MMIO_SYSFS_ROOT): QEMU's
+ * VGA at 00:02.0 and a bochs-display at 00:07.0, both 1234:1111.
+ * ------------------------------------------------------------------------ */
+
+static const char pci_policy[] = "version: 1\n"
+				 "server:\n"
+				 "  listen: \"%SOCK%\"\n"
+				 "regions:\n"
+				 "  - name: bochs\n"
+				 "    pci_id: \"1234:1111\"\n"
+				 "    pci_index: 1\n"
+				 "    bar: 0\n"
+				 "    offset: 0x1000\n"
+				 "    size: 0x1000\n"
+				 "clients:\n"
+				 "  - name: root\n"
+				 "    uid: 0\n"
+				 "    grants:\n"
+				 "      - region: bochs\n"
+				 "        access: rw\n"
+				 "        ops: [once, bulk]\n"
+				 "        widths: [4]\n";
+
+/* @text into @dir/@name, the directories made. */
+static void put_file(const char *dir, const char *name, const char *text, size_t size)
+{
+	char path[256], cmd[300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+	ck_assert_int_eq(system(cmd), 0);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	if (size)
+		ck_assert_int_eq(truncate(path, (off_t)size), 0);
+}
+
+static void setup_pci(void)
+{
+	static const char *const fns[] = { "0000:00:02.0", "0000:00:07.0" };
+	static const char *const bars[] = { "0x00000000fd000000 0x00000000fd00ffff",
+					    "0x00000000fc000000 0x00000000fc00ffff" };
+	char sys[96], file[96], resource[512];
+
+	harness_init();
+	snprintf(sys, sizeof(sys), "%s/sys", H.dir);
+	for (int i = 0; i < 2; i++) {
+		snprintf(file, sizeof(file), "bus/pci/devices/%s/vendor", fns[i]);
+		put_file(sys, file, "0x1234\n", 0);
+		snprintf(file, sizeof(file), "bus/pci/devices/%s/device", fns[i]);
+		put_file(sys, file, "0x1111\n", 0);
+		snprintf(resource, sizeof(resource), "%s 0x0000000000040200\n", bars[i]);
+		for (int b = 1; b < 6; b++)
+			strcat(resource,
+			       "0x0000000000000000 0x0000000000000000 0x0000000000000000\n");
+		snprintf(file, sizeof(file), "bus/pci/devices/%s/resource", fns[i]);
+		put_file(sys, file, resource, 0);
+		snprintf(file, sizeof(file), "bus/pci/devices/%s/resource0", fns[i]);
+		put_file(sys, file, "", 64 * 1024);
+	}
+	setenv("MMIO_SYSFS_ROOT", sys, 1);
+	harness_policy(pci_policy);
+	harness_server_start();
+	ck_assert_int_eq(mmio_connect(H.url, &client), MMIO_OK);
+}
+
+static void teardown_pci(void)
+{
+	unsetenv("MMIO_SYSFS_ROOT");
+	teardown();
+}
+
+/* The function, BAR and physical range a region resolved to: in the
+ * server's log, mmio_describe() (of a handle and of part of it) and
+ * mmioctl list -v. */
+START_TEST(pci_region_says_where_it_lies)
+{
+	struct mmio_region_info info;
+	mmio_region *r;
+	char out[4096];
+
+	ck_assert_msg(harness_log_contains("at 0000:00:07.0 BAR0, phys [0xfc001000, 0xfc002000)"),
+		      "no line for bochs in the server's log");
+	ck_assert_int_eq(mmio_open(client, "bochs", MMIO_OPEN_PROXIED, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_describe(r, &info), MMIO_OK);
+	ck_assert_str_eq(info.where, "0000:00:07.0 BAR0");
+	ck_assert_uint_eq(info.phys, 0xfc001000u);
+	ck_assert_uint_eq(info.bulk_width, 4);
+	mmio_close(r);
+	ck_assert_int_eq(mmio_open_range(client, "bochs", 0x100, 0x100, 0, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_describe(r, &info), MMIO_OK);
+	ck_assert_uint_eq(info.phys, 0xfc001100u);
+	mmio_close(r);
+	ck_assert_int_eq(run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, "list -v"), 0);
+	ck_assert_msg(strstr(out, "BULK") && strstr(out, "WHERE") &&
+			      strstr(out, "0000:00:07.0 BAR0 [0xfc001000, 0xfc002000)"),
+		      "%s", out);
+	ck_assert_int_eq(run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, "list"), 0);
+	ck_assert_ptr_null(strstr(out, "WHERE"));
+}
+END_TEST
+
 static Suite *e2e_suite(void)
 {
 	Suite *s = suite_create("e2e");
@@ -346,8 +523,16 @@ static Suite *e2e_suite(void)
 	tcase_add_test(tc, fault_across_chunks_reports_exact_total);
 	tcase_add_test(tc, concurrent_clients_match_the_model);
 	tcase_add_test(tc, mmioctl_reads_writes_and_names_errors);
+	tcase_add_test(tc, mmioctl_polls_at_every_width);
+	tcase_add_test(tc, mmioctl_says_the_socket_is_not_ours_at_once);
 	tcase_add_test(tc, mmioctl_save_load_both_modes);
 	tcase_add_test(tc, example_driver_runs);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("pci");
+	tcase_set_timeout(tc, 60);
+	tcase_add_checked_fixture(tc, setup_pci, teardown_pci);
+	tcase_add_test(tc, pci_region_says_where_it_lies);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -8,6 +8,8 @@
  */
 #include <mmio/shim.h>
 
+#include "watch.h"
+
 #include <check.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -305,6 +307,117 @@ START_TEST(copy_range_rejections)
 	ck_assert_int_eq(shim_copy_to_device(&win, DEV_SIZE, buf, 0, &done), MMIO_OK);
 	ck_assert_uint_eq(done, 0);
 	ck_assert_int_eq(shim_copy_from_device(&win, 0, buf, 4, NULL), MMIO_OK);
+}
+END_TEST
+
+/* One case of width choice: a window of @widths, a copy or fill of @len
+ * bytes at @off, and the accesses it makes to the two 8-byte words at 0
+ * and 8 of the window. */
+struct width_case {
+	unsigned widths;
+	size_t off, len;
+	uint64_t word0, word8;
+};
+
+static const struct width_case width_cases[] = {
+	/* Two widths: 2 at the 2-aligned head and tail, 4 between (the
+	 * smallest, as every step did before, would be 3 and 4). */
+	{ 0x6, 2, 16, 2, 2 },
+	/* 1 and 4: single bytes up to the 4-aligned address, then 4. */
+	{ 0x5, 1, 11, 4, 1 },
+	/* 4 and 8: 4 to reach the 8-aligned address, then 8. */
+	{ 0xC, 4, 20, 1, 1 },
+	/* Every width: the widest aligned one at each step. */
+	{ 0xF, 1, 15, 3, 1 },
+	/* One width listed pins it, aligned or not. */
+	{ 0x2, 0, 16, 4, 4 },
+	{ 0x1, 0, 16, 8, 8 },
+};
+
+/* Run copy (0 from, 1 to the device) or fill (2) @kind of case @c on @w,
+ * counting the accesses to the window's words 0 and 8. */
+static void width_case_run(const struct shim_window *w, const struct width_case *c, int kind)
+{
+	int fd0 = watch_open(w->base), fd8 = watch_open((uint8_t *)w->base + 8);
+	uint8_t buf[32];
+	uint64_t n0, n8;
+	size_t done = 0;
+	int status;
+
+	ck_assert_msg(fd0 >= 0 && fd8 >= 0, "perf_event_open: no hardware breakpoints");
+	memset(buf, 0x5A, sizeof(buf));
+	n0 = watch_count(fd0);
+	n8 = watch_count(fd8);
+	if (kind == 0)
+		status = shim_copy_from_device(w, c->off, buf, c->len, &done);
+	else if (kind == 1)
+		status = shim_copy_to_device(w, c->off, buf, c->len, &done);
+	else
+		status = shim_fill(w, c->off, c->len, 0x5A, &done);
+	n0 = watch_count(fd0) - n0;
+	n8 = watch_count(fd8) - n8;
+	close(fd0);
+	close(fd8);
+	ck_assert_int_eq(status, MMIO_OK);
+	ck_assert_uint_eq(done, c->len);
+	ck_assert_msg(n0 == c->word0 && n8 == c->word8,
+		      "widths 0x%x, %zu bytes at %zu, kind %d: %llu and %llu accesses to words 0 "
+		      "and 8, not %llu and %llu",
+		      c->widths, c->len, c->off, kind, (unsigned long long)n0,
+		      (unsigned long long)n8, (unsigned long long)c->word0,
+		      (unsigned long long)c->word8);
+}
+
+START_TEST(copy_widest_allowed_step)
+{
+	const struct width_case *c = &width_cases[_i / 3];
+	struct shim_window w;
+	uint8_t back[32];
+
+	ck_assert_int_eq(shim_window_init_widths(&w, mem + 0x1000, 0x100, c->widths), MMIO_OK);
+	fill_pattern(mem + 0x1000, 0x100, 1);
+	width_case_run(&w, c, _i % 3);
+	/* The bytes are the bytes, whatever the widths. */
+	if (_i % 3 != 0) {
+		memset(back, 0, sizeof(back));
+		ck_assert_int_eq(shim_copy_from_device(&win, 0x1000 + c->off, back, c->len, NULL),
+				 MMIO_OK);
+		for (size_t i = 0; i < c->len; i++)
+			ck_assert_uint_eq(back[i], 0x5A);
+	}
+}
+END_TEST
+
+START_TEST(step_width_choice)
+{
+	ck_assert_uint_eq(shim_step_width(0x1002, 16, 0x6), 2);
+	ck_assert_uint_eq(shim_step_width(0x1004, 16, 0x6), 4);
+	ck_assert_uint_eq(shim_step_width(0x1008, 16, 0x6), 4);
+	ck_assert_uint_eq(shim_step_width(0x1008, 3, 0x6), 2);
+	ck_assert_uint_eq(shim_step_width(0x1008, 1, 0x6), 0);
+	ck_assert_uint_eq(shim_step_width(0x1001, 16, 0x6), 0);
+	ck_assert_uint_eq(shim_step_width(0x1006, 16, 0x5), 1);
+	ck_assert_uint_eq(shim_step_width(0x1000, 16, 0), 8);
+	ck_assert_uint_eq(shim_step_width(0x1000, 16, 0x4), 4);
+	/* The granule is the smallest width; all four is none; none is refused. */
+	struct shim_window w;
+	ck_assert_int_eq(shim_window_init_widths(&w, mem, 64, 0xC), MMIO_OK);
+	ck_assert_uint_eq(w.width, 4);
+	ck_assert_uint_eq(w.widths, 0xC);
+	ck_assert_int_eq(shim_window_init_widths(&w, mem, 64, 0xF), MMIO_OK);
+	ck_assert_uint_eq(w.width, 0);
+	ck_assert_int_eq(shim_window_init_widths(&w, mem, 64, 0x4), MMIO_OK);
+	ck_assert_uint_eq(w.width, 4);
+	ck_assert_uint_eq(w.widths, 0);
+	ck_assert_int_eq(shim_window_init_widths(&w, mem, 64, 0), MMIO_EINVAL);
+	ck_assert_int_eq(shim_window_init_widths(&w, mem, 64, 0x10), MMIO_EINVAL);
+	/* Misaligned for the granule: nothing moves. */
+	size_t done = 9;
+	uint8_t b[8];
+	ck_assert_int_eq(shim_window_init_widths(&w, mem, 64, 0x6), MMIO_OK);
+	ck_assert_int_eq(shim_copy_from_device(&w, 1, b, 4, &done), MMIO_EINVAL);
+	ck_assert_uint_eq(done, 0);
+	ck_assert_int_eq(shim_copy_from_device(&w, 2, b, 3, &done), MMIO_EINVAL);
 }
 END_TEST
 
@@ -1265,6 +1378,9 @@ static Suite *kernel_shim_suite(void)
 	tcase_add_test(tc, copy_small_every_length_and_offset);
 	tcase_add_test(tc, copy_range_rejections);
 	tcase_add_test(tc, copy_pinned_widths);
+	tcase_add_loop_test(tc, copy_widest_allowed_step, 0,
+			    (int)(3 * sizeof(width_cases) / sizeof(width_cases[0])));
+	tcase_add_test(tc, step_width_choice);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("copy_large");

@@ -283,6 +283,25 @@ static const struct req_vector req_vectors[] = {
 		      .len = 0x10000,
 		      .buffer = 7,
 		      .buf_offset = 8 } } },
+	{ "READ_ROWS",
+	  RQ("14") "02000000 0010000000000000 1000000000000000 0004000000000000 03000000",
+	  { .opcode = PROTO_OP_READ_ROWS,
+	    .rows = { .handle = 2,
+		      .offset = 0x1000,
+		      .row_bytes = 16,
+		      .pitch = 0x400,
+		      .rows = 3 } } },
+	{ "WRITE_ROWS",
+	  RQ("15") "02000000 0800000000000000 0200000000000000 0800000000000000 02000000 "
+		   "a1a2b1b2",
+	  { .opcode = PROTO_OP_WRITE_ROWS,
+	    .rows = { .handle = 2,
+		      .offset = 8,
+		      .row_bytes = 2,
+		      .pitch = 8,
+		      .rows = 2,
+		      .data = "\xa1\xa2\xb1\xb2",
+		      .len = 4 } } },
 	{ "WRITE_SPAN",
 	  RQ("12") "02000000 ffffffffffffffff 0100000000000000 ffffffff ffffffffffffffff",
 	  { .opcode = PROTO_OP_WRITE_SPAN,
@@ -300,7 +319,9 @@ static const struct proto_list_entry golden_entries[] = {
 	  .ops = MMIO_OPS_ALL,
 	  .widths = 4,
 	  .cache = MMIO_CACHE_WRITE_BACK,
-	  .flags = MMIO_REGION_EXCLUSIVE | MMIO_REGION_MAPPABLE },
+	  .flags = MMIO_REGION_EXCLUSIVE | MMIO_REGION_MAPPABLE,
+	  .phys = 0xfea00000,
+	  .where = "0000:00:04.0 BAR0" },
 	{ .name = "timer",
 	  .size = 0x1000,
 	  .access = MMIO_ACCESS_READ,
@@ -333,15 +354,18 @@ static const struct rep_vector rep_vectors[] = {
 	  RP("01", ST_EVERSION, DONE0),
 	  { .opcode = PROTO_OP_HELLO, .status = MMIO_EVERSION } },
 	{ "LIST",
-	  RP("02", ST_OK, DONE0) "02000000"
-				 "03 656475 0001000000000000 03 1f 04 03 06"
-				 "05 74696d6572 0010000000000000 01 01 0f 00 01",
+	  RP("02", ST_OK,
+	     DONE0) "02000000"
+		    "03 656475 0001000000000000 03 1f 04 03 06 0000a0fe00000000 11 "
+		    "303030303a30303a30342e302042415230"
+		    "05 74696d6572 0010000000000000 01 01 0f 00 01 0000000000000000 00",
 	  { .opcode = PROTO_OP_LIST, .list = { .count = 2, .entries = golden_entries } } },
 	{ "LIST empty",
 	  RP("02", ST_OK, DONE0) "00000000",
 	  { .opcode = PROTO_OP_LIST, .list = { .count = 0 } } },
 	{ "OPEN",
-	  RP("03", ST_OK, DONE0) "01000000 0001000000000000 03 1f 0c 01 04 04",
+	  RP("03", ST_OK, DONE0) "01000000 0001000000000000 03 1f 0c 01 04 04 "
+				 "1000a0fe00000000 11 303030303a30303a30342e302042415230",
 	  { .opcode = PROTO_OP_OPEN,
 	    .open = { .handle = 1,
 		      .size = 0x100,
@@ -350,7 +374,9 @@ static const struct rep_vector rep_vectors[] = {
 		      .widths = 4 | 8,
 		      .cache = MMIO_CACHE_WRITE_COMBINING,
 		      .width = 4,
-		      .flags = MMIO_REGION_MAPPABLE } } },
+		      .flags = MMIO_REGION_MAPPABLE,
+		      .phys = 0xfea00010,
+		      .where = "0000:00:04.0 BAR0" } } },
 	{ "OPEN EACCES",
 	  RP("03", ST_EACCES, DONE0),
 	  { .opcode = PROTO_OP_OPEN, .status = MMIO_EACCES } },
@@ -372,6 +398,15 @@ static const struct rep_vector rep_vectors[] = {
 	    .done = 2,
 	    .read = { .data = "\x01\x02" } } },
 	{ "WRITE", RP("08", ST_OK, "0500000000000000"), { .opcode = PROTO_OP_WRITE, .done = 5 } },
+	{ "READ_ROWS EFAULT in the second row",
+	  RP("14", ST_EFAULT, "0300000000000000") "a1a2b1",
+	  { .opcode = PROTO_OP_READ_ROWS,
+	    .status = MMIO_EFAULT,
+	    .done = 3,
+	    .read = { .data = "\xa1\xa2\xb1" } } },
+	{ "WRITE_ROWS",
+	  RP("15", ST_OK, "0400000000000000"),
+	  { .opcode = PROTO_OP_WRITE_ROWS, .done = 4 } },
 	{ "FILL EINVAL short",
 	  RP("09", ST_EINVAL, "1000000000000000"),
 	  { .opcode = PROTO_OP_FILL, .status = MMIO_EINVAL, .done = 16 } },
@@ -528,6 +563,17 @@ static void request_assert_eq(const struct proto_request *want, const struct pro
 		ck_assert_uint_eq(got->span.buffer, want->span.buffer);
 		ck_assert_uint_eq(got->span.buf_offset, want->span.buf_offset);
 		break;
+	case PROTO_OP_READ_ROWS:
+	case PROTO_OP_WRITE_ROWS:
+		ck_assert_uint_eq(got->rows.handle, want->rows.handle);
+		ck_assert_uint_eq(got->rows.offset, want->rows.offset);
+		ck_assert_uint_eq(got->rows.row_bytes, want->rows.row_bytes);
+		ck_assert_uint_eq(got->rows.pitch, want->rows.pitch);
+		ck_assert_uint_eq(got->rows.rows, want->rows.rows);
+		ck_assert_uint_eq(got->rows.len, want->rows.len);
+		if (want->rows.len)
+			ck_assert_mem_eq(got->rows.data, want->rows.data, want->rows.len);
+		break;
 	default:
 		ck_abort_msg("no comparison for opcode %u", want->opcode);
 	}
@@ -543,6 +589,8 @@ static void list_entry_assert_eq(const struct proto_list_entry *want,
 	ck_assert_uint_eq(got->widths, want->widths);
 	ck_assert_uint_eq(got->cache, want->cache);
 	ck_assert_uint_eq(got->flags, want->flags);
+	ck_assert_uint_eq(got->phys, want->phys);
+	ck_assert_str_eq(got->where, want->where);
 }
 
 static void reply_assert_eq(const struct proto_reply *want, const struct proto_reply *got)
@@ -584,6 +632,8 @@ static void reply_assert_eq(const struct proto_reply *want, const struct proto_r
 		ck_assert_uint_eq(got->open.cache, want->open.cache);
 		ck_assert_uint_eq(got->open.width, want->open.width);
 		ck_assert_uint_eq(got->open.flags, want->open.flags);
+		ck_assert_uint_eq(got->open.phys, want->open.phys);
+		ck_assert_str_eq(got->open.where, want->open.where);
 		break;
 	case PROTO_OP_READ_ONCE:
 		ck_assert_uint_eq(got->read_once.value, want->read_once.value);
@@ -592,6 +642,7 @@ static void reply_assert_eq(const struct proto_reply *want, const struct proto_r
 		ck_assert_uint_eq(got->poll.value, want->poll.value);
 		break;
 	case PROTO_OP_READ:
+	case PROTO_OP_READ_ROWS:
 		if (want->done)
 			ck_assert_mem_eq(got->read.data, want->read.data, (size_t)want->done);
 		break;
@@ -626,6 +677,7 @@ static void reply_assert_eq(const struct proto_reply *want, const struct proto_r
 	case PROTO_OP_READ_SPAN:
 	case PROTO_OP_WRITE_SPAN:
 	case PROTO_OP_MAILBOX:
+	case PROTO_OP_WRITE_ROWS:
 		break;
 	default:
 		ck_abort_msg("no comparison for opcode %u", want->opcode);
@@ -929,8 +981,8 @@ START_TEST(test_request_unknown_opcode)
 
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 0000", &req), PROTO_EUNKNOWN_OP);
 	ck_assert_uint_eq(req.opcode, 0);
-	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 1400", &req), PROTO_EUNKNOWN_OP);
-	ck_assert_uint_eq(req.opcode, 20);
+	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 1600", &req), PROTO_EUNKNOWN_OP);
+	ck_assert_uint_eq(req.opcode, 22);
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 7777 0102030405", &req), PROTO_EUNKNOWN_OP);
 	ck_assert_uint_eq(req.opcode, 0x7777);
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 ffff", &req), PROTO_EUNKNOWN_OP);
@@ -1028,6 +1080,8 @@ START_TEST(test_bad_widths_rejected)
 	tb_le(&t, 0x030f0f00, 4); /* access 0, ops 0x0f, widths 0x0f, cache 3 */
 	tb_le(&t, w, 1);
 	tb_le(&t, 0, 1);
+	tb_le(&t, 0, 8); /* phys */
+	tb_le(&t, 0, 1); /* where: "" */
 	{
 		struct proto_reply rep;
 
@@ -1350,48 +1404,82 @@ START_TEST(test_list_entries_rejected)
 	struct proto_reply rep;
 
 	/* count beyond what is there, and huge counts */
-	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "02000000 03 656475 "
-							       "0001000000000000 03 1f 04 03 06",
-					&rep),
-			 MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "02000000 03 656475 "
+					 "0001000000000000 03 1f 04 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
 	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "ffffffff", &rep), MMIO_EPROTO);
 	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01100000", &rep), MMIO_EPROTO);
 	/* name length past the buffer */
-	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 40 656475 "
-							       "0001000000000000 03 1f 04 03 06",
-					&rep),
-			 MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 40 656475 "
+					 "0001000000000000 03 1f 04 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
 	/* bad name char */
-	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 652f75 "
-							       "0001000000000000 03 1f 04 03 06",
-					&rep),
-			 MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 652f75 "
+					 "0001000000000000 03 1f 04 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
 	/* access 4, ops 0x20, widths 0x10, cache 4, flags 8 */
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 656475 "
+					 "0001000000000000 04 1f 04 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 656475 "
+					 "0001000000000000 03 20 04 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 656475 "
+					 "0001000000000000 03 1f 10 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 656475 "
+					 "0001000000000000 03 1f 04 04 06 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 656475 "
+					 "0001000000000000 03 1f 04 03 08 0000000000000000 00",
+			       &rep),
+		MMIO_EPROTO);
+	/* where: 64 bytes, a control character, cut short */
 	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 656475 "
-							       "0001000000000000 04 1f 04 03 06",
+							       "0001000000000000 03 1f 04 03 06 "
+							       "0000000000000000 40",
 					&rep),
 			 MMIO_EPROTO);
 	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 656475 "
-							       "0001000000000000 03 20 04 03 06",
+							       "0001000000000000 03 1f 04 03 06 "
+							       "0000000000000000 02 410a",
 					&rep),
 			 MMIO_EPROTO);
 	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 656475 "
-							       "0001000000000000 03 1f 10 03 06",
-					&rep),
-			 MMIO_EPROTO);
-	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 656475 "
-							       "0001000000000000 03 1f 04 04 06",
-					&rep),
-			 MMIO_EPROTO);
-	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 656475 "
-							       "0001000000000000 03 1f 04 03 08",
+							       "0001000000000000 03 1f 04 03 06 "
+							       "0000000000000000",
 					&rep),
 			 MMIO_EPROTO);
 	/* the same entry with valid fields decodes */
-	ck_assert_int_eq(rep_decode_hex(RP("02", ST_OK, DONE0) "01000000 03 656475 "
-							       "0001000000000000 03 1f 04 03 06",
-					&rep),
-			 MMIO_OK);
+	ck_assert_int_eq(
+		rep_decode_hex(RP("02", ST_OK,
+				  DONE0) "01000000 03 656475 "
+					 "0001000000000000 03 1f 04 03 06 0000000000000000 00",
+			       &rep),
+		MMIO_OK);
 	ck_assert_uint_eq(rep.list.count, 1);
 }
 END_TEST
@@ -1435,6 +1523,60 @@ START_TEST(test_write_length_checked)
 						 "68656c6c6f",
 					&req),
 			 MMIO_EPROTO);
+}
+END_TEST
+
+/* WRITE_ROWS carries exactly row_bytes * rows bytes, a product that must
+ * not overflow; READ_ROWS carries none. The geometry itself (rows 0,
+ * pitch < row_bytes, ranges) decodes: it is the server's to refuse. */
+START_TEST(test_rows_length_checked)
+{
+	struct proto_request req;
+	uint8_t buf[64];
+	size_t len;
+
+	/* 2 rows of 2 bytes, 3 or 5 bytes follow. */
+	ck_assert_int_eq(req_decode_hex(RQ("15") "01000000 0000000000000000 0200000000000000 "
+						 "0200000000000000 02000000 a1a2b1",
+					&req),
+			 MMIO_EPROTO);
+	ck_assert_int_eq(req_decode_hex(RQ("15") "01000000 0000000000000000 0200000000000000 "
+						 "0200000000000000 02000000 a1a2b1b2c1",
+					&req),
+			 MMIO_EPROTO);
+	/* row_bytes * rows overflows 64 bits: never equal to what follows. */
+	ck_assert_int_eq(req_decode_hex(RQ("15") "01000000 0000000000000000 0000000000000080 "
+						 "0000000000000080 02000000",
+					&req),
+			 MMIO_EPROTO);
+	/* A READ_ROWS with data, or short. */
+	ck_assert_int_eq(req_decode_hex(RQ("14") "01000000 0000000000000000 0200000000000000 "
+						 "0200000000000000 02000000 00",
+					&req),
+			 MMIO_EPROTO);
+	ck_assert_int_eq(req_decode_hex(RQ("14") "01000000 0000000000000000 0200000000000000 "
+						 "0200000000000000 0200",
+					&req),
+			 MMIO_EPROTO);
+	/* Hostile geometry decodes: rows 0 (no data), pitch below the row, huge. */
+	ck_assert_int_eq(req_decode_hex(RQ("15") "01000000 0000000000000000 0200000000000000 "
+						 "0200000000000000 00000000",
+					&req),
+			 MMIO_OK);
+	ck_assert_int_eq(req_decode_hex(RQ("14") "01000000 ffffffffffffffff ffffffffffffffff "
+						 "0100000000000000 ffffffff",
+					&req),
+			 MMIO_OK);
+	ck_assert_uint_eq(req.rows.pitch, 1);
+	/* The encoder refuses what the decoder would. */
+	req = (struct proto_request){
+		.opcode = PROTO_OP_WRITE_ROWS,
+		.rows = { .row_bytes = 2, .rows = 2, .data = "abc", .len = 3 }
+	};
+	ck_assert_int_eq(proto_request_encode(&req, buf, sizeof(buf), &len), MMIO_EINVAL);
+	req.rows.row_bytes = UINT64_MAX;
+	req.rows.len = 2;
+	ck_assert_int_eq(proto_request_encode(&req, buf, sizeof(buf), &len), MMIO_EINVAL);
 }
 END_TEST
 
@@ -1862,7 +2004,8 @@ START_TEST(test_opcode_names)
 					     "CLOSE",	   "READ_ONCE", "WRITE_ONCE", "READ",
 					     "WRITE",	   "FILL",	"BATCH",      "POLL",
 					     "MAP",	   "UNMAP",	"STATS",      "BUF_ATTACH",
-					     "BUF_DETACH", "READ_SPAN", "WRITE_SPAN", "MAILBOX" };
+					     "BUF_DETACH", "READ_SPAN", "WRITE_SPAN", "MAILBOX",
+					     "READ_ROWS",  "WRITE_ROWS" };
 
 	ck_assert_uint_eq(ARRAY_SIZE(names), PROTO_OP_MAX + 1);
 	for (unsigned op = 0; op <= PROTO_OP_MAX; op++) {
@@ -1948,6 +2091,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_list_entries_rejected);
 	tcase_add_test(tc, test_hello_versions);
 	tcase_add_test(tc, test_write_length_checked);
+	tcase_add_test(tc, test_rows_length_checked);
 	tcase_add_test(tc, test_reply_header_rules);
 	tcase_add_test(tc, test_stats_counts);
 	tcase_add_test(tc, test_extreme_offsets);

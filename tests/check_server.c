@@ -516,6 +516,109 @@ START_TEST(device_fault_gives_exact_count)
 }
 END_TEST
 
+/* One READ_ROWS or WRITE_ROWS on handle @h; the reply in *@rep. */
+static int rows_call(uint32_t h, bool write, uint64_t off, uint64_t row, uint64_t pitch,
+		     uint32_t rows, const void *data, size_t len, struct proto_reply *rep)
+{
+	struct proto_request rq = { .opcode = write ? PROTO_OP_WRITE_ROWS : PROTO_OP_READ_ROWS };
+
+	rq.rows = (struct proto_rows_req){ .handle = h,
+					   .offset = off,
+					   .row_bytes = row,
+					   .pitch = pitch,
+					   .rows = rows,
+					   .data = data,
+					   .len = len };
+	ck_assert_int_eq(rawc_call(&C, &rq, rep), MMIO_OK);
+	return rep->status;
+}
+
+/* Rows at a pitch, in one request: the bytes between rows untouched; a
+ * fault in the middle row gives the exact count, counted in packed bytes. */
+START_TEST(strided_rows_exact_done_on_fault)
+{
+	uint8_t out[256];
+	struct proto_reply rep;
+	uint64_t v;
+	int fd = harness_sim_fd("scratch");
+
+	ck_assert_msg(fd >= 0, "cannot find the server's memfd for scratch");
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 3 + 1);
+	ck_assert_int_eq(rawc_write_once(&C, scratch, 0x210, 4, 0xAABBCCDD), MMIO_OK);
+	ck_assert_int_eq(rows_call(scratch, true, 0x200, 16, 0x100, 3, out, 48, &rep), MMIO_OK);
+	ck_assert_uint_eq(rep.done, 48);
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 0x210, 4, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0xAABBCCDD);
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 0x300, 1, &v), MMIO_OK);
+	ck_assert_uint_eq(v, out[16]);
+	ck_assert_int_eq(rows_call(scratch, false, 0x200, 16, 0x100, 3, NULL, 0, &rep), MMIO_OK);
+	ck_assert_uint_eq(rep.done, 48);
+	ck_assert_mem_eq(rep.read.data, out, 48);
+
+	/* Rows at 2P-16, 2.5P-16, 3P-16, 3.5P-16 of 64 bytes; the device ends at
+	 * 3P: two rows and 16 bytes of the third. */
+	ck_assert_int_eq(ftruncate(fd, 3 * PAGE), 0);
+	ck_assert_int_eq(rows_call(scratch, true, 2 * PAGE - 16, 64, PAGE / 2, 4, out, 256, &rep),
+			 MMIO_EFAULT);
+	ck_assert_uint_eq(rep.done, 64 + 64 + 16);
+	ck_assert_int_eq(rows_call(scratch, false, 2 * PAGE - 16, 64, PAGE / 2, 4, NULL, 0, &rep),
+			 MMIO_EFAULT);
+	ck_assert_uint_eq(rep.done, 64 + 64 + 16);
+	ck_assert_mem_eq(rep.read.data, out, 64 + 64 + 16);
+	ck_assert_uint_ge(rawc_stat(&C, PROTO_STAT_FAULTS), 2);
+	ck_assert_int_eq(ftruncate(fd, 64 * 1024), 0);
+	close(fd);
+}
+END_TEST
+
+/* Hostile geometry: refused whole with MMIO_EINVAL, nothing moved; a grant
+ * without bulk: MMIO_EACCES first. */
+START_TEST(strided_rows_hostile_geometry)
+{
+	static const struct {
+		uint64_t off, row, pitch;
+		uint32_t rows;
+	} bad[] = {
+		{ 0, 16, 16, 0 },				/* zero rows */
+		{ 0, 0, 16, 4 },				/* zero-byte rows */
+		{ 0, 16, 8, 2 },				/* pitch < row_bytes */
+		{ 0, 1, UINT64_C(1) << 63, 3 },			/* pitch * rows overflows */
+		{ 0, 1, UINT64_MAX, 2 },			/* pitch * (rows - 1) + row */
+		{ 64 * 1024 - 16, 32, 32, 1 },			/* past the end */
+		{ 0, 16, 0x1000, 17 },				/* the 17th row past it */
+		{ UINT64_MAX, 1, 1, 1 },			/* offset + row overflows */
+		{ 0, UINT64_C(1) << 33, UINT64_C(1) << 33, 2 }, /* packed past a message */
+	};
+	uint8_t zeros[32] = { 0 };
+	struct proto_reply rep;
+	uint32_t other;
+	uint64_t v;
+
+	ck_assert_int_eq(rawc_write_once(&C, scratch, 0, 8, 0x1122334455667788u), MMIO_OK);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(rows_call(scratch, false, bad[i].off, bad[i].row, bad[i].pitch,
+					bad[i].rows, NULL, 0, &rep) == MMIO_EINVAL,
+			      "READ_ROWS case %zu: %s", i, mmio_status_name(rep.status));
+		ck_assert_uint_eq(rep.done, 0);
+	}
+	/* WRITE_ROWS carries its rows: the cases whose rows fit a message. */
+	ck_assert_int_eq(rows_call(scratch, true, 0, 16, 16, 0, NULL, 0, &rep), MMIO_EINVAL);
+	ck_assert_int_eq(rows_call(scratch, true, 0, 16, 8, 2, zeros, 32, &rep), MMIO_EINVAL);
+	ck_assert_int_eq(rows_call(scratch, true, 64 * 1024 - 16, 32, 32, 1, zeros, 32, &rep),
+			 MMIO_EINVAL);
+	ck_assert_int_eq(rows_call(scratch, true, 0, 16, UINT64_MAX, 2, zeros, 32, &rep),
+			 MMIO_EINVAL);
+	ck_assert_uint_eq(rep.done, 0);
+	ck_assert_int_eq(rawc_read_once(&C, scratch, 0, 8, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x1122334455667788u);
+	/* No bulk in the grant: refused before the geometry, as a denial. */
+	ck_assert_int_eq(rawc_open_region(&C, "excl", 0, PROTO_LEN_TO_END, &other, NULL), MMIO_OK);
+	ck_assert_int_eq(rows_call(other, false, 0, 16, 16, 1, NULL, 0, &rep), MMIO_EACCES);
+	ck_assert_int_eq(rows_call(other, true, 0, 0, 0, 0, NULL, 0, &rep), MMIO_EACCES);
+}
+END_TEST
+
 /*
  * nng 1.5.2 issue 1518: raw connect()+close() stalls nng's accept. The server
  * repairs its listener; a client that connected into the stalled one retries
@@ -3071,6 +3174,8 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, sensitive_access_is_audited);
 	tcase_add_test(tc, exclusive_busy_until_holder_dies);
 	tcase_add_test(tc, device_fault_gives_exact_count);
+	tcase_add_test(tc, strided_rows_exact_done_on_fault);
+	tcase_add_test(tc, strided_rows_hostile_geometry);
 	tcase_add_test(tc, raw_connect_close_does_not_stop_listener);
 	tcase_add_test(tc, hostile_messages_get_errors_and_server_serves_on);
 	tcase_add_test(tc, client_killed_mid_poll_or_batch);

@@ -52,10 +52,29 @@ expect(explain-uid-no-value 2 "^$" "^mmio-policy explain: --uid needs a number; 
 expect(explain-unknown-option 2 "^$" "^mmio-policy explain: unknown option '--pid'; try 'mmio-policy --help'\n$" explain ${WORK}/good.yaml --pid 1)
 expect(explain-invalid 1 "^$" "^${WORK}/bad.yaml:5:11: " explain ${WORK}/bad.yaml --uid 1000)
 expect(explain-match 0
-	"matching clients: me \\(line 7\\)\nlimits: 32 sessions of this uid \\(64 in all\\), 64 requests in flight of this uid \\(32 per session, 112 in all\\), 32 waiting polls of this uid \\(64 in all\\)\n\nREGION +RANGE +ACCESS +OPS +WIDTHS +EXCLUSIVE +CACHE +SENSITIVE +CLIENT\nscratch +\\[0x0, 0x10000\\) +rw +once,bulk +1,2,4,8 +no +write-back +no +me\n$"
+	"matching clients: me \\(line 7\\)\nlimits: 32 sessions of this uid \\(64 in all\\), 64 requests in flight of this uid \\(32 per session, 112 in all\\), 32 waiting polls of this uid \\(64 in all\\)\n\nREGION +RANGE +ACCESS +OPS +WIDTHS +BULK +EXCLUSIVE +CACHE +SENSITIVE +CLIENT\nscratch +\\[0x0, 0x10000\\) +rw +once,bulk +1,2,4,8 +8 +no +write-back +no +me\n$"
 	"^$" explain ${WORK}/good.yaml --uid 1000 --gid 1000)
 expect(explain-no-match 0 "matching clients: none: this peer can see no region\nlimits \\(no grant\\): 2 sessions of this uid \\(64 in all\\), 2 requests in flight of this uid \\(112 in all\\), no polls\n$" "^$"
 	explain ${WORK}/good.yaml --uid 1001 --gid 5)
+file(WRITE ${WORK}/widths.yaml "version: 1\nregions:\n  - name: scratch\n    sim: true\n    size: 64KiB\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - { region: scratch, size: 4KiB, access: rw, ops: [bulk], widths: [2, 4] }\n      - { region: scratch, offset: 4KiB, size: 4KiB, access: rw, ops: [fill], widths: [2] }\n      - { region: scratch, offset: 8KiB, access: r, ops: [once], widths: [1, 8] }\n")
+expect(explain-bulk-width 0 "\nscratch +\\[0x0, 0x1000\\) +rw +bulk +2,4 +4 [^\n]*\nscratch +\\[0x1000, 0x2000\\) +rw +fill +2 +2 [^\n]*\nscratch +\\[0x2000, 0x10000\\) +r +once +1,8 +- " "^$"
+	explain ${WORK}/widths.yaml --uid 1000 --gid 1000)
+# explain says where pci regions lie, from a sysfs tree of the test's own:
+# QEMU's VGA (00:02.0) and a bochs-display (00:07.0) are both 1234:1111.
+set(devs ${WORK}/sys/bus/pci/devices)
+set(empty "0x0000000000000000 0x0000000000000000 0x0000000000000000\n")
+foreach(fn 0000:00:02.0 0000:00:07.0)
+	file(WRITE ${devs}/${fn}/vendor "0x1234\n")
+	file(WRITE ${devs}/${fn}/device "0x1111\n")
+endforeach()
+file(WRITE ${devs}/0000:00:02.0/resource "0x00000000fd000000 0x00000000fdffffff 0x0000000000042208\n${empty}${empty}${empty}${empty}${empty}")
+file(WRITE ${devs}/0000:00:07.0/resource "0x00000000fc000000 0x00000000fcffffff 0x0000000000042208\n${empty}${empty}${empty}${empty}${empty}")
+file(WRITE ${WORK}/pci.yaml "version: 1\nregions:\n  - { name: fb, pci_id: \"1234:1111\", bar: 0 }\n  - { name: vga, pci: \"00:02.0\", bar: 0, offset: 0x1000, size: 0x1000 }\n  - { name: bochs, pci_id: \"1234:1111\", pci_index: 1, bar: 0, offset: 0x2000 }\n  - { name: scratch, sim: true, size: 4KiB }\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - { region: fb, access: rw, ops: [once] }\n      - { region: vga, access: rw, ops: [once] }\n      - { region: bochs, access: rw, ops: [once] }\n      - { region: scratch, access: rw, ops: [once] }\n")
+set(ENV{MMIO_SYSFS_ROOT} ${WORK}/sys)
+expect(explain-where 0
+	"\nwhere:\nregion fb: pci_id 1234:1111 matches 2 PCI functions \\(0000:00:02.0, 0000:00:07.0\\); name the one to map with pci: \"0000:00:07.0\" instead of pci_id, or keep pci_id and add pci_index: 0 for 0000:00:02.0, pci_index: 1 for 0000:00:07.0\nregion vga: 0000:00:02.0 BAR0, phys \\[0xfd001000, 0xfd002000\\)\nregion bochs: 0000:00:07.0 BAR0, phys \\[0xfc002000, 0xfd000000\\)\n$"
+	"^$" explain ${WORK}/pci.yaml --uid 1000 --gid 1000)
+unset(ENV{MMIO_SYSFS_ROOT})
 file(WRITE ${WORK}/limits.yaml "version: 1\nserver:\n  limits:\n    max_sessions: 10\n    max_sessions_per_uid: 3\n    max_polls_total: 9\nregions:\n  - name: scratch\n    sim: true\n    size: 64KiB\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - region: scratch\n        access: rw\n        ops: [once]\n")
 expect(explain-limits 0 "\nlimits: 3 sessions of this uid \\(10 in all\\), 64 requests in flight of this uid \\(32 per session, 112 in all\\), 32 waiting polls of this uid \\(9 in all\\)\n" "^$"
 	explain ${WORK}/limits.yaml --uid 1000 --gid 1000)

@@ -4,6 +4,7 @@
  * (`explain`), as mmio-policy(5) documents. Exit 0 valid, 1 invalid, 2 usage.
  */
 #include <mmio/config.h>
+#include <mmio/config_shim.h>
 
 #include <grp.h>
 #include <pwd.h>
@@ -28,7 +29,11 @@ static const char usage_text[] =
 	"           problem as \"FILE:LINE:COL: message\" on stderr\n"
 	"  explain  print the grants that a peer with uid N (and gid N) gets from\n"
 	"           FILE; without --gid, the gid and supplementary groups of the\n"
-	"           uid's passwd entry are used\n"
+	"           uid's passwd entry are used; then, for each region it may\n"
+	"           open, where it lies: the PCI function, BAR and physical range\n"
+	"           found in sysfs ($MMIO_SYSFS_ROOT, default /sys) without mapping\n"
+	"           anything, or why it cannot be found (a pci_id several\n"
+	"           functions have, no such function)\n"
 	"\n"
 	"Exit status: 0 all valid, 1 a policy is invalid, 2 usage error.\n";
 
@@ -172,12 +177,16 @@ static void format_list(char *buf, size_t len, unsigned bits, const char *const 
 	}
 }
 
+#define COLUMNS 10
+
 struct row {
-	char cell[9][96];
+	char cell[COLUMNS][96];
 };
 
-static const char *const headers[9] = { "REGION",    "RANGE", "ACCESS",	   "OPS",   "WIDTHS",
-					"EXCLUSIVE", "CACHE", "SENSITIVE", "CLIENT" };
+/* BULK: the widest access copies and fills make, at each step aligned to it. */
+static const char *const headers[COLUMNS] = { "REGION",	   "RANGE", "ACCESS",	 "OPS",
+					      "WIDTHS",	   "BULK",  "EXCLUSIVE", "CACHE",
+					      "SENSITIVE", "CLIENT" };
 
 static void fill_row(struct row *row, const struct cfg_grant *g)
 {
@@ -199,16 +208,21 @@ static void fill_row(struct row *row, const struct cfg_grant *g)
 		 g->access & MMIO_ACCESS_READ ? "r" : "", g->access & MMIO_ACCESS_WRITE ? "w" : "");
 	format_list(row->cell[3], sizeof(row->cell[3]), g->ops, op_names, op_bits, 5);
 	format_list(row->cell[4], sizeof(row->cell[4]), g->widths, width_names, width_bits, 4);
-	snprintf(row->cell[5], sizeof(row->cell[5]), "%s", g->exclusive ? "yes" : "no");
-	snprintf(row->cell[6], sizeof(row->cell[6]), "%s", mmio_cache_name(r->cache));
-	snprintf(row->cell[7], sizeof(row->cell[7]), "%s", r->sensitive ? "yes" : "no");
-	snprintf(row->cell[8], sizeof(row->cell[8]), "%s", g->client->name);
+	if (g->ops & (MMIO_OPS_BULK | MMIO_OPS_FILL))
+		snprintf(row->cell[5], sizeof(row->cell[5]), "%u", mmio_widths_widest(g->widths));
+	else
+		snprintf(row->cell[5], sizeof(row->cell[5]), "-");
+	snprintf(row->cell[6], sizeof(row->cell[6]), "%s", g->exclusive ? "yes" : "no");
+	snprintf(row->cell[7], sizeof(row->cell[7]), "%s", mmio_cache_name(r->cache));
+	snprintf(row->cell[8], sizeof(row->cell[8]), "%s", r->sensitive ? "yes" : "no");
+	snprintf(row->cell[9], sizeof(row->cell[9]), "%s", g->client->name);
 }
 
-static void print_row(const char *const cells[9], const size_t widths[9])
+static void print_row(const char *const cells[COLUMNS], const size_t widths[COLUMNS])
 {
-	for (size_t c = 0; c < 9; c++)
-		printf("%-*s%s", c == 8 ? 0 : (int)widths[c], cells[c], c == 8 ? "\n" : "  ");
+	for (size_t c = 0; c < COLUMNS; c++)
+		printf("%-*s%s", c == COLUMNS - 1 ? 0 : (int)widths[c], cells[c],
+		       c == COLUMNS - 1 ? "\n" : "  ");
 }
 
 /* The peer's gid and groups from its passwd entry, as a login would set them. */
@@ -312,7 +326,7 @@ static void print_registers(const struct cfg_grant *g)
 /* The table of what @peer may do, one row a grant. False if out of memory. */
 static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
 {
-	size_t widths[9], nrows = 0;
+	size_t widths[COLUMNS], nrows = 0;
 	struct row *rows;
 
 	for (const struct cfg_grant *g = cfg_policy_next_grant(p, peer, CFG_ANY_REGION, NULL);
@@ -321,7 +335,7 @@ static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
 	rows = calloc(nrows + 1, sizeof(*rows));
 	if (rows == NULL)
 		return false;
-	for (size_t c = 0; c < 9; c++)
+	for (size_t c = 0; c < COLUMNS; c++)
 		widths[c] = strlen(headers[c]);
 	/* Grouped by region, in region order, then grants in file order. */
 	nrows = 0;
@@ -329,7 +343,7 @@ static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
 		for (const struct cfg_grant *g = cfg_policy_next_grant(p, peer, r, NULL); g != NULL;
 		     g = cfg_policy_next_grant(p, peer, r, g)) {
 			fill_row(&rows[nrows], g);
-			for (size_t c = 0; c < 9; c++)
+			for (size_t c = 0; c < COLUMNS; c++)
 				if (strlen(rows[nrows].cell[c]) > widths[c])
 					widths[c] = strlen(rows[nrows].cell[c]);
 			nrows++;
@@ -339,9 +353,9 @@ static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
 		printf("\n");
 		print_row(headers, widths);
 		for (size_t i = 0; i < nrows; i++) {
-			const char *cells[9];
+			const char *cells[COLUMNS];
 
-			for (size_t c = 0; c < 9; c++)
+			for (size_t c = 0; c < COLUMNS; c++)
 				cells[c] = rows[i].cell[c];
 			print_row(cells, widths);
 		}
@@ -352,6 +366,44 @@ static bool print_grants(const cfg_policy *p, const struct cfg_peer *peer)
 		     g = cfg_policy_next_grant(p, peer, r, g))
 			print_registers(g);
 	return true;
+}
+
+/* Where pci region @r lies, into @line: its function, BAR and physical
+ * range, or the error the server would give. */
+static void pci_where(const struct cfg_region *r, char *line, size_t len)
+{
+	struct shim_source src = cfg_region_shim_source(r);
+	struct shim_resolved res;
+	char err[512] = "";
+
+	if (shim_pci_resolve(&src, &res, err, sizeof(err)) == MMIO_OK)
+		snprintf(line, len, "region %s: %s, phys [0x%llx, 0x%llx)", r->name, res.where,
+			 (unsigned long long)res.phys, (unsigned long long)(res.phys + res.size));
+	else
+		snprintf(line, len, "%s", err);
+}
+
+/* Where each region @peer may open lies, one line each (sim regions have no
+ * such place). */
+static void print_places(const cfg_policy *p, const struct cfg_peer *peer)
+{
+	bool header = false;
+
+	for (size_t i = 0; i < cfg_policy_region_count(p); i++) {
+		const struct cfg_region *r = cfg_policy_region(p, i);
+		char line[640];
+
+		if (r->source == CFG_SOURCE_SIM || !cfg_policy_next_grant(p, peer, i, NULL))
+			continue;
+		if (r->source == CFG_SOURCE_PHYS)
+			snprintf(line, sizeof(line), "region %s: phys [0x%llx, 0x%llx)", r->name,
+				 (unsigned long long)r->phys,
+				 (unsigned long long)(r->phys + r->size));
+		else
+			pci_where(r, line, sizeof(line));
+		printf("%s%s\n", header ? "" : "\nwhere:\n", line);
+		header = true;
+	}
 }
 
 static int run_explain(int argc, char **argv)
@@ -395,6 +447,7 @@ static int run_explain(int argc, char **argv)
 		fprintf(stderr, "mmio-policy explain: out of memory\n");
 		return EXIT_FAILURE;
 	}
+	print_places(p, &peer);
 	cfg_policy_free(p);
 	return EXIT_SUCCESS;
 }

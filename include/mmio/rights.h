@@ -76,6 +76,17 @@ static inline int mmio_width_valid(unsigned width)
 	return width - 1 < 8 && (width & (width - 1)) == 0;
 }
 
+/* The widest width of @widths (MMIO_WIDTH_BIT()s): what copies and fills
+ * use at each step aligned to it; 0 for none. */
+static inline unsigned mmio_widths_widest(unsigned widths)
+{
+	for (unsigned w = 8; w != 0; w >>= 1) {
+		if (widths & w)
+			return w;
+	}
+	return 0;
+}
+
 /* An access of a valid @width at @addr is naturally aligned. */
 static inline int mmio_width_aligned(uint64_t addr, unsigned width)
 {

@@ -122,7 +122,11 @@ typedef struct mmio_region mmio_region; /* one opened range, or a slice of one *
  * mmio_disconnect(). Thread-safe (each call makes its own client).
  *
  * Returns MMIO_OK; MMIO_EINVAL if @out is NULL or @url is empty or not an
- * address nng accepts; MMIO_ECONN if no server answered within the budget;
+ * address nng accepts; MMIO_EACCES at once, without retrying, if the
+ * caller may not connect to the socket (connect(2) would fail with EACCES:
+ * no write permission on it, or no search permission on a directory of
+ * its path; mmio_connect_error() names the path, its owner and its mode);
+ * MMIO_ECONN if no server answered within the budget;
  * MMIO_EVERSION if the server speaks none of this library's protocol
  * versions; MMIO_EPROTO if its answer is malformed or announces impossible
  * limits; MMIO_ENOMEM; MMIO_EINTERNAL if nng fails unexpectedly; or any
@@ -130,6 +134,15 @@ typedef struct mmio_region mmio_region; /* one opened range, or a slice of one *
  * NULL.
  */
 MMIO_API int mmio_connect(const char *url, mmio_client **out);
+
+/*
+ * Why the calling thread's last mmio_connect() failed, when the library
+ * knows more than the status: for MMIO_EACCES, "PATH: permission denied
+ * (owner uid U gid G, mode 0MMM)". "" when there is nothing to add (or
+ * the last call succeeded). The string is the thread's own, valid until
+ * its next mmio_connect(). Does not block.
+ */
+MMIO_API const char *mmio_connect_error(void);
 
 /*
  * Close the connection and every region and slice opened through it (the
@@ -278,8 +291,10 @@ MMIO_API int mmio_write64(mmio_region *r, size_t off, uint64_t v);
 
 /*
  * Copy @len bytes from offset @off of @r into @buf (mmio_read) or from @buf
- * to offset @off of @r (mmio_write). The device side uses aligned accesses
- * no wider than 8 bytes, all of the grant's pinned width if it has one.
+ * to offset @off of @r (mmio_write). The device side uses aligned accesses,
+ * at each step the widest the grant allows that the address is aligned to
+ * and the bytes left hold (up to mmio_describe()'s bulk_width; a grant of
+ * one width makes every access that wide).
  * *@done (if @done is not NULL) is set to the number of bytes moved, always.
  *
  * A transfer larger than one message (the server's max_message less the
@@ -309,6 +324,35 @@ MMIO_API int mmio_read(mmio_region *r, size_t off, void *buf, size_t len, size_t
 MMIO_API int mmio_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done);
 
 /*
+ * Strided copies: @rows rows of @row_bytes bytes, row i at offset @off + i *
+ * @pitch of @r, packed one after the other in @buf (row i at @buf + i *
+ * @row_bytes): mmio_read_rows() from the device into @buf, mmio_write_rows()
+ * from @buf to the device. A framebuffer's rectangle, a ring of descriptors
+ * with gaps between them. Each row is copied as mmio_read()/mmio_write()
+ * copy (the same widths, checks and rights: `bulk` and r or w), in order;
+ * proxied, as many rows as one message carries go in one request
+ * (READ_ROWS / WRITE_ROWS), a row longer than that as a copy of its own.
+ * *@done (if not NULL) is always set: the bytes moved, counted in @buf, so
+ * a fault in row k after b of its bytes gives k * @row_bytes + b.
+ *
+ * The geometry is checked whole before anything moves: MMIO_EINVAL (nothing
+ * moved) for @rows or @row_bytes 0, @pitch < @row_bytes, a last row that
+ * overflows or ends past mmio_size(@r), @row_bytes * @rows overflowing, or
+ * (a grant whose widths make a granule, mmio_describe()'s width) an offset,
+ * row or pitch that is not a whole number of them.
+ *
+ * Blocks for one round trip per request (proxied). Thread-safe; @buf must
+ * not be touched meanwhile. Returns MMIO_OK (*@done = @row_bytes * @rows);
+ * MMIO_EINVAL (also for NULL @r or @buf); MMIO_EACCES; MMIO_EFAULT with the
+ * exact count; MMIO_EREVOKED; MMIO_ENOMEM; MMIO_ECONN; MMIO_EPROTO;
+ * MMIO_EINTERNAL.
+ */
+MMIO_API int mmio_read_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pitch, size_t rows,
+			    void *buf, size_t *done);
+MMIO_API int mmio_write_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pitch,
+			     size_t rows, const void *buf, size_t *done);
+
+/*
  * Store @byte to @len bytes from offset @off: @len 0 is
  * MMIO_OK; @off at or past the end is MMIO_EINVAL with 0 written; otherwise
  * min(@len, size - @off) bytes are written and, if that is short of @len, the
@@ -323,7 +367,8 @@ MMIO_API int mmio_write(mmio_region *r, size_t off, const void *buf, size_t len,
 MMIO_API int mmio_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done);
 
 /*
- * Read the 32-bit register at @off until (value & @mask) == @want, or until
+ * Read the register of 8, 16, 32 or 64 bits (one access of that width, as
+ * mmio_read8() ... mmio_read64()) at @off until (value & @mask) == @want, or until
  * @timeout_us microseconds have passed (the readl_poll_timeout of Linux
  * drivers). Proxied, the waiting happens in the server, which may cap the
  * timeout at its own maximum; direct, in the caller (spinning for 50 us,
@@ -337,8 +382,14 @@ MMIO_API int mmio_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, siz
  * op or no read access); MMIO_EFAULT; MMIO_EREVOKED; MMIO_ECONN; MMIO_EPROTO;
  * MMIO_EINTERNAL. *@last is unchanged on other errors.
  */
+MMIO_API int mmio_poll8(mmio_region *r, size_t off, uint8_t mask, uint8_t want, uint32_t timeout_us,
+			uint8_t *last);
+MMIO_API int mmio_poll16(mmio_region *r, size_t off, uint16_t mask, uint16_t want,
+			 uint32_t timeout_us, uint16_t *last);
 MMIO_API int mmio_poll32(mmio_region *r, size_t off, uint32_t mask, uint32_t want,
 			 uint32_t timeout_us, uint32_t *last);
+MMIO_API int mmio_poll64(mmio_region *r, size_t off, uint64_t mask, uint64_t want,
+			 uint32_t timeout_us, uint64_t *last);
 
 /* ------------------------------------------------------------------------
  * Describing regions.
@@ -357,7 +408,21 @@ struct mmio_region_info {
 	unsigned widths; /* MMIO_WIDTH_BIT()s of the allowed access widths */
 	unsigned cache;	 /* MMIO_CACHE_* */
 	unsigned flags;	 /* MMIO_REGION_* */
-	unsigned width;	 /* pinned access width (1/2/4/8) or 0; always 0 in mmio_list */
+	/* The granule of copies and fills, 0 for none: their offset and length
+	 * must be multiples of it (the smallest width the grant allows, when it
+	 * does not allow all four). Always 0 in mmio_list. */
+	unsigned width;
+	/* The widest access copies and fills make: each step uses the widest
+	 * width of @widths its address is aligned to and the rest holds, so
+	 * aligned bulk moves this many bytes an access (a grant that lists one
+	 * width pins it). */
+	unsigned bulk_width;
+	/* Where it lies, when the server knows: the PCI function and BAR
+	 * ("0000:00:07.0 BAR0") or "phys 0x..." ("" for a simulated device),
+	 * and the physical address of byte 0 (0 when none), so the range is
+	 * [phys, phys + size). */
+	char where[64];
+	uint64_t phys;
 };
 
 /*

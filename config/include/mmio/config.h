@@ -123,9 +123,12 @@ struct cfg_region {
 	uint16_t vendor_id;	    /* CFG_SOURCE_PCI_ID */
 	uint16_t device_id;	    /* CFG_SOURCE_PCI_ID */
 	unsigned pci_index;	    /* CFG_SOURCE_PCI_ID: 0 = first match */
-	unsigned bar;		    /* PCI sources: 0..5 */
-	uint64_t phys;		    /* CFG_SOURCE_PHYS: physical address of byte 0 */
-	uint64_t offset;	    /* PCI sources: offset of byte 0 in the BAR; else 0 */
+	/* CFG_SOURCE_PCI_ID: pci_index was written; without it, more than one
+	 * match is an error naming them, never the first one silently. */
+	bool pci_index_given;
+	unsigned bar;	 /* PCI sources: 0..5 */
+	uint64_t phys;	 /* CFG_SOURCE_PHYS: physical address of byte 0 */
+	uint64_t offset; /* PCI sources: offset of byte 0 in the BAR; else 0 */
 	/* Bytes. 0 only for a PCI region written without `size` ("the whole
 	 * BAR") until cfg_policy_resolve_size() is called for it. */
 	uint64_t size;

@@ -108,7 +108,12 @@ void shim_extable_remove(const void *start);
 struct shim_window {
 	void *base;	/* first byte of the window in this address space */
 	size_t limit;	/* size of the window in bytes */
-	unsigned width; /* 0: any width; 1/2/4/8: every device access exactly this wide */
+	unsigned width; /* 0: any width; 1/2/4/8: every copy's address and length are
+			 * multiples of it (and with @widths 0, every access is this wide) */
+	/* Copies and fills: the MMIO_WIDTH_BIT()s they may use, each step the
+	 * widest of them its address is aligned to and the rest holds
+	 * (shim_step_width()). 0: @width alone, or (@width 0) any. */
+	unsigned widths;
 };
 
 /*
@@ -118,6 +123,25 @@ struct shim_window {
  * or a pinned @base is not aligned to @width.
  */
 int shim_window_init(struct shim_window *w, void *base, size_t limit, unsigned width);
+
+/*
+ * As shim_window_init(), for copies and fills that may use the widths of
+ * @widths (MMIO_WIDTH_BIT()s, not 0): the smallest of them becomes the
+ * window's width (every copy's address and length are multiples of it)
+ * unless @widths allows every width; each step of a copy or fill is the
+ * widest of @widths that its address is aligned to and the bytes left
+ * hold (one width listed pins it). Returns as shim_window_init(), and
+ * MMIO_EINVAL for @widths 0 or with bits past 8.
+ */
+int shim_window_init_widths(struct shim_window *w, void *base, size_t limit, unsigned widths);
+
+/*
+ * The width of the next device access of a copy or fill at address @addr
+ * with @left bytes to go, allowed @widths (MMIO_WIDTH_BIT()s; 0 is any):
+ * the widest allowed width @addr is aligned to and @left holds; 0 if none
+ * is (a range the window's checks refuse).
+ */
+unsigned shim_step_width(uintptr_t addr, size_t left, unsigned widths);
 
 /*
  * The sub-window [@offset, @offset + @len) of @w, same pinned width.
@@ -227,11 +251,14 @@ struct shim_source {
 	unsigned cache; /* MMIO_CACHE_*; must be one the backend can honour */
 
 	/* pci: the function, by address (by_id false) or as the pci_index-th
-	 * function (in address order) with vendor_id:device_id (by_id true). */
+	 * function (in address order) with vendor_id:device_id (by_id true).
+	 * Without pci_index_given, an ID that more than one function has is
+	 * an error naming them all: never the first one, silently. */
 	bool by_id;
 	struct shim_pci_address pci;
 	uint16_t vendor_id, device_id;
 	unsigned pci_index;
+	bool pci_index_given;
 	unsigned bar;	 /* 0..5 */
 	uint64_t offset; /* of byte 0 in the BAR */
 
@@ -265,6 +292,7 @@ struct shim_device {
 	uint64_t fd_offset;
 	uint64_t source_size; /* pci: size of the whole BAR; else size */
 	char where[64];	      /* pci: "0000:00:04.0 BAR0"; devmem: "phys 0x..."; sim: "" */
+	uint64_t phys;	      /* pci, devmem: the physical address of byte 0; sim: 0 */
 	/* Private to the backend. */
 	void *map;	/* the whole mapping (base may lie inside it) */
 	size_t map_len; /* its length */
@@ -295,6 +323,23 @@ const struct shim_backend *shim_backend_find(const char *name);
  * region and the problem is written to @err (may be NULL if @errlen is 0).
  */
 int shim_device_open(const struct shim_source *src, struct shim_device *dev, char *err,
+		     size_t errlen);
+
+/* Where a pci source lies, found without mapping it (shim_pci_resolve()). */
+struct shim_resolved {
+	char where[64]; /* "0000:00:07.0 BAR0", as shim_device.where */
+	uint64_t phys;	/* physical address of byte 0 (the BAR's start + offset) */
+	uint64_t size;	/* bytes of the region (the rest of the BAR for size 0) */
+};
+
+/*
+ * The function, BAR and physical range pci source @src resolves to (in its
+ * sysfs_root), with the same checks and messages as opening it, but
+ * nothing mapped, opened for writing or required of a driver: for tools
+ * that explain a policy. Returns MMIO_OK, or the status and message the
+ * open would give for the function and BAR (MMIO_ENOENT, MMIO_EINVAL).
+ */
+int shim_pci_resolve(const struct shim_source *src, struct shim_resolved *out, char *err,
 		     size_t errlen);
 
 /* Unmap and release @dev. NULL, or a device that failed to open, is fine. */

@@ -67,6 +67,9 @@ extern "C" {
 
 /* Region names: 1 to PROTO_NAME_MAX bytes of [A-Za-z0-9_.-]. */
 #define PROTO_NAME_MAX 63u
+/* Where a region lies ("0000:00:07.0 BAR0", "phys 0x..."; "" for sim):
+ * 0 to PROTO_WHERE_MAX printable ASCII bytes (0x20 to 0x7e). */
+#define PROTO_WHERE_MAX 63u
 
 /* Bounds on counted arrays; a larger count is MMIO_EPROTO on decode. */
 #define PROTO_BATCH_MAX 4096u /* ops in one BATCH */
@@ -120,8 +123,10 @@ enum proto_opcode {
 	PROTO_OP_READ_SPAN = 17,  /* READ into a span of a shared buffer */
 	PROTO_OP_WRITE_SPAN = 18, /* WRITE from a span of a shared buffer */
 	PROTO_OP_MAILBOX = 19,	  /* carry requests in a shared buffer (PROTO_MBOX_*) */
+	PROTO_OP_READ_ROWS = 20,  /* rows of row_bytes at a pitch, packed into the reply */
+	PROTO_OP_WRITE_ROWS = 21, /* packed rows from the request, to rows at a pitch */
 };
-#define PROTO_OP_MAX PROTO_OP_MAILBOX
+#define PROTO_OP_MAX PROTO_OP_WRITE_ROWS
 
 /* OPEN request flags (the values of MMIO_OPEN_DIRECT / _REQUIRE_DIRECT). */
 #define PROTO_OPEN_DIRECT	  0x1u /* the client would like to map directly */
@@ -246,6 +251,25 @@ struct proto_span_req {
 	uint64_t buf_offset;
 };
 
+/*
+ * READ_ROWS / WRITE_ROWS: @rows rows of @row_bytes bytes, row i at
+ * @offset + i * @pitch of the device, packed one after the other in the
+ * data (READ_ROWS: the reply's, WRITE_ROWS: @data, exactly @row_bytes *
+ * @rows bytes; the decoder refuses any other length, and a product that
+ * overflows). The geometry (rows 0, row_bytes 0, pitch < row_bytes, the
+ * last row past the handle) is the server's to refuse.
+ */
+struct proto_rows_req {
+	uint32_t handle;
+	uint64_t offset;
+	uint64_t row_bytes;
+	uint64_t pitch;
+	uint32_t rows;
+	const void
+		*data; /* WRITE_ROWS: encode: len bytes (NULL if len is 0); decode: in the buffer */
+	size_t len;    /* WRITE_ROWS: row_bytes * rows */
+};
+
 /* READ_ONCE: one load of width (1, 2, 4 or 8) bytes at offset. */
 struct proto_read_once_req {
 	uint32_t handle;
@@ -344,6 +368,7 @@ struct proto_request {
 		struct proto_buf_req buf_detach;
 		struct proto_buf_req mailbox;
 		struct proto_span_req span; /* READ_SPAN and WRITE_SPAN */
+		struct proto_rows_req rows; /* READ_ROWS and WRITE_ROWS */
 	};
 };
 
@@ -358,13 +383,15 @@ struct proto_hello_rep {
 
 /* One region this client may see (LIST). */
 struct proto_list_entry {
-	char name[PROTO_NAME_MAX + 1]; /* NUL-terminated, valid per proto_name_valid() */
-	uint64_t size;		       /* bytes the client may open */
-	unsigned access;	       /* MMIO_ACCESS_* */
-	unsigned ops;		       /* MMIO_OPS_* */
-	unsigned widths;	       /* allowed widths, MMIO_WIDTHS_ALL bits */
-	unsigned cache;		       /* MMIO_CACHE_* */
-	unsigned flags;		       /* MMIO_REGION_* */
+	char name[PROTO_NAME_MAX + 1];	 /* NUL-terminated, valid per proto_name_valid() */
+	uint64_t size;			 /* bytes the client may open */
+	unsigned access;		 /* MMIO_ACCESS_* */
+	unsigned ops;			 /* MMIO_OPS_* */
+	unsigned widths;		 /* allowed widths, MMIO_WIDTHS_ALL bits */
+	unsigned cache;			 /* MMIO_CACHE_* */
+	unsigned flags;			 /* MMIO_REGION_* */
+	uint64_t phys;			 /* physical address of the grant's byte 0; 0: none known */
+	char where[PROTO_WHERE_MAX + 1]; /* the function and BAR, or ""; NUL-terminated */
 };
 
 /*
@@ -387,8 +414,10 @@ struct proto_open_rep {
 	unsigned ops;	 /* MMIO_OPS_* */
 	unsigned widths; /* allowed widths, MMIO_WIDTHS_ALL bits */
 	unsigned cache;	 /* MMIO_CACHE_* */
-	unsigned width;	 /* pinned access width: 0 (none), 1, 2, 4 or 8 */
+	unsigned width;	 /* copies' granule: 0 (none), 1, 2, 4 or 8 */
 	unsigned flags;	 /* MMIO_REGION_*; MAPPABLE: MAP may succeed */
+	uint64_t phys;	 /* physical address of the handle's byte 0; 0: none known */
+	char where[PROTO_WHERE_MAX + 1]; /* the function and BAR, or ""; NUL-terminated */
 };
 
 /* READ_ONCE and POLL replies: the value read (POLL: the last value read). */
