@@ -11,24 +11,13 @@
 #include <stdio.h>
 #include <string.h>
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Exactly @digits hex digits at @s; the value in *@out. */
 static bool hex_field(const char *s, unsigned digits, unsigned *out)
 {
 	unsigned v = 0;
 
 	for (unsigned i = 0; i < digits; i++) {
-		int d = hex_value(s[i]);
+		int d = cfg_hex_digit(s[i]);
 
 		if (d < 0)
 			return false;

@@ -24,6 +24,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* The value of hex digit @c, or -1 (number.c). */
+int cfg_hex_digit(char c);
+
 /* ------------------------------------------------------------------------
  * Problem collection (diag.c).
  * ------------------------------------------------------------------------ */

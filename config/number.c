@@ -5,11 +5,11 @@
  * wraps in an unsigned field, so every number in a policy is
  * loaded as a string and parsed here, strictly.
  */
-#include <mmio/config.h>
+#include "internal.h"
 
 #include <string.h>
 
-static int hex_digit(char c)
+int cfg_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -58,14 +58,14 @@ enum cfg_num_error cfg_number_parse(const char *text, unsigned flags, uint64_t *
 	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
 		base = 16;
 		p += 2;
-		if (hex_digit(*p) < 0)
+		if (cfg_hex_digit(*p) < 0)
 			return CFG_NUM_NOT_A_NUMBER;
 	} else if (p[0] == '0' && p[1] >= '0' && p[1] <= '9') {
 		return CFG_NUM_LEADING_ZERO;
 	}
 
 	for (;; p++) {
-		int d = base == 16 ? hex_digit(*p) : (*p >= '0' && *p <= '9' ? *p - '0' : -1);
+		int d = base == 16 ? cfg_hex_digit(*p) : (*p >= '0' && *p <= '9' ? *p - '0' : -1);
 
 		if (d < 0)
 			break;
