@@ -114,6 +114,36 @@ static const struct shim_window *direct_once_window(const struct cli_handle *h)
 	return &((const struct cli_direct *)h->direct)->once_win;
 }
 
+/* The opcode the server would name for a direct op of @ops_bit, @access_bit. */
+static unsigned direct_opcode(unsigned ops_bit, unsigned access_bit)
+{
+	bool w = access_bit & MMIO_ACCESS_WRITE;
+
+	switch (ops_bit) {
+	case MMIO_OPS_ONCE:
+		return w ? PROTO_OP_WRITE_ONCE : PROTO_OP_READ_ONCE;
+	case MMIO_OPS_BULK:
+		return w ? PROTO_OP_WRITE : PROTO_OP_READ;
+	case MMIO_OPS_FILL:
+		return PROTO_OP_FILL;
+	default:
+		return PROTO_OP_POLL;
+	}
+}
+
+/* A direct access refused by the rights check: record why, as a proxied
+ * refusal's reply would (mmio_last_error()); returns the status. */
+static __attribute__((noinline, cold)) int
+direct_refused(const struct cli_handle *h, unsigned ops_bit, unsigned access_bit, unsigned width)
+{
+	struct mmio_reason why = { .op = direct_opcode(ops_bit, access_bit) };
+	int status = mmio_rights_explain(h->info.ops, h->info.access, h->info.widths, ops_bit,
+					 access_bit, width, &why);
+
+	cli_last_record(h->client, status, &why);
+	return status;
+}
+
 /*
  * What the server checks on every access after finding the handle
  * (srv_handle_check): the connection first (a lost client has no
@@ -126,8 +156,10 @@ static inline int direct_check(const struct cli_handle *h, unsigned ops_bit, uns
 	 * told MMIO_ECONN here takes no fast access on this client after. */
 	if (atomic_load_explicit(&h->client->lost, memory_order_acquire))
 		return MMIO_ECONN;
-	return mmio_rights_check(h->info.ops, h->info.access, h->info.widths, ops_bit, access_bit,
-				 width);
+	if (mmio_rights_check(h->info.ops, h->info.access, h->info.widths, ops_bit, access_bit,
+			      width) != MMIO_OK)
+		return direct_refused(h, ops_bit, access_bit, width);
+	return MMIO_OK;
 }
 
 /* ---- the ops of a direct handle (region.c has checked the pointers) ---- */
