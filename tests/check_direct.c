@@ -242,6 +242,52 @@ START_TEST(direct_where_granted_proxied_otherwise)
 }
 END_TEST
 
+/* Issue 23: a direct handle's refusals tell the same reason as proxied ones. */
+START_TEST(direct_refusals_say_why_like_proxied)
+{
+	static const char *names[] = { "pin-d", "ro-d" };
+	char direct[256], proxied[256];
+	mmio_region *r[2];
+	uint8_t buf[8];
+	size_t done;
+	uint16_t v16;
+
+	for (size_t i = 0; i < 2; i++) {
+		ck_assert_int_eq(mmio_open(client, names[i], MMIO_OPEN_REQUIRE_DIRECT, &r[0]),
+				 MMIO_OK);
+		ck_assert_int_eq(mmio_open(client, names[i], MMIO_OPEN_PROXIED, &r[1]), MMIO_OK);
+		for (int k = 0; k < 2; k++) {
+			char *why = k == 0 ? direct : proxied;
+			int want = i == 0 ? MMIO_EINVAL : MMIO_EACCES;
+
+			if (i == 0)
+				ck_assert_int_eq(mmio_read16(r[k], 0, &v16), want);
+			else
+				ck_assert_int_eq(mmio_write32(r[k], 0, 1), want);
+			ck_assert_int_eq(mmio_last_error(client, why, 256), want);
+		}
+		ck_assert_str_eq(direct, proxied);
+		ck_assert_str_eq(direct, i == 0 ? "MMIO_EINVAL: a 2-byte access; the grant allows "
+						  "4-byte accesses only"
+						: "MMIO_EACCES: the grant gives no write access "
+						  "(mmio_write8/16/32/64 needs it)");
+		if (i == 1) {
+			/* A copy without `bulk`, both ways. */
+			ck_assert_int_eq(mmio_read(r[0], 0, buf, sizeof(buf), &done), MMIO_EACCES);
+			mmio_last_error(client, direct, sizeof(direct));
+			ck_assert_int_eq(mmio_read(r[1], 0, buf, sizeof(buf), &done), MMIO_EACCES);
+			mmio_last_error(client, proxied, sizeof(proxied));
+			ck_assert_str_eq(direct, proxied);
+			ck_assert_str_eq(
+				direct,
+				"MMIO_EACCES: the grant has no `bulk` op (mmio_read needs it)");
+		}
+		mmio_close(r[0]);
+		mmio_close(r[1]);
+	}
+}
+END_TEST
+
 /*
  * Issue 22: a grant with register rules is never mapped, so a direct
  * handle never needs them; through libmmio on the socket and on the
@@ -2377,6 +2423,7 @@ static Suite *direct_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, direct_where_granted_proxied_otherwise);
+	tcase_add_test(tc, direct_refusals_say_why_like_proxied);
 	tcase_add_test(tc, register_grant_is_proxied_and_checked_alike_on_every_path);
 	tcase_add_test(tc, read_only_grant_maps_read_only);
 	tcase_add_test(tc, once_ops_refuse_null_inline_and_called);

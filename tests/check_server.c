@@ -935,6 +935,14 @@ START_TEST(revoked_op_is_counted_alone_or_batched)
 	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_DENIALS), denials + 2);
 	ck_assert_uint_eq(harness_log_count(line), 2);
 	ck_assert_uint_eq(harness_log_count("audit:"), audits + 2);
+	/* And says why: the grant was withdrawn. */
+	struct proto_request rq = { .opcode = PROTO_OP_READ_ONCE, .read_once = { scratch, 4, 8 } };
+	struct proto_reply rep;
+
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EREVOKED);
+	ck_assert_uint_eq(rep.reason.code, MMIO_REASON_REVOKED);
+	ck_assert_uint_eq(rep.reason.op, PROTO_OP_READ_ONCE);
 }
 END_TEST
 
