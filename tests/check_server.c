@@ -943,6 +943,23 @@ START_TEST(revoked_op_is_counted_alone_or_batched)
 	ck_assert_int_eq(rep.status, MMIO_EREVOKED);
 	ck_assert_uint_eq(rep.reason.code, MMIO_REASON_REVOKED);
 	ck_assert_uint_eq(rep.reason.op, PROTO_OP_READ_ONCE);
+	/* The same for a batch's item, after one that passed on another handle. */
+	uint32_t regs;
+
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0, PROTO_LEN_TO_END, &regs, NULL), MMIO_OK);
+	struct proto_batch_op items[2] = {
+		{ .opcode = PROTO_OP_READ_ONCE, .width = 4, .handle = regs, .offset = 0 },
+		{ .opcode = PROTO_OP_POLL, .width = 4, .handle = scratch, .offset = 8 },
+	};
+
+	rq = (struct proto_request){ .opcode = PROTO_OP_BATCH };
+	rq.batch.count = 2;
+	rq.batch.ops = items;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EREVOKED);
+	ck_assert_uint_eq(rep.batch.failed, 1);
+	ck_assert_uint_eq(rep.reason.code, MMIO_REASON_REVOKED);
+	ck_assert_uint_eq(rep.reason.op, PROTO_OP_POLL);
 }
 END_TEST
 
