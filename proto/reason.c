@@ -90,20 +90,12 @@ static const char *op_call(unsigned opcode)
 	}
 }
 
+/* The policy's name of one op class bit (a valid reason's: a single known bit). */
 static const char *ops_name(uint64_t bit)
 {
-	switch (bit) {
-	case MMIO_OPS_ONCE:
-		return "once";
-	case MMIO_OPS_BULK:
-		return "bulk";
-	case MMIO_OPS_FILL:
-		return "fill";
-	case MMIO_OPS_POLL:
-		return "poll";
-	default:
-		return "map";
-	}
+	static const char *const names[] = { "once", "bulk", "fill", "poll", "map" };
+
+	return one_bit(bit) && bits_in(bit, MMIO_OPS_ALL) ? names[__builtin_ctzll(bit)] : "?";
 }
 
 static const char *access_name(uint64_t access)
@@ -134,16 +126,21 @@ static void widths_text(uint64_t widths, char *buf, size_t len)
 	}
 }
 
-static int detail_format(const struct mmio_reason *w, char *buf, size_t len)
+/* "a 4-byte access; the @who allows 2-byte accesses only". */
+static int width_format(const struct mmio_reason *w, const char *who, char *buf, size_t len)
 {
 	char ws[32];
 
+	widths_text(w->b, ws, sizeof(ws));
+	return snprintf(buf, len, "a %" PRIu64 "-byte access; the %s allows %s accesses only", w->a,
+			who, ws);
+}
+
+static int detail_format(const struct mmio_reason *w, char *buf, size_t len)
+{
 	switch (w->code) {
 	case MMIO_REASON_WIDTH:
-		widths_text(w->b, ws, sizeof(ws));
-		return snprintf(buf, len,
-				"a %" PRIu64 "-byte access; the grant allows %s accesses only",
-				w->a, ws);
+		return width_format(w, "grant", buf, len);
 	case MMIO_REASON_ALIGN:
 		return snprintf(buf, len,
 				"offset 0x%" PRIx64 " of the region is not a multiple of %" PRIu64
@@ -170,10 +167,7 @@ static int detail_format(const struct mmio_reason *w, char *buf, size_t len)
 			return snprintf(
 				buf, len,
 				"a grant with register rules allows once-ops and polls only");
-		widths_text(w->b, ws, sizeof(ws));
-		return snprintf(buf, len,
-				"a %" PRIu64 "-byte access; the register allows %s accesses only",
-				w->a, ws);
+		return width_format(w, "register", buf, len);
 	case MMIO_REASON_REG_ACCESS:
 		return snprintf(buf, len, "the register's rule gives no %s access",
 				access_name(w->a & ~w->b));
