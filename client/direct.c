@@ -162,6 +162,31 @@ static inline int direct_check(const struct cli_handle *h, unsigned ops_bit, uns
 	return MMIO_OK;
 }
 
+/*
+ * A direct access that kernel-shim refused or stopped: record its status,
+ * with the reason the server would give for a range or an alignment
+ * (srv_check_and_audit()): a mapped handle is a whole region, so its
+ * offsets are the region's. Returns @status.
+ */
+static __attribute__((noinline, cold)) int direct_failed(const mmio_region *r, unsigned opcode,
+							 uint64_t hoff, uint64_t len,
+							 unsigned width, int status)
+{
+	struct mmio_reason why = { .op = opcode };
+	uint64_t end, size = r->h->info.size;
+
+	if (status == MMIO_EINVAL && !r->slice) {
+		if (__builtin_add_overflow(hoff, len, &end))
+			end = UINT64_MAX;
+		if (end > size)
+			mmio_reason_set(&why, status, MMIO_REASON_RANGE, end, size);
+		else if (width > 1 && hoff % width != 0)
+			mmio_reason_set(&why, status, MMIO_REASON_ALIGN, width, hoff);
+	}
+	cli_last_record(r->h->client, status, &why);
+	return status;
+}
+
 /* ---- the ops of a direct handle (region.c has checked the pointers) ---- */
 
 static int direct_read_once(mmio_region *r, size_t off, unsigned width, uint64_t *v)
@@ -176,7 +201,9 @@ static int direct_read_once(mmio_region *r, size_t off, unsigned width, uint64_t
 		status = direct_check(r->h, MMIO_OPS_ONCE, MMIO_ACCESS_READ, width);
 	if (status != MMIO_OK)
 		return status;
-	return shim_read_once(direct_once_window(r->h), (size_t)hoff, width, v);
+	status = shim_read_once(direct_once_window(r->h), (size_t)hoff, width, v);
+	return status == MMIO_OK ? status
+				 : direct_failed(r, PROTO_OP_READ_ONCE, hoff, width, width, status);
 }
 
 static int direct_write_once(mmio_region *r, size_t off, unsigned width, uint64_t v)
@@ -191,7 +218,10 @@ static int direct_write_once(mmio_region *r, size_t off, unsigned width, uint64_
 		status = direct_check(r->h, MMIO_OPS_ONCE, MMIO_ACCESS_WRITE, width);
 	if (status != MMIO_OK)
 		return status;
-	return shim_write_once(direct_once_window(r->h), (size_t)hoff, width, v);
+	status = shim_write_once(direct_once_window(r->h), (size_t)hoff, width, v);
+	return status == MMIO_OK
+		       ? status
+		       : direct_failed(r, PROTO_OP_WRITE_ONCE, hoff, width, width, status);
 }
 
 static int direct_read(mmio_region *r, size_t off, void *buf, size_t len, size_t *done)
@@ -204,7 +234,8 @@ static int direct_read(mmio_region *r, size_t off, void *buf, size_t len, size_t
 		status = direct_check(r->h, MMIO_OPS_BULK, MMIO_ACCESS_READ, 0);
 	if (status != MMIO_OK)
 		return status;
-	return shim_copy_from_device(direct_window(r->h), (size_t)hoff, buf, len, done);
+	status = shim_copy_from_device(direct_window(r->h), (size_t)hoff, buf, len, done);
+	return status == MMIO_OK ? status : direct_failed(r, PROTO_OP_READ, hoff, len, 0, status);
 }
 
 static int direct_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done)
@@ -218,7 +249,8 @@ static int direct_write(mmio_region *r, size_t off, const void *buf, size_t len,
 		status = direct_check(r->h, MMIO_OPS_BULK, MMIO_ACCESS_WRITE, 0);
 	if (status != MMIO_OK)
 		return status;
-	return shim_copy_to_device(direct_window(r->h), (size_t)hoff, buf, len, done);
+	status = shim_copy_to_device(direct_window(r->h), (size_t)hoff, buf, len, done);
+	return status == MMIO_OK ? status : direct_failed(r, PROTO_OP_WRITE, hoff, len, 0, status);
 }
 
 static int direct_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done)
@@ -292,7 +324,9 @@ static int direct_poll(mmio_region *r, size_t off, unsigned width, uint64_t mask
 		status = direct_check(r->h, MMIO_OPS_POLL, MMIO_ACCESS_READ, width);
 	if (status != MMIO_OK)
 		return status;
-	return direct_poll_at(r->h, hoff, width, mask, want, timeout_us, last);
+	status = direct_poll_at(r->h, hoff, width, mask, want, timeout_us, last);
+	return status == MMIO_OK ? status
+				 : direct_failed(r, PROTO_OP_POLL, hoff, width, width, status);
 }
 
 int cli_direct_batch_op(struct cli_handle *h, const struct proto_batch_op *op, uint64_t *value)

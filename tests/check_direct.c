@@ -271,6 +271,25 @@ START_TEST(direct_refusals_say_why_like_proxied)
 						  "4-byte accesses only"
 						: "MMIO_EACCES: the grant gives no write access "
 						  "(mmio_write8/16/32/64 needs it)");
+		if (i == 0) {
+			/* Misaligned, and past the end: the same words both ways. */
+			uint32_t v32;
+			size_t end = mmio_size(r[0]);
+
+			ck_assert_int_eq(mmio_read32(r[0], 2, &v32), MMIO_EINVAL);
+			mmio_last_error(client, direct, sizeof(direct));
+			ck_assert_int_eq(mmio_read32(r[1], 2, &v32), MMIO_EINVAL);
+			mmio_last_error(client, proxied, sizeof(proxied));
+			ck_assert_str_eq(direct, proxied);
+			ck_assert_str_eq(direct, "MMIO_EINVAL: offset 0x2 of the region is not a "
+						 "multiple of 4 (a 4-byte access must be aligned)");
+			ck_assert_int_eq(mmio_read32(r[0], end, &v32), MMIO_EINVAL);
+			mmio_last_error(client, direct, sizeof(direct));
+			ck_assert_int_eq(mmio_read32(r[1], end, &v32), MMIO_EINVAL);
+			mmio_last_error(client, proxied, sizeof(proxied));
+			ck_assert_str_eq(direct, proxied);
+			ck_assert_ptr_nonnull(strstr(direct, "past its 0x"));
+		}
 		if (i == 1) {
 			/* A copy without `bulk`, both ways. */
 			ck_assert_int_eq(mmio_read(r[0], 0, buf, sizeof(buf), &done), MMIO_EACCES);

@@ -152,11 +152,13 @@ MMIO_API void mmio_disconnect(mmio_client *c);
  * Written into @buf (@len bytes, always NUL-terminated when @len > 0; ""
  * if there is no failure to tell; @buf may be NULL to get the status only).
  *
- * Returns the status of that failure, or MMIO_OK if this thread's last call
- * that reached the server (or a direct handle's rights check) on @c
- * succeeded, or it made none. Calls refused by the library's own argument
- * checks before any request are not recorded: compare the status returned
- * with the one your call got before printing the sentence.
+ * Returns the status of that failure, or MMIO_OK if this thread's last
+ * request to the server on @c succeeded, or it made none. A direct
+ * handle's failures are recorded as the server's would be, its successes
+ * are not (they clear nothing); calls refused by the library's own
+ * argument checks before any access (a slice's bounds, a NULL pointer)
+ * are not recorded: compare the status returned with the one your call
+ * got before printing the sentence.
  *
  * mmio_close() leaves it as it was, so a driver may close the region
  * before printing why an access failed. Per thread and per client: each
