@@ -133,11 +133,13 @@ static int extent_check(const struct srv_op *op, const struct srv_target *t,
 		end = UINT64_MAX;
 	if (end > h->size)
 		return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_RANGE, end, h->size);
-	if (t->width != 0 && !mmio_width_aligned(addr, t->width))
-		return mmio_reason_set(why, MMIO_EINVAL,
-				       at % t->width ? MMIO_REASON_ALIGN : MMIO_REASON_NONE,
-				       at % t->width ? t->width : 0, at % t->width ? at : 0);
-	return MMIO_OK;
+	if (t->width == 0 || mmio_width_aligned(addr, t->width))
+		return MMIO_OK;
+	/* The device address is misaligned; say so by the region's offset
+	 * when that shows it (a region not aligned in its device: no reason). */
+	if (at % t->width == 0)
+		return MMIO_EINVAL;
+	return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_ALIGN, t->width, at);
 }
 
 /* Refused by the check: unlock, and count and audit a denial, naming the
