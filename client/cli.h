@@ -214,6 +214,12 @@ void cli_transport_close(mmio_client *c);
 int cli_call(mmio_client *c, const struct proto_request *req, int timeout_ms, nng_msg **msg,
 	     struct proto_reply *rep);
 
+/*
+ * The calling thread's last refusal on @c, for mmio_last_error(): @status
+ * (MMIO_OK clears it) and @why (NULL: none known). Does not block.
+ */
+void cli_last_record(const mmio_client *c, int status, const struct mmio_reason *why);
+
 /* CLOCK_MONOTONIC in nanoseconds: the stub's one clock for deadlines. */
 static inline int64_t cli_now_ns(void)
 {

@@ -144,6 +144,36 @@ fail_mutex:
 	return status;
 }
 
+/* The thread's last status from a call on a client, with its reason. */
+static _Thread_local struct {
+	const mmio_client *c;
+	int status;
+	struct mmio_reason why;
+} last;
+
+void cli_last_record(const mmio_client *c, int status, const struct mmio_reason *why)
+{
+	last.c = c;
+	last.status = status;
+	if (why)
+		last.why = *why;
+	else
+		memset(&last.why, 0, sizeof(last.why));
+}
+
+int mmio_last_error(const mmio_client *c, char *buf, size_t len)
+{
+	int status = c && last.c == c ? last.status : MMIO_OK;
+
+	if (buf && len > 0) {
+		if (status == MMIO_OK)
+			buf[0] = '\0';
+		else
+			proto_reason_format(status, &last.why, buf, len);
+	}
+	return status;
+}
+
 void mmio_disconnect(mmio_client *c)
 {
 	struct cli_list *n;
@@ -181,6 +211,8 @@ void mmio_disconnect(mmio_client *c)
 	pthread_mutex_destroy(&c->plane_mtx);
 	pthread_cond_destroy(&c->cv);
 	pthread_mutex_destroy(&c->mtx);
+	if (last.c == c)
+		cli_last_record(NULL, MMIO_OK, NULL);
 	free(c);
 }
 

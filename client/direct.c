@@ -114,6 +114,36 @@ static const struct shim_window *direct_once_window(const struct cli_handle *h)
 	return &((const struct cli_direct *)h->direct)->once_win;
 }
 
+/* The opcode the server would name for a direct op of @ops_bit, @access_bit. */
+static unsigned direct_opcode(unsigned ops_bit, unsigned access_bit)
+{
+	bool w = access_bit & MMIO_ACCESS_WRITE;
+
+	switch (ops_bit) {
+	case MMIO_OPS_ONCE:
+		return w ? PROTO_OP_WRITE_ONCE : PROTO_OP_READ_ONCE;
+	case MMIO_OPS_BULK:
+		return w ? PROTO_OP_WRITE : PROTO_OP_READ;
+	case MMIO_OPS_FILL:
+		return PROTO_OP_FILL;
+	default:
+		return PROTO_OP_POLL;
+	}
+}
+
+/* A direct access refused by the rights check: record why, as a proxied
+ * refusal's reply would (mmio_last_error()); returns the status. */
+static __attribute__((noinline, cold)) int
+direct_refused(const struct cli_handle *h, unsigned ops_bit, unsigned access_bit, unsigned width)
+{
+	struct mmio_reason why = { .op = direct_opcode(ops_bit, access_bit) };
+	int status = mmio_rights_explain(h->info.ops, h->info.access, h->info.widths, ops_bit,
+					 access_bit, width, &why);
+
+	cli_last_record(h->client, status, &why);
+	return status;
+}
+
 /*
  * What the server checks on every access after finding the handle
  * (srv_handle_check): the connection first (a lost client has no
@@ -126,8 +156,35 @@ static inline int direct_check(const struct cli_handle *h, unsigned ops_bit, uns
 	 * told MMIO_ECONN here takes no fast access on this client after. */
 	if (atomic_load_explicit(&h->client->lost, memory_order_acquire))
 		return MMIO_ECONN;
-	return mmio_rights_check(h->info.ops, h->info.access, h->info.widths, ops_bit, access_bit,
-				 width);
+	if (mmio_rights_check(h->info.ops, h->info.access, h->info.widths, ops_bit, access_bit,
+			      width) != MMIO_OK)
+		return direct_refused(h, ops_bit, access_bit, width);
+	return MMIO_OK;
+}
+
+/*
+ * A direct access that kernel-shim refused or stopped: record its status,
+ * with the reason the server would give for a range or an alignment
+ * (srv_check_and_audit()): a mapped handle is a whole region, so its
+ * offsets are the region's. Returns @status.
+ */
+static __attribute__((noinline, cold)) int direct_failed(const mmio_region *r, unsigned opcode,
+							 uint64_t hoff, uint64_t len,
+							 unsigned width, int status)
+{
+	struct mmio_reason why = { .op = opcode };
+	uint64_t end, size = r->h->info.size;
+
+	if (status == MMIO_EINVAL && !r->slice) {
+		if (__builtin_add_overflow(hoff, len, &end))
+			end = UINT64_MAX;
+		if (end > size)
+			mmio_reason_set(&why, status, MMIO_REASON_RANGE, end, size);
+		else if (width > 1 && hoff % width != 0)
+			mmio_reason_set(&why, status, MMIO_REASON_ALIGN, width, hoff);
+	}
+	cli_last_record(r->h->client, status, &why);
+	return status;
 }
 
 /* ---- the ops of a direct handle (region.c has checked the pointers) ---- */
@@ -144,7 +201,9 @@ static int direct_read_once(mmio_region *r, size_t off, unsigned width, uint64_t
 		status = direct_check(r->h, MMIO_OPS_ONCE, MMIO_ACCESS_READ, width);
 	if (status != MMIO_OK)
 		return status;
-	return shim_read_once(direct_once_window(r->h), (size_t)hoff, width, v);
+	status = shim_read_once(direct_once_window(r->h), (size_t)hoff, width, v);
+	return status == MMIO_OK ? status
+				 : direct_failed(r, PROTO_OP_READ_ONCE, hoff, width, width, status);
 }
 
 static int direct_write_once(mmio_region *r, size_t off, unsigned width, uint64_t v)
@@ -159,7 +218,10 @@ static int direct_write_once(mmio_region *r, size_t off, unsigned width, uint64_
 		status = direct_check(r->h, MMIO_OPS_ONCE, MMIO_ACCESS_WRITE, width);
 	if (status != MMIO_OK)
 		return status;
-	return shim_write_once(direct_once_window(r->h), (size_t)hoff, width, v);
+	status = shim_write_once(direct_once_window(r->h), (size_t)hoff, width, v);
+	return status == MMIO_OK
+		       ? status
+		       : direct_failed(r, PROTO_OP_WRITE_ONCE, hoff, width, width, status);
 }
 
 static int direct_read(mmio_region *r, size_t off, void *buf, size_t len, size_t *done)
@@ -172,7 +234,8 @@ static int direct_read(mmio_region *r, size_t off, void *buf, size_t len, size_t
 		status = direct_check(r->h, MMIO_OPS_BULK, MMIO_ACCESS_READ, 0);
 	if (status != MMIO_OK)
 		return status;
-	return shim_copy_from_device(direct_window(r->h), (size_t)hoff, buf, len, done);
+	status = shim_copy_from_device(direct_window(r->h), (size_t)hoff, buf, len, done);
+	return status == MMIO_OK ? status : direct_failed(r, PROTO_OP_READ, hoff, len, 0, status);
 }
 
 static int direct_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *done)
@@ -186,7 +249,8 @@ static int direct_write(mmio_region *r, size_t off, const void *buf, size_t len,
 		status = direct_check(r->h, MMIO_OPS_BULK, MMIO_ACCESS_WRITE, 0);
 	if (status != MMIO_OK)
 		return status;
-	return shim_copy_to_device(direct_window(r->h), (size_t)hoff, buf, len, done);
+	status = shim_copy_to_device(direct_window(r->h), (size_t)hoff, buf, len, done);
+	return status == MMIO_OK ? status : direct_failed(r, PROTO_OP_WRITE, hoff, len, 0, status);
 }
 
 /* Row by row on the mapping, after one rights check; the geometry is checked. */
@@ -284,7 +348,9 @@ static int direct_poll(mmio_region *r, size_t off, unsigned width, uint64_t mask
 		status = direct_check(r->h, MMIO_OPS_POLL, MMIO_ACCESS_READ, width);
 	if (status != MMIO_OK)
 		return status;
-	return direct_poll_at(r->h, hoff, width, mask, want, timeout_us, last);
+	status = direct_poll_at(r->h, hoff, width, mask, want, timeout_us, last);
+	return status == MMIO_OK ? status
+				 : direct_failed(r, PROTO_OP_POLL, hoff, width, width, status);
 }
 
 int cli_direct_batch_op(struct cli_handle *h, const struct proto_batch_op *op, uint64_t *value)

@@ -31,7 +31,7 @@ static const char usage_text[] =
 	"                                    width bulk copies use, and where each lies:\n"
 	"                                    PCI function, BAR, physical range)\n"
 	"  read REGION OFFSET [WIDTH]        read one register and print it\n"
-	"  write REGION OFFSET WIDTH VALUE   write one register\n"
+	"  write REGION OFFSET [WIDTH] VALUE write one register\n"
 	"  poll REGION OFFSET WIDTH MASK WANT [TIMEOUT_US]\n"
 	"                                    read one register until (value & MASK) == WANT\n"
 	"                                    (default 1000000 us) and print the last value\n"
@@ -48,10 +48,12 @@ static const char usage_text[] =
 	"  -h, --help         print this help and exit\n"
 	"\n"
 	"OFFSET and LEN count bytes from the start of REGION; the range must lie\n"
-	"inside one grant. WIDTH is in bits: 8, 16, 32 or 64 (default 32). Numbers\n"
-	"are C constants: 42, 0x2a, 052. A read prints 0x and WIDTH/4 hex digits.\n"
+	"inside one grant. WIDTH is in bits: 8, 16, 32 or 64; by default the one\n"
+	"width the grant allows, else 32. Numbers are C constants: 42, 0x2a, 052.\n"
+	"A read prints 0x and WIDTH/4 hex digits.\n"
 	"\n"
-	"Exit status: 0 success, 1 the operation failed (its status is printed),\n"
+	"Exit status: 0 success, 1 the operation failed (its status and the reason\n"
+	"the server gave are printed),\n"
 	"2 usage error.\n";
 
 __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
@@ -66,10 +68,18 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 	return EXIT_USAGE;
 }
 
+/* The connection, for the reason of a refusal (mmio_last_error()). */
+static mmio_client *conn;
+
 static int fail(int status, const char *what)
 {
-	fprintf(stderr, "mmioctl: %s: %s: %s\n", what, mmio_status_name(status),
-		mmio_strerror(status));
+	char why[320];
+
+	if (conn && mmio_last_error(conn, why, sizeof(why)) == status)
+		fprintf(stderr, "mmioctl: %s: %s\n", what, why);
+	else
+		fprintf(stderr, "mmioctl: %s: %s: %s\n", what, mmio_status_name(status),
+			mmio_strerror(status));
 	return EXIT_STATUS;
 }
 
@@ -581,6 +591,12 @@ struct command {
 	uint32_t timeout_us;
 };
 
+/* @value fits @width bytes (0: not known yet, any value). */
+static bool value_fits(unsigned width, uint64_t value)
+{
+	return width == 0 || width >= 8 || value >> (width * 8) == 0;
+}
+
 /* poll REGION OFFSET WIDTH MASK WANT [TIMEOUT_US] (@argc, @argv from the command's name). */
 static int parse_poll(int argc, char **argv, struct command *cmd)
 {
@@ -659,7 +675,6 @@ static int parse_command(int argc, char **argv, struct command *cmd)
 	const char *name = argv[0];
 
 	memset(cmd, 0, sizeof(*cmd));
-	cmd->width = 4;
 	if (strcmp(name, "list") == 0 && argc == 2 && strcmp(argv[1], "-v") == 0) {
 		verbose = true;
 		cmd->kind = CMD_LIST;
@@ -679,14 +694,15 @@ static int parse_command(int argc, char **argv, struct command *cmd)
 			return usage_error("bad WIDTH '%s' (8, 16, 32 or 64)", argv[3]);
 		cmd->kind = CMD_READ;
 	} else if (strcmp(name, "write") == 0) {
-		if (argc != 5)
-			return usage_error("%s", "usage: write REGION OFFSET WIDTH VALUE");
-		if (!parse_width(argv[3], &cmd->width))
+		const char *value = argv[argc - 1];
+
+		if (argc != 4 && argc != 5)
+			return usage_error("%s", "usage: write REGION OFFSET [WIDTH] VALUE");
+		if (argc == 5 && !parse_width(argv[3], &cmd->width))
 			return usage_error("bad WIDTH '%s' (8, 16, 32 or 64)", argv[3]);
-		if (!parse_u64(argv[4], &cmd->value) ||
-		    (cmd->width < 8 && cmd->value >> (cmd->width * 8) != 0))
+		if (!parse_u64(value, &cmd->value) || !value_fits(cmd->width, cmd->value))
 			return usage_error("bad VALUE '%s' (a C integer constant that fits WIDTH)",
-					   argv[4]);
+					   value);
 		cmd->kind = CMD_WRITE;
 	} else if (strcmp(name, "poll") == 0) {
 		int rc = parse_poll(argc, argv, cmd);
@@ -727,17 +743,50 @@ static int parse_command(int argc, char **argv, struct command *cmd)
 	return 0;
 }
 
+/*
+ * The width of a read or write given none: the one width the client's
+ * grant on @region allows (mmio_list(): its first grant, the one an open
+ * takes), else 4 bytes. 0 if @value does not fit it.
+ */
+static unsigned default_width(mmio_client *c, const char *region, uint64_t value)
+{
+	struct mmio_region_info *list;
+	unsigned width = 4;
+	size_t n;
+
+	if (mmio_list(c, &list, &n) == MMIO_OK) {
+		for (size_t i = 0; i < n; i++) {
+			unsigned w = list[i].widths;
+
+			if (strcmp(list[i].name, region) == 0 && w != 0 && (w & (w - 1)) == 0) {
+				width = w;
+				break;
+			}
+		}
+		mmio_list_free(list);
+	}
+	return value_fits(width, value) ? width : 0;
+}
+
 static int run_command(mmio_client *c, const struct command *cmd)
 {
+	unsigned width = cmd->width;
+
+	if ((cmd->kind == CMD_READ || cmd->kind == CMD_WRITE) && width == 0) {
+		width = default_width(c, cmd->region, cmd->value);
+		if (width == 0)
+			return usage_error("VALUE 0x%" PRIx64 " does not fit the %s grant's width",
+					   cmd->value, cmd->region);
+	}
 	switch (cmd->kind) {
 	case CMD_LIST:
 		return cmd_list(c);
 	case CMD_STATS:
 		return cmd_stats(c);
 	case CMD_READ:
-		return cmd_read(c, cmd->region, cmd->off, cmd->width);
+		return cmd_read(c, cmd->region, cmd->off, width);
 	case CMD_WRITE:
-		return cmd_write(c, cmd->region, cmd->off, cmd->width, cmd->value);
+		return cmd_write(c, cmd->region, cmd->off, width, cmd->value);
 	case CMD_POLL:
 		return cmd_poll(c, cmd);
 	case CMD_DUMP:
@@ -800,7 +849,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "mmioctl: %s\n", mmio_connect_error());
 		return rc;
 	}
+	conn = c;
 	rc = run_command(c, &cmd);
+	conn = NULL;
 	mmio_disconnect(c);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "mmioctl: writing the output: %s\n", strerror(errno));

@@ -296,8 +296,8 @@ int cli_reply_decode(nng_msg *m, unsigned opcode, struct proto_reply *rep)
 	return MMIO_OK;
 }
 
-int cli_call(mmio_client *c, const struct proto_request *req, int timeout_ms, nng_msg **msg,
-	     struct proto_reply *rep)
+static int call_once(mmio_client *c, const struct proto_request *req, int timeout_ms, nng_msg **msg,
+		     struct proto_reply *rep)
 {
 	struct cli_slot *s;
 	nng_msg *m;
@@ -376,6 +376,23 @@ out:
 	slot_put(c, s);
 	if (status == MMIO_ECONN)
 		dialer_stop_if_lost(c);
+	return status;
+}
+
+int cli_call(mmio_client *c, const struct proto_request *req, int timeout_ms, nng_msg **msg,
+	     struct proto_reply *rep)
+{
+	int status = call_once(c, req, timeout_ms, msg, rep);
+
+	/* What mmio_last_error() tells: the reply's status and reason, or the
+	 * call's own failure. mmio_close() reports nothing, so its CLOSE and
+	 * UNMAP leave it be (a driver closes, then prints why it failed). */
+	if (req->opcode == PROTO_OP_CLOSE || req->opcode == PROTO_OP_UNMAP)
+		return status;
+	if (status == MMIO_OK)
+		cli_last_record(c, rep->status, &rep->reason);
+	else
+		cli_last_record(c, status, NULL);
 	return status;
 }
 

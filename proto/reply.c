@@ -98,6 +98,48 @@ static bool batch_valid(int status, uint64_t done, uint32_t failed)
 	return failed == done;
 }
 
+/* The body a refusal has before its reason record: 0 if none, SIZE_MAX if
+ * done says more than any message holds. */
+static size_t refusal_body_size(const struct proto_reply *rep)
+{
+	if (!body_present(rep->opcode, rep->status))
+		return 0;
+	switch (body_kind(rep->opcode)) {
+	case BODY_READ:
+		return rep->done > SIZE_MAX - PROTO_REASON_SIZE ? SIZE_MAX : (size_t)rep->done;
+	case BODY_BATCH:
+		return rep->done > PROTO_BATCH_MAX ? SIZE_MAX : 4 + 8 * (size_t)rep->done;
+	default: /* POLL with MMIO_ETIMEDOUT */
+		return PROTO_VALUE_REP_SIZE;
+	}
+}
+
+static void reason_write(struct proto_writer *w, const struct mmio_reason *why)
+{
+	proto_write_u8(w, (uint8_t)why->code);
+	proto_write_u8(w, (uint8_t)why->op);
+	proto_write_u64(w, why->a);
+	proto_write_u64(w, why->b);
+}
+
+/* A reason record at the end of a refusal's @r: read it into out->reason
+ * and leave @r before it. MMIO_EPROTO if it is there but not valid. */
+static int reason_read(struct proto_reader *r, struct proto_reply *out)
+{
+	struct proto_reader tail;
+	size_t body = refusal_body_size(out);
+
+	if (out->status >= 0 || body == SIZE_MAX || r->left != body + PROTO_REASON_SIZE)
+		return MMIO_OK;
+	proto_reader_init(&tail, r->p + body, PROTO_REASON_SIZE);
+	out->reason.code = proto_read_u8(&tail);
+	out->reason.op = proto_read_u8(&tail);
+	out->reason.a = proto_read_u64(&tail);
+	out->reason.b = proto_read_u64(&tail);
+	r->left = body;
+	return proto_reason_valid(&out->reason, out->status) ? MMIO_OK : MMIO_EPROTO;
+}
+
 /* ---- encoding ---- */
 
 static bool list_encodable(const struct proto_list_rep *l)
@@ -217,7 +259,10 @@ int proto_reply_encode(const struct proto_reply *rep, void *buf, size_t cap, siz
 	struct proto_writer w;
 	bool body = body_present(rep->opcode, rep->status);
 
-	if (rep->opcode > UINT16_MAX || !header_valid(rep) || (body && !body_encodable(rep))) {
+	bool reason = rep->reason.code != 0;
+
+	if (rep->opcode > UINT16_MAX || !header_valid(rep) || (body && !body_encodable(rep)) ||
+	    (reason && !proto_reason_valid(&rep->reason, rep->status))) {
 		if (len)
 			*len = 0;
 		return MMIO_EINVAL;
@@ -230,6 +275,8 @@ int proto_reply_encode(const struct proto_reply *rep, void *buf, size_t cap, siz
 	proto_write_u64(&w, rep->done);
 	if (body)
 		body_write(&w, rep);
+	if (reason)
+		reason_write(&w, &rep->reason);
 	return proto_writer_finish(&w, len);
 }
 
@@ -435,6 +482,8 @@ int proto_reply_decode(const void *buf, size_t len, struct proto_reply *out)
 	else if (!proto_opcode_known(out->opcode))
 		rc = PROTO_EUNKNOWN_OP;
 	else if (!header_valid(out))
+		rc = MMIO_EPROTO;
+	else if (reason_read(&r, out) != MMIO_OK)
 		rc = MMIO_EPROTO;
 	else if (body_present(out->opcode, out->status))
 		rc = body_read(&r, out);

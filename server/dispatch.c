@@ -120,33 +120,75 @@ static void denial(struct srv_session *s, const char *region, const char *op, ui
 	srv_audit(s, region, op, offset, len, status);
 }
 
-int srv_check_and_audit(struct srv_session *s, const struct srv_op *op, const struct srv_target *t,
-			struct srv_handle **h, unsigned *epoch)
+/*
+ * Range and alignment of a checked operation on @h, as kernel-shim will
+ * check them at the access (which stays the rule), made here to say why:
+ * once-ops and polls whole inside the handle and aligned, copies (not
+ * fills, which stop at the end) whole inside it.
+ */
+static int extent_check(const struct srv_op *op, const struct srv_target *t,
+			const struct srv_handle *h, struct mmio_reason *why)
 {
-	char region[CFG_NAME_MAX + 1] = "(handle)";
+	uint64_t end, at = h->offset + t->offset;
+	uintptr_t addr = (uintptr_t)h->once_win.base + (uintptr_t)t->offset;
+
+	if (op->size_at == SRV_NO_FIELD || op->run == srv_op_fill)
+		return MMIO_OK;
+	if (__builtin_add_overflow(t->offset, t->len, &end))
+		end = UINT64_MAX;
+	if (end > h->size)
+		return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_RANGE, end, h->size);
+	if (t->width == 0 || mmio_width_aligned(addr, t->width))
+		return MMIO_OK;
+	/* The device address is misaligned; say so by the region's offset
+	 * when that shows it (a region not aligned in its device: no reason). */
+	if (at % t->width == 0)
+		return MMIO_EINVAL;
+	return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_ALIGN, t->width, at);
+}
+
+/* Refused by the check: unlock, and count and audit a denial, naming the
+ * region and the region-relative offset when the handle exists. */
+static int check_refused(struct srv_session *s, const struct srv_op *op, const struct srv_target *t,
+			 struct srv_handle **h, int status)
+{
+	char region[CFG_NAME_MAX + 1] = "-";
 	uint64_t offset = t->offset;
+
+	if (*h) {
+		memcpy(region, (*h)->region, sizeof(region));
+		offset = (*h)->offset + t->offset;
+		*h = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (is_denial(status))
+		denial(s, region, op->name, offset, t->len, status);
+	return status;
+}
+
+int srv_check_and_audit(struct srv_session *s, const struct srv_op *op, const struct srv_target *t,
+			struct srv_handle **h, unsigned *epoch, struct mmio_reason *why)
+{
+	/* @op is a row of the table: its index is its opcode. */
 	int status;
 
 	*h = NULL;
+	if (why)
+		*why = (struct mmio_reason){ .op = (unsigned)(op - ops) };
 	pthread_mutex_lock(&s->lock);
 	if (op->unlocked)
 		status = srv_handle_check(s, t->handle, op->ops_bit, op->access_bit, t->width,
-					  t->offset, t->value, h);
+					  t->offset, t->value, h, why);
 	else
 		status = srv_handle_enter(s, t->handle, op->ops_bit, op->access_bit, t->width,
-					  t->offset, t->value, h, epoch);
-	if (status != MMIO_OK) {
-		/* Refused by a register rule: the audit names the register. */
-		if (*h) {
-			memcpy(region, (*h)->region, sizeof(region));
-			offset = (*h)->offset + t->offset;
-			*h = NULL;
-		}
-		pthread_mutex_unlock(&s->lock);
-		if (is_denial(status))
-			denial(s, region, op->name, offset, t->len, status);
-		return status;
+					  t->offset, t->value, h, epoch, why);
+	if (status == MMIO_OK) {
+		status = extent_check(op, t, *h, why);
+		if (status != MMIO_OK && !op->unlocked)
+			srv_access_exit(*epoch);
 	}
+	if (status != MMIO_OK)
+		return check_refused(s, op, t, h, status);
 	if (op->unlocked) {
 		srv_handle_ref(*h);
 		*epoch = atomic_load(&(*h)->epoch);
@@ -159,9 +201,9 @@ void srv_check_end(struct srv_session *s, const struct srv_op *op, const struct 
 		   struct srv_handle *h, unsigned epoch, int status)
 {
 	if (is_denial(status))
-		denial(s, h->region, op->name, t->offset, t->len, status);
+		denial(s, h->region, op->name, h->offset + t->offset, t->len, status);
 	else if (h->sensitive && status != SRV_WAIT_STATUS)
-		srv_audit(s, h->region, op->name, t->offset, t->len, status);
+		srv_audit(s, h->region, op->name, h->offset + t->offset, t->len, status);
 	if (op->unlocked) {
 		srv_handle_put(h);
 	} else {
@@ -349,7 +391,7 @@ static enum srv_outcome request_run(struct srv_request *r)
 		return outcome;
 	}
 	target_of(op, &r->rq, &t);
-	r->rep.status = srv_check_and_audit(r->session, op, &t, &r->handle, &epoch);
+	r->rep.status = srv_check_and_audit(r->session, op, &t, &r->handle, &epoch, &r->rep.reason);
 	if (r->rep.status != MMIO_OK)
 		return SRV_REPLY;
 	r->checked_epoch = epoch;

@@ -94,16 +94,18 @@ const struct srv_op *srv_op_row(unsigned opcode);
  * The one check before every operation on a handle, alone or a BATCH
  * item, whichever transport carried it: lock @s, check the handle's
  * rights for @op (srv_handle_enter(), or srv_handle_check() for an
- * unlocked op), its grant's register rules included, and on a refusal
- * unlock, count it and write its one audit line (a register rule's names
- * the region and the region-relative offset of the access). On MMIO_OK *@h is the handle, and
+ * unlocked op), its grant's register rules included, then the range and
+ * alignment of once-ops, polls and copies; on a refusal unlock, count it
+ * and write its one audit line (naming the region, the region-relative
+ * offset and the op), and *@why (may be NULL) says why (<mmio/rights.h>;
+ * code 0: no reason known). On MMIO_OK *@h is the handle, and
  * either @s stays locked with an access section entered (*@epoch), or (op->unlocked) @h is
  * referenced,
  * *@epoch is the policy epoch checked at, and @s is unlocked. End with
  * srv_check_end().
  */
 int srv_check_and_audit(struct srv_session *s, const struct srv_op *op, const struct srv_target *t,
-			struct srv_handle **h, unsigned *epoch);
+			struct srv_handle **h, unsigned *epoch, struct mmio_reason *why);
 /*
  * The operation checked by srv_check_and_audit() has ended with @status
  * (SRV_WAIT_STATUS: a poll waits): a denial is counted and audited, any

@@ -119,6 +119,9 @@ enum srv_outcome srv_op_open(struct srv_request *r)
 		r->gen = srv_current();
 		status = srv_handle_open(r->session, r->gen, &r->rq.open, &r->rep.open);
 	}
+	if (status == MMIO_ENOENT)
+		r->rep.reason =
+			(struct mmio_reason){ .code = MMIO_REASON_NO_GRANT, .op = PROTO_OP_OPEN };
 	return reply_status(r, status == SRV_STALE ? MMIO_EBUSY : status);
 }
 
@@ -331,7 +334,7 @@ static int batch_op_run(struct srv_request *r, const struct proto_batch_op *op, 
 				      op->opcode == PROTO_OP_WRITE_ONCE ? op->value : 0 };
 	struct srv_handle *h;
 	unsigned epoch;
-	int status = srv_check_and_audit(r->session, row, &t, &h, &epoch);
+	int status = srv_check_and_audit(r->session, row, &t, &h, &epoch, &r->rep.reason);
 
 	if (status != MMIO_OK)
 		return status;

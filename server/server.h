@@ -341,7 +341,7 @@ void srv_access_exit(unsigned epoch);
  */
 int srv_handle_enter(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
 		     unsigned width, uint64_t offset, uint64_t value, struct srv_handle **out,
-		     unsigned *epoch);
+		     unsigned *epoch, struct mmio_reason *why);
 /*
  * The next chunk of a copy through @h (referenced; s->lock NOT held) whose
  * rights @ops_bit/@access_bit were last checked at epoch *@checked: enter
@@ -360,13 +360,16 @@ int srv_handle_resume(struct srv_session *s, struct srv_handle *h, unsigned ops_
  * if its grant has register rules, that handle-relative @offset is the
  * start of a register with that width and access and, for a write, that
  * @value keeps the bits outside the register's write mask as fixed
- * (mmio_register_check(); else MMIO_EACCES, and *@out is the handle, for
- * the audit line). Range and alignment are checked by kernel-shim when the
- * access is made. A handle not yet checked against the policy of the last
- * reload is checked (and maybe revoked) first. s->lock held.
+ * (mmio_register_explain(); else MMIO_EACCES). *@out is the handle
+ * whenever it exists, refused or not (the audit line names its region);
+ * @why (may be NULL) gets the refusal's reason (<mmio/rights.h>). Range
+ * and alignment are srv_check_and_audit()'s and kernel-shim's. A handle
+ * not yet checked against the policy of the last reload is checked (and
+ * maybe revoked) first. s->lock held.
  */
 int srv_handle_check(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
-		     unsigned width, uint64_t offset, uint64_t value, struct srv_handle **out);
+		     unsigned width, uint64_t offset, uint64_t value, struct srv_handle **out,
+		     struct mmio_reason *why);
 
 /* CLOCK_MONOTONIC in nanoseconds (ops.c). */
 uint64_t srv_now_ns(void);

@@ -652,47 +652,49 @@ static void handle_refresh(struct srv_session *s, struct srv_handle *h)
 }
 
 /* The rights check of srv_handle_check() on a found handle: the grant's
- * rights, then its register rules at the handle-relative @offset. */
+ * rights, then its register rules; @why (may be NULL) says what refused. */
 static int handle_rights(struct srv_session *s, struct srv_handle *h, unsigned ops_bit,
-			 unsigned access_bit, unsigned width, uint64_t offset, uint64_t value)
+			 unsigned access_bit, unsigned width, uint64_t offset, uint64_t value,
+			 struct mmio_reason *why)
 {
 	int status;
 
 	handle_refresh(s, h);
 	if (atomic_load(&h->closed))
-		return MMIO_EINVAL;
+		return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_HANDLE, h->id, 0);
 	if (atomic_load(&h->revoked))
-		return MMIO_EREVOKED;
-	status = mmio_rights_check(h->ops, h->access, h->widths, ops_bit, access_bit, width);
+		return mmio_reason_set(why, MMIO_EREVOKED, MMIO_REASON_REVOKED, 0, 0);
+	status = mmio_rights_explain(h->ops, h->access, h->widths, ops_bit, access_bit, width, why);
 	if (status != MMIO_OK || h->nregs == 0)
 		return status;
 	/* Rules are region-relative; an offset past the handle never matches. */
 	if (offset >= h->size)
-		return MMIO_EACCES;
-	return mmio_register_check(h->regs, h->nregs, h->offset + offset, width, access_bit, value);
+		return mmio_reason_set(why, MMIO_EACCES, MMIO_REASON_REG_NONE, h->offset + offset,
+				       0);
+	return mmio_register_explain(h->regs, h->nregs, h->offset + offset, width, access_bit,
+				     value, why);
 }
 
 int srv_handle_check(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
-		     unsigned width, uint64_t offset, uint64_t value, struct srv_handle **out)
+		     unsigned width, uint64_t offset, uint64_t value, struct srv_handle **out,
+		     struct mmio_reason *why)
 {
 	struct srv_handle *h = srv_handle_find(s, id);
-	int status;
 
 	if (!h)
-		return MMIO_EINVAL;
-	status = handle_rights(s, h, ops_bit, access_bit, width, offset, value);
-	if (status == MMIO_OK || (status == MMIO_EACCES && h->nregs != 0))
-		*out = h;
-	return status;
+		return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_HANDLE, id, 0);
+	/* Refused or not, *out names the handle (the audit line's region). */
+	*out = h;
+	return handle_rights(s, h, ops_bit, access_bit, width, offset, value, why);
 }
 
 int srv_handle_enter(struct srv_session *s, uint32_t id, unsigned ops_bit, unsigned access_bit,
 		     unsigned width, uint64_t offset, uint64_t value, struct srv_handle **out,
-		     unsigned *epoch)
+		     unsigned *epoch, struct mmio_reason *why)
 {
 	for (;;) {
-		int status =
-			srv_handle_check(s, id, ops_bit, access_bit, width, offset, value, out);
+		int status = srv_handle_check(s, id, ops_bit, access_bit, width, offset, value, out,
+					      why);
 		unsigned e;
 
 		if (status != MMIO_OK)
@@ -724,7 +726,7 @@ int srv_handle_resume(struct srv_session *s, struct srv_handle *h, unsigned ops_
 		}
 		srv_access_exit(e);
 		pthread_mutex_lock(&s->lock);
-		status = handle_rights(s, h, ops_bit, access_bit, 0, 0, 0);
+		status = handle_rights(s, h, ops_bit, access_bit, 0, 0, 0, NULL);
 		*checked = atomic_load(&h->epoch);
 		pthread_mutex_unlock(&s->lock);
 		/* Started under a grant that no longer allows it. */

@@ -79,7 +79,8 @@ struct fake {
 	unsigned fail_op, fail_nth;
 	int fail_status;
 	uint64_t fail_done;
-	uint32_t fail_batch_index; /* BATCH: the op that fails */
+	uint32_t fail_batch_index;	/* BATCH: the op that fails */
+	struct mmio_reason fail_reason; /* the reason the failure carries (code 0: none) */
 
 	/* The nth request of close_op: close the pipe, no reply. */
 	unsigned close_op, close_nth;
@@ -380,6 +381,7 @@ static void fake_answer(const struct proto_request *rq, struct proto_reply *rep,
 static void fake_fail(const struct proto_request *rq, struct proto_reply *rep)
 {
 	rep->status = F.fail_status;
+	rep->reason = F.fail_reason;
 	switch (rq->opcode) {
 	case PROTO_OP_READ:
 		rep->done = F.fail_done;
@@ -1076,6 +1078,79 @@ START_TEST(statuses_are_the_servers)
 		F.fail_op = PROTO_OP_WRITE_ONCE;
 		ck_assert_int_eq(mmio_write32(R, 0, 1), statuses[i]);
 	}
+	mmio_disconnect(C);
+}
+END_TEST
+
+/* The other thread's view of the client's last error: its own, none. */
+static void *last_error_elsewhere(void *arg)
+{
+	char buf[64] = "x";
+
+	*(int *)arg = mmio_last_error(C, buf, sizeof(buf));
+	return buf[0] == '\0' ? arg : NULL;
+}
+
+/* The server's reason for a refusal becomes a sentence, per thread, alone
+ * or for a batch's op; a success clears it, mmio_close() does not. */
+START_TEST(last_error_tells_the_servers_reason)
+{
+	char buf[256];
+	uint32_t v;
+	mmio_batch *b;
+	size_t failed;
+	pthread_t t;
+	int other = 1;
+	void *ok;
+
+	connect_fake();
+	ck_assert_int_eq(mmio_last_error(C, buf, sizeof(buf)), MMIO_OK);
+	ck_assert_str_eq(buf, "");
+	F.fail_op = PROTO_OP_READ_ONCE;
+	F.fail_nth = 1;
+	F.fail_status = MMIO_EINVAL;
+	F.fail_reason = (struct mmio_reason){ MMIO_REASON_WIDTH, PROTO_OP_READ_ONCE, 4, 2 };
+	ck_assert_int_eq(mmio_read32(R, 0, &v), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_last_error(C, buf, sizeof(buf)), MMIO_EINVAL);
+	ck_assert_str_eq(buf,
+			 "MMIO_EINVAL: a 4-byte access; the grant allows 2-byte accesses only");
+	/* Another thread has its own (none); another client has none. */
+	ck_assert_int_eq(pthread_create(&t, NULL, last_error_elsewhere, &other), 0);
+	pthread_join(t, &ok);
+	ck_assert_ptr_nonnull(ok);
+	ck_assert_int_eq(other, MMIO_OK);
+	ck_assert_int_eq(mmio_last_error(NULL, buf, sizeof(buf)), MMIO_OK);
+	/* Truncated, terminated. */
+	ck_assert_int_eq(mmio_last_error(C, buf, 12), MMIO_EINVAL);
+	ck_assert_str_eq(buf, "MMIO_EINVAL");
+	ck_assert_int_eq(mmio_last_error(C, NULL, 0), MMIO_EINVAL);
+	/* A success clears it. */
+	ck_assert_int_eq(mmio_read32(R, 0, &v), MMIO_OK);
+	ck_assert_int_eq(mmio_last_error(C, buf, sizeof(buf)), MMIO_OK);
+	ck_assert_str_eq(buf, "");
+
+	/* A batch's failing op. */
+	F.fail_op = PROTO_OP_BATCH;
+	F.fail_nth = 1;
+	F.fail_status = MMIO_EACCES;
+	F.fail_batch_index = 0;
+	F.fail_reason = (struct mmio_reason){ MMIO_REASON_OPS, PROTO_OP_POLL, MMIO_OPS_POLL,
+					      MMIO_OPS_ONCE };
+	ck_assert_int_eq(mmio_batch_new(C, &b), MMIO_OK);
+	mmio_batch_poll(b, R, 0x20, 4, 0x2, 0x2, 100);
+	ck_assert_int_eq(mmio_batch_run(b, &failed), MMIO_EACCES);
+	mmio_batch_free(b);
+	ck_assert_int_eq(mmio_last_error(C, buf, sizeof(buf)), MMIO_EACCES);
+	ck_assert_str_eq(buf, "MMIO_EACCES: the grant has no `poll` op (mmio_poll needs it)");
+
+	/* No reason: the status's sentence. */
+	F.fail_op = PROTO_OP_WRITE_ONCE;
+	F.fail_nth = 1;
+	F.fail_status = MMIO_EACCES;
+	F.fail_reason = (struct mmio_reason){ 0 };
+	ck_assert_int_eq(mmio_write32(R, 0, 1), MMIO_EACCES);
+	ck_assert_int_eq(mmio_last_error(C, buf, sizeof(buf)), MMIO_EACCES);
+	ck_assert_str_eq(buf, "MMIO_EACCES: not allowed by the policy");
 	mmio_disconnect(C);
 }
 END_TEST
@@ -1787,6 +1862,7 @@ static Suite *client_suite(void)
 	tcase_add_test(t, open_direct_modes);
 	tcase_add_test(t, once_ops_round_trip);
 	tcase_add_test(t, statuses_are_the_servers);
+	tcase_add_test(t, last_error_tells_the_servers_reason);
 	tcase_add_test(t, bulk_status_and_done_are_the_servers);
 	tcase_add_test(t, read_3mib_in_max_message_pieces);
 	tcase_add_test(t, write_3mib_in_max_message_pieces);

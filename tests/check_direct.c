@@ -506,6 +506,71 @@ START_TEST(direct_where_granted_proxied_otherwise)
 }
 END_TEST
 
+/* Issue 23: a direct handle's refusals tell the same reason as proxied ones. */
+START_TEST(direct_refusals_say_why_like_proxied)
+{
+	static const char *names[] = { "pin-d", "ro-d" };
+	char direct[256], proxied[256];
+	mmio_region *r[2];
+	uint8_t buf[8];
+	size_t done;
+	uint16_t v16;
+
+	for (size_t i = 0; i < 2; i++) {
+		ck_assert_int_eq(mmio_open(client, names[i], MMIO_OPEN_REQUIRE_DIRECT, &r[0]),
+				 MMIO_OK);
+		ck_assert_int_eq(mmio_open(client, names[i], MMIO_OPEN_PROXIED, &r[1]), MMIO_OK);
+		for (int k = 0; k < 2; k++) {
+			char *why = k == 0 ? direct : proxied;
+			int want = i == 0 ? MMIO_EINVAL : MMIO_EACCES;
+
+			if (i == 0)
+				ck_assert_int_eq(mmio_read16(r[k], 0, &v16), want);
+			else
+				ck_assert_int_eq(mmio_write32(r[k], 0, 1), want);
+			ck_assert_int_eq(mmio_last_error(client, why, 256), want);
+		}
+		ck_assert_str_eq(direct, proxied);
+		ck_assert_str_eq(direct, i == 0 ? "MMIO_EINVAL: a 2-byte access; the grant allows "
+						  "4-byte accesses only"
+						: "MMIO_EACCES: the grant gives no write access "
+						  "(mmio_write8/16/32/64 needs it)");
+		if (i == 0) {
+			/* Misaligned, and past the end: the same words both ways. */
+			uint32_t v32;
+			size_t end = mmio_size(r[0]);
+
+			ck_assert_int_eq(mmio_read32(r[0], 2, &v32), MMIO_EINVAL);
+			mmio_last_error(client, direct, sizeof(direct));
+			ck_assert_int_eq(mmio_read32(r[1], 2, &v32), MMIO_EINVAL);
+			mmio_last_error(client, proxied, sizeof(proxied));
+			ck_assert_str_eq(direct, proxied);
+			ck_assert_str_eq(direct, "MMIO_EINVAL: offset 0x2 of the region is not a "
+						 "multiple of 4 (a 4-byte access must be aligned)");
+			ck_assert_int_eq(mmio_read32(r[0], end, &v32), MMIO_EINVAL);
+			mmio_last_error(client, direct, sizeof(direct));
+			ck_assert_int_eq(mmio_read32(r[1], end, &v32), MMIO_EINVAL);
+			mmio_last_error(client, proxied, sizeof(proxied));
+			ck_assert_str_eq(direct, proxied);
+			ck_assert_ptr_nonnull(strstr(direct, "past its 0x"));
+		}
+		if (i == 1) {
+			/* A copy without `bulk`, both ways. */
+			ck_assert_int_eq(mmio_read(r[0], 0, buf, sizeof(buf), &done), MMIO_EACCES);
+			mmio_last_error(client, direct, sizeof(direct));
+			ck_assert_int_eq(mmio_read(r[1], 0, buf, sizeof(buf), &done), MMIO_EACCES);
+			mmio_last_error(client, proxied, sizeof(proxied));
+			ck_assert_str_eq(direct, proxied);
+			ck_assert_str_eq(
+				direct,
+				"MMIO_EACCES: the grant has no `bulk` op (mmio_read needs it)");
+		}
+		mmio_close(r[0]);
+		mmio_close(r[1]);
+	}
+}
+END_TEST
+
 /*
  * Issue 22: a grant with register rules is never mapped, so a direct
  * handle never needs them; through libmmio on the socket and on the
@@ -2706,6 +2771,7 @@ static Suite *direct_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, direct_where_granted_proxied_otherwise);
+	tcase_add_test(tc, direct_refusals_say_why_like_proxied);
 	tcase_add_test(tc, register_grant_is_proxied_and_checked_alike_on_every_path);
 	tcase_add_loop_test(tc, copies_take_the_widest_allowed_width, 0,
 			    (int)(sizeof(width_cases) / sizeof(width_cases[0])));

@@ -40,6 +40,9 @@ static const char policy[] = "version: 1\n"
 			     "  - name: ro\n"
 			     "    sim: true\n"
 			     "    size: 4KiB\n"
+			     "  - name: narrow\n"
+			     "    sim: true\n"
+			     "    size: 4KiB\n"
 			     "clients:\n"
 			     "  - name: root\n"
 			     "    uid: 0\n"
@@ -55,7 +58,11 @@ static const char policy[] = "version: 1\n"
 			     "        ops: [once, bulk, fill, map]\n"
 			     "      - region: ro\n"
 			     "        access: r\n"
-			     "        ops: [once]\n";
+			     "        ops: [once]\n"
+			     "      - region: narrow\n"
+			     "        access: rw\n"
+			     "        ops: [once]\n"
+			     "        widths: [2]\n";
 
 static mmio_client *client;
 
@@ -340,6 +347,56 @@ START_TEST(mmioctl_says_the_socket_is_not_ours_at_once)
 }
 END_TEST
 
+/* Every refusal says why, in words a user can act on; a read or write
+ * without a width takes the grant's only one. */
+START_TEST(mmioctl_says_why_it_was_refused)
+{
+	static const struct {
+		const char *args, *says;
+	} refused[] = {
+		{ "read narrow 0x10 32", "mmioctl: read narrow 0x10: MMIO_EINVAL: a 4-byte access; "
+					 "the grant allows 2-byte "
+					 "accesses only\n" },
+		{ "write narrow 0x10 8 1", "mmioctl: write narrow 0x10: MMIO_EINVAL: a 1-byte "
+					   "access; the grant allows 2-byte "
+					   "accesses only\n" },
+		{ "dump ro 0 16",
+		  "mmioctl: dump ro 0x0: MMIO_EACCES: the grant has no `bulk` op (mmio_read needs "
+		  "it)\n" },
+		{ "fill narrow 0 16", "mmioctl: fill narrow 0x0: MMIO_EACCES: the grant has no "
+				      "`fill` op (mmio_fill needs "
+				      "it)\n" },
+		{ "write ro 0 32 1", "mmioctl: write ro 0x0: MMIO_EACCES: the grant gives no write "
+				     "access (mmio_write8/16/32/64 needs it)\n" },
+		{ "read private 0x11 32",
+		  "mmioctl: read private 0x11: MMIO_EINVAL: offset 0x11 of the region is not a "
+		  "multiple of 4 (a 4-byte access must be aligned)\n" },
+	};
+	char out[4096];
+
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		ck_assert_int_eq(
+			run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, refused[i].args), 1);
+		ck_assert_ptr_nonnull(strstr(out, refused[i].says));
+	}
+	/* No width given: the grant's one width (16 bits), not 32. */
+	ck_assert_int_eq(
+		run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, "write narrow 0x10 0xBEEF"), 0);
+	ck_assert_int_eq(run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, "read narrow 0x10"), 0);
+	ck_assert_str_eq(out, "0xBEEF\n");
+	/* A value too wide for that width is a usage error, nothing written. */
+	ck_assert_int_eq(
+		run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, "write narrow 0x10 0x10000"), 2);
+	ck_assert_int_eq(run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, "read narrow 0x10 16"),
+			 0);
+	ck_assert_str_eq(out, "0xBEEF\n");
+	/* Several widths: 32 as before. */
+	ck_assert_int_eq(run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, "read private 0x10"),
+			 0);
+	ck_assert_uint_eq(strlen(out), strlen("0x00000000\n"));
+}
+END_TEST
+
 /* save/load: a file into the region through messages and back out through
  * a mapping (-d), and the other way round, byte for byte. */
 START_TEST(mmioctl_save_load_both_modes)
@@ -525,6 +582,7 @@ static Suite *e2e_suite(void)
 	tcase_add_test(tc, mmioctl_reads_writes_and_names_errors);
 	tcase_add_test(tc, mmioctl_polls_at_every_width);
 	tcase_add_test(tc, mmioctl_says_the_socket_is_not_ours_at_once);
+	tcase_add_test(tc, mmioctl_says_why_it_was_refused);
 	tcase_add_test(tc, mmioctl_save_load_both_modes);
 	tcase_add_test(tc, example_driver_runs);
 	suite_add_tcase(s, tc);

@@ -2046,6 +2046,185 @@ START_TEST(test_status_names)
 }
 END_TEST
 
+/* ---- issue 23: the reason record at the end of a refusal ---- */
+
+#define REASON_WIDTH_HEX "01 05 0400000000000000 0200000000000000"
+
+/* Golden: a refusal with its reason decodes to it and encodes back to the same bytes. */
+START_TEST(test_reason_golden)
+{
+	static const struct {
+		const char *hex;
+		unsigned opcode;
+		int status;
+		uint64_t done;
+		struct mmio_reason why;
+	} v[] = {
+		/* READ_ONCE, 4-byte access on a 2-byte grant */
+		{ "4d494f21 0100 0500 ffffffff 0000000000000000 " REASON_WIDTH_HEX,
+		  5,
+		  MMIO_EINVAL,
+		  0,
+		  { MMIO_REASON_WIDTH, 5, 4, 2 } },
+		/* READ without bulk: no data, then the reason */
+		{ "4d494f21 0100 0700 feffffff 0000000000000000 04 07 0200000000000000 "
+		  "0100000000000000",
+		  7,
+		  MMIO_EACCES,
+		  0,
+		  { MMIO_REASON_OPS, 7, MMIO_OPS_BULK, MMIO_OPS_ONCE } },
+		/* BATCH: item 1 refused by a register's fixed bits, after one value */
+		{ "4d494f21 0100 0a00 feffffff 0100000000000000 01000000 2a00000000000000 "
+		  "09 06 5000000000000000 0001000000000000",
+		  10,
+		  MMIO_EACCES,
+		  1,
+		  { MMIO_REASON_REG_BITS, 6, 0x50, 0x100 } },
+		/* revoked */
+		{ "4d494f21 0100 0b00 faffffff 0000000000000000 0a 0b 0000000000000000 "
+		  "0000000000000000",
+		  11,
+		  MMIO_EREVOKED,
+		  0,
+		  { MMIO_REASON_REVOKED, 11, 0, 0 } },
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct proto_reply rep;
+		struct bytes want = hex(v[i].hex);
+		uint8_t buf[128];
+		size_t len = 0;
+
+		ck_assert_int_eq(rep_decode_hex(v[i].hex, &rep), MMIO_OK);
+		ck_assert_uint_eq(rep.opcode, v[i].opcode);
+		ck_assert_int_eq(rep.status, v[i].status);
+		ck_assert_uint_eq(rep.done, v[i].done);
+		ck_assert_uint_eq(rep.reason.code, v[i].why.code);
+		ck_assert_uint_eq(rep.reason.op, v[i].why.op);
+		ck_assert_uint_eq(rep.reason.a, v[i].why.a);
+		ck_assert_uint_eq(rep.reason.b, v[i].why.b);
+		ck_assert_int_eq(proto_reply_encode(&rep, buf, sizeof(buf), &len), MMIO_OK);
+		ck_assert_uint_eq(len, want.n);
+		ck_assert_mem_eq(buf, want.p, want.n);
+		bytes_free(&want);
+	}
+}
+END_TEST
+
+/* Hostile reason records decode to MMIO_EPROTO, and the encoder refuses them. */
+START_TEST(test_reason_hostile)
+{
+	static const char *bad[] = {
+		/* a reason on a success */
+		"4d494f21 0100 0400 00000000 0000000000000000 " REASON_WIDTH_HEX,
+		/* code 0, code past the last, status not the code's */
+		"4d494f21 0100 0500 ffffffff 0000000000000000 00 05 0400000000000000 "
+		"0200000000000000",
+		"4d494f21 0100 0500 ffffffff 0000000000000000 ff 05 0400000000000000 "
+		"0200000000000000",
+		"4d494f21 0100 0500 feffffff 0000000000000000 " REASON_WIDTH_HEX,
+		/* op NONE, op unknown */
+		"4d494f21 0100 0500 ffffffff 0000000000000000 01 00 0400000000000000 "
+		"0200000000000000",
+		"4d494f21 0100 0500 ffffffff 0000000000000000 01 ff 0400000000000000 "
+		"0200000000000000",
+		/* details: width 3, an allowed width, unknown width bits */
+		"4d494f21 0100 0500 ffffffff 0000000000000000 01 05 0300000000000000 "
+		"0200000000000000",
+		"4d494f21 0100 0500 ffffffff 0000000000000000 01 05 0400000000000000 "
+		"0400000000000000",
+		"4d494f21 0100 0500 ffffffff 0000000000000000 01 05 0400000000000000 "
+		"1000000000000000",
+		/* aligned offset said misaligned; range inside; two op bits; revoked with details
+		 */
+		"4d494f21 0100 0500 ffffffff 0000000000000000 02 05 0400000000000000 "
+		"0800000000000000",
+		"4d494f21 0100 0500 ffffffff 0000000000000000 03 05 0400000000000000 "
+		"0400000000000000",
+		"4d494f21 0100 0700 feffffff 0000000000000000 04 07 0300000000000000 "
+		"0000000000000000",
+		"4d494f21 0100 0500 faffffff 0000000000000000 0a 05 0100000000000000 "
+		"0000000000000000",
+		/* a handle above u32 */
+		"4d494f21 0100 0500 ffffffff 0000000000000000 0b 05 0000000001000000 "
+		"0000000000000000",
+		/* one byte short, one byte long */
+		"4d494f21 0100 0500 ffffffff 0000000000000000 01 05 0400000000000000 "
+		"02000000000000",
+		"4d494f21 0100 0500 ffffffff 0000000000000000 " REASON_WIDTH_HEX " 00",
+		/* READ: data that is not done bytes before the record */
+		"4d494f21 0100 0700 feffffff 0200000000000000 01 04 07 0200000000000000 "
+		"0100000000000000",
+	};
+	struct proto_reply rep;
+	uint8_t buf[128];
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(rep_decode_hex(bad[i], &rep) == MMIO_EPROTO, "vector %zu decoded", i);
+	memset(&rep, 0, sizeof(rep));
+	rep.opcode = PROTO_OP_READ_ONCE;
+	rep.status = MMIO_EACCES;
+	rep.reason = (struct mmio_reason){ MMIO_REASON_WIDTH, PROTO_OP_READ_ONCE, 4, 2 };
+	ck_assert_int_eq(proto_reply_encode(&rep, buf, sizeof(buf), &len), MMIO_EINVAL);
+	rep.status = MMIO_EINVAL;
+	ck_assert_int_eq(proto_reply_encode(&rep, buf, sizeof(buf), &len), MMIO_OK);
+	rep.reason.op = 0;
+	ck_assert_int_eq(proto_reply_encode(&rep, buf, sizeof(buf), &len), MMIO_EINVAL);
+}
+END_TEST
+
+/* Each reason's sentence names what refused and what the grant allows. */
+START_TEST(test_reason_sentences)
+{
+	static const struct {
+		int status;
+		struct mmio_reason why;
+		const char *text;
+	} v[] = {
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_WIDTH, PROTO_OP_READ_ONCE, 4, 2 },
+		  "MMIO_EINVAL: a 4-byte access; the grant allows 2-byte accesses only" },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_WIDTH, PROTO_OP_READ_ONCE, 8, 7 },
+		  "MMIO_EINVAL: a 8-byte access; the grant allows 1-, 2- and 4-byte accesses "
+		  "only" },
+		{ MMIO_EACCES,
+		  { MMIO_REASON_OPS, PROTO_OP_READ, MMIO_OPS_BULK, MMIO_OPS_ONCE },
+		  "MMIO_EACCES: the grant has no `bulk` op (mmio_read needs it)" },
+		{ MMIO_EACCES,
+		  { MMIO_REASON_ACCESS, PROTO_OP_WRITE_ONCE, 2, 1 },
+		  "MMIO_EACCES: the grant gives no write access (mmio_write8/16/32/64 needs it)" },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_ALIGN, PROTO_OP_READ_ONCE, 4, 0x41 },
+		  "MMIO_EINVAL: offset 0x41 of the region is not a multiple of 4 (a 4-byte access "
+		  "must be aligned)" },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_RANGE, PROTO_OP_READ, 0x104, 0x100 },
+		  "MMIO_EINVAL: the access ends at offset 0x104 of the handle, past its 0x100 "
+		  "bytes" },
+		{ MMIO_EACCES,
+		  { MMIO_REASON_REG_BITS, PROTO_OP_WRITE_ONCE, 0x50, 0x100 },
+		  "MMIO_EACCES: the write would change bits 0x100 of the register at offset 0x50, "
+		  "which the policy fixes" },
+		/* No valid reason: the status's own sentence. */
+		{ MMIO_EACCES, { 0, 0, 0, 0 }, "MMIO_EACCES: not allowed by the policy" },
+		{ MMIO_EACCES,
+		  { MMIO_REASON_WIDTH, PROTO_OP_READ_ONCE, 4, 2 },
+		  "MMIO_EACCES: not allowed by the policy" },
+	};
+	char buf[256];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		proto_reason_format(v[i].status, &v[i].why, buf, sizeof(buf));
+		ck_assert_str_eq(buf, v[i].text);
+	}
+	/* Always terminated, never past len. */
+	ck_assert_int_gt(proto_reason_format(v[0].status, &v[0].why, buf, 8), 8);
+	ck_assert_str_eq(buf, "MMIO_EI");
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -2113,6 +2292,9 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_opcode_names);
 	tcase_add_test(tc, test_version_choose);
 	tcase_add_test(tc, test_status_names);
+	tcase_add_test(tc, test_reason_golden);
+	tcase_add_test(tc, test_reason_hostile);
+	tcase_add_test(tc, test_reason_sentences);
 	tcase_add_checked_fixture(tc, NULL, last_decoded_free);
 	suite_add_tcase(s, tc);
 	return s;

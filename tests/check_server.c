@@ -1000,7 +1000,7 @@ static int batch_one(uint32_t h, unsigned opcode, uint64_t off, unsigned width, 
 
 START_TEST(denied_op_is_audited_once_alone_or_batched)
 {
-	const char *line = "region=(handle) op=WRITE_ONCE offset=0x4 len=4 status=MMIO_EACCES";
+	const char *line = "region=regs op=WRITE_ONCE offset=0x104 len=4 status=MMIO_EACCES";
 	uint32_t regs;
 	unsigned audits;
 	uint64_t denials;
@@ -1022,7 +1022,7 @@ END_TEST
 
 START_TEST(revoked_op_is_counted_alone_or_batched)
 {
-	const char *line = "region=(handle) op=READ_ONCE offset=0x8 len=4 status=MMIO_EREVOKED";
+	const char *line = "region=scratch op=READ_ONCE offset=0x8 len=4 status=MMIO_EREVOKED";
 	unsigned audits;
 	uint64_t denials;
 
@@ -1038,6 +1038,31 @@ START_TEST(revoked_op_is_counted_alone_or_batched)
 	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_DENIALS), denials + 2);
 	ck_assert_uint_eq(harness_log_count(line), 2);
 	ck_assert_uint_eq(harness_log_count("audit:"), audits + 2);
+	/* And says why: the grant was withdrawn. */
+	struct proto_request rq = { .opcode = PROTO_OP_READ_ONCE, .read_once = { scratch, 4, 8 } };
+	struct proto_reply rep;
+
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EREVOKED);
+	ck_assert_uint_eq(rep.reason.code, MMIO_REASON_REVOKED);
+	ck_assert_uint_eq(rep.reason.op, PROTO_OP_READ_ONCE);
+	/* The same for a batch's item, after one that passed on another handle. */
+	uint32_t regs;
+
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0, PROTO_LEN_TO_END, &regs, NULL), MMIO_OK);
+	struct proto_batch_op items[2] = {
+		{ .opcode = PROTO_OP_READ_ONCE, .width = 4, .handle = regs, .offset = 0 },
+		{ .opcode = PROTO_OP_POLL, .width = 4, .handle = scratch, .offset = 8 },
+	};
+
+	rq = (struct proto_request){ .opcode = PROTO_OP_BATCH };
+	rq.batch.count = 2;
+	rq.batch.ops = items;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EREVOKED);
+	ck_assert_uint_eq(rep.batch.failed, 1);
+	ck_assert_uint_eq(rep.reason.code, MMIO_REASON_REVOKED);
+	ck_assert_uint_eq(rep.reason.op, PROTO_OP_POLL);
 }
 END_TEST
 
@@ -1840,7 +1865,7 @@ END_TEST
 /* The mailbox path makes the same one check: one line, one denial, alone or batched. */
 START_TEST(mailbox_denial_is_audited_once_alone_or_batched)
 {
-	const char *line = "region=(handle) op=WRITE_ONCE offset=0x8 len=4 status=MMIO_EACCES";
+	const char *line = "region=regs op=WRITE_ONCE offset=0x108 len=4 status=MMIO_EACCES";
 	static struct rawmb mb;
 	struct proto_batch_op op = { .opcode = PROTO_OP_WRITE_ONCE, .width = 4, .offset = 8 };
 	struct proto_request rq = { .opcode = PROTO_OP_WRITE_ONCE };
@@ -2900,6 +2925,128 @@ START_TEST(mailbox_writes_stop_when_the_reload_is_in_force)
 }
 END_TEST
 
+/* ---- issue 23: every refusal says why, whatever carries it ---- */
+
+struct why_case {
+	struct proto_request rq; /* READ_ONCE, WRITE_ONCE, POLL: also tried as a batch item */
+	int status;
+	struct mmio_reason why;
+};
+
+static void reason_is(const struct proto_reply *rep, const struct why_case *w, const char *how)
+{
+	ck_assert_msg(rep->status == w->status, "%s %s: status %s", how,
+		      proto_opcode_name(w->rq.opcode), mmio_status_name(rep->status));
+	ck_assert_msg(rep->reason.code == w->why.code && rep->reason.op == w->why.op &&
+			      rep->reason.a == w->why.a && rep->reason.b == w->why.b,
+		      "%s %s: reason %u op %u a 0x%" PRIx64 " b 0x%" PRIx64, how,
+		      proto_opcode_name(w->rq.opcode), rep->reason.code, rep->reason.op,
+		      rep->reason.a, rep->reason.b);
+}
+
+/* The one-item batch of a once-op or poll request. */
+static bool batch_of(const struct proto_request *rq, struct proto_batch_op *op)
+{
+	*op = (struct proto_batch_op){ .opcode = rq->opcode };
+	switch (rq->opcode) {
+	case PROTO_OP_READ_ONCE:
+		op->handle = rq->read_once.handle;
+		op->width = rq->read_once.width;
+		op->offset = rq->read_once.offset;
+		return true;
+	case PROTO_OP_WRITE_ONCE:
+		op->handle = rq->write_once.handle;
+		op->width = rq->write_once.width;
+		op->offset = rq->write_once.offset;
+		op->value = rq->write_once.value;
+		return true;
+	case PROTO_OP_POLL:
+		op->handle = rq->poll.handle;
+		op->width = rq->poll.width;
+		op->offset = rq->poll.offset;
+		op->value = rq->poll.mask;
+		op->want = rq->poll.want;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Each case on the socket, through the mailbox @mb, and as a batch item on both. */
+static void reasons_check(struct rawmb *mb, const struct why_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct why_case *w = &cases[i];
+		struct proto_request brq = { .opcode = PROTO_OP_BATCH };
+		struct proto_batch_op op;
+		struct proto_reply rep;
+
+		ck_assert_int_eq(rawc_call(&C, &w->rq, &rep), MMIO_OK);
+		reason_is(&rep, w, "socket");
+		mb_call(mb, &w->rq, &rep);
+		reason_is(&rep, w, "mailbox");
+		if (!batch_of(&w->rq, &op))
+			continue;
+		brq.batch.count = 1;
+		brq.batch.ops = &op;
+		ck_assert_int_eq(rawc_call(&C, &brq, &rep), MMIO_OK);
+		ck_assert_uint_eq(rep.batch.failed, 0);
+		reason_is(&rep, w, "batch");
+		mb_call(mb, &brq, &rep);
+		reason_is(&rep, w, "mailbox batch");
+	}
+}
+
+#define RQ_READ_ONCE(h, w, off)                                                                    \
+	{                                                                                          \
+		.opcode = PROTO_OP_READ_ONCE, .read_once = {(h), (w), (off) }                      \
+	}
+#define RQ_WRITE_ONCE(h, w, off, v)                                                                \
+	{                                                                                          \
+		.opcode = PROTO_OP_WRITE_ONCE, .write_once = {(h), (w), (off), (v) }               \
+	}
+#define WHY(st, code, op, a, b)                                                                    \
+	(st),                                                                                      \
+	{                                                                                          \
+		MMIO_REASON_##code, PROTO_OP_##op, (a), (b)                                        \
+	}
+
+/* Width, alignment, range, op class, access, handle, no grant: each reason
+ * with its details, alone or batched, on the socket or the mailbox. */
+START_TEST(refusals_carry_their_reason)
+{
+	static struct rawmb mb;
+	uint32_t regs, keys;
+	const char *audit = "region=regs op=READ offset=0x104 len=4 status=MMIO_EACCES";
+
+	ck_assert_int_eq(rawc_open_region(&C, "regs", 0x100, 0x100, &regs, NULL), MMIO_OK);
+	ck_assert_int_eq(rawc_open_region(&C, "keys", 0, PROTO_LEN_TO_END, &keys, NULL), MMIO_OK);
+	ck_assert_int_eq(mb_open(&C, &mb, PROTO_MBOX_SIZE), MMIO_OK);
+	const struct why_case cases[] = {
+		{ RQ_READ_ONCE(regs, 2, 0), WHY(MMIO_EINVAL, WIDTH, READ_ONCE, 2, 4) },
+		{ RQ_READ_ONCE(scratch, 4, 0x41), WHY(MMIO_EINVAL, ALIGN, READ_ONCE, 4, 0x41) },
+		{ RQ_READ_ONCE(scratch, 8, 0xfffc),
+		  WHY(MMIO_EINVAL, RANGE, READ_ONCE, 0x10004, 0x10000) },
+		{ RQ_WRITE_ONCE(regs, 4, 0, 1), WHY(MMIO_EACCES, ACCESS, WRITE_ONCE, 2, 1) },
+		{ { .opcode = PROTO_OP_POLL, .poll = { keys, 4, 0, 0, 0, 0 } },
+		  WHY(MMIO_EACCES, OPS, POLL, MMIO_OPS_POLL, MMIO_OPS_ONCE) },
+		{ { .opcode = PROTO_OP_READ, .read = { regs, 4, 4 } },
+		  WHY(MMIO_EACCES, OPS, READ, MMIO_OPS_BULK, MMIO_OPS_ONCE | MMIO_OPS_POLL) },
+		{ { .opcode = PROTO_OP_READ, .read = { scratch, 0xff00, 0x200 } },
+		  WHY(MMIO_EINVAL, RANGE, READ, 0x10100, 0x10000) },
+		{ RQ_READ_ONCE(9999, 4, 0), WHY(MMIO_EINVAL, HANDLE, READ_ONCE, 9999, 0) },
+		{ { .opcode = PROTO_OP_OPEN, .open = { "nosuch", 0, PROTO_LEN_TO_END, 0 } },
+		  WHY(MMIO_ENOENT, NO_GRANT, OPEN, 0, 0) },
+	};
+	unsigned lines = harness_log_count(audit);
+
+	reasons_check(&mb, cases, sizeof(cases) / sizeof(cases[0]));
+	/* The audit names the region, the region-relative offset and the op. */
+	ck_assert_uint_eq(harness_log_count(audit), lines + 2);
+	munmap(mb.map, PROTO_MBOX_SIZE);
+}
+END_TEST
+
 /* ---- issue 22: register rules ---- */
 
 #define REG_POLICY_HEAD                                                                            \
@@ -3001,6 +3148,26 @@ START_TEST(register_rules_every_width_and_direction)
 	rq.poll = (struct proto_poll_req){ dev, 2, 0x10, 0, 0, 0 };
 	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
 	ck_assert_int_eq(rep.status, MMIO_EACCES);
+}
+END_TEST
+
+/* Register rules say which part refused: no register there, its widths,
+ * its access, the bits the policy fixes; alone, batched, by mailbox. */
+START_TEST(register_refusals_carry_their_reason)
+{
+	static struct rawmb mb;
+
+	ck_assert_int_eq(mb_open(&C, &mb, PROTO_MBOX_SIZE), MMIO_OK);
+	const struct why_case cases[] = {
+		{ RQ_READ_ONCE(dev, 4, 0x04), WHY(MMIO_EACCES, REG_NONE, READ_ONCE, 0x04, 0) },
+		{ RQ_READ_ONCE(dev, 2, 0x20), WHY(MMIO_EACCES, REG_WIDTH, READ_ONCE, 2, 4) },
+		{ RQ_WRITE_ONCE(dev, 1, 0x00, 0), WHY(MMIO_EACCES, REG_ACCESS, WRITE_ONCE, 2, 1) },
+		{ RQ_WRITE_ONCE(dev, 4, 0x50, 0x1ff),
+		  WHY(MMIO_EACCES, REG_BITS, WRITE_ONCE, 0x50, 0x100) },
+	};
+
+	reasons_check(&mb, cases, sizeof(cases) / sizeof(cases[0]));
+	munmap(mb.map, PROTO_MBOX_SIZE);
 }
 END_TEST
 
@@ -3214,6 +3381,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, mailbox_client_killed_mid_request);
 	tcase_add_test(tc, mailboxes_are_capped_per_uid);
 	tcase_add_test(tc, mailbox_refused_to_a_client_without_grants);
+	tcase_add_test(tc, refusals_carry_their_reason);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("registers");
@@ -3221,6 +3389,7 @@ static Suite *server_suite(void)
 	tcase_add_checked_fixture(tc, setup_registers, teardown);
 	tcase_add_test(tc, register_rules_every_width_and_direction);
 	tcase_add_test(tc, register_array_elements_only);
+	tcase_add_test(tc, register_refusals_carry_their_reason);
 	tcase_add_test(tc, register_write_masks_refuse_without_merging);
 	tcase_add_test(tc, register_batch_stops_at_first_refused);
 	tcase_add_test(tc, register_grant_refuses_copies_fills_and_maps);

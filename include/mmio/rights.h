@@ -14,6 +14,7 @@
 #ifndef MMIO_RIGHTS_H
 #define MMIO_RIGHTS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <mmio/status.h>
@@ -94,21 +95,102 @@ static inline int mmio_width_aligned(uint64_t addr, unsigned width)
 }
 
 /*
+ * Why an operation was refused: a reason code and two details, filled by
+ * the rights check (mmio_rights_explain(), mmio_register_explain(), the
+ * server's range and alignment checks), carried in the refusal's reply
+ * (proto/PROTOCOL.md §4.1) and turned into a sentence by libmmio
+ * (mmio_last_error()). Each reason comes with one status
+ * (mmio_reason_status()). Values are part of the wire protocol: only append.
+ */
+enum mmio_reason_code {
+	MMIO_REASON_NONE = 0,	    /* no reason known */
+	MMIO_REASON_WIDTH = 1,	    /* EINVAL; a: the access's width, b: the widths allowed */
+	MMIO_REASON_ALIGN = 2,	    /* EINVAL; a: the width (alignment), b: the offset */
+	MMIO_REASON_RANGE = 3,	    /* EINVAL; a: the access's end, b: the handle's size */
+	MMIO_REASON_OPS = 4,	    /* EACCES; a: the op class needed, b: the grant's ops */
+	MMIO_REASON_ACCESS = 5,	    /* EACCES; a: the access needed, b: the grant's */
+	MMIO_REASON_REG_NONE = 6,   /* EACCES; a: the region offset, no register starts there */
+	MMIO_REASON_REG_WIDTH = 7,  /* EACCES; a: the width, b: the register's widths */
+	MMIO_REASON_REG_ACCESS = 8, /* EACCES; a: the access needed, b: the register's */
+	MMIO_REASON_REG_BITS = 9,   /* EACCES; a: the register's offset, b: bits the policy fixes */
+	MMIO_REASON_REVOKED = 10,   /* EREVOKED; a reload withdrew the grant */
+	MMIO_REASON_HANDLE = 11,    /* EINVAL; a: the handle, not open on this connection */
+	MMIO_REASON_NO_GRANT = 12,  /* EACCES or ENOENT; no grant of this client holds the range */
+};
+#define MMIO_REASON_MAX MMIO_REASON_NO_GRANT
+
+struct mmio_reason {
+	unsigned code; /* enum mmio_reason_code */
+	unsigned op;   /* the refused operation's opcode (PROTOCOL.md §2.1); 0: unknown */
+	uint64_t a, b; /* the details, per code */
+};
+
+/* Fill @why (if not NULL) with @code and its details; returns @status. */
+static inline int mmio_reason_set(struct mmio_reason *why, int status, unsigned code, uint64_t a,
+				  uint64_t b)
+{
+	if (why) {
+		why->code = code;
+		why->a = a;
+		why->b = b;
+	}
+	return status;
+}
+
+/* The status a refusal with reason @code has; MMIO_OK for none or unknown. */
+static inline int mmio_reason_status(unsigned code)
+{
+	switch (code) {
+	case MMIO_REASON_WIDTH:
+	case MMIO_REASON_ALIGN:
+	case MMIO_REASON_RANGE:
+	case MMIO_REASON_HANDLE:
+		return MMIO_EINVAL;
+	case MMIO_REASON_OPS:
+	case MMIO_REASON_ACCESS:
+	case MMIO_REASON_REG_NONE:
+	case MMIO_REASON_REG_WIDTH:
+	case MMIO_REASON_REG_ACCESS:
+	case MMIO_REASON_REG_BITS:
+	case MMIO_REASON_NO_GRANT:
+		return MMIO_EACCES;
+	case MMIO_REASON_REVOKED:
+		return MMIO_EREVOKED;
+	default:
+		return MMIO_OK;
+	}
+}
+
+/*
  * The rights check: may a grant (or handle) of @ops, @access and @widths
  * make an operation that needs the operation classes @need_ops and the
  * access @need_access, at @width bytes (0: an operation with no access
- * width of its own, a copy or a fill)? MMIO_EACCES if the classes or the
- * access are missing, then MMIO_EINVAL if the width is not valid or not
- * allowed; MMIO_OK. Range and alignment are the access's to check.
+ * width of its own, a copy or a fill)? MMIO_EACCES if the classes
+ * (MMIO_REASON_OPS, a: the first class missing) or the access
+ * (MMIO_REASON_ACCESS) are missing, then MMIO_EINVAL if the width is not
+ * valid or not allowed (MMIO_REASON_WIDTH); MMIO_OK. @why may be NULL.
+ * Range and alignment are the access's to check.
  */
+static inline int mmio_rights_explain(unsigned ops, unsigned access, unsigned widths,
+				      unsigned need_ops, unsigned need_access, unsigned width,
+				      struct mmio_reason *why)
+{
+	unsigned missing = need_ops & ~ops;
+
+	if (missing)
+		return mmio_reason_set(why, MMIO_EACCES, MMIO_REASON_OPS, missing & -missing, ops);
+	if ((access & need_access) != need_access)
+		return mmio_reason_set(why, MMIO_EACCES, MMIO_REASON_ACCESS, need_access, access);
+	if (width != 0 && (!mmio_width_valid(width) || !(widths & width)))
+		return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_WIDTH, width, widths);
+	return MMIO_OK;
+}
+
+/* mmio_rights_explain() without the reason. */
 static inline int mmio_rights_check(unsigned ops, unsigned access, unsigned widths,
 				    unsigned need_ops, unsigned need_access, unsigned width)
 {
-	if ((ops & need_ops) != need_ops || (access & need_access) != need_access)
-		return MMIO_EACCES;
-	if (width != 0 && (!mmio_width_valid(width) || !(widths & width)))
-		return MMIO_EINVAL;
-	return MMIO_OK;
+	return mmio_rights_explain(ops, access, widths, need_ops, need_access, width, NULL);
 }
 
 /*
@@ -143,15 +225,17 @@ static inline uint64_t mmio_width_bits(unsigned width)
  * @width bytes (0: a copy, a fill or a mapping, never allowed) needing the
  * access @need_access (writing @value) passes only at the start of a
  * register with that width and access, and a write only with @value's bits
- * outside the write mask as fixed. MMIO_OK or MMIO_EACCES. O(log n).
+ * outside the write mask as fixed. MMIO_OK or MMIO_EACCES with @why (may be
+ * NULL) saying which: MMIO_REASON_REG_NONE, _REG_WIDTH, _REG_ACCESS or
+ * _REG_BITS. O(log n).
  */
-static inline int mmio_register_check(const struct mmio_register *regs, unsigned long n,
-				      uint64_t offset, unsigned width, unsigned need_access,
-				      uint64_t value)
+static inline int mmio_register_explain(const struct mmio_register *regs, unsigned long n,
+					uint64_t offset, unsigned width, unsigned need_access,
+					uint64_t value, struct mmio_reason *why)
 {
 	unsigned long lo = 0, hi = n;
 	const struct mmio_register *r;
-	uint64_t d;
+	uint64_t d, wrong;
 
 	if (n == 0)
 		return MMIO_OK;
@@ -163,18 +247,30 @@ static inline int mmio_register_check(const struct mmio_register *regs, unsigned
 		else
 			hi = mid;
 	}
-	if (lo == 0 || !mmio_width_valid(width))
-		return MMIO_EACCES;
+	if (lo == 0)
+		return mmio_reason_set(why, MMIO_EACCES, MMIO_REASON_REG_NONE, offset, 0);
 	r = &regs[lo - 1];
 	d = offset - r->offset;
 	/* At a rule's first register (most rules are one register): no division. */
-	if ((d != 0 && (d % r->stride != 0 || d / r->stride >= r->count)) || !(r->widths & width) ||
-	    (r->access & need_access) != need_access)
-		return MMIO_EACCES;
-	if ((need_access & MMIO_ACCESS_WRITE) &&
-	    ((value ^ r->write_fixed) & ~r->write_mask & mmio_width_bits(width)) != 0)
-		return MMIO_EACCES;
+	if (d != 0 && (d % r->stride != 0 || d / r->stride >= r->count))
+		return mmio_reason_set(why, MMIO_EACCES, MMIO_REASON_REG_NONE, offset, 0);
+	if (!mmio_width_valid(width) || !(r->widths & width))
+		return mmio_reason_set(why, MMIO_EACCES, MMIO_REASON_REG_WIDTH, width, r->widths);
+	if ((r->access & need_access) != need_access)
+		return mmio_reason_set(why, MMIO_EACCES, MMIO_REASON_REG_ACCESS, need_access,
+				       r->access);
+	wrong = (value ^ r->write_fixed) & ~r->write_mask & mmio_width_bits(width);
+	if ((need_access & MMIO_ACCESS_WRITE) && wrong != 0)
+		return mmio_reason_set(why, MMIO_EACCES, MMIO_REASON_REG_BITS, offset, wrong);
 	return MMIO_OK;
+}
+
+/* mmio_register_explain() without the reason. */
+static inline int mmio_register_check(const struct mmio_register *regs, unsigned long n,
+				      uint64_t offset, unsigned width, unsigned need_access,
+				      uint64_t value)
+{
+	return mmio_register_explain(regs, n, offset, width, need_access, value, NULL);
 }
 
 #ifdef __cplusplus

@@ -96,9 +96,16 @@ static void reply_inspect(const struct proto_reply *rep)
 	struct proto_list_entry e;
 	uint64_t v;
 	uint32_t n = 0;
+	char why[256];
 
 	if (rep->status > 0)
 		fail("reply: positive status accepted");
+	/* A reason decoded is one its status may carry, and has a sentence. */
+	if (rep->reason.code != 0 && !proto_reason_valid(&rep->reason, rep->status))
+		fail("reply: invalid reason accepted");
+	if (proto_reason_format(rep->status, &rep->reason, why, sizeof(why)) <= 0 ||
+	    why[sizeof(why) - 1] != '\0')
+		fail("reply: reason sentence");
 	switch (rep->opcode) {
 	case PROTO_OP_LIST:
 		proto_list_iter_init(&it, &rep->list);

@@ -135,8 +135,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			offset = UINT64_MAX - offset;
 		else if (n > 0 && (kind & 0x80))
 			offset = rules[offset % n].offset + (offset >> 8) % 64;
-		if (mmio_register_check(rules, n, offset, width, need, value) !=
-		    model(rules, n, offset, width, need, value))
+		struct mmio_reason why = { 0 };
+		int status = mmio_register_explain(rules, n, offset, width, need, value, &why);
+
+		if (status != model(rules, n, offset, width, need, value))
+			abort();
+		/* A refusal says why, a register rule's reason; a pass says nothing. */
+		if ((status != MMIO_OK) != (why.code != 0) ||
+		    (why.code != 0 &&
+		     (why.code < MMIO_REASON_REG_NONE || why.code > MMIO_REASON_REG_BITS)))
 			abort();
 	}
 	return 0;

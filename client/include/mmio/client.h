@@ -157,6 +157,32 @@ MMIO_API const char *mmio_connect_error(void);
 MMIO_API void mmio_disconnect(mmio_client *c);
 
 /*
+ * Why the calling thread's last call on @c failed, as a sentence for
+ * people: the status name, then the reason the server (or a direct
+ * handle's own check) gave, e.g. "MMIO_EINVAL: a 4-byte access; the grant
+ * allows 2-byte accesses only" or "MMIO_EACCES: the grant has no `bulk` op
+ * (mmio_read needs it)"; without a reason, the status's mmio_strerror().
+ * Written into @buf (@len bytes, always NUL-terminated when @len > 0; ""
+ * if there is no failure to tell; @buf may be NULL to get the status only).
+ *
+ * Returns the status of that failure, or MMIO_OK if this thread's last
+ * request to the server on @c succeeded, or it made none. A direct
+ * handle's failures are recorded as the server's would be, its successes
+ * are not (they clear nothing); calls refused by the library's own
+ * argument checks before any access (a slice's bounds, a NULL pointer)
+ * are not recorded: compare the status returned with the one your call
+ * got before printing the sentence.
+ *
+ * mmio_close() leaves it as it was, so a driver may close the region
+ * before printing why an access failed. Per thread and per client: each
+ * thread keeps its own last failure (and of one client at a time: a call
+ * on another client replaces it); mmio_disconnect(@c) forgets the calling
+ * thread's. Does not block.
+ * Thread-safe.
+ */
+MMIO_API int mmio_last_error(const mmio_client *c, char *buf, size_t len);
+
+/*
  * 1 if @c carries its requests in a mailbox shared with the server (a
  * buffer and two futex words instead of a socket round trip; the results
  * are the same), 0 if every request takes the socket: the server has no

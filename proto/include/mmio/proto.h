@@ -81,6 +81,10 @@ extern "C" {
 /* BATCH reply "failed" when no single op failed. */
 #define PROTO_BATCH_NONE UINT32_MAX
 
+/* The reason record a refusal may end with (PROTOCOL.md §4.1): code u8,
+ * op u8, a u64, b u64. */
+#define PROTO_REASON_SIZE 18u
+
 /* OPEN length meaning "from the offset to the end of the grant". */
 #define PROTO_LEN_TO_END UINT64_MAX
 
@@ -481,11 +485,16 @@ struct proto_stats_rep {
  *    was refused as a whole) needs done == 0; otherwise failed == done;
  *  - CLOSE, WRITE_ONCE, WRITE, FILL, UNMAP, and any opcode this code does
  *    not know (a bare error reply: status < 0, done 0): no body.
+ *
+ * A refusal (status < 0) may say why: reason.code non-zero, encoded after
+ * the body as the reason record; reason must then pass proto_reason_valid()
+ * with the reply's status. reason.code 0: no record.
  */
 struct proto_reply {
 	unsigned opcode; /* enum proto_opcode */
 	int status;	 /* enum mmio_status */
 	uint64_t done;
+	struct mmio_reason reason;
 	union {
 		struct proto_hello_rep hello;
 		struct proto_list_rep list;
@@ -639,6 +648,24 @@ bool proto_opcode_known(unsigned opcode);
 
 /* "requests" etc. for enum proto_stat; "?" for an unknown index. Static. */
 const char *proto_stat_name(unsigned index);
+
+/*
+ * True if @why is a reason a refusal with @status may carry: a known code
+ * whose status (mmio_reason_status(); MMIO_REASON_NO_GRANT: MMIO_EACCES or
+ * MMIO_ENOENT) is @status, a known opcode, and details as the code
+ * describes them (<mmio/rights.h>; e.g. MMIO_REASON_WIDTH: a valid width
+ * not among the allowed ones).
+ */
+bool proto_reason_valid(const struct mmio_reason *why, int status);
+
+/*
+ * The sentence of a refusal into @buf (@len bytes, always NUL-terminated if
+ * @len > 0): "MMIO_EINVAL: a 4-byte access (READ_ONCE); the grant allows
+ * 2-byte accesses only". Without a valid reason for @status:
+ * "NAME: mmio_strerror(@status)". Returns the length it would have had,
+ * as snprintf() does.
+ */
+int proto_reason_format(int status, const struct mmio_reason *why, char *buf, size_t len);
 
 /* True if @width is valid and @value fits in @width bytes. */
 bool proto_value_fits(unsigned width, uint64_t value);
