@@ -76,6 +76,10 @@ static const char *op_call(unsigned opcode)
 	case PROTO_OP_WRITE:
 	case PROTO_OP_WRITE_SPAN:
 		return "mmio_write";
+	case PROTO_OP_READ_ROWS:
+		return "mmio_read_rows";
+	case PROTO_OP_WRITE_ROWS:
+		return "mmio_write_rows";
 	case PROTO_OP_FILL:
 		return "mmio_fill";
 	case PROTO_OP_POLL:
