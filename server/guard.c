@@ -96,31 +96,35 @@ static size_t socket_names(sock_name *names, size_t max)
 	return n;
 }
 
-/* The address most of @names share, into @best. False if none. */
+/* The address most of @names share, into @best. False if none. Linear: a
+ * tally of the first GUARD_TALLY_MAX distinct addresses (one per listener,
+ * so a handful in practice). */
+#define GUARD_TALLY_MAX 64
 static bool busiest_address(const sock_name *names, size_t n, char *best, size_t len)
 {
-	size_t top = 0, top_count = 0;
+	struct {
+		const char *name;
+		size_t count;
+	} t[GUARD_TALLY_MAX];
+	size_t nt = 0, top = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		size_t count = 0;
+		size_t k = 0;
 
-		/* Quadratic, but bounded by a few distinct addresses in practice:
-		 * skip an address already counted. */
-		bool seen = false;
-		for (size_t k = 0; k < i && !seen; k++)
-			seen = strcmp(names[k], names[i]) == 0;
-		if (seen)
-			continue;
-		for (size_t k = i; k < n; k++)
-			count += strcmp(names[k], names[i]) == 0;
-		if (count > top_count) {
-			top = i;
-			top_count = count;
+		while (k < nt && strcmp(t[k].name, names[i]) != 0)
+			k++;
+		if (k == nt) {
+			if (nt == GUARD_TALLY_MAX)
+				continue;
+			t[nt].name = names[i];
+			t[nt++].count = 0;
 		}
+		if (++t[k].count > t[top].count)
+			top = k;
 	}
-	if (top_count == 0)
+	if (nt == 0)
 		return false;
-	snprintf(best, len, "%s", names[top]);
+	snprintf(best, len, "%s", t[top].name);
 	return true;
 }
 
