@@ -107,7 +107,6 @@ struct srv_listener {
 	bool stopping;
 	bool shed;	    /* srv_listener_shed(): the watchdog sheds at once */
 	bool retired_whole; /* srv_listener_retire(): the path is no longer ours */
-	unsigned long repairs;
 	uint64_t shed_last_ms;	/* CLOCK_MONOTONIC of the last shed */
 	unsigned shed_pause_ms; /* how long the last shed kept it closed */
 
@@ -369,7 +368,6 @@ static void listener_repair(struct srv_listener *ls)
 	ls->current = fresh;
 	ls->current_gen = gen;
 	ls->current_pipes = 0;
-	ls->repairs++;
 	pthread_mutex_unlock(&ls->lock);
 	srv_warn("listener: accept stalled (a peer left during the handshake, nng issue 1518); "
 		 "now listening on a fresh socket at %s",
@@ -603,16 +601,6 @@ int srv_listener_set_access(struct srv_listener *ls, unsigned mode, long group, 
 const char *srv_listener_path(const struct srv_listener *ls)
 {
 	return ls->path;
-}
-
-unsigned long srv_listener_repairs(struct srv_listener *ls)
-{
-	unsigned long n;
-
-	pthread_mutex_lock(&ls->lock);
-	n = ls->repairs;
-	pthread_mutex_unlock(&ls->lock);
-	return n;
 }
 
 /*

@@ -56,8 +56,6 @@ const char *srv_listener_path(const struct srv_listener *ls);
  */
 int srv_listener_set_access(struct srv_listener *ls, unsigned mode, long group, char *err,
 			    size_t errlen);
-/* How many times the watchdog replaced a stalled listener. */
-unsigned long srv_listener_repairs(struct srv_listener *ls);
 
 /* Stop the watchdog thread (before closing the socket). NULL is fine. */
 void srv_listener_stop(struct srv_listener *ls);
