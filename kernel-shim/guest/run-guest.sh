@@ -146,7 +146,11 @@ artifacts=$out/artifacts/$scenario
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
 
-MMIO_GUEST_KEEP=$keep "$here/mkinitramfs.sh" --policy "$policy" --scenario "$scenario_file" \
+# mkinitramfs.sh installs the stock scenarios itself; a file of the user's
+# is passed on (it replaces a stock one of the same name).
+own_scenario=()
+[ "$scenario_file" -ef "$here/scenarios/$scenario.sh" ] || own_scenario=(--scenario "$scenario_file")
+MMIO_GUEST_KEEP=$keep "$here/mkinitramfs.sh" --policy "$policy" "${own_scenario[@]}" \
 	"$build" "$initrd" "${extras[@]}"
 
 cmdline="console=ttyS0 quiet panic=-1 mmio.scenario=$scenario${append:+ $append}"
