@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # The test command (README): install what is missing, then build and run
-# every test twice —
+# every test three times —
 #   build/gcc   gcc, -Werror, the normal build, and the QEMU guest test
 #               (edu and ivshmem as uid 1000, /dev/mem as the oracle)
 #   build/asan  clang, AddressSanitizer + UndefinedBehaviorSanitizer, and the

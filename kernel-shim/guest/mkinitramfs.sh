@@ -3,8 +3,8 @@
 #
 # Build the QEMU guest's initramfs: busybox-static,
 # the project's binaries from a build tree with every shared library they
-# load, a policy, users root and driver (uid/gid 1000), the scenarios and
-# /init. Output is a gzip'd newc cpio; the same inputs give the same bytes.
+# load, a policy, users root, driver (uid/gid 1000), stranger (1001),
+# starter (1002) and reader (1003), the scenarios and /init. Output is a gzip'd newc cpio; the same inputs give the same bytes.
 #
 #   mkinitramfs.sh [--policy FILE] [--scenario FILE]... BUILD_DIR OUT.cpio.gz [EXTRA...]
 #

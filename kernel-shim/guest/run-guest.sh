@@ -54,7 +54,8 @@ The guest: QEMU `-machine pc -vga none -nographic`, 512 MiB, the newest
 ivshmem-plain (64 MiB) at 0000:00:05.0 and bochs-display at 0000:00:06.0,
 then the --device ones. $MMIO_GUEST_QEMU names the QEMU binary (default
 qemu-system-x86_64). Users: root, driver (uid/gid 1000, the one the stock
-policy grants devices), stranger (1001, granted nothing). Needs root on
+policy grants devices), stranger (1001, granted nothing), starter (1002)
+and reader (1003), who share edu's factorial register. Needs root on
 Debian (to read /boot/vmlinuz-*), qemu-system-x86, busybox-static,
 linux-image-amd64 and cpio (scripts/deps.sh installs them).
 
@@ -145,7 +146,11 @@ artifacts=$out/artifacts/$scenario
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
 
-MMIO_GUEST_KEEP=$keep "$here/mkinitramfs.sh" --policy "$policy" --scenario "$scenario_file" \
+# mkinitramfs.sh installs the stock scenarios itself; a file of the user's
+# is passed on (it replaces a stock one of the same name).
+own_scenario=()
+[ "$scenario_file" -ef "$here/scenarios/$scenario.sh" ] || own_scenario=(--scenario "$scenario_file")
+MMIO_GUEST_KEEP=$keep "$here/mkinitramfs.sh" --policy "$policy" "${own_scenario[@]}" \
 	"$build" "$initrd" "${extras[@]}"
 
 cmdline="console=ttyS0 quiet panic=-1 mmio.scenario=$scenario${append:+ $append}"

@@ -4,8 +4,9 @@
 # Smoke test of the guest: the server answers root and uid 1000, and the
 # emulated PCI devices are where run-guest.sh put them (edu at 00:04.0,
 # ivshmem at 00:05.0, bochs-display at 00:06.0 and no standard VGA: -vga
-# none, so that the display's ID 1234:1111 names one function). Runs with kernel-shim/guest/smoke-policy.yaml (one
-# sim region, "scratch") until the pci backend exists.
+# none, so that the display's ID 1234:1111 names one function). Runs with
+# kernel-shim/guest/smoke-policy.yaml (one sim region, "scratch"), so that
+# it tests the guest itself, not the pci backend (the devices scenario does).
 # shellcheck source=SCRIPTDIR/../lib.sh
 . /usr/share/mmio-guest/lib.sh
 
