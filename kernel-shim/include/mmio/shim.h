@@ -232,9 +232,6 @@ void *shim_mmap_led(size_t lead, size_t len, int prot, int fd, uint64_t offset, 
 /* Cache policies are MMIO_CACHE_* of <mmio/rights.h>; a backend's set of them: */
 #define SHIM_CACHE_BIT(c) (1u << (c))
 
-/* Parse a name of mmio_cache_name() (<mmio/rights.h>). Returns MMIO_OK or MMIO_EINVAL. */
-int shim_cache_parse(const char *name, unsigned *out);
-
 /* A PCI function's address: domain:bus:device.function. */
 struct shim_pci_address {
 	uint16_t domain;
