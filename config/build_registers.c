@@ -25,6 +25,11 @@ static unsigned widest(unsigned widths)
 	return widths & 8 ? 8 : widths & 4 ? 4 : widths & 2 ? 2 : 1;
 }
 
+uint64_t cfg_register_end(const struct mmio_register *r)
+{
+	return r->offset + (r->count - 1) * r->stride + widest(r->widths);
+}
+
 /* offset:, count: and stride: of @e (its widths known), and its end. */
 static bool reg_layout(struct cfg_builder *b, const struct cfg_raw_register *rr,
 		       const struct cfg_node *n, struct reg_entry *e)
@@ -66,7 +71,7 @@ static bool reg_layout(struct cfg_builder *b, const struct cfg_raw_register *rr,
 		       (unsigned long long)e->rule.offset);
 		return false;
 	}
-	e->end = e->rule.offset + (e->rule.count - 1) * e->rule.stride + w;
+	e->end = cfg_register_end(&e->rule);
 	return true;
 }
 
