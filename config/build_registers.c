@@ -19,15 +19,9 @@ struct reg_entry {
 	uint64_t end; /* one past the last byte of its last register */
 };
 
-/* The largest width of @widths (never 0). */
-static unsigned widest(unsigned widths)
-{
-	return widths & 8 ? 8 : widths & 4 ? 4 : widths & 2 ? 2 : 1;
-}
-
 uint64_t cfg_register_end(const struct mmio_register *r)
 {
-	return r->offset + (r->count - 1) * r->stride + widest(r->widths);
+	return r->offset + (r->count - 1) * r->stride + mmio_widths_widest(r->widths);
 }
 
 /* offset:, count: and stride: of @e (its widths known), and its end. */
@@ -35,7 +29,7 @@ static bool reg_layout(struct cfg_builder *b, const struct cfg_raw_register *rr,
 		       const struct cfg_node *n, struct reg_entry *e)
 {
 	const struct cfg_node *on = cfg_tree_get(n, "offset"), *sn = cfg_tree_get(n, "stride");
-	unsigned w = widest(e->rule.widths);
+	unsigned w = mmio_widths_widest(e->rule.widths);
 	bool ok = true;
 
 	if (!cfg_parse_number(b, on, "register offset", rr->offset, CFG_NUM_SIZE_SUFFIX,
@@ -81,7 +75,7 @@ static bool reg_bits(struct cfg_builder *b, const struct cfg_node *n, const char
 		     const char *text, const struct reg_entry *e, uint64_t *out)
 {
 	const struct cfg_node *kn = cfg_tree_get(n, key);
-	unsigned w = widest(e->rule.widths);
+	unsigned w = mmio_widths_widest(e->rule.widths);
 
 	if (!(e->rule.access & MMIO_ACCESS_WRITE)) {
 		ERR_AT(b, kn, "%s on a read-only register (access 'r'): it has no writes to limit",
