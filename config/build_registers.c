@@ -19,6 +19,26 @@ struct reg_entry {
 	uint64_t end; /* one past the last byte of its last register */
 };
 
+/* @widths as the policy writes them, "[1, 4]", into @buf (16 bytes). */
+static const char *widths_list(unsigned widths, char buf[16])
+{
+	size_t at = 0;
+
+	buf[at++] = '[';
+	for (unsigned w = 1; w <= 8; w <<= 1) {
+		if (!(widths & w))
+			continue;
+		if (at > 1) {
+			buf[at++] = ',';
+			buf[at++] = ' ';
+		}
+		buf[at++] = (char)('0' + w);
+	}
+	buf[at++] = ']';
+	buf[at] = '\0';
+	return buf;
+}
+
 uint64_t cfg_register_end(const struct mmio_register *r)
 {
 	return r->offset + (r->count - 1) * r->stride + mmio_widths_widest(r->widths);
@@ -140,13 +160,17 @@ static bool reg_rights(struct cfg_builder *b, const struct cfg_raw_register *rr,
 	else if (!cfg_parse_widths(b, wn, rr->widths, rr->widths_count, &e->rule.widths))
 		ok = false;
 	else if ((e->rule.widths & ~g->widths) != 0) {
-		ERR_AT(b, wn, "register widths must be some of the grant's widths");
+		char rw[16], gw[16];
+
+		ERR_AT(b, wn, "register widths must be some of the grant's widths: %s is not in %s",
+		       widths_list(e->rule.widths, rw), widths_list(g->widths, gw));
 		ok = false;
 	}
 	if (!cfg_parse_access(b, an, rr->access, &e->rule.access)) {
 		ok = false;
 	} else if ((e->rule.access & ~g->access) != 0) {
-		ERR_AT(b, an, "register access '%s' is more than the grant's", rr->access);
+		ERR_AT(b, an, "register access '%s' is more than the grant's '%s'", rr->access,
+		       g->access == MMIO_ACCESS_READ ? "r" : "w");
 		ok = false;
 	}
 	return ok;
