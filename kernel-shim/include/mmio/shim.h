@@ -250,7 +250,8 @@ struct shim_source {
 	/* pci: the function, by address (by_id false) or as the pci_index-th
 	 * function (in address order) with vendor_id:device_id (by_id true).
 	 * Without pci_index_given, an ID that more than one function has is
-	 * an error naming them all: never the first one, silently. */
+	 * an error naming them (the first four, and how many more): never the
+	 * first one, silently. */
 	bool by_id;
 	struct shim_pci_address pci;
 	uint16_t vendor_id, device_id;
