@@ -96,6 +96,9 @@ bool cfg_parse_access(struct cfg_builder *b, const struct cfg_node *n, const cha
  * size is known; then the ops they exclude. @g's other fields are built. */
 bool cfg_build_registers(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 			 const struct cfg_node *gn, struct cfg_grant *g);
+/* One past the last byte of rule @r's last register (build_registers.c); a
+ * built rule's end never overflows. */
+uint64_t cfg_register_end(const struct mmio_register *r);
 
 /* Whether @g lies inside its region, page-aligned if it maps (build_clients.c);
  * cfg_policy_resolve_size() runs it again once a BAR's size is known. */

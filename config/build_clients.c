@@ -132,15 +132,17 @@ bool cfg_check_grant_range(struct cfg_sink *sink, const struct cfg_grant *g,
 	/* Once the BAR's size is known: every register inside it too. */
 	for (size_t k = 0; range_node == NULL && g->size != 0 && k < g->register_count; k++) {
 		const struct mmio_register *rg = &g->registers[k];
-		uint64_t last = rg->offset + (rg->count - 1) * rg->stride;
-		unsigned w = rg->widths & 8 ? 8 : rg->widths & 4 ? 4 : rg->widths & 2 ? 2 : 1;
+		uint64_t end = cfg_register_end(rg);
 
-		if (last >= g->offset + g->size || g->offset + g->size - last < w) {
-			cfg_sink_error(sink, line, column,
-				       "register at 0x%llx of the grant is outside region '%s' "
-				       "(size 0x%llx)",
-				       (unsigned long long)rg->offset, cfg_quote(&q, r->name),
-				       (unsigned long long)r->size);
+		if (end > g->offset + g->size) {
+			cfg_sink_error(
+				sink, line, column,
+				"register at 0x%llx of the grant is outside region '%s': "
+				"it ends at 0x%llx, past the grant's end 0x%llx (region size "
+				"0x%llx)",
+				(unsigned long long)rg->offset, cfg_quote(&q, r->name),
+				(unsigned long long)end, (unsigned long long)(g->offset + g->size),
+				(unsigned long long)r->size);
 			return false;
 		}
 	}
@@ -266,7 +268,9 @@ static bool grant_op_rules(struct cfg_builder *b, const struct cfg_raw_grant *rg
 	if (registers &&
 	    !forbid_ops(b, rg, ops, g, "a grant with registers: each access is one register's"))
 		ok = false;
-	if (!g->region->sensitive)
+	/* The registers' rule has refused the very ops a sensitive region would:
+	 * one error per op, not two at the same place. */
+	if (!g->region->sensitive || registers)
 		return ok;
 	snprintf(where, sizeof(where), "sensitive region '%s'", cfg_quote(&q, g->region->name));
 	return forbid_ops(b, rg, ops, g, where) && ok;

@@ -19,10 +19,29 @@ struct reg_entry {
 	uint64_t end; /* one past the last byte of its last register */
 };
 
-/* The largest width of @widths (never 0). */
-static unsigned widest(unsigned widths)
+/* @widths as the policy writes them, "[1, 4]", into @buf (16 bytes). */
+static const char *widths_list(unsigned widths, char buf[16])
 {
-	return widths & 8 ? 8 : widths & 4 ? 4 : widths & 2 ? 2 : 1;
+	size_t at = 0;
+
+	buf[at++] = '[';
+	for (unsigned w = 1; w <= 8; w <<= 1) {
+		if (!(widths & w))
+			continue;
+		if (at > 1) {
+			buf[at++] = ',';
+			buf[at++] = ' ';
+		}
+		buf[at++] = (char)('0' + w);
+	}
+	buf[at++] = ']';
+	buf[at] = '\0';
+	return buf;
+}
+
+uint64_t cfg_register_end(const struct mmio_register *r)
+{
+	return r->offset + (r->count - 1) * r->stride + mmio_widths_widest(r->widths);
 }
 
 /* offset:, count: and stride: of @e (its widths known), and its end. */
@@ -30,7 +49,7 @@ static bool reg_layout(struct cfg_builder *b, const struct cfg_raw_register *rr,
 		       const struct cfg_node *n, struct reg_entry *e)
 {
 	const struct cfg_node *on = cfg_tree_get(n, "offset"), *sn = cfg_tree_get(n, "stride");
-	unsigned w = widest(e->rule.widths);
+	unsigned w = mmio_widths_widest(e->rule.widths);
 	bool ok = true;
 
 	if (!cfg_parse_number(b, on, "register offset", rr->offset, CFG_NUM_SIZE_SUFFIX,
@@ -66,7 +85,7 @@ static bool reg_layout(struct cfg_builder *b, const struct cfg_raw_register *rr,
 		       (unsigned long long)e->rule.offset);
 		return false;
 	}
-	e->end = e->rule.offset + (e->rule.count - 1) * e->rule.stride + w;
+	e->end = cfg_register_end(&e->rule);
 	return true;
 }
 
@@ -76,7 +95,7 @@ static bool reg_bits(struct cfg_builder *b, const struct cfg_node *n, const char
 		     const char *text, const struct reg_entry *e, uint64_t *out)
 {
 	const struct cfg_node *kn = cfg_tree_get(n, key);
-	unsigned w = widest(e->rule.widths);
+	unsigned w = mmio_widths_widest(e->rule.widths);
 
 	if (!(e->rule.access & MMIO_ACCESS_WRITE)) {
 		ERR_AT(b, kn, "%s on a read-only register (access 'r'): it has no writes to limit",
@@ -141,13 +160,17 @@ static bool reg_rights(struct cfg_builder *b, const struct cfg_raw_register *rr,
 	else if (!cfg_parse_widths(b, wn, rr->widths, rr->widths_count, &e->rule.widths))
 		ok = false;
 	else if ((e->rule.widths & ~g->widths) != 0) {
-		ERR_AT(b, wn, "register widths must be some of the grant's widths");
+		char rw[16], gw[16];
+
+		ERR_AT(b, wn, "register widths must be some of the grant's widths: %s is not in %s",
+		       widths_list(e->rule.widths, rw), widths_list(g->widths, gw));
 		ok = false;
 	}
 	if (!cfg_parse_access(b, an, rr->access, &e->rule.access)) {
 		ok = false;
 	} else if ((e->rule.access & ~g->access) != 0) {
-		ERR_AT(b, an, "register access '%s' is more than the grant's", rr->access);
+		ERR_AT(b, an, "register access '%s' is more than the grant's '%s'", rr->access,
+		       g->access == MMIO_ACCESS_READ ? "r" : "w");
 		ok = false;
 	}
 	return ok;

@@ -22,17 +22,6 @@ void shim_errorf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-int shim_cache_parse(const char *name, unsigned *out)
-{
-	for (unsigned i = 0; i <= MMIO_CACHE_MAX; i++) {
-		if (strcmp(name, mmio_cache_name(i)) == 0) {
-			*out = i;
-			return MMIO_OK;
-		}
-	}
-	return MMIO_EINVAL;
-}
-
 const struct shim_backend *shim_backend_find(const char *name)
 {
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {

@@ -80,20 +80,29 @@ static bool id_matches(const struct shim_source *src, const char *fn)
 	       device == src->device_id;
 }
 
-/* The error of a pci_id that @n functions @names have: every address, and
- * the keys that pick one. */
+/* At most this many functions are listed in the error of an ambiguous pci_id. */
+#define AMBIGUOUS_SHOWN 4
+
+/* The error of a pci_id that @n functions @names have: their addresses, and
+ * the keys that pick one; past AMBIGUOUS_SHOWN, how many more (the caller's
+ * err buffer would cut the list anywhere). */
 static void ambiguous(const struct shim_source *src, char *const *names, size_t n, char *err,
 		      size_t errlen)
 {
-	char list[512] = "", picks[768] = "";
+	size_t shown = n < AMBIGUOUS_SHOWN ? n : AMBIGUOUS_SHOWN;
+	char list[AMBIGUOUS_SHOWN * (PCI_FUNCTION_NAMELEN + 2) + 32] = "";
+	char picks[AMBIGUOUS_SHOWN * (PCI_FUNCTION_NAMELEN + 32) + 64] = "";
 	size_t l = 0, p = 0;
 
-	for (size_t i = 0; i < n && l < sizeof(list) && p < sizeof(picks); i++) {
-		int a = snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "", names[i]);
-		int b = snprintf(picks + p, sizeof(picks) - p, "%spci_index: %zu for %s",
-				 i ? ", " : "", i, names[i]);
-		l += a > 0 ? (size_t)a : 0;
-		p += b > 0 ? (size_t)b : 0;
+	for (size_t i = 0; i < shown; i++) {
+		l += (size_t)snprintf(list + l, sizeof(list) - l, "%s%s", i ? ", " : "", names[i]);
+		p += (size_t)snprintf(picks + p, sizeof(picks) - p, "%spci_index: %zu for %s",
+				      i ? ", " : "", i, names[i]);
+	}
+	if (shown < n) {
+		snprintf(list + l, sizeof(list) - l, " and %zu more", n - shown);
+		snprintf(picks + p, sizeof(picks) - p,
+			 ", ... up to pci_index: %zu, in address order", n - 1);
 	}
 	shim_errorf(err, errlen,
 		    "region %s: pci_id %04x:%04x matches %zu PCI functions (%s); name the one to "

@@ -177,11 +177,9 @@ enum step_kind { STEP_FROM, STEP_TO, STEP_FILL };
 static size_t stepped(enum step_kind kind, uint8_t *dev, uint8_t *buf, unsigned byte, size_t len,
 		      unsigned widths)
 {
-	unsigned widest = 8;
+	unsigned widest = mmio_widths_widest(widths);
 	size_t done = 0;
 
-	while (!(widths & widest))
-		widest >>= 1;
 	while (done < len) {
 		unsigned w = shim_step_width((uintptr_t)dev + done, len - done, widths);
 		size_t run, n;

@@ -229,6 +229,35 @@ START_TEST(pci_by_id_in_address_order)
 }
 END_TEST
 
+/* A pci_id many functions have: the error lists the first few and says how
+ * many more, rather than being cut off by the caller's buffer. */
+START_TEST(pci_id_of_many_functions_says_how_many_more)
+{
+	struct shim_source src = pci_at(0, 0);
+	struct shim_device d;
+	char err[512] = "", rel[64];
+
+	for (unsigned i = 0; i < 6; i++) {
+		snprintf(rel, sizeof(rel), DEV "0000:01:%02x.0", i);
+		mkdirs(rel);
+		snprintf(rel, sizeof(rel), DEV "0000:01:%02x.0/vendor", i);
+		put(rel, "0x8086\n");
+		snprintf(rel, sizeof(rel), DEV "0000:01:%02x.0/device", i);
+		put(rel, "0x0953\n");
+	}
+	src.by_id = true;
+	src.vendor_id = 0x8086;
+	src.device_id = 0x0953;
+	ck_assert_int_eq(shim_device_open(&src, &d, err, sizeof(err)), MMIO_EINVAL);
+	ck_assert_msg(strstr(err, "matches 6 PCI functions (0000:01:00.0, 0000:01:01.0, "
+				  "0000:01:02.0, 0000:01:03.0 and 2 more)") &&
+			      strstr(err, "pci: \"0000:01:05.0\"") &&
+			      strstr(err, "pci_index: 3 for 0000:01:03.0, ... up to pci_index: 5, "
+					  "in address order"),
+		      "%s", err);
+}
+END_TEST
+
 /* A pci_id two functions have, and no pci_index: an error naming both and
  * the keys that pick one, never the first match. One match needs none. */
 START_TEST(pci_id_of_two_functions_names_both)
@@ -465,6 +494,7 @@ static Suite *backends_suite(void)
 	tcase_add_test(tc, pci_part_of_a_bar_is_never_granted);
 	tcase_add_test(tc, pci_by_id_in_address_order);
 	tcase_add_test(tc, pci_id_of_two_functions_names_both);
+	tcase_add_test(tc, pci_id_of_many_functions_says_how_many_more);
 	tcase_add_test(tc, pci_resolution_names_function_bar_and_range);
 	tcase_add_test(tc, pci_errors_name_the_problem);
 	tcase_add_test(tc, pci_refusals_say_lockdown_or_privilege);

@@ -491,12 +491,19 @@ static const struct bad_case reg_bad_cases[] = {
 	  "stride 2 is not a multiple of the register's largest width 4" },
 	{ "reg-count-zero", REG_GRANT("rw", "[once]") REG("offset: 0, count: 0, access: r"), 1, 15,
 	  33, "count 0 is out of range (1 to 65536)" },
+	/* Registers on a sensitive region: bulk is refused once, not twice. */
+	{ "reg-bulk-on-sensitive",
+	  V "regions:\n  - name: a\n    sim: true\n    size: 0x2000\n    sensitive: true\n"
+	    "clients:\n  - name: c\n    uid: 1000\n    grants:\n      - region: a\n"
+	    "        access: rw\n        ops: [once, bulk]\n        registers:\n" REG(
+		    "offset: 0, access: r"),
+	  1, 13, 21, "bulk is not allowed on a grant with registers" },
 	{ "reg-width-not-granted",
 	  REG_GRANT("rw", "[once]") REG("offset: 0, widths: [8], access: r"), 1, 15, 34,
-	  "register widths must be some of the grant's widths" },
+	  "register widths must be some of the grant's widths: [8] is not in [2, 4]" },
 	{ "reg-access-above-grant",
 	  V SIM_A CLIENT_C GRANT_BODY "        registers:\n" REG("offset: 0, access: rw"), 1, 14,
-	  34, "register access 'rw' is more than the grant's" },
+	  34, "register access 'rw' is more than the grant's 'r'" },
 	{ "reg-mask-too-wide",
 	  REG_GRANT("rw", "[once]") REG("offset: 0, access: w, write_mask: 0x1ffffffff"), 1, 15, 49,
 	  "write_mask 0x1ffffffff is wider than the register (4 bytes)" },

@@ -1332,14 +1332,12 @@ END_TEST
 
 START_TEST(cache_names_round_trip)
 {
-	unsigned c;
-
-	for (int i = 0; i < 4; i++) {
-		ck_assert_int_eq(shim_cache_parse(mmio_cache_name((unsigned)i), &c), MMIO_OK);
-		ck_assert_int_eq(c, i);
+	/* The policy parses cache: by these names (config/build_regions.c); each is its own. */
+	for (unsigned i = 0; i <= MMIO_CACHE_MAX; i++) {
+		ck_assert_str_ne(mmio_cache_name(i), "?");
+		for (unsigned j = 0; j < i; j++)
+			ck_assert_str_ne(mmio_cache_name(i), mmio_cache_name(j));
 	}
-	ck_assert_int_eq(shim_cache_parse("Uncached", &c), MMIO_EINVAL);
-	ck_assert_int_eq(shim_cache_parse("", &c), MMIO_EINVAL);
 	ck_assert_str_eq(mmio_cache_name((unsigned)9), "?");
 }
 END_TEST

@@ -232,9 +232,6 @@ void *shim_mmap_led(size_t lead, size_t len, int prot, int fd, uint64_t offset, 
 /* Cache policies are MMIO_CACHE_* of <mmio/rights.h>; a backend's set of them: */
 #define SHIM_CACHE_BIT(c) (1u << (c))
 
-/* Parse a name of mmio_cache_name() (<mmio/rights.h>). Returns MMIO_OK or MMIO_EINVAL. */
-int shim_cache_parse(const char *name, unsigned *out);
-
 /* A PCI function's address: domain:bus:device.function. */
 struct shim_pci_address {
 	uint16_t domain;
@@ -253,7 +250,8 @@ struct shim_source {
 	/* pci: the function, by address (by_id false) or as the pci_index-th
 	 * function (in address order) with vendor_id:device_id (by_id true).
 	 * Without pci_index_given, an ID that more than one function has is
-	 * an error naming them all: never the first one, silently. */
+	 * an error naming them (the first four, and how many more): never the
+	 * first one, silently. */
 	bool by_id;
 	struct shim_pci_address pci;
 	uint16_t vendor_id, device_id;
