@@ -594,7 +594,7 @@ struct command {
 /* @value fits @width bytes (0: not known yet, any value). */
 static bool value_fits(unsigned width, uint64_t value)
 {
-	return width == 0 || width >= 8 || value >> (width * 8) == 0;
+	return width == 0 || (value & ~mmio_width_bits(width)) == 0;
 }
 
 /* poll REGION OFFSET WIDTH MASK WANT [TIMEOUT_US] (@argc, @argv from the command's name). */
@@ -606,11 +606,9 @@ static int parse_poll(int argc, char **argv, struct command *cmd)
 		return usage_error("%s", "usage: poll REGION OFFSET WIDTH MASK WANT [TIMEOUT_US]");
 	if (!parse_width(argv[3], &cmd->width))
 		return usage_error("bad WIDTH '%s' (8, 16, 32 or 64)", argv[3]);
-	if (!parse_u64(argv[4], &cmd->value) ||
-	    (cmd->width < 8 && cmd->value >> (cmd->width * 8) != 0))
+	if (!parse_u64(argv[4], &cmd->value) || !value_fits(cmd->width, cmd->value))
 		return usage_error("bad MASK '%s' (a C integer constant that fits WIDTH)", argv[4]);
-	if (!parse_u64(argv[5], &cmd->want) ||
-	    (cmd->width < 8 && cmd->want >> (cmd->width * 8) != 0))
+	if (!parse_u64(argv[5], &cmd->want) || !value_fits(cmd->width, cmd->want))
 		return usage_error("bad WANT '%s' (a C integer constant that fits WIDTH)", argv[5]);
 	if (argc == 7 && (!parse_u64(argv[6], &t) || t > UINT32_MAX))
 		return usage_error("bad TIMEOUT_US '%s' (0 to 4294967295)", argv[6]);
@@ -758,7 +756,7 @@ static unsigned default_width(mmio_client *c, const char *region, uint64_t value
 		for (size_t i = 0; i < n; i++) {
 			unsigned w = list[i].widths;
 
-			if (strcmp(list[i].name, region) == 0 && w != 0 && (w & (w - 1)) == 0) {
+			if (strcmp(list[i].name, region) == 0 && mmio_width_valid(w)) {
 				width = w;
 				break;
 			}
