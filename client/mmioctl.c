@@ -744,9 +744,9 @@ static int parse_command(int argc, char **argv, struct command *cmd)
 /*
  * The width of a read or write given none: the one width the client's
  * grant on @region allows (mmio_list(): its first grant, the one an open
- * takes), else 4 bytes. 0 if @value does not fit it.
+ * takes), else 4 bytes.
  */
-static unsigned default_width(mmio_client *c, const char *region, uint64_t value)
+static unsigned default_width(mmio_client *c, const char *region)
 {
 	struct mmio_region_info *list;
 	unsigned width = 4;
@@ -754,16 +754,15 @@ static unsigned default_width(mmio_client *c, const char *region, uint64_t value
 
 	if (mmio_list(c, &list, &n) == MMIO_OK) {
 		for (size_t i = 0; i < n; i++) {
-			unsigned w = list[i].widths;
-
-			if (strcmp(list[i].name, region) == 0 && mmio_width_valid(w)) {
-				width = w;
+			if (strcmp(list[i].name, region) == 0) {
+				if (mmio_width_valid(list[i].widths))
+					width = list[i].widths;
 				break;
 			}
 		}
 		mmio_list_free(list);
 	}
-	return value_fits(width, value) ? width : 0;
+	return width;
 }
 
 static int run_command(mmio_client *c, const struct command *cmd)
@@ -771,10 +770,11 @@ static int run_command(mmio_client *c, const struct command *cmd)
 	unsigned width = cmd->width;
 
 	if ((cmd->kind == CMD_READ || cmd->kind == CMD_WRITE) && width == 0) {
-		width = default_width(c, cmd->region, cmd->value);
-		if (width == 0)
-			return usage_error("VALUE 0x%" PRIx64 " does not fit the %s grant's width",
-					   cmd->value, cmd->region);
+		width = default_width(c, cmd->region);
+		if (!value_fits(width, cmd->value))
+			return usage_error("VALUE 0x%" PRIx64 " does not fit %u bits, the default "
+					   "WIDTH on %s (give a WIDTH)",
+					   cmd->value, width * 8, cmd->region);
 	}
 	switch (cmd->kind) {
 	case CMD_LIST:
