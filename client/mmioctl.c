@@ -272,6 +272,7 @@ static int open_range(mmio_client *c, const char *region, size_t off, size_t len
 		      const char *what)
 {
 	mmio_region *whole;
+	size_t size;
 	int status;
 
 	if (!direct_mode) {
@@ -282,7 +283,17 @@ static int open_range(mmio_client *c, const char *region, size_t off, size_t len
 	if (status != MMIO_OK)
 		return fail(status, what);
 	status = mmio_slice(whole, off, len, r);
+	size = mmio_size(whole);
 	mmio_close(whole); /* the slice keeps the mapping */
+	/* The library's own check: no reason recorded, so name the limit here,
+	 * in the words the server would use. */
+	if (status == MMIO_EINVAL && (off > size || len > size - off)) {
+		fprintf(stderr,
+			"mmioctl: %s: MMIO_EINVAL: the access ends at offset 0x%" PRIx64
+			" of the region, past its 0x%zx bytes\n",
+			what, (uint64_t)off + len, size);
+		return EXIT_STATUS;
+	}
 	return status == MMIO_OK ? 0 : fail(status, what);
 }
 
