@@ -262,9 +262,11 @@ static int direct_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pitc
 	int status =
 		direct_check(r->h, MMIO_OPS_BULK, write ? MMIO_ACCESS_WRITE : MMIO_ACCESS_READ, 0);
 
+	size_t at = r->base + off;
+
 	*done = 0;
-	for (size_t i = 0; i < rows && status == MMIO_OK; i++) {
-		size_t at = r->base + off + i * pitch, moved = 0;
+	for (size_t i = 0; i < rows && status == MMIO_OK; i++, at += pitch) {
+		size_t moved = 0;
 
 		if (write)
 			status = shim_copy_to_device(w, at, bytes + i * row_bytes, row_bytes,
@@ -273,6 +275,9 @@ static int direct_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pitc
 			status = shim_copy_from_device(w, at, bytes + i * row_bytes, row_bytes,
 						       &moved);
 		*done += moved;
+		if (status != MMIO_OK)
+			return direct_failed(r, write ? PROTO_OP_WRITE_ROWS : PROTO_OP_READ_ROWS,
+					     at, row_bytes, 0, status);
 	}
 	return status;
 }

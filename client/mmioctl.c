@@ -272,6 +272,7 @@ static int open_range(mmio_client *c, const char *region, size_t off, size_t len
 		      const char *what)
 {
 	mmio_region *whole;
+	size_t size;
 	int status;
 
 	if (!direct_mode) {
@@ -282,7 +283,17 @@ static int open_range(mmio_client *c, const char *region, size_t off, size_t len
 	if (status != MMIO_OK)
 		return fail(status, what);
 	status = mmio_slice(whole, off, len, r);
+	size = mmio_size(whole);
 	mmio_close(whole); /* the slice keeps the mapping */
+	/* The library's own check: no reason recorded, so name the limit here,
+	 * in the words the server would use. */
+	if (status == MMIO_EINVAL && (off > size || len > size - off)) {
+		fprintf(stderr,
+			"mmioctl: %s: MMIO_EINVAL: the access ends at offset 0x%" PRIx64
+			" of the region, past its 0x%zx bytes\n",
+			what, (uint64_t)off + len, size);
+		return EXIT_STATUS;
+	}
 	return status == MMIO_OK ? 0 : fail(status, what);
 }
 
@@ -594,7 +605,7 @@ struct command {
 /* @value fits @width bytes (0: not known yet, any value). */
 static bool value_fits(unsigned width, uint64_t value)
 {
-	return width == 0 || width >= 8 || value >> (width * 8) == 0;
+	return width == 0 || (value & ~mmio_width_bits(width)) == 0;
 }
 
 /* poll REGION OFFSET WIDTH MASK WANT [TIMEOUT_US] (@argc, @argv from the command's name). */
@@ -606,11 +617,9 @@ static int parse_poll(int argc, char **argv, struct command *cmd)
 		return usage_error("%s", "usage: poll REGION OFFSET WIDTH MASK WANT [TIMEOUT_US]");
 	if (!parse_width(argv[3], &cmd->width))
 		return usage_error("bad WIDTH '%s' (8, 16, 32 or 64)", argv[3]);
-	if (!parse_u64(argv[4], &cmd->value) ||
-	    (cmd->width < 8 && cmd->value >> (cmd->width * 8) != 0))
+	if (!parse_u64(argv[4], &cmd->value) || !value_fits(cmd->width, cmd->value))
 		return usage_error("bad MASK '%s' (a C integer constant that fits WIDTH)", argv[4]);
-	if (!parse_u64(argv[5], &cmd->want) ||
-	    (cmd->width < 8 && cmd->want >> (cmd->width * 8) != 0))
+	if (!parse_u64(argv[5], &cmd->want) || !value_fits(cmd->width, cmd->want))
 		return usage_error("bad WANT '%s' (a C integer constant that fits WIDTH)", argv[5]);
 	if (argc == 7 && (!parse_u64(argv[6], &t) || t > UINT32_MAX))
 		return usage_error("bad TIMEOUT_US '%s' (0 to 4294967295)", argv[6]);
@@ -746,9 +755,9 @@ static int parse_command(int argc, char **argv, struct command *cmd)
 /*
  * The width of a read or write given none: the one width the client's
  * grant on @region allows (mmio_list(): its first grant, the one an open
- * takes), else 4 bytes. 0 if @value does not fit it.
+ * takes), else 4 bytes.
  */
-static unsigned default_width(mmio_client *c, const char *region, uint64_t value)
+static unsigned default_width(mmio_client *c, const char *region)
 {
 	struct mmio_region_info *list;
 	unsigned width = 4;
@@ -756,16 +765,15 @@ static unsigned default_width(mmio_client *c, const char *region, uint64_t value
 
 	if (mmio_list(c, &list, &n) == MMIO_OK) {
 		for (size_t i = 0; i < n; i++) {
-			unsigned w = list[i].widths;
-
-			if (strcmp(list[i].name, region) == 0 && w != 0 && (w & (w - 1)) == 0) {
-				width = w;
+			if (strcmp(list[i].name, region) == 0) {
+				if (mmio_width_valid(list[i].widths))
+					width = list[i].widths;
 				break;
 			}
 		}
 		mmio_list_free(list);
 	}
-	return value_fits(width, value) ? width : 0;
+	return width;
 }
 
 static int run_command(mmio_client *c, const struct command *cmd)
@@ -773,10 +781,11 @@ static int run_command(mmio_client *c, const struct command *cmd)
 	unsigned width = cmd->width;
 
 	if ((cmd->kind == CMD_READ || cmd->kind == CMD_WRITE) && width == 0) {
-		width = default_width(c, cmd->region, cmd->value);
-		if (width == 0)
-			return usage_error("VALUE 0x%" PRIx64 " does not fit the %s grant's width",
-					   cmd->value, cmd->region);
+		width = default_width(c, cmd->region);
+		if (!value_fits(width, cmd->value))
+			return usage_error("VALUE 0x%" PRIx64 " does not fit %u bits, the default "
+					   "WIDTH on %s (give a WIDTH)",
+					   cmd->value, width * 8, cmd->region);
 	}
 	switch (cmd->kind) {
 	case CMD_LIST:

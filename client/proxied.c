@@ -270,10 +270,12 @@ static int proxied_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pit
 			void *buf, bool write, size_t *done)
 {
 	mmio_client *c = r->h->client;
-	/* WRITE_ROWS has 12 bytes more header than WRITE. */
-	size_t chunk = write ? cli_write_chunk_max(c->max_message) - 16
-			     : cli_read_chunk_max(c->max_message);
+	/* WRITE_ROWS has 12 bytes more header than WRITE: 16 keeps the chunk
+	 * a multiple of 8, as cli_write_chunk_max() makes it. */
+	size_t wmax = cli_write_chunk_max(c->max_message);
+	size_t chunk = write ? (wmax > 16 ? wmax - 16 : 0) : cli_read_chunk_max(c->max_message);
 	size_t per = chunk / row_bytes;
+	uint64_t hoff = (uint64_t)r->base + off;
 	uint8_t *bytes = buf;
 	int status = MMIO_OK;
 
@@ -282,7 +284,6 @@ static int proxied_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pit
 		per = UINT32_MAX;
 	for (size_t i = 0; i < rows && status == MMIO_OK;) {
 		size_t n = per == 0 ? 1 : (rows - i < per ? rows - i : per), moved = 0;
-		uint64_t hoff = (uint64_t)r->base + off;
 
 		if (per == 0)
 			status = write ? proxied_write(r, off + i * pitch, bytes + i * row_bytes,
