@@ -522,19 +522,13 @@ int mmio_write_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pitch, 
 	return rows_copy(r, off, row_bytes, pitch, rows, (void *)(uintptr_t)buf, true, done);
 }
 
-/* A poll of @width bytes; *@last (if not NULL) on success and timeout. */
+/* A poll of @width bytes; the last value read in *@v (POLL_FN decides
+ * whether the caller sees it). */
 static int poll_width(mmio_region *r, size_t off, unsigned width, uint64_t mask, uint64_t want,
-		      uint32_t timeout_us, uint64_t *last)
+		      uint32_t timeout_us, uint64_t *v)
 {
-	uint64_t v = 0;
-	int status;
-
-	if (!r)
-		return MMIO_EINVAL;
-	status = r->h->ops->poll(r, off, width, mask, want, timeout_us, &v);
-	if (last && (status == MMIO_OK || status == MMIO_ETIMEDOUT))
-		*last = v;
-	return status;
+	*v = 0;
+	return r ? r->h->ops->poll(r, off, width, mask, want, timeout_us, v) : MMIO_EINVAL;
 }
 
 #define POLL_FN(bits)                                                                              \
