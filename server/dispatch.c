@@ -41,27 +41,27 @@
  * every chunk (ops.c); the others are short and run under it.
  */
 static const struct srv_op ops[PROTO_OP_MAX + 1] = {
-	[PROTO_OP_HELLO] = { "HELLO", srv_op_hello, NO_HANDLE(SRV_CHECK_HANDLER) },
-	[PROTO_OP_LIST] = { "LIST", srv_op_list, NO_HANDLE(SRV_CHECK_HANDLER) },
-	[PROTO_OP_OPEN] = { "OPEN", srv_op_open, NO_HANDLE(SRV_CHECK_HANDLER) },
-	[PROTO_OP_CLOSE] = { "CLOSE", srv_op_close, NO_HANDLE(SRV_CHECK_HANDLER) },
-	[PROTO_OP_READ_ONCE] = { "READ_ONCE", srv_op_read_once, ONCE(ONCE, READ, read_once) },
-	[PROTO_OP_WRITE_ONCE] = { "WRITE_ONCE", srv_op_write_once, ONCE_WRITE(write_once) },
-	[PROTO_OP_READ] = { "READ", srv_op_read, COPY(BULK, READ, read) },
-	[PROTO_OP_WRITE] = { "WRITE", srv_op_write, COPY(BULK, WRITE, write) },
-	[PROTO_OP_FILL] = { "FILL", srv_op_fill, COPY(FILL, WRITE, fill) },
-	[PROTO_OP_BATCH] = { "BATCH", srv_op_batch, NO_HANDLE(SRV_CHECK_ITEMS) },
-	[PROTO_OP_POLL] = { "POLL", srv_op_poll, ONCE(POLL, READ, poll) },
-	[PROTO_OP_MAP] = { "MAP", srv_op_map, WHOLE(MAP, READ, map) },
-	[PROTO_OP_UNMAP] = { "UNMAP", srv_op_unmap, WHOLE(MAP, READ, unmap) },
-	[PROTO_OP_STATS] = { "STATS", srv_op_stats, NO_HANDLE(SRV_CHECK_HANDLER) },
-	[PROTO_OP_BUF_ATTACH] = { "BUF_ATTACH", srv_op_buf_attach, NO_HANDLE(SRV_CHECK_HANDLER) },
-	[PROTO_OP_BUF_DETACH] = { "BUF_DETACH", srv_op_buf_detach, NO_HANDLE(SRV_CHECK_HANDLER) },
-	[PROTO_OP_READ_SPAN] = { "READ_SPAN", srv_op_read_span, COPY(BULK, READ, span) },
-	[PROTO_OP_WRITE_SPAN] = { "WRITE_SPAN", srv_op_write_span, COPY(BULK, WRITE, span) },
-	[PROTO_OP_MAILBOX] = { "MAILBOX", srv_op_mailbox, NO_HANDLE(SRV_CHECK_HANDLER) },
-	[PROTO_OP_READ_ROWS] = { "READ_ROWS", srv_op_read_rows, ROWS(READ) },
-	[PROTO_OP_WRITE_ROWS] = { "WRITE_ROWS", srv_op_write_rows, ROWS(WRITE) },
+	[PROTO_OP_HELLO] = { srv_op_hello, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_LIST] = { srv_op_list, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_OPEN] = { srv_op_open, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_CLOSE] = { srv_op_close, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_READ_ONCE] = { srv_op_read_once, ONCE(ONCE, READ, read_once) },
+	[PROTO_OP_WRITE_ONCE] = { srv_op_write_once, ONCE_WRITE(write_once) },
+	[PROTO_OP_READ] = { srv_op_read, COPY(BULK, READ, read) },
+	[PROTO_OP_WRITE] = { srv_op_write, COPY(BULK, WRITE, write) },
+	[PROTO_OP_FILL] = { srv_op_fill, COPY(FILL, WRITE, fill) },
+	[PROTO_OP_BATCH] = { srv_op_batch, NO_HANDLE(SRV_CHECK_ITEMS) },
+	[PROTO_OP_POLL] = { srv_op_poll, ONCE(POLL, READ, poll) },
+	[PROTO_OP_MAP] = { srv_op_map, WHOLE(MAP, READ, map) },
+	[PROTO_OP_UNMAP] = { srv_op_unmap, WHOLE(MAP, READ, unmap) },
+	[PROTO_OP_STATS] = { srv_op_stats, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_BUF_ATTACH] = { srv_op_buf_attach, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_BUF_DETACH] = { srv_op_buf_detach, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_READ_SPAN] = { srv_op_read_span, COPY(BULK, READ, span) },
+	[PROTO_OP_WRITE_SPAN] = { srv_op_write_span, COPY(BULK, WRITE, span) },
+	[PROTO_OP_MAILBOX] = { srv_op_mailbox, NO_HANDLE(SRV_CHECK_HANDLER) },
+	[PROTO_OP_READ_ROWS] = { srv_op_read_rows, ROWS(READ) },
+	[PROTO_OP_WRITE_ROWS] = { srv_op_write_rows, ROWS(WRITE) },
 };
 _Static_assert(PROTO_OP_MAX == PROTO_OP_WRITE_ROWS, "every opcode has its dispatch entry");
 /* The field types the table's offsets stand for (target_of()). */
@@ -78,6 +78,12 @@ _Static_assert(FIELD_IS(read_once.handle, uint32_t) && FIELD_IS(read_once.width,
 const struct srv_op *srv_op_row(unsigned opcode)
 {
 	return &ops[opcode];
+}
+
+/* The protocol's name of row @op: its index is its opcode. */
+static const char *op_name(const struct srv_op *op)
+{
+	return proto_opcode_name((unsigned)(op - ops));
 }
 
 static uint64_t field_get(const struct proto_request *rq, size_t at, size_t size)
@@ -162,7 +168,7 @@ static int check_refused(struct srv_session *s, const struct srv_op *op, const s
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (is_denial(status))
-		denial(s, region, op->name, offset, t->len, status);
+		denial(s, region, op_name(op), offset, t->len, status);
 	return status;
 }
 
@@ -201,9 +207,9 @@ void srv_check_end(struct srv_session *s, const struct srv_op *op, const struct 
 		   struct srv_handle *h, unsigned epoch, int status)
 {
 	if (is_denial(status))
-		denial(s, h->region, op->name, h->offset + t->offset, t->len, status);
+		denial(s, h->region, op_name(op), h->offset + t->offset, t->len, status);
 	else if (h->sensitive && status != SRV_WAIT_STATUS)
-		srv_audit(s, h->region, op->name, h->offset + t->offset, t->len, status);
+		srv_audit(s, h->region, op_name(op), h->offset + t->offset, t->len, status);
 	if (op->unlocked) {
 		srv_handle_put(h);
 	} else {
@@ -386,7 +392,7 @@ static enum srv_outcome request_run(struct srv_request *r)
 		if (outcome == SRV_REPLY && op->check == SRV_CHECK_HANDLER &&
 		    is_denial(r->rep.status)) {
 			subject_of(&r->rq, &region, &offset, &len);
-			denial(r->session, region, op->name, offset, len, r->rep.status);
+			denial(r->session, region, op_name(op), offset, len, r->rep.status);
 		}
 		return outcome;
 	}
@@ -710,14 +716,6 @@ static void waiting_stop(void)
 
 int srv_dispatch_start(nng_socket sock, unsigned count)
 {
-	/* The audit names an op by its row: the protocol's name, or a bug. */
-	for (unsigned op = PROTO_OP_HELLO; op <= PROTO_OP_MAX; op++) {
-		if (!ops[op].name || strcmp(ops[op].name, proto_opcode_name(op)) != 0) {
-			srv_error("dispatch table: opcode %u is named %s, not %s", op,
-				  ops[op].name ? ops[op].name : "(nothing)", proto_opcode_name(op));
-			return -1;
-		}
-	}
 	srv_quota_contexts(count);
 	contexts = calloc(count, sizeof(*contexts));
 	if (!contexts || waiting_start() != 0)

@@ -61,14 +61,13 @@ enum srv_width {
 };
 
 /*
- * A row of the dispatch table (dispatch.c): the operation's name, its
- * handler, the rights it needs and where its target lies in the decoded
- * request (offsets in struct proto_request: a uint32_t handle, a uint64_t
+ * A row of the dispatch table (dispatch.c), indexed by opcode: the
+ * operation's handler, the rights it needs and where its target lies in
+ * the decoded request (offsets in struct proto_request: a uint32_t handle, a uint64_t
  * offset, and a size, the unsigned width (SRV_WIDTH_GIVEN) or a 64-bit
  * length; SRV_NO_FIELD where it has none).
  */
 struct srv_op {
-	const char *name;
 	srv_op_fn run;
 	enum srv_check check;
 	unsigned ops_bit, access_bit; /* MMIO_OPS_*, MMIO_ACCESS_* it needs */
