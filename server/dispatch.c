@@ -138,7 +138,7 @@ static int extent_check(const struct srv_op *op, const struct srv_target *t,
 	uint64_t end, at = h->offset + t->offset;
 	uintptr_t addr = (uintptr_t)h->once_win.base + (uintptr_t)t->offset;
 
-	if (op->size_at == SRV_NO_FIELD || op->run == srv_op_fill)
+	if (op->size_at == SRV_NO_FIELD || op->ops_bit == MMIO_OPS_FILL)
 		return MMIO_OK;
 	if (__builtin_add_overflow(t->offset, t->len, &end))
 		end = UINT64_MAX;
