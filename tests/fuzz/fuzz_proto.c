@@ -103,8 +103,11 @@ static void reply_inspect(const struct proto_reply *rep)
 	/* A reason decoded is one its status may carry, and has a sentence. */
 	if (rep->reason.code != 0 && !proto_reason_valid(&rep->reason, rep->status))
 		fail("reply: invalid reason accepted");
+	/* A sentence, ended inside the buffer (not a stack byte that happens
+	 * to be 0: the buffer starts full of another byte). */
+	memset(why, 0x55, sizeof(why));
 	if (proto_reason_format(rep->status, &rep->reason, why, sizeof(why)) <= 0 ||
-	    why[sizeof(why) - 1] != '\0')
+	    memchr(why, '\0', sizeof(why)) == NULL)
 		fail("reply: reason sentence");
 	switch (rep->opcode) {
 	case PROTO_OP_LIST:
