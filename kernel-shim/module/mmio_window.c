@@ -304,6 +304,8 @@ static int mw_create_validate(struct mmio_window_create *a)
 	if (!a->length || !PAGE_ALIGNED(a->length) || !PAGE_ALIGNED(a->offset) ||
 	    check_add_overflow(a->offset, a->length, &end))
 		return -EINVAL;
+	if (a->length > MMIO_WINDOW_MAX_LENGTH)
+		return mw_refuse(a, MMIO_WINDOW_TOO_LARGE, -EFBIG);
 	if (kind == MMIO_WINDOW_PHYS)
 		return (a->pci_domain || a->pci_bus || a->pci_slot || a->pci_function ||
 			a->pci_bar) ? -EINVAL : 0;
@@ -515,14 +517,15 @@ static long mw_ioctl_create(struct mw_control *ctl, void __user *uarg)
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
-	ret = mw_create_validate(&a);
-	a.applied = a.cache;
 	a.refusal = MMIO_WINDOW_OK;
 	a.fd = -1;
 	a.id = 0;
 	a.phys = 0;
+	ret = mw_create_validate(&a);
+	a.applied = a.cache;
 	if (ret) {
-		a.refusal = MMIO_WINDOW_BAD_ARGUMENT;
+		if (a.refusal == MMIO_WINDOW_OK)
+			a.refusal = MMIO_WINDOW_BAD_ARGUMENT;
 	} else {
 		fd = get_unused_fd_flags(O_CLOEXEC);
 		if (fd < 0)
