@@ -13,7 +13,8 @@
  * Each assertion prints "ok: ...", "FAIL: ..." or, when it cannot run here,
  * "SKIP: ..." (never counted as passed). The exit status is the number of
  * failures (at most 99). CHECKs: ident bounds private readonly revoke
- * revoke-closed control-close refusals attack cache nonroot rmmod lockdown.
+ * revoke-closed control-close refusals attack race fuzz cache nonroot rmmod
+ * lockdown.
  */
 #include <mmio/wincontrol.h>
 
@@ -21,9 +22,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/capability.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,27 +76,40 @@ static void __attribute__((format(printf, 1, 2))) skip(const char *fmt, ...)
 
 /* ---- faults --------------------------------------------------------- */
 
-static sigjmp_buf fault_env;
+static _Thread_local sigjmp_buf fault_env;
+static _Thread_local volatile sig_atomic_t probing;
 
+/* Installed once for the whole process (threads probe concurrently):
+ * a fault inside read32_probe() returns there, any other is fatal. */
 static void on_fault(int sig)
 {
+	if (!probing) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
 	siglongjmp(fault_env, sig);
+}
+
+static void fault_handlers_install(void)
+{
+	struct sigaction sa = { .sa_handler = on_fault };
+
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
 }
 
 /* Read *@p; 0 and *@val on success, else the signal the access raised. */
 static int read32_probe(const void *p, uint32_t *val)
 {
-	struct sigaction sa = { .sa_handler = on_fault }, old_bus, old_segv;
 	volatile const uint32_t *r = p;
 	int sig;
 
-	sigaction(SIGBUS, &sa, &old_bus);
-	sigaction(SIGSEGV, &sa, &old_segv);
+	probing = 1;
 	sig = sigsetjmp(fault_env, 1);
 	if (sig == 0)
 		*val = *r;
-	sigaction(SIGBUS, &old_bus, NULL);
-	sigaction(SIGSEGV, &old_segv, NULL);
+	probing = 0;
 	return sig;
 }
 
@@ -583,6 +600,7 @@ static void check_attack_create(int ctl)
 	BAD_CREATE(EINVAL, "function 8", c.pci_function = 8);
 	BAD_CREATE(EINVAL, "BAR 6", c.pci_bar = 6);
 	BAD_CREATE(EINVAL, "PCI fields on a physical range", c.flags = MMIO_WINDOW_PHYS);
+	BAD_CREATE(EFBIG, "2 GiB, past the 1 GiB limit", c.length = 2 * MMIO_WINDOW_MAX_LENGTH);
 	BAD_CREATE(ENODEV, "a function that does not exist", c.pci_slot = 0x1f);
 	BAD_CREATE(ENODEV, "a BAR edu does not have", c.pci_bar = 1);
 	BAD_CREATE(ERANGE, "a physical range past the CPU's address width",
@@ -614,6 +632,177 @@ static void check_attack(int ctl)
 	err = read(fd, &b, 1) < 0 ? errno : 0;
 	expect(err != 0, "read(2) of a window descriptor fails: %s", strerror(err));
 	close(fd);
+}
+
+/* ---- revoke racing faults, and random requests ------------------------- */
+
+#define RACE_PAGES   64
+#define RACE_THREADS 3
+
+struct race {
+	int fd;			  /* the window: each round maps it afresh */
+	const char *map;	  /* RACE_PAGES pages of it, mapped once */
+	atomic_bool revoked;	  /* set once REVOKE has returned */
+	atomic_int late_reads;	  /* reads that began after it and succeeded */
+	atomic_int reads, faults; /* all reads; those that raised SIGBUS */
+	atomic_int seed;
+};
+
+/* One round: every page of @m, from a start of its own; @m is a fresh
+ * mapping (each first touch a fault racing the revoke) or the shared one. */
+static void race_round(struct race *r, const char *m, unsigned seed)
+{
+	uint32_t v;
+
+	for (unsigned i = 0; i < RACE_PAGES; i++) {
+		unsigned pg = (i * 7 + seed) % RACE_PAGES;
+		bool after = atomic_load(&r->revoked);
+		int sig = read32_probe(m + (size_t)pg * PAGE, &v);
+
+		atomic_fetch_add(&r->reads, 1);
+		if (sig)
+			atomic_fetch_add(&r->faults, 1);
+		else if (after)
+			atomic_fetch_add(&r->late_reads, 1);
+		if (i % 16 == 0)
+			sched_yield();
+	}
+}
+
+/* Map, touch, unmap, until two rounds after the revoke (then the mmap fails
+ * and the shared mapping is read instead). */
+static void *race_reader(void *arg)
+{
+	struct race *r = arg;
+	unsigned seed = (unsigned)atomic_fetch_add(&r->seed, 17), after = 0;
+
+	for (unsigned round = 0; round < 10000 && after < 2; round++) {
+		void *m = map(r->fd, RACE_PAGES * PAGE, PROT_READ, 0);
+
+		after += atomic_load(&r->revoked);
+		race_round(r, m == MAP_FAILED ? r->map : m, seed + round);
+		race_round(r, r->map, seed + round * 3);
+		if (m != MAP_FAILED)
+			munmap(m, RACE_PAGES * PAGE);
+	}
+	return NULL;
+}
+
+static void race_expect_all_gone(const char *map)
+{
+	uint32_t v;
+
+	for (unsigned i = 0; i < RACE_PAGES; i++)
+		if (read32_probe(map + (size_t)i * PAGE, &v) != SIGBUS) {
+			expect(false, "page %u of the revoked window still reads", i);
+			return;
+		}
+	expect(true, "all %u pages of the revoked window raise SIGBUS", RACE_PAGES);
+}
+
+/* Revoke while threads are faulting pages in: a page inserted by a fault
+ * that raced the revoke must be gone too, so no read that starts after
+ * REVOKE returned may succeed, on any page. */
+static void check_race(int ctl)
+{
+	struct race r = { 0 };
+	pthread_t t[RACE_THREADS];
+	uint64_t id = 0;
+	int before;
+
+	r.fd = window(ctl, &edu, 0, RACE_PAGES * PAGE, MMIO_WINDOW_CACHE_UC, false, &id);
+	if (r.fd < 0)
+		return;
+	r.map = map(r.fd, RACE_PAGES * PAGE, PROT_READ, 0);
+	if (r.map == MAP_FAILED) {
+		expect(false, "map %u pages of edu BAR0: %s", RACE_PAGES, strerror(errno));
+		close(r.fd);
+		return;
+	}
+	for (int i = 0; i < RACE_THREADS; i++)
+		pthread_create(&t[i], NULL, race_reader, &r);
+	while (atomic_load(&r.reads) < 6 * RACE_PAGES)
+		usleep(200);
+	expect(window_revoke(ctl, id) == 0, "REVOKE while %d threads fault pages in", RACE_THREADS);
+	atomic_store(&r.revoked, true);
+	before = atomic_load(&r.reads);
+	for (int i = 0; i < RACE_THREADS; i++)
+		pthread_join(t[i], NULL);
+	expect(atomic_load(&r.late_reads) == 0 && atomic_load(&r.faults) > 0,
+	       "no read after REVOKE succeeded (%d late; %d reads before it, %d after, %d "
+	       "SIGBUS; %llu pages faulted in)",
+	       atomic_load(&r.late_reads), before, atomic_load(&r.reads) - before,
+	       atomic_load(&r.faults), (unsigned long long)stats(ctl, id).faults);
+	race_expect_all_gone(r.map);
+	munmap((void *)r.map, RACE_PAGES * PAGE);
+	close(r.fd);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* A random CREATE, mostly near-valid so that it gets past the size check. */
+static void fuzz_fill(struct mmio_window_create *c, uint64_t *rng)
+{
+	uint64_t x = rng_next(rng);
+	unsigned char *b = (unsigned char *)c;
+
+	for (size_t i = 0; i < sizeof(*c); i++)
+		b[i] = (unsigned char)rng_next(rng);
+	if (x & 1)
+		create_init(c, (x & 2) ? &edu : NULL, (rng_next(rng) % 512) * PAGE,
+			    (rng_next(rng) % 4 + 1) * PAGE, (unsigned)(x >> 8) % 6, x & 4);
+	if ((x & 1) && !(x & 2))
+		c->offset = (rng_next(rng) & 0xffffffffff000ull) >> ((x >> 16) % 40);
+	if (x & 8)
+		c->size = sizeof(*c);
+	if (x & 16)
+		c->offset &= ~(uint64_t)(PAGE - 1);
+}
+
+static bool errno_documented(int err)
+{
+	static const int known[] = {
+		EINVAL,	       EFBIG,	   ENODEV,     EACCES, ERANGE, EBUSY,
+		EADDRNOTAVAIL, EADDRINUSE, EOPNOTSUPP, ENOSPC, ENOMEM, EMFILE
+	};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (err == known[i])
+			return true;
+	return false;
+}
+
+/* Thousands of random requests: the kernel survives, every failure has a
+ * documented errno, and nothing is handed out on failure. */
+static void check_fuzz(int ctl)
+{
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	unsigned made = 0, refused_n = 0, odd = 0, leaked = 0;
+	struct mmio_window_create c;
+
+	for (int i = 0; i < 3000; i++) {
+		fuzz_fill(&c, &rng);
+		if (create_raw(ctl, &c) == 0) {
+			made++;
+			close(c.fd);
+			continue;
+		}
+		refused_n++;
+		odd += !errno_documented(errno);
+		leaked += c.fd != -1;
+		if (i % 4 == 0)
+			(void)window_revoke(ctl, rng_next(&rng) % 4096);
+	}
+	expect(odd == 0 && leaked == 0,
+	       "3000 random CREATEs: %u made, %u refused, %u with an undocumented errno, %u "
+	       "with a descriptor on failure",
+	       made, refused_n, odd, leaked);
 }
 
 /* The type pat_memtype_list gives [@phys, @phys + @len), or "" if none. */
@@ -820,6 +1009,7 @@ static const struct {
 	{ "refusals", check_refusals }, { "attack", check_attack },
 	{ "cache", check_cache },	{ "nonroot", check_nonroot },
 	{ "rmmod", check_rmmod },	{ "lockdown", check_lockdown },
+	{ "race", check_race },		{ "fuzz", check_fuzz },
 };
 
 static int run(const char *name, int ctl)
@@ -859,6 +1049,7 @@ int main(int argc, char **argv)
 				"CHECK...\n");
 		return 99;
 	}
+	fault_handlers_install();
 	ctl = control_open();
 	if (ctl < 0)
 		return 99;

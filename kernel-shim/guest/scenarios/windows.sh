@@ -14,7 +14,8 @@
 #     writes to a read-only window refused; revoke faults the process and
 #     a forked child; REVOKE idempotent and after the descriptor closed;
 #     closing the control descriptor revokes; RAM, claimed ranges, a bound
-#     driver and malformed requests refused; exact cache types checked in
+#     driver and malformed or random requests refused; no read succeeds
+#     after a revoke that raced faulting threads; exact cache types checked in
 #     pat_memtype_list; uid 1000 and a root without CAP_SYS_RAWIO refused;
 #     rmmod refused while a window exists;
 #  3. server-level checks (mmio-server handing windows to clients) go here;
@@ -69,7 +70,7 @@ check "uio_pci_generic bound to $bound" bind_bound
 
 # ---- 2. module-level checks ----
 wintest ident bounds private readonly revoke revoke-closed control-close \
-	refusals attack cache nonroot rmmod
+	refusals attack race fuzz cache nonroot rmmod
 
 # ---- 3. server-level checks ----
 
