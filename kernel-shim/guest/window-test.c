@@ -46,7 +46,8 @@ static int failures;
 static struct shim_pci_address edu, spare, bound;
 static bool have_bound;
 
-static void report(const char *tag, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 2, 0)))
+report(const char *tag, const char *fmt, va_list ap)
 {
 	printf("%s: ", tag);
 	vprintf(fmt, ap);
