@@ -14,7 +14,7 @@
  * "SKIP: ..." (never counted as passed). The exit status is the number of
  * failures (at most 99). CHECKs: ident bounds private readonly revoke
  * revoke-closed control-close refusals attack race fuzz cache nonroot rmmod
- * lockdown.
+ * rebind remove lockdown.
  */
 #include <mmio/wincontrol.h>
 
@@ -985,6 +985,104 @@ static void check_lockdown(int ctl)
 	refused(ctl, &c, EACCES, MMIO_WINDOW_LOCKDOWN, "a physical window under lockdown");
 }
 
+/* Write @text to the sysfs file @path: 0 or the errno. */
+static int sysfs_write(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY), err = 0;
+
+	if (fd < 0 || write(fd, text, strlen(text)) < 0)
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+/* "/sys/bus/pci/devices/BDF/@leaf" in @buf. */
+static const char *dev_path(char *buf, size_t len, const struct shim_pci_address *fn,
+			    const char *leaf)
+{
+	snprintf(buf, len, "/sys/bus/pci/devices/%04x:%02x:%02x.%x/%s", fn->domain, fn->bus,
+		 fn->device, fn->function, leaf);
+	return buf;
+}
+
+static bool has_driver(const struct shim_pci_address *fn)
+{
+	char path[160];
+
+	return access(dev_path(path, sizeof(path), fn, "driver"), F_OK) == 0;
+}
+
+/* A mapped window of the spare function, readable; NULL if not. */
+static void *spare_window(int ctl, int *fd, uint64_t *id)
+{
+	uint32_t v;
+	void *p;
+
+	*fd = window(ctl, &spare, 0, PAGE, MMIO_WINDOW_CACHE_UC, false, id);
+	if (*fd < 0)
+		return NULL;
+	p = map(*fd, PAGE, PROT_READ, 0);
+	if (p == MAP_FAILED || read32_probe(p, &v) != 0) {
+		expect(false, "map and read a window of the spare function");
+		close(*fd);
+		return NULL;
+	}
+	return p;
+}
+
+/* A driver binding to the function revokes its windows (before its probe). */
+static void check_rebind(int ctl)
+{
+	uint64_t id = 0;
+	int fd, err;
+	char bdf[16], path[160];
+	void *p = spare_window(ctl, &fd, &id);
+
+	if (!p)
+		return;
+	snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%x", spare.domain, spare.bus, spare.device,
+		 spare.function);
+	err = sysfs_write(dev_path(path, sizeof(path), &spare, "driver_override"),
+			  "uio_pci_generic");
+	if (!err)
+		err = sysfs_write("/sys/bus/pci/drivers_probe", bdf);
+	if (err || !has_driver(&spare)) {
+		skip("cannot bind uio_pci_generic to the spare function (%s): the rebind check",
+		     strerror(err));
+	} else {
+		expect_sigbus(p, "a driver binding to the function revoked its window");
+		expect(stats(ctl, id).revoked == 1, "STATS: the window counts as revoked");
+		err = sysfs_write("/sys/bus/pci/drivers/uio_pci_generic/unbind", bdf);
+		expect(err == 0 && !has_driver(&spare), "the driver unbinds again (%s)",
+		       strerror(err));
+	}
+	sysfs_write(dev_path(path, sizeof(path), &spare, "driver_override"), "\n");
+	munmap(p, PAGE);
+	close(fd);
+}
+
+/* Removing the function revokes its windows; a rescan brings it back. */
+static void check_remove(int ctl)
+{
+	uint64_t id = 0;
+	char path[160];
+	int fd, err;
+	void *p = spare_window(ctl, &fd, &id);
+
+	if (!p)
+		return;
+	err = sysfs_write(dev_path(path, sizeof(path), &spare, "remove"), "1");
+	expect(err == 0, "remove the spare function (%s)", strerror(err));
+	if (err == 0)
+		expect_sigbus(p, "removing the function revoked its window");
+	munmap(p, PAGE);
+	close(fd);
+	err = sysfs_write("/sys/bus/pci/rescan", "1");
+	expect(err == 0 && bar_phys(&spare) != 0, "a rescan brings the function back (%s)",
+	       strerror(err));
+}
+
 static bool bdf_parse(const char *s, struct shim_pci_address *a)
 {
 	unsigned d, b, s_, f;
@@ -1011,6 +1109,7 @@ static const struct {
 	{ "cache", check_cache },	{ "nonroot", check_nonroot },
 	{ "rmmod", check_rmmod },	{ "lockdown", check_lockdown },
 	{ "race", check_race },		{ "fuzz", check_fuzz },
+	{ "rebind", check_rebind },	{ "remove", check_remove },
 };
 
 static int run(const char *name, int ctl)

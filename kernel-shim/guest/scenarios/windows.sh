@@ -17,7 +17,8 @@
 #     driver and malformed or random requests refused; no read succeeds
 #     after a revoke that raced faulting threads; exact cache types checked in
 #     pat_memtype_list; uid 1000 and a root without CAP_SYS_RAWIO refused;
-#     rmmod refused while a window exists;
+#     rmmod refused while a window exists; a driver binding to the
+#     function, or its removal, revokes its windows;
 #  3. server-level checks (mmio-server handing windows to clients) go here;
 #  4. lockdown (last): every window refused;
 # and then the kernel log must hold no WARNING, BUG or Oops.
@@ -70,7 +71,7 @@ check "uio_pci_generic bound to $bound" bind_bound
 
 # ---- 2. module-level checks ----
 wintest ident bounds private readonly revoke revoke-closed control-close \
-	refusals attack race fuzz cache nonroot rmmod
+	refusals attack race fuzz cache nonroot rmmod rebind remove
 
 # ---- 3. server-level checks ----
 

@@ -27,9 +27,10 @@
  * Pages are inserted at fault time (VM_IO|VM_PFNMAP: get_user_pages()
  * cannot pin them). The descriptor supports nothing but mmap and close.
  *
- * Revocation: MMIO_WINDOW_IOC_REVOKE of a window's id, or the close of the
+ * Revocation: MMIO_WINDOW_IOC_REVOKE of a window's id, the close of the
  * control descriptor that created it (so a crashed server fails closed),
- * removes the window's pages from every process that mapped it, forked
+ * or, for a PCI window, a kernel driver binding to the function or the
+ * function's removal, removes the window's pages from every process that mapped it, forked
  * children included; the next access there raises SIGBUS, and so does
  * every later one. Revocation also releases the window's cache-type
  * reservation. It cannot be undone: create a new window instead.
