@@ -71,7 +71,7 @@ check "uio_pci_generic bound to $bound" bind_bound
 
 # ---- 2. module-level checks ----
 wintest ident bounds private readonly revoke revoke-closed control-close \
-	refusals attack race fuzz cache nonroot rmmod rebind remove
+	refusals attack race fuzz cache nonroot rmmod rebind remove helper
 
 # ---- 3. server-level checks ----
 
