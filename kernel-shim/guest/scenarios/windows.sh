@@ -13,12 +13,12 @@
 #     a one-page window; no byte past the window's pages; MAP_PRIVATE and
 #     writes to a read-only window refused; revoke faults the process and
 #     a forked child; REVOKE idempotent and after the descriptor closed;
-#     closing the control descriptor revokes; RAM, claimed ranges, a bound
-#     driver and malformed or random requests refused; no read succeeds
-#     after a revoke that raced faulting threads; exact cache types checked in
+#     closing the control descriptor, a driver binding to the function and
+#     its removal revoke; RAM, claimed ranges, a bound driver and malformed
+#     or random requests refused; no read succeeds after a revoke that
+#     raced faulting threads; exact cache types checked in
 #     pat_memtype_list; uid 1000 and a root without CAP_SYS_RAWIO refused;
-#     rmmod refused while a window exists; a driver binding to the
-#     function, or its removal, revokes its windows;
+#     rmmod refused while a window exists;
 #  3. server-level checks (mmio-server handing windows to clients) go here;
 #  4. lockdown (last): every window refused;
 # and then the kernel log must hold no WARNING, BUG or Oops.
