@@ -496,8 +496,7 @@ START_TEST(window_control_without_the_module)
 		return; /* the module is loaded here: the guest test covers it */
 	ck_assert_int_eq(shim_window_open_control(&ctl, err, sizeof(err)), MMIO_ENOENT);
 	ck_assert_int_eq(ctl, -1);
-	ck_assert_msg(strstr(err, MMIO_WINDOW_DEVICE) && strstr(err, "module loaded"), "%s",
-		      err);
+	ck_assert_msg(strstr(err, MMIO_WINDOW_DEVICE) && strstr(err, "module loaded"), "%s", err);
 }
 END_TEST
 
