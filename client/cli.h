@@ -155,6 +155,7 @@ struct mmio_client {
 	/* Under mtx (written by pipe callbacks too). */
 	bool connecting;       /* before the HELLO reply is accepted */
 	bool attempt_broken;   /* connecting: a pipe went away */
+	unsigned drops;	       /* connecting: pipes gone, all attempts together */
 	uint32_t session_pipe; /* the pipe that carried HELLO; 0 before */
 	atomic_bool lost;      /* the session is gone: every call is MMIO_ECONN (read
 				* without mtx by direct-mode accesses) */
@@ -189,10 +190,14 @@ struct mmio_client {
 /*
  * Open the socket and greet the server at @url, retrying as mmio_connect()
  * says within @budget_ms, each attempt given @attempt_ms. Fills c->hello and
- * c->max_message. @c is zeroed apart from mtx/cv/regions/reply_ms. Returns
- * MMIO_OK or mmio_connect()'s errors; on error the socket is closed.
+ * c->max_message. @c is zeroed apart from mtx/cv/regions/reply_ms. @door
+ * says whether @url is the caller's own door; a server that closes every
+ * connection at once on the public socket is refusing this account:
+ * MMIO_EACCES, with the sentence in @why. Returns MMIO_OK or
+ * mmio_connect()'s errors; on error the socket is closed.
  */
-int cli_transport_connect(mmio_client *c, const char *url, int budget_ms, int attempt_ms);
+int cli_transport_connect(mmio_client *c, const char *url, bool door, int budget_ms, int attempt_ms,
+			  char *why, size_t whylen);
 
 /* Close the socket and free the contexts. No call may be in flight. */
 void cli_transport_close(mmio_client *c);

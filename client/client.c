@@ -114,9 +114,9 @@ int mmio_connect(const char *url, mmio_client **out)
 		status = MMIO_EACCES;
 		goto fail_connect;
 	}
-	status = cli_transport_connect(c, target,
+	status = cli_transport_connect(c, target, target == door,
 				       cli_env_ms("MMIO_CONNECT_TIMEOUT_MS", CLI_CONNECT_MS_DEF),
-				       CLI_ATTEMPT_MS);
+				       CLI_ATTEMPT_MS, connect_why, sizeof(connect_why));
 	if (status != MMIO_OK)
 		goto fail_connect;
 	cli_mailbox_start(c);

@@ -18,9 +18,11 @@
 
 #include <errno.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void sleep_ms(int ms)
 {
@@ -96,7 +98,9 @@ static void pipe_removed(nng_pipe p, nng_pipe_ev ev, void *arg)
 	 * wait.
 	 */
 	pthread_mutex_lock(&c->mtx);
-	if (!c->connecting && id == c->session_pipe)
+	if (c->connecting)
+		c->drops++;
+	else if (id == c->session_pipe)
 		session_lose_locked(c);
 	pthread_mutex_unlock(&c->mtx);
 }
@@ -553,10 +557,36 @@ static int attempt(mmio_client *c, const char *url, int timeout_ms)
 	return MMIO_OK;
 }
 
-int cli_transport_connect(mmio_client *c, const char *url, int budget_ms, int attempt_ms)
+/* Connections closed under an attempt, all attempts together, after which a
+ * server that gave us no door is taken to refuse this account. */
+#define REFUSED_DROPS 3
+
+/* The server closes each of our connections at its handshake: it refuses
+ * this account (a stranger's connection never reaches nng's reads). */
+static bool refused(mmio_client *c, const char *url, bool door, char *why, size_t whylen)
+{
+	const char *path = url + strlen("ipc://");
+	unsigned drops;
+
+	pthread_mutex_lock(&c->mtx);
+	drops = c->drops;
+	pthread_mutex_unlock(&c->mtx);
+	if (door || strncmp(url, "ipc://", 6) != 0 || drops < REFUSED_DROPS)
+		return false;
+	snprintf(why, whylen,
+		 "%s closes every connection of uid %u at once: the server's policy grants this "
+		 "account nothing (there is no door for it in %s.d/), and it serves no such "
+		 "account (server.limits.ungranted_sessions)",
+		 path, (unsigned)geteuid(), path);
+	return true;
+}
+
+int cli_transport_connect(mmio_client *c, const char *url, bool door, int budget_ms, int attempt_ms,
+			  char *why, size_t whylen)
 {
 	int64_t deadline = cli_now_ms() + budget_ms;
 
+	c->drops = 0;
 	for (;;) {
 		int64_t start = cli_now_ms();
 		int64_t left = deadline - start;
@@ -570,6 +600,8 @@ int cli_transport_connect(mmio_client *c, const char *url, int budget_ms, int at
 		cli_transport_close(c);
 		if (status != ATTEMPT_RETRY)
 			return status;
+		if (refused(c, url, door, why, whylen))
+			return MMIO_EACCES;
 		/* An attempt that broke at once (connection dropped during the
 		 * handshake) must not turn into a busy loop. */
 		if (cli_now_ms() - start < CLI_RECONN_MAX_MS) {

@@ -136,7 +136,9 @@ void cfg_build_server(struct cfg_builder *b, const struct cfg_raw_policy *raw)
 	s->max_buffers = 8;
 	s->max_buffer_bytes = (uint64_t)1 << 30;
 	s->max_sessions_per_uid = s->max_sessions / 2;
-	s->ungranted_sessions = 2;
+	/* A connection of an account without a grant is closed before nng reads
+	 * a byte of it (POLICY.md, limits.ungranted_sessions). */
+	s->ungranted_sessions = 0;
 	s->max_requests_per_uid = 64;
 	s->max_requests_total = CFG_MAX_REQUESTS_TOTAL;
 	s->ungranted_requests = 2;

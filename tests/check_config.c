@@ -1131,7 +1131,7 @@ START_TEST(test_good_caps)
 	p = load_ok("version: 1\n");
 	s = cfg_policy_server(p);
 	ck_assert_uint_eq(s->max_sessions_per_uid, 32);
-	ck_assert_uint_eq(s->ungranted_sessions, 2);
+	ck_assert_uint_eq(s->ungranted_sessions, 0);
 	ck_assert_uint_eq(s->max_requests_per_uid, 64);
 	ck_assert_uint_eq(s->max_requests_total, 112);
 	ck_assert_uint_eq(s->ungranted_requests, 2);

@@ -10,6 +10,8 @@
  *   halfopen  uid 1001: connections that never finish the SP handshake
  *   hog       uid 1001: connections that send requests and never read replies
  *   sessions  uid 1001: HELLO-only sessions, as many as it can hold
+ *   reconnect uid 1001: four processes that connect, flood requests without
+ *             reading until the server stops taking them, close, and again
  *   polls     uid 1002 (granted): 4 clients x 32 POLLs that never match
  *
  * Each attack lasts SIEGE_S seconds (MMIO_SIEGE_S overrides, for a quick run).
@@ -273,6 +275,40 @@ static int child_hog(void)
 	return 0;
 }
 
+/* Four processes, each in a loop: connect, flood HELLOs without reading a
+ * reply until the socket is full (1 ms), keep the connection a while (the
+ * last four are held), then close it. A close while the server still has
+ * replies to send and requests to read is what wedged nng 1.5.2's reaper
+ * (tests/BAD_INPUTS.md, H13). */
+static int child_reconnect(void)
+{
+	struct proto_request rq = hello_request();
+	double end = now_ms() + (siege_seconds() + 30) * 1000.0; /* or until killed */
+	int held[4] = { -1, -1, -1, -1 };
+	unsigned next = 0;
+	uint32_t id = 1;
+
+	become(1001);
+	for (int i = 0; i < 3; i++)
+		if (fork() == 0)
+			break;
+	while (now_ms() < end) {
+		struct timeval tv = { .tv_usec = 1000 };
+		int fd = sp_connect();
+
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		for (double stop = now_ms() + 50; now_ms() < stop && sp_send(fd, id++, &rq);)
+			;
+		if (held[next] >= 0)
+			close(held[next]);
+		held[next] = fd;
+		next = (next + 1) % 4;
+	}
+	return 0;
+}
+
 /* HELLO-only sessions, 300 tries, all held open (the campaign's attack;
  * one that reconnects in a loop is another, see tests/BAD_INPUTS.md). */
 static int child_sessions(void)
@@ -342,16 +378,41 @@ static int child_knock(void)
 	return errno == EACCES ? 0 : 3;
 }
 
+/* uid 1001, granted nothing: a raw HELLO is never answered (the server
+ * closes the connection at its handshake), and libmmio says why at once.
+ * Reports "status seconds hangup message" on fd 3. */
+static int child_stranger(void)
+{
+	struct proto_request rq = hello_request();
+	mmio_client *c = NULL;
+	uint8_t byte;
+	int fd;
+
+	become(1001);
+	fd = sp_connect();
+	/* Connected and past the handshake, or refused before it: either way,
+	 * no byte of the HELLO is ever answered. */
+	bool hangup = fd < 0 || !sp_send(fd, 1, &rq) || read(fd, &byte, 1) <= 0;
+	if (fd >= 0)
+		close(fd);
+	double t0 = now_ms();
+	int st = mmio_connect(H.url, &c);
+	mmio_disconnect(c);
+	dprintf(3, "%d %.2f %d %s\n", st, (now_ms() - t0) / 1000.0, hangup, mmio_connect_error());
+	return 0;
+}
+
 int harness_child_main(const char *role)
 {
 	static const struct {
 		const char *name;
 		int (*run)(void);
 	} roles[] = {
-		{ "victim", child_victim },	{ "storm", child_storm },
-		{ "halfopen", child_halfopen }, { "hog", child_hog },
-		{ "sessions", child_sessions }, { "polls", child_polls },
-		{ "knock", child_knock },
+		{ "victim", child_victim },	  { "storm", child_storm },
+		{ "halfopen", child_halfopen },	  { "hog", child_hog },
+		{ "sessions", child_sessions },	  { "polls", child_polls },
+		{ "reconnect", child_reconnect }, { "knock", child_knock },
+		{ "stranger", child_stranger },
 	};
 
 	/* Every process of an attack is killed with its group; a server that
@@ -546,6 +607,12 @@ START_TEST(hello_only_sessions)
 }
 END_TEST
 
+START_TEST(reconnecting_flood)
+{
+	siege("reconnect");
+}
+END_TEST
+
 START_TEST(waiting_polls_of_a_granted_uid)
 {
 	siege("polls");
@@ -590,6 +657,30 @@ START_TEST(doors_follow_the_policy)
 	ck_assert_uint_eq(st.st_gid, 1003);
 	ck_assert_uint_eq(st.st_mode & 0777, 0660);
 	ck_assert_int_ne(access(dropped, F_OK), 0);
+}
+END_TEST
+
+/* An account the policy grants nothing never gets a byte read by nng
+ * (H13): its connections are closed at their handshake, and libmmio tells
+ * it so at once instead of retrying for the whole budget. */
+START_TEST(an_account_without_a_grant_is_refused_at_once)
+{
+	char line[512], why[400] = "";
+	int report, status, hangup = 0;
+	double seconds = 0;
+	pid_t pid = harness_spawn("stranger", &report);
+	FILE *f = fdopen(report, "r");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	fclose(f);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_ge(sscanf(line, "%d %lf %d %399[^\n]", &status, &seconds, &hangup, why), 3);
+	ck_assert_msg(hangup, "the server answered a request of an account it grants nothing");
+	ck_assert_msg(status == MMIO_EACCES, "mmio_connect gave %s", mmio_status_name(status));
+	ck_assert_msg(seconds < 3.0, "refused after %.1f s", seconds);
+	ck_assert_msg(strstr(why, "uid 1001") && strstr(why, "grants this account nothing"),
+		      "mmio_connect_error(): %s", why);
 }
 END_TEST
 
@@ -656,10 +747,12 @@ static Suite *siege_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 150);
 	tcase_add_test(tc, doors_follow_the_policy);
+	tcase_add_test(tc, an_account_without_a_grant_is_refused_at_once);
 	tcase_add_test(tc, connect_close_storm);
 	tcase_add_test(tc, half_open_connections);
 	tcase_add_test(tc, replies_never_read);
 	tcase_add_test(tc, hello_only_sessions);
+	tcase_add_test(tc, reconnecting_flood);
 	tcase_add_test(tc, waiting_polls_of_a_granted_uid);
 	tcase_add_test(tc, repeated_stalls_leak_a_bounded_number_of_descriptors);
 	suite_add_tcase(s, tc);

@@ -125,7 +125,10 @@ typedef struct mmio_region mmio_region; /* one opened range, or a slice of one *
  * address nng accepts; MMIO_EACCES at once, without retrying, if the
  * caller may not connect to the socket (connect(2) would fail with EACCES:
  * no write permission on it, or no search permission on a directory of
- * its path; mmio_connect_error() names the path, its owner and its mode);
+ * its path; mmio_connect_error() names the path, its owner and its mode),
+ * and after three connections closed at once if the server opened no door
+ * for the caller and closes its connections on the public socket (its
+ * policy grants this account nothing: server.limits.ungranted_sessions);
  * MMIO_ECONN if no server answered within the budget;
  * MMIO_EVERSION if the server speaks none of this library's protocol
  * versions; MMIO_EPROTO if its answer is malformed or announces impossible
@@ -138,7 +141,9 @@ MMIO_API int mmio_connect(const char *url, mmio_client **out);
 /*
  * Why the calling thread's last mmio_connect() failed, when the library
  * knows more than the status: for MMIO_EACCES, "PATH: permission denied
- * (owner uid U gid G, mode 0MMM)". "" when there is nothing to add (or
+ * (owner uid U gid G, mode 0MMM)" or "PATH closes every connection of uid
+ * U at once: the server's policy grants this account nothing ...". "" when
+ * there is nothing to add (or
  * the last call succeeded). The string is the thread's own, valid until
  * its next mmio_connect(). Does not block.
  */
