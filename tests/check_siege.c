@@ -714,8 +714,10 @@ START_TEST(repeated_stalls_leak_a_bounded_number_of_descriptors)
 		      "the public socket was repaired %u times without a bound",
 		      harness_log_count("accept stalled"));
 	/* 64 held by the closed listeners (a sixteenth of the limit,
-	 * listener.c), and the few of a repair in progress. */
-	ck_assert_uint_le(most, before + 64 + 8);
+	 * listener.c), and those of the repair in progress: its connection,
+	 * and the watchdog's probes (two a round, a few more when the machine
+	 * is busy and the stall takes longer to see). */
+	ck_assert_uint_le(most, before + 64 + 16);
 
 	/* The driver's door is another listener: unaffected. */
 	int report;

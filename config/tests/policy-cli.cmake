@@ -54,8 +54,11 @@ expect(explain-invalid 1 "^$" "^${WORK}/bad.yaml:5:11: " explain ${WORK}/bad.yam
 expect(explain-match 0
 	"matching clients: me \\(line 7\\)\nlimits: 32 sessions of this uid \\(64 in all\\), 64 requests in flight of this uid \\(32 per session, 112 in all\\), 32 waiting polls of this uid \\(64 in all\\)\n\nREGION +RANGE +ACCESS +OPS +WIDTHS +BULK +EXCLUSIVE +CACHE +SENSITIVE +CLIENT\nscratch +\\[0x0, 0x10000\\) +rw +once,bulk +1,2,4,8 +8 +no +write-back +no +me\n$"
 	"^$" explain ${WORK}/good.yaml --uid 1000 --gid 1000)
-expect(explain-no-match 0 "matching clients: none: this peer can see no region\nlimits \\(no grant\\): 2 sessions of this uid \\(64 in all\\), 2 requests in flight of this uid \\(112 in all\\), no polls\n$" "^$"
+expect(explain-no-match 0 "matching clients: none: this peer can see no region\nlimits \\(no grant\\): none: its connections are closed at the handshake \\(limits.ungranted_sessions is 0\\)\n$" "^$"
 	explain ${WORK}/good.yaml --uid 1001 --gid 5)
+file(WRITE ${WORK}/strangers.yaml "version: 1\nserver:\n  limits: { ungranted_sessions: 2 }\n")
+expect(explain-no-match-served 0 "limits \\(no grant\\): 2 sessions of this uid \\(64 in all\\), 2 requests in flight of this uid \\(112 in all\\), no polls\n$" "^$"
+	explain ${WORK}/strangers.yaml --uid 1001 --gid 5)
 file(WRITE ${WORK}/widths.yaml "version: 1\nregions:\n  - name: scratch\n    sim: true\n    size: 64KiB\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - { region: scratch, size: 4KiB, access: rw, ops: [bulk], widths: [2, 4] }\n      - { region: scratch, offset: 4KiB, size: 4KiB, access: rw, ops: [fill], widths: [2] }\n      - { region: scratch, offset: 8KiB, access: r, ops: [once], widths: [1, 8] }\n")
 expect(explain-bulk-width 0 "\nscratch +\\[0x0, 0x1000\\) +rw +bulk +2,4 +4 [^\n]*\nscratch +\\[0x1000, 0x2000\\) +rw +fill +2 +2 [^\n]*\nscratch +\\[0x2000, 0x10000\\) +r +once +1,8 +- " "^$"
 	explain ${WORK}/widths.yaml --uid 1000 --gid 1000)

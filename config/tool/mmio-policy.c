@@ -257,6 +257,9 @@ static void print_limits(const struct cfg_server *s, bool granted)
 		       s->max_sessions_per_uid, s->max_sessions, s->max_requests_per_uid,
 		       s->max_requests, s->max_requests_total, s->max_polls_per_uid,
 		       s->max_polls_total);
+	else if (s->ungranted_sessions == 0)
+		printf("limits (no grant): none: its connections are closed at the handshake "
+		       "(limits.ungranted_sessions is 0)\n");
 	else
 		printf("limits (no grant): %u sessions of this uid (%u in all), %u requests in "
 		       "flight of this uid (%u in all), no polls\n",
