@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernel-shim: the server's side of the mmio-window kernel module
+ * (kernel-shim/module, ABI in <mmio/window_uapi.h>). The server calls these
+ * and never issues the module's ioctls itself; every failure comes back as
+ * an MMIO_* status and a sentence that names the window and the cause.
+ *
+ * A separate header from <mmio/shim.h> because only the server links it
+ * (libmmio never talks to the module: a client only maps the window
+ * descriptor it is handed).
+ *
+ * Thread-safety: the functions keep no state; concurrent calls on one
+ * control descriptor are serialized by the module.
+ */
+#ifndef MMIO_WINCONTROL_H
+#define MMIO_WINCONTROL_H
+
+#include <mmio/shim.h>
+#include <mmio/status.h>
+#include <mmio/window_uapi.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What a window covers. */
+struct shim_window_spec {
+	bool phys;		     /* true: a physical range; false: a PCI BAR */
+	struct shim_pci_address pci; /* PCI: the function */
+	unsigned bar;		     /* PCI: 0..5 */
+	uint64_t offset; /* PCI: of byte 0 in the BAR; phys: its address. Page-aligned */
+	uint64_t length; /* bytes, page-aligned, > 0 */
+	unsigned cache;	 /* MMIO_WINDOW_CACHE_* (== MMIO_CACHE_* for 0..3) */
+	bool writable;	 /* false: read-only window (PROT_WRITE refused) */
+};
+
+/* A window made by shim_window_create(). */
+struct shim_window_made {
+	int fd;	       /* the window descriptor (O_CLOEXEC); mmap offset 0 is byte 0 */
+	uint64_t id;   /* for shim_window_revoke() and shim_window_stats() */
+	uint64_t phys; /* physical address of byte 0 */
+};
+
+/*
+ * Open the control device (MMIO_WINDOW_DEVICE) into *@control (O_CLOEXEC).
+ * Closing it revokes every window it created.
+ *
+ * Returns MMIO_OK; MMIO_ENOENT if the device does not exist (the module is
+ * not loaded); MMIO_EACCES if the caller may not open it (no
+ * CAP_SYS_RAWIO, or file permissions); MMIO_EINTERNAL otherwise. On
+ * error *@control is -1 and a sentence is written to @err (@errlen bytes,
+ * terminated; @err may be NULL if @errlen is 0).
+ */
+int shim_window_open_control(int *control, char *err, size_t errlen);
+
+/*
+ * Create the window @spec on @control; on success fill *@out (the caller
+ * owns out->fd). Nothing is created on failure (out->fd = -1).
+ *
+ * Returns MMIO_OK, or:
+ *   MMIO_EINVAL   malformed spec (alignment, zero length, overflow, bad
+ *                 cache), a range past the BAR, or a cache type the kernel
+ *                 cannot give exactly (the sentence names both types);
+ *   MMIO_ENOENT   no such PCI function, or no memory BAR there;
+ *   MMIO_EBUSY    a kernel driver is bound to the function, or has claimed
+ *                 part of the range;
+ *   MMIO_EACCES   the range includes RAM, the kernel is locked down, or the
+ *                 caller lacks CAP_SYS_RAWIO;
+ *   MMIO_ENOMEM   out of memory, descriptors, or windows;
+ *   MMIO_EINTERNAL anything else (e.g. a module of another ABI).
+ * The sentence names the window ("0000:00:04.0 BAR0 [0x0, +0x1000) uc") and
+ * the cause.
+ */
+int shim_window_create(int control, const struct shim_window_spec *spec,
+		       struct shim_window_made *out, char *err, size_t errlen);
+
+/*
+ * Revoke window @id of @control: every mapping of it, in every process,
+ * faults (SIGBUS) from now on. Idempotent. Returns MMIO_OK; MMIO_ENOENT if
+ * @control never issued @id; MMIO_EINTERNAL otherwise (with a sentence).
+ */
+int shim_window_revoke(int control, uint64_t id, char *err, size_t errlen);
+
+/*
+ * The counters of window @id of @control, or (@id 0) their sums, into
+ * *@out. Returns MMIO_OK; MMIO_ENOENT if @id is unknown or closed
+ * everywhere; MMIO_EINTERNAL otherwise (with a sentence).
+ */
+int shim_window_stats(int control, uint64_t id, struct mmio_window_stats *out, char *err,
+		      size_t errlen);
+
+/* "uc", "wc", "wt", "wb", "uc-strict", or "unknown" for any other value. */
+const char *shim_window_cache_name(unsigned cache);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MMIO_WINCONTROL_H */

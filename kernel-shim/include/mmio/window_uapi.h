@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: MIT OR GPL-2.0-only */
+/*
+ * The user-space ABI of the mmio-window kernel module (kernel-shim/module):
+ * page-exact, cache-exact, revocable windows on device memory.
+ *
+ * Shared verbatim by the module and by user space (kernel-shim/wincontrol.c);
+ * plain C, <linux/types.h> types only, no user-space or kernel headers
+ * beyond <linux/ioctl.h>.
+ *
+ * Model
+ * -----
+ * A privileged process (the mmio server) opens the control device
+ * /dev/mmio-window (mode 0600; the opener and every ioctl caller needs
+ * CAP_SYS_RAWIO, else EPERM). MMIO_WINDOW_IOC_CREATE makes a *window*: a
+ * page-aligned range of a PCI function's memory BAR or of physical address
+ * space, with one cache type and read-only or read-write access. It
+ * returns a new descriptor for the window (O_CLOEXEC) and an id.
+ *
+ * The window descriptor can be passed to other processes (SCM_RIGHTS).
+ * mmap(2) of it:
+ *   - must be MAP_SHARED (MAP_PRIVATE: EINVAL);
+ *   - covers pages [pgoff, pgoff + len/PAGE_SIZE) of the window, which must
+ *     lie inside it (else EINVAL): no byte outside the window is reachable;
+ *   - of a read-only window refuses PROT_WRITE, and mprotect(PROT_WRITE)
+ *     of such a mapping fails, both with EACCES;
+ *   - of a revoked window fails with ENODEV.
+ * Pages are inserted at fault time (VM_IO|VM_PFNMAP: get_user_pages()
+ * cannot pin them). The descriptor supports nothing but mmap and close.
+ *
+ * Revocation: MMIO_WINDOW_IOC_REVOKE of a window's id, or the close of the
+ * control descriptor that created it (so a crashed server fails closed),
+ * removes the window's pages from every process that mapped it, forked
+ * children included; the next access there raises SIGBUS, and so does
+ * every later one. Revocation also releases the window's cache-type
+ * reservation. It cannot be undone: create a new window instead.
+ *
+ * Cache types are exact: the window holds a kernel reservation of its type
+ * (an ioremap of the range) for as long as it is not revoked, and CREATE
+ * compares the type the kernel applies with the one asked for. If they
+ * differ (write-back asked on MMIO, or another type already reserved on an
+ * overlapping range), CREATE fails with EOPNOTSUPP and reports the type
+ * found in @applied; it never downgrades silently.
+ *
+ * Ids are per control descriptor, start at 1, are never reused within it.
+ *
+ * Versioning: every argument struct starts with @size, which must be the
+ * size of that struct in the ABI version the caller was built for (the
+ * *_SIZE_V1 constants). Reserved fields and unused flag bits must be zero.
+ * A later ABI version only appends fields and accepts the older sizes.
+ */
+#ifndef MMIO_WINDOW_UAPI_H
+#define MMIO_WINDOW_UAPI_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define MMIO_WINDOW_DEVICE	"/dev/mmio-window"
+#define MMIO_WINDOW_ABI_VERSION 1
+
+/*
+ * Cache types. The numbers of the first four are those of the policy's
+ * cache names (MMIO_CACHE_* in <mmio/rights.h>), so the server passes its
+ * value through.
+ *   UC        uncached-minus (PAT UC-): what ioremap() and sysfs resourceN
+ *             mappings give; an MTRR may still make it write-combining.
+ *   WC        write-combining.
+ *   WT        write-through.
+ *   WB        write-back; on MMIO the kernel applies UC- unless the MTRRs
+ *             say write-back there, so it is usually refused (EOPNOTSUPP).
+ *   UC_STRICT strongly uncached (PAT UC), no MTRR can override it.
+ */
+enum mmio_window_cache {
+	MMIO_WINDOW_CACHE_UC = 0,
+	MMIO_WINDOW_CACHE_WC = 1,
+	MMIO_WINDOW_CACHE_WT = 2,
+	MMIO_WINDOW_CACHE_WB = 3,
+	MMIO_WINDOW_CACHE_UC_STRICT = 4,
+	MMIO_WINDOW_CACHE_COUNT = 5,
+};
+/* Only in @applied: the conflicting type could not be determined. */
+#define MMIO_WINDOW_CACHE_UNKNOWN 0xffffffffu
+
+/* mmio_window_create.flags */
+#define MMIO_WINDOW_PCI		 (1u << 0) /* a BAR of a PCI function */
+#define MMIO_WINDOW_PHYS	 (1u << 1) /* a physical address range */
+#define MMIO_WINDOW_RW		 (1u << 2) /* read-write; without it, read-only */
+#define MMIO_WINDOW_CREATE_FLAGS (MMIO_WINDOW_PCI | MMIO_WINDOW_PHYS | MMIO_WINDOW_RW)
+
+/*
+ * Why CREATE refused (mmio_window_create.refusal), so that a message can
+ * name the cause without guessing from errno. 0 on success.
+ */
+enum mmio_window_refusal {
+	MMIO_WINDOW_OK = 0,
+	MMIO_WINDOW_BAD_ARGUMENT = 1,	/* EINVAL: a field is malformed */
+	MMIO_WINDOW_NO_DEVICE = 2,	/* ENODEV: no such function, or no memory BAR there */
+	MMIO_WINDOW_OUT_OF_BAR = 3,	/* ERANGE: offset + length past the BAR (or the CPU's
+					 * physical address width for PHYS) */
+	MMIO_WINDOW_RAM = 4,		/* EADDRNOTAVAIL: the range includes System RAM */
+	MMIO_WINDOW_CLAIMED = 5,	/* EADDRINUSE: a kernel driver has claimed (part of)
+					 * the range (a busy iomem resource) */
+	MMIO_WINDOW_DRIVER_BOUND = 6,	/* EBUSY: the PCI function has a kernel driver bound */
+	MMIO_WINDOW_LOCKDOWN = 7,	/* EACCES: kernel lockdown forbids PCI/physical access */
+	MMIO_WINDOW_CACHE_MISMATCH = 8, /* EOPNOTSUPP: the kernel applies (or has reserved) a
+					 * different cache type: see @applied */
+	MMIO_WINDOW_LIMIT = 9,		/* ENOSPC: too many live windows on this control
+					 * descriptor (MMIO_WINDOW_MAX_PER_CONTROL) */
+	MMIO_WINDOW_NO_MEMORY = 10,	/* ENOMEM, or EMFILE/ENFILE: out of memory/descriptors */
+	MMIO_WINDOW_NOT_PERMITTED = 11, /* EPERM: the caller lacks CAP_SYS_RAWIO */
+};
+
+#define MMIO_WINDOW_MAX_PER_CONTROL 65536u
+
+/*
+ * MMIO_WINDOW_IOC_CREATE argument.
+ *
+ * In:
+ *   size        MMIO_WINDOW_CREATE_SIZE_V1.
+ *   flags       exactly one of MMIO_WINDOW_PCI / MMIO_WINDOW_PHYS, optionally
+ *               MMIO_WINDOW_RW.
+ *   cache       enum mmio_window_cache (< MMIO_WINDOW_CACHE_COUNT).
+ *   pci_domain, pci_bus, pci_slot (0..31), pci_function (0..7), pci_bar (0..5)
+ *               PCI only; all zero for PHYS. The BAR must be a memory BAR
+ *               whose start is page-aligned.
+ *   offset      PCI: of the window's first byte in the BAR; PHYS: its
+ *               physical address. Page-aligned.
+ *   length      bytes, page-aligned, not 0; offset + length must not overflow.
+ * Out (on success):
+ *   id          the window's id (>= 1).
+ *   fd          the window descriptor (O_CLOEXEC; O_RDWR for RW windows,
+ *               else O_RDONLY).
+ *   phys        physical address of the window's first byte.
+ * Out (always):
+ *   refusal     enum mmio_window_refusal.
+ *   applied     the cache type the kernel applies to the range: equal to
+ *               @cache on success; on MMIO_WINDOW_CACHE_MISMATCH the other
+ *               type (or MMIO_WINDOW_CACHE_UNKNOWN). Otherwise @cache.
+ *
+ * Errors (errno of ioctl(2)), checked in this order:
+ *   EPERM       the caller lacks CAP_SYS_RAWIO.
+ *   EFAULT      the argument is not readable/writable memory.
+ *   EINVAL      bad size, unknown flag, not exactly one of PCI/PHYS, cache out
+ *               of range, unaligned or zero length, unaligned offset, overflow,
+ *               non-zero reserved field or padding, PCI fields set for PHYS.
+ *   EACCES      kernel lockdown (LOCKDOWN_PCI_ACCESS for PCI windows,
+ *               LOCKDOWN_DEV_MEM for PHYS).
+ *   ENODEV      no such PCI function, or the BAR is absent, not memory, or
+ *               not page-aligned.
+ *   ERANGE      the window ends past the BAR, or past the CPU's physical
+ *               address width.
+ *   EBUSY       the PCI function has a driver bound.
+ *   EADDRNOTAVAIL  the range intersects System RAM.
+ *   EADDRINUSE  a kernel driver has claimed part of the range.
+ *   EOPNOTSUPP  the cache type cannot be had exactly (see @applied).
+ *   ENOSPC      MMIO_WINDOW_MAX_PER_CONTROL live windows already.
+ *   ENOMEM, EMFILE, ENFILE  out of memory or descriptors.
+ */
+struct mmio_window_create {
+	__u32 size;
+	__u32 flags;
+	__u32 cache;
+	__u32 pci_domain;
+	__u8 pci_bus;
+	__u8 pci_slot;
+	__u8 pci_function;
+	__u8 pci_bar;
+	__u32 pad0; /* must be 0 */
+	__u64 offset;
+	__u64 length;
+	/* out */
+	__u64 id;
+	__u64 phys;
+	__s32 fd;
+	__u32 refusal;
+	__u32 applied;
+	__u32 pad1;	   /* must be 0 */
+	__u64 reserved[4]; /* must be 0 */
+};
+#define MMIO_WINDOW_CREATE_SIZE_V1 104u
+
+/*
+ * MMIO_WINDOW_IOC_REVOKE argument: revoke window @id of this control
+ * descriptor (size MMIO_WINDOW_REVOKE_SIZE_V1, flags 0).
+ *
+ * Idempotent: revoking a window already revoked, or one whose every
+ * descriptor and mapping is gone, succeeds. It works whether or not the
+ * caller still holds the window descriptor.
+ *
+ * Errors: EPERM (no CAP_SYS_RAWIO), EFAULT, EINVAL (bad size, flags or
+ * reserved field), ENOENT (@id was never issued by this control
+ * descriptor; 0 never is).
+ */
+struct mmio_window_revoke {
+	__u32 size;
+	__u32 flags;
+	__u64 id;
+	__u64 reserved[2]; /* must be 0 */
+};
+#define MMIO_WINDOW_REVOKE_SIZE_V1 32u
+
+/*
+ * MMIO_WINDOW_IOC_STATS argument: counters of window @id of this control
+ * descriptor, or, for @id 0, the sums over every window it created.
+ *
+ * In: size (MMIO_WINDOW_STATS_SIZE_V1), flags (0), id.
+ * Out:
+ *   version   MMIO_WINDOW_ABI_VERSION of the module.
+ *   windows   windows created (1 for one window).
+ *   live      windows neither revoked nor closed everywhere.
+ *   revoked   windows revoked (by REVOKE or the control's close).
+ *   faults    pages inserted at fault time.
+ *   sigbus    faults answered with SIGBUS because the window was revoked.
+ *   maps      successful mmap(2) calls.
+ *   mapped    mappings that exist now (a forked child's copy counts).
+ *
+ * Errors: EPERM, EFAULT, EINVAL (bad size, flags, reserved), ENOENT
+ * (@id was not issued by this control descriptor, or the window has been
+ * closed everywhere: its counters are then only in the sums).
+ */
+struct mmio_window_stats {
+	__u32 size;
+	__u32 flags;
+	__u64 id;
+	/* out */
+	__u32 version;
+	__u32 pad0;
+	__u64 windows;
+	__u64 live;
+	__u64 revoked;
+	__u64 faults;
+	__u64 sigbus;
+	__u64 maps;
+	__u64 mapped;
+	__u64 reserved[4]; /* must be 0 on input */
+};
+#define MMIO_WINDOW_STATS_SIZE_V1 112u
+
+#define MMIO_WINDOW_IOC_MAGIC  0xE8
+#define MMIO_WINDOW_IOC_CREATE _IOWR(MMIO_WINDOW_IOC_MAGIC, 1, struct mmio_window_create)
+#define MMIO_WINDOW_IOC_REVOKE _IOW(MMIO_WINDOW_IOC_MAGIC, 2, struct mmio_window_revoke)
+#define MMIO_WINDOW_IOC_STATS  _IOWR(MMIO_WINDOW_IOC_MAGIC, 3, struct mmio_window_stats)
+
+#endif /* MMIO_WINDOW_UAPI_H */
