@@ -105,8 +105,8 @@ struct srv_listener {
 	struct retired *retired;
 	size_t nretired, retired_cap;
 	bool stopping;
-	bool shed;	    /* srv_listener_shed(): the watchdog sheds at once */
-	bool retired_whole; /* srv_listener_retire(): the path is no longer ours */
+	bool shed;		/* srv_listener_shed(): the watchdog sheds at once */
+	bool retired_whole;	/* srv_listener_retire(): the path is no longer ours */
 	uint64_t shed_last_ms;	/* CLOCK_MONOTONIC of the last shed */
 	unsigned shed_pause_ms; /* how long the last shed kept it closed */
 
