@@ -122,12 +122,15 @@ int cli_direct_fault(struct cli_handle *h, const mmio_region *r)
 {
 	struct cli_direct *d = h->direct;
 	uintptr_t a = shim_fault_address();
+	struct mmio_reason why = { 0 };
 
 	if (!d || !d->revocable)
 		return MMIO_EFAULT;
 	if (!addr_in(a, d->map, d->map_len) && !(r && addr_in(a, r->place, r->place_len)))
 		return MMIO_EFAULT;
 	direct_withdraw(h);
+	mmio_reason_set(&why, MMIO_EREVOKED, MMIO_REASON_REVOKED, 0, 0);
+	cli_last_record(h->client, MMIO_EREVOKED, &why);
 	return MMIO_EREVOKED;
 }
 
