@@ -132,6 +132,7 @@ add_bin mmio-sim-driver client/mmio-sim-driver usr/bin optional
 add_bin mmio-edu-driver client/mmio-edu-driver usr/bin optional
 add_bin mmio-bochs-driver client/mmio-bochs-driver usr/bin optional
 add_bin mmio-shim-demo kernel-shim/mmio-shim-demo usr/bin optional
+add_bin mmio-window-revoke tests/mmio-window-revoke usr/bin optional
 
 # Users: su (busybox) as root asks no password; the others' are locked.
 # driver (1000) is the one the guest policy grants devices to; stranger
