@@ -15,7 +15,9 @@
 # one of that name). Each EXTRA directory's contents
 # (or EXTRA file) is copied into /opt/extra, with the libraries of the ELF
 # programs in it. $MMIO_GUEST_KEEP=1 keeps the staging tree as OUT.d/.
-# Needs: bash, coreutils, find, ldd, cpio, gzip, and busybox-static.
+# The mmio-window module of the build (kernel-shim/module) goes to
+# /lib/modules/mmio/ when it was built. Needs: bash, coreutils, find, ldd,
+# cpio, gzip, and busybox-static (kmod's modinfo for the uio modules).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -133,6 +135,22 @@ add_bin mmio-edu-driver client/mmio-edu-driver usr/bin optional
 add_bin mmio-bochs-driver client/mmio-bochs-driver usr/bin optional
 add_bin mmio-shim-demo kernel-shim/mmio-shim-demo usr/bin optional
 add_bin mmio-window-revoke tests/mmio-window-revoke usr/bin optional
+add_bin mmio-window-test kernel-shim/mmio-window-test usr/bin optional
+
+# The mmio-window module (kernel-shim/module), which /init loads before the
+# server, and uio + uio_pci_generic of the kernel it was built for: the
+# windows scenario binds that driver to a function to see a window refused.
+ko=$build/kernel-shim/module/kbuild/mmio_window.ko
+if [ -f "$ko" ]; then
+	mkdir -p "$root/lib/modules/mmio"
+	install -m 0644 "$ko" "$root/lib/modules/mmio/mmio_window.ko"
+	installed+=(mmio_window.ko)
+	kver=$(modinfo -F vermagic "$ko" 2>/dev/null | cut -d' ' -f1) || kver=
+	for m in uio uio_pci_generic; do
+		f=/lib/modules/$kver/kernel/drivers/uio/$m.ko
+		[ -n "$kver" ] && [ -f "$f" ] && install -m 0644 "$f" "$root/lib/modules/mmio/$m.ko"
+	done
+fi
 
 # Users: su (busybox) as root asks no password; the others' are locked.
 # driver (1000) is the one the guest policy grants devices to; stranger

@@ -25,7 +25,7 @@ build's programs, run one scenario in it as root, print the scenario's
 output and exit with its status.
 
 SCENARIO is a name under kernel-shim/guest/scenarios/ (devices, bench, demo,
-smoke, devmem-probe), or the path of a scenario file of your own (any
+smoke, devmem-probe, windows), or the path of a scenario file of your own (any
 file, a name ending in .sh: ./my-test.sh, /tmp/probe.sh). A file's name
 without .sh becomes its scenario name, which must be [A-Za-z0-9_.-]+.
 

@@ -1,0 +1,90 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Direct windows: the mmio-window kernel module (kernel-shim/module) in the
+# guest (CTest guest_windows, one boot). Booted with two pci-testdev
+# functions besides the stock devices: 00:07.0, a spare that nobody maps
+# (cache types are checked where no other reservation lies), and 00:08.0,
+# which gets uio_pci_generic bound (a window on it must be refused).
+# Sections, in this order because lockdown cannot be undone:
+#  1. the module: /init loaded it, /dev/mmio-window is there, the kernel
+#     is tainted O and E as documented;
+#  2. module-level checks (mmio-window-test, as root): edu's ident through
+#     a one-page window; no byte past the window's pages; MAP_PRIVATE and
+#     writes to a read-only window refused; revoke faults the process and
+#     a forked child; REVOKE idempotent and after the descriptor closed;
+#     closing the control descriptor revokes; RAM, claimed ranges, a bound
+#     driver and malformed requests refused; exact cache types checked in
+#     pat_memtype_list; uid 1000 and a root without CAP_SYS_RAWIO refused;
+#     rmmod refused while a window exists;
+#  3. server-level checks (mmio-server handing windows to clients) go here;
+#  4. lockdown (last): every window refused;
+# and then the kernel log must hold no WARNING, BUG or Oops.
+# Each mmio-window-test line is "ok:", "FAIL:" or "SKIP:" (a skip is not a
+# pass); its exit status is its number of failures, added to ours.
+# shellcheck source=SCRIPTDIR/../lib.sh
+. /usr/share/mmio-guest/lib.sh
+
+spare=0000:00:07.0
+bound=0000:00:08.0
+
+# wintest CHECK...: run module checks; their failures count as ours.
+wintest() {
+	mmio-window-test --spare $spare --bound $bound "$@"
+	_rc=$?
+	if [ $_rc -ne 0 ]; then
+		echo "mmio-window-test $*: $_rc failure(s)"
+		failures=$((failures + _rc))
+	fi
+}
+
+# ---- 1. the module ----
+if ! check "/dev/mmio-window exists (/init loaded mmio_window.ko)" test -c /dev/mmio-window; then
+	fail "no mmio-window module: nothing else here can run"
+	# ---- the kernel's view of all of the above ----
+dmesg | grep -E 'mmio-window|taint|module verification' | sed 's/^/dmesg: /'
+no_kernel_warning() {
+	! dmesg | grep -E 'WARNING:|BUG:|Oops|general protection|Call Trace'
+}
+check "the kernel logged no WARNING, BUG or Oops" no_kernel_warning
+
+finish
+fi
+# Taint bits 12 (O: out-of-tree) and 13 (E: unsigned module).
+tainted=$(cat /proc/sys/kernel/tainted)
+expect_eq "kernel taint O and E after loading the module" $((tainted & 12288)) 12288
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null ||
+	echo "debugfs not mounted: the cache-type checks will be skipped"
+
+# A kernel driver on $bound: uio_pci_generic, by driver_override so that no
+# other function matches it.
+bind_bound() {
+	insmod /lib/modules/mmio/uio.ko &&
+		insmod /lib/modules/mmio/uio_pci_generic.ko &&
+		echo uio_pci_generic >/sys/bus/pci/devices/$bound/driver_override &&
+		echo $bound >/sys/bus/pci/drivers_probe &&
+		test -e /sys/bus/pci/devices/$bound/driver
+}
+check "uio_pci_generic bound to $bound" bind_bound
+
+# ---- 2. module-level checks ----
+wintest ident bounds private readonly revoke revoke-closed control-close \
+	refusals attack cache nonroot rmmod
+
+# ---- 3. server-level checks ----
+
+# ---- 4. lockdown (last: it cannot be lifted) ----
+if echo integrity >/sys/kernel/security/lockdown 2>/dev/null; then
+	wintest lockdown
+else
+	fail "could not set lockdown to integrity (/sys/kernel/security/lockdown)"
+fi
+
+# ---- the kernel's view of all of the above ----
+dmesg | grep -E 'mmio-window|taint|module verification' | sed 's/^/dmesg: /'
+no_kernel_warning() {
+	! dmesg | grep -E 'WARNING:|BUG:|Oops|general protection|Call Trace'
+}
+check "the kernel logged no WARNING, BUG or Oops" no_kernel_warning
+
+finish
