@@ -203,8 +203,19 @@ static int driver_run(const char *url, int to_parent, int from_parent)
 	int status;
 	uint32_t v;
 
-	if (setgid(1000) != 0 || setuid(1000) != 0 || mmio_connect(url, &c) != MMIO_OK)
+	/* Connect only after the fork: nng's threads do not survive one. */
+	if (read(from_parent, &sent, sizeof(sent)) != sizeof(sent))
 		return 2;
+	if (setgid(1000) != 0 || setuid(1000) != 0) {
+		perror("mmio-window-revoke: setuid 1000");
+		return 2;
+	}
+	status = mmio_connect(url, &c);
+	if (status != MMIO_OK) {
+		fprintf(stderr, "mmio-window-revoke: uid 1000 connect: %s\n",
+			mmio_strerror(status));
+		return 2;
+	}
 	check("uid 1000 opens one page of edu REQUIRE_DIRECT",
 	      mmio_open_range(c, "edu", 0, 4096, MMIO_OPEN_REQUIRE_DIRECT, &rd.r) == MMIO_OK);
 	if (!rd.r)
@@ -260,6 +271,7 @@ int main(int argc, char **argv)
 	pid_t server = 0, driver;
 	int up[2], down[2], status = 0;
 	mmio_client *root;
+	uint64_t sent;
 	char c;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
@@ -275,11 +287,10 @@ int main(int argc, char **argv)
 				"--server-pid PID\n");
 		return 2;
 	}
-	if (mmio_connect(listen, &root) != MMIO_OK)
-		return 2;
-	check("reload to the rw grant", reload(policy, listen, server, root, GRANT_RW) != 0);
+	/* The driver forks before anything starts nng's threads. */
 	if (pipe(up) != 0 || pipe(down) != 0)
 		return 2;
+	fflush(stdout);
 	driver = fork();
 	if (driver == 0) {
 		close(up[0]);
@@ -288,9 +299,14 @@ int main(int argc, char **argv)
 	}
 	close(up[1]);
 	close(down[0]);
+	if (mmio_connect(listen, &root) != MMIO_OK)
+		return 2;
+	sent = reload(policy, listen, server, root, GRANT_RW);
+	check("reload to the rw grant", sent != 0);
+	if (write(down[1], &sent, sizeof(sent)) != sizeof(sent))
+		return 2;
 	while (read(up[0], &c, 1) == 1) {
-		uint64_t sent =
-			reload(policy, listen, server, root, c == 'n' ? GRANT_R : GRANT_NONE);
+		sent = reload(policy, listen, server, root, c == 'n' ? GRANT_R : GRANT_NONE);
 
 		check(c == 'n' ? "reload narrowing the grant to r" : "reload removing the grant",
 		      sent != 0);
