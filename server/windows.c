@@ -44,10 +44,16 @@
 static atomic_int control = -1;
 static bool sim_windows;	      /* MMIO_SIM_WINDOWS=1 */
 static _Atomic enum cfg_windows mode; /* of the policy in force */
+static bool said, was_active;	      /* what srv_windows_apply() last logged (main thread) */
+
+static bool srv_windows_active_for(enum cfg_windows m)
+{
+	return atomic_load(&control) >= 0 && m != CFG_WINDOWS_OFF;
+}
 
 bool srv_windows_active(void)
 {
-	return atomic_load(&control) >= 0 && atomic_load(&mode) != CFG_WINDOWS_OFF;
+	return srv_windows_active_for(atomic_load(&mode));
 }
 
 int srv_windows_apply(enum cfg_windows wanted, char *err, size_t errlen)
@@ -65,7 +71,12 @@ int srv_windows_apply(enum cfg_windows wanted, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	/* Said at start and when it changes, not at every reload. */
+	if (said && atomic_load(&mode) == wanted && was_active == srv_windows_active_for(wanted))
+		return 0;
 	atomic_store(&mode, wanted);
+	said = true;
+	was_active = srv_windows_active();
 	if (srv_windows_active())
 		srv_info("direct grants of pci and phys regions: kernel-shim windows of the "
 			 "handle's pages, revocable (server.windows %s)",
