@@ -8,6 +8,7 @@
  * The guest tests (kernel-shim/guest/) run the same code on QEMU's devices.
  */
 #include <mmio/shim.h>
+#include <mmio/wincontrol.h>
 
 #include <check.h>
 #include <errno.h>
@@ -484,6 +485,55 @@ START_TEST(devmem_refuses_ram)
 }
 END_TEST
 
+/* The mmio-window helper without the module (the host has none loaded):
+ * every failure must come back as a status and a sentence naming the cause. */
+START_TEST(window_control_without_the_module)
+{
+	char err[256] = "";
+	int ctl = 0;
+
+	if (access(MMIO_WINDOW_DEVICE, F_OK) == 0)
+		return; /* the module is loaded here: the guest test covers it */
+	ck_assert_int_eq(shim_window_open_control(&ctl, err, sizeof(err)), MMIO_ENOENT);
+	ck_assert_int_eq(ctl, -1);
+	ck_assert_msg(strstr(err, MMIO_WINDOW_DEVICE) && strstr(err, "module loaded"), "%s",
+		      err);
+}
+END_TEST
+
+START_TEST(window_requests_name_the_window)
+{
+	struct shim_window_spec spec = { .pci = { 0, 0, 4, 0 },
+					 .bar = 0,
+					 .offset = 0x2000,
+					 .length = 0x1000,
+					 .cache = MMIO_WINDOW_CACHE_WC,
+					 .writable = true };
+	struct mmio_window_stats st;
+	struct shim_window_made made = { .fd = 7 };
+	char err[256] = "";
+	int notctl = open("/dev/null", O_RDWR);
+
+	ck_assert_int_ge(notctl, 0);
+	/* Not the control device: the kernel says ENOTTY, the helper says so
+	 * about this window, and hands out nothing. */
+	ck_assert_int_eq(shim_window_create(notctl, &spec, &made, err, sizeof(err)),
+			 MMIO_EINTERNAL);
+	ck_assert_int_eq(made.fd, -1);
+	ck_assert_msg(strstr(err, "0000:00:04.0 BAR0 [0x2000, +0x1000) wc rw"), "%s", err);
+	spec.bar = 6;
+	ck_assert_int_eq(shim_window_create(notctl, &spec, &made, err, sizeof(err)), MMIO_EINVAL);
+	ck_assert_msg(strstr(err, "no BAR6"), "%s", err);
+	ck_assert_int_eq(shim_window_revoke(notctl, 3, err, sizeof(err)), MMIO_EINTERNAL);
+	ck_assert_msg(strstr(err, "window 3"), "%s", err);
+	ck_assert_int_eq(shim_window_stats(notctl, 0, &st, err, sizeof(err)), MMIO_EINTERNAL);
+	close(notctl);
+	ck_assert_str_eq(shim_window_cache_name(MMIO_WINDOW_CACHE_UC), "uc");
+	ck_assert_str_eq(shim_window_cache_name(MMIO_WINDOW_CACHE_UC_STRICT), "uc-strict");
+	ck_assert_str_eq(shim_window_cache_name(MMIO_WINDOW_CACHE_UNKNOWN), "unknown");
+}
+END_TEST
+
 static Suite *backends_suite(void)
 {
 	Suite *s = suite_create("backends");
@@ -501,6 +551,10 @@ static Suite *backends_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("devmem");
 	tcase_add_test(tc, devmem_refuses_ram);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("window");
+	tcase_add_test(tc, window_control_without_the_module);
+	tcase_add_test(tc, window_requests_name_the_window);
 	suite_add_tcase(s, tc);
 	return s;
 }

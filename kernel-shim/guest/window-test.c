@@ -31,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -229,6 +230,28 @@ static uint64_t bar_phys(const struct shim_pci_address *fn)
 
 /* ---- checks ------------------------------------------------------------ */
 
+/* Nothing may pin a window's pages: the paths that go through
+ * get_user_pages() must fail on its mapping. */
+static void expect_unpinnable(void *p)
+{
+	char buf[4], path[64];
+	struct iovec local = { buf, sizeof(buf) }, remote = { p, sizeof(buf) };
+	ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	int fd;
+
+	expect(n < 0, "process_vm_readv of a window's mapping fails: %s",
+	       n < 0 ? strerror(errno) : "read!");
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)getpid());
+	fd = open(path, O_RDONLY);
+	n = fd < 0 ? -2 : pread(fd, buf, sizeof(buf), (off_t)(uintptr_t)p);
+	expect(n == -1, "reading a window's mapping through /proc/PID/mem fails: %s",
+	       n == -1	 ? strerror(errno)
+	       : n == -2 ? "cannot open it"
+			 : "read!");
+	if (fd >= 0)
+		close(fd);
+}
+
 static void check_ident(int ctl)
 {
 	struct mmio_window_stats s;
@@ -247,6 +270,7 @@ static void check_ident(int ctl)
 		p[1] = 0x12345678u; /* edu's liveness register answers with the inverse */
 		live = p[1];
 		expect(live == ~0x12345678u, "edu liveness through a rw window: 0x%08x", live);
+		expect_unpinnable((void *)p);
 		s = stats(ctl, id);
 		expect(s.version == MMIO_WINDOW_ABI_VERSION && s.maps == 1 && s.mapped == 1 &&
 			       s.faults >= 1 && s.live == 1 && s.revoked == 0,

@@ -516,10 +516,14 @@ static long mw_ioctl_create(struct mw_control *ctl, void __user *uarg)
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
 	ret = mw_create_validate(&a);
+	a.applied = a.cache;
+	a.refusal = MMIO_WINDOW_OK;
+	a.fd = -1;
+	a.id = 0;
+	a.phys = 0;
 	if (ret) {
 		a.refusal = MMIO_WINDOW_BAD_ARGUMENT;
 	} else {
-		a.applied = a.cache;
 		fd = get_unused_fd_flags(O_CLOEXEC);
 		if (fd < 0)
 			ret = mw_refuse(&a, MMIO_WINDOW_NO_MEMORY, fd);

@@ -130,7 +130,8 @@ enum mmio_window_refusal {
  *   fd          the window descriptor (O_CLOEXEC; O_RDWR for RW windows,
  *               else O_RDONLY).
  *   phys        physical address of the window's first byte.
- * Out (always):
+ * Out (also on failure, except EPERM and EFAULT; id, phys 0 and fd -1
+ * then; input values of the out fields are ignored):
  *   refusal     enum mmio_window_refusal.
  *   applied     the cache type the kernel applies to the range: equal to
  *               @cache on success; on MMIO_WINDOW_CACHE_MISMATCH the other
