@@ -22,6 +22,7 @@ _Static_assert(sizeof(struct mmio_window_revoke) == MMIO_WINDOW_REVOKE_SIZE_V1,
 	       "mmio_window_revoke layout");
 _Static_assert(sizeof(struct mmio_window_stats) == MMIO_WINDOW_STATS_SIZE_V1,
 	       "mmio_window_stats layout");
+_Static_assert(MMIO_WINDOW_MAX_LENGTH == 1ull << 30, "the sentence below says 1 GiB");
 _Static_assert(MMIO_WINDOW_CACHE_UC == MMIO_CACHE_UNCACHED &&
 		       MMIO_WINDOW_CACHE_WC == MMIO_CACHE_WRITE_COMBINING &&
 		       MMIO_WINDOW_CACHE_WT == MMIO_CACHE_WRITE_THROUGH &&
@@ -115,6 +116,9 @@ static struct refusal refusal_of(const struct mmio_window_create *c, int saved)
 	case MMIO_WINDOW_NO_MEMORY:
 		return (struct refusal){ MMIO_ENOMEM,
 					 "the kernel is out of memory or descriptors" };
+	case MMIO_WINDOW_TOO_LARGE:
+		return (struct refusal){ MMIO_EINVAL, "longer than 1 GiB, the most one window may "
+						      "cover: split it" };
 	case MMIO_WINDOW_NOT_PERMITTED:
 		return (struct refusal){ MMIO_EACCES, "the caller lacks CAP_SYS_RAWIO" };
 	default:

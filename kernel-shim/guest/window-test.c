@@ -13,7 +13,8 @@
  * Each assertion prints "ok: ...", "FAIL: ..." or, when it cannot run here,
  * "SKIP: ..." (never counted as passed). The exit status is the number of
  * failures (at most 99). CHECKs: ident bounds private readonly revoke
- * revoke-closed control-close refusals attack cache nonroot rmmod lockdown.
+ * revoke-closed control-close refusals attack race fuzz cache nonroot rmmod
+ * rebind remove helper lockdown.
  */
 #include <mmio/wincontrol.h>
 
@@ -21,9 +22,12 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/capability.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +46,8 @@ static int failures;
 static struct shim_pci_address edu, spare, bound;
 static bool have_bound;
 
-static void report(const char *tag, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 2, 0)))
+report(const char *tag, const char *fmt, va_list ap)
 {
 	printf("%s: ", tag);
 	vprintf(fmt, ap);
@@ -72,27 +77,40 @@ static void __attribute__((format(printf, 1, 2))) skip(const char *fmt, ...)
 
 /* ---- faults --------------------------------------------------------- */
 
-static sigjmp_buf fault_env;
+static _Thread_local sigjmp_buf fault_env;
+static _Thread_local volatile sig_atomic_t probing;
 
+/* Installed once for the whole process (threads probe concurrently):
+ * a fault inside read32_probe() returns there, any other is fatal. */
 static void on_fault(int sig)
 {
+	if (!probing) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
 	siglongjmp(fault_env, sig);
+}
+
+static void fault_handlers_install(void)
+{
+	struct sigaction sa = { .sa_handler = on_fault };
+
+	sigaction(SIGBUS, &sa, NULL);
+	sigaction(SIGSEGV, &sa, NULL);
 }
 
 /* Read *@p; 0 and *@val on success, else the signal the access raised. */
 static int read32_probe(const void *p, uint32_t *val)
 {
-	struct sigaction sa = { .sa_handler = on_fault }, old_bus, old_segv;
 	volatile const uint32_t *r = p;
 	int sig;
 
-	sigaction(SIGBUS, &sa, &old_bus);
-	sigaction(SIGSEGV, &sa, &old_segv);
+	probing = 1;
 	sig = sigsetjmp(fault_env, 1);
 	if (sig == 0)
 		*val = *r;
-	sigaction(SIGBUS, &old_bus, NULL);
-	sigaction(SIGSEGV, &old_segv, NULL);
+	probing = 0;
 	return sig;
 }
 
@@ -476,15 +494,35 @@ static void check_control_close(void)
 		return;
 	fd = window(ctl, &edu, 0, PAGE, MMIO_WINDOW_CACHE_UC, true, NULL);
 	p = fd < 0 ? MAP_FAILED : map(fd, PAGE, PROT_READ, 0);
+	/* Read first, so that a page is in place for the close to remove. */
+	expect_ident(p, "a window of a second control descriptor reads edu ident");
 	close(ctl);
-	if (p == MAP_FAILED) {
-		expect(false, "map a window of a second control descriptor");
-	} else {
+	if (p != MAP_FAILED) {
 		expect_sigbus(p, "closing the control descriptor revoked its window");
 		munmap(p, PAGE);
 	}
 	if (fd >= 0)
 		close(fd);
+}
+
+/* The helper's view: its sentences, and the sums over the descriptor. */
+static void check_helper(int ctl)
+{
+	struct mmio_window_stats s;
+	char err[256] = "";
+	int st = shim_window_revoke(ctl, 1u << 30, err, sizeof(err));
+
+	expect(st == MMIO_ENOENT && strstr(err, "never made it"),
+	       "shim_window_revoke of an unknown id: %s", err);
+	st = shim_window_stats(ctl, 0, &s, err, sizeof(err));
+	expect(st == MMIO_OK && s.version == MMIO_WINDOW_ABI_VERSION && s.windows >= s.revoked &&
+		       s.windows > 0 && s.maps > 0 && s.faults > 0,
+	       "shim_window_stats sums: %llu windows, %llu live, %llu revoked, %llu faults, "
+	       "%llu SIGBUS, %llu maps, %llu mapped",
+	       (unsigned long long)s.windows, (unsigned long long)s.live,
+	       (unsigned long long)s.revoked, (unsigned long long)s.faults,
+	       (unsigned long long)s.sigbus, (unsigned long long)s.maps,
+	       (unsigned long long)s.mapped);
 }
 
 /* The start of the first /proc/iomem line (any depth) whose name contains
@@ -583,6 +621,7 @@ static void check_attack_create(int ctl)
 	BAD_CREATE(EINVAL, "function 8", c.pci_function = 8);
 	BAD_CREATE(EINVAL, "BAR 6", c.pci_bar = 6);
 	BAD_CREATE(EINVAL, "PCI fields on a physical range", c.flags = MMIO_WINDOW_PHYS);
+	BAD_CREATE(EFBIG, "2 GiB, past the 1 GiB limit", c.length = 2 * MMIO_WINDOW_MAX_LENGTH);
 	BAD_CREATE(ENODEV, "a function that does not exist", c.pci_slot = 0x1f);
 	BAD_CREATE(ENODEV, "a BAR edu does not have", c.pci_bar = 1);
 	BAD_CREATE(ERANGE, "a physical range past the CPU's address width",
@@ -614,6 +653,177 @@ static void check_attack(int ctl)
 	err = read(fd, &b, 1) < 0 ? errno : 0;
 	expect(err != 0, "read(2) of a window descriptor fails: %s", strerror(err));
 	close(fd);
+}
+
+/* ---- revoke racing faults, and random requests ------------------------- */
+
+#define RACE_PAGES   64
+#define RACE_THREADS 3
+
+struct race {
+	int fd;			  /* the window: each round maps it afresh */
+	const char *map;	  /* RACE_PAGES pages of it, mapped once */
+	atomic_bool revoked;	  /* set once REVOKE has returned */
+	atomic_int late_reads;	  /* reads that began after it and succeeded */
+	atomic_int reads, faults; /* all reads; those that raised SIGBUS */
+	atomic_int seed;
+};
+
+/* One round: every page of @m, from a start of its own; @m is a fresh
+ * mapping (each first touch a fault racing the revoke) or the shared one. */
+static void race_round(struct race *r, const char *m, unsigned seed)
+{
+	uint32_t v;
+
+	for (unsigned i = 0; i < RACE_PAGES; i++) {
+		unsigned pg = (i * 7 + seed) % RACE_PAGES;
+		bool after = atomic_load(&r->revoked);
+		int sig = read32_probe(m + (size_t)pg * PAGE, &v);
+
+		atomic_fetch_add(&r->reads, 1);
+		if (sig)
+			atomic_fetch_add(&r->faults, 1);
+		else if (after)
+			atomic_fetch_add(&r->late_reads, 1);
+		if (i % 16 == 0)
+			sched_yield();
+	}
+}
+
+/* Map, touch, unmap, until two rounds after the revoke (then the mmap fails
+ * and the shared mapping is read instead). */
+static void *race_reader(void *arg)
+{
+	struct race *r = arg;
+	unsigned seed = (unsigned)atomic_fetch_add(&r->seed, 17), after = 0;
+
+	for (unsigned round = 0; round < 10000 && after < 2; round++) {
+		void *m = map(r->fd, RACE_PAGES * PAGE, PROT_READ, 0);
+
+		after += atomic_load(&r->revoked);
+		race_round(r, m == MAP_FAILED ? r->map : m, seed + round);
+		race_round(r, r->map, seed + round * 3);
+		if (m != MAP_FAILED)
+			munmap(m, RACE_PAGES * PAGE);
+	}
+	return NULL;
+}
+
+static void race_expect_all_gone(const char *map)
+{
+	uint32_t v;
+
+	for (unsigned i = 0; i < RACE_PAGES; i++)
+		if (read32_probe(map + (size_t)i * PAGE, &v) != SIGBUS) {
+			expect(false, "page %u of the revoked window still reads", i);
+			return;
+		}
+	expect(true, "all %u pages of the revoked window raise SIGBUS", RACE_PAGES);
+}
+
+/* Revoke while threads are faulting pages in: a page inserted by a fault
+ * that raced the revoke must be gone too, so no read that starts after
+ * REVOKE returned may succeed, on any page. */
+static void check_race(int ctl)
+{
+	struct race r = { 0 };
+	pthread_t t[RACE_THREADS];
+	uint64_t id = 0;
+	int before;
+
+	r.fd = window(ctl, &edu, 0, RACE_PAGES * PAGE, MMIO_WINDOW_CACHE_UC, false, &id);
+	if (r.fd < 0)
+		return;
+	r.map = map(r.fd, RACE_PAGES * PAGE, PROT_READ, 0);
+	if (r.map == MAP_FAILED) {
+		expect(false, "map %u pages of edu BAR0: %s", RACE_PAGES, strerror(errno));
+		close(r.fd);
+		return;
+	}
+	for (int i = 0; i < RACE_THREADS; i++)
+		pthread_create(&t[i], NULL, race_reader, &r);
+	while (atomic_load(&r.reads) < 6 * RACE_PAGES)
+		usleep(200);
+	expect(window_revoke(ctl, id) == 0, "REVOKE while %d threads fault pages in", RACE_THREADS);
+	atomic_store(&r.revoked, true);
+	before = atomic_load(&r.reads);
+	for (int i = 0; i < RACE_THREADS; i++)
+		pthread_join(t[i], NULL);
+	expect(atomic_load(&r.late_reads) == 0 && atomic_load(&r.faults) > 0,
+	       "no read after REVOKE succeeded (%d late; %d reads before it, %d after, %d "
+	       "SIGBUS; %llu pages faulted in)",
+	       atomic_load(&r.late_reads), before, atomic_load(&r.reads) - before,
+	       atomic_load(&r.faults), (unsigned long long)stats(ctl, id).faults);
+	race_expect_all_gone(r.map);
+	munmap((void *)r.map, RACE_PAGES * PAGE);
+	close(r.fd);
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* A random CREATE, mostly near-valid so that it gets past the size check. */
+static void fuzz_fill(struct mmio_window_create *c, uint64_t *rng)
+{
+	uint64_t x = rng_next(rng);
+	unsigned char *b = (unsigned char *)c;
+
+	for (size_t i = 0; i < sizeof(*c); i++)
+		b[i] = (unsigned char)rng_next(rng);
+	if (x & 1)
+		create_init(c, (x & 2) ? &edu : NULL, (rng_next(rng) % 512) * PAGE,
+			    (rng_next(rng) % 4 + 1) * PAGE, (unsigned)(x >> 8) % 6, x & 4);
+	if ((x & 1) && !(x & 2))
+		c->offset = (rng_next(rng) & 0xffffffffff000ull) >> ((x >> 16) % 40);
+	if (x & 8)
+		c->size = sizeof(*c);
+	if (x & 16)
+		c->offset &= ~(uint64_t)(PAGE - 1);
+}
+
+static bool errno_documented(int err)
+{
+	static const int known[] = {
+		EINVAL,	       EFBIG,	   ENODEV,     EACCES, ERANGE, EBUSY,
+		EADDRNOTAVAIL, EADDRINUSE, EOPNOTSUPP, ENOSPC, ENOMEM, EMFILE
+	};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (err == known[i])
+			return true;
+	return false;
+}
+
+/* Thousands of random requests: the kernel survives, every failure has a
+ * documented errno, and nothing is handed out on failure. */
+static void check_fuzz(int ctl)
+{
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	unsigned made = 0, refused_n = 0, odd = 0, leaked = 0;
+	struct mmio_window_create c;
+
+	for (int i = 0; i < 3000; i++) {
+		fuzz_fill(&c, &rng);
+		if (create_raw(ctl, &c) == 0) {
+			made++;
+			close(c.fd);
+			continue;
+		}
+		refused_n++;
+		odd += !errno_documented(errno);
+		leaked += c.fd != -1;
+		if (i % 4 == 0)
+			(void)window_revoke(ctl, rng_next(&rng) % 4096);
+	}
+	expect(odd == 0 && leaked == 0,
+	       "3000 random CREATEs: %u made, %u refused, %u with an undocumented errno, %u "
+	       "with a descriptor on failure",
+	       made, refused_n, odd, leaked);
 }
 
 /* The type pat_memtype_list gives [@phys, @phys + @len), or "" if none. */
@@ -795,6 +1005,104 @@ static void check_lockdown(int ctl)
 	refused(ctl, &c, EACCES, MMIO_WINDOW_LOCKDOWN, "a physical window under lockdown");
 }
 
+/* Write @text to the sysfs file @path: 0 or the errno. */
+static int sysfs_write(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY), err = 0;
+
+	if (fd < 0 || write(fd, text, strlen(text)) < 0)
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+/* "/sys/bus/pci/devices/BDF/@leaf" in @buf. */
+static const char *dev_path(char *buf, size_t len, const struct shim_pci_address *fn,
+			    const char *leaf)
+{
+	snprintf(buf, len, "/sys/bus/pci/devices/%04x:%02x:%02x.%x/%s", fn->domain, fn->bus,
+		 fn->device, fn->function, leaf);
+	return buf;
+}
+
+static bool has_driver(const struct shim_pci_address *fn)
+{
+	char path[160];
+
+	return access(dev_path(path, sizeof(path), fn, "driver"), F_OK) == 0;
+}
+
+/* A mapped window of the spare function, readable; NULL if not. */
+static void *spare_window(int ctl, int *fd, uint64_t *id)
+{
+	uint32_t v;
+	void *p;
+
+	*fd = window(ctl, &spare, 0, PAGE, MMIO_WINDOW_CACHE_UC, false, id);
+	if (*fd < 0)
+		return NULL;
+	p = map(*fd, PAGE, PROT_READ, 0);
+	if (p == MAP_FAILED || read32_probe(p, &v) != 0) {
+		expect(false, "map and read a window of the spare function");
+		close(*fd);
+		return NULL;
+	}
+	return p;
+}
+
+/* A driver binding to the function revokes its windows (before its probe). */
+static void check_rebind(int ctl)
+{
+	uint64_t id = 0;
+	int fd, err;
+	char bdf[16], path[160];
+	void *p = spare_window(ctl, &fd, &id);
+
+	if (!p)
+		return;
+	snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%x", spare.domain, spare.bus, spare.device,
+		 spare.function);
+	err = sysfs_write(dev_path(path, sizeof(path), &spare, "driver_override"),
+			  "uio_pci_generic");
+	if (!err)
+		err = sysfs_write("/sys/bus/pci/drivers_probe", bdf);
+	if (err || !has_driver(&spare)) {
+		skip("cannot bind uio_pci_generic to the spare function (%s): the rebind check",
+		     strerror(err));
+	} else {
+		expect_sigbus(p, "a driver binding to the function revoked its window");
+		expect(stats(ctl, id).revoked == 1, "STATS: the window counts as revoked");
+		err = sysfs_write("/sys/bus/pci/drivers/uio_pci_generic/unbind", bdf);
+		expect(err == 0 && !has_driver(&spare), "the driver unbinds again (%s)",
+		       strerror(err));
+	}
+	sysfs_write(dev_path(path, sizeof(path), &spare, "driver_override"), "\n");
+	munmap(p, PAGE);
+	close(fd);
+}
+
+/* Removing the function revokes its windows; a rescan brings it back. */
+static void check_remove(int ctl)
+{
+	uint64_t id = 0;
+	char path[160];
+	int fd, err;
+	void *p = spare_window(ctl, &fd, &id);
+
+	if (!p)
+		return;
+	err = sysfs_write(dev_path(path, sizeof(path), &spare, "remove"), "1");
+	expect(err == 0, "remove the spare function (%s)", strerror(err));
+	if (err == 0)
+		expect_sigbus(p, "removing the function revoked its window");
+	munmap(p, PAGE);
+	close(fd);
+	err = sysfs_write("/sys/bus/pci/rescan", "1");
+	expect(err == 0 && bar_phys(&spare) != 0, "a rescan brings the function back (%s)",
+	       strerror(err));
+}
+
 static bool bdf_parse(const char *s, struct shim_pci_address *a)
 {
 	unsigned d, b, s_, f;
@@ -820,6 +1128,9 @@ static const struct {
 	{ "refusals", check_refusals }, { "attack", check_attack },
 	{ "cache", check_cache },	{ "nonroot", check_nonroot },
 	{ "rmmod", check_rmmod },	{ "lockdown", check_lockdown },
+	{ "race", check_race },		{ "fuzz", check_fuzz },
+	{ "rebind", check_rebind },	{ "remove", check_remove },
+	{ "helper", check_helper },
 };
 
 static int run(const char *name, int ctl)
@@ -859,6 +1170,7 @@ int main(int argc, char **argv)
 				"CHECK...\n");
 		return 99;
 	}
+	fault_handlers_install();
 	ctl = control_open();
 	if (ctl < 0)
 		return 99;

@@ -49,6 +49,7 @@ struct mw_counts {
 };
 
 struct mw_control {
+	struct list_head node; /* in mw_controls, while the control file is open */
 	struct kref ref; /* the control file, and each window it made */
 	struct mutex lock; /* windows, next_id, revoked, gone, nwindows */
 	struct list_head windows;
@@ -68,12 +69,17 @@ struct mw_window {
 	u32 cache;
 	phys_addr_t phys;
 	unsigned long npages;
+	struct pci_dev *pdev; /* PCI windows: revoked when it binds or goes */
 	void __iomem *reservation; /* holds the PAT type; NULL once revoked */
 	struct inode *inode;
 	atomic64_t faults, sigbus, maps, mapped;
 };
 
 static struct vfsmount *mw_mnt;
+
+/* Every open control, for the PCI notifier. Taken before any ctl->lock. */
+static DEFINE_MUTEX(mw_controls_lock);
+static LIST_HEAD(mw_controls);
 
 static const char *const mw_cache_names[MMIO_WINDOW_CACHE_COUNT] = {
 	[MMIO_WINDOW_CACHE_UC] = "uncached-minus",
@@ -263,6 +269,7 @@ static int mw_window_release(struct inode *inode, struct file *file)
 		iounmap(w->reservation);
 	mutex_unlock(&ctl->lock);
 	kref_put(&ctl->ref, mw_ctl_free);
+	pci_dev_put(w->pdev);
 	kfree(w);
 	return 0;
 }
@@ -280,6 +287,7 @@ static const struct file_operations mw_window_fops = {
 struct mw_range {
 	phys_addr_t phys;
 	u64 len;
+	struct pci_dev *pdev; /* a reference, for PCI windows */
 };
 
 static int mw_refuse(struct mmio_window_create *a, u32 refusal, int err)
@@ -304,6 +312,8 @@ static int mw_create_validate(struct mmio_window_create *a)
 	if (!a->length || !PAGE_ALIGNED(a->length) || !PAGE_ALIGNED(a->offset) ||
 	    check_add_overflow(a->offset, a->length, &end))
 		return -EINVAL;
+	if (a->length > MMIO_WINDOW_MAX_LENGTH)
+		return mw_refuse(a, MMIO_WINDOW_TOO_LARGE, -EFBIG);
 	if (kind == MMIO_WINDOW_PHYS)
 		return (a->pci_domain || a->pci_bus || a->pci_slot || a->pci_function ||
 			a->pci_bar) ? -EINVAL : 0;
@@ -335,7 +345,10 @@ static int mw_resolve_pci(struct mmio_window_create *a, struct mw_range *r)
 		ret = mw_refuse(a, MMIO_WINDOW_DRIVER_BOUND, -EBUSY);
 	r->phys = start + a->offset;
 	r->len = a->length;
-	pci_dev_put(pdev);
+	if (ret)
+		pci_dev_put(pdev);
+	else
+		r->pdev = pdev;
 	return ret;
 }
 
@@ -344,21 +357,8 @@ static int mw_claimed(struct resource *res, void *arg)
 	return 1;
 }
 
-static int mw_resolve(struct mmio_window_create *a, struct mw_range *r)
+static int mw_check_range(struct mmio_window_create *a, const struct mw_range *r)
 {
-	bool pci = a->flags & MMIO_WINDOW_PCI;
-	int ret;
-
-	if (security_locked_down(pci ? LOCKDOWN_PCI_ACCESS : LOCKDOWN_DEV_MEM))
-		return mw_refuse(a, MMIO_WINDOW_LOCKDOWN, -EACCES);
-	if (pci) {
-		ret = mw_resolve_pci(a, r);
-		if (ret)
-			return ret;
-	} else {
-		r->phys = a->offset;
-		r->len = a->length;
-	}
 	if ((r->phys + r->len - 1) >> boot_cpu_data.x86_phys_bits)
 		return mw_refuse(a, MMIO_WINDOW_OUT_OF_BAR, -ERANGE);
 	if (region_intersects(r->phys, r->len, IORESOURCE_SYSTEM_RAM, IORES_DESC_NONE) !=
@@ -370,6 +370,32 @@ static int mw_resolve(struct mmio_window_create *a, struct mw_range *r)
 				r->phys + r->len - 1, NULL, mw_claimed) > 0)
 		return mw_refuse(a, MMIO_WINDOW_CLAIMED, -EADDRINUSE);
 	return 0;
+}
+
+/* Fills @r; on success r->pdev holds a reference (PCI) or is NULL. */
+static int mw_resolve(struct mmio_window_create *a, struct mw_range *r)
+{
+	bool pci = a->flags & MMIO_WINDOW_PCI;
+	int ret;
+
+	r->pdev = NULL;
+
+	if (security_locked_down(pci ? LOCKDOWN_PCI_ACCESS : LOCKDOWN_DEV_MEM))
+		return mw_refuse(a, MMIO_WINDOW_LOCKDOWN, -EACCES);
+	if (pci) {
+		ret = mw_resolve_pci(a, r);
+		if (ret)
+			return ret;
+	} else {
+		r->phys = a->offset;
+		r->len = a->length;
+	}
+	ret = mw_check_range(a, r);
+	if (ret) {
+		pci_dev_put(r->pdev);
+		r->pdev = NULL;
+	}
+	return ret;
 }
 
 /*
@@ -440,17 +466,31 @@ static struct mw_window *mw_window_alloc(const struct mmio_window_create *a,
 	w->cache = a->cache;
 	w->phys = r->phys;
 	w->npages = r->len >> PAGE_SHIFT;
+	w->pdev = r->pdev; /* the window's reference, put by its release */
 	return w;
 }
 
-/* Link @w into @ctl, which gives it its id. */
+/*
+ * Link @w into @ctl, which gives it its id. Under mw_controls_lock, and
+ * the driver checked again under it: the kernel sets dev->driver before
+ * it notifies the bind, so either the notifier sees this window or this
+ * sees the driver.
+ */
 static int mw_window_link(struct mw_control *ctl, struct mw_window *w,
 			  struct mmio_window_create *a)
 {
+	int ret = 0;
+
+	mutex_lock(&mw_controls_lock);
 	mutex_lock(&ctl->lock);
-	if (ctl->nwindows >= MMIO_WINDOW_MAX_PER_CONTROL) {
+	if (w->pdev && READ_ONCE(w->pdev->dev.driver))
+		ret = mw_refuse(a, MMIO_WINDOW_DRIVER_BOUND, -EBUSY);
+	else if (ctl->nwindows >= MMIO_WINDOW_MAX_PER_CONTROL)
+		ret = mw_refuse(a, MMIO_WINDOW_LIMIT, -ENOSPC);
+	if (ret) {
 		mutex_unlock(&ctl->lock);
-		return mw_refuse(a, MMIO_WINDOW_LIMIT, -ENOSPC);
+		mutex_unlock(&mw_controls_lock);
+		return ret;
 	}
 	w->id = ctl->next_id++;
 	w->ctl = ctl;
@@ -458,6 +498,7 @@ static int mw_window_link(struct mw_control *ctl, struct mw_window *w,
 	list_add_tail(&w->node, &ctl->windows);
 	ctl->nwindows++;
 	mutex_unlock(&ctl->lock);
+	mutex_unlock(&mw_controls_lock);
 	return 0;
 }
 
@@ -475,7 +516,7 @@ static int mw_create(struct mw_control *ctl, struct mmio_window_create *a,
 		return ret;
 	ret = mw_reserve(a, &r, &va);
 	if (ret)
-		return ret;
+		goto fail_reserve;
 	w = mw_window_alloc(a, &r);
 	if (!w) {
 		ret = mw_refuse(a, MMIO_WINDOW_NO_MEMORY, -ENOMEM);
@@ -498,12 +539,13 @@ static int mw_create(struct mw_control *ctl, struct mmio_window_create *a,
 fail_link:
 	/* Not linked: the release must not see it. */
 	file->private_data = NULL;
-	w->reservation = NULL;
 	fput(file);
 fail_file:
 	kfree(w);
 fail_alloc:
 	iounmap(va);
+fail_reserve:
+	pci_dev_put(r.pdev);
 	return ret;
 }
 
@@ -515,14 +557,15 @@ static long mw_ioctl_create(struct mw_control *ctl, void __user *uarg)
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
-	ret = mw_create_validate(&a);
-	a.applied = a.cache;
 	a.refusal = MMIO_WINDOW_OK;
 	a.fd = -1;
 	a.id = 0;
 	a.phys = 0;
+	ret = mw_create_validate(&a);
+	a.applied = a.cache;
 	if (ret) {
-		a.refusal = MMIO_WINDOW_BAD_ARGUMENT;
+		if (a.refusal == MMIO_WINDOW_OK)
+			a.refusal = MMIO_WINDOW_BAD_ARGUMENT;
 	} else {
 		fd = get_unused_fd_flags(O_CLOEXEC);
 		if (fd < 0)
@@ -666,6 +709,9 @@ static int mw_ctl_open(struct inode *inode, struct file *file)
 	INIT_LIST_HEAD(&ctl->windows);
 	ctl->next_id = 1;
 	file->private_data = ctl;
+	mutex_lock(&mw_controls_lock);
+	list_add(&ctl->node, &mw_controls);
+	mutex_unlock(&mw_controls_lock);
 	return 0;
 }
 
@@ -675,6 +721,9 @@ static int mw_ctl_release(struct inode *inode, struct file *file)
 	struct mw_control *ctl = file->private_data;
 	struct mw_window *w;
 
+	mutex_lock(&mw_controls_lock);
+	list_del(&ctl->node);
+	mutex_unlock(&mw_controls_lock);
 	mutex_lock(&ctl->lock);
 	list_for_each_entry(w, &ctl->windows, node)
 		mw_revoke(ctl, w);
@@ -697,6 +746,44 @@ static struct miscdevice mw_misc = {
 	.name = "mmio-window",
 	.fops = &mw_ctl_fops,
 	.mode = 0600,
+};
+
+/* ---- PCI functions that bind a driver or go away ----------------------- */
+
+/*
+ * A window must not outlive the conditions it was made under: when a
+ * kernel driver binds to the function (the notice comes before its probe)
+ * or the function is removed, every window of it is revoked.
+ */
+static int mw_pci_notify(struct notifier_block *nb, unsigned long action, void *data)
+{
+	struct pci_dev *pdev = to_pci_dev(data);
+	struct mw_control *ctl;
+	struct mw_window *w;
+	const char *why;
+
+	if (action == BUS_NOTIFY_BIND_DRIVER)
+		why = "a driver is binding to the function";
+	else if (action == BUS_NOTIFY_DEL_DEVICE)
+		why = "the function is being removed";
+	else
+		return NOTIFY_DONE;
+	mutex_lock(&mw_controls_lock);
+	list_for_each_entry(ctl, &mw_controls, node) {
+		mutex_lock(&ctl->lock);
+		list_for_each_entry(w, &ctl->windows, node)
+			if (w->pdev == pdev && !w->revoked) {
+				mw_revoke(ctl, w);
+				pci_info(pdev, "mmio-window: window %llu revoked: %s\n", w->id, why);
+			}
+		mutex_unlock(&ctl->lock);
+	}
+	mutex_unlock(&mw_controls_lock);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block mw_pci_nb = {
+	.notifier_call = mw_pci_notify,
 };
 
 /* ---- the pseudo file system: one inode per window --------------------- */
@@ -723,18 +810,26 @@ static int __init mw_init(void)
 	mw_mnt = kern_mount(&mw_fs_type);
 	if (IS_ERR(mw_mnt))
 		return PTR_ERR(mw_mnt);
+	ret = bus_register_notifier(&pci_bus_type, &mw_pci_nb);
+	if (ret)
+		goto fail_notifier;
 	ret = misc_register(&mw_misc);
-	if (ret) {
-		kern_unmount(mw_mnt);
-		return ret;
-	}
+	if (ret)
+		goto fail_misc;
 	pr_info("mmio-window: /dev/mmio-window ready (ABI %d)\n", MMIO_WINDOW_ABI_VERSION);
 	return 0;
+
+fail_misc:
+	bus_unregister_notifier(&pci_bus_type, &mw_pci_nb);
+fail_notifier:
+	kern_unmount(mw_mnt);
+	return ret;
 }
 
 static void __exit mw_exit(void)
 {
 	misc_deregister(&mw_misc);
+	bus_unregister_notifier(&pci_bus_type, &mw_pci_nb);
 	kern_unmount(mw_mnt);
 }
 

@@ -13,8 +13,10 @@
 #     a one-page window; no byte past the window's pages; MAP_PRIVATE and
 #     writes to a read-only window refused; revoke faults the process and
 #     a forked child; REVOKE idempotent and after the descriptor closed;
-#     closing the control descriptor revokes; RAM, claimed ranges, a bound
-#     driver and malformed requests refused; exact cache types checked in
+#     closing the control descriptor, a driver binding to the function and
+#     its removal revoke; RAM, claimed ranges, a bound driver and malformed
+#     or random requests refused; no read succeeds after a revoke that
+#     raced faulting threads; exact cache types checked in
 #     pat_memtype_list; uid 1000 and a root without CAP_SYS_RAWIO refused;
 #     rmmod refused while a window exists;
 #  3. server-level checks (mmio-window-revoke, as root with a uid 1000
@@ -73,7 +75,7 @@ check "uio_pci_generic bound to $bound" bind_bound
 
 # ---- 2. module-level checks ----
 wintest ident bounds private readonly revoke revoke-closed control-close \
-	refusals attack cache nonroot rmmod
+	refusals attack race fuzz cache nonroot rmmod rebind remove helper
 
 # ---- 3. server-level checks ----
 # mmio-window-revoke rewrites the policy (edu for uid 1000: rw, r, none)

@@ -63,7 +63,8 @@ int shim_window_open_control(int *control, char *err, size_t errlen);
  *
  * Returns MMIO_OK, or:
  *   MMIO_EINVAL   malformed spec (alignment, zero length, overflow, bad
- *                 cache), a range past the BAR, or a cache type the kernel
+ *                 cache, longer than MMIO_WINDOW_MAX_LENGTH), a range past
+ *                 the BAR, or a cache type the kernel
  *                 cannot give exactly (the sentence names both types);
  *   MMIO_ENOENT   no such PCI function, or no memory BAR there;
  *   MMIO_EBUSY    a kernel driver is bound to the function, or has claimed

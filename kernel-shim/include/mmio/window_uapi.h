@@ -27,9 +27,10 @@
  * Pages are inserted at fault time (VM_IO|VM_PFNMAP: get_user_pages()
  * cannot pin them). The descriptor supports nothing but mmap and close.
  *
- * Revocation: MMIO_WINDOW_IOC_REVOKE of a window's id, or the close of the
+ * Revocation: MMIO_WINDOW_IOC_REVOKE of a window's id, the close of the
  * control descriptor that created it (so a crashed server fails closed),
- * removes the window's pages from every process that mapped it, forked
+ * or, for a PCI window, a kernel driver binding to the function or the
+ * function's removal, removes the window's pages from every process that mapped it, forked
  * children included; the next access there raises SIGBUS, and so does
  * every later one. Revocation also releases the window's cache-type
  * reservation. It cannot be undone: create a new window instead.
@@ -107,7 +108,15 @@ enum mmio_window_refusal {
 					 * descriptor (MMIO_WINDOW_MAX_PER_CONTROL) */
 	MMIO_WINDOW_NO_MEMORY = 10,	/* ENOMEM, or EMFILE/ENFILE: out of memory/descriptors */
 	MMIO_WINDOW_NOT_PERMITTED = 11, /* EPERM: the caller lacks CAP_SYS_RAWIO */
+	MMIO_WINDOW_TOO_LARGE = 12,	/* EFBIG: length > MMIO_WINDOW_MAX_LENGTH */
 };
+
+/*
+ * The longest window: the reservation that holds its cache type is a kernel
+ * mapping of the whole range, whose page tables (up to 2 MiB for 1 GiB
+ * mapped with 4 KiB pages) are the kernel's memory. Split a longer range.
+ */
+#define MMIO_WINDOW_MAX_LENGTH (1ull << 30)
 
 #define MMIO_WINDOW_MAX_PER_CONTROL 65536u
 
@@ -124,7 +133,8 @@ enum mmio_window_refusal {
  *               whose start is page-aligned.
  *   offset      PCI: of the window's first byte in the BAR; PHYS: its
  *               physical address. Page-aligned.
- *   length      bytes, page-aligned, not 0; offset + length must not overflow.
+ *   length      bytes, page-aligned, not 0, at most MMIO_WINDOW_MAX_LENGTH;
+ *               offset + length must not overflow.
  * Out (on success):
  *   id          the window's id (>= 1).
  *   fd          the window descriptor (O_CLOEXEC; O_RDWR for RW windows,
@@ -143,6 +153,7 @@ enum mmio_window_refusal {
  *   EINVAL      bad size, unknown flag, not exactly one of PCI/PHYS, cache out
  *               of range, unaligned or zero length, unaligned offset, overflow,
  *               non-zero reserved field or padding, PCI fields set for PHYS.
+ *   EFBIG       length > MMIO_WINDOW_MAX_LENGTH (refusal TOO_LARGE).
  *   EACCES      kernel lockdown (LOCKDOWN_PCI_ACCESS for PCI windows,
  *               LOCKDOWN_DEV_MEM for PHYS).
  *   ENODEV      no such PCI function, or the BAR is absent, not memory, or
