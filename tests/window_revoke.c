@@ -15,7 +15,10 @@
  *     MMIO_EREVOKED, then proxied successes with edu's ID, and
  *     mmio_is_direct() turns 0;
  *   - a forked grandchild that inherited the mapping gets SIGBUS there;
- *   - after the grant is removed, every read is MMIO_EREVOKED.
+ *   - after the grant is removed, every read is MMIO_EREVOKED;
+ *   - closing a direct region revokes its window in a forked child too;
+ * and a second uid 1000 client killed with SIGKILL leaves a forked child
+ * whose inherited window is revoked as well.
  * It prints "ok: ..." or "FAIL: ..." lines and the revocation latency
  * (policy written and SIGHUP sent, until the reader's first MMIO_EREVOKED),
  * and exits 0 only if every check passed.
@@ -25,6 +28,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -164,21 +168,83 @@ static void grandchild_bus(int sig)
 	siglongjmp(grandchild_jmp, sig);
 }
 
-/* A forked child reads the inherited mapping at @p until it faults:
- * exit 0 on SIGBUS within 20 s, 1 otherwise. */
-static pid_t grandchild_start(volatile const uint32_t *p)
+/*
+ * A forked child reads the inherited mapping at @p until it faults: exit
+ * 0 on SIGBUS within 20 s (first writing 'B' to @report, if not -1), 1
+ * otherwise. It closes every other descriptor, the connection to the
+ * server among them, so that its parent's session ends with its parent.
+ */
+static pid_t grandchild_start(volatile const uint32_t *p, int report)
 {
 	pid_t pid = fork();
 
 	if (pid != 0)
 		return pid;
+	for (int fd = 3; fd < 1024; fd++)
+		if (fd != report)
+			close(fd);
 	signal(SIGBUS, grandchild_bus);
 	signal(SIGSEGV, grandchild_bus);
-	if (sigsetjmp(grandchild_jmp, 1) != 0)
+	if (sigsetjmp(grandchild_jmp, 1) != 0) {
+		if (report >= 0 && write(report, "B", 1) != 1)
+			_exit(2);
 		_exit(0);
+	}
 	for (uint64_t end = now_ns() + 20000000000ull; now_ns() < end;)
 		(void)*p;
 	_exit(1);
+}
+
+/* Byte 0 of direct region @r in this process (the header's inline view). */
+static volatile const uint32_t *region_base(mmio_region *r)
+{
+	return (volatile const uint32_t *)((struct mmio_region_fast *)r)->base;
+}
+
+/* A forked child of a client reading page 1 of edu gets SIGBUS once the
+ * client closes the region: no window outlives its handle. */
+static bool close_revokes(mmio_client *c)
+{
+	mmio_region *r;
+	pid_t child;
+	int status;
+
+	if (mmio_open_range(c, "edu", 4096, 4096, MMIO_OPEN_REQUIRE_DIRECT, &r) != MMIO_OK)
+		return false;
+	child = grandchild_start(region_base(r), -1);
+	usleep(100000);
+	mmio_close(r);
+	return waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* A client of uid 1000 with one page of edu mapped leaves a forked child
+ * reading it, says 'R' on @report, and waits to be killed. */
+static int victim_run(const char *url, int go, int report)
+{
+	mmio_client *c;
+	mmio_region *r;
+	uint64_t sent;
+
+	if (read(go, &sent, sizeof(sent)) != sizeof(sent) || setgid(1000) != 0 ||
+	    setuid(1000) != 0 || mmio_connect(url, &c) != MMIO_OK ||
+	    mmio_open_range(c, "edu", 0, 4096, MMIO_OPEN_REQUIRE_DIRECT, &r) != MMIO_OK)
+		return 1;
+	grandchild_start(region_base(r), report);
+	if (write(report, "R", 1) != 1)
+		return 1;
+	for (;;)
+		pause();
+}
+
+/* The byte a helper writes to @fd within 10 s, or 0. */
+static char report_read(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c = 0;
+
+	if (poll(&p, 1, 10000) == 1 && read(fd, &c, 1) != 1)
+		c = 0;
+	return c;
 }
 
 /* Tell the parent we reached step @c, then wait for its go: when it
@@ -226,8 +292,8 @@ static int driver_run(const char *url, int to_parent, int from_parent)
 	check("it reads edu's ID",
 	      mmio_read32(rd.r, 0, &v) == MMIO_OK && (v & EDU_ID_MASK) == EDU_ID);
 	check("a byte past the page is refused", mmio_read32(rd.r, 4096, &v) == MMIO_EINVAL);
-	child = grandchild_start(
-		(volatile const uint32_t *)((struct mmio_region_fast *)rd.r)->base);
+	check("closing a region revokes its window in a forked child too", close_revokes(c));
+	child = grandchild_start(region_base(rd.r), -1);
 	pthread_create(&t, NULL, reader_loop, &rd);
 	usleep(200000);
 
@@ -268,8 +334,8 @@ static int driver_run(const char *url, int to_parent, int from_parent)
 int main(int argc, char **argv)
 {
 	const char *policy = NULL, *listen = NULL;
-	pid_t server = 0, driver;
-	int up[2], down[2], status = 0;
+	pid_t server = 0, driver, victim;
+	int up[2], down[2], vgo[2], vrep[2], status = 0;
 	mmio_client *root;
 	uint64_t sent;
 	char c;
@@ -287,10 +353,18 @@ int main(int argc, char **argv)
 				"--server-pid PID\n");
 		return 2;
 	}
-	/* The driver forks before anything starts nng's threads. */
-	if (pipe(up) != 0 || pipe(down) != 0)
+	/* The helpers fork before anything starts nng's threads. */
+	if (pipe(up) != 0 || pipe(down) != 0 || pipe(vgo) != 0 || pipe(vrep) != 0)
 		return 2;
 	fflush(stdout);
+	victim = fork();
+	if (victim == 0) {
+		close(vgo[1]);
+		close(vrep[0]);
+		_exit(victim_run(listen, vgo[0], vrep[1]));
+	}
+	close(vgo[0]);
+	close(vrep[1]);
 	driver = fork();
 	if (driver == 0) {
 		close(up[0]);
@@ -303,6 +377,13 @@ int main(int argc, char **argv)
 		return 2;
 	sent = reload(policy, listen, server, root, GRANT_RW);
 	check("reload to the rw grant", sent != 0);
+	if (write(vgo[1], &sent, sizeof(sent)) != sizeof(sent))
+		return 2;
+	check("a second client of uid 1000 maps one page of edu", report_read(vrep[0]) == 'R');
+	kill(victim, SIGKILL);
+	waitpid(victim, &status, 0);
+	check("when a client dies, the forked child it left loses its window (SIGBUS)",
+	      report_read(vrep[0]) == 'B');
 	if (write(down[1], &sent, sizeof(sent)) != sizeof(sent))
 		return 2;
 	while (read(up[0], &c, 1) == 1) {
