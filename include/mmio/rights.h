@@ -73,7 +73,8 @@ static inline const char *mmio_cache_name(unsigned cache)
  * and an access after that returns MMIO_EREVOKED (then the region is
  * proxied). Without it, a mapping lasts until the process unmaps it. */
 #define MMIO_REGION_REVOCABLE 0x8u
-#define MMIO_REGION_FLAGS     0xfu
+#define MMIO_REGION_FLAGS     0x7u /* what a region has (LIST) */
+#define MMIO_HANDLE_FLAGS     0xfu /* what an opened handle has (OPEN) */
 
 /* An access width is 1, 2, 4 or 8 bytes. */
 static inline int mmio_width_valid(unsigned width)
