@@ -79,13 +79,15 @@ static int policy_write(const char *path, const char *listen, enum grant g)
 	fprintf(f,
 		"version: 1\nserver:\n  listen: \"%s\"\n  socket_mode: \"0666\"\n"
 		"  windows: required\nregions:\n  - name: edu\n    pci_id: \"1234:11e8\"\n"
-		"    bar: 0\n    cache: uncached\nclients:\n  - name: root\n    uid: 0\n"
+		"    bar: 0\n    cache: uncached\n  - name: shm\n    pci_id: \"1af4:1110\"\n"
+		"    bar: 2\n    cache: write-combining\nclients:\n  - name: root\n    uid: 0\n"
 		"    grants:\n      - { region: edu, access: r, ops: [once] }\n",
 		listen);
 	if (g != GRANT_NONE)
 		fprintf(f,
 			"  - name: driver\n    uid: 1000\n    grants:\n      - { region: edu, "
-			"access: %s, ops: [once, poll, map], widths: [4, 8] }\n",
+			"access: %s, ops: [once, poll, map], widths: [4, 8] }\n"
+			"      - { region: shm, access: rw, ops: [once, bulk, map] }\n",
 			g == GRANT_RW ? "rw" : "r");
 	if (fclose(f) != 0)
 		return -1;
@@ -217,6 +219,26 @@ static bool close_revokes(mmio_client *c)
 	return waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* One page of ivshmem's write-combining BAR through a window, while the
+ * server maps the whole BAR with resource2_wc: the same cache type, so
+ * the kernel creates the window (another type would conflict). */
+static bool wc_window_works(mmio_client *c)
+{
+	struct mmio_region_info info;
+	mmio_region *r;
+	uint64_t v = 0;
+	bool ok;
+
+	if (mmio_open_range(c, "shm", 8192, 4096, MMIO_OPEN_REQUIRE_DIRECT, &r) != MMIO_OK)
+		return false;
+	ok = mmio_describe(r, &info) == MMIO_OK && (info.flags & MMIO_REGION_REVOCABLE) &&
+	     info.cache == MMIO_CACHE_WRITE_COMBINING &&
+	     mmio_write64(r, 8, 0x5EED0F1D5EED0F1Dull) == MMIO_OK &&
+	     mmio_read64(r, 8, &v) == MMIO_OK && v == 0x5EED0F1D5EED0F1Dull;
+	mmio_close(r);
+	return ok;
+}
+
 /* A client of uid 1000 with one page of edu mapped leaves a forked child
  * reading it, says 'R' on @report, and waits to be killed. */
 static int victim_run(const char *url, int go, int report)
@@ -293,6 +315,8 @@ static int driver_run(const char *url, int to_parent, int from_parent)
 	      mmio_read32(rd.r, 0, &v) == MMIO_OK && (v & EDU_ID_MASK) == EDU_ID);
 	check("a byte past the page is refused", mmio_read32(rd.r, 4096, &v) == MMIO_EINVAL);
 	check("closing a region revokes its window in a forked child too", close_revokes(c));
+	check("a write-combining page of ivshmem is direct, revocable, and holds what is written",
+	      wc_window_works(c));
 	child = grandchild_start(region_base(rd.r), -1);
 	pthread_create(&t, NULL, reader_loop, &rd);
 	usleep(200000);
