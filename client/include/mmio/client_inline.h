@@ -114,6 +114,14 @@ MMIO_API MMIO__COLD int mmio_inline_write(mmio_region *r, size_t off, unsigned w
  * then on), else MMIO_EFAULT; not for other use. */
 MMIO_API MMIO__COLD int mmio_inline_fault(mmio_region *r);
 
+/* Its status, as the compiler can see it: never MMIO_OK, so a caller's
+ * "if (mmio_read32(...) == MMIO_OK) use(v)" draws no maybe-uninitialized
+ * warning from the fault path. */
+static inline int mmio__fault_status(mmio_region *r)
+{
+	return mmio_inline_fault(r) == MMIO_EREVOKED ? MMIO_EREVOKED : MMIO_EFAULT;
+}
+
 #if !defined(MMIO_NO_INLINE) && defined(__x86_64__) &&                                             \
 	((defined(__clang__) && __clang_major__ >= 13) ||                                          \
 	 (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
@@ -242,7 +250,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 		*v = x;                                                                            \
 		return MMIO_OK;                                                                    \
 	fault:                                                                                     \
-		return mmio_inline_fault(r);                                                       \
+		return mmio__fault_status(r);                                                      \
 	slow:                                                                                      \
 		__asm__ volatile goto(MMIO__CHECK_ANY_END MMIO__LOAD_AT_BASE                       \
 				      : "=r"(x), "=&r"(t)                                          \
@@ -273,7 +281,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 				      : fault, slow);                                              \
 		return MMIO_OK;                                                                    \
 	fault:                                                                                     \
-		return mmio_inline_fault(r);                                                       \
+		return mmio__fault_status(r);                                                      \
 	slow:                                                                                      \
 		__asm__ volatile goto(MMIO__CHECK_ANY_END MMIO__STORE_AT_BASE                      \
 				      : "=&r"(t)                                                   \
@@ -438,7 +446,7 @@ fault8:
 fault:
 	if (done)
 		*done = (size_t)(s - src);
-	return mmio_inline_fault(r);
+	return mmio__fault_status(r);
 }
 
 __attribute__((always_inline)) static inline int mmio__read(mmio_region *r, size_t off, void *buf,
