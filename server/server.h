@@ -226,8 +226,7 @@ struct srv_handle {
 	/* Its direct grant is a window (windows.c): mappable page by page, and
 	 * revoked with the handle or its grant. Fixed at the open. */
 	bool windowed;
-	int wfd;		      /* the window, once MAP made it (-1: none); s->lock */
-	uint64_t wid;		      /* its id on the control descriptor */
+	uint64_t wid;		      /* its window, once MAP made it (0: none); s->lock */
 	pid_t mapped_pid;	      /* who asked for a direct mapping (0: nobody) */
 	atomic_bool revoked;	      /* grant withdrawn by a reload: every request EREVOKED */
 	atomic_bool closed;	      /* CLOSE, or its session ended: copies on it stop */
@@ -507,10 +506,11 @@ bool srv_device_windowed(const struct srv_device *d);
 /* Whether [@off, @off + @len) of @d is whole pages, as a window must be. */
 bool srv_window_fits(const struct srv_device *d, uint64_t off, uint64_t len);
 /*
- * A descriptor for MAP of windowed handle @h (s->lock held): a new one of
- * its window (made now if it has none, read-only for a read-only grant),
- * and where the handle starts in it. MMIO_OK, or the module's refusal
- * (logged with its cause: MMIO_EINVAL, MMIO_EBUSY, MMIO_EACCES...).
+ * A descriptor for MAP of windowed handle @h (s->lock held): a new window
+ * of its pages (read-only for a read-only grant; the window of an earlier
+ * MAP is revoked), the caller's to hand over or close, and where the
+ * handle starts in it. MMIO_OK, or the module's refusal (logged with its
+ * cause: MMIO_EINVAL, MMIO_EBUSY, MMIO_EACCES, MMIO_ENOMEM...).
  */
 int srv_window_grant(struct srv_handle *h, int *fd, uint64_t *mmap_offset);
 /* Revoke @h's window, if it has one, in every process (s->lock held, or

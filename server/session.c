@@ -418,7 +418,6 @@ static int handle_new(const struct srv_generation *gen, size_t region,
 	 * gives the whole backing object: only a handle that covers the whole
 	 * device, in whole pages, may be mapped.
 	 */
-	h->wfd = -1;
 	h->windowed = srv_device_windowed(dev);
 	h->mappable = (grant->ops & MMIO_OPS_MAP) && !r->sensitive &&
 		      (h->windowed ? srv_window_fits(dev, off, len)
@@ -803,7 +802,7 @@ static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
 		if (h->mapped_pid && !h->windowed)
 			return false;
 		/* A window carries the old rights: it goes, the handle stays. */
-		if (h->mapped_pid || h->wfd >= 0)
+		if (h->mapped_pid || h->wid != 0)
 			handle_withdraw(s, h);
 	}
 	/* A MAP token not yet picked up carries the old rights in its descriptor. */

@@ -30,7 +30,6 @@
 #include <mmio/wincontrol.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -155,35 +154,37 @@ int srv_window_grant(struct srv_handle *h, int *fd, uint64_t *mmap_offset)
 	char err[256];
 	int status;
 
-	if (h->wfd < 0) {
-		spec.offset += h->offset;
-		spec.length = h->size;
-		spec.writable = h->access & MMIO_ACCESS_WRITE;
-		status = shim_window_create(atomic_load(&control), &spec, &made, err, sizeof(err));
-		if (status != MMIO_OK) {
-			srv_warn("MAP of %s refused: %s", h->region, err);
-			return status;
-		}
-		h->wfd = made.fd;
-		h->wid = made.id;
+	/*
+	 * One window per handle, and the server keeps only its id (REVOKE
+	 * works by id after our descriptor is gone): a descriptor per mapped
+	 * handle would let a client's handles use up the server's. A second
+	 * MAP revokes the window of the first.
+	 */
+	srv_window_revoke(h);
+	spec.offset += h->offset;
+	spec.length = h->size;
+	spec.writable = h->access & MMIO_ACCESS_WRITE;
+	status = shim_window_create(atomic_load(&control), &spec, &made, err, sizeof(err));
+	if (status != MMIO_OK) {
+		srv_warn("MAP of %s refused: %s", h->region, err);
+		return status;
 	}
-	/* The same open file: a read-only window's descriptor refuses PROT_WRITE. */
-	*fd = fcntl(h->wfd, F_DUPFD_CLOEXEC, 0);
+	h->wid = made.id;
+	/* A read-only window's descriptor refuses PROT_WRITE itself. */
+	*fd = made.fd;
 	*mmap_offset = 0;
-	return *fd < 0 ? MMIO_ENOMEM : MMIO_OK;
+	return MMIO_OK;
 }
 
 void srv_window_revoke(struct srv_handle *h)
 {
 	char err[256];
 
-	if (h->wfd < 0)
+	if (h->wid == 0)
 		return;
 	if (shim_window_revoke(atomic_load(&control), h->wid, err, sizeof(err)) != MMIO_OK)
-		/* Cannot happen short of a broken module; the close below still
-		 * drops our reference, and the server's exit revokes it. */
+		/* Cannot happen short of a broken module; the server's exit
+		 * (its control descriptor closing) still revokes it. */
 		srv_error("window of handle %" PRIu32 " on %s: %s", h->id, h->region, err);
-	close(h->wfd);
-	h->wfd = -1;
 	h->wid = 0;
 }
