@@ -2807,6 +2807,7 @@ enum revoke_path {
 	RV_WRITE_INLINE, /* the header's inline write */
 	RV_COPY_CALLED,	 /* a library copy across the revoked boundary */
 	RV_COPY_INLINE,	 /* the header's inline copy across it */
+	RV_ROWS, /* strided rows across it */
 	RV_FILL,
 	RV_POLL,
 	RV_BATCH,
@@ -2835,6 +2836,8 @@ static int revoked_access(mmio_region *r, enum revoke_path path, uint8_t *buf, s
 		return (mmio_read)(r, 4000, buf, 8192, done);
 	case RV_COPY_INLINE:
 		return mmio_read(r, 4096 - 32, buf, 64, done);
+	case RV_ROWS:
+		return mmio_read_rows(r, 4000, 64, 64, 4, buf, done);
 	case RV_FILL:
 		return mmio_fill(r, 4000, 200, 0xEE, done);
 	case RV_POLL:
@@ -2859,6 +2862,7 @@ static size_t revoked_done_want(enum revoke_path path)
 {
 	switch (path) {
 	case RV_COPY_CALLED:
+	case RV_ROWS:
 	case RV_FILL:
 		return 96;
 	case RV_COPY_INLINE:
@@ -2900,7 +2904,7 @@ START_TEST(revoked_window_is_erevoked_then_proxied_on_every_path)
 	ck_assert_int_eq(revoked_access(d, path, buf, &done), MMIO_EREVOKED);
 	ck_assert_uint_eq(done, revoked_done_want(path));
 	ck_assert_int_eq(mmio_last_error(client, NULL, 0), MMIO_EREVOKED);
-	if (path == RV_COPY_CALLED || path == RV_COPY_INLINE) {
+	if (path == RV_COPY_CALLED || path == RV_COPY_INLINE || path == RV_ROWS) {
 		for (size_t i = 0; i < 8192; i++)
 			ck_assert_uint_eq(buf[i], i < done ? 0x5A : 0x77);
 	}
