@@ -2807,7 +2807,7 @@ enum revoke_path {
 	RV_WRITE_INLINE, /* the header's inline write */
 	RV_COPY_CALLED,	 /* a library copy across the revoked boundary */
 	RV_COPY_INLINE,	 /* the header's inline copy across it */
-	RV_ROWS, /* strided rows across it */
+	RV_ROWS,	 /* strided rows across it */
 	RV_FILL,
 	RV_POLL,
 	RV_BATCH,
@@ -2948,6 +2948,60 @@ START_TEST(revoked_window_of_a_removed_grant_stays_erevoked)
 }
 END_TEST
 
+struct loop_reader {
+	mmio_region *r;
+	atomic_bool stop;
+	atomic_uint ok_before, revoked, ok_after, other;
+};
+
+static void *loop_read(void *arg)
+{
+	struct loop_reader *lr = arg;
+
+	while (!atomic_load(&lr->stop)) {
+		uint32_t v = 0;
+		int st = mmio_read32(lr->r, 4096 + 8, &v);
+
+		if (st == MMIO_EREVOKED)
+			atomic_fetch_add(&lr->revoked, 1);
+		else if (st == MMIO_OK && v == 0x5A5A5A5A)
+			atomic_fetch_add(atomic_load(&lr->revoked) ? &lr->ok_after : &lr->ok_before,
+					 1);
+		else
+			atomic_fetch_add(&lr->other, 1);
+	}
+	return NULL;
+}
+
+/* A thread reading in a loop while the grant is narrowed and the window
+ * zapped: reads succeed, then one or more MMIO_EREVOKED, then succeed
+ * proxied; never MMIO_EFAULT, never a wrong value. */
+START_TEST(a_reader_thread_goes_from_direct_to_proxied)
+{
+	struct loop_reader lr = { 0 };
+	pthread_t t;
+	size_t done;
+
+	reload(POLICY_FULL);
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &lr.r), MMIO_OK);
+	ck_assert_int_eq(mmio_fill(lr.r, 0, TWIN_SIZE, 0x5A, &done), MMIO_OK);
+	ck_assert_int_eq(pthread_create(&t, NULL, loop_read, &lr), 0);
+	usleep(50000);
+	reload(POLICY_TWD_READ);
+	ck_assert_uint_gt(zap_mappings("tw-d", 0), 0);
+	for (int i = 0; i < 500 && atomic_load(&lr.ok_after) < 20; i++)
+		usleep(10000);
+	atomic_store(&lr.stop, true);
+	pthread_join(t, NULL);
+	ck_assert_uint_gt(atomic_load(&lr.ok_before), 0);
+	ck_assert_uint_gt(atomic_load(&lr.revoked), 0);
+	ck_assert_uint_ge(atomic_load(&lr.ok_after), 20);
+	ck_assert_uint_eq(atomic_load(&lr.other), 0);
+	ck_assert_int_eq(mmio_is_direct(lr.r), 0);
+	mmio_close(lr.r);
+}
+END_TEST
+
 /* A fault on the caller's buffer is not a revoke: MMIO_EFAULT, still direct. */
 START_TEST(buffer_fault_on_a_window_is_not_a_revoke)
 {
@@ -3048,6 +3102,7 @@ static Suite *direct_suite(void)
 	tcase_add_checked_fixture(tc, setup_windows, teardown);
 	tcase_add_loop_test(tc, revoked_window_is_erevoked_then_proxied_on_every_path, 0, RV_PATHS);
 	tcase_add_test(tc, revoked_window_of_a_removed_grant_stays_erevoked);
+	tcase_add_test(tc, a_reader_thread_goes_from_direct_to_proxied);
 	tcase_add_test(tc, buffer_fault_on_a_window_is_not_a_revoke);
 	tcase_add_test(tc, one_page_of_a_windowed_region_is_direct);
 	suite_add_tcase(s, tc);
