@@ -105,7 +105,7 @@ static int batch_add(mmio_batch *b, mmio_region *r, size_t off, struct proto_bat
 	op->handle = r->h->id;
 	op->offset = (uint64_t)r->base + off;
 	b->ops[b->count] = *op;
-	b->direct[b->count] = r->h->ops->direct ? r->h : NULL;
+	b->direct[b->count] = cli_direct_active(r->h) ? r->h : NULL;
 	return (int)b->count++;
 }
 
@@ -184,6 +184,13 @@ static int batch_send(mmio_batch *b, size_t first, size_t count, size_t *done, u
 	return status;
 }
 
+/* Whether op @i runs on a mapping: its handle was direct when it was added
+ * and is still (a revoked window since makes it a request). */
+static bool batch_direct(const mmio_batch *b, size_t i)
+{
+	return b->direct[i] && cli_direct_active(b->direct[i]);
+}
+
 int mmio_batch_run(mmio_batch *b, size_t *failed)
 {
 	size_t i = 0;
@@ -205,7 +212,7 @@ int mmio_batch_run(mmio_batch *b, size_t *failed)
 		size_t end = i, done;
 		uint32_t where;
 
-		if (b->direct[i]) {
+		if (batch_direct(b, i)) {
 			status = cli_direct_batch_op(b->direct[i], &b->ops[i], &b->values[i]);
 			if (status != MMIO_OK) {
 				if (failed)
@@ -215,7 +222,7 @@ int mmio_batch_run(mmio_batch *b, size_t *failed)
 			b->done = ++i;
 			continue;
 		}
-		while (end < b->count && !b->direct[end])
+		while (end < b->count && !batch_direct(b, end))
 			end++;
 		status = batch_send(b, i, end - i, &done, &where);
 		b->done = i + done;

@@ -432,4 +432,21 @@ void cli_direct_view(mmio_region *r);
  */
 int cli_direct_batch_op(struct cli_handle *h, const struct proto_batch_op *op, uint64_t *value);
 
+/*
+ * Whether @h's accesses are direct now: it was attached and has not been
+ * withdrawn by a revoked window since. Thread-safe, does not block.
+ */
+bool cli_direct_active(const struct cli_handle *h);
+
+/*
+ * A direct access on @h (through view @r, or NULL for the handle's own
+ * mapping) stopped with MMIO_EFAULT. If the fault was at a device address
+ * of a revocable window (MMIO_REGION_REVOCABLE), the server revoked it:
+ * @h leaves direct mode for good (its views' fast ends are zeroed, its
+ * later accesses are requests) and this returns MMIO_EREVOKED. Otherwise
+ * (a device or buffer fault) MMIO_EFAULT. Thread-safe; takes
+ * client->mtx, so not with it held.
+ */
+int cli_direct_fault(struct cli_handle *h, const mmio_region *r);
+
 #endif /* MMIO_CLI_H */

@@ -26,8 +26,23 @@
  *
  * What direct mode cannot do from userspace: the rights are those of the
  * OPEN reply, and a reload that revokes the grant cannot take the mapping
- * back (the server logs the pid that holds it). Polls are not capped by
- * the server's max_poll_us: they spend the caller's own time.
+ * back (the server logs the pid that holds it) unless the mapping is a
+ * window of the kernel-shim module (OPEN's MMIO_REGION_REVOCABLE). Polls
+ * are not capped by the server's max_poll_us: they spend the caller's own
+ * time.
+ *
+ * Revocation of a window: the server revokes it when a reload narrows or
+ * withdraws the grant (and when the handle or session ends); the kernel
+ * then refuses every page of it in every process that mapped it, so the
+ * next access faults. A fault at a device address of a revocable mapping
+ * is that and nothing else (a real BAR does not fault): the access returns
+ * MMIO_EREVOKED with its exact count, and the handle is withdrawn from
+ * direct mode (cli_direct_fault()): its views' fast ends are zeroed and
+ * every later access is a request, which the server answers under the
+ * policy in force: done if it still grants the handle, MMIO_EREVOKED if it
+ * revoked it. A fault on a mapping the server cannot revoke (the sim
+ * backend's memfd, a sysfs BAR) stays MMIO_EFAULT, as one on the caller's
+ * buffer does.
  */
 #include "channel.h"
 #include "cli.h"
@@ -64,7 +79,60 @@ struct cli_direct {
 	uint64_t fd_offset;
 	size_t handle_at;
 	int prot;
+	bool revocable;	       /* a window the server can revoke (MMIO_REGION_REVOCABLE) */
+	atomic_bool withdrawn; /* revoked under us: every access is proxied now */
 };
+
+bool cli_direct_active(const struct cli_handle *h)
+{
+	const struct cli_direct *d = h->direct;
+
+	/* Acquire: pairs with direct_withdraw(), so that a thread that sees
+	 * the handle proxied sees its views' ends zeroed too. */
+	return h->ops->direct && d && !atomic_load_explicit(&d->withdrawn, memory_order_acquire);
+}
+
+static bool addr_in(uintptr_t a, const void *start, size_t len)
+{
+	return start && a >= (uintptr_t)start && a - (uintptr_t)start < len;
+}
+
+/* Withdraw @h from direct mode: later accesses are requests. The mappings
+ * stay (revoked, they only fault) until the views and the handle close, so
+ * that no other mapping can take their addresses while a thread that
+ * passed a fast check still uses them. */
+static void direct_withdraw(struct cli_handle *h)
+{
+	struct cli_direct *d = h->direct;
+	mmio_client *c = h->client;
+
+	if (atomic_exchange_explicit(&d->withdrawn, true, memory_order_release))
+		return;
+	pthread_mutex_lock(&c->mtx);
+	for (struct cli_list *n = c->regions.next; n != &c->regions; n = n->next) {
+		mmio_region *v = cli_region_of(n);
+
+		if (v->h == h)
+			cli_region_lose(v);
+	}
+	pthread_mutex_unlock(&c->mtx);
+}
+
+int cli_direct_fault(struct cli_handle *h, const mmio_region *r)
+{
+	struct cli_direct *d = h->direct;
+	uintptr_t a = shim_fault_address();
+	struct mmio_reason why = { 0 };
+
+	if (!d || !d->revocable)
+		return MMIO_EFAULT;
+	if (!addr_in(a, d->map, d->map_len) && !(r && addr_in(a, r->place, r->place_len)))
+		return MMIO_EFAULT;
+	direct_withdraw(h);
+	mmio_reason_set(&why, MMIO_EREVOKED, MMIO_REASON_REVOKED, 0, 0);
+	cli_last_record(h->client, MMIO_EREVOKED, &why);
+	return MMIO_EREVOKED;
+}
 
 /* Whether @d's descriptor is still the one the server gave: a program that
  * closes descriptors it does not own (after a fork, say) may have given its
@@ -175,6 +243,10 @@ static __attribute__((noinline, cold)) int direct_failed(const mmio_region *r, u
 	struct mmio_reason why = { .op = opcode };
 	uint64_t end, size = r->h->info.size;
 
+	if (status == MMIO_EFAULT)
+		status = cli_direct_fault(r->h, r);
+	if (status == MMIO_EREVOKED)
+		mmio_reason_set(&why, status, MMIO_REASON_REVOKED, 0, 0);
 	if (status == MMIO_EINVAL && !r->slice) {
 		if (__builtin_add_overflow(hoff, len, &end))
 			end = UINT64_MAX;
@@ -194,6 +266,8 @@ static int direct_read_once(mmio_region *r, size_t off, unsigned width, uint64_t
 	uint64_t hoff;
 	int status;
 
+	if (!cli_direct_active(r->h))
+		return cli_proxied_ops.read_once(r, off, width, v);
 	if (!mmio_width_valid(width))
 		return MMIO_EINVAL;
 	status = cli_view_offset(r, off, width, &hoff);
@@ -211,6 +285,8 @@ static int direct_write_once(mmio_region *r, size_t off, unsigned width, uint64_
 	uint64_t hoff;
 	int status;
 
+	if (!cli_direct_active(r->h))
+		return cli_proxied_ops.write_once(r, off, width, v);
 	if (!proto_value_fits(width, v))
 		return MMIO_EINVAL;
 	status = cli_view_offset(r, off, width, &hoff);
@@ -229,6 +305,8 @@ static int direct_read(mmio_region *r, size_t off, void *buf, size_t len, size_t
 	uint64_t hoff;
 	int status;
 
+	if (!cli_direct_active(r->h))
+		return cli_proxied_ops.read(r, off, buf, len, done);
 	status = cli_bulk_offset(r, off, len, cli_read_chunk_max(r->h->client->max_message), &hoff);
 	if (status == MMIO_OK)
 		status = direct_check(r->h, MMIO_OPS_BULK, MMIO_ACCESS_READ, 0);
@@ -243,6 +321,8 @@ static int direct_write(mmio_region *r, size_t off, const void *buf, size_t len,
 	uint64_t hoff;
 	int status;
 
+	if (!cli_direct_active(r->h))
+		return cli_proxied_ops.write(r, off, buf, len, done);
 	status =
 		cli_bulk_offset(r, off, len, cli_write_chunk_max(r->h->client->max_message), &hoff);
 	if (status == MMIO_OK)
@@ -259,11 +339,12 @@ static int direct_rows(mmio_region *r, size_t off, size_t row_bytes, size_t pitc
 {
 	const struct shim_window *w = direct_window(r->h);
 	uint8_t *bytes = buf;
-	int status =
-		direct_check(r->h, MMIO_OPS_BULK, write ? MMIO_ACCESS_WRITE : MMIO_ACCESS_READ, 0);
-
 	size_t at = r->base + off;
+	int status;
 
+	if (!cli_direct_active(r->h))
+		return cli_proxied_ops.rows(r, off, row_bytes, pitch, rows, buf, write, done);
+	status = direct_check(r->h, MMIO_OPS_BULK, write ? MMIO_ACCESS_WRITE : MMIO_ACCESS_READ, 0);
 	*done = 0;
 	for (size_t i = 0; i < rows && status == MMIO_OK; i++, at += pitch) {
 		size_t moved = 0;
@@ -288,12 +369,16 @@ static int direct_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, siz
 	size_t want;
 	int status;
 
+	if (!cli_direct_active(r->h))
+		return cli_proxied_ops.fill(r, off, len, byte, done);
 	status = cli_fill_plan(r, off, len, &hoff, &want);
 	if (status == MMIO_OK)
 		status = direct_check(r->h, MMIO_OPS_FILL, MMIO_ACCESS_WRITE, 0);
 	if (status != MMIO_OK)
 		return status;
 	status = shim_fill(direct_window(r->h), (size_t)hoff, want, byte, done);
+	if (status == MMIO_EFAULT)
+		return direct_failed(r, PROTO_OP_FILL, hoff, want, 0, status);
 	if (status == MMIO_OK && want < len)
 		return MMIO_EINVAL;
 	return status;
@@ -346,6 +431,8 @@ static int direct_poll(mmio_region *r, size_t off, unsigned width, uint64_t mask
 	uint64_t hoff;
 	int status;
 
+	if (!cli_direct_active(r->h))
+		return cli_proxied_ops.poll(r, off, width, mask, want, timeout_us, last);
 	if (!proto_value_fits(width, mask) || !proto_value_fits(width, want))
 		return MMIO_EINVAL;
 	status = cli_view_offset(r, off, width, &hoff);
@@ -373,10 +460,13 @@ int cli_direct_batch_op(struct cli_handle *h, const struct proto_batch_op *op, u
 		return MMIO_EINVAL;
 	*value = 0;
 	if (write)
-		return shim_write_once(w, (size_t)op->offset, op->width, op->value);
-	if (!poll)
-		return shim_read_once(w, (size_t)op->offset, op->width, value);
-	return direct_poll_at(h, op->offset, op->width, op->value, op->want, op->timeout_us, value);
+		status = shim_write_once(w, (size_t)op->offset, op->width, op->value);
+	else if (!poll)
+		status = shim_read_once(w, (size_t)op->offset, op->width, value);
+	else
+		status = direct_poll_at(h, op->offset, op->width, op->value, op->want,
+					op->timeout_us, value);
+	return status == MMIO_EFAULT ? cli_direct_fault(h, NULL) : status;
 }
 
 /*
@@ -409,7 +499,7 @@ mmio_region *cli_direct_place(struct cli_handle *h, size_t base, size_t len)
 	size_t at, in_page, span, set;
 	unsigned char *p;
 
-	if (!h->ops->direct || !d || sysconf(_SC_PAGESIZE) != VIEW_PAGE || !fd_ours(d))
+	if (!cli_direct_active(h) || sysconf(_SC_PAGESIZE) != VIEW_PAGE || !fd_ours(d))
 		return NULL;
 	at = d->handle_at + base;
 	in_page = at % VIEW_PAGE;
@@ -454,7 +544,7 @@ void cli_direct_view(mmio_region *r)
 	unsigned char *base;
 
 	memset(f, 0, sizeof(*f));
-	if (!h->ops->direct || !h->direct)
+	if (!cli_direct_active(h))
 		return;
 	base = r->place ? r->bytes : (unsigned char *)direct_once_window(h)->base + r->base;
 	f->base = base;
@@ -608,6 +698,7 @@ int cli_direct_attach(struct cli_handle *h)
 	d->fd_offset = mmap_offset;
 	d->handle_at = (size_t)map.offset;
 	d->prot = prot;
+	d->revocable = h->info.flags & MMIO_REGION_REVOCABLE;
 	/* Copies take the grant's widths as the server's (granule: OPEN's width). */
 	if (shim_window_init_widths(&d->win, (uint8_t *)p + map.offset, (size_t)h->info.size,
 				    h->info.widths) != MMIO_OK ||

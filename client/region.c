@@ -48,7 +48,8 @@ void cli_region_link(mmio_region *r)
 	c->regions.prev->next = &r->node;
 	c->regions.prev = &r->node;
 	r->h->views++;
-	if (c->lost)
+	/* A view made as its handle was withdrawn from direct mode. */
+	if (c->lost || !cli_direct_active(r->h))
 		cli_region_lose(r);
 	pthread_mutex_unlock(&c->mtx);
 }
@@ -289,7 +290,7 @@ size_t mmio_size(const mmio_region *r)
 
 int mmio_is_direct(const mmio_region *r)
 {
-	return r && r->h->ops->direct ? 1 : 0;
+	return r && cli_direct_active(r->h) ? 1 : 0;
 }
 
 int mmio_describe(const mmio_region *r, struct mmio_region_info *out)
@@ -344,14 +345,28 @@ static inline bool fast_ok(const size_t *end, size_t off, unsigned width)
 	return off < __atomic_load_n(end, __ATOMIC_RELAXED) && mmio_width_aligned(off, width);
 }
 
+/* A fast access on direct view @r faulted: a revoked window, or the device. */
+static __attribute__((noinline, cold)) int fast_fault(mmio_region *r)
+{
+	struct mmio_reason why = { 0 };
+	int status = cli_direct_fault(r->h, r);
+
+	mmio_reason_set(&why, status,
+			status == MMIO_EREVOKED ? MMIO_REASON_REVOKED : MMIO_REASON_NONE, 0, 0);
+	cli_last_record(r->h->client, status, &why);
+	return status;
+}
+
 #define MMIO_READ_N(bits, log2)                                                                    \
 	int mmio_read##bits(mmio_region *r, size_t off, uint##bits##_t *v)                         \
 	{                                                                                          \
 		uint64_t x;                                                                        \
 		int status;                                                                        \
                                                                                                    \
-		if (r && v && fast_ok(&r->fast.any_read_end[log2], off, (bits) / 8))               \
-			return shim_raw_read##bits(r->fast.base + off, v);                         \
+		if (r && v && fast_ok(&r->fast.any_read_end[log2], off, (bits) / 8)) {             \
+			status = shim_raw_read##bits(r->fast.base + off, v);                       \
+			return status == MMIO_OK ? status : fast_fault(r);                         \
+		}                                                                                  \
 		if (!v)                                                                            \
 			return MMIO_EINVAL;                                                        \
 		status = read_once(r, off, (bits) / 8, &x);                                        \
@@ -361,8 +376,10 @@ static inline bool fast_ok(const size_t *end, size_t off, unsigned width)
 	}                                                                                          \
 	int mmio_write##bits(mmio_region *r, size_t off, uint##bits##_t v)                         \
 	{                                                                                          \
-		if (r && fast_ok(&r->fast.any_write_end[log2], off, (bits) / 8))                   \
-			return shim_raw_write##bits(r->fast.base + off, v);                        \
+		if (r && fast_ok(&r->fast.any_write_end[log2], off, (bits) / 8)) {                 \
+			int status = shim_raw_write##bits(r->fast.base + off, v);                  \
+			return status == MMIO_OK ? status : fast_fault(r);                         \
+		}                                                                                  \
 		return write_once(r, off, (bits) / 8, v);                                          \
 	}
 
@@ -387,6 +404,11 @@ struct mmio_once_result mmio_inline_read(mmio_region *r, size_t off, unsigned wi
 int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v)
 {
 	return write_once(r, off, width, v);
+}
+
+int mmio_inline_fault(mmio_region *r)
+{
+	return fast_fault(r);
 }
 
 /* The checks of the layout the header's inline code was built for: the

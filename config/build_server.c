@@ -119,6 +119,33 @@ static void build_limits(struct cfg_builder *b, const struct cfg_node *ln,
 	build_caps(b, ln, rl);
 }
 
+const char *cfg_windows_name(enum cfg_windows w)
+{
+	switch (w) {
+	case CFG_WINDOWS_REQUIRED:
+		return "required";
+	case CFG_WINDOWS_OFF:
+		return "off";
+	default:
+		return "auto";
+	}
+}
+
+static void build_windows(struct cfg_builder *b, const struct cfg_node *n, const char *text)
+{
+	static const enum cfg_windows all[] = { CFG_WINDOWS_AUTO, CFG_WINDOWS_REQUIRED,
+						CFG_WINDOWS_OFF };
+	struct cfg_quoted q;
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (strcmp(text, cfg_windows_name(all[i])) == 0) {
+			b->p->server.windows = all[i];
+			return;
+		}
+	}
+	ERR_AT(b, n, "windows '%s' is not one of auto, required, off", cfg_quote(&q, text));
+}
+
 void cfg_build_server(struct cfg_builder *b, const struct cfg_raw_policy *raw)
 {
 	const struct cfg_raw_server *rs = raw->server;
@@ -180,6 +207,8 @@ void cfg_build_server(struct cfg_builder *b, const struct cfg_raw_policy *raw)
 				s->max_message = v;
 		}
 	}
+	if (rs->windows != NULL)
+		build_windows(b, cfg_tree_get(sn, "windows"), rs->windows);
 	if (rs->limits != NULL)
 		build_limits(b, cfg_tree_get(sn, "limits"), rs->limits);
 }

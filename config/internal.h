@@ -193,6 +193,7 @@ struct cfg_raw_server {
 	char *socket_mode;
 	char *socket_group;
 	char *max_message;
+	char *windows;
 	struct cfg_raw_limits *limits;
 };
 

@@ -121,6 +121,7 @@ static const cyaml_schema_field_t server_fields[] = {
 	STR("socket_mode", CYAML_FLAG_OPTIONAL, struct cfg_raw_server, socket_mode),
 	STR("socket_group", CYAML_FLAG_OPTIONAL, struct cfg_raw_server, socket_group),
 	STR("max_message", CYAML_FLAG_OPTIONAL, struct cfg_raw_server, max_message),
+	STR("windows", CYAML_FLAG_OPTIONAL, struct cfg_raw_server, windows),
 	CYAML_FIELD_MAPPING_PTR("limits", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
 				struct cfg_raw_server, limits, limits_fields),
 	CYAML_FIELD_END,

@@ -41,6 +41,11 @@ static int install_status = MMIO_EINTERNAL;
  * plain atomic load is cheaper than pthread_once's call. */
 static atomic_bool install_done;
 
+/* The address of the last fault this thread recovered from: initial-exec,
+ * so that the handler's store needs no call (a dynamic TLS access may
+ * allocate, which a signal handler must not). */
+static __thread uintptr_t last_fault_addr __attribute__((tls_model("initial-exec")));
+
 /*
  * The tables of other modules: code inlined from <mmio/client_inline.h>
  * (which <mmio/client.h> includes) lists its accesses in its own module's
@@ -213,6 +218,7 @@ static void fault_handler(int sig, siginfo_t *info, void *context)
 	if (info->si_code > 0) {
 		uintptr_t fixup = extable_fixup((uintptr_t)uc->uc_mcontext.gregs[REG_RIP]);
 		if (fixup) {
+			last_fault_addr = (uintptr_t)info->si_addr;
 			uc->uc_mcontext.gregs[REG_RIP] = (greg_t)fixup;
 			return;
 		}
@@ -252,4 +258,9 @@ int shim_fault_recovery_install(void)
 		return MMIO_EINTERNAL;
 	atomic_store_explicit(&install_done, true, memory_order_release);
 	return install_status;
+}
+
+uintptr_t shim_fault_address(void)
+{
+	return last_fault_addr;
 }

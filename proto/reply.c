@@ -84,7 +84,7 @@ static bool open_valid(const struct proto_open_rep *o)
 	return (o->access & ~MMIO_ACCESS_ALL) == 0 && (o->ops & ~MMIO_OPS_ALL) == 0 &&
 	       (o->widths & ~MMIO_WIDTHS_ALL) == 0 && o->cache <= MMIO_CACHE_MAX &&
 	       (o->width == 0 || mmio_width_valid(o->width)) &&
-	       (o->flags & ~MMIO_REGION_FLAGS) == 0 && proto_where_valid(o->where);
+	       (o->flags & ~MMIO_HANDLE_FLAGS) == 0 && proto_where_valid(o->where);
 }
 
 static bool batch_valid(int status, uint64_t done, uint32_t failed)

@@ -152,14 +152,19 @@ int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_ma
 	struct token t = { .fd = -1 };
 	int status;
 
-	if (!chan_running || h->dev->dev.fd < 0)
+	if (!chan_running || (h->dev->dev.fd < 0 && !h->windowed))
 		return MMIO_EACCES;
 	if (token_value(&t.value) != MMIO_OK)
 		return MMIO_EINTERNAL;
-	/* Read-only grants get a read-only open of the same object. */
-	if (h->access & MMIO_ACCESS_WRITE) {
+	t.mmap_offset = h->dev->dev.fd_offset + h->offset;
+	if (h->windowed && !h->dev->sim) {
+		status = srv_window_grant(h, &t.fd, &t.mmap_offset);
+		if (status != MMIO_OK)
+			return status;
+	} else if (h->access & MMIO_ACCESS_WRITE) {
 		t.fd = fcntl(h->dev->dev.fd, F_DUPFD_CLOEXEC, 0);
 	} else {
+		/* Read-only grants get a read-only open of the same object. */
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", h->dev->dev.fd);
 		t.fd = open(path, O_RDONLY | O_CLOEXEC);
 	}
@@ -168,7 +173,6 @@ int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_ma
 	t.uid = s->peer.uid;
 	t.pipe_id = s->pipe_id;
 	t.handle = h->id;
-	t.mmap_offset = h->dev->dev.fd_offset + h->offset;
 	t.expires_ns = srv_now_ns() + (uint64_t)SRV_TOKEN_LIFETIME_MS * 1000000u;
 	status = token_add(&t);
 	if (status != MMIO_OK)

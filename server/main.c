@@ -168,6 +168,14 @@ static void policy_reload(void)
 			 cfg_policy_server(p)->listen);
 	if (cfg_policy_server(p)->max_message != srv.max_message)
 		srv_warn("reload: server.max_message changed; restart the server to apply it");
+	if (srv_windows_apply(cfg_policy_server(p)->windows, err, sizeof(err)) != 0) {
+		atomic_fetch_add(&srv.stats.reload_failures, 1);
+		srv_error("reload: %s; the previous policy stays in force", err);
+		srv_generation_unref(fresh); /* and p with it */
+		srv_generation_unref(old);
+		srv_notify("READY=1");
+		return;
+	}
 	revoked = atomic_load(&srv.stats.revoked);
 	srv_policy_publish(fresh);
 	pthread_mutex_lock(&srv.gen_lock);
@@ -456,6 +464,8 @@ static void server_stop(nng_socket sock, int watch, int sigfd)
 	srv_dispatch_stop();
 	stop_at("stopping the descriptor channel");
 	srv_grants_stop();
+	stop_at("revoking every window");
+	srv_windows_stop();
 	stop_at("closing the listeners");
 	srv_listener_close(listener);
 	srv_doors_close(atomic_load(&doors));
@@ -499,6 +509,11 @@ int main(int argc, char **argv)
 		return 1;
 	if (shim_fault_recovery_install() != MMIO_OK) {
 		srv_error("cannot install the fault handlers");
+		return 1;
+	}
+	if (srv_windows_apply(cs->windows, err, sizeof(err)) != 0) {
+		srv_error("%s; not starting", err);
+		cfg_policy_free(policy);
 		return 1;
 	}
 	if (srv_generation_build(policy, NULL, &first, err, sizeof(err)) != MMIO_OK) {

@@ -407,6 +407,8 @@ enum srv_outcome srv_op_unmap(struct srv_request *r)
 	 * token it did not pick up is void (a reload may now change the
 	 * handle's rights without revoking it). */
 	srv_grants_forget_handle(r->session->pipe_id, r->handle->id);
+	/* Unmapped, or says so: its window goes, so that no one keeps it. */
+	srv_window_revoke(r->handle);
 	srv_handle_set_mapped(r->handle, 0);
 	return reply_status(r, MMIO_OK);
 }

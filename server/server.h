@@ -7,6 +7,7 @@
 #include <mmio/proto.h>
 #include <mmio/rights.h>
 #include <mmio/shim.h>
+#include <mmio/wincontrol.h>
 #include <nng/nng.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -144,6 +145,10 @@ struct srv_device {
 	struct shim_device dev;
 	struct shim_window win;	 /* the whole region */
 	struct srv_handle *open; /* open handles on it (exclusivity); srv.handles_lock */
+	/* windows.c: what a window of this device is (offset: of byte 0). */
+	struct shim_window_spec wspec;
+	bool windowable; /* pci or phys, starting a page: windows can cover its pages */
+	bool sim;
 };
 
 /* A policy and the devices of its regions (devices[i] maps region i). */
@@ -217,7 +222,11 @@ struct srv_handle {
 	size_t nregs;
 	bool exclusive;
 	bool sensitive;
-	bool mappable;		      /* MAP may be granted: ops map, whole device, whole pages */
+	bool mappable; /* MAP may be granted: ops map, whole device, whole pages */
+	/* Its direct grant is a window (windows.c): mappable page by page, and
+	 * revoked with the handle or its grant. Fixed at the open. */
+	bool windowed;
+	uint64_t wid;		      /* its window, once MAP made it (0: none); s->lock */
 	pid_t mapped_pid;	      /* who asked for a direct mapping (0: nobody) */
 	atomic_bool revoked;	      /* grant withdrawn by a reload: every request EREVOKED */
 	atomic_bool closed;	      /* CLOSE, or its session ended: copies on it stop */
@@ -476,6 +485,37 @@ void srv_grants_forget_handle(uint32_t pipe_id, uint32_t handle);
  * (too many tokens) or MMIO_EINTERNAL.
  */
 int srv_grant_buffer_token(struct srv_session *s, uint64_t length, uint64_t *token);
+
+/* ---- windows.c: direct grants as kernel-shim windows ---- */
+
+/*
+ * Take server.windows @wanted (start and every reload; main thread): open
+ * /dev/mmio-window if it is wanted and not open yet, and log what direct
+ * grants of pci and phys regions are now. Returns 0, or -1 with @err when
+ * @wanted is required and the module cannot be opened (nothing changed).
+ */
+int srv_windows_apply(enum cfg_windows wanted, char *err, size_t errlen);
+/* True if the module is open and the policy does not say off. */
+bool srv_windows_active(void);
+/* Close the control descriptor: the kernel revokes every window. */
+void srv_windows_stop(void);
+/* Note what a window of device @d (of region @r) is (state.c, at open). */
+void srv_device_window_spec(struct srv_device *d, const struct cfg_region *r);
+/* Whether a handle opened on @d now gets windows for its direct grants. */
+bool srv_device_windowed(const struct srv_device *d);
+/* Whether [@off, @off + @len) of @d is whole pages, as a window must be. */
+bool srv_window_fits(const struct srv_device *d, uint64_t off, uint64_t len);
+/*
+ * A descriptor for MAP of windowed handle @h (s->lock held): a new window
+ * of its pages (read-only for a read-only grant; the window of an earlier
+ * MAP is revoked), the caller's to hand over or close, and where the
+ * handle starts in it. MMIO_OK, or the module's refusal (logged with its
+ * cause: MMIO_EINVAL, MMIO_EBUSY, MMIO_EACCES, MMIO_ENOMEM...).
+ */
+int srv_window_grant(struct srv_handle *h, int *fd, uint64_t *mmap_offset);
+/* Revoke @h's window, if it has one, in every process (s->lock held, or
+ * the handle no longer listed). Never blocks on a client. */
+void srv_window_revoke(struct srv_handle *h);
 
 /* ---- buffers.c: shared buffers (the data plane) ---- */
 

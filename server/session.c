@@ -242,6 +242,8 @@ void srv_handle_put(struct srv_handle *h)
 static void handle_destroy(struct srv_handle *h)
 {
 	atomic_store(&h->closed, true);
+	/* Before its range is free for another (exclusive) handle. */
+	srv_window_revoke(h);
 	srv_handle_set_mapped(h, 0);
 	atomic_fetch_sub(&open_handles, 1);
 	srv_handle_put(h);
@@ -411,12 +413,16 @@ static int handle_new(const struct srv_generation *gen, size_t region,
 	h->exclusive = grant->exclusive;
 	h->sensitive = r->sensitive;
 	/*
-	 * The descriptor of a direct grant gives the whole backing object: until
-	 * the kernel-shim module gives per-window descriptors, only a handle
-	 * that covers the whole device, in whole pages, may be mapped.
+	 * A window gives exactly the handle's pages, so any handle of whole
+	 * pages may be mapped. Without one, the descriptor of a direct grant
+	 * gives the whole backing object: only a handle that covers the whole
+	 * device, in whole pages, may be mapped.
 	 */
-	h->mappable = (grant->ops & MMIO_OPS_MAP) && !r->sensitive && dev->dev.fd >= 0 &&
-		      off == 0 && len == dev->dev.size && len % CFG_PAGE_SIZE == 0;
+	h->windowed = srv_device_windowed(dev);
+	h->mappable = (grant->ops & MMIO_OPS_MAP) && !r->sensitive &&
+		      (h->windowed ? srv_window_fits(dev, off, len)
+				   : dev->dev.fd >= 0 && off == 0 && len == dev->dev.size &&
+					     len % CFG_PAGE_SIZE == 0);
 	snprintf(h->region, sizeof(h->region), "%s", r->name);
 	*out = h;
 	return MMIO_OK;
@@ -530,9 +536,11 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 	rep->cache = (unsigned)grant->region->cache;
 	rep->width = h->win.width;
 	srv_device_place(h->dev, off, &rep->phys, rep->where);
-	rep->flags = (h->sensitive ? MMIO_REGION_SENSITIVE : 0) |
-		     (grant->exclusive ? MMIO_REGION_EXCLUSIVE : 0) |
-		     (h->mappable && srv_grants_available() ? MMIO_REGION_MAPPABLE : 0);
+	rep->flags =
+		(h->sensitive ? MMIO_REGION_SENSITIVE : 0) |
+		(grant->exclusive ? MMIO_REGION_EXCLUSIVE : 0) |
+		(h->mappable && srv_grants_available() ? MMIO_REGION_MAPPABLE : 0) |
+		(h->mappable && srv_grants_available() && h->windowed ? MMIO_REGION_REVOCABLE : 0);
 	return MMIO_OK;
 }
 
@@ -619,6 +627,7 @@ void srv_policy_publish(struct srv_generation *fresh)
 static void handle_revoke(struct srv_session *s, struct srv_handle *h)
 {
 	srv_grants_forget_handle(s->pipe_id, h->id);
+	srv_window_revoke(h);
 	atomic_store(&h->revoked, true);
 	pthread_mutex_lock(&srv.handles_lock);
 	handle_unlist(h);
@@ -627,7 +636,7 @@ static void handle_revoke(struct srv_session *s, struct srv_handle *h)
 	srv_warn("reload: revoked handle %" PRIu32 " on %s [0x%" PRIx64 ", +0x%" PRIx64
 		 ") of uid %u pid %d",
 		 h->id, h->region, h->offset, h->size, (unsigned)s->peer.uid, (int)s->pid);
-	if (h->mapped_pid)
+	if (h->mapped_pid && !h->windowed)
 		srv_warn("reload: pid %d still has %s mapped directly: a mapping cannot be "
 			 "withdrawn from userspace; it lasts until that process unmaps it or exits",
 			 (int)h->mapped_pid, h->region);
@@ -738,6 +747,26 @@ int srv_handle_resume(struct srv_session *s, struct srv_handle *h, unsigned ops_
 }
 
 /*
+ * A reload changed the rights of windowed handle @h (s->lock held): revoke
+ * its window in every process that mapped it; the handle goes on proxied,
+ * under the new rights, and is never mapped again (its client sees
+ * MMIO_EREVOKED once, then requests).
+ */
+static void handle_withdraw(const struct srv_session *s, struct srv_handle *h)
+{
+	srv_grants_forget_handle(s->pipe_id, h->id);
+	srv_window_revoke(h);
+	if (h->mapped_pid)
+		srv_warn("reload: withdrew the direct window of handle %" PRIu32
+			 " on %s [0x%" PRIx64 ", +0x%" PRIx64 ") from uid %u pid %d: its grant "
+			 "changed; it goes on proxied",
+			 h->id, h->region, h->offset, h->size, (unsigned)s->peer.uid,
+			 (int)h->mapped_pid);
+	srv_handle_set_mapped(h, 0);
+	h->mappable = false;
+}
+
+/*
  * Is @h still granted, on the same device, by generation @g? If so, take the
  * rights of the grant that now covers it.
  */
@@ -769,9 +798,13 @@ static bool handle_regrant(const struct srv_session *s, struct srv_handle *h,
 	if (grant->register_count != h->nregs ||
 	    (h->nregs != 0 && memcmp(grant->registers, h->regs, h->nregs * sizeof(*h->regs)) != 0))
 		return false;
-	if (h->mapped_pid &&
-	    (grant->access != h->access || grant->ops != h->ops || grant->widths != h->widths))
-		return false;
+	if (grant->access != h->access || grant->ops != h->ops || grant->widths != h->widths) {
+		if (h->mapped_pid && !h->windowed)
+			return false;
+		/* A window carries the old rights: it goes, the handle stays. */
+		if (h->mapped_pid || h->wid != 0)
+			handle_withdraw(s, h);
+	}
 	/* A MAP token not yet picked up carries the old rights in its descriptor. */
 	if (grant->access != h->access || grant->ops != h->ops)
 		srv_grants_forget_handle(s->pipe_id, h->id);

@@ -119,6 +119,7 @@ static int device_open(const struct cfg_region *r, const char *source, struct sr
 	snprintf(d->name, sizeof(d->name), "%s", r->name);
 	snprintf(d->source, sizeof(d->source), "%s", source);
 	shim_window_init(&d->win, d->dev.base, d->dev.size, 0);
+	srv_device_window_spec(d, r);
 	*out = d;
 	return MMIO_OK;
 }

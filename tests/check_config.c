@@ -397,6 +397,8 @@ static const struct bad_case bad_cases[] = {
 	  "max_message 1KiB is out of range (4KiB to 256MiB)" },
 	{ "max-message-big", V "server:\n  max_message: 1GiB\n", 1, 3, 16,
 	  "max_message 1GiB is out of range" },
+	{ "windows-unknown", V "server:\n  windows: maybe\n", 1, 3, 12,
+	  "windows 'maybe' is not one of auto, required, off" },
 	{ "limits-zero-sessions", V "server:\n  limits:\n    max_sessions: 0\n", 1, 4, 19,
 	  "max_sessions 0 is out of range (1 to 65536)" },
 	{ "limits-unknown-key", V "server:\n  limits:\n    max_clients: 5\n", 1, 4, 5,
@@ -1141,6 +1143,24 @@ START_TEST(test_good_caps)
 }
 END_TEST
 
+/* server.windows: each word is its mode. */
+START_TEST(test_good_windows)
+{
+	static const char *const words[] = { "auto", "required", "off" };
+	static const enum cfg_windows modes[] = { CFG_WINDOWS_AUTO, CFG_WINDOWS_REQUIRED,
+						  CFG_WINDOWS_OFF };
+	char yaml[64];
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(yaml, sizeof(yaml), "version: 1\nserver:\n  windows: %s\n", words[i]);
+		cfg_policy *p = load_ok(yaml);
+		ck_assert_uint_eq(cfg_policy_server(p)->windows, modes[i]);
+		ck_assert_str_eq(cfg_windows_name(modes[i]), words[i]);
+		cfg_policy_free(p);
+	}
+}
+END_TEST
+
 /* Defaults of an almost empty policy. */
 START_TEST(test_good_defaults)
 {
@@ -1155,6 +1175,7 @@ START_TEST(test_good_defaults)
 	ck_assert_uint_eq(s->max_sessions, 64);
 	ck_assert_uint_eq(s->max_handles, 256);
 	ck_assert_uint_eq(s->max_poll_us, 1000000);
+	ck_assert_uint_eq(s->windows, CFG_WINDOWS_AUTO);
 	ck_assert_uint_eq(s->max_requests, 32);
 	ck_assert_uint_eq(s->max_buffers, 8);
 	ck_assert_uint_eq(s->max_buffer_bytes, 1u << 30);
@@ -1884,6 +1905,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_load_buffer_exact_length);
 	tcase_add_test(tc, test_good_full_policy);
 	tcase_add_test(tc, test_good_defaults);
+	tcase_add_test(tc, test_good_windows);
 	tcase_add_test(tc, test_good_client_limits);
 	tcase_add_test(tc, test_good_caps);
 	tcase_add_test(tc, test_good_yaml_styles);

@@ -2757,6 +2757,297 @@ START_TEST(mixed_batches_equal_all_proxied)
 }
 END_TEST
 
+/* ---- revocable windows (MMIO_SIM_WINDOWS: the server grants sim regions
+ * as windows; the test zaps the mappings as the kernel module would) ---- */
+
+static void setup_windows(void)
+{
+	setenv("MMIO_SIM_WINDOWS", "1", 1);
+	setup();
+	unsetenv("MMIO_SIM_WINDOWS");
+}
+
+/* What the module's revoke does to this process: every mapping of memfd
+ * @name faults from byte @from of it on (the pages before it stay, so that
+ * an access across the boundary shows its exact count). */
+static unsigned zap_mappings(const char *name, size_t from)
+{
+	char line[512], want[96];
+	uintptr_t starts[64], ends[64];
+	unsigned n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	ck_assert_ptr_nonnull(f);
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)", name);
+	while (n < 64 && fgets(line, sizeof(line), f)) {
+		char *nl = strchr(line, '\n'), *end;
+
+		if (nl)
+			*nl = '\0';
+		if (strlen(line) < strlen(want) ||
+		    strcmp(line + strlen(line) - strlen(want), want) != 0)
+			continue;
+		starts[n] = (uintptr_t)strtoull(line, &end, 16);
+		ends[n] = (uintptr_t)strtoull(end + 1, NULL, 16);
+		n++;
+	}
+	fclose(f);
+	/* After reading: mprotect splits the mappings maps lists. */
+	for (unsigned i = 0; i < n; i++)
+		if (starts[i] + from < ends[i])
+			ck_assert_int_eq(mprotect((void *)(starts[i] + from),
+						  ends[i] - starts[i] - from, PROT_NONE),
+					 0);
+	return n;
+}
+
+enum revoke_path {
+	RV_ONCE_CALLED,	 /* mmio_read32() through the library */
+	RV_ONCE_INLINE,	 /* the header's inline read */
+	RV_WRITE_INLINE, /* the header's inline write */
+	RV_COPY_CALLED,	 /* a library copy across the revoked boundary */
+	RV_COPY_INLINE,	 /* the header's inline copy across it */
+	RV_ROWS,	 /* strided rows across it */
+	RV_FILL,
+	RV_POLL,
+	RV_BATCH,
+	RV_PATHS
+};
+
+/* Access @r on @path across (or past) byte 4096, from which on its window
+ * is revoked; *@done: bytes or ops done. Returns the status. */
+static int revoked_access(mmio_region *r, enum revoke_path path, uint8_t *buf, size_t *done)
+{
+	uint32_t v = 0;
+	uint64_t last;
+	size_t failed;
+	mmio_batch *b;
+	int status;
+
+	*done = 0;
+	switch (path) {
+	case RV_ONCE_CALLED:
+		return (mmio_read32)(r, 4096 + 8, &v);
+	case RV_ONCE_INLINE:
+		return mmio_read32(r, 4096 + 8, &v);
+	case RV_WRITE_INLINE:
+		return mmio_write32(r, 4096 + 8, 1);
+	case RV_COPY_CALLED:
+		return (mmio_read)(r, 4000, buf, 8192, done);
+	case RV_COPY_INLINE:
+		return mmio_read(r, 4096 - 32, buf, 64, done);
+	case RV_ROWS:
+		return mmio_read_rows(r, 4000, 64, 64, 4, buf, done);
+	case RV_FILL:
+		return mmio_fill(r, 4000, 200, 0xEE, done);
+	case RV_POLL:
+		return mmio_poll32(r, 4096 + 8, 0xFFFFFFFF, 0x5A5A5A5A, 1000, &v);
+	default:
+		ck_assert_int_eq(mmio_batch_new(client, &b), MMIO_OK);
+		ck_assert_int_eq(mmio_batch_read(b, r, 8, 4), 0);
+		ck_assert_int_eq(mmio_batch_read(b, r, 4096 + 8, 4), 1);
+		status = mmio_batch_run(b, &failed);
+		ck_assert_uint_eq(failed, 1);
+		ck_assert_int_eq(mmio_batch_value(b, 0, &last), MMIO_OK);
+		ck_assert_uint_eq(last, 0x5A5A5A5A);
+		ck_assert_int_eq(mmio_batch_value(b, 1, &last), MMIO_EINVAL);
+		*done = 1;
+		mmio_batch_free(b);
+		return status;
+	}
+}
+
+/* Bytes (ops for a batch) before byte 4096 that @path moves. */
+static size_t revoked_done_want(enum revoke_path path)
+{
+	switch (path) {
+	case RV_COPY_CALLED:
+	case RV_ROWS:
+	case RV_FILL:
+		return 96;
+	case RV_COPY_INLINE:
+		return 32;
+	case RV_BATCH:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * A reload narrows the grant of a mapped window (rw to r): the access that
+ * meets the revoked pages returns MMIO_EREVOKED with the exact count,
+ * writes nothing past it, and the region goes on proxied under the new
+ * grant, on every path a direct access can take.
+ */
+START_TEST(revoked_window_is_erevoked_then_proxied_on_every_path)
+{
+	enum revoke_path path = (enum revoke_path)_i;
+	uint8_t *buf = malloc(8192);
+	struct mmio_region_info info;
+	mmio_region *d, *p;
+	size_t done;
+	uint32_t v;
+
+	reload(POLICY_FULL);
+	ck_assert_int_eq(mmio_open(client, "tw-p", MMIO_OPEN_PROXIED, &p), MMIO_OK);
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &d), MMIO_OK);
+	ck_assert_int_eq(mmio_describe(d, &info), MMIO_OK);
+	ck_assert_uint_eq(info.flags & MMIO_REGION_REVOCABLE, MMIO_REGION_REVOCABLE);
+	ck_assert_int_eq(mmio_fill(d, 0, TWIN_SIZE, 0x5A, &done), MMIO_OK);
+	mmio_close(p);
+
+	reload(POLICY_TWD_READ);
+	ck_assert(harness_log_contains("withdrew the direct window"));
+	ck_assert_uint_gt(zap_mappings("tw-d", 4096), 0);
+	memset(buf, 0x77, 8192);
+	ck_assert_int_eq(revoked_access(d, path, buf, &done), MMIO_EREVOKED);
+	ck_assert_uint_eq(done, revoked_done_want(path));
+	ck_assert_int_eq(mmio_last_error(client, NULL, 0), MMIO_EREVOKED);
+	if (path == RV_COPY_CALLED || path == RV_COPY_INLINE || path == RV_ROWS) {
+		for (size_t i = 0; i < 8192; i++)
+			ck_assert_uint_eq(buf[i], i < done ? 0x5A : 0x77);
+	}
+	/* Proxied from now on, under the narrowed grant. */
+	ck_assert_int_eq(mmio_is_direct(d), 0);
+	ck_assert_int_eq(mmio_read32(d, 4096 + 8, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0x5A5A5A5A); /* nothing written past the count */
+	ck_assert_int_eq((mmio_read32)(d, 4, &v), MMIO_OK);
+	ck_assert_int_eq(mmio_write32(d, 8, 1), MMIO_EACCES);
+	ck_assert_int_eq(mmio_read(d, 4000, buf, 8192, &done), MMIO_OK);
+	ck_assert_uint_eq(done, 8192);
+	for (size_t i = 0; i < 8192; i++)
+		ck_assert_uint_eq(buf[i], path == RV_FILL && i < 96 ? 0xEE : 0x5A);
+	mmio_close(d);
+	free(buf);
+}
+END_TEST
+
+/* A reload that removes the grant: MMIO_EREVOKED at the fault and for good. */
+START_TEST(revoked_window_of_a_removed_grant_stays_erevoked)
+{
+	mmio_region *d;
+	uint32_t v;
+	size_t done;
+	uint8_t buf[64];
+
+	reload(POLICY_FULL);
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &d), MMIO_OK);
+	ck_assert_int_eq(mmio_write32(d, 8, 0x1234), MMIO_OK);
+	reload(POLICY_NO_TWD);
+	ck_assert_uint_gt(zap_mappings("tw-d", 0), 0);
+	ck_assert_int_eq(mmio_read32(d, 8, &v), MMIO_EREVOKED);
+	ck_assert_int_eq(mmio_is_direct(d), 0);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(mmio_read32(d, 8, &v), MMIO_EREVOKED);
+		ck_assert_int_eq((mmio_write32)(d, 8, 1), MMIO_EREVOKED);
+		ck_assert_int_eq(mmio_read(d, 0, buf, sizeof(buf), &done), MMIO_EREVOKED);
+		ck_assert_uint_eq(done, 0);
+	}
+	mmio_close(d);
+}
+END_TEST
+
+struct loop_reader {
+	mmio_region *r;
+	atomic_bool stop;
+	atomic_uint ok_before, revoked, ok_after, other;
+};
+
+static void *loop_read(void *arg)
+{
+	struct loop_reader *lr = arg;
+
+	while (!atomic_load(&lr->stop)) {
+		uint32_t v = 0;
+		int st = mmio_read32(lr->r, 4096 + 8, &v);
+
+		if (st == MMIO_EREVOKED)
+			atomic_fetch_add(&lr->revoked, 1);
+		else if (st == MMIO_OK && v == 0x5A5A5A5A)
+			atomic_fetch_add(atomic_load(&lr->revoked) ? &lr->ok_after : &lr->ok_before,
+					 1);
+		else
+			atomic_fetch_add(&lr->other, 1);
+	}
+	return NULL;
+}
+
+/* A thread reading in a loop while the grant is narrowed and the window
+ * zapped: reads succeed, then one or more MMIO_EREVOKED, then succeed
+ * proxied; never MMIO_EFAULT, never a wrong value. */
+START_TEST(a_reader_thread_goes_from_direct_to_proxied)
+{
+	struct loop_reader lr = { 0 };
+	pthread_t t;
+	size_t done;
+
+	reload(POLICY_FULL);
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &lr.r), MMIO_OK);
+	ck_assert_int_eq(mmio_fill(lr.r, 0, TWIN_SIZE, 0x5A, &done), MMIO_OK);
+	ck_assert_int_eq(pthread_create(&t, NULL, loop_read, &lr), 0);
+	usleep(50000);
+	reload(POLICY_TWD_READ);
+	ck_assert_uint_gt(zap_mappings("tw-d", 0), 0);
+	for (int i = 0; i < 500 && atomic_load(&lr.ok_after) < 20; i++)
+		usleep(10000);
+	atomic_store(&lr.stop, true);
+	pthread_join(t, NULL);
+	ck_assert_uint_gt(atomic_load(&lr.ok_before), 0);
+	ck_assert_uint_gt(atomic_load(&lr.revoked), 0);
+	ck_assert_uint_ge(atomic_load(&lr.ok_after), 20);
+	ck_assert_uint_eq(atomic_load(&lr.other), 0);
+	ck_assert_int_eq(mmio_is_direct(lr.r), 0);
+	mmio_close(lr.r);
+}
+END_TEST
+
+/* A fault on the caller's buffer is not a revoke: MMIO_EFAULT, still direct. */
+START_TEST(buffer_fault_on_a_window_is_not_a_revoke)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint8_t *bad = mmap(NULL, (size_t)page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	mmio_region *d;
+	size_t done;
+
+	ck_assert_ptr_ne(bad, MAP_FAILED);
+	ck_assert_int_eq(mmio_open(client, "tw-d", MMIO_OPEN_REQUIRE_DIRECT, &d), MMIO_OK);
+	ck_assert_int_eq((mmio_read)(d, 0, bad, 64, &done), MMIO_EFAULT);
+	ck_assert_uint_eq(done, 0);
+	ck_assert_int_eq(mmio_read(d, 0, bad, 64, &done), MMIO_EFAULT);
+	ck_assert_int_eq(mmio_is_direct(d), 1);
+	mmio_close(d);
+	munmap(bad, (size_t)page);
+}
+END_TEST
+
+/* A window covers the handle's pages: one page of a region maps directly,
+ * and a range that is not whole pages does not. */
+START_TEST(one_page_of_a_windowed_region_is_direct)
+{
+	struct mmio_region_info info;
+	mmio_region *d;
+	uint32_t v;
+
+	ck_assert_int_eq(mmio_open_range(client, "tw-d", 4096, 4096, MMIO_OPEN_REQUIRE_DIRECT, &d),
+			 MMIO_OK);
+	ck_assert_int_eq(mmio_is_direct(d), 1);
+	ck_assert_int_eq(mmio_describe(d, &info), MMIO_OK);
+	ck_assert_uint_eq(info.flags & MMIO_REGION_REVOCABLE, MMIO_REGION_REVOCABLE);
+	ck_assert_int_eq(mmio_write32(d, 4092, 0xC0DE), MMIO_OK);
+	ck_assert_int_eq(mmio_read32(d, 4096, &v), MMIO_EINVAL);
+	mmio_close(d);
+	ck_assert_int_eq(
+		mmio_open_range(client, "tw-d", 8192 + 8, 4096, MMIO_OPEN_REQUIRE_DIRECT, &d),
+		MMIO_EACCES);
+	ck_assert_int_eq(mmio_open_range(client, "tw-d", 4096, 4096, MMIO_OPEN_PROXIED, &d),
+			 MMIO_OK);
+	ck_assert_int_eq(mmio_read32(d, 4092, &v), MMIO_OK);
+	ck_assert_uint_eq(v, 0xC0DE);
+	mmio_close(d);
+}
+END_TEST
+
 int harness_child_main(const char *role)
 {
 	(void)role;
@@ -2804,6 +3095,16 @@ static Suite *direct_suite(void)
 	tcase_add_test(tc, reload_revoking_a_mapped_grant_logs_the_holder);
 	tcase_add_test(tc, reload_narrowing_a_mapped_grant_revokes_it);
 	tcase_add_test(tc, mixed_batches_equal_all_proxied);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("windows");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup_windows, teardown);
+	tcase_add_loop_test(tc, revoked_window_is_erevoked_then_proxied_on_every_path, 0, RV_PATHS);
+	tcase_add_test(tc, revoked_window_of_a_removed_grant_stays_erevoked);
+	tcase_add_test(tc, a_reader_thread_goes_from_direct_to_proxied);
+	tcase_add_test(tc, buffer_fault_on_a_window_is_not_a_revoke);
+	tcase_add_test(tc, one_page_of_a_windowed_region_is_direct);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -377,6 +377,20 @@ static const struct rep_vector rep_vectors[] = {
 		      .flags = MMIO_REGION_MAPPABLE,
 		      .phys = 0xfea00010,
 		      .where = "0000:00:04.0 BAR0" } } },
+	{ "OPEN revocable",
+	  RP("03", ST_OK, DONE0) "01000000 0010000000000000 03 1f 0c 00 04 0c "
+				 "0000a0fe00000000 11 303030303a30303a30342e302042415230",
+	  { .opcode = PROTO_OP_OPEN,
+	    .open = { .handle = 1,
+		      .size = 0x1000,
+		      .access = MMIO_ACCESS_ALL,
+		      .ops = MMIO_OPS_ALL,
+		      .widths = 4 | 8,
+		      .cache = MMIO_CACHE_UNCACHED,
+		      .width = 4,
+		      .flags = MMIO_REGION_MAPPABLE | MMIO_REGION_REVOCABLE,
+		      .phys = 0xfea00000,
+		      .where = "0000:00:04.0 BAR0" } } },
 	{ "OPEN EACCES",
 	  RP("03", ST_EACCES, DONE0),
 	  { .opcode = PROTO_OP_OPEN, .status = MMIO_EACCES } },
@@ -1615,7 +1629,7 @@ START_TEST(test_reply_header_rules)
 	ck_assert_int_eq(rep_decode_hex(RP("07", ST_OK, "ffffffffffffffff") "deadbeef", &rep),
 			 MMIO_EPROTO);
 	ck_assert_int_eq(rep_decode_hex(RP("07", ST_OK, "0000000000000080"), &rep), MMIO_EPROTO);
-	/* OPEN reply: cache 4, widths 0x10, flags 8 */
+	/* OPEN reply: cache 4, widths 0x10, flags 0x10 (past revocable) */
 	ck_assert_int_eq(rep_decode_hex(RP("03", ST_OK, DONE0) "01000000 0001000000000000 03 1f 0c "
 							       "04 04 04",
 					&rep),
@@ -1625,9 +1639,14 @@ START_TEST(test_reply_header_rules)
 					&rep),
 			 MMIO_EPROTO);
 	ck_assert_int_eq(rep_decode_hex(RP("03", ST_OK, DONE0) "01000000 0001000000000000 03 1f 0c "
-							       "01 04 08",
+							       "01 04 10 1000a0fe00000000 00",
 					&rep),
-			 MMIO_EPROTO);
+			 MMIO_EPROTO); /* ... while the same reply with mappable and revocable is
+					  well formed. */
+	ck_assert_int_eq(rep_decode_hex(RP("03", ST_OK, DONE0) "01000000 0001000000000000 03 1f 0c "
+							       "01 04 0c 1000a0fe00000000 00",
+					&rep),
+			 MMIO_OK);
 }
 END_TEST
 

@@ -1691,6 +1691,27 @@ START_TEST(start_invalid_policy_exits_78)
 }
 END_TEST
 
+/*
+ * server.windows on a host without the mmio-window module: auto says it
+ * hands out whole-BAR descriptors, not revocable; required refuses to
+ * start, naming the device.
+ */
+START_TEST(windows_required_without_the_module_refuses_to_start)
+{
+	char cmd[1024];
+	int status;
+
+	ck_assert_msg(access("/dev/mmio-window", F_OK) != 0,
+		      "this host has /dev/mmio-window: the test needs one without the module");
+	ck_assert(harness_log_contains("whole-BAR descriptors, not revocable"));
+	harness_policy("version: 1\nserver:\n  windows: required\n");
+	snprintf(cmd, sizeof(cmd), "'%s' -c '%s' >>'%s' 2>&1", MMIO_SERVER_BIN, H.policy, H.log);
+	status = system(cmd);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status 0x%x", status);
+	ck_assert(harness_log_contains("server.windows is required, but /dev/mmio-window"));
+}
+END_TEST
+
 /* ---- the mailbox: requests carried in a shared buffer ---- */
 
 /* The test's end of a mailbox: the buffer, as a client maps it. */
@@ -3377,6 +3398,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, sigterm_stops_cleanly);
 	tcase_add_test(tc, check_config_exit_codes);
 	tcase_add_test(tc, start_invalid_policy_exits_78);
+	tcase_add_test(tc, windows_required_without_the_module_refuses_to_start);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("mailbox");

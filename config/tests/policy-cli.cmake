@@ -52,7 +52,7 @@ expect(explain-uid-no-value 2 "^$" "^mmio-policy explain: --uid needs a number; 
 expect(explain-unknown-option 2 "^$" "^mmio-policy explain: unknown option '--pid'; try 'mmio-policy --help'\n$" explain ${WORK}/good.yaml --pid 1)
 expect(explain-invalid 1 "^$" "^${WORK}/bad.yaml:5:11: " explain ${WORK}/bad.yaml --uid 1000)
 expect(explain-match 0
-	"matching clients: me \\(line 7\\)\nlimits: 32 sessions of this uid \\(64 in all\\), 64 requests in flight of this uid \\(32 per session, 112 in all\\), 32 waiting polls of this uid \\(64 in all\\)\n\nREGION +RANGE +ACCESS +OPS +WIDTHS +BULK +EXCLUSIVE +CACHE +SENSITIVE +CLIENT\nscratch +\\[0x0, 0x10000\\) +rw +once,bulk +1,2,4,8 +8 +no +write-back +no +me\n$"
+	"matching clients: me \\(line 7\\)\nlimits: 32 sessions of this uid \\(64 in all\\), 64 requests in flight of this uid \\(32 per session, 112 in all\\), 32 waiting polls of this uid \\(64 in all\\)\ndirect windows: auto \\([^)]*module is loaded, else whole-BAR mappings that are not revocable\\)\n\nREGION +RANGE +ACCESS +OPS +WIDTHS +BULK +EXCLUSIVE +CACHE +SENSITIVE +CLIENT\nscratch +\\[0x0, 0x10000\\) +rw +once,bulk +1,2,4,8 +8 +no +write-back +no +me\n$"
 	"^$" explain ${WORK}/good.yaml --uid 1000 --gid 1000)
 expect(explain-no-match 0 "matching clients: none: this peer can see no region\nlimits \\(no grant\\): none: its connections are closed at the handshake \\(limits.ungranted_sessions is 0\\)\n$" "^$"
 	explain ${WORK}/good.yaml --uid 1001 --gid 5)

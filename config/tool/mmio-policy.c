@@ -250,21 +250,30 @@ static void peer_from_passwd(uid_t uid, struct cfg_peer *peer, gid_t *groups, co
  * peer or as one without a grant. */
 static void print_limits(const struct cfg_server *s, bool granted)
 {
-	if (granted)
-		printf("limits: %u sessions of this uid (%u in all), %u requests in flight "
-		       "of this uid (%u per session, %u in all), %u waiting polls of this uid "
-		       "(%u in all)\n",
-		       s->max_sessions_per_uid, s->max_sessions, s->max_requests_per_uid,
-		       s->max_requests, s->max_requests_total, s->max_polls_per_uid,
-		       s->max_polls_total);
-	else if (s->ungranted_sessions == 0)
+	if (!granted && s->ungranted_sessions == 0) {
 		printf("limits (no grant): none: its connections are closed at the handshake "
 		       "(limits.ungranted_sessions is 0)\n");
-	else
+		return;
+	}
+	if (!granted) {
 		printf("limits (no grant): %u sessions of this uid (%u in all), %u requests in "
 		       "flight of this uid (%u in all), no polls\n",
 		       s->ungranted_sessions, s->max_sessions, s->ungranted_requests,
 		       s->max_requests_total);
+		return;
+	}
+	printf("limits: %u sessions of this uid (%u in all), %u requests in flight of this uid "
+	       "(%u per session, %u in all), %u waiting polls of this uid (%u in all)\n",
+	       s->max_sessions_per_uid, s->max_sessions, s->max_requests_per_uid, s->max_requests,
+	       s->max_requests_total, s->max_polls_per_uid, s->max_polls_total);
+	/* What a direct grant of a pci or phys region is (server.windows). */
+	printf("direct windows: %s (%s)\n", cfg_windows_name(s->windows),
+	       s->windows == CFG_WINDOWS_OFF ? "pci and phys grants map whole BARs; not revocable"
+	       : s->windows == CFG_WINDOWS_REQUIRED
+		       ? "pci and phys grants map only their pages, revocably; the server needs "
+			 "the kernel-shim module"
+		       : "page-exact, revocable windows if the kernel-shim module is loaded, else "
+			 "whole-BAR mappings that are not revocable");
 }
 
 /* The peer line: who is asked about, and where its gid and groups came from. */

@@ -69,7 +69,12 @@ static inline const char *mmio_cache_name(unsigned cache)
 #define MMIO_REGION_SENSITIVE 0x1u /* once-ops only, audited, never mapped */
 #define MMIO_REGION_EXCLUSIVE 0x2u /* one open handle at a time */
 #define MMIO_REGION_MAPPABLE  0x4u /* a direct mapping may be granted */
-#define MMIO_REGION_FLAGS     0x7u
+/* A direct mapping of it is a kernel-shim window: the server can revoke it,
+ * and an access after that returns MMIO_EREVOKED (then the region is
+ * proxied). Without it, a mapping lasts until the process unmaps it. */
+#define MMIO_REGION_REVOCABLE 0x8u
+#define MMIO_REGION_FLAGS     0x7u /* what a region has (LIST) */
+#define MMIO_HANDLE_FLAGS     0xfu /* what an opened handle has (OPEN) */
 
 /* An access width is 1, 2, 4 or 8 bytes. */
 static inline int mmio_width_valid(unsigned width)

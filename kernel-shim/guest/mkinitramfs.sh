@@ -134,6 +134,8 @@ add_bin mmio-sim-driver client/mmio-sim-driver usr/bin optional
 add_bin mmio-edu-driver client/mmio-edu-driver usr/bin optional
 add_bin mmio-bochs-driver client/mmio-bochs-driver usr/bin optional
 add_bin mmio-shim-demo kernel-shim/mmio-shim-demo usr/bin optional
+add_bin mmio-window-revoke tests/mmio-window-revoke usr/bin optional
+add_bin mmio-window-bench bench/mmio-window-bench usr/bin optional
 add_bin mmio-window-test kernel-shim/mmio-window-test usr/bin optional
 
 # The mmio-window module (kernel-shim/module), which /init loads before the

@@ -29,7 +29,17 @@
  * installed before, or the default action. A program that installs its own
  * handler for these signals afterwards must chain to the previous one.
  *
- * What a direct mapping cannot do from userspace: a policy reload that
+ * Revocation. A region flagged MMIO_REGION_REVOCABLE (mmio_describe()) is
+ * mapped through a kernel-shim window, which the server revokes when a
+ * reload narrows or withdraws the grant (and when the handle or session
+ * ends). The access that meets the revoked window - a library call, an
+ * inline once-op or copy, a fill, poll or batch - returns MMIO_EREVOKED
+ * with the exact count done before it and nothing written past it; the
+ * region is then proxied for good (mmio_is_direct() returns 0): later
+ * calls succeed if the new policy still grants the handle, with its new
+ * rights, and return MMIO_EREVOKED if it was revoked.
+ *
+ * What a mapping that is not revocable cannot do: a policy reload that
  * withdraws the grant revokes the handle on the server (proxied requests on
  * it get MMIO_EREVOKED, and the server logs the pid that still holds the
  * mapping), but the mapping itself stays usable until the region is closed

@@ -18,8 +18,10 @@
  * (32-bit PC-relative entries, as the library's own primitives); the
  * registration hands that section to the library's SIGBUS/SIGSEGV handler
  * (a destructor takes it back at dlclose), so a fault in the caller's code
- * is MMIO_EFAULT with the count the library would give, and a NULL region
- * reaches the library. The section flag "R" needs GNU as 2.36 or later.
+ * is, with the count the library would give, the status the library
+ * decides (mmio_inline_fault(): MMIO_EREVOKED for a revoked window, else
+ * MMIO_EFAULT), and a NULL region reaches the library. The section flag "R" needs GNU as 2.36 or
+ * later.
  */
 #ifndef MMIO_CLIENT_INLINE_H
 #define MMIO_CLIENT_INLINE_H
@@ -107,6 +109,18 @@ struct mmio_once_result {
 MMIO_API MMIO__COLD struct mmio_once_result mmio_inline_read(mmio_region *r, size_t off,
 							     unsigned width);
 MMIO_API MMIO__COLD int mmio_inline_write(mmio_region *r, size_t off, unsigned width, uint64_t v);
+/* The library's side of an inline access to (non-NULL) @r that faulted:
+ * MMIO_EREVOKED if it was a revoked window (the region is proxied from
+ * then on), else MMIO_EFAULT; not for other use. */
+MMIO_API MMIO__COLD int mmio_inline_fault(mmio_region *r);
+
+/* Its status, as the compiler can see it: never MMIO_OK, so a caller's
+ * "if (mmio_read32(...) == MMIO_OK) use(v)" draws no maybe-uninitialized
+ * warning from the fault path. */
+static inline int mmio__fault_status(mmio_region *r)
+{
+	return mmio_inline_fault(r) == MMIO_EREVOKED ? MMIO_EREVOKED : MMIO_EFAULT;
+}
 
 #if !defined(MMIO_NO_INLINE) && defined(__x86_64__) &&                                             \
 	((defined(__clang__) && __clang_major__ >= 13) ||                                          \
@@ -236,7 +250,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 		*v = x;                                                                            \
 		return MMIO_OK;                                                                    \
 	fault:                                                                                     \
-		return MMIO_EFAULT;                                                                \
+		return mmio__fault_status(r);                                                      \
 	slow:                                                                                      \
 		__asm__ volatile goto(MMIO__CHECK_ANY_END MMIO__LOAD_AT_BASE                       \
 				      : "=r"(x), "=&r"(t)                                          \
@@ -267,7 +281,7 @@ __attribute__((destructor)) static void mmio__inline_unregister(void)
 				      : fault, slow);                                              \
 		return MMIO_OK;                                                                    \
 	fault:                                                                                     \
-		return MMIO_EFAULT;                                                                \
+		return mmio__fault_status(r);                                                      \
 	slow:                                                                                      \
 		__asm__ volatile goto(MMIO__CHECK_ANY_END MMIO__STORE_AT_BASE                      \
 				      : "=&r"(t)                                                   \
@@ -385,8 +399,10 @@ static inline unsigned char *mmio__copy_base(mmio_region *r)
  * Always inline, as the two below: a copy made here only pays if it is made
  * in the caller (and Clang with sanitizers did not inline it otherwise).
  */
-__attribute__((always_inline)) static inline int
-mmio__copy_steps(const unsigned char *src, unsigned char *dst, size_t len, size_t *done)
+__attribute__((always_inline)) static inline int mmio__copy_steps(mmio_region *r,
+								  const unsigned char *src,
+								  unsigned char *dst, size_t len,
+								  size_t *done)
 {
 	const unsigned char *s = src;
 
@@ -430,7 +446,7 @@ fault8:
 fault:
 	if (done)
 		*done = (size_t)(s - src);
-	return MMIO_EFAULT;
+	return mmio__fault_status(r);
 }
 
 __attribute__((always_inline)) static inline int mmio__read(mmio_region *r, size_t off, void *buf,
@@ -439,7 +455,7 @@ __attribute__((always_inline)) static inline int mmio__read(mmio_region *r, size
 	if (!mmio__copy_shape(off, len) || !buf)
 		goto slow;
 	MMIO__COPY_CHECK(r, off + len, copy_read_end);
-	return mmio__copy_steps(mmio__copy_base(r) + off, (unsigned char *)buf, len, done);
+	return mmio__copy_steps(r, mmio__copy_base(r) + off, (unsigned char *)buf, len, done);
 slow:
 	return (mmio_read)(r, off, buf, len, done);
 }
@@ -450,7 +466,7 @@ mmio__write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *don
 	if (!mmio__copy_shape(off, len) || !buf)
 		goto slow;
 	MMIO__COPY_CHECK(r, off + len, copy_write_end);
-	return mmio__copy_steps((const unsigned char *)buf, mmio__copy_base(r) + off, len, done);
+	return mmio__copy_steps(r, (const unsigned char *)buf, mmio__copy_base(r) + off, len, done);
 slow:
 	return (mmio_write)(r, off, buf, len, done);
 }

@@ -180,11 +180,23 @@ struct cfg_client {
 	unsigned line, column;
 };
 
+/* server.windows: whether direct grants of pci and phys regions must be
+ * kernel-shim windows (revocable, page-exact). */
+enum cfg_windows {
+	CFG_WINDOWS_AUTO = 0, /* windows if the module is loaded, else whole-BAR descriptors */
+	CFG_WINDOWS_REQUIRED, /* the server does not start (nor reloads) without the module */
+	CFG_WINDOWS_OFF,      /* never windows: whole-BAR descriptors, not revocable */
+};
+
+/* "auto", "required", "off". Static. */
+const char *cfg_windows_name(enum cfg_windows w);
+
 struct cfg_server {
-	const char *listen;    /* an "ipc://" URL; default "ipc:///run/mmio/mmio.sock" */
-	unsigned socket_mode;  /* default 0660 */
-	bool has_socket_group; /* `socket_group:` given */
-	gid_t socket_gid;      /* resolved at load */
+	const char *listen;	  /* an "ipc://" URL; default "ipc:///run/mmio/mmio.sock" */
+	enum cfg_windows windows; /* server.windows; default auto */
+	unsigned socket_mode;	  /* default 0660 */
+	bool has_socket_group;	  /* `socket_group:` given */
+	gid_t socket_gid;	  /* resolved at load */
 	const char *socket_group;
 	uint64_t max_message;  /* bytes, 4 KiB .. 256 MiB; default 1 MiB */
 	unsigned max_sessions; /* limits.max_sessions, 1..65536; default 64 */

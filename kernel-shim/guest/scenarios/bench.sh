@@ -18,6 +18,13 @@ cd /tmp || exit 1
 check "mmio-bench as uid 1000" as_driver mmio-bench --region shm --once-region edu \
 	--json /tmp/bench.json --svg /tmp/bench.svg \
 	--title "mmio-bench under QEMU (TCG): ivshmem-plain BAR2, vCPUs: $(nproc --all)" $extra
+# A window against the sysfs mapping of the same BAR, in one run (root:
+# it makes its own windows): edu's read32, ivshmem's copies.
+if [ -c /dev/mmio-window ]; then
+	check "mmio-window-bench" mmio-window-bench 0000:00:04.0 0 0000:00:05.0 2
+else
+	echo "no /dev/mmio-window: mmio-window-bench not run"
+fi
 for f in bench.json bench.svg; do
 	[ -s "/tmp/$f" ] || { fail "no /tmp/$f"; continue; }
 	sed "s/^/@$f /" "/tmp/$f"

@@ -19,7 +19,11 @@
 #     raced faulting threads; exact cache types checked in
 #     pat_memtype_list; uid 1000 and a root without CAP_SYS_RAWIO refused;
 #     rmmod refused while a window exists;
-#  3. server-level checks (mmio-server handing windows to clients) go here;
+#  3. server-level checks (mmio-window-revoke, as root with a uid 1000
+#     child): one page of edu is direct and revocable for uid 1000; a reader
+#     thread sees MMIO_EREVOKED then proxied success when a reload narrows
+#     the grant, and MMIO_EREVOKED for good when it is removed; a forked
+#     child loses the mapping too; the revocation latency is printed;
 #  4. lockdown (last): every window refused;
 # and then the kernel log must hold no WARNING, BUG or Oops.
 # Each mmio-window-test line is "ok:", "FAIL:" or "SKIP:" (a skip is not a
@@ -74,6 +78,18 @@ wintest ident bounds private readonly revoke revoke-closed control-close \
 	refusals attack race fuzz cache nonroot rmmod rebind remove helper
 
 # ---- 3. server-level checks ----
+# mmio-window-revoke rewrites the policy (edu for uid 1000: rw, r, none)
+# and reloads; the policy of the boot is put back afterwards.
+check "mmio-server hands out kernel-shim windows" grep -q "kernel-shim windows" /run/mmio/server.log
+cp /etc/mmio/policy.yaml /tmp/policy.boot
+server_pid=$(pidof mmio-server)
+mmio-window-revoke --policy /etc/mmio/policy.yaml --listen ipc:///run/mmio/mmio.sock \
+	--server-pid "$server_pid"
+_rc=$?
+[ $_rc -eq 0 ] || fail "mmio-window-revoke exits $_rc"
+grep -E "withdrew the direct window|revoked handle|windows" /run/mmio/server.log | sed 's/^/server: /'
+cp /tmp/policy.boot /etc/mmio/policy.yaml
+kill -HUP "$server_pid"
 
 # ---- 4. lockdown (last: it cannot be lifted) ----
 if echo integrity >/sys/kernel/security/lockdown 2>/dev/null; then

@@ -89,6 +89,13 @@ size_t shim_raw_fill(void *dev, unsigned byte, size_t len, unsigned width);
 int shim_fault_recovery_install(void);
 
 /*
+ * The address (si_addr) of the last fault this thread recovered from, 0 if
+ * none: tells a fault on device memory from one on the caller's buffer
+ * (copies report both as MMIO_EFAULT). Async-signal-safe.
+ */
+uintptr_t shim_fault_address(void);
+
+/*
  * Add another module's exception table, [@start, @stop) in the same format
  * as the primitives' (pairs of 32-bit offsets, each relative to itself: the
  * faulting instruction, then where to resume), or take one away before its
