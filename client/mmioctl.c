@@ -143,10 +143,12 @@ static const char *bit_names(char *buf, size_t len, unsigned bits, const char *c
 
 static const char *ops_text(char *buf, size_t len, unsigned ops)
 {
-	static const char *const names[] = { "once", "bulk", "fill", "poll", "map" };
 	static const unsigned values[] = { MMIO_OPS_ONCE, MMIO_OPS_BULK, MMIO_OPS_FILL,
 					   MMIO_OPS_POLL, MMIO_OPS_MAP };
+	const char *names[5];
 
+	for (size_t i = 0; i < 5; i++)
+		names[i] = mmio_ops_name(values[i]);
 	return bit_names(buf, len, ops, names, values, 5);
 }
 
@@ -170,9 +172,7 @@ static const char *flags_text(char *buf, size_t len, unsigned flags)
 
 static const char *access_text(unsigned access)
 {
-	static const char *const text[] = { "-", "r", "w", "rw" };
-
-	return text[access & 3u];
+	return mmio_access_name(access);
 }
 
 /* -v: where each region lies, and the width its bulk copies use. */

@@ -94,14 +94,6 @@ static const char *op_call(unsigned opcode)
 	}
 }
 
-/* The policy's name of one op class bit (a valid reason's: a single known bit). */
-static const char *ops_name(uint64_t bit)
-{
-	static const char *const names[] = { "once", "bulk", "fill", "poll", "map" };
-
-	return one_bit(bit) && bits_in(bit, MMIO_OPS_ALL) ? names[__builtin_ctzll(bit)] : "?";
-}
-
 static const char *access_name(uint64_t access)
 {
 	return access == MMIO_ACCESS_READ ? "read" : access == MMIO_ACCESS_WRITE ? "write" : "rw";
@@ -156,8 +148,8 @@ static int detail_format(const struct mmio_reason *w, char *buf, size_t len)
 				" of the handle, past its 0x%" PRIx64 " bytes",
 				w->a, w->b);
 	case MMIO_REASON_OPS:
-		return snprintf(buf, len, "the grant has no `%s` op (%s needs it)", ops_name(w->a),
-				op_call(w->op));
+		return snprintf(buf, len, "the grant has no `%s` op (%s needs it)",
+				mmio_ops_name((unsigned)w->a), op_call(w->op));
 	case MMIO_REASON_ACCESS:
 		return snprintf(buf, len, "the grant gives no %s access (%s needs it)",
 				access_name(w->a & ~w->b), op_call(w->op));

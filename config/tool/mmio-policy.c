@@ -190,13 +190,15 @@ static const char *const headers[COLUMNS] = { "REGION",	   "RANGE", "ACCESS",	 "
 
 static void fill_row(struct row *row, const struct cfg_grant *g)
 {
-	static const char *const op_names[] = { "once", "bulk", "fill", "poll", "map" };
 	static const unsigned op_bits[] = { MMIO_OPS_ONCE, MMIO_OPS_BULK, MMIO_OPS_FILL,
 					    MMIO_OPS_POLL, MMIO_OPS_MAP };
+	const char *op_names[5];
 	static const char *const width_names[] = { "1", "2", "4", "8" };
 	static const unsigned width_bits[] = { 1, 2, 4, 8 };
 	const struct cfg_region *r = g->region;
 
+	for (size_t i = 0; i < 5; i++)
+		op_names[i] = mmio_ops_name(op_bits[i]);
 	snprintf(row->cell[0], sizeof(row->cell[0]), "%s", r->name);
 	if (g->size == 0)
 		snprintf(row->cell[1], sizeof(row->cell[1]), "[0x%llx, end of BAR)",
@@ -204,8 +206,7 @@ static void fill_row(struct row *row, const struct cfg_grant *g)
 	else
 		snprintf(row->cell[1], sizeof(row->cell[1]), "[0x%llx, 0x%llx)",
 			 (unsigned long long)g->offset, (unsigned long long)(g->offset + g->size));
-	snprintf(row->cell[2], sizeof(row->cell[2]), "%s%s",
-		 g->access & MMIO_ACCESS_READ ? "r" : "", g->access & MMIO_ACCESS_WRITE ? "w" : "");
+	snprintf(row->cell[2], sizeof(row->cell[2]), "%s", mmio_access_name(g->access));
 	format_list(row->cell[3], sizeof(row->cell[3]), g->ops, op_names, op_bits, 5);
 	format_list(row->cell[4], sizeof(row->cell[4]), g->widths, width_names, width_bits, 4);
 	if (g->ops & (MMIO_OPS_BULK | MMIO_OPS_FILL))
@@ -314,10 +315,7 @@ static void print_registers(const struct cfg_grant *g)
 		printf("  %-12s 0x%-8llx %-7llu %-7llu %-7s %-6s %-18s 0x%llx\n",
 		       g->register_names[k] ? g->register_names[k] : "-",
 		       (unsigned long long)rg->offset, (unsigned long long)rg->count,
-		       (unsigned long long)rg->stride, widths,
-		       rg->access == MMIO_ACCESS_ALL   ? "rw"
-		       : rg->access & MMIO_ACCESS_READ ? "r"
-						       : "w",
+		       (unsigned long long)rg->stride, widths, mmio_access_name(rg->access),
 		       rg->access & MMIO_ACCESS_WRITE ? mask : "-",
 		       (unsigned long long)rg->write_fixed);
 	}

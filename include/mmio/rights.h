@@ -36,6 +36,34 @@ extern "C" {
 #define MMIO_OPS_MAP  0x10u /* direct mode */
 #define MMIO_OPS_ALL  0x1Fu
 
+/* The policy's name of one operation class bit: "once", "bulk", "fill",
+ * "poll", "map"; "?" for anything else (none, several, unknown). */
+static inline const char *mmio_ops_name(unsigned bit)
+{
+	switch (bit) {
+	case MMIO_OPS_ONCE:
+		return "once";
+	case MMIO_OPS_BULK:
+		return "bulk";
+	case MMIO_OPS_FILL:
+		return "fill";
+	case MMIO_OPS_POLL:
+		return "poll";
+	case MMIO_OPS_MAP:
+		return "map";
+	default:
+		return "?";
+	}
+}
+
+/* The policy's spelling of an access: "r", "w", "rw"; "-" for none. */
+static inline const char *mmio_access_name(unsigned access)
+{
+	static const char *const names[] = { "-", "r", "w", "rw" };
+
+	return names[access & MMIO_ACCESS_ALL];
+}
+
 /* widths: the bit for an access of w bytes (1, 2, 4, 8) is w itself. */
 #define MMIO_WIDTH_BIT(w) ((unsigned)(w))
 #define MMIO_WIDTHS_ALL	  0x0Fu
