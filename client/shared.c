@@ -50,6 +50,7 @@ int cli_shbuf_create(mmio_client *c, size_t size, struct cli_shbuf **out)
 {
 	struct proto_request req = { .opcode = PROTO_OP_BUF_ATTACH,
 				     .buf_attach = { .length = size } };
+	struct mmio_reason why = { 0 };
 	struct proto_reply rep;
 	struct cli_shbuf *b;
 	nng_msg *m;
@@ -84,7 +85,10 @@ int cli_shbuf_create(mmio_client *c, size_t size, struct cli_shbuf **out)
 		status = rep.status;
 		nng_msg_free(m);
 		if (status == MMIO_OK)
-			status = cli_channel_attach(c->fd_path, token, fd, c->reply_ms, &b->id);
+			status = cli_channel_attach(c->fd_path, token, fd, c->reply_ms, &b->id,
+						    &why);
+		if (status != MMIO_OK && why.code != 0)
+			cli_last_record(c, status, &why);
 	}
 	if (status != MMIO_OK) {
 		munmap(b->map, size);
