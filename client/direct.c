@@ -195,8 +195,9 @@ static int direct_read_once(mmio_region *r, size_t off, unsigned width, uint64_t
 	int status;
 
 	if (!mmio_width_valid(width))
-		return MMIO_EINVAL;
-	status = cli_view_offset(r, off, width, &hoff);
+		return cli_refuse(r->h->client, PROTO_OP_READ_ONCE, MMIO_REASON_ARGUMENT,
+				  MMIO_ARGUMENT_WIDTH, width);
+	status = cli_view_offset(r, PROTO_OP_READ_ONCE, off, width, &hoff);
 	if (status == MMIO_OK)
 		status = direct_check(r->h, MMIO_OPS_ONCE, MMIO_ACCESS_READ, width);
 	if (status != MMIO_OK)
@@ -212,8 +213,8 @@ static int direct_write_once(mmio_region *r, size_t off, unsigned width, uint64_
 	int status;
 
 	if (!proto_value_fits(width, v))
-		return MMIO_EINVAL;
-	status = cli_view_offset(r, off, width, &hoff);
+		return cli_refuse_width(r->h->client, PROTO_OP_WRITE_ONCE, width);
+	status = cli_view_offset(r, PROTO_OP_WRITE_ONCE, off, width, &hoff);
 	if (status == MMIO_OK)
 		status = direct_check(r->h, MMIO_OPS_ONCE, MMIO_ACCESS_WRITE, width);
 	if (status != MMIO_OK)
@@ -229,7 +230,8 @@ static int direct_read(mmio_region *r, size_t off, void *buf, size_t len, size_t
 	uint64_t hoff;
 	int status;
 
-	status = cli_bulk_offset(r, off, len, cli_read_chunk_max(r->h->client->max_message), &hoff);
+	status = cli_bulk_offset(r, PROTO_OP_READ, off, len,
+				 cli_read_chunk_max(r->h->client->max_message), &hoff);
 	if (status == MMIO_OK)
 		status = direct_check(r->h, MMIO_OPS_BULK, MMIO_ACCESS_READ, 0);
 	if (status != MMIO_OK)
@@ -243,8 +245,8 @@ static int direct_write(mmio_region *r, size_t off, const void *buf, size_t len,
 	uint64_t hoff;
 	int status;
 
-	status =
-		cli_bulk_offset(r, off, len, cli_write_chunk_max(r->h->client->max_message), &hoff);
+	status = cli_bulk_offset(r, PROTO_OP_WRITE, off, len,
+				 cli_write_chunk_max(r->h->client->max_message), &hoff);
 	if (status == MMIO_OK)
 		status = direct_check(r->h, MMIO_OPS_BULK, MMIO_ACCESS_WRITE, 0);
 	if (status != MMIO_OK)
@@ -295,7 +297,7 @@ static int direct_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, siz
 		return status;
 	status = shim_fill(direct_window(r->h), (size_t)hoff, want, byte, done);
 	if (status == MMIO_OK && want < len)
-		return MMIO_EINVAL;
+		return cli_refuse_range(r, PROTO_OP_FILL, off, len);
 	return status;
 }
 
@@ -347,8 +349,8 @@ static int direct_poll(mmio_region *r, size_t off, unsigned width, uint64_t mask
 	int status;
 
 	if (!proto_value_fits(width, mask) || !proto_value_fits(width, want))
-		return MMIO_EINVAL;
-	status = cli_view_offset(r, off, width, &hoff);
+		return cli_refuse_width(r->h->client, PROTO_OP_POLL, width);
+	status = cli_view_offset(r, PROTO_OP_POLL, off, width, &hoff);
 	if (status == MMIO_OK)
 		status = direct_check(r->h, MMIO_OPS_POLL, MMIO_ACCESS_READ, width);
 	if (status != MMIO_OK)

@@ -57,7 +57,8 @@ int cli_shbuf_create(mmio_client *c, size_t size, struct cli_shbuf **out)
 	int fd, status;
 
 	if (!(c->hello.flags & PROTO_HELLO_DIRECT) || c->fd_path[0] == '\0')
-		return MMIO_EACCES;
+		return cli_refuse(c, PROTO_OP_BUF_ATTACH, MMIO_REASON_UNMAPPABLE,
+				  MMIO_UNMAPPABLE_SERVER, 0);
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return MMIO_ENOMEM;
@@ -229,8 +230,14 @@ int mmio_buffer_alloc(mmio_client *c, size_t size, void **out)
 
 	if (out)
 		*out = NULL;
-	if (!c || !out || size == 0 || size > ((size_t)1 << 40))
-		return MMIO_EINVAL;
+	if (!c || !out)
+		return cli_refuse_null(c, PROTO_OP_BUF_ATTACH);
+	if (size == 0)
+		return cli_refuse(c, PROTO_OP_BUF_ATTACH, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_EMPTY,
+				  0);
+	if (size > ((size_t)1 << 40))
+		return cli_refuse(c, PROTO_OP_BUF_ATTACH, MMIO_REASON_ARGUMENT,
+				  MMIO_ARGUMENT_TOO_LONG, (uint64_t)1 << 40);
 	size = (size + (size_t)page - 1) & ~((size_t)page - 1);
 	status = cli_shbuf_create(c, size, &b);
 	if (status != MMIO_OK)

@@ -223,8 +223,8 @@ static const struct sentence arguments[] = {
 	[MMIO_ARGUMENT_OVERFLOW] = { "offset plus length overflows" },
 	[MMIO_ARGUMENT_EMPTY] = { "the length (or the count of items or rows) is 0" },
 	[MMIO_ARGUMENT_PITCH] = { "the pitch, ", " bytes, is shorter than a row", true },
-	[MMIO_ARGUMENT_TOO_LONG] = { "one request or reply carries at most ",
-				     " bytes: split the operation", true },
+	[MMIO_ARGUMENT_TOO_LONG] = { "longer than the most this call takes, ", " bytes: split it",
+				     true },
 	[MMIO_ARGUMENT_GRANULE] = { "the grant pins ",
 				    "-byte accesses: offset, length and pitch must be multiples "
 				    "of it",

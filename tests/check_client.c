@@ -1155,6 +1155,87 @@ START_TEST(last_error_tells_the_servers_reason)
 }
 END_TEST
 
+/* mmio_last_error() of @c is @status with a sentence containing @says. */
+static void last_error_says(mmio_client *c, int status, const char *says)
+{
+	char buf[256];
+
+	ck_assert_int_eq(mmio_last_error(c, buf, sizeof(buf)), status);
+	ck_assert_msg(strstr(buf, says), "\"%s\" does not say \"%s\"", buf, says);
+}
+
+/* The library's own argument checks are told as the server's refusals are,
+ * without a request: a NULL pointer, a width that is none, a slice's end,
+ * a strided copy's geometry, a name or flags no server would take. */
+START_TEST(last_error_tells_the_librarys_own_checks)
+{
+	size_t sent;
+	uint8_t rows[64];
+	mmio_region *s;
+	mmio_batch *b;
+	uint32_t v;
+
+	connect_fake();
+	sent = F.nlog;
+	ck_assert_int_eq(mmio_read(R, 0, NULL, 4, NULL), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "MMIO_EINVAL: a pointer the call needs is NULL");
+	ck_assert_int_eq(mmio_read32(R, 0, NULL), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "a pointer the call needs is NULL");
+	/* No region, so no client to name: any client's last error tells it. */
+	ck_assert_int_eq(mmio_read32(NULL, 0, &v), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "a pointer the call needs is NULL");
+	last_error_says(NULL, MMIO_EINVAL, "a pointer the call needs is NULL");
+
+	ck_assert_int_eq(mmio_slice(R, 0x10, 0x20, &s), MMIO_OK);
+	ck_assert_int_eq(mmio_read32(s, 0x1e, &v), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "ends at offset 0x22 of the handle, past its 0x20 bytes");
+	ck_assert_int_eq(mmio_slice(R, 0, 0, &s), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "the length (or the count of items or rows) is 0");
+
+	ck_assert_int_eq(mmio_batch_new(C, &b), MMIO_OK);
+	ck_assert_int_eq(mmio_batch_read(b, R, 0, 3), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "width 3 is not an access width (1, 2, 4 or 8 bytes)");
+	ck_assert_int_eq(mmio_batch_poll(b, R, 0, 1, 0x100, 0, 10), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "wider than the access's 1 bytes");
+	mmio_batch_free(b);
+
+	ck_assert_int_eq(mmio_read_rows(R, 0, 16, 8, 2, rows, NULL), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "the pitch, 8 bytes, is shorter than a row");
+	ck_assert_int_eq(mmio_read_rows(R, SIZE_MAX - 8, 16, 16, 2, rows, NULL), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "offset plus length overflows");
+	ck_assert_int_eq(mmio_write_rows(R, 0, 16, 16, 0, rows, NULL), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "(or the count of items or rows) is 0");
+
+	ck_assert_int_eq(mmio_open_range(C, "no such!", 0, 4, 0, &s), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "a region name is 1 to 63 of");
+	ck_assert_int_eq(mmio_open_range(C, "scratch", 0, 4, 0x80, &s), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "flag bits 0x80 are not flags of this call");
+	/* Nothing of it reached the server. */
+	ck_assert_uint_eq(F.nlog, sent);
+	/* A success clears it. */
+	ck_assert_int_eq(mmio_read32(R, 0, &v), MMIO_OK);
+	ck_assert_int_eq(mmio_last_error(C, NULL, 0), MMIO_OK);
+	mmio_disconnect(C);
+}
+END_TEST
+
+/* A pinned width's granule: a slice or a strided copy that would split
+ * an access is refused by the library, and says which width. */
+START_TEST(last_error_tells_a_pinned_granule)
+{
+	uint8_t rows[64];
+	mmio_region *s;
+
+	F.pinned = 4;
+	connect_fake();
+	ck_assert_int_eq(mmio_slice(R, 2, 8, &s), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "the grant pins 4-byte accesses");
+	ck_assert_int_eq(mmio_read_rows(R, 0, 6, 8, 2, rows, NULL), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "the grant pins 4-byte accesses");
+	mmio_disconnect(C);
+}
+END_TEST
+
 START_TEST(bulk_status_and_done_are_the_servers)
 {
 	uint8_t buf[256];
@@ -1863,6 +1944,8 @@ static Suite *client_suite(void)
 	tcase_add_test(t, once_ops_round_trip);
 	tcase_add_test(t, statuses_are_the_servers);
 	tcase_add_test(t, last_error_tells_the_servers_reason);
+	tcase_add_test(t, last_error_tells_the_librarys_own_checks);
+	tcase_add_test(t, last_error_tells_a_pinned_granule);
 	tcase_add_test(t, bulk_status_and_done_are_the_servers);
 	tcase_add_test(t, read_3mib_in_max_message_pieces);
 	tcase_add_test(t, write_3mib_in_max_message_pieces);

@@ -3148,7 +3148,7 @@ START_TEST(buffer_and_geometry_refusals_carry_their_reason)
 		  "limits.max_buffer_bytes, 1048576 bytes" },
 		{ { { .opcode = PROTO_OP_READ, .read = { scratch, 0, 0x10000 } },
 		    WHY(MMIO_EINVAL, ARGUMENT, READ, MMIO_ARGUMENT_TOO_LONG, 0x10000 - 20) },
-		  "at most 65516 bytes: split" },
+		  "the most this call takes, 65516 bytes: split it" },
 		{ { RQ_ROWS(scratch, 0, 16, 8, 2),
 		    WHY(MMIO_EINVAL, ARGUMENT, READ_ROWS, MMIO_ARGUMENT_PITCH, 8) },
 		  "the pitch, 8 bytes, is shorter than a row" },

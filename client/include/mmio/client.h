@@ -168,10 +168,13 @@ MMIO_API void mmio_disconnect(mmio_client *c);
  * Returns the status of that failure, or MMIO_OK if this thread's last
  * request to the server on @c succeeded, or it made none. A direct
  * handle's failures are recorded as the server's would be, its successes
- * are not (they clear nothing); calls refused by the library's own
- * argument checks before any access (a slice's bounds, a NULL pointer)
- * are not recorded: compare the status returned with the one your call
- * got before printing the sentence.
+ * are not (they clear nothing); so are calls refused by the library's own
+ * argument checks before any request (a NULL pointer, a width that is not
+ * 1, 2, 4 or 8, a slice's end, a strided copy's geometry, a pinned
+ * width's granule, a bad name or flags), e.g. "MMIO_EINVAL: the pitch, 8
+ * bytes, is shorter than a row". A call given no client or region to name
+ * (a NULL region) is told by mmio_last_error() of any client, NULL
+ * included.
  *
  * mmio_close() leaves it as it was, so a driver may close the region
  * before printing why an access failed. Per thread and per client: each
