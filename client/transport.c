@@ -296,9 +296,13 @@ int cli_reply_decode(nng_msg *m, unsigned opcode, struct proto_reply *rep)
 	return MMIO_OK;
 }
 
-static int call_once(mmio_client *c, const struct proto_request *req, int timeout_ms, nng_msg **msg,
-		     struct proto_reply *rep)
+static int call_once(mmio_client *c, const struct proto_request *asked, int timeout_ms,
+		     nng_msg **msg, struct proto_reply *rep)
 {
+	/* In the version HELLO chose (version 1 with a server that speaks no
+	 * other: its refusals carry no reason record). */
+	struct proto_request versioned = *asked;
+	const struct proto_request *req = &versioned;
 	struct cli_slot *s;
 	nng_msg *m;
 	size_t need;
@@ -306,6 +310,7 @@ static int call_once(mmio_client *c, const struct proto_request *req, int timeou
 	bool sent;
 	uint32_t pipe;
 
+	versioned.version = c->hello.version;
 	*msg = NULL;
 	memset(rep, 0, sizeof(*rep));
 	status = proto_request_encode(req, NULL, 0, &need);

@@ -452,6 +452,9 @@ enum srv_outcome srv_request_step(struct srv_request *r, nng_msg **reply)
 		}
 		r->decoded = true;
 		r->rep.opcode = r->rq.opcode;
+		/* Answered in the request's version: a version 1 client gets
+		 * refusals without the reason record it could not read. */
+		r->rep.version = r->rq.version;
 	}
 	if (request_run(r) == SRV_WAIT)
 		return SRV_WAIT;

@@ -43,7 +43,7 @@ enum fake_bad {
 };
 
 struct fake_req {
-	unsigned opcode;
+	unsigned opcode, version;
 	uint32_t handle, flags, count;
 	unsigned width;
 	uint64_t offset, len, value;
@@ -74,6 +74,7 @@ struct fake {
 	int hello_close;  /* close the pipe instead of answering */
 	int hello_status;
 	uint32_t hello_max_message; /* 0: max_message */
+	unsigned hello_version;	    /* 0: PROTO_VERSION_MAX; answers are in the request's */
 
 	/* The nth (1-based) request of opcode fail_op gets fail_status/fail_done. */
 	unsigned fail_op, fail_nth;
@@ -152,6 +153,7 @@ static void fake_log(const struct proto_request *rq, size_t size)
 	l = &F.log[F.nlog];
 	memset(l, 0, sizeof(*l));
 	l->opcode = rq->opcode;
+	l->version = rq->version;
 	l->size = size;
 	switch (rq->opcode) {
 	case PROTO_OP_OPEN:
@@ -254,7 +256,7 @@ static void fake_answer(const struct proto_request *rq, struct proto_reply *rep,
 	rep->opcode = rq->opcode;
 	switch (rq->opcode) {
 	case PROTO_OP_HELLO:
-		rep->hello.version = 1;
+		rep->hello.version = F.hello_version ? F.hello_version : PROTO_VERSION_MAX;
 		rep->hello.max_message = F.hello_max_message ? F.hello_max_message : F.max_message;
 		rep->hello.max_batch = F.max_batch;
 		rep->hello.max_handles = 16;
@@ -445,6 +447,7 @@ static void fake_handle(nng_msg *msg)
 	fake_answer(&rq, &rep, values);
 	if (rq.opcode == F.fail_op && nth == F.fail_nth)
 		fake_fail(&rq, &rep);
+	rep.version = rq.version; /* as the server: version 1 drops the reason */
 
 	if (rq.opcode == F.bad_op) {
 		if (F.bad == BAD_GARBAGE) {
@@ -1236,6 +1239,31 @@ START_TEST(last_error_tells_a_pinned_granule)
 }
 END_TEST
 
+/* A server of version 1 (before reason records): libmmio speaks 1 to it,
+ * and its refusals keep their status, told by the status's sentence. */
+START_TEST(version_1_server_refusals_keep_their_status)
+{
+	const struct fake_req *q;
+	uint32_t v;
+
+	F.hello_version = 1;
+	connect_fake();
+	F.fail_op = PROTO_OP_READ_ONCE;
+	F.fail_nth = 1;
+	F.fail_status = MMIO_EINVAL;
+	F.fail_reason = (struct mmio_reason){ MMIO_REASON_WIDTH, PROTO_OP_READ_ONCE, 4, 2 };
+	ck_assert_int_eq(mmio_read32(R, 0, &v), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "MMIO_EINVAL: invalid argument");
+	q = fake_find(PROTO_OP_READ_ONCE, 0);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq(q->version, 1);
+	q = fake_find(PROTO_OP_OPEN, 0);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq(q->version, 1);
+	mmio_disconnect(C);
+}
+END_TEST
+
 START_TEST(bulk_status_and_done_are_the_servers)
 {
 	uint8_t buf[256];
@@ -1946,6 +1974,7 @@ static Suite *client_suite(void)
 	tcase_add_test(t, last_error_tells_the_servers_reason);
 	tcase_add_test(t, last_error_tells_the_librarys_own_checks);
 	tcase_add_test(t, last_error_tells_a_pinned_granule);
+	tcase_add_test(t, version_1_server_refusals_keep_their_status);
 	tcase_add_test(t, bulk_status_and_done_are_the_servers);
 	tcase_add_test(t, read_3mib_in_max_message_pieces);
 	tcase_add_test(t, write_3mib_in_max_message_pieces);

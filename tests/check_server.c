@@ -158,10 +158,10 @@ START_TEST(ready_hello_list)
 	rq.hello.max_version = 7;
 	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
 	ck_assert_int_eq(rep.status, MMIO_OK);
-	ck_assert_uint_eq(rep.hello.version, 1);
+	ck_assert_uint_eq(rep.hello.version, 2);
 	ck_assert_uint_eq(rep.hello.max_message, 64 * 1024);
 
-	rq.hello.min_version = 2;
+	rq.hello.min_version = 3;
 	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
 	ck_assert_int_eq(rep.status, MMIO_EVERSION);
 
@@ -3225,6 +3225,40 @@ START_TEST(handle_limit_refusal_carries_its_reason)
 }
 END_TEST
 
+/*
+ * Version 2 added the reason record; a client of version 1 (which refuses
+ * any byte past a reply's body) negotiates 1 and gets every refusal as a
+ * version 1 server sent it: same status, no record. Version 2 gets both.
+ */
+START_TEST(version_1_clients_get_refusals_without_a_record)
+{
+	struct proto_request hello = { .opcode = PROTO_OP_HELLO, .hello = { 1, 1 } };
+	struct proto_request open = RQ_OPEN("regs", 0, 0x10, 0);
+	struct proto_request once = RQ_READ_ONCE(scratch, 4, 0x41);
+	struct proto_reply rep;
+
+	ck_assert_int_eq(rawc_call(&C, &hello, &rep), MMIO_OK);
+	ck_assert_uint_eq(rep.hello.version, 1);
+	hello.hello.max_version = 2;
+	ck_assert_int_eq(rawc_call(&C, &hello, &rep), MMIO_OK);
+	ck_assert_uint_eq(rep.hello.version, 2);
+	for (unsigned version = 1; version <= 2; version++) {
+		size_t record = version == 1 ? 0 : PROTO_REASON_SIZE;
+
+		open.version = once.version = version;
+		ck_assert_int_eq(rawc_call(&C, &open, &rep), MMIO_OK);
+		ck_assert_int_eq(rep.status, MMIO_EACCES);
+		ck_assert_uint_eq(rep.version, version);
+		ck_assert_uint_eq(rep.reason.code, version == 1 ? 0 : MMIO_REASON_GRANT_RANGE);
+		ck_assert_uint_eq(nng_msg_len(C.last), PROTO_REPLY_HEADER_SIZE + record);
+		ck_assert_int_eq(rawc_call(&C, &once, &rep), MMIO_OK);
+		ck_assert_int_eq(rep.status, MMIO_EINVAL);
+		ck_assert_uint_eq(rep.reason.code, version == 1 ? 0 : MMIO_REASON_ALIGN);
+		ck_assert_uint_eq(nng_msg_len(C.last), PROTO_REPLY_HEADER_SIZE + record);
+	}
+}
+END_TEST
+
 /* ---- issue 22: register rules ---- */
 
 #define REG_POLICY_HEAD                                                                            \
@@ -3564,6 +3598,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, buffer_and_geometry_refusals_carry_their_reason);
 	tcase_add_test(tc, channel_refusals_carry_their_reason);
 	tcase_add_test(tc, handle_limit_refusal_carries_its_reason);
+	tcase_add_test(tc, version_1_clients_get_refusals_without_a_record);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("registers");

@@ -161,7 +161,8 @@ MMIO_API void mmio_disconnect(mmio_client *c);
  * people: the status name, then the reason the server (or a direct
  * handle's own check) gave, e.g. "MMIO_EINVAL: a 4-byte access; the grant
  * allows 2-byte accesses only" or "MMIO_EACCES: the grant has no `bulk` op
- * (mmio_read needs it)"; without a reason, the status's mmio_strerror().
+ * (mmio_read needs it)"; without a reason (a server of protocol version 1
+ * sends none), the status's mmio_strerror().
  * Written into @buf (@len bytes, always NUL-terminated when @len > 0; ""
  * if there is no failure to tell; @buf may be NULL to get the status only).
  *
