@@ -22,7 +22,10 @@ static bool cause_valid(unsigned code, uint64_t a, uint64_t b)
 	case MMIO_REASON_BUFFER:
 		return a >= 1 && a <= MMIO_BUFFER_MAX &&
 		       ((a == MMIO_BUFFER_UNKNOWN && b <= UINT32_MAX) || a == MMIO_BUFFER_OUTSIDE ||
-			a == MMIO_BUFFER_SIZE || b == 0);
+			a == MMIO_BUFFER_SIZE || a == MMIO_BUFFER_MAILBOX || b == 0);
+	case MMIO_REASON_BUSY:
+		return a >= 1 && a <= MMIO_BUSY_MAX &&
+		       (a == MMIO_BUSY_IN_USE || a == MMIO_BUSY_MAILBOXES || b == 0);
 	case MMIO_REASON_LIMIT:
 		return a >= 1 && a <= MMIO_LIMIT_MAX;
 	case MMIO_REASON_ARGUMENT:
@@ -201,6 +204,18 @@ static const struct sentence buffer_faults[] = {
 	[MMIO_BUFFER_MISSING] = { "the buffer's token came without its memfd" },
 	[MMIO_BUFFER_NO_MAP] = { "the memfd cannot be mapped for reading and writing (is it "
 				 "sealed against writes?)" },
+	[MMIO_BUFFER_MAILBOX] = { "a mailbox is a shared buffer of exactly ", " bytes", true },
+};
+
+static const struct sentence busy[] = {
+	[MMIO_BUSY_EXCLUSIVE] = { "another handle holds part of that range, and one of them is "
+				  "exclusive" },
+	[MMIO_BUSY_IN_USE] = { "shared buffer ", " is in use by a copy or the mailbox", true },
+	[MMIO_BUSY_MAILBOX] = { "this connection has its mailbox already" },
+	[MMIO_BUSY_MAILBOXES] = { "the server's mailboxes are all taken (at most ", " per uid)",
+				  true },
+	[MMIO_BUSY_RELOAD] = { "policy reloads kept changing the grant while it was opened: "
+			       "try again" },
 };
 
 static const struct sentence limits[] = {
@@ -256,6 +271,8 @@ static int cause_format(const struct mmio_reason *w, char *buf, size_t len)
 		return sentence_format(&buffer_faults[w->a], w->b, buf, len);
 	case MMIO_REASON_LIMIT:
 		return sentence_format(&limits[w->a], w->b, buf, len);
+	case MMIO_REASON_BUSY:
+		return sentence_format(&busy[w->a], w->b, buf, len);
 	case MMIO_REASON_ARGUMENT:
 		return sentence_format(&arguments[w->a], w->b, buf, len);
 	default: /* MMIO_REASON_NO_GRANT, with MMIO_EACCES */

@@ -120,7 +120,10 @@ enum srv_outcome srv_op_open(struct srv_request *r)
 		status = srv_handle_open(r->session, r->gen, &r->rq.open, &r->rep.open,
 					 &r->rep.reason);
 	}
-	return reply_status(r, status == SRV_STALE ? MMIO_EBUSY : status);
+	if (status == SRV_STALE)
+		status = mmio_reason_set(&r->rep.reason, MMIO_EBUSY, MMIO_REASON_BUSY,
+					 MMIO_BUSY_RELOAD, 0);
+	return reply_status(r, status);
 }
 
 enum srv_outcome srv_op_close(struct srv_request *r)
@@ -493,6 +496,9 @@ enum srv_outcome srv_op_buf_detach(struct srv_request *r)
 	pthread_mutex_unlock(&s->lock);
 	if (status == MMIO_EINVAL)
 		mmio_reason_set(&r->rep.reason, status, MMIO_REASON_BUFFER, MMIO_BUFFER_UNKNOWN,
+				r->rq.buf_detach.buffer);
+	else if (status == MMIO_EBUSY)
+		mmio_reason_set(&r->rep.reason, status, MMIO_REASON_BUSY, MMIO_BUSY_IN_USE,
 				r->rq.buf_detach.buffer);
 	return reply_status(r, status);
 }

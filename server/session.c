@@ -575,6 +575,8 @@ int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
 	status = handle_room(s, why);
 	if (status == MMIO_OK)
 		status = handle_list(h, gen);
+	if (status == MMIO_EBUSY)
+		mmio_reason_set(why, status, MMIO_REASON_BUSY, MMIO_BUSY_EXCLUSIVE, 0);
 	if (status != MMIO_OK) {
 		pthread_mutex_unlock(&s->lock);
 		handle_free(h);

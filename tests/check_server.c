@@ -3209,6 +3209,45 @@ START_TEST(channel_refusals_carry_their_reason)
 }
 END_TEST
 
+/* MMIO_EBUSY says what is taken: an exclusive range, the connection's
+ * mailbox; MAILBOX names the buffer it cannot use. */
+START_TEST(busy_and_mailbox_refusals_carry_their_reason)
+{
+	static struct rawmb mb;
+	uint32_t excl, small, spare;
+	int fd;
+
+	ck_assert_int_eq(rawc_open_region(&C, "excl", 0, PROTO_LEN_TO_END, &excl, NULL), MMIO_OK);
+	fd = memfd_sized(8192, SEALS);
+	ck_assert_int_eq(buffer_attach(&C, 8192, fd, &small), MMIO_OK);
+	close(fd);
+	ck_assert_int_eq(mb_open(&C, &mb, PROTO_MBOX_SIZE), MMIO_OK);
+	fd = memfd_sized(PROTO_MBOX_SIZE, SEALS);
+	ck_assert_int_eq(buffer_attach(&C, PROTO_MBOX_SIZE, fd, &spare), MMIO_OK);
+	close(fd);
+	const struct said_case cases[] = {
+		{ { RQ_OPEN("excl", 0x10, 0x10, 0),
+		    WHY(MMIO_EBUSY, BUSY, OPEN, MMIO_BUSY_EXCLUSIVE, 0) },
+		  "another handle holds part of that range, and one of them is exclusive" },
+		{ { { .opcode = PROTO_OP_MAILBOX, .mailbox = { 77 } },
+		    WHY(MMIO_EINVAL, BUFFER, MAILBOX, MMIO_BUFFER_UNKNOWN, 77) },
+		  "shared buffer 77 is not attached" },
+		{ { { .opcode = PROTO_OP_MAILBOX, .mailbox = { small } },
+		    WHY(MMIO_EINVAL, BUFFER, MAILBOX, MMIO_BUFFER_MAILBOX, PROTO_MBOX_SIZE) },
+		  "a mailbox is a shared buffer of exactly" },
+		{ { { .opcode = PROTO_OP_MAILBOX, .mailbox = { spare } },
+		    WHY(MMIO_EBUSY, BUSY, MAILBOX, MMIO_BUSY_MAILBOX, 0) },
+		  "this connection has its mailbox already" },
+		{ { { .opcode = PROTO_OP_BUF_DETACH, .buf_detach = { mb.id } },
+		    WHY(MMIO_EBUSY, BUSY, BUF_DETACH, MMIO_BUSY_IN_USE, mb.id) },
+		  "is in use by a copy or the mailbox" },
+	};
+
+	said_check(cases, sizeof(cases) / sizeof(cases[0]));
+	munmap(mb.map, PROTO_MBOX_SIZE);
+}
+END_TEST
+
 /* The seventh handle of a client whose limits.max_handles is 6. */
 START_TEST(handle_limit_refusal_carries_its_reason)
 {
@@ -3598,6 +3637,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, buffer_and_geometry_refusals_carry_their_reason);
 	tcase_add_test(tc, channel_refusals_carry_their_reason);
 	tcase_add_test(tc, handle_limit_refusal_carries_its_reason);
+	tcase_add_test(tc, busy_and_mailbox_refusals_carry_their_reason);
 	tcase_add_test(tc, version_1_clients_get_refusals_without_a_record);
 	suite_add_tcase(s, tc);
 

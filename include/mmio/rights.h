@@ -149,8 +149,9 @@ enum mmio_reason_code {
 	MMIO_REASON_BUFFER = 15,      /* EINVAL; a: enum mmio_buffer_fault, b: per a */
 	MMIO_REASON_LIMIT = 16,	      /* ENOMEM; a: enum mmio_limit, b: the limit */
 	MMIO_REASON_ARGUMENT = 17,    /* EINVAL; a: enum mmio_argument, b: per a */
+	MMIO_REASON_BUSY = 18,	      /* EBUSY; a: enum mmio_busy, b: per a */
 };
-#define MMIO_REASON_MAX MMIO_REASON_ARGUMENT
+#define MMIO_REASON_MAX MMIO_REASON_BUSY
 
 /* MMIO_REASON_UNMAPPABLE's a: why a handle cannot be mapped. */
 enum mmio_unmappable {
@@ -170,8 +171,20 @@ enum mmio_buffer_fault {
 	MMIO_BUFFER_SIZE = 5,	    /* b: the length announced, not the memfd's size */
 	MMIO_BUFFER_MISSING = 6,    /* b: 0; the token came without a descriptor */
 	MMIO_BUFFER_NO_MAP = 7,	    /* b: 0; it cannot be mapped read-write (a write seal?) */
+	MMIO_BUFFER_MAILBOX = 8,    /* b: a mailbox's size, which the buffer is not */
 };
-#define MMIO_BUFFER_MAX MMIO_BUFFER_NO_MAP
+#define MMIO_BUFFER_MAX MMIO_BUFFER_MAILBOX
+
+/* MMIO_REASON_BUSY's a: what is taken. */
+enum mmio_busy {
+	MMIO_BUSY_EXCLUSIVE = 1, /* b: 0; another handle holds an overlapping range, one of
+				  * them exclusive */
+	MMIO_BUSY_IN_USE = 2,	 /* b: the buffer, in use by a copy or the mailbox */
+	MMIO_BUSY_MAILBOX = 3,	 /* b: 0; this connection has its mailbox already */
+	MMIO_BUSY_MAILBOXES = 4, /* b: the most mailboxes of one uid (or all of them run) */
+	MMIO_BUSY_RELOAD = 5,	 /* b: 0; reloads kept changing the policy under the OPEN */
+};
+#define MMIO_BUSY_MAX MMIO_BUSY_RELOAD
 
 /* MMIO_REASON_LIMIT's a: which of the server's limits (mmio-server(8)). */
 enum mmio_limit {
@@ -242,6 +255,8 @@ static inline int mmio_reason_status(unsigned code)
 		return MMIO_EREVOKED;
 	case MMIO_REASON_LIMIT:
 		return MMIO_ENOMEM;
+	case MMIO_REASON_BUSY:
+		return MMIO_EBUSY;
 	default:
 		return MMIO_OK;
 	}
