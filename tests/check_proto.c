@@ -2188,6 +2188,79 @@ START_TEST(test_reason_hostile)
 }
 END_TEST
 
+/* The reasons of refusals outside the rights check: valid with their
+ * status and details only, each with a sentence naming its cause. */
+START_TEST(test_reason_beyond_the_check)
+{
+	static const struct {
+		int status;
+		struct mmio_reason why;
+		const char *text; /* NULL: not valid */
+	} v[] = {
+		{ MMIO_EACCES,
+		  { MMIO_REASON_GRANT_RANGE, PROTO_OP_OPEN, 0x100, 0x200 },
+		  "MMIO_EACCES: no grant holds that range of the region; one holds [0x100, "
+		  "0x200)" },
+		{ MMIO_EACCES, { MMIO_REASON_GRANT_RANGE, PROTO_OP_OPEN, 0x200, 0x200 }, NULL },
+		{ MMIO_EACCES,
+		  { MMIO_REASON_UNMAPPABLE, PROTO_OP_MAP, MMIO_UNMAPPABLE_SENSITIVE, 0 },
+		  "MMIO_EACCES: the region is sensitive: never mapped, only proxied" },
+		{ MMIO_EACCES, { MMIO_REASON_UNMAPPABLE, PROTO_OP_MAP, 0, 0 }, NULL },
+		{ MMIO_EACCES, { MMIO_REASON_UNMAPPABLE, PROTO_OP_MAP, 5, 0 }, NULL },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_BUFFER, PROTO_OP_READ_SPAN, MMIO_BUFFER_OUTSIDE, 4096 },
+		  "MMIO_EINVAL: the span passes the end of its shared buffer of 4096 bytes" },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_BUFFER, PROTO_OP_BUF_ATTACH, MMIO_BUFFER_NOT_MEMFD, 1 },
+		  NULL },
+		{ MMIO_EINVAL, { MMIO_REASON_BUFFER, PROTO_OP_READ_SPAN, 9, 0 }, NULL },
+		{ MMIO_ENOMEM,
+		  { MMIO_REASON_LIMIT, PROTO_OP_OPEN, MMIO_LIMIT_HANDLES, 6 },
+		  "MMIO_ENOMEM: 6 handles are open on this connection, the server's "
+		  "limits.max_handles" },
+		{ MMIO_EINVAL, { MMIO_REASON_LIMIT, PROTO_OP_OPEN, MMIO_LIMIT_HANDLES, 6 }, NULL },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_ARGUMENT, PROTO_OP_READ_ONCE, MMIO_ARGUMENT_WIDTH, 3 },
+		  "MMIO_EINVAL: width 3 is not an access width (1, 2, 4 or 8 bytes)" },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_ARGUMENT, PROTO_OP_READ_ONCE, MMIO_ARGUMENT_WIDTH, 4 },
+		  NULL },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_ARGUMENT, PROTO_OP_READ_ROWS, MMIO_ARGUMENT_GRANULE, 4 },
+		  "MMIO_EINVAL: the grant pins 4-byte accesses: offset, length and pitch must be "
+		  "multiples of it" },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_ARGUMENT, PROTO_OP_READ_ROWS, MMIO_ARGUMENT_GRANULE, 1 },
+		  NULL },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_ARGUMENT, PROTO_OP_OPEN, MMIO_ARGUMENT_FLAGS, 0x80 },
+		  "MMIO_EINVAL: flag bits 0x80 are not flags of this call" },
+		{ MMIO_EINVAL, { MMIO_REASON_ARGUMENT, PROTO_OP_OPEN, 13, 0 }, NULL },
+		{ MMIO_EBUSY,
+		  { MMIO_REASON_BUSY, PROTO_OP_BUF_DETACH, MMIO_BUSY_IN_USE, 2 },
+		  "MMIO_EBUSY: shared buffer 2 is in use by a copy or the mailbox" },
+		{ MMIO_EBUSY, { MMIO_REASON_BUSY, PROTO_OP_OPEN, MMIO_BUSY_EXCLUSIVE, 1 }, NULL },
+		{ MMIO_ENOENT,
+		  { MMIO_REASON_NO_GRANT, PROTO_OP_OPEN, 0, 0 },
+		  "MMIO_ENOENT: no region of that name is granted to this client (`mmioctl list` "
+		  "shows the regions it may open)" },
+		{ MMIO_EACCES,
+		  { MMIO_REASON_NO_GRANT, PROTO_OP_STATS, 0, 0 },
+		  "MMIO_EACCES: the policy grants this client nothing (STATS is for its clients)" },
+	};
+	char buf[256];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		ck_assert_msg(proto_reason_valid(&v[i].why, v[i].status) == (v[i].text != NULL),
+			      "row %zu", i);
+		if (v[i].text) {
+			proto_reason_format(v[i].status, &v[i].why, buf, sizeof(buf));
+			ck_assert_str_eq(buf, v[i].text);
+		}
+	}
+}
+END_TEST
+
 /* Version 1 has no reason record: a version 1 refusal with one is
  * malformed, and the encoder leaves the reason out of a version 1 reply —
  * which is then byte for byte what a version 1 server sent. */
@@ -2378,6 +2451,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_reason_golden);
 	tcase_add_test(tc, test_reason_hostile);
 	tcase_add_test(tc, test_reason_sentences);
+	tcase_add_test(tc, test_reason_beyond_the_check);
 	tcase_add_test(tc, test_reason_v1);
 	tcase_add_test(tc, test_golden_v2_is_v1_but_the_version);
 	tcase_add_checked_fixture(tc, NULL, last_decoded_free);
