@@ -316,8 +316,10 @@ static int call_once(mmio_client *c, const struct proto_request *asked, int time
 	status = proto_request_encode(req, NULL, 0, &need);
 	if (status == MMIO_EINVAL)
 		return MMIO_EINVAL;
+	/* Said in rep's reason, which cli_call() records. */
 	if (need > c->max_message - CLI_RECV_SLACK)
-		return MMIO_EINVAL;
+		return mmio_reason_set(&rep->reason, MMIO_EINVAL, MMIO_REASON_ARGUMENT,
+				       MMIO_ARGUMENT_TOO_LONG, c->max_message - CLI_RECV_SLACK);
 	if (c->mbox) {
 		bool used;
 
@@ -394,10 +396,12 @@ int cli_call(mmio_client *c, const struct proto_request *req, int timeout_ms, nn
 	 * UNMAP leave it be (a driver closes, then prints why it failed). */
 	if (req->opcode == PROTO_OP_CLOSE || req->opcode == PROTO_OP_UNMAP)
 		return status;
-	if (status == MMIO_OK)
+	if (status == MMIO_OK) {
 		cli_last_record(c, rep->status, &rep->reason);
-	else
-		cli_last_record(c, status, NULL);
+	} else {
+		rep->reason.op = req->opcode;
+		cli_last_record(c, status, rep->reason.code ? &rep->reason : NULL);
+	}
 	return status;
 }
 

@@ -1239,6 +1239,29 @@ START_TEST(last_error_tells_a_pinned_granule)
 }
 END_TEST
 
+/* A batch longer than the server's max_message is refused before it is
+ * sent, and says the most a message carries. */
+START_TEST(last_error_tells_a_batch_too_long)
+{
+	mmio_batch *b;
+	size_t failed;
+	char says[96];
+
+	F.hello_max_message = 1024;
+	connect_fake();
+	ck_assert_int_eq(mmio_batch_new(C, &b), MMIO_OK);
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_ge(mmio_batch_read(b, R, 0, 4), 0);
+	ck_assert_int_eq(mmio_batch_run(b, &failed), MMIO_EINVAL);
+	snprintf(says, sizeof(says), "the most this call takes, %u bytes: split it",
+		 1024 - CLI_RECV_SLACK);
+	last_error_says(C, MMIO_EINVAL, says);
+	ck_assert_uint_eq(fake_seen(PROTO_OP_BATCH), 0);
+	mmio_batch_free(b);
+	mmio_disconnect(C);
+}
+END_TEST
+
 /* A server of version 1 (before reason records): libmmio speaks 1 to it,
  * and its refusals keep their status, told by the status's sentence. */
 START_TEST(version_1_server_refusals_keep_their_status)
@@ -1974,6 +1997,7 @@ static Suite *client_suite(void)
 	tcase_add_test(t, last_error_tells_the_servers_reason);
 	tcase_add_test(t, last_error_tells_the_librarys_own_checks);
 	tcase_add_test(t, last_error_tells_a_pinned_granule);
+	tcase_add_test(t, last_error_tells_a_batch_too_long);
 	tcase_add_test(t, version_1_server_refusals_keep_their_status);
 	tcase_add_test(t, bulk_status_and_done_are_the_servers);
 	tcase_add_test(t, read_3mib_in_max_message_pieces);
