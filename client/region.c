@@ -161,6 +161,23 @@ static mmio_region *view_new(struct cli_handle *h, size_t base, size_t len, bool
 	return r;
 }
 
+/* mmio_open_range()'s arguments, before any request; *@name_len. */
+static int open_args_check(const mmio_client *c, const char *name, unsigned flags,
+			   mmio_region **out, size_t *name_len)
+{
+	unsigned unknown = flags & ~(unsigned)PROTO_OPEN_FLAGS;
+
+	if (!c || !name || !out)
+		return cli_refuse_null(c, PROTO_OP_OPEN);
+	if (unknown != 0)
+		return cli_refuse(c, PROTO_OP_OPEN, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_FLAGS,
+				  unknown);
+	*name_len = strnlen(name, PROTO_NAME_MAX + 1);
+	if (!proto_name_valid(name, *name_len))
+		return cli_refuse(c, PROTO_OP_OPEN, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_NAME, 0);
+	return MMIO_OK;
+}
+
 static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64_t len,
 		       unsigned flags, mmio_region **out)
 {
@@ -169,19 +186,14 @@ static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64
 	struct cli_handle *h;
 	mmio_region *r;
 	nng_msg *m;
-	size_t name_len;
+	size_t name_len = 0;
 	int status;
 
 	if (out)
 		*out = NULL;
-	if (!c || !name || !out)
-		return cli_refuse_null(c, PROTO_OP_OPEN);
-	if ((flags & ~(unsigned)PROTO_OPEN_FLAGS) != 0)
-		return cli_refuse(c, PROTO_OP_OPEN, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_FLAGS,
-				  flags & ~(unsigned)PROTO_OPEN_FLAGS);
-	name_len = strnlen(name, PROTO_NAME_MAX + 1);
-	if (!proto_name_valid(name, name_len))
-		return cli_refuse(c, PROTO_OP_OPEN, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_NAME, 0);
+	status = open_args_check(c, name, flags, out, &name_len);
+	if (status != MMIO_OK)
+		return status;
 
 	memcpy(req.open.name, name, name_len + 1);
 	req.open.offset = offset;

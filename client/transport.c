@@ -296,13 +296,9 @@ int cli_reply_decode(nng_msg *m, unsigned opcode, struct proto_reply *rep)
 	return MMIO_OK;
 }
 
-static int call_once(mmio_client *c, const struct proto_request *asked, int timeout_ms,
-		     nng_msg **msg, struct proto_reply *rep)
+static int call_once(mmio_client *c, const struct proto_request *req, int timeout_ms, nng_msg **msg,
+		     struct proto_reply *rep)
 {
-	/* In the version HELLO chose (version 1 with a server that speaks no
-	 * other: its refusals carry no reason record). */
-	struct proto_request versioned = *asked;
-	const struct proto_request *req = &versioned;
 	struct cli_slot *s;
 	nng_msg *m;
 	size_t need;
@@ -310,14 +306,12 @@ static int call_once(mmio_client *c, const struct proto_request *asked, int time
 	bool sent;
 	uint32_t pipe;
 
-	versioned.version = c->hello.version;
 	*msg = NULL;
 	memset(rep, 0, sizeof(*rep));
 	status = proto_request_encode(req, NULL, 0, &need);
 	if (status == MMIO_EINVAL)
 		return MMIO_EINVAL;
-	/* Said in rep's reason, which cli_call() records. */
-	if (need > c->max_message - CLI_RECV_SLACK)
+	if (need > c->max_message - CLI_RECV_SLACK) /* the reason: cli_call() records it */
 		return mmio_reason_set(&rep->reason, MMIO_EINVAL, MMIO_REASON_ARGUMENT,
 				       MMIO_ARGUMENT_TOO_LONG, c->max_message - CLI_RECV_SLACK);
 	if (c->mbox) {
@@ -386,10 +380,17 @@ out:
 	return status;
 }
 
-int cli_call(mmio_client *c, const struct proto_request *req, int timeout_ms, nng_msg **msg,
+int cli_call(mmio_client *c, const struct proto_request *asked, int timeout_ms, nng_msg **msg,
 	     struct proto_reply *rep)
 {
-	int status = call_once(c, req, timeout_ms, msg, rep);
+	/* In the version HELLO chose (version 1 with a server that speaks no
+	 * other: its refusals carry no reason record). */
+	struct proto_request versioned = *asked;
+	const struct proto_request *req = &versioned;
+	int status;
+
+	versioned.version = c->hello.version;
+	status = call_once(c, req, timeout_ms, msg, rep);
 
 	/* What mmio_last_error() tells: the reply's status and reason, or the
 	 * call's own failure. mmio_close() reports nothing, so its CLOSE and

@@ -132,8 +132,8 @@ static const char *op_call(unsigned opcode)
 	case PROTO_OP_MAP:
 	case PROTO_OP_UNMAP:
 		return "a direct mapping";
-	case PROTO_OP_OPEN:
-		return "mmio_open";
+	case PROTO_OP_OPEN: /* for an op class: map, which only REQUIRE_DIRECT needs */
+		return "mmio_open with MMIO_OPEN_REQUIRE_DIRECT";
 	default:
 		return proto_opcode_name(opcode);
 	}
@@ -261,10 +261,16 @@ static int sentence_format(const struct sentence *t, uint64_t b, char *buf, size
 	return snprintf(buf, len, "%s%" PRIu64 "%s", t->before, b, t->after);
 }
 
-/* The sentence of a reason whose a picks it (a valid reason's: in range). */
+/* The sentence of a reason beyond the rights check (a valid reason's: a
+ * cause in range). */
 static int cause_format(const struct mmio_reason *w, char *buf, size_t len)
 {
 	switch (w->code) {
+	case MMIO_REASON_GRANT_RANGE:
+		return snprintf(buf, len,
+				"no grant holds that range of the region; one holds [0x%" PRIx64
+				", 0x%" PRIx64 ")",
+				w->a, w->b);
 	case MMIO_REASON_UNMAPPABLE:
 		return snprintf(buf, len, "%s", unmappable[w->a]);
 	case MMIO_REASON_BUFFER:
@@ -301,11 +307,6 @@ static int detail_format(const struct mmio_reason *w, char *buf, size_t len)
 				" of the handle, past its 0x%" PRIx64 " bytes",
 				w->a, w->b);
 	case MMIO_REASON_OPS:
-		if (w->op == PROTO_OP_OPEN)
-			return snprintf(buf, len,
-					"the grant has no `%s` op (mmio_open with "
-					"MMIO_OPEN_REQUIRE_DIRECT needs it)",
-					mmio_ops_name((unsigned)w->a));
 		return snprintf(buf, len, "the grant has no `%s` op (%s needs it)",
 				mmio_ops_name((unsigned)w->a), op_call(w->op));
 	case MMIO_REASON_ACCESS:
@@ -335,11 +336,6 @@ static int detail_format(const struct mmio_reason *w, char *buf, size_t len)
 	case MMIO_REASON_HANDLE:
 		return snprintf(buf, len, "handle %" PRIu64 " is not open on this connection",
 				w->a);
-	case MMIO_REASON_GRANT_RANGE:
-		return snprintf(buf, len,
-				"no grant holds that range of the region; one holds [0x%" PRIx64
-				", 0x%" PRIx64 ")",
-				w->a, w->b);
 	default:
 		return cause_format(w, buf, len);
 	}

@@ -282,6 +282,34 @@ void srv_mailbox_free(struct srv_mailbox *mb)
 	atomic_fetch_sub(&running, 1);
 }
 
+/* May @s run a mailbox on its buffer @id (@b if attached)? Counts it for
+ * its uid if so; @why says why not (s->lock held). */
+static int mailbox_room(struct srv_session *s, const struct srv_buffer *b, uint32_t id,
+			struct mmio_reason *why)
+{
+	int status;
+
+	if (s->closed)
+		return MMIO_ECONN;
+	if (!b)
+		return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_BUFFER, MMIO_BUFFER_UNKNOWN,
+				       id);
+	if (b->size != PROTO_MBOX_SIZE)
+		return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_BUFFER, MMIO_BUFFER_MAILBOX,
+				       PROTO_MBOX_SIZE);
+	if (s->mailbox)
+		return mmio_reason_set(why, MMIO_EBUSY, MMIO_REASON_BUSY, MMIO_BUSY_MAILBOX, 0);
+	status = uid_count_take(s->peer.uid);
+	if (status != MMIO_OK) {
+		srv_debug("uid %u pid %d: no mailbox: %u per uid and %u in all are running",
+			  (unsigned)s->peer.uid, (int)s->pid, SRV_MAILBOXES_PER_UID,
+			  SRV_MAILBOXES_MAX);
+		mmio_reason_set(why, status, MMIO_REASON_BUSY, MMIO_BUSY_MAILBOXES,
+				SRV_MAILBOXES_PER_UID);
+	}
+	return status;
+}
+
 enum srv_outcome srv_op_mailbox(struct srv_request *r)
 {
 	struct srv_session *s = r->session;
@@ -298,23 +326,8 @@ enum srv_outcome srv_op_mailbox(struct srv_request *r)
 	}
 	pthread_mutex_lock(&s->lock);
 	b = srv_buffer_find(s, r->rq.mailbox.buffer);
-	if (s->closed)
-		status = MMIO_ECONN;
-	else if (!b)
-		status = mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_BUFFER, MMIO_BUFFER_UNKNOWN,
-					 r->rq.mailbox.buffer);
-	else if (b->size != PROTO_MBOX_SIZE)
-		status = mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_BUFFER, MMIO_BUFFER_MAILBOX,
-					 PROTO_MBOX_SIZE);
-	else if (s->mailbox)
-		status = mmio_reason_set(why, MMIO_EBUSY, MMIO_REASON_BUSY, MMIO_BUSY_MAILBOX, 0);
-	else if ((status = uid_count_take(s->peer.uid)) != MMIO_OK) {
-		srv_debug("uid %u pid %d: no mailbox: %u per uid and %u in all are running",
-			  (unsigned)s->peer.uid, (int)s->pid, SRV_MAILBOXES_PER_UID,
-			  SRV_MAILBOXES_MAX);
-		mmio_reason_set(why, status, MMIO_REASON_BUSY, MMIO_BUSY_MAILBOXES,
-				SRV_MAILBOXES_PER_UID);
-	} else if (!(mb = calloc(1, sizeof(*mb)))) {
+	status = mailbox_room(s, b, r->rq.mailbox.buffer, why);
+	if (status == MMIO_OK && !(mb = calloc(1, sizeof(*mb)))) {
 		uid_count_drop(s->peer.uid);
 		status = MMIO_ENOMEM;
 	}
