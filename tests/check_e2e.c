@@ -376,6 +376,9 @@ START_TEST(mmioctl_says_why_it_was_refused)
 				      "client (`mmioctl list` shows the regions it may open)\n" },
 		{ "-d read ro 0 32", "MMIO_EACCES: the grant has no `map` op (mmio_open with "
 				     "MMIO_OPEN_REQUIRE_DIRECT needs it)\n" },
+		{ "-d dump big 0x10 0x100000", "mmioctl: dump big 0x10: MMIO_EINVAL: the access "
+					       "ends at offset 0x100010 of the handle, past its "
+					       "0x100000 bytes\n" },
 		{ "dump private 0 0x20000",
 		  "mmioctl: dump private 0x0: MMIO_EACCES: no grant holds "
 		  "that range of the region; one holds [0x0, 0x10000)\n" },
