@@ -500,7 +500,8 @@ int proto_reply_decode(const void *buf, size_t len, struct proto_reply *out)
 		rc = MMIO_EVERSION;
 	else if (!proto_opcode_known(out->opcode))
 		rc = PROTO_EUNKNOWN_OP;
-	else if (!header_valid(out))
+	else if (!header_valid(out) ||
+		 (out->opcode == PROTO_OP_HELLO && version != PROTO_HELLO_VERSION))
 		rc = MMIO_EPROTO;
 	else if (version >= PROTO_VERSION_REASONS && reason_read(&r, out) != MMIO_OK)
 		rc = MMIO_EPROTO;

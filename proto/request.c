@@ -464,6 +464,8 @@ int proto_request_decode(const void *buf, size_t len, struct proto_request *out)
 	out->opcode = proto_read_u16(&r);
 	if (version < PROTO_VERSION_MIN || version > PROTO_VERSION_MAX)
 		rc = MMIO_EVERSION;
+	else if (out->opcode == PROTO_OP_HELLO && version != PROTO_HELLO_VERSION)
+		rc = MMIO_EPROTO; /* HELLO is always sent in version 1 */
 	else
 		rc = request_body_read(&r, out);
 	if (rc == MMIO_OK && !proto_reader_done(&r))

@@ -968,6 +968,9 @@ START_TEST(test_request_bad_version)
 	 * version is a version problem. */
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0300 7777", &req), MMIO_EVERSION);
 	ck_assert_uint_eq(req.opcode, 0x7777);
+	/* HELLO is sent in version 1 only, whatever the versions it offers. */
+	ck_assert_int_eq(req_decode_hex("4d494f3f 0200 0100 0100 0200", &req), MMIO_EPROTO);
+	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 0100 0100 0200", &req), MMIO_OK);
 }
 END_TEST
 
@@ -980,6 +983,12 @@ START_TEST(test_reply_bad_version)
 	ck_assert_uint_eq(rep.opcode, PROTO_OP_READ_ONCE);
 	ck_assert_int_eq(rep.status, MMIO_EVERSION);
 	ck_assert_int_eq(rep_decode_hex("4d494f21 0000 0400 00000000" DONE0, &rep), MMIO_EVERSION);
+	/* A HELLO reply in version 2: malformed (HELLO is version 1's), and so
+	 * never a way to slip a reason record past its re-encoding. */
+	ck_assert_int_eq(rep_decode_hex("4d494f21 0200 0100 feffffff" DONE0
+					"0d 03 0001000000000000 0002000000000000",
+					&rep),
+			 MMIO_EPROTO);
 }
 END_TEST
 
