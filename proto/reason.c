@@ -179,8 +179,8 @@ static int width_format(const struct mmio_reason *w, const char *who, char *buf,
 
 static const char *const unmappable[] = {
 	[MMIO_UNMAPPABLE_SENSITIVE] = "the region is sensitive: never mapped, only proxied",
-	[MMIO_UNMAPPABLE_SERVER] = "this server hands out no direct mappings (its descriptor "
-				   "channel is not running)",
+	[MMIO_UNMAPPABLE_SERVER] =
+		"this server hands out no direct mappings (its descriptor channel is not running)",
 	[MMIO_UNMAPPABLE_BACKEND] = "the region's backend has no memory a client could map",
 	[MMIO_UNMAPPABLE_PARTIAL] = "only a handle on the whole region, in whole pages, can be "
 				    "mapped; this one holds part of it",
@@ -193,63 +193,86 @@ struct sentence {
 };
 
 static const struct sentence buffer_faults[] = {
-	[MMIO_BUFFER_UNKNOWN] = { "shared buffer ", " is not attached on this connection", true },
-	[MMIO_BUFFER_OUTSIDE] = { "the span passes the end of its shared buffer of ", " bytes",
-				  true },
-	[MMIO_BUFFER_NOT_MEMFD] = { "the descriptor is not a memfd (a shared buffer is a sealed "
-				    "memfd)" },
-	[MMIO_BUFFER_NOT_SEALED] = { "the memfd is not sealed against shrinking and growing "
-				     "(F_SEAL_SHRINK, F_SEAL_GROW)" },
-	[MMIO_BUFFER_SIZE] = { "the memfd's size is not the ", " bytes its token announced", true },
-	[MMIO_BUFFER_MISSING] = { "the buffer's token came without its memfd" },
-	[MMIO_BUFFER_NO_MAP] = { "the memfd cannot be mapped for reading and writing (is it "
-				 "sealed against writes?)" },
-	[MMIO_BUFFER_MAILBOX] = { "a mailbox is a shared buffer of exactly ", " bytes", true },
+	[MMIO_BUFFER_UNKNOWN] = { .before = "shared buffer ",
+				  .after = " is not attached on this connection",
+				  .with_b = true },
+	[MMIO_BUFFER_OUTSIDE] = { .before = "the span passes the end of its shared buffer of ",
+				  .after = " bytes",
+				  .with_b = true },
+	[MMIO_BUFFER_NOT_MEMFD] = { .before = "the descriptor is not a memfd (a shared buffer is a "
+					      "sealed memfd)" },
+	[MMIO_BUFFER_NOT_SEALED] = { .before = "the memfd is not sealed against shrinking and "
+					       "growing (F_SEAL_SHRINK, F_SEAL_GROW)" },
+	[MMIO_BUFFER_SIZE] = { .before = "the memfd's size is not the ",
+			       .after = " bytes its token announced",
+			       .with_b = true },
+	[MMIO_BUFFER_MISSING] = { .before = "the buffer's token came without its memfd" },
+	[MMIO_BUFFER_NO_MAP] = { .before = "the memfd cannot be mapped for reading and writing (is "
+					   "it sealed against writes?)" },
+	[MMIO_BUFFER_MAILBOX] = { .before = "a mailbox is a shared buffer of exactly ",
+				  .after = " bytes",
+				  .with_b = true },
 };
 
 static const struct sentence busy[] = {
-	[MMIO_BUSY_EXCLUSIVE] = { "another handle holds part of that range, and one of them is "
-				  "exclusive" },
-	[MMIO_BUSY_IN_USE] = { "shared buffer ", " is in use by a copy or the mailbox", true },
-	[MMIO_BUSY_MAILBOX] = { "this connection has its mailbox already" },
-	[MMIO_BUSY_MAILBOXES] = { "the server's mailboxes are all taken (at most ", " per uid)",
-				  true },
-	[MMIO_BUSY_RELOAD] = { "policy reloads kept changing the grant while it was opened: "
-			       "try again" },
+	[MMIO_BUSY_EXCLUSIVE] = { .before = "another handle holds part of that range, and one of "
+					    "them is exclusive" },
+	[MMIO_BUSY_IN_USE] = { .before = "shared buffer ",
+			       .after = " is in use by a copy or the mailbox",
+			       .with_b = true },
+	[MMIO_BUSY_MAILBOX] = { .before = "this connection has its mailbox already" },
+	[MMIO_BUSY_MAILBOXES] = { .before = "the server's mailboxes are all taken (at most ",
+				  .after = " per uid)",
+				  .with_b = true },
+	[MMIO_BUSY_RELOAD] = { .before = "policy reloads kept changing the grant while it was "
+					 "opened: try again" },
 };
 
 static const struct sentence limits[] = {
-	[MMIO_LIMIT_HANDLES] = { "",
-				 " handles are open on this connection, the server's "
-				 "limits.max_handles",
-				 true },
-	[MMIO_LIMIT_BUFFERS] = { "",
-				 " shared buffers are attached, the most the server allows "
-				 "(limits.max_buffers)",
-				 true },
-	[MMIO_LIMIT_BUFFER_BYTES] = { "the shared buffers would pass the server's "
-				      "limits.max_buffer_bytes, ",
-				      " bytes", true },
+	[MMIO_LIMIT_HANDLES] = { .before = "",
+				 .after = " handles are open on this connection, the server's "
+					  "limits.max_handles",
+				 .with_b = true },
+	[MMIO_LIMIT_BUFFERS] = { .before = "",
+				 .after = " shared buffers are attached, the most the server "
+					  "allows (limits.max_buffers)",
+				 .with_b = true },
+	[MMIO_LIMIT_BUFFER_BYTES] = { .before = "the shared buffers would pass the server's "
+						"limits.max_buffer_bytes, ",
+				      .after = " bytes",
+				      .with_b = true },
 };
 
 static const struct sentence arguments[] = {
-	[MMIO_ARGUMENT_WIDTH] = { "width ", " is not an access width (1, 2, 4 or 8 bytes)", true },
-	[MMIO_ARGUMENT_NULL] = { "a pointer the call needs is NULL" },
-	[MMIO_ARGUMENT_OVERFLOW] = { "offset plus length overflows" },
-	[MMIO_ARGUMENT_EMPTY] = { "the length (or the count of items or rows) is 0" },
-	[MMIO_ARGUMENT_PITCH] = { "the pitch, ", " bytes, is shorter than a row", true },
-	[MMIO_ARGUMENT_TOO_LONG] = { "longer than the most this call takes, ", " bytes: split it",
-				     true },
-	[MMIO_ARGUMENT_GRANULE] = { "the grant pins ",
-				    "-byte accesses: offset, length and pitch must be multiples "
-				    "of it",
-				    true },
-	[MMIO_ARGUMENT_FLAGS] = { "flag bits 0x", " are not flags of this call", true, true },
-	[MMIO_ARGUMENT_NAME] = { "a region name is 1 to 63 of A-Z a-z 0-9 _ . -" },
-	[MMIO_ARGUMENT_CLIENT] = { "the region was opened on another client than the batch's" },
-	[MMIO_ARGUMENT_BATCH] = { "a batch holds at most ", " operations", true },
-	[MMIO_ARGUMENT_VALUE] = { "a value, mask or want wider than the access's ", " bytes",
-				  true },
+	[MMIO_ARGUMENT_WIDTH] = { .before = "width ",
+				  .after = " is not an access width (1, 2, 4 or 8 bytes)",
+				  .with_b = true },
+	[MMIO_ARGUMENT_NULL] = { .before = "a pointer the call needs is NULL" },
+	[MMIO_ARGUMENT_OVERFLOW] = { .before = "offset plus length overflows" },
+	[MMIO_ARGUMENT_EMPTY] = { .before = "the length (or the count of items or rows) is 0" },
+	[MMIO_ARGUMENT_PITCH] = { .before = "the pitch, ",
+				  .after = " bytes, is shorter than a row",
+				  .with_b = true },
+	[MMIO_ARGUMENT_TOO_LONG] = { .before = "longer than the most this call takes, ",
+				     .after = " bytes: split it",
+				     .with_b = true },
+	[MMIO_ARGUMENT_GRANULE] = { .before = "the grant pins ",
+				    .after = "-byte accesses: offset, length and pitch must be "
+					     "multiples of it",
+				    .with_b = true },
+	[MMIO_ARGUMENT_FLAGS] = { .before = "flag bits 0x",
+				  .after = " are not flags of this call",
+				  .with_b = true,
+				  .hex = true },
+	[MMIO_ARGUMENT_NAME] = { .before = "a region name is 1 to 63 of A-Z a-z 0-9 _ . -" },
+	[MMIO_ARGUMENT_CLIENT] = { .before = "the region was opened on another client than the "
+					     "batch's" },
+	[MMIO_ARGUMENT_BATCH] = { .before = "a batch holds at most ",
+				  .after = " operations",
+				  .with_b = true },
+	[MMIO_ARGUMENT_VALUE] = { .before = "a value, mask or want wider than the access's ",
+				  .after = " bytes",
+				  .with_b = true },
 };
 
 static int sentence_format(const struct sentence *t, uint64_t b, char *buf, size_t len)

@@ -3079,9 +3079,15 @@ static void said_check(const struct said_case *cases, size_t n)
 	{                                                                                          \
 		.opcode = PROTO_OP_OPEN, .open = {(name), (off), (len), (flags) }                  \
 	}
-#define RQ_ROWS(h, off, row, pitch, n)                                                             \
+#define RQ_ROWS(h, off, row, step, n)                                                              \
 	{                                                                                          \
-		.opcode = PROTO_OP_READ_ROWS, .rows = {(h), (off), (row), (pitch), (n) }           \
+		.opcode = PROTO_OP_READ_ROWS, .rows = {                                            \
+			.handle = (h),                                                             \
+			.offset = (off),                                                           \
+			.row_bytes = (row),                                                        \
+			.pitch = (step),                                                           \
+			.rows = (n)                                                                \
+		}                                                                                  \
 	}
 
 /* OPEN: the range a grant holds, an invisible region, REQUIRE_DIRECT on a
