@@ -3,6 +3,7 @@
 #include "channel.h"
 #include "cli.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,13 @@ const char *mmio_connect_error(void)
 	return connect_why;
 }
 
+/* A refusal of mmio_connect()'s arguments, with its sentence. */
+static int connect_refused(int status, const char *why)
+{
+	snprintf(connect_why, sizeof(connect_why), "%s", why);
+	return status;
+}
+
 int mmio_connect(const char *url, mmio_client **out)
 {
 	mmio_client *c;
@@ -73,11 +81,11 @@ int mmio_connect(const char *url, mmio_client **out)
 
 	connect_why[0] = '\0';
 	if (!out)
-		return MMIO_EINVAL;
+		return connect_refused(MMIO_EINVAL, "out is NULL");
 	*out = NULL;
 	url = cli_url_resolve(url);
 	if (url[0] == '\0')
-		return MMIO_EINVAL;
+		return connect_refused(MMIO_EINVAL, "the URL is empty");
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -117,6 +125,9 @@ int mmio_connect(const char *url, mmio_client **out)
 	status = cli_transport_connect(c, target,
 				       cli_env_ms("MMIO_CONNECT_TIMEOUT_MS", CLI_CONNECT_MS_DEF),
 				       CLI_ATTEMPT_MS);
+	if (status == MMIO_EINVAL)
+		snprintf(connect_why, sizeof(connect_why),
+			 "%s: not an address nng accepts (ipc:///path, tcp://host:port)", url);
 	if (status != MMIO_OK)
 		goto fail_connect;
 	cli_mailbox_start(c);

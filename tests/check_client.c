@@ -750,8 +750,14 @@ START_TEST(connect_bad_url)
 
 	ck_assert_int_eq(mmio_connect("", &c), MMIO_EINVAL);
 	ck_assert_ptr_null(c);
+	ck_assert_str_eq(mmio_connect_error(), "the URL is empty");
 	ck_assert_int_eq(mmio_connect("bogus://nowhere", &c), MMIO_EINVAL);
+	ck_assert_str_eq(mmio_connect_error(), "bogus://nowhere: not an address nng accepts "
+					       "(ipc:///path, tcp://host:port)");
 	ck_assert_int_eq(mmio_connect("tcp://", &c), MMIO_EINVAL);
+	ck_assert_ptr_nonnull(strstr(mmio_connect_error(), "tcp://: not an address"));
+	ck_assert_int_eq(mmio_connect("", NULL), MMIO_EINVAL);
+	ck_assert_str_eq(mmio_connect_error(), "out is NULL");
 }
 END_TEST
 

@@ -138,8 +138,9 @@ MMIO_API int mmio_connect(const char *url, mmio_client **out);
 /*
  * Why the calling thread's last mmio_connect() failed, when the library
  * knows more than the status: for MMIO_EACCES, "PATH: permission denied
- * (owner uid U gid G, mode 0MMM)". "" when there is nothing to add (or
- * the last call succeeded). The string is the thread's own, valid until
+ * (owner uid U gid G, mode 0MMM)"; for MMIO_EINVAL, which argument ("URL:
+ * not an address nng accepts (...)", "the URL is empty", "out is NULL").
+ * "" when there is nothing to add (or the last call succeeded). The string is the thread's own, valid until
  * its next mmio_connect(). Does not block.
  */
 MMIO_API const char *mmio_connect_error(void);
