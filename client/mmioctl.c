@@ -141,26 +141,6 @@ static const char *bit_names(char *buf, size_t len, unsigned bits, const char *c
 	return pos ? buf : "-";
 }
 
-static const char *ops_text(char *buf, size_t len, unsigned ops)
-{
-	static const unsigned values[] = { MMIO_OPS_ONCE, MMIO_OPS_BULK, MMIO_OPS_FILL,
-					   MMIO_OPS_POLL, MMIO_OPS_MAP };
-	const char *names[5];
-
-	for (size_t i = 0; i < 5; i++)
-		names[i] = mmio_ops_name(values[i]);
-	return bit_names(buf, len, ops, names, values, 5);
-}
-
-static const char *widths_text(char *buf, size_t len, unsigned widths)
-{
-	static const char *const names[] = { "1", "2", "4", "8" };
-	static const unsigned values[] = { MMIO_WIDTH_BIT(1), MMIO_WIDTH_BIT(2), MMIO_WIDTH_BIT(4),
-					   MMIO_WIDTH_BIT(8) };
-
-	return bit_names(buf, len, widths, names, values, 4);
-}
-
 static const char *flags_text(char *buf, size_t len, unsigned flags)
 {
 	static const char *const names[] = { "sensitive", "exclusive", "mappable" };
@@ -213,8 +193,9 @@ static int cmd_list(mmio_client *c)
 
 		snprintf(size, sizeof(size), "0x%" PRIx64, e->size);
 		printf("%-*s  %-18s  %-6s  %-24s  %-7s  %-15s  ", namew, e->name, size,
-		       access_text(e->access), ops_text(ops, sizeof(ops), e->ops),
-		       widths_text(widths, sizeof(widths), e->widths), mmio_cache_name(e->cache));
+		       access_text(e->access), mmio_ops_text(e->ops, ops, sizeof(ops)),
+		       mmio_widths_text(e->widths, widths, sizeof(widths)),
+		       mmio_cache_name(e->cache));
 		if (verbose)
 			printf("%-24s  %-4u  %s\n", flags_text(flags, sizeof(flags), e->flags),
 			       e->bulk_width, where_text(where, sizeof(where), e));

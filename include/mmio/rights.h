@@ -68,6 +68,50 @@ static inline const char *mmio_access_name(unsigned access)
 #define MMIO_WIDTH_BIT(w) ((unsigned)(w))
 #define MMIO_WIDTHS_ALL	  0x0Fu
 
+/* Append @s, after a comma unless first, to @buf of @len bytes at *@at
+ * (kept NUL-terminated; what does not fit is cut). */
+static inline void mmio__list_add(char *buf, size_t len, size_t *at, const char *s)
+{
+	if (*at != 0 && *at + 1 < len)
+		buf[(*at)++] = ',';
+	for (; *s && *at + 1 < len; s++)
+		buf[(*at)++] = *s;
+	buf[*at] = '\0';
+}
+
+/* The policy's list of the op classes in @ops, "once,bulk,poll" ("-" for
+ * none), in @buf of @len (> 0) bytes; returns @buf. */
+static inline const char *mmio_ops_text(unsigned ops, char *buf, size_t len)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (unsigned bit = 1; bit & MMIO_OPS_ALL; bit <<= 1)
+		if (ops & bit)
+			mmio__list_add(buf, len, &at, mmio_ops_name(bit));
+	if (at == 0)
+		mmio__list_add(buf, len, &at, "-");
+	return buf;
+}
+
+/* The widths of @widths as the policy lists them, "1,2,4" ("-" for none),
+ * in @buf of @len (> 0) bytes; returns @buf. */
+static inline const char *mmio_widths_text(unsigned widths, char *buf, size_t len)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (unsigned w = 1; w <= 8; w <<= 1) {
+		const char digit[2] = { (char)('0' + w), '\0' };
+
+		if (widths & w)
+			mmio__list_add(buf, len, &at, digit);
+	}
+	if (at == 0)
+		mmio__list_add(buf, len, &at, "-");
+	return buf;
+}
+
 /* A region's cache policy. */
 #define MMIO_CACHE_UNCACHED	   0u
 #define MMIO_CACHE_WRITE_COMBINING 1u
