@@ -563,24 +563,24 @@ enum srv_outcome srv_op_write_span(struct srv_request *r)
 static int rows_geometry(const struct shim_window *w, const struct proto_rows_req *q,
 			 uint64_t *packed, struct mmio_reason *why)
 {
-	const int bad = MMIO_EINVAL, arg = MMIO_REASON_ARGUMENT;
+	const unsigned arg = MMIO_REASON_ARGUMENT;
 	uint64_t last, end;
 
 	if (q->rows == 0 || q->row_bytes == 0)
-		return mmio_reason_set(why, bad, arg, MMIO_ARGUMENT_EMPTY, 0);
+		return mmio_reason_set(why, MMIO_EINVAL, arg, MMIO_ARGUMENT_EMPTY, 0);
 	if (q->pitch < q->row_bytes)
-		return mmio_reason_set(why, bad, arg, MMIO_ARGUMENT_PITCH, q->pitch);
+		return mmio_reason_set(why, MMIO_EINVAL, arg, MMIO_ARGUMENT_PITCH, q->pitch);
 	if (__builtin_mul_overflow(q->row_bytes, (uint64_t)q->rows, packed) ||
 	    __builtin_mul_overflow(q->pitch, (uint64_t)(q->rows - 1), &last) ||
 	    __builtin_add_overflow(q->offset, last, &last) ||
 	    __builtin_add_overflow(last, q->row_bytes, &end))
-		return mmio_reason_set(why, bad, arg, MMIO_ARGUMENT_OVERFLOW, 0);
+		return mmio_reason_set(why, MMIO_EINVAL, arg, MMIO_ARGUMENT_OVERFLOW, 0);
 	if (end > w->limit)
-		return mmio_reason_set(why, bad, MMIO_REASON_RANGE, end, w->limit);
+		return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_RANGE, end, w->limit);
 	/* Every row keeps the granule when the first does and the pitch is whole. */
 	if (w->width != 0 && (q->pitch % w->width != 0 ||
 			      !range_ok(w, (size_t)q->offset, (size_t)q->row_bytes, false)))
-		return mmio_reason_set(why, bad, arg, MMIO_ARGUMENT_GRANULE, w->width);
+		return mmio_reason_set(why, MMIO_EINVAL, arg, MMIO_ARGUMENT_GRANULE, w->width);
 	return MMIO_OK;
 }
 
