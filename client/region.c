@@ -161,6 +161,21 @@ static mmio_region *view_new(struct cli_handle *h, size_t base, size_t len, bool
 	return r;
 }
 
+/* REQUIRE_DIRECT that the server granted but this client cannot map: the
+ * OPEN's success must not be what mmio_last_error() tells. A refused MAP
+ * recorded its own reason. */
+static void direct_refused(const mmio_client *c, int status)
+{
+	if (mmio_last_error(c, NULL, 0) == status)
+		return;
+	if (status == MMIO_EACCES && !(c->hello.flags & PROTO_HELLO_DIRECT))
+		cli_refuse(c, PROTO_OP_MAP, MMIO_REASON_UNMAPPABLE, MMIO_UNMAPPABLE_SERVER, 0);
+	else if (status == MMIO_EACCES && c->fd_path[0] == '\0')
+		cli_refuse(c, PROTO_OP_MAP, MMIO_REASON_UNMAPPABLE, MMIO_UNMAPPABLE_TRANSPORT, 0);
+	else
+		cli_last_record(c, status, NULL);
+}
+
 /* mmio_open_range()'s arguments, before any request; *@name_len. */
 static int open_args_check(const mmio_client *c, const char *name, unsigned flags,
 			   mmio_region **out, size_t *name_len)
@@ -230,8 +245,10 @@ static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64
 		if (status != MMIO_OK && cli_lost(c))
 			status = MMIO_ECONN;
 		if (status != MMIO_OK &&
-		    ((flags & MMIO_OPEN_REQUIRE_DIRECT) || status == MMIO_ECONN))
+		    ((flags & MMIO_OPEN_REQUIRE_DIRECT) || status == MMIO_ECONN)) {
+			direct_refused(c, status);
 			goto fail_direct;
+		}
 	}
 	r = view_new(h, 0, (size_t)h->info.size, false);
 	if (!r) {

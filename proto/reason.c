@@ -182,6 +182,8 @@ static const char *const unmappable[] = {
 	[MMIO_UNMAPPABLE_SERVER] =
 		"this server hands out no direct mappings (its descriptor channel is not running)",
 	[MMIO_UNMAPPABLE_BACKEND] = "the region's backend has no memory a client could map",
+	[MMIO_UNMAPPABLE_TRANSPORT] = "mappings come over the descriptor channel of an ipc:// "
+				      "socket; this connection has none",
 	[MMIO_UNMAPPABLE_PARTIAL] = "only a handle on the whole region, in whole pages, can be "
 				    "mapped; this one holds part of it",
 };

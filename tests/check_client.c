@@ -1005,6 +1005,15 @@ START_TEST(open_rejects_what_cannot_be_encoded)
 }
 END_TEST
 
+/* mmio_last_error() of @c is @status with a sentence containing @says. */
+static void last_error_says(mmio_client *c, int status, const char *says)
+{
+	char buf[256];
+
+	ck_assert_int_eq(mmio_last_error(c, buf, sizeof(buf)), status);
+	ck_assert_msg(strstr(buf, says), "\"%s\" does not say \"%s\"", buf, says);
+}
+
 START_TEST(open_direct_modes)
 {
 	mmio_region *r = (mmio_region *)&r;
@@ -1024,6 +1033,8 @@ START_TEST(open_direct_modes)
 	r = (mmio_region *)&r;
 	ck_assert_int_eq(mmio_open(C, "scratch", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_EACCES);
 	ck_assert_ptr_null(r);
+	/* And says why: this server (the fake) hands out no mappings. */
+	last_error_says(C, MMIO_EACCES, "this server hands out no direct mappings");
 	ck_assert_uint_eq(fake_find(PROTO_OP_OPEN, 1)->flags, PROTO_OPEN_REQUIRE_DIRECT);
 	ck_assert_uint_eq(fake_seen(PROTO_OP_CLOSE), 2);
 	cl = fake_find(PROTO_OP_CLOSE, 1);
@@ -1163,15 +1174,6 @@ START_TEST(last_error_tells_the_servers_reason)
 	mmio_disconnect(C);
 }
 END_TEST
-
-/* mmio_last_error() of @c is @status with a sentence containing @says. */
-static void last_error_says(mmio_client *c, int status, const char *says)
-{
-	char buf[256];
-
-	ck_assert_int_eq(mmio_last_error(c, buf, sizeof(buf)), status);
-	ck_assert_msg(strstr(buf, says), "\"%s\" does not say \"%s\"", buf, says);
-}
 
 /* The library's own argument checks are told as the server's refusals are,
  * without a request: a NULL pointer, a width that is none, a slice's end,

@@ -2215,7 +2215,7 @@ START_TEST(test_reason_beyond_the_check)
 		  { MMIO_REASON_UNMAPPABLE, PROTO_OP_MAP, MMIO_UNMAPPABLE_SENSITIVE, 0 },
 		  "MMIO_EACCES: the region is sensitive: never mapped, only proxied" },
 		{ MMIO_EACCES, { MMIO_REASON_UNMAPPABLE, PROTO_OP_MAP, 0, 0 }, NULL },
-		{ MMIO_EACCES, { MMIO_REASON_UNMAPPABLE, PROTO_OP_MAP, 5, 0 }, NULL },
+		{ MMIO_EACCES, { MMIO_REASON_UNMAPPABLE, PROTO_OP_MAP, 6, 0 }, NULL },
 		{ MMIO_EINVAL,
 		  { MMIO_REASON_BUFFER, PROTO_OP_READ_SPAN, MMIO_BUFFER_OUTSIDE, 4096 },
 		  "MMIO_EINVAL: the span passes the end of its shared buffer of 4096 bytes" },

@@ -203,8 +203,9 @@ enum mmio_unmappable {
 	MMIO_UNMAPPABLE_SERVER = 2,    /* the server hands out no mappings */
 	MMIO_UNMAPPABLE_BACKEND = 3,   /* the region's backend has nothing to map */
 	MMIO_UNMAPPABLE_PARTIAL = 4,   /* not the whole region in whole pages */
+	MMIO_UNMAPPABLE_TRANSPORT = 5, /* libmmio: this connection has no descriptor channel */
 };
-#define MMIO_UNMAPPABLE_MAX MMIO_UNMAPPABLE_PARTIAL
+#define MMIO_UNMAPPABLE_MAX MMIO_UNMAPPABLE_TRANSPORT
 
 /* MMIO_REASON_BUFFER's a: what is wrong with a shared buffer or a span. */
 enum mmio_buffer_fault {
