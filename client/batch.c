@@ -26,7 +26,7 @@ int mmio_batch_new(mmio_client *c, mmio_batch **out)
 	if (out)
 		*out = NULL;
 	if (!c || !out)
-		return MMIO_EINVAL;
+		return cli_refuse_null(c, PROTO_OP_BATCH);
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return MMIO_ENOMEM;
@@ -88,15 +88,22 @@ static int batch_add(mmio_batch *b, mmio_region *r, size_t off, struct proto_bat
 {
 	int status;
 
-	if (!b || !r || r->h->client != b->c || !mmio_width_valid(op->width))
-		return MMIO_EINVAL;
+	if (!b || !r)
+		return cli_refuse_null(b ? b->c : NULL, op->opcode);
+	if (r->h->client != b->c)
+		return cli_refuse(b->c, op->opcode, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_CLIENT, 0);
+	if (!mmio_width_valid(op->width))
+		return cli_refuse(b->c, op->opcode, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_WIDTH,
+				  op->width);
 	if (!proto_value_fits(op->width, op->value) || !proto_value_fits(op->width, op->want))
-		return MMIO_EINVAL;
+		return cli_refuse(b->c, op->opcode, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_VALUE,
+				  op->width);
 	/* The server knows the handle, not the slice: a slice's bounds are ours. */
 	if (r->slice && (off > r->len || op->width > r->len - off))
-		return MMIO_EINVAL;
+		return cli_refuse_range(r, op->opcode, off, op->width);
 	if (b->count >= PROTO_BATCH_MAX)
-		return MMIO_EINVAL;
+		return cli_refuse(b->c, PROTO_OP_BATCH, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_BATCH,
+				  PROTO_BATCH_MAX);
 	if (b->count == b->cap) {
 		status = batch_grow(b);
 		if (status != MMIO_OK)
@@ -199,12 +206,13 @@ int mmio_batch_run(mmio_batch *b, size_t *failed)
 	if (failed)
 		*failed = MMIO_BATCH_NONE;
 	if (!b)
-		return MMIO_EINVAL;
+		return cli_refuse_null(NULL, PROTO_OP_BATCH);
 	b->done = 0;
 	if (b->count == 0)
 		return MMIO_OK;
 	if (b->count > b->c->hello.max_batch)
-		return MMIO_EINVAL;
+		return cli_refuse(b->c, PROTO_OP_BATCH, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_BATCH,
+				  b->c->hello.max_batch);
 	if (cli_lost(b->c))
 		return MMIO_ECONN;
 
@@ -236,8 +244,11 @@ int mmio_batch_run(mmio_batch *b, size_t *failed)
 
 int mmio_batch_value(const mmio_batch *b, size_t index, uint64_t *value)
 {
-	if (!b || !value || index >= b->done)
-		return MMIO_EINVAL;
+	if (!b || !value)
+		return cli_refuse_null(b ? b->c : NULL, PROTO_OP_BATCH);
+	if (index >= b->done)
+		return cli_refuse(b->c, PROTO_OP_BATCH, MMIO_REASON_RANGE, (uint64_t)index + 1,
+				  b->done);
 	*value = b->values[index];
 	return MMIO_OK;
 }

@@ -5,6 +5,8 @@
  */
 #include "channel.h"
 
+#include <mmio/proto.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -178,6 +180,9 @@ static void channel_take_fds(struct msghdr *msg, int *received)
 	}
 }
 
+/* The reason bytes of the calling thread's last channel reply. */
+static _Thread_local struct mmio_reason channel_reason;
+
 /*
  * One exchange on the channel at @path: @token (8 bytes), with descriptor
  * @send_fd unless it is -1, then the 16-byte reply: *@status and *@answer
@@ -233,6 +238,8 @@ static int channel_exchange(const char *path, uint64_t token, int send_fd, int t
 	*answer = 0;
 	for (int i = 0; i < 8; i++)
 		*answer |= (uint64_t)buf[8 + i] << (8 * i);
+	/* A refusal's reason: code and a in bytes 4 and 5, b in the u64. */
+	channel_reason = (struct mmio_reason){ .code = buf[4], .a = buf[5], .b = *answer };
 	return MMIO_OK;
 }
 
@@ -258,17 +265,27 @@ int cli_channel_pickup(const char *path, uint64_t token, int timeout_ms, int *fd
 	return status == MMIO_ENOMEM ? MMIO_ENOMEM : MMIO_EACCES;
 }
 
-int cli_channel_attach(const char *path, uint64_t token, int fd, int timeout_ms, uint32_t *id)
+int cli_channel_attach(const char *path, uint64_t token, int fd, int timeout_ms, uint32_t *id,
+		       struct mmio_reason *why)
 {
 	uint64_t answer;
 	int32_t status;
 	int received, rc;
 
+	if (why)
+		*why = (struct mmio_reason){ 0 };
 	rc = channel_exchange(path, token, fd, timeout_ms, &status, &answer, &received);
 	if (rc != MMIO_OK)
 		return rc;
 	if (received >= 0)
 		close(received); /* nothing is handed back for a buffer */
+	if (status != MMIO_OK && why && channel_reason.code != 0) {
+		*why = channel_reason;
+		why->op = PROTO_OP_BUF_ATTACH;
+		/* An older server's bytes, or a broken one's: no reason, not EPROTO. */
+		if (!proto_reason_valid(why, status))
+			*why = (struct mmio_reason){ 0 };
+	}
 	if (status != MMIO_OK)
 		return status < MMIO_STATUS_MIN || status > 0 ? MMIO_EPROTO : status;
 	if (answer == 0 || answer > UINT32_MAX)

@@ -7,6 +7,7 @@
 #ifndef MMIO_CLIENT_CHANNEL_H
 #define MMIO_CLIENT_CHANNEL_H
 
+#include <mmio/rights.h>
 #include <mmio/status.h>
 
 #include <stdbool.h>
@@ -56,8 +57,10 @@ int cli_channel_pickup(const char *path, uint64_t token, int timeout_ms, int *fd
  * Hand shared buffer @fd over on the channel at @path with BUF_ATTACH token
  * @token. On MMIO_OK *@id is the buffer's id for READ_SPAN/WRITE_SPAN.
  * Errors as cli_channel_pickup(), plus the server's refusal of the buffer
- * (MMIO_EINVAL, MMIO_ENOMEM).
+ * (MMIO_EINVAL, MMIO_ENOMEM), with its reason in @why (may be NULL; code 0
+ * if the server gave none).
  */
-int cli_channel_attach(const char *path, uint64_t token, int fd, int timeout_ms, uint32_t *id);
+int cli_channel_attach(const char *path, uint64_t token, int fd, int timeout_ms, uint32_t *id,
+		       struct mmio_reason *why);
 
 #endif /* MMIO_CLIENT_CHANNEL_H */

@@ -225,6 +225,21 @@ int cli_call(mmio_client *c, const struct proto_request *req, int timeout_ms, nn
  */
 void cli_last_record(const mmio_client *c, int status, const struct mmio_reason *why);
 
+/*
+ * A call refused by the library's own checks, before any request: recorded
+ * for mmio_last_error() as a server's refusal of operation @op would be,
+ * with reason @code and its details (@c NULL: a call given no client or
+ * region, which mmio_last_error() of any client tells). Returns the
+ * reason's status, mmio_reason_status(@code).
+ */
+int cli_refuse(const mmio_client *c, unsigned op, unsigned code, uint64_t a, uint64_t b);
+/* cli_refuse() of a @width not 1, 2, 4 or 8, or of a value wider than it. */
+int cli_refuse_width(const mmio_client *c, unsigned op, unsigned width);
+/* cli_refuse() of a NULL pointer argument. */
+int cli_refuse_null(const mmio_client *c, unsigned op);
+/* cli_refuse() of [@off, +@len) that passes the end of view @r. */
+int cli_refuse_range(const mmio_region *r, unsigned op, size_t off, size_t len);
+
 /* CLOCK_MONOTONIC in nanoseconds: the stub's one clock for deadlines. */
 static inline int64_t cli_now_ns(void)
 {
@@ -295,13 +310,17 @@ void cli_region_lose(mmio_region *r);
  * stub knows, the bounds of a slice and the range of a transfer it splits.
  */
 
-/* The handle offset of [@off, @off + @len) of view @r. A slice's bounds are
- * checked here (MMIO_EINVAL); a whole-handle view's are the server's.
+/* The handle offset of [@off, @off + @len) of view @r, for operation @op.
+ * A slice's bounds are checked here (MMIO_EINVAL, recorded); a whole-handle
+ * view's are the server's.
  * Inline: direct once-ops take a few nanoseconds, and this is one step. */
-static inline int cli_view_offset(const mmio_region *r, size_t off, size_t len, uint64_t *hoff)
+static inline int cli_view_offset(const mmio_region *r, unsigned op, size_t off, size_t len,
+				  uint64_t *hoff)
 {
-	if (r->slice && (off > r->len || len > r->len - off))
-		return MMIO_EINVAL;
+	if (r->slice && (off > r->len || len > r->len - off)) {
+		*hoff = 0;
+		return cli_refuse_range(r, op, off, len);
+	}
 	*hoff = (uint64_t)r->base + off;
 	return MMIO_OK;
 }
@@ -311,14 +330,16 @@ static inline int cli_view_offset(const mmio_region *r, size_t off, size_t len, 
  * message carries) is checked whole first, range and pinned-width
  * alignment: a part failing after earlier parts moved data must not happen.
  */
-int cli_bulk_offset(const mmio_region *r, size_t off, size_t len, size_t chunk, uint64_t *hoff);
+int cli_bulk_offset(const mmio_region *r, unsigned op, size_t off, size_t len, size_t chunk,
+		    uint64_t *hoff);
 
 /*
  * A fill of [@off, +@len) of view @r as the handle sees it: *@hoff and
  * *@want, the bytes to fill there. On a slice the fill rules of shim_fill()
  * are applied against the slice's end, as shim_fill() applies them against
  * a window's (MMIO_EINVAL for what fills nothing); after a fill of *@want <
- * @len bytes succeeds, the result is MMIO_EINVAL with that count.
+ * @len bytes succeeds, the result is MMIO_EINVAL with that count
+ * (cli_refuse_range()). Refusals are recorded.
  */
 int cli_fill_plan(const mmio_region *r, size_t off, size_t len, uint64_t *hoff, size_t *want);
 
@@ -326,9 +347,11 @@ int cli_fill_plan(const mmio_region *r, size_t off, size_t len, uint64_t *hoff, 
  * The geometry of a strided copy on view @r, checked whole before anything
  * moves, as the server checks it: at least one row of at least one byte, a
  * pitch of at least a row, the last row inside the view, and (a granule)
- * offset, row and pitch whole accesses. MMIO_OK or MMIO_EINVAL.
+ * offset, row and pitch whole accesses. MMIO_OK or MMIO_EINVAL, recorded
+ * for operation @op.
  */
-int cli_rows_plan(const mmio_region *r, size_t off, size_t row_bytes, size_t pitch, size_t rows);
+int cli_rows_plan(const mmio_region *r, unsigned op, size_t off, size_t row_bytes, size_t pitch,
+		  size_t rows);
 
 /* ---- proxied.c ---- */
 

@@ -3,6 +3,7 @@
 #include "channel.h"
 #include "cli.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,13 @@ const char *mmio_connect_error(void)
 	return connect_why;
 }
 
+/* A refusal of mmio_connect()'s arguments, with its sentence. */
+static int connect_refused(int status, const char *why)
+{
+	snprintf(connect_why, sizeof(connect_why), "%s", why);
+	return status;
+}
+
 int mmio_connect(const char *url, mmio_client **out)
 {
 	mmio_client *c;
@@ -73,11 +81,11 @@ int mmio_connect(const char *url, mmio_client **out)
 
 	connect_why[0] = '\0';
 	if (!out)
-		return MMIO_EINVAL;
+		return connect_refused(MMIO_EINVAL, "out is NULL");
 	*out = NULL;
 	url = cli_url_resolve(url);
 	if (url[0] == '\0')
-		return MMIO_EINVAL;
+		return connect_refused(MMIO_EINVAL, "the URL is empty");
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -117,6 +125,9 @@ int mmio_connect(const char *url, mmio_client **out)
 	status = cli_transport_connect(c, target, target == door,
 				       cli_env_ms("MMIO_CONNECT_TIMEOUT_MS", CLI_CONNECT_MS_DEF),
 				       CLI_ATTEMPT_MS, connect_why, sizeof(connect_why));
+	if (status == MMIO_EINVAL)
+		snprintf(connect_why, sizeof(connect_why),
+			 "%s: not an address nng accepts (ipc:///path, tcp://host:port)", url);
 	if (status != MMIO_OK)
 		goto fail_connect;
 	cli_mailbox_start(c);
@@ -161,9 +172,43 @@ void cli_last_record(const mmio_client *c, int status, const struct mmio_reason 
 		memset(&last.why, 0, sizeof(last.why));
 }
 
+int cli_refuse(const mmio_client *c, unsigned op, unsigned code, uint64_t a, uint64_t b)
+{
+	struct mmio_reason why = { .code = code, .op = op, .a = a, .b = b };
+	int status = mmio_reason_status(code);
+
+	cli_last_record(c, status, &why);
+	return status;
+}
+
+int cli_refuse_width(const mmio_client *c, unsigned op, unsigned width)
+{
+	if (!mmio_width_valid(width))
+		return cli_refuse(c, op, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_WIDTH, width);
+	return cli_refuse(c, op, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_VALUE, width);
+}
+
+int cli_refuse_null(const mmio_client *c, unsigned op)
+{
+	return cli_refuse(c, op, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_NULL, 0);
+}
+
+int cli_refuse_range(const mmio_region *r, unsigned op, size_t off, size_t len)
+{
+	uint64_t end;
+
+	if (__builtin_add_overflow((uint64_t)off, (uint64_t)len, &end))
+		end = UINT64_MAX;
+	if (end <= r->len) /* what a fill leaves unfilled at the view's end */
+		end = (uint64_t)r->len + 1;
+	return cli_refuse(r->h->client, op, MMIO_REASON_RANGE, end, r->len);
+}
+
 int mmio_last_error(const mmio_client *c, char *buf, size_t len)
 {
-	int status = c && last.c == c ? last.status : MMIO_OK;
+	/* A refusal of a call given no client is any client's. */
+	int status =
+		(c && last.c == c) || (!last.c && last.status != MMIO_OK) ? last.status : MMIO_OK;
 
 	if (buf && len > 0) {
 		if (status == MMIO_OK)
@@ -237,7 +282,7 @@ int mmio_list(mmio_client *c, struct mmio_region_info **out, size_t *count)
 	if (count)
 		*count = 0;
 	if (!c || !out || !count)
-		return MMIO_EINVAL;
+		return cli_refuse_null(c, PROTO_OP_LIST);
 	status = cli_call(c, &req, cli_timeout_ms(c, 0), &m, &rep);
 	if (status != MMIO_OK)
 		return status;
@@ -292,7 +337,7 @@ int mmio_stats(mmio_client *c, struct mmio_stat *out, size_t cap, size_t *count)
 	if (count)
 		*count = 0;
 	if (!c || !count || (!out && cap != 0))
-		return MMIO_EINVAL;
+		return cli_refuse_null(c, PROTO_OP_STATS);
 	status = cli_call(c, &req, cli_timeout_ms(c, 0), &m, &rep);
 	if (status != MMIO_OK)
 		return status;

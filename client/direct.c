@@ -269,8 +269,9 @@ static int direct_read_once(mmio_region *r, size_t off, unsigned width, uint64_t
 	if (!cli_direct_active(r->h))
 		return cli_proxied_ops.read_once(r, off, width, v);
 	if (!mmio_width_valid(width))
-		return MMIO_EINVAL;
-	status = cli_view_offset(r, off, width, &hoff);
+		return cli_refuse(r->h->client, PROTO_OP_READ_ONCE, MMIO_REASON_ARGUMENT,
+				  MMIO_ARGUMENT_WIDTH, width);
+	status = cli_view_offset(r, PROTO_OP_READ_ONCE, off, width, &hoff);
 	if (status == MMIO_OK)
 		status = direct_check(r->h, MMIO_OPS_ONCE, MMIO_ACCESS_READ, width);
 	if (status != MMIO_OK)
@@ -288,8 +289,8 @@ static int direct_write_once(mmio_region *r, size_t off, unsigned width, uint64_
 	if (!cli_direct_active(r->h))
 		return cli_proxied_ops.write_once(r, off, width, v);
 	if (!proto_value_fits(width, v))
-		return MMIO_EINVAL;
-	status = cli_view_offset(r, off, width, &hoff);
+		return cli_refuse_width(r->h->client, PROTO_OP_WRITE_ONCE, width);
+	status = cli_view_offset(r, PROTO_OP_WRITE_ONCE, off, width, &hoff);
 	if (status == MMIO_OK)
 		status = direct_check(r->h, MMIO_OPS_ONCE, MMIO_ACCESS_WRITE, width);
 	if (status != MMIO_OK)
@@ -307,7 +308,8 @@ static int direct_read(mmio_region *r, size_t off, void *buf, size_t len, size_t
 
 	if (!cli_direct_active(r->h))
 		return cli_proxied_ops.read(r, off, buf, len, done);
-	status = cli_bulk_offset(r, off, len, cli_read_chunk_max(r->h->client->max_message), &hoff);
+	status = cli_bulk_offset(r, PROTO_OP_READ, off, len,
+				 cli_read_chunk_max(r->h->client->max_message), &hoff);
 	if (status == MMIO_OK)
 		status = direct_check(r->h, MMIO_OPS_BULK, MMIO_ACCESS_READ, 0);
 	if (status != MMIO_OK)
@@ -323,8 +325,8 @@ static int direct_write(mmio_region *r, size_t off, const void *buf, size_t len,
 
 	if (!cli_direct_active(r->h))
 		return cli_proxied_ops.write(r, off, buf, len, done);
-	status =
-		cli_bulk_offset(r, off, len, cli_write_chunk_max(r->h->client->max_message), &hoff);
+	status = cli_bulk_offset(r, PROTO_OP_WRITE, off, len,
+				 cli_write_chunk_max(r->h->client->max_message), &hoff);
 	if (status == MMIO_OK)
 		status = direct_check(r->h, MMIO_OPS_BULK, MMIO_ACCESS_WRITE, 0);
 	if (status != MMIO_OK)
@@ -380,7 +382,7 @@ static int direct_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, siz
 	if (status == MMIO_EFAULT)
 		return direct_failed(r, PROTO_OP_FILL, hoff, want, 0, status);
 	if (status == MMIO_OK && want < len)
-		return MMIO_EINVAL;
+		return cli_refuse_range(r, PROTO_OP_FILL, off, len);
 	return status;
 }
 
@@ -434,8 +436,8 @@ static int direct_poll(mmio_region *r, size_t off, unsigned width, uint64_t mask
 	if (!cli_direct_active(r->h))
 		return cli_proxied_ops.poll(r, off, width, mask, want, timeout_us, last);
 	if (!proto_value_fits(width, mask) || !proto_value_fits(width, want))
-		return MMIO_EINVAL;
-	status = cli_view_offset(r, off, width, &hoff);
+		return cli_refuse_width(r->h->client, PROTO_OP_POLL, width);
+	status = cli_view_offset(r, PROTO_OP_POLL, off, width, &hoff);
 	if (status == MMIO_OK)
 		status = direct_check(r->h, MMIO_OPS_POLL, MMIO_ACCESS_READ, width);
 	if (status != MMIO_OK)

@@ -59,8 +59,9 @@ static int proxied_read_once(mmio_region *r, size_t off, unsigned width, uint64_
 	int status;
 
 	if (!mmio_width_valid(width))
-		return MMIO_EINVAL;
-	status = cli_view_offset(r, off, width, &req.read_once.offset);
+		return cli_refuse(c, PROTO_OP_READ_ONCE, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_WIDTH,
+				  width);
+	status = cli_view_offset(r, PROTO_OP_READ_ONCE, off, width, &req.read_once.offset);
 	if (status != MMIO_OK)
 		return status;
 	req.read_once.handle = r->h->id;
@@ -85,8 +86,8 @@ static int proxied_write_once(mmio_region *r, size_t off, unsigned width, uint64
 	int status;
 
 	if (!proto_value_fits(width, v))
-		return MMIO_EINVAL;
-	status = cli_view_offset(r, off, width, &req.write_once.offset);
+		return cli_refuse_width(r->h->client, PROTO_OP_WRITE_ONCE, width);
+	status = cli_view_offset(r, PROTO_OP_WRITE_ONCE, off, width, &req.write_once.offset);
 	if (status != MMIO_OK)
 		return status;
 	req.write_once.handle = r->h->id;
@@ -104,7 +105,7 @@ static int proxied_read(mmio_region *r, size_t off, void *buf, size_t len, size_
 
 	bool shared;
 
-	status = cli_bulk_offset(r, off, len, chunk, &hoff);
+	status = cli_bulk_offset(r, PROTO_OP_READ, off, len, chunk, &hoff);
 	if (status != MMIO_OK)
 		return status;
 	status = cli_shared_transfer(r, hoff, buf, len, false, done, &shared);
@@ -146,7 +147,7 @@ static int proxied_write(mmio_region *r, size_t off, const void *buf, size_t len
 
 	bool shared;
 
-	status = cli_bulk_offset(r, off, len, chunk, &hoff);
+	status = cli_bulk_offset(r, PROTO_OP_WRITE, off, len, chunk, &hoff);
 	if (status != MMIO_OK)
 		return status;
 	status = cli_shared_transfer(r, hoff, (void *)buf, len, true, done, &shared);
@@ -192,7 +193,7 @@ static int proxied_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, si
 	if (status == MMIO_OK && d < want)
 		return MMIO_EPROTO;
 	if (status == MMIO_OK && want < len)
-		return MMIO_EINVAL;
+		return cli_refuse_range(r, PROTO_OP_FILL, off, len);
 	return status;
 }
 
@@ -206,8 +207,8 @@ static int proxied_poll(mmio_region *r, size_t off, unsigned width, uint64_t mas
 	int status;
 
 	if (!proto_value_fits(width, mask) || !proto_value_fits(width, want))
-		return MMIO_EINVAL;
-	status = cli_view_offset(r, off, width, &req.poll.offset);
+		return cli_refuse_width(c, PROTO_OP_POLL, width);
+	status = cli_view_offset(r, PROTO_OP_POLL, off, width, &req.poll.offset);
 	if (status != MMIO_OK)
 		return status;
 	req.poll.handle = r->h->id;

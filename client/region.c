@@ -54,34 +54,48 @@ void cli_region_link(mmio_region *r)
 	pthread_mutex_unlock(&c->mtx);
 }
 
-int cli_bulk_offset(const mmio_region *r, size_t off, size_t len, size_t chunk, uint64_t *hoff)
+/* A pinned width's granule that offset, lengths and pitch keep. */
+static int refuse_granule(const mmio_region *r, unsigned op)
+{
+	return cli_refuse(r->h->client, op, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_GRANULE,
+			  r->h->info.width);
+}
+
+int cli_bulk_offset(const mmio_region *r, unsigned op, size_t off, size_t len, size_t chunk,
+		    uint64_t *hoff)
 {
 	unsigned width = r->h->info.width;
 
 	if (len > chunk) {
 		if (off > r->len || len > r->len - off)
-			return MMIO_EINVAL;
+			return cli_refuse_range(r, op, off, len);
 		if (width != 0 && ((r->base + off) % width != 0 || len % width != 0))
-			return MMIO_EINVAL;
+			return refuse_granule(r, op);
 	}
-	return cli_view_offset(r, off, len, hoff);
+	return cli_view_offset(r, op, off, len, hoff);
 }
 
-int cli_rows_plan(const mmio_region *r, size_t off, size_t row_bytes, size_t pitch, size_t rows)
+int cli_rows_plan(const mmio_region *r, unsigned op, size_t off, size_t row_bytes, size_t pitch,
+		  size_t rows)
 {
+	const mmio_client *c = r->h->client;
 	unsigned width = r->h->info.width;
 	size_t last, end, packed;
 
-	if (rows == 0 || row_bytes == 0 || pitch < row_bytes)
-		return MMIO_EINVAL;
+	if (rows == 0 || row_bytes == 0)
+		return cli_refuse(c, op, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_EMPTY, 0);
+	if (pitch < row_bytes)
+		return cli_refuse(c, op, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_PITCH, pitch);
 	if (__builtin_mul_overflow(pitch, rows - 1, &last) ||
 	    __builtin_add_overflow(off, last, &last) ||
-	    __builtin_add_overflow(last, row_bytes, &end) || end > r->len ||
+	    __builtin_add_overflow(last, row_bytes, &end) ||
 	    __builtin_mul_overflow(row_bytes, rows, &packed))
-		return MMIO_EINVAL;
+		return cli_refuse(c, op, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_OVERFLOW, 0);
+	if (end > r->len)
+		return cli_refuse(c, op, MMIO_REASON_RANGE, end, r->len);
 	if (width != 0 &&
 	    ((r->base + off) % width != 0 || row_bytes % width != 0 || pitch % width != 0))
-		return MMIO_EINVAL;
+		return refuse_granule(r, op);
 	return MMIO_OK;
 }
 
@@ -99,14 +113,16 @@ int cli_fill_plan(const mmio_region *r, size_t off, size_t len, uint64_t *hoff, 
 		*hoff = (uint64_t)r->base + (off < r->len ? off : r->len);
 		return MMIO_OK;
 	}
-	if (off >= r->len || (width != 0 && len % width != 0))
-		return MMIO_EINVAL;
+	if (off >= r->len)
+		return cli_refuse_range(r, PROTO_OP_FILL, off, len);
+	if (width != 0 && len % width != 0)
+		return refuse_granule(r, PROTO_OP_FILL);
 	if (*want > r->len - off)
 		*want = r->len - off;
 	if (width != 0)
 		*want -= *want % width;
 	if (*want == 0)
-		return MMIO_EINVAL;
+		return cli_refuse_range(r, PROTO_OP_FILL, off, len);
 	*hoff = (uint64_t)r->base + off;
 	return MMIO_OK;
 }
@@ -146,6 +162,38 @@ static mmio_region *view_new(struct cli_handle *h, size_t base, size_t len, bool
 	return r;
 }
 
+/* REQUIRE_DIRECT that the server granted but this client cannot map: the
+ * OPEN's success must not be what mmio_last_error() tells. A refused MAP
+ * recorded its own reason. */
+static void direct_refused(const mmio_client *c, int status)
+{
+	if (mmio_last_error(c, NULL, 0) == status)
+		return;
+	if (status == MMIO_EACCES && !(c->hello.flags & PROTO_HELLO_DIRECT))
+		cli_refuse(c, PROTO_OP_MAP, MMIO_REASON_UNMAPPABLE, MMIO_UNMAPPABLE_SERVER, 0);
+	else if (status == MMIO_EACCES && c->fd_path[0] == '\0')
+		cli_refuse(c, PROTO_OP_MAP, MMIO_REASON_UNMAPPABLE, MMIO_UNMAPPABLE_TRANSPORT, 0);
+	else
+		cli_last_record(c, status, NULL);
+}
+
+/* mmio_open_range()'s arguments, before any request; *@name_len. */
+static int open_args_check(const mmio_client *c, const char *name, unsigned flags,
+			   mmio_region **out, size_t *name_len)
+{
+	unsigned unknown = flags & ~(unsigned)PROTO_OPEN_FLAGS;
+
+	if (!c || !name || !out)
+		return cli_refuse_null(c, PROTO_OP_OPEN);
+	if (unknown != 0)
+		return cli_refuse(c, PROTO_OP_OPEN, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_FLAGS,
+				  unknown);
+	*name_len = strnlen(name, PROTO_NAME_MAX + 1);
+	if (!proto_name_valid(name, *name_len))
+		return cli_refuse(c, PROTO_OP_OPEN, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_NAME, 0);
+	return MMIO_OK;
+}
+
 static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64_t len,
 		       unsigned flags, mmio_region **out)
 {
@@ -154,16 +202,14 @@ static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64
 	struct cli_handle *h;
 	mmio_region *r;
 	nng_msg *m;
-	size_t name_len;
+	size_t name_len = 0;
 	int status;
 
 	if (out)
 		*out = NULL;
-	if (!c || !name || !out || (flags & ~(unsigned)PROTO_OPEN_FLAGS) != 0)
-		return MMIO_EINVAL;
-	name_len = strnlen(name, PROTO_NAME_MAX + 1);
-	if (!proto_name_valid(name, name_len))
-		return MMIO_EINVAL;
+	status = open_args_check(c, name, flags, out, &name_len);
+	if (status != MMIO_OK)
+		return status;
 
 	memcpy(req.open.name, name, name_len + 1);
 	req.open.offset = offset;
@@ -200,8 +246,10 @@ static int region_open(mmio_client *c, const char *name, uint64_t offset, uint64
 		if (status != MMIO_OK && cli_lost(c))
 			status = MMIO_ECONN;
 		if (status != MMIO_OK &&
-		    ((flags & MMIO_OPEN_REQUIRE_DIRECT) || status == MMIO_ECONN))
+		    ((flags & MMIO_OPEN_REQUIRE_DIRECT) || status == MMIO_ECONN)) {
+			direct_refused(c, status);
 			goto fail_direct;
+		}
 	}
 	r = view_new(h, 0, (size_t)h->info.size, false);
 	if (!r) {
@@ -241,13 +289,16 @@ int mmio_slice(const mmio_region *r, size_t offset, size_t len, mmio_region **ou
 	if (out)
 		*out = NULL;
 	if (!r || !out)
-		return MMIO_EINVAL;
+		return cli_refuse_null(r ? r->h->client : NULL, PROTO_OP_OPEN);
 	/* As shim_window_slice(): non-empty, inside, whole pinned accesses. */
-	if (len == 0 || offset > r->len || len > r->len - offset)
-		return MMIO_EINVAL;
+	if (len == 0)
+		return cli_refuse(r->h->client, PROTO_OP_OPEN, MMIO_REASON_ARGUMENT,
+				  MMIO_ARGUMENT_EMPTY, 0);
+	if (offset > r->len || len > r->len - offset)
+		return cli_refuse_range(r, PROTO_OP_OPEN, offset, len);
 	width = r->h->info.width;
 	if (width != 0 && ((r->base + offset) % width != 0 || len % width != 0))
-		return MMIO_EINVAL;
+		return refuse_granule(r, PROTO_OP_OPEN);
 	if (cli_lost(r->h->client))
 		return MMIO_ECONN;
 	s = view_new(r->h, r->base + offset, len, true);
@@ -298,7 +349,7 @@ int mmio_describe(const mmio_region *r, struct mmio_region_info *out)
 	const struct proto_open_rep *i;
 
 	if (!r || !out)
-		return MMIO_EINVAL;
+		return cli_refuse_null(r ? r->h->client : NULL, PROTO_OP_OPEN);
 	i = &r->h->info;
 	memset(out, 0, sizeof(*out));
 	memcpy(out->name, r->h->name, sizeof(out->name));
@@ -321,14 +372,14 @@ int mmio_describe(const mmio_region *r, struct mmio_region_info *out)
 static int read_once(mmio_region *r, size_t off, unsigned width, uint64_t *v)
 {
 	if (!r)
-		return MMIO_EINVAL;
+		return cli_refuse_null(NULL, PROTO_OP_READ_ONCE);
 	return r->h->ops->read_once(r, off, width, v);
 }
 
 static int write_once(mmio_region *r, size_t off, unsigned width, uint64_t v)
 {
 	if (!r)
-		return MMIO_EINVAL;
+		return cli_refuse_null(NULL, PROTO_OP_WRITE_ONCE);
 	return r->h->ops->write_once(r, off, width, v);
 }
 
@@ -368,7 +419,7 @@ static __attribute__((noinline, cold)) int fast_fault(mmio_region *r)
 			return status == MMIO_OK ? status : fast_fault(r);                         \
 		}                                                                                  \
 		if (!v)                                                                            \
-			return MMIO_EINVAL;                                                        \
+			return cli_refuse_null(r ? r->h->client : NULL, PROTO_OP_READ_ONCE);       \
 		status = read_once(r, off, (bits) / 8, &x);                                        \
 		if (status == MMIO_OK)                                                             \
 			*v = (uint##bits##_t)x;                                                    \
@@ -482,7 +533,7 @@ int mmio_read(mmio_region *r, size_t off, void *buf, size_t len, size_t *done)
 
 	done_set(done, 0);
 	if (!r || (!buf && len != 0))
-		return MMIO_EINVAL;
+		return cli_refuse_null(r ? r->h->client : NULL, PROTO_OP_READ);
 	status = r->h->ops->read(r, off, buf, len, &n);
 	done_set(done, n);
 	return status;
@@ -495,7 +546,7 @@ int mmio_write(mmio_region *r, size_t off, const void *buf, size_t len, size_t *
 
 	done_set(done, 0);
 	if (!r || (!buf && len != 0))
-		return MMIO_EINVAL;
+		return cli_refuse_null(r ? r->h->client : NULL, PROTO_OP_WRITE);
 	status = r->h->ops->write(r, off, buf, len, &n);
 	done_set(done, n);
 	return status;
@@ -508,7 +559,7 @@ int mmio_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done
 
 	done_set(done, 0);
 	if (!r)
-		return MMIO_EINVAL;
+		return cli_refuse_null(NULL, PROTO_OP_FILL);
 	status = r->h->ops->fill(r, off, len, byte, &n);
 	done_set(done, n);
 	return status;
@@ -517,13 +568,14 @@ int mmio_fill(mmio_region *r, size_t off, size_t len, uint8_t byte, size_t *done
 static int rows_copy(mmio_region *r, size_t off, size_t row_bytes, size_t pitch, size_t rows,
 		     void *buf, bool write, size_t *done)
 {
+	unsigned op = write ? PROTO_OP_WRITE_ROWS : PROTO_OP_READ_ROWS;
 	size_t n = 0;
 	int status;
 
 	done_set(done, 0);
 	if (!r || !buf)
-		return MMIO_EINVAL;
-	status = cli_rows_plan(r, off, row_bytes, pitch, rows);
+		return cli_refuse_null(r ? r->h->client : NULL, op);
+	status = cli_rows_plan(r, op, off, row_bytes, pitch, rows);
 	if (status != MMIO_OK)
 		return status;
 	status = r->h->ops->rows(r, off, row_bytes, pitch, rows, buf, write, &n);
@@ -550,7 +602,8 @@ static int poll_width(mmio_region *r, size_t off, unsigned width, uint64_t mask,
 		      uint32_t timeout_us, uint64_t *v)
 {
 	*v = 0;
-	return r ? r->h->ops->poll(r, off, width, mask, want, timeout_us, v) : MMIO_EINVAL;
+	return r ? r->h->ops->poll(r, off, width, mask, want, timeout_us, v)
+		 : cli_refuse_null(NULL, PROTO_OP_POLL);
 }
 
 #define POLL_FN(bits)                                                                              \

@@ -50,13 +50,15 @@ int cli_shbuf_create(mmio_client *c, size_t size, struct cli_shbuf **out)
 {
 	struct proto_request req = { .opcode = PROTO_OP_BUF_ATTACH,
 				     .buf_attach = { .length = size } };
+	struct mmio_reason why = { 0 };
 	struct proto_reply rep;
 	struct cli_shbuf *b;
 	nng_msg *m;
 	int fd, status;
 
 	if (!(c->hello.flags & PROTO_HELLO_DIRECT) || c->fd_path[0] == '\0')
-		return MMIO_EACCES;
+		return cli_refuse(c, PROTO_OP_BUF_ATTACH, MMIO_REASON_UNMAPPABLE,
+				  MMIO_UNMAPPABLE_SERVER, 0);
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return MMIO_ENOMEM;
@@ -84,7 +86,10 @@ int cli_shbuf_create(mmio_client *c, size_t size, struct cli_shbuf **out)
 		status = rep.status;
 		nng_msg_free(m);
 		if (status == MMIO_OK)
-			status = cli_channel_attach(c->fd_path, token, fd, c->reply_ms, &b->id);
+			status = cli_channel_attach(c->fd_path, token, fd, c->reply_ms, &b->id,
+						    &why);
+		if (status != MMIO_OK && why.code != 0)
+			cli_last_record(c, status, &why);
 	}
 	if (status != MMIO_OK) {
 		munmap(b->map, size);
@@ -225,8 +230,14 @@ int mmio_buffer_alloc(mmio_client *c, size_t size, void **out)
 
 	if (out)
 		*out = NULL;
-	if (!c || !out || size == 0 || size > ((size_t)1 << 40))
-		return MMIO_EINVAL;
+	if (!c || !out)
+		return cli_refuse_null(c, PROTO_OP_BUF_ATTACH);
+	if (size == 0)
+		return cli_refuse(c, PROTO_OP_BUF_ATTACH, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_EMPTY,
+				  0);
+	if (size > ((size_t)1 << 40))
+		return cli_refuse(c, PROTO_OP_BUF_ATTACH, MMIO_REASON_ARGUMENT,
+				  MMIO_ARGUMENT_TOO_LONG, (uint64_t)1 << 40);
 	size = (size + (size_t)page - 1) & ~((size_t)page - 1);
 	status = cli_shbuf_create(c, size, &b);
 	if (status != MMIO_OK)

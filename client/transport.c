@@ -315,8 +315,9 @@ static int call_once(mmio_client *c, const struct proto_request *req, int timeou
 	status = proto_request_encode(req, NULL, 0, &need);
 	if (status == MMIO_EINVAL)
 		return MMIO_EINVAL;
-	if (need > c->max_message - CLI_RECV_SLACK)
-		return MMIO_EINVAL;
+	if (need > c->max_message - CLI_RECV_SLACK) /* the reason: cli_call() records it */
+		return mmio_reason_set(&rep->reason, MMIO_EINVAL, MMIO_REASON_ARGUMENT,
+				       MMIO_ARGUMENT_TOO_LONG, c->max_message - CLI_RECV_SLACK);
 	if (c->mbox) {
 		bool used;
 
@@ -383,20 +384,29 @@ out:
 	return status;
 }
 
-int cli_call(mmio_client *c, const struct proto_request *req, int timeout_ms, nng_msg **msg,
+int cli_call(mmio_client *c, const struct proto_request *asked, int timeout_ms, nng_msg **msg,
 	     struct proto_reply *rep)
 {
-	int status = call_once(c, req, timeout_ms, msg, rep);
+	/* In the version HELLO chose (version 1 with a server that speaks no
+	 * other: its refusals carry no reason record). */
+	struct proto_request versioned = *asked;
+	const struct proto_request *req = &versioned;
+	int status;
+
+	versioned.version = c->hello.version;
+	status = call_once(c, req, timeout_ms, msg, rep);
 
 	/* What mmio_last_error() tells: the reply's status and reason, or the
 	 * call's own failure. mmio_close() reports nothing, so its CLOSE and
 	 * UNMAP leave it be (a driver closes, then prints why it failed). */
 	if (req->opcode == PROTO_OP_CLOSE || req->opcode == PROTO_OP_UNMAP)
 		return status;
-	if (status == MMIO_OK)
+	if (status == MMIO_OK) {
 		cli_last_record(c, rep->status, &rep->reason);
-	else
-		cli_last_record(c, status, NULL);
+	} else {
+		rep->reason.op = req->opcode;
+		cli_last_record(c, status, rep->reason.code ? &rep->reason : NULL);
+	}
 	return status;
 }
 

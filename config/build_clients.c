@@ -10,24 +10,22 @@
 #include <stdio.h>
 #include <string.h>
 
-struct op_name {
-	const char *name;
-	unsigned bit;
-};
-
-static const struct op_name op_names[] = {
-	{ "once", MMIO_OPS_ONCE }, { "bulk", MMIO_OPS_BULK }, { "fill", MMIO_OPS_FILL },
-	{ "poll", MMIO_OPS_POLL }, { "map", MMIO_OPS_MAP },
-};
+/* The op class bit the policy calls @name (mmio_ops_name()); 0 if none. */
+static unsigned op_bit(const char *name)
+{
+	for (unsigned bit = 1; bit & MMIO_OPS_ALL; bit <<= 1)
+		if (strcmp(name, mmio_ops_name(bit)) == 0)
+			return bit;
+	return 0;
+}
 
 /* The node of the ops entry @bit, for messages about that op. */
 static const struct cfg_node *op_node(const struct cfg_raw_grant *rg, const struct cfg_node *ops,
 				      unsigned bit)
 {
 	for (unsigned k = 0; k < rg->ops_count; k++)
-		for (size_t o = 0; o < sizeof(op_names) / sizeof(op_names[0]); o++)
-			if (op_names[o].bit == bit && strcmp(rg->ops[k], op_names[o].name) == 0)
-				return cfg_tree_item(ops, k);
+		if (op_bit(rg->ops[k]) == bit)
+			return cfg_tree_item(ops, k);
 	return ops;
 }
 
@@ -43,20 +41,17 @@ static bool build_ops(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 	for (unsigned k = 0; k < rg->ops_count; k++) {
 		const struct cfg_node *n = cfg_tree_item(ops, k);
 		struct cfg_quoted q;
-		size_t o;
+		unsigned bit = op_bit(rg->ops[k]);
 
-		for (o = 0; o < sizeof(op_names) / sizeof(op_names[0]); o++)
-			if (strcmp(rg->ops[k], op_names[o].name) == 0)
-				break;
-		if (o == sizeof(op_names) / sizeof(op_names[0])) {
+		if (bit == 0) {
 			ERR_AT(b, n, "unknown op '%s' (ops are once, bulk, fill, poll, map)",
 			       cfg_quote(&q, rg->ops[k]));
 			ok = false;
-		} else if (g->ops & op_names[o].bit) {
-			ERR_AT(b, n, "op '%s' is listed twice", op_names[o].name);
+		} else if (g->ops & bit) {
+			ERR_AT(b, n, "op '%s' is listed twice", mmio_ops_name(bit));
 			ok = false;
 		} else {
-			g->ops |= op_names[o].bit;
+			g->ops |= bit;
 		}
 	}
 	return ok;
@@ -203,17 +198,14 @@ bool cfg_parse_access(struct cfg_builder *b, const struct cfg_node *n, const cha
 {
 	struct cfg_quoted q;
 
-	if (strcmp(text, "r") == 0) {
-		*bits = MMIO_ACCESS_READ;
-	} else if (strcmp(text, "w") == 0) {
-		*bits = MMIO_ACCESS_WRITE;
-	} else if (strcmp(text, "rw") == 0) {
-		*bits = MMIO_ACCESS_READ | MMIO_ACCESS_WRITE;
-	} else {
-		ERR_AT(b, n, "access '%s': write r, w or rw", cfg_quote(&q, text));
-		return false;
+	for (unsigned access = 1; access <= MMIO_ACCESS_ALL; access++) {
+		if (strcmp(text, mmio_access_name(access)) == 0) {
+			*bits = access;
+			return true;
+		}
 	}
-	return true;
+	ERR_AT(b, n, "access '%s': write r, w or rw", cfg_quote(&q, text));
+	return false;
 }
 
 /* Bulk, fill and map refused on a grant that is once-ops and polls only
@@ -225,9 +217,7 @@ static bool forbid_ops(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 	bool ok = true;
 
 	for (size_t k = 0; k < sizeof(forbidden) / sizeof(forbidden[0]); k++) {
-		const char *name = forbidden[k] == MMIO_OPS_BULK   ? "bulk"
-				   : forbidden[k] == MMIO_OPS_FILL ? "fill"
-								   : "map";
+		const char *name = mmio_ops_name(forbidden[k]);
 
 		if (!(g->ops & forbidden[k]))
 			continue;

@@ -15,6 +15,47 @@ static bool one_bit(uint64_t v)
 	return v != 0 && (v & (v - 1)) == 0;
 }
 
+/* The details of a reason whose a is a cause: BUFFER, LIMIT, ARGUMENT. */
+static bool cause_valid(unsigned code, uint64_t a, uint64_t b)
+{
+	switch (code) {
+	case MMIO_REASON_BUFFER:
+		return a >= 1 && a <= MMIO_BUFFER_MAX &&
+		       ((a == MMIO_BUFFER_UNKNOWN && b <= UINT32_MAX) || a == MMIO_BUFFER_OUTSIDE ||
+			a == MMIO_BUFFER_SIZE || a == MMIO_BUFFER_MAILBOX || b == 0);
+	case MMIO_REASON_BUSY:
+		return a >= 1 && a <= MMIO_BUSY_MAX &&
+		       (a == MMIO_BUSY_IN_USE || a == MMIO_BUSY_MAILBOXES || b == 0);
+	case MMIO_REASON_LIMIT:
+		return a >= 1 && a <= MMIO_LIMIT_MAX;
+	case MMIO_REASON_ARGUMENT:
+		switch (a) {
+		case MMIO_ARGUMENT_WIDTH:
+			return b > 8 || !mmio_width_valid((unsigned)b);
+		case MMIO_ARGUMENT_NULL:
+		case MMIO_ARGUMENT_OVERFLOW:
+		case MMIO_ARGUMENT_EMPTY:
+		case MMIO_ARGUMENT_NAME:
+		case MMIO_ARGUMENT_CLIENT:
+			return b == 0;
+		case MMIO_ARGUMENT_FLAGS:
+			return b != 0;
+		case MMIO_ARGUMENT_GRANULE:
+			return b >= 2 && b <= 8 && mmio_width_valid((unsigned)b);
+		case MMIO_ARGUMENT_VALUE:
+			return b < 8 && mmio_width_valid((unsigned)b);
+		case MMIO_ARGUMENT_BATCH:
+		case MMIO_ARGUMENT_PITCH:
+		case MMIO_ARGUMENT_TOO_LONG:
+			return true;
+		default:
+			return false;
+		}
+	default:
+		return false;
+	}
+}
+
 /* The details of @why as its code describes them (<mmio/rights.h>). */
 static bool details_valid(const struct mmio_reason *why)
 {
@@ -47,8 +88,12 @@ static bool details_valid(const struct mmio_reason *why)
 	case MMIO_REASON_REVOKED:
 	case MMIO_REASON_NO_GRANT:
 		return a == 0 && b == 0;
+	case MMIO_REASON_GRANT_RANGE:
+		return a < b;
+	case MMIO_REASON_UNMAPPABLE:
+		return a >= 1 && a <= MMIO_UNMAPPABLE_MAX && b == 0;
 	default:
-		return false;
+		return cause_valid(why->code, a, b);
 	}
 }
 
@@ -87,19 +132,11 @@ static const char *op_call(unsigned opcode)
 	case PROTO_OP_MAP:
 	case PROTO_OP_UNMAP:
 		return "a direct mapping";
-	case PROTO_OP_OPEN:
-		return "mmio_open";
+	case PROTO_OP_OPEN: /* for an op class: map, which only REQUIRE_DIRECT needs */
+		return "mmio_open with MMIO_OPEN_REQUIRE_DIRECT";
 	default:
 		return proto_opcode_name(opcode);
 	}
-}
-
-/* The policy's name of one op class bit (a valid reason's: a single known bit). */
-static const char *ops_name(uint64_t bit)
-{
-	static const char *const names[] = { "once", "bulk", "fill", "poll", "map" };
-
-	return one_bit(bit) && bits_in(bit, MMIO_OPS_ALL) ? names[__builtin_ctzll(bit)] : "?";
 }
 
 static const char *access_name(uint64_t access)
@@ -140,6 +177,145 @@ static int width_format(const struct mmio_reason *w, const char *who, char *buf,
 			who, ws);
 }
 
+static const char *const unmappable[] = {
+	[MMIO_UNMAPPABLE_SENSITIVE] = "the region is sensitive: never mapped, only proxied",
+	[MMIO_UNMAPPABLE_SERVER] =
+		"this server hands out no direct mappings (its descriptor channel is not running)",
+	[MMIO_UNMAPPABLE_BACKEND] = "the region's backend has no memory a client could map",
+	[MMIO_UNMAPPABLE_TRANSPORT] = "mappings come over the descriptor channel of an ipc:// "
+				      "socket; this connection has none",
+	[MMIO_UNMAPPABLE_PARTIAL] = "only a handle on the whole region, in whole pages, can be "
+				    "mapped; this one holds part of it",
+};
+
+/* A sentence with b in it (when @with_b) between @before and @after. */
+struct sentence {
+	const char *before, *after;
+	bool with_b, hex;
+};
+
+static const struct sentence buffer_faults[] = {
+	[MMIO_BUFFER_UNKNOWN] = { .before = "shared buffer ",
+				  .after = " is not attached on this connection",
+				  .with_b = true },
+	[MMIO_BUFFER_OUTSIDE] = { .before = "the span passes the end of its shared buffer of ",
+				  .after = " bytes",
+				  .with_b = true },
+	[MMIO_BUFFER_NOT_MEMFD] = { .before = "the descriptor is not a memfd (a shared buffer is a "
+					      "sealed memfd)" },
+	[MMIO_BUFFER_NOT_SEALED] = { .before = "the memfd is not sealed against shrinking and "
+					       "growing (F_SEAL_SHRINK, F_SEAL_GROW)" },
+	[MMIO_BUFFER_SIZE] = { .before = "the memfd's size is not the ",
+			       .after = " bytes its token announced",
+			       .with_b = true },
+	[MMIO_BUFFER_MISSING] = { .before = "the buffer's token came without its memfd" },
+	[MMIO_BUFFER_NO_MAP] = { .before = "the memfd cannot be mapped for reading and writing (is "
+					   "it sealed against writes?)" },
+	[MMIO_BUFFER_MAILBOX] = { .before = "a mailbox is a shared buffer of exactly ",
+				  .after = " bytes",
+				  .with_b = true },
+};
+
+static const struct sentence busy[] = {
+	[MMIO_BUSY_EXCLUSIVE] = { .before = "another handle holds part of that range, and one of "
+					    "them is exclusive" },
+	[MMIO_BUSY_IN_USE] = { .before = "shared buffer ",
+			       .after = " is in use by a copy or the mailbox",
+			       .with_b = true },
+	[MMIO_BUSY_MAILBOX] = { .before = "this connection has its mailbox already" },
+	[MMIO_BUSY_MAILBOXES] = { .before = "the server's mailboxes are all taken (at most ",
+				  .after = " per uid)",
+				  .with_b = true },
+	[MMIO_BUSY_RELOAD] = { .before = "policy reloads kept changing the grant while it was "
+					 "opened: try again" },
+};
+
+static const struct sentence limits[] = {
+	[MMIO_LIMIT_HANDLES] = { .before = "",
+				 .after = " handles are open on this connection, the server's "
+					  "limits.max_handles",
+				 .with_b = true },
+	[MMIO_LIMIT_BUFFERS] = { .before = "",
+				 .after = " shared buffers are attached, the most the server "
+					  "allows (limits.max_buffers)",
+				 .with_b = true },
+	[MMIO_LIMIT_BUFFER_BYTES] = { .before = "the shared buffers would pass the server's "
+						"limits.max_buffer_bytes, ",
+				      .after = " bytes",
+				      .with_b = true },
+};
+
+static const struct sentence arguments[] = {
+	[MMIO_ARGUMENT_WIDTH] = { .before = "width ",
+				  .after = " is not an access width (1, 2, 4 or 8 bytes)",
+				  .with_b = true },
+	[MMIO_ARGUMENT_NULL] = { .before = "a pointer the call needs is NULL" },
+	[MMIO_ARGUMENT_OVERFLOW] = { .before = "offset plus length overflows" },
+	[MMIO_ARGUMENT_EMPTY] = { .before = "the length (or the count of items or rows) is 0" },
+	[MMIO_ARGUMENT_PITCH] = { .before = "the pitch, ",
+				  .after = " bytes, is shorter than a row",
+				  .with_b = true },
+	[MMIO_ARGUMENT_TOO_LONG] = { .before = "longer than the most this call takes, ",
+				     .after = " bytes: split it",
+				     .with_b = true },
+	[MMIO_ARGUMENT_GRANULE] = { .before = "the grant pins ",
+				    .after = "-byte accesses: offset, length and pitch must be "
+					     "multiples of it",
+				    .with_b = true },
+	[MMIO_ARGUMENT_FLAGS] = { .before = "flag bits 0x",
+				  .after = " are not flags of this call",
+				  .with_b = true,
+				  .hex = true },
+	[MMIO_ARGUMENT_NAME] = { .before = "a region name is 1 to 63 of A-Z a-z 0-9 _ . -" },
+	[MMIO_ARGUMENT_CLIENT] = { .before = "the region was opened on another client than the "
+					     "batch's" },
+	[MMIO_ARGUMENT_BATCH] = { .before = "a batch holds at most ",
+				  .after = " operations",
+				  .with_b = true },
+	[MMIO_ARGUMENT_VALUE] = { .before = "a value, mask or want wider than the access's ",
+				  .after = " bytes",
+				  .with_b = true },
+};
+
+static int sentence_format(const struct sentence *t, uint64_t b, char *buf, size_t len)
+{
+	if (!t->with_b)
+		return snprintf(buf, len, "%s", t->before);
+	if (t->hex)
+		return snprintf(buf, len, "%s%" PRIx64 "%s", t->before, b, t->after);
+	return snprintf(buf, len, "%s%" PRIu64 "%s", t->before, b, t->after);
+}
+
+/* The sentence of a reason beyond the rights check (a valid reason's: a
+ * cause in range). */
+static int cause_format(const struct mmio_reason *w, char *buf, size_t len)
+{
+	switch (w->code) {
+	case MMIO_REASON_GRANT_RANGE:
+		return snprintf(buf, len,
+				"no grant holds that range of the region; one holds [0x%" PRIx64
+				", 0x%" PRIx64 ")",
+				w->a, w->b);
+	case MMIO_REASON_UNMAPPABLE:
+		return snprintf(buf, len, "%s", unmappable[w->a]);
+	case MMIO_REASON_BUFFER:
+		return sentence_format(&buffer_faults[w->a], w->b, buf, len);
+	case MMIO_REASON_LIMIT:
+		return sentence_format(&limits[w->a], w->b, buf, len);
+	case MMIO_REASON_BUSY:
+		return sentence_format(&busy[w->a], w->b, buf, len);
+	case MMIO_REASON_ARGUMENT:
+		return sentence_format(&arguments[w->a], w->b, buf, len);
+	default: /* MMIO_REASON_NO_GRANT, with MMIO_EACCES */
+		if (w->op != PROTO_OP_OPEN)
+			return snprintf(buf, len,
+					"the policy grants this client nothing (%s is for its "
+					"clients)",
+					proto_opcode_name(w->op));
+		return snprintf(buf, len, "no grant of this client holds that range of the region");
+	}
+}
+
 static int detail_format(const struct mmio_reason *w, char *buf, size_t len)
 {
 	switch (w->code) {
@@ -156,8 +332,8 @@ static int detail_format(const struct mmio_reason *w, char *buf, size_t len)
 				" of the handle, past its 0x%" PRIx64 " bytes",
 				w->a, w->b);
 	case MMIO_REASON_OPS:
-		return snprintf(buf, len, "the grant has no `%s` op (%s needs it)", ops_name(w->a),
-				op_call(w->op));
+		return snprintf(buf, len, "the grant has no `%s` op (%s needs it)",
+				mmio_ops_name((unsigned)w->a), op_call(w->op));
 	case MMIO_REASON_ACCESS:
 		return snprintf(buf, len, "the grant gives no %s access (%s needs it)",
 				access_name(w->a & ~w->b), op_call(w->op));
@@ -185,8 +361,8 @@ static int detail_format(const struct mmio_reason *w, char *buf, size_t len)
 	case MMIO_REASON_HANDLE:
 		return snprintf(buf, len, "handle %" PRIu64 " is not open on this connection",
 				w->a);
-	default: /* MMIO_REASON_NO_GRANT */
-		return snprintf(buf, len, "no grant of this client holds that range of the region");
+	default:
+		return cause_format(w, buf, len);
 	}
 }
 
@@ -197,6 +373,11 @@ int proto_reason_format(int status, const struct mmio_reason *why, char *buf, si
 	if (!why || !proto_reason_valid(why, status))
 		return snprintf(buf, len, "%s: %s", mmio_status_name(status),
 				mmio_strerror(status));
-	detail_format(why, detail, sizeof(detail));
+	if (why->code == MMIO_REASON_NO_GRANT && status == MMIO_ENOENT)
+		snprintf(detail, sizeof(detail),
+			 "no region of that name is granted to this client (`mmioctl list` shows "
+			 "the regions it may open)");
+	else
+		detail_format(why, detail, sizeof(detail));
 	return snprintf(buf, len, "%s: %s", mmio_status_name(status), detail);
 }

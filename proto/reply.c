@@ -258,18 +258,21 @@ int proto_reply_encode(const struct proto_reply *rep, void *buf, size_t cap, siz
 {
 	struct proto_writer w;
 	bool body = body_present(rep->opcode, rep->status);
-
-	bool reason = rep->reason.code != 0;
+	unsigned version = rep->opcode == PROTO_OP_HELLO ? PROTO_HELLO_VERSION
+			   : rep->version		 ? rep->version
+							 : PROTO_VERSION;
+	bool reason = rep->reason.code != 0 && version >= PROTO_VERSION_REASONS;
 
 	if (rep->opcode > UINT16_MAX || !header_valid(rep) || (body && !body_encodable(rep)) ||
-	    (reason && !proto_reason_valid(&rep->reason, rep->status))) {
+	    (reason && !proto_reason_valid(&rep->reason, rep->status)) ||
+	    version < PROTO_VERSION_MIN || version > PROTO_VERSION_MAX) {
 		if (len)
 			*len = 0;
 		return MMIO_EINVAL;
 	}
 	proto_writer_init(&w, buf, cap);
 	proto_write_u32(&w, PROTO_MAGIC_REPLY);
-	proto_write_u16(&w, rep->opcode == PROTO_OP_HELLO ? PROTO_HELLO_VERSION : PROTO_VERSION);
+	proto_write_u16(&w, (uint16_t)version);
 	proto_write_u16(&w, (uint16_t)rep->opcode);
 	proto_write_u32(&w, proto_i32_to_u32((int32_t)rep->status));
 	proto_write_u64(&w, rep->done);
@@ -278,6 +281,21 @@ int proto_reply_encode(const struct proto_reply *rep, void *buf, size_t cap, siz
 	if (reason)
 		reason_write(&w, &rep->reason);
 	return proto_writer_finish(&w, len);
+}
+
+/* The version of @request's header if this code speaks it, else the
+ * oldest: what a client that sent it can read the refusal in. */
+static unsigned peek_version(const void *request, size_t len)
+{
+	const uint8_t *p = request;
+	unsigned version;
+
+	if (!p || len < PROTO_REQUEST_HEADER_SIZE ||
+	    proto_get_u32(p + PROTO_REQ_OFF_MAGIC) != PROTO_MAGIC_REQUEST)
+		return PROTO_VERSION_MIN;
+	version = proto_get_u16(p + PROTO_REQ_OFF_VERSION);
+	return version >= PROTO_VERSION_MIN && version <= PROTO_VERSION_MAX ? version
+									    : PROTO_VERSION_MIN;
 }
 
 int proto_error_reply_encode(const void *request, size_t request_len, int status, void *buf,
@@ -294,6 +312,7 @@ int proto_error_reply_encode(const void *request, size_t request_len, int status
 	}
 	memset(&rep, 0, sizeof(rep));
 	rep.opcode = proto_peek_opcode(request, request_len);
+	rep.version = peek_version(request, request_len);
 	rep.status = status;
 	if (rep.opcode == PROTO_OP_BATCH)
 		rep.batch.failed = PROTO_BATCH_NONE;
@@ -481,9 +500,10 @@ int proto_reply_decode(const void *buf, size_t len, struct proto_reply *out)
 		rc = MMIO_EVERSION;
 	else if (!proto_opcode_known(out->opcode))
 		rc = PROTO_EUNKNOWN_OP;
-	else if (!header_valid(out))
+	else if (!header_valid(out) ||
+		 (out->opcode == PROTO_OP_HELLO && version != PROTO_HELLO_VERSION))
 		rc = MMIO_EPROTO;
-	else if (reason_read(&r, out) != MMIO_OK)
+	else if (version >= PROTO_VERSION_REASONS && reason_read(&r, out) != MMIO_OK)
 		rc = MMIO_EPROTO;
 	else if (body_present(out->opcode, out->status))
 		rc = body_read(&r, out);
@@ -501,5 +521,6 @@ int proto_reply_decode(const void *buf, size_t len, struct proto_reply *out)
 		out->status = status;
 		out->done = done;
 	}
+	out->version = version;
 	return rc;
 }

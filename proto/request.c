@@ -189,14 +189,18 @@ int proto_request_encode(const struct proto_request *req, void *buf, size_t cap,
 {
 	struct proto_writer w;
 
-	if (!request_encodable(req)) {
+	unsigned version = req->opcode == PROTO_OP_HELLO ? PROTO_HELLO_VERSION
+			   : req->version		 ? req->version
+							 : PROTO_VERSION;
+
+	if (!request_encodable(req) || version < PROTO_VERSION_MIN || version > PROTO_VERSION_MAX) {
 		if (len)
 			*len = 0;
 		return MMIO_EINVAL;
 	}
 	proto_writer_init(&w, buf, cap);
 	proto_write_u32(&w, PROTO_MAGIC_REQUEST);
-	proto_write_u16(&w, req->opcode == PROTO_OP_HELLO ? PROTO_HELLO_VERSION : PROTO_VERSION);
+	proto_write_u16(&w, (uint16_t)version);
 	proto_write_u16(&w, (uint16_t)req->opcode);
 	request_body_write(&w, req);
 	return proto_writer_finish(&w, len);
@@ -460,6 +464,8 @@ int proto_request_decode(const void *buf, size_t len, struct proto_request *out)
 	out->opcode = proto_read_u16(&r);
 	if (version < PROTO_VERSION_MIN || version > PROTO_VERSION_MAX)
 		rc = MMIO_EVERSION;
+	else if (out->opcode == PROTO_OP_HELLO && version != PROTO_HELLO_VERSION)
+		rc = MMIO_EPROTO; /* HELLO is always sent in version 1 */
 	else
 		rc = request_body_read(&r, out);
 	if (rc == MMIO_OK && !proto_reader_done(&r))
@@ -470,5 +476,7 @@ int proto_request_decode(const void *buf, size_t len, struct proto_request *out)
 		memset(out, 0, sizeof(*out));
 		out->opcode = opcode;
 	}
+	/* What a reply to it is encoded in (an unspoken one: the oldest). */
+	out->version = rc == MMIO_EVERSION ? PROTO_VERSION_MIN : version;
 	return rc;
 }

@@ -14,7 +14,7 @@ static const struct status_text status_texts[] = {
 	{ "MMIO_EINVAL", "invalid argument (range, alignment or width)" },
 	{ "MMIO_EACCES", "not allowed by the policy" },
 	{ "MMIO_EFAULT", "stopped by a fault on device or buffer memory" },
-	{ "MMIO_EBUSY", "range held exclusively by another handle" },
+	{ "MMIO_EBUSY", "busy: a range held exclusively, or over the server's limits" },
 	{ "MMIO_ENOENT", "no such region visible to this client" },
 	{ "MMIO_EREVOKED", "grant withdrawn by a policy reload" },
 	{ "MMIO_ETIMEDOUT", "timed out waiting for the value" },

@@ -32,12 +32,15 @@ size_t srv_buffer_count(void)
 	return atomic_load(&attached);
 }
 
-int srv_buffer_room(const struct srv_session *s, uint64_t length)
+int srv_buffer_room(const struct srv_session *s, uint64_t length, struct mmio_reason *why)
 {
 	uint64_t max_bytes = srv.max_buffer_bytes;
+	unsigned most = srv.max_buffers < SRV_BUFFERS_PER_SESSION ? srv.max_buffers
+								  : SRV_BUFFERS_PER_SESSION;
 
 	if (length == 0)
-		return MMIO_EINVAL;
+		return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_EMPTY,
+				       0);
 	if (length > max_bytes || s->nbuffers >= srv.max_buffers ||
 	    s->nbuffers >= SRV_BUFFERS_PER_SESSION || s->buffer_bytes + length > max_bytes) {
 		srv_debug("uid %u pid %d: shared buffer of %llu bytes refused: %u attached of "
@@ -45,34 +48,40 @@ int srv_buffer_room(const struct srv_session *s, uint64_t length)
 			  (unsigned)s->peer.uid, (int)s->pid, (unsigned long long)length,
 			  s->nbuffers, (unsigned)srv.max_buffers,
 			  (unsigned long long)s->buffer_bytes, (unsigned long long)max_bytes);
-		return MMIO_ENOMEM;
+		if (s->nbuffers >= most)
+			return mmio_reason_set(why, MMIO_ENOMEM, MMIO_REASON_LIMIT,
+					       MMIO_LIMIT_BUFFERS, most);
+		return mmio_reason_set(why, MMIO_ENOMEM, MMIO_REASON_LIMIT, MMIO_LIMIT_BUFFER_BYTES,
+				       max_bytes);
 	}
 	return MMIO_OK;
 }
 
 /* Is @fd what a shared buffer of @length bytes must be? */
-static int buffer_check(int fd, uint64_t length)
+static int buffer_check(int fd, uint64_t length, struct mmio_reason *why)
 {
+	const unsigned code = MMIO_REASON_BUFFER;
 	const int need = F_SEAL_SHRINK | F_SEAL_GROW;
 	int seals = fcntl(fd, F_GET_SEALS);
 	struct stat st;
 
 	if (seals < 0) {
 		srv_debug("shared buffer refused: not a memfd (%s)", strerror(errno));
-		return MMIO_EINVAL;
+		return mmio_reason_set(why, MMIO_EINVAL, code, MMIO_BUFFER_NOT_MEMFD, 0);
 	}
 	if ((seals & need) != need) {
 		srv_debug("shared buffer refused: not sealed against shrinking and growing");
-		return MMIO_EINVAL;
+		return mmio_reason_set(why, MMIO_EINVAL, code, MMIO_BUFFER_NOT_SEALED, 0);
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != length) {
 		srv_debug("shared buffer refused: not %llu bytes", (unsigned long long)length);
-		return MMIO_EINVAL;
+		return mmio_reason_set(why, MMIO_EINVAL, code, MMIO_BUFFER_SIZE, length);
 	}
 	return MMIO_OK;
 }
 
-int srv_buffer_adopt(uint32_t pipe_id, uint64_t length, int fd, uint32_t *id)
+int srv_buffer_adopt(uint32_t pipe_id, uint64_t length, int fd, uint32_t *id,
+		     struct mmio_reason *why)
 {
 	struct srv_session *s = srv_session_get(pipe_id);
 	struct srv_buffer *b = NULL;
@@ -83,13 +92,16 @@ int srv_buffer_adopt(uint32_t pipe_id, uint64_t length, int fd, uint32_t *id)
 		close(fd);
 		return MMIO_ECONN;
 	}
-	status = buffer_check(fd, length);
+	status = buffer_check(fd, length, why);
 	if (status == MMIO_OK) {
 		/* One page past a 2 MiB boundary, devices at one: they never share
 		 * a slot of a direct-mapped TLB (shim_mmap_placed()). */
 		map = shim_mmap_placed((size_t)length, PROT_READ | PROT_WRITE, fd, 0, 4096);
 		if (map == MAP_FAILED)
-			status = errno == ENOMEM ? MMIO_ENOMEM : MMIO_EINVAL;
+			status = errno == ENOMEM
+					 ? MMIO_ENOMEM
+					 : mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_BUFFER,
+							   MMIO_BUFFER_NO_MAP, 0);
 	}
 	close(fd);
 	if (status == MMIO_OK && !(b = calloc(1, sizeof(*b))))
@@ -99,7 +111,7 @@ int srv_buffer_adopt(uint32_t pipe_id, uint64_t length, int fd, uint32_t *id)
 	if (status == MMIO_OK && s->closed)
 		status = MMIO_ECONN;
 	if (status == MMIO_OK)
-		status = srv_buffer_room(s, length);
+		status = srv_buffer_room(s, length, why);
 	if (status == MMIO_OK) {
 		b->id = ++s->next_buffer_id;
 		if (b->id == 0)

@@ -334,6 +334,30 @@ static nng_msg *refusal_build(struct srv_request *r, int status)
 	return reply;
 }
 
+/* A handler's reason names its request's opcode unless it named another; a
+ * reason that breaks PROTOCOL.md §4.1 (a bug) is dropped, not the refusal. */
+static void reason_settle(struct proto_reply *rep)
+{
+	size_t need = 0;
+
+	if (rep->reason.code == 0)
+		return;
+	if (rep->reason.op == 0)
+		rep->reason.op = rep->opcode;
+	/* A reply stays within max_message (HELLO): a refusal of a READ that
+	 * moved almost all of it goes without its reason rather than over. */
+	if (proto_reply_encode(rep, NULL, 0, &need) == MMIO_OK && need > srv.max_message) {
+		rep->reason.code = 0;
+		return;
+	}
+	if (!proto_reason_valid(&rep->reason, rep->status)) {
+		srv_error("%s refusal (%s) with an invalid reason %u; sent without it",
+			  proto_opcode_name(rep->opcode), mmio_status_name(rep->status),
+			  rep->reason.code);
+		rep->reason.code = 0;
+	}
+}
+
 /* r->rep encoded (into r->reply_msg if a handler prepared it); NULL to drop. */
 static nng_msg *reply_build(struct srv_request *r)
 {
@@ -344,6 +368,7 @@ static nng_msg *reply_build(struct srv_request *r)
 	atomic_fetch_add(&srv.stats.requests, 1);
 	if (r->rep.status == MMIO_EPROTO || r->rep.status == MMIO_EVERSION)
 		atomic_fetch_add(&srv.stats.proto_errors, 1);
+	reason_settle(&r->rep);
 	if (!reply) {
 		proto_reply_encode(&r->rep, NULL, 0, &need);
 		if (nng_msg_alloc(&reply, need) != 0) {
@@ -427,6 +452,9 @@ enum srv_outcome srv_request_step(struct srv_request *r, nng_msg **reply)
 		}
 		r->decoded = true;
 		r->rep.opcode = r->rq.opcode;
+		/* Answered in the request's version: a version 1 client gets
+		 * refusals without the reason record it could not read. */
+		r->rep.version = r->rq.version;
 	}
 	if (request_run(r) == SRV_WAIT)
 		return SRV_WAIT;

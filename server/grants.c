@@ -230,7 +230,10 @@ void srv_grants_forget_handle(uint32_t pipe_id, uint32_t handle)
 
 /* The reply on the channel: status (i32 LE), 4 zero bytes, then a u64 LE:
  * the mmap offset (MAP), or the buffer id (BUF_ATTACH). */
-static void chan_reply(int conn, int status, uint64_t mmap_offset, int fd)
+/* The channel's reply: status, and a refusal's reason (bytes 4 and 5: code
+ * and a; the u64: b) or a success's value (PROTOCOL.md, BUF_ATTACH). */
+static void chan_reply(int conn, int status, uint64_t mmap_offset, int fd,
+		       const struct mmio_reason *why)
 {
 	uint8_t buf[16] = { 0 };
 	union {
@@ -242,6 +245,11 @@ static void chan_reply(int conn, int status, uint64_t mmap_offset, int fd)
 
 	for (int i = 0; i < 4; i++)
 		buf[i] = (uint8_t)((uint32_t)status >> (8 * i));
+	if (status < 0 && why && why->code != 0 && why->a <= UINT8_MAX) {
+		buf[4] = (uint8_t)why->code;
+		buf[5] = (uint8_t)why->a;
+		mmap_offset = why->b;
+	}
 	for (int i = 0; i < 8; i++)
 		buf[8 + i] = (uint8_t)(mmap_offset >> (8 * i));
 	if (fd >= 0) {
@@ -314,6 +322,7 @@ static void chan_serve_one(int conn)
 	socklen_t len = sizeof(cred);
 	uint64_t value = 0, answer = 0;
 	struct token t = { .fd = -1 };
+	struct mmio_reason why = { 0 };
 	int status = MMIO_EACCES, fd;
 	bool replied = false;
 	ssize_t n;
@@ -324,7 +333,7 @@ static void chan_serve_one(int conn)
 	if (n != 8) {
 		if (fd >= 0)
 			close(fd);
-		chan_reply(conn, MMIO_EPROTO, 0, -1);
+		chan_reply(conn, MMIO_EPROTO, 0, -1, NULL);
 		return;
 	}
 
@@ -343,7 +352,7 @@ static void chan_serve_one(int conn)
 		}
 	}
 	if (t.value != 0 && !t.buffer && t.uid == cred.uid) {
-		chan_reply(conn, MMIO_OK, t.mmap_offset, t.fd);
+		chan_reply(conn, MMIO_OK, t.mmap_offset, t.fd, NULL);
 		replied = true;
 	}
 	pthread_mutex_unlock(&tokens_lock);
@@ -358,18 +367,19 @@ static void chan_serve_one(int conn)
 			"expired token, or its handle closed or revoked)",
 			(unsigned)cred.uid, (int)cred.pid);
 	} else if (t.buffer && fd < 0) {
-		status = MMIO_EINVAL; /* a buffer token came without its buffer */
+		status = mmio_reason_set(&why, MMIO_EINVAL, MMIO_REASON_BUFFER, MMIO_BUFFER_MISSING,
+					 0);
 	} else if (t.buffer) {
 		uint32_t id = 0;
 
-		status = srv_buffer_adopt(t.pipe_id, t.length, fd, &id);
+		status = srv_buffer_adopt(t.pipe_id, t.length, fd, &id, &why);
 		fd = -1; /* taken */
 		answer = id;
 	}
 	if (fd >= 0)
 		close(fd);
 	if (!replied)
-		chan_reply(conn, status, status == MMIO_OK ? answer : 0, -1);
+		chan_reply(conn, status, status == MMIO_OK ? answer : 0, -1, &why);
 	if (t.fd >= 0)
 		close(t.fd);
 }

@@ -282,9 +282,38 @@ void srv_mailbox_free(struct srv_mailbox *mb)
 	atomic_fetch_sub(&running, 1);
 }
 
+/* May @s run a mailbox on its buffer @id (@b if attached)? Counts it for
+ * its uid if so; @why says why not (s->lock held). */
+static int mailbox_room(struct srv_session *s, const struct srv_buffer *b, uint32_t id,
+			struct mmio_reason *why)
+{
+	int status;
+
+	if (s->closed)
+		return MMIO_ECONN;
+	if (!b)
+		return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_BUFFER, MMIO_BUFFER_UNKNOWN,
+				       id);
+	if (b->size != PROTO_MBOX_SIZE)
+		return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_BUFFER, MMIO_BUFFER_MAILBOX,
+				       PROTO_MBOX_SIZE);
+	if (s->mailbox)
+		return mmio_reason_set(why, MMIO_EBUSY, MMIO_REASON_BUSY, MMIO_BUSY_MAILBOX, 0);
+	status = uid_count_take(s->peer.uid);
+	if (status != MMIO_OK) {
+		srv_debug("uid %u pid %d: no mailbox: %u per uid and %u in all are running",
+			  (unsigned)s->peer.uid, (int)s->pid, SRV_MAILBOXES_PER_UID,
+			  SRV_MAILBOXES_MAX);
+		mmio_reason_set(why, status, MMIO_REASON_BUSY, MMIO_BUSY_MAILBOXES,
+				SRV_MAILBOXES_PER_UID);
+	}
+	return status;
+}
+
 enum srv_outcome srv_op_mailbox(struct srv_request *r)
 {
 	struct srv_session *s = r->session;
+	struct mmio_reason *why = &r->rep.reason;
 	struct srv_mailbox *mb = NULL;
 	struct srv_buffer *b;
 	pthread_attr_t attr;
@@ -292,22 +321,13 @@ enum srv_outcome srv_op_mailbox(struct srv_request *r)
 
 	/* A thread is worth it only for a client the policy grants something. */
 	if (!cfg_policy_next_grant(r->gen->policy, &s->peer, CFG_ANY_REGION, NULL)) {
-		r->rep.status = MMIO_EACCES;
+		r->rep.status = mmio_reason_set(why, MMIO_EACCES, MMIO_REASON_NO_GRANT, 0, 0);
 		return SRV_REPLY;
 	}
 	pthread_mutex_lock(&s->lock);
 	b = srv_buffer_find(s, r->rq.mailbox.buffer);
-	if (s->closed)
-		status = MMIO_ECONN;
-	else if (!b || b->size != PROTO_MBOX_SIZE)
-		status = MMIO_EINVAL;
-	else if (s->mailbox)
-		status = MMIO_EBUSY;
-	else if ((status = uid_count_take(s->peer.uid)) != MMIO_OK)
-		srv_debug("uid %u pid %d: no mailbox: %u per uid and %u in all are running",
-			  (unsigned)s->peer.uid, (int)s->pid, SRV_MAILBOXES_PER_UID,
-			  SRV_MAILBOXES_MAX);
-	else if (!(mb = calloc(1, sizeof(*mb)))) {
+	status = mailbox_room(s, b, r->rq.mailbox.buffer, why);
+	if (status == MMIO_OK && !(mb = calloc(1, sizeof(*mb)))) {
 		uid_count_drop(s->peer.uid);
 		status = MMIO_ENOMEM;
 	}

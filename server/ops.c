@@ -111,23 +111,28 @@ enum srv_outcome srv_op_list(struct srv_request *r)
 
 enum srv_outcome srv_op_open(struct srv_request *r)
 {
-	int status = srv_handle_open(r->session, r->gen, &r->rq.open, &r->rep.open);
+	int status = srv_handle_open(r->session, r->gen, &r->rq.open, &r->rep.open, &r->rep.reason);
 
 	/* A reload raced us: open again under the policy now in force. */
 	for (int tries = 0; status == SRV_STALE && tries < 3; tries++) {
 		srv_generation_unref(r->gen);
 		r->gen = srv_current();
-		status = srv_handle_open(r->session, r->gen, &r->rq.open, &r->rep.open);
+		status = srv_handle_open(r->session, r->gen, &r->rq.open, &r->rep.open,
+					 &r->rep.reason);
 	}
-	if (status == MMIO_ENOENT)
-		r->rep.reason =
-			(struct mmio_reason){ .code = MMIO_REASON_NO_GRANT, .op = PROTO_OP_OPEN };
-	return reply_status(r, status == SRV_STALE ? MMIO_EBUSY : status);
+	if (status == SRV_STALE)
+		status = mmio_reason_set(&r->rep.reason, MMIO_EBUSY, MMIO_REASON_BUSY,
+					 MMIO_BUSY_RELOAD, 0);
+	return reply_status(r, status);
 }
 
 enum srv_outcome srv_op_close(struct srv_request *r)
 {
-	return reply_status(r, srv_handle_close(r->session, r->rq.close.handle));
+	int status = srv_handle_close(r->session, r->rq.close.handle);
+
+	if (status == MMIO_EINVAL)
+		mmio_reason_set(&r->rep.reason, status, MMIO_REASON_HANDLE, r->rq.close.handle, 0);
+	return reply_status(r, status);
 }
 
 enum srv_outcome srv_op_read_once(struct srv_request *r)
@@ -172,6 +177,34 @@ static bool range_ok(const struct shim_window *w, size_t offset, size_t len, boo
 	return w->width == 0 || (mmio_width_aligned(addr, w->width) && len % w->width == 0);
 }
 
+/* Why kernel-shim refused [offset, offset + len) of @w (range_ok() false). */
+static void range_reason(const struct shim_window *w, size_t offset, size_t len, bool fill,
+			 struct mmio_reason *why)
+{
+	uint64_t end;
+
+	if (__builtin_add_overflow((uint64_t)offset, (uint64_t)len, &end))
+		end = UINT64_MAX;
+	if (fill && offset >= w->limit)
+		mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_RANGE, (uint64_t)offset + 1,
+				w->limit);
+	else if (!fill && end > w->limit)
+		mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_RANGE, end, w->limit);
+	else if (w->width > 1)
+		mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_ARGUMENT, MMIO_ARGUMENT_GRANULE,
+				w->width);
+}
+
+/* A copy stopped by a CLOSE or a reload on another thread says so. */
+static int resume_refused(struct srv_request *r, int status)
+{
+	if (status == MMIO_EREVOKED)
+		mmio_reason_set(&r->rep.reason, status, MMIO_REASON_REVOKED, 0, 0);
+	else if (status == MMIO_EINVAL)
+		mmio_reason_set(&r->rep.reason, status, MMIO_REASON_HANDLE, r->handle->id, 0);
+	return status;
+}
+
 /* Run @fn over [offset, offset + len) of the request's handle chunk by
  * chunk; *@done is exact whatever stops it. */
 static int chunks_run(struct srv_request *r, unsigned access_bit, size_t offset, size_t len,
@@ -186,9 +219,11 @@ static int chunks_run(struct srv_request *r, unsigned access_bit, size_t offset,
 	if (len <= COPY_CHUNK || !range_ok(&h->win, offset, len, fill)) {
 		status = srv_handle_resume(r->session, h, ops_bit, access_bit, &checked, &epoch);
 		if (status != MMIO_OK)
-			return status;
+			return resume_refused(r, status);
 		status = fn(r, &h->win, offset, len, 0, done);
 		srv_access_exit(epoch);
+		if (status == MMIO_EINVAL && !range_ok(&h->win, offset, len, fill))
+			range_reason(&h->win, offset, len, fill, &r->rep.reason);
 		return status;
 	}
 	while (*done < len && status == MMIO_OK) {
@@ -200,7 +235,7 @@ static int chunks_run(struct srv_request *r, unsigned access_bit, size_t offset,
 			n = len - *done;
 		status = srv_handle_resume(r->session, h, ops_bit, access_bit, &checked, &epoch);
 		if (status != MMIO_OK)
-			break;
+			return resume_refused(r, status);
 		status = fn(r, &h->win, at, n, *done, &moved);
 		srv_access_exit(epoch);
 		*done += moved;
@@ -214,6 +249,13 @@ static int chunk_read(struct srv_request *r, const struct shim_window *w, size_t
 	return shim_copy_from_device(w, at, (uint8_t *)r->rep.read.data + pos, n, done);
 }
 
+/* A READ or READ_ROWS whose reply would not fit in one message. */
+static int too_long(struct srv_request *r)
+{
+	return mmio_reason_set(&r->rep.reason, MMIO_EINVAL, MMIO_REASON_ARGUMENT,
+			       MMIO_ARGUMENT_TOO_LONG, srv.max_message - PROTO_REPLY_HEADER_SIZE);
+}
+
 enum srv_outcome srv_op_read(struct srv_request *r)
 {
 	uint64_t len = r->rq.read.len;
@@ -222,8 +264,10 @@ enum srv_outcome srv_op_read(struct srv_request *r)
 
 	/* The reply must fit in one message: larger reads are the client's to split. */
 	if (len > srv.max_message - PROTO_REPLY_HEADER_SIZE)
-		return reply_status(r, MMIO_EINVAL);
-	if (nng_msg_alloc(&r->reply_msg, PROTO_REPLY_HEADER_SIZE + (size_t)len) != 0)
+		return reply_status(r, too_long(r));
+	/* Room for a refusal's reason after the bytes read (reply_build() trims). */
+	if (nng_msg_alloc(&r->reply_msg,
+			  PROTO_REPLY_HEADER_SIZE + (size_t)len + PROTO_REASON_SIZE) != 0)
 		return reply_status(r, MMIO_ENOMEM);
 	/* Device bytes go straight into the reply; the encoder then copies nothing. */
 	r->rep.read.data = (uint8_t *)nng_msg_body(r->reply_msg) + PROTO_READ_DATA_OFFSET;
@@ -396,8 +440,11 @@ enum srv_outcome srv_op_batch(struct srv_request *r)
 
 enum srv_outcome srv_op_map(struct srv_request *r)
 {
-	if (!r->handle->mappable)
-		return reply_status(r, MMIO_EACCES);
+	unsigned cause = srv_handle_unmappable(r->handle);
+
+	if (cause != 0)
+		return reply_status(r, mmio_reason_set(&r->rep.reason, MMIO_EACCES,
+						       MMIO_REASON_UNMAPPABLE, cause, 0));
 	return reply_status(r, srv_grant_issue(r->session, r->handle, &r->rep.map));
 }
 
@@ -421,9 +468,10 @@ enum srv_outcome srv_op_buf_attach(struct srv_request *r)
 	/* A buffer only serves spans of handles: a client the policy grants
 	 * nothing gets none, nor the tokens that would crowd out others'. */
 	if (!srv_session_granted(s, r->gen))
-		return reply_status(r, MMIO_EACCES);
+		return reply_status(r, mmio_reason_set(&r->rep.reason, MMIO_EACCES,
+						       MMIO_REASON_NO_GRANT, 0, 0));
 	pthread_mutex_lock(&s->lock);
-	status = srv_buffer_room(s, r->rq.buf_attach.length);
+	status = srv_buffer_room(s, r->rq.buf_attach.length, &r->rep.reason);
 	pthread_mutex_unlock(&s->lock);
 	if (status == MMIO_OK)
 		status = srv_grant_buffer_token(s, r->rq.buf_attach.length,
@@ -448,6 +496,12 @@ enum srv_outcome srv_op_buf_detach(struct srv_request *r)
 	else
 		status = srv_buffer_detach(s, r->rq.buf_detach.buffer);
 	pthread_mutex_unlock(&s->lock);
+	if (status == MMIO_EINVAL)
+		mmio_reason_set(&r->rep.reason, status, MMIO_REASON_BUFFER, MMIO_BUFFER_UNKNOWN,
+				r->rq.buf_detach.buffer);
+	else if (status == MMIO_EBUSY)
+		mmio_reason_set(&r->rep.reason, status, MMIO_REASON_BUSY, MMIO_BUSY_IN_USE,
+				r->rq.buf_detach.buffer);
 	return reply_status(r, status);
 }
 
@@ -472,12 +526,16 @@ static enum srv_outcome span_copy(struct srv_request *r, bool to_device)
 	 * it, and a closing session leaves it to its last reference. */
 	pthread_mutex_lock(&s->lock);
 	b = s->closed ? NULL : srv_buffer_find(s, q->buffer);
-	if (b && q->buf_offset <= b->size && q->len <= b->size - q->buf_offset)
-		atomic_fetch_add(&b->users, 1);
-	else
-		b = NULL;
-	pthread_mutex_unlock(&s->lock);
 	if (!b)
+		mmio_reason_set(&r->rep.reason, MMIO_EINVAL, MMIO_REASON_BUFFER,
+				MMIO_BUFFER_UNKNOWN, q->buffer);
+	else if (q->buf_offset > b->size || q->len > b->size - q->buf_offset)
+		mmio_reason_set(&r->rep.reason, MMIO_EINVAL, MMIO_REASON_BUFFER,
+				MMIO_BUFFER_OUTSIDE, b->size);
+	if (r->rep.reason.code == 0)
+		atomic_fetch_add(&b->users, 1);
+	pthread_mutex_unlock(&s->lock);
+	if (r->rep.reason.code != 0)
 		return reply_status(r, MMIO_EINVAL);
 	r->span = b->map + q->buf_offset;
 	status = chunks_run(r, to_device ? MMIO_ACCESS_WRITE : MMIO_ACCESS_READ, (size_t)q->offset,
@@ -505,21 +563,26 @@ enum srv_outcome srv_op_write_span(struct srv_request *r)
  * moves nothing; then *done is exact, whichever row a fault stops.
  */
 static int rows_geometry(const struct shim_window *w, const struct proto_rows_req *q,
-			 uint64_t *packed)
+			 uint64_t *packed, struct mmio_reason *why)
 {
+	const unsigned arg = MMIO_REASON_ARGUMENT;
 	uint64_t last, end;
 
-	if (q->rows == 0 || q->row_bytes == 0 || q->pitch < q->row_bytes)
-		return MMIO_EINVAL;
+	if (q->rows == 0 || q->row_bytes == 0)
+		return mmio_reason_set(why, MMIO_EINVAL, arg, MMIO_ARGUMENT_EMPTY, 0);
+	if (q->pitch < q->row_bytes)
+		return mmio_reason_set(why, MMIO_EINVAL, arg, MMIO_ARGUMENT_PITCH, q->pitch);
 	if (__builtin_mul_overflow(q->row_bytes, (uint64_t)q->rows, packed) ||
 	    __builtin_mul_overflow(q->pitch, (uint64_t)(q->rows - 1), &last) ||
 	    __builtin_add_overflow(q->offset, last, &last) ||
-	    __builtin_add_overflow(last, q->row_bytes, &end) || end > w->limit)
-		return MMIO_EINVAL;
+	    __builtin_add_overflow(last, q->row_bytes, &end))
+		return mmio_reason_set(why, MMIO_EINVAL, arg, MMIO_ARGUMENT_OVERFLOW, 0);
+	if (end > w->limit)
+		return mmio_reason_set(why, MMIO_EINVAL, MMIO_REASON_RANGE, end, w->limit);
 	/* Every row keeps the granule when the first does and the pitch is whole. */
 	if (w->width != 0 && (q->pitch % w->width != 0 ||
 			      !range_ok(w, (size_t)q->offset, (size_t)q->row_bytes, false)))
-		return MMIO_EINVAL;
+		return mmio_reason_set(why, MMIO_EINVAL, arg, MMIO_ARGUMENT_GRANULE, w->width);
 	return MMIO_OK;
 }
 
@@ -554,14 +617,15 @@ enum srv_outcome srv_op_read_rows(struct srv_request *r)
 {
 	uint64_t packed;
 	size_t done = 0;
-	int status = rows_geometry(&r->handle->win, &r->rq.rows, &packed);
+	int status = rows_geometry(&r->handle->win, &r->rq.rows, &packed, &r->rep.reason);
 
 	/* The reply must fit in one message: more rows are the client's to split. */
 	if (status == MMIO_OK && packed > srv.max_message - PROTO_REPLY_HEADER_SIZE)
-		status = MMIO_EINVAL;
+		status = too_long(r);
 	if (status != MMIO_OK)
 		return reply_status(r, status);
-	if (nng_msg_alloc(&r->reply_msg, PROTO_REPLY_HEADER_SIZE + (size_t)packed) != 0)
+	if (nng_msg_alloc(&r->reply_msg,
+			  PROTO_REPLY_HEADER_SIZE + (size_t)packed + PROTO_REASON_SIZE) != 0)
 		return reply_status(r, MMIO_ENOMEM);
 	r->rep.read.data = (uint8_t *)nng_msg_body(r->reply_msg) + PROTO_READ_DATA_OFFSET;
 	status = rows_run(r, MMIO_ACCESS_READ, (uint8_t *)r->rep.read.data, &done);
@@ -572,7 +636,7 @@ enum srv_outcome srv_op_write_rows(struct srv_request *r)
 {
 	uint64_t packed;
 	size_t done = 0;
-	int status = rows_geometry(&r->handle->win, &r->rq.rows, &packed);
+	int status = rows_geometry(&r->handle->win, &r->rq.rows, &packed, &r->rep.reason);
 
 	if (status != MMIO_OK)
 		return reply_status(r, status);
@@ -600,7 +664,8 @@ enum srv_outcome srv_op_stats(struct srv_request *r)
 	struct timespec now;
 
 	if (!stats_allowed(r))
-		return reply_status(r, MMIO_EACCES);
+		return reply_status(r, mmio_reason_set(&r->rep.reason, MMIO_EACCES,
+						       MMIO_REASON_NO_GRANT, 0, 0));
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	counters[PROTO_STAT_UPTIME_S] = (uint64_t)(now.tv_sec - srv.started.tv_sec);
 	counters[PROTO_STAT_CLIENTS] = srv_session_count();

@@ -291,11 +291,15 @@ void srv_handle_set_mapped(struct srv_handle *h, pid_t pid);
 /*
  * Open [offset, offset + len) of region @name for session @s under
  * generation @g (PROTO_LEN_TO_END / offset 0 conventions of OPEN).
- * Fills @rep. Returns a status, or SRV_STALE if @g is no longer the policy
- * in force (a reload raced the open; nothing was opened).
+ * Fills @rep. Returns a status (a refusal's reason in @why), or SRV_STALE if @g is no longer the
+ * policy in force (a reload raced the open; nothing was opened).
  */
 int srv_handle_open(struct srv_session *s, struct srv_generation *g,
-		    const struct proto_open_req *req, struct proto_open_rep *rep);
+		    const struct proto_open_req *req, struct proto_open_rep *rep,
+		    struct mmio_reason *why);
+/* Why @h cannot be mapped (enum mmio_unmappable), or 0 if it can be (a
+ * grant with `map`, on a server that hands out mappings). */
+unsigned srv_handle_unmappable(const struct srv_handle *h);
 /* srv_handle_open(): the policy changed while opening; open again under the new one. */
 #define SRV_STALE 1
 
@@ -522,16 +526,18 @@ void srv_window_revoke(struct srv_handle *h);
 /*
  * BUF_ATTACH's checks before a token: room for one more buffer of @length
  * bytes in @s (s->lock held). MMIO_OK, MMIO_EINVAL (0 or absurd length) or
- * MMIO_ENOMEM (the per-client limits).
+ * MMIO_ENOMEM (the per-client limits), with the reason in @why.
  */
-int srv_buffer_room(const struct srv_session *s, uint64_t length);
+int srv_buffer_room(const struct srv_session *s, uint64_t length, struct mmio_reason *why);
 /*
  * The descriptor channel received @fd for a buffer token of session
  * @pipe_id: check it (a memfd sealed against shrinking and growing, exactly
  * @length bytes, mappable read-write), map it and attach it. Takes @fd (it
- * is closed in every case). Returns MMIO_OK with *@id, or why not.
+ * is closed in every case). Returns MMIO_OK with *@id, or a refusal with
+ * its reason in @why (MMIO_REASON_BUFFER, _LIMIT).
  */
-int srv_buffer_adopt(uint32_t pipe_id, uint64_t length, int fd, uint32_t *id);
+int srv_buffer_adopt(uint32_t pipe_id, uint64_t length, int fd, uint32_t *id,
+		     struct mmio_reason *why);
 /* Buffer @id of @s, or NULL (s->lock held). */
 struct srv_buffer *srv_buffer_find(struct srv_session *s, uint32_t id);
 /* Detach buffer @id of @s (s->lock held): MMIO_OK or MMIO_EINVAL. */

@@ -363,7 +363,39 @@ static int open_range(const struct srv_session *s, const struct srv_generation *
 			return MMIO_OK;
 		}
 	}
+	*off = req->offset;
+	*len = 1; /* no grant holds even its first byte */
 	return MMIO_EACCES;
+}
+
+/*
+ * Why no grant of @s on @region gives [off, off + len) for @need_ops: the
+ * ops a grant holding the range lacks, or else the range of a grant (the
+ * one holding @off, or the first) — something the driver can ask for.
+ */
+static int open_refusal(const struct srv_session *s, const struct srv_generation *gen,
+			size_t region, uint64_t off, uint64_t len, unsigned need_ops,
+			struct mmio_reason *why)
+{
+	const struct srv_device *d = gen->devices[region];
+	const struct cfg_grant *first = cfg_policy_next_grant(gen->policy, &s->peer, region, NULL);
+	const struct cfg_grant *near = NULL;
+
+	for (const struct cfg_grant *g = first; g;
+	     g = cfg_policy_next_grant(gen->policy, &s->peer, region, g)) {
+		uint64_t end = srv_grant_end(g, d);
+		unsigned missing = need_ops & ~g->ops;
+
+		if (off < g->offset || off >= end)
+			continue;
+		if (missing && len != 0 && len <= end - off)
+			return mmio_reason_set(why, MMIO_EACCES, MMIO_REASON_OPS,
+					       missing & -missing, g->ops);
+		near = near ? near : g;
+	}
+	near = near ? near : first;
+	return mmio_reason_set(why, MMIO_EACCES, MMIO_REASON_GRANT_RANGE, near->offset,
+			       srv_grant_end(near, d));
 }
 
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
@@ -374,15 +406,16 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 /* A new handle on [off, off + len) of @region under @grant; not yet listed. */
 static int handle_new(const struct srv_generation *gen, size_t region,
 		      const struct cfg_grant *grant, uint64_t off, uint64_t len,
-		      struct srv_handle **out)
+		      struct srv_handle **out, struct mmio_reason *why)
 {
 	const struct cfg_region *r = cfg_policy_region(gen->policy, region);
 	struct srv_device *dev = gen->devices[region];
 	uint8_t *base = (uint8_t *)dev->dev.base + off;
 	struct srv_handle *h;
 
+	/* A grant past the device as it is (a BAR smaller than the policy said). */
 	if (off + len > dev->dev.size)
-		return MMIO_EACCES;
+		return mmio_reason_set(why, MMIO_EACCES, MMIO_REASON_GRANT_RANGE, 0, dev->dev.size);
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return MMIO_ENOMEM;
@@ -428,8 +461,19 @@ static int handle_new(const struct srv_generation *gen, size_t region,
 	return MMIO_OK;
 }
 
+unsigned srv_handle_unmappable(const struct srv_handle *h)
+{
+	if (h->sensitive)
+		return MMIO_UNMAPPABLE_SENSITIVE;
+	if (!srv_grants_available())
+		return MMIO_UNMAPPABLE_SERVER;
+	if (h->dev->dev.fd < 0)
+		return MMIO_UNMAPPABLE_BACKEND;
+	return h->mappable ? 0 : MMIO_UNMAPPABLE_PARTIAL;
+}
+
 /* Room in @s for one more handle (s->lock held). */
-static int handle_room(struct srv_session *s)
+static int handle_room(struct srv_session *s, struct mmio_reason *why)
 {
 	if (s->closed)
 		return MMIO_ECONN;
@@ -437,7 +481,8 @@ static int handle_room(struct srv_session *s)
 		srv_debug("uid %u pid %d: open refused: %zu handles open, limits.max_handles is %u",
 			  (unsigned)s->peer.uid, (int)s->pid, s->nhandles,
 			  (unsigned)srv.max_handles);
-		return MMIO_ENOMEM;
+		return mmio_reason_set(why, MMIO_ENOMEM, MMIO_REASON_LIMIT, MMIO_LIMIT_HANDLES,
+				       srv.max_handles);
 	}
 	if (s->nhandles == s->cap) {
 		size_t cap = s->cap ? 2 * s->cap : 8;
@@ -490,35 +535,54 @@ static void handle_add(struct srv_session *s, struct srv_handle *h)
 	atomic_fetch_add(&open_handles, 1);
 }
 
+/* The grant giving OPEN @req of @region to @s, and the range it opens. */
+static int open_grant(struct srv_session *s, struct srv_generation *gen, size_t region,
+		      const struct proto_open_req *req, const struct cfg_grant **grant,
+		      uint64_t *off, uint64_t *len, struct mmio_reason *why)
+{
+	unsigned need_ops = req->flags & PROTO_OPEN_REQUIRE_DIRECT ? MMIO_OPS_MAP : 0;
+	int status = open_range(s, gen, region, req, off, len);
+
+	if (status == MMIO_ENOENT)
+		return mmio_reason_set(why, status, MMIO_REASON_NO_GRANT, 0, 0);
+	if (status == MMIO_OK)
+		status = cfg_policy_open_grant(gen->policy, &s->peer, region, *off, *len, need_ops,
+					       grant);
+	if (status == MMIO_EACCES)
+		return open_refusal(s, gen, region, *off, *len, need_ops, why);
+	return status;
+}
+
 int srv_handle_open(struct srv_session *s, struct srv_generation *gen,
-		    const struct proto_open_req *req, struct proto_open_rep *rep)
+		    const struct proto_open_req *req, struct proto_open_rep *rep,
+		    struct mmio_reason *why)
 {
 	const struct cfg_grant *grant = NULL;
 	struct srv_handle *h;
 	uint64_t off = 0, len = 0;
 	size_t region;
+	unsigned cause;
 	int status;
 
 	if (cfg_policy_region_find(gen->policy, req->name, &region) != MMIO_OK)
-		return MMIO_ENOENT;
-	status = open_range(s, gen, region, req, &off, &len);
+		return mmio_reason_set(why, MMIO_ENOENT, MMIO_REASON_NO_GRANT, 0, 0);
+	status = open_grant(s, gen, region, req, &grant, &off, &len, why);
 	if (status == MMIO_OK)
-		status = cfg_policy_open_grant(
-			gen->policy, &s->peer, region, off, len,
-			req->flags & PROTO_OPEN_REQUIRE_DIRECT ? MMIO_OPS_MAP : 0, &grant);
-	if (status == MMIO_OK)
-		status = handle_new(gen, region, grant, off, len, &h);
+		status = handle_new(gen, region, grant, off, len, &h, why);
 	if (status != MMIO_OK)
 		return status;
 	/* REQUIRE_DIRECT: map or fail, and fail here, not at MAP (PROTOCOL.md). */
-	if ((req->flags & PROTO_OPEN_REQUIRE_DIRECT) && !(h->mappable && srv_grants_available())) {
+	cause = req->flags & PROTO_OPEN_REQUIRE_DIRECT ? srv_handle_unmappable(h) : 0;
+	if (cause != 0) {
 		handle_free(h);
-		return MMIO_EACCES;
+		return mmio_reason_set(why, MMIO_EACCES, MMIO_REASON_UNMAPPABLE, cause, 0);
 	}
 	pthread_mutex_lock(&s->lock);
-	status = handle_room(s);
+	status = handle_room(s, why);
 	if (status == MMIO_OK)
 		status = handle_list(h, gen);
+	if (status == MMIO_EBUSY)
+		mmio_reason_set(why, status, MMIO_REASON_BUSY, MMIO_BUSY_EXCLUSIVE, 0);
 	if (status != MMIO_OK) {
 		pthread_mutex_unlock(&s->lock);
 		handle_free(h);

@@ -43,7 +43,7 @@ enum fake_bad {
 };
 
 struct fake_req {
-	unsigned opcode;
+	unsigned opcode, version;
 	uint32_t handle, flags, count;
 	unsigned width;
 	uint64_t offset, len, value;
@@ -74,6 +74,7 @@ struct fake {
 	int hello_close;  /* close the pipe instead of answering */
 	int hello_status;
 	uint32_t hello_max_message; /* 0: max_message */
+	unsigned hello_version;	    /* 0: PROTO_VERSION_MAX; answers are in the request's */
 
 	/* The nth (1-based) request of opcode fail_op gets fail_status/fail_done. */
 	unsigned fail_op, fail_nth;
@@ -152,6 +153,7 @@ static void fake_log(const struct proto_request *rq, size_t size)
 	l = &F.log[F.nlog];
 	memset(l, 0, sizeof(*l));
 	l->opcode = rq->opcode;
+	l->version = rq->version;
 	l->size = size;
 	switch (rq->opcode) {
 	case PROTO_OP_OPEN:
@@ -254,7 +256,7 @@ static void fake_answer(const struct proto_request *rq, struct proto_reply *rep,
 	rep->opcode = rq->opcode;
 	switch (rq->opcode) {
 	case PROTO_OP_HELLO:
-		rep->hello.version = 1;
+		rep->hello.version = F.hello_version ? F.hello_version : PROTO_VERSION_MAX;
 		rep->hello.max_message = F.hello_max_message ? F.hello_max_message : F.max_message;
 		rep->hello.max_batch = F.max_batch;
 		rep->hello.max_handles = 16;
@@ -445,6 +447,7 @@ static void fake_handle(nng_msg *msg)
 	fake_answer(&rq, &rep, values);
 	if (rq.opcode == F.fail_op && nth == F.fail_nth)
 		fake_fail(&rq, &rep);
+	rep.version = rq.version; /* as the server: version 1 drops the reason */
 
 	if (rq.opcode == F.bad_op) {
 		if (F.bad == BAD_GARBAGE) {
@@ -747,8 +750,14 @@ START_TEST(connect_bad_url)
 
 	ck_assert_int_eq(mmio_connect("", &c), MMIO_EINVAL);
 	ck_assert_ptr_null(c);
+	ck_assert_str_eq(mmio_connect_error(), "the URL is empty");
 	ck_assert_int_eq(mmio_connect("bogus://nowhere", &c), MMIO_EINVAL);
+	ck_assert_str_eq(mmio_connect_error(), "bogus://nowhere: not an address nng accepts "
+					       "(ipc:///path, tcp://host:port)");
 	ck_assert_int_eq(mmio_connect("tcp://", &c), MMIO_EINVAL);
+	ck_assert_ptr_nonnull(strstr(mmio_connect_error(), "tcp://: not an address"));
+	ck_assert_int_eq(mmio_connect("", NULL), MMIO_EINVAL);
+	ck_assert_str_eq(mmio_connect_error(), "out is NULL");
 }
 END_TEST
 
@@ -996,6 +1005,15 @@ START_TEST(open_rejects_what_cannot_be_encoded)
 }
 END_TEST
 
+/* mmio_last_error() of @c is @status with a sentence containing @says. */
+static void last_error_says(mmio_client *c, int status, const char *says)
+{
+	char buf[256];
+
+	ck_assert_int_eq(mmio_last_error(c, buf, sizeof(buf)), status);
+	ck_assert_msg(strstr(buf, says), "\"%s\" does not say \"%s\"", buf, says);
+}
+
 START_TEST(open_direct_modes)
 {
 	mmio_region *r = (mmio_region *)&r;
@@ -1015,6 +1033,8 @@ START_TEST(open_direct_modes)
 	r = (mmio_region *)&r;
 	ck_assert_int_eq(mmio_open(C, "scratch", MMIO_OPEN_REQUIRE_DIRECT, &r), MMIO_EACCES);
 	ck_assert_ptr_null(r);
+	/* And says why: this server (the fake) hands out no mappings. */
+	last_error_says(C, MMIO_EACCES, "this server hands out no direct mappings");
 	ck_assert_uint_eq(fake_find(PROTO_OP_OPEN, 1)->flags, PROTO_OPEN_REQUIRE_DIRECT);
 	ck_assert_uint_eq(fake_seen(PROTO_OP_CLOSE), 2);
 	cl = fake_find(PROTO_OP_CLOSE, 1);
@@ -1151,6 +1171,126 @@ START_TEST(last_error_tells_the_servers_reason)
 	ck_assert_int_eq(mmio_write32(R, 0, 1), MMIO_EACCES);
 	ck_assert_int_eq(mmio_last_error(C, buf, sizeof(buf)), MMIO_EACCES);
 	ck_assert_str_eq(buf, "MMIO_EACCES: not allowed by the policy");
+	mmio_disconnect(C);
+}
+END_TEST
+
+/* The library's own argument checks are told as the server's refusals are,
+ * without a request: a NULL pointer, a width that is none, a slice's end,
+ * a strided copy's geometry, a name or flags no server would take. */
+START_TEST(last_error_tells_the_librarys_own_checks)
+{
+	size_t sent;
+	uint8_t rows[64];
+	mmio_region *s;
+	mmio_batch *b;
+	uint32_t v;
+
+	connect_fake();
+	sent = F.nlog;
+	ck_assert_int_eq(mmio_read(R, 0, NULL, 4, NULL), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "MMIO_EINVAL: a pointer the call needs is NULL");
+	ck_assert_int_eq(mmio_read32(R, 0, NULL), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "a pointer the call needs is NULL");
+	/* No region, so no client to name: any client's last error tells it. */
+	ck_assert_int_eq(mmio_read32(NULL, 0, &v), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "a pointer the call needs is NULL");
+	last_error_says(NULL, MMIO_EINVAL, "a pointer the call needs is NULL");
+
+	ck_assert_int_eq(mmio_slice(R, 0x10, 0x20, &s), MMIO_OK);
+	ck_assert_int_eq(mmio_read32(s, 0x1e, &v), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "ends at offset 0x22 of the handle, past its 0x20 bytes");
+	ck_assert_int_eq(mmio_slice(R, 0, 0, &s), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "the length (or the count of items or rows) is 0");
+
+	ck_assert_int_eq(mmio_batch_new(C, &b), MMIO_OK);
+	ck_assert_int_eq(mmio_batch_read(b, R, 0, 3), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "width 3 is not an access width (1, 2, 4 or 8 bytes)");
+	ck_assert_int_eq(mmio_batch_poll(b, R, 0, 1, 0x100, 0, 10), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "wider than the access's 1 bytes");
+	mmio_batch_free(b);
+
+	ck_assert_int_eq(mmio_read_rows(R, 0, 16, 8, 2, rows, NULL), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "the pitch, 8 bytes, is shorter than a row");
+	ck_assert_int_eq(mmio_read_rows(R, SIZE_MAX - 8, 16, 16, 2, rows, NULL), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "offset plus length overflows");
+	ck_assert_int_eq(mmio_write_rows(R, 0, 16, 16, 0, rows, NULL), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "(or the count of items or rows) is 0");
+
+	ck_assert_int_eq(mmio_open_range(C, "no such!", 0, 4, 0, &s), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "a region name is 1 to 63 of");
+	ck_assert_int_eq(mmio_open_range(C, "scratch", 0, 4, 0x80, &s), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "flag bits 0x80 are not flags of this call");
+	/* Nothing of it reached the server. */
+	ck_assert_uint_eq(F.nlog, sent);
+	/* A success clears it. */
+	ck_assert_int_eq(mmio_read32(R, 0, &v), MMIO_OK);
+	ck_assert_int_eq(mmio_last_error(C, NULL, 0), MMIO_OK);
+	mmio_disconnect(C);
+}
+END_TEST
+
+/* A pinned width's granule: a slice or a strided copy that would split
+ * an access is refused by the library, and says which width. */
+START_TEST(last_error_tells_a_pinned_granule)
+{
+	uint8_t rows[64];
+	mmio_region *s;
+
+	F.pinned = 4;
+	connect_fake();
+	ck_assert_int_eq(mmio_slice(R, 2, 8, &s), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "the grant pins 4-byte accesses");
+	ck_assert_int_eq(mmio_read_rows(R, 0, 6, 8, 2, rows, NULL), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "the grant pins 4-byte accesses");
+	mmio_disconnect(C);
+}
+END_TEST
+
+/* A batch longer than the server's max_message is refused before it is
+ * sent, and says the most a message carries. */
+START_TEST(last_error_tells_a_batch_too_long)
+{
+	mmio_batch *b;
+	size_t failed;
+	char says[96];
+
+	F.hello_max_message = 1024;
+	connect_fake();
+	ck_assert_int_eq(mmio_batch_new(C, &b), MMIO_OK);
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_ge(mmio_batch_read(b, R, 0, 4), 0);
+	ck_assert_int_eq(mmio_batch_run(b, &failed), MMIO_EINVAL);
+	snprintf(says, sizeof(says), "the most this call takes, %u bytes: split it",
+		 1024 - CLI_RECV_SLACK);
+	last_error_says(C, MMIO_EINVAL, says);
+	ck_assert_uint_eq(fake_seen(PROTO_OP_BATCH), 0);
+	mmio_batch_free(b);
+	mmio_disconnect(C);
+}
+END_TEST
+
+/* A server of version 1 (before reason records): libmmio speaks 1 to it,
+ * and its refusals keep their status, told by the status's sentence. */
+START_TEST(version_1_server_refusals_keep_their_status)
+{
+	const struct fake_req *q;
+	uint32_t v;
+
+	F.hello_version = 1;
+	connect_fake();
+	F.fail_op = PROTO_OP_READ_ONCE;
+	F.fail_nth = 1;
+	F.fail_status = MMIO_EINVAL;
+	F.fail_reason = (struct mmio_reason){ MMIO_REASON_WIDTH, PROTO_OP_READ_ONCE, 4, 2 };
+	ck_assert_int_eq(mmio_read32(R, 0, &v), MMIO_EINVAL);
+	last_error_says(C, MMIO_EINVAL, "MMIO_EINVAL: invalid argument");
+	q = fake_find(PROTO_OP_READ_ONCE, 0);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq(q->version, 1);
+	q = fake_find(PROTO_OP_OPEN, 0);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq(q->version, 1);
 	mmio_disconnect(C);
 }
 END_TEST
@@ -1863,6 +2003,10 @@ static Suite *client_suite(void)
 	tcase_add_test(t, once_ops_round_trip);
 	tcase_add_test(t, statuses_are_the_servers);
 	tcase_add_test(t, last_error_tells_the_servers_reason);
+	tcase_add_test(t, last_error_tells_the_librarys_own_checks);
+	tcase_add_test(t, last_error_tells_a_pinned_granule);
+	tcase_add_test(t, last_error_tells_a_batch_too_long);
+	tcase_add_test(t, version_1_server_refusals_keep_their_status);
 	tcase_add_test(t, bulk_status_and_done_are_the_servers);
 	tcase_add_test(t, read_3mib_in_max_message_pieces);
 	tcase_add_test(t, write_3mib_in_max_message_pieces);

@@ -1600,6 +1600,30 @@ START_TEST(test_width_rule)
 }
 END_TEST
 
+/* The one vocabulary: the policy's names of ops and accesses, the lists
+ * mmioctl and mmio-policy print, and a parse of each name back. */
+START_TEST(test_rights_vocabulary)
+{
+	char buf[64], small[8];
+
+	ck_assert_str_eq(mmio_ops_text(MMIO_OPS_ALL, buf, sizeof(buf)), "once,bulk,fill,poll,map");
+	ck_assert_str_eq(mmio_ops_text(MMIO_OPS_ONCE | MMIO_OPS_POLL, buf, sizeof(buf)),
+			 "once,poll");
+	ck_assert_str_eq(mmio_ops_text(0, buf, sizeof(buf)), "-");
+	ck_assert_str_eq(mmio_widths_text(MMIO_WIDTHS_ALL, buf, sizeof(buf)), "1,2,4,8");
+	ck_assert_str_eq(mmio_widths_text(MMIO_WIDTH_BIT(2) | MMIO_WIDTH_BIT(8), buf, sizeof(buf)),
+			 "2,8");
+	ck_assert_str_eq(mmio_widths_text(0, buf, sizeof(buf)), "-");
+	/* Cut, never past the buffer, always terminated. */
+	ck_assert_str_eq(mmio_ops_text(MMIO_OPS_ALL, small, sizeof(small)), "once,bu");
+	ck_assert_str_eq(mmio_ops_name(MMIO_OPS_MAP), "map");
+	ck_assert_str_eq(mmio_ops_name(MMIO_OPS_ONCE | MMIO_OPS_MAP), "?");
+	ck_assert_str_eq(mmio_access_name(MMIO_ACCESS_READ), "r");
+	ck_assert_str_eq(mmio_access_name(MMIO_ACCESS_ALL), "rw");
+	ck_assert_str_eq(mmio_access_name(0), "-");
+}
+END_TEST
+
 START_TEST(test_open_grant_boundaries)
 {
 	const struct cfg_grant *g = NULL;
@@ -1936,6 +1960,7 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_rights_check, 0,
 			    (int)(sizeof(rights_cases) / sizeof(rights_cases[0])));
 	tcase_add_test(tc, test_width_rule);
+	tcase_add_test(tc, test_rights_vocabulary);
 	tcase_add_test(tc, test_auth_first_grant_wins);
 	tcase_add_test(tc, test_resolve_size_map_alignment);
 	tcase_add_test(tc, test_resolve_size_register_outside);

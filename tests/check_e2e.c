@@ -371,13 +371,24 @@ START_TEST(mmioctl_says_why_it_was_refused)
 		{ "read private 0x11 32",
 		  "mmioctl: read private 0x11: MMIO_EINVAL: offset 0x11 of the region is not a "
 		  "multiple of 4 (a 4-byte access must be aligned)\n" },
+		/* Refusals of an OPEN, of a mapping and of the server's limits. */
+		{ "read nosuch 0 32", "MMIO_ENOENT: no region of that name is granted to this "
+				      "client (`mmioctl list` shows the regions it may open)\n" },
+		{ "-d read ro 0 32", "MMIO_EACCES: the grant has no `map` op (mmio_open with "
+				     "MMIO_OPEN_REQUIRE_DIRECT needs it)\n" },
+		{ "-d dump big 0x10 0x100000", "mmioctl: dump big 0x10: MMIO_EINVAL: the access "
+					       "ends at offset 0x100010 of the handle, past its "
+					       "0x100000 bytes\n" },
+		{ "dump private 0 0x20000",
+		  "mmioctl: dump private 0x0: MMIO_EACCES: no grant holds "
+		  "that range of the region; one holds [0x0, 0x10000)\n" },
 	};
 	char out[4096];
 
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		ck_assert_int_eq(
 			run_tool(out, sizeof(out), MMIO_MMIOCTL_BIN, true, refused[i].args), 1);
-		ck_assert_ptr_nonnull(strstr(out, refused[i].says));
+		ck_assert_msg(strstr(out, refused[i].says), "mmioctl %s: %s", refused[i].args, out);
 	}
 	/* No width given: the grant's one width (16 bits), not 32. */
 	ck_assert_int_eq(

@@ -705,13 +705,14 @@ static void reply_assert_eq(const struct proto_reply *want, const struct proto_r
 START_TEST(test_request_golden_encode)
 {
 	const struct req_vector *v = &req_vectors[_i];
+	struct proto_request rq = v->req;
 	struct bytes want = hex(v->hex);
 	uint8_t buf[512];
 	size_t len = 0;
 
+	rq.version = 1; /* the vectors are version 1's; test_golden_v2_is_v1_but_the_version */
 	memset(buf, 0xcc, sizeof(buf));
-	ck_assert_msg(proto_request_encode(&v->req, buf, sizeof(buf), &len) == MMIO_OK, "%s",
-		      v->name);
+	ck_assert_msg(proto_request_encode(&rq, buf, sizeof(buf), &len) == MMIO_OK, "%s", v->name);
 	ck_assert_uint_eq(len, want.n);
 	ck_assert_mem_eq(buf, want.p, want.n);
 	ck_assert_uint_eq(buf[len], 0xcc); /* nothing written past the message */
@@ -741,13 +742,14 @@ END_TEST
 START_TEST(test_reply_golden_encode)
 {
 	const struct rep_vector *v = &rep_vectors[_i];
+	struct proto_reply rp = v->rep;
 	struct bytes want = hex(v->hex);
 	uint8_t buf[512];
 	size_t len = 0;
 
+	rp.version = 1;
 	memset(buf, 0xcc, sizeof(buf));
-	ck_assert_msg(proto_reply_encode(&v->rep, buf, sizeof(buf), &len) == MMIO_OK, "%s",
-		      v->name);
+	ck_assert_msg(proto_reply_encode(&rp, buf, sizeof(buf), &len) == MMIO_OK, "%s", v->name);
 	ck_assert_uint_eq(len, want.n);
 	ck_assert_mem_eq(buf, want.p, want.n);
 	ck_assert_uint_eq(buf[len], 0xcc);
@@ -805,19 +807,22 @@ END_TEST
 START_TEST(test_request_golden_sizing)
 {
 	const struct req_vector *v = &req_vectors[_i];
+	struct proto_request rq = v->req;
 	struct bytes want = hex(v->hex);
 	uint8_t *exact = malloc(want.n);
 	size_t len = 0;
 
-	ck_assert_int_eq(proto_request_encode(&v->req, NULL, 0, &len), MMIO_ENOMEM);
+	rq.version = 1;
+
+	ck_assert_int_eq(proto_request_encode(&rq, NULL, 0, &len), MMIO_ENOMEM);
 	ck_assert_uint_eq(len, want.n);
 	len = 0;
-	ck_assert_int_eq(proto_request_encode(&v->req, exact, want.n - 1, &len), MMIO_ENOMEM);
+	ck_assert_int_eq(proto_request_encode(&rq, exact, want.n - 1, &len), MMIO_ENOMEM);
 	ck_assert_uint_eq(len, want.n);
-	ck_assert_int_eq(proto_request_encode(&v->req, exact, want.n, &len), MMIO_OK);
+	ck_assert_int_eq(proto_request_encode(&rq, exact, want.n, &len), MMIO_OK);
 	ck_assert_uint_eq(len, want.n);
 	ck_assert_mem_eq(exact, want.p, want.n);
-	ck_assert_int_eq(proto_request_encode(&v->req, exact, want.n, NULL), MMIO_OK);
+	ck_assert_int_eq(proto_request_encode(&rq, exact, want.n, NULL), MMIO_OK);
 	free(exact);
 	bytes_free(&want);
 }
@@ -826,16 +831,19 @@ END_TEST
 START_TEST(test_reply_golden_sizing)
 {
 	const struct rep_vector *v = &rep_vectors[_i];
+	struct proto_reply rp = v->rep;
 	struct bytes want = hex(v->hex);
 	uint8_t *exact = malloc(want.n);
 	size_t len = 0;
 
-	ck_assert_int_eq(proto_reply_encode(&v->rep, NULL, 0, &len), MMIO_ENOMEM);
+	rp.version = 1;
+
+	ck_assert_int_eq(proto_reply_encode(&rp, NULL, 0, &len), MMIO_ENOMEM);
 	ck_assert_uint_eq(len, want.n);
 	len = 0;
-	ck_assert_int_eq(proto_reply_encode(&v->rep, exact, want.n - 1, &len), MMIO_ENOMEM);
+	ck_assert_int_eq(proto_reply_encode(&rp, exact, want.n - 1, &len), MMIO_ENOMEM);
 	ck_assert_uint_eq(len, want.n);
-	ck_assert_int_eq(proto_reply_encode(&v->rep, exact, want.n, &len), MMIO_OK);
+	ck_assert_int_eq(proto_reply_encode(&rp, exact, want.n, &len), MMIO_OK);
 	ck_assert_mem_eq(exact, want.p, want.n);
 	free(exact);
 	bytes_free(&want);
@@ -964,7 +972,7 @@ START_TEST(test_request_bad_version)
 
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0000 0200", &req), MMIO_EVERSION);
 	ck_assert_uint_eq(req.opcode, PROTO_OP_LIST);
-	ck_assert_int_eq(req_decode_hex("4d494f3f 0200 0500 01000000 04 0800000000000000", &req),
+	ck_assert_int_eq(req_decode_hex("4d494f3f 0300 0500 01000000 04 0800000000000000", &req),
 			 MMIO_EVERSION);
 	ck_assert_uint_eq(req.opcode, PROTO_OP_READ_ONCE);
 	ck_assert_uint_eq(req.read_once.handle, 0); /* zeroed on error */
@@ -972,8 +980,11 @@ START_TEST(test_request_bad_version)
 	ck_assert_uint_eq(req.opcode, PROTO_OP_HELLO);
 	/* Version is checked before the opcode: a future opcode in a future
 	 * version is a version problem. */
-	ck_assert_int_eq(req_decode_hex("4d494f3f 0200 7777", &req), MMIO_EVERSION);
+	ck_assert_int_eq(req_decode_hex("4d494f3f 0300 7777", &req), MMIO_EVERSION);
 	ck_assert_uint_eq(req.opcode, 0x7777);
+	/* HELLO is sent in version 1 only, whatever the versions it offers. */
+	ck_assert_int_eq(req_decode_hex("4d494f3f 0200 0100 0100 0200", &req), MMIO_EPROTO);
+	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 0100 0100 0200", &req), MMIO_OK);
 }
 END_TEST
 
@@ -981,11 +992,17 @@ START_TEST(test_reply_bad_version)
 {
 	struct proto_reply rep;
 
-	ck_assert_int_eq(rep_decode_hex("4d494f21 0200 0500 f7ffffff" DONE0, &rep), MMIO_EVERSION);
+	ck_assert_int_eq(rep_decode_hex("4d494f21 0300 0500 f7ffffff" DONE0, &rep), MMIO_EVERSION);
 	/* The reply header is the same in every version: its status is readable. */
 	ck_assert_uint_eq(rep.opcode, PROTO_OP_READ_ONCE);
 	ck_assert_int_eq(rep.status, MMIO_EVERSION);
 	ck_assert_int_eq(rep_decode_hex("4d494f21 0000 0400 00000000" DONE0, &rep), MMIO_EVERSION);
+	/* A HELLO reply in version 2: malformed (HELLO is version 1's), and so
+	 * never a way to slip a reason record past its re-encoding. */
+	ck_assert_int_eq(rep_decode_hex("4d494f21 0200 0100 feffffff" DONE0
+					"0d 03 0001000000000000 0002000000000000",
+					&rep),
+			 MMIO_EPROTO);
 }
 END_TEST
 
@@ -1889,6 +1906,7 @@ START_TEST(test_read_reply_in_place)
 	memcpy(buf + PROTO_READ_DATA_OFFSET, "\xde\xad\xbe\xef", 4);
 	memset(&rep, 0, sizeof(rep));
 	rep.opcode = PROTO_OP_READ;
+	rep.version = 1;
 	rep.done = 4;
 	rep.read.data = buf + PROTO_READ_DATA_OFFSET;
 	ck_assert_int_eq(proto_reply_encode(&rep, buf, sizeof(buf), &len), MMIO_OK);
@@ -1922,9 +1940,12 @@ START_TEST(test_error_reply_golden)
 	/* unknown opcode: echoed, sent as MMIO_EPROTO */
 	error_reply_expect("4d494f3f 0100 7777", PROTO_EUNKNOWN_OP,
 			   "4d494f21 0100 7777 f8ffffff 0000000000000000");
-	/* bad version: opcode echoed */
-	error_reply_expect("4d494f3f 0200 0500", MMIO_EVERSION,
+	/* bad version: opcode echoed, in the oldest version, which any client reads */
+	error_reply_expect("4d494f3f 0300 0500", MMIO_EVERSION,
 			   "4d494f21 0100 0500 f7ffffff 0000000000000000");
+	/* a spoken version: echoed too, so that its client reads the refusal */
+	error_reply_expect("4d494f3f 0200 7777", PROTO_EUNKNOWN_OP,
+			   "4d494f21 0200 7777 f8ffffff 0000000000000000");
 	/* nothing readable: opcode NONE */
 	error_reply_expect("", MMIO_EPROTO, "4d494f21 0100 0000 f8ffffff 0000000000000000");
 	error_reply_expect("4d494f3f 01", MMIO_EPROTO,
@@ -2069,7 +2090,8 @@ END_TEST
 
 #define REASON_WIDTH_HEX "01 05 0400000000000000 0200000000000000"
 
-/* Golden: a refusal with its reason decodes to it and encodes back to the same bytes. */
+/* Golden: a refusal with its reason (version 2) decodes to it and encodes
+ * back to the same bytes. */
 START_TEST(test_reason_golden)
 {
 	static const struct {
@@ -2080,27 +2102,27 @@ START_TEST(test_reason_golden)
 		struct mmio_reason why;
 	} v[] = {
 		/* READ_ONCE, 4-byte access on a 2-byte grant */
-		{ "4d494f21 0100 0500 ffffffff 0000000000000000 " REASON_WIDTH_HEX,
+		{ "4d494f21 0200 0500 ffffffff 0000000000000000 " REASON_WIDTH_HEX,
 		  5,
 		  MMIO_EINVAL,
 		  0,
 		  { MMIO_REASON_WIDTH, 5, 4, 2 } },
 		/* READ without bulk: no data, then the reason */
-		{ "4d494f21 0100 0700 feffffff 0000000000000000 04 07 0200000000000000 "
+		{ "4d494f21 0200 0700 feffffff 0000000000000000 04 07 0200000000000000 "
 		  "0100000000000000",
 		  7,
 		  MMIO_EACCES,
 		  0,
 		  { MMIO_REASON_OPS, 7, MMIO_OPS_BULK, MMIO_OPS_ONCE } },
 		/* BATCH: item 1 refused by a register's fixed bits, after one value */
-		{ "4d494f21 0100 0a00 feffffff 0100000000000000 01000000 2a00000000000000 "
+		{ "4d494f21 0200 0a00 feffffff 0100000000000000 01000000 2a00000000000000 "
 		  "09 06 5000000000000000 0001000000000000",
 		  10,
 		  MMIO_EACCES,
 		  1,
 		  { MMIO_REASON_REG_BITS, 6, 0x50, 0x100 } },
 		/* revoked */
-		{ "4d494f21 0100 0b00 faffffff 0000000000000000 0a 0b 0000000000000000 "
+		{ "4d494f21 0200 0b00 faffffff 0000000000000000 0a 0b 0000000000000000 "
 		  "0000000000000000",
 		  11,
 		  MMIO_EREVOKED,
@@ -2130,49 +2152,50 @@ START_TEST(test_reason_golden)
 }
 END_TEST
 
-/* Hostile reason records decode to MMIO_EPROTO, and the encoder refuses them. */
+/* Hostile reason records decode to MMIO_EPROTO, and the encoder refuses them
+ * (all in version 2: in version 1, any record is one, test_reason_v1). */
 START_TEST(test_reason_hostile)
 {
 	static const char *bad[] = {
 		/* a reason on a success */
-		"4d494f21 0100 0400 00000000 0000000000000000 " REASON_WIDTH_HEX,
+		"4d494f21 0200 0400 00000000 0000000000000000 " REASON_WIDTH_HEX,
 		/* code 0, code past the last, status not the code's */
-		"4d494f21 0100 0500 ffffffff 0000000000000000 00 05 0400000000000000 "
+		"4d494f21 0200 0500 ffffffff 0000000000000000 00 05 0400000000000000 "
 		"0200000000000000",
-		"4d494f21 0100 0500 ffffffff 0000000000000000 ff 05 0400000000000000 "
+		"4d494f21 0200 0500 ffffffff 0000000000000000 ff 05 0400000000000000 "
 		"0200000000000000",
-		"4d494f21 0100 0500 feffffff 0000000000000000 " REASON_WIDTH_HEX,
+		"4d494f21 0200 0500 feffffff 0000000000000000 " REASON_WIDTH_HEX,
 		/* op NONE, op unknown */
-		"4d494f21 0100 0500 ffffffff 0000000000000000 01 00 0400000000000000 "
+		"4d494f21 0200 0500 ffffffff 0000000000000000 01 00 0400000000000000 "
 		"0200000000000000",
-		"4d494f21 0100 0500 ffffffff 0000000000000000 01 ff 0400000000000000 "
+		"4d494f21 0200 0500 ffffffff 0000000000000000 01 ff 0400000000000000 "
 		"0200000000000000",
 		/* details: width 3, an allowed width, unknown width bits */
-		"4d494f21 0100 0500 ffffffff 0000000000000000 01 05 0300000000000000 "
+		"4d494f21 0200 0500 ffffffff 0000000000000000 01 05 0300000000000000 "
 		"0200000000000000",
-		"4d494f21 0100 0500 ffffffff 0000000000000000 01 05 0400000000000000 "
+		"4d494f21 0200 0500 ffffffff 0000000000000000 01 05 0400000000000000 "
 		"0400000000000000",
-		"4d494f21 0100 0500 ffffffff 0000000000000000 01 05 0400000000000000 "
+		"4d494f21 0200 0500 ffffffff 0000000000000000 01 05 0400000000000000 "
 		"1000000000000000",
 		/* aligned offset said misaligned; range inside; two op bits; revoked with details
 		 */
-		"4d494f21 0100 0500 ffffffff 0000000000000000 02 05 0400000000000000 "
+		"4d494f21 0200 0500 ffffffff 0000000000000000 02 05 0400000000000000 "
 		"0800000000000000",
-		"4d494f21 0100 0500 ffffffff 0000000000000000 03 05 0400000000000000 "
+		"4d494f21 0200 0500 ffffffff 0000000000000000 03 05 0400000000000000 "
 		"0400000000000000",
-		"4d494f21 0100 0700 feffffff 0000000000000000 04 07 0300000000000000 "
+		"4d494f21 0200 0700 feffffff 0000000000000000 04 07 0300000000000000 "
 		"0000000000000000",
-		"4d494f21 0100 0500 faffffff 0000000000000000 0a 05 0100000000000000 "
+		"4d494f21 0200 0500 faffffff 0000000000000000 0a 05 0100000000000000 "
 		"0000000000000000",
 		/* a handle above u32 */
-		"4d494f21 0100 0500 ffffffff 0000000000000000 0b 05 0000000001000000 "
+		"4d494f21 0200 0500 ffffffff 0000000000000000 0b 05 0000000001000000 "
 		"0000000000000000",
 		/* one byte short, one byte long */
-		"4d494f21 0100 0500 ffffffff 0000000000000000 01 05 0400000000000000 "
+		"4d494f21 0200 0500 ffffffff 0000000000000000 01 05 0400000000000000 "
 		"02000000000000",
-		"4d494f21 0100 0500 ffffffff 0000000000000000 " REASON_WIDTH_HEX " 00",
+		"4d494f21 0200 0500 ffffffff 0000000000000000 " REASON_WIDTH_HEX " 00",
 		/* READ: data that is not done bytes before the record */
-		"4d494f21 0100 0700 feffffff 0200000000000000 01 04 07 0200000000000000 "
+		"4d494f21 0200 0700 feffffff 0200000000000000 01 04 07 0200000000000000 "
 		"0100000000000000",
 	};
 	struct proto_reply rep;
@@ -2190,6 +2213,148 @@ START_TEST(test_reason_hostile)
 	ck_assert_int_eq(proto_reply_encode(&rep, buf, sizeof(buf), &len), MMIO_OK);
 	rep.reason.op = 0;
 	ck_assert_int_eq(proto_reply_encode(&rep, buf, sizeof(buf), &len), MMIO_EINVAL);
+}
+END_TEST
+
+/* The reasons of refusals outside the rights check: valid with their
+ * status and details only, each with a sentence naming its cause. */
+START_TEST(test_reason_beyond_the_check)
+{
+	static const struct {
+		int status;
+		struct mmio_reason why;
+		const char *text; /* NULL: not valid */
+	} v[] = {
+		{ MMIO_EACCES,
+		  { MMIO_REASON_GRANT_RANGE, PROTO_OP_OPEN, 0x100, 0x200 },
+		  "MMIO_EACCES: no grant holds that range of the region; one holds [0x100, "
+		  "0x200)" },
+		{ MMIO_EACCES, { MMIO_REASON_GRANT_RANGE, PROTO_OP_OPEN, 0x200, 0x200 }, NULL },
+		{ MMIO_EACCES,
+		  { MMIO_REASON_UNMAPPABLE, PROTO_OP_MAP, MMIO_UNMAPPABLE_SENSITIVE, 0 },
+		  "MMIO_EACCES: the region is sensitive: never mapped, only proxied" },
+		{ MMIO_EACCES, { MMIO_REASON_UNMAPPABLE, PROTO_OP_MAP, 0, 0 }, NULL },
+		{ MMIO_EACCES, { MMIO_REASON_UNMAPPABLE, PROTO_OP_MAP, 6, 0 }, NULL },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_BUFFER, PROTO_OP_READ_SPAN, MMIO_BUFFER_OUTSIDE, 4096 },
+		  "MMIO_EINVAL: the span passes the end of its shared buffer of 4096 bytes" },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_BUFFER, PROTO_OP_BUF_ATTACH, MMIO_BUFFER_NOT_MEMFD, 1 },
+		  NULL },
+		{ MMIO_EINVAL, { MMIO_REASON_BUFFER, PROTO_OP_READ_SPAN, 9, 0 }, NULL },
+		{ MMIO_ENOMEM,
+		  { MMIO_REASON_LIMIT, PROTO_OP_OPEN, MMIO_LIMIT_HANDLES, 6 },
+		  "MMIO_ENOMEM: 6 handles are open on this connection, the server's "
+		  "limits.max_handles" },
+		{ MMIO_EINVAL, { MMIO_REASON_LIMIT, PROTO_OP_OPEN, MMIO_LIMIT_HANDLES, 6 }, NULL },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_ARGUMENT, PROTO_OP_READ_ONCE, MMIO_ARGUMENT_WIDTH, 3 },
+		  "MMIO_EINVAL: width 3 is not an access width (1, 2, 4 or 8 bytes)" },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_ARGUMENT, PROTO_OP_READ_ONCE, MMIO_ARGUMENT_WIDTH, 4 },
+		  NULL },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_ARGUMENT, PROTO_OP_READ_ROWS, MMIO_ARGUMENT_GRANULE, 4 },
+		  "MMIO_EINVAL: the grant pins 4-byte accesses: offset, length and pitch must be "
+		  "multiples of it" },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_ARGUMENT, PROTO_OP_READ_ROWS, MMIO_ARGUMENT_GRANULE, 1 },
+		  NULL },
+		{ MMIO_EINVAL,
+		  { MMIO_REASON_ARGUMENT, PROTO_OP_OPEN, MMIO_ARGUMENT_FLAGS, 0x80 },
+		  "MMIO_EINVAL: flag bits 0x80 are not flags of this call" },
+		{ MMIO_EINVAL, { MMIO_REASON_ARGUMENT, PROTO_OP_OPEN, 13, 0 }, NULL },
+		{ MMIO_EBUSY,
+		  { MMIO_REASON_BUSY, PROTO_OP_BUF_DETACH, MMIO_BUSY_IN_USE, 2 },
+		  "MMIO_EBUSY: shared buffer 2 is in use by a copy or the mailbox" },
+		{ MMIO_EBUSY, { MMIO_REASON_BUSY, PROTO_OP_OPEN, MMIO_BUSY_EXCLUSIVE, 1 }, NULL },
+		{ MMIO_ENOENT,
+		  { MMIO_REASON_NO_GRANT, PROTO_OP_OPEN, 0, 0 },
+		  "MMIO_ENOENT: no region of that name is granted to this client (`mmioctl list` "
+		  "shows the regions it may open)" },
+		{ MMIO_EACCES,
+		  { MMIO_REASON_NO_GRANT, PROTO_OP_STATS, 0, 0 },
+		  "MMIO_EACCES: the policy grants this client nothing (STATS is for its clients)" },
+	};
+	char buf[256];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		ck_assert_msg(proto_reason_valid(&v[i].why, v[i].status) == (v[i].text != NULL),
+			      "row %zu", i);
+		if (v[i].text) {
+			proto_reason_format(v[i].status, &v[i].why, buf, sizeof(buf));
+			ck_assert_str_eq(buf, v[i].text);
+		}
+	}
+}
+END_TEST
+
+/* Version 1 has no reason record: a version 1 refusal with one is
+ * malformed, and the encoder leaves the reason out of a version 1 reply —
+ * which is then byte for byte what a version 1 server sent. */
+START_TEST(test_reason_v1)
+{
+	static const char v1_with_record[] =
+		"4d494f21 0100 0500 ffffffff 0000000000000000 " REASON_WIDTH_HEX;
+	struct bytes bare = hex("4d494f21 0100 0500 ffffffff 0000000000000000");
+	struct proto_reply rep;
+	uint8_t buf[128];
+	size_t len = 0;
+
+	ck_assert_int_eq(rep_decode_hex(v1_with_record, &rep), MMIO_EPROTO);
+	ck_assert_int_eq(rep.status, MMIO_EINVAL); /* the header is still read */
+	memset(&rep, 0, sizeof(rep));
+	rep.opcode = PROTO_OP_READ_ONCE;
+	rep.version = 1;
+	rep.status = MMIO_EINVAL;
+	rep.reason = (struct mmio_reason){ MMIO_REASON_WIDTH, PROTO_OP_READ_ONCE, 4, 2 };
+	ck_assert_int_eq(proto_reply_encode(&rep, buf, sizeof(buf), &len), MMIO_OK);
+	ck_assert_uint_eq(len, bare.n);
+	ck_assert_mem_eq(buf, bare.p, bare.n);
+	ck_assert_int_eq(proto_reply_decode(buf, len, &rep), MMIO_OK);
+	ck_assert_uint_eq(rep.version, 1);
+	ck_assert_uint_eq(rep.reason.code, MMIO_REASON_NONE);
+	/* A version this code does not speak is not encoded. */
+	rep.version = PROTO_VERSION_MAX + 1;
+	ck_assert_int_eq(proto_reply_encode(&rep, buf, sizeof(buf), &len), MMIO_EINVAL);
+	bytes_free(&bare);
+}
+END_TEST
+
+/* Requests and replies of version 2 are those of version 1 but for the
+ * header's version (HELLO: always 1): every golden vector, both versions. */
+START_TEST(test_golden_v2_is_v1_but_the_version)
+{
+	for (size_t i = 0; i < sizeof(req_vectors) / sizeof(req_vectors[0]); i++) {
+		struct proto_request rq = req_vectors[i].req;
+		struct bytes want = hex(req_vectors[i].hex);
+		uint8_t buf[512];
+		size_t len = 0;
+
+		rq.version = 2;
+		ck_assert_int_eq(proto_request_encode(&rq, buf, sizeof(buf), &len), MMIO_OK);
+		ck_assert_uint_eq(len, want.n);
+		if (rq.opcode != PROTO_OP_HELLO)
+			want.p[4] = 2;
+		ck_assert_mem_eq(buf, want.p, want.n);
+		ck_assert_int_eq(proto_request_decode(buf, len, &rq), MMIO_OK);
+		ck_assert_uint_eq(rq.version, rq.opcode == PROTO_OP_HELLO ? 1 : 2);
+		bytes_free(&want);
+	}
+	for (size_t i = 0; i < sizeof(rep_vectors) / sizeof(rep_vectors[0]); i++) {
+		struct proto_reply rp = rep_vectors[i].rep;
+		struct bytes want = hex(rep_vectors[i].hex);
+		uint8_t buf[512];
+		size_t len = 0;
+
+		rp.version = 2;
+		ck_assert_int_eq(proto_reply_encode(&rp, buf, sizeof(buf), &len), MMIO_OK);
+		ck_assert_uint_eq(len, want.n);
+		if (rp.opcode != PROTO_OP_HELLO)
+			want.p[4] = 2;
+		ck_assert_mem_eq(buf, want.p, want.n);
+		bytes_free(&want);
+	}
 }
 END_TEST
 
@@ -2314,6 +2479,9 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_reason_golden);
 	tcase_add_test(tc, test_reason_hostile);
 	tcase_add_test(tc, test_reason_sentences);
+	tcase_add_test(tc, test_reason_beyond_the_check);
+	tcase_add_test(tc, test_reason_v1);
+	tcase_add_test(tc, test_golden_v2_is_v1_but_the_version);
 	tcase_add_checked_fixture(tc, NULL, last_decoded_free);
 	suite_add_tcase(s, tc);
 	return s;

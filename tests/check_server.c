@@ -159,10 +159,10 @@ START_TEST(ready_hello_list)
 	rq.hello.max_version = 7;
 	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
 	ck_assert_int_eq(rep.status, MMIO_OK);
-	ck_assert_uint_eq(rep.hello.version, 1);
+	ck_assert_uint_eq(rep.hello.version, 2);
 	ck_assert_uint_eq(rep.hello.max_message, 64 * 1024);
 
-	rq.hello.min_version = 2;
+	rq.hello.min_version = 3;
 	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
 	ck_assert_int_eq(rep.status, MMIO_EVERSION);
 
@@ -1372,7 +1372,7 @@ static int buffer_attach(struct rawc *c, uint64_t length, int fd, uint32_t *id)
 	if (rep.status != MMIO_OK)
 		return rep.status;
 	snprintf(path, sizeof(path), "%s.fd", H.sock);
-	return cli_channel_attach(path, rep.buf_attach.token, fd, 5000, id);
+	return cli_channel_attach(path, rep.buf_attach.token, fd, 5000, id, NULL);
 }
 
 static int span(struct rawc *c, bool write, uint32_t h, uint64_t off, uint64_t len, uint32_t buf,
@@ -3076,6 +3076,257 @@ START_TEST(refusals_carry_their_reason)
 }
 END_TEST
 
+/* ---- issue 23: refusals outside the rights check say why too ---- */
+
+struct said_case {
+	struct why_case c;
+	const char *says; /* in mmio_last_error()'s sentence (proto_reason_format()) */
+};
+
+/* Each case on the socket: its status, its reason, and a sentence naming the cause. */
+static void said_check(const struct said_case *cases, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct proto_reply rep;
+		char text[256];
+
+		ck_assert_int_eq(rawc_call(&C, &cases[i].c.rq, &rep), MMIO_OK);
+		reason_is(&rep, &cases[i].c, "socket");
+		proto_reason_format(rep.status, &rep.reason, text, sizeof(text));
+		ck_assert_msg(strstr(text, cases[i].says), "%s: \"%s\" does not say \"%s\"",
+			      proto_opcode_name(cases[i].c.rq.opcode), text, cases[i].says);
+	}
+}
+
+#define RQ_OPEN(name, off, len, flags)                                                             \
+	{                                                                                          \
+		.opcode = PROTO_OP_OPEN, .open = {(name), (off), (len), (flags) }                  \
+	}
+#define RQ_ROWS(h, off, row, step, n)                                                              \
+	{                                                                                          \
+		.opcode = PROTO_OP_READ_ROWS, .rows = {                                            \
+			.handle = (h),                                                             \
+			.offset = (off),                                                           \
+			.row_bytes = (row),                                                        \
+			.pitch = (step),                                                           \
+			.rows = (n)                                                                \
+		}                                                                                  \
+	}
+
+/* OPEN: the range a grant holds, an invisible region, REQUIRE_DIRECT on a
+ * grant without map or on a handle that cannot be mapped; MAP of it. */
+START_TEST(open_and_map_refusals_carry_their_reason)
+{
+	uint32_t part;
+
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, 0x1000, &part, NULL), MMIO_OK);
+	const struct said_case cases[] = {
+		{ { RQ_OPEN("regs", 0, 0x10, 0),
+		    WHY(MMIO_EACCES, GRANT_RANGE, OPEN, 0x100, 0x200) },
+		  "one holds [0x100, 0x200)" },
+		{ { RQ_OPEN("regs", 0x300, PROTO_LEN_TO_END, 0),
+		    WHY(MMIO_EACCES, GRANT_RANGE, OPEN, 0x100, 0x200) },
+		  "one holds [0x100, 0x200)" },
+		{ { RQ_OPEN("regs", 0x180, 0x100, 0),
+		    WHY(MMIO_EACCES, GRANT_RANGE, OPEN, 0x100, 0x200) },
+		  "no grant holds that range" },
+		{ { RQ_OPEN("other", 0, PROTO_LEN_TO_END, 0),
+		    WHY(MMIO_ENOENT, NO_GRANT, OPEN, 0, 0) },
+		  "no region of that name is granted" },
+		{ { RQ_OPEN("keys", 0, PROTO_LEN_TO_END, PROTO_OPEN_REQUIRE_DIRECT),
+		    WHY(MMIO_EACCES, OPS, OPEN, MMIO_OPS_MAP, MMIO_OPS_ONCE) },
+		  "no `map` op (mmio_open with MMIO_OPEN_REQUIRE_DIRECT" },
+		{ { RQ_OPEN("mapme", 0, 0x1000, PROTO_OPEN_REQUIRE_DIRECT),
+		    WHY(MMIO_EACCES, UNMAPPABLE, OPEN, MMIO_UNMAPPABLE_PARTIAL, 0) },
+		  "only a handle on the whole region" },
+		{ { { .opcode = PROTO_OP_MAP, .map = { part } },
+		    WHY(MMIO_EACCES, UNMAPPABLE, MAP, MMIO_UNMAPPABLE_PARTIAL, 0) },
+		  "in whole pages, can be mapped" },
+		{ { { .opcode = PROTO_OP_CLOSE, .close = { 9999 } },
+		    WHY(MMIO_EINVAL, HANDLE, CLOSE, 9999, 0) },
+		  "handle 9999 is not open" },
+	};
+
+	said_check(cases, sizeof(cases) / sizeof(cases[0]));
+	/* The whole region, as its grant gives it, still maps. */
+	struct proto_request rq = RQ_OPEN("mapme", 0, PROTO_LEN_TO_END, PROTO_OPEN_REQUIRE_DIRECT);
+	struct proto_reply rep;
+
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	ck_assert_uint_eq(rep.reason.code, MMIO_REASON_NONE);
+}
+END_TEST
+
+/* Spans, shared buffers (limits.max_buffer_bytes 1 MiB here), strided
+ * copies and reads too long for a reply. */
+START_TEST(buffer_and_geometry_refusals_carry_their_reason)
+{
+	const struct said_case cases[] = {
+		{ { { .opcode = PROTO_OP_BUF_DETACH, .buf_detach = { 77 } },
+		    WHY(MMIO_EINVAL, BUFFER, BUF_DETACH, MMIO_BUFFER_UNKNOWN, 77) },
+		  "shared buffer 77 is not attached" },
+		{ { { .opcode = PROTO_OP_READ_SPAN, .span = { scratch, 0, 16, 77, 0 } },
+		    WHY(MMIO_EINVAL, BUFFER, READ_SPAN, MMIO_BUFFER_UNKNOWN, 77) },
+		  "shared buffer 77 is not attached" },
+		{ { { .opcode = PROTO_OP_BUF_ATTACH, .buf_attach = { 0 } },
+		    WHY(MMIO_EINVAL, ARGUMENT, BUF_ATTACH, MMIO_ARGUMENT_EMPTY, 0) },
+		  "is 0" },
+		{ { { .opcode = PROTO_OP_BUF_ATTACH, .buf_attach = { 2u << 20 } },
+		    WHY(MMIO_ENOMEM, LIMIT, BUF_ATTACH, MMIO_LIMIT_BUFFER_BYTES, 1u << 20) },
+		  "limits.max_buffer_bytes, 1048576 bytes" },
+		{ { { .opcode = PROTO_OP_READ, .read = { scratch, 0, 0x10000 } },
+		    WHY(MMIO_EINVAL, ARGUMENT, READ, MMIO_ARGUMENT_TOO_LONG, 0x10000 - 20) },
+		  "the most this call takes, 65516 bytes: split it" },
+		{ { RQ_ROWS(scratch, 0, 16, 8, 2),
+		    WHY(MMIO_EINVAL, ARGUMENT, READ_ROWS, MMIO_ARGUMENT_PITCH, 8) },
+		  "the pitch, 8 bytes, is shorter than a row" },
+		{ { RQ_ROWS(scratch, 0, 16, 16, 0),
+		    WHY(MMIO_EINVAL, ARGUMENT, READ_ROWS, MMIO_ARGUMENT_EMPTY, 0) },
+		  "rows) is 0" },
+		{ { RQ_ROWS(scratch, 0xff00, 0x80, 0x100, 2),
+		    WHY(MMIO_EINVAL, RANGE, READ_ROWS, 0x10080, 0x10000) },
+		  "past its 0x10000 bytes" },
+	};
+
+	said_check(cases, sizeof(cases) / sizeof(cases[0]));
+}
+END_TEST
+
+/* The descriptor channel says why a buffer is refused: bytes 4 and 5 of
+ * its reply and the u64 carry the reason (PROTOCOL.md, BUF_ATTACH). */
+static void buffer_refused(uint64_t length, int fd, unsigned cause, uint64_t b, const char *says)
+{
+	struct mmio_reason why;
+	struct proto_request rq = { .opcode = PROTO_OP_BUF_ATTACH };
+	struct proto_reply rep;
+	char path[128], text[256];
+	uint32_t id;
+
+	rq.buf_attach.length = length;
+	ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_OK);
+	snprintf(path, sizeof(path), "%s.fd", H.sock);
+	ck_assert_int_eq(cli_channel_attach(path, rep.buf_attach.token, fd, 5000, &id, &why),
+			 MMIO_EINVAL);
+	ck_assert_uint_eq(why.code, MMIO_REASON_BUFFER);
+	ck_assert_uint_eq(why.op, PROTO_OP_BUF_ATTACH);
+	ck_assert_uint_eq(why.a, cause);
+	ck_assert_uint_eq(why.b, b);
+	proto_reason_format(MMIO_EINVAL, &why, text, sizeof(text));
+	ck_assert_msg(strstr(text, says), "\"%s\" does not say \"%s\"", text, says);
+}
+
+START_TEST(channel_refusals_carry_their_reason)
+{
+	int fd, pipefd[2];
+
+	fd = memfd_sized(8192, 0);
+	buffer_refused(8192, fd, MMIO_BUFFER_NOT_SEALED, 0, "not sealed against shrinking");
+	close(fd);
+	fd = memfd_sized(8192, SEALS);
+	buffer_refused(4096, fd, MMIO_BUFFER_SIZE, 4096, "not the 4096 bytes its token");
+	close(fd);
+	ck_assert_int_eq(pipe(pipefd), 0);
+	buffer_refused(8192, pipefd[0], MMIO_BUFFER_NOT_MEMFD, 0, "is not a memfd");
+	close(pipefd[0]);
+	close(pipefd[1]);
+	fd = memfd_sized(8192, SEALS | F_SEAL_WRITE);
+	buffer_refused(8192, fd, MMIO_BUFFER_NO_MAP, 0, "sealed against writes");
+	close(fd);
+	ck_assert_uint_eq(rawc_stat(&C, PROTO_STAT_BUFFERS), 0);
+}
+END_TEST
+
+/* MMIO_EBUSY says what is taken: an exclusive range, the connection's
+ * mailbox; MAILBOX names the buffer it cannot use. */
+START_TEST(busy_and_mailbox_refusals_carry_their_reason)
+{
+	static struct rawmb mb;
+	uint32_t excl, small, spare;
+	int fd;
+
+	ck_assert_int_eq(rawc_open_region(&C, "excl", 0, PROTO_LEN_TO_END, &excl, NULL), MMIO_OK);
+	fd = memfd_sized(8192, SEALS);
+	ck_assert_int_eq(buffer_attach(&C, 8192, fd, &small), MMIO_OK);
+	close(fd);
+	ck_assert_int_eq(mb_open(&C, &mb, PROTO_MBOX_SIZE), MMIO_OK);
+	fd = memfd_sized(PROTO_MBOX_SIZE, SEALS);
+	ck_assert_int_eq(buffer_attach(&C, PROTO_MBOX_SIZE, fd, &spare), MMIO_OK);
+	close(fd);
+	const struct said_case cases[] = {
+		{ { RQ_OPEN("excl", 0x10, 0x10, 0),
+		    WHY(MMIO_EBUSY, BUSY, OPEN, MMIO_BUSY_EXCLUSIVE, 0) },
+		  "another handle holds part of that range, and one of them is exclusive" },
+		{ { { .opcode = PROTO_OP_MAILBOX, .mailbox = { 77 } },
+		    WHY(MMIO_EINVAL, BUFFER, MAILBOX, MMIO_BUFFER_UNKNOWN, 77) },
+		  "shared buffer 77 is not attached" },
+		{ { { .opcode = PROTO_OP_MAILBOX, .mailbox = { small } },
+		    WHY(MMIO_EINVAL, BUFFER, MAILBOX, MMIO_BUFFER_MAILBOX, PROTO_MBOX_SIZE) },
+		  "a mailbox is a shared buffer of exactly" },
+		{ { { .opcode = PROTO_OP_MAILBOX, .mailbox = { spare } },
+		    WHY(MMIO_EBUSY, BUSY, MAILBOX, MMIO_BUSY_MAILBOX, 0) },
+		  "this connection has its mailbox already" },
+		{ { { .opcode = PROTO_OP_BUF_DETACH, .buf_detach = { mb.id } },
+		    WHY(MMIO_EBUSY, BUSY, BUF_DETACH, MMIO_BUSY_IN_USE, mb.id) },
+		  "is in use by a copy or the mailbox" },
+	};
+
+	said_check(cases, sizeof(cases) / sizeof(cases[0]));
+	munmap(mb.map, PROTO_MBOX_SIZE);
+}
+END_TEST
+
+/* The seventh handle of a client whose limits.max_handles is 6. */
+START_TEST(handle_limit_refusal_carries_its_reason)
+{
+	const struct said_case over = {
+		{ RQ_OPEN("scratch", 0, 16, 0),
+		  WHY(MMIO_ENOMEM, LIMIT, OPEN, MMIO_LIMIT_HANDLES, 6) },
+		"6 handles are open on this connection, the server's limits.max_handles"
+	};
+	uint32_t h;
+
+	for (int i = 1; i < 6; i++) /* setup() opened the first */
+		ck_assert_int_eq(rawc_open_region(&C, "scratch", 0, 16, &h, NULL), MMIO_OK);
+	said_check(&over, 1);
+}
+END_TEST
+
+/*
+ * Version 2 added the reason record; a client of version 1 (which refuses
+ * any byte past a reply's body) negotiates 1 and gets every refusal as a
+ * version 1 server sent it: same status, no record. Version 2 gets both.
+ */
+START_TEST(version_1_clients_get_refusals_without_a_record)
+{
+	struct proto_request hello = { .opcode = PROTO_OP_HELLO, .hello = { 1, 1 } };
+	struct proto_request open = RQ_OPEN("regs", 0, 0x10, 0);
+	struct proto_request once = RQ_READ_ONCE(scratch, 4, 0x41);
+	struct proto_reply rep;
+
+	ck_assert_int_eq(rawc_call(&C, &hello, &rep), MMIO_OK);
+	ck_assert_uint_eq(rep.hello.version, 1);
+	hello.hello.max_version = 2;
+	ck_assert_int_eq(rawc_call(&C, &hello, &rep), MMIO_OK);
+	ck_assert_uint_eq(rep.hello.version, 2);
+	for (unsigned version = 1; version <= 2; version++) {
+		size_t record = version == 1 ? 0 : PROTO_REASON_SIZE;
+
+		open.version = once.version = version;
+		ck_assert_int_eq(rawc_call(&C, &open, &rep), MMIO_OK);
+		ck_assert_int_eq(rep.status, MMIO_EACCES);
+		ck_assert_uint_eq(rep.version, version);
+		ck_assert_uint_eq(rep.reason.code, version == 1 ? 0 : MMIO_REASON_GRANT_RANGE);
+		ck_assert_uint_eq(nng_msg_len(C.last), PROTO_REPLY_HEADER_SIZE + record);
+		ck_assert_int_eq(rawc_call(&C, &once, &rep), MMIO_OK);
+		ck_assert_int_eq(rep.status, MMIO_EINVAL);
+		ck_assert_uint_eq(rep.reason.code, version == 1 ? 0 : MMIO_REASON_ALIGN);
+		ck_assert_uint_eq(nng_msg_len(C.last), PROTO_REPLY_HEADER_SIZE + record);
+	}
+}
+END_TEST
+
 /* ---- issue 22: register rules ---- */
 
 #define REG_POLICY_HEAD                                                                            \
@@ -3412,6 +3663,12 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, mailboxes_are_capped_per_uid);
 	tcase_add_test(tc, mailbox_refused_to_a_client_without_grants);
 	tcase_add_test(tc, refusals_carry_their_reason);
+	tcase_add_test(tc, open_and_map_refusals_carry_their_reason);
+	tcase_add_test(tc, buffer_and_geometry_refusals_carry_their_reason);
+	tcase_add_test(tc, channel_refusals_carry_their_reason);
+	tcase_add_test(tc, handle_limit_refusal_carries_its_reason);
+	tcase_add_test(tc, busy_and_mailbox_refusals_carry_their_reason);
+	tcase_add_test(tc, version_1_clients_get_refusals_without_a_record);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("registers");

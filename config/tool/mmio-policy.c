@@ -159,24 +159,6 @@ static int parse_explain_args(int argc, char **argv, struct explain_args *a)
 	return 0;
 }
 
-static void format_list(char *buf, size_t len, unsigned bits, const char *const *names,
-			const unsigned *values, size_t count)
-{
-	size_t o = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < count && o < len; i++) {
-		int n;
-
-		if (!(bits & values[i]))
-			continue;
-		n = snprintf(buf + o, len - o, "%s%s", o ? "," : "", names[i]);
-		if (n < 0)
-			break;
-		o += (size_t)n;
-	}
-}
-
 #define COLUMNS 10
 
 struct row {
@@ -190,11 +172,6 @@ static const char *const headers[COLUMNS] = { "REGION",	   "RANGE", "ACCESS",	 "
 
 static void fill_row(struct row *row, const struct cfg_grant *g)
 {
-	static const char *const op_names[] = { "once", "bulk", "fill", "poll", "map" };
-	static const unsigned op_bits[] = { MMIO_OPS_ONCE, MMIO_OPS_BULK, MMIO_OPS_FILL,
-					    MMIO_OPS_POLL, MMIO_OPS_MAP };
-	static const char *const width_names[] = { "1", "2", "4", "8" };
-	static const unsigned width_bits[] = { 1, 2, 4, 8 };
 	const struct cfg_region *r = g->region;
 
 	snprintf(row->cell[0], sizeof(row->cell[0]), "%s", r->name);
@@ -204,10 +181,9 @@ static void fill_row(struct row *row, const struct cfg_grant *g)
 	else
 		snprintf(row->cell[1], sizeof(row->cell[1]), "[0x%llx, 0x%llx)",
 			 (unsigned long long)g->offset, (unsigned long long)(g->offset + g->size));
-	snprintf(row->cell[2], sizeof(row->cell[2]), "%s%s",
-		 g->access & MMIO_ACCESS_READ ? "r" : "", g->access & MMIO_ACCESS_WRITE ? "w" : "");
-	format_list(row->cell[3], sizeof(row->cell[3]), g->ops, op_names, op_bits, 5);
-	format_list(row->cell[4], sizeof(row->cell[4]), g->widths, width_names, width_bits, 4);
+	snprintf(row->cell[2], sizeof(row->cell[2]), "%s", mmio_access_name(g->access));
+	mmio_ops_text(g->ops, row->cell[3], sizeof(row->cell[3]));
+	mmio_widths_text(g->widths, row->cell[4], sizeof(row->cell[4]));
 	if (g->ops & (MMIO_OPS_BULK | MMIO_OPS_FILL))
 		snprintf(row->cell[5], sizeof(row->cell[5]), "%u", mmio_widths_widest(g->widths));
 	else
@@ -307,9 +283,6 @@ static void format_bits(char *buf, size_t len, uint64_t bits)
 /* The register table of @g, if it has one: what each once-op and poll may reach. */
 static void print_registers(const struct cfg_grant *g)
 {
-	static const char *const width_names[] = { "1", "2", "4", "8" };
-	static const unsigned width_bits[] = { 1, 2, 4, 8 };
-
 	if (g->register_count == 0)
 		return;
 	printf("\nregisters of %s's grant on %s (line %u; only these, once and poll):\n",
@@ -320,16 +293,13 @@ static void print_registers(const struct cfg_grant *g)
 		const struct mmio_register *rg = &g->registers[k];
 		char widths[16], mask[24];
 
-		format_list(widths, sizeof(widths), rg->widths, width_names, width_bits, 4);
+		mmio_widths_text(rg->widths, widths, sizeof(widths));
 		format_bits(mask, sizeof(mask),
 			    rg->access & MMIO_ACCESS_WRITE ? rg->write_mask : 0);
 		printf("  %-12s 0x%-8llx %-7llu %-7llu %-7s %-6s %-18s 0x%llx\n",
 		       g->register_names[k] ? g->register_names[k] : "-",
 		       (unsigned long long)rg->offset, (unsigned long long)rg->count,
-		       (unsigned long long)rg->stride, widths,
-		       rg->access == MMIO_ACCESS_ALL   ? "rw"
-		       : rg->access & MMIO_ACCESS_READ ? "r"
-						       : "w",
+		       (unsigned long long)rg->stride, widths, mmio_access_name(rg->access),
 		       rg->access & MMIO_ACCESS_WRITE ? mask : "-",
 		       (unsigned long long)rg->write_fixed);
 	}

@@ -36,9 +36,81 @@ extern "C" {
 #define MMIO_OPS_MAP  0x10u /* direct mode */
 #define MMIO_OPS_ALL  0x1Fu
 
+/* The policy's name of one operation class bit: "once", "bulk", "fill",
+ * "poll", "map"; "?" for anything else (none, several, unknown). */
+static inline const char *mmio_ops_name(unsigned bit)
+{
+	switch (bit) {
+	case MMIO_OPS_ONCE:
+		return "once";
+	case MMIO_OPS_BULK:
+		return "bulk";
+	case MMIO_OPS_FILL:
+		return "fill";
+	case MMIO_OPS_POLL:
+		return "poll";
+	case MMIO_OPS_MAP:
+		return "map";
+	default:
+		return "?";
+	}
+}
+
+/* The policy's spelling of an access: "r", "w", "rw"; "-" for none. */
+static inline const char *mmio_access_name(unsigned access)
+{
+	static const char *const names[] = { "-", "r", "w", "rw" };
+
+	return names[access & MMIO_ACCESS_ALL];
+}
+
 /* widths: the bit for an access of w bytes (1, 2, 4, 8) is w itself. */
 #define MMIO_WIDTH_BIT(w) ((unsigned)(w))
 #define MMIO_WIDTHS_ALL	  0x0Fu
+
+/* Append @s, after a comma unless first, to @buf of @len bytes at *@at
+ * (kept NUL-terminated; what does not fit is cut). */
+static inline void mmio__list_add(char *buf, size_t len, size_t *at, const char *s)
+{
+	if (*at != 0 && *at + 1 < len)
+		buf[(*at)++] = ',';
+	for (; *s && *at + 1 < len; s++)
+		buf[(*at)++] = *s;
+	buf[*at] = '\0';
+}
+
+/* The policy's list of the op classes in @ops, "once,bulk,poll" ("-" for
+ * none), in @buf of @len (> 0) bytes; returns @buf. */
+static inline const char *mmio_ops_text(unsigned ops, char *buf, size_t len)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (unsigned bit = 1; bit & MMIO_OPS_ALL; bit <<= 1)
+		if (ops & bit)
+			mmio__list_add(buf, len, &at, mmio_ops_name(bit));
+	if (at == 0)
+		mmio__list_add(buf, len, &at, "-");
+	return buf;
+}
+
+/* The widths of @widths as the policy lists them, "1,2,4" ("-" for none),
+ * in @buf of @len (> 0) bytes; returns @buf. */
+static inline const char *mmio_widths_text(unsigned widths, char *buf, size_t len)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (unsigned w = 1; w <= 8; w <<= 1) {
+		const char digit[2] = { (char)('0' + w), '\0' };
+
+		if (widths & w)
+			mmio__list_add(buf, len, &at, digit);
+	}
+	if (at == 0)
+		mmio__list_add(buf, len, &at, "-");
+	return buf;
+}
 
 /* A region's cache policy. */
 #define MMIO_CACHE_UNCACHED	   0u
@@ -121,8 +193,74 @@ enum mmio_reason_code {
 	MMIO_REASON_REVOKED = 10,   /* EREVOKED; a reload withdrew the grant */
 	MMIO_REASON_HANDLE = 11,    /* EINVAL; a: the handle, not open on this connection */
 	MMIO_REASON_NO_GRANT = 12,  /* EACCES or ENOENT; no grant of this client holds the range */
+	MMIO_REASON_GRANT_RANGE = 13, /* EACCES; a, b: the range [a, b) a grant holds */
+	MMIO_REASON_UNMAPPABLE = 14,  /* EACCES; a: enum mmio_unmappable, b: 0 */
+	MMIO_REASON_BUFFER = 15,      /* EINVAL; a: enum mmio_buffer_fault, b: per a */
+	MMIO_REASON_LIMIT = 16,	      /* ENOMEM; a: enum mmio_limit, b: the limit */
+	MMIO_REASON_ARGUMENT = 17,    /* EINVAL; a: enum mmio_argument, b: per a */
+	MMIO_REASON_BUSY = 18,	      /* EBUSY; a: enum mmio_busy, b: per a */
 };
-#define MMIO_REASON_MAX MMIO_REASON_NO_GRANT
+#define MMIO_REASON_MAX MMIO_REASON_BUSY
+
+/* MMIO_REASON_UNMAPPABLE's a: why a handle cannot be mapped. */
+enum mmio_unmappable {
+	MMIO_UNMAPPABLE_SENSITIVE = 1, /* a sensitive region is never mapped */
+	MMIO_UNMAPPABLE_SERVER = 2,    /* the server hands out no mappings */
+	MMIO_UNMAPPABLE_BACKEND = 3,   /* the region's backend has nothing to map */
+	MMIO_UNMAPPABLE_PARTIAL = 4,   /* not the whole region in whole pages */
+	MMIO_UNMAPPABLE_TRANSPORT = 5, /* libmmio: this connection has no descriptor channel */
+};
+#define MMIO_UNMAPPABLE_MAX MMIO_UNMAPPABLE_TRANSPORT
+
+/* MMIO_REASON_BUFFER's a: what is wrong with a shared buffer or a span. */
+enum mmio_buffer_fault {
+	MMIO_BUFFER_UNKNOWN = 1,    /* b: the buffer id, not attached on this connection */
+	MMIO_BUFFER_OUTSIDE = 2,    /* b: the buffer's size, which the span passes */
+	MMIO_BUFFER_NOT_MEMFD = 3,  /* b: 0; the descriptor is not a sealable memfd */
+	MMIO_BUFFER_NOT_SEALED = 4, /* b: 0; not sealed against shrinking and growing */
+	MMIO_BUFFER_SIZE = 5,	    /* b: the length announced, not the memfd's size */
+	MMIO_BUFFER_MISSING = 6,    /* b: 0; the token came without a descriptor */
+	MMIO_BUFFER_NO_MAP = 7,	    /* b: 0; it cannot be mapped read-write (a write seal?) */
+	MMIO_BUFFER_MAILBOX = 8,    /* b: a mailbox's size, which the buffer is not */
+};
+#define MMIO_BUFFER_MAX MMIO_BUFFER_MAILBOX
+
+/* MMIO_REASON_BUSY's a: what is taken. */
+enum mmio_busy {
+	MMIO_BUSY_EXCLUSIVE = 1, /* b: 0; another handle holds an overlapping range, one of
+				  * them exclusive */
+	MMIO_BUSY_IN_USE = 2,	 /* b: the buffer, in use by a copy or the mailbox */
+	MMIO_BUSY_MAILBOX = 3,	 /* b: 0; this connection has its mailbox already */
+	MMIO_BUSY_MAILBOXES = 4, /* b: the most mailboxes of one uid (or all of them run) */
+	MMIO_BUSY_RELOAD = 5,	 /* b: 0; reloads kept changing the policy under the OPEN */
+};
+#define MMIO_BUSY_MAX MMIO_BUSY_RELOAD
+
+/* MMIO_REASON_LIMIT's a: which of the server's limits (mmio-server(8)). */
+enum mmio_limit {
+	MMIO_LIMIT_HANDLES = 1,	     /* b: limits.max_handles */
+	MMIO_LIMIT_BUFFERS = 2,	     /* b: limits.max_buffers (or the per-connection most) */
+	MMIO_LIMIT_BUFFER_BYTES = 3, /* b: limits.max_buffer_bytes */
+};
+#define MMIO_LIMIT_MAX MMIO_LIMIT_BUFFER_BYTES
+
+/* MMIO_REASON_ARGUMENT's a: an argument no grant could make valid. */
+enum mmio_argument {
+	MMIO_ARGUMENT_WIDTH = 1,    /* b: the width, not 1, 2, 4 or 8 */
+	MMIO_ARGUMENT_NULL = 2,	    /* b: 0; a pointer the call needs is NULL */
+	MMIO_ARGUMENT_OVERFLOW = 3, /* b: 0; offset + length (or rows at a pitch) overflows */
+	MMIO_ARGUMENT_EMPTY = 4,    /* b: 0; a length, count or row count of 0 */
+	MMIO_ARGUMENT_PITCH = 5,    /* b: the pitch, below the row's bytes */
+	MMIO_ARGUMENT_TOO_LONG = 6, /* b: the most one request or reply carries, in bytes */
+	MMIO_ARGUMENT_GRANULE = 7,  /* b: the grant's one width; the length or pitch is not a
+				     * multiple of it, or the offset not aligned to it */
+	MMIO_ARGUMENT_FLAGS = 8,    /* b: the flag bits no version defines */
+	MMIO_ARGUMENT_NAME = 9,	    /* b: 0; not 1 to 63 of [A-Za-z0-9_.-] */
+	MMIO_ARGUMENT_CLIENT = 10,  /* b: 0; the region is another client's */
+	MMIO_ARGUMENT_BATCH = 11,   /* b: the most operations one batch holds */
+	MMIO_ARGUMENT_VALUE = 12,   /* b: the width; a value or mask wider than it */
+};
+#define MMIO_ARGUMENT_MAX MMIO_ARGUMENT_VALUE
 
 struct mmio_reason {
 	unsigned code; /* enum mmio_reason_code */
@@ -150,6 +288,8 @@ static inline int mmio_reason_status(unsigned code)
 	case MMIO_REASON_ALIGN:
 	case MMIO_REASON_RANGE:
 	case MMIO_REASON_HANDLE:
+	case MMIO_REASON_BUFFER:
+	case MMIO_REASON_ARGUMENT:
 		return MMIO_EINVAL;
 	case MMIO_REASON_OPS:
 	case MMIO_REASON_ACCESS:
@@ -158,9 +298,15 @@ static inline int mmio_reason_status(unsigned code)
 	case MMIO_REASON_REG_ACCESS:
 	case MMIO_REASON_REG_BITS:
 	case MMIO_REASON_NO_GRANT:
+	case MMIO_REASON_GRANT_RANGE:
+	case MMIO_REASON_UNMAPPABLE:
 		return MMIO_EACCES;
 	case MMIO_REASON_REVOKED:
 		return MMIO_EREVOKED;
+	case MMIO_REASON_LIMIT:
+		return MMIO_ENOMEM;
+	case MMIO_REASON_BUSY:
+		return MMIO_EBUSY;
 	default:
 		return MMIO_OK;
 	}

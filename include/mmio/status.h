@@ -18,7 +18,7 @@ enum mmio_status {
 	MMIO_EINVAL = -1,     /* bad range, overflow, misaligned, width not allowed */
 	MMIO_EACCES = -2,     /* the policy forbids it */
 	MMIO_EFAULT = -3,     /* stopped by a fault; *done says how far it got */
-	MMIO_EBUSY = -4,      /* exclusive range held by another handle */
+	MMIO_EBUSY = -4,      /* exclusive range held by another handle, or over a cap */
 	MMIO_ENOENT = -5,     /* no such region visible to this client */
 	MMIO_EREVOKED = -6,   /* grant withdrawn (policy reload) */
 	MMIO_ETIMEDOUT = -7,  /* poll did not see the value in time */

@@ -152,8 +152,9 @@ MMIO_API int mmio_connect(const char *url, mmio_client **out);
  * Why the calling thread's last mmio_connect() failed, when the library
  * knows more than the status: for MMIO_EACCES, "PATH: permission denied
  * (owner uid U gid G, mode 0MMM)" or "PATH closes every connection of uid
- * U at once: the server's policy grants this account nothing ...". "" when
- * there is nothing to add (or
+ * U at once: the server's policy grants this account nothing ..."; for
+ * MMIO_EINVAL, which argument ("URL: not an address nng accepts (...)",
+ * "the URL is empty", "out is NULL"). "" when there is nothing to add (or
  * the last call succeeded). The string is the thread's own, valid until
  * its next mmio_connect(). Does not block.
  */
@@ -176,17 +177,21 @@ MMIO_API void mmio_disconnect(mmio_client *c);
  * people: the status name, then the reason the server (or a direct
  * handle's own check) gave, e.g. "MMIO_EINVAL: a 4-byte access; the grant
  * allows 2-byte accesses only" or "MMIO_EACCES: the grant has no `bulk` op
- * (mmio_read needs it)"; without a reason, the status's mmio_strerror().
+ * (mmio_read needs it)"; without a reason (a server of protocol version 1
+ * sends none), the status's mmio_strerror().
  * Written into @buf (@len bytes, always NUL-terminated when @len > 0; ""
  * if there is no failure to tell; @buf may be NULL to get the status only).
  *
  * Returns the status of that failure, or MMIO_OK if this thread's last
  * request to the server on @c succeeded, or it made none. A direct
  * handle's failures are recorded as the server's would be, its successes
- * are not (they clear nothing); calls refused by the library's own
- * argument checks before any access (a slice's bounds, a NULL pointer)
- * are not recorded: compare the status returned with the one your call
- * got before printing the sentence.
+ * are not (they clear nothing); so are calls refused by the library's own
+ * argument checks before any request (a NULL pointer, a width that is not
+ * 1, 2, 4 or 8, a slice's end, a strided copy's geometry, a pinned
+ * width's granule, a bad name or flags), e.g. "MMIO_EINVAL: the pitch, 8
+ * bytes, is shorter than a row". A call given no client or region to name
+ * (a NULL region) is told by mmio_last_error() of any client, NULL
+ * included.
  *
  * mmio_close() leaves it as it was, so a driver may close the region
  * before printing why an access failed. Per thread and per client: each

@@ -53,12 +53,15 @@ extern "C" {
  * is encoded in. HELLO requests and replies are always sent with version 1
  * (PROTO_HELLO_VERSION) and their layout, like the layout of the reply
  * header, never changes: any client can negotiate with any server and read
- * its MMIO_EVERSION reply.
+ * its MMIO_EVERSION reply. Version 2 is version 1 with the reason record
+ * (PROTOCOL.md §4.1): a refusal of version 1 never carries one, so a
+ * client of version 1 reads every reply of a server of version 2.
  */
-#define PROTO_VERSION_MIN   1u
-#define PROTO_VERSION_MAX   1u
-#define PROTO_VERSION	    PROTO_VERSION_MAX
-#define PROTO_HELLO_VERSION 1u
+#define PROTO_VERSION_MIN     1u
+#define PROTO_VERSION_MAX     2u
+#define PROTO_VERSION	      PROTO_VERSION_MAX
+#define PROTO_HELLO_VERSION   1u
+#define PROTO_VERSION_REASONS 2u /* the first version with reason records */
 
 /* magic u32, version u16, opcode u16 */
 #define PROTO_REQUEST_HEADER_SIZE 8u
@@ -354,7 +357,8 @@ struct proto_batch_req {
  * no body. A decoded request is valid while the decoded buffer is.
  */
 struct proto_request {
-	unsigned opcode; /* enum proto_opcode */
+	unsigned opcode;  /* enum proto_opcode */
+	unsigned version; /* the header's; encode: 0 is PROTO_VERSION (HELLO: always 1) */
 	union {
 		struct proto_hello_req hello;
 		struct proto_open_req open;
@@ -488,11 +492,14 @@ struct proto_stats_rep {
  *
  * A refusal (status < 0) may say why: reason.code non-zero, encoded after
  * the body as the reason record; reason must then pass proto_reason_valid()
- * with the reply's status. reason.code 0: no record.
+ * with the reply's status. reason.code 0: no record. A reply of a version
+ * below PROTO_VERSION_REASONS has no record: the encoder leaves the reason
+ * out, the decoder refuses one (MMIO_EPROTO, as any byte past the body).
  */
 struct proto_reply {
-	unsigned opcode; /* enum proto_opcode */
-	int status;	 /* enum mmio_status */
+	unsigned opcode;  /* enum proto_opcode */
+	unsigned version; /* the header's; encode: 0 is PROTO_VERSION (HELLO: always 1) */
+	int status;	  /* enum mmio_status */
 	uint64_t done;
 	struct mmio_reason reason;
 	union {
