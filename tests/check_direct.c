@@ -2848,6 +2848,9 @@ static int revoked_access(mmio_region *r, enum revoke_path path, uint8_t *buf, s
 		ck_assert_int_eq(mmio_batch_read(b, r, 4096 + 8, 4), 1);
 		status = mmio_batch_run(b, &failed);
 		ck_assert_uint_eq(failed, 1);
+		/* Asked now: the value of the op that did not run is refused
+		 * below, and that refusal is the last error then. */
+		ck_assert_int_eq(mmio_last_error(client, NULL, 0), MMIO_EREVOKED);
 		ck_assert_int_eq(mmio_batch_value(b, 0, &last), MMIO_OK);
 		ck_assert_uint_eq(last, 0x5A5A5A5A);
 		ck_assert_int_eq(mmio_batch_value(b, 1, &last), MMIO_EINVAL);
@@ -2903,7 +2906,8 @@ START_TEST(revoked_window_is_erevoked_then_proxied_on_every_path)
 	memset(buf, 0x77, 8192);
 	ck_assert_int_eq(revoked_access(d, path, buf, &done), MMIO_EREVOKED);
 	ck_assert_uint_eq(done, revoked_done_want(path));
-	ck_assert_int_eq(mmio_last_error(client, NULL, 0), MMIO_EREVOKED);
+	if (path != RV_BATCH)
+		ck_assert_int_eq(mmio_last_error(client, NULL, 0), MMIO_EREVOKED);
 	if (path == RV_COPY_CALLED || path == RV_COPY_INLINE || path == RV_ROWS) {
 		for (size_t i = 0; i < 8192; i++)
 			ck_assert_uint_eq(buf[i], i < done ? 0x5A : 0x77);
