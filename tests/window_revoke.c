@@ -360,7 +360,7 @@ int main(int argc, char **argv)
 	const char *policy = NULL, *listen = NULL;
 	pid_t server = 0, driver, victim;
 	int up[2], down[2], vgo[2], vrep[2], status = 0;
-	mmio_client *root;
+	mmio_client *root = NULL;
 	uint64_t sent;
 	char c;
 
@@ -397,8 +397,19 @@ int main(int argc, char **argv)
 	}
 	close(up[1]);
 	close(down[0]);
-	if (mmio_connect(listen, &root) != MMIO_OK)
+	/* Root is a client of the policies written here; the boot's may grant
+	 * it nothing, and the server closes a stranger's connections at the
+	 * handshake. So the first one is in force before root connects. */
+	if (policy_write(policy, listen, GRANT_RW) != 0)
 		return 2;
+	kill(server, SIGHUP);
+	for (int i = 0; i < 10 && mmio_connect(listen, &root) != MMIO_OK; i++)
+		usleep(200000);
+	if (!root) {
+		fprintf(stderr, "mmio-window-revoke: root cannot connect: %s\n",
+			mmio_connect_error());
+		return 2;
+	}
 	sent = reload(policy, listen, server, root, GRANT_RW);
 	check("reload to the rw grant", sent != 0);
 	if (write(vgo[1], &sent, sizeof(sent)) != sizeof(sent))
