@@ -25,7 +25,8 @@ static bool cause_valid(unsigned code, uint64_t a, uint64_t b)
 			a == MMIO_BUFFER_SIZE || a == MMIO_BUFFER_MAILBOX || b == 0);
 	case MMIO_REASON_BUSY:
 		return a >= 1 && a <= MMIO_BUSY_MAX &&
-		       (a == MMIO_BUSY_IN_USE || a == MMIO_BUSY_MAILBOXES || b == 0);
+		       (a == MMIO_BUSY_IN_USE || a == MMIO_BUSY_MAILBOXES ||
+			a >= MMIO_BUSY_REQUESTS || b == 0);
 	case MMIO_REASON_LIMIT:
 		return a >= 1 && a <= MMIO_LIMIT_MAX;
 	case MMIO_REASON_ARGUMENT:
@@ -228,6 +229,25 @@ static const struct sentence busy[] = {
 				  .with_b = true },
 	[MMIO_BUSY_RELOAD] = { .before = "policy reloads kept changing the grant while it was "
 					 "opened: try again" },
+	[MMIO_BUSY_REQUESTS] = { .before = "this connection has ",
+				 .after = " requests in flight, the server's limits.max_requests",
+				 .with_b = true },
+	[MMIO_BUSY_UID_REQUESTS] = { .before = "this uid has ",
+				     .after = " requests in flight, the most the server allows it "
+					      "(limits.max_requests_per_uid; without a grant, "
+					      "limits.ungranted_requests)",
+				     .with_b = true },
+	[MMIO_BUSY_ALL_REQUESTS] = { .before = "all clients together have ",
+				     .after = " requests in flight, the server's "
+					      "limits.max_requests_total",
+				     .with_b = true },
+	[MMIO_BUSY_UID_POLLS] = { .before = "this uid has ",
+				  .after = " polls waiting, the server's limits.max_polls_per_uid "
+					   "(none without a grant)",
+				  .with_b = true },
+	[MMIO_BUSY_ALL_POLLS] = { .before = "all clients together have ",
+				  .after = " polls waiting, the server's limits.max_polls_total",
+				  .with_b = true },
 };
 
 static const struct sentence limits[] = {

@@ -301,6 +301,12 @@ static unsigned peek_version(const void *request, size_t len)
 int proto_error_reply_encode(const void *request, size_t request_len, int status, void *buf,
 			     size_t cap, size_t *len)
 {
+	return proto_refusal_encode(request, request_len, status, NULL, buf, cap, len);
+}
+
+int proto_refusal_encode(const void *request, size_t request_len, int status,
+			 const struct mmio_reason *why, void *buf, size_t cap, size_t *len)
+{
 	struct proto_reply rep;
 
 	if (status == PROTO_EUNKNOWN_OP)
@@ -316,6 +322,11 @@ int proto_error_reply_encode(const void *request, size_t request_len, int status
 	rep.status = status;
 	if (rep.opcode == PROTO_OP_BATCH)
 		rep.batch.failed = PROTO_BATCH_NONE;
+	if (why) {
+		rep.reason = *why;
+		if (rep.reason.op == 0)
+			rep.reason.op = rep.opcode;
+	}
 	return proto_reply_encode(&rep, buf, cap, len);
 }
 

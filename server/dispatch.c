@@ -317,17 +317,17 @@ void srv_request_finish(struct srv_request *r)
 /* ---- the core: a request to its reply, whatever carries them ---- */
 
 /* The reply to a request that cannot be decoded (or is refused whole). */
-static nng_msg *refusal_build(struct srv_request *r, int status)
+static nng_msg *refusal_build(struct srv_request *r, int status, const struct mmio_reason *why)
 {
-	uint8_t buf[PROTO_REPLY_HEADER_SIZE + 16];
+	uint8_t buf[PROTO_REPLY_HEADER_SIZE + 16 + PROTO_REASON_SIZE];
 	size_t len = 0;
 	nng_msg *reply;
 
 	atomic_fetch_add(&srv.stats.requests, 1);
 	if (status == MMIO_EPROTO || status == MMIO_EVERSION)
 		atomic_fetch_add(&srv.stats.proto_errors, 1);
-	if (proto_error_reply_encode(nng_msg_body(r->msg), nng_msg_len(r->msg), status, buf,
-				     sizeof(buf), &len) != MMIO_OK ||
+	if (proto_refusal_encode(nng_msg_body(r->msg), nng_msg_len(r->msg), status, why, buf,
+				 sizeof(buf), &len) != MMIO_OK ||
 	    nng_msg_alloc(&reply, len) != 0)
 		return NULL;
 	memcpy(nng_msg_body(reply), buf, len);
@@ -383,7 +383,7 @@ static nng_msg *reply_build(struct srv_request *r)
 		srv_error("cannot encode the %s reply (%s); answering MMIO_EINTERNAL",
 			  proto_opcode_name(r->rep.opcode), mmio_status_name(status));
 		nng_msg_free(reply);
-		return refusal_build(r, MMIO_EINTERNAL);
+		return refusal_build(r, MMIO_EINTERNAL, NULL);
 	}
 	nng_msg_chop(reply, nng_msg_len(reply) - need);
 	return reply;
@@ -446,8 +446,8 @@ enum srv_outcome srv_request_step(struct srv_request *r, nng_msg **reply)
 				  proto_opcode_name(r->rq.opcode), nng_msg_len(r->msg),
 				  status == PROTO_EUNKNOWN_OP ? "unknown operation"
 							      : mmio_status_name(status));
-			*reply = refusal_build(r,
-					       status == PROTO_EUNKNOWN_OP ? MMIO_EPROTO : status);
+			*reply = refusal_build(
+				r, status == PROTO_EUNKNOWN_OP ? MMIO_EPROTO : status, NULL);
 			return SRV_REPLY;
 		}
 		r->decoded = true;
@@ -471,13 +471,15 @@ enum srv_outcome srv_request_step(struct srv_request *r, nng_msg **reply)
  */
 static nng_msg *ctx_poll_admit(struct srv_ctx *c, bool *refused)
 {
+	struct mmio_reason why = { 0 };
+
 	*refused = false;
-	if (c->polling || srv_quota_poll_take(c->owner)) {
+	if (c->polling || srv_quota_poll_take(c->owner, &why)) {
 		c->polling = true;
 		return NULL;
 	}
 	*refused = true;
-	return refusal_build(&c->r, MMIO_EBUSY);
+	return refusal_build(&c->r, MMIO_EBUSY, &why);
 }
 
 /* nng stops a waiting context (srv_dispatch_quiesce()): take it off the
@@ -545,14 +547,14 @@ static void ctx_step(struct srv_ctx *c)
 /* Over a cap (quota.c): answered MMIO_EBUSY while only a few such answers
  * of its uid wait to be sent, else dropped unanswered, so that a client
  * that floods and never reads cannot hold contexts with its refusals. */
-static void request_refuse(struct srv_ctx *c)
+static void request_refuse(struct srv_ctx *c, const struct mmio_reason *why)
 {
 	struct srv_request *r = &c->r;
 	struct srv_session *s = r->session;
 	nng_msg *reply = NULL;
 
 	if (srv_quota_busy_take(s)) {
-		reply = refusal_build(r, MMIO_EBUSY);
+		reply = refusal_build(r, MMIO_EBUSY, why);
 		if (!reply)
 			srv_quota_busy_put(s);
 	}
@@ -586,8 +588,9 @@ static void request_start(struct srv_ctx *c, nng_msg *msg)
 	r->gen = srv_current();
 	/* A reload may have granted or ungranted it: its caps follow. */
 	srv_quota_classify(r->session, r->gen);
-	if (srv_quota_request_take(r->session) != MMIO_OK) {
-		request_refuse(c);
+	struct mmio_reason why = { 0 };
+	if (srv_quota_request_take(r->session, &why) != MMIO_OK) {
+		request_refuse(c, &why);
 		return;
 	}
 	c->owner = r->session;

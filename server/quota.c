@@ -191,10 +191,11 @@ static int total_request_cap(void)
 	return cap < most ? cap : most;
 }
 
-int srv_quota_request_take(struct srv_session *s)
+int srv_quota_request_take(struct srv_session *s, struct mmio_reason *why)
 {
 	struct srv_uid *u = s->quota;
 	const char *which;
+	unsigned cap;
 
 	if (s->self) {
 		atomic_fetch_add(&s->inflight, 1);
@@ -202,16 +203,23 @@ int srv_quota_request_take(struct srv_session *s)
 	}
 	if (!counter_take(&s->inflight, (int)srv.max_requests)) {
 		which = "limits.max_requests";
+		cap = MMIO_BUSY_REQUESTS;
 	} else if (!counter_take(&u->held, uid_request_cap(s))) {
 		atomic_fetch_sub(&s->inflight, 1);
 		which = s->granted ? "limits.max_requests_per_uid" : "limits.ungranted_requests";
+		cap = MMIO_BUSY_UID_REQUESTS;
 	} else if (!counter_take(&held_total, total_request_cap())) {
 		atomic_fetch_sub(&u->held, 1);
 		atomic_fetch_sub(&s->inflight, 1);
 		which = "limits.max_requests_total";
+		cap = MMIO_BUSY_ALL_REQUESTS;
 	} else {
 		return MMIO_OK;
 	}
+	mmio_reason_set(why, MMIO_EBUSY, MMIO_REASON_BUSY, cap,
+			cap == MMIO_BUSY_REQUESTS	? (uint64_t)srv.max_requests
+			: cap == MMIO_BUSY_UID_REQUESTS ? (uint64_t)uid_request_cap(s)
+							: (uint64_t)total_request_cap());
 	atomic_fetch_add(&requests_refused, 1);
 	srv_warn_client(s->peer.uid, SRV_WARN_REQUESTS,
 			"uid %u pid %d: requests over %s; answering the excess MMIO_EBUSY "
@@ -252,18 +260,22 @@ void srv_quota_busy_put(struct srv_session *s)
 	atomic_fetch_sub(&busy_total, 1);
 }
 
-bool srv_quota_poll_take(struct srv_session *s)
+bool srv_quota_poll_take(struct srv_session *s, struct mmio_reason *why)
 {
 	struct srv_uid *u = s->quota;
+	unsigned per_uid = s->granted ? srv.max_polls_per_uid : 0;
 	const char *which;
 
 	if (s->self)
 		return true;
-	if (!counter_take(&u->polls, (int)(s->granted ? srv.max_polls_per_uid : 0))) {
+	if (!counter_take(&u->polls, (int)per_uid)) {
 		which = "limits.max_polls_per_uid";
+		mmio_reason_set(why, MMIO_EBUSY, MMIO_REASON_BUSY, MMIO_BUSY_UID_POLLS, per_uid);
 	} else if (!counter_take(&polls_total, (int)srv.max_polls_total)) {
 		atomic_fetch_sub(&u->polls, 1);
 		which = "limits.max_polls_total";
+		mmio_reason_set(why, MMIO_EBUSY, MMIO_REASON_BUSY, MMIO_BUSY_ALL_POLLS,
+				srv.max_polls_total);
 	} else {
 		return true;
 	}

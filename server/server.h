@@ -417,16 +417,16 @@ void srv_quota_session_free(struct srv_session *s);
  * A context took a request of @s: count it against limits.max_requests (the
  * session), max_requests_per_uid or ungranted_requests (its uid) and
  * max_requests_total. MMIO_OK, or MMIO_EBUSY (nothing counted but the
- * refusal). Thread-safe, lock-free.
+ * refusal; @why says which cap: MMIO_REASON_BUSY). Thread-safe, lock-free.
  */
-int srv_quota_request_take(struct srv_session *s);
+int srv_quota_request_take(struct srv_session *s, struct mmio_reason *why);
 void srv_quota_request_put(struct srv_session *s);
 /* Room for one more unsent MMIO_EBUSY answer to @s's uid (and in all)? */
 bool srv_quota_busy_take(struct srv_session *s);
 void srv_quota_busy_put(struct srv_session *s);
 /* A POLL of @s starts waiting: limits.max_polls_per_uid and
- * max_polls_total. False: refused (counted, warned). */
-bool srv_quota_poll_take(struct srv_session *s);
+ * max_polls_total. False: refused (counted, warned; @why says which cap). */
+bool srv_quota_poll_take(struct srv_session *s, struct mmio_reason *why);
 void srv_quota_poll_put(struct srv_session *s);
 
 struct srv_quota_stats {

@@ -2268,6 +2268,18 @@ START_TEST(test_reason_beyond_the_check)
 		  { MMIO_REASON_BUSY, PROTO_OP_BUF_DETACH, MMIO_BUSY_IN_USE, 2 },
 		  "MMIO_EBUSY: shared buffer 2 is in use by a copy or the mailbox" },
 		{ MMIO_EBUSY, { MMIO_REASON_BUSY, PROTO_OP_OPEN, MMIO_BUSY_EXCLUSIVE, 1 }, NULL },
+		{ MMIO_EBUSY,
+		  { MMIO_REASON_BUSY, PROTO_OP_POLL, MMIO_BUSY_REQUESTS, 32 },
+		  "MMIO_EBUSY: this connection has 32 requests in flight, the server's "
+		  "limits.max_requests" },
+		{ MMIO_EBUSY,
+		  { MMIO_REASON_BUSY, PROTO_OP_READ_ONCE, MMIO_BUSY_ALL_POLLS, 64 },
+		  "MMIO_EBUSY: all clients together have 64 polls waiting, the server's "
+		  "limits.max_polls_total" },
+		{ MMIO_EBUSY,
+		  { MMIO_REASON_BUSY, PROTO_OP_POLL, MMIO_BUSY_ALL_POLLS + 1, 1 },
+		  NULL },
+		{ MMIO_EACCES, { MMIO_REASON_BUSY, PROTO_OP_POLL, MMIO_BUSY_UID_POLLS, 32 }, NULL },
 		{ MMIO_ENOENT,
 		  { MMIO_REASON_NO_GRANT, PROTO_OP_OPEN, 0, 0 },
 		  "MMIO_ENOENT: no region of that name is granted to this client (`mmioctl list` "

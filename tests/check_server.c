@@ -835,8 +835,17 @@ START_TEST(requests_over_the_limit_are_answered_busy)
 	 * sent before the next excess request arrives, at least 4 when they
 	 * queue (then the rest is dropped: at most 4 may wait unsent). */
 	while (raw_reply(fd, 500, &id, &rep, buf, sizeof(buf))) {
+		char why[200];
 		ck_assert_int_eq(rep.status, MMIO_EBUSY);
 		ck_assert_uint_eq(rep.opcode, PROTO_OP_POLL);
+		/* Which cap, and how high it is. */
+		ck_assert_uint_eq(rep.reason.code, MMIO_REASON_BUSY);
+		ck_assert_uint_eq(rep.reason.a, MMIO_BUSY_REQUESTS);
+		ck_assert_uint_eq(rep.reason.b, 32);
+		proto_reason_format(rep.status, &rep.reason, why, sizeof(why));
+		ck_assert_msg(strstr(why, "32 requests in flight") &&
+				      strstr(why, "limits.max_requests"),
+			      "%s", why);
 		busy++;
 	}
 	ck_assert_int_ge(busy, 4);
@@ -849,6 +858,50 @@ START_TEST(requests_over_the_limit_are_answered_busy)
 	ck_assert_int_eq(timeouts, 32);
 	ck_assert(harness_log_contains("answering the excess MMIO_EBUSY"));
 	close(fd);
+}
+END_TEST
+
+/* Waiting polls over limits.max_polls_per_uid (32) of one uid, across its
+ * connections, are answered MMIO_EBUSY naming that cap. */
+START_TEST(polls_over_the_uid_cap_name_it)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_OPEN };
+	struct proto_reply rep;
+	uint8_t buf[512];
+	uint32_t id, h[2];
+	int fd[2] = { raw_sp_connect(), raw_sp_connect() };
+	char why[200];
+
+	snprintf(rq.open.name, sizeof(rq.open.name), "scratch");
+	rq.open.length = PROTO_LEN_TO_END;
+	for (int i = 0; i < 2; i++) {
+		raw_request(fd[i], 1, &rq);
+		ck_assert(raw_reply(fd[i], 5000, &id, &rep, buf, sizeof(buf)));
+		ck_assert_int_eq(rep.status, MMIO_OK);
+		h[i] = rep.open.handle;
+	}
+	/* 20 + 13 polls for what never comes: the 33rd of the uid is one too
+	 * many (each connection stays under its own 32 requests). */
+	for (int i = 0; i < 2; i++) {
+		rq = (struct proto_request){ .opcode = PROTO_OP_POLL };
+		rq.poll = (struct proto_poll_req){ h[i], 4, 0, 0x0F, 0x10, 1000000 };
+		for (uint32_t k = 0; k < (i ? 13u : 20u); k++)
+			raw_request(fd[i], 100 + k, &rq);
+		/* The first connection's polls wait before the second's come. */
+		for (int t = 0; i == 0 && t < 250 && rawc_stat(&C, PROTO_STAT_POLLS_WAITING) < 20;
+		     t++)
+			usleep(20 * 1000);
+	}
+	ck_assert(raw_reply(fd[1], 2000, &id, &rep, buf, sizeof(buf)));
+	ck_assert_int_eq(rep.status, MMIO_EBUSY);
+	ck_assert_uint_eq(rep.reason.code, MMIO_REASON_BUSY);
+	ck_assert_uint_eq(rep.reason.a, MMIO_BUSY_UID_POLLS);
+	ck_assert_uint_eq(rep.reason.b, 32);
+	proto_reason_format(rep.status, &rep.reason, why, sizeof(why));
+	ck_assert_msg(strstr(why, "32 polls waiting") && strstr(why, "limits.max_polls_per_uid"),
+		      "%s", why);
+	close(fd[0]);
+	close(fd[1]);
 }
 END_TEST
 
@@ -3628,6 +3681,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, client_killed_mid_poll_or_batch);
 	tcase_add_test(tc, client_that_never_reads_does_not_starve_others);
 	tcase_add_test(tc, requests_over_the_limit_are_answered_busy);
+	tcase_add_test(tc, polls_over_the_uid_cap_name_it);
 	tcase_add_test(tc, reload_revokes_and_broken_policy_keeps_old);
 	tcase_add_test(tc, reload_applies_socket_mode_and_group);
 	tcase_add_test(tc, policy_file_change_reloads_without_signal);

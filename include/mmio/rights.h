@@ -233,8 +233,14 @@ enum mmio_busy {
 	MMIO_BUSY_MAILBOX = 3,	 /* b: 0; this connection has its mailbox already */
 	MMIO_BUSY_MAILBOXES = 4, /* b: the most mailboxes of one uid (or all of them run) */
 	MMIO_BUSY_RELOAD = 5,	 /* b: 0; reloads kept changing the policy under the OPEN */
+	/* The server's caps (mmio-policy(5), limits): b is the cap reached. */
+	MMIO_BUSY_REQUESTS = 6,	    /* this connection's requests in flight */
+	MMIO_BUSY_UID_REQUESTS = 7, /* this uid's requests in flight */
+	MMIO_BUSY_ALL_REQUESTS = 8, /* all clients' requests in flight */
+	MMIO_BUSY_UID_POLLS = 9,    /* this uid's waiting polls */
+	MMIO_BUSY_ALL_POLLS = 10,   /* all clients' waiting polls */
 };
-#define MMIO_BUSY_MAX MMIO_BUSY_RELOAD
+#define MMIO_BUSY_MAX MMIO_BUSY_ALL_POLLS
 
 /* MMIO_REASON_LIMIT's a: which of the server's limits (mmio-server(8)). */
 enum mmio_limit {

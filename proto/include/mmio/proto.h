@@ -607,6 +607,14 @@ unsigned proto_peek_opcode(const void *buf, size_t len);
 int proto_error_reply_encode(const void *request, size_t request_len, int status, void *buf,
 			     size_t cap, size_t *len);
 
+/*
+ * As proto_error_reply_encode(), saying why (@why may be NULL: no record).
+ * The reason names the request's opcode unless @why names another; it must
+ * pass proto_reason_valid() with @status (else MMIO_EINVAL).
+ */
+int proto_refusal_encode(const void *request, size_t request_len, int status,
+			 const struct mmio_reason *why, void *buf, size_t cap, size_t *len);
+
 /* ------------------------------------------------------------------------
  * Reading the counted payloads (decoded or to-be-encoded structs alike).
  * ------------------------------------------------------------------------ */
