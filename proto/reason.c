@@ -263,6 +263,11 @@ static const struct sentence limits[] = {
 						"limits.max_buffer_bytes, ",
 				      .after = " bytes",
 				      .with_b = true },
+	[MMIO_LIMIT_TOKENS] = { .before = "",
+				.after = " descriptor hand-overs (MAP, BUF_ATTACH) wait to be "
+					 "picked "
+					 "up, the most the server keeps; each lives 2 s",
+				.with_b = true },
 };
 
 static const struct sentence arguments[] = {

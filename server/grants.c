@@ -87,8 +87,8 @@ static void token_drop(size_t i)
 
 static void tokens_expire(uint64_t now);
 
-/* Is there room for @t under every cap (tokens_lock held)? */
-static bool token_room(const struct token *t)
+/* The cap @t would pass (tokens_lock held), or 0 if there is room. */
+static unsigned token_cap_reached(const struct token *t)
 {
 	size_t session = 0, uid = 0, buffers = 0;
 
@@ -97,17 +97,23 @@ static bool token_room(const struct token *t)
 		uid += tokens[i].uid == t->uid;
 		buffers += tokens[i].buffer;
 	}
-	return ntokens < SRV_TOKENS_MAX && session < SRV_TOKENS_PER_SESSION &&
-	       uid < SRV_TOKENS_PER_UID && (!t->buffer || buffers < SRV_TOKENS_BUFFERS_MAX);
+	return ntokens >= SRV_TOKENS_MAX			? SRV_TOKENS_MAX
+	       : session >= SRV_TOKENS_PER_SESSION		? SRV_TOKENS_PER_SESSION
+	       : uid >= SRV_TOKENS_PER_UID			? SRV_TOKENS_PER_UID
+	       : t->buffer && buffers >= SRV_TOKENS_BUFFERS_MAX ? SRV_TOKENS_BUFFERS_MAX
+								: 0;
 }
 
 /* Add @t (tokens_lock not held). MMIO_OK or MMIO_ENOMEM (then @t's fd is
- * closed). */
-static int token_add(struct token *t)
+ * closed; @why: MMIO_REASON_LIMIT, the cap reached). */
+static int token_add(struct token *t, struct mmio_reason *why)
 {
+	unsigned cap;
+
 	pthread_mutex_lock(&tokens_lock);
 	tokens_expire(srv_now_ns());
-	if (!token_room(t)) {
+	cap = token_cap_reached(t);
+	if (cap) {
 		pthread_mutex_unlock(&tokens_lock);
 		srv_debug("uid %u: %s token refused: too many outstanding (per client %u, per "
 			  "uid %u, buffers %u, all %u)",
@@ -116,7 +122,7 @@ static int token_add(struct token *t)
 			  (unsigned)SRV_TOKENS_BUFFERS_MAX, (unsigned)SRV_TOKENS_MAX);
 		if (t->fd >= 0)
 			close(t->fd);
-		return MMIO_ENOMEM;
+		return mmio_reason_set(why, MMIO_ENOMEM, MMIO_REASON_LIMIT, MMIO_LIMIT_TOKENS, cap);
 	}
 	tokens[ntokens++] = *t;
 	pthread_mutex_unlock(&tokens_lock);
@@ -146,7 +152,8 @@ bool srv_grants_available(void)
 	return chan_running;
 }
 
-int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_map_rep *rep)
+int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_map_rep *rep,
+		    struct mmio_reason *why)
 {
 	char path[64];
 	struct token t = { .fd = -1 };
@@ -174,7 +181,7 @@ int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_ma
 	t.pipe_id = s->pipe_id;
 	t.handle = h->id;
 	t.expires_ns = srv_now_ns() + (uint64_t)SRV_TOKEN_LIFETIME_MS * 1000000u;
-	status = token_add(&t);
+	status = token_add(&t, why);
 	if (status != MMIO_OK)
 		return status;
 	rep->token = t.value;
@@ -184,7 +191,8 @@ int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_ma
 	return MMIO_OK;
 }
 
-int srv_grant_buffer_token(struct srv_session *s, uint64_t length, uint64_t *token)
+int srv_grant_buffer_token(struct srv_session *s, uint64_t length, uint64_t *token,
+			   struct mmio_reason *why)
 {
 	struct token t = { .fd = -1, .buffer = true };
 	int status;
@@ -197,7 +205,7 @@ int srv_grant_buffer_token(struct srv_session *s, uint64_t length, uint64_t *tok
 	t.pipe_id = s->pipe_id;
 	t.length = length;
 	t.expires_ns = srv_now_ns() + (uint64_t)SRV_TOKEN_LIFETIME_MS * 1000000u;
-	status = token_add(&t);
+	status = token_add(&t, why);
 	if (status == MMIO_OK)
 		*token = t.value;
 	return status;

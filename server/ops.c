@@ -445,7 +445,7 @@ enum srv_outcome srv_op_map(struct srv_request *r)
 	if (cause != 0)
 		return reply_status(r, mmio_reason_set(&r->rep.reason, MMIO_EACCES,
 						       MMIO_REASON_UNMAPPABLE, cause, 0));
-	return reply_status(r, srv_grant_issue(r->session, r->handle, &r->rep.map));
+	return reply_status(r, srv_grant_issue(r->session, r->handle, &r->rep.map, &r->rep.reason));
 }
 
 enum srv_outcome srv_op_unmap(struct srv_request *r)
@@ -475,7 +475,7 @@ enum srv_outcome srv_op_buf_attach(struct srv_request *r)
 	pthread_mutex_unlock(&s->lock);
 	if (status == MMIO_OK)
 		status = srv_grant_buffer_token(s, r->rq.buf_attach.length,
-						&r->rep.buf_attach.token);
+						&r->rep.buf_attach.token, &r->rep.reason);
 	return reply_status(r, status);
 }
 

@@ -473,7 +473,8 @@ bool srv_grants_available(void);
  * (no channel or no descriptor), MMIO_ENOMEM (too many tokens outstanding)
  * or MMIO_EINTERNAL.
  */
-int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_map_rep *rep);
+int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_map_rep *rep,
+		    struct mmio_reason *why);
 /* Drop the unclaimed tokens of the session of @pipe_id. */
 void srv_grants_forget(uint32_t pipe_id);
 /*
@@ -486,9 +487,10 @@ void srv_grants_forget_handle(uint32_t pipe_id, uint32_t handle);
 /*
  * BUF_ATTACH: a one-time token for a buffer of @length bytes that session
  * @s will hand over on the descriptor channel. Returns MMIO_OK, MMIO_ENOMEM
- * (too many tokens) or MMIO_EINTERNAL.
+ * (too many tokens: @why says which cap) or MMIO_EINTERNAL.
  */
-int srv_grant_buffer_token(struct srv_session *s, uint64_t length, uint64_t *token);
+int srv_grant_buffer_token(struct srv_session *s, uint64_t length, uint64_t *token,
+			   struct mmio_reason *why);
 
 /* ---- windows.c: direct grants as kernel-shim windows ---- */
 

@@ -2247,6 +2247,10 @@ START_TEST(test_reason_beyond_the_check)
 		  "MMIO_ENOMEM: 6 handles are open on this connection, the server's "
 		  "limits.max_handles" },
 		{ MMIO_EINVAL, { MMIO_REASON_LIMIT, PROTO_OP_OPEN, MMIO_LIMIT_HANDLES, 6 }, NULL },
+		{ MMIO_ENOMEM,
+		  { MMIO_REASON_LIMIT, PROTO_OP_MAP, MMIO_LIMIT_TOKENS, 8 },
+		  "MMIO_ENOMEM: 8 descriptor hand-overs (MAP, BUF_ATTACH) wait to be picked up, "
+		  "the most the server keeps; each lives 2 s" },
 		{ MMIO_EINVAL,
 		  { MMIO_REASON_ARGUMENT, PROTO_OP_READ_ONCE, MMIO_ARGUMENT_WIDTH, 3 },
 		  "MMIO_EINVAL: width 3 is not an access width (1, 2, 4 or 8 bytes)" },

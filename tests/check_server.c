@@ -2317,6 +2317,34 @@ static void flood_stop(pid_t child)
 	ck_assert_int_eq(waitpid(child, NULL, 0), child);
 }
 
+/* A connection that asks for descriptors and never picks them up meets
+ * the per-connection cap on hand-overs (8), and the refusal names it. */
+START_TEST(token_cap_refusal_names_the_cap)
+{
+	struct proto_request rq = { .opcode = PROTO_OP_MAP };
+	struct proto_reply rep;
+	uint32_t h;
+	char why[200];
+	int ok = 0;
+
+	ck_assert_int_eq(rawc_open_region(&C, "mapme", 0, PROTO_LEN_TO_END, &h, NULL), MMIO_OK);
+	rq.map.handle = h;
+	for (int i = 0; i < 9; i++) {
+		ck_assert_int_eq(rawc_call(&C, &rq, &rep), MMIO_OK);
+		if (rep.status != MMIO_OK)
+			break;
+		ok++;
+	}
+	ck_assert_int_eq(ok, 8);
+	ck_assert_int_eq(rep.status, MMIO_ENOMEM);
+	ck_assert_uint_eq(rep.reason.code, MMIO_REASON_LIMIT);
+	ck_assert_uint_eq(rep.reason.a, MMIO_LIMIT_TOKENS);
+	ck_assert_uint_eq(rep.reason.b, 8);
+	proto_reason_format(rep.status, &rep.reason, why, sizeof(why));
+	ck_assert_msg(strstr(why, "8 descriptor hand-overs"), "%s", why);
+}
+END_TEST
+
 /* Neither a uid without grants nor a granted one can take the token table
  * from another uid's MAP. */
 START_TEST(buffer_tokens_cannot_crowd_out_map)
@@ -3745,6 +3773,7 @@ static Suite *server_suite(void)
 	tcase_add_test(tc, map_token_dies_with_its_grant);
 	tcase_add_test(tc, old_token_gives_no_access_to_an_exclusive_handle);
 	tcase_add_test(tc, buffer_tokens_cannot_crowd_out_map);
+	tcase_add_test(tc, token_cap_refusal_names_the_cap);
 	tcase_add_test(tc, mapped_sim_device_cannot_be_resized);
 	tcase_add_test(tc, channel_waits_calmly_at_emfile);
 	tcase_add_test(tc, stats_refused_to_a_uid_the_policy_does_not_know);

@@ -247,8 +247,10 @@ enum mmio_limit {
 	MMIO_LIMIT_HANDLES = 1,	     /* b: limits.max_handles */
 	MMIO_LIMIT_BUFFERS = 2,	     /* b: limits.max_buffers (or the per-connection most) */
 	MMIO_LIMIT_BUFFER_BYTES = 3, /* b: limits.max_buffer_bytes */
+	MMIO_LIMIT_TOKENS = 4,	     /* b: the cap on descriptor hand-overs not yet picked up
+				      * (of this connection, its uid, or all) */
 };
-#define MMIO_LIMIT_MAX MMIO_LIMIT_BUFFER_BYTES
+#define MMIO_LIMIT_MAX MMIO_LIMIT_TOKENS
 
 /* MMIO_REASON_ARGUMENT's a: an argument no grant could make valid. */
 enum mmio_argument {
