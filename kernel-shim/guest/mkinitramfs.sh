@@ -135,6 +135,7 @@ add_bin mmio-edu-driver client/mmio-edu-driver usr/bin optional
 add_bin mmio-bochs-driver client/mmio-bochs-driver usr/bin optional
 add_bin mmio-shim-demo kernel-shim/mmio-shim-demo usr/bin optional
 add_bin mmio-window-test kernel-shim/mmio-window-test usr/bin optional
+add_bin mmio-irq-test kernel-shim/mmio-irq-test usr/bin optional
 
 # The mmio-window module (kernel-shim/module), which /init loads before the
 # server, and uio + uio_pci_generic of the kernel it was built for: the

@@ -18,7 +18,12 @@
 #     or random requests refused; no read succeeds after a revoke that
 #     raced faulting threads; exact cache types checked in
 #     pat_memtype_list; uid 1000 and a root without CAP_SYS_RAWIO refused;
-#     rmmod refused while a window exists;
+#     rmmod refused while a window exists; then the module's interrupts
+#     (mmio-irq-test): edu's factorial interrupts counted exactly, the
+#     descriptor readable for each; one holder per function; IRQ_REVOKE,
+#     the control's close and a driver binding revoke and wake a reader;
+#     a holder that never acknowledges gets one interrupt, not a storm;
+#     the descriptor works passed to uid 1000; malformed requests refused;
 #  3. server-level checks (mmio-server handing windows to clients) go here;
 #  4. lockdown (last): every window refused;
 # and then the kernel log must hold no WARNING, BUG or Oops.
@@ -72,6 +77,17 @@ check "uio_pci_generic bound to $bound" bind_bound
 # ---- 2. module-level checks ----
 wintest ident bounds private readonly revoke revoke-closed control-close \
 	refusals attack race fuzz cache nonroot rmmod rebind remove helper
+
+# irqtest CHECK...: the interrupt checks; their failures count as ours.
+irqtest() {
+	mmio-irq-test --spare $spare --bound $bound "$@"
+	_rc=$?
+	if [ $_rc -ne 0 ]; then
+		echo "mmio-irq-test $*: $_rc failure(s)"
+		failures=$((failures + _rc))
+	fi
+}
+irqtest count refusals busy revoke control-close mask pass nonroot rebind
 
 # ---- 3. server-level checks ----
 
