@@ -143,11 +143,11 @@ static const char *bit_names(char *buf, size_t len, unsigned bits, const char *c
 
 static const char *ops_text(char *buf, size_t len, unsigned ops)
 {
-	static const char *const names[] = { "once", "bulk", "fill", "poll", "map" };
+	static const char *const names[] = { "once", "bulk", "fill", "poll", "map", "irq" };
 	static const unsigned values[] = { MMIO_OPS_ONCE, MMIO_OPS_BULK, MMIO_OPS_FILL,
-					   MMIO_OPS_POLL, MMIO_OPS_MAP };
+					   MMIO_OPS_POLL, MMIO_OPS_MAP,	 MMIO_OPS_IRQ };
 
-	return bit_names(buf, len, ops, names, values, 5);
+	return bit_names(buf, len, ops, names, values, 6);
 }
 
 static const char *widths_text(char *buf, size_t len, unsigned widths)

@@ -97,9 +97,9 @@ static const char *op_call(unsigned opcode)
 /* The policy's name of one op class bit (a valid reason's: a single known bit). */
 static const char *ops_name(uint64_t bit)
 {
-	static const char *const names[] = { "once", "bulk", "fill", "poll", "map" };
+	const char *name = bit <= MMIO_OPS_ALL ? mmio_ops_name((unsigned)bit) : NULL;
 
-	return one_bit(bit) && bits_in(bit, MMIO_OPS_ALL) ? names[__builtin_ctzll(bit)] : "?";
+	return name ? name : "?";
 }
 
 static const char *access_name(uint64_t access)

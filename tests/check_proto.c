@@ -316,7 +316,7 @@ static const struct proto_list_entry golden_entries[] = {
 	{ .name = "edu",
 	  .size = 0x100,
 	  .access = MMIO_ACCESS_READ | MMIO_ACCESS_WRITE,
-	  .ops = MMIO_OPS_ALL,
+	  .ops = MMIO_OPS_ONCE | MMIO_OPS_BULK | MMIO_OPS_FILL | MMIO_OPS_POLL | MMIO_OPS_MAP,
 	  .widths = 4,
 	  .cache = MMIO_CACHE_WRITE_BACK,
 	  .flags = MMIO_REGION_EXCLUSIVE | MMIO_REGION_MAPPABLE,
@@ -370,7 +370,8 @@ static const struct rep_vector rep_vectors[] = {
 	    .open = { .handle = 1,
 		      .size = 0x100,
 		      .access = MMIO_ACCESS_ALL,
-		      .ops = MMIO_OPS_ALL,
+		      .ops = MMIO_OPS_ONCE | MMIO_OPS_BULK | MMIO_OPS_FILL | MMIO_OPS_POLL |
+			     MMIO_OPS_MAP,
 		      .widths = 4 | 8,
 		      .cache = MMIO_CACHE_WRITE_COMBINING,
 		      .width = 4,
@@ -1436,7 +1437,7 @@ START_TEST(test_list_entries_rejected)
 	ck_assert_int_eq(
 		rep_decode_hex(RP("02", ST_OK,
 				  DONE0) "01000000 03 656475 "
-					 "0001000000000000 03 20 04 03 06 0000000000000000 00",
+					 "0001000000000000 03 40 04 03 06 0000000000000000 00",
 			       &rep),
 		MMIO_EPROTO);
 	ck_assert_int_eq(

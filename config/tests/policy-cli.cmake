@@ -54,6 +54,11 @@ expect(explain-invalid 1 "^$" "^${WORK}/bad.yaml:5:11: " explain ${WORK}/bad.yam
 expect(explain-match 0
 	"matching clients: me \\(line 7\\)\nlimits: 32 sessions of this uid \\(64 in all\\), 64 requests in flight of this uid \\(32 per session, 112 in all\\), 32 waiting polls of this uid \\(64 in all\\)\n\nREGION +RANGE +ACCESS +OPS +WIDTHS +BULK +EXCLUSIVE +CACHE +SENSITIVE +CLIENT\nscratch +\\[0x0, 0x10000\\) +rw +once,bulk +1,2,4,8 +8 +no +write-back +no +me\n$"
 	"^$" explain ${WORK}/good.yaml --uid 1000 --gid 1000)
+# The interrupt op: explain shows it; check refuses it where no interrupt is.
+file(WRITE ${WORK}/irq.yaml "version: 1\nregions:\n  - name: edu\n    pci: \"0000:00:04.0\"\n    bar: 0\n    size: 4KiB\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - region: edu\n        access: rw\n        ops: [once, irq]\n")
+file(WRITE ${WORK}/irq-sim.yaml "version: 1\nregions:\n  - name: s\n    sim: true\n    size: 4KiB\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - region: s\n        access: rw\n        ops: [once, irq]\n")
+expect(explain-irq 0 "\nedu +\\[0x0, 0x1000\\) +rw +once,irq +1,2,4,8 " "^$" explain ${WORK}/irq.yaml --uid 1000 --gid 1000)
+expect(check-irq-sim 1 "^$" "^${WORK}/irq-sim.yaml:12:21: irq needs a pci region: region 's' is sim, which has no interrupt\n$" check ${WORK}/irq-sim.yaml)
 expect(explain-no-match 0 "matching clients: none: this peer can see no region\nlimits \\(no grant\\): 2 sessions of this uid \\(64 in all\\), 2 requests in flight of this uid \\(112 in all\\), no polls\n$" "^$"
 	explain ${WORK}/good.yaml --uid 1001 --gid 5)
 file(WRITE ${WORK}/widths.yaml "version: 1\nregions:\n  - name: scratch\n    sim: true\n    size: 64KiB\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - { region: scratch, size: 4KiB, access: rw, ops: [bulk], widths: [2, 4] }\n      - { region: scratch, offset: 4KiB, size: 4KiB, access: rw, ops: [fill], widths: [2] }\n      - { region: scratch, offset: 8KiB, access: r, ops: [once], widths: [1, 8] }\n")

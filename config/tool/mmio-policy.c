@@ -190,9 +190,9 @@ static const char *const headers[COLUMNS] = { "REGION",	   "RANGE", "ACCESS",	 "
 
 static void fill_row(struct row *row, const struct cfg_grant *g)
 {
-	static const char *const op_names[] = { "once", "bulk", "fill", "poll", "map" };
+	static const char *const op_names[] = { "once", "bulk", "fill", "poll", "map", "irq" };
 	static const unsigned op_bits[] = { MMIO_OPS_ONCE, MMIO_OPS_BULK, MMIO_OPS_FILL,
-					    MMIO_OPS_POLL, MMIO_OPS_MAP };
+					    MMIO_OPS_POLL, MMIO_OPS_MAP,  MMIO_OPS_IRQ };
 	static const char *const width_names[] = { "1", "2", "4", "8" };
 	static const unsigned width_bits[] = { 1, 2, 4, 8 };
 	const struct cfg_region *r = g->region;
@@ -206,7 +206,7 @@ static void fill_row(struct row *row, const struct cfg_grant *g)
 			 (unsigned long long)g->offset, (unsigned long long)(g->offset + g->size));
 	snprintf(row->cell[2], sizeof(row->cell[2]), "%s%s",
 		 g->access & MMIO_ACCESS_READ ? "r" : "", g->access & MMIO_ACCESS_WRITE ? "w" : "");
-	format_list(row->cell[3], sizeof(row->cell[3]), g->ops, op_names, op_bits, 5);
+	format_list(row->cell[3], sizeof(row->cell[3]), g->ops, op_names, op_bits, 6);
 	format_list(row->cell[4], sizeof(row->cell[4]), g->widths, width_names, width_bits, 4);
 	if (g->ops & (MMIO_OPS_BULK | MMIO_OPS_FILL))
 		snprintf(row->cell[5], sizeof(row->cell[5]), "%u", mmio_widths_widest(g->widths));

@@ -34,7 +34,22 @@ extern "C" {
 #define MMIO_OPS_FILL 0x04u /* mmio_fill */
 #define MMIO_OPS_POLL 0x08u /* mmio_poll32, batch polls */
 #define MMIO_OPS_MAP  0x10u /* direct mode */
-#define MMIO_OPS_ALL  0x1Fu
+#define MMIO_OPS_IRQ  0x20u /* the device's interrupt (pci regions only) */
+#define MMIO_OPS_ALL  0x3Fu
+
+#define MMIO_OPS_COUNT 6u /* op classes, bits 0 to MMIO_OPS_COUNT - 1 */
+
+/* The policy's name of the op class bit @bit: "once", "bulk", "fill",
+ * "poll", "map", "irq"; NULL unless @bit is exactly one of them. */
+static inline const char *mmio_ops_name(unsigned bit)
+{
+	static const char *const names[MMIO_OPS_COUNT] = { "once", "bulk", "fill",
+							   "poll", "map",  "irq" };
+
+	if (bit == 0 || (bit & (bit - 1)) != 0 || (bit & ~MMIO_OPS_ALL) != 0)
+		return NULL;
+	return names[__builtin_ctz(bit)];
+}
 
 /* widths: the bit for an access of w bytes (1, 2, 4, 8) is w itself. */
 #define MMIO_WIDTH_BIT(w) ((unsigned)(w))
