@@ -1234,7 +1234,8 @@ START_TEST(test_example_qemu_guest)
 	ck_assert_uint_eq(c->grant_count, 1);
 	ck_assert_ptr_eq(c->grants[0].region, edu);
 	ck_assert_uint_eq(c->grants[0].widths, 4 | 8);
-	ck_assert_uint_eq(c->grants[0].ops, MMIO_OPS_ONCE | MMIO_OPS_POLL | MMIO_OPS_MAP);
+	ck_assert_uint_eq(c->grants[0].ops,
+			  MMIO_OPS_ONCE | MMIO_OPS_POLL | MMIO_OPS_MAP | MMIO_OPS_IRQ);
 	ck_assert_uint_eq(c->grants[0].access, MMIO_ACCESS_READ | MMIO_ACCESS_WRITE);
 
 	/* The server learns the BAR sizes when it opens the devices. */

@@ -89,6 +89,66 @@ irqtest() {
 }
 irqtest count refusals busy revoke control-close mask pass nonroot rebind
 
+# Interrupts through the server: the policy grants edu-driver (uid 1000)
+# op irq on edu; mmio-server hands the module's descriptor over.
+irq_out=/tmp/irq.out
+irq_err=/tmp/irq.err
+# irq_holder COUNT: uid 1000 holds edu's interrupt in the background until
+# COUNT interrupts came (its pid in $holder).
+irq_holder() {
+	as_driver mmioctl irq edu "$1" >$irq_out 2>$irq_err &
+	holder=$!
+	sleep 1
+}
+edu_factorial_irq() {
+	as_driver mmioctl write edu 0x20 0x80 && as_driver mmioctl write edu 8 5 && sleep 1
+}
+edu_reset() {
+	as_driver mmioctl write edu 0x20 0 && as_driver mmioctl write edu 0x64 0xffffffff
+}
+edu_driver_irq() {
+	_out=$(as_driver mmio-edu-driver --irq 2>&1)
+	echo "$_out" | grep -E 'interrupt|FAIL'
+	echo "$_out" | grep -q "ok    16 factorials by interrupt, 16 right, 16 interrupts"
+}
+stranger_refused() {
+	as_user stranger mmioctl irq edu
+	[ $? -eq 1 ]
+}
+check "mmio-edu-driver --irq as uid 1000: 16 factorials, 16 interrupts" edu_driver_irq
+check "a uid granted nothing cannot hold edu's interrupt" stranger_refused
+irq_holder 1
+expect_eq "a second holder of edu's interrupt: MMIO_EBUSY" \
+	"$(as_driver mmioctl irq edu 2>&1 | grep -o MMIO_EBUSY)" MMIO_EBUSY
+edu_factorial_irq
+wait $holder
+expect_eq "the holder woke for one factorial's interrupt (exit 0, count 1)" \
+	"$?:$(cat $irq_out)" "0:1"
+edu_reset
+irq_holder 5
+# $holder is the shell running su: the holder itself is mmioctl.
+kill -9 "$(pidof mmioctl)"
+wait $holder 2>/dev/null
+check "a holder killed by SIGKILL released edu's interrupt: the next driver gets all 16" \
+	edu_driver_irq
+irq_holder 1
+sed -i 's/ops: \[once, poll, map, irq\]/ops: [once, poll, map]/' /etc/mmio/policy.yaml
+kill -HUP "$(pidof mmio-server)"
+sleep 2
+wait $holder
+rc=$?
+cat $irq_err
+expect_eq "a reload that withdraws irq wakes the waiter with MMIO_EREVOKED (exit 1)" \
+	"$rc:$(grep -o MMIO_EREVOKED $irq_err | head -n 1)" "1:MMIO_EREVOKED"
+sed -i 's/ops: \[once, poll, map\]/ops: [once, poll, map, irq]/' /etc/mmio/policy.yaml
+kill -HUP "$(pidof mmio-server)"
+sleep 2
+edu_ident() {
+	as_driver mmioctl read edu 0 32 | grep -qi "0x010000ED"
+}
+check "and the server still serves edu to uid 1000" edu_ident
+grep irq: /run/mmio/server.log | sed 's/^/server: /'
+
 # ---- 3. server-level checks ----
 
 # ---- 4. lockdown (last: it cannot be lifted) ----
