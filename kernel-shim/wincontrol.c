@@ -314,6 +314,17 @@ int shim_irq_revoke(int control, uint64_t id, char *err, size_t errlen)
 	return MMIO_EINTERNAL;
 }
 
+bool shim_irq_held(int control, uint64_t id)
+{
+	struct mmio_window_revoke r;
+
+	memset(&r, 0, sizeof(r));
+	r.size = sizeof(r);
+	r.flags = MMIO_WINDOW_IRQ_PROBE;
+	r.id = id;
+	return ioctl(control, MMIO_WINDOW_IOC_IRQ_REVOKE, &r) == 0;
+}
+
 int shim_irq_unmask(int fd, char *err, size_t errlen)
 {
 	if (ioctl(fd, MMIO_WINDOW_IRQ_IOC_UNMASK, 0) == 0)

@@ -104,6 +104,15 @@ static int irq_open(struct srv_session *s, struct srv_generation *gen, const cha
 		srv_error("irq: %s", err);
 		return MMIO_EINTERNAL;
 	}
+	/* Holders that closed their descriptor (or never picked it up) have
+	 * freed the function already: forget them, so that a client opening
+	 * and closing in a loop cannot fill the table. */
+	for (size_t i = 0; i < nholds;) {
+		if (!shim_irq_held(irq_control, holds[i].id))
+			holds[i] = holds[--nholds];
+		else
+			i++;
+	}
 	if (nholds == IRQ_HOLDS_MAX) {
 		pthread_mutex_unlock(&irq_lock);
 		return MMIO_ENOMEM;

@@ -450,6 +450,7 @@ static void check_revoke(int ctl)
 	r.fd = irq_open(ctl, &id);
 	if (r.fd < 0)
 		return;
+	expect(shim_irq_held(ctl, id), "PROBE: an open interrupt is held");
 	pthread_create(&t, NULL, blocked_read, &r);
 	usleep(200 * 1000);
 	st = shim_irq_revoke(ctl, id, err, sizeof(err));
@@ -464,6 +465,7 @@ static void check_revoke(int ctl)
 	expect(st == MMIO_EREVOKED, "shim_irq_unmask says revoked: %s", err);
 	expect(irq_info(r.fd).state & MMIO_WINDOW_IRQ_REVOKED, "INFO says revoked");
 	expect(shim_irq_revoke(ctl, id, err, sizeof(err)) == MMIO_OK, "IRQ_REVOKE is idempotent");
+	expect(!shim_irq_held(ctl, id), "PROBE: a revoked interrupt is not held");
 	fd = irq_open(ctl, NULL);
 	expect(fd >= 0, "the function can be opened again while the revoked descriptor is open");
 	if (fd >= 0)
@@ -471,6 +473,14 @@ static void check_revoke(int ctl)
 	close(r.fd);
 	expect(shim_irq_revoke(ctl, id, err, sizeof(err)) == MMIO_OK,
 	       "IRQ_REVOKE after the descriptor closed succeeds");
+	rv.id = id;
+	rv.flags = MMIO_WINDOW_IRQ_PROBE;
+	expect(ioctl(ctl, MMIO_WINDOW_IOC_IRQ_REVOKE, &rv) != 0 && errno == ESRCH,
+	       "PROBE of an interrupt closed everywhere: ESRCH");
+	rv.flags = 2;
+	expect(ioctl(ctl, MMIO_WINDOW_IOC_IRQ_REVOKE, &rv) != 0 && errno == EINVAL,
+	       "IRQ_REVOKE with an unknown flag: EINVAL");
+	rv.flags = 0;
 	rv.id = 1u << 30;
 	expect(ioctl(ctl, MMIO_WINDOW_IOC_IRQ_REVOKE, &rv) != 0 && errno == ENOENT,
 	       "IRQ_REVOKE of an id never issued: ENOENT");

@@ -1078,16 +1078,19 @@ static long mw_ioctl_irq_revoke(struct mw_control *ctl, void __user *uarg)
 
 	if (copy_from_user(&a, uarg, sizeof(a)))
 		return -EFAULT;
-	if (a.size != sizeof(a) || a.flags || a.reserved[0] || a.reserved[1])
+	if (a.size != sizeof(a) || (a.flags & ~MMIO_WINDOW_IRQ_PROBE) || a.reserved[0] ||
+	    a.reserved[1])
 		return -EINVAL;
 	mutex_lock(&ctl->lock);
-	list_for_each_entry(q, &ctl->irqs, node)
-		if (q->id == a.id) {
+	list_for_each_entry(q, &ctl->irqs, node) {
+		if (q->id != a.id)
+			continue;
+		if (!(a.flags & MMIO_WINDOW_IRQ_PROBE))
 			mw_irq_revoke(q);
-			ret = 0;
-		}
-	if (ret && a.id && a.id < ctl->next_irq_id)
-		ret = 0; /* closed everywhere: revoked already */
+		ret = (a.flags & MMIO_WINDOW_IRQ_PROBE) && READ_ONCE(q->revoked) ? -ESRCH : 0;
+	}
+	if (ret == -ENOENT && a.id && a.id < ctl->next_irq_id) /* closed everywhere */
+		ret = (a.flags & MMIO_WINDOW_IRQ_PROBE) ? -ESRCH : 0;
 	mutex_unlock(&ctl->lock);
 	return ret;
 }

@@ -128,6 +128,10 @@ int shim_irq_open(int control, const struct shim_pci_address *fn, struct shim_ir
  */
 int shim_irq_revoke(int control, uint64_t id, char *err, size_t errlen);
 
+/* Is interrupt @id of @control still held (its descriptor open somewhere,
+ * not revoked)? False also for an id @control never issued, or an error. */
+bool shim_irq_held(int control, uint64_t id);
+
 /*
  * Unmask the interrupt of descriptor @fd (after the device has been
  * acknowledged). Returns MMIO_OK; MMIO_EREVOKED once revoked;

@@ -374,8 +374,15 @@ struct mmio_window_irq_info {
 #define MMIO_WINDOW_IOC_CREATE _IOWR(MMIO_WINDOW_IOC_MAGIC, 1, struct mmio_window_create)
 #define MMIO_WINDOW_IOC_REVOKE _IOW(MMIO_WINDOW_IOC_MAGIC, 2, struct mmio_window_revoke)
 #define MMIO_WINDOW_IOC_STATS  _IOWR(MMIO_WINDOW_IOC_MAGIC, 3, struct mmio_window_stats)
-/* On the control descriptor. IRQ_REVOKE takes the REVOKE argument (an
- * interrupt's id; errors as for REVOKE). */
+/*
+ * On the control descriptor. IRQ_REVOKE takes the REVOKE argument (an
+ * interrupt's id; errors as for REVOKE), and one flag:
+ * MMIO_WINDOW_IRQ_PROBE revokes nothing but says whether the interrupt is
+ * still held: 0 if its descriptor is open somewhere and not revoked,
+ * ESRCH if it was revoked or closed everywhere (so that the server can
+ * forget interrupts their holder closed).
+ */
+#define MMIO_WINDOW_IRQ_PROBE (1u << 0)
 #define MMIO_WINDOW_IOC_IRQ_OPEN   _IOWR(MMIO_WINDOW_IOC_MAGIC, 4, struct mmio_window_irq_open)
 #define MMIO_WINDOW_IOC_IRQ_REVOKE _IOW(MMIO_WINDOW_IOC_MAGIC, 5, struct mmio_window_revoke)
 /* On an interrupt descriptor. UNMASK's argument must be 0 (else EINVAL). */
