@@ -69,17 +69,31 @@ static bool irq_granted(const struct srv_generation *gen, const struct cfg_peer 
 	return false;
 }
 
-/* Revoke hold @i and drop it (irq_lock held). */
-static void hold_revoke(size_t i, const char *why)
+/* Revoke hold @i and drop it (irq_lock held). A reload's revocations are
+ * worth a warning; a connection's end happens all the time. */
+static void hold_revoke(size_t i, bool reload)
 {
 	char err[256];
 
 	if (shim_irq_revoke(irq_control, holds[i].id, err, sizeof(err)) != MMIO_OK)
 		srv_error("irq: %s", err);
+	else if (reload)
+		srv_warn("reload: revoked the interrupt of %s from uid %u pid %d: the policy no "
+			 "longer grants it irq",
+			 holds[i].region, (unsigned)holds[i].uid, (int)holds[i].pid);
 	else
-		srv_info("irq: interrupt of %s revoked from uid %u pid %d: %s", holds[i].region,
-			 (unsigned)holds[i].uid, (int)holds[i].pid, why);
+		srv_debug("irq: interrupt of %s released by uid %u pid %d (connection ended)",
+			  holds[i].region, (unsigned)holds[i].uid, (int)holds[i].pid);
 	holds[i] = holds[--nholds];
+}
+
+/* The holder of @region's interrupt, for a refused opener's warning. */
+static const struct irq_hold *hold_find(const char *region)
+{
+	for (size_t i = 0; i < nholds; i++)
+		if (strcmp(holds[i].region, region) == 0 && shim_irq_held(irq_control, holds[i].id))
+			return &holds[i];
+	return NULL;
 }
 
 static int irq_open(struct srv_session *s, struct srv_generation *gen, const char *name,
@@ -119,11 +133,22 @@ static int irq_open(struct srv_session *s, struct srv_generation *gen, const cha
 	}
 	status = shim_irq_open(irq_control, &fn, &m, err, sizeof(err));
 	if (status != MMIO_OK) {
-		pthread_mutex_unlock(&irq_lock);
-		if (status == MMIO_EBUSY)
-			srv_debug("irq: uid %u: %s", (unsigned)s->peer.uid, err);
+		const struct irq_hold *h = status == MMIO_EBUSY ? hold_find(name) : NULL;
+
+		/* Contention is the clients' business: rate-limited per uid. */
+		if (h)
+			srv_warn_client(
+				s->peer.uid, SRV_WARN_OTHER,
+				"irq: uid %u pid %d refused the interrupt of %s: uid %u pid "
+				"%d holds it",
+				(unsigned)s->peer.uid, (int)s->pid, name, (unsigned)h->uid,
+				(int)h->pid);
+		else if (status == MMIO_EBUSY)
+			srv_warn_client(s->peer.uid, SRV_WARN_OTHER, "irq: uid %u: %s",
+					(unsigned)s->peer.uid, err);
 		else
 			srv_error("irq: uid %u: %s", (unsigned)s->peer.uid, err);
+		pthread_mutex_unlock(&irq_lock);
 		return status;
 	}
 	holds[nholds] = (struct irq_hold){ .pipe_id = s->pipe_id,
@@ -137,11 +162,11 @@ static int irq_open(struct srv_session *s, struct srv_generation *gen, const cha
 	 * expires, and the close frees the line. */
 	status = srv_grant_fd_token(s, m.fd, token);
 	if (status != MMIO_OK)
-		hold_revoke(nholds - 1, "its token could not be issued");
+		hold_revoke(nholds - 1, false);
 	pthread_mutex_unlock(&irq_lock);
 	if (status == MMIO_OK)
-		srv_info("irq: interrupt of %s (line %u) to uid %u pid %d", name, m.irq,
-			 (unsigned)s->peer.uid, (int)s->pid);
+		srv_debug("irq: interrupt of %s (line %u) to uid %u pid %d", name, m.irq,
+			  (unsigned)s->peer.uid, (int)s->pid);
 	return status;
 }
 
@@ -156,7 +181,7 @@ void srv_irq_forget(uint32_t pipe_id)
 	pthread_mutex_lock(&irq_lock);
 	for (size_t i = 0; i < nholds;) {
 		if (holds[i].pipe_id == pipe_id)
-			hold_revoke(i, "its connection ended");
+			hold_revoke(i, false);
 		else
 			i++;
 	}
@@ -171,7 +196,7 @@ void srv_irq_revalidate(const struct srv_generation *gen)
 	for (size_t i = 0; i < nholds;) {
 		if (cfg_policy_region_find(gen->policy, holds[i].region, &region) != MMIO_OK ||
 		    !irq_granted(gen, &holds[i].peer, region))
-			hold_revoke(i, "reload: the policy no longer grants it");
+			hold_revoke(i, true);
 		else
 			i++;
 	}

@@ -120,6 +120,10 @@ check "a uid granted nothing cannot hold edu's interrupt" stranger_refused
 irq_holder 1
 expect_eq "a second holder of edu's interrupt: MMIO_EBUSY" \
 	"$(as_driver mmioctl irq edu 2>&1 | grep -o MMIO_EBUSY)" MMIO_EBUSY
+busy_logged() {
+	grep "refused the interrupt of edu: uid 1000 pid [0-9]* holds it" /run/mmio/server.log
+}
+check "the server logged who holds it (a rate-limited warning)" busy_logged
 edu_factorial_irq
 wait $holder
 expect_eq "the holder woke for one factorial's interrupt (exit 0, count 1)" \
@@ -166,11 +170,14 @@ rc=$?
 cat $irq_err
 expect_eq "a reload that withdraws irq wakes the waiter with MMIO_EREVOKED (exit 1)" \
 	"$rc:$(grep -o MMIO_EREVOKED $irq_err | head -n 1)" "1:MMIO_EREVOKED"
+reload_logged() {
+	grep "reload: revoked the interrupt of edu from uid 1000" /run/mmio/server.log
+}
+check "the server logged the reload's revocation" reload_logged
 sed -i 's/ops: \[once, poll, map\]/ops: [once, poll, map, irq]/' /etc/mmio/policy.yaml
 kill -HUP "$(pidof mmio-server)"
 sleep 2
 check "and the server still serves edu to uid 1000" edu_ident
-grep irq: /run/mmio/server.log | sed 's/^/server: /'
 
 # ---- 3. server-level checks ----
 
