@@ -25,7 +25,8 @@
 #     a holder that never acknowledges gets one interrupt, not a storm;
 #     the descriptor works passed to uid 1000; malformed requests refused;
 #  3. server-level checks (mmio-server handing windows to clients) go here;
-#  4. lockdown (last): every window refused;
+#  4. lockdown: every window refused;
+#  5. the server killed while a driver waits on an interrupt (MMIO_ECONN);
 # and then the kernel log must hold no WARNING, BUG or Oops.
 # Each mmio-window-test line is "ok:", "FAIL:" or "SKIP:" (a skip is not a
 # pass); its exit status is its number of failures, added to ours.
@@ -181,12 +182,29 @@ check "and the server still serves edu to uid 1000" edu_ident
 
 # ---- 3. server-level checks ----
 
-# ---- 4. lockdown (last: it cannot be lifted) ----
+# ---- 4. lockdown (it cannot be lifted: only 5 comes after) ----
 if echo integrity >/sys/kernel/security/lockdown 2>/dev/null; then
 	wintest lockdown
 else
 	fail "could not set lockdown to integrity (/sys/kernel/security/lockdown)"
 fi
+
+# ---- 5. the server's death (last: it does not come back) ----
+# Under lockdown the interrupt is still granted (it reaches no memory); the
+# server's death closes its control descriptor, the module revokes the
+# interrupt, and libmmio tells the waiter that the connection is gone.
+irq_holder 1
+held_under_lockdown() {
+	[ ! -s $irq_err ] && grep mmio-irq /proc/interrupts
+}
+check "under lockdown uid 1000 still holds edu's interrupt (mmio-irq on its line)" \
+	held_under_lockdown
+server_stopping
+kill -9 "$(pidof mmio-server)"
+wait $holder
+rc=$?
+expect_eq "the server's death wakes the waiter with MMIO_ECONN (exit 1)" \
+	"$rc:$(grep -o MMIO_ECONN $irq_err | head -n 1)" "1:MMIO_ECONN"
 
 # ---- the kernel's view of all of the above ----
 dmesg | grep -E 'mmio-window|taint|module verification' | sed 's/^/dmesg: /'
