@@ -382,7 +382,7 @@ struct mmio_window_irq_info {
  * ESRCH if it was revoked or closed everywhere (so that the server can
  * forget interrupts their holder closed).
  */
-#define MMIO_WINDOW_IRQ_PROBE (1u << 0)
+#define MMIO_WINDOW_IRQ_PROBE	   (1u << 0)
 #define MMIO_WINDOW_IOC_IRQ_OPEN   _IOWR(MMIO_WINDOW_IOC_MAGIC, 4, struct mmio_window_irq_open)
 #define MMIO_WINDOW_IOC_IRQ_REVOKE _IOW(MMIO_WINDOW_IOC_MAGIC, 5, struct mmio_window_revoke)
 /* On an interrupt descriptor. UNMASK's argument must be 0 (else EINVAL). */
