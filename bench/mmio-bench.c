@@ -962,6 +962,21 @@ static int write_svg(const char *path, const char *title)
 			W - R + 16, ly, W - R + 46, ly, se->color, se->dash, W - R + 52, ly + 4,
 			se->label);
 	}
+	/* --irq: the factorial's two rows, as text under the legend. */
+	for (size_t i = 0, k = 0; i < nresults; i++) {
+		const struct result *r = &results[i];
+
+		if (strcmp(r->what, "fact") != 0 || r->nbase == 0)
+			continue;
+		if (k++ == 0)
+			fprintf(f,
+				"<text x=\"%.0f\" y=\"%.0f\">edu factorial, irq vs "
+				"poll32:</text>\n",
+				W - R + 16, H - B - 40);
+		fprintf(f, "<text x=\"%.0f\" y=\"%.0f\">%s %.1f us vs %.1f us (x%.2f)</text>\n",
+			W - R + 16, H - B - 40 + 18 * (double)k, r->shape, r->ns_op / 1000,
+			r->base[0].value / 1000, r->base[0].ratio);
+	}
 #undef PX
 #undef PY
 	fprintf(f, "</svg>\n");
