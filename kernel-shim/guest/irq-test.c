@@ -13,7 +13,7 @@
  * Each assertion prints "ok: ...", "FAIL: ..." or "SKIP: ..." (never
  * counted as passed). The exit status is the number of failures (at most
  * 99). CHECKs: count refusals busy revoke control-close mask pass nonroot
- * rebind.
+ * msi rebind.
  */
 #include <mmio/wincontrol.h>
 
@@ -332,9 +332,9 @@ static void check_refusals(int ctl)
 	expect(err == EINVAL && o.fd == -1 && o.refusal == MMIO_WINDOW_BAD_ARGUMENT,
 	       "IRQ_OPEN with a wrong size: %s, fd %d, refusal %u", strerror(err), o.fd, o.refusal);
 	irq_init(&o, &edu);
-	o.flags = 1;
+	o.flags = 2;
 	err = irq_open_raw(ctl, &o);
-	expect(err == EINVAL, "IRQ_OPEN with a flag: %s", strerror(err));
+	expect(err == EINVAL, "IRQ_OPEN with an unknown flag: %s", strerror(err));
 	irq_init(&o, &edu);
 	o.pad0 = 1;
 	err = irq_open_raw(ctl, &o);
@@ -387,6 +387,68 @@ static void check_refusals(int ctl)
 	err = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED ? errno : 0;
 	expect(err == ENODEV, "mmap of an interrupt descriptor: %s", strerror(err));
 	close(fd);
+}
+
+/*
+ * edu's MSI: each factorial is one message, counted once, nothing masked;
+ * afterwards INTx works again. A function without MSI is refused.
+ */
+static void check_msi(int ctl)
+{
+	enum { N = 10 };
+	struct mmio_window_irq_open o;
+	struct mmio_window_irq_info i;
+	unsigned readable = 0;
+	uint64_t sum = 0;
+	long long before, after, c;
+	int err;
+
+	irq_init(&o, &spare);
+	o.flags = MMIO_WINDOW_IRQ_MSI;
+	err = irq_open_raw(ctl, &o);
+	expect(err == ENXIO && o.refusal == MMIO_WINDOW_NO_IRQ,
+	       "MSI of pci-testdev (no MSI capability): %s, refusal %u", strerror(err), o.refusal);
+	irq_init(&o, &edu);
+	o.flags = MMIO_WINDOW_IRQ_MSI;
+	err = irq_open_raw(ctl, &o);
+	if (err) {
+		expect(false, "open edu's MSI: %s, refusal %u", strerror(err), o.refusal);
+		return;
+	}
+	i = irq_info(o.fd);
+	expect((i.state & MMIO_WINDOW_IRQ_IS_MSI) && !(i.state & MMIO_WINDOW_IRQ_MASKED) &&
+		       o.irq != 0,
+	       "edu's MSI: Linux interrupt %u, state 0x%x", o.irq, i.state);
+	before = proc_interrupts(o.irq);
+	edu_write(EDU_STATUS, edu_read(EDU_STATUS) | EDU_STATUS_IRQFACT);
+	for (uint32_t k = 1; k <= N; k++) {
+		edu_factorial(k);
+		if (irq_poll(o.fd, IRQ_WAIT_MS) & POLLIN)
+			readable++;
+		c = irq_read_now(o.fd);
+		if (c > 0)
+			sum += (uint64_t)c;
+		edu_write(EDU_IRQ_ACK, EDU_IRQ_FACT);
+	}
+	edu_write(EDU_STATUS, edu_read(EDU_STATUS) & ~EDU_STATUS_IRQFACT);
+	after = proc_interrupts(o.irq);
+	i = irq_info(o.fd);
+	expect(readable == N && sum == N && i.total == N,
+	       "%d factorials by MSI: readable %u times, %" PRIu64 " read, %" PRIu64 " counted", N,
+	       readable, sum, (uint64_t)i.total);
+	expect(after - before == N, "/proc/interrupts of the vector: %lld -> %lld", before, after);
+	expect(irq_unmask(o.fd) == 0 && !(irq_info(o.fd).state & MMIO_WINDOW_IRQ_MASKED),
+	       "UNMASK of an MSI is a no-op");
+	close(o.fd);
+	o.fd = irq_open(ctl, NULL);
+	if (o.fd < 0)
+		return;
+	edu_write(EDU_STATUS, edu_read(EDU_STATUS) | EDU_STATUS_IRQFACT);
+	edu_factorial(4);
+	expect(irq_poll(o.fd, IRQ_WAIT_MS) & POLLIN, "after the MSI, INTx interrupts again");
+	edu_write(EDU_IRQ_ACK, EDU_IRQ_FACT);
+	edu_write(EDU_STATUS, edu_read(EDU_STATUS) & ~EDU_STATUS_IRQFACT);
+	close(o.fd);
 }
 
 /* One holder per function, over every control descriptor. */
@@ -703,6 +765,7 @@ static const struct {
 	{ "pass", check_pass },
 	{ "nonroot", check_nonroot },
 	{ "rebind", check_rebind },
+	{ "msi", check_msi },
 };
 
 int main(int argc, char **argv)

@@ -99,6 +99,7 @@ struct mw_irq {
 	spinlock_t lock; /* the fields below; taken in the handler */
 	bool revoked;
 	bool masked;
+	bool msi; /* a message-signalled vector: nothing to mask */
 	u64 pending, total, unmasks;
 	wait_queue_head_t wait;
 };
@@ -730,6 +731,21 @@ static irqreturn_t mw_irq_handler(int irq, void *arg)
 	return IRQ_HANDLED;
 }
 
+/* An MSI is an edge the function sent: count it, nothing to mask. */
+static irqreturn_t mw_msi_handler(int irq, void *arg)
+{
+	struct mw_irq *q = arg;
+
+	spin_lock(&q->lock);
+	if (!q->revoked) {
+		q->pending++;
+		q->total++;
+	}
+	spin_unlock(&q->lock);
+	wake_up_interruptible_poll(&q->wait, EPOLLIN | EPOLLRDNORM);
+	return IRQ_HANDLED;
+}
+
 /*
  * Unmask unless the function still asserts INTx: then, as VFIO does, the
  * interrupt that unmasking would raise at once is counted here instead,
@@ -745,7 +761,7 @@ static int mw_irq_unmask(struct mw_irq *q, bool counted)
 	spin_lock_irqsave(&q->lock, flags);
 	if (q->revoked) {
 		ret = -ENODEV;
-	} else if (q->masked) {
+	} else if (q->masked && !q->msi) {
 		if (pci_check_and_unmask_intx(q->pdev)) {
 			q->masked = false;
 			q->unmasks += counted;
@@ -777,6 +793,10 @@ static void mw_irq_revoke(struct mw_irq *q)
 	 * handler left, an asserted line would be disabled as unhandled, and
 	 * other functions sharing it with it. */
 	free_irq(q->irq, q);
+	if (q->msi) {
+		pci_free_irq_vectors(q->pdev);
+		pci_clear_master(q->pdev);
+	}
 	pci_intx(q->pdev, 0);
 	pci_disable_device(q->pdev);
 	wake_up_interruptible_poll(&q->wait, EPOLLIN | EPOLLRDNORM | EPOLLERR | EPOLLHUP);
@@ -867,7 +887,7 @@ static long mw_irq_ioctl_info(struct mw_irq *q, void __user *uarg)
 	s.unmasks = q->unmasks;
 	s.irq = q->revoked ? 0 : q->irq;
 	s.state = (q->masked ? MMIO_WINDOW_IRQ_MASKED : 0) |
-		  (q->revoked ? MMIO_WINDOW_IRQ_REVOKED : 0);
+		  (q->revoked ? MMIO_WINDOW_IRQ_REVOKED : 0) | (q->msi ? MMIO_WINDOW_IRQ_IS_MSI : 0);
 	spin_unlock_irq(&q->lock);
 	return copy_to_user(uarg, &s, sizeof(s)) ? -EFAULT : 0;
 }
@@ -902,8 +922,8 @@ static int mw_irq_validate(const struct mmio_window_irq_open *a)
 {
 	int i;
 
-	if (a->size != sizeof(*a) || a->flags || a->pad0 || a->pad1 || a->pci_slot > 31 ||
-	    a->pci_function > 7)
+	if (a->size != sizeof(*a) || (a->flags & ~MMIO_WINDOW_IRQ_MSI) || a->pad0 || a->pad1 ||
+	    a->pci_slot > 31 || a->pci_function > 7)
 		return -EINVAL;
 	for (i = 0; i < ARRAY_SIZE(a->reserved); i++)
 		if (a->reserved[i])
@@ -951,7 +971,8 @@ static int mw_irq_attach(struct mw_control *ctl, struct mw_irq *q,
 		goto out;
 	}
 	pci_read_config_byte(pdev, PCI_INTERRUPT_PIN, &pin);
-	if (!pin || !pci_intx_mask_supported(pdev)) {
+	if (q->msi ? !pci_find_capability(pdev, PCI_CAP_ID_MSI)
+		   : !pin || !pci_intx_mask_supported(pdev)) {
 		ret = mw_refuse_irq(a, MMIO_WINDOW_NO_IRQ, -ENXIO);
 		goto out;
 	}
@@ -961,18 +982,29 @@ static int mw_irq_attach(struct mw_control *ctl, struct mw_irq *q,
 		ret = mw_refuse_irq(a, MMIO_WINDOW_NO_DEVICE, -ENODEV);
 		goto out;
 	}
-	if (!pdev->irq) {
+	pci_intx(pdev, 0);
+	if (q->msi) {
+		/* The message is a write the function makes: it must master. */
+		pci_set_master(pdev);
+		ret = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSI);
+		if (ret < 0) {
+			ret = mw_refuse_irq(a, MMIO_WINDOW_NO_IRQ, -ENXIO);
+			goto fail_master;
+		}
+		q->irq = pci_irq_vector(pdev, 0);
+		ret = request_irq(q->irq, mw_msi_handler, 0, "mmio-irq", q);
+	} else if (!pdev->irq) {
 		ret = mw_refuse_irq(a, MMIO_WINDOW_NO_IRQ, -ENXIO);
 		goto fail_enabled;
+	} else {
+		q->irq = pdev->irq;
+		q->masked = true;
+		ret = request_irq(q->irq, mw_irq_handler, IRQF_SHARED, "mmio-irq", q);
 	}
-	q->irq = pdev->irq;
-	q->masked = true;
-	pci_intx(pdev, 0);
-	ret = request_irq(q->irq, mw_irq_handler, IRQF_SHARED, "mmio-irq", q);
 	if (ret) {
 		ret = mw_refuse_irq(a, ret == -ENOMEM ? MMIO_WINDOW_NO_MEMORY : MMIO_WINDOW_NO_IRQ,
 				    ret);
-		goto fail_enabled;
+		goto fail_vectors;
 	}
 	mutex_lock(&ctl->lock);
 	q->id = ctl->next_irq_id++;
@@ -984,6 +1016,13 @@ static int mw_irq_attach(struct mw_control *ctl, struct mw_irq *q,
 	mw_irq_unmask(q, false);
 	return 0;
 
+fail_vectors:
+	if (q->msi)
+		pci_free_irq_vectors(pdev);
+fail_master:
+	if (q->msi)
+		pci_clear_master(pdev);
+	pci_intx(pdev, 0);
 fail_enabled:
 	pci_disable_device(pdev);
 out:
@@ -1011,6 +1050,7 @@ static int mw_irq_open(struct mw_control *ctl, struct mmio_window_irq_open *a,
 	spin_lock_init(&q->lock);
 	init_waitqueue_head(&q->wait);
 	q->pdev = pdev;
+	q->msi = a->flags & MMIO_WINDOW_IRQ_MSI;
 	ret = mw_irq_attach(ctl, q, a);
 	if (ret) {
 		pci_dev_put(pdev);

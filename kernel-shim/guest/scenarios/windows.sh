@@ -88,7 +88,7 @@ irqtest() {
 		failures=$((failures + _rc))
 	fi
 }
-irqtest count refusals busy revoke control-close mask pass nonroot rebind
+irqtest count refusals busy revoke control-close mask pass nonroot msi rebind
 
 # Interrupts through the server: the policy grants edu-driver (uid 1000)
 # op irq on edu; mmio-server hands the module's descriptor over.

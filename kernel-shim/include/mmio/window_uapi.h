@@ -299,13 +299,23 @@ struct mmio_window_stats {
 /* mmio_window_irq_info.state */
 #define MMIO_WINDOW_IRQ_MASKED	(1u << 0) /* INTx masked, waiting for UNMASK */
 #define MMIO_WINDOW_IRQ_REVOKED (1u << 1)
+#define MMIO_WINDOW_IRQ_IS_MSI	(1u << 2) /* opened with MMIO_WINDOW_IRQ_MSI */
+
+/*
+ * mmio_window_irq_open.flags: MMIO_WINDOW_IRQ_MSI takes the function's MSI
+ * (one vector; bus mastering is enabled for it) instead of INTx. A message
+ * is an edge: nothing stays asserted, so nothing is masked and UNMASK is a
+ * no-op; each message counts once. On revocation the vector is freed, bus
+ * mastering turned off and INTx left masked.
+ */
+#define MMIO_WINDOW_IRQ_MSI (1u << 0)
 
 /*
  * MMIO_WINDOW_IOC_IRQ_OPEN argument.
  *
  * In:
  *   size        MMIO_WINDOW_IRQ_OPEN_SIZE_V1.
- *   flags       0 (INTx; other bits are reserved for MSI).
+ *   flags       0 (INTx) or MMIO_WINDOW_IRQ_MSI.
  *   pci_domain, pci_bus, pci_slot (0..31), pci_function (0..7).
  * Out (on success):
  *   id          the interrupt's id (>= 1), for IRQ_REVOKE.
@@ -317,12 +327,13 @@ struct mmio_window_stats {
  * Errors, checked in this order:
  *   EPERM       the caller lacks CAP_SYS_RAWIO.
  *   EFAULT      the argument is not readable/writable memory.
- *   EINVAL      bad size, non-zero flags, pad or reserved field, slot > 31,
+ *   EINVAL      bad size, unknown flag, non-zero pad or reserved field, slot > 31,
  *               function > 7 (refusal BAD_ARGUMENT).
  *   ENODEV      no such PCI function, or it cannot be enabled (NO_DEVICE).
  *   EBUSY       a kernel driver is bound to it (DRIVER_BOUND), or its
  *               interrupt is held already (IRQ_HELD).
- *   ENXIO       no INTx pin or line, or INTx cannot be masked (NO_IRQ).
+ *   ENXIO       no INTx pin or line, or INTx cannot be masked; with
+ *               MMIO_WINDOW_IRQ_MSI: no MSI capability, or no vector (NO_IRQ).
  *   ENOMEM, EMFILE, ENFILE  out of memory or descriptors (NO_MEMORY); any
  *               other errno of request_irq() is passed on (NO_IRQ).
  */
