@@ -389,6 +389,31 @@ static void check_refusals(int ctl)
 	close(fd);
 }
 
+static int sysfs_write(const char *path, const char *text);
+
+/* Try to bind uio_pci_generic to edu: 0 if it is bound afterwards (and
+ * unbound again), else the errno; the override is cleared either way. */
+static int edu_bind_try(void)
+{
+	char bdf[16], path[160];
+	int err;
+
+	snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%x", edu.domain, edu.bus, edu.device,
+		 edu.function);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
+	err = sysfs_write(path, "uio_pci_generic");
+	if (!err)
+		err = sysfs_write("/sys/bus/pci/drivers_probe", bdf);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
+	if (!err && access(path, F_OK) != 0)
+		err = ENODEV;
+	if (!err)
+		sysfs_write("/sys/bus/pci/drivers/uio_pci_generic/unbind", bdf);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver_override", bdf);
+	sysfs_write(path, "\n");
+	return err;
+}
+
 /*
  * edu's MSI: each factorial is one message, counted once, nothing masked;
  * afterwards INTx works again. A function without MSI is refused.
@@ -439,6 +464,9 @@ static void check_msi(int ctl)
 	expect(after - before == N, "/proc/interrupts of the vector: %lld -> %lld", before, after);
 	expect(irq_unmask(o.fd) == 0 && !(irq_info(o.fd).state & MMIO_WINDOW_IRQ_MASKED),
 	       "UNMASK of an MSI is a no-op");
+	err = edu_bind_try();
+	expect(err != 0 && !(irq_info(o.fd).state & MMIO_WINDOW_IRQ_REVOKED),
+	       "a driver cannot bind while the MSI is held (%s), and it stays held", strerror(err));
 	close(o.fd);
 	o.fd = irq_open(ctl, NULL);
 	if (o.fd < 0)

@@ -100,6 +100,7 @@ struct mw_irq {
 	bool revoked;
 	bool masked;
 	bool msi; /* a message-signalled vector: nothing to mask */
+	void *msi_group; /* the devres the kernel's MSI code adds, for its release */
 	u64 pending, total, unmasks;
 	wait_queue_head_t wait;
 };
@@ -777,6 +778,40 @@ static int mw_irq_unmask(struct mw_irq *q, bool counted)
 	return ret;
 }
 
+/*
+ * The kernel's MSI code keeps its per-device data as a devres of the
+ * function, released at a driver's unbind; with no driver it would stay,
+ * and the next driver's probe would fail ("Resources present before
+ * probing"). So the vectors are allocated in a devres group of our own,
+ * released with them.
+ */
+static int mw_msi_alloc(struct mw_irq *q)
+{
+	struct device *dev = &q->pdev->dev;
+	int ret;
+
+	q->msi_group = devres_open_group(dev, NULL, GFP_KERNEL);
+	if (!q->msi_group)
+		return -ENOMEM;
+	ret = pci_alloc_irq_vectors(q->pdev, 1, 1, PCI_IRQ_MSI);
+	devres_close_group(dev, q->msi_group);
+	if (ret < 0) {
+		devres_release_group(dev, q->msi_group);
+		q->msi_group = NULL;
+		return ret;
+	}
+	return 0;
+}
+
+static void mw_msi_free(struct mw_irq *q)
+{
+	pci_free_irq_vectors(q->pdev);
+	if (q->msi_group)
+		devres_release_group(&q->pdev->dev, q->msi_group);
+	q->msi_group = NULL;
+	pci_clear_master(q->pdev);
+}
+
 /* Called with ctl->lock held. Frees the line; the function stays masked. */
 static void mw_irq_revoke(struct mw_irq *q)
 {
@@ -793,10 +828,8 @@ static void mw_irq_revoke(struct mw_irq *q)
 	 * handler left, an asserted line would be disabled as unhandled, and
 	 * other functions sharing it with it. */
 	free_irq(q->irq, q);
-	if (q->msi) {
-		pci_free_irq_vectors(q->pdev);
-		pci_clear_master(q->pdev);
-	}
+	if (q->msi)
+		mw_msi_free(q);
 	pci_intx(q->pdev, 0);
 	pci_disable_device(q->pdev);
 	wake_up_interruptible_poll(&q->wait, EPOLLIN | EPOLLRDNORM | EPOLLERR | EPOLLHUP);
@@ -986,10 +1019,13 @@ static int mw_irq_attach(struct mw_control *ctl, struct mw_irq *q,
 	if (q->msi) {
 		/* The message is a write the function makes: it must master. */
 		pci_set_master(pdev);
-		ret = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSI);
+		ret = mw_msi_alloc(q);
 		if (ret < 0) {
-			ret = mw_refuse_irq(a, MMIO_WINDOW_NO_IRQ, -ENXIO);
-			goto fail_master;
+			pci_clear_master(pdev);
+			ret = mw_refuse_irq(a, ret == -ENOMEM ? MMIO_WINDOW_NO_MEMORY
+							     : MMIO_WINDOW_NO_IRQ,
+					    ret == -ENOMEM ? -ENOMEM : -ENXIO);
+			goto fail_intx;
 		}
 		q->irq = pci_irq_vector(pdev, 0);
 		ret = request_irq(q->irq, mw_msi_handler, 0, "mmio-irq", q);
@@ -1018,10 +1054,8 @@ static int mw_irq_attach(struct mw_control *ctl, struct mw_irq *q,
 
 fail_vectors:
 	if (q->msi)
-		pci_free_irq_vectors(pdev);
-fail_master:
-	if (q->msi)
-		pci_clear_master(pdev);
+		mw_msi_free(q);
+fail_intx:
 	pci_intx(pdev, 0);
 fail_enabled:
 	pci_disable_device(pdev);

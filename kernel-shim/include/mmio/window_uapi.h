@@ -306,7 +306,9 @@ struct mmio_window_stats {
  * (one vector; bus mastering is enabled for it) instead of INTx. A message
  * is an edge: nothing stays asserted, so nothing is masked and UNMASK is a
  * no-op; each message counts once. On revocation the vector is freed, bus
- * mastering turned off and INTx left masked.
+ * mastering turned off and INTx left masked. While the vector is held, a
+ * kernel driver cannot bind to the function (its probe finds the MSI
+ * code's resources and fails with EBUSY); INTx is revoked by a bind.
  */
 #define MMIO_WINDOW_IRQ_MSI (1u << 0)
 
