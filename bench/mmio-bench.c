@@ -18,6 +18,13 @@
  *    ceiling), an 8-byte volatile copy loop on a raw mapping of the same
  *    device (direct).
  *
+ *  - with --irq REGION (QEMU's edu): a factorial woken by the device's
+ *    interrupt (mmio_irq_wait()) against the same factorial waited for with
+ *    mmio_poll32() on the status register, on the same direct handle: the
+ *    latency from the write that starts it to the driver awake, and the
+ *    driver's CPU time per completed factorial (the thread's, so a spinning
+ *    poll shows; the server's is not in either).
+ *
  * The raw mapping is obtained as a driver without libmmio would get it
  * (HELLO, OPEN, MAP, the descriptor channel) and accessed with no checks.
  *
@@ -798,6 +805,10 @@ static void print_table(void)
 	       "       register rules against the same grant without (--rules-baseline);\n"
 	       "       \"lookup\": the server's lookup in 64 rules alone (mmio_register_check()),\n"
 	       "       its ratio the share of such a read32's time.\n"
+	       "fact irq (--irq): \"latency\" from the write that starts edu's factorial to\n"
+	       "       mmio_irq_wait() returning, against mmio_poll32() on the status register\n"
+	       "       (direct); \"cpu\" the driver thread's CPU time per factorial, interrupt\n"
+	       "       (wait, acknowledge, unmask) against polling; ratio = irq / poll.\n"
 	       "read32 proxied, mailbox: \"batch N\" N read32 once-ops in one mmio_batch_run()\n"
 	       "       (one request) against N single calls on the same client; ns/op is per\n"
 	       "       read, the ratio is the batch's time over the single calls'.\n"
@@ -951,6 +962,21 @@ static int write_svg(const char *path, const char *title)
 			W - R + 16, ly, W - R + 46, ly, se->color, se->dash, W - R + 52, ly + 4,
 			se->label);
 	}
+	/* --irq: the factorial's two rows, as text under the legend. */
+	for (size_t i = 0, k = 0; i < nresults; i++) {
+		const struct result *r = &results[i];
+
+		if (strcmp(r->what, "fact") != 0 || r->nbase == 0)
+			continue;
+		if (k++ == 0)
+			fprintf(f,
+				"<text x=\"%.0f\" y=\"%.0f\">edu factorial, irq vs "
+				"poll32:</text>\n",
+				W - R + 16, H - B - 40);
+		fprintf(f, "<text x=\"%.0f\" y=\"%.0f\">%s %.1f us vs %.1f us (x%.2f)</text>\n",
+			W - R + 16, H - B - 40 + 18 * (double)k, r->shape, r->ns_op / 1000,
+			r->base[0].value / 1000, r->base[0].ratio);
+	}
 #undef PX
 #undef PY
 	fprintf(f, "</svg>\n");
@@ -980,6 +1006,107 @@ static size_t parse_sizes(const char *list, size_t *out)
 	return n;
 }
 
+/* ------------------------------------------------------------------------
+ * Interrupts against polling (edu's factorial).
+ * ------------------------------------------------------------------------ */
+
+#define EDU_FACTORIAL  0x08
+#define EDU_STATUS     0x20
+#define EDU_BUSY       0x01u
+#define EDU_IRQFACT    0x80u
+#define EDU_IRQ_STATUS 0x24
+#define EDU_IRQ_ACK    0x64
+#define IRQ_FACTS      64 /* factorials per round and way */
+#define IRQ_TIMEOUT_US 1000000
+
+static double thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* One factorial, woken by the interrupt (@irq) or by polling (NULL): the
+ * wall time from the write to the wake into *@wall; MMIO_OK or an error. */
+static int irq_factorial(mmio_region *r, mmio_irq *irq, uint32_t n, double *wall)
+{
+	uint32_t v = 0;
+	uint64_t count = 0;
+	double t0 = now_ns();
+	int st = mmio_write32(r, EDU_FACTORIAL, n);
+
+	if (st == MMIO_OK)
+		st = irq ? mmio_irq_wait(irq, IRQ_TIMEOUT_US, &count)
+			 : mmio_poll32(r, EDU_STATUS, EDU_BUSY, 0, IRQ_TIMEOUT_US, &v);
+	*wall = now_ns() - t0;
+	if (st != MMIO_OK || !irq)
+		return st;
+	if (count != 1)
+		return MMIO_EINTERNAL;
+	st = mmio_read32(r, EDU_IRQ_STATUS, &v);
+	if (st == MMIO_OK)
+		st = mmio_write32(r, EDU_IRQ_ACK, v);
+	return st == MMIO_OK ? mmio_irq_unmask(irq) : st;
+}
+
+/* IRQ_FACTS factorials one way: the median wall time and the CPU time per
+ * factorial. */
+static int irq_round(mmio_region *r, mmio_irq *irq, double *wall, double *cpu)
+{
+	double w[IRQ_FACTS], c0 = thread_cpu_ns();
+	int st = MMIO_OK;
+
+	for (unsigned k = 0; k < IRQ_FACTS && st == MMIO_OK; k++)
+		st = irq_factorial(r, irq, k % 12 + 1, &w[k]);
+	*cpu = (thread_cpu_ns() - c0) / IRQ_FACTS;
+	*wall = median(w, IRQ_FACTS);
+	return st;
+}
+
+static void bench_irq(mmio_client *c, const char *name)
+{
+	double wi[ROUNDS_MAX], wp[ROUNDS_MAX], ci[ROUNDS_MAX], cp[ROUNDS_MAX];
+	double rw[ROUNDS_MAX], rc[ROUNDS_MAX];
+	struct result *res;
+	mmio_region *r;
+	mmio_irq *irq;
+	uint32_t status = 0;
+	int st = mmio_open(c, name, MMIO_OPEN_DIRECT, &r);
+
+	if (st != MMIO_OK)
+		die("irq: open", st);
+	st = mmio_irq_open(c, name, &irq);
+	if (st != MMIO_OK)
+		die("irq: mmio_irq_open", st);
+	st = mmio_read32(r, EDU_STATUS, &status);
+	for (int i = 0; i < rounds && st == MMIO_OK; i++) {
+		st = mmio_write32(r, EDU_STATUS, status | EDU_IRQFACT);
+		if (st == MMIO_OK)
+			st = irq_round(r, irq, &wi[i], &ci[i]);
+		if (st == MMIO_OK)
+			st = mmio_write32(r, EDU_STATUS, status & ~EDU_IRQFACT);
+		if (st == MMIO_OK)
+			st = irq_round(r, NULL, &wp[i], &cp[i]);
+		rw[i] = wi[i] / wp[i];
+		rc[i] = ci[i] / cp[i];
+	}
+	if (st != MMIO_OK)
+		die("irq: a factorial", st);
+	mmio_irq_close(irq);
+	mmio_close(r);
+	res = result_add("fact", "irq", 0);
+	res->shape = "latency";
+	res->reads = 1;
+	res->ns_op = median(wi, (size_t)rounds);
+	base_add(res, "poll32 latency", median(wp, (size_t)rounds), median(rw, (size_t)rounds));
+	res = result_add("fact", "irq", 0);
+	res->shape = "cpu";
+	res->reads = 1;
+	res->ns_op = median(ci, (size_t)rounds);
+	base_add(res, "poll32 cpu", median(cp, (size_t)rounds), median(rc, (size_t)rounds));
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -987,7 +1114,7 @@ static void usage(FILE *f)
 		"                  [--rules-region NAME --rules-baseline NAME]\n"
 		"                  [--mode proxied|shared|direct|all] [--sizes LIST]\n"
 		"                  [--round-ms MS] [--rounds N]\n"
-		"                  [--json FILE] [--svg FILE] [--title TEXT]\n"
+		"                  [--json FILE] [--svg FILE] [--title TEXT] [--irq NAME]\n"
 		"\n"
 		"Measure once-op latency and bulk copy throughput through libmmio, proxied\n"
 		"and direct, against baselines measured in the same run: a bare nng round\n"
@@ -1009,7 +1136,9 @@ static void usage(FILE *f)
 		"      --rounds N         rounds per measurement, odd, 3 to 99 (default 5)\n"
 		"      --json FILE        also write the results as JSON\n"
 		"      --svg FILE         also plot throughput against size as SVG\n"
-		"      --title TEXT       the plot's title\n",
+		"      --title TEXT       the plot's title\n"
+		"      --irq NAME         also edu's factorial woken by its interrupt against\n"
+		"                         mmio_poll32() (ops once, poll, map, irq on NAME)\n",
 		MMIO_DEFAULT_URL);
 }
 
@@ -1423,11 +1552,12 @@ int main(int argc, char **argv)
 		{ "json", required_argument, NULL, 'j' },
 		{ "svg", required_argument, NULL, 'g' },
 		{ "title", required_argument, NULL, 't' },
+		{ "irq", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *url = NULL, *region = "bench", *once_region = NULL, *mode = "all";
-	const char *rules_region = NULL, *rules_base = NULL;
+	const char *rules_region = NULL, *rules_base = NULL, *irq_region = NULL;
 	const char *json = NULL, *svg = NULL, *title = "mmio-bench: bulk copy throughput";
 	size_t sizes[MAX_SIZES] = { 64,	       256,	   1u << 10, 4u << 10, 16u << 10,
 				    64u << 10, 256u << 10, 1u << 20, 4u << 20, 16u << 20 };
@@ -1447,6 +1577,9 @@ int main(int argc, char **argv)
 			break;
 		case 'o':
 			once_region = optarg;
+			break;
+		case 'i':
+			irq_region = optarg;
 			break;
 		case 'e':
 			rules_region = optarg;
@@ -1560,6 +1693,8 @@ int main(int argc, char **argv)
 					      : c,
 			   url_resolve(url), region, (enum bulk_mode)m, sizes, nsizes, bulk_sock);
 	}
+	if (irq_region)
+		bench_irq(c, irq_region);
 	mmio_disconnect(c_msg);
 	mmio_disconnect(c_shm);
 	mmio_disconnect(c);

@@ -39,6 +39,11 @@ static const char usage_text[] =
 	"  fill REGION OFFSET LEN [BYTE]     store BYTE (default 0) to LEN bytes\n"
 	"  save REGION OFFSET LEN FILE       copy LEN bytes into FILE ('-': stdout)\n"
 	"  load REGION OFFSET FILE           copy FILE ('-': stdin) into the region\n"
+	"  irq REGION [COUNT]                hold the interrupt of REGION's device and\n"
+	"                                    wait for COUNT (default 1) interrupts,\n"
+	"                                    printing the total after each; it unmasks\n"
+	"                                    after each one, so a device not acknowledged\n"
+	"                                    by then counts again at once\n"
 	"  stats                             the server's counters\n"
 	"\n"
 	"Options:\n"
@@ -562,7 +567,8 @@ struct command {
 		CMD_DUMP,
 		CMD_FILL,
 		CMD_SAVE,
-		CMD_LOAD
+		CMD_LOAD,
+		CMD_IRQ
 	} kind;
 	const char *region;
 	const char *file; /* save, load */
@@ -650,11 +656,51 @@ static int cmd_poll(mmio_client *c, const struct command *cmd)
 	return status == MMIO_OK ? 0 : fail(status, what);
 }
 
+/* Hold REGION's interrupt until COUNT interrupts came; prints the total
+ * after each wait. */
+static int cmd_irq(mmio_client *c, const struct command *cmd)
+{
+	char what[128];
+	uint64_t total = 0, n = 0;
+	mmio_irq *irq;
+	int status;
+
+	snprintf(what, sizeof(what), "irq %s", cmd->region);
+	status = mmio_irq_open(c, cmd->region, &irq);
+	if (status != MMIO_OK)
+		return fail(status, what);
+	while (total < cmd->len) {
+		status = mmio_irq_wait(irq, -1, &n);
+		if (status != MMIO_OK)
+			break;
+		total += n;
+		printf("%" PRIu64 "\n", total);
+		fflush(stdout);
+		if (total < cmd->len)
+			status = mmio_irq_unmask(irq);
+		if (status != MMIO_OK)
+			break;
+	}
+	mmio_irq_close(irq);
+	return status == MMIO_OK ? 0 : fail(status, what);
+}
+
 static int parse_command(int argc, char **argv, struct command *cmd)
 {
 	const char *name = argv[0];
 
 	memset(cmd, 0, sizeof(*cmd));
+	if (strcmp(name, "irq") == 0) {
+		if (argc < 2 || argc > 3)
+			return usage_error("%s", "usage: irq REGION [COUNT]");
+		cmd->len = 1;
+		if (argc == 3 && (!parse_size(argv[2], &cmd->len) || cmd->len == 0))
+			return usage_error("bad COUNT '%s' (a C integer constant, at least 1)",
+					   argv[2]);
+		cmd->region = argv[1];
+		cmd->kind = CMD_IRQ;
+		return 0;
+	}
 	if (strcmp(name, "list") == 0 && argc == 2 && strcmp(argv[1], "-v") == 0) {
 		verbose = true;
 		cmd->kind = CMD_LIST;
@@ -769,6 +815,8 @@ static int run_command(mmio_client *c, const struct command *cmd)
 		return cmd_write(c, cmd->region, cmd->off, width, cmd->value);
 	case CMD_POLL:
 		return cmd_poll(c, cmd);
+	case CMD_IRQ:
+		return cmd_irq(c, cmd);
 	case CMD_DUMP:
 		return cmd_dump(c, cmd->region, cmd->off, cmd->len);
 	case CMD_SAVE:

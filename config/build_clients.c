@@ -35,7 +35,8 @@ static bool build_ops(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 	bool ok = true;
 
 	if (rg->ops_count == 0) {
-		ERR_AT(b, ops, "ops is empty: list at least one of once, bulk, fill, poll, map");
+		ERR_AT(b, ops,
+		       "ops is empty: list at least one of once, bulk, fill, poll, map, irq");
 		return false;
 	}
 	for (unsigned k = 0; k < rg->ops_count; k++) {
@@ -44,7 +45,7 @@ static bool build_ops(struct cfg_builder *b, const struct cfg_raw_grant *rg,
 		unsigned bit = op_bit(rg->ops[k]);
 
 		if (bit == 0) {
-			ERR_AT(b, n, "unknown op '%s' (ops are once, bulk, fill, poll, map)",
+			ERR_AT(b, n, "unknown op '%s' (ops are once, bulk, fill, poll, map, irq)",
 			       cfg_quote(&q, rg->ops[k]));
 			ok = false;
 		} else if (g->ops & bit) {
@@ -251,6 +252,15 @@ static bool grant_op_rules(struct cfg_builder *b, const struct cfg_raw_grant *rg
 		ERR_AT(b, op_node(rg, ops, MMIO_OPS_MAP),
 		       "map needs read access: a mapping cannot be write-only (access is '%s')",
 		       rg->access);
+		ok = false;
+	}
+	/* An interrupt is a PCI function's: a simulated device or a physical
+	 * range has none to grant. */
+	if ((g->ops & MMIO_OPS_IRQ) && g->region->source != CFG_SOURCE_PCI &&
+	    g->region->source != CFG_SOURCE_PCI_ID) {
+		ERR_AT(b, op_node(rg, ops, MMIO_OPS_IRQ),
+		       "irq needs a pci region: region '%s' is %s, which has no interrupt",
+		       cfg_quote(&q, g->region->name), cfg_source_name(g->region->source));
 		ok = false;
 	}
 	/* Every access through registers is checked at its register; a copy, a

@@ -22,6 +22,10 @@ _Static_assert(sizeof(struct mmio_window_revoke) == MMIO_WINDOW_REVOKE_SIZE_V1,
 	       "mmio_window_revoke layout");
 _Static_assert(sizeof(struct mmio_window_stats) == MMIO_WINDOW_STATS_SIZE_V1,
 	       "mmio_window_stats layout");
+_Static_assert(sizeof(struct mmio_window_irq_open) == MMIO_WINDOW_IRQ_OPEN_SIZE_V1,
+	       "mmio_window_irq_open layout");
+_Static_assert(sizeof(struct mmio_window_irq_info) == MMIO_WINDOW_IRQ_INFO_SIZE_V1,
+	       "mmio_window_irq_info layout");
 _Static_assert(MMIO_WINDOW_MAX_LENGTH == 1ull << 30, "the sentence below says 1 GiB");
 _Static_assert(MMIO_WINDOW_CACHE_UC == MMIO_CACHE_UNCACHED &&
 		       MMIO_WINDOW_CACHE_WC == MMIO_CACHE_WRITE_COMBINING &&
@@ -230,5 +234,125 @@ int shim_window_stats(int control, uint64_t id, struct mmio_window_stats *out, c
 		return MMIO_ENOENT;
 	}
 	shim_errorf(err, errlen, "window statistics: %s", strerror(errno));
+	return MMIO_EINTERNAL;
+}
+
+int shim_irq_open(int control, const struct shim_pci_address *fn, struct shim_irq_made *out,
+		  char *err, size_t errlen)
+{
+	struct mmio_window_irq_open o;
+	const char *cause;
+	int status;
+
+	out->fd = -1;
+	out->id = 0;
+	out->irq = 0;
+	memset(&o, 0, sizeof(o));
+	o.size = sizeof(o);
+	o.pci_domain = fn->domain;
+	o.pci_bus = fn->bus;
+	o.pci_slot = fn->device;
+	o.pci_function = fn->function;
+	o.fd = -1;
+	if (ioctl(control, MMIO_WINDOW_IOC_IRQ_OPEN, &o) == 0) {
+		out->fd = o.fd;
+		out->id = o.id;
+		out->irq = o.irq;
+		return MMIO_OK;
+	}
+	switch (o.refusal) {
+	case MMIO_WINDOW_NO_DEVICE:
+		status = MMIO_ENOENT;
+		cause = "no such PCI function, or it cannot be enabled";
+		break;
+	case MMIO_WINDOW_DRIVER_BOUND:
+		status = MMIO_EBUSY;
+		cause = "a kernel driver is bound to the function (unbind it first)";
+		break;
+	case MMIO_WINDOW_IRQ_HELD:
+		status = MMIO_EBUSY;
+		cause = "another descriptor holds the function's interrupt";
+		break;
+	case MMIO_WINDOW_NO_IRQ:
+		status = MMIO_EINVAL;
+		cause = "the function has no INTx line, or cannot mask INTx (PCI 2.3)";
+		break;
+	case MMIO_WINDOW_NO_MEMORY:
+		status = MMIO_ENOMEM;
+		cause = "the kernel is out of memory or descriptors";
+		break;
+	default:
+		status = errno == EPERM ? MMIO_EACCES : MMIO_EINTERNAL;
+		cause = errno == EPERM ? "the caller lacks CAP_SYS_RAWIO" : NULL;
+		break;
+	}
+	if (cause)
+		shim_errorf(err, errlen, "interrupt of %04x:%02x:%02x.%x refused: %s (%s)",
+			    fn->domain, fn->bus, fn->device, fn->function, cause, strerror(errno));
+	else
+		shim_errorf(err, errlen,
+			    "interrupt of %04x:%02x:%02x.%x: the mmio-window module says %s",
+			    fn->domain, fn->bus, fn->device, fn->function, strerror(errno));
+	return status;
+}
+
+int shim_irq_revoke(int control, uint64_t id, char *err, size_t errlen)
+{
+	struct mmio_window_revoke r;
+
+	memset(&r, 0, sizeof(r));
+	r.size = sizeof(r);
+	r.id = id;
+	if (ioctl(control, MMIO_WINDOW_IOC_IRQ_REVOKE, &r) == 0)
+		return MMIO_OK;
+	if (errno == ENOENT) {
+		shim_errorf(err, errlen,
+			    "interrupt %" PRIu64 ": this control descriptor never opened it", id);
+		return MMIO_ENOENT;
+	}
+	shim_errorf(err, errlen, "revoking interrupt %" PRIu64 ": %s", id, strerror(errno));
+	return MMIO_EINTERNAL;
+}
+
+bool shim_irq_held(int control, uint64_t id)
+{
+	struct mmio_window_revoke r;
+
+	memset(&r, 0, sizeof(r));
+	r.size = sizeof(r);
+	r.flags = MMIO_WINDOW_IRQ_PROBE;
+	r.id = id;
+	return ioctl(control, MMIO_WINDOW_IOC_IRQ_REVOKE, &r) == 0;
+}
+
+int shim_irq_unmask(int fd, char *err, size_t errlen)
+{
+	if (ioctl(fd, MMIO_WINDOW_IRQ_IOC_UNMASK, 0) == 0)
+		return MMIO_OK;
+	if (errno == ENODEV) {
+		shim_errorf(err, errlen, "unmask: the interrupt has been revoked");
+		return MMIO_EREVOKED;
+	}
+	if (errno == ENOTTY || errno == EBADF) {
+		shim_errorf(err, errlen, "unmask: descriptor %d is not an interrupt (%s)", fd,
+			    strerror(errno));
+		return MMIO_EINVAL;
+	}
+	shim_errorf(err, errlen, "unmask: %s", strerror(errno));
+	return MMIO_EINTERNAL;
+}
+
+int shim_irq_info(int fd, struct mmio_window_irq_info *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	if (ioctl(fd, MMIO_WINDOW_IRQ_IOC_INFO, out) == 0)
+		return MMIO_OK;
+	if (errno == ENOTTY || errno == EBADF) {
+		shim_errorf(err, errlen, "descriptor %d is not an interrupt (%s)", fd,
+			    strerror(errno));
+		return MMIO_EINVAL;
+	}
+	shim_errorf(err, errlen, "interrupt information: %s", strerror(errno));
 	return MMIO_EINTERNAL;
 }

@@ -25,6 +25,7 @@ static const char *const opcode_names[] = {
 	[PROTO_OP_MAILBOX] = "MAILBOX",
 	[PROTO_OP_READ_ROWS] = "READ_ROWS",
 	[PROTO_OP_WRITE_ROWS] = "WRITE_ROWS",
+	[PROTO_OP_IRQ] = "IRQ",
 };
 _Static_assert(sizeof(opcode_names) / sizeof(opcode_names[0]) == PROTO_OP_MAX + 1,
 	       "opcode_names must name every opcode");

@@ -26,7 +26,7 @@ static bool cause_valid(unsigned code, uint64_t a, uint64_t b)
 	case MMIO_REASON_BUSY:
 		return a >= 1 && a <= MMIO_BUSY_MAX &&
 		       (a == MMIO_BUSY_IN_USE || a == MMIO_BUSY_MAILBOXES ||
-			a >= MMIO_BUSY_REQUESTS || b == 0);
+			(a >= MMIO_BUSY_REQUESTS && a <= MMIO_BUSY_ALL_POLLS) || b == 0);
 	case MMIO_REASON_LIMIT:
 		return a >= 1 && a <= MMIO_LIMIT_MAX;
 	case MMIO_REASON_ARGUMENT:
@@ -245,6 +245,8 @@ static const struct sentence busy[] = {
 				  .after = " polls waiting, the server's limits.max_polls_per_uid "
 					   "(none without a grant)",
 				  .with_b = true },
+	[MMIO_BUSY_IRQ] = { .before = "another client holds this device's interrupt (one holder "
+				      "at a time; the server's log names it)" },
 	[MMIO_BUSY_ALL_POLLS] = { .before = "all clients together have ",
 				  .after = " polls waiting, the server's limits.max_polls_total",
 				  .with_b = true },

@@ -23,6 +23,7 @@ static enum body_kind body_kind(unsigned opcode)
 	case PROTO_OP_MAP:
 	case PROTO_OP_STATS:
 	case PROTO_OP_BUF_ATTACH:
+	case PROTO_OP_IRQ:
 		return BODY_IF_OK;
 	case PROTO_OP_POLL:
 		return BODY_POLL;
@@ -243,6 +244,9 @@ static void body_write(struct proto_writer *w, const struct proto_reply *rep)
 		break;
 	case PROTO_OP_BUF_ATTACH:
 		proto_write_u64(w, rep->buf_attach.token);
+		break;
+	case PROTO_OP_IRQ:
+		proto_write_u64(w, rep->irq.token);
 		break;
 	case PROTO_OP_STATS:
 		proto_write_u32(w, rep->stats.count);
@@ -483,6 +487,11 @@ static int body_read(struct proto_reader *r, struct proto_reply *out)
 		if (r->left != PROTO_BUF_ATTACH_REP_SIZE)
 			return MMIO_EPROTO;
 		out->buf_attach.token = proto_read_u64(r);
+		return MMIO_OK;
+	case PROTO_OP_IRQ:
+		if (r->left != 8)
+			return MMIO_EPROTO;
+		out->irq.token = proto_read_u64(r);
 		return MMIO_OK;
 	default:
 		return MMIO_OK;

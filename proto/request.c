@@ -60,6 +60,8 @@ static bool request_encodable(const struct proto_request *req)
 	case PROTO_OP_WRITE_SPAN:
 	case PROTO_OP_MAILBOX:
 		return true;
+	case PROTO_OP_IRQ:
+		return proto_name_cstr_valid(req->irq.name);
 	case PROTO_OP_OPEN:
 		return proto_name_cstr_valid(req->open.name) &&
 		       (req->open.flags & ~PROTO_OPEN_FLAGS) == 0;
@@ -102,6 +104,9 @@ static void request_body_write(struct proto_writer *w, const struct proto_reques
 		break;
 	case PROTO_OP_CLOSE:
 		proto_write_u32(w, req->close.handle);
+		break;
+	case PROTO_OP_IRQ:
+		proto_name_write(w, req->irq.name);
 		break;
 	case PROTO_OP_MAP:
 		proto_write_u32(w, req->map.handle);
@@ -402,6 +407,8 @@ static int request_body_read(struct proto_reader *r, struct proto_request *out)
 		return open_read(r, &out->open);
 	case PROTO_OP_CLOSE:
 		return handle_read(r, &out->close);
+	case PROTO_OP_IRQ:
+		return proto_name_read(r, out->irq.name) ? MMIO_OK : MMIO_EPROTO;
 	case PROTO_OP_READ_ONCE:
 		return read_once_read(r, &out->read_once);
 	case PROTO_OP_WRITE_ONCE:

@@ -62,8 +62,9 @@ static const struct srv_op ops[PROTO_OP_MAX + 1] = {
 	[PROTO_OP_MAILBOX] = { srv_op_mailbox, NO_HANDLE(SRV_CHECK_HANDLER) },
 	[PROTO_OP_READ_ROWS] = { srv_op_read_rows, ROWS(READ) },
 	[PROTO_OP_WRITE_ROWS] = { srv_op_write_rows, ROWS(WRITE) },
+	[PROTO_OP_IRQ] = { srv_op_irq, NO_HANDLE(SRV_CHECK_HANDLER) },
 };
-_Static_assert(PROTO_OP_MAX == PROTO_OP_WRITE_ROWS, "every opcode has its dispatch entry");
+_Static_assert(PROTO_OP_MAX == PROTO_OP_IRQ, "every opcode has its dispatch entry");
 /* The field types the table's offsets stand for (target_of()). */
 #define FIELD_IS(field, type) (sizeof(((struct proto_request *)0)->field) == sizeof(type))
 _Static_assert(FIELD_IS(read_once.handle, uint32_t) && FIELD_IS(read_once.width, uint32_t) &&

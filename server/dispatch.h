@@ -137,6 +137,8 @@ enum srv_outcome srv_op_write_span(struct srv_request *r);
 enum srv_outcome srv_op_mailbox(struct srv_request *r);
 enum srv_outcome srv_op_read_rows(struct srv_request *r);
 enum srv_outcome srv_op_write_rows(struct srv_request *r);
+/* irq.c */
+enum srv_outcome srv_op_irq(struct srv_request *r);
 
 /* Free the handler-owned memory of a finished request (not msg or references). */
 void srv_request_release(struct srv_request *r);

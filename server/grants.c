@@ -211,6 +211,24 @@ int srv_grant_buffer_token(struct srv_session *s, uint64_t length, uint64_t *tok
 	return status;
 }
 
+int srv_grant_fd_token(struct srv_session *s, int fd, uint64_t *token, struct mmio_reason *why)
+{
+	struct token t = { .fd = fd };
+	int status;
+
+	if (!chan_running || token_value(&t.value) != MMIO_OK) {
+		close(fd);
+		return chan_running ? MMIO_EINTERNAL : MMIO_EACCES;
+	}
+	t.uid = s->peer.uid;
+	t.pipe_id = s->pipe_id;
+	t.expires_ns = srv_now_ns() + (uint64_t)SRV_TOKEN_LIFETIME_MS * 1000000u;
+	status = token_add(&t, why);
+	if (status == MMIO_OK)
+		*token = t.value;
+	return status;
+}
+
 /* Drop the unclaimed tokens of session @pipe_id: all of them (@all), or
  * the MAP tokens of its handle @handle. */
 static void tokens_forget(uint32_t pipe_id, bool all, uint32_t handle)

@@ -182,6 +182,7 @@ static void policy_reload(void)
 	srv_limits_apply(cfg_policy_server(p));
 	pthread_mutex_unlock(&srv.gen_lock);
 	srv_handles_revalidate();
+	srv_irq_revalidate(fresh);
 	revoked = atomic_load(&srv.stats.revoked) - revoked;
 	srv_doors_sync(atomic_load(&doors), p);
 	atomic_fetch_add(&srv.stats.reloads, 1);
@@ -466,6 +467,7 @@ static void server_stop(nng_socket sock, int watch, int sigfd)
 	srv_grants_stop();
 	stop_at("revoking every window");
 	srv_windows_stop();
+	srv_irq_stop();
 	stop_at("closing the listeners");
 	srv_listener_close(listener);
 	srv_doors_close(atomic_load(&doors));

@@ -478,6 +478,22 @@ int srv_grant_issue(struct srv_session *s, struct srv_handle *h, struct proto_ma
 /* Drop the unclaimed tokens of the session of @pipe_id. */
 void srv_grants_forget(uint32_t pipe_id);
 /*
+ * A one-time token that hands descriptor @fd (taken over, closed on every
+ * failure and when the token expires unclaimed) to the uid of @s on the
+ * descriptor channel. Returns MMIO_OK, MMIO_EACCES (no channel),
+ * MMIO_ENOMEM (too many tokens outstanding: @why says which cap) or
+ * MMIO_EINTERNAL.
+ */
+int srv_grant_fd_token(struct srv_session *s, int fd, uint64_t *token, struct mmio_reason *why);
+
+/* ---- irq.c: interrupts (IRQ) ---- */
+/* Revoke the interrupts the session of @pipe_id holds (its end). */
+void srv_irq_forget(uint32_t pipe_id);
+/* After a reload to @gen: revoke the interrupts it no longer grants. */
+void srv_irq_revalidate(const struct srv_generation *gen);
+/* Close the module's control descriptor: every interrupt is revoked. */
+void srv_irq_stop(void);
+/*
  * Drop the unclaimed MAP tokens of handle @handle of session @pipe_id: call
  * it (s->lock held) before the handle is closed, revoked or loses rights,
  * and on UNMAP. Once it returns, no descriptor of those tokens is handed

@@ -306,6 +306,7 @@ bool srv_session_remove(uint32_t pipe_id)
 	pthread_mutex_lock(&s->lock);
 	s->mailbox = NULL;
 	srv_grants_forget(s->pipe_id);
+	srv_irq_forget(s->pipe_id);
 	for (size_t i = 0; i < s->nhandles; i++)
 		handle_destroy(s->handles[i]);
 	s->nhandles = 0;

@@ -264,8 +264,10 @@ static void fake_answer(const struct proto_request *rq, struct proto_reply *rep,
 		break;
 	case PROTO_OP_LIST: {
 		static const struct proto_list_entry entries[] = {
-			{ "scratch", 0x10000, 3, MMIO_OPS_ALL, 0xF, 3, MMIO_REGION_MAPPABLE, 0,
-			  "" },
+			{ "scratch", 0x10000, 3,
+			  MMIO_OPS_ONCE | MMIO_OPS_BULK | MMIO_OPS_FILL | MMIO_OPS_POLL |
+				  MMIO_OPS_MAP,
+			  0xF, 3, MMIO_REGION_MAPPABLE, 0, "" },
 			{ "keys", 0x100, 1, MMIO_OPS_ONCE, 0xC, 0, MMIO_REGION_SENSITIVE,
 			  0xfe000000, "0000:00:07.0 BAR2" },
 		};
@@ -291,7 +293,8 @@ static void fake_answer(const struct proto_request *rq, struct proto_reply *rep,
 			rep->open.size = rq->open.length == PROTO_LEN_TO_END ? F.region_size
 									     : rq->open.length;
 			rep->open.access = MMIO_ACCESS_ALL;
-			rep->open.ops = MMIO_OPS_ALL;
+			rep->open.ops = MMIO_OPS_ONCE | MMIO_OPS_BULK | MMIO_OPS_FILL |
+					MMIO_OPS_POLL | MMIO_OPS_MAP;
 			rep->open.widths = MMIO_WIDTHS_ALL;
 			rep->open.cache = MMIO_CACHE_WRITE_BACK;
 			rep->open.width = F.pinned;

@@ -334,7 +334,13 @@ static const struct bad_case bad_cases[] = {
 	{ "width-octal", V SIM_A CLIENT_C GRANT_BODY "        widths: [04]\n", 1, 13, 18,
 	  "width '04': leading zero" },
 	{ "op-unknown", V SIM_A CLIENT_C "        access: r\n        ops: [once, peek]\n", 1, 12,
-	  21, "unknown op 'peek' (ops are once, bulk, fill, poll, map)" },
+	  21, "unknown op 'peek' (ops are once, bulk, fill, poll, map, irq)" },
+	{ "irq-on-sim", V SIM_A CLIENT_C "        access: r\n        ops: [once, irq]\n", 1, 12, 21,
+	  "irq needs a pci region: region 'a' is sim, which has no interrupt" },
+	{ "irq-on-phys",
+	  V "regions:\n  - name: a\n    phys: 0xfe000000\n    size: 0x1000\n" CLIENT_C
+	    "        access: r\n        ops: [irq]\n",
+	  1, 12, 15, "irq needs a pci region: region 'a' is phys, which has no interrupt" },
 	{ "op-twice", V SIM_A CLIENT_C "        access: r\n        ops: [once, once]\n", 1, 12, 21,
 	  "op 'once' is listed twice" },
 	{ "ops-empty", V SIM_A CLIENT_C "        access: r\n        ops: []\n", 1, 12, 14,
@@ -943,7 +949,7 @@ static const char full_policy[] = "version: 1\n"
 				  "        offset: 0x10\n"
 				  "        size: 0x20\n"
 				  "        access: rw\n"
-				  "        ops: [once, poll]\n"
+				  "        ops: [once, poll, irq]\n"
 				  "        widths: [4, 8]\n"
 				  "        exclusive: true\n"
 				  "      - region: scratch\n" /* line 41 */
@@ -1049,7 +1055,7 @@ START_TEST(test_good_full_policy)
 	ck_assert_uint_eq(g->size, 0x20);
 	ck_assert(!g->size_from_region);
 	ck_assert_uint_eq(g->access, MMIO_ACCESS_READ | MMIO_ACCESS_WRITE);
-	ck_assert_uint_eq(g->ops, MMIO_OPS_ONCE | MMIO_OPS_POLL);
+	ck_assert_uint_eq(g->ops, MMIO_OPS_ONCE | MMIO_OPS_POLL | MMIO_OPS_IRQ);
 	ck_assert_uint_eq(g->widths, 4 | 8);
 	ck_assert(g->exclusive);
 	ck_assert_uint_eq(g->line, 34);
@@ -1249,7 +1255,8 @@ START_TEST(test_example_qemu_guest)
 	ck_assert_uint_eq(c->grant_count, 1);
 	ck_assert_ptr_eq(c->grants[0].region, edu);
 	ck_assert_uint_eq(c->grants[0].widths, 4 | 8);
-	ck_assert_uint_eq(c->grants[0].ops, MMIO_OPS_ONCE | MMIO_OPS_POLL | MMIO_OPS_MAP);
+	ck_assert_uint_eq(c->grants[0].ops,
+			  MMIO_OPS_ONCE | MMIO_OPS_POLL | MMIO_OPS_MAP | MMIO_OPS_IRQ);
 	ck_assert_uint_eq(c->grants[0].access, MMIO_ACCESS_READ | MMIO_ACCESS_WRITE);
 
 	/* The server learns the BAR sizes when it opens the devices. */
@@ -1606,7 +1613,8 @@ START_TEST(test_rights_vocabulary)
 {
 	char buf[64], small[8];
 
-	ck_assert_str_eq(mmio_ops_text(MMIO_OPS_ALL, buf, sizeof(buf)), "once,bulk,fill,poll,map");
+	ck_assert_str_eq(mmio_ops_text(MMIO_OPS_ALL, buf, sizeof(buf)),
+			 "once,bulk,fill,poll,map,irq");
 	ck_assert_str_eq(mmio_ops_text(MMIO_OPS_ONCE | MMIO_OPS_POLL, buf, sizeof(buf)),
 			 "once,poll");
 	ck_assert_str_eq(mmio_ops_text(0, buf, sizeof(buf)), "-");

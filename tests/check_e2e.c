@@ -137,6 +137,40 @@ START_TEST(api_basics_match_the_contract)
 }
 END_TEST
 
+/* Interrupts are PCI functions': a sim-only server refuses them, by the
+ * contract's statuses, and the connection goes on. */
+START_TEST(irq_refusals_match_the_contract)
+{
+	char name[200];
+	mmio_irq *irq = (mmio_irq *)&name;
+	mmio_region *r;
+	uint64_t count = 7;
+	uint32_t v32;
+
+	ck_assert_int_eq(mmio_irq_open(client, "private", &irq), MMIO_EACCES);
+	ck_assert_ptr_null(irq);
+	ck_assert_int_eq(mmio_irq_open(client, "nonesuch", &irq), MMIO_ENOENT);
+	ck_assert_ptr_null(irq);
+	memset(name, 'a', sizeof(name) - 1);
+	name[sizeof(name) - 1] = '\0';
+	ck_assert_int_eq(mmio_irq_open(client, name, &irq), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_irq_open(NULL, "private", &irq), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_irq_open(client, NULL, &irq), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_irq_open(client, "private", NULL), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_irq_fd(NULL), -1);
+	ck_assert_int_eq(mmio_irq_wait(NULL, 0, &count), MMIO_EINVAL);
+	ck_assert_uint_eq(count, 0);
+	ck_assert_int_eq(mmio_irq_unmask(NULL), MMIO_EINVAL);
+	mmio_irq_close(NULL);
+
+	ck_assert_int_eq(mmio_open(client, "private", MMIO_OPEN_PROXIED, &r), MMIO_OK);
+	ck_assert_int_eq(mmio_write32(r, 0, 0x12345678), MMIO_OK);
+	ck_assert_int_eq(mmio_read32(r, 0, &v32), MMIO_OK);
+	ck_assert_uint_eq(v32, 0x12345678);
+	mmio_close(r);
+}
+END_TEST
+
 /* Copies larger than one message are split by the library, transparently. */
 START_TEST(bulk_larger_than_a_message)
 {
@@ -587,6 +621,7 @@ static Suite *e2e_suite(void)
 	tcase_set_timeout(tc, 240);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, api_basics_match_the_contract);
+	tcase_add_test(tc, irq_refusals_match_the_contract);
 	tcase_add_test(tc, bulk_larger_than_a_message);
 	tcase_add_test(tc, fault_across_chunks_reports_exact_total);
 	tcase_add_test(tc, concurrent_clients_match_the_model);

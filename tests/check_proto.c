@@ -316,7 +316,7 @@ static const struct proto_list_entry golden_entries[] = {
 	{ .name = "edu",
 	  .size = 0x100,
 	  .access = MMIO_ACCESS_READ | MMIO_ACCESS_WRITE,
-	  .ops = MMIO_OPS_ALL,
+	  .ops = MMIO_OPS_ONCE | MMIO_OPS_BULK | MMIO_OPS_FILL | MMIO_OPS_POLL | MMIO_OPS_MAP,
 	  .widths = 4,
 	  .cache = MMIO_CACHE_WRITE_BACK,
 	  .flags = MMIO_REGION_EXCLUSIVE | MMIO_REGION_MAPPABLE,
@@ -370,7 +370,8 @@ static const struct rep_vector rep_vectors[] = {
 	    .open = { .handle = 1,
 		      .size = 0x100,
 		      .access = MMIO_ACCESS_ALL,
-		      .ops = MMIO_OPS_ALL,
+		      .ops = MMIO_OPS_ONCE | MMIO_OPS_BULK | MMIO_OPS_FILL | MMIO_OPS_POLL |
+			     MMIO_OPS_MAP,
 		      .widths = 4 | 8,
 		      .cache = MMIO_CACHE_WRITE_COMBINING,
 		      .width = 4,
@@ -384,7 +385,8 @@ static const struct rep_vector rep_vectors[] = {
 	    .open = { .handle = 1,
 		      .size = 0x1000,
 		      .access = MMIO_ACCESS_ALL,
-		      .ops = MMIO_OPS_ALL,
+		      .ops = MMIO_OPS_ONCE | MMIO_OPS_BULK | MMIO_OPS_FILL | MMIO_OPS_POLL |
+			     MMIO_OPS_MAP,
 		      .widths = 4 | 8,
 		      .cache = MMIO_CACHE_UNCACHED,
 		      .width = 4,
@@ -1012,13 +1014,42 @@ START_TEST(test_request_unknown_opcode)
 
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 0000", &req), PROTO_EUNKNOWN_OP);
 	ck_assert_uint_eq(req.opcode, 0);
-	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 1600", &req), PROTO_EUNKNOWN_OP);
-	ck_assert_uint_eq(req.opcode, 22);
+	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 1700", &req), PROTO_EUNKNOWN_OP);
+	ck_assert_uint_eq(req.opcode, 23);
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 7777 0102030405", &req), PROTO_EUNKNOWN_OP);
 	ck_assert_uint_eq(req.opcode, 0x7777);
 	ck_assert_int_eq(req_decode_hex("4d494f3f 0100 ffff", &req), PROTO_EUNKNOWN_OP);
 	ck_assert_uint_eq(req.opcode, 0xffff);
 	ck_assert(PROTO_EUNKNOWN_OP < MMIO_STATUS_MIN);
+}
+END_TEST
+
+/* IRQ: a region name out, a token back (nothing else on a refusal). */
+START_TEST(test_irq_wire)
+{
+	struct proto_request req = { .opcode = PROTO_OP_IRQ }, back;
+	struct proto_reply rep;
+	uint8_t buf[64];
+	size_t len = 0;
+
+	strcpy(req.irq.name, "edu");
+	ck_assert_int_eq(proto_request_encode(&req, buf, sizeof(buf), &len), MMIO_OK);
+	ck_assert_uint_eq(len, PROTO_REQUEST_HEADER_SIZE + 4);
+	ck_assert_int_eq(proto_request_decode(buf, len, &back), MMIO_OK);
+	ck_assert_str_eq(back.irq.name, "edu");
+	ck_assert_int_eq(req_decode_hex(RQ("16") "03 656475", &back), MMIO_OK);
+	ck_assert_str_eq(back.irq.name, "edu");
+	ck_assert_int_eq(req_decode_hex(RQ("16") "03 656475 00", &back), MMIO_EPROTO);
+	ck_assert_int_eq(req_decode_hex(RQ("16") "00", &back), MMIO_EPROTO);
+	req.irq.name[0] = '\0';
+	ck_assert_int_eq(proto_request_encode(&req, buf, sizeof(buf), &len), MMIO_EINVAL);
+
+	ck_assert_int_eq(rep_decode_hex(RP("16", ST_OK, DONE0) "0807060504030201", &rep), MMIO_OK);
+	ck_assert_uint_eq(rep.irq.token, 0x0102030405060708u);
+	ck_assert_int_eq(rep_decode_hex(RP("16", ST_OK, DONE0) "08070605", &rep), MMIO_EPROTO);
+	ck_assert_int_eq(rep_decode_hex(RP("16", "fcffffff", DONE0), &rep), MMIO_OK);
+	ck_assert_int_eq(rep.status, MMIO_EBUSY);
+	ck_assert_str_eq(proto_opcode_name(PROTO_OP_IRQ), "IRQ");
 }
 END_TEST
 
@@ -1467,7 +1498,7 @@ START_TEST(test_list_entries_rejected)
 	ck_assert_int_eq(
 		rep_decode_hex(RP("02", ST_OK,
 				  DONE0) "01000000 03 656475 "
-					 "0001000000000000 03 20 04 03 06 0000000000000000 00",
+					 "0001000000000000 03 40 04 03 06 0000000000000000 00",
 			       &rep),
 		MMIO_EPROTO);
 	ck_assert_int_eq(
@@ -2040,12 +2071,12 @@ END_TEST
 
 START_TEST(test_opcode_names)
 {
-	static const char *const names[] = { "NONE",	   "HELLO",	"LIST",	      "OPEN",
-					     "CLOSE",	   "READ_ONCE", "WRITE_ONCE", "READ",
-					     "WRITE",	   "FILL",	"BATCH",      "POLL",
-					     "MAP",	   "UNMAP",	"STATS",      "BUF_ATTACH",
-					     "BUF_DETACH", "READ_SPAN", "WRITE_SPAN", "MAILBOX",
-					     "READ_ROWS",  "WRITE_ROWS" };
+	static const char *const names[] = { "NONE",	   "HELLO",	 "LIST",       "OPEN",
+					     "CLOSE",	   "READ_ONCE",	 "WRITE_ONCE", "READ",
+					     "WRITE",	   "FILL",	 "BATCH",      "POLL",
+					     "MAP",	   "UNMAP",	 "STATS",      "BUF_ATTACH",
+					     "BUF_DETACH", "READ_SPAN",	 "WRITE_SPAN", "MAILBOX",
+					     "READ_ROWS",  "WRITE_ROWS", "IRQ" };
 
 	ck_assert_uint_eq(ARRAY_SIZE(names), PROTO_OP_MAX + 1);
 	for (unsigned op = 0; op <= PROTO_OP_MAX; op++) {
@@ -2453,6 +2484,7 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_request_bad_version);
 	tcase_add_test(tc, test_reply_bad_version);
 	tcase_add_test(tc, test_request_unknown_opcode);
+	tcase_add_test(tc, test_irq_wire);
 	tcase_add_test(tc, test_reply_unknown_opcode);
 	tcase_add_test(tc, test_peek_opcode);
 	tcase_add_checked_fixture(tc, NULL, last_decoded_free);

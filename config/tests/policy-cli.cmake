@@ -54,6 +54,11 @@ expect(explain-invalid 1 "^$" "^${WORK}/bad.yaml:5:11: " explain ${WORK}/bad.yam
 expect(explain-match 0
 	"matching clients: me \\(line 7\\)\nlimits: 32 sessions of this uid \\(64 in all\\), 64 requests in flight of this uid \\(32 per session, 112 in all\\), 32 waiting polls of this uid \\(64 in all\\)\ndirect windows: auto \\([^)]*module is loaded, else whole-BAR mappings that are not revocable\\)\n\nREGION +RANGE +ACCESS +OPS +WIDTHS +BULK +EXCLUSIVE +CACHE +SENSITIVE +CLIENT\nscratch +\\[0x0, 0x10000\\) +rw +once,bulk +1,2,4,8 +8 +no +write-back +no +me\n$"
 	"^$" explain ${WORK}/good.yaml --uid 1000 --gid 1000)
+# The interrupt op: explain shows it; check refuses it where no interrupt is.
+file(WRITE ${WORK}/irq.yaml "version: 1\nregions:\n  - name: edu\n    pci: \"0000:00:04.0\"\n    bar: 0\n    size: 4KiB\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - region: edu\n        access: rw\n        ops: [once, irq]\n")
+file(WRITE ${WORK}/irq-sim.yaml "version: 1\nregions:\n  - name: s\n    sim: true\n    size: 4KiB\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - region: s\n        access: rw\n        ops: [once, irq]\n")
+expect(explain-irq 0 "\nedu +\\[0x0, 0x1000\\) +rw +once,irq +1,2,4,8 " "^$" explain ${WORK}/irq.yaml --uid 1000 --gid 1000)
+expect(check-irq-sim 1 "^$" "^${WORK}/irq-sim.yaml:12:21: irq needs a pci region: region 's' is sim, which has no interrupt\n$" check ${WORK}/irq-sim.yaml)
 expect(explain-no-match 0 "matching clients: none: this peer can see no region\nlimits \\(no grant\\): none: its connections are closed at the handshake \\(limits.ungranted_sessions is 0\\)\n$" "^$"
 	explain ${WORK}/good.yaml --uid 1001 --gid 5)
 file(WRITE ${WORK}/strangers.yaml "version: 1\nserver:\n  limits: { ungranted_sessions: 2 }\n")

@@ -34,10 +34,13 @@ extern "C" {
 #define MMIO_OPS_FILL 0x04u /* mmio_fill */
 #define MMIO_OPS_POLL 0x08u /* mmio_poll32, batch polls */
 #define MMIO_OPS_MAP  0x10u /* direct mode */
-#define MMIO_OPS_ALL  0x1Fu
+#define MMIO_OPS_IRQ  0x20u /* the device's interrupt (pci regions only) */
+#define MMIO_OPS_ALL  0x3Fu
+
+#define MMIO_OPS_COUNT 6u /* op classes, bits 0 to MMIO_OPS_COUNT - 1 */
 
 /* The policy's name of one operation class bit: "once", "bulk", "fill",
- * "poll", "map"; "?" for anything else (none, several, unknown). */
+ * "poll", "map", "irq"; "?" for anything else (none, several, unknown). */
 static inline const char *mmio_ops_name(unsigned bit)
 {
 	switch (bit) {
@@ -51,6 +54,8 @@ static inline const char *mmio_ops_name(unsigned bit)
 		return "poll";
 	case MMIO_OPS_MAP:
 		return "map";
+	case MMIO_OPS_IRQ:
+		return "irq";
 	default:
 		return "?";
 	}
@@ -239,8 +244,9 @@ enum mmio_busy {
 	MMIO_BUSY_ALL_REQUESTS = 8, /* all clients' requests in flight */
 	MMIO_BUSY_UID_POLLS = 9,    /* this uid's waiting polls */
 	MMIO_BUSY_ALL_POLLS = 10,   /* all clients' waiting polls */
+	MMIO_BUSY_IRQ = 11,	    /* b: 0; another client holds the device's interrupt */
 };
-#define MMIO_BUSY_MAX MMIO_BUSY_ALL_POLLS
+#define MMIO_BUSY_MAX MMIO_BUSY_IRQ
 
 /* MMIO_REASON_LIMIT's a: which of the server's limits (mmio-server(8)). */
 enum mmio_limit {

@@ -137,6 +137,7 @@ add_bin mmio-shim-demo kernel-shim/mmio-shim-demo usr/bin optional
 add_bin mmio-window-revoke tests/mmio-window-revoke usr/bin optional
 add_bin mmio-window-bench bench/mmio-window-bench usr/bin optional
 add_bin mmio-window-test kernel-shim/mmio-window-test usr/bin optional
+add_bin mmio-irq-test kernel-shim/mmio-irq-test usr/bin optional
 
 # The mmio-window module (kernel-shim/module), which /init loads before the
 # server, and uio + uio_pci_generic of the kernel it was built for: the

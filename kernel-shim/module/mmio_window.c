@@ -2,7 +2,7 @@
 /*
  * mmio-window: page-exact, cache-exact, revocable windows on device memory
  * for the mmio server. The ABI and its error contract are in
- * <mmio/window_uapi.h>; docs/WINDOWS.md says what it guarantees.
+ * <mmio/window_uapi.h>; docs/MODULE.md says what it guarantees.
  *
  * Design, in the order a reader needs it:
  *  - /dev/mmio-window is the control device. Each open is a control (struct
@@ -19,10 +19,20 @@
  *    held while the window is live: vmf_insert_pfn() applies the reserved
  *    type, not the one in vm_page_prot. CREATE compares the type of that
  *    reservation with the one asked for and refuses a difference.
+ *  - An interrupt (struct mw_irq) is an anonymous file that holds a PCI
+ *    function's INTx line, requested shared; its handler masks the
+ *    function's INTx as uio_pci_generic's does, so a holder that never
+ *    acknowledges costs one interrupt, not a storm. The control owns it
+ *    like a window and revokes it the same ways (IRQ_REVOKE, its own
+ *    release, a driver binding, removal). Every open interrupt is on its
+ *    control's list until the last close of its file: one function, one
+ *    holder is checked over all controls under mw_controls_lock.
  */
+#include <linux/anon_inodes.h>
 #include <linux/capability.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/interrupt.h>
 #include <linux/io.h>
 #include <linux/ioport.h>
 #include <linux/kref.h>
@@ -33,11 +43,14 @@
 #include <linux/mount.h>
 #include <linux/mutex.h>
 #include <linux/pci.h>
+#include <linux/poll.h>
 #include <linux/pseudo_fs.h>
 #include <linux/rwsem.h>
 #include <linux/security.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/uaccess.h>
+#include <linux/wait.h>
 #include <asm/pgtable.h>
 
 #include <mmio/window_uapi.h>
@@ -50,10 +63,12 @@ struct mw_counts {
 
 struct mw_control {
 	struct list_head node; /* in mw_controls, while the control file is open */
-	struct kref ref; /* the control file, and each window it made */
-	struct mutex lock; /* windows, next_id, revoked, gone, nwindows */
+	struct kref ref; /* the control file, and each window and interrupt it made */
+	struct mutex lock; /* windows, irqs, next_id, next_irq_id, revoked, gone, nwindows */
 	struct list_head windows;
+	struct list_head irqs;
 	u64 next_id;
+	u64 next_irq_id;
 	u64 revoked;
 	u32 nwindows;
 	struct mw_counts gone; /* of windows closed everywhere */
@@ -73,6 +88,21 @@ struct mw_window {
 	void __iomem *reservation; /* holds the PAT type; NULL once revoked */
 	struct inode *inode;
 	atomic64_t faults, sigbus, maps, mapped;
+};
+
+struct mw_irq {
+	struct list_head node; /* in ctl->irqs, until the file's last close */
+	struct mw_control *ctl;
+	u64 id;
+	struct pci_dev *pdev; /* a reference */
+	unsigned int irq;
+	spinlock_t lock; /* the fields below; taken in the handler */
+	bool revoked;
+	bool masked;
+	bool msi; /* a message-signalled vector: nothing to mask */
+	void *msi_group; /* the devres the kernel's MSI code adds, for its release */
+	u64 pending, total, unmasks;
+	wait_queue_head_t wait;
 };
 
 static struct vfsmount *mw_mnt;
@@ -291,6 +321,12 @@ struct mw_range {
 };
 
 static int mw_refuse(struct mmio_window_create *a, u32 refusal, int err)
+{
+	a->refusal = refusal;
+	return err;
+}
+
+static int mw_refuse_irq(struct mmio_window_irq_open *a, u32 refusal, int err)
 {
 	a->refusal = refusal;
 	return err;
@@ -672,6 +708,467 @@ static long mw_ioctl_stats(struct mw_control *ctl, void __user *uarg)
 	return ret;
 }
 
+/* ---- interrupts ------------------------------------------------------- */
+
+/*
+ * Hard-interrupt context, on a line other functions may share: claim the
+ * interrupt only if this function asserts it, and mask its INTx so that a
+ * level-triggered line falls silent until the holder unmasks.
+ */
+static irqreturn_t mw_irq_handler(int irq, void *arg)
+{
+	struct mw_irq *q = arg;
+
+	if (!pci_check_and_mask_intx(q->pdev))
+		return IRQ_NONE;
+	spin_lock(&q->lock);
+	q->masked = true;
+	if (!q->revoked) {
+		q->pending++;
+		q->total++;
+	}
+	spin_unlock(&q->lock);
+	wake_up_interruptible_poll(&q->wait, EPOLLIN | EPOLLRDNORM);
+	return IRQ_HANDLED;
+}
+
+/* An MSI is an edge the function sent: count it, nothing to mask. */
+static irqreturn_t mw_msi_handler(int irq, void *arg)
+{
+	struct mw_irq *q = arg;
+
+	spin_lock(&q->lock);
+	if (!q->revoked) {
+		q->pending++;
+		q->total++;
+	}
+	spin_unlock(&q->lock);
+	wake_up_interruptible_poll(&q->wait, EPOLLIN | EPOLLRDNORM);
+	return IRQ_HANDLED;
+}
+
+/*
+ * Unmask unless the function still asserts INTx: then, as VFIO does, the
+ * interrupt that unmasking would raise at once is counted here instead,
+ * and the line stays masked. @counted: an UNMASK call (INFO's unmasks),
+ * not the unmask that ends IRQ_OPEN.
+ */
+static int mw_irq_unmask(struct mw_irq *q, bool counted)
+{
+	unsigned long flags;
+	bool woke = false;
+	int ret = 0;
+
+	spin_lock_irqsave(&q->lock, flags);
+	if (q->revoked) {
+		ret = -ENODEV;
+	} else if (q->masked && !q->msi) {
+		if (pci_check_and_unmask_intx(q->pdev)) {
+			q->masked = false;
+			q->unmasks += counted;
+		} else {
+			q->pending++;
+			q->total++;
+			woke = true;
+		}
+	}
+	spin_unlock_irqrestore(&q->lock, flags);
+	if (woke)
+		wake_up_interruptible_poll(&q->wait, EPOLLIN | EPOLLRDNORM);
+	return ret;
+}
+
+/*
+ * The kernel's MSI code keeps its per-device data as a devres of the
+ * function, released at a driver's unbind; with no driver it would stay,
+ * and the next driver's probe would fail ("Resources present before
+ * probing"). So the vectors are allocated in a devres group of our own,
+ * released with them.
+ */
+static int mw_msi_alloc(struct mw_irq *q)
+{
+	struct device *dev = &q->pdev->dev;
+	int ret;
+
+	q->msi_group = devres_open_group(dev, NULL, GFP_KERNEL);
+	if (!q->msi_group)
+		return -ENOMEM;
+	ret = pci_alloc_irq_vectors(q->pdev, 1, 1, PCI_IRQ_MSI);
+	devres_close_group(dev, q->msi_group);
+	if (ret < 0) {
+		devres_release_group(dev, q->msi_group);
+		q->msi_group = NULL;
+		return ret;
+	}
+	return 0;
+}
+
+static void mw_msi_free(struct mw_irq *q)
+{
+	pci_free_irq_vectors(q->pdev);
+	if (q->msi_group)
+		devres_release_group(&q->pdev->dev, q->msi_group);
+	q->msi_group = NULL;
+	pci_clear_master(q->pdev);
+}
+
+/* Called with ctl->lock held. Frees the line; the function stays masked. */
+static void mw_irq_revoke(struct mw_irq *q)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&q->lock, flags);
+	if (q->revoked) {
+		spin_unlock_irqrestore(&q->lock, flags);
+		return;
+	}
+	q->revoked = true;
+	spin_unlock_irqrestore(&q->lock, flags);
+	/* free_irq() waits for a running handler. Masked afterwards: with no
+	 * handler left, an asserted line would be disabled as unhandled, and
+	 * other functions sharing it with it. */
+	free_irq(q->irq, q);
+	if (q->msi)
+		mw_msi_free(q);
+	pci_intx(q->pdev, 0);
+	pci_disable_device(q->pdev);
+	wake_up_interruptible_poll(&q->wait, EPOLLIN | EPOLLRDNORM | EPOLLERR | EPOLLHUP);
+}
+
+/* The last reference to the interrupt's file, or an open that failed late. */
+static void mw_irq_destroy(struct mw_irq *q)
+{
+	struct mw_control *ctl = q->ctl;
+
+	mutex_lock(&ctl->lock);
+	mw_irq_revoke(q);
+	list_del(&q->node);
+	mutex_unlock(&ctl->lock);
+	kref_put(&ctl->ref, mw_ctl_free);
+	pci_dev_put(q->pdev);
+	kfree(q);
+}
+
+static int mw_irq_release(struct inode *inode, struct file *file)
+{
+	mw_irq_destroy(file->private_data);
+	return 0;
+}
+
+static ssize_t mw_irq_read(struct file *file, char __user *buf, size_t len, loff_t *pos)
+{
+	struct mw_irq *q = file->private_data;
+	u64 n;
+	int ret;
+
+	if (len < sizeof(n))
+		return -EINVAL;
+	for (;;) {
+		spin_lock_irq(&q->lock);
+		if (q->revoked) {
+			spin_unlock_irq(&q->lock);
+			return -ENODEV;
+		}
+		n = q->pending;
+		q->pending = 0;
+		spin_unlock_irq(&q->lock);
+		if (n)
+			break;
+		if (file->f_flags & O_NONBLOCK)
+			return -EAGAIN;
+		ret = wait_event_interruptible(q->wait,
+					       READ_ONCE(q->pending) || READ_ONCE(q->revoked));
+		if (ret)
+			return ret;
+	}
+	if (put_user(n, (u64 __user *)buf)) {
+		spin_lock_irq(&q->lock);
+		q->pending += n; /* not delivered: keep them */
+		spin_unlock_irq(&q->lock);
+		return -EFAULT;
+	}
+	return sizeof(n);
+}
+
+static __poll_t mw_irq_poll(struct file *file, poll_table *pt)
+{
+	struct mw_irq *q = file->private_data;
+	__poll_t mask = 0;
+
+	poll_wait(file, &q->wait, pt);
+	spin_lock_irq(&q->lock);
+	if (q->revoked)
+		mask = EPOLLIN | EPOLLRDNORM | EPOLLERR | EPOLLHUP;
+	else if (q->pending)
+		mask = EPOLLIN | EPOLLRDNORM;
+	spin_unlock_irq(&q->lock);
+	return mask;
+}
+
+static long mw_irq_ioctl_info(struct mw_irq *q, void __user *uarg)
+{
+	struct mmio_window_irq_info in, s;
+
+	if (copy_from_user(&in, uarg, sizeof(in)))
+		return -EFAULT;
+	if (in.size != sizeof(in) || in.flags || in.reserved[0] || in.reserved[1])
+		return -EINVAL;
+	s = (struct mmio_window_irq_info){ .size = in.size, .id = q->id };
+	spin_lock_irq(&q->lock);
+	s.total = q->total;
+	s.pending = q->pending;
+	s.unmasks = q->unmasks;
+	s.irq = q->revoked ? 0 : q->irq;
+	s.state = (q->masked ? MMIO_WINDOW_IRQ_MASKED : 0) |
+		  (q->revoked ? MMIO_WINDOW_IRQ_REVOKED : 0) | (q->msi ? MMIO_WINDOW_IRQ_IS_MSI : 0);
+	spin_unlock_irq(&q->lock);
+	return copy_to_user(uarg, &s, sizeof(s)) ? -EFAULT : 0;
+}
+
+/* No capability check: the descriptor is the capability, handed out by
+ * the holder of the control descriptor. */
+static long mw_irq_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct mw_irq *q = file->private_data;
+
+	switch (cmd) {
+	case MMIO_WINDOW_IRQ_IOC_UNMASK:
+		return arg ? -EINVAL : mw_irq_unmask(q, true);
+	case MMIO_WINDOW_IRQ_IOC_INFO:
+		return mw_irq_ioctl_info(q, (void __user *)arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations mw_irq_fops = {
+	.owner = THIS_MODULE,
+	.release = mw_irq_release,
+	.read = mw_irq_read,
+	.poll = mw_irq_poll,
+	.unlocked_ioctl = mw_irq_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static int mw_irq_validate(const struct mmio_window_irq_open *a)
+{
+	int i;
+
+	if (a->size != sizeof(*a) || (a->flags & ~MMIO_WINDOW_IRQ_MSI) || a->pad0 || a->pad1 ||
+	    a->pci_slot > 31 || a->pci_function > 7)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(a->reserved); i++)
+		if (a->reserved[i])
+			return -EINVAL;
+	return 0;
+}
+
+/* Under mw_controls_lock: does an open interrupt, of any control, hold @pdev? */
+static bool mw_irq_held(struct pci_dev *pdev)
+{
+	struct mw_control *ctl;
+	struct mw_irq *q;
+	bool held = false;
+
+	list_for_each_entry(ctl, &mw_controls, node) {
+		mutex_lock(&ctl->lock);
+		list_for_each_entry(q, &ctl->irqs, node)
+			if (q->pdev == pdev && !q->revoked)
+				held = true;
+		mutex_unlock(&ctl->lock);
+	}
+	return held;
+}
+
+/*
+ * Request @q's line and link @q into @ctl, under mw_controls_lock so that
+ * neither a second opener nor a binding driver (the kernel sets
+ * dev->driver before it notifies the bind) can slip in between the checks
+ * and the link. On failure q->pdev's reference is still the caller's.
+ */
+static int mw_irq_attach(struct mw_control *ctl, struct mw_irq *q,
+			 struct mmio_window_irq_open *a)
+{
+	struct pci_dev *pdev = q->pdev;
+	u8 pin = 0;
+	int ret;
+
+	mutex_lock(&mw_controls_lock);
+	if (READ_ONCE(pdev->dev.driver)) {
+		ret = mw_refuse_irq(a, MMIO_WINDOW_DRIVER_BOUND, -EBUSY);
+		goto out;
+	}
+	if (mw_irq_held(pdev)) {
+		ret = mw_refuse_irq(a, MMIO_WINDOW_IRQ_HELD, -EBUSY);
+		goto out;
+	}
+	pci_read_config_byte(pdev, PCI_INTERRUPT_PIN, &pin);
+	if (q->msi ? !pci_find_capability(pdev, PCI_CAP_ID_MSI)
+		   : !pin || !pci_intx_mask_supported(pdev)) {
+		ret = mw_refuse_irq(a, MMIO_WINDOW_NO_IRQ, -ENXIO);
+		goto out;
+	}
+	/* Routes the line through ACPI (level, low) and sets pdev->irq. */
+	ret = pci_enable_device(pdev);
+	if (ret) {
+		ret = mw_refuse_irq(a, MMIO_WINDOW_NO_DEVICE, -ENODEV);
+		goto out;
+	}
+	pci_intx(pdev, 0);
+	if (q->msi) {
+		/* The message is a write the function makes: it must master. */
+		pci_set_master(pdev);
+		ret = mw_msi_alloc(q);
+		if (ret < 0) {
+			pci_clear_master(pdev);
+			ret = mw_refuse_irq(a, ret == -ENOMEM ? MMIO_WINDOW_NO_MEMORY
+							     : MMIO_WINDOW_NO_IRQ,
+					    ret == -ENOMEM ? -ENOMEM : -ENXIO);
+			goto fail_intx;
+		}
+		q->irq = pci_irq_vector(pdev, 0);
+		ret = request_irq(q->irq, mw_msi_handler, 0, "mmio-irq", q);
+	} else if (!pdev->irq) {
+		ret = mw_refuse_irq(a, MMIO_WINDOW_NO_IRQ, -ENXIO);
+		goto fail_enabled;
+	} else {
+		q->irq = pdev->irq;
+		q->masked = true;
+		ret = request_irq(q->irq, mw_irq_handler, IRQF_SHARED, "mmio-irq", q);
+	}
+	if (ret) {
+		ret = mw_refuse_irq(a, ret == -ENOMEM ? MMIO_WINDOW_NO_MEMORY : MMIO_WINDOW_NO_IRQ,
+				    ret);
+		goto fail_vectors;
+	}
+	mutex_lock(&ctl->lock);
+	q->id = ctl->next_irq_id++;
+	q->ctl = ctl;
+	kref_get(&ctl->ref);
+	list_add_tail(&q->node, &ctl->irqs);
+	mutex_unlock(&ctl->lock);
+	mutex_unlock(&mw_controls_lock);
+	mw_irq_unmask(q, false);
+	return 0;
+
+fail_vectors:
+	if (q->msi)
+		mw_msi_free(q);
+fail_intx:
+	pci_intx(pdev, 0);
+fail_enabled:
+	pci_disable_device(pdev);
+out:
+	mutex_unlock(&mw_controls_lock);
+	return ret;
+}
+
+static int mw_irq_open(struct mw_control *ctl, struct mmio_window_irq_open *a,
+		       struct file **filep)
+{
+	struct pci_dev *pdev;
+	struct mw_irq *q;
+	struct file *file;
+	int ret;
+
+	pdev = pci_get_domain_bus_and_slot(a->pci_domain, a->pci_bus,
+					   PCI_DEVFN(a->pci_slot, a->pci_function));
+	if (!pdev)
+		return mw_refuse_irq(a, MMIO_WINDOW_NO_DEVICE, -ENODEV);
+	q = kzalloc(sizeof(*q), GFP_KERNEL);
+	if (!q) {
+		pci_dev_put(pdev);
+		return mw_refuse_irq(a, MMIO_WINDOW_NO_MEMORY, -ENOMEM);
+	}
+	spin_lock_init(&q->lock);
+	init_waitqueue_head(&q->wait);
+	q->pdev = pdev;
+	q->msi = a->flags & MMIO_WINDOW_IRQ_MSI;
+	ret = mw_irq_attach(ctl, q, a);
+	if (ret) {
+		pci_dev_put(pdev);
+		kfree(q);
+		return ret;
+	}
+	/* From here on q is linked: mw_irq_destroy() undoes everything. */
+	file = anon_inode_getfile("[mmio-irq]", &mw_irq_fops, q, O_RDWR);
+	if (IS_ERR(file)) {
+		mw_irq_destroy(q);
+		return mw_refuse_irq(a, MMIO_WINDOW_NO_MEMORY, PTR_ERR(file));
+	}
+	a->id = q->id;
+	a->irq = q->irq;
+	*filep = file;
+	return 0;
+}
+
+static long mw_ioctl_irq_open(struct mw_control *ctl, void __user *uarg)
+{
+	struct mmio_window_irq_open a;
+	struct file *file = NULL;
+	int fd = -1, ret;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	a.refusal = MMIO_WINDOW_OK;
+	a.fd = -1;
+	a.id = 0;
+	a.irq = 0;
+	ret = mw_irq_validate(&a);
+	if (ret) {
+		a.refusal = MMIO_WINDOW_BAD_ARGUMENT;
+	} else {
+		fd = get_unused_fd_flags(O_CLOEXEC);
+		if (fd < 0)
+			ret = mw_refuse_irq(&a, MMIO_WINDOW_NO_MEMORY, fd);
+		else
+			ret = mw_irq_open(ctl, &a, &file);
+		if (ret && fd >= 0)
+			put_unused_fd(fd);
+		a.fd = ret ? -1 : fd;
+		if (ret) {
+			a.id = 0;
+			a.irq = 0;
+		}
+	}
+	if (copy_to_user(uarg, &a, sizeof(a))) {
+		if (file) {
+			fput(file);
+			put_unused_fd(fd);
+		}
+		return -EFAULT;
+	}
+	if (file)
+		fd_install(fd, file);
+	return ret;
+}
+
+static long mw_ioctl_irq_revoke(struct mw_control *ctl, void __user *uarg)
+{
+	struct mmio_window_revoke a;
+	struct mw_irq *q;
+	int ret = -ENOENT;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	if (a.size != sizeof(a) || (a.flags & ~MMIO_WINDOW_IRQ_PROBE) || a.reserved[0] ||
+	    a.reserved[1])
+		return -EINVAL;
+	mutex_lock(&ctl->lock);
+	list_for_each_entry(q, &ctl->irqs, node) {
+		if (q->id != a.id)
+			continue;
+		if (!(a.flags & MMIO_WINDOW_IRQ_PROBE))
+			mw_irq_revoke(q);
+		ret = (a.flags & MMIO_WINDOW_IRQ_PROBE) && READ_ONCE(q->revoked) ? -ESRCH : 0;
+	}
+	if (ret == -ENOENT && a.id && a.id < ctl->next_irq_id) /* closed everywhere */
+		ret = (a.flags & MMIO_WINDOW_IRQ_PROBE) ? -ESRCH : 0;
+	mutex_unlock(&ctl->lock);
+	return ret;
+}
+
 /* ---- the control device ---------------------------------------------- */
 
 static long mw_ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -690,6 +1187,10 @@ static long mw_ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return mw_ioctl_revoke(ctl, uarg);
 	case MMIO_WINDOW_IOC_STATS:
 		return mw_ioctl_stats(ctl, uarg);
+	case MMIO_WINDOW_IOC_IRQ_OPEN:
+		return mw_ioctl_irq_open(ctl, uarg);
+	case MMIO_WINDOW_IOC_IRQ_REVOKE:
+		return mw_ioctl_irq_revoke(ctl, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -707,7 +1208,9 @@ static int mw_ctl_open(struct inode *inode, struct file *file)
 	kref_init(&ctl->ref);
 	mutex_init(&ctl->lock);
 	INIT_LIST_HEAD(&ctl->windows);
+	INIT_LIST_HEAD(&ctl->irqs);
 	ctl->next_id = 1;
+	ctl->next_irq_id = 1;
 	file->private_data = ctl;
 	mutex_lock(&mw_controls_lock);
 	list_add(&ctl->node, &mw_controls);
@@ -720,14 +1223,19 @@ static int mw_ctl_release(struct inode *inode, struct file *file)
 {
 	struct mw_control *ctl = file->private_data;
 	struct mw_window *w;
+	struct mw_irq *q;
 
+	/* Revoked under mw_controls_lock: once this control is off the list,
+	 * mw_irq_held() cannot see its interrupts, so they must be free. */
 	mutex_lock(&mw_controls_lock);
 	list_del(&ctl->node);
-	mutex_unlock(&mw_controls_lock);
 	mutex_lock(&ctl->lock);
 	list_for_each_entry(w, &ctl->windows, node)
 		mw_revoke(ctl, w);
+	list_for_each_entry(q, &ctl->irqs, node)
+		mw_irq_revoke(q);
 	mutex_unlock(&ctl->lock);
+	mutex_unlock(&mw_controls_lock);
 	kref_put(&ctl->ref, mw_ctl_free);
 	return 0;
 }
@@ -760,6 +1268,7 @@ static int mw_pci_notify(struct notifier_block *nb, unsigned long action, void *
 	struct pci_dev *pdev = to_pci_dev(data);
 	struct mw_control *ctl;
 	struct mw_window *w;
+	struct mw_irq *q;
 	const char *why;
 
 	if (action == BUS_NOTIFY_BIND_DRIVER)
@@ -775,6 +1284,12 @@ static int mw_pci_notify(struct notifier_block *nb, unsigned long action, void *
 			if (w->pdev == pdev && !w->revoked) {
 				mw_revoke(ctl, w);
 				pci_info(pdev, "mmio-window: window %llu revoked: %s\n", w->id, why);
+			}
+		list_for_each_entry(q, &ctl->irqs, node)
+			if (q->pdev == pdev && !q->revoked) {
+				mw_irq_revoke(q);
+				pci_info(pdev, "mmio-window: interrupt %llu revoked: %s\n", q->id,
+					 why);
 			}
 		mutex_unlock(&ctl->lock);
 	}
@@ -807,6 +1322,8 @@ static int __init mw_init(void)
 	BUILD_BUG_ON(sizeof(struct mmio_window_create) != MMIO_WINDOW_CREATE_SIZE_V1);
 	BUILD_BUG_ON(sizeof(struct mmio_window_revoke) != MMIO_WINDOW_REVOKE_SIZE_V1);
 	BUILD_BUG_ON(sizeof(struct mmio_window_stats) != MMIO_WINDOW_STATS_SIZE_V1);
+	BUILD_BUG_ON(sizeof(struct mmio_window_irq_open) != MMIO_WINDOW_IRQ_OPEN_SIZE_V1);
+	BUILD_BUG_ON(sizeof(struct mmio_window_irq_info) != MMIO_WINDOW_IRQ_INFO_SIZE_V1);
 	mw_mnt = kern_mount(&mw_fs_type);
 	if (IS_ERR(mw_mnt))
 		return PTR_ERR(mw_mnt);

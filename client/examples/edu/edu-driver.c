@@ -4,7 +4,7 @@
  * the register file with side effects that the guest boots with. It runs
  * as an ordinary user; the policy grants it edu's BAR0 (region "edu").
  *
- *	mmio-edu-driver [--direct | --proxied] [-s URL] [--region NAME]
+ *	mmio-edu-driver [--direct | --proxied] [--irq] [-s URL] [--region NAME]
  *
  * What it does, printing each step:
  *  1. reads the identification register (0x00: 0x010000ed on QEMU 7.2);
@@ -15,7 +15,12 @@
  *     read n! back from 0x08 — the wait with mmio_poll32(), and the whole
  *     exchange once more as one batch (one round trip when proxied);
  *     every result is compared with n! computed here (mod 2^32, as edu
- *     computes it).
+ *     computes it);
+ *  4. with --irq, computes factorials once more with interrupts instead of
+ *     polling: status bit 0x80 makes edu raise its interrupt when one is
+ *     done; the driver sleeps in mmio_irq_wait(), then acknowledges (writes
+ *     the interrupt status 0x24 back to 0x64) and unmasks, and prints how
+ *     many interrupts came (the policy must grant op irq on the region).
  * edu answers only 32-bit accesses below 0x80, which the policy pins.
  *
  * --direct insists on a mapping (MMIO_OPEN_REQUIRE_DIRECT), --proxied on
@@ -27,6 +32,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +41,12 @@
 #define EDU_LIVENESS  0x04
 #define EDU_FACTORIAL 0x08
 #define EDU_STATUS    0x20
+#define EDU_IRQ_STAT  0x24
+#define EDU_IRQ_ACK   0x64
 #define STATUS_BUSY   0x01u
+#define STATUS_IRQ    0x80u /* raise the interrupt when a factorial is done */
+#define IRQ_FACTORIAL 0x01u /* interrupt status bit of a finished factorial */
+#define IRQ_FACTS     16u
 #define EDU_ID_MAGIC  0xEDu    /* low byte of the ID; the rest is the version */
 #define POLL_US	      1000000u /* edu computes in microseconds; a second is generous */
 
@@ -151,9 +162,56 @@ static void factorials_batched(mmio_client *c, mmio_region *regs)
 	}
 }
 
+/* n! woken by edu's interrupt instead of polling the status register. */
+static void factorials_interrupt(mmio_client *c, mmio_region *regs, const char *region)
+{
+	uint64_t interrupts = 0, n = 0;
+	unsigned right = 0;
+	uint32_t status = 0;
+	mmio_irq *irq;
+	int st = mmio_irq_open(c, region, &irq);
+
+	if (st != MMIO_OK) {
+		result(0, "interrupt of %s: %s (%s)", region, mmio_strerror(st),
+		       mmio_status_name(st));
+		return;
+	}
+	st = mmio_read32(regs, EDU_STATUS, &status);
+	if (st == MMIO_OK)
+		st = mmio_write32(regs, EDU_STATUS, status | STATUS_IRQ);
+	for (uint32_t k = 1; st == MMIO_OK && k <= IRQ_FACTS; k++) {
+		uint32_t value = 0, pending = 0, f = k % 13;
+
+		st = mmio_write32(regs, EDU_FACTORIAL, f);
+		if (st == MMIO_OK)
+			st = mmio_irq_wait(irq, POLL_US, &n);
+		interrupts += n;
+		if (st == MMIO_OK)
+			st = mmio_read32(regs, EDU_IRQ_STAT, &pending);
+		if (st == MMIO_OK)
+			st = mmio_write32(regs, EDU_IRQ_ACK, pending);
+		if (st == MMIO_OK)
+			st = mmio_irq_unmask(irq);
+		if (st == MMIO_OK)
+			st = mmio_read32(regs, EDU_FACTORIAL, &value);
+		if (st == MMIO_OK && (pending & IRQ_FACTORIAL) && value == factorial(f))
+			right++;
+	}
+	if (st != MMIO_OK)
+		result(0, "factorials by interrupt: %s (%s)", mmio_strerror(st),
+		       mmio_status_name(st));
+	else
+		result(right == IRQ_FACTS && interrupts == IRQ_FACTS,
+		       "%u factorials by interrupt, %u right, %" PRIu64 " interrupts", IRQ_FACTS,
+		       right, interrupts);
+	mmio_write32(regs, EDU_STATUS, status & ~STATUS_IRQ);
+	mmio_irq_close(irq);
+}
+
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: mmio-edu-driver [--direct | --proxied] [-s URL] [--region NAME]\n");
+	fprintf(f, "Usage: mmio-edu-driver [--direct | --proxied] [--irq] [-s URL] [--region "
+		   "NAME]\n");
 }
 
 int main(int argc, char **argv)
@@ -163,11 +221,13 @@ int main(int argc, char **argv)
 		{ "proxied", no_argument, NULL, 'p' },
 		{ "server", required_argument, NULL, 's' },
 		{ "region", required_argument, NULL, 'r' },
+		{ "irq", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *url = NULL, *region = "edu";
 	unsigned flags = MMIO_OPEN_DIRECT;
+	bool interrupts = false;
 	mmio_client *c;
 	mmio_region *regs;
 	int opt, st;
@@ -185,6 +245,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			region = optarg;
+			break;
+		case 'i':
+			interrupts = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -218,6 +281,8 @@ int main(int argc, char **argv)
 		liveness(regs);
 		factorials_polled(regs);
 		factorials_batched(c, regs);
+		if (interrupts)
+			factorials_interrupt(c, regs, region);
 	}
 	printf("edu: %s\n", failures ? "FAILED" : "all steps ok");
 	mmio_close(regs);

@@ -654,6 +654,72 @@ MMIO_API int mmio_batch_run(mmio_batch *b, size_t *failed);
  */
 MMIO_API int mmio_batch_value(const mmio_batch *b, size_t index, uint64_t *value);
 
+/* ------------------------------------------------------------------------
+ * Interrupts: the interrupt of a granted device, as a descriptor.
+ * ------------------------------------------------------------------------ */
+
+typedef struct mmio_irq mmio_irq; /* a held interrupt */
+
+/*
+ * Hold the interrupt (INTx) of the PCI function behind region @region: the
+ * policy must grant this client op `irq` on it. The server hands over a
+ * descriptor of the mmio-window kernel module on its descriptor channel
+ * (so @c must be connected by ipc://); waiting and unmasking then need no
+ * round trip. One client at a time holds a function's interrupt; it is
+ * released by mmio_irq_close(), the end of the connection and the
+ * process's death.
+ *
+ * After each interrupt the device's INTx stays masked until
+ * mmio_irq_unmask(): acknowledge the device first (edu: write the status
+ * bits to 0x64), or unmasking counts the interrupt again at once.
+ *
+ * Blocks for one round trip to the server. Thread-safe.
+ * Returns MMIO_OK with *@irq; or MMIO_EINVAL (an argument is NULL),
+ * MMIO_ENOENT (no such region visible to this client), MMIO_EACCES (no irq
+ * grant there, or no descriptor channel), MMIO_EBUSY (another client, or
+ * this one, holds it, or a kernel driver is bound to the function),
+ * MMIO_ENOMEM, MMIO_ECONN (the connection is lost), MMIO_EINTERNAL (the
+ * server has no mmio-window module; its log says why).
+ */
+MMIO_API int mmio_irq_open(mmio_client *c, const char *region, mmio_irq **irq);
+
+/*
+ * Release the interrupt and free @irq (NULL: nothing). The line is free for
+ * the next holder once every copy of the descriptor is closed (a forked
+ * child's too). Not concurrently with another call on @irq.
+ */
+MMIO_API void mmio_irq_close(mmio_irq *irq);
+
+/*
+ * The interrupt descriptor, non-blocking and close-on-exec, owned by @irq:
+ * poll/epoll it for EPOLLIN, then call mmio_irq_wait() with timeout 0. It
+ * reports EPOLLHUP|EPOLLERR once revoked. -1 for NULL.
+ */
+MMIO_API int mmio_irq_fd(const mmio_irq *irq);
+
+/*
+ * Wait up to @timeout_us microseconds (< 0: forever; 0: do not block) for
+ * interrupts; *@count (may be NULL) is how many arrived since the previous
+ * wait. One waiter per @irq at a time; mmio_irq_unmask() may run in another
+ * thread meanwhile.
+ *
+ * Returns MMIO_OK (*@count >= 1); MMIO_ETIMEDOUT (*@count 0); MMIO_EREVOKED
+ * (a reload withdrew the grant, or a driver bound to the function: a
+ * blocked waiter is woken with it); MMIO_ECONN (the connection to the
+ * server is lost: the server revokes a lost client's interrupt, and its
+ * own death revokes them all); MMIO_EINVAL (@irq NULL); MMIO_EINTERNAL.
+ * Every later call returns the same error.
+ */
+MMIO_API int mmio_irq_wait(mmio_irq *irq, int64_t timeout_us, uint64_t *count);
+
+/*
+ * Unmask the device's INTx after acknowledging the device. Does not block;
+ * thread-safe. If the device still asserts its interrupt it stays masked
+ * and one more interrupt is counted at once. Returns MMIO_OK,
+ * MMIO_EREVOKED or MMIO_ECONN (as for mmio_irq_wait()), MMIO_EINVAL.
+ */
+MMIO_API int mmio_irq_unmask(mmio_irq *irq);
+
 /* Last: its macros must not rename the declarations above. */
 #include <mmio/client_inline.h>
 

@@ -15,7 +15,7 @@ extra=$(cmdline_args mmio.bench_args)
 
 cd /tmp || exit 1
 # shellcheck disable=SC2086 # extra is a list of options
-check "mmio-bench as uid 1000" as_driver mmio-bench --region shm --once-region edu \
+check "mmio-bench as uid 1000" as_driver mmio-bench --region shm --once-region edu --irq edu \
 	--json /tmp/bench.json --svg /tmp/bench.svg \
 	--title "mmio-bench under QEMU (TCG): ivshmem-plain BAR2, vCPUs: $(nproc --all)" $extra
 # A window against the sysfs mapping of the same BAR, in one run (root:

@@ -94,6 +94,56 @@ int shim_window_revoke(int control, uint64_t id, char *err, size_t errlen);
 int shim_window_stats(int control, uint64_t id, struct mmio_window_stats *out, char *err,
 		      size_t errlen);
 
+/* An interrupt opened by shim_irq_open(). */
+struct shim_irq_made {
+	int fd;	      /* the interrupt descriptor (O_CLOEXEC): read/poll/UNMASK */
+	uint64_t id;  /* for shim_irq_revoke() */
+	unsigned irq; /* the Linux interrupt number (as in /proc/interrupts) */
+};
+
+/*
+ * Open the INTx interrupt of PCI function @fn on @control; on success fill
+ * *@out (the caller owns out->fd). The function's INTx is masked by the
+ * handler at each interrupt until shim_irq_unmask(). Nothing is opened on
+ * failure (out->fd = -1).
+ *
+ * Returns MMIO_OK, or:
+ *   MMIO_ENOENT   no such PCI function (or it cannot be enabled);
+ *   MMIO_EBUSY    a kernel driver is bound to it, or its interrupt is held
+ *                 already (by this or any other control descriptor);
+ *   MMIO_EINVAL   the function has no INTx, or cannot mask it;
+ *   MMIO_EACCES   the caller lacks CAP_SYS_RAWIO;
+ *   MMIO_ENOMEM   out of memory or descriptors;
+ *   MMIO_EINTERNAL anything else.
+ * The sentence names the function and the cause.
+ */
+int shim_irq_open(int control, const struct shim_pci_address *fn, struct shim_irq_made *out,
+		  char *err, size_t errlen);
+
+/*
+ * Revoke interrupt @id of @control: the line is freed, the function left
+ * masked, and a reader of the descriptor, in any process, is woken with
+ * ENODEV. Idempotent. Returns MMIO_OK; MMIO_ENOENT if @control never
+ * issued @id; MMIO_EINTERNAL otherwise (with a sentence).
+ */
+int shim_irq_revoke(int control, uint64_t id, char *err, size_t errlen);
+
+/* Is interrupt @id of @control still held (its descriptor open somewhere,
+ * not revoked)? False also for an id @control never issued, or an error. */
+bool shim_irq_held(int control, uint64_t id);
+
+/*
+ * Unmask the interrupt of descriptor @fd (after the device has been
+ * acknowledged). Returns MMIO_OK; MMIO_EREVOKED once revoked;
+ * MMIO_EINVAL if @fd is not an interrupt descriptor; MMIO_EINTERNAL
+ * otherwise. Needs no privilege: the descriptor is the capability.
+ */
+int shim_irq_unmask(int fd, char *err, size_t errlen);
+
+/* The counters and state of interrupt descriptor @fd into *@out. Returns
+ * MMIO_OK, MMIO_EINVAL (not an interrupt descriptor) or MMIO_EINTERNAL. */
+int shim_irq_info(int fd, struct mmio_window_irq_info *out, char *err, size_t errlen);
+
 /* "uc", "wc", "wt", "wb", "uc-strict", or "unknown" for any other value. */
 const char *shim_window_cache_name(unsigned cache);
 

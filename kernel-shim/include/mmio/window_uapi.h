@@ -56,7 +56,7 @@
 #include <linux/types.h>
 
 #define MMIO_WINDOW_DEVICE	"/dev/mmio-window"
-#define MMIO_WINDOW_ABI_VERSION 1
+#define MMIO_WINDOW_ABI_VERSION 2 /* 2: interrupts */
 
 /*
  * Cache types. The numbers of the first four are those of the policy's
@@ -109,6 +109,10 @@ enum mmio_window_refusal {
 	MMIO_WINDOW_NO_MEMORY = 10,	/* ENOMEM, or EMFILE/ENFILE: out of memory/descriptors */
 	MMIO_WINDOW_NOT_PERMITTED = 11, /* EPERM: the caller lacks CAP_SYS_RAWIO */
 	MMIO_WINDOW_TOO_LARGE = 12,	/* EFBIG: length > MMIO_WINDOW_MAX_LENGTH */
+	MMIO_WINDOW_NO_IRQ = 13,	/* ENXIO: IRQ_OPEN: the function has no INTx pin or
+					 * line, or cannot mask INTx (PCI 2.3) */
+	MMIO_WINDOW_IRQ_HELD = 14,	/* EBUSY: IRQ_OPEN: the function's interrupt is
+					 * held already (by any control descriptor) */
 };
 
 /*
@@ -247,9 +251,155 @@ struct mmio_window_stats {
 };
 #define MMIO_WINDOW_STATS_SIZE_V1 112u
 
+/*
+ * Interrupts
+ * ----------
+ * MMIO_WINDOW_IOC_IRQ_OPEN (on the control descriptor, CAP_SYS_RAWIO)
+ * requests the INTx line of a PCI function that has no kernel driver bound
+ * and returns an *interrupt descriptor* (O_CLOEXEC) and an id. Only one
+ * interrupt descriptor at a time holds a function's interrupt, across every
+ * control descriptor (EBUSY, refusal IRQ_HELD, for the second).
+ *
+ * The handler runs in hard-interrupt context, checks that this function
+ * asserts the (possibly shared) line, masks its INTx (command register bit
+ * PCI_COMMAND_INTX_DISABLE) and counts one interrupt. The function stays
+ * masked until the holder calls MMIO_WINDOW_IRQ_IOC_UNMASK, after it has
+ * acknowledged the device: a holder that never acknowledges gets exactly
+ * one interrupt and the machine nothing more (no interrupt storm).
+ *
+ * The interrupt descriptor is the capability: it can be passed to another
+ * process (SCM_RIGHTS), and its operations need no privilege:
+ *   read(2)   of at least 8 bytes: blocks until at least one interrupt
+ *             arrived since the last read, then stores their number as a
+ *             native __u64 and returns 8 (EAGAIN with O_NONBLOCK, EINVAL
+ *             for fewer than 8 bytes, EINTR on a signal). After revocation
+ *             it fails with ENODEV, and so does every later read; a
+ *             blocked reader is woken.
+ *   poll(2)   EPOLLIN when a read would not block for an interrupt;
+ *             EPOLLIN|EPOLLERR|EPOLLHUP once revoked.
+ *   ioctl MMIO_WINDOW_IRQ_IOC_UNMASK (argument 0): unmask the function's
+ *             INTx. If the function still asserts it (the device was not
+ *             acknowledged), the line stays masked and one more interrupt
+ *             is counted at once, so that the count matches what an
+ *             unmasked level-triggered line would have delivered. A no-op
+ *             when not masked. ENODEV once revoked.
+ *   ioctl MMIO_WINDOW_IRQ_IOC_INFO: counters and state.
+ * At IRQ_OPEN the function's INTx is masked, the line requested, then
+ * unmasked as by UNMASK: an interrupt already pending counts at once.
+ *
+ * Revocation: MMIO_WINDOW_IOC_IRQ_REVOKE of its id, the close of the
+ * control descriptor that opened it, a kernel driver binding to the
+ * function or the function's removal, or the last close of the interrupt
+ * descriptor, frees the line and leaves the function's INTx masked; the
+ * function can be opened again at once. Interrupt ids are per control
+ * descriptor, a sequence of their own (from 1, never reused). Lockdown
+ * does not refuse interrupts: they give no access to device memory.
+ */
+
+/* mmio_window_irq_info.state */
+#define MMIO_WINDOW_IRQ_MASKED	(1u << 0) /* INTx masked, waiting for UNMASK */
+#define MMIO_WINDOW_IRQ_REVOKED (1u << 1)
+#define MMIO_WINDOW_IRQ_IS_MSI	(1u << 2) /* opened with MMIO_WINDOW_IRQ_MSI */
+
+/*
+ * mmio_window_irq_open.flags: MMIO_WINDOW_IRQ_MSI takes the function's MSI
+ * (one vector; bus mastering is enabled for it) instead of INTx. A message
+ * is an edge: nothing stays asserted, so nothing is masked and UNMASK is a
+ * no-op; each message counts once. On revocation the vector is freed, bus
+ * mastering turned off and INTx left masked. While the vector is held, a
+ * kernel driver cannot bind to the function (its probe finds the MSI
+ * code's resources and fails with EBUSY); INTx is revoked by a bind.
+ */
+#define MMIO_WINDOW_IRQ_MSI (1u << 0)
+
+/*
+ * MMIO_WINDOW_IOC_IRQ_OPEN argument.
+ *
+ * In:
+ *   size        MMIO_WINDOW_IRQ_OPEN_SIZE_V1.
+ *   flags       0 (INTx) or MMIO_WINDOW_IRQ_MSI.
+ *   pci_domain, pci_bus, pci_slot (0..31), pci_function (0..7).
+ * Out (on success):
+ *   id          the interrupt's id (>= 1), for IRQ_REVOKE.
+ *   fd          the interrupt descriptor (O_CLOEXEC, O_RDWR).
+ *   irq         the Linux interrupt number of the line (for /proc/interrupts).
+ * Out (also on failure, except EPERM and EFAULT; id 0, fd -1, irq 0 then):
+ *   refusal     enum mmio_window_refusal.
+ *
+ * Errors, checked in this order:
+ *   EPERM       the caller lacks CAP_SYS_RAWIO.
+ *   EFAULT      the argument is not readable/writable memory.
+ *   EINVAL      bad size, unknown flag, non-zero pad or reserved field, slot > 31,
+ *               function > 7 (refusal BAD_ARGUMENT).
+ *   ENODEV      no such PCI function, or it cannot be enabled (NO_DEVICE).
+ *   EBUSY       a kernel driver is bound to it (DRIVER_BOUND), or its
+ *               interrupt is held already (IRQ_HELD).
+ *   ENXIO       no INTx pin or line, or INTx cannot be masked; with
+ *               MMIO_WINDOW_IRQ_MSI: no MSI capability, or no vector (NO_IRQ).
+ *   ENOMEM, EMFILE, ENFILE  out of memory or descriptors (NO_MEMORY); any
+ *               other errno of request_irq() is passed on (NO_IRQ).
+ */
+struct mmio_window_irq_open {
+	__u32 size;
+	__u32 flags;
+	__u32 pci_domain;
+	__u8 pci_bus;
+	__u8 pci_slot;
+	__u8 pci_function;
+	__u8 pad0; /* must be 0 */
+	/* out */
+	__u64 id;
+	__s32 fd;
+	__u32 refusal;
+	__u32 irq;
+	__u32 pad1;	   /* must be 0 */
+	__u64 reserved[4]; /* must be 0 */
+};
+#define MMIO_WINDOW_IRQ_OPEN_SIZE_V1 72u
+
+/*
+ * MMIO_WINDOW_IRQ_IOC_INFO argument (on an interrupt descriptor).
+ * In: size (MMIO_WINDOW_IRQ_INFO_SIZE_V1), flags (0), reserved (0).
+ * Out:
+ *   id       the interrupt's id on its control descriptor.
+ *   total    interrupts counted since IRQ_OPEN.
+ *   pending  interrupts not yet returned by read(2).
+ *   unmasks  successful UNMASK calls that unmasked the line.
+ *   irq      the Linux interrupt number (0 once revoked).
+ *   state    MMIO_WINDOW_IRQ_MASKED, MMIO_WINDOW_IRQ_REVOKED.
+ * Errors: EFAULT, EINVAL (bad size, flags or reserved field).
+ */
+struct mmio_window_irq_info {
+	__u32 size;
+	__u32 flags;
+	/* out */
+	__u64 id;
+	__u64 total;
+	__u64 pending;
+	__u64 unmasks;
+	__u32 irq;
+	__u32 state;
+	__u64 reserved[2]; /* must be 0 on input */
+};
+#define MMIO_WINDOW_IRQ_INFO_SIZE_V1 64u
+
 #define MMIO_WINDOW_IOC_MAGIC  0xE8
 #define MMIO_WINDOW_IOC_CREATE _IOWR(MMIO_WINDOW_IOC_MAGIC, 1, struct mmio_window_create)
 #define MMIO_WINDOW_IOC_REVOKE _IOW(MMIO_WINDOW_IOC_MAGIC, 2, struct mmio_window_revoke)
 #define MMIO_WINDOW_IOC_STATS  _IOWR(MMIO_WINDOW_IOC_MAGIC, 3, struct mmio_window_stats)
+/*
+ * On the control descriptor. IRQ_REVOKE takes the REVOKE argument (an
+ * interrupt's id; errors as for REVOKE), and one flag:
+ * MMIO_WINDOW_IRQ_PROBE revokes nothing but says whether the interrupt is
+ * still held: 0 if its descriptor is open somewhere and not revoked,
+ * ESRCH if it was revoked or closed everywhere (so that the server can
+ * forget interrupts their holder closed).
+ */
+#define MMIO_WINDOW_IRQ_PROBE	   (1u << 0)
+#define MMIO_WINDOW_IOC_IRQ_OPEN   _IOWR(MMIO_WINDOW_IOC_MAGIC, 4, struct mmio_window_irq_open)
+#define MMIO_WINDOW_IOC_IRQ_REVOKE _IOW(MMIO_WINDOW_IOC_MAGIC, 5, struct mmio_window_revoke)
+/* On an interrupt descriptor. UNMASK's argument must be 0 (else EINVAL). */
+#define MMIO_WINDOW_IRQ_IOC_UNMASK _IO(MMIO_WINDOW_IOC_MAGIC, 6)
+#define MMIO_WINDOW_IRQ_IOC_INFO   _IOWR(MMIO_WINDOW_IOC_MAGIC, 7, struct mmio_window_irq_info)
 
 #endif /* MMIO_WINDOW_UAPI_H */

@@ -132,8 +132,9 @@ enum proto_opcode {
 	PROTO_OP_MAILBOX = 19,	  /* carry requests in a shared buffer (PROTO_MBOX_*) */
 	PROTO_OP_READ_ROWS = 20,  /* rows of row_bytes at a pitch, packed into the reply */
 	PROTO_OP_WRITE_ROWS = 21, /* packed rows from the request, to rows at a pitch */
+	PROTO_OP_IRQ = 22,	  /* hold a region's interrupt: a token for its descriptor */
 };
-#define PROTO_OP_MAX PROTO_OP_WRITE_ROWS
+#define PROTO_OP_MAX PROTO_OP_IRQ
 
 /* OPEN request flags (the values of MMIO_OPEN_DIRECT / _REQUIRE_DIRECT). */
 #define PROTO_OPEN_DIRECT	  0x1u /* the client would like to map directly */
@@ -232,6 +233,11 @@ struct proto_open_req {
 /* CLOSE, MAP, UNMAP: a handle returned by OPEN. */
 struct proto_handle_req {
 	uint32_t handle;
+};
+
+/* IRQ: the interrupt of the function behind region @name. */
+struct proto_irq_req {
+	char name[PROTO_NAME_MAX + 1]; /* NUL-terminated */
 };
 
 /* BUF_ATTACH: the client will share a buffer of length bytes; the reply's
@@ -377,6 +383,7 @@ struct proto_request {
 		struct proto_buf_req mailbox;
 		struct proto_span_req span; /* READ_SPAN and WRITE_SPAN */
 		struct proto_rows_req rows; /* READ_ROWS and WRITE_ROWS */
+		struct proto_irq_req irq;
 	};
 };
 
@@ -513,6 +520,7 @@ struct proto_reply {
 		struct proto_map_rep map;
 		struct proto_stats_rep stats;
 		struct proto_buf_attach_rep buf_attach;
+		struct proto_buf_attach_rep irq; /* the token of the interrupt descriptor */
 	};
 };
 
