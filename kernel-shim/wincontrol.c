@@ -356,3 +356,23 @@ int shim_irq_info(int fd, struct mmio_window_irq_info *out, char *err, size_t er
 	shim_errorf(err, errlen, "interrupt information: %s", strerror(errno));
 	return MMIO_EINTERNAL;
 }
+
+int shim_irq_info_id(int control, uint64_t id, struct mmio_window_irq_info *out, char *err,
+		     size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	out->id = id;
+	if (ioctl(control, MMIO_WINDOW_IOC_IRQ_INFO, out) == 0)
+		return MMIO_OK;
+	if (errno == ENOENT) {
+		shim_errorf(err, errlen, "interrupt %" PRIu64 ": not held on this control", id);
+		return MMIO_ENOENT;
+	}
+	if (errno == ENOTTY) {
+		shim_errorf(err, errlen, "interrupt information by id: the module is too old");
+		return MMIO_EINTERNAL;
+	}
+	shim_errorf(err, errlen, "interrupt %" PRIu64 " information: %s", id, strerror(errno));
+	return MMIO_EINTERNAL;
+}

@@ -161,6 +161,28 @@ check "a driver that never acknowledges: 3 counts from 1 interrupt of the line, 
 	unacknowledged
 check "the server serves edu while it still asserts its interrupt" edu_ident
 edu_reset
+# A driver that hangs (SIGSTOP) holding the interrupt: the line fires, is
+# masked and stays so; the server counts it and names it in the log.
+unack_stat() {
+	as_driver mmioctl stats | awk '$1 == "irqs_unacknowledged" { print $2 }'
+}
+unack_before=$(unack_stat)
+irq_holder 1
+kill -STOP "$(pidof mmioctl)"
+as_driver mmioctl write edu 0x20 0x80 && as_driver mmioctl write edu 8 5
+sleep 7
+unack_logged() {
+	grep "irq: uid 1000 pid [0-9]* has not acknowledged edu's interrupt for [0-9]* s; the line stays masked" \
+		/run/mmio/server.log
+}
+expect_eq "a hung driver's masked interrupt: STATS irqs_unacknowledged + 1" \
+	"$(unack_stat)" $((unack_before + 1))
+check "the server logged the unacknowledged interrupt (uid, pid, region)" unack_logged
+check "and serves edu meanwhile" edu_ident
+kill -CONT "$(pidof mmioctl)"
+wait $holder
+expect_eq "the resumed holder got its one interrupt (exit 0, count 1)" "$?:$(cat $irq_out)" "0:1"
+edu_reset
 irq_holder 5
 # $holder is the shell running su: the holder itself is mmioctl.
 kill -9 "$(pidof mmioctl)"
@@ -198,6 +220,8 @@ _rc=$?
 grep -E "withdrew the direct window|revoked handle|windows" /run/mmio/server.log | sed 's/^/server: /'
 cp /tmp/policy.boot /etc/mmio/policy.yaml
 kill -HUP "$server_pid"
+# Lockdown next refuses every reload: this one must be done before.
+sleep 2
 
 # ---- 4. lockdown (it cannot be lifted: only 5 comes after) ----
 if echo integrity >/sys/kernel/security/lockdown 2>/dev/null; then

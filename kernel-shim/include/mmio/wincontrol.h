@@ -144,6 +144,15 @@ int shim_irq_unmask(int fd, char *err, size_t errlen);
  * MMIO_OK, MMIO_EINVAL (not an interrupt descriptor) or MMIO_EINTERNAL. */
 int shim_irq_info(int fd, struct mmio_window_irq_info *out, char *err, size_t errlen);
 
+/*
+ * The same for interrupt @id of @control, whose opener no longer holds the
+ * descriptor. Returns MMIO_OK; MMIO_ENOENT if @control never issued @id or
+ * its descriptor is closed everywhere; MMIO_EINTERNAL otherwise (a module
+ * that predates this call included), with a sentence.
+ */
+int shim_irq_info_id(int control, uint64_t id, struct mmio_window_irq_info *out, char *err,
+		     size_t errlen);
+
 /* "uc", "wc", "wt", "wb", "uc-strict", or "unknown" for any other value. */
 const char *shim_window_cache_name(unsigned cache);
 
