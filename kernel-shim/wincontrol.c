@@ -240,6 +240,12 @@ int shim_window_stats(int control, uint64_t id, struct mmio_window_stats *out, c
 int shim_irq_open(int control, const struct shim_pci_address *fn, struct shim_irq_made *out,
 		  char *err, size_t errlen)
 {
+	return shim_irq_open_flags(control, fn, 0, out, err, errlen);
+}
+
+int shim_irq_open_flags(int control, const struct shim_pci_address *fn, unsigned flags,
+			struct shim_irq_made *out, char *err, size_t errlen)
+{
 	struct mmio_window_irq_open o;
 	const char *cause;
 	int status;
@@ -247,8 +253,10 @@ int shim_irq_open(int control, const struct shim_pci_address *fn, struct shim_ir
 	out->fd = -1;
 	out->id = 0;
 	out->irq = 0;
+	out->msi = false;
 	memset(&o, 0, sizeof(o));
 	o.size = sizeof(o);
+	o.flags = flags;
 	o.pci_domain = fn->domain;
 	o.pci_bus = fn->bus;
 	o.pci_slot = fn->device;
@@ -258,6 +266,7 @@ int shim_irq_open(int control, const struct shim_pci_address *fn, struct shim_ir
 		out->fd = o.fd;
 		out->id = o.id;
 		out->irq = o.irq;
+		out->msi = (flags & MMIO_WINDOW_IRQ_MSI) != 0;
 		return MMIO_OK;
 	}
 	switch (o.refusal) {
@@ -275,7 +284,9 @@ int shim_irq_open(int control, const struct shim_pci_address *fn, struct shim_ir
 		break;
 	case MMIO_WINDOW_NO_IRQ:
 		status = MMIO_EINVAL;
-		cause = "the function has no INTx line, or cannot mask INTx (PCI 2.3)";
+		cause = (flags & MMIO_WINDOW_IRQ_MSI)
+				? "the function has no MSI capability, or no vector is free"
+				: "the function has no INTx line, or cannot mask INTx (PCI 2.3)";
 		break;
 	case MMIO_WINDOW_NO_MEMORY:
 		status = MMIO_ENOMEM;

@@ -12,6 +12,9 @@
  * client's connection ends or a reload no longer grants it. The module
  * enforces one holder per function (MMIO_EBUSY for the second).
  *
+ * Which interrupt: the region's `irq:` (config/POLICY.md), by default the
+ * function's MSI if it has one, else INTx; the log says which.
+ *
  * The control descriptor is this file's own, opened at the first IRQ
  * request: a server without the module serves everything else.
  */
@@ -109,6 +112,25 @@ static const struct irq_hold *hold_find(const char *region)
 	return NULL;
 }
 
+/*
+ * Open @fn's interrupt as the region's `irq:` says (irq_lock held): auto
+ * asks for MSI and falls back to INTx where the module finds no MSI
+ * capability (or no vector); msi and intx ask for that one only.
+ */
+static int irq_open_mode(enum cfg_irq_mode mode, const struct shim_pci_address *fn,
+			 struct shim_irq_made *m, char *err, size_t errlen)
+{
+	int status;
+
+	if (mode == CFG_IRQ_INTX)
+		return shim_irq_open_flags(irq_control, fn, 0, m, err, errlen);
+	status = shim_irq_open_flags(irq_control, fn, MMIO_WINDOW_IRQ_MSI, m, err, errlen);
+	if (status != MMIO_EINVAL || mode == CFG_IRQ_MSI)
+		return status;
+	srv_debug("irq: %s; asking for INTx", err);
+	return shim_irq_open_flags(irq_control, fn, 0, m, err, errlen);
+}
+
 static int irq_open(struct srv_session *s, struct srv_generation *gen, const char *name,
 		    uint64_t *token, struct mmio_reason *why)
 {
@@ -144,7 +166,8 @@ static int irq_open(struct srv_session *s, struct srv_generation *gen, const cha
 		pthread_mutex_unlock(&irq_lock);
 		return MMIO_ENOMEM;
 	}
-	status = shim_irq_open(irq_control, &fn, &m, err, sizeof(err));
+	status = irq_open_mode(cfg_policy_region(gen->policy, region)->irq_mode, &fn, &m, err,
+			       sizeof(err));
 	if (status != MMIO_OK) {
 		const struct irq_hold *h = status == MMIO_EBUSY ? hold_find(name) : NULL;
 
@@ -180,8 +203,8 @@ static int irq_open(struct srv_session *s, struct srv_generation *gen, const cha
 		hold_revoke(nholds - 1, false);
 	pthread_mutex_unlock(&irq_lock);
 	if (status == MMIO_OK)
-		srv_debug("irq: interrupt of %s (line %u) to uid %u pid %d", name, m.irq,
-			  (unsigned)s->peer.uid, (int)s->pid);
+		srv_info("irq: interrupt of %s (%s, Linux interrupt %u) to uid %u pid %d", name,
+			 m.msi ? "MSI" : "INTx", m.irq, (unsigned)s->peer.uid, (int)s->pid);
 	return status;
 }
 
