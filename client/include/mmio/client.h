@@ -676,7 +676,8 @@ typedef struct mmio_irq mmio_irq; /* a held interrupt */
  * bits to 0x64), or unmasking counts the interrupt again at once.
  *
  * Blocks for one round trip to the server. Thread-safe.
- * Returns MMIO_OK with *@irq; or MMIO_EINVAL (an argument is NULL),
+ * Returns MMIO_OK with *@irq; or MMIO_EINVAL (an argument is NULL, or
+ * the function has no interrupt of the kind the policy's `irq:` asks for),
  * MMIO_ENOENT (no such region visible to this client), MMIO_EACCES (no irq
  * grant there, or no descriptor channel), MMIO_EBUSY (another client, or
  * this one, holds it, or a kernel driver is bound to the function),
