@@ -23,6 +23,7 @@
 struct mmio_irq {
 	mmio_client *client;
 	int fd;
+	bool msi;	 /* INFO's IS_MSI at open */
 	atomic_int gone; /* MMIO_OK while held; else the error every call returns */
 };
 
@@ -90,6 +91,9 @@ int mmio_irq_open(mmio_client *c, const char *region, mmio_irq **out)
 	}
 	irq->client = c;
 	irq->fd = fd;
+	struct mmio_window_irq_info info = { .size = sizeof(info) };
+	irq->msi = ioctl(fd, MMIO_WINDOW_IRQ_IOC_INFO, &info) == 0 &&
+		   (info.state & MMIO_WINDOW_IRQ_IS_MSI);
 	atomic_init(&irq->gone, MMIO_OK);
 	*out = irq;
 	return MMIO_OK;
@@ -158,4 +162,9 @@ int mmio_irq_unmask(mmio_irq *irq)
 	if (ioctl(irq->fd, MMIO_WINDOW_IRQ_IOC_UNMASK, 0) == 0)
 		return MMIO_OK;
 	return errno == ENODEV ? irq_gone(irq) : MMIO_EINTERNAL;
+}
+
+int mmio_irq_is_msi(const mmio_irq *irq)
+{
+	return irq ? irq->msi : MMIO_EINVAL;
 }

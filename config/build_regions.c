@@ -363,13 +363,42 @@ static bool region_sensitive(struct cfg_builder *b, const struct cfg_raw_region 
 						       "sensitive", rr->sensitive, &r->sensitive);
 }
 
+/* irq: auto, msi or intx, on PCI regions only. */
+static bool region_irq(struct cfg_builder *b, const struct cfg_raw_region *rr,
+		       const struct cfg_node *rn, struct cfg_region *r)
+{
+	static const char *const modes[] = {
+		[CFG_IRQ_AUTO] = "auto", [CFG_IRQ_MSI] = "msi", [CFG_IRQ_INTX] = "intx"
+	};
+	const struct cfg_node *n = cfg_tree_get(rn, "irq");
+	struct cfg_quoted q;
+
+	r->irq_mode = CFG_IRQ_AUTO;
+	if (rr->irq == NULL)
+		return true;
+	if (r->source != CFG_SOURCE_PCI && r->source != CFG_SOURCE_PCI_ID) {
+		ERR_AT(b, n, "irq is for pci regions: region '%s' is %s, which has no interrupt",
+		       cfg_quote(&q, rr->name), cfg_source_name(r->source));
+		return false;
+	}
+	for (unsigned m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		if (strcmp(rr->irq, modes[m]) == 0) {
+			r->irq_mode = (enum cfg_irq_mode)m;
+			return true;
+		}
+	}
+	ERR_AT(b, n, "irq '%s' is not an interrupt kind (auto, msi or intx)",
+	       cfg_quote(&q, rr->irq));
+	return false;
+}
+
 /* The keys read once the source is known. Each reports its own problems;
  * all run, so that one load reports every problem of a region. */
 typedef bool region_field_fn(struct cfg_builder *b, const struct cfg_raw_region *rr,
 			     const struct cfg_node *rn, struct cfg_region *r);
 static region_field_fn *const region_fields[] = {
 	source_value, region_pci_index, region_bar,	  region_offset,
-	region_size,  region_cache,	region_sensitive,
+	region_size,  region_cache,	region_sensitive, region_irq,
 };
 
 static bool build_region(struct cfg_builder *b, size_t i, const struct cfg_raw_region *rr,

@@ -170,6 +170,7 @@ struct cfg_raw_region {
 	char *size;
 	char *cache;
 	char *sensitive;
+	char *irq;
 };
 
 struct cfg_raw_limits {

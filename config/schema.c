@@ -90,6 +90,7 @@ static const cyaml_schema_field_t region_fields[] = {
 	STR("size", CYAML_FLAG_OPTIONAL, struct cfg_raw_region, size),
 	STR("cache", CYAML_FLAG_OPTIONAL, struct cfg_raw_region, cache),
 	STR("sensitive", CYAML_FLAG_OPTIONAL, struct cfg_raw_region, sensitive),
+	STR("irq", CYAML_FLAG_OPTIONAL, struct cfg_raw_region, irq),
 	CYAML_FIELD_END,
 };
 

@@ -240,6 +240,12 @@ int shim_window_stats(int control, uint64_t id, struct mmio_window_stats *out, c
 int shim_irq_open(int control, const struct shim_pci_address *fn, struct shim_irq_made *out,
 		  char *err, size_t errlen)
 {
+	return shim_irq_open_flags(control, fn, 0, out, err, errlen);
+}
+
+int shim_irq_open_flags(int control, const struct shim_pci_address *fn, unsigned flags,
+			struct shim_irq_made *out, char *err, size_t errlen)
+{
 	struct mmio_window_irq_open o;
 	const char *cause;
 	int status;
@@ -247,8 +253,10 @@ int shim_irq_open(int control, const struct shim_pci_address *fn, struct shim_ir
 	out->fd = -1;
 	out->id = 0;
 	out->irq = 0;
+	out->msi = false;
 	memset(&o, 0, sizeof(o));
 	o.size = sizeof(o);
+	o.flags = flags;
 	o.pci_domain = fn->domain;
 	o.pci_bus = fn->bus;
 	o.pci_slot = fn->device;
@@ -258,6 +266,7 @@ int shim_irq_open(int control, const struct shim_pci_address *fn, struct shim_ir
 		out->fd = o.fd;
 		out->id = o.id;
 		out->irq = o.irq;
+		out->msi = (flags & MMIO_WINDOW_IRQ_MSI) != 0;
 		return MMIO_OK;
 	}
 	switch (o.refusal) {
@@ -275,7 +284,9 @@ int shim_irq_open(int control, const struct shim_pci_address *fn, struct shim_ir
 		break;
 	case MMIO_WINDOW_NO_IRQ:
 		status = MMIO_EINVAL;
-		cause = "the function has no INTx line, or cannot mask INTx (PCI 2.3)";
+		cause = (flags & MMIO_WINDOW_IRQ_MSI)
+				? "the function has no MSI capability, or no vector is free"
+				: "the function has no INTx line, or cannot mask INTx (PCI 2.3)";
 		break;
 	case MMIO_WINDOW_NO_MEMORY:
 		status = MMIO_ENOMEM;
@@ -354,5 +365,25 @@ int shim_irq_info(int fd, struct mmio_window_irq_info *out, char *err, size_t er
 		return MMIO_EINVAL;
 	}
 	shim_errorf(err, errlen, "interrupt information: %s", strerror(errno));
+	return MMIO_EINTERNAL;
+}
+
+int shim_irq_info_id(int control, uint64_t id, struct mmio_window_irq_info *out, char *err,
+		     size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	out->id = id;
+	if (ioctl(control, MMIO_WINDOW_IOC_IRQ_INFO, out) == 0)
+		return MMIO_OK;
+	if (errno == ENOENT) {
+		shim_errorf(err, errlen, "interrupt %" PRIu64 ": not held on this control", id);
+		return MMIO_ENOENT;
+	}
+	if (errno == ENOTTY) {
+		shim_errorf(err, errlen, "interrupt information by id: the module is too old");
+		return MMIO_EINTERNAL;
+	}
+	shim_errorf(err, errlen, "interrupt %" PRIu64 " information: %s", id, strerror(errno));
 	return MMIO_EINTERNAL;
 }

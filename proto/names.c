@@ -53,6 +53,7 @@ static const char *const stat_names[] = {
 	[PROTO_STAT_REQUESTS_REFUSED] = "requests_refused",
 	[PROTO_STAT_POLLS_REFUSED] = "polls_refused",
 	[PROTO_STAT_WARNINGS_SUPPRESSED] = "warnings_suppressed",
+	[PROTO_STAT_IRQS_UNACKNOWLEDGED] = "irqs_unacknowledged",
 };
 _Static_assert(sizeof(stat_names) / sizeof(stat_names[0]) == PROTO_STAT_COUNT,
 	       "stat_names must name every counter");

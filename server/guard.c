@@ -14,7 +14,8 @@
  * address) and has it shed: closed with all it holds, and opened again a
  * while later. A storm at one door so costs only that door's connections.
  * Once a second it also counts the connections of listeners already closed
- * that nng will not free, for the bound in listener.c.
+ * that nng will not free, for the bound in listener.c, and has irq.c look
+ * at the interrupts drivers hold (one never acknowledged is counted).
  */
 #include "log.h"
 #include "server.h"
@@ -144,6 +145,7 @@ static void *guard_loop(void *arg)
 			atomic_store(&guard_orphans,
 				     srv_listener_count_orphans(guard_public, names, n) +
 					     srv_doors_count_orphans(guard_doors, names, n));
+			srv_irq_watch();
 		}
 		if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
 			continue;

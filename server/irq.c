@@ -12,6 +12,9 @@
  * client's connection ends or a reload no longer grants it. The module
  * enforces one holder per function (MMIO_EBUSY for the second).
  *
+ * Which interrupt: the region's `irq:` (config/POLICY.md), by default the
+ * function's MSI if it has one, else INTx; the log says which.
+ *
  * The control descriptor is this file's own, opened at the first IRQ
  * request: a server without the module serves everything else.
  */
@@ -23,6 +26,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,12 +41,24 @@ struct irq_hold {
 	pid_t pid;
 	char region[CFG_NAME_MAX + 1];
 	uint64_t id; /* the module's id of the interrupt */
+	/* srv_irq_watch(): since when (srv_now_ns) the line has been seen
+	 * masked with @unmasks unchanged, 0 when not; whether this episode
+	 * has been counted, and when it was last logged. */
+	uint64_t masked_since, unmasks, warned;
+	bool counted;
 };
+
+/* A line masked this long without an UNMASK that unmasked it is counted
+ * (STATS irqs_unacknowledged) and logged; then at most once a minute for
+ * as long as it stays so. */
+#define IRQ_UNACK_NS	  (3ull * 1000000000u)
+#define IRQ_UNACK_WARN_NS (60ull * 1000000000u)
 
 static pthread_mutex_t irq_lock = PTHREAD_MUTEX_INITIALIZER;
 static int irq_control = -1;
 static struct irq_hold holds[IRQ_HOLDS_MAX];
 static size_t nholds;
+static atomic_ulong irq_unacknowledged;
 
 /* "0000:00:04.0 BAR0" (shim_device.where of a pci device) -> @fn. */
 static bool where_function(const char *where, struct shim_pci_address *fn)
@@ -96,6 +112,25 @@ static const struct irq_hold *hold_find(const char *region)
 	return NULL;
 }
 
+/*
+ * Open @fn's interrupt as the region's `irq:` says (irq_lock held): auto
+ * asks for MSI and falls back to INTx where the module finds no MSI
+ * capability (or no vector); msi and intx ask for that one only.
+ */
+static int irq_open_mode(enum cfg_irq_mode mode, const struct shim_pci_address *fn,
+			 struct shim_irq_made *m, char *err, size_t errlen)
+{
+	int status;
+
+	if (mode == CFG_IRQ_INTX)
+		return shim_irq_open_flags(irq_control, fn, 0, m, err, errlen);
+	status = shim_irq_open_flags(irq_control, fn, MMIO_WINDOW_IRQ_MSI, m, err, errlen);
+	if (status != MMIO_EINVAL || mode == CFG_IRQ_MSI)
+		return status;
+	srv_debug("irq: %s; asking for INTx", err);
+	return shim_irq_open_flags(irq_control, fn, 0, m, err, errlen);
+}
+
 static int irq_open(struct srv_session *s, struct srv_generation *gen, const char *name,
 		    uint64_t *token, struct mmio_reason *why)
 {
@@ -131,7 +166,8 @@ static int irq_open(struct srv_session *s, struct srv_generation *gen, const cha
 		pthread_mutex_unlock(&irq_lock);
 		return MMIO_ENOMEM;
 	}
-	status = shim_irq_open(irq_control, &fn, &m, err, sizeof(err));
+	status = irq_open_mode(cfg_policy_region(gen->policy, region)->irq_mode, &fn, &m, err,
+			       sizeof(err));
 	if (status != MMIO_OK) {
 		const struct irq_hold *h = status == MMIO_EBUSY ? hold_find(name) : NULL;
 
@@ -167,8 +203,8 @@ static int irq_open(struct srv_session *s, struct srv_generation *gen, const cha
 		hold_revoke(nholds - 1, false);
 	pthread_mutex_unlock(&irq_lock);
 	if (status == MMIO_OK)
-		srv_debug("irq: interrupt of %s (line %u) to uid %u pid %d", name, m.irq,
-			  (unsigned)s->peer.uid, (int)s->pid);
+		srv_info("irq: interrupt of %s (%s, Linux interrupt %u) to uid %u pid %d", name,
+			 m.msi ? "MSI" : "INTx", m.irq, (unsigned)s->peer.uid, (int)s->pid);
 	return status;
 }
 
@@ -204,6 +240,67 @@ void srv_irq_revalidate(const struct srv_generation *gen)
 			i++;
 	}
 	pthread_mutex_unlock(&irq_lock);
+}
+
+/*
+ * Hold @h's line: still masked, with no unmask since the last look? The
+ * episode starts at the first look that sees it masked (so it is measured
+ * to within a look's period, from below).
+ */
+static void hold_watch(struct irq_hold *h, const struct mmio_window_irq_info *info, uint64_t now)
+{
+	uint64_t masked;
+
+	if (!(info->state & MMIO_WINDOW_IRQ_MASKED) || (info->state & MMIO_WINDOW_IRQ_REVOKED)) {
+		h->masked_since = 0;
+		return;
+	}
+	if (h->masked_since == 0 || info->unmasks != h->unmasks) {
+		h->masked_since = now;
+		h->unmasks = info->unmasks;
+		h->counted = false;
+		return;
+	}
+	masked = now - h->masked_since;
+	if (masked < IRQ_UNACK_NS)
+		return;
+	if (!h->counted) {
+		h->counted = true;
+		atomic_fetch_add(&irq_unacknowledged, 1);
+	} else if (now - h->warned < IRQ_UNACK_WARN_NS) {
+		return;
+	}
+	h->warned = now;
+	srv_warn("irq: uid %u pid %d has not acknowledged %s's interrupt for %" PRIu64
+		 " s; the line stays masked (%" PRIu64 " interrupts, %" PRIu64 " unmasks)",
+		 (unsigned)h->uid, (int)h->pid, h->region, masked / 1000000000u,
+		 (uint64_t)info->total, (uint64_t)info->unmasks);
+}
+
+void srv_irq_watch(void)
+{
+	struct mmio_window_irq_info info;
+	uint64_t now = srv_now_ns();
+	char err[256];
+
+	pthread_mutex_lock(&irq_lock);
+	for (size_t i = 0; irq_control >= 0 && i < nholds;) {
+		int status = shim_irq_info_id(irq_control, holds[i].id, &info, err, sizeof(err));
+
+		if (status == MMIO_ENOENT) { /* its holder closed it */
+			holds[i] = holds[--nholds];
+			continue;
+		}
+		if (status == MMIO_OK)
+			hold_watch(&holds[i], &info, now);
+		i++;
+	}
+	pthread_mutex_unlock(&irq_lock);
+}
+
+unsigned long srv_irq_unacknowledged(void)
+{
+	return atomic_load(&irq_unacknowledged);
 }
 
 void srv_irq_stop(void)

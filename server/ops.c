@@ -690,6 +690,7 @@ enum srv_outcome srv_op_stats(struct srv_request *r)
 	counters[PROTO_STAT_REQUESTS_REFUSED] = q.requests_refused;
 	counters[PROTO_STAT_POLLS_REFUSED] = q.polls_refused;
 	counters[PROTO_STAT_WARNINGS_SUPPRESSED] = q.warnings_suppressed;
+	counters[PROTO_STAT_IRQS_UNACKNOWLEDGED] = srv_irq_unacknowledged();
 	r->rep.stats.count = PROTO_STAT_COUNT;
 	r->rep.stats.counters = counters;
 	return reply_status(r, MMIO_OK);

@@ -493,6 +493,11 @@ void srv_irq_forget(uint32_t pipe_id);
 void srv_irq_revalidate(const struct srv_generation *gen);
 /* Close the module's control descriptor: every interrupt is revoked. */
 void srv_irq_stop(void);
+/* Look at each held interrupt (the guard thread, once a second): a line
+ * masked for seconds without an unmask is counted and logged. */
+void srv_irq_watch(void);
+/* Lines counted so (STATS "irqs_unacknowledged"). */
+unsigned long srv_irq_unacknowledged(void);
 /*
  * Drop the unclaimed MAP tokens of handle @handle of session @pipe_id: call
  * it (s->lock held) before the handle is closed, revoked or loses rights,

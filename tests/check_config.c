@@ -244,6 +244,11 @@ static const struct bad_case bad_cases[] = {
 	  13, "pci_id '1234-11e8' is not vendor:device" },
 	{ "cache-unknown", V SIM_A "    cache: cached\n", 1, 6, 12,
 	  "cache 'cached' is not a cache policy" },
+	{ "irq-kind-on-sim", V SIM_A "    irq: msi\n", 1, 6, 10,
+	  "irq is for pci regions: region 'a' is sim, which has no interrupt" },
+	{ "irq-kind-unknown",
+	  V "regions:\n  - name: a\n    pci: \"00:03.0\"\n    bar: 0\n    irq: msix\n", 1, 6, 10,
+	  "irq 'msix' is not an interrupt kind (auto, msi or intx)" },
 	{ "cache-wb-on-pci",
 	  V "regions:\n  - name: a\n    pci_id: \"1af4:1110\"\n    bar: 2\n    cache: write-back\n",
 	  1, 6, 12,
@@ -969,6 +974,25 @@ static const char full_policy[] = "version: 1\n"
 				  "        ops: [fill, bulk]\n"
 				  "        exclusive: false\n";
 
+/* irq: on a pci region says which interrupt op irq hands out. */
+START_TEST(test_good_irq_kind)
+{
+	static const char *const kinds[] = { "auto", "msi", "intx" };
+	static const enum cfg_irq_mode modes[] = { CFG_IRQ_AUTO, CFG_IRQ_MSI, CFG_IRQ_INTX };
+	char text[256];
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(text, sizeof(text),
+			 "version: 1\nregions:\n  - name: a\n    pci: \"00:03.0\"\n    bar: 0\n"
+			 "    irq: %s\n",
+			 kinds[i]);
+		cfg_policy *p = load_ok(text);
+		ck_assert_int_eq(cfg_policy_region(p, 0)->irq_mode, modes[i]);
+		cfg_policy_free(p);
+	}
+}
+END_TEST
+
 START_TEST(test_good_full_policy)
 {
 	cfg_policy *p = load_ok(full_policy);
@@ -1007,6 +1031,7 @@ START_TEST(test_good_full_policy)
 	ck_assert_uint_eq(r->size, 0x100);
 	ck_assert_int_eq(r->cache, MMIO_CACHE_UNCACHED);
 	ck_assert(!r->sensitive);
+	ck_assert_int_eq(r->irq_mode, CFG_IRQ_AUTO);
 	ck_assert_uint_eq(r->line, 12);
 	ck_assert_uint_eq(r->column, 5);
 
@@ -1936,6 +1961,7 @@ static Suite *config_suite(void)
 	tc = tcase_create("good");
 	tcase_add_test(tc, test_load_buffer_exact_length);
 	tcase_add_test(tc, test_good_full_policy);
+	tcase_add_test(tc, test_good_irq_kind);
 	tcase_add_test(tc, test_good_defaults);
 	tcase_add_test(tc, test_good_windows);
 	tcase_add_test(tc, test_good_client_limits);

@@ -161,6 +161,7 @@ START_TEST(irq_refusals_match_the_contract)
 	ck_assert_int_eq(mmio_irq_wait(NULL, 0, &count), MMIO_EINVAL);
 	ck_assert_uint_eq(count, 0);
 	ck_assert_int_eq(mmio_irq_unmask(NULL), MMIO_EINVAL);
+	ck_assert_int_eq(mmio_irq_is_msi(NULL), MMIO_EINVAL);
 	mmio_irq_close(NULL);
 
 	ck_assert_int_eq(mmio_open(client, "private", MMIO_OPEN_PROXIED, &r), MMIO_OK);

@@ -56,8 +56,13 @@ expect(explain-match 0
 	"^$" explain ${WORK}/good.yaml --uid 1000 --gid 1000)
 # The interrupt op: explain shows it; check refuses it where no interrupt is.
 file(WRITE ${WORK}/irq.yaml "version: 1\nregions:\n  - name: edu\n    pci: \"0000:00:04.0\"\n    bar: 0\n    size: 4KiB\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - region: edu\n        access: rw\n        ops: [once, irq]\n")
+file(WRITE ${WORK}/irq-kind-sim.yaml "version: 1\nregions:\n  - name: s\n    sim: true\n    irq: msi\n    size: 4KiB\n")
 file(WRITE ${WORK}/irq-sim.yaml "version: 1\nregions:\n  - name: s\n    sim: true\n    size: 4KiB\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - region: s\n        access: rw\n        ops: [once, irq]\n")
 expect(explain-irq 0 "\nedu +\\[0x0, 0x1000\\) +rw +once,irq +1,2,4,8 " "^$" explain ${WORK}/irq.yaml --uid 1000 --gid 1000)
+# A region's irq: key: explain shows the kind next to the op.
+file(WRITE ${WORK}/irq-intx.yaml "version: 1\nregions:\n  - name: edu\n    pci: \"0000:00:04.0\"\n    bar: 0\n    size: 4KiB\n    irq: intx\nclients:\n  - name: me\n    uid: 1000\n    grants:\n      - region: edu\n        access: rw\n        ops: [once, irq]\n")
+expect(explain-irq-intx 0 "\nedu +\\[0x0, 0x1000\\) +rw +once,irq\\(intx\\) +1,2,4,8 " "^$" explain ${WORK}/irq-intx.yaml --uid 1000 --gid 1000)
+expect(check-irq-kind-sim 1 "^$" "^${WORK}/irq-kind-sim.yaml:5:10: irq is for pci regions: region 's' is sim, which has no interrupt\n$" check ${WORK}/irq-kind-sim.yaml)
 expect(check-irq-sim 1 "^$" "^${WORK}/irq-sim.yaml:12:21: irq needs a pci region: region 's' is sim, which has no interrupt\n$" check ${WORK}/irq-sim.yaml)
 expect(explain-no-match 0 "matching clients: none: this peer can see no region\nlimits \\(no grant\\): none: its connections are closed at the handshake \\(limits.ungranted_sessions is 0\\)\n$" "^$"
 	explain ${WORK}/good.yaml --uid 1001 --gid 5)

@@ -183,6 +183,14 @@ static void fill_row(struct row *row, const struct cfg_grant *g)
 			 (unsigned long long)g->offset, (unsigned long long)(g->offset + g->size));
 	snprintf(row->cell[2], sizeof(row->cell[2]), "%s", mmio_access_name(g->access));
 	mmio_ops_text(g->ops, row->cell[3], sizeof(row->cell[3]));
+	/* Which interrupt irq gives, when the region does not leave it to
+	 * the server (auto: MSI if the function has it, else INTx). */
+	if ((g->ops & MMIO_OPS_IRQ) && r->irq_mode != CFG_IRQ_AUTO) {
+		size_t used = strlen(row->cell[3]);
+
+		snprintf(row->cell[3] + used, sizeof(row->cell[3]) - used, "(%s)",
+			 r->irq_mode == CFG_IRQ_MSI ? "msi" : "intx");
+	}
 	mmio_widths_text(g->widths, row->cell[4], sizeof(row->cell[4]));
 	if (g->ops & (MMIO_OPS_BULK | MMIO_OPS_FILL))
 		snprintf(row->cell[5], sizeof(row->cell[5]), "%u", mmio_widths_widest(g->widths));

@@ -905,6 +905,20 @@ static __poll_t mw_irq_poll(struct file *file, poll_table *pt)
 	return mask;
 }
 
+static void mw_irq_info_fill(struct mw_irq *q, struct mmio_window_irq_info *s)
+{
+	*s = (struct mmio_window_irq_info){ .size = sizeof(*s), .id = q->id };
+	spin_lock_irq(&q->lock);
+	s->total = q->total;
+	s->pending = q->pending;
+	s->unmasks = q->unmasks;
+	s->irq = q->revoked ? 0 : q->irq;
+	s->state = (q->masked ? MMIO_WINDOW_IRQ_MASKED : 0) |
+		   (q->revoked ? MMIO_WINDOW_IRQ_REVOKED : 0) |
+		   (q->msi ? MMIO_WINDOW_IRQ_IS_MSI : 0);
+	spin_unlock_irq(&q->lock);
+}
+
 static long mw_irq_ioctl_info(struct mw_irq *q, void __user *uarg)
 {
 	struct mmio_window_irq_info in, s;
@@ -913,15 +927,7 @@ static long mw_irq_ioctl_info(struct mw_irq *q, void __user *uarg)
 		return -EFAULT;
 	if (in.size != sizeof(in) || in.flags || in.reserved[0] || in.reserved[1])
 		return -EINVAL;
-	s = (struct mmio_window_irq_info){ .size = in.size, .id = q->id };
-	spin_lock_irq(&q->lock);
-	s.total = q->total;
-	s.pending = q->pending;
-	s.unmasks = q->unmasks;
-	s.irq = q->revoked ? 0 : q->irq;
-	s.state = (q->masked ? MMIO_WINDOW_IRQ_MASKED : 0) |
-		  (q->revoked ? MMIO_WINDOW_IRQ_REVOKED : 0) | (q->msi ? MMIO_WINDOW_IRQ_IS_MSI : 0);
-	spin_unlock_irq(&q->lock);
+	mw_irq_info_fill(q, &s);
 	return copy_to_user(uarg, &s, sizeof(s)) ? -EFAULT : 0;
 }
 
@@ -1169,6 +1175,34 @@ static long mw_ioctl_irq_revoke(struct mw_control *ctl, void __user *uarg)
 	return ret;
 }
 
+/*
+ * INFO of interrupt @id of this control, for its opener, which does not
+ * keep the interrupt descriptor: @id is input here.
+ */
+static long mw_ioctl_irq_info(struct mw_control *ctl, void __user *uarg)
+{
+	struct mmio_window_irq_info in, s;
+	struct mw_irq *q;
+	int ret = -ENOENT;
+
+	if (copy_from_user(&in, uarg, sizeof(in)))
+		return -EFAULT;
+	if (in.size != sizeof(in) || in.flags || in.reserved[0] || in.reserved[1])
+		return -EINVAL;
+	mutex_lock(&ctl->lock);
+	list_for_each_entry(q, &ctl->irqs, node) {
+		if (q->id == in.id) {
+			mw_irq_info_fill(q, &s);
+			ret = 0;
+			break;
+		}
+	}
+	mutex_unlock(&ctl->lock);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &s, sizeof(s)) ? -EFAULT : 0;
+}
+
 /* ---- the control device ---------------------------------------------- */
 
 static long mw_ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -1191,6 +1225,8 @@ static long mw_ctl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return mw_ioctl_irq_open(ctl, uarg);
 	case MMIO_WINDOW_IOC_IRQ_REVOKE:
 		return mw_ioctl_irq_revoke(ctl, uarg);
+	case MMIO_WINDOW_IOC_IRQ_INFO:
+		return mw_ioctl_irq_info(ctl, uarg);
 	default:
 		return -ENOTTY;
 	}

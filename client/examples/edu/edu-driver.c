@@ -202,8 +202,8 @@ static void factorials_interrupt(mmio_client *c, mmio_region *regs, const char *
 		       mmio_status_name(st));
 	else
 		result(right == IRQ_FACTS && interrupts == IRQ_FACTS,
-		       "%u factorials by interrupt, %u right, %" PRIu64 " interrupts", IRQ_FACTS,
-		       right, interrupts);
+		       "%u factorials by interrupt, %u right, %" PRIu64 " interrupts (%s)",
+		       IRQ_FACTS, right, interrupts, mmio_irq_is_msi(irq) == 1 ? "MSI" : "INTx");
 	mmio_write32(regs, EDU_STATUS, status & ~STATUS_IRQ);
 	mmio_irq_close(irq);
 }

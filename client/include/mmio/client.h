@@ -661,7 +661,9 @@ MMIO_API int mmio_batch_value(const mmio_batch *b, size_t index, uint64_t *value
 typedef struct mmio_irq mmio_irq; /* a held interrupt */
 
 /*
- * Hold the interrupt (INTx) of the PCI function behind region @region: the
+ * Hold the interrupt of the PCI function behind region @region: its MSI
+ * where it has one, else its INTx line, unless the region's `irq:` in the
+ * policy says intx or msi (mmio_irq_is_msi() tells which). The
  * policy must grant this client op `irq` on it. The server hands over a
  * descriptor of the mmio-window kernel module on its descriptor channel
  * (so @c must be connected by ipc://); waiting and unmasking then need no
@@ -669,12 +671,13 @@ typedef struct mmio_irq mmio_irq; /* a held interrupt */
  * released by mmio_irq_close(), the end of the connection and the
  * process's death.
  *
- * After each interrupt the device's INTx stays masked until
+ * After each INTx interrupt the device stays masked until
  * mmio_irq_unmask(): acknowledge the device first (edu: write the status
  * bits to 0x64), or unmasking counts the interrupt again at once.
  *
  * Blocks for one round trip to the server. Thread-safe.
- * Returns MMIO_OK with *@irq; or MMIO_EINVAL (an argument is NULL),
+ * Returns MMIO_OK with *@irq; or MMIO_EINVAL (an argument is NULL, or
+ * the function has no interrupt of the kind the policy's `irq:` asks for),
  * MMIO_ENOENT (no such region visible to this client), MMIO_EACCES (no irq
  * grant there, or no descriptor channel), MMIO_EBUSY (another client, or
  * this one, holds it, or a kernel driver is bound to the function),
@@ -719,6 +722,13 @@ MMIO_API int mmio_irq_wait(mmio_irq *irq, int64_t timeout_us, uint64_t *count);
  * MMIO_EREVOKED or MMIO_ECONN (as for mmio_irq_wait()), MMIO_EINVAL.
  */
 MMIO_API int mmio_irq_unmask(mmio_irq *irq);
+
+/*
+ * 1 if @irq is the function's MSI vector (each message counts once,
+ * nothing is masked, mmio_irq_unmask() is a no-op), 0 if it is the INTx
+ * line, MMIO_EINVAL for NULL. Does not block; thread-safe.
+ */
+MMIO_API int mmio_irq_is_msi(const mmio_irq *irq);
 
 /* Last: its macros must not rename the declarations above. */
 #include <mmio/client_inline.h>

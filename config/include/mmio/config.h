@@ -134,6 +134,9 @@ struct cfg_region {
 	uint64_t size;
 	unsigned cache; /* MMIO_CACHE_*; default: write-back for sim, uncached otherwise */
 	bool sensitive;
+	/* PCI sources: which interrupt op `irq` hands out (`irq:` key):
+	 * CFG_IRQ_AUTO (default) MSI if the function has it, else INTx. */
+	enum cfg_irq_mode { CFG_IRQ_AUTO = 0, CFG_IRQ_MSI = 1, CFG_IRQ_INTX = 2 } irq_mode;
 	unsigned line, column; /* where the region is written, for messages */
 };
 

@@ -99,6 +99,7 @@ struct shim_irq_made {
 	int fd;	      /* the interrupt descriptor (O_CLOEXEC): read/poll/UNMASK */
 	uint64_t id;  /* for shim_irq_revoke() */
 	unsigned irq; /* the Linux interrupt number (as in /proc/interrupts) */
+	bool msi;     /* the function's MSI vector, not its INTx line */
 };
 
 /*
@@ -119,6 +120,15 @@ struct shim_irq_made {
  */
 int shim_irq_open(int control, const struct shim_pci_address *fn, struct shim_irq_made *out,
 		  char *err, size_t errlen);
+
+/*
+ * The same with IRQ_OPEN's @flags: 0 (INTx) or MMIO_WINDOW_IRQ_MSI (the
+ * function's one MSI vector: nothing is masked, each message counts once).
+ * With MMIO_WINDOW_IRQ_MSI, MMIO_EINVAL also means "no MSI capability, or
+ * no vector" (the sentence says so).
+ */
+int shim_irq_open_flags(int control, const struct shim_pci_address *fn, unsigned flags,
+			struct shim_irq_made *out, char *err, size_t errlen);
 
 /*
  * Revoke interrupt @id of @control: the line is freed, the function left
@@ -143,6 +153,15 @@ int shim_irq_unmask(int fd, char *err, size_t errlen);
 /* The counters and state of interrupt descriptor @fd into *@out. Returns
  * MMIO_OK, MMIO_EINVAL (not an interrupt descriptor) or MMIO_EINTERNAL. */
 int shim_irq_info(int fd, struct mmio_window_irq_info *out, char *err, size_t errlen);
+
+/*
+ * The same for interrupt @id of @control, whose opener no longer holds the
+ * descriptor. Returns MMIO_OK; MMIO_ENOENT if @control never issued @id or
+ * its descriptor is closed everywhere; MMIO_EINTERNAL otherwise (a module
+ * that predates this call included), with a sentence.
+ */
+int shim_irq_info_id(int control, uint64_t id, struct mmio_window_irq_info *out, char *err,
+		     size_t errlen);
 
 /* "uc", "wc", "wt", "wb", "uc-strict", or "unknown" for any other value. */
 const char *shim_window_cache_name(unsigned cache);

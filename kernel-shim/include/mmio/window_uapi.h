@@ -359,7 +359,8 @@ struct mmio_window_irq_open {
 
 /*
  * MMIO_WINDOW_IRQ_IOC_INFO argument (on an interrupt descriptor).
- * In: size (MMIO_WINDOW_IRQ_INFO_SIZE_V1), flags (0), reserved (0).
+ * In: size (MMIO_WINDOW_IRQ_INFO_SIZE_V1), flags (0), reserved (0); for
+ * MMIO_WINDOW_IOC_IRQ_INFO on the control descriptor also id.
  * Out:
  *   id       the interrupt's id on its control descriptor.
  *   total    interrupts counted since IRQ_OPEN.
@@ -401,5 +402,13 @@ struct mmio_window_irq_info {
 /* On an interrupt descriptor. UNMASK's argument must be 0 (else EINVAL). */
 #define MMIO_WINDOW_IRQ_IOC_UNMASK _IO(MMIO_WINDOW_IOC_MAGIC, 6)
 #define MMIO_WINDOW_IRQ_IOC_INFO   _IOWR(MMIO_WINDOW_IOC_MAGIC, 7, struct mmio_window_irq_info)
+/*
+ * On the control descriptor (ABI 2, added later: ENOTTY from an older
+ * module): INFO of the interrupt @id (input here) that this control
+ * descriptor opened, for the opener that handed its descriptor on.
+ * Errors: EPERM, EFAULT, EINVAL (as for INFO), ENOENT (@id never issued
+ * here, or its descriptor closed everywhere).
+ */
+#define MMIO_WINDOW_IOC_IRQ_INFO _IOWR(MMIO_WINDOW_IOC_MAGIC, 8, struct mmio_window_irq_info)
 
 #endif /* MMIO_WINDOW_UAPI_H */

@@ -206,7 +206,8 @@ enum proto_stat {
 	PROTO_STAT_REQUESTS_REFUSED = 19,    /* requests refused by the request caps */
 	PROTO_STAT_POLLS_REFUSED = 20,	     /* polls answered MMIO_EBUSY by the poll caps */
 	PROTO_STAT_WARNINGS_SUPPRESSED = 21, /* per-client warnings not logged (rate limit) */
-	PROTO_STAT_COUNT = 22,		     /* counters this version defines */
+	PROTO_STAT_IRQS_UNACKNOWLEDGED = 22, /* interrupts left masked > 3 s by their driver */
+	PROTO_STAT_COUNT = 23,		     /* counters this version defines */
 };
 
 /* ------------------------------------------------------------------------
