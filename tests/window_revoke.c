@@ -109,11 +109,23 @@ static uint64_t reloads(mmio_client *c)
 
 /* Write policy @g, SIGHUP the server, wait until it reloaded. The time
  * the policy was written (the server may take it from its watch before the
- * signal), or 0 if the reload did not happen in 10 s. */
+ * signal), or 0 if the reload did not happen in 10 s. The count is taken
+ * once it stands still: the last write was reloaded twice (its watch and
+ * its signal), and a second reload of it that ends after the count was
+ * taken would look like this write's. */
 static uint64_t reload(const char *path, const char *listen, pid_t server, mmio_client *c,
 		       enum grant g)
 {
-	uint64_t before = reloads(c), sent = now_ns();
+	uint64_t before = reloads(c), sent;
+
+	for (int i = 0; i < 20; i++) {
+		usleep(250000);
+		uint64_t now = reloads(c);
+		if (now == before)
+			break;
+		before = now;
+	}
+	sent = now_ns();
 
 	if (policy_write(path, listen, g) != 0)
 		return 0;
