@@ -28,6 +28,7 @@
  *    control's list until the last close of its file: one function, one
  *    holder is checked over all controls under mw_controls_lock.
  */
+#include <asm/pgtable.h>
 #include <linux/anon_inodes.h>
 #include <linux/capability.h>
 #include <linux/file.h>
@@ -51,7 +52,6 @@
 #include <linux/spinlock.h>
 #include <linux/uaccess.h>
 #include <linux/wait.h>
-#include <asm/pgtable.h>
 
 #include <mmio/window_uapi.h>
 
@@ -63,8 +63,8 @@ struct mw_counts {
 
 struct mw_control {
 	struct list_head node; /* in mw_controls, while the control file is open */
-	struct kref ref; /* the control file, and each window and interrupt it made */
-	struct mutex lock; /* windows, irqs, next_id, next_irq_id, revoked, gone, nwindows */
+	struct kref ref;       /* the control file, and each window and interrupt it made */
+	struct mutex lock;     /* windows, irqs, next_id, next_irq_id, revoked, gone, nwindows */
 	struct list_head windows;
 	struct list_head irqs;
 	u64 next_id;
@@ -84,7 +84,7 @@ struct mw_window {
 	u32 cache;
 	phys_addr_t phys;
 	unsigned long npages;
-	struct pci_dev *pdev; /* PCI windows: revoked when it binds or goes */
+	struct pci_dev *pdev;	   /* PCI windows: revoked when it binds or goes */
 	void __iomem *reservation; /* holds the PAT type; NULL once revoked */
 	struct inode *inode;
 	atomic64_t faults, sigbus, maps, mapped;
@@ -99,7 +99,7 @@ struct mw_irq {
 	spinlock_t lock; /* the fields below; taken in the handler */
 	bool revoked;
 	bool masked;
-	bool msi; /* a message-signalled vector: nothing to mask */
+	bool msi;	 /* a message-signalled vector: nothing to mask */
 	void *msi_group; /* the devres the kernel's MSI code adds, for its release */
 	u64 pending, total, unmasks;
 	wait_queue_head_t wait;
@@ -112,10 +112,8 @@ static DEFINE_MUTEX(mw_controls_lock);
 static LIST_HEAD(mw_controls);
 
 static const char *const mw_cache_names[MMIO_WINDOW_CACHE_COUNT] = {
-	[MMIO_WINDOW_CACHE_UC] = "uncached-minus",
-	[MMIO_WINDOW_CACHE_WC] = "write-combining",
-	[MMIO_WINDOW_CACHE_WT] = "write-through",
-	[MMIO_WINDOW_CACHE_WB] = "write-back",
+	[MMIO_WINDOW_CACHE_UC] = "uncached-minus",  [MMIO_WINDOW_CACHE_WC] = "write-combining",
+	[MMIO_WINDOW_CACHE_WT] = "write-through",   [MMIO_WINDOW_CACHE_WB] = "write-back",
 	[MMIO_WINDOW_CACHE_UC_STRICT] = "uncached",
 };
 
@@ -351,8 +349,9 @@ static int mw_create_validate(struct mmio_window_create *a)
 	if (a->length > MMIO_WINDOW_MAX_LENGTH)
 		return mw_refuse(a, MMIO_WINDOW_TOO_LARGE, -EFBIG);
 	if (kind == MMIO_WINDOW_PHYS)
-		return (a->pci_domain || a->pci_bus || a->pci_slot || a->pci_function ||
-			a->pci_bar) ? -EINVAL : 0;
+		return (a->pci_domain || a->pci_bus || a->pci_slot || a->pci_function || a->pci_bar)
+			       ? -EINVAL
+			       : 0;
 	if (a->pci_slot > 31 || a->pci_function > 7 || a->pci_bar >= PCI_STD_NUM_BARS)
 		return -EINVAL;
 	return 0;
@@ -439,8 +438,7 @@ static int mw_resolve(struct mmio_window_create *a, struct mw_range *r)
  * gave exactly that type. On a conflict ioremap() fails; an uncached-minus
  * probe then inherits the type already reserved there, which names it.
  */
-static int mw_reserve(struct mmio_window_create *a, const struct mw_range *r,
-		      void __iomem **out)
+static int mw_reserve(struct mmio_window_create *a, const struct mw_range *r, void __iomem **out)
 {
 	void __iomem *va = mw_ioremap(r->phys, r->len, a->cache);
 	u32 applied;
@@ -463,8 +461,7 @@ static int mw_reserve(struct mmio_window_create *a, const struct mw_range *r,
 	a->applied = applied;
 	pr_info("mmio-window: %s asked for [%pa, +%#llx), but the kernel applies %s there\n",
 		mw_cache_names[a->cache], &r->phys, r->len,
-		applied < MMIO_WINDOW_CACHE_COUNT ? mw_cache_names[applied]
-						  : "a conflicting type");
+		applied < MMIO_WINDOW_CACHE_COUNT ? mw_cache_names[applied] : "a conflicting type");
 	return mw_refuse(a, MMIO_WINDOW_CACHE_MISMATCH, -EOPNOTSUPP);
 }
 
@@ -478,8 +475,8 @@ static struct file *mw_file_make(struct mw_window *w)
 	/* alloc_file_pseudo() takes no module reference, but the file's
 	 * final fput() drops one (fops->owner). */
 	__module_get(THIS_MODULE);
-	file = alloc_file_pseudo(inode, mw_mnt, "mmio-window",
-				 w->writable ? O_RDWR : O_RDONLY, &mw_window_fops);
+	file = alloc_file_pseudo(inode, mw_mnt, "mmio-window", w->writable ? O_RDWR : O_RDONLY,
+				 &mw_window_fops);
 	if (IS_ERR(file)) {
 		module_put(THIS_MODULE);
 		iput(inode);
@@ -512,8 +509,7 @@ static struct mw_window *mw_window_alloc(const struct mmio_window_create *a,
  * it notifies the bind, so either the notifier sees this window or this
  * sees the driver.
  */
-static int mw_window_link(struct mw_control *ctl, struct mw_window *w,
-			  struct mmio_window_create *a)
+static int mw_window_link(struct mw_control *ctl, struct mw_window *w, struct mmio_window_create *a)
 {
 	int ret = 0;
 
@@ -538,8 +534,7 @@ static int mw_window_link(struct mw_control *ctl, struct mw_window *w,
 	return 0;
 }
 
-static int mw_create(struct mw_control *ctl, struct mmio_window_create *a,
-		     struct file **filep)
+static int mw_create(struct mw_control *ctl, struct mmio_window_create *a, struct file **filep)
 {
 	struct mw_range r;
 	struct mw_window *w;
@@ -630,9 +625,7 @@ static struct mw_window *mw_find(struct mw_control *ctl, u64 id)
 {
 	struct mw_window *w;
 
-	list_for_each_entry(w, &ctl->windows, node)
-		if (w->id == id)
-			return w;
+	list_for_each_entry(w, &ctl->windows, node) if (w->id == id) return w;
 	return NULL;
 }
 
@@ -694,8 +687,7 @@ static long mw_ioctl_stats(struct mw_control *ctl, void __user *uarg)
 			ret = -ENOENT;
 		}
 	} else {
-		list_for_each_entry(w, &ctl->windows, node)
-			mw_stats_add(&s, w);
+		list_for_each_entry(w, &ctl->windows, node) mw_stats_add(&s, w);
 		s.windows = ctl->next_id - 1;
 		s.revoked = ctl->revoked;
 		s.faults += ctl->gone.faults;
@@ -977,11 +969,11 @@ static bool mw_irq_held(struct pci_dev *pdev)
 	struct mw_irq *q;
 	bool held = false;
 
-	list_for_each_entry(ctl, &mw_controls, node) {
+	list_for_each_entry(ctl, &mw_controls, node)
+	{
 		mutex_lock(&ctl->lock);
-		list_for_each_entry(q, &ctl->irqs, node)
-			if (q->pdev == pdev && !q->revoked)
-				held = true;
+		list_for_each_entry(q, &ctl->irqs, node) if (q->pdev == pdev && !q->revoked) held =
+			true;
 		mutex_unlock(&ctl->lock);
 	}
 	return held;
@@ -993,8 +985,7 @@ static bool mw_irq_held(struct pci_dev *pdev)
  * dev->driver before it notifies the bind) can slip in between the checks
  * and the link. On failure q->pdev's reference is still the caller's.
  */
-static int mw_irq_attach(struct mw_control *ctl, struct mw_irq *q,
-			 struct mmio_window_irq_open *a)
+static int mw_irq_attach(struct mw_control *ctl, struct mw_irq *q, struct mmio_window_irq_open *a)
 {
 	struct pci_dev *pdev = q->pdev;
 	u8 pin = 0;
@@ -1028,9 +1019,9 @@ static int mw_irq_attach(struct mw_control *ctl, struct mw_irq *q,
 		ret = mw_msi_alloc(q);
 		if (ret < 0) {
 			pci_clear_master(pdev);
-			ret = mw_refuse_irq(a, ret == -ENOMEM ? MMIO_WINDOW_NO_MEMORY
-							     : MMIO_WINDOW_NO_IRQ,
-					    ret == -ENOMEM ? -ENOMEM : -ENXIO);
+			ret = mw_refuse_irq(
+				a, ret == -ENOMEM ? MMIO_WINDOW_NO_MEMORY : MMIO_WINDOW_NO_IRQ,
+				ret == -ENOMEM ? -ENOMEM : -ENXIO);
 			goto fail_intx;
 		}
 		q->irq = pci_irq_vector(pdev, 0);
@@ -1070,8 +1061,7 @@ out:
 	return ret;
 }
 
-static int mw_irq_open(struct mw_control *ctl, struct mmio_window_irq_open *a,
-		       struct file **filep)
+static int mw_irq_open(struct mw_control *ctl, struct mmio_window_irq_open *a, struct file **filep)
 {
 	struct pci_dev *pdev;
 	struct mw_irq *q;
@@ -1162,7 +1152,8 @@ static long mw_ioctl_irq_revoke(struct mw_control *ctl, void __user *uarg)
 	    a.reserved[1])
 		return -EINVAL;
 	mutex_lock(&ctl->lock);
-	list_for_each_entry(q, &ctl->irqs, node) {
+	list_for_each_entry(q, &ctl->irqs, node)
+	{
 		if (q->id != a.id)
 			continue;
 		if (!(a.flags & MMIO_WINDOW_IRQ_PROBE))
@@ -1190,7 +1181,8 @@ static long mw_ioctl_irq_info(struct mw_control *ctl, void __user *uarg)
 	if (in.size != sizeof(in) || in.flags || in.reserved[0] || in.reserved[1])
 		return -EINVAL;
 	mutex_lock(&ctl->lock);
-	list_for_each_entry(q, &ctl->irqs, node) {
+	list_for_each_entry(q, &ctl->irqs, node)
+	{
 		if (q->id == in.id) {
 			mw_irq_info_fill(q, &s);
 			ret = 0;
@@ -1266,10 +1258,8 @@ static int mw_ctl_release(struct inode *inode, struct file *file)
 	mutex_lock(&mw_controls_lock);
 	list_del(&ctl->node);
 	mutex_lock(&ctl->lock);
-	list_for_each_entry(w, &ctl->windows, node)
-		mw_revoke(ctl, w);
-	list_for_each_entry(q, &ctl->irqs, node)
-		mw_irq_revoke(q);
+	list_for_each_entry(w, &ctl->windows, node) mw_revoke(ctl, w);
+	list_for_each_entry(q, &ctl->irqs, node) mw_irq_revoke(q);
 	mutex_unlock(&ctl->lock);
 	mutex_unlock(&mw_controls_lock);
 	kref_put(&ctl->ref, mw_ctl_free);
@@ -1314,19 +1304,19 @@ static int mw_pci_notify(struct notifier_block *nb, unsigned long action, void *
 	else
 		return NOTIFY_DONE;
 	mutex_lock(&mw_controls_lock);
-	list_for_each_entry(ctl, &mw_controls, node) {
+	list_for_each_entry(ctl, &mw_controls, node)
+	{
 		mutex_lock(&ctl->lock);
-		list_for_each_entry(w, &ctl->windows, node)
-			if (w->pdev == pdev && !w->revoked) {
-				mw_revoke(ctl, w);
-				pci_info(pdev, "mmio-window: window %llu revoked: %s\n", w->id, why);
-			}
-		list_for_each_entry(q, &ctl->irqs, node)
-			if (q->pdev == pdev && !q->revoked) {
-				mw_irq_revoke(q);
-				pci_info(pdev, "mmio-window: interrupt %llu revoked: %s\n", q->id,
-					 why);
-			}
+		list_for_each_entry(w, &ctl->windows, node) if (w->pdev == pdev && !w->revoked)
+		{
+			mw_revoke(ctl, w);
+			pci_info(pdev, "mmio-window: window %llu revoked: %s\n", w->id, why);
+		}
+		list_for_each_entry(q, &ctl->irqs, node) if (q->pdev == pdev && !q->revoked)
+		{
+			mw_irq_revoke(q);
+			pci_info(pdev, "mmio-window: interrupt %llu revoked: %s\n", q->id, why);
+		}
 		mutex_unlock(&ctl->lock);
 	}
 	mutex_unlock(&mw_controls_lock);
